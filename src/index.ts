@@ -3,3 +3,33 @@
  * @packageDocumentation
  */
 export { VERSION } from "./version.js";
+export { command, defineTask, isTask } from "./tasks.js";
+export type { CommandOptions, CommandResult, ResultOf, Task, TaskSpec } from "./tasks.js";
+export { SlurmExecutor } from "./slurm-executor.js";
+export type { SlurmExecutorOptions } from "./slurm-executor.js";
+export { LocalExecutor } from "./local-executor.js";
+export type { LocalExecutorOptions } from "./local-executor.js";
+export { autoExecutor, slurmAvailable } from "./auto-executor.js";
+export type { AutoExecutorOptions } from "./auto-executor.js";
+export { loadJobs } from "./load-jobs.js";
+export type { LoadJobsOptions } from "./load-jobs.js";
+export { Job } from "./job.js";
+export type { WaitOptions } from "./job.js";
+export { JOB_STATES, isTerminal } from "./job-state.js";
+export type { JobState } from "./job-state.js";
+export { PARAMETER_NAMES, parseParameters, slurmParametersSchema } from "./parameters.js";
+export type { SignalSpec, SlurmParameters, SlurmParametersInput } from "./parameters.js";
+export {
+  JobEndedWithoutResultError,
+  ParameterError,
+  SchedulerError,
+  SlurmkitError,
+  SubmissionError,
+  TaskFailedError,
+} from "./errors.js";
+export { Watcher, MIN_POLL_INTERVAL_MS } from "./watcher.js";
+export type { WatcherIntervals, WatcherStats } from "./watcher.js";
+export type { SchedulerCallCounts } from "./scheduler.js";
+export { LocalTransport } from "./transport.js";
+export type { RunResult, Transport } from "./transport.js";
+export type { TaskPaths } from "./run-folder.js";

@@ -1,0 +1,154 @@
+/**
+ * The slurmkit runner: the sbatch script (or LocalExecutor) starts it as
+ * `node runner.js <run folder>`. It reads its task from the spec file by index,
+ * runs it, and writes the task's result and state files. Exit code: 0 when the
+ * task succeeded, 1 when it failed, 2 when the runner itself could not work.
+ */
+import { spawn } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { writeFileAtomic } from "../src/atomic.js";
+import { RunFolder, type ResultFile, type StateFile } from "../src/run-folder.js";
+import { packr, readSpecRecord } from "../src/spec-file.js";
+import { isTask, type CommandRecord, type FunctionRecord, type TaskRecord } from "../src/tasks.js";
+
+/** A command's non-zero exit, as a failure that keeps the exit code. */
+class CommandFailed extends Error {
+  override name = "CommandFailed";
+  constructor(
+    message: string,
+    readonly exitCode?: number,
+    readonly signal?: string,
+  ) {
+    super(message);
+  }
+}
+
+function taskIndex(env: NodeJS.ProcessEnv): number {
+  const text = env.SLURMKIT_TASK_INDEX ?? env.SLURM_ARRAY_TASK_ID ?? "0";
+  const offset = Number(env.SLURMKIT_INDEX_OFFSET ?? "0");
+  const index = Number(text);
+  if (!Number.isInteger(index) || index < 0) throw new Error(`Bad task index '${text}' (from SLURMKIT_TASK_INDEX or SLURM_ARRAY_TASK_ID)`);
+  return index + offset;
+}
+
+function jobIdOf(env: NodeJS.ProcessEnv): string {
+  if (env.SLURM_ARRAY_JOB_ID && env.SLURM_ARRAY_TASK_ID) return `${env.SLURM_ARRAY_JOB_ID}_${env.SLURM_ARRAY_TASK_ID}`;
+  return env.SLURM_JOB_ID ?? env.SLURMKIT_JOB_ID ?? "local";
+}
+
+async function runCommand(task: CommandRecord): Promise<{ exitCode: number }> {
+  const child = spawn(task.program, [...task.args], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, ...task.env },
+    ...(task.cwd !== undefined ? { cwd: task.cwd } : {}),
+  });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on("SIGTERM", forward).on("SIGINT", forward).on("SIGUSR1", forward);
+  try {
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", (c, s) => resolve([c, s]));
+    });
+    const shown = [task.program, ...task.args].join(" ");
+    if (signal) throw new CommandFailed(`Command was killed with ${signal}: ${shown}`, undefined, signal);
+    if (code !== 0) throw new CommandFailed(`Command failed with exit code ${code}: ${shown}`, code ?? undefined);
+    return { exitCode: 0 };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new CommandFailed(`Command not found: ${task.program} (no such file in PATH or at that path)`, 127);
+    }
+    throw error;
+  } finally {
+    process.off("SIGTERM", forward).off("SIGINT", forward).off("SIGUSR1", forward);
+  }
+}
+
+async function importModule(url: string): Promise<Record<string, unknown>> {
+  if (/\.(c|m)?tsx?$/.test(new URL(url).pathname)) {
+    const { tsImport } = await import("tsx/esm/api");
+    return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+  }
+  return (await import(url)) as Record<string, unknown>;
+}
+
+async function runFunction(task: FunctionRecord): Promise<unknown> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importModule(task.moduleUrl);
+  } catch (error) {
+    const e = error as Error;
+    throw new Error(`Cannot import task module ${task.moduleUrl} on ${hostname()}: ${e.message}`, { cause: error });
+  }
+  const found = Object.values(mod).find((v) => isTask(v) && v.name === task.name);
+  if (!found || !isTask(found)) {
+    const names = Object.entries(mod)
+      .filter(([, v]) => isTask(v))
+      .map(([, v]) => (v as { name: string }).name);
+    throw new Error(
+      `Task '${task.name}' not found in ${task.moduleUrl}: ${names.length ? `it exports the tasks ${names.join(", ")}` : "it exports no tasks"}. Export the value defineTask returns.`,
+    );
+  }
+  return await found.fn(task.arg);
+}
+
+function runTask(task: TaskRecord): Promise<unknown> {
+  return task.kind === "command" ? runCommand(task) : runFunction(task);
+}
+
+async function main(): Promise<number> {
+  const dir = process.argv[2];
+  if (!dir) {
+    process.stderr.write("slurmkit runner: usage: runner.js <run folder>\n");
+    return 2;
+  }
+  const folder = new RunFolder(dir);
+  const index = taskIndex(process.env);
+  const rank = Number(process.env.SLURM_PROCID ?? "0");
+  const host = process.env.SLURMD_NODENAME ?? hostname();
+  const jobId = jobIdOf(process.env);
+  const startedAt = Date.now();
+  const writeState = async (state: StateFile["state"]) => {
+    if (rank !== 0) return;
+    const file: StateFile = { state, host, jobId, pid: process.pid, at: Date.now() };
+    await writeFileAtomic(join(folder.stateDir, `${index}.state`), packr.pack(file));
+  };
+  await mkdir(folder.stateDir, { recursive: true });
+  await mkdir(folder.resultsDir, { recursive: true });
+  await writeState("RUNNING");
+
+  let result: ResultFile;
+  try {
+    const task = await readSpecRecord(folder.spec, index);
+    const value = await runTask(task);
+    result = { ok: true, value, host, jobId, startedAt, endedAt: Date.now() };
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    const extra = e instanceof CommandFailed ? { ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) } : {};
+    result = { ok: false, error: { name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...extra }, host, jobId, startedAt, endedAt: Date.now() };
+    process.stderr.write(`slurmkit runner: task ${index} failed on ${host}: ${e.stack ?? e.message}\n`);
+  }
+  let bytes: Buffer;
+  try {
+    bytes = packr.pack(result);
+  } catch (error) {
+    const message = `The task's result cannot be sent through msgpack: ${(error as Error).message}`;
+    result = { ok: false, error: { name: "TypeError", message, stack: (error as Error).stack ?? message }, host, jobId, startedAt, endedAt: Date.now() };
+    bytes = packr.pack(result);
+  }
+  await writeFileAtomic(join(folder.resultsDir, RunFolder.resultName(index, rank)), bytes);
+  await writeState(result.ok ? "COMPLETED" : "FAILED");
+  return result.ok ? 0 : 1;
+}
+
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`slurmkit runner: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,40 @@
+import { LocalExecutor } from "./local-executor.js";
+import type { SlurmParametersInput } from "./parameters.js";
+import { SlurmExecutor } from "./slurm-executor.js";
+import { LocalTransport, type Transport } from "./transport.js";
+
+/** Options of autoExecutor: Slurm parameters (ignored when running locally) and the folder. */
+export interface AutoExecutorOptions extends SlurmParametersInput {
+  readonly folder: string;
+  /** For LocalExecutor. @default the number of CPUs */
+  readonly maxParallel?: number;
+  readonly nodeBinary?: string;
+  readonly transport?: Transport;
+}
+
+/** Whether a Slurm controller answers here: `squeue` runs and succeeds. */
+export async function slurmAvailable(transport: Transport = new LocalTransport()): Promise<boolean> {
+  try {
+    const r = await transport.run("squeue", ["-h", "-o", "%i", "-j", "1"]);
+    return r.exitCode === 0 || /Invalid job id/i.test(r.stderr);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A SlurmExecutor when a Slurm controller answers (`squeue` works), else a
+ * LocalExecutor on the same folder.
+ *
+ * @example
+ * const executor = await autoExecutor({ folder: "runs/try", time: 10 });
+ */
+export async function autoExecutor(options: AutoExecutorOptions): Promise<SlurmExecutor | LocalExecutor> {
+  const { maxParallel, ...slurm } = options;
+  if (await slurmAvailable(options.transport)) return new SlurmExecutor(slurm);
+  return new LocalExecutor({
+    folder: options.folder,
+    ...(maxParallel !== undefined ? { maxParallel } : {}),
+    ...(options.nodeBinary !== undefined ? { nodeBinary: options.nodeBinary } : {}),
+  });
+}

@@ -1,0 +1,133 @@
+import type { JobState } from "./job-state.js";
+
+/** Options shared by every slurmkit error. */
+export interface SlurmkitErrorOptions {
+  /** The error that led to this one. */
+  readonly cause?: unknown;
+}
+
+/**
+ * The base class of every error slurmkit throws. `shortMessage` is one line;
+ * `message` adds the detail (stderr, a log tail, a remote stack).
+ */
+export class SlurmkitError extends Error {
+  override name = "SlurmkitError";
+  /** The first line of `message`, without the detail. */
+  readonly shortMessage: string;
+
+  constructor(shortMessage: string, detail = "", options: SlurmkitErrorOptions = {}) {
+    super(detail ? `${shortMessage}\n\n${detail}` : shortMessage, options.cause === undefined ? {} : { cause: options.cause });
+    this.shortMessage = shortMessage;
+  }
+}
+
+/** Bad parameters, task specs or options: nothing was submitted. */
+export class ParameterError extends SlurmkitError {
+  override name = "ParameterError";
+  /** One line per problem, each naming the key and what is accepted. */
+  readonly problems: readonly string[];
+
+  constructor(what: string, problems: readonly string[]) {
+    super(`Invalid ${what}: ${problems[0] ?? "unknown problem"}`, problems.length > 1 ? problems.slice(1).join("\n") : "");
+    this.problems = problems;
+  }
+}
+
+/** sbatch refused the job, or could not be run. */
+export class SubmissionError extends SlurmkitError {
+  override name = "SubmissionError";
+  /** The command as run: program and arguments. */
+  readonly command: readonly string[];
+  readonly exitCode: number;
+  readonly stderr: string;
+
+  constructor(command: readonly string[], exitCode: number, stderr: string, options: SlurmkitErrorOptions = {}) {
+    super(`Command failed with exit code ${exitCode}: ${command.join(" ")}`, stderr.trim(), options);
+    this.command = command;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+/** A scheduler command other than sbatch (squeue, sacct, scancel) failed. */
+export class SchedulerError extends SlurmkitError {
+  override name = "SchedulerError";
+  readonly command: readonly string[];
+  readonly exitCode: number;
+  readonly stderr: string;
+
+  constructor(command: readonly string[], exitCode: number, stderr: string) {
+    super(`Command failed with exit code ${exitCode}: ${command.join(" ")}`, stderr.trim());
+    this.command = command;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+/** Where a task ran, for error messages. */
+export interface TaskLocation {
+  /** The job id, `A_i` for array elements. */
+  readonly jobId: string;
+  /** The task's index in its submission. */
+  readonly taskIndex: number;
+  /** The task's stderr log. */
+  readonly logPath: string;
+}
+
+/** The task ran and failed: it threw, or its command exited non-zero. */
+export class TaskFailedError extends SlurmkitError {
+  override name = "TaskFailedError";
+  readonly jobId: string;
+  readonly taskIndex: number;
+  readonly logPath: string;
+  /** The host the task ran on. */
+  readonly host: string;
+  /** The remote error's name, message and stack. */
+  readonly remote: { readonly name: string; readonly message: string; readonly stack: string };
+  /** For command tasks: the exit code, or undefined if a signal ended it. */
+  readonly exitCode: number | undefined;
+  /** For command tasks ended by a signal: its name. */
+  readonly signal: string | undefined;
+
+  constructor(
+    location: TaskLocation & { readonly host: string },
+    remote: { name: string; message: string; stack: string },
+    command: { exitCode?: number; signal?: string } = {},
+  ) {
+    super(
+      `Task ${location.taskIndex} of job ${location.jobId} failed on ${location.host}: ${remote.message}`,
+      `Remote stack:\n${remote.stack}\n\nLogs: ${location.logPath}`,
+    );
+    this.jobId = location.jobId;
+    this.taskIndex = location.taskIndex;
+    this.logPath = location.logPath;
+    this.host = location.host;
+    this.remote = remote;
+    this.exitCode = command.exitCode;
+    this.signal = command.signal;
+  }
+}
+
+/** The job left the scheduler without writing a result: killed, cancelled, timed out, or its runner never started. */
+export class JobEndedWithoutResultError extends SlurmkitError {
+  override name = "JobEndedWithoutResultError";
+  readonly jobId: string;
+  readonly taskIndex: number;
+  readonly logPath: string;
+  /** The scheduler's final state. */
+  readonly state: JobState;
+  /** The last lines of the task's stderr log. */
+  readonly logTail: string;
+
+  constructor(location: TaskLocation, state: JobState, logTail: string) {
+    super(
+      `Job ${location.jobId} (task ${location.taskIndex}) ended with state ${state} and wrote no result`,
+      `${logTail.trim() ? `Last lines of ${location.logPath}:\n${logTail.trimEnd()}` : `${location.logPath} is empty or missing.`}`,
+    );
+    this.jobId = location.jobId;
+    this.taskIndex = location.taskIndex;
+    this.logPath = location.logPath;
+    this.state = state;
+    this.logTail = logTail;
+  }
+}

@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, open, readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { basename, resolve } from "node:path";
+import { writeFileAtomic } from "./atomic.js";
+import { Job, type JobBackend } from "./job.js";
+import { outcomeFromResult, outcomeWithoutResult } from "./outcome.js";
+import { RunFolder, type Manifest, type ResultFile } from "./run-folder.js";
+import { runnerPath } from "./runner-path.js";
+import { encodeSpec, packr } from "./spec-file.js";
+import { newSubmissionDir, taskRecords } from "./submission.js";
+import type { ResultOf, TaskSpec } from "./tasks.js";
+
+/** Options of LocalExecutor. */
+export interface LocalExecutorOptions {
+  /** The folder for submissions; the same layout as SlurmExecutor's. */
+  readonly folder: string;
+  /** At most this many tasks run at once. @default the number of CPUs */
+  readonly maxParallel?: number;
+  /** The Node.js binary for the runner. @default the one running this process */
+  readonly nodeBinary?: string;
+}
+
+interface LocalTask {
+  readonly job: Job<unknown>;
+  readonly folder: RunFolder;
+  child?: ChildProcess;
+  cancelled: boolean;
+}
+
+async function readText(path: string): Promise<string> {
+  return readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return "";
+    throw e;
+  });
+}
+
+/**
+ * Runs tasks as local processes with the same runner and run-folder layout as
+ * SlurmExecutor: for laptops, tests, and scripts run without `--slurm`.
+ */
+export class LocalExecutor implements JobBackend {
+  readonly folder: string;
+  readonly maxParallel: number;
+  readonly nodeBinary: string;
+  readonly #queue: LocalTask[] = [];
+  readonly #byJob = new Map<Job<unknown>, LocalTask>();
+  #running = 0;
+
+  constructor(options: LocalExecutorOptions) {
+    if (typeof options.folder !== "string" || options.folder === "") throw new TypeError("Expected `folder` to be a non-empty path");
+    const max = options.maxParallel ?? availableParallelism();
+    if (!Number.isInteger(max) || max < 1) throw new TypeError(`Expected \`maxParallel\` to be a positive integer, got \`${String(max)}\``);
+    this.folder = resolve(options.folder);
+    this.maxParallel = max;
+    this.nodeBinary = options.nodeBinary ?? process.execPath;
+  }
+
+  /** Runs one task. */
+  async submit<T extends TaskSpec<unknown>>(task: T): Promise<Job<ResultOf<T>>> {
+    const [job] = await this.mapArray([task]);
+    return job as Job<ResultOf<T>>;
+  }
+
+  /** Runs all tasks, at most `maxParallel` at once; one future per task, in order. */
+  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[]): Promise<Job<ResultOf<T>>[]> {
+    const records = taskRecords(tasks);
+    if (records.length === 0) return [];
+    const folder = new RunFolder(newSubmissionDir(this.folder));
+    await Promise.all([folder.logsDir, folder.resultsDir, folder.stateDir].map((d) => mkdir(d, { recursive: true })));
+    await writeFileAtomic(folder.spec, encodeSpec(records));
+    const manifest: Manifest = { version: 1, kind: "local", createdAt: new Date().toISOString(), taskCount: records.length, jobId: null, array: true, ranks: 1 };
+    await writeFileAtomic(folder.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+    const jobs = records.map((_, i) => {
+      const job = new Job<unknown>(this, `local-${basename(folder.dir)}_${i}`, i, folder.task(i));
+      const task: LocalTask = { job, folder, cancelled: false };
+      this.#byJob.set(job, task);
+      this.#queue.push(task);
+      return job;
+    });
+    this.#drain();
+    return jobs as Job<ResultOf<T>>[];
+  }
+
+  #drain(): void {
+    while (this.#running < this.maxParallel && this.#queue.length) {
+      const task = this.#queue.shift()!;
+      if (task.cancelled) continue;
+      this.#running++;
+      void this.#run(task).finally(() => {
+        this.#running--;
+        this.#byJob.delete(task.job);
+        this.#drain();
+      });
+    }
+  }
+
+  async #run(task: LocalTask): Promise<void> {
+    const { job, folder } = task;
+    const out = await open(job.paths.stdout, "w");
+    const err = await open(job.paths.stderr, "w");
+    try {
+      const child = spawn(this.nodeBinary, [runnerPath(), folder.dir], {
+        stdio: ["ignore", out.fd, err.fd],
+        env: { ...process.env, SLURMKIT_TASK_INDEX: String(job.taskIndex), SLURMKIT_JOB_ID: job.id },
+      });
+      task.child = child;
+      job.setState("RUNNING");
+      const spawnError = await new Promise<Error | undefined>((done) => {
+        child.once("error", done);
+        child.once("close", () => done(undefined));
+      });
+      if (spawnError) await err.write(`slurmkit: could not start the runner: ${spawnError.message}\n`);
+    } finally {
+      await out.close();
+      await err.close();
+    }
+    const bytes = await readFile(job.paths.result).catch(() => undefined);
+    if (bytes) job.settle(outcomeFromResult(job, packr.unpack(bytes) as ResultFile));
+    else job.settle(outcomeWithoutResult(job, task.cancelled ? "CANCELLED" : "FAILED", await readText(job.paths.stderr)));
+  }
+
+  /** @internal */
+  acquire(): void {}
+  /** @internal */
+  release(): void {}
+
+  /** @internal Cancels a queued task, or sends SIGTERM to a running one. */
+  async cancel(job: Job<unknown>): Promise<void> {
+    const task = this.#byJob.get(job);
+    if (!task || job.done()) return;
+    task.cancelled = true;
+    if (task.child) task.child.kill("SIGTERM");
+    else job.settle(outcomeWithoutResult(job, "CANCELLED", ""));
+  }
+
+  /** @internal */
+  readText(path: string): Promise<string> {
+    return readText(path);
+  }
+}

@@ -1,0 +1,123 @@
+import { SchedulerError, SubmissionError } from "./errors.js";
+import { parseJobState, type JobState } from "./job-state.js";
+import type { Transport } from "./transport.js";
+
+/** One line of squeue or sacct output: a job id or an array range, and its state. */
+export interface QueueEntry {
+  /** The job id (the array's id for array elements). */
+  readonly jobId: string;
+  /** The array indices this line covers; undefined for a job that is not an array element. */
+  readonly indices?: readonly number[];
+  readonly state: JobState;
+  /** The raw state text, e.g. "CANCELLED by 0". */
+  readonly rawState: string;
+}
+
+/**
+ * Parses a job id as squeue or sacct print it: "123", "123_4", or an array
+ * range "123_[0-3,7,9-15%2]" (the "%2" is the parallelism limit).
+ */
+export function parseJobId(text: string): { jobId: string; indices?: number[] } | undefined {
+  const m = /^(\d+)(?:_(\d+|\[([0-9,\-%:]+)\]))?(?:\+\d+)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const [, jobId, single, range] = m;
+  if (single === undefined) return { jobId: jobId! };
+  if (range === undefined) return { jobId: jobId!, indices: [Number(single)] };
+  const indices: number[] = [];
+  for (const part of range.split("%")[0]!.split(",")) {
+    const r = /^(\d+)(?:-(\d+)(?::(\d+))?)?$/.exec(part);
+    if (!r) return undefined;
+    const lo = Number(r[1]);
+    const hi = r[2] === undefined ? lo : Number(r[2]);
+    const step = r[3] === undefined ? 1 : Number(r[3]);
+    for (let i = lo; i <= hi; i += step) indices.push(i);
+  }
+  return { jobId: jobId!, indices };
+}
+
+/** Parses `id|state` lines (squeue -o '%i|%T', sacct -P -o JobID,State). Unparseable lines are skipped. */
+export function parseQueueLines(stdout: string): QueueEntry[] {
+  const out: QueueEntry[] = [];
+  for (const line of stdout.split("\n")) {
+    const [idText, rawState] = line.split("|");
+    if (!idText || rawState === undefined) continue;
+    const id = parseJobId(idText);
+    if (!id) continue;
+    out.push({ ...id, state: parseJobState(rawState), rawState: rawState.trim() });
+  }
+  return out;
+}
+
+/** Parses `sbatch --parsable` output: "123" or "123;cluster". */
+export function parseSbatchOutput(stdout: string): string | undefined {
+  const m = /^(\d+)(?:;\S+)?$/m.exec(stdout.trim());
+  return m?.[1];
+}
+
+/** How many scheduler calls a process has made; tests read it. */
+export interface SchedulerCallCounts {
+  sbatch: number;
+  squeue: number;
+  sacct: number;
+  scancel: number;
+}
+
+/** sbatch, squeue, sacct and scancel through a transport, with a count of every call. */
+export class Scheduler {
+  readonly calls: SchedulerCallCounts = { sbatch: 0, squeue: 0, sacct: 0, scancel: 0 };
+  /** False once sacct has failed (accounting off); then squeue and the state files decide. */
+  accountingWorks = true;
+
+  constructor(readonly transport: Transport) {}
+
+  /** Runs `sbatch --parsable [args] script` and returns the job id. */
+  async submit(script: string, args: readonly string[] = []): Promise<string> {
+    const argv = ["--parsable", ...args, script];
+    this.calls.sbatch++;
+    let result;
+    try {
+      result = await this.transport.run("sbatch", argv);
+    } catch (error) {
+      throw new SubmissionError(["sbatch", ...argv], -1, `could not run sbatch: ${(error as Error).message}`, { cause: error });
+    }
+    const id = result.exitCode === 0 ? parseSbatchOutput(result.stdout) : undefined;
+    if (id === undefined) {
+      throw new SubmissionError(["sbatch", ...argv], result.exitCode, result.stderr || `unexpected output: ${result.stdout}`);
+    }
+    return id;
+  }
+
+  /** One squeue call for all the given job ids, finished ones included (while Slurm still lists them). */
+  async queue(jobIds: readonly string[]): Promise<QueueEntry[]> {
+    if (jobIds.length === 0) return [];
+    const argv = ["-h", "-t", "all", "-j", jobIds.join(","), "-o", "%i|%T"];
+    this.calls.squeue++;
+    const result = await this.transport.run("squeue", argv);
+    if (result.exitCode !== 0) {
+      // One id that Slurm has already forgotten is an error; several are not.
+      if (/Invalid job id specified/i.test(result.stderr)) return [];
+      throw new SchedulerError(["squeue", ...argv], result.exitCode, result.stderr);
+    }
+    return parseQueueLines(result.stdout);
+  }
+
+  /** One sacct call for all the given job ids; undefined when accounting is off or sacct fails. */
+  async accounting(jobIds: readonly string[]): Promise<QueueEntry[] | undefined> {
+    if (jobIds.length === 0 || !this.accountingWorks) return undefined;
+    const argv = ["-n", "-P", "-X", "-j", jobIds.join(","), "-o", "JobID,State"];
+    this.calls.sacct++;
+    const result = await this.transport.run("sacct", argv).catch(() => undefined);
+    if (!result || result.exitCode !== 0) {
+      this.accountingWorks = false;
+      return undefined;
+    }
+    return parseQueueLines(result.stdout);
+  }
+
+  /** scancel for a job or array element id. */
+  async cancel(jobId: string): Promise<void> {
+    this.calls.scancel++;
+    const result = await this.transport.run("scancel", [jobId]);
+    if (result.exitCode !== 0) throw new SchedulerError(["scancel", jobId], result.exitCode, result.stderr);
+  }
+}

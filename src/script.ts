@@ -1,0 +1,32 @@
+import { quoteCommand, quoteShell } from "./shell.js";
+
+/** What goes into an sbatch script. */
+export interface ScriptOptions {
+  /** `#SBATCH` options as [long name, value] pairs; `true` for a flag. */
+  readonly options: ReadonlyArray<readonly [string, string | true]>;
+  /** Setup lines, in order, before the runner starts. */
+  readonly setup: readonly string[];
+  /** The runner command: node binary, runner script, run folder. */
+  readonly runner: readonly string[];
+  /** Ranks per job; above 1 the runner starts through srun. */
+  readonly ranks: number;
+}
+
+/** Renders the sbatch script: the `#SBATCH` header, the setup lines, then the runner launch. */
+export function renderScript(o: ScriptOptions): string {
+  const lines = ["#!/bin/bash", "# Written by slurmkit."];
+  for (const [name, value] of o.options) {
+    lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteShell(value)}`);
+  }
+  lines.push("");
+  if (o.setup.length) {
+    lines.push("# setup", ...o.setup, "");
+  }
+  lines.push("# run the task");
+  if (o.ranks > 1) {
+    lines.push(`exec srun --ntasks=${o.ranks} --kill-on-bad-exit=1 --unbuffered ${quoteCommand(o.runner)}`);
+  } else {
+    lines.push(`exec ${quoteCommand(o.runner)}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,135 @@
+import { resolve } from "node:path";
+import { Job, type JobBackend } from "./job.js";
+import { parseParameters, ranksPerJob, toSbatchOptions, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
+import { RunFolder, type Manifest } from "./run-folder.js";
+import { runnerPath } from "./runner-path.js";
+import { renderScript } from "./script.js";
+import { encodeSpec } from "./spec-file.js";
+import { newSubmissionDir, taskRecords } from "./submission.js";
+import type { ResultOf, TaskSpec } from "./tasks.js";
+import { LocalTransport, type Transport } from "./transport.js";
+import { Watcher } from "./watcher.js";
+
+/** Options of SlurmExecutor besides the Slurm parameters. */
+export interface SlurmExecutorOptions extends SlurmParametersInput {
+  /** The folder for submissions, on a file system the compute nodes share. */
+  readonly folder: string;
+  /** The Node.js binary on the compute nodes. @default the one running this process */
+  readonly nodeBinary?: string;
+  /** Where sbatch runs and files are written. @default this machine */
+  readonly transport?: Transport;
+}
+
+/** The JobBackend of Slurm jobs: the shared watcher, scancel, and log reads. */
+export class SlurmBackend implements JobBackend {
+  constructor(readonly watcher: Watcher) {}
+  acquire(): void {
+    this.watcher.acquire();
+  }
+  release(): void {
+    this.watcher.release();
+  }
+  async cancel(job: Job<unknown>): Promise<void> {
+    if (job.done()) return;
+    await this.watcher.scheduler.cancel(job.id);
+    await this.watcher.pollNow();
+  }
+  readText(path: string): Promise<string> {
+    return this.watcher.scheduler.transport.readFile(path).then(String, (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT" || /no such file/i.test(e.message)) return "";
+      throw e;
+    });
+  }
+}
+
+/** Rebuilds Job objects for a Slurm submission and tracks them. */
+export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
+  return Array.from({ length: manifest.taskCount }, (_, i) => {
+    const id = manifest.array ? `${manifest.jobId}_${i}` : manifest.jobId;
+    const job = new Job<unknown>(backend, id, i, folder.task(i));
+    backend.watcher.track(job, folder, manifest.jobId, manifest.array ? i : undefined);
+    return job;
+  });
+}
+
+/**
+ * Submits tasks to Slurm: one sbatch call per `mapArray`, one spec file per
+ * submission, and futures that a shared watcher keeps up to date.
+ *
+ * @example
+ * const executor = new SlurmExecutor({ folder: "runs/sweep", time: "01:00:00", mem: "4G" });
+ * const jobs = await executor.mapArray(configs.map((c) => train.with(c)));
+ * for (const job of jobs) console.log(job.id, await job.result());
+ */
+export class SlurmExecutor {
+  readonly folder: string;
+  readonly nodeBinary: string;
+  readonly transport: Transport;
+  #parameters: SlurmParametersInput;
+
+  constructor(options: SlurmExecutorOptions) {
+    const { folder, nodeBinary, transport, ...parameters } = options;
+    if (typeof folder !== "string" || folder === "") throw new TypeError("Expected `folder` to be a non-empty path");
+    parseParameters(parameters);
+    this.folder = resolve(folder);
+    this.nodeBinary = nodeBinary ?? process.execPath;
+    this.transport = transport ?? new LocalTransport();
+    this.#parameters = parameters;
+  }
+
+  /** The validated parameters (time in seconds, memory in megabytes). */
+  get parameters(): SlurmParameters {
+    return parseParameters(this.#parameters);
+  }
+
+  /** The watcher shared by every job on this executor's transport; its `calls` count scheduler calls. */
+  get watcher(): Watcher {
+    return Watcher.for(this.transport);
+  }
+
+  /** Merges parameters into the current ones; throws (and changes nothing) if the result is invalid. */
+  update(parameters: SlurmParametersInput): void {
+    const merged = { ...this.#parameters, ...parameters };
+    parseParameters(merged);
+    this.#parameters = merged;
+  }
+
+  /** Submits one task as one (non-array) job. */
+  async submit<T extends TaskSpec<unknown>>(task: T): Promise<Job<ResultOf<T>>> {
+    const [job] = await this.#submit([task], false);
+    return job as Job<ResultOf<T>>;
+  }
+
+  /** Submits all tasks as one sbatch array job (`--array=0-(N-1)[%P]`); one future per task, in order. */
+  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[]): Promise<Job<ResultOf<T>>[]> {
+    return (await this.#submit(tasks, true)) as Job<ResultOf<T>>[];
+  }
+
+  async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean): Promise<Job<unknown>[]> {
+    const records = taskRecords(tasks);
+    const parameters = this.parameters;
+    if (records.length === 0) return [];
+    const folder = new RunFolder(newSubmissionDir(this.folder));
+    const t = this.transport;
+    await Promise.all([t.mkdir(folder.logsDir), t.mkdir(folder.resultsDir), t.mkdir(folder.stateDir)]);
+    await t.writeFile(folder.spec, encodeSpec(records));
+
+    const ranks = ranksPerJob(parameters);
+    const options: Array<[string, string | true]> = [];
+    if (array) {
+      const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
+      options.push(["array", `0-${records.length - 1}${limit}`]);
+    }
+    options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
+    options.push(...toSbatchOptions(parameters));
+    const script = renderScript({ options, setup: parameters.setup ?? [], runner: [this.nodeBinary, runnerPath(), folder.dir], ranks });
+    await t.writeFile(folder.script, script);
+
+    const manifest: Manifest = { version: 1, kind: "slurm", createdAt: new Date().toISOString(), taskCount: records.length, jobId: null, array, ranks };
+    await t.writeFile(folder.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+    const jobId = await this.watcher.scheduler.submit(folder.script);
+    const submitted = { ...manifest, jobId };
+    await t.writeFile(folder.manifest, `${JSON.stringify(submitted, null, 2)}\n`);
+    return slurmJobs(new SlurmBackend(this.watcher), folder, submitted);
+  }
+}

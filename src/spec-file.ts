@@ -1,0 +1,53 @@
+import { open } from "node:fs/promises";
+import { Packr } from "msgpackr";
+import type { TaskRecord } from "./tasks.js";
+
+/**
+ * One spec file holds every task of a submission. Layout: the 8-byte magic
+ * "SKSPEC01", a uint32 count N, N+1 uint64 offsets (from the file start), then
+ * each task as msgpack. A reader reads the header entries it needs and one
+ * record, never the rest.
+ */
+const MAGIC = Buffer.from("SKSPEC01", "latin1");
+const HEADER = MAGIC.length + 4;
+
+/** msgpack with plain-object maps and `undefined` kept, as every slurmkit file uses. */
+export const packr = new Packr({ useRecords: false, moreTypes: true });
+
+/** Encodes all task records into one spec file's bytes. */
+export function encodeSpec(records: readonly TaskRecord[]): Buffer {
+  const bodies = records.map((r) => packr.pack(r));
+  const tableSize = 8 * (records.length + 1);
+  const header = Buffer.alloc(HEADER + tableSize);
+  MAGIC.copy(header, 0);
+  header.writeUInt32LE(records.length, MAGIC.length);
+  let offset = HEADER + tableSize;
+  for (let i = 0; i <= bodies.length; i++) {
+    header.writeBigUInt64LE(BigInt(offset), HEADER + 8 * i);
+    offset += bodies[i]?.length ?? 0;
+  }
+  return Buffer.concat([header, ...bodies]);
+}
+
+/** Reads task `index` from a spec file without decoding the others. */
+export async function readSpecRecord(path: string, index: number): Promise<TaskRecord> {
+  const file = await open(path, "r");
+  try {
+    const head = Buffer.alloc(HEADER);
+    await file.read(head, 0, HEADER, 0);
+    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error(`${path} is not a slurmkit spec file`);
+    const count = head.readUInt32LE(MAGIC.length);
+    if (!Number.isInteger(index) || index < 0 || index >= count) {
+      throw new Error(`Task index ${index} is out of range: ${path} holds tasks 0 to ${count - 1}`);
+    }
+    const pair = Buffer.alloc(16);
+    await file.read(pair, 0, 16, HEADER + 8 * index);
+    const start = Number(pair.readBigUInt64LE(0));
+    const end = Number(pair.readBigUInt64LE(8));
+    const body = Buffer.alloc(end - start);
+    await file.read(body, 0, body.length, start);
+    return packr.unpack(body) as TaskRecord;
+  } finally {
+    await file.close();
+  }
+}

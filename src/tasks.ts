@@ -1,0 +1,137 @@
+import { isAbsolute } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ParameterError } from "./errors.js";
+
+/** What a command task's future resolves to; a non-zero exit is a TaskFailedError instead. */
+export interface CommandResult {
+  /** Always 0 here: other exit codes fail the task. */
+  readonly exitCode: number;
+}
+
+/** A command task as stored in the spec file. */
+export interface CommandRecord {
+  readonly kind: "command";
+  readonly program: string;
+  readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+}
+
+/** A function task as stored in the spec file. */
+export interface FunctionRecord {
+  readonly kind: "function";
+  /** A file: URL of the module that defines the task. */
+  readonly moduleUrl: string;
+  /** The task's name, as given to defineTask. */
+  readonly name: string;
+  /** The argument, sent through msgpack. */
+  readonly arg: unknown;
+}
+
+/** One task as the runner reads it. */
+export type TaskRecord = CommandRecord | FunctionRecord;
+
+declare const resultType: unique symbol;
+
+/** A task ready to submit; `R` is what its job's `result()` resolves to. */
+export interface TaskSpec<R> {
+  readonly record: TaskRecord;
+  /** Type-level only: the result type. */
+  readonly [resultType]?: R;
+}
+
+/** The result type of a TaskSpec. */
+export type ResultOf<T> = T extends TaskSpec<infer R> ? R : never;
+
+/** Options of a command task. */
+export interface CommandOptions {
+  /** Extra environment variables for the command. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Working directory on the node. @default the runner's (the directory sbatch was run from) */
+  readonly cwd?: string;
+}
+
+/**
+ * A task that runs `program` with `args` on the node, as an argv array:
+ * nothing is ever joined into a shell string.
+ *
+ * @example
+ * const job = await executor.submit(command("python3", ["train.py", "--lr", "0.1"]));
+ */
+export function command(program: string, args: readonly string[] = [], options: CommandOptions = {}): TaskSpec<CommandResult> {
+  const problems: string[] = [];
+  if (typeof program !== "string" || program === "" || program.includes("\0")) {
+    problems.push(`Expected \`program\` to be a non-empty string, got \`${String(program)}\``);
+  }
+  if (!Array.isArray(args)) problems.push(`Expected \`args\` to be an array of strings, got \`${String(args)}\``);
+  else args.forEach((a, i) => typeof a !== "string" && problems.push(`Expected \`args[${i}]\` to be a string, got \`${String(a)}\``));
+  for (const [key, value] of Object.entries(options.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) problems.push(`Expected env name \`${key}\` to match [A-Za-z_][A-Za-z0-9_]*`);
+    if (typeof value !== "string") problems.push(`Expected \`env.${key}\` to be a string, got \`${String(value)}\``);
+  }
+  if (options.cwd !== undefined && (typeof options.cwd !== "string" || options.cwd === "")) {
+    problems.push(`Expected \`cwd\` to be a non-empty string, got \`${String(options.cwd)}\``);
+  }
+  if (problems.length) throw new ParameterError("command task", problems);
+  const record: CommandRecord = {
+    kind: "command",
+    program,
+    args: [...args],
+    ...(options.env ? { env: { ...options.env } } : {}),
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+  };
+  return { record };
+}
+
+const TASK = Symbol.for("slurmkit.task");
+
+/** A function that runs on the node; define it at the top level of a module and export it. */
+export interface Task<A, R> {
+  readonly [TASK]: true;
+  /** The file: URL of the defining module. */
+  readonly moduleUrl: string;
+  readonly name: string;
+  /** The function itself, for calling it locally. */
+  readonly fn: (arg: A) => R | Promise<R>;
+  /** A task spec that calls the function with `arg` on the node. */
+  with(arg: A): TaskSpec<R>;
+}
+
+/** Whether a value is a Task made by defineTask (from any copy of slurmkit). */
+export function isTask(value: unknown): value is Task<unknown, unknown> {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[TASK] === true;
+}
+
+/**
+ * Defines a function task. On the node, the runner imports `moduleUrl`
+ * (TypeScript through tsx), finds the task by `name` among its exports, and
+ * calls it with the argument. Arguments and results travel through msgpack.
+ *
+ * @example
+ * // tasks.ts
+ * export const square = defineTask(import.meta.url, "square", (x: number) => x * x);
+ * // sweep.ts
+ * const jobs = await executor.mapArray([1, 2, 3].map((x) => square.with(x)));
+ */
+export function defineTask<A, R>(moduleUrl: string, name: string, fn: (arg: A) => R | Promise<R>): Task<A, Awaited<R>> {
+  const problems: string[] = [];
+  let url = moduleUrl;
+  if (typeof url === "string" && isAbsolute(url)) url = pathToFileURL(url).href;
+  if (typeof url !== "string" || !url.startsWith("file:")) {
+    problems.push(`Expected \`moduleUrl\` to be a file: URL or an absolute path (pass import.meta.url), got \`${String(moduleUrl)}\``);
+  }
+  if (typeof name !== "string" || !/^[A-Za-z_$][\w$]*$/.test(name)) {
+    problems.push(`Expected \`name\` to be an identifier such as \`train\`, got \`${String(name)}\``);
+  }
+  if (typeof fn !== "function") problems.push(`Expected \`fn\` to be a function, got \`${typeof fn}\``);
+  if (problems.length) throw new ParameterError("function task", problems);
+  return {
+    [TASK]: true,
+    moduleUrl: url,
+    name,
+    fn: fn as (arg: A) => Awaited<R>,
+    with(arg: A): TaskSpec<Awaited<R>> {
+      return { record: { kind: "function", moduleUrl: url, name, arg } };
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { execa } from "execa";
+import { mkdir, readFile, readdir } from "node:fs/promises";
+import { writeFileAtomic } from "./atomic.js";
+
+/** What a finished command printed. */
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+/** Runs commands and moves files where the scheduler is: this machine, or (later) a login node over SSH. */
+export interface Transport {
+  /** Identifies the machine; one watcher serves all executors with the same key. */
+  readonly key: string;
+  /** Runs `program` with `args` (no shell). Resolves with the exit code; rejects only if it cannot start. */
+  run(program: string, args: readonly string[], options?: { readonly input?: string }): Promise<RunResult>;
+  /** Reads a file; rejects with code ENOENT if it does not exist. */
+  readFile(path: string): Promise<Buffer>;
+  /** Writes a file atomically (temporary name, then rename). */
+  writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  /** Lists a folder's entry names; [] if it does not exist. */
+  list(path: string): Promise<string[]>;
+  /** Makes a folder and its parents. */
+  mkdir(path: string): Promise<void>;
+}
+
+/** The environment for scheduler commands: without the SLURM_* variables of an enclosing job (but keeping SLURM_CONF). */
+export function schedulerEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (k.startsWith("SLURM_") && k !== "SLURM_CONF") continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** The transport for this machine: execa and node:fs. */
+export class LocalTransport implements Transport {
+  readonly key = "local";
+
+  async run(program: string, args: readonly string[], options: { readonly input?: string } = {}): Promise<RunResult> {
+    const result = await execa(program, args, {
+      reject: false,
+      extendEnv: false,
+      env: schedulerEnv(),
+      ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }),
+    });
+    if (result.failed && result.exitCode === undefined) {
+      throw result;
+    }
+    return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return readFile(path);
+  }
+
+  writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    return writeFileAtomic(path, data);
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      return await readdir(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
+  }
+
+  async mkdir(path: string): Promise<void> {
+    await mkdir(path, { recursive: true });
+  }
+}
