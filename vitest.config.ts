@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// Files under test/serial/ restart or reconfigure the shared test cluster
-// (accounting off, slurmctld restart), so they run alone, after the rest.
+// Test files run one at a time: they share a four-CPU cluster, and tests that
+// check where tasks land must not compete for it. Files under test/serial/
+// restart or reconfigure the cluster (accounting off, slurmctld restart), so
+// they run after all the rest.
 export default defineConfig({
   test: {
     globalSetup: ["test/global-setup.ts"],
@@ -14,6 +16,7 @@ export default defineConfig({
           name: "main",
           include: ["test/**/*.test.ts"],
           exclude: ["test/serial/**"],
+          fileParallelism: false,
           sequence: { groupOrder: 0 },
         },
       },

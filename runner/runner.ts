@@ -38,13 +38,28 @@ function jobIdOf(env: NodeJS.ProcessEnv): string {
   return env.SLURM_JOB_ID ?? env.SLURMKIT_JOB_ID ?? "local";
 }
 
+/**
+ * Set when Slurm terminates the job (scancel, time limit): the runner then
+ * exits without a result, so the scheduler's state (CANCELLED, TIMEOUT) is
+ * what the client reports.
+ */
+class Terminated extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`terminated by ${signal}`);
+  }
+}
+
 async function runCommand(task: CommandRecord): Promise<{ exitCode: number }> {
   const child = spawn(task.program, [...task.args], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, ...task.env },
     ...(task.cwd !== undefined ? { cwd: task.cwd } : {}),
   });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  let terminatedBy: NodeJS.Signals | undefined;
+  const forward = (signal: NodeJS.Signals) => {
+    if (signal !== "SIGUSR1") terminatedBy = signal;
+    child.kill(signal);
+  };
   process.on("SIGTERM", forward).on("SIGINT", forward).on("SIGUSR1", forward);
   try {
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
@@ -52,6 +67,7 @@ async function runCommand(task: CommandRecord): Promise<{ exitCode: number }> {
       child.once("close", (c, s) => resolve([c, s]));
     });
     const shown = [task.program, ...task.args].join(" ");
+    if (terminatedBy) throw new Terminated(terminatedBy);
     if (signal) throw new CommandFailed(`Command was killed with ${signal}: ${shown}`, undefined, signal);
     if (code !== 0) throw new CommandFailed(`Command failed with exit code ${code}: ${shown}`, code ?? undefined);
     return { exitCode: 0 };
@@ -124,6 +140,10 @@ async function main(): Promise<number> {
     const value = await runTask(task);
     result = { ok: true, value, host, jobId, startedAt, endedAt: Date.now() };
   } catch (error) {
+    if (error instanceof Terminated) {
+      process.stderr.write(`slurmkit runner: task ${index} ${error.message}; no result written\n`);
+      return 128 + (error.signal === "SIGINT" ? 2 : 15);
+    }
     const e = error instanceof Error ? error : new Error(String(error));
     const extra = e instanceof CommandFailed ? { ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) } : {};
     result = { ok: false, error: { name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...extra }, host, jobId, startedAt, endedAt: Date.now() };

@@ -14,7 +14,8 @@ export interface ScriptOptions {
 
 /** Renders the sbatch script: the `#SBATCH` header, the setup lines, then the runner launch. */
 export function renderScript(o: ScriptOptions): string {
-  const lines = ["#!/bin/bash", "# Written by slurmkit."];
+  // SC2016: values are single-quoted on purpose, so that nothing in them expands.
+  const lines = ["#!/bin/bash", "# shellcheck disable=SC2016", "# Written by slurmkit."];
   for (const [name, value] of o.options) {
     lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteShell(value)}`);
   }

@@ -32,6 +32,7 @@ export class SlurmBackend implements JobBackend {
   async cancel(job: Job<unknown>): Promise<void> {
     if (job.done()) return;
     await this.watcher.scheduler.cancel(job.id);
+    this.watcher.markCancelled(job);
     await this.watcher.pollNow();
   }
   readText(path: string): Promise<string> {

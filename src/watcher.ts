@@ -16,6 +16,8 @@ interface Tracked {
   readonly arrayIndex: number | undefined;
   /** Polls in a row that saw the job ended (or gone) without a result. */
   endedPolls: number;
+  /** scancel succeeded for it: if it vanishes, it was cancelled. */
+  cancelled: boolean;
 }
 
 /** Polling intervals of the watcher. */
@@ -88,8 +90,18 @@ export class Watcher {
 
   /** Starts tracking a job. */
   track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined): void {
-    this.#tracked.set(job, { job, folder, schedulerId, arrayIndex, endedPolls: 0 });
+    this.#tracked.set(job, { job, folder, schedulerId, arrayIndex, endedPolls: 0, cancelled: false });
     this.#schedule();
+  }
+
+  /**
+   * Records that scancel succeeded for a job. Slurm drops a cancelled pending
+   * array element from squeue at once and sacct never lists it, so a
+   * cancelled job that vanishes is CANCELLED, not UNKNOWN.
+   */
+  markCancelled(job: Job<unknown>): void {
+    const t = this.#tracked.get(job);
+    if (t) t.cancelled = true;
   }
 
   /** Someone waits: poll now, and keep the process alive until the wait ends. */
@@ -152,7 +164,7 @@ export class Watcher {
           changed = true;
           continue;
         }
-        const state = queue.get(keyOf(t));
+        const state = lookup(queue, t);
         if (state === undefined) absent.push(t);
         else changed = (await this.#observe(t, state)) || changed;
       }
@@ -160,7 +172,7 @@ export class Watcher {
         const acct = await this.scheduler.accounting([...new Set(absent.map((t) => t.schedulerId))]);
         const byKey = acct ? indexEntries(acct) : new Map<string, JobState>();
         for (const t of absent) {
-          const state = byKey.get(keyOf(t));
+          const state = lookup(byKey, t);
           if (state !== undefined) changed = (await this.#observe(t, state)) || changed;
           else changed = (await this.#gone(t)) || changed;
         }
@@ -206,9 +218,9 @@ export class Watcher {
 
   async #gone(t: Tracked): Promise<boolean> {
     if (++t.endedPolls < 2) return false;
-    let state: JobState = "UNKNOWN";
+    let state: JobState = t.cancelled ? "CANCELLED" : "UNKNOWN";
     const file = await this.scheduler.transport.readFile(t.job.paths.state).catch(() => undefined);
-    if (file) {
+    if (file && !t.cancelled) {
       const s = packr.unpack(file) as StateFile;
       state = s.state === "RUNNING" ? "FAILED" : parseJobState(s.state);
     }
@@ -223,8 +235,14 @@ export class Watcher {
   }
 }
 
-function keyOf(t: Tracked): string {
-  return t.arrayIndex === undefined ? t.schedulerId : `${t.schedulerId}_${t.arrayIndex}`;
+/**
+ * A tracked job's state in an id-to-state map. sacct lists array elements that
+ * never started under the array's own id ("123|CANCELLED"), so that id stands
+ * for any element not listed by itself.
+ */
+function lookup(states: ReadonlyMap<string, JobState>, t: Tracked): JobState | undefined {
+  if (t.arrayIndex === undefined) return states.get(t.schedulerId);
+  return states.get(`${t.schedulerId}_${t.arrayIndex}`) ?? states.get(t.schedulerId);
 }
 
 /** Expands squeue/sacct entries (array ranges included) into a map from `id` or `id_i` to state. */

@@ -24,6 +24,7 @@ export function needCluster(ctx: TestContext): ClusterInfo {
     if (process.env.CI === "true") throw new Error(`Slurm test cluster unavailable: ${info.reason}`);
     ctx.skip(`no Slurm test cluster: ${info.reason}`);
   }
+  process.env.SLURM_CONF = info.slurmConf;
   return info;
 }
 

@@ -1,0 +1,118 @@
+import { execa } from "execa";
+import { mkdtemp, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, test, type TestContext } from "vitest";
+import {
+  command,
+  defineTask,
+  JobEndedWithoutResultError,
+  TaskFailedError,
+  type LocalExecutor,
+  type SlurmExecutor,
+} from "../../src/index.js";
+import { explode, square } from "../fixtures/tasks.js";
+
+const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
+const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
+
+/** A fresh folder for an executor. */
+export async function runsFolder(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "slurmkit-runs-"));
+}
+
+/** Builds an executor on a fresh folder; `nodeBinary` overrides the runner's node. */
+export type MakeExecutor = (ctx: TestContext, options?: { nodeBinary?: string; maxParallel?: number; arrayParallelism?: number }) => Promise<SlurmExecutor | LocalExecutor>;
+
+/** The tests every executor must pass, whatever runs the tasks. */
+export function executorBehaviour(name: string, make: MakeExecutor): void {
+  describe(`${name}: behaviour shared by every executor`, () => {
+    test("command tasks return their exit code and keep their stdout", async (ctx) => {
+      const executor = await make(ctx);
+      const jobs = await executor.mapArray([
+        command("printf", ["%s|", "a b", "it's", "$HOME", "`id`"]),
+        command("sh", ["-c", 'echo "$GREETING from $PWD"'], { env: { GREETING: "hello" }, cwd: "/tmp" }),
+      ]);
+      expect(await Promise.all(jobs.map((j) => j.result()))).toEqual([{ exitCode: 0 }, { exitCode: 0 }]);
+      expect(await jobs[0]!.stdout()).toBe("a b|it's|$HOME|`id`|");
+      expect(await jobs[1]!.stdout()).toBe("hello from /tmp\n");
+      expect(jobs.map((j) => j.state)).toEqual(["COMPLETED", "COMPLETED"]);
+      expect(jobs.every((j) => j.done())).toBe(true);
+    });
+
+    test("function tasks from a TypeScript module return typed results", async (ctx) => {
+      const executor = await make(ctx);
+      const jobs = await executor.mapArray([1, 2, 3, 4, 5].map((x) => square.with(x)));
+      const results = await Promise.all(jobs.map((j) => j.result()));
+      expect(results.map(({ x, square }) => ({ x, square }))).toEqual([1, 2, 3, 4, 5].map((x) => ({ x, square: x * x })));
+      expect(jobs.map((j) => j.taskIndex)).toEqual([0, 1, 2, 3, 4]);
+    });
+
+    test("a task that throws rejects with TaskFailedError carrying the remote stack", async (ctx) => {
+      const executor = await make(ctx);
+      const job = await executor.submit(explode.with("boom at 42"));
+      const error = await job.result().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TaskFailedError);
+      const e = error as TaskFailedError;
+      expect(e.remote.name).toBe("RangeError");
+      expect(e.remote.message).toBe("boom at 42");
+      expect(e.remote.stack).toContain("fixtures/tasks.ts");
+      expect(e.jobId).toBe(job.id);
+      expect(e.taskIndex).toBe(0);
+      expect(e.logPath).toBe(job.paths.stderr);
+      expect(e.host).not.toBe("");
+      expect(e.shortMessage).toBe(`Task 0 of job ${job.id} failed on ${e.host}: boom at 42`);
+      expect(e.message).toContain(`Logs: ${job.paths.stderr}`);
+      expect(job.state).toBe("FAILED");
+      expect(await job.stderr()).toContain("RangeError: boom at 42");
+    });
+
+    test("a command that exits with 3 reports exit code 3", async (ctx) => {
+      const executor = await make(ctx);
+      const job = await executor.submit(command("sh", ["-c", "echo before exit; exit 3"]));
+      const error = (await job.result().catch((e: unknown) => e)) as TaskFailedError;
+      expect(error).toBeInstanceOf(TaskFailedError);
+      expect(error.exitCode).toBe(3);
+      expect(error.remote.message).toBe("Command failed with exit code 3: sh -c echo before exit; exit 3");
+      expect(await job.wait()).toBe("FAILED");
+      expect(await job.stdout()).toBe("before exit\n");
+    });
+
+    test("a module that cannot be imported, or a task name it lacks, is a clear error in that task's result", async (ctx) => {
+      const executor = await make(ctx);
+      const missing = defineTask("/nonexistent/tasks.ts", "train", (x: number) => x);
+      const misnamed = defineTask(join(fixtures, "tasks.ts"), "nope", (x: number) => x);
+      const [a, b] = await executor.mapArray([missing.with(1), misnamed.with(2)]);
+      const ea = (await a!.result().catch((e: unknown) => e)) as TaskFailedError;
+      expect(ea).toBeInstanceOf(TaskFailedError);
+      expect(ea.remote.message).toMatch(/^Cannot import task module file:\/\/\/nonexistent\/tasks\.ts on \S+: /);
+      const eb = (await b!.result().catch((e: unknown) => e)) as TaskFailedError;
+      expect(eb.remote.message).toBe(
+        `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks explode, hog, square, whereAmI. Export the value defineTask returns.`,
+      );
+    });
+
+    test("a runner that cannot start ends the job without a result, with the log tail", async (ctx) => {
+      const executor = await make(ctx, { nodeBinary: "/nonexistent/node" });
+      const job = await executor.submit(square.with(2));
+      const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+      expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+      expect(error.state).toBe("FAILED");
+      expect(error.logTail).toContain("/nonexistent/node");
+      expect(error.message).toContain(`Last lines of ${job.paths.stderr}:`);
+      expect(job.state).toBe("FAILED");
+    });
+
+    test("futures rebuilt from the folder in a fresh process return the same results", async (ctx) => {
+      const executor = await make(ctx);
+      const jobs = await executor.mapArray([square.with(3), square.with(4), explode.with("no")]);
+      const here = await Promise.all(jobs.map((j) => j.result().then((value) => ({ value }), (e: Error) => ({ error: e.name }))));
+      const submission = dirname(dirname(jobs[0]!.paths.result));
+      const { stdout } = await execa(tsx, [join(fixtures, "reload.mts"), executor.folder]);
+      const rebuilt = JSON.parse(stdout) as Array<{ id: string; state: string }>;
+      expect(rebuilt).toEqual(jobs.map((j, i) => ({ id: j.id, state: j.state, ...here[i] })));
+      expect(await readdir(submission)).toEqual(expect.arrayContaining(["manifest.json", "tasks.spec", "logs", "results", "state"]));
+    });
+  });
+}
