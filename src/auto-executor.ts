@@ -12,10 +12,10 @@ export interface AutoExecutorOptions extends SlurmParametersInput {
   readonly transport?: Transport;
 }
 
-/** Whether a Slurm controller answers here: `squeue` runs and succeeds. */
-export async function slurmAvailable(transport: Transport = new LocalTransport()): Promise<boolean> {
+/** Whether a Slurm controller answers here: `squeue` runs and succeeds within `timeoutMs`. */
+export async function slurmAvailable(transport: Transport = new LocalTransport(), timeoutMs = 15_000): Promise<boolean> {
   try {
-    const r = await transport.run("squeue", ["-h", "-o", "%i", "-j", "1"]);
+    const r = await transport.run("squeue", ["-h", "-o", "%i", "-j", "1"], { timeoutMs });
     return r.exitCode === 0 || /Invalid job id/i.test(r.stderr);
   } catch {
     return false;

@@ -87,6 +87,7 @@ export class LocalExecutor implements JobBackend {
       const task = this.#queue.shift()!;
       if (task.cancelled) continue;
       this.#running++;
+      task.job.setState("RUNNING");
       void this.#run(task).finally(() => {
         this.#running--;
         this.#byJob.delete(task.job);
@@ -100,17 +101,19 @@ export class LocalExecutor implements JobBackend {
     const out = await open(job.paths.stdout, "w");
     const err = await open(job.paths.stderr, "w");
     try {
-      const child = spawn(this.nodeBinary, [runnerPath(), folder.dir], {
-        stdio: ["ignore", out.fd, err.fd],
-        env: { ...process.env, SLURMKIT_TASK_INDEX: String(job.taskIndex), SLURMKIT_JOB_ID: job.id },
-      });
-      task.child = child;
-      job.setState("RUNNING");
-      const spawnError = await new Promise<Error | undefined>((done) => {
-        child.once("error", done);
-        child.once("close", () => done(undefined));
-      });
-      if (spawnError) await err.write(`slurmkit: could not start the runner: ${spawnError.message}\n`);
+      // cancel() may have come while the log files were opened.
+      if (!task.cancelled) {
+        const child = spawn(this.nodeBinary, [runnerPath(), folder.dir], {
+          stdio: ["ignore", out.fd, err.fd],
+          env: { ...process.env, SLURMKIT_TASK_INDEX: String(job.taskIndex), SLURMKIT_JOB_ID: job.id },
+        });
+        task.child = child;
+        const spawnError = await new Promise<Error | undefined>((done) => {
+          child.once("error", done);
+          child.once("close", () => done(undefined));
+        });
+        if (spawnError) await err.write(`slurmkit: could not start the runner: ${spawnError.message}\n`);
+      }
     } finally {
       await out.close();
       await err.close();
@@ -131,7 +134,12 @@ export class LocalExecutor implements JobBackend {
     if (!task || job.done()) return;
     task.cancelled = true;
     if (task.child) task.child.kill("SIGTERM");
-    else job.settle(outcomeWithoutResult(job, "CANCELLED", ""));
+    else if (this.#queue.includes(task)) {
+      this.#queue.splice(this.#queue.indexOf(task), 1);
+      this.#byJob.delete(job);
+      job.settle(outcomeWithoutResult(job, "CANCELLED", ""));
+    }
+    // Otherwise it is starting: #run sees `cancelled` and settles it.
   }
 
   /** @internal */

@@ -9,12 +9,20 @@ export interface RunResult {
   readonly exitCode: number;
 }
 
+/** Options of Transport.run. */
+export interface RunOptions {
+  /** Written to the command's stdin. */
+  readonly input?: string;
+  /** Kill the command after this long; it then rejects. */
+  readonly timeoutMs?: number;
+}
+
 /** Runs commands and moves files where the scheduler is: this machine, or (later) a login node over SSH. */
 export interface Transport {
   /** Identifies the machine; one watcher serves all executors with the same key. */
   readonly key: string;
   /** Runs `program` with `args` (no shell). Resolves with the exit code; rejects only if it cannot start. */
-  run(program: string, args: readonly string[], options?: { readonly input?: string }): Promise<RunResult>;
+  run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** Reads a file; rejects with code ENOENT if it does not exist. */
   readFile(path: string): Promise<Buffer>;
   /** Writes a file atomically (temporary name, then rename). */
@@ -40,14 +48,15 @@ export function schedulerEnv(env: NodeJS.ProcessEnv = process.env): Record<strin
 export class LocalTransport implements Transport {
   readonly key = "local";
 
-  async run(program: string, args: readonly string[], options: { readonly input?: string } = {}): Promise<RunResult> {
+  async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const result = await execa(program, args, {
       reject: false,
       extendEnv: false,
       env: schedulerEnv(),
+      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
       ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }),
     });
-    if (result.failed && result.exitCode === undefined) {
+    if (result.failed && (result.exitCode === undefined || result.timedOut)) {
       throw result;
     }
     return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };

@@ -1,0 +1,52 @@
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor, Watcher } from "../../src/index.js";
+import { Scheduler } from "../../src/scheduler.js";
+import { hog, square } from "../fixtures/tasks.js";
+import { clusterScript, needCluster } from "../helpers/cluster.js";
+import { runsFolder } from "../executors/behaviour.js";
+
+// With accounting off, sacct fails: squeue and the runner's files must decide.
+describe("SlurmExecutor with accounting off", () => {
+  beforeAll(async () => {
+    Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+    if (process.getuid?.() === 0) await execa("bash", [clusterScript, "accounting", "off"], { reject: false });
+  });
+  afterAll(async () => {
+    if (process.getuid?.() === 0) await execa("bash", [clusterScript, "accounting", "on"], { reject: false });
+  });
+
+  test("sacct really fails here", async (ctx) => {
+    needCluster(ctx);
+    expect(await new Scheduler(new LocalTransport()).accounting(["1"])).toBeUndefined();
+  });
+
+  test("results come back", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
+    const jobs = await executor.mapArray([2, 3].map((x) => square.with(x)));
+    expect((await Promise.all(jobs.map((j) => j.result()))).map((r) => r.square)).toEqual([4, 9]);
+    const done = await executor.submit(command("true"));
+    expect(await done.result()).toEqual({ exitCode: 0 });
+  });
+
+  test("a job killed over its memory limit fails with JobEndedWithoutResultError and the log tail", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, mem: "150M" });
+    const job = await executor.submit(hog.with(600));
+    const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.state).toBe("OUT_OF_MEMORY");
+    expect(error.logTail).toContain("Exceeded job memory limit");
+  });
+
+  test("a broken runner path fails with JobEndedWithoutResultError and the log tail", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, nodeBinary: "/nonexistent/node" });
+    const job = await executor.submit(square.with(1));
+    const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.state).toBe("FAILED");
+    expect(error.logTail).toContain("/nonexistent/node");
+  });
+});
