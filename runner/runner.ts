@@ -68,6 +68,8 @@ async function runCommand(task: CommandRecord): Promise<{ exitCode: number }> {
     });
     const shown = [task.program, ...task.args].join(" ");
     if (terminatedBy) throw new Terminated(terminatedBy);
+    // Slurm signals every process of the job; the child may die before our own handler runs.
+    if (signal === "SIGTERM" || signal === "SIGINT" || signal === "SIGKILL") throw new Terminated(signal);
     if (signal) throw new CommandFailed(`Command was killed with ${signal}: ${shown}`, undefined, signal);
     if (code !== 0) throw new CommandFailed(`Command failed with exit code ${code}: ${shown}`, code ?? undefined);
     return { exitCode: 0 };
@@ -142,7 +144,8 @@ async function main(): Promise<number> {
   } catch (error) {
     if (error instanceof Terminated) {
       process.stderr.write(`slurmkit runner: task ${index} ${error.message}; no result written\n`);
-      return 128 + (error.signal === "SIGINT" ? 2 : 15);
+      const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+      return 128 + (numbers[error.signal] ?? 15);
     }
     const e = error instanceof Error ? error : new Error(String(error));
     const extra = e instanceof CommandFailed ? { ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) } : {};
@@ -163,12 +166,15 @@ async function main(): Promise<number> {
 }
 
 
+// Without a handler, SIGUSR1 (a common pre-timeout signal) would open Node's
+// inspector on the node. Tasks may add their own handlers.
+process.on("SIGUSR1", () => {});
+
+// Exit once the result is written, even if the task left timers or sockets open.
 main().then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (error: unknown) => {
     process.stderr.write(`slurmkit runner: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 2;
+    process.exit(2);
   },
 );

@@ -1,5 +1,5 @@
 import { LocalExecutor } from "./local-executor.js";
-import type { SlurmParametersInput } from "./parameters.js";
+import { parseParameters, type SlurmParametersInput } from "./parameters.js";
 import { SlurmExecutor } from "./slurm-executor.js";
 import { LocalTransport, type Transport } from "./transport.js";
 
@@ -31,10 +31,12 @@ export async function slurmAvailable(transport: Transport = new LocalTransport()
  */
 export async function autoExecutor(options: AutoExecutorOptions): Promise<SlurmExecutor | LocalExecutor> {
   const { maxParallel, ...slurm } = options;
-  if (await slurmAvailable(options.transport)) return new SlurmExecutor(slurm);
+  const { folder, nodeBinary, transport, ...parameters } = slurm;
+  parseParameters(parameters); // bad parameters are an error on every machine, not only on a cluster
+  if (await slurmAvailable(transport)) return new SlurmExecutor(slurm);
   return new LocalExecutor({
-    folder: options.folder,
+    folder,
     ...(maxParallel !== undefined ? { maxParallel } : {}),
-    ...(options.nodeBinary !== undefined ? { nodeBinary: options.nodeBinary } : {}),
+    ...(nodeBinary !== undefined ? { nodeBinary } : {}),
   });
 }

@@ -1,4 +1,5 @@
 import { readFile, readdir } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { ParameterError } from "./errors.js";
 import { Job, type JobBackend } from "./job.js";
@@ -24,13 +25,18 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Whether a state file says "running" and its runner is alive on this host. */
+function runningHere(state: StateFile): boolean {
+  return state.state === "RUNNING" && state.host === hostname() && alive(state.pid);
+}
+
 /** Local jobs rebuilt after a restart: settled from their files, or watched until their runner exits. */
 class ReloadedLocalBackend implements JobBackend {
   acquire(): void {}
   release(): void {}
   async cancel(job: Job<unknown>): Promise<void> {
     const state = await readFile(job.paths.state).then((b) => packr.unpack(b) as StateFile, () => undefined);
-    if (state && !job.done()) process.kill(state.pid, "SIGTERM");
+    if (state && !job.done() && runningHere(state)) process.kill(state.pid, "SIGTERM");
   }
   readText(path: string): Promise<string> {
     return readFile(path, "utf8").catch(() => "");
@@ -40,7 +46,7 @@ class ReloadedLocalBackend implements JobBackend {
       const bytes = await readFile(job.paths.result).catch(() => undefined);
       if (bytes) return job.settle(outcomeFromResult(job, packr.unpack(bytes) as ResultFile));
       const state = await readFile(job.paths.state).then((b) => packr.unpack(b) as StateFile, () => undefined);
-      if (!state || !alive(state.pid)) {
+      if (!state || !runningHere(state)) {
         // Checked again: the runner may have written its result just before exiting.
         if (await readFile(job.paths.result).then(() => true, () => false)) continue;
         return job.settle(outcomeWithoutResult(job, state ? "FAILED" : "UNKNOWN", await this.readText(job.paths.stderr)));

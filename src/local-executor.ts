@@ -96,31 +96,44 @@ export class LocalExecutor implements JobBackend {
     }
   }
 
+  /** Runs one task's runner; always settles the job, whatever fails. */
   async #run(task: LocalTask): Promise<void> {
+    const { job } = task;
+    try {
+      await this.#spawn(task);
+      const bytes = await readFile(job.paths.result).catch(() => undefined);
+      if (bytes) job.settle(outcomeFromResult(job, packr.unpack(bytes) as ResultFile));
+      else job.settle(outcomeWithoutResult(job, task.cancelled ? "CANCELLED" : "FAILED", await readText(job.paths.stderr)));
+    } catch (error) {
+      const stderr = await readText(job.paths.stderr).catch(() => "");
+      job.settle(outcomeWithoutResult(job, task.cancelled ? "CANCELLED" : "UNKNOWN", `${stderr}\nslurmkit: ${(error as Error).message}`));
+    }
+  }
+
+  async #spawn(task: LocalTask): Promise<void> {
     const { job, folder } = task;
     const out = await open(job.paths.stdout, "w");
-    const err = await open(job.paths.stderr, "w");
+    const err = await open(job.paths.stderr, "w").catch(async (e: unknown) => {
+      await out.close();
+      throw e;
+    });
     try {
       // cancel() may have come while the log files were opened.
-      if (!task.cancelled) {
-        const child = spawn(this.nodeBinary, [runnerPath(), folder.dir], {
-          stdio: ["ignore", out.fd, err.fd],
-          env: { ...process.env, SLURMKIT_TASK_INDEX: String(job.taskIndex), SLURMKIT_JOB_ID: job.id },
-        });
-        task.child = child;
-        const spawnError = await new Promise<Error | undefined>((done) => {
-          child.once("error", done);
-          child.once("close", () => done(undefined));
-        });
-        if (spawnError) await err.write(`slurmkit: could not start the runner: ${spawnError.message}\n`);
-      }
+      if (task.cancelled) return;
+      const child = spawn(this.nodeBinary, [runnerPath(), folder.dir], {
+        stdio: ["ignore", out.fd, err.fd],
+        env: { ...process.env, SLURMKIT_TASK_INDEX: String(job.taskIndex), SLURMKIT_JOB_ID: job.id },
+      });
+      task.child = child;
+      const spawnError = await new Promise<Error | undefined>((done) => {
+        child.once("error", done);
+        child.once("close", () => done(undefined));
+      });
+      if (spawnError) await err.write(`slurmkit: could not start the runner: ${spawnError.message}\n`);
     } finally {
       await out.close();
       await err.close();
     }
-    const bytes = await readFile(job.paths.result).catch(() => undefined);
-    if (bytes) job.settle(outcomeFromResult(job, packr.unpack(bytes) as ResultFile));
-    else job.settle(outcomeWithoutResult(job, task.cancelled ? "CANCELLED" : "FAILED", await readText(job.paths.stderr)));
   }
 
   /** @internal */

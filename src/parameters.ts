@@ -59,14 +59,15 @@ function convertSignal(v: unknown): string | undefined {
   return undefined;
 }
 
-/** sbatch options that slurmkit sets itself; the raw map may not set them. */
-const MANAGED_SBATCH = new Set(["array", "output", "error", "parsable", "wrap", "o", "e", "a"]);
+/** sbatch options that slurmkit sets itself; the raw map may not set them, nor an abbreviation sbatch would accept. */
+const MANAGED_SBATCH = ["array", "output", "error", "parsable", "wrap"];
+const isManaged = (key: string) => MANAGED_SBATCH.some((m) => m.startsWith(key));
 
 function convertRaw(v: unknown): Record<string, string | true> | undefined {
   if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
   const out: Record<string, string | true> = {};
   for (const [key, value] of Object.entries(v)) {
-    if (!/^[a-z][a-z0-9-]*$/.test(key) || MANAGED_SBATCH.has(key)) return undefined;
+    if (!/^[a-z][a-z0-9-]*$/.test(key) || isManaged(key)) return undefined;
     if (value === true) out[key] = true;
     else if ((typeof value === "string" && !/[\n\r\0]/.test(value)) || typeof value === "number") out[key] = String(value);
     else return undefined;

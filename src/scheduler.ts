@@ -65,8 +65,12 @@ export interface SchedulerCallCounts {
 /** sbatch, squeue, sacct and scancel through a transport, with a count of every call. */
 export class Scheduler {
   readonly calls: SchedulerCallCounts = { sbatch: 0, squeue: 0, sacct: 0, scancel: 0 };
-  /** False once sacct has failed (accounting off); then squeue and the state files decide. */
+  /** False once sacct said accounting is disabled; then squeue and the state files decide. */
   accountingWorks = true;
+  /** After another sacct failure, sacct is not asked again before this time (ms since epoch). */
+  #sacctRetryAt = 0;
+  /** Kill a scheduler command that takes longer than this. */
+  timeoutMs = 120_000;
 
   constructor(readonly transport: Transport) {}
 
@@ -76,7 +80,7 @@ export class Scheduler {
     this.calls.sbatch++;
     let result;
     try {
-      result = await this.transport.run("sbatch", argv);
+      result = await this.transport.run("sbatch", argv, { timeoutMs: this.timeoutMs });
     } catch (error) {
       throw new SubmissionError(["sbatch", ...argv], -1, `could not run sbatch: ${(error as Error).message}`, { cause: error });
     }
@@ -92,7 +96,7 @@ export class Scheduler {
     if (jobIds.length === 0) return [];
     const argv = ["-h", "-t", "all", "-j", jobIds.join(","), "-o", "%i|%T"];
     this.calls.squeue++;
-    const result = await this.transport.run("squeue", argv);
+    const result = await this.transport.run("squeue", argv, { timeoutMs: this.timeoutMs });
     if (result.exitCode !== 0) {
       // One id that Slurm has already forgotten is an error; several are not.
       if (/Invalid job id specified/i.test(result.stderr)) return [];
@@ -101,14 +105,19 @@ export class Scheduler {
     return parseQueueLines(result.stdout);
   }
 
-  /** One sacct call for all the given job ids; undefined when accounting is off or sacct fails. */
+  /**
+   * One sacct call for all the given job ids; undefined when accounting is
+   * disabled (then sacct is not asked again) or sacct fails (asked again after
+   * a minute).
+   */
   async accounting(jobIds: readonly string[]): Promise<QueueEntry[] | undefined> {
-    if (jobIds.length === 0 || !this.accountingWorks) return undefined;
+    if (jobIds.length === 0 || !this.accountingWorks || Date.now() < this.#sacctRetryAt) return undefined;
     const argv = ["-n", "-P", "-X", "-j", jobIds.join(","), "-o", "JobID,State"];
     this.calls.sacct++;
-    const result = await this.transport.run("sacct", argv).catch(() => undefined);
+    const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch(() => undefined);
     if (!result || result.exitCode !== 0) {
-      this.accountingWorks = false;
+      if (result && /accounting storage is disabled/i.test(result.stderr + result.stdout)) this.accountingWorks = false;
+      else this.#sacctRetryAt = Date.now() + 60_000;
       return undefined;
     }
     return parseQueueLines(result.stdout);
@@ -117,7 +126,7 @@ export class Scheduler {
   /** scancel for a job or array element id. */
   async cancel(jobId: string): Promise<void> {
     this.calls.scancel++;
-    const result = await this.transport.run("scancel", [jobId]);
+    const result = await this.transport.run("scancel", [jobId], { timeoutMs: this.timeoutMs });
     if (result.exitCode !== 0) throw new SchedulerError(["scancel", jobId], result.exitCode, result.stderr);
   }
 }

@@ -1,4 +1,4 @@
-import { quoteCommand, quoteShell } from "./shell.js";
+import { quoteCommand, quoteSbatch } from "./shell.js";
 
 /** What goes into an sbatch script. */
 export interface ScriptOptions {
@@ -17,7 +17,7 @@ export function renderScript(o: ScriptOptions): string {
   // SC2016: values are single-quoted on purpose, so that nothing in them expands.
   const lines = ["#!/bin/bash", "# shellcheck disable=SC2016", "# Written by slurmkit."];
   for (const [name, value] of o.options) {
-    lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteShell(value)}`);
+    lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteSbatch(value)}`);
   }
   lines.push("");
   if (o.setup.length) {
@@ -25,6 +25,8 @@ export function renderScript(o: ScriptOptions): string {
   }
   lines.push("# run the task");
   if (o.ranks > 1) {
+    // Since Slurm 22.05 srun does not take --cpus-per-task from the job.
+    lines.push('[ -n "${SLURM_CPUS_PER_TASK:-}" ] && export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"');
     lines.push(`exec srun --ntasks=${o.ranks} --kill-on-bad-exit=1 --unbuffered ${quoteCommand(o.runner)}`);
   } else {
     lines.push(`exec ${quoteCommand(o.runner)}`);

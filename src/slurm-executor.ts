@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { ParameterError } from "./errors.js";
 import { Job, type JobBackend } from "./job.js";
 import { parseParameters, ranksPerJob, toSbatchOptions, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
 import { RunFolder, type Manifest } from "./run-folder.js";
@@ -33,7 +34,6 @@ export class SlurmBackend implements JobBackend {
     if (job.done()) return;
     await this.watcher.scheduler.cancel(job.id);
     this.watcher.markCancelled(job);
-    await this.watcher.pollNow();
   }
   readText(path: string): Promise<string> {
     return this.watcher.scheduler.transport.readFile(path).then(String, (e: NodeJS.ErrnoException) => {
@@ -70,7 +70,10 @@ export class SlurmExecutor {
 
   constructor(options: SlurmExecutorOptions) {
     const { folder, nodeBinary, transport, ...parameters } = options;
-    if (typeof folder !== "string" || folder === "") throw new TypeError("Expected `folder` to be a non-empty path");
+    if (typeof folder !== "string" || folder === "" || /[%\n\\]/.test(folder)) {
+      // sbatch expands % in log paths (%j, %u...), so such a folder would scatter the logs.
+      throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path without %, \\ or newlines, got \`${String(folder)}\``]);
+    }
     parseParameters(parameters);
     this.folder = resolve(folder);
     this.nodeBinary = nodeBinary ?? process.execPath;

@@ -44,8 +44,10 @@ export async function readSpecRecord(path: string, index: number): Promise<TaskR
     await file.read(pair, 0, 16, HEADER + 8 * index);
     const start = Number(pair.readBigUInt64LE(0));
     const end = Number(pair.readBigUInt64LE(8));
+    if (!(start >= HEADER && end >= start)) throw new Error(`${path} is corrupt: task ${index} has offsets ${start}..${end}`);
     const body = Buffer.alloc(end - start);
-    await file.read(body, 0, body.length, start);
+    const { bytesRead } = await file.read(body, 0, body.length, start);
+    if (bytesRead !== body.length) throw new Error(`${path} is truncated: task ${index} needs bytes ${start}..${end}`);
     return packr.unpack(body) as TaskRecord;
   } finally {
     await file.close();

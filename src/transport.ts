@@ -33,12 +33,16 @@ export interface Transport {
   mkdir(path: string): Promise<void>;
 }
 
-/** The environment for scheduler commands: without the SLURM_* variables of an enclosing job (but keeping SLURM_CONF). */
+/**
+ * The environment for scheduler commands: without the SLURM_* variables of an
+ * enclosing job (but keeping SLURM_CONF) and without slurmkit's own SLURMKIT_*,
+ * so a task that submits jobs does not pass its own identity on.
+ */
 export function schedulerEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
-    if (k.startsWith("SLURM_") && k !== "SLURM_CONF") continue;
+    if ((k.startsWith("SLURM_") && k !== "SLURM_CONF") || k.startsWith("SLURMKIT_")) continue;
     out[k] = v;
   }
   return out;

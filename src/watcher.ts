@@ -16,6 +16,8 @@ interface Tracked {
   readonly arrayIndex: number | undefined;
   /** Polls in a row that saw the job ended (or gone) without a result. */
   endedPolls: number;
+  /** When the job was first seen ended without a result (ms since epoch). */
+  endedSince: number | undefined;
   /** scancel succeeded for it: if it vanishes, it was cancelled. */
   cancelled: boolean;
 }
@@ -26,6 +28,12 @@ export interface WatcherIntervals {
   readonly minMs: number;
   /** The ceiling the interval backs off to while nothing changes. @default 15000 */
   readonly maxMs: number;
+  /**
+   * How long a job that Slurm says COMPLETED may go without a visible result
+   * file before it fails: shared file systems (NFS) can show a new file late.
+   * @default 60000
+   */
+  readonly resultGraceMs: number;
 }
 
 /** Counts that tests and users can read. */
@@ -60,13 +68,15 @@ export class Watcher {
   }
 
   readonly stats: WatcherStats = { polls: 0, listings: 0, lastError: undefined };
-  #intervals: WatcherIntervals = { minMs: 1000, maxMs: 15_000 };
+  #intervals: WatcherIntervals = { minMs: 1000, maxMs: 15_000, resultGraceMs: 60_000 };
   #intervalMs = 1000;
   readonly #tracked = new Map<Job<unknown>, Tracked>();
   #waiters = 0;
   #timer: NodeJS.Timeout | undefined;
+  #timerDue = 0;
   #polling: Promise<void> | undefined;
-  #pollAgain = false;
+  #next: Promise<void> | undefined;
+  #lastPollAt = 0;
 
   private constructor(readonly scheduler: Scheduler) {}
 
@@ -80,35 +90,47 @@ export class Watcher {
     return this.#tracked.size;
   }
 
+  /** The current interval between polls: the floor after a change, growing by 1.5× while nothing changes. */
+  get intervalMs(): number {
+    return this.#intervalMs;
+  }
+
+  /** The intervals in force. */
+  get intervals(): WatcherIntervals {
+    return this.#intervals;
+  }
+
   /** Sets the polling floor and ceiling; the floor cannot go below MIN_POLL_INTERVAL_MS. */
   setIntervals(intervals: Partial<WatcherIntervals>): void {
     const minMs = Math.max(MIN_POLL_INTERVAL_MS, intervals.minMs ?? this.#intervals.minMs);
     const maxMs = Math.max(minMs, intervals.maxMs ?? this.#intervals.maxMs);
-    this.#intervals = { minMs, maxMs };
+    const resultGraceMs = Math.max(0, intervals.resultGraceMs ?? this.#intervals.resultGraceMs);
+    this.#intervals = { minMs, maxMs, resultGraceMs };
     this.#intervalMs = minMs;
   }
 
   /** Starts tracking a job. */
   track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined): void {
-    this.#tracked.set(job, { job, folder, schedulerId, arrayIndex, endedPolls: 0, cancelled: false });
-    this.#schedule();
+    this.#tracked.set(job, { job, folder, schedulerId, arrayIndex, endedPolls: 0, endedSince: undefined, cancelled: false });
+    this.#schedule(this.#intervalMs);
   }
 
   /**
-   * Records that scancel succeeded for a job. Slurm drops a cancelled pending
-   * array element from squeue at once and sacct never lists it, so a
-   * cancelled job that vanishes is CANCELLED, not UNKNOWN.
+   * Records that scancel succeeded for a job, and polls soon. Slurm drops a
+   * cancelled pending array element from squeue at once and sacct never lists
+   * it, so a cancelled job that vanishes is CANCELLED, not UNKNOWN.
    */
   markCancelled(job: Job<unknown>): void {
     const t = this.#tracked.get(job);
     if (t) t.cancelled = true;
+    this.#schedule(0);
   }
 
-  /** Someone waits: poll now, and keep the process alive until the wait ends. */
+  /** Someone waits: poll soon (never before the floor), and keep the process alive until the wait ends. */
   acquire(): void {
     this.#waiters++;
     this.#timer?.ref();
-    this.#pollSoon();
+    this.#schedule(0);
   }
 
   release(): void {
@@ -116,41 +138,44 @@ export class Watcher {
     if (this.#waiters === 0) this.#timer?.unref();
   }
 
-  /** Polls now (after any poll in progress). */
+  /** Polls now, ignoring the floor: a poll that starts after this call. For tests and explicit refreshes. */
   pollNow(): Promise<void> {
-    if (this.#polling) {
-      this.#pollAgain = true;
-      return this.#polling;
-    }
+    if (!this.#polling) return this.#start();
+    this.#next ??= this.#polling.then(() => {
+      this.#next = undefined;
+      return this.#start();
+    });
+    return this.#next;
+  }
+
+  #start(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#polling = this.#poll().finally(() => {
       this.#polling = undefined;
-      if (this.#pollAgain) {
-        this.#pollAgain = false;
-        void this.pollNow();
-      }
-      this.#schedule();
+      this.#schedule(this.#intervalMs);
     });
     return this.#polling;
   }
 
-  #pollSoon(): void {
+  /** Schedules a poll `delayMs` from now, but never sooner than the floor after the last poll. */
+  #schedule(delayMs: number): void {
+    if (this.#tracked.size === 0 || this.#polling) return;
+    const due = Math.max(Date.now() + delayMs, this.#lastPollAt + this.#intervals.minMs);
+    if (this.#timer && this.#timerDue <= due) return;
     clearTimeout(this.#timer);
-    this.#timer = undefined;
-    void this.pollNow();
-  }
-
-  #schedule(): void {
-    if (this.#timer || this.#polling || this.#tracked.size === 0) return;
+    this.#timerDue = due;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.pollNow();
-    }, this.#intervalMs);
+    }, due - Date.now());
     if (this.#waiters === 0) this.#timer.unref();
   }
 
   async #poll(): Promise<void> {
-    const tracked = [...this.#tracked.values()].filter((t) => !t.job.done());
+    this.#lastPollAt = Date.now();
     for (const [job, t] of this.#tracked) if (t.job.done()) this.#tracked.delete(job);
+    const tracked = [...this.#tracked.values()];
     if (tracked.length === 0) return;
     this.stats.polls++;
     let changed = false;
@@ -160,21 +185,23 @@ export class Watcher {
       const results = await this.#listResults(tracked);
       const absent: Tracked[] = [];
       for (const t of tracked) {
-        if (await this.#settleFromResult(t, results)) {
-          changed = true;
-          continue;
-        }
-        const state = lookup(queue, t);
-        if (state === undefined) absent.push(t);
-        else changed = (await this.#observe(t, state)) || changed;
+        changed =
+          (await this.#guard(t, async () => {
+            if (results.get(t.folder.resultsDir)?.has(RunFolder.resultName(t.job.taskIndex))) return this.#settleFromResult(t);
+            const state = lookup(queue, t);
+            if (state === undefined) {
+              absent.push(t);
+              return false;
+            }
+            return this.#observe(t, state);
+          })) || changed;
       }
       if (absent.length) {
         const acct = await this.scheduler.accounting([...new Set(absent.map((t) => t.schedulerId))]);
         const byKey = acct ? indexEntries(acct) : new Map<string, JobState>();
         for (const t of absent) {
           const state = lookup(byKey, t);
-          if (state !== undefined) changed = (await this.#observe(t, state)) || changed;
-          else changed = (await this.#gone(t)) || changed;
+          changed = (await this.#guard(t, () => (state !== undefined ? this.#observe(t, state) : this.#gone(t)))) || changed;
         }
       }
       this.stats.lastError = undefined;
@@ -182,6 +209,21 @@ export class Watcher {
       this.stats.lastError = error as Error;
     }
     this.#intervalMs = changed ? this.#intervals.minMs : Math.min(this.#intervals.maxMs, Math.round(this.#intervalMs * 1.5));
+  }
+
+  /** Runs one job's step; an error there (a corrupt result file, say) fails that job only. */
+  async #guard(t: Tracked, step: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await step();
+    } catch (error) {
+      const e = error as Error;
+      this.stats.lastError = e;
+      const stderr = await this.#readStderr(t);
+      const outcome = outcomeWithoutResult(t.job, "UNKNOWN", `${stderr}\nslurmkit: could not read the result of ${t.job.id}: ${e.message}`);
+      t.job.settle(outcome);
+      this.#tracked.delete(t.job);
+      return true;
+    }
   }
 
   async #listResults(tracked: readonly Tracked[]): Promise<Map<string, Set<string>>> {
@@ -196,9 +238,17 @@ export class Watcher {
     return out;
   }
 
-  async #settleFromResult(t: Tracked, results: Map<string, Set<string>>): Promise<boolean> {
-    if (!results.get(t.folder.resultsDir)?.has(RunFolder.resultName(t.job.taskIndex))) return false;
+  async #settleFromResult(t: Tracked): Promise<boolean> {
     const bytes = await this.scheduler.transport.readFile(t.job.paths.result);
+    t.job.settle(outcomeFromResult(t.job, packr.unpack(bytes) as ResultFile));
+    this.#tracked.delete(t.job);
+    return true;
+  }
+
+  /** Reads the result file by its path, past any stale directory cache; false if it is not there. */
+  async #tryResult(t: Tracked): Promise<boolean> {
+    const bytes = await this.scheduler.transport.readFile(t.job.paths.result).catch(() => undefined);
+    if (!bytes) return false;
     t.job.settle(outcomeFromResult(t.job, packr.unpack(bytes) as ResultFile));
     this.#tracked.delete(t.job);
     return true;
@@ -207,31 +257,40 @@ export class Watcher {
   async #observe(t: Tracked, state: JobState): Promise<boolean> {
     if (!isTerminal(state)) {
       t.endedPolls = 0;
+      t.endedSince = undefined;
       return t.job.setState(state);
     }
-    // Ended without a result: confirm on a second poll, so a result that is
-    // still on its way through a shared file system is not missed.
-    if (++t.endedPolls < 2) return false;
-    await this.#fail(t, state);
-    return true;
+    return this.#endedWithoutListedResult(t, state);
   }
 
   async #gone(t: Tracked): Promise<boolean> {
-    if (++t.endedPolls < 2) return false;
     let state: JobState = t.cancelled ? "CANCELLED" : "UNKNOWN";
-    const file = await this.scheduler.transport.readFile(t.job.paths.state).catch(() => undefined);
-    if (file && !t.cancelled) {
+    const file = t.cancelled ? undefined : await this.scheduler.transport.readFile(t.job.paths.state).catch(() => undefined);
+    if (file) {
       const s = packr.unpack(file) as StateFile;
       state = s.state === "RUNNING" ? "FAILED" : parseJobState(s.state);
     }
-    await this.#fail(t, state);
+    return this.#endedWithoutListedResult(t, state);
+  }
+
+  /**
+   * The job has ended (or left Slurm) and no result was listed. Read the
+   * result by path first; then fail on the second poll in a row, except that a
+   * COMPLETED job gets `resultGraceMs` for its file to show up.
+   */
+  async #endedWithoutListedResult(t: Tracked, state: JobState): Promise<boolean> {
+    if (await this.#tryResult(t)) return true;
+    t.endedPolls++;
+    t.endedSince ??= Date.now();
+    if (t.endedPolls < 2) return false;
+    if (state === "COMPLETED" && Date.now() - t.endedSince < this.#intervals.resultGraceMs) return false;
+    t.job.settle(outcomeWithoutResult(t.job, state, await this.#readStderr(t)));
+    this.#tracked.delete(t.job);
     return true;
   }
 
-  async #fail(t: Tracked, state: JobState): Promise<void> {
-    const stderr = await this.scheduler.transport.readFile(t.job.paths.stderr).then(String, () => "");
-    t.job.settle(outcomeWithoutResult(t.job, state, stderr));
-    this.#tracked.delete(t.job);
+  #readStderr(t: Tracked): Promise<string> {
+    return this.scheduler.transport.readFile(t.job.paths.stderr).then(String, () => "");
   }
 }
 

@@ -28,8 +28,15 @@ PACKAGES=(slurm-wlm slurmdbd munge mariadb-server lmod python3-venv zip unzip sh
 say() { printf 'cluster: %s\n' "$*" >&2; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
 
-pid_alive() { # pidfile
-  [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
+pid_alive() { # pidfile: true if its pid runs the daemon the file is named for (a reused pid does not count)
+  local pid name
+  [[ -s $1 ]] || return 1
+  pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null || return 1
+  name=$(basename "$1" .pid)
+  name=${name%%-n[0-9]*}
+  [[ $name == mysqld ]] && name=mariadbd
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
 }
 
 wait_for() { # seconds description command...
@@ -284,11 +291,12 @@ stop_pidfile() { # pidfile name
   pid_alive "$1" || { rm -f "$1"; return 0; }
   pid=$(cat "$1")
   kill "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + 30))
+  local deadline=$((SECONDS + 30)) killed=0
   while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
+    if ((SECONDS >= deadline && !killed)); then
       say "$2 (pid $pid) ignored SIGTERM for 30s; sending SIGKILL"
       kill -9 "$pid" 2>/dev/null || true
+      killed=1
     fi
     sleep 0.2
   done

@@ -37,7 +37,9 @@ describe("the test cluster is a real two-node Slurm", () => {
     for (const line of lines) {
       const [node, scratch] = line.split(" ");
       expect(node).toMatch(/^n[12]$/);
-      expect(scratch).toMatch(new RegExp(`/tmp/${node}/${jobId}$|/tmp/${node}/\\d+$`));
+      // Each element is its own job: scratch is .cluster/tmp/<node>/<that element's job id>.
+      expect(scratch).toMatch(new RegExp(`/tmp/${node}/\\d+$`));
+      expect(Number(scratch!.split("/").pop())).toBeGreaterThanOrEqual(Number(jobId));
       const set = scratchByNode.get(node!) ?? new Set<string>();
       set.add(scratch!);
       scratchByNode.set(node!, set);

@@ -12,7 +12,7 @@ import {
   type LocalExecutor,
   type SlurmExecutor,
 } from "../../src/index.js";
-import { explode, square } from "../fixtures/tasks.js";
+import { explode, lingering, square, usr1 } from "../fixtures/tasks.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
@@ -89,7 +89,7 @@ export function executorBehaviour(name: string, make: MakeExecutor): void {
       expect(ea.remote.message).toMatch(/^Cannot import task module file:\/\/\/nonexistent\/tasks\.ts on \S+: /);
       const eb = (await b!.result().catch((e: unknown) => e)) as TaskFailedError;
       expect(eb.remote.message).toBe(
-        `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks explode, hog, square, whereAmI. Export the value defineTask returns.`,
+        `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks explode, hog, lingering, square, usr1, whereAmI. Export the value defineTask returns.`,
       );
     });
 
@@ -102,6 +102,13 @@ export function executorBehaviour(name: string, make: MakeExecutor): void {
       expect(error.logTail).toContain("/nonexistent/node");
       expect(error.message).toContain(`Last lines of ${job.paths.stderr}:`);
       expect(job.state).toBe("FAILED");
+    });
+
+    test("a task that leaves a timer running still finishes; SIGUSR1 does not open Node's inspector", async (ctx) => {
+      const executor = await make(ctx);
+      const [a, b] = await executor.mapArray([lingering.with(41), usr1.with(undefined)]);
+      expect(await a!.result()).toBe(42);
+      expect(await b!.result()).toEqual({ inspector: null });
     });
 
     test("futures rebuilt from the folder in a fresh process return the same results", async (ctx) => {

@@ -104,7 +104,56 @@ describe("SlurmExecutor on the real cluster", () => {
     const executor = await slurmExecutor({ nodes: 2, ntasksPerNode: 1 });
     const job = await executor.submit(whereAmI.with(100));
     expect(await job.result()).toEqual({ node: "n1", rank: 0 });
-    expect((await readdir(join(job.paths.result, ".."))).sort()).toEqual(["0.r1.result", "0.result"]);
+    // Rank 1 may still be renaming its file when rank 0's result settles the job.
+    const files = await waitFor("rank 1's result", async () => {
+      const names = (await readdir(join(job.paths.result, ".."))).sort();
+      return names.includes("0.r1.result") ? names : undefined;
+    });
+    expect(files).toEqual(["0.r1.result", "0.result"]);
+  });
+
+  test("the interval backs off by 1.5x while nothing changes, up to the ceiling, never below the floor, and returns to the floor on a change", async (ctx) => {
+    needCluster(ctx);
+    const executor = await slurmExecutor({ sbatch: { hold: true } });
+    const [job] = await executor.mapArray([command("true")]);
+    ctx.onTestFinished(async () => void (await slurm("scancel", [job!.id.split("_")[0]!])));
+    const w = executor.watcher;
+    const saved = w.intervals;
+    ctx.onTestFinished(() => w.setIntervals(saved));
+    await w.pollNow();
+    w.setIntervals({ minMs: 10, maxMs: 1000 });
+    expect(w.intervals.minMs).toBe(200);
+    expect(w.intervalMs).toBe(200);
+    const seen: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      await w.pollNow(); // the held job stays PENDING: nothing changes
+      seen.push(w.intervalMs);
+    }
+    expect(seen).toEqual([300, 450, 675, 1000, 1000, 1000]);
+    await slurm("scontrol", ["release", job!.id.split("_")[0]!]);
+    await waitFor("the released job to change state", async () => {
+      await w.pollNow();
+      return job!.state !== "PENDING" ? true : undefined;
+    });
+    expect(w.intervalMs).toBe(200);
+  });
+
+  test("an unreadable result fails that job only; the others still settle", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    const dir = join(folder, "corrupt");
+    await mkdir(join(dir, "results"), { recursive: true });
+    const manifest = { version: 1, kind: "slurm", createdAt: new Date().toISOString(), taskCount: 2, jobId: "3999998", array: true, ranks: 1 };
+    await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
+    await writeFile(join(dir, "results", "0.result"), Buffer.from([0xc1, 0xc1, 0xc1]));
+    const [bad, other] = await loadJobs(folder);
+    const executor = await slurmExecutor();
+    const good = await executor.submit(command("true"));
+    const error = (await bad!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.logTail).toContain(`slurmkit: could not read the result of ${bad!.id}`);
+    expect(await good.result()).toEqual({ exitCode: 0 });
+    expect(await other!.wait()).toBe("UNKNOWN");
   });
 
   test("a job Slurm has never heard of fails within two polls", async (ctx) => {
@@ -150,9 +199,9 @@ describe("SlurmExecutor on the real cluster", () => {
     expect(await readdir(executor.folder)).toEqual([]);
   });
 
-  test("a job name with quotes, spaces and $ reaches Slurm intact", async (ctx) => {
+  test("a job name with quotes, spaces, $, # and a backslash reaches Slurm intact", async (ctx) => {
     needCluster(ctx);
-    const name = `it's "a" $HOME \`id\` job`;
+    const name = `it's "a" $HOME \`id\` #x a\\b job`;
     const executor = await slurmExecutor({ jobName: name });
     const job = await executor.submit(command("true"));
     const { stdout } = await slurm("squeue", ["-h", "-t", "all", "-j", job.id, "-o", "%j"]);

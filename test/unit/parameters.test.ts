@@ -76,6 +76,7 @@ describe("parseParameters", () => {
       ["exclusive", true],
       ["gpus-per-task", "2"],
     ]);
+    expect(problemsOf({ sbatch: { arr: "0-3" } })).toHaveLength(1); // sbatch would take "arr" for --array
     expect(problemsOf({ sbatch: { array: "0-3" } })[0]).toBe(
       "Expected `sbatch` to be an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error or wrap, got `{\"array\":\"0-3\"}`",
     );
