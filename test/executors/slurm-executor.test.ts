@@ -47,6 +47,16 @@ describe("SlurmExecutor on the real cluster", () => {
     expect(script).toContain("job.sbatch");
   });
 
+  test("a mapArray of command tasks spreads over n1 and n2 too", async (ctx) => {
+    needCluster(ctx);
+    const executor = await slurmExecutor({ cpusPerTask: 2 });
+    const jobs = await executor.mapArray([0, 1, 2, 3, 4, 5].map((i) => command("sh", ["-c", 'sleep 1.5; echo "$1 $SLURMD_NODENAME"', "sh", String(i)])));
+    expect(await Promise.all(jobs.map((j) => j.result()))).toEqual(jobs.map(() => ({ exitCode: 0 })));
+    const lines = await Promise.all(jobs.map(async (j) => (await j.stdout()).trim()));
+    expect(lines.map((l) => l.split(" ")[0])).toEqual(["0", "1", "2", "3", "4", "5"]);
+    expect(new Set(lines.map((l) => l.split(" ")[1]))).toEqual(new Set(["n1", "n2"]));
+  });
+
   test("arrayParallelism becomes --array=0-(N-1)%P; cancel() on a pending element gives CANCELLED", async (ctx) => {
     needCluster(ctx);
     const executor = await slurmExecutor({ arrayParallelism: 1 });
