@@ -11,7 +11,15 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../src/atomic.js";
 import { RunFolder, type ResultFile, type StateFile } from "../src/run-folder.js";
 import { packr, readSpecRecord } from "../src/spec-file.js";
+import { expandDeep, expandRuntime, isRuntimeValue, type LateString } from "../src/runtime-value.js";
 import { isTask, type CommandRecord, type FunctionRecord, type TaskRecord } from "../src/tasks.js";
+
+const HOST = process.env.SLURMD_NODENAME ?? hostname();
+
+/** A string, or a runtime value expanded with this node's environment. */
+function bind(value: LateString): string {
+  return isRuntimeValue(value) ? expandRuntime(value, process.env, HOST) : value;
+}
 
 /** A command's non-zero exit, as a failure that keeps the exit code. */
 class CommandFailed extends Error {
@@ -50,10 +58,14 @@ class Terminated extends Error {
 }
 
 async function runCommand(task: CommandRecord): Promise<{ exitCode: number }> {
-  const child = spawn(task.program, [...task.args], {
+  const program = bind(task.program);
+  const args = task.args.map(bind);
+  const env = Object.fromEntries(Object.entries(task.env ?? {}).map(([k, v]) => [k, bind(v)]));
+  const cwd = task.cwd === undefined ? undefined : bind(task.cwd);
+  const child = spawn(program, args, {
     stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, ...task.env },
-    ...(task.cwd !== undefined ? { cwd: task.cwd } : {}),
+    env: { ...process.env, ...env },
+    ...(cwd !== undefined ? { cwd } : {}),
   });
   let terminatedBy: NodeJS.Signals | undefined;
   const forward = (signal: NodeJS.Signals) => {
@@ -66,7 +78,7 @@ async function runCommand(task: CommandRecord): Promise<{ exitCode: number }> {
       child.once("error", reject);
       child.once("close", (c, s) => resolve([c, s]));
     });
-    const shown = [task.program, ...task.args].join(" ");
+    const shown = [program, ...args].join(" ");
     if (terminatedBy) throw new Terminated(terminatedBy);
     // Slurm signals every process of the job; the child may die before our own handler runs.
     if (signal === "SIGTERM" || signal === "SIGINT" || signal === "SIGKILL") throw new Terminated(signal);
@@ -75,7 +87,12 @@ async function runCommand(task: CommandRecord): Promise<{ exitCode: number }> {
     return { exitCode: 0 };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new CommandFailed(`Command not found: ${task.program} (no such file in PATH or at that path)`, 127);
+      throw new CommandFailed(
+        cwd !== undefined && (error as NodeJS.ErrnoException).path === program
+          ? `Command not found, or cwd ${cwd} does not exist: ${program}`
+          : `Command not found: ${program} (no such file in PATH or at that path)`,
+        127,
+      );
     }
     throw error;
   } finally {
@@ -108,7 +125,7 @@ async function runFunction(task: FunctionRecord): Promise<unknown> {
       `Task '${task.name}' not found in ${task.moduleUrl}: ${names.length ? `it exports the tasks ${names.join(", ")}` : "it exports no tasks"}. Export the value defineTask returns.`,
     );
   }
-  return await found.fn(task.arg);
+  return await found.fn(expandDeep(task.arg, process.env, HOST));
 }
 
 function runTask(task: TaskRecord): Promise<unknown> {
@@ -124,7 +141,7 @@ async function main(): Promise<number> {
   const folder = new RunFolder(dir);
   const index = taskIndex(process.env);
   const rank = Number(process.env.SLURM_PROCID ?? "0");
-  const host = process.env.SLURMD_NODENAME ?? hostname();
+  const host = HOST;
   const jobId = jobIdOf(process.env);
   const startedAt = Date.now();
   const writeState = async (state: StateFile["state"]) => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ParameterError } from "./errors.js";
+import { isSetupStep, type SetupStep } from "./setup-steps.js";
 import { closeMatches } from "./suggest.js";
 import { formatDuration, formatMemory, parseDurationSeconds, parseMemoryMegabytes } from "./units.js";
 
@@ -110,8 +111,10 @@ export const slurmParametersSchema = z.strictObject({
   signal: field("a signal such as `USR1@90` or `{ name: \"USR1\", secondsBefore: 90 }`", convertSignal).optional(),
   /** Any other sbatch option, by its long name without dashes: `{ "mail-type": "END", exclusive: true }`. */
   sbatch: field("an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error or wrap", convertRaw).optional(),
-  /** Raw lines run before the task, in order. */
-  setup: field("an array of strings", (v) => (Array.isArray(v) && v.every((l) => typeof l === "string") ? (v as string[]) : undefined)).optional(),
+  /** Setup steps and raw lines, run before the task, in order. */
+  setup: field("an array of setup steps (modules(), venvPerNode(), ...) and strings", (v) =>
+    Array.isArray(v) && v.every((l) => typeof l === "string" || isSetupStep(l)) ? (v as (string | SetupStep)[]) : undefined,
+  ).optional(),
 });
 
 /** Slurm parameters as users write them. */
@@ -135,7 +138,7 @@ export type SlurmParametersInput = {
   readonly arrayParallelism?: number;
   readonly signal?: string | SignalSpec;
   readonly sbatch?: Readonly<Record<string, string | number | true>>;
-  readonly setup?: readonly string[];
+  readonly setup?: readonly (string | SetupStep)[];
 };
 
 /** Slurm parameters after validation: time in seconds, memory in megabytes. */

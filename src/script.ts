@@ -1,35 +1,64 @@
-import { quoteCommand, quoteSbatch } from "./shell.js";
+import { ParameterError } from "./errors.js";
+import { isSetupStep, STEP_HELPERS, type SetupStep } from "./setup-steps.js";
+import { quoteCommand, quoteSbatch, quoteShell } from "./shell.js";
 
 /** What goes into an sbatch script. */
 export interface ScriptOptions {
   /** `#SBATCH` options as [long name, value] pairs; `true` for a flag. */
   readonly options: ReadonlyArray<readonly [string, string | true]>;
-  /** Setup lines, in order, before the runner starts. */
-  readonly setup: readonly string[];
+  /** Raw lines and setup steps, in order, before the runner starts. */
+  readonly setup: readonly (string | SetupStep)[];
   /** The runner command: node binary, runner script, run folder. */
   readonly runner: readonly string[];
   /** Ranks per job; above 1 the runner starts through srun. */
   readonly ranks: number;
 }
 
-/** Renders the sbatch script: the `#SBATCH` header, the setup lines, then the runner launch. */
+/**
+ * Renders the sbatch script: the `#SBATCH` header, the setup, then the runner
+ * launch (through srun for several ranks, wrapped by a container step, with an
+ * exit trap when a step stages out).
+ */
 export function renderScript(o: ScriptOptions): string {
-  // SC2016: values are single-quoted on purpose, so that nothing in them expands.
-  const lines = ["#!/bin/bash", "# shellcheck disable=SC2016", "# Written by slurmkit."];
+  // SC2016, SC1003: values are single-quoted on purpose (with '\'' for a quote), so that nothing in them expands.
+  const lines = ["#!/bin/bash", "# shellcheck disable=SC2016,SC1003", "# Written by slurmkit."];
   for (const [name, value] of o.options) {
     lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteSbatch(value)}`);
   }
   lines.push("");
-  if (o.setup.length) {
-    lines.push("# setup", ...o.setup, "");
+  const steps = o.setup.filter(isSetupStep);
+  const containers = steps.filter((s) => s.wrap.length > 0);
+  if (containers.length > 1) throw new ParameterError("setup", ["Expected at most one container step, got " + containers.length]);
+  if (steps.length) {
+    lines.push("# slurmkit helpers", ...STEP_HELPERS, "");
   }
+  const exits = steps.flatMap((s) => s.exit);
+  if (exits.length) {
+    // Set before any setup runs, so a failed setup still stages out what exists.
+    lines.push(
+      "slurmkit_job=${SLURM_JOB_ID:-local}",
+      'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then slurmkit_job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi',
+      "slurmkit_on_exit() {", ...exits.map((l) => `  ${l}`), "}", "trap slurmkit_on_exit EXIT", 'trap \'kill -TERM "${slurmkit_child:-}" 2>/dev/null; exit 143\' TERM INT', "");
+  }
+  if (o.setup.length) {
+    lines.push("# setup");
+    for (const item of o.setup) lines.push(...(typeof item === "string" ? [item] : item.batch));
+    lines.push("");
+  }
+  const rank = steps.flatMap((s) => s.rank);
+  const launch = [...(containers[0]?.wrap ?? []), quoteCommand(o.runner)].join(" ");
   lines.push("# run the task");
+  let command: string;
   if (o.ranks > 1) {
     // Since Slurm 22.05 srun does not take --cpus-per-task from the job.
     lines.push('[ -n "${SLURM_CPUS_PER_TASK:-}" ] && export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"');
-    lines.push(`exec srun --ntasks=${o.ranks} --kill-on-bad-exit=1 --unbuffered ${quoteCommand(o.runner)}`);
+    const srun = `srun --ntasks=${o.ranks} --kill-on-bad-exit=1 --unbuffered`;
+    command = rank.length ? `${srun} bash -c ${quoteShell([...rank, 'exec "$@"'].join("\n"))} slurmkit-rank ${launch}` : `${srun} ${launch}`;
   } else {
-    lines.push(`exec ${quoteCommand(o.runner)}`);
+    lines.push(...rank);
+    command = launch;
   }
+  if (exits.length) lines.push(`${command} &`, "slurmkit_child=$!", 'wait "$slurmkit_child"');
+  else lines.push(`exec ${command}`);
   return `${lines.join("\n")}\n`;
 }

@@ -1,6 +1,7 @@
 import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ParameterError } from "./errors.js";
+import { isRuntimeValue, type Late, type LateString } from "./runtime-value.js";
 
 /** What a command task's future resolves to; a non-zero exit is a TaskFailedError instead. */
 export interface CommandResult {
@@ -11,10 +12,10 @@ export interface CommandResult {
 /** A command task as stored in the spec file. */
 export interface CommandRecord {
   readonly kind: "command";
-  readonly program: string;
-  readonly args: readonly string[];
-  readonly env?: Readonly<Record<string, string>>;
-  readonly cwd?: string;
+  readonly program: LateString;
+  readonly args: readonly LateString[];
+  readonly env?: Readonly<Record<string, LateString>>;
+  readonly cwd?: LateString;
 }
 
 /** A function task as stored in the spec file. */
@@ -24,7 +25,7 @@ export interface FunctionRecord {
   readonly moduleUrl: string;
   /** The task's name, as given to defineTask. */
   readonly name: string;
-  /** The argument, sent through msgpack. */
+  /** The argument, sent through msgpack; runtime values in it are expanded on the node. */
   readonly arg: unknown;
 }
 
@@ -45,32 +46,37 @@ export type ResultOf<T> = T extends TaskSpec<infer R> ? R : never;
 
 /** Options of a command task. */
 export interface CommandOptions {
-  /** Extra environment variables for the command. */
-  readonly env?: Readonly<Record<string, string>>;
-  /** Working directory on the node. @default the runner's (the directory sbatch was run from) */
-  readonly cwd?: string;
+  /** Extra environment variables for the command; values may be runtime values. */
+  readonly env?: Readonly<Record<string, LateString>>;
+  /** Working directory on the node, or a runtime value. @default the runner's (the directory sbatch was run from) */
+  readonly cwd?: LateString;
 }
+
+const isLateString = (v: unknown, nonEmpty = false): v is LateString =>
+  isRuntimeValue(v) || (typeof v === "string" && !v.includes("\0") && (!nonEmpty || v !== ""));
 
 /**
  * A task that runs `program` with `args` on the node, as an argv array:
- * nothing is ever joined into a shell string.
+ * nothing is ever joined into a shell string. Any of them may be a runtime
+ * value (`atRuntime("$SLURM_TMPDIR/data")`), expanded on the node and passed
+ * as one argv element.
  *
  * @example
- * const job = await executor.submit(command("python3", ["train.py", "--lr", "0.1"]));
+ * const job = await executor.submit(command("python3", ["train.py", "--data", atRuntime("$SLURM_TMPDIR/data")]));
  */
-export function command(program: string, args: readonly string[] = [], options: CommandOptions = {}): TaskSpec<CommandResult> {
+export function command(program: LateString, args: readonly LateString[] = [], options: CommandOptions = {}): TaskSpec<CommandResult> {
   const problems: string[] = [];
-  if (typeof program !== "string" || program === "" || program.includes("\0")) {
-    problems.push(`Expected \`program\` to be a non-empty string, got \`${String(program)}\``);
+  if (!isLateString(program, true)) {
+    problems.push(`Expected \`program\` to be a non-empty string or runtime value, got \`${String(program)}\``);
   }
   if (!Array.isArray(args)) problems.push(`Expected \`args\` to be an array of strings, got \`${String(args)}\``);
-  else args.forEach((a, i) => typeof a !== "string" && problems.push(`Expected \`args[${i}]\` to be a string, got \`${String(a)}\``));
+  else args.forEach((a, i) => !isLateString(a) && problems.push(`Expected \`args[${i}]\` to be a string or runtime value, got \`${String(a)}\``));
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) problems.push(`Expected env name \`${key}\` to match [A-Za-z_][A-Za-z0-9_]*`);
-    if (typeof value !== "string") problems.push(`Expected \`env.${key}\` to be a string, got \`${String(value)}\``);
+    if (!isLateString(value)) problems.push(`Expected \`env.${key}\` to be a string or runtime value, got \`${String(value)}\``);
   }
-  if (options.cwd !== undefined && (typeof options.cwd !== "string" || options.cwd === "")) {
-    problems.push(`Expected \`cwd\` to be a non-empty string, got \`${String(options.cwd)}\``);
+  if (options.cwd !== undefined && !isLateString(options.cwd, true)) {
+    problems.push(`Expected \`cwd\` to be a non-empty string or runtime value, got \`${String(options.cwd)}\``);
   }
   if (problems.length) throw new ParameterError("command task", problems);
   const record: CommandRecord = {
@@ -93,8 +99,8 @@ export interface Task<A, R> {
   readonly name: string;
   /** The function itself, for calling it locally. */
   readonly fn: (arg: A) => R | Promise<R>;
-  /** A task spec that calls the function with `arg` on the node. */
-  with(arg: A): TaskSpec<R>;
+  /** A task spec that calls the function with `arg` on the node; strings in `arg` may be runtime values. */
+  with(arg: Late<A>): TaskSpec<R>;
 }
 
 /** Whether a value is a Task made by defineTask (from any copy of slurmkit). */
@@ -130,7 +136,7 @@ export function defineTask<A, R>(moduleUrl: string, name: string, fn: (arg: A) =
     moduleUrl: url,
     name,
     fn: fn as (arg: A) => Awaited<R>,
-    with(arg: A): TaskSpec<Awaited<R>> {
+    with(arg: Late<A>): TaskSpec<Awaited<R>> {
       return { record: { kind: "function", moduleUrl: url, name, arg } };
     },
   };

@@ -31,7 +31,7 @@ describe("the sbatch script", () => {
       }),
     ).toMatchInlineSnapshot(`
       "#!/bin/bash
-      # shellcheck disable=SC2016
+      # shellcheck disable=SC2016,SC1003
       # Written by slurmkit.
       #SBATCH --array=0-9%2
       #SBATCH --output='/runs/a b/logs/%a.out'

@@ -9,8 +9,8 @@ describe("tasks", () => {
   });
 
   test("bad commands are refused with what was wrong", () => {
-    expect(() => command("")).toThrow(new ParameterError("command task", ["Expected `program` to be a non-empty string, got ``"]));
-    expect(() => command("echo", ["ok", 3 as unknown as string])).toThrow("Invalid command task: Expected `args[1]` to be a string, got `3`");
+    expect(() => command("")).toThrow(new ParameterError("command task", ["Expected `program` to be a non-empty string or runtime value, got ``"]));
+    expect(() => command("echo", ["ok", 3 as unknown as string])).toThrow("Invalid command task: Expected `args[1]` to be a string or runtime value, got `3`");
     expect(() => command("echo", [], { env: { "BAD-NAME": "x" } })).toThrow("Invalid command task: Expected env name `BAD-NAME` to match [A-Za-z_][A-Za-z0-9_]*");
   });
 

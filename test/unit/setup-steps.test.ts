@@ -1,0 +1,62 @@
+import { execa } from "execa";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { atRuntime, condaActivate, container, lines, modules, ParameterError, setupFile, stageIn, stageOut, venvPerNode } from "../../src/index.js";
+import { renderScript } from "../../src/script.js";
+
+const hasShellcheck = await execa("shellcheck", ["--version"]).then(() => true, () => false);
+const NASTY = `it's "q" $HOME \`id\` $(touch /tmp/pwned) ; & *`;
+
+async function lint(script: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "slurmkit-steps-"));
+  const path = join(dir, "job.sbatch");
+  await writeFile(path, script);
+  await execa("bash", ["-n", path]);
+  if (hasShellcheck) await execa("shellcheck", ["--shell=bash", path]);
+  else if (process.env.CI === "true") throw new Error("shellcheck is missing with CI=true");
+}
+
+describe("setup steps", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "slurmkit-setupfile-"));
+  const file = join(dir, "setup.txt");
+  await writeFile(file, "module load gcc\nexport FOO=1\n");
+  const all = [
+    modules(["testpython/1.0", "gcc"], { purge: true, use: [atRuntime("$HOME/modules"), `/opt/${NASTY}`] }),
+    venvPerNode({ path: atRuntime("$SLURM_TMPDIR/venv"), wheelhouse: `/w/${NASTY}`, packages: ["tinypkg==0.1.0"], systemSitePackages: true }),
+    venvPerNode({ path: atRuntime("/tmp/$USER/venvs"), wheelhouse: "/w", requirements: atRuntime("$HOME/req.txt"), reuse: true, python: "/usr/bin/python3" }),
+    stageIn({ from: `/data/${NASTY}.zip`, to: atRuntime("$SLURM_TMPDIR/data"), unzip: true }),
+    stageIn({ from: "/data/dir", to: atRuntime("$SLURM_TMPDIR/${NAME}") }),
+    stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: `/results/${NASTY}` }),
+    condaActivate(NASTY),
+    setupFile(file),
+    lines("echo raw line"),
+  ];
+
+  test("every step renders, single-node and multi-rank, and passes shellcheck and bash -n", async () => {
+    for (const ranks of [1, 3]) {
+      const script = renderScript({ options: [["job-name", NASTY]], setup: all, runner: ["/usr/bin/node", "/r.js", "/runs/x"], ranks });
+      await lint(script);
+      expect(script).toContain("module load testpython/1.0 gcc ||");
+      expect(script).toContain("trap slurmkit_on_exit EXIT");
+      expect(script).toContain("export FOO=1");
+      expect(script).not.toContain("exec /usr/bin/node");
+    }
+    const wrapped = renderScript({ options: [], setup: [container({ runtime: "apptainer", image: atRuntime("$HOME/env.sif"), binds: ["/project", `/x/${NASTY}`], nv: true })], runner: ["node", "/r.js", "/d"], ranks: 1 });
+    await lint(wrapped);
+    expect(wrapped).toContain(`exec apptainer exec --nv --bind /project --bind '/x/it'\\''s "q" $HOME \`id\` $(touch /tmp/pwned) ; & *' "\${HOME:?is not set (needed by a slurmkit runtime value)}"'/env.sif' node /r.js /d\n`);
+  });
+
+  test("bad step input is refused with what was wrong", () => {
+    expect(() => modules([])).toThrow(new ParameterError("modules step", ["Expected `names` to be a non-empty array of module names, got ``"]));
+    expect(() => modules(["ok", "bad name; rm"])).toThrow("Expected `names[1]` to be a module name such as `python/3.11`, got `bad name; rm`");
+    expect(() => venvPerNode({ path: "/v", wheelhouse: "/w" })).toThrow("Expected exactly one of `requirements` (a file) and `packages` (an array of specifiers)");
+    expect(() => stageIn({ from: "", to: "/x" })).toThrow("Invalid stageIn step: Expected `from` to be a non-empty path or runtime value, got ``");
+    expect(() => container({ runtime: "docker" as never, image: "x" })).toThrow('Expected `runtime` to be "apptainer" or "singularity", got `docker`');
+    expect(() => setupFile("/nonexistent/setup.txt")).toThrow("Invalid setupFile step: Cannot read setup file /nonexistent/setup.txt: ENOENT");
+    expect(() => renderScript({ options: [], setup: [container({ runtime: "apptainer", image: "a" }), container({ runtime: "singularity", image: "b" })], runner: ["n"], ranks: 1 })).toThrow(
+      "Expected at most one container step, got 2",
+    );
+  });
+});
