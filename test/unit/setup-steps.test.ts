@@ -45,7 +45,7 @@ describe("setup steps", async () => {
     }
     const wrapped = renderScript({ options: [], setup: [container({ runtime: "apptainer", image: atRuntime("$HOME/env.sif"), binds: ["/project", `/x/${NASTY}`], nv: true })], runner: ["node", "/r.js", "/d"], ranks: 1 });
     await lint(wrapped);
-    expect(wrapped).toContain(`exec apptainer exec --nv --bind /project --bind '/x/it'\\''s "q" $HOME \`id\` $(touch /tmp/pwned) ; & *' "\${HOME:?is not set (needed by a slurmkit runtime value)}"'/env.sif' node /r.js /d\n`);
+    expect(wrapped).toContain(`exec apptainer exec --nv --bind /project --bind '/x/it'\\''s "q" $HOME \`id\` $(touch /tmp/pwned) ; & *' "\${HOME:?is not set (needed by a slurmkit runtime value)}"/env.sif node /r.js /d\n`);
   });
 
   test("bad step input is refused with what was wrong", () => {
