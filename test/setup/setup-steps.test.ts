@@ -1,0 +1,158 @@
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, test } from "vitest";
+import {
+  atRuntime,
+  command,
+  JobEndedWithoutResultError,
+  LocalTransport,
+  modules,
+  SlurmExecutor,
+  stageIn,
+  stageOut,
+  venvPerNode,
+  Watcher,
+  type SetupStep,
+} from "../../src/index.js";
+import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
+import { makeSetupFixtures, REPORT_PY, type SetupFixtures } from "../helpers/fixtures.js";
+import { runsFolder } from "../executors/behaviour.js";
+
+interface Report {
+  node: string;
+  rank: number;
+  tmpdir: string;
+  module: string | null;
+  tinypkg: string;
+  python: string;
+  data: string;
+}
+
+const count = (text: string, what: RegExp) => text.split("\n").filter((l) => what.test(l)).length;
+const reports = (stdout: string): Report[] =>
+  stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Report);
+
+let fx: SetupFixtures;
+let out: string;
+
+function steps(venv: SetupStep = venvPerNode({ path: atRuntime("$SLURM_TMPDIR/venv"), wheelhouse: fx.wheelhouse, packages: ["tinypkg==0.1.0"] })): SetupStep[] {
+  return [
+    modules(["testpython/1.0"], { use: [fx.modules] }),
+    venv,
+    stageIn({ from: fx.dataset, to: atRuntime("$SLURM_TMPDIR/data"), unzip: true }),
+    stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out }),
+  ];
+}
+
+/** What every task must show: module loaded, package from its node's venv, data from its node's scratch. */
+function expectNodeLocal(r: Report): void {
+  expect(r.node).toMatch(/^n[12]$/);
+  expect(r.tmpdir).toMatch(new RegExp(`/tmp/${r.node}/\\d+$`));
+  expect(r.module).toBe("1");
+  expect(r.python.startsWith(`${r.tmpdir}/venv`)).toBe(true);
+  expect(r.tinypkg.startsWith(`${r.tmpdir}/venv/`)).toBe(true);
+  expect(r.data).toBe("dataset v1");
+}
+
+beforeAll(async () => {
+  Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  if (process.getuid?.() === 0) {
+    fx = await makeSetupFixtures();
+    out = await mkdtemp(join(tmpdir(), "slurmkit-out-"));
+  }
+});
+
+describe("setup steps on the real two-node cluster", () => {
+  test("an array over both nodes: module, per-node venv, unzipped data, outputs staged back; built once per allocation", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, cpusPerTask: 2, setup: steps() });
+    const jobs = await executor.mapArray([0, 1, 2, 3].map(() => command("python3", ["-c", REPORT_PY])));
+    expect(await Promise.all(jobs.map((j) => j.result()))).toEqual(jobs.map(() => ({ exitCode: 0 })));
+    const seen = await Promise.all(jobs.map(async (j) => reports(await j.stdout())));
+    for (const r of seen.flat()) expectNodeLocal(r);
+    expect(new Set(seen.flat().map((r) => r.node))).toEqual(new Set(["n1", "n2"]));
+    for (const [i, job] of jobs.entries()) {
+      const stderr = await job.stderr();
+      // Each array element is its own allocation on one node: one build, one unzip.
+      expect(count(stderr, /^slurmkit: building venv /), stderr).toBe(1);
+      expect(count(stderr, /^slurmkit: staging in /), stderr).toBe(1);
+      expect(await readFile(join(out, job.id, "out", "rank0.txt"), "utf8")).toBe(`output of rank 0 on ${seen[i]![0]!.node}\n`);
+    }
+  });
+
+  test("one job with nodes: 2 and 2 ranks per node: built and unzipped once per node, never per task", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, nodes: 2, ntasksPerNode: 2, setup: steps() });
+    const job = await executor.submit(command("python3", ["-c", REPORT_PY]));
+    expect(await job.result()).toEqual({ exitCode: 0 });
+    const seen = reports(await job.stdout());
+    expect(seen.map((r) => r.rank).sort()).toEqual([0, 1, 2, 3]);
+    for (const r of seen) expectNodeLocal(r);
+    expect(seen.filter((r) => r.node === "n1")).toHaveLength(2);
+    expect(seen.filter((r) => r.node === "n2")).toHaveLength(2);
+    const stderr = await job.stderr();
+    expect(count(stderr, /^slurmkit: building venv /)).toBe(2);
+    expect(count(stderr, /^slurmkit: staging in /)).toBe(2);
+    for (const node of ["n1", "n2"]) {
+      const files = (await readdir(join(out, job.id, node, "out"))).sort();
+      expect(files).toEqual(seen.filter((r) => r.node === node).map((r) => `rank${r.rank}.txt`).sort());
+    }
+  });
+
+  test("venvPerNode with reuse: array elements on the same node build it once, under a lock", async (ctx) => {
+    needCluster(ctx);
+    const cache = await mkdtemp(join(tmpdir(), "slurmkit-venv-cache-"));
+    const venv = venvPerNode({ path: atRuntime(`${cache}/$SLURMD_NODENAME`), wheelhouse: fx.wheelhouse, packages: ["tinypkg==0.1.0"], reuse: true });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [venv] });
+    const script = "import tinypkg, os; print(tinypkg.WHERE); print(os.environ['SLURMD_NODENAME'])";
+    const jobs = await executor.mapArray([0, 1, 2, 3, 4, 5].map(() => command("python3", ["-c", script])));
+    await Promise.all(jobs.map((j) => j.result()));
+    const nodes = new Set<string>();
+    let builds = 0;
+    let reuses = 0;
+    for (const job of jobs) {
+      const [where, node] = (await job.stdout()).trim().split("\n");
+      expect(where!.startsWith(`${cache}/${node}/`)).toBe(true);
+      nodes.add(node!);
+      const stderr = await job.stderr();
+      builds += count(stderr, /^slurmkit: building venv /);
+      reuses += count(stderr, /^slurmkit: reusing venv /);
+    }
+    expect(builds).toBe(nodes.size);
+    expect(reuses).toBe(jobs.length - nodes.size);
+  });
+
+  test("stage-out runs when the task fails and when the job is cancelled, into each job's own folder", async (ctx) => {
+    needCluster(ctx);
+    const write = 'mkdir -p "$SLURM_TMPDIR/out" && echo "$1" > "$SLURM_TMPDIR/out/partial.txt" && echo written';
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out })] });
+    const [failing, cancelled] = await executor.mapArray([
+      command("sh", ["-c", `${write}; exit 4`, "sh", "failed"]),
+      command("sh", ["-c", `${write}; sleep 60`, "sh", "cancelled"]),
+    ]);
+    ctx.onTestFinished(async () => void (await slurm("scancel", [failing!.id.split("_")[0]!])));
+    expect(((await failing!.result().catch((e: unknown) => e)) as { exitCode?: number }).exitCode).toBe(4);
+    await waitFor("the second task to write its output", async () => ((await cancelled!.stdout()).includes("written") ? true : undefined));
+    await cancelled!.cancel();
+    expect(await cancelled!.wait()).toBe("CANCELLED");
+    for (const [job, text] of [[failing!, "failed"], [cancelled!, "cancelled"]] as const) {
+      const file = join(out, job.id, "out", "partial.txt");
+      const content = await waitFor(`${file}`, async () => (await readFile(file, "utf8").catch(() => undefined)) ?? undefined, 30_000);
+      expect(content).toBe(`${text}\n`);
+    }
+  });
+
+  test("a module that does not exist fails the job with a clear message in its log", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, setup: [modules(["nosuchmodule/9"], { use: [fx.modules] })] });
+    const job = await executor.submit(command("true"));
+    const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.state).toBe("FAILED");
+    expect(error.logTail).toMatch(/slurmkit: module load nosuchmodule\/9 failed on n[12]/);
+  });
+});
