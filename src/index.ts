@@ -17,7 +17,7 @@ export { Job } from "./job.js";
 export type { WaitOptions } from "./job.js";
 export { JOB_STATES, isTerminal } from "./job-state.js";
 export type { JobState } from "./job-state.js";
-export { atRuntime, isRuntimeValue, UnsetVariableError } from "./runtime-value.js";
+export { atRuntime, concatRuntime, isRuntimeValue, UnsetVariableError } from "./runtime-value.js";
 export type { Late, LateString, RuntimePart, RuntimeValue } from "./runtime-value.js";
 export { condaActivate, container, isSetupStep, lines, modules, setupFile, stageIn, stageOut, venvPerNode } from "./setup-steps.js";
 export type { ContainerOptions, ModulesOptions, SetupStep, StageInOptions, StageOutOptions, VenvOptions } from "./setup-steps.js";

@@ -88,6 +88,30 @@ export function atRuntime(template: string): RuntimeValue {
   return { [RUNTIME_MARK]: 1, template, parts };
 }
 
+/**
+ * Joins strings and runtime values into one runtime value. Strings are
+ * literal text, even if they hold `$` (so a user-given name never expands).
+ *
+ * @example
+ * concatRuntime(atRuntime("$SLURM_TMPDIR/in/"), userGivenName)
+ */
+export function concatRuntime(...pieces: readonly LateString[]): RuntimeValue {
+  const parts: RuntimePart[] = [];
+  let template = "";
+  for (const piece of pieces) {
+    if (typeof piece === "string") {
+      if (piece) parts.push({ text: piece });
+      template += piece;
+    } else if (isRuntimeValue(piece)) {
+      parts.push(...piece.parts);
+      template += piece.template;
+    } else {
+      throw new ParameterError("runtime value", [`Expected strings and runtime values to join, got \`${String(piece)}\``]);
+    }
+  }
+  return { [RUNTIME_MARK]: 1, template, parts };
+}
+
 /** Whether a value is a runtime value (also after a msgpack round trip). */
 export function isRuntimeValue(value: unknown): value is RuntimeValue {
   return typeof value === "object" && value !== null && (value as Record<string, unknown>)[RUNTIME_MARK] === 1 && Array.isArray((value as RuntimeValue).parts);

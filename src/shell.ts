@@ -1,6 +1,17 @@
-/** Quotes a string for bash so that it stays one word and nothing in it expands. */
+/**
+ * Quotes a string for bash so that it stays one word and nothing in it
+ * expands. Strings with control characters use ANSI-C quoting (`$'...\x0d'`),
+ * which expands no variables or commands either: sbatch refuses scripts with a
+ * carriage return, and escapes keep the script one line per command.
+ */
 export function quoteShell(value: string): string {
   if (value !== "" && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  if (/[\x00-\x1f\x7f]/.test(value)) {
+    const escaped = value.replace(/[\\'\x00-\x1f\x7f]/g, (c) =>
+      c === "\\" ? "\\\\" : c === "'" ? "\\'" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    );
+    return `$'${escaped}'`;
+  }
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 

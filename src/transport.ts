@@ -33,16 +33,20 @@ export interface Transport {
   mkdir(path: string): Promise<void>;
 }
 
+/** Variables LocalExecutor sets for the runner. */
+const RUNNER_VARIABLES = new Set(["SLURMKIT_TASK_INDEX", "SLURMKIT_JOB_ID", "SLURMKIT_INDEX_OFFSET"]);
+
 /**
  * The environment for scheduler commands: without the SLURM_* variables of an
- * enclosing job (but keeping SLURM_CONF) and without slurmkit's own SLURMKIT_*,
- * so a task that submits jobs does not pass its own identity on.
+ * enclosing job (but keeping SLURM_CONF) and without the variables a runner
+ * sets for its task, so a task that submits jobs does not pass its own
+ * identity on.
  */
 export function schedulerEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
-    if ((k.startsWith("SLURM_") && k !== "SLURM_CONF") || k.startsWith("SLURMKIT_")) continue;
+    if ((k.startsWith("SLURM_") && k !== "SLURM_CONF") || RUNNER_VARIABLES.has(k)) continue;
     out[k] = v;
   }
   return out;

@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test, type TestContext } from "vitest";
 import {
+  atRuntime,
   command,
   defineTask,
   JobEndedWithoutResultError,
@@ -91,6 +92,20 @@ export function executorBehaviour(name: string, make: MakeExecutor): void {
       expect(eb.remote.message).toBe(
         `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks explode, hog, lingering, square, usr1, whereAmI. Export the value defineTask returns.`,
       );
+    });
+
+    test("runtime values expand on the node as one argv element; an unset variable fails the task naming it", async (ctx) => {
+      const executor = await make(ctx);
+      process.env.SLURMKIT_TEST_WORD = "a b $(touch /tmp/never) `x`";
+      const [ok, unset] = await executor.mapArray([
+        command("printf", ["%s|", atRuntime("[$SLURMKIT_TEST_WORD]"), atRuntime("${SLURMKIT_TEST_WORD}/x")]),
+        command("echo", [atRuntime("$SLURMKIT_SURELY_UNSET/data")]),
+      ]);
+      await ok!.result();
+      expect(await ok!.stdout()).toBe("[a b $(touch /tmp/never) `x`]|a b $(touch /tmp/never) `x`/x|");
+      const error = (await unset!.result().catch((e: unknown) => e)) as TaskFailedError;
+      expect(error).toBeInstanceOf(TaskFailedError);
+      expect(error.remote.message).toBe(`Runtime value \`$SLURMKIT_SURELY_UNSET/data\` needs $SLURMKIT_SURELY_UNSET, which is not set on ${error.host}`);
     });
 
     test("a runner that cannot start ends the job without a result, with the log tail", async (ctx) => {

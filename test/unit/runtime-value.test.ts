@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, test } from "vitest";
-import { atRuntime, command, defineTask, ParameterError, type RuntimeValue, type TaskSpec } from "../../src/index.js";
+import { atRuntime, command, concatRuntime, defineTask, ParameterError, type RuntimeValue, type TaskSpec } from "../../src/index.js";
 import { expandDeep, expandRuntime, shellWord, UnsetVariableError } from "../../src/runtime-value.js";
 import { packr } from "../../src/spec-file.js";
 import { execa } from "execa";
@@ -45,6 +45,12 @@ describe("atRuntime", () => {
     const unset = await execa("bash", ["-c", `printf '%s' ${shellWord(v)}`], { env: { D: undefined }, extendEnv: false, reject: false });
     expect(unset.exitCode).not.toBe(0);
     expect(unset.stderr).toContain("D: is not set (needed by a slurmkit runtime value)");
+  });
+
+  test("concatRuntime keeps strings literal, even with $ in them", () => {
+    const v = concatRuntime(atRuntime("$D/in/"), "$HOME $(x)");
+    expect(expandRuntime(v, { D: "/d", HOME: "/root" })).toBe("/d/in/$HOME $(x)");
+    expect(v.template).toBe("$D/in/$HOME $(x)");
   });
 
   test("fits wherever tasks take strings, typed", () => {
