@@ -48,6 +48,24 @@ describe("setup steps", async () => {
     expect(wrapped).toContain(`exec apptainer exec --nv --bind /project --bind '/x/it'\\''s "q" $HOME \`id\` $(touch /tmp/pwned) ; & *' "\${HOME:?is not set (needed by a slurmkit runtime value)}"/env.sif node /r.js /d\n`);
   });
 
+  test("where no `module` command exists, the script says so in its log and fails", async (ctx) => {
+    // A real bash in a mount namespace where Lmod's files are hidden, as on a node without modules.
+    if (process.getuid?.() !== 0 && process.env.CI !== "true") ctx.skip("hiding Lmod needs root (unshare -m)");
+    const script = renderScript({ options: [], setup: [modules(["testpython/1.0"])], runner: ["echo", "runner started"], ranks: 1 });
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-nomodule-"));
+    const path = join(dir, "job.sbatch");
+    await writeFile(path, script);
+    const hide = "for d in /usr/share/lmod /etc/profile.d /usr/share/modules; do [ -d $d ] && mount -t tmpfs none $d; done; exec env -i PATH=/usr/bin:/bin bash \"$0\"";
+    const run = await execa("unshare", ["-m", "sh", "-c", hide, path], { reject: false });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).not.toContain("runner started");
+    expect(run.stderr).toMatch(/^slurmkit: the module command is not available \(looked for Lmod and Environment Modules init files\); cannot load testpython\/1\.0 on \S+$/m);
+    // The same script where Lmod exists finds `module` through its init file, without a login shell.
+    const found = await execa("env", ["-i", "PATH=/usr/bin:/bin", "bash", path], { reject: false });
+    expect(found.stderr).toContain("module load testpython/1.0 failed");
+    expect(found.stderr).not.toContain("module command is not available");
+  });
+
   test("bad step input is refused with what was wrong", () => {
     expect(() => modules([])).toThrow(new ParameterError("modules step", ["Expected `names` to be a non-empty array of module names, got ``"]));
     expect(() => modules(["ok", "bad name; rm"])).toThrow("Expected `names[1]` to be a module name such as `python/3.11`, got `bad name; rm`");
