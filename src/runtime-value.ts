@@ -34,8 +34,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
  * command("python3", ["train.py", "--data", atRuntime("$SLURM_TMPDIR/data")])
  */
 export function atRuntime(template: string): RuntimeValue {
-  if (typeof template !== "string") {
-    throw new ParameterError("runtime value", [`Expected a template string such as \`$SLURM_TMPDIR/data\`, got \`${String(template)}\``]);
+  if (typeof template !== "string" || template === "" || template.includes("\0")) {
+    throw new ParameterError("runtime value", [`Expected a non-empty template string without NUL such as \`$SLURM_TMPDIR/data\`, got \`${String(template)}\``]);
   }
   const parts: RuntimePart[] = [];
   let text = "";
@@ -100,6 +100,7 @@ export function concatRuntime(...pieces: readonly LateString[]): RuntimeValue {
   let template = "";
   for (const piece of pieces) {
     if (typeof piece === "string") {
+      if (piece.includes("\0")) throw new ParameterError("runtime value", ["Expected strings without NUL bytes to join"]);
       if (piece) parts.push({ text: piece });
       template += piece;
     } else if (isRuntimeValue(piece)) {
@@ -109,12 +110,27 @@ export function concatRuntime(...pieces: readonly LateString[]): RuntimeValue {
       throw new ParameterError("runtime value", [`Expected strings and runtime values to join, got \`${String(piece)}\``]);
     }
   }
+  if (parts.length === 0) throw new ParameterError("runtime value", ["Expected something to join, got only empty strings"]);
   return { [RUNTIME_MARK]: 1, template, parts };
 }
 
-/** Whether a value is a runtime value (also after a msgpack round trip). */
+const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function validPart(p: unknown): boolean {
+  if (typeof p !== "object" || p === null) return false;
+  const part = p as Record<string, unknown>;
+  if ("variable" in part) return typeof part.variable === "string" && VARIABLE.test(part.variable);
+  return typeof part.text === "string" && !part.text.includes("\0");
+}
+
+/**
+ * Whether a value is a well-formed runtime value (also after a msgpack round
+ * trip). A forged one, with a variable that is not a plain name, is not.
+ */
 export function isRuntimeValue(value: unknown): value is RuntimeValue {
-  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[RUNTIME_MARK] === 1 && Array.isArray((value as RuntimeValue).parts);
+  if (typeof value !== "object" || value === null || (value as Record<string, unknown>)[RUNTIME_MARK] !== 1) return false;
+  const parts = (value as RuntimeValue).parts;
+  return Array.isArray(parts) && parts.length > 0 && parts.every(validPart);
 }
 
 /** A string, or a runtime value standing for one. */
@@ -165,13 +181,14 @@ export function expandDeep<T>(value: T, env: NodeJS.ProcessEnv, host?: string): 
 
 /**
  * Renders a string or runtime value as one shell word: literal parts
- * single-quoted, variables as `"${VAR:?...}"`, so an unset variable stops
- * the script with a message naming it.
+ * single-quoted, variables as `"${VAR?...}"`, so an unset variable stops the
+ * script with a message naming it (an empty one is accepted, as the runner
+ * does). A malformed runtime value is refused.
  */
 export function shellWord(value: LateString): string {
   if (typeof value === "string") return quoteShell(value);
-  if (value.parts.length === 0) return "''";
-  return value.parts.map((p) => ("text" in p ? quoteShell(p.text) : `"\${${p.variable}:?is not set (needed by a slurmkit runtime value)}"`)).join("");
+  if (!isRuntimeValue(value)) throw new ParameterError("runtime value", [`Expected a runtime value made by atRuntime(), got \`${JSON.stringify(value)}\``]);
+  return value.parts.map((p) => ("text" in p ? quoteShell(p.text) : `"\${${p.variable}?is not set (needed by a slurmkit runtime value)}"`)).join("");
 }
 
 /** A short, readable form for messages and logs. */

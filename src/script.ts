@@ -35,10 +35,25 @@ export function renderScript(o: ScriptOptions): string {
   const exits = steps.flatMap((s) => s.exit);
   if (exits.length) {
     // Set before any setup runs, so a failed setup still stages out what exists.
+    // The runner runs in the background so these traps can run. On TERM (scancel,
+    // time limit) the task is stopped before stage-out copies its files;
+    // USR1/USR2 (`signal`) go to the task, which decides what they mean.
     lines.push(
       "slurmkit_job=${SLURM_JOB_ID:-local}",
       'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then slurmkit_job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi',
-      "slurmkit_on_exit() {", ...exits.map((l) => `  ${l}`), "}", "trap slurmkit_on_exit EXIT", 'trap \'kill -TERM "${slurmkit_child:-}" 2>/dev/null; exit 143\' TERM INT', "");
+      "# shellcheck disable=SC2317 # called by the traps below",
+      "slurmkit_on_exit() {",
+      ...exits.map((l) => `  ${l}`),
+      "}",
+      "# shellcheck disable=SC2317 # called by the traps below",
+      'slurmkit_forward() { [ -n "${slurmkit_child:-}" ] && kill "-$1" "$slurmkit_child" 2>/dev/null; }',
+      "trap slurmkit_on_exit EXIT",
+      'trap \'slurmkit_forward TERM; wait "${slurmkit_child:-}"; exit 143\' TERM',
+      'trap \'slurmkit_forward INT; wait "${slurmkit_child:-}"; exit 130\' INT',
+      "trap 'slurmkit_forward USR1' USR1",
+      "trap 'slurmkit_forward USR2' USR2",
+      "",
+    );
   }
   if (o.setup.length) {
     lines.push("# setup");
@@ -58,7 +73,15 @@ export function renderScript(o: ScriptOptions): string {
     lines.push(...rank);
     command = launch;
   }
-  if (exits.length) lines.push(`${command} &`, "slurmkit_child=$!", 'wait "$slurmkit_child"');
+  if (exits.length) {
+    lines.push(
+      `${command} &`,
+      "slurmkit_child=$!",
+      // wait returns early when a trapped signal arrives; wait again while the task runs.
+      'while :; do wait "$slurmkit_child"; slurmkit_status=$?; kill -0 "$slurmkit_child" 2>/dev/null || break; done',
+      'exit "$slurmkit_status"',
+    );
+  }
   else lines.push(`exec ${command}`);
   return `${lines.join("\n")}\n`;
 }

@@ -40,10 +40,11 @@ function check(kind: string, problems: string[]): void {
 }
 
 function lateOk(v: unknown): v is LateString {
-  return isRuntimeValue(v) || (typeof v === "string" && v !== "" && !/[\0\n]/.test(v));
+  // A leading "-" would read as an option to cp, mkdir, unzip or apptainer.
+  return isRuntimeValue(v) || (typeof v === "string" && v !== "" && !v.startsWith("-") && !v.includes("\0"));
 }
 
-function need(problems: string[], name: string, value: unknown, expected = "a non-empty path or runtime value"): void {
+function need(problems: string[], name: string, value: unknown, expected = "a non-empty path or runtime value, not starting with -"): void {
   if (!lateOk(value)) problems.push(`Expected \`${name}\` to be ${expected}, got \`${String(value)}\``);
 }
 
@@ -87,7 +88,7 @@ const MODULE_INIT = ["/etc/profile.d/lmod.sh", '"${LMOD_PKG:-/usr/share/lmod/lmo
 export function modules(names: readonly string[], options: ModulesOptions = {}): SetupStep {
   const problems: string[] = [];
   if (!Array.isArray(names) || names.length === 0) problems.push(`Expected \`names\` to be a non-empty array of module names, got \`${String(names)}\``);
-  else names.forEach((n, i) => (typeof n !== "string" || !/^[A-Za-z0-9_.+\/-]+$/.test(n)) && problems.push(`Expected \`names[${i}]\` to be a module name such as \`python/3.11\`, got \`${String(n)}\``));
+  else names.forEach((n, i) => (typeof n !== "string" || !/^[A-Za-z0-9_.+][A-Za-z0-9_.+\/-]*$/.test(n)) && problems.push(`Expected \`names[${i}]\` to be a module name such as \`python/3.11\`, got \`${String(n)}\``));
   (options.use ?? []).forEach((u, i) => need(problems, `use[${i}]`, u));
   check("modules", problems);
   const has = "{ declare -F module >/dev/null || command -v module >/dev/null 2>&1; }";
@@ -150,33 +151,39 @@ export function venvPerNode(options: VenvOptions): SetupStep {
     problems.push("Expected exactly one of `requirements` (a file) and `packages` (an array of specifiers)");
   }
   if (options.requirements !== undefined) need(problems, "requirements", options.requirements);
-  if (options.packages !== undefined && (!Array.isArray(options.packages) || options.packages.length === 0 || !options.packages.every((p) => typeof p === "string" && /^[A-Za-z0-9_.\-\[\],<>=!~ ]+$/.test(p)))) {
+  if (options.packages !== undefined && (!Array.isArray(options.packages) || options.packages.length === 0 || !options.packages.every((p) => typeof p === "string" && /^[A-Za-z0-9_.\[][A-Za-z0-9_.\-\[\],<>=!~ ]*$/.test(p)))) {
     problems.push(`Expected \`packages\` to be a non-empty array of specifiers such as \`numpy==1.26.4\`, got \`${JSON.stringify(options.packages)}\``);
   }
   check("venvPerNode", problems);
   const key = createHash("sha256")
     .update(JSON.stringify([options.python, options.wheelhouse, options.requirements, options.packages, options.systemSitePackages].map((v) => (isRuntimeValue(v) ? v.template : v))))
     .digest("hex")
-    .slice(0, 16);
+    .slice(0, 12);
+  const python = options.python === undefined ? "python3" : shellWord(options.python);
   const base = shellWord(options.path);
-  const venv = options.reuse ? `${base}/${key}` : base;
+  // With reuse, the cache key also covers what only the node knows: the real
+  // interpreter (after module loads) and the requirements file's content.
+  const keyVar = `slurmkit_venv_key_${key}`;
+  const venv = options.reuse ? `${base}/${key}-"$${keyVar}"` : base;
   const install = [
     `PIP_NO_INDEX=1 "$venv/bin/python" -m pip install --no-index --find-links ${shellWord(options.wheelhouse)} --disable-pip-version-check --quiet`,
     options.requirements !== undefined ? `-r ${shellWord(options.requirements)}` : options.packages!.map(quoteShell).join(" "),
   ].join(" ");
   const build = [
     'echo "slurmkit: building venv $venv on ${SLURMD_NODENAME:-$(hostname)}" >&2',
+    // Never delete a folder that is not a venv: the path may be a mistake.
+    'if [ -e "$venv" ] && [ ! -f "$venv/pyvenv.cfg" ] && [ -n "$(ls -A "$venv")" ]; then echo "slurmkit: $venv exists and is not a venv; not touching it" >&2; exit 1; fi',
     'rm -rf "$venv"',
-    `${options.python === undefined ? "python3" : shellWord(options.python)} -m venv${options.systemSitePackages ? " --system-site-packages" : ""} "$venv"`,
+    `${python} -m venv${options.systemSitePackages ? " --system-site-packages" : ""} "$venv"`,
     install,
     'touch "$venv/.slurmkit-ready"',
   ];
   const script = options.reuse
     ? [
         `venv=${venv}`,
-        `mkdir -p ${base}`,
+        `mkdir -p -- ${base}`,
         'exec 9>"$venv.lock"',
-        "flock 9",
+        'flock -w 3600 9 || { echo "slurmkit: waited an hour for the lock on $venv" >&2; exit 1; }',
         'if [ -e "$venv/.slurmkit-ready" ]; then',
         '  echo "slurmkit: reusing venv $venv on ${SLURMD_NODENAME:-$(hostname)}" >&2',
         "else",
@@ -184,8 +191,14 @@ export function venvPerNode(options: VenvOptions): SetupStep {
         "fi",
       ]
     : [`venv=${venv}`, ...build];
+  const keyLines = options.reuse
+    ? [
+        `${keyVar}=$({ command -v ${python}; ${python} -VV; ${options.requirements !== undefined ? `cat ${shellWord(options.requirements)};` : ""} } 2>&1 | sha256sum | cut -c1-12)`,
+        `export ${keyVar}`,
+      ]
+    : [];
   return step("venvPerNode", {
-    batch: onEveryNode("venvPerNode", script),
+    batch: [...keyLines, ...onEveryNode("venvPerNode", script)],
     rank: [
       "# shellcheck source=/dev/null",
       `. ${venv}/bin/activate || { echo "slurmkit: cannot activate the venv on \${SLURMD_NODENAME:-$(hostname)}" >&2; exit 1; }`,
@@ -219,9 +232,9 @@ export function stageIn(options: StageInOptions): SetupStep {
   const from = shellWord(options.from);
   return step("stageIn", {
     batch: onEveryNode("stageIn", [
-      `mkdir -p ${to}`,
+      `mkdir -p -- ${to}`,
       `echo "slurmkit: staging in" ${from} "to" ${to} "on \${SLURMD_NODENAME:-$(hostname)}" >&2`,
-      options.unzip ? `unzip -q -o ${from} -d ${to}` : `cp -R ${from} ${to}/`,
+      options.unzip ? `unzip -q -o ${from} -d ${to}` : `cp -R -- ${from} ${to}/`,
     ]),
   });
 }
@@ -252,14 +265,14 @@ export function stageOut(options: StageOutOptions): SetupStep {
   const from = shellWord(options.from);
   const dest = `${shellWord(options.to)}/"$slurmkit_job"`;
   const copy = (target: string) => [
-    `mkdir -p ${target}`,
-    `if [ -e ${from} ]; then cp -R ${from} ${target}/; else echo "slurmkit: nothing to stage out at" ${from} "on \${SLURMD_NODENAME:-$(hostname)}" >&2; fi`,
+    `mkdir -p -- ${target}`,
+    `if [ -e ${from} ]; then cp -R -- ${from} ${target}/; else echo "slurmkit: nothing to stage out at" ${from} "on \${SLURMD_NODENAME:-$(hostname)}" >&2; fi`,
   ];
   const perNode = ["set -euo pipefail", `slurmkit_job=\${1:?}`, ...copy(`${dest}/"\${SLURMD_NODENAME:-$(hostname)}"`)].join("\n");
   return step("stageOut", {
     exit: [
       'if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then',
-      `  srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c ${quoteShell(perNode)} slurmkit-stage-out "$slurmkit_job" || echo "slurmkit: stage-out failed" >&2`,
+      `  srun --overlap --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c ${quoteShell(perNode)} slurmkit-stage-out "$slurmkit_job" || echo "slurmkit: stage-out failed" >&2`,
       "else",
       ...copy(dest).map((l) => `  ${l}`),
       "fi",
@@ -330,7 +343,8 @@ export function setupFile(path: string): SetupStep {
   } catch (error) {
     throw new ParameterError("setupFile step", [`Cannot read setup file ${full}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
   }
-  return step("setupFile", { batch: [`# from ${full}`, ...text.replace(/\n$/, "").split("\n")] });
+  // sbatch refuses scripts with DOS line breaks.
+  return step("setupFile", { batch: [`# from ${full}`, ...text.replace(/\r\n/g, "\n").replace(/\n$/, "").split("\n")] });
 }
 
 /** Raw lines, inserted as they are. */

@@ -5,7 +5,10 @@
  * carriage return, and escapes keep the script one line per command.
  */
 export function quoteShell(value: string): string {
-  if (value !== "" && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  // A NUL would cut the word short in bash (and a path with it).
+  if (value.includes("\0")) throw new TypeError(`Cannot put a NUL byte into a shell word: ${JSON.stringify(value)}`);
+  // "=" is quoted too: a first word X=1 would be an assignment.
+  if (value !== "" && /^[A-Za-z0-9_@%+:,./-]+$/.test(value)) return value;
   if (/[\x00-\x1f\x7f]/.test(value)) {
     const escaped = value.replace(/[\\'\x00-\x1f\x7f]/g, (c) =>
       c === "\\" ? "\\\\" : c === "'" ? "\\'" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,

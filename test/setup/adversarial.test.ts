@@ -1,7 +1,7 @@
 import { execa } from "execa";
 import fc from "fast-check";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,7 +35,7 @@ describe("adversarial strings reach the task byte for byte, and never run", () =
     const args = sample(adversarial, 2000, SEED);
     const envValues = sample(adversarial, 500, SEED + 1);
     // File names: no "/", not empty, "." or "..", and unique.
-    const names = sample(adversarial, 300, SEED + 2).map((s, i) => `${i}-${s.replaceAll("/", "_")}`.slice(0, 120));
+    const names = sample(adversarial, 300, SEED + 2).map((s, i) => Array.from(`${i}-${s.replaceAll("/", "_")}`).slice(0, 60).join(""));
 
     // Runtime values: templates that atRuntime refuses are errors at construction; the rest expand as the model says.
     process.env.SKP_VAR = `value with $(touch ${CANARY}) and 'quotes' \`x\``;
@@ -57,6 +57,10 @@ describe("adversarial strings reach the task byte for byte, and never run", () =
 
     const source = join(work, "payload.txt");
     await writeFile(source, "payload\n");
+    // Oddly named source files too: stageIn `from` paths.
+    const sources = names.slice(0, 100).map((n) => `src ${n}`);
+    await mkdir(join(work, "sources"));
+    for (const s of sources) await writeFile(join(work, "sources", s), s);
     const out = join(work, "dump.json");
     const staged = join(work, `staged ${FRAGMENTS.slice(0, 8).join("").replaceAll("/", "_").replaceAll("\n", "_")}`);
     const executor = new SlurmExecutor({
@@ -65,6 +69,7 @@ describe("adversarial strings reach the task byte for byte, and never run", () =
       sbatch: { chdir: work },
       setup: [
         ...names.map((name) => stageIn({ from: source, to: concatRuntime(atRuntime("$SLURM_TMPDIR/in/"), name) })),
+        ...sources.map((s) => stageIn({ from: join(work, "sources", s), to: atRuntime("$SLURM_TMPDIR/in/sources") })),
         stageOut({ from: atRuntime("$SLURM_TMPDIR/in"), to: staged }),
       ],
     });
@@ -81,9 +86,12 @@ describe("adversarial strings reach the task byte for byte, and never run", () =
     expect(got.args.length).toBe(want.length);
     for (const [i, w] of want.entries()) expect(Buffer.from(got.args[i]!).equals(Buffer.from(w)), `arg ${i}: ${JSON.stringify(w)}`).toBe(true);
     for (const [i, v] of envValues.entries()) expect(got.env[`SKP_${i}`], `SKP_${i}`).toBe(v);
-    expect(got.names.sort()).toEqual([...names].sort());
+    expect(got.names.sort()).toEqual([...names, "sources"].sort());
     // Stage-out copied every oddly named folder back, into this job's own folder.
-    expect((await readdir(join(staged, job.id, "in"))).sort()).toEqual([...names].sort());
+    expect((await readdir(join(staged, job.id, "in"))).sort()).toEqual([...names, "sources"].sort());
+    const copied = join(staged, job.id, "in", "sources");
+    expect((await readdir(copied)).sort()).toEqual([...sources].sort());
+    for (const s of sources) expect(await readFile(join(copied, s), "utf8")).toBe(s);
     for (const name of names) expect(existsSync(join(staged, job.id, "in", name, "payload.txt")), name).toBe(true);
 
     for (const dir of [work, dirname(fileURLToPath(import.meta.url)), process.cwd()]) {

@@ -107,7 +107,8 @@ describe("setup steps on the real two-node cluster", () => {
     needCluster(ctx);
     const cache = await mkdtemp(join(tmpdir(), "slurmkit-venv-cache-"));
     const venv = venvPerNode({ path: atRuntime(`${cache}/$SLURMD_NODENAME`), wheelhouse: fx.wheelhouse, packages: ["tinypkg==0.1.0"], reuse: true });
-    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [venv] });
+    // All on n1, two at a time: without the lock, concurrent elements would both build.
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, nodelist: "n1", setup: [venv] });
     const script = "import tinypkg, os; print(tinypkg.WHERE); print(os.environ['SLURMD_NODENAME'])";
     const jobs = await executor.mapArray([0, 1, 2, 3, 4, 5].map(() => command("python3", ["-c", script])));
     await Promise.all(jobs.map((j) => j.result()));
@@ -122,8 +123,46 @@ describe("setup steps on the real two-node cluster", () => {
       builds += count(stderr, /^slurmkit: building venv /);
       reuses += count(stderr, /^slurmkit: reusing venv /);
     }
-    expect(builds).toBe(nodes.size);
-    expect(reuses).toBe(jobs.length - nodes.size);
+    expect(nodes).toEqual(new Set(["n1"]));
+    expect(builds).toBe(1);
+    expect(reuses).toBe(jobs.length - 1);
+  });
+
+  test("on cancel, stage-out waits for the task to stop, so what it writes on SIGTERM is staged too", async (ctx) => {
+    needCluster(ctx);
+    const task = [
+      'mkdir -p "$SLURM_TMPDIR/out"',
+      'trap \'sleep 1; echo checkpoint > "$SLURM_TMPDIR/out/checkpoint.txt"; exit 0\' TERM',
+      "echo started",
+      "sleep 60 & wait $!",
+    ].join("\n");
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out })] });
+    const job = await executor.submit(command("bash", ["-c", task]));
+    ctx.onTestFinished(async () => void (await slurm("scancel", [job.id])));
+    await waitFor("the task to start", async () => ((await job.stdout()).includes("started") ? true : undefined));
+    await job.cancel();
+    expect(await job.wait()).toBe("CANCELLED");
+    const file = join(out, job.id, "out", "checkpoint.txt");
+    expect(await waitFor(file, async () => (await readFile(file, "utf8").catch(() => undefined)) ?? undefined, 30_000)).toBe("checkpoint\n");
+  });
+
+  test("USR1 sent to the batch shell (as --signal=B:USR1 does) reaches the task; the job goes on and completes", async (ctx) => {
+    needCluster(ctx);
+    const task = [
+      'mkdir -p "$SLURM_TMPDIR/out"',
+      "got=0",
+      'trap \'got=1; echo usr1 > "$SLURM_TMPDIR/out/usr1.txt"\' USR1',
+      "echo started",
+      'for _ in $(seq 100); do [ "$got" = 1 ] && exit 0; sleep 0.2 & wait $!; done',
+      "exit 9",
+    ].join("\n");
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out })] });
+    const job = await executor.submit(command("bash", ["-c", task]));
+    ctx.onTestFinished(async () => void (await slurm("scancel", [job.id])));
+    await waitFor("the task to start", async () => ((await job.stdout()).includes("started") ? true : undefined));
+    await slurm("scancel", ["--batch", "--signal=USR1", job.id]);
+    expect(await job.result()).toEqual({ exitCode: 0 });
+    expect(await readFile(join(out, job.id, "out", "usr1.txt"), "utf8")).toBe("usr1\n");
   });
 
   test("stage-out runs when the task fails and when the job is cancelled, into each job's own folder", async (ctx) => {

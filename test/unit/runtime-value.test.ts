@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, test } from "vitest";
-import { atRuntime, command, concatRuntime, defineTask, ParameterError, type RuntimeValue, type TaskSpec } from "../../src/index.js";
+import { atRuntime, command, concatRuntime, isRuntimeValue, defineTask, ParameterError, type RuntimeValue, type TaskSpec } from "../../src/index.js";
 import { expandDeep, expandRuntime, shellWord, UnsetVariableError } from "../../src/runtime-value.js";
 import { packr } from "../../src/spec-file.js";
 import { execa } from "execa";
@@ -39,12 +39,22 @@ describe("atRuntime", () => {
 
   test("renders in shell as double-quoted ${VAR:?} pieces with single-quoted literals", async () => {
     const v = atRuntime("$D/it's $ (x) `y` *");
-    expect(shellWord(v)).toBe(`"\${D:?is not set (needed by a slurmkit runtime value)}"'/it'\\''s $ (x) \`y\` *'`);
+    expect(shellWord(v)).toBe(`"\${D?is not set (needed by a slurmkit runtime value)}"'/it'\\''s $ (x) \`y\` *'`);
     const { stdout } = await execa("bash", ["-c", `printf '%s' ${shellWord(v)}`], { env: { D: "/x y" } });
     expect(stdout).toBe("/x y/it's $ (x) `y` *");
-    const unset = await execa("bash", ["-c", `printf '%s' ${shellWord(v)}`], { env: { D: undefined }, extendEnv: false, reject: false });
+    const unset = await execa("bash", ["-c", `printf '%s' ${shellWord(v)}`], { env: { PATH: "/usr/bin:/bin" }, extendEnv: false, reject: false });
     expect(unset.exitCode).not.toBe(0);
     expect(unset.stderr).toContain("D: is not set (needed by a slurmkit runtime value)");
+  });
+
+  test("NUL bytes, empty templates and forged runtime values are refused", () => {
+    expect(() => atRuntime("")).toThrow("Expected a non-empty template string without NUL");
+    expect(() => atRuntime("$HOME/\0x")).toThrow("Expected a non-empty template string without NUL");
+    expect(() => concatRuntime(atRuntime("$HOME/"), "\0venv")).toThrow("Expected strings without NUL bytes to join");
+    const forged = { __slurmkit_runtime__: 1, template: "x", parts: [{ variable: "X:-$(touch f)" }] };
+    expect(isRuntimeValue(forged)).toBe(false);
+    expect(() => shellWord(forged as never)).toThrow("Expected a runtime value made by atRuntime()");
+    expect(() => command("echo", [forged as never])).toThrow("Expected `args[0]` to be a string or runtime value");
   });
 
   test("concatRuntime keeps strings literal, even with $ in them", () => {

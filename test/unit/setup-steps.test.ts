@@ -45,7 +45,7 @@ describe("setup steps", async () => {
     }
     const wrapped = renderScript({ options: [], setup: [container({ runtime: "apptainer", image: atRuntime("$HOME/env.sif"), binds: ["/project", `/x/${NASTY}`], nv: true })], runner: ["node", "/r.js", "/d"], ranks: 1 });
     await lint(wrapped);
-    expect(wrapped).toContain(`exec apptainer exec --nv --bind /project --bind '/x/it'\\''s "q" $HOME \`id\` $(touch /tmp/pwned) ; & *' "\${HOME:?is not set (needed by a slurmkit runtime value)}"/env.sif node /r.js /d\n`);
+    expect(wrapped).toContain(`exec apptainer exec --nv --bind /project --bind '/x/it'\\''s "q" $HOME \`id\` $(touch /tmp/pwned) ; & *' "\${HOME?is not set (needed by a slurmkit runtime value)}"/env.sif node /r.js /d\n`);
   });
 
   test("where no `module` command exists, the script says so in its log and fails", async (ctx) => {
@@ -70,7 +70,9 @@ describe("setup steps", async () => {
     expect(() => modules([])).toThrow(new ParameterError("modules step", ["Expected `names` to be a non-empty array of module names, got ``"]));
     expect(() => modules(["ok", "bad name; rm"])).toThrow("Expected `names[1]` to be a module name such as `python/3.11`, got `bad name; rm`");
     expect(() => venvPerNode({ path: "/v", wheelhouse: "/w" })).toThrow("Expected exactly one of `requirements` (a file) and `packages` (an array of specifiers)");
-    expect(() => stageIn({ from: "", to: "/x" })).toThrow("Invalid stageIn step: Expected `from` to be a non-empty path or runtime value, got ``");
+    expect(() => stageIn({ from: "", to: "/x" })).toThrow("Invalid stageIn step: Expected `from` to be a non-empty path or runtime value, not starting with -, got ``");
+    expect(() => stageIn({ from: "-rf", to: "/x" })).toThrow("Expected `from` to be a non-empty path or runtime value, not starting with -, got `-rf`");
+    expect(() => modules(["-x"])).toThrow("Expected `names[0]` to be a module name such as `python/3.11`, got `-x`");
     expect(() => container({ runtime: "docker" as never, image: "x" })).toThrow('Expected `runtime` to be "apptainer" or "singularity", got `docker`');
     expect(() => setupFile("/nonexistent/setup.txt")).toThrow("Invalid setupFile step: Cannot read setup file /nonexistent/setup.txt: ENOENT");
     expect(() => renderScript({ options: [], setup: [container({ runtime: "apptainer", image: "a" }), container({ runtime: "singularity", image: "b" })], runner: ["n"], ranks: 1 })).toThrow(
