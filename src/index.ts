@@ -21,6 +21,8 @@ export { atRuntime, concatRuntime, isRuntimeValue, UnsetVariableError } from "./
 export type { Late, LateString, RuntimePart, RuntimeValue } from "./runtime-value.js";
 export { condaActivate, container, isSetupStep, lines, modules, setupFile, stageIn, stageOut, venvPerNode } from "./setup-steps.js";
 export type { ContainerOptions, ModulesOptions, SetupStep, StageInOptions, StageOutOptions, VenvOptions } from "./setup-steps.js";
+export { executorFromFlags, parseSlurmFlags } from "./flags.js";
+export type { ExecutorFromFlagsOptions, ParseSlurmFlagsOptions, SlurmFlags } from "./flags.js";
 export { PARAMETER_NAMES, parseParameters, slurmParametersSchema } from "./parameters.js";
 export type { SignalSpec, SlurmParameters, SlurmParametersInput } from "./parameters.js";
 export {

@@ -332,16 +332,21 @@ export function container(options: ContainerOptions): SetupStep {
 
 /**
  * Inserts a user's setup file verbatim (as flat-bug's `slurm_setup=FILE`).
- * The file is read now, relative to the current directory.
+ * The file is read now, relative to `cwd`; a missing file is a ParameterError.
+ *
+ * @example
+ * setupFile("setup.txt") // module load ...; python -m venv "$SLURM_TMPDIR/env"; ...
  */
-export function setupFile(path: string): SetupStep {
+export function setupFile(path: string, cwd: string = process.cwd()): SetupStep {
   if (typeof path !== "string" || path === "") throw new ParameterError("setupFile step", [`Expected \`path\` to be a file path, got \`${String(path)}\``]);
-  const full = resolve(path);
+  const full = resolve(cwd, path);
   let text: string;
   try {
     text = readFileSync(full, "utf8");
   } catch (error) {
-    throw new ParameterError("setupFile step", [`Cannot read setup file ${full}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a folder" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    throw new ParameterError("setupFile step", [`Cannot read setup file \`${path}\`${full === path ? "" : ` (${full})`}: ${why}`]);
   }
   // sbatch refuses scripts with DOS line breaks.
   return step("setupFile", { batch: [`# from ${full}`, ...text.replace(/\r\n/g, "\n").replace(/\n$/, "").split("\n")] });

@@ -67,7 +67,8 @@ out = os.path.join(tmp, "out")
 os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, "rank%s.txt" % rank), "w") as f:
     f.write("output of rank %s on %s\\n" % (rank, os.environ.get("SLURMD_NODENAME")))
-print(json.dumps({
+# One write per report, so that ranks' lines cannot interleave in the shared log.
+sys.stdout.write(json.dumps({
     "node": os.environ.get("SLURMD_NODENAME"),
     "rank": int(rank),
     "tmpdir": tmp,
@@ -75,7 +76,8 @@ print(json.dumps({
     "tinypkg": tinypkg.WHERE,
     "python": sys.prefix,
     "data": open(os.path.join(tmp, "data", "data", "hello.txt")).read().strip(),
-}), flush=True)
+}) + "\n")
+sys.stdout.flush()
 `;
 
 /** Reads a file, or undefined. */

@@ -34,7 +34,13 @@ const reports = (stdout: string): Report[] =>
   stdout
     .split("\n")
     .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Report);
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Report;
+      } catch {
+        throw new Error(`a report line is not JSON: ${JSON.stringify(l)}; whole stdout:\n${stdout}`);
+      }
+    });
 
 let fx: SetupFixtures;
 let out: string;
