@@ -52,6 +52,11 @@ export class RunFolder {
     return rank === 0 ? `${index}.result` : `${index}.r${rank}.result`;
   }
 
+  /** The marker an array element's script writes after its exit steps (stage-out) ran. */
+  static exitedName(element: number): string {
+    return `${element}.exited`;
+  }
+
   task(index: number): TaskPaths {
     return {
       stdout: join(this.logsDir, `${index}.out`),
@@ -95,4 +100,9 @@ export interface Manifest {
   readonly array: boolean;
   /** Ranks per array element (nodes × ntasksPerNode). */
   readonly ranks: number;
+  /**
+   * Slurm: the script stages out on exit and then writes `results/<element>.exited`;
+   * a task's future settles only after that, so staged files are in place.
+   */
+  readonly exitMarkers?: boolean;
 }

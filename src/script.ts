@@ -12,6 +12,8 @@ export interface ScriptOptions {
   readonly runner: readonly string[];
   /** Ranks per job; above 1 the runner starts through srun. */
   readonly ranks: number;
+  /** Where exit steps, once done, write `<element>.exited` (the results folder). */
+  readonly exitMarkerDir?: string;
 }
 
 /**
@@ -44,6 +46,7 @@ export function renderScript(o: ScriptOptions): string {
       "# shellcheck disable=SC2317 # called by the traps below",
       "slurmkit_on_exit() {",
       ...exits.map((l) => `  ${l}`),
+      ...(o.exitMarkerDir ? [`  : > ${quoteShell(`${o.exitMarkerDir}/`)}"\${SLURM_ARRAY_TASK_ID:-0}.exited"`] : []),
       "}",
       "# shellcheck disable=SC2317 # called by the traps below",
       'slurmkit_forward() { [ -n "${slurmkit_child:-}" ] && kill "-$1" "$slurmkit_child" 2>/dev/null; }',

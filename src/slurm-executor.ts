@@ -5,6 +5,7 @@ import { parseParameters, ranksPerJob, toSbatchOptions, type SlurmParameters, ty
 import { RunFolder, type Manifest } from "./run-folder.js";
 import { runnerPath } from "./runner-path.js";
 import { renderScript } from "./script.js";
+import { isSetupStep } from "./setup-steps.js";
 import { encodeSpec } from "./spec-file.js";
 import { newSubmissionDir, taskRecords } from "./submission.js";
 import type { ResultOf, TaskSpec } from "./tasks.js";
@@ -48,7 +49,7 @@ export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Ma
   return Array.from({ length: manifest.taskCount }, (_, i) => {
     const id = manifest.array ? `${manifest.jobId}_${i}` : manifest.jobId;
     const job = new Job<unknown>(backend, id, i, folder.task(i));
-    backend.watcher.track(job, folder, manifest.jobId, manifest.array ? i : undefined);
+    backend.watcher.track(job, folder, manifest.jobId, manifest.array ? i : undefined, manifest.exitMarkers ? i : undefined);
     return job;
   });
 }
@@ -126,10 +127,12 @@ export class SlurmExecutor {
     }
     options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
     options.push(...toSbatchOptions(parameters));
-    const script = renderScript({ options, setup: parameters.setup ?? [], runner: [this.nodeBinary, runnerPath(), folder.dir], ranks });
+    const setup = parameters.setup ?? [];
+    const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
+    const script = renderScript({ options, setup, runner: [this.nodeBinary, runnerPath(), folder.dir], ranks, ...(exitMarkers ? { exitMarkerDir: folder.resultsDir } : {}) });
     await t.writeFile(folder.script, script);
 
-    const manifest: Manifest = { version: 1, kind: "slurm", createdAt: new Date().toISOString(), taskCount: records.length, jobId: null, array, ranks };
+    const manifest: Manifest = { version: 1, kind: "slurm", createdAt: new Date().toISOString(), taskCount: records.length, jobId: null, array, ranks, ...(exitMarkers ? { exitMarkers } : {}) };
     await t.writeFile(folder.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
     const jobId = await this.watcher.scheduler.submit(folder.script);
     const submitted = { ...manifest, jobId };

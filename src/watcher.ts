@@ -20,6 +20,8 @@ interface Tracked {
   endedSince: number | undefined;
   /** scancel succeeded for it: if it vanishes, it was cancelled. */
   cancelled: boolean;
+  /** The array element whose exit marker must be listed before the result counts (stage-out done). */
+  readonly exitElement: number | undefined;
 }
 
 /** Polling intervals of the watcher. */
@@ -109,9 +111,12 @@ export class Watcher {
     this.#intervalMs = minMs;
   }
 
-  /** Starts tracking a job. */
-  track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined): void {
-    this.#tracked.set(job, { job, folder, schedulerId, arrayIndex, endedPolls: 0, endedSince: undefined, cancelled: false });
+  /**
+   * Starts tracking a job. With `exitElement`, a listed result counts only
+   * once that element's exit marker is listed too, or once the job has ended.
+   */
+  track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined, exitElement?: number): void {
+    this.#tracked.set(job, { job, folder, schedulerId, arrayIndex, endedPolls: 0, endedSince: undefined, cancelled: false, exitElement });
     this.#schedule(this.#intervalMs);
   }
 
@@ -187,8 +192,13 @@ export class Watcher {
       for (const t of tracked) {
         changed =
           (await this.#guard(t, async () => {
-            if (results.get(t.folder.resultsDir)?.has(RunFolder.resultName(t.job.taskIndex))) return this.#settleFromResult(t);
+            const listed = results.get(t.folder.resultsDir);
             const state = lookup(queue, t);
+            if (listed?.has(RunFolder.resultName(t.job.taskIndex))) {
+              const staging = t.exitElement !== undefined && !listed.has(RunFolder.exitedName(t.exitElement)) && state !== undefined && !isTerminal(state);
+              // The task is done but its exit steps (stage-out) still run: wait for them.
+              if (!staging) return this.#settleFromResult(t);
+            }
             if (state === undefined) {
               absent.push(t);
               return false;

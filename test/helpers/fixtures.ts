@@ -76,7 +76,7 @@ sys.stdout.write(json.dumps({
     "tinypkg": tinypkg.WHERE,
     "python": sys.prefix,
     "data": open(os.path.join(tmp, "data", "data", "hello.txt")).read().strip(),
-}) + "\n")
+}) + "\\n")
 sys.stdout.flush()
 `;
 

@@ -1,6 +1,6 @@
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import {
   atRuntime,
@@ -150,6 +150,22 @@ describe("setup steps on the real two-node cluster", () => {
     expect(await job.wait()).toBe("CANCELLED");
     const file = join(out, job.id, "out", "checkpoint.txt");
     expect(await waitFor(file, async () => (await readFile(file, "utf8").catch(() => undefined)) ?? undefined, 30_000)).toBe("checkpoint\n");
+  });
+
+  test("a future settles only after stage-out has copied everything back", async (ctx) => {
+    needCluster(ctx);
+    const w = Watcher.for(new LocalTransport());
+    const saved = w.intervals;
+    ctx.onTestFinished(() => w.setIntervals(saved));
+    // Poll every 200 ms: copying 3000 files takes longer than that, so a future
+    // that settled on the result file alone would see a partial copy.
+    w.setIntervals({ minMs: 200, maxMs: 200 });
+    const write = "import os\nd = os.path.join(os.environ['SLURM_TMPDIR'], 'out')\nos.makedirs(d)\nfor i in range(3000):\n    open(os.path.join(d, 'f%d' % i), 'wb').write(os.urandom(65536))";
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out })] });
+    const [job] = await executor.mapArray([command("python3", ["-c", write])]);
+    expect(await job!.result()).toEqual({ exitCode: 0 });
+    expect(await readdir(join(out, job!.id, "out"))).toHaveLength(3000);
+    expect(await readdir(dirname(job!.paths.result))).toContain("0.exited");
   });
 
   test("USR1 sent to the batch shell (as --signal=B:USR1 does) reaches the task; the job goes on and completes", async (ctx) => {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { atRuntime, condaActivate, container, lines, modules, ParameterError, setupFile, stageIn, stageOut, venvPerNode } from "../../src/index.js";
 import { renderScript } from "../../src/script.js";
+import { quoteShell } from "../../src/shell.js";
 
 const hasShellcheck = await execa("shellcheck", ["--version"]).then(() => true, () => false);
 const NASTY = `it's "q" $HOME \`id\` $(touch /tmp/pwned) ; & *`;
@@ -36,8 +37,10 @@ describe("setup steps", async () => {
 
   test("every step renders, single-node and multi-rank, and passes shellcheck and bash -n", async () => {
     for (const ranks of [1, 3]) {
-      const script = renderScript({ options: [["job-name", NASTY]], setup: all, runner: ["/usr/bin/node", "/r.js", "/runs/x"], ranks });
+      const script = renderScript({ options: [["job-name", NASTY]], setup: all, runner: ["/usr/bin/node", "/r.js", "/runs/x"], ranks, exitMarkerDir: `/runs/${NASTY}/results` });
       await lint(script);
+      // Written last in the exit trap, after stage-out.
+      expect(script).toContain(`  : > ${quoteShell(`/runs/${NASTY}/results/`)}"\${SLURM_ARRAY_TASK_ID:-0}.exited"\n}\n`);
       expect(script).toContain("module load testpython/1.0 gcc ||");
       expect(script).toContain("trap slurmkit_on_exit EXIT");
       expect(script).toContain("export FOO=1");
