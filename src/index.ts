@@ -5,10 +5,10 @@
 export { VERSION } from "./version.js";
 export { command, defineTask, isTask } from "./tasks.js";
 export type { CommandOptions, CommandResult, ResultOf, Task, TaskSpec } from "./tasks.js";
-export { SlurmExecutor } from "./slurm-executor.js";
-export type { SlurmExecutorOptions } from "./slurm-executor.js";
+export { afterOk, SlurmExecutor } from "./slurm-executor.js";
+export type { SlurmExecutorOptions, SubmitOptions } from "./slurm-executor.js";
 export { LocalExecutor } from "./local-executor.js";
-export type { LocalExecutorOptions } from "./local-executor.js";
+export type { LocalExecutorOptions, LocalSubmitOptions } from "./local-executor.js";
 export { autoExecutor, slurmAvailable } from "./auto-executor.js";
 export type { AutoExecutorOptions } from "./auto-executor.js";
 export { loadJobs } from "./load-jobs.js";

@@ -3,6 +3,7 @@ import { mkdir, open, readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic.js";
+import { ParameterError } from "./errors.js";
 import { Job, type JobBackend } from "./job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "./outcome.js";
 import { RunFolder, type Manifest, type ResultFile } from "./run-folder.js";
@@ -10,6 +11,12 @@ import { runnerPath } from "./runner-path.js";
 import { encodeSpec, packr } from "./spec-file.js";
 import { newSubmissionDir, taskRecords } from "./submission.js";
 import type { ResultOf, TaskSpec } from "./tasks.js";
+
+/** Options of LocalExecutor's submit() and mapArray(). */
+export interface LocalSubmitOptions {
+  /** Jobs that must all complete successfully before these tasks start; if one does not, these end CANCELLED without running. */
+  readonly after?: readonly Job<unknown>[];
+}
 
 /** Options of LocalExecutor. */
 export interface LocalExecutorOptions {
@@ -26,6 +33,8 @@ interface LocalTask {
   readonly folder: RunFolder;
   child?: ChildProcess;
   cancelled: boolean;
+  /** Waits for the jobs in `after` before it is queued. */
+  waiting: boolean;
 }
 
 async function readText(path: string): Promise<string> {
@@ -57,13 +66,17 @@ export class LocalExecutor implements JobBackend {
   }
 
   /** Runs one task. */
-  async submit<T extends TaskSpec<unknown>>(task: T): Promise<Job<ResultOf<T>>> {
-    const [job] = await this.mapArray([task]);
+  async submit<T extends TaskSpec<unknown>>(task: T, options: LocalSubmitOptions = {}): Promise<Job<ResultOf<T>>> {
+    const [job] = await this.mapArray([task], options);
     return job as Job<ResultOf<T>>;
   }
 
   /** Runs all tasks, at most `maxParallel` at once; one future per task, in order. */
-  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[]): Promise<Job<ResultOf<T>>[]> {
+  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options: LocalSubmitOptions = {}): Promise<Job<ResultOf<T>>[]> {
+    const after = options.after ?? [];
+    if (!Array.isArray(after) || after.some((j) => !(j instanceof Job))) {
+      throw new ParameterError("submit options", [`Expected \`after\` to be an array of job futures, got \`${String(after)}\``]);
+    }
     const records = taskRecords(tasks);
     if (records.length === 0) return [];
     const folder = new RunFolder(newSubmissionDir(this.folder));
@@ -73,13 +86,31 @@ export class LocalExecutor implements JobBackend {
     await writeFileAtomic(folder.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
     const jobs = records.map((_, i) => {
       const job = new Job<unknown>(this, `local-${basename(folder.dir)}_${i}`, i, folder.task(i));
-      const task: LocalTask = { job, folder, cancelled: false };
+      const task: LocalTask = { job, folder, cancelled: false, waiting: after.length > 0 };
       this.#byJob.set(job, task);
-      this.#queue.push(task);
-      return job;
+      return task;
     });
+    if (after.length === 0) this.#enqueue(jobs);
+    else void this.#after(after, jobs);
+    return jobs.map((t) => t.job) as Job<ResultOf<T>>[];
+  }
+
+  /** Queues the tasks once every job in `after` completed; cancels them if one did not. */
+  async #after(after: readonly Job<unknown>[], tasks: LocalTask[]): Promise<void> {
+    const states = await Promise.all(after.map((j) => j.wait()));
+    const bad = after.findIndex((_, i) => states[i] !== "COMPLETED");
+    const live = tasks.filter((t) => !t.cancelled);
+    for (const t of live) t.waiting = false;
+    if (bad < 0) return this.#enqueue(live);
+    for (const t of live) {
+      this.#byJob.delete(t.job);
+      t.job.settle(outcomeWithoutResult(t.job, "CANCELLED", `slurmkit: not started: job ${after[bad]!.id}, which it runs after, ended ${states[bad]}`));
+    }
+  }
+
+  #enqueue(tasks: LocalTask[]): void {
+    this.#queue.push(...tasks);
     this.#drain();
-    return jobs as Job<ResultOf<T>>[];
   }
 
   #drain(): void {
@@ -147,8 +178,8 @@ export class LocalExecutor implements JobBackend {
     if (!task || job.done()) return;
     task.cancelled = true;
     if (task.child) task.child.kill("SIGTERM");
-    else if (this.#queue.includes(task)) {
-      this.#queue.splice(this.#queue.indexOf(task), 1);
+    else if (task.waiting || this.#queue.includes(task)) {
+      if (!task.waiting) this.#queue.splice(this.#queue.indexOf(task), 1);
       this.#byJob.delete(job);
       job.settle(outcomeWithoutResult(job, "CANCELLED", ""));
     }

@@ -22,6 +22,43 @@ export interface SlurmExecutorOptions extends SlurmParametersInput {
   readonly transport?: Transport;
 }
 
+/** Options of submit() and mapArray(). */
+export interface SubmitOptions {
+  /**
+   * Jobs that must all complete successfully before these tasks start
+   * (Slurm's `afterok`). If one of them fails, these jobs end CANCELLED
+   * without running (`--kill-on-invalid-dep=yes`), rather than pending forever.
+   */
+  readonly after?: readonly Job<unknown>[];
+}
+
+/** Where each Slurm job future sits in Slurm: its submission's id, its array index, and the submission's size. */
+const slurmIds = new WeakMap<Job<unknown>, { readonly jobId: string; readonly index: number | undefined; readonly size: number }>();
+
+/**
+ * The `afterok` dependency on `jobs`: a whole array as `A` when every one of
+ * its futures is listed, else each element as `A_i`.
+ */
+export function afterOk(jobs: readonly Job<unknown>[]): string {
+  const problems: string[] = [];
+  const byJob = new Map<string, { size: number; indices: Set<number> | undefined }>();
+  for (const [i, job] of jobs.entries()) {
+    const id = slurmIds.get(job);
+    if (!id) {
+      problems.push(`Expected \`after[${i}]\` to be a job future from SlurmExecutor or loadJobs, got \`${String((job as { id?: unknown } | null)?.id ?? job)}\``);
+      continue;
+    }
+    const entry = byJob.get(id.jobId) ?? { size: id.size, indices: id.index === undefined ? undefined : new Set<number>() };
+    if (id.index !== undefined) entry.indices?.add(id.index);
+    byJob.set(id.jobId, entry);
+  }
+  if (problems.length) throw new ParameterError("submit options", problems);
+  const ids = [...byJob].flatMap(([jobId, { size, indices }]) =>
+    indices === undefined || indices.size === size ? [jobId] : [...indices].sort((a, b) => a - b).map((i) => `${jobId}_${i}`),
+  );
+  return `afterok:${ids.join(":")}`;
+}
+
 /** The JobBackend of Slurm jobs: the shared watcher, scancel, and log reads. */
 export class SlurmBackend implements JobBackend {
   constructor(readonly watcher: Watcher) {}
@@ -49,6 +86,7 @@ export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Ma
   return Array.from({ length: manifest.taskCount }, (_, i) => {
     const id = manifest.array ? `${manifest.jobId}_${i}` : manifest.jobId;
     const job = new Job<unknown>(backend, id, i, folder.task(i));
+    slurmIds.set(job, { jobId: manifest.jobId, index: manifest.array ? i : undefined, size: manifest.taskCount });
     backend.watcher.track(job, folder, manifest.jobId, manifest.array ? i : undefined, manifest.exitMarkers ? i : undefined);
     return job;
   });
@@ -100,19 +138,23 @@ export class SlurmExecutor {
   }
 
   /** Submits one task as one (non-array) job. */
-  async submit<T extends TaskSpec<unknown>>(task: T): Promise<Job<ResultOf<T>>> {
-    const [job] = await this.#submit([task], false);
+  async submit<T extends TaskSpec<unknown>>(task: T, options: SubmitOptions = {}): Promise<Job<ResultOf<T>>> {
+    const [job] = await this.#submit([task], false, options);
     return job as Job<ResultOf<T>>;
   }
 
   /** Submits all tasks as one sbatch array job (`--array=0-(N-1)[%P]`); one future per task, in order. */
-  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[]): Promise<Job<ResultOf<T>>[]> {
-    return (await this.#submit(tasks, true)) as Job<ResultOf<T>>[];
+  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options: SubmitOptions = {}): Promise<Job<ResultOf<T>>[]> {
+    return (await this.#submit(tasks, true, options)) as Job<ResultOf<T>>[];
   }
 
-  async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean): Promise<Job<unknown>[]> {
+  async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, submitOptions: SubmitOptions): Promise<Job<unknown>[]> {
     const records = taskRecords(tasks);
     const parameters = this.parameters;
+    const after = submitOptions.after?.length ? afterOk(submitOptions.after) : undefined;
+    if (after !== undefined && parameters.dependency !== undefined) {
+      throw new ParameterError("submit options", [`Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`${parameters.dependency}\`)`]);
+    }
     if (records.length === 0) return [];
     const folder = new RunFolder(newSubmissionDir(this.folder));
     const t = this.transport;
@@ -127,6 +169,7 @@ export class SlurmExecutor {
     }
     options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
     options.push(...toSbatchOptions(parameters));
+    if (after !== undefined) options.push(["dependency", after], ["kill-on-invalid-dep", "yes"]);
     const setup = parameters.setup ?? [];
     const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
     const script = renderScript({ options, setup, runner: [this.nodeBinary, runnerPath(), folder.dir], ranks, ...(exitMarkers ? { exitMarkerDir: folder.resultsDir } : {}) });

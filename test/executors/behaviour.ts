@@ -126,6 +126,23 @@ export function executorBehaviour(name: string, make: MakeExecutor): void {
       expect(await b!.result()).toEqual({ inspector: null });
     });
 
+    test("`after`: tasks start once those jobs completed; after a failure they end CANCELLED without running", async (ctx) => {
+      const executor = await make(ctx);
+      const first = await executor.mapArray([command("sh", ["-c", "sleep 2"]), command("sh", ["-c", "sleep 1"])]);
+      // Exits 0 only if both results of `first` exist when it starts.
+      const check = command("sh", ["-c", 'test -e "$1" && test -e "$2" && echo ran', "sh", first[0]!.paths.result, first[1]!.paths.result]);
+      const [then] = await executor.mapArray([check], { after: first });
+      expect(await then!.result()).toEqual({ exitCode: 0 });
+      expect(await then!.stdout()).toBe("ran\n");
+
+      const failing = await executor.submit(command("sh", ["-c", "exit 3"]));
+      const never = await executor.submit(command("sh", ["-c", "echo ran"]), { after: [first[0]!, failing] });
+      expect(await never.wait()).toBe("CANCELLED");
+      expect(await failing.wait()).toBe("FAILED");
+      expect(await never.stdout()).toBe("");
+      expect(await never.result().catch((e: unknown) => e)).toBeInstanceOf(JobEndedWithoutResultError);
+    });
+
     test("futures rebuilt from the folder in a fresh process return the same results", async (ctx) => {
       const executor = await make(ctx);
       const jobs = await executor.mapArray([square.with(3), square.with(4), explode.with("no")]);

@@ -1,8 +1,10 @@
-import { mkdir, readdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import {
+  afterOk,
   command,
+  LocalExecutor,
   JobEndedWithoutResultError,
   loadJobs,
   ParameterError,
@@ -33,6 +35,26 @@ executorBehaviour("SlurmExecutor", async (ctx, options = {}) => {
 });
 
 describe("SlurmExecutor on the real cluster", () => {
+  test("afterOk names a whole array by its id, a part of one element by element; `after` renders it with --kill-on-invalid-dep", async (ctx) => {
+    needCluster(ctx);
+    const executor = await slurmExecutor();
+    const jobs = await executor.mapArray([0, 1, 2].map(() => command("true")));
+    const single = await executor.submit(command("true"));
+    const array = jobs[0]!.id.split("_")[0]!;
+    expect(afterOk(jobs)).toBe(`afterok:${array}`);
+    expect(afterOk([jobs[2]!, jobs[0]!, single])).toBe(`afterok:${array}_0:${array}_2:${single.id}`);
+    const local = await new LocalExecutor({ folder: await runsFolder() }).submit(command("true"));
+    expect(() => afterOk([jobs[0]!, local])).toThrow(`Invalid submit options: Expected \`after[1]\` to be a job future from SlurmExecutor or loadJobs, got \`${local.id}\``);
+    const then = await executor.submit(command("true"), { after: [jobs[1]!] });
+    const script = await readFile(join(dirname(dirname(then.paths.result)), "job.sbatch"), "utf8");
+    expect(script).toContain(`#SBATCH --dependency=afterok:${array}_1\n#SBATCH --kill-on-invalid-dep=yes\n`);
+    executor.update({ dependency: `afterok:${array}` });
+    await expect(executor.submit(command("true"), { after: jobs })).rejects.toThrow(
+      `Invalid submit options: Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`afterok:${array}\`)`,
+    );
+    expect(await Promise.all([...jobs, single, then].map((j) => j.wait()))).toEqual(Array(5).fill("COMPLETED"));
+  });
+
   test("one sbatch call runs an array spread over n1 and n2", async (ctx) => {
     needCluster(ctx);
     const executor = await slurmExecutor({ cpusPerTask: 2 });
