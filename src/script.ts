@@ -45,6 +45,7 @@ export function renderScript(o: ScriptOptions): string {
       'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then slurmkit_job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi',
       "# shellcheck disable=SC2317 # called by the traps below",
       "slurmkit_on_exit() {",
+      "  set +e",
       ...exits.map((l) => `  ${l}`),
       ...(o.exitMarkerDir ? [`  : > ${quoteShell(`${o.exitMarkerDir}/`)}"\${SLURM_ARRAY_TASK_ID:-0}.exited"`] : []),
       "}",
@@ -61,7 +62,8 @@ export function renderScript(o: ScriptOptions): string {
   if (o.setup.length) {
     lines.push("# setup");
     for (const item of o.setup) lines.push(...(typeof item === "string" ? [item] : item.batch));
-    lines.push("");
+    // A setup file's `set -euo pipefail` must not change how the launch below waits and forwards signals.
+    lines.push("set +euo pipefail", "");
   }
   const rank = steps.flatMap((s) => s.rank);
   const launch = [...(containers[0]?.wrap ?? []), quoteCommand(o.runner)].join(" ");

@@ -57,7 +57,9 @@ function onEveryNode(kind: string, script: readonly string[]): string[] {
 /** Helper functions the steps use; rendered once at the top of the setup section. */
 export const STEP_HELPERS = [
   "slurmkit_node=${SLURMD_NODENAME:-$(hostname)}",
+  "# shellcheck disable=SC2317 # used by some steps only",
   'slurmkit_fail() { echo "slurmkit: $1 on $slurmkit_node" >&2; exit 1; }',
+  "# shellcheck disable=SC2317 # used by some steps only",
   "slurmkit_on_every_node() {",
   '  if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then',
   '    srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c "$1"',

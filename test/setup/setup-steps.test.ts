@@ -6,6 +6,7 @@ import {
   atRuntime,
   command,
   JobEndedWithoutResultError,
+  lines,
   LocalTransport,
   modules,
   SlurmExecutor,
@@ -178,7 +179,9 @@ describe("setup steps on the real two-node cluster", () => {
       'for _ in $(seq 100); do [ "$got" = 1 ] && exit 0; sleep 0.2 & wait $!; done',
       "exit 9",
     ].join("\n");
-    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out })] });
+    // A setup file's `set -euo pipefail` (common in real ones) must not stop the forwarding.
+    const setup = [lines("set -euo pipefail"), stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out })];
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup });
     const job = await executor.submit(command("bash", ["-c", task]));
     ctx.onTestFinished(async () => void (await slurm("scancel", [job.id])));
     await waitFor("the task to start", async () => ((await job.stdout()).includes("started") ? true : undefined));

@@ -41,6 +41,7 @@ describe("the sbatch script", () => {
 
       # setup
       module load python/3.11
+      set +euo pipefail
 
       # run the task
       exec /usr/bin/node /pkg/dist/runner/runner.js '/runs/a b'
