@@ -6,7 +6,7 @@ export { VERSION } from "./version.js";
 export { command, defineTask, isTask } from "./tasks.js";
 export type { CommandOptions, CommandResult, ResultOf, Task, TaskSpec } from "./tasks.js";
 export { afterOk, SlurmExecutor } from "./slurm-executor.js";
-export type { SlurmExecutorOptions, SubmitOptions } from "./slurm-executor.js";
+export type { MapArrayOptions, SlurmExecutorOptions, SubmitOptions } from "./slurm-executor.js";
 export { LocalExecutor } from "./local-executor.js";
 export type { LocalExecutorOptions, LocalSubmitOptions } from "./local-executor.js";
 export { autoExecutor, slurmAvailable } from "./auto-executor.js";
@@ -35,7 +35,7 @@ export {
 } from "./errors.js";
 export { Watcher, MIN_POLL_INTERVAL_MS } from "./watcher.js";
 export type { WatcherIntervals, WatcherStats } from "./watcher.js";
-export type { SchedulerCallCounts } from "./scheduler.js";
+export type { ClusterLimits, SchedulerCallCounts } from "./scheduler.js";
 export { LocalTransport } from "./transport.js";
 export type { RunResult, Transport } from "./transport.js";
 export type { TaskPaths } from "./run-folder.js";

@@ -16,6 +16,8 @@ import type { ResultOf, TaskSpec } from "./tasks.js";
 export interface LocalSubmitOptions {
   /** Jobs that must all complete successfully before these tasks start; if one does not, these end CANCELLED without running. */
   readonly after?: readonly Job<unknown>[];
+  /** Accepted for the same calls as SlurmExecutor's, and ignored: local tasks cost no scheduling round. */
+  readonly tasksPerElement?: number | "auto";
 }
 
 /** Options of LocalExecutor. */

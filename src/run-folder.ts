@@ -52,6 +52,11 @@ export class RunFolder {
     return rank === 0 ? `${index}.result` : `${index}.r${rank}.result`;
   }
 
+  /** Where packed array elements' own (batch script) logs go. */
+  get elementLogsDir(): string {
+    return join(this.logsDir, "elements");
+  }
+
   /** The marker an array element's script writes after its exit steps (stage-out) ran. */
   static exitedName(element: number): string {
     return `${element}.exited`;
@@ -105,4 +110,16 @@ export interface Manifest {
    * a task's future settles only after that, so staged files are in place.
    */
   readonly exitMarkers?: boolean;
+  /** Slurm, packed or split: tasks per array element (the runner writes each task's logs). */
+  readonly tasksPerElement?: number;
+  /** Slurm, packed or split: the array jobs, in order; element e of the submission is in the one whose range holds it. */
+  readonly arrays?: readonly SubmittedArray[];
+}
+
+/** One array job of a packed or split submission. */
+export interface SubmittedArray {
+  readonly jobId: string;
+  /** The submission's element that is this array's index 0. */
+  readonly firstElement: number;
+  readonly elements: number;
 }

@@ -60,11 +60,27 @@ export interface SchedulerCallCounts {
   squeue: number;
   sacct: number;
   scancel: number;
+  /** `scontrol show config` and `sacctmgr` calls that read the cluster's limits. */
+  limits: number;
+}
+
+/** The cluster limits that decide how a large submission is split. */
+export interface ClusterLimits {
+  /** Array indices must stay below this (`MaxArraySize`, 1001 by default). */
+  readonly maxArraySize: number;
+  /** Jobs (array elements count one each) the user may have queued, when sacctmgr shows it. */
+  readonly maxSubmitJobs: number | undefined;
+}
+
+/** Reads MaxArraySize from `scontrol show config` output. */
+export function parseMaxArraySize(stdout: string): number | undefined {
+  const m = /^\s*MaxArraySize\s*=\s*(\d+)\s*$/m.exec(stdout);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** sbatch, squeue, sacct and scancel through a transport, with a count of every call. */
 export class Scheduler {
-  readonly calls: SchedulerCallCounts = { sbatch: 0, squeue: 0, sacct: 0, scancel: 0 };
+  readonly calls: SchedulerCallCounts = { sbatch: 0, squeue: 0, sacct: 0, scancel: 0, limits: 0 };
   /** False once sacct said accounting is disabled; then squeue and the state files decide. */
   accountingWorks = true;
   /** After another sacct failure, sacct is not asked again before this time (ms since epoch). */
@@ -73,6 +89,34 @@ export class Scheduler {
   timeoutMs = 120_000;
 
   constructor(readonly transport: Transport) {}
+
+  /**
+   * Reads MaxArraySize (`scontrol show config`) and the user's MaxSubmitJobs
+   * (`sacctmgr`, when accounting shows it; the smallest over their associations).
+   */
+  async limits(): Promise<ClusterLimits> {
+    this.calls.limits++;
+    const config = await this.transport.run("scontrol", ["show", "config"], { timeoutMs: this.timeoutMs });
+    const maxArraySize = config.exitCode === 0 ? parseMaxArraySize(config.stdout) : undefined;
+    if (maxArraySize === undefined) {
+      throw new SchedulerError(["scontrol", "show", "config"], config.exitCode, config.stderr.trim() || "no MaxArraySize line in its output");
+    }
+    let maxSubmitJobs: number | undefined;
+    this.calls.limits++;
+    const assoc = await this.transport
+      .run("sacctmgr", ["--noheader", "--parsable2", "show", "assoc", "where", `user=${await this.#user()}`, "format=MaxSubmit"], { timeoutMs: this.timeoutMs })
+      .catch(() => undefined);
+    if (assoc?.exitCode === 0) {
+      const values = assoc.stdout.split("\n").map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).map(Number);
+      if (values.length) maxSubmitJobs = Math.min(...values);
+    }
+    return { maxArraySize, maxSubmitJobs };
+  }
+
+  async #user(): Promise<string> {
+    const r = await this.transport.run("id", ["-un"], { timeoutMs: this.timeoutMs });
+    return r.stdout.trim();
+  }
 
   /** Runs `sbatch --parsable [args] script` and returns the job id. */
   async submit(script: string, args: readonly string[] = []): Promise<string> {

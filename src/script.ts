@@ -14,6 +14,8 @@ export interface ScriptOptions {
   readonly ranks: number;
   /** Where exit steps, once done, write `<element>.exited` (the results folder). */
   readonly exitMarkerDir?: string;
+  /** Added to SLURM_ARRAY_TASK_ID in the marker's name: the array's first element in its submission. */
+  readonly exitMarkerOffset?: number;
 }
 
 /**
@@ -47,7 +49,13 @@ export function renderScript(o: ScriptOptions): string {
       "slurmkit_on_exit() {",
       "  set +e",
       ...exits.map((l) => `  ${l}`),
-      ...(o.exitMarkerDir ? [`  : > ${quoteShell(`${o.exitMarkerDir}/`)}"\${SLURM_ARRAY_TASK_ID:-0}.exited"`] : []),
+      ...(o.exitMarkerDir
+        ? [
+            o.exitMarkerOffset
+              ? `  : > ${quoteShell(`${o.exitMarkerDir}/`)}"$(( \${SLURM_ARRAY_TASK_ID:-0} + ${Math.trunc(o.exitMarkerOffset)} )).exited"`
+              : `  : > ${quoteShell(`${o.exitMarkerDir}/`)}"\${SLURM_ARRAY_TASK_ID:-0}.exited"`,
+          ]
+        : []),
       "}",
       "# shellcheck disable=SC2317 # called by the traps below",
       'slurmkit_forward() { [ -n "${slurmkit_child:-}" ] && kill "-$1" "$slurmkit_child" 2>/dev/null; }',

@@ -1,8 +1,9 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { ParameterError } from "./errors.js";
 import { Job, type JobBackend } from "./job.js";
 import { parseParameters, ranksPerJob, toSbatchOptions, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
-import { RunFolder, type Manifest } from "./run-folder.js";
+import { RunFolder, type Manifest, type SubmittedArray } from "./run-folder.js";
+import type { ClusterLimits } from "./scheduler.js";
 import { runnerPath } from "./runner-path.js";
 import { renderScript } from "./script.js";
 import { isSetupStep } from "./setup-steps.js";
@@ -20,6 +21,18 @@ export interface SlurmExecutorOptions extends SlurmParametersInput {
   readonly nodeBinary?: string;
   /** Where sbatch runs and files are written. @default this machine */
   readonly transport?: Transport;
+}
+
+/** Options of mapArray(). */
+export interface MapArrayOptions extends SubmitOptions {
+  /**
+   * Tasks each array element runs, one after another or up to `cpusPerTask`
+   * at once; each keeps its own result, state and logs. "auto" picks it from
+   * the task count, `arrayParallelism` and the cluster's limits. Submissions
+   * with more elements than MaxArraySize are split into several array jobs.
+   * @default 1
+   */
+  readonly tasksPerElement?: number | "auto";
 }
 
 /** Options of submit() and mapArray(). */
@@ -83,13 +96,37 @@ export class SlurmBackend implements JobBackend {
 
 /** Rebuilds Job objects for a Slurm submission and tracks them. */
 export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
+  const perElement = manifest.tasksPerElement ?? 1;
+  const arrays = manifest.arrays ?? (manifest.array ? [{ jobId: manifest.jobId, firstElement: 0, elements: manifest.taskCount }] : undefined);
+  const packed = manifest.arrays !== undefined;
+  let j = 0;
   return Array.from({ length: manifest.taskCount }, (_, i) => {
-    const id = manifest.array ? `${manifest.jobId}_${i}` : manifest.jobId;
+    const element = Math.floor(i / perElement);
+    let schedulerId = manifest.jobId;
+    let arrayIndex: number | undefined;
+    let size = 1;
+    if (arrays) {
+      while (element >= arrays[j]!.firstElement + arrays[j]!.elements) j++;
+      const a = arrays[j]!;
+      schedulerId = a.jobId;
+      arrayIndex = element - a.firstElement;
+      size = a.elements;
+    }
+    const id = arrayIndex === undefined ? schedulerId : `${schedulerId}_${arrayIndex}`;
     const job = new Job<unknown>(backend, id, i, folder.task(i));
-    slurmIds.set(job, { jobId: manifest.jobId, index: manifest.array ? i : undefined, size: manifest.taskCount });
-    backend.watcher.track(job, folder, manifest.jobId, manifest.array ? i : undefined, manifest.exitMarkers ? i : undefined);
+    slurmIds.set(job, { jobId: schedulerId, index: arrayIndex, size });
+    backend.watcher.track(job, folder, schedulerId, arrayIndex, {
+      ...(manifest.exitMarkers ? { exitElement: element } : {}),
+      ...(packed && arrayIndex !== undefined ? { elementStderr: join(folder.elementLogsDir, `${schedulerId}_${arrayIndex}.err`) } : {}),
+    });
     return job;
   });
+}
+
+/** The number of array elements for "auto": one per arrayParallelism slot (64 without it), within the cluster's limits. */
+export function autoTasksPerElement(tasks: number, arrayParallelism: number | undefined, limits: ClusterLimits): number {
+  const elements = Math.max(1, Math.min(arrayParallelism ?? 64, limits.maxSubmitJobs ?? Infinity, tasks));
+  return Math.ceil(tasks / elements);
 }
 
 /**
@@ -106,6 +143,7 @@ export class SlurmExecutor {
   readonly nodeBinary: string;
   readonly transport: Transport;
   #parameters: SlurmParametersInput;
+  #limits: Promise<ClusterLimits> | undefined;
 
   constructor(options: SlurmExecutorOptions) {
     const { folder, nodeBinary, transport, ...parameters } = options;
@@ -143,42 +181,105 @@ export class SlurmExecutor {
     return job as Job<ResultOf<T>>;
   }
 
-  /** Submits all tasks as one sbatch array job (`--array=0-(N-1)[%P]`); one future per task, in order. */
-  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options: SubmitOptions = {}): Promise<Job<ResultOf<T>>[]> {
+  /**
+   * Submits all tasks as one sbatch array job (`--array=0-(N-1)[%P]`), or,
+   * packed, as ceil(N / tasksPerElement) elements split over as many array
+   * jobs as MaxArraySize needs; one future per task, in order.
+   */
+  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options: MapArrayOptions = {}): Promise<Job<ResultOf<T>>[]> {
     return (await this.#submit(tasks, true, options)) as Job<ResultOf<T>>[];
   }
 
-  async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, submitOptions: SubmitOptions): Promise<Job<unknown>[]> {
+  /** The cluster's limits, read once per executor. */
+  limits(): Promise<ClusterLimits> {
+    this.#limits ??= this.watcher.scheduler.limits().catch((error: unknown) => {
+      this.#limits = undefined;
+      throw error;
+    });
+    return this.#limits;
+  }
+
+  async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, submitOptions: MapArrayOptions): Promise<Job<unknown>[]> {
     const records = taskRecords(tasks);
     const parameters = this.parameters;
     const after = submitOptions.after?.length ? afterOk(submitOptions.after) : undefined;
     if (after !== undefined && parameters.dependency !== undefined) {
       throw new ParameterError("submit options", [`Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`${parameters.dependency}\`)`]);
     }
+    const per = submitOptions.tasksPerElement ?? 1;
+    if (per !== "auto" && !(Number.isInteger(per) && per > 0)) {
+      throw new ParameterError("mapArray options", [`Expected \`tasksPerElement\` to be a positive integer or "auto", got \`${String(per)}\``]);
+    }
     if (records.length === 0) return [];
+    const ranks = ranksPerJob(parameters);
+    if (per !== 1 && ranks > 1) {
+      throw new ParameterError("mapArray options", [`Expected \`tasksPerElement\` to be 1 for jobs with several ranks (nodes × ntasksPerNode = ${ranks}), got \`${String(per)}\``]);
+    }
+    const limits = array ? await this.limits() : undefined;
+    const perElement = per === "auto" ? autoTasksPerElement(records.length, parameters.arrayParallelism, limits!) : per;
+    const elements = Math.ceil(records.length / perElement);
+    if (limits?.maxSubmitJobs !== undefined && elements > limits.maxSubmitJobs) {
+      throw new ParameterError("mapArray options", [
+        `${records.length} tasks at ${perElement} per element make ${elements} array elements, more than this cluster's MaxSubmitJobs (${limits.maxSubmitJobs}); use tasksPerElement: ${Math.ceil(records.length / limits.maxSubmitJobs)} or more, or "auto"`,
+      ]);
+    }
+    const arraySize = limits?.maxArraySize ?? 1;
+    const arrayCount = array ? Math.ceil(elements / arraySize) : 1;
+    const packed = array && (perElement > 1 || arrayCount > 1);
+
     const folder = new RunFolder(newSubmissionDir(this.folder));
     const t = this.transport;
-    await Promise.all([t.mkdir(folder.logsDir), t.mkdir(folder.resultsDir), t.mkdir(folder.stateDir)]);
+    await Promise.all([t.mkdir(folder.logsDir), t.mkdir(folder.resultsDir), t.mkdir(folder.stateDir), ...(packed ? [t.mkdir(folder.elementLogsDir)] : [])]);
     await t.writeFile(folder.spec, encodeSpec(records));
 
-    const ranks = ranksPerJob(parameters);
-    const options: Array<[string, string | true]> = [];
-    if (array) {
-      const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
-      options.push(["array", `0-${records.length - 1}${limit}`]);
-    }
-    options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
-    options.push(...toSbatchOptions(parameters));
-    if (after !== undefined) options.push(["dependency", after], ["kill-on-invalid-dep", "yes"]);
     const setup = parameters.setup ?? [];
     const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
-    const script = renderScript({ options, setup, runner: [this.nodeBinary, runnerPath(), folder.dir], ranks, ...(exitMarkers ? { exitMarkerDir: folder.resultsDir } : {}) });
-    await t.writeFile(folder.script, script);
+    const common = toSbatchOptions(parameters);
+    if (after !== undefined) common.push(["dependency", after], ["kill-on-invalid-dep", "yes"]);
+    const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
+    const scripts = Array.from({ length: arrayCount }, (_, j) => {
+      const firstElement = j * arraySize;
+      const count = Math.min(arraySize, elements - firstElement);
+      const options: Array<[string, string | true]> = [];
+      if (array) options.push(["array", `0-${count - 1}${limit}`]);
+      if (packed) options.push(["output", `${folder.elementLogsDir}/%A_%a.out`], ["error", `${folder.elementLogsDir}/%A_%a.err`]);
+      else options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
+      options.push(...common);
+      const runner = [this.nodeBinary, runnerPath(), folder.dir, ...(packed ? ["--per-element", String(perElement), "--element-offset", String(firstElement)] : [])];
+      const text = renderScript({
+        options,
+        setup,
+        runner,
+        ranks,
+        ...(exitMarkers ? { exitMarkerDir: folder.resultsDir, exitMarkerOffset: firstElement } : {}),
+      });
+      return { path: j === 0 ? folder.script : join(folder.dir, `job-${j}.sbatch`), text, firstElement, count };
+    });
+    await Promise.all(scripts.map((s) => t.writeFile(s.path, s.text)));
 
-    const manifest: Manifest = { version: 1, kind: "slurm", createdAt: new Date().toISOString(), taskCount: records.length, jobId: null, array, ranks, ...(exitMarkers ? { exitMarkers } : {}) };
+    const manifest: Manifest = {
+      version: 1,
+      kind: "slurm",
+      createdAt: new Date().toISOString(),
+      taskCount: records.length,
+      jobId: null,
+      array,
+      ranks,
+      ...(exitMarkers ? { exitMarkers } : {}),
+      ...(packed ? { tasksPerElement: perElement } : {}),
+    };
     await t.writeFile(folder.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
-    const jobId = await this.watcher.scheduler.submit(folder.script);
-    const submitted = { ...manifest, jobId };
+    const submittedArrays: SubmittedArray[] = [];
+    for (const s of scripts) {
+      try {
+        submittedArrays.push({ jobId: await this.watcher.scheduler.submit(s.path), firstElement: s.firstElement, elements: s.count });
+      } catch (error) {
+        // Nothing half-submitted stays behind: cancel the arrays that went through.
+        await Promise.all(submittedArrays.map((a) => this.watcher.scheduler.cancel(a.jobId).catch(() => undefined)));
+        throw error;
+      }
+    }
+    const submitted = { ...manifest, jobId: submittedArrays[0]!.jobId, ...(packed ? { arrays: submittedArrays } : {}) };
     await t.writeFile(folder.manifest, `${JSON.stringify(submitted, null, 2)}\n`);
     return slurmJobs(new SlurmBackend(this.watcher), folder, submitted);
   }

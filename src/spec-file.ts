@@ -53,3 +53,28 @@ export async function readSpecRecord(path: string, index: number): Promise<TaskR
     await file.close();
   }
 }
+
+/** Reads tasks `start` to `end - 1` (clamped to the file's count) with one read of their bytes. */
+export async function readSpecRange(path: string, start: number, end: number): Promise<TaskRecord[]> {
+  const file = await open(path, "r");
+  try {
+    const head = Buffer.alloc(HEADER);
+    await file.read(head, 0, HEADER, 0);
+    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error(`${path} is not a slurmkit spec file`);
+    const count = head.readUInt32LE(MAGIC.length);
+    const last = Math.min(end, count);
+    if (!Number.isInteger(start) || start < 0 || start >= last) {
+      throw new Error(`Task range ${start}..${end - 1} is out of range: ${path} holds tasks 0 to ${count - 1}`);
+    }
+    const table = Buffer.alloc(8 * (last - start + 1));
+    await file.read(table, 0, table.length, HEADER + 8 * start);
+    const offsets = Array.from({ length: last - start + 1 }, (_, i) => Number(table.readBigUInt64LE(8 * i)));
+    const first = offsets[0]!;
+    const body = Buffer.alloc(offsets.at(-1)! - first);
+    const { bytesRead } = await file.read(body, 0, body.length, first);
+    if (bytesRead !== body.length) throw new Error(`${path} is truncated: tasks ${start}..${last - 1} need bytes ${first}..${offsets.at(-1)}`);
+    return offsets.slice(0, -1).map((o, i) => packr.unpack(body.subarray(o - first, offsets[i + 1]! - first)) as TaskRecord);
+  } finally {
+    await file.close();
+  }
+}

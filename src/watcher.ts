@@ -22,6 +22,16 @@ interface Tracked {
   cancelled: boolean;
   /** The array element whose exit marker must be listed before the result counts (stage-out done). */
   readonly exitElement: number | undefined;
+  /** Packed: the element's own stderr log; the task is RUNNING only once its state file exists. */
+  readonly elementStderr: string | undefined;
+}
+
+/** How a job is tracked beyond its ids. */
+export interface TrackOptions {
+  /** A listed result counts only once this element's exit marker is listed too, or once the job has ended. */
+  readonly exitElement?: number;
+  /** The task is packed: its element's stderr log, read when the task has none. */
+  readonly elementStderr?: string;
 }
 
 /** Polling intervals of the watcher. */
@@ -111,12 +121,19 @@ export class Watcher {
     this.#intervalMs = minMs;
   }
 
-  /**
-   * Starts tracking a job. With `exitElement`, a listed result counts only
-   * once that element's exit marker is listed too, or once the job has ended.
-   */
-  track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined, exitElement?: number): void {
-    this.#tracked.set(job, { job, folder, schedulerId, arrayIndex, endedPolls: 0, endedSince: undefined, cancelled: false, exitElement });
+  /** Starts tracking a job. */
+  track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined, options: TrackOptions = {}): void {
+    this.#tracked.set(job, {
+      job,
+      folder,
+      schedulerId,
+      arrayIndex,
+      endedPolls: 0,
+      endedSince: undefined,
+      cancelled: false,
+      exitElement: options.exitElement,
+      elementStderr: options.elementStderr,
+    });
     this.#schedule(this.#intervalMs);
   }
 
@@ -188,6 +205,8 @@ export class Watcher {
       const ids = [...new Set(tracked.map((t) => t.schedulerId))];
       const queue = indexEntries(await this.scheduler.queue(ids));
       const results = await this.#listResults(tracked);
+      // Packed tasks of a running element: RUNNING once their own state file exists.
+      const started = await this.#listStates(tracked.filter((t) => t.elementStderr !== undefined && lookup(queue, t) === "RUNNING"));
       const absent: Tracked[] = [];
       for (const t of tracked) {
         changed =
@@ -202,6 +221,9 @@ export class Watcher {
             if (state === undefined) {
               absent.push(t);
               return false;
+            }
+            if (state === "RUNNING" && t.elementStderr !== undefined && !started.get(t.folder.stateDir)?.has(`${t.job.taskIndex}.state`)) {
+              return this.#observe(t, "PENDING");
             }
             return this.#observe(t, state);
           })) || changed;
@@ -239,6 +261,18 @@ export class Watcher {
   async #listResults(tracked: readonly Tracked[]): Promise<Map<string, Set<string>>> {
     const out = new Map<string, Set<string>>();
     const dirs = [...new Set(tracked.map((t) => t.folder.resultsDir))];
+    await Promise.all(
+      dirs.map(async (dir) => {
+        this.stats.listings++;
+        out.set(dir, new Set(await this.scheduler.transport.list(dir)));
+      }),
+    );
+    return out;
+  }
+
+  async #listStates(tracked: readonly Tracked[]): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    const dirs = [...new Set(tracked.map((t) => t.folder.stateDir))];
     await Promise.all(
       dirs.map(async (dir) => {
         this.stats.listings++;
@@ -299,8 +333,11 @@ export class Watcher {
     return true;
   }
 
-  #readStderr(t: Tracked): Promise<string> {
-    return this.scheduler.transport.readFile(t.job.paths.stderr).then(String, () => "");
+  /** The task's stderr; for a packed task that wrote none, its element's (a failed setup, say). */
+  async #readStderr(t: Tracked): Promise<string> {
+    const own = await this.scheduler.transport.readFile(t.job.paths.stderr).then(String, () => "");
+    if (own || t.elementStderr === undefined) return own;
+    return this.scheduler.transport.readFile(t.elementStderr).then(String, () => "");
   }
 }
 
