@@ -1,6 +1,6 @@
 import { ParameterError } from "./errors.js";
 import { LocalExecutor } from "./local-executor.js";
-import { slurmParametersSchema, type SlurmParametersInput } from "./parameters.js";
+import { parseParameters, slurmParametersSchema, type SlurmParametersInput } from "./parameters.js";
 import { setupFile, type SetupStep } from "./setup-steps.js";
 import { SlurmExecutor } from "./slurm-executor.js";
 import { closeMatches } from "./suggest.js";
@@ -39,6 +39,10 @@ const camel = (key: string) => key.replace(/[-_]([a-z0-9])/g, (_, c: string) => 
 const ACCEPTED = [...FLAG_KEYS.map(snake), "slurm_setup"].sort();
 const ACCEPTED_TEXT = `${ACCEPTED.join(", ")}, and sbatch.<option> for any other sbatch option`;
 const SBATCH_PREFIX = "sbatch.";
+/** sbatch option names that have a typed key, to the key. */
+const TYPED_SBATCH = new Map(FLAG_KEYS.map((k) => [snake(k).replace(/_/g, "-"), k]));
+/** Integer keys, stored as numbers as their type says. */
+const INTEGER_KEYS = new Set(["cpusPerTask", "ntasksPerNode", "arrayParallelism"]);
 /** Options slurmkit sets itself (see parameters.ts), and abbreviations of them. */
 const MANAGED = ["array", "output", "error", "parsable", "wrap"];
 
@@ -74,6 +78,9 @@ export function parseSlurmFlags(argv: readonly string[], options: ParseSlurmFlag
       rest.push(...argv.slice(i));
       break;
     }
+    if (token.startsWith(`${flag}=`)) {
+      throw new ParameterError(`${flag} flags`, [`Expected \`${flag}\` followed by key=value pairs as separate arguments, got \`${token}\``]);
+    }
     if (token !== flag) {
       rest.push(token);
       continue;
@@ -103,6 +110,8 @@ export function parseSlurmFlags(argv: readonly string[], options: ParseSlurmFlag
       const name = key.slice(SBATCH_PREFIX.length);
       if (!/^[a-z][a-z0-9-]*$/.test(name)) {
         problems.push(`Expected an sbatch long option name after \`sbatch.\` (lower-case, without dashes in front, such as \`sbatch.mail-type=END\`), got \`${key}\``);
+      } else if (TYPED_SBATCH.has(name)) {
+        problems.push(`\`${key}\` cannot be set: use \`${snake(TYPED_SBATCH.get(name)!)}=\` instead, which slurmkit checks`);
       } else if (MANAGED.some((m) => m.startsWith(name))) {
         problems.push(`\`${key}\` cannot be set: slurmkit sets --${MANAGED.find((m) => m.startsWith(name))} itself`);
       } else if (value === "" || (value !== undefined && /[\n\r\0]/.test(value))) {
@@ -130,14 +139,14 @@ export function parseSlurmFlags(argv: readonly string[], options: ParseSlurmFlag
     if (!/^[a-z][a-zA-Z0-9_-]*$/.test(key) || !FLAG_KEYS.includes(id)) {
       const near = closeMatches(key, ACCEPTED);
       const raw = key.replace(/_/g, "-").toLowerCase();
-      const pass = near.length === 0 && /^[a-z][a-z0-9-]*$/.test(raw) ? ` (or \`sbatch.${raw}=${value}\` to pass it to sbatch as it is)` : "";
+      const pass = near.length === 0 && /^[a-z][a-z0-9-]*$/.test(raw) && !MANAGED.some((m) => m.startsWith(raw)) ? ` (or \`sbatch.${raw}=${value}\` to pass it to sbatch as it is)` : "";
       problems.push(`Unknown key \`${key}\`${near.length ? ` (did you mean ${near.map((n) => `\`${n}\``).join(" or ")}?)` : ""}; accepted: ${ACCEPTED_TEXT}${pass}`);
       continue;
     }
     if (repeated(id, key)) continue;
     const field = slurmParametersSchema.shape[id as keyof typeof slurmParametersSchema.shape];
     const checked = field.safeParse(value);
-    if (checked.success) parameters[id] = value;
+    if (checked.success) parameters[id] = INTEGER_KEYS.has(id) ? Number(value) : value;
     else problems.push(`Expected \`${key}\` ${checked.error.issues[0]?.message ?? "to be valid"}`);
   }
   if (problems.length) throw new ParameterError(`${flag} flags`, problems);
@@ -151,7 +160,9 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput {
   readonly folder: string;
   /** For LocalExecutor. @default the number of CPUs */
   readonly maxParallel?: number;
+  /** The Node.js binary for the runner. @default the one running this process */
   readonly nodeBinary?: string;
+  /** For SlurmExecutor: where sbatch runs. @default this machine */
   readonly transport?: Transport;
 }
 
@@ -166,10 +177,11 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput {
  */
 export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsOptions): SlurmExecutor | LocalExecutor {
   const { folder, maxParallel, nodeBinary, transport, ...defaults } = options;
+  parseParameters(defaults); // bad defaults fail here too, not only on a cluster
   if (flags.parameters === undefined) {
     return new LocalExecutor({ folder, ...(maxParallel !== undefined ? { maxParallel } : {}), ...(nodeBinary !== undefined ? { nodeBinary } : {}) });
   }
-  const setup = [...(defaults.setup ?? []), ...flags.setup];
+  const setup = [...(defaults.setup ?? []), ...(flags.setup ?? [])];
   return new SlurmExecutor({
     folder,
     ...(nodeBinary !== undefined ? { nodeBinary } : {}),

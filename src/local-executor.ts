@@ -99,8 +99,18 @@ export class LocalExecutor implements JobBackend {
 
   /** Queues the tasks once every job in `after` completed; cancels them if one did not. */
   async #after(after: readonly Job<unknown>[], tasks: LocalTask[]): Promise<void> {
-    const states = await Promise.all(after.map((j) => j.wait()));
-    const bad = after.findIndex((_, i) => states[i] !== "COMPLETED");
+    // As Slurm's --kill-on-invalid-dep: the first job that does not complete cancels these.
+    const states: (string | undefined)[] = after.map(() => undefined);
+    await new Promise<void>((resolve) => {
+      let left = after.length;
+      after.forEach((j, i) =>
+        void j.wait().then((state) => {
+          states[i] = state;
+          if (state !== "COMPLETED" || --left === 0) resolve();
+        }),
+      );
+    });
+    const bad = states.findIndex((s) => s !== undefined && s !== "COMPLETED");
     const live = tasks.filter((t) => !t.cancelled);
     for (const t of live) t.waiting = false;
     if (bad < 0) return this.#enqueue(live);

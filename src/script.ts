@@ -37,6 +37,8 @@ export function renderScript(o: ScriptOptions): string {
     lines.push("# slurmkit helpers", ...STEP_HELPERS, "");
   }
   const exits = steps.flatMap((s) => s.exit);
+  const element = o.exitMarkerOffset ? `$(( \${SLURM_ARRAY_TASK_ID:-0} + ${Math.trunc(o.exitMarkerOffset)} ))` : "${SLURM_ARRAY_TASK_ID:-0}";
+  const marker = o.exitMarkerDir ? `${quoteShell(`${o.exitMarkerDir}/`)}"${element}.exited"` : undefined;
   if (exits.length) {
     // Set before any setup runs, so a failed setup still stages out what exists.
     // The runner runs in the background so these traps can run. On TERM (scancel,
@@ -47,15 +49,9 @@ export function renderScript(o: ScriptOptions): string {
       'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then slurmkit_job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi',
       "# shellcheck disable=SC2317 # called by the traps below",
       "slurmkit_on_exit() {",
-      "  set +e",
+      "  set +eu",
       ...exits.map((l) => `  ${l}`),
-      ...(o.exitMarkerDir
-        ? [
-            o.exitMarkerOffset
-              ? `  : > ${quoteShell(`${o.exitMarkerDir}/`)}"$(( \${SLURM_ARRAY_TASK_ID:-0} + ${Math.trunc(o.exitMarkerOffset)} )).exited"`
-              : `  : > ${quoteShell(`${o.exitMarkerDir}/`)}"\${SLURM_ARRAY_TASK_ID:-0}.exited"`,
-          ]
-        : []),
+      ...(marker ? [`  : > ${marker}`] : []),
       "}",
       "# shellcheck disable=SC2317 # called by the traps below",
       'slurmkit_forward() { [ -n "${slurmkit_child:-}" ] && kill "-$1" "$slurmkit_child" 2>/dev/null; }',
@@ -64,6 +60,8 @@ export function renderScript(o: ScriptOptions): string {
       'trap \'slurmkit_forward INT; wait "${slurmkit_child:-}"; exit 130\' INT',
       "trap 'slurmkit_forward USR1' USR1",
       "trap 'slurmkit_forward USR2' USR2",
+      // A requeued job's earlier attempt may have left its marker.
+      ...(marker ? [`rm -f -- ${marker}`] : []),
       "",
     );
   }

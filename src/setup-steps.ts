@@ -351,7 +351,7 @@ export function setupFile(path: string, cwd: string = process.cwd()): SetupStep 
     throw new ParameterError("setupFile step", [`Cannot read setup file \`${path}\`${full === path ? "" : ` (${full})`}: ${why}`]);
   }
   // sbatch refuses scripts with DOS line breaks.
-  return step("setupFile", { batch: [`# from ${full}`, ...text.replace(/\r\n/g, "\n").replace(/\n$/, "").split("\n")] });
+  return step("setupFile", { batch: [`# from ${JSON.stringify(full)}`, ...text.replace(/\r\n/g, "\n").replace(/\n$/, "").split("\n")] });
 }
 
 /** Raw lines, inserted as they are. */

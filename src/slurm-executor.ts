@@ -53,6 +53,9 @@ const slurmIds = new WeakMap<Job<unknown>, { readonly jobId: string; readonly in
  * its futures is listed, else each element as `A_i`.
  */
 export function afterOk(jobs: readonly Job<unknown>[]): string {
+  if (!Array.isArray(jobs) || jobs.length === 0) {
+    throw new ParameterError("submit options", [`Expected \`after\` to be a non-empty array of job futures, got \`${String(jobs)}\``]);
+  }
   const problems: string[] = [];
   const byJob = new Map<string, { size: number; indices: Set<number> | undefined }>();
   for (const [i, job] of jobs.entries()) {
@@ -121,6 +124,21 @@ export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Ma
     });
     return job;
   });
+}
+
+/**
+ * The dependency for `after`: undefined when every job already completed.
+ * A job that already failed is an error now, as its dependents could never run.
+ */
+function dependencyOf(after: readonly Job<unknown>[] | undefined): string | undefined {
+  if (after === undefined) return undefined;
+  if (!Array.isArray(after) || after.some((j) => !(j instanceof Job))) {
+    throw new ParameterError("submit options", [`Expected \`after\` to be an array of job futures, got \`${String(after)}\``]);
+  }
+  const ended = after.find((j) => j.done() && j.state !== "COMPLETED");
+  if (ended) throw new ParameterError("submit options", [`Job ${ended.id} in \`after\` already ended ${ended.state}, so these tasks could never start`]);
+  const waiting = after.filter((j) => !j.done());
+  return waiting.length ? afterOk(waiting) : undefined;
 }
 
 /** The number of array elements for "auto": one per arrayParallelism slot (64 without it), within the cluster's limits. */
@@ -202,9 +220,10 @@ export class SlurmExecutor {
   async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, submitOptions: MapArrayOptions): Promise<Job<unknown>[]> {
     const records = taskRecords(tasks);
     const parameters = this.parameters;
-    const after = submitOptions.after?.length ? afterOk(submitOptions.after) : undefined;
-    if (after !== undefined && parameters.dependency !== undefined) {
-      throw new ParameterError("submit options", [`Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`${parameters.dependency}\`)`]);
+    const after = dependencyOf(submitOptions.after);
+    const raw = parameters.dependency ?? parameters.sbatch?.dependency;
+    if (after !== undefined && raw !== undefined) {
+      throw new ParameterError("submit options", [`Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`${String(raw)}\`)`]);
     }
     const per = submitOptions.tasksPerElement ?? 1;
     if (per !== "auto" && !(Number.isInteger(per) && per > 0)) {

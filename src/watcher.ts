@@ -215,8 +215,10 @@ export class Watcher {
             const state = lookup(queue, t);
             if (listed?.has(RunFolder.resultName(t.job.taskIndex))) {
               const staging = t.exitElement !== undefined && !listed.has(RunFolder.exitedName(t.exitElement)) && state !== undefined && !isTerminal(state);
-              // The task is done but its exit steps (stage-out) still run: wait for them.
+              // The task is done but its exit steps (stage-out) still run: wait for them, polling at the floor.
               if (!staging) return this.#settleFromResult(t);
+              t.job.setState("RUNNING");
+              return true;
             }
             if (state === undefined) {
               absent.push(t);

@@ -46,7 +46,12 @@ console.log(`Comparing ${MODELS.length} models ${onSlurm ? "on Slurm" : "on this
 const jobs = await executor.mapArray(compare);
 
 const summaryFile = join(output, "summary.json");
-const finalizer = executorFromFlags({ ...flags, setup: [] }, { folder: values.runs, jobName: "compare-models-summary" });
+// As flat-bug's finalizer: no GPU, one CPU, an hour; no setup file, and no dependency but its own.
+const { gres: _gres, gpusPerNode: _gpus, dependency: _dependency, ...shared } = flags.parameters ?? {};
+const finalizer = executorFromFlags(
+  { ...flags, parameters: onSlurm ? { ...shared, cpusPerTask: 1, time: "01:00:00" } : undefined, setup: [] },
+  { folder: values.runs, jobName: "compare-models-summary" },
+);
 const staged = onSlurm ? jobs.map((job) => join(output, job.id)) : [join(output, "local")];
 const summary = await finalizer.submit(command(python, [join(here, "summarize.py"), summaryFile, ...staged]), { after: jobs });
 

@@ -53,6 +53,16 @@ describe("SlurmExecutor on the real cluster", () => {
       `Invalid submit options: Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`afterok:${array}\`)`,
     );
     expect(await Promise.all([...jobs, single, then].map((j) => j.wait()))).toEqual(Array(5).fill("COMPLETED"));
+    executor.update({ dependency: undefined as unknown as string });
+    expect(() => afterOk([])).toThrow("Invalid submit options: Expected `after` to be a non-empty array of job futures, got ``");
+    await expect(executor.submit(command("true"), { after: single as unknown as [] })).rejects.toThrow("Invalid submit options: Expected `after` to be an array of job futures");
+    // Jobs that already completed need no dependency (Slurm may have forgotten them); a failed one is an error now.
+    const later = await executor.submit(command("true"), { after: jobs });
+    expect(await readFile(join(dirname(dirname(later.paths.result)), "job.sbatch"), "utf8")).not.toContain("--dependency");
+    const failed = await executor.submit(command("false"));
+    expect(await failed.wait()).toBe("FAILED");
+    await expect(executor.submit(command("true"), { after: [failed] })).rejects.toThrow(`Invalid submit options: Job ${failed.id} in \`after\` already ended FAILED, so these tasks could never start`);
+    expect(await later.wait()).toBe("COMPLETED");
   });
 
   test("one sbatch call runs an array spread over n1 and n2", async (ctx) => {

@@ -23,7 +23,7 @@ describe("parseSlurmFlags", () => {
   test("reads the pairs after --slurm up to the next option and leaves the rest for the script", () => {
     const argv = ["-i", "$SLURM_TMPDIR/fb_yolo/images/val", "-o", "out", "--slurm", "gres=gpu:t4:1", "cpus_per_task=12", "mem=32GB", "time=01:00:00", "--verbose", "x"];
     const flags = parseSlurmFlags(argv);
-    expect(flags.parameters).toEqual({ gres: "gpu:t4:1", cpusPerTask: "12", mem: "32GB", time: "01:00:00" });
+    expect(flags.parameters).toEqual({ gres: "gpu:t4:1", cpusPerTask: 12, mem: "32GB", time: "01:00:00" });
     expect(flags.rest).toEqual(["-i", "$SLURM_TMPDIR/fb_yolo/images/val", "-o", "out", "--verbose", "x"]);
     expect(flags.setup).toEqual([]);
     // The same schema as the executor's: units and durations parsed.
@@ -42,7 +42,7 @@ describe("parseSlurmFlags", () => {
 
   test("snake_case, kebab-case and camelCase keys name the same parameter", () => {
     const flags = parseSlurmFlags(["--slurm", "cpus-per-task=2", "mem_per_cpu=1G", "jobName=x y", "array_parallelism=4", "ntasks-per-node=2", "gpus_per_node=a100:2"]);
-    expect(flags.parameters).toEqual({ cpusPerTask: "2", memPerCpu: "1G", jobName: "x y", arrayParallelism: "4", ntasksPerNode: "2", gpusPerNode: "a100:2" });
+    expect(flags.parameters).toEqual({ cpusPerTask: 2, memPerCpu: "1G", jobName: "x y", arrayParallelism: 4, ntasksPerNode: 2, gpusPerNode: "a100:2" });
   });
 
   test("values may contain =; sbatch.NAME passes any sbatch option, and sbatch.NAME alone is a flag", () => {
@@ -64,7 +64,7 @@ describe("parseSlurmFlags", () => {
     expect(flags.parameters).toEqual({ time: "10" });
     expect(flags.setup).toHaveLength(1);
     expect(flags.setup[0]!.kind).toBe("setupFile");
-    expect(flags.setup[0]!.batch).toEqual([`# from ${join(dir, "setup.txt")}`, "module load python/3.11", "export FOO=1"]);
+    expect(flags.setup[0]!.batch).toEqual([`# from "${join(dir, "setup.txt")}"`, "module load python/3.11", "export FOO=1"]);
     expect(parseSlurmFlags(["--slurm", "setup=setup.txt"], { cwd: dir }).setup[0]!.batch[1]).toBe("module load python/3.11");
   });
 
@@ -118,13 +118,23 @@ describe("parseSlurmFlags errors name the flag and what is accepted", () => {
     expect(problemsOf(["--slurm", "slurm_setup="], dir)).toEqual(["`slurm_setup`: Expected `path` to be a file path, got ``"]);
   });
 
+  test("--slurm=... is not how the pairs are given", () => {
+    expect(problemsOf(["--slurm=mem=1G"])).toEqual(["Expected `--slurm` followed by key=value pairs as separate arguments, got `--slurm=mem=1G`"]);
+  });
+
+  test("a reserved sbatch option gets no sbatch.NAME hint", () => {
+    expect(problemsOf(["--slurm", "output=x"])).toEqual([`Unknown key \`output\`; ${ACCEPTED}`]);
+  });
+
   test("bad sbatch.NAME options", () => {
-    expect(problemsOf(["--slurm", "sbatch.array=1-3", "sbatch.out=x", "sbatch.Mail=x", "sbatch.--mem=1", "sbatch.mail-type="])).toEqual([
+    expect(problemsOf(["--slurm", "sbatch.array=1-3", "sbatch.out=x", "sbatch.Mail=x", "sbatch.--mem=1", "sbatch.mail-type=", "sbatch.time=5", "sbatch.cpus-per-task=2"])).toEqual([
       "`sbatch.array` cannot be set: slurmkit sets --array itself",
       "`sbatch.out` cannot be set: slurmkit sets --output itself",
       "Expected an sbatch long option name after `sbatch.` (lower-case, without dashes in front, such as `sbatch.mail-type=END`), got `sbatch.Mail`",
       "Expected an sbatch long option name after `sbatch.` (lower-case, without dashes in front, such as `sbatch.mail-type=END`), got `sbatch.--mem`",
       "Expected `sbatch.mail-type` to have a value on one line (or no `=` for a flag such as `sbatch.exclusive`), got `sbatch.mail-type=`",
+      "`sbatch.time` cannot be set: use `time=` instead, which slurmkit checks",
+      "`sbatch.cpus-per-task` cannot be set: use `cpus_per_task=` instead, which slurmkit checks",
     ]);
   });
 
@@ -139,6 +149,7 @@ describe("executorFromFlags", () => {
   test("no --slurm gives a LocalExecutor; --slurm a SlurmExecutor with defaults under the flags", async () => {
     const folder = await mkdtemp(join(tmpdir(), "slurmkit-flags-"));
     await writeFile(join(folder, "setup.txt"), "echo from-file\n");
+    expect(() => executorFromFlags(parseSlurmFlags([]), { folder, time: "soon" })).toThrow("Invalid Slurm parameters: Expected `time` to be minutes");
     const local = executorFromFlags(parseSlurmFlags(["-o", "x"]), { folder, time: 5, maxParallel: 2 });
     expect(local).toBeInstanceOf(LocalExecutor);
     expect((local as LocalExecutor).maxParallel).toBe(2);
