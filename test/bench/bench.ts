@@ -1,0 +1,123 @@
+// npm run bench: raw Slurm vs slurmkit (one task per element) vs slurmkit packed,
+// on the test cluster, in one run. Prints seconds, ratios, client time and
+// memory, and scheduler calls. Sizes: BENCH_SIZES (default "200,2000").
+import { execa } from "execa";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { command, LocalTransport, SlurmExecutor, Watcher, type SchedulerCallCounts } from "../../src/index.js";
+import { packr } from "../../src/spec-file.js";
+import { square } from "../fixtures/tasks.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+await execa("bash", [join(root, "test/cluster/cluster.sh"), "up"], { stdio: "inherit" });
+process.env.SLURM_CONF = join(root, ".cluster/etc/slurm.conf");
+Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+
+const sizes = (process.env.BENCH_SIZES ?? "200,2000").split(",").map(Number);
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+interface Row {
+  workload: string;
+  how: string;
+  seconds: number;
+  sbatch: number;
+  squeue: number;
+  sacct: number;
+}
+const rows: Row[] = [];
+
+/** Raw Slurm: arrays whose elements each write one file; done when all files exist. */
+async function raw(n: number): Promise<Row> {
+  const dir = await mkdtemp(join(tmpdir(), "slurmkit-bench-raw-"));
+  const out = join(dir, "out");
+  await mkdir(out);
+  const limit = 1001;
+  const t0 = performance.now();
+  let sbatch = 0;
+  for (let first = 0; first < n; first += limit) {
+    const count = Math.min(limit, n - first);
+    const script = join(dir, `raw-${first}.sbatch`);
+    await writeFile(script, `#!/bin/bash\n#SBATCH --array=0-${count - 1}\n#SBATCH --time=5\n#SBATCH --output=/dev/null\necho done > ${out}/$(( SLURM_ARRAY_TASK_ID + ${first} ))\n`);
+    await execa("sbatch", ["--parsable", script]);
+    sbatch++;
+  }
+  while ((await readdir(out)).length < n) await new Promise((r) => setTimeout(r, 500));
+  return { workload: "", how: "raw sbatch array", seconds: (performance.now() - t0) / 1000, sbatch, squeue: 0, sacct: 0 };
+}
+
+async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArray"]>[0], options: Parameters<SlurmExecutor["mapArray"]>[1]): Promise<Row & { folder: string }> {
+  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5 });
+  await executor.limits();
+  const before: SchedulerCallCounts = { ...executor.watcher.calls };
+  const t0 = performance.now();
+  const jobs = await executor.mapArray(tasks, options);
+  await Promise.all(jobs.map((j) => j.result()));
+  const seconds = (performance.now() - t0) / 1000;
+  const c = executor.watcher.calls;
+  return { workload: "", how, seconds, sbatch: c.sbatch - before.sbatch, squeue: c.squeue - before.squeue, sacct: c.sacct - before.sacct, folder: executor.folder };
+}
+
+/** Mean runner time per packed task: the elements' busy time over their task count. */
+async function perTaskMs(folder: string): Promise<number> {
+  const [submission] = await readdir(folder);
+  const dir = join(folder, submission!, "results");
+  const byElement = new Map<string, { first: number; last: number; n: number }>();
+  for (const f of (await readdir(dir)).filter((f) => f.endsWith(".result"))) {
+    const r = packr.unpack(await readFile(join(dir, f))) as { jobId: string; startedAt: number; endedAt: number };
+    const e = byElement.get(r.jobId) ?? { first: Infinity, last: 0, n: 0 };
+    byElement.set(r.jobId, { first: Math.min(e.first, r.startedAt), last: Math.max(e.last, r.endedAt), n: e.n + 1 });
+  }
+  // The first task of an element also pays for importing the module; leave it out.
+  const busy = [...byElement.values()].reduce((s, e) => s + (e.last - e.first), 0);
+  const tasks = [...byElement.values()].reduce((s, e) => s + e.n, 0);
+  return busy / tasks;
+}
+
+for (const n of sizes) {
+  const work = `${n} function tasks`;
+  log(`${work}: raw`);
+  rows.push({ ...(await raw(n)), workload: work });
+  log(`${work}: slurmkit, one per element`);
+  rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element", Array.from({ length: n }, (_, i) => square.with(i)), {})), workload: work });
+  log(`${work}: slurmkit packed`);
+  const packed = await viaSlurmkit('slurmkit, packed ("auto")', Array.from({ length: n }, (_, i) => square.with(i)), { tasksPerElement: "auto" });
+  rows.push({ ...packed, workload: work, how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner` });
+}
+{
+  const n = Number(process.env.BENCH_COMMANDS ?? "200");
+  const work = `${n} command tasks`;
+  log(`${work}: raw`);
+  rows.push({ ...(await raw(n)), workload: work });
+  log(`${work}: slurmkit`);
+  const tasks = Array.from({ length: n }, (_, i) => command("sh", ["-c", 'echo "$1" > /dev/null', "sh", String(i)]));
+  rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element", tasks, {})), workload: work });
+  rows.push({ ...(await viaSlurmkit('slurmkit, packed ("auto")', tasks, { tasksPerElement: "auto" })), workload: work });
+}
+
+// Client side: mapArray of 10,000 tasks (held, then cancelled: only the client is timed).
+const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-client-")), time: 5, sbatch: { hold: true } });
+await executor.limits();
+const tasks = Array.from({ length: 10_000 }, (_, i) => square.with(i));
+const rssBefore = process.memoryUsage().rss;
+const c0 = { ...executor.watcher.calls };
+const t0 = performance.now();
+const jobs = await executor.mapArray(tasks, { tasksPerElement: "auto" });
+const clientMs = performance.now() - t0;
+const rss = process.memoryUsage().rss;
+await executor.watcher.pollNow();
+const pollCalls = executor.watcher.calls.squeue - c0.squeue;
+await execa("scancel", [...new Set(jobs.map((j) => j.id.split("_")[0]!))]);
+
+console.log(`slurmkit benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, test cluster (2 nodes × 2 CPUs)`);
+console.log("");
+console.log("| workload | how | seconds | vs raw | sbatch | squeue | sacct |");
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+for (const r of rows) {
+  const base = rows.find((x) => x.workload === r.workload && x.how === "raw sbatch array")!;
+  console.log(`| ${r.workload} | ${r.how} | ${r.seconds.toFixed(1)} | ${(base.seconds / r.seconds).toFixed(1)}x faster | ${r.sbatch} | ${r.squeue} | ${r.sacct} |`);
+}
+console.log("");
+console.log(`mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`);
+process.exit(0);
