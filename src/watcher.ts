@@ -204,9 +204,9 @@ export class Watcher {
     try {
       const ids = [...new Set(tracked.map((t) => t.schedulerId))];
       const queue = indexEntries(await this.scheduler.queue(ids));
-      const results = await this.#listResults(tracked);
+      const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
       // Packed tasks of a running element: RUNNING once their own state file exists.
-      const started = await this.#listStates(tracked.filter((t) => t.elementStderr !== undefined && lookup(queue, t) === "RUNNING"));
+      const started = await this.#list(tracked.filter((t) => t.elementStderr !== undefined && lookup(queue, t) === "RUNNING").map((t) => t.folder.stateDir));
       const absent: Tracked[] = [];
       for (const t of tracked) {
         changed =
@@ -260,23 +260,11 @@ export class Watcher {
     }
   }
 
-  async #listResults(tracked: readonly Tracked[]): Promise<Map<string, Set<string>>> {
+  /** Lists each folder once: the results folders, or the state folders of packed tasks. */
+  async #list(dirs: readonly string[]): Promise<Map<string, Set<string>>> {
     const out = new Map<string, Set<string>>();
-    const dirs = [...new Set(tracked.map((t) => t.folder.resultsDir))];
     await Promise.all(
-      dirs.map(async (dir) => {
-        this.stats.listings++;
-        out.set(dir, new Set(await this.scheduler.transport.list(dir)));
-      }),
-    );
-    return out;
-  }
-
-  async #listStates(tracked: readonly Tracked[]): Promise<Map<string, Set<string>>> {
-    const out = new Map<string, Set<string>>();
-    const dirs = [...new Set(tracked.map((t) => t.folder.stateDir))];
-    await Promise.all(
-      dirs.map(async (dir) => {
+      [...new Set(dirs)].map(async (dir) => {
         this.stats.listings++;
         out.set(dir, new Set(await this.scheduler.transport.list(dir)));
       }),
