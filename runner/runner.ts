@@ -290,33 +290,23 @@ async function main(): Promise<number> {
   await mkdir(folder.resultsDir, { recursive: true });
   await writeState("RUNNING");
 
-  let result: ResultFile;
+  let outcome: { value: unknown } | { error: unknown };
   try {
-    const task = await readSpecRecord(folder.spec, index);
-    const value = await runTask(task);
-    result = { ok: true, value, host, jobId, startedAt, endedAt: Date.now() };
+    outcome = { value: await runTask(await readSpecRecord(folder.spec, index)) };
   } catch (error) {
     if (error instanceof Terminated) {
       process.stderr.write(`slurmkit runner: task ${index} ${error.message}; no result written\n`);
       const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
       return 128 + (numbers[error.signal] ?? 15);
     }
-    const e = error instanceof Error ? error : new Error(String(error));
-    const extra = e instanceof CommandFailed ? { ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) } : {};
-    result = { ok: false, error: { name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...extra }, host, jobId, startedAt, endedAt: Date.now() };
+    outcome = { error };
+    const e = error as Error;
     process.stderr.write(`slurmkit runner: task ${index} failed on ${host}: ${e.stack ?? e.message}\n`);
   }
-  let bytes: Buffer;
-  try {
-    bytes = packr.pack(result);
-  } catch (error) {
-    const message = `The task's result cannot be sent through msgpack: ${(error as Error).message}`;
-    result = { ok: false, error: { name: "TypeError", message, stack: (error as Error).stack ?? message }, host, jobId, startedAt, endedAt: Date.now() };
-    bytes = packr.pack(result);
-  }
+  const { bytes, ok } = resultBytes(outcome, { host, jobId, startedAt });
   await writeFileAtomic(join(folder.resultsDir, RunFolder.resultName(index, rank)), bytes);
-  await writeState(result.ok ? "COMPLETED" : "FAILED");
-  return result.ok ? 0 : 1;
+  await writeState(ok ? "COMPLETED" : "FAILED");
+  return ok ? 0 : 1;
 }
 
 

@@ -31,31 +31,12 @@ export function encodeSpec(records: readonly TaskRecord[]): Buffer {
 
 /** Reads task `index` from a spec file without decoding the others. */
 export async function readSpecRecord(path: string, index: number): Promise<TaskRecord> {
-  const file = await open(path, "r");
-  try {
-    const head = Buffer.alloc(HEADER);
-    await file.read(head, 0, HEADER, 0);
-    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error(`${path} is not a slurmkit spec file`);
-    const count = head.readUInt32LE(MAGIC.length);
-    if (!Number.isInteger(index) || index < 0 || index >= count) {
-      throw new Error(`Task index ${index} is out of range: ${path} holds tasks 0 to ${count - 1}`);
-    }
-    const pair = Buffer.alloc(16);
-    await file.read(pair, 0, 16, HEADER + 8 * index);
-    const start = Number(pair.readBigUInt64LE(0));
-    const end = Number(pair.readBigUInt64LE(8));
-    if (!(start >= HEADER && end >= start)) throw new Error(`${path} is corrupt: task ${index} has offsets ${start}..${end}`);
-    const body = Buffer.alloc(end - start);
-    const { bytesRead } = await file.read(body, 0, body.length, start);
-    if (bytesRead !== body.length) throw new Error(`${path} is truncated: task ${index} needs bytes ${start}..${end}`);
-    return packr.unpack(body) as TaskRecord;
-  } finally {
-    await file.close();
-  }
+  const [record] = await readSpecRange(path, index, index + 1, `Task index ${index}`);
+  return record!;
 }
 
 /** Reads tasks `start` to `end - 1` (clamped to the file's count) with one read of their bytes. */
-export async function readSpecRange(path: string, start: number, end: number): Promise<TaskRecord[]> {
+export async function readSpecRange(path: string, start: number, end: number, what = `Task range ${start}..${end - 1}`): Promise<TaskRecord[]> {
   const file = await open(path, "r");
   try {
     const head = Buffer.alloc(HEADER);
@@ -64,11 +45,12 @@ export async function readSpecRange(path: string, start: number, end: number): P
     const count = head.readUInt32LE(MAGIC.length);
     const last = Math.min(end, count);
     if (!Number.isInteger(start) || start < 0 || start >= last) {
-      throw new Error(`Task range ${start}..${end - 1} is out of range: ${path} holds tasks 0 to ${count - 1}`);
+      throw new Error(`${what} is out of range: ${path} holds tasks 0 to ${count - 1}`);
     }
     const table = Buffer.alloc(8 * (last - start + 1));
     await file.read(table, 0, table.length, HEADER + 8 * start);
     const offsets = Array.from({ length: last - start + 1 }, (_, i) => Number(table.readBigUInt64LE(8 * i)));
+    if (offsets.some((o, i) => o < HEADER || (i > 0 && o < offsets[i - 1]!))) throw new Error(`${path} is corrupt: tasks ${start}..${last - 1} have offsets ${offsets.join(", ")}`);
     const first = offsets[0]!;
     const body = Buffer.alloc(offsets.at(-1)! - first);
     const { bytesRead } = await file.read(body, 0, body.length, first);

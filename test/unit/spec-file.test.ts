@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { encodeSpec, packr, readSpecRecord } from "../../src/spec-file.js";
+import { encodeSpec, packr, readSpecRange, readSpecRecord } from "../../src/spec-file.js";
 import type { TaskRecord } from "../../src/tasks.js";
 
 describe("the spec file", () => {
@@ -23,6 +23,10 @@ describe("the spec file", () => {
     expect(await readSpecRecord(path, 49)).toEqual(records[49]);
     await expect(readSpecRecord(path, 10)).rejects.toThrow();
     await expect(readSpecRecord(path, 50)).rejects.toThrow(`Task index 50 is out of range: ${path} holds tasks 0 to 49`);
+    // A packed element's chunk: one read, clamped to the count.
+    expect(await readSpecRange(path, 45, 48)).toEqual(records.slice(45, 48));
+    expect(await readSpecRange(path, 48, 60)).toEqual(records.slice(48));
+    await expect(readSpecRange(path, 50, 60)).rejects.toThrow(`Task range 50..59 is out of range: ${path} holds tasks 0 to 49`);
   });
 
   test("is plain msgpack per record, which other languages can read", async () => {
