@@ -35,7 +35,7 @@ export {
 } from "./errors.js";
 export { Watcher, MIN_POLL_INTERVAL_MS } from "./watcher.js";
 export type { WatcherIntervals, WatcherStats } from "./watcher.js";
-export type { ClusterLimits, SchedulerCallCounts } from "./scheduler.js";
+export type { ClusterLimits, NodeCpus, SchedulerCallCounts } from "./scheduler.js";
 export { LocalTransport } from "./transport.js";
 export type { RunResult, Transport } from "./transport.js";
 export type { TaskPaths } from "./run-folder.js";

@@ -60,7 +60,7 @@ export interface SchedulerCallCounts {
   squeue: number;
   sacct: number;
   scancel: number;
-  /** `scontrol show config` and `sacctmgr` calls that read the cluster's limits. */
+  /** `scontrol show config`, `sacctmgr` and `sinfo` calls that read the cluster's limits. */
   limits: number;
 }
 
@@ -70,6 +70,43 @@ export interface ClusterLimits {
   readonly maxArraySize: number;
   /** Jobs (array elements count one each) the user may have queued, when sacctmgr shows it. */
   readonly maxSubmitJobs: number | undefined;
+  /** The cluster's nodes and their CPUs, from sinfo; empty when sinfo said nothing. */
+  readonly nodes: readonly NodeCpus[];
+}
+
+/** One node's CPU count and partitions, as sinfo lists them. */
+export interface NodeCpus {
+  readonly name: string;
+  readonly cpus: number;
+  readonly partitions: readonly string[];
+  /** True when one of its partitions is the cluster's default (sinfo marks it with `*`). */
+  readonly inDefaultPartition: boolean;
+}
+
+/** Reads `sinfo --noheader --Node --format=%N|%c|%P` output: one line per node and partition. */
+export function parseSinfoNodes(stdout: string): NodeCpus[] {
+  const nodes = new Map<string, { name: string; cpus: number; partitions: string[]; inDefaultPartition: boolean }>();
+  for (const line of stdout.split("\n")) {
+    const [name, cpus, partition] = line.trim().split("|");
+    if (!name || !cpus || !/^\d+$/.test(cpus) || !partition) continue;
+    const node = nodes.get(name) ?? { name, cpus: Number(cpus), partitions: [], inDefaultPartition: false };
+    node.partitions.push(partition.replace(/\*$/, ""));
+    if (partition.endsWith("*")) node.inDefaultPartition = true;
+    nodes.set(name, node);
+  }
+  return [...nodes.values()];
+}
+
+/**
+ * How many one-node jobs of `cpusPerTask` CPUs fit on the partition's nodes at
+ * once (the default partition without one; a comma list means any of them).
+ * Undefined when no node is known.
+ */
+export function concurrentSlots(nodes: readonly NodeCpus[], partition: string | undefined, cpusPerTask = 1): number | undefined {
+  const wanted = partition?.split(",").map((p) => p.trim());
+  const inPartition = nodes.filter((n) => (wanted ? n.partitions.some((p) => wanted.includes(p)) : n.inDefaultPartition));
+  if (inPartition.length === 0) return undefined;
+  return inPartition.reduce((sum, n) => sum + Math.floor(n.cpus / cpusPerTask), 0);
 }
 
 /** Reads MaxArraySize from `scontrol show config` output. */
@@ -92,7 +129,8 @@ export class Scheduler {
 
   /**
    * Reads MaxArraySize (`scontrol show config`) and the user's MaxSubmitJobs
-   * (`sacctmgr`, when accounting shows it; the smallest over their associations).
+   * (`sacctmgr`, when accounting shows it; the smallest over their associations)
+   * and the nodes' CPUs (`sinfo`, when it answers).
    */
   async limits(): Promise<ClusterLimits> {
     this.calls.limits++;
@@ -110,7 +148,12 @@ export class Scheduler {
       const values = assoc.stdout.split("\n").map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).map(Number);
       if (values.length) maxSubmitJobs = Math.min(...values);
     }
-    return { maxArraySize, maxSubmitJobs };
+    this.calls.limits++;
+    const sinfo = await this.transport
+      .run("sinfo", ["--noheader", "--Node", "--format=%N|%c|%P"], { timeoutMs: this.timeoutMs })
+      .catch(() => undefined);
+    const nodes = sinfo?.exitCode === 0 ? parseSinfoNodes(sinfo.stdout) : [];
+    return { maxArraySize, maxSubmitJobs, nodes };
   }
 
   async #user(): Promise<string> {

@@ -3,7 +3,7 @@ import { ParameterError } from "./errors.js";
 import { Job, type JobBackend } from "./job.js";
 import { parseParameters, ranksPerJob, toSbatchOptions, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
 import { RunFolder, type Manifest, type SubmittedArray } from "./run-folder.js";
-import type { ClusterLimits } from "./scheduler.js";
+import { concurrentSlots, type ClusterLimits } from "./scheduler.js";
 import { runnerPath } from "./runner-path.js";
 import { renderScript } from "./script.js";
 import { isSetupStep } from "./setup-steps.js";
@@ -141,9 +141,19 @@ function dependencyOf(after: readonly Job<unknown>[] | undefined): string | unde
   return waiting.length ? afterOk(waiting) : undefined;
 }
 
-/** The number of array elements for "auto": one per arrayParallelism slot (64 without it), within the cluster's limits. */
-export function autoTasksPerElement(tasks: number, arrayParallelism: number | undefined, limits: ClusterLimits): number {
-  const elements = Math.max(1, Math.min(arrayParallelism ?? 64, limits.maxSubmitJobs ?? Infinity, tasks));
+/**
+ * Tasks per element for "auto": as many elements as can run at once, and no
+ * more, since each element pays a scheduling round and a runner start. That is
+ * arrayParallelism (64 without it), capped by the jobs of this size the
+ * partition's CPUs hold at once and by MaxSubmitJobs.
+ */
+export function autoTasksPerElement(
+  tasks: number,
+  parameters: { readonly arrayParallelism?: number | undefined; readonly partition?: string | undefined; readonly cpusPerTask?: number | undefined },
+  limits: ClusterLimits,
+): number {
+  const slots = concurrentSlots(limits.nodes, parameters.partition, parameters.cpusPerTask) || Infinity;
+  const elements = Math.max(1, Math.min(parameters.arrayParallelism ?? 64, slots, limits.maxSubmitJobs ?? Infinity, tasks));
   return Math.ceil(tasks / elements);
 }
 
@@ -235,7 +245,7 @@ export class SlurmExecutor {
       throw new ParameterError("mapArray options", [`Expected \`tasksPerElement\` to be 1 for jobs with several ranks (nodes × ntasksPerNode = ${ranks}), got \`${String(per)}\``]);
     }
     const limits = array ? await this.limits() : undefined;
-    const perElement = per === "auto" ? autoTasksPerElement(records.length, parameters.arrayParallelism, limits!) : per;
+    const perElement = per === "auto" ? autoTasksPerElement(records.length, parameters, limits!) : per;
     const elements = Math.ceil(records.length / perElement);
     if (limits?.maxSubmitJobs !== undefined && elements > limits.maxSubmitJobs) {
       throw new ParameterError("mapArray options", [

@@ -59,20 +59,28 @@ async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArra
   return { workload: "", how, seconds, sbatch: c.sbatch - before.sbatch, squeue: c.squeue - before.squeue, sacct: c.sacct - before.sacct, folder: executor.folder };
 }
 
-/** Mean runner time per packed task: the elements' busy time over their task count. */
+/**
+ * Mean runner time per packed task, module import left out: per element, the
+ * time from its first task's end to its last task's end, over the tasks after
+ * the first (each of those spans reading its spec, running, writing result and
+ * state).
+ */
 async function perTaskMs(folder: string): Promise<number> {
   const [submission] = await readdir(folder);
   const dir = join(folder, submission!, "results");
-  const byElement = new Map<string, { first: number; last: number; n: number }>();
+  const ends = new Map<string, number[]>();
   for (const f of (await readdir(dir)).filter((f) => f.endsWith(".result"))) {
-    const r = packr.unpack(await readFile(join(dir, f))) as { jobId: string; startedAt: number; endedAt: number };
-    const e = byElement.get(r.jobId) ?? { first: Infinity, last: 0, n: 0 };
-    byElement.set(r.jobId, { first: Math.min(e.first, r.startedAt), last: Math.max(e.last, r.endedAt), n: e.n + 1 });
+    const r = packr.unpack(await readFile(join(dir, f))) as { jobId: string; endedAt: number };
+    ends.set(r.jobId, [...(ends.get(r.jobId) ?? []), r.endedAt]);
   }
-  // The first task of an element also pays for importing the module; leave it out.
-  const busy = [...byElement.values()].reduce((s, e) => s + (e.last - e.first), 0);
-  const tasks = [...byElement.values()].reduce((s, e) => s + e.n, 0);
-  return busy / tasks;
+  let busy = 0;
+  let tasks = 0;
+  for (const e of ends.values()) {
+    if (e.length < 2) continue;
+    busy += Math.max(...e) - Math.min(...e);
+    tasks += e.length - 1;
+  }
+  return tasks === 0 ? NaN : busy / tasks;
 }
 
 for (const n of sizes) {

@@ -80,9 +80,10 @@ describe("packing and splitting on the real cluster", () => {
     expect(await jobs[1500]!.wait()).toBe("CANCELLED");
   });
 
-  test('"auto" packs 2,000 function tasks into arrayParallelism elements, and all results are right', async (ctx) => {
+  test('"auto" packs 2,000 function tasks into as many elements as the cluster runs at once (2 nodes x 2 CPUs), and all results are right', async (ctx) => {
     needCluster(ctx);
-    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, arrayParallelism: 4 });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
+    expect((await executor.limits()).nodes.map((n) => `${n.name}:${n.cpus}`).sort()).toEqual(["n1:2", "n2:2"]);
     const before = executor.watcher.calls.sbatch;
     const jobs = await executor.mapArray(Array.from({ length: 2000 }, (_, i) => square.with(i)), { tasksPerElement: "auto" });
     expect(executor.watcher.calls.sbatch - before).toBe(1);

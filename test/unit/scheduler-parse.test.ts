@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { parseJobState } from "../../src/job-state.js";
-import { parseJobId, parseQueueLines, parseSbatchOutput } from "../../src/scheduler.js";
+import { concurrentSlots, parseJobId, parseQueueLines, parseSbatchOutput, parseSinfoNodes, type ClusterLimits } from "../../src/scheduler.js";
+import { autoTasksPerElement } from "../../src/slurm-executor.js";
 import { indexEntries } from "../../src/watcher.js";
 
 describe("parsing scheduler output", () => {
@@ -48,5 +49,32 @@ describe("parsing scheduler output", () => {
     expect(parseSbatchOutput("123\n")).toBe("123");
     expect(parseSbatchOutput("123;cluster\n")).toBe("123");
     expect(parseSbatchOutput("Submitted batch job 123")).toBeUndefined();
+  });
+
+  test("sinfo nodes, and how many jobs of a size the partition runs at once", () => {
+    const nodes = parseSinfoNodes("n1|2|debug*\nn2|2|debug*\ng1|16|gpu\ng1|16|long\nbad line\nx|?|debug\n");
+    expect(nodes).toEqual([
+      { name: "n1", cpus: 2, partitions: ["debug"], inDefaultPartition: true },
+      { name: "n2", cpus: 2, partitions: ["debug"], inDefaultPartition: true },
+      { name: "g1", cpus: 16, partitions: ["gpu", "long"], inDefaultPartition: false },
+    ]);
+    expect(concurrentSlots(nodes, undefined)).toBe(4);
+    expect(concurrentSlots(nodes, undefined, 2)).toBe(2);
+    expect(concurrentSlots(nodes, "gpu", 3)).toBe(5);
+    expect(concurrentSlots(nodes, "debug,long")).toBe(20);
+    expect(concurrentSlots(nodes, "nosuch")).toBeUndefined();
+    expect(concurrentSlots([], undefined)).toBeUndefined();
+  });
+
+  test('"auto" makes as many elements as run at once: arrayParallelism, the partition\'s CPUs, MaxSubmitJobs', () => {
+    const big: ClusterLimits = { maxArraySize: 1001, maxSubmitJobs: undefined, nodes: [] };
+    expect(autoTasksPerElement(2000, {}, big)).toBe(32); // 64 elements by default
+    expect(autoTasksPerElement(10, {}, big)).toBe(1);
+    expect(autoTasksPerElement(2000, { arrayParallelism: 10 }, big)).toBe(200);
+    expect(autoTasksPerElement(2000, {}, { ...big, maxSubmitJobs: 20 })).toBe(100);
+    const small: ClusterLimits = { ...big, nodes: parseSinfoNodes("n1|2|debug*\nn2|2|debug*\n") };
+    expect(autoTasksPerElement(2000, {}, small)).toBe(500);
+    expect(autoTasksPerElement(2000, { cpusPerTask: 2 }, small)).toBe(1000);
+    expect(autoTasksPerElement(3, {}, small)).toBe(1);
   });
 });
