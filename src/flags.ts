@@ -4,6 +4,8 @@ import { parseParameters, slurmParametersSchema, type SlurmParametersInput } fro
 import { setupFile, type SetupStep } from "./setup-steps.js";
 import { SlurmExecutor } from "./slurm-executor.js";
 import { closeMatches } from "./suggest.js";
+import type { PathMap } from "./path-map.js";
+import type { SshOptions } from "./ssh-transport.js";
 import type { Transport } from "./transport.js";
 
 /** What parseSlurmFlags found in argv. */
@@ -164,6 +166,10 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput {
   readonly nodeBinary?: string;
   /** For SlurmExecutor: where sbatch runs. @default this machine */
   readonly transport?: Transport;
+  /** For SlurmExecutor: reach the cluster over SSH (see SlurmExecutorOptions). */
+  readonly ssh?: SshOptions;
+  /** For SlurmExecutor: local path prefixes and their paths on the cluster. */
+  readonly pathMap?: PathMap;
 }
 
 /**
@@ -176,7 +182,7 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput {
  * const executor = executorFromFlags(parseSlurmFlags(process.argv.slice(2)), { folder: "runs/compare", time: "00:30:00" });
  */
 export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsOptions): SlurmExecutor | LocalExecutor {
-  const { folder, maxParallel, nodeBinary, transport, ...defaults } = options;
+  const { folder, maxParallel, nodeBinary, transport, ssh, pathMap, ...defaults } = options;
   parseParameters(defaults); // bad defaults fail here too, not only on a cluster
   if (flags.parameters === undefined) {
     return new LocalExecutor({ folder, ...(maxParallel !== undefined ? { maxParallel } : {}), ...(nodeBinary !== undefined ? { nodeBinary } : {}) });
@@ -186,6 +192,8 @@ export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsO
     folder,
     ...(nodeBinary !== undefined ? { nodeBinary } : {}),
     ...(transport !== undefined ? { transport } : {}),
+    ...(ssh !== undefined ? { ssh } : {}),
+    ...(pathMap !== undefined ? { pathMap } : {}),
     ...defaults,
     ...flags.parameters,
     ...(defaults.sbatch || flags.parameters.sbatch ? { sbatch: { ...defaults.sbatch, ...flags.parameters.sbatch } } : {}),

@@ -1,12 +1,13 @@
 import { readFile, readdir } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join, resolve } from "node:path";
+import { join, posix, resolve } from "node:path";
 import { ParameterError } from "./errors.js";
 import { Job, type JobBackend } from "./job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "./outcome.js";
 import { RunFolder, type Manifest, type ResultFile, type StateFile } from "./run-folder.js";
 import { SlurmBackend, slurmJobs } from "./slurm-executor.js";
 import { packr } from "./spec-file.js";
+import { SshTransport, type SshOptions } from "./ssh-transport.js";
 import { LocalTransport, type Transport } from "./transport.js";
 import { Watcher } from "./watcher.js";
 
@@ -14,6 +15,8 @@ import { Watcher } from "./watcher.js";
 export interface LoadJobsOptions {
   /** Where the folder is. @default this machine */
   readonly transport?: Transport;
+  /** The folder is on a cluster reached over SSH (an absolute path there). */
+  readonly ssh?: SshOptions;
 }
 
 function alive(pid: number): boolean {
@@ -71,8 +74,9 @@ async function isSubmission(dir: string, transport: Transport): Promise<boolean>
  * for (const job of jobs) console.log(job.id, job.state, await job.result());
  */
 export async function loadJobs(folder: string, options: LoadJobsOptions = {}): Promise<Job<unknown>[]> {
-  const transport = options.transport ?? new LocalTransport();
-  const root = resolve(folder);
+  if (options.ssh !== undefined && options.transport !== undefined) throw new ParameterError("loadJobs options", ["Expected either `ssh` or `transport`, not both"]);
+  const transport = options.transport ?? (options.ssh ? new SshTransport(options.ssh) : new LocalTransport());
+  const root = options.ssh ? posix.normalize(folder) : resolve(folder);
   const dirs = (await isSubmission(root, transport))
     ? [root]
     : (await transport.list(root)).sort().map((name) => join(root, name));

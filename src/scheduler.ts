@@ -1,6 +1,6 @@
 import { SchedulerError, SubmissionError } from "./errors.js";
 import { parseJobState, type JobState } from "./job-state.js";
-import type { Transport } from "./transport.js";
+import { isUnreachable, type Transport } from "./transport.js";
 
 /** One line of squeue or sacct output: a job id or an array range, and its state. */
 export interface QueueEntry {
@@ -201,7 +201,10 @@ export class Scheduler {
     if (jobIds.length === 0 || !this.accountingWorks || Date.now() < this.#sacctRetryAt) return undefined;
     const argv = ["-n", "-P", "-X", "-j", jobIds.join(","), "-o", "JobID,State"];
     this.calls.sacct++;
-    const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch(() => undefined);
+    const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch((error: unknown) => {
+      if (isUnreachable(error)) throw error;
+      return undefined;
+    });
     if (!result || result.exitCode !== 0) {
       if (result && /accounting storage is disabled/i.test(result.stderr + result.stdout)) this.accountingWorks = false;
       else this.#sacctRetryAt = Date.now() + 60_000;

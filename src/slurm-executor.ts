@@ -1,4 +1,4 @@
-import { join, resolve } from "node:path";
+import { join, posix, resolve } from "node:path";
 import { ParameterError } from "./errors.js";
 import { Job, type JobBackend } from "./job.js";
 import { parseParameters, ranksPerJob, toSbatchOptions, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
@@ -8,6 +8,8 @@ import { runnerPath } from "./runner-path.js";
 import { renderScript } from "./script.js";
 import { isSetupStep } from "./setup-steps.js";
 import { encodeSpec } from "./spec-file.js";
+import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
+import { SshTransport, type SshOptions } from "./ssh-transport.js";
 import { newSubmissionDir, taskRecords } from "./submission.js";
 import type { ResultOf, TaskSpec } from "./tasks.js";
 import { LocalTransport, type Transport } from "./transport.js";
@@ -15,12 +17,20 @@ import { Watcher } from "./watcher.js";
 
 /** Options of SlurmExecutor besides the Slurm parameters. */
 export interface SlurmExecutorOptions extends SlurmParametersInput {
-  /** The folder for submissions, on a file system the compute nodes share. */
+  /** The folder for submissions, on a file system the compute nodes share (with `ssh`: an absolute path on the cluster). */
   readonly folder: string;
-  /** The Node.js binary on the compute nodes. @default the one running this process */
+  /** The Node.js binary on the compute nodes. @default the one running this process; with `ssh`, `node` from the nodes' PATH */
   readonly nodeBinary?: string;
-  /** Where sbatch runs and files are written. @default this machine */
+  /** Where sbatch runs and files are written. @default this machine, or the `ssh` login node */
   readonly transport?: Transport;
+  /** Submit from another machine (a laptop): run sbatch and keep the folder on this login node, over SSH. */
+  readonly ssh?: SshOptions;
+  /**
+   * Where this machine's files are on the cluster, by path prefix, for function
+   * task modules and slurmkit's runner: `{ "/Users/ada/sweep": "/home/ada/sweep" }`.
+   * @default the same paths on the cluster
+   */
+  readonly pathMap?: PathMap;
 }
 
 /** Options of mapArray(). */
@@ -170,20 +180,32 @@ export class SlurmExecutor {
   readonly folder: string;
   readonly nodeBinary: string;
   readonly transport: Transport;
+  readonly #pathMap: PathMap | undefined;
   #parameters: SlurmParametersInput;
   #limits: Promise<ClusterLimits> | undefined;
 
   constructor(options: SlurmExecutorOptions) {
-    const { folder, nodeBinary, transport, ...parameters } = options;
+    const { folder, nodeBinary, transport, ssh, pathMap, ...parameters } = options;
     if (typeof folder !== "string" || folder === "" || /[%\n\\]/.test(folder)) {
       // sbatch expands % in log paths (%j, %u...), so such a folder would scatter the logs.
       throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path without %, \\ or newlines, got \`${String(folder)}\``]);
     }
+    if (ssh !== undefined && transport !== undefined) throw new ParameterError("executor options", ["Expected either `ssh` or `transport`, not both"]);
+    if (ssh !== undefined && !folder.startsWith("/")) {
+      throw new ParameterError("executor options", [`Expected \`folder\` to be an absolute path on the cluster when \`ssh\` is given, got \`${folder}\``]);
+    }
+    if (pathMap !== undefined) checkPathMap(pathMap);
     parseParameters(parameters);
-    this.folder = resolve(folder);
-    this.nodeBinary = nodeBinary ?? process.execPath;
-    this.transport = transport ?? new LocalTransport();
+    this.folder = ssh ? posix.normalize(folder) : resolve(folder);
+    this.nodeBinary = nodeBinary ?? (ssh ? "node" : process.execPath);
+    this.transport = transport ?? (ssh ? new SshTransport(ssh) : new LocalTransport());
+    this.#pathMap = pathMap;
     this.#parameters = parameters;
+  }
+
+  /** Closes the transport's connection, if it has one (SSH); a later call opens a new one. */
+  close(): void {
+    this.transport.close?.();
   }
 
   /** The validated parameters (time in seconds, memory in megabytes). */
@@ -228,7 +250,7 @@ export class SlurmExecutor {
   }
 
   async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, submitOptions: MapArrayOptions): Promise<Job<unknown>[]> {
-    const records = taskRecords(tasks);
+    const records = mapRecords(taskRecords(tasks), this.#pathMap);
     const parameters = this.parameters;
     const after = dependencyOf(submitOptions.after);
     const raw = parameters.dependency ?? parameters.sbatch?.dependency;
@@ -274,7 +296,7 @@ export class SlurmExecutor {
       if (packed) options.push(["output", `${folder.elementLogsDir}/%A_%a.out`], ["error", `${folder.elementLogsDir}/%A_%a.err`]);
       else options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
       options.push(...common);
-      const runner = [this.nodeBinary, runnerPath(), folder.dir, ...(packed ? ["--per-element", String(perElement), "--element-offset", String(firstElement)] : [])];
+      const runner = [this.nodeBinary, mapPath(runnerPath(), this.#pathMap), folder.dir, ...(packed ? ["--per-element", String(perElement), "--element-offset", String(firstElement)] : [])];
       const text = renderScript({
         options,
         setup,

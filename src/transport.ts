@@ -1,6 +1,7 @@
 import { execa } from "execa";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import { writeFileAtomic } from "./atomic.js";
+import { SlurmkitError } from "./errors.js";
 
 /** What a finished command printed. */
 export interface RunResult {
@@ -17,11 +18,15 @@ export interface RunOptions {
   readonly timeoutMs?: number;
 }
 
-/** Runs commands and moves files where the scheduler is: this machine, or (later) a login node over SSH. */
+/** Runs commands and moves files where the scheduler is: this machine (LocalTransport) or a login node over SSH (SshTransport). */
 export interface Transport {
   /** Identifies the machine; one watcher serves all executors with the same key. */
   readonly key: string;
-  /** Runs `program` with `args` (no shell). Resolves with the exit code; rejects only if it cannot start. */
+  /**
+   * Runs `program` with `args`, each passed intact. Resolves with the exit
+   * code (127 when the program is not found, as a shell says); rejects on a
+   * timeout or when the transport itself fails.
+   */
   run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** Reads a file; rejects with code ENOENT if it does not exist. */
   readFile(path: string): Promise<Buffer>;
@@ -31,6 +36,41 @@ export interface Transport {
   list(path: string): Promise<string[]>;
   /** Makes a folder and its parents. */
   mkdir(path: string): Promise<void>;
+  /** Closes a connection, if the transport keeps one. */
+  close?(): void;
+}
+
+/** Where an SSH operation failed. */
+export type SshStage = "connect" | "host key" | "auth" | "exec" | "sftp";
+
+/** An SSH operation failed; `stage` says where, and the message never holds a key or passphrase. */
+export class TransportError extends SlurmkitError {
+  override name = "TransportError";
+  readonly stage: SshStage;
+  /** `user@host:port`. */
+  readonly destination: string;
+  /** True when the cluster could not be reached: connect, host key or auth failed, or the connection dropped mid-operation. */
+  readonly unreachable: boolean;
+  /** "ENOENT" when a file or folder does not exist. */
+  readonly code: string | undefined;
+
+  constructor(
+    stage: SshStage,
+    destination: string,
+    message: string,
+    options: { detail?: string; unreachable?: boolean; code?: string; cause?: unknown } = {},
+  ) {
+    super(`ssh ${destination} (${stage}): ${message}`, options.detail ?? "", options.cause === undefined ? {} : { cause: options.cause });
+    this.stage = stage;
+    this.destination = destination;
+    this.unreachable = options.unreachable ?? (stage === "connect" || stage === "host key" || stage === "auth");
+    this.code = options.code;
+  }
+}
+
+/** True for an error that means the cluster could not be reached, as opposed to a missing file or a failed command. */
+export function isUnreachable(error: unknown): boolean {
+  return error instanceof TransportError && error.unreachable;
 }
 
 /** Variables LocalExecutor sets for the runner. */
@@ -64,6 +104,9 @@ export class LocalTransport implements Transport {
       ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
       ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }),
     });
+    if (result.failed && result.exitCode === undefined && !result.timedOut && (result.cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+      return { stdout: "", stderr: `${program}: command not found`, exitCode: 127 };
+    }
     if (result.failed && (result.exitCode === undefined || result.timedOut)) {
       throw result;
     }

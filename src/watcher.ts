@@ -4,7 +4,7 @@ import { outcomeFromResult, outcomeWithoutResult } from "./outcome.js";
 import { RunFolder, type ResultFile, type StateFile } from "./run-folder.js";
 import { Scheduler, type QueueEntry, type SchedulerCallCounts } from "./scheduler.js";
 import { packr } from "./spec-file.js";
-import type { Transport } from "./transport.js";
+import { isUnreachable, type Transport } from "./transport.js";
 
 /** What the watcher knows about one tracked Slurm job. */
 interface Tracked {
@@ -250,6 +250,8 @@ export class Watcher {
     try {
       return await step();
     } catch (error) {
+      // The cluster is out of reach: end this poll, settle nothing, try again later.
+      if (isUnreachable(error)) throw error;
       const e = error as Error;
       this.stats.lastError = e;
       const stderr = await this.#readStderr(t);
@@ -281,7 +283,7 @@ export class Watcher {
 
   /** Reads the result file by its path, past any stale directory cache; false if it is not there. */
   async #tryResult(t: Tracked): Promise<boolean> {
-    const bytes = await this.scheduler.transport.readFile(t.job.paths.result).catch(() => undefined);
+    const bytes = await this.scheduler.transport.readFile(t.job.paths.result).catch(unlessUnreachable(undefined));
     if (!bytes) return false;
     t.job.settle(outcomeFromResult(t.job, packr.unpack(bytes) as ResultFile));
     this.#tracked.delete(t.job);
@@ -299,7 +301,7 @@ export class Watcher {
 
   async #gone(t: Tracked): Promise<boolean> {
     let state: JobState = t.cancelled ? "CANCELLED" : "UNKNOWN";
-    const file = t.cancelled ? undefined : await this.scheduler.transport.readFile(t.job.paths.state).catch(() => undefined);
+    const file = t.cancelled ? undefined : await this.scheduler.transport.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
     if (file) {
       const s = packr.unpack(file) as StateFile;
       state = s.state === "RUNNING" ? "FAILED" : parseJobState(s.state);
@@ -325,10 +327,18 @@ export class Watcher {
 
   /** The task's stderr; for a packed task that wrote none, its element's (a failed setup, say). */
   async #readStderr(t: Tracked): Promise<string> {
-    const own = await this.scheduler.transport.readFile(t.job.paths.stderr).then(String, () => "");
+    const own = await this.scheduler.transport.readFile(t.job.paths.stderr).then(String, unlessUnreachable(""));
     if (own || t.elementStderr === undefined) return own;
-    return this.scheduler.transport.readFile(t.elementStderr).then(String, () => "");
+    return this.scheduler.transport.readFile(t.elementStderr).then(String, unlessUnreachable(""));
   }
+}
+
+/** A rejection handler: `fallback` for a missing or unreadable file, a rethrow when the cluster is out of reach. */
+function unlessUnreachable<T>(fallback: T): (error: unknown) => T {
+  return (error) => {
+    if (isUnreachable(error)) throw error;
+    return fallback;
+  };
 }
 
 /**

@@ -3,7 +3,10 @@ import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import type { ClusterInfo } from "./helpers/cluster.js";
 
+import type { SshServerInfo } from "./helpers/ssh.js";
+
 const script = fileURLToPath(new URL("./cluster/cluster.sh", import.meta.url));
+const sshdScript = fileURLToPath(new URL("./ssh/sshd.sh", import.meta.url));
 
 async function startCluster(): Promise<ClusterInfo> {
   if (process.platform !== "linux") {
@@ -21,7 +24,16 @@ async function startCluster(): Promise<ClusterInfo> {
   return { available: true, reason: "", slurmConf };
 }
 
-/** Brings the real Slurm test cluster up once and hands its SLURM_CONF to the tests. */
+/** OpenSSH's sshd on 127.0.0.1:2222, in front of the cluster (needs the cluster's packages and root). */
+async function startSshd(cluster: ClusterInfo): Promise<SshServerInfo> {
+  if (!cluster.available) return { available: false, reason: `no cluster behind it: ${cluster.reason}`, dir: "" };
+  const up = await execa("bash", [sshdScript, "up"], { reject: false, stdout: "pipe", stderr: ["pipe", "inherit"] });
+  if (up.exitCode !== 0) return { available: false, reason: `sshd.sh up failed with exit code ${up.exitCode}`, dir: "" };
+  const dir = (await execa("bash", [sshdScript, "dir"])).stdout.trim();
+  return { available: true, reason: "", dir };
+}
+
+/** Brings the real Slurm test cluster and the test sshd up once and hands their details to the tests. */
 export default async function setup(project: TestProject): Promise<void> {
   const info = await startCluster();
   if (!info.available && process.env.CI === "true") {
@@ -29,4 +41,9 @@ export default async function setup(project: TestProject): Promise<void> {
   }
   if (info.available) process.env.SLURM_CONF = info.slurmConf;
   project.provide("cluster", info);
+  const ssh = await startSshd(info);
+  if (!ssh.available && process.env.CI === "true") {
+    throw new Error(`CI=true and the test sshd is not available: ${ssh.reason}`);
+  }
+  project.provide("ssh", ssh);
 }

@@ -1,0 +1,95 @@
+// One suite, every transport: LocalTransport (execa, node:fs) and SshTransport
+// (ssh2 to the test sshd on 127.0.0.1:2222, which is this same machine).
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test, type TestContext } from "vitest";
+import { LocalTransport, SshTransport, type Transport } from "../../src/index.js";
+import { needSsh, sshOptions } from "../helpers/ssh.js";
+
+const made: Transport[] = [];
+afterAll(() => made.forEach((t) => t.close?.()));
+
+const transports: Array<{ name: string; make: (ctx: TestContext) => Transport }> = [
+  { name: "LocalTransport", make: () => new LocalTransport() },
+  {
+    name: "SshTransport",
+    make: (ctx) => {
+      const t = new SshTransport(sshOptions(needSsh(ctx)));
+      made.push(t);
+      return t;
+    },
+  },
+];
+
+const ARGV = ["plain", "", "two words", "it's", '"double"', "$HOME", "`id`", "$(id)", "a\nb", "tab\there", "*", "back\\slash", "--flag=1", "ünïcödé"];
+
+describe.each(transports)("$name", ({ make }) => {
+  test("run passes every argument intact, with no shell expansion", async (ctx) => {
+    const t = make(ctx);
+    const r = await t.run("node", ["-e", "process.stdout.write(JSON.stringify(process.argv.slice(1)))", "--", ...ARGV]);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(ARGV);
+  });
+
+  test("run reports stdout, stderr and the exit code, and feeds input", async (ctx) => {
+    const t = make(ctx);
+    expect(await t.run("sh", ["-c", "echo out; echo err >&2; exit 3"])).toEqual({ stdout: "out", stderr: "err", exitCode: 3 });
+    expect(await t.run("cat", [], { input: "line 1\nline 2\n" })).toEqual({ stdout: "line 1\nline 2", stderr: "", exitCode: 0 });
+    expect(await t.run("sh", ["-c", "cat; exit 0"])).toEqual({ stdout: "", stderr: "", exitCode: 0 });
+  });
+
+  test("a program that does not exist gives exit code 127", async (ctx) => {
+    const t = make(ctx);
+    const r = await t.run("slurmkit-no-such-program", ["x"]);
+    expect(r.exitCode).toBe(127);
+    expect(r.stderr).toMatch(/slurmkit-no-such-program: (command )?not found/);
+  });
+
+  test("run rejects a command that outlives its timeout", async (ctx) => {
+    const t = make(ctx);
+    const started = Date.now();
+    await expect(t.run("sleep", ["30"], { timeoutMs: 500 })).rejects.toThrow(/timed out/i);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  test("many commands at once all complete", async (ctx) => {
+    const t = make(ctx);
+    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => t.run("sh", ["-c", `sleep 0.2; echo ${i}`])));
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 24 }, (_, i) => String(i)));
+  });
+
+  test("writeFile and readFile round-trip bytes, overwrite atomically and leave no temporary file", async (ctx) => {
+    const t = make(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-transport-"));
+    const bytes = Buffer.from(Array.from({ length: 256 * 40 }, (_, i) => i % 256));
+    await t.writeFile(join(dir, "a.bin"), bytes);
+    expect(Buffer.compare(await t.readFile(join(dir, "a.bin")), bytes)).toBe(0);
+    await t.writeFile(join(dir, "a.bin"), "second version\n");
+    expect(String(await t.readFile(join(dir, "a.bin")))).toBe("second version\n");
+    await t.writeFile(join(dir, "b.txt"), new Uint8Array([104, 105]).subarray(1));
+    expect(String(await t.readFile(join(dir, "b.txt")))).toBe("i");
+    expect((await t.list(dir)).sort()).toEqual(["a.bin", "b.txt"]);
+  });
+
+  test("a missing file rejects with code ENOENT; a missing folder lists as empty", async (ctx) => {
+    const t = make(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-transport-"));
+    await expect(t.readFile(join(dir, "nope"))).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await t.list(join(dir, "no-such-folder"))).toEqual([]);
+    await expect(t.writeFile(join(dir, "no-such-folder", "f"), "x")).rejects.toThrow();
+  });
+
+  test("mkdir makes parents, accepts an existing folder, and refuses a file in the way", async (ctx) => {
+    const t = make(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-transport-"));
+    await t.mkdir(join(dir, "a", "b", "c"));
+    await t.mkdir(join(dir, "a", "b", "c"));
+    await Promise.all([t.mkdir(join(dir, "p", "q", "1")), t.mkdir(join(dir, "p", "q", "2"))]);
+    expect(await t.list(join(dir, "a", "b"))).toEqual(["c"]);
+    expect((await t.list(join(dir, "p", "q"))).sort()).toEqual(["1", "2"]);
+    await writeFile(join(dir, "file"), "x");
+    await expect(t.mkdir(join(dir, "file"))).rejects.toThrow();
+    await expect(t.mkdir(join(dir, "file", "sub"))).rejects.toThrow();
+  });
+});
