@@ -12,7 +12,8 @@ import { square } from "../fixtures/tasks.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 await execa("bash", [join(root, "test/cluster/cluster.sh"), "up"], { stdio: "inherit" });
-process.env.SLURM_CONF = join(root, ".cluster/etc/slurm.conf");
+// From the script, as SLURMKIT_CLUSTER_DIR may put the cluster elsewhere.
+process.env.SLURM_CONF = (await execa("bash", [join(root, "test/cluster/cluster.sh"), "env"])).stdout.replace(/^export SLURM_CONF=/, "").trim();
 Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 
 const sizes = (process.env.BENCH_SIZES ?? "200,2000").split(",").map(Number);
