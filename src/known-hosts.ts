@@ -216,6 +216,8 @@ export interface HostKeyCheckContext {
   /** The file the user should add the key to. */
   readonly knownHostsFile: string;
   readonly fileExists: boolean;
+  /** True when knownHostsFile is not ssh's default (~/.ssh/known_hosts): the ssh command then names it. */
+  readonly customFile?: boolean;
   /** The key blob the server offered. */
   readonly blob: Buffer;
 }
@@ -230,7 +232,12 @@ export function describeHostKeyProblem(check: Exclude<HostKeyCheck, { status: "t
   const name = knownHostName(where.host, where.port);
   const type = keyTypeOf(where.blob);
   const offered = `The server offered ${article(type)} ${type} key with fingerprint ${fingerprint(where.blob)}`;
-  const sshCommand = ["ssh", ...(where.port === 22 ? [] : ["-p", String(where.port)]), `${where.username}@${where.host}`];
+  const sshCommand = [
+    "ssh",
+    ...(where.customFile ? ["-o", `UserKnownHostsFile=${where.knownHostsFile}`] : []),
+    ...(where.port === 22 ? [] : ["-p", String(where.port)]),
+    `${where.username}@${where.host}`,
+  ];
   const trust =
     `trust it by connecting once with \`${sshCommand.map(quoteShell).join(" ")}\` and answering yes, ` +
     `or by adding this line to ${where.knownHostsFile}:\n${name} ${type} ${where.blob.toString("base64")}`;

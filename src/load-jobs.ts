@@ -8,7 +8,7 @@ import { RunFolder, type Manifest, type ResultFile, type StateFile } from "./run
 import { SlurmBackend, slurmJobs } from "./slurm-executor.js";
 import { packr } from "./spec-file.js";
 import { SshTransport, type SshOptions } from "./ssh-transport.js";
-import { LocalTransport, type Transport } from "./transport.js";
+import { LocalTransport, unlessUnreachable, type Transport } from "./transport.js";
 import { Watcher } from "./watcher.js";
 
 /** Options of loadJobs. */
@@ -61,7 +61,7 @@ class ReloadedLocalBackend implements JobBackend {
 }
 
 async function isSubmission(dir: string, transport: Transport): Promise<boolean> {
-  return transport.readFile(join(dir, "manifest.json")).then(() => true, () => false);
+  return transport.readFile(join(dir, "manifest.json")).then(() => true, unlessUnreachable(false));
 }
 
 /**
@@ -85,7 +85,7 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
   const slurm = new SlurmBackend(Watcher.for(transport));
   let found = 0;
   for (const dir of dirs) {
-    const text = await transport.readFile(join(dir, "manifest.json")).then(String, () => undefined);
+    const text = await transport.readFile(join(dir, "manifest.json")).then(String, unlessUnreachable(undefined));
     if (text === undefined) continue;
     found++;
     const manifest = JSON.parse(text) as Manifest;

@@ -1,6 +1,6 @@
 import { SchedulerError, SubmissionError } from "./errors.js";
 import { parseJobState, type JobState } from "./job-state.js";
-import { isUnreachable, type Transport } from "./transport.js";
+import { unlessUnreachable, type Transport } from "./transport.js";
 
 /** One line of squeue or sacct output: a job id or an array range, and its state. */
 export interface QueueEntry {
@@ -143,7 +143,7 @@ export class Scheduler {
     this.calls.limits++;
     const assoc = await this.transport
       .run("sacctmgr", ["--noheader", "--parsable2", "show", "assoc", "where", `user=${await this.#user()}`, "format=MaxSubmit"], { timeoutMs: this.timeoutMs })
-      .catch(() => undefined);
+      .catch(unlessUnreachable(undefined));
     if (assoc?.exitCode === 0) {
       const values = assoc.stdout.split("\n").map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).map(Number);
       if (values.length) maxSubmitJobs = Math.min(...values);
@@ -151,7 +151,7 @@ export class Scheduler {
     this.calls.limits++;
     const sinfo = await this.transport
       .run("sinfo", ["--noheader", "--Node", "--format=%N|%c|%P"], { timeoutMs: this.timeoutMs })
-      .catch(() => undefined);
+      .catch(unlessUnreachable(undefined));
     const nodes = sinfo?.exitCode === 0 ? parseSinfoNodes(sinfo.stdout) : [];
     return { maxArraySize, maxSubmitJobs, nodes };
   }
@@ -201,10 +201,7 @@ export class Scheduler {
     if (jobIds.length === 0 || !this.accountingWorks || Date.now() < this.#sacctRetryAt) return undefined;
     const argv = ["-n", "-P", "-X", "-j", jobIds.join(","), "-o", "JobID,State"];
     this.calls.sacct++;
-    const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch((error: unknown) => {
-      if (isUnreachable(error)) throw error;
-      return undefined;
-    });
+    const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
     if (!result || result.exitCode !== 0) {
       if (result && /accounting storage is disabled/i.test(result.stderr + result.stdout)) this.accountingWorks = false;
       else this.#sacctRetryAt = Date.now() + 60_000;

@@ -19,6 +19,16 @@ export function quoteShell(value: string): string {
 }
 
 /**
+ * Quotes a word for any POSIX shell (sh, dash, bash, zsh), as a remote login
+ * shell may be any of them: plain single quotes, newlines and all, no `$'...'`.
+ */
+export function quotePosix(value: string): string {
+  if (value.includes("\0")) throw new TypeError(`Cannot put a NUL byte into a shell word: ${JSON.stringify(value)}`);
+  if (value !== "" && /^[A-Za-z0-9_@%+:,./-]+$/.test(value)) return value;
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
  * Quotes a value for an `#SBATCH` line. sbatch reads those lines itself, not
  * through bash, and treats a backslash as an escape even inside single quotes:
  * so `\` is doubled as well as `'` written as `'\''`.

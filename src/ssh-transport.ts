@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { homedir } from "node:os";
 import { posix } from "node:path";
 import { Client, type ConnectConfig, type FileEntryWithStats, type SFTPWrapper, type Stats } from "ssh2";
 import { ParameterError } from "./errors.js";
 import { checkHostKey, describeHostKeyProblem, hostKeyAlgorithms, knownHostName, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.js";
-import { quoteShell } from "./shell.js";
-import { TransportError, type RunOptions, type RunResult, type SshStage, type Transport } from "./transport.js";
+import { quotePosix } from "./shell.js";
+import { isUnreachable, TransportError, type RunOptions, type RunResult, type SshStage, type Transport } from "./transport.js";
 
 /** How to reach a cluster's login node over SSH. */
 export interface SshOptions {
@@ -40,6 +41,8 @@ interface Connection {
   readonly sftp: SFTPWrapper;
   readonly socket: Socket;
   closed: boolean;
+  /** When the server last sent anything (ms since epoch). */
+  lastData: number;
 }
 
 /** sftp status codes (draft-ietf-secsh-filexfer-02). */
@@ -48,14 +51,16 @@ const SFTP_NO_SUCH_FILE = 2;
 const LOST = /No response from server|Not connected|Channel closed|ECONNRESET|EPIPE/i;
 /** OpenSSH allows 10 sessions per connection; one is the sftp channel. */
 const MAX_EXEC_CHANNELS = 8;
+/** A command killed by `timeout -s KILL` exits with 128 + 9 (or `timeout` itself dies by the signal). */
+const KILLED = 137;
 let transports = 0;
 
 /**
  * Runs commands and moves files on a cluster's login node over one SSH
  * connection (ssh2): commands through exec channels, quoted argument by
- * argument; files through one sftp channel. The host key must be in
- * known_hosts. A dropped connection is reopened with backoff on the next
- * operation. The connection does not keep the process alive while idle.
+ * argument for a POSIX login shell; files through one sftp channel. The host
+ * key must be in known_hosts. A dropped connection is reopened with backoff
+ * by the next operation. An idle connection does not keep the process alive.
  *
  * @example
  * const transport = new SshTransport({ host: "login.cluster.org", username: "alice", privateKey: "/home/alice/.ssh/id_ed25519" });
@@ -69,8 +74,11 @@ export class SshTransport implements Transport {
   readonly #options: Required<Pick<SshOptions, "host" | "port" | "username" | "keepaliveMs" | "reconnectMs" | "connectTimeoutMs" | "log">> & SshOptions;
   readonly #knownHosts: string;
   #current: Promise<Connection> | undefined;
+  /** The open connection, for the keepalive. */
+  #live: Connection | undefined;
   #everConnected = false;
-  #closed = false;
+  /** Aborted by close(): stops reconnecting and drops connections that open late. */
+  #lifetime = new AbortController();
   #busy = 0;
   #execs = 0;
   readonly #execQueue: Array<() => void> = [];
@@ -98,27 +106,30 @@ export class SshTransport implements Transport {
     await this.#use(async () => undefined);
   }
 
-  /** Closes the connection; a later operation opens a new one. */
+  /** Closes the connection and stops any reconnect in progress; a later operation opens a new connection. */
   close(): void {
-    this.#closed = true;
+    this.#lifetime.abort();
+    this.#lifetime = new AbortController();
     const current = this.#current;
     this.#current = undefined;
+    this.#live = undefined;
     clearInterval(this.#keepalive);
     this.#keepalive = undefined;
-    void current?.then((c) => {
-      c.closed = true;
-      c.client.end();
-    }, () => undefined);
+    void current?.then((c) => this.#drop(c), () => undefined);
   }
 
   async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    const command = [program, ...args].map(quoteShell).join(" ");
+    const argv = [program, ...args];
+    // The server kills a command that outlives its timeout: closing the channel would not.
+    if (options.timeoutMs !== undefined) argv.unshift("timeout", "-s", "KILL", `${Math.max(1, options.timeoutMs) / 1000}`);
+    const command = argv.map(quotePosix).join(" ");
     await this.#execSlot();
     try {
       return await this.#use((c) => this.#exec(c, program, command, options));
     } finally {
-      this.#execs--;
-      this.#execQueue.shift()?.();
+      const next = this.#execQueue.shift();
+      if (next) next(); // the slot passes on as it is
+      else this.#execs--;
     }
   }
 
@@ -126,22 +137,41 @@ export class SshTransport implements Transport {
     return this.#sftp<Buffer>("read", path, (sftp, done) => sftp.readFile(path, done));
   }
 
+  /** Writes to a temporary name, then renames over `path` (OpenSSH's posix-rename), so readers see the old file or the new one. */
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
     const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     const bytes = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    await this.#sftp("write", path, (sftp, done) => sftp.writeFile(temporary, bytes, done));
     try {
-      await this.#sftp("rename", path, (sftp, done) => {
-        try {
-          sftp.ext_openssh_rename(temporary, path, done);
-        } catch {
-          // Not OpenSSH: plain sftp rename refuses to replace, so remove the old file first.
-          sftp.unlink(path, () => sftp.rename(temporary, path, done));
-        }
-      });
+      await this.#sftp("write", path, (sftp, done) => sftp.writeFile(temporary, bytes, done));
     } catch (error) {
-      await this.#sftp("remove", temporary, (sftp, done) => sftp.unlink(temporary, done)).catch(() => undefined);
+      await this.#sftp("remove", temporary, (sftp, done) => sftp.unlink(temporary, done), { retry: false }).catch(() => undefined);
       throw error;
+    }
+    const rename = () =>
+      this.#sftp(
+        "rename",
+        path,
+        (sftp, done) => {
+          try {
+            sftp.ext_openssh_rename(temporary, path, done);
+          } catch {
+            // Not OpenSSH: plain sftp rename will not replace a file, so move the old one out of the way first.
+            sftp.rename(temporary, path, (error) => (error ? sftp.unlink(path, () => sftp.rename(temporary, path, done)) : done(undefined)));
+          }
+        },
+        { retry: false },
+      );
+    try {
+      await rename();
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+      // The connection dropped: did the rename happen before it did?
+      const pending = await this.#sftp<Stats>("stat", temporary, (sftp, done) => sftp.stat(temporary, done)).then(
+        () => true,
+        (e: TransportError) => (e.code === "ENOENT" ? false : Promise.reject(e)),
+      );
+      if (pending) await rename();
+      else await this.#sftp<Stats>("stat", path, (sftp, done) => sftp.stat(path, done));
     }
   }
 
@@ -156,33 +186,42 @@ export class SshTransport implements Transport {
   }
 
   async mkdir(path: string): Promise<void> {
-    const made = await this.#sftp<true>("mkdir", path, (sftp, done) => sftp.mkdir(path, (e) => done(e ?? undefined, true))).catch((e: unknown) => e as TransportError);
+    const mkdirOnce = () => this.#sftp<true>("mkdir", path, (sftp, done) => sftp.mkdir(path, (e) => done(e ?? undefined, true)));
+    const isDir = () =>
+      this.#sftp<Stats>("stat", path, (sftp, done) => sftp.stat(path, done)).then(
+        (s) => s.isDirectory(),
+        (e: TransportError) => (e.code === "ENOENT" ? undefined : Promise.reject(e)),
+      );
+    const made = await mkdirOnce().catch((e: unknown) => e as TransportError);
     if (made === true) return;
     if (made.unreachable) throw made;
-    const isDir = await this.#sftp<Stats>("stat", path, (sftp, done) => sftp.stat(path, done)).then(
-      (s) => s.isDirectory(),
-      () => undefined,
-    );
-    if (isDir === true) return;
-    if (isDir === false) throw new TransportError("sftp", this.destination, `cannot make folder ${path}: a file is in the way`);
+    const existing = await isDir();
+    if (existing === true) return;
+    if (existing === false) throw new TransportError("sftp", this.destination, `cannot make folder ${path}: a file is in the way`, { code: "EEXIST" });
     const parent = posix.dirname(path);
     if (parent === path) throw made;
     await this.mkdir(parent);
-    await this.#sftp<true>("mkdir", path, (sftp, done) => sftp.mkdir(path, (e) => done(e ?? undefined, true))).catch(async (e: unknown) => {
-      // Made meanwhile by someone else?
-      const s = await this.#sftp<Stats>("stat", path, (sftp, done) => sftp.stat(path, done)).catch(() => undefined);
-      if (!s?.isDirectory()) throw e;
+    await mkdirOnce().catch(async (e: unknown) => {
+      if ((await isDir()) !== true) throw e; // unless made meanwhile by someone else
     });
   }
 
   /** Waits for one of the exec channels OpenSSH allows per connection. */
   async #execSlot(): Promise<void> {
-    if (this.#execs >= MAX_EXEC_CHANNELS) await new Promise<void>((resolve) => this.#execQueue.push(resolve));
-    this.#execs++;
+    if (this.#execs < MAX_EXEC_CHANNELS) {
+      this.#execs++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#execQueue.push(resolve));
   }
 
-  /** One sftp call; a dropped connection is reopened and the call made once more (every call here is idempotent). */
-  async #sftp<T>(what: string, path: string, call: (sftp: SFTPWrapper, done: (error: Error | undefined | null, value?: T) => void) => void): Promise<T> {
+  /** One sftp call. With `retry` (idempotent calls), a dropped connection is reopened and the call made once more. */
+  async #sftp<T>(
+    what: string,
+    path: string,
+    call: (sftp: SFTPWrapper, done: (error: Error | undefined | null, value?: T) => void) => void,
+    { retry = true } = {},
+  ): Promise<T> {
     const attempt = () =>
       this.#use(
         (c) =>
@@ -208,12 +247,13 @@ export class SshTransport implements Transport {
     try {
       return await attempt();
     } catch (error) {
-      if (error instanceof TransportError && error.stage === "sftp" && error.unreachable && !this.#closed) return attempt();
+      if (retry && error instanceof TransportError && error.stage === "sftp" && error.unreachable) return attempt();
       throw error;
     }
   }
 
   #exec(c: Connection, program: string, command: string, options: RunOptions): Promise<RunResult> {
+    const started = Date.now();
     return new Promise<RunResult>((resolve, reject) => {
       const cannotStart = (error: Error) =>
         reject(new TransportError("exec", this.destination, `cannot start ${program}: ${error.message}`, { unreachable: c.closed || LOST.test(error.message), cause: error }));
@@ -227,34 +267,23 @@ export class SshTransport implements Transport {
           const stderr: Buffer[] = [];
           let exitCode: number | undefined;
           let signal: string | undefined;
-          let settled = false;
-          const settle = (f: () => void) => {
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            f();
-          };
-          const timer =
-            options.timeoutMs === undefined
-              ? undefined
-              : setTimeout(() => {
-                  settle(() => reject(new TransportError("exec", this.destination, `${program} timed out after ${options.timeoutMs} ms and was killed`)));
-                  stream.signal("KILL");
-                  stream.close();
-                }, options.timeoutMs);
+          let eof = false;
           stream.on("data", (b: Buffer) => stdout.push(b));
           stream.stderr.on("data", (b: Buffer) => stderr.push(b));
+          stream.on("end", () => (eof = true));
           stream.on("exit", (code: number | null, sig?: string) => {
             if (typeof code === "number") exitCode = code;
             if (sig) signal = sig;
           });
           stream.on("close", () => {
             const out = { stdout: Buffer.concat(stdout).toString().replace(/\n$/, ""), stderr: Buffer.concat(stderr).toString().replace(/\n$/, "") };
-            if (exitCode !== undefined) settle(() => resolve({ ...out, exitCode: exitCode! }));
-            else if (signal !== undefined) settle(() => resolve({ ...out, exitCode: -1 }));
-            else {
-              const error = new TransportError("exec", this.destination, `connection lost while ${program} ran; it may or may not have finished`, { unreachable: true });
-              settle(() => reject(error));
+            const ended = exitCode !== undefined || signal !== undefined;
+            if (!ended || (c.closed && !eof)) {
+              reject(new TransportError("exec", this.destination, `connection lost while ${program} ran; it may or may not have finished`, { unreachable: true }));
+            } else if (options.timeoutMs !== undefined && (exitCode === KILLED || signal === "KILL" || signal === "SIGKILL") && Date.now() - started >= options.timeoutMs) {
+              reject(new TransportError("exec", this.destination, `${program} timed out after ${options.timeoutMs} ms and was killed`));
+            } else {
+              resolve({ ...out, exitCode: exitCode ?? -1 });
             }
           });
           stream.end(options.input ?? undefined);
@@ -267,7 +296,6 @@ export class SshTransport implements Transport {
 
   /** Runs `work` on an open connection, keeping the process alive meanwhile. */
   async #use<T>(work: (c: Connection) => Promise<T>): Promise<T> {
-    if (this.#closed) this.#closed = false;
     this.#busy++;
     let c: Connection | undefined;
     try {
@@ -276,16 +304,20 @@ export class SshTransport implements Transport {
       return await work(c);
     } finally {
       this.#busy--;
-      if (this.#busy === 0) c?.socket.unref();
+      if (this.#busy === 0) this.#live?.socket.unref();
     }
   }
 
   #connection(): Promise<Connection> {
-    this.#current ??= this.#establish().catch((error: unknown) => {
-      this.#current = undefined;
-      throw error;
-    });
     const current = this.#current;
+    if (!current) {
+      const opening = this.#establish(this.#lifetime.signal);
+      this.#current = opening;
+      opening.catch(() => {
+        if (this.#current === opening) this.#current = undefined;
+      });
+      return opening;
+    }
     return current.then((c) => {
       if (!c.closed) return c;
       if (this.#current === current) this.#current = undefined;
@@ -294,46 +326,72 @@ export class SshTransport implements Transport {
   }
 
   /** The first connection fails at once; after a drop, reconnects with backoff (0.5 s doubling to 30 s) for up to `reconnectMs`. */
-  async #establish(): Promise<Connection> {
-    if (!this.#everConnected) return this.#connectOnce();
+  async #establish(lifetime: AbortSignal): Promise<Connection> {
+    const closed = () => new TransportError("connect", this.destination, "the transport was closed");
+    const open = async () => {
+      const c = await this.#connectOnce();
+      if (lifetime.aborted) {
+        this.#drop(c);
+        throw closed();
+      }
+      this.#live = c;
+      this.#startKeepalive();
+      return c;
+    };
+    if (!this.#everConnected) return open();
     const started = Date.now();
     let delay = 500;
     for (let attempt = 1; ; attempt++) {
       try {
-        const c = await this.#connectOnce();
+        const c = await open();
         this.#options.log(`ssh ${this.destination}: reconnected after ${((Date.now() - started) / 1000).toFixed(1)} s (attempt ${attempt})`);
         return c;
       } catch (error) {
         const e = error as TransportError;
-        if (e.stage !== "connect" || Date.now() - started + delay > this.#options.reconnectMs) throw e;
+        if (lifetime.aborted) throw closed();
+        if (e.stage !== "connect") {
+          this.#options.log(`ssh ${this.destination}: reconnect refused: ${e.shortMessage}`);
+          throw e;
+        }
+        if (Date.now() - started + delay > this.#options.reconnectMs) throw e;
         this.#options.log(`ssh ${this.destination}: reconnect attempt ${attempt} failed (${e.shortMessage.replace(/^ssh \S+ \(connect\): /, "")}); next in ${(delay / 1000).toFixed(1)} s`);
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, undefined, { signal: lifetime }).catch(() => undefined);
+        if (lifetime.aborted) throw closed();
         delay = Math.min(30_000, delay * 2);
       }
     }
   }
 
+  #drop(c: Connection): void {
+    c.closed = true;
+    c.client.end();
+    c.socket.unref();
+  }
+
   async #connectOnce(): Promise<Connection> {
     const o = this.#options;
-    const fail = (stage: SshStage, message: string, cause?: unknown, detail?: string) =>
-      new TransportError(stage, this.destination, message, { ...(cause === undefined ? {} : { cause }), ...(detail === undefined ? {} : { detail }) });
+    const fail = (stage: SshStage, message: string, detail?: string) =>
+      new TransportError(stage, this.destination, message, { unreachable: true, ...(detail === undefined ? {} : { detail }) });
 
     let knownText: string | undefined;
     try {
       knownText = await readFile(this.#knownHosts, "utf8");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fail("host key", `cannot read known_hosts file ${this.#knownHosts}: ${(error as Error).message}`, error);
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fail("host key", `cannot read known_hosts file ${this.#knownHosts}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     const entries: KnownHostEntry[] = knownText === undefined ? [] : parseKnownHosts(knownText, this.#knownHosts);
     const algorithms = hostKeyAlgorithms(knownKeyTypes(entries, o.host, o.port));
 
     let privateKey: Buffer | string | undefined;
     if (o.privateKey !== undefined) {
-      const inline = Buffer.isBuffer(o.privateKey) || o.privateKey.trimStart().startsWith("-----BEGIN");
-      try {
-        privateKey = inline ? o.privateKey : await readFile(o.privateKey as string);
-      } catch (error) {
-        throw fail("auth", `cannot read the private key file ${String(o.privateKey)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, error);
+      if (isInlineKey(o.privateKey)) privateKey = o.privateKey;
+      else {
+        try {
+          privateKey = await readFile(o.privateKey as string);
+        } catch (error) {
+          // No `cause`: the fs error repeats the value, which may be a key pasted in the wrong form.
+          throw fail("auth", `cannot read the private key file ${describeKeyPath(o.privateKey as string)}: ${(error as NodeJS.ErrnoException).code ?? "unreadable"}`);
+        }
       }
     }
     const agent = o.agent === true ? process.env.SSH_AUTH_SOCK : o.agent;
@@ -352,12 +410,14 @@ export class SshTransport implements Transport {
       });
       s.once("error", (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(fail("connect", `cannot reach ${o.host}:${o.port}: ${error.code ?? error.message}`, error));
+        reject(fail("connect", `cannot reach ${o.host}:${o.port}: ${error.code ?? error.message}`));
       });
     });
     socket.setKeepAlive(true, o.keepaliveMs);
 
     let hostKeyProblem: string | undefined;
+    let handshakeDone = false;
+    const agentProblems: string[] = [];
     const client = new Client();
     const config: ConnectConfig = {
       sock: socket,
@@ -366,7 +426,7 @@ export class SshTransport implements Transport {
       ...(privateKey === undefined ? {} : { privateKey }),
       ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }),
       ...(agent === undefined ? {} : { agent }),
-      ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as NonNullable<ConnectConfig["algorithms"]>["serverHostKey"] & string[] } } : {}),
+      ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as NonNullable<NonNullable<ConnectConfig["algorithms"]>["serverHostKey"]> & string[] } } : {}),
       hostVerifier: (key: Buffer) => {
         const check = checkHostKey(entries, o.host, o.port, key);
         if (check.status === "trusted") return true;
@@ -376,86 +436,127 @@ export class SshTransport implements Transport {
           username: o.username,
           knownHostsFile: this.#knownHosts,
           fileExists: knownText !== undefined,
+          customFile: this.#knownHosts !== posix.join(homedir(), ".ssh", "known_hosts"),
           blob: key,
         });
         return false;
       },
     };
 
-    const ready = new Promise<void>((resolve, reject) => {
-      client.once("ready", () => resolve());
-      client.once("error", (error: Error & { level?: string }) => {
-        socket.destroy();
-        if (hostKeyProblem !== undefined) {
-          const [first, ...rest] = hostKeyProblem.split("\n");
-          reject(fail("host key", first ?? "host key refused", undefined, rest.join("\n")));
-        } else if (error.level === "client-authentication") {
-          reject(
-            fail(
-              "auth",
-              `${o.username} was refused: ${error.message}`,
-              undefined,
-              `Tried ${[privateKey !== undefined ? "the private key" : "", agent ? "the agent" : ""].filter(Boolean).join(" and ")}. Check that its public key is in ~/.ssh/authorized_keys on ${o.host}.`,
-            ),
-          );
-        } else if (/host key/i.test(error.message) && algorithms.length) {
-          reject(
-            fail("host key", `${error.message}: ${this.#knownHosts} only has keys of type ${knownKeyTypes(entries, o.host, o.port).join(", ")} for this host, and the server offers none of them`),
-          );
-        } else if (/privateKey|passphrase|private key/i.test(error.message)) {
-          reject(fail("auth", `the private key cannot be used: ${error.message.replace(/^Cannot parse privateKey: /, "")}`));
-        } else {
-          reject(fail("connect", error.message, error));
-        }
-      });
-    });
-    try {
-      client.connect(config);
-    } catch (error) {
-      socket.destroy();
-      const message = (error as Error).message;
-      throw /privateKey|passphrase|private key/i.test(message)
-        ? fail("auth", `the private key cannot be used: ${message.replace(/^Cannot parse privateKey: /, "")}`)
-        : fail("connect", message, error);
-    }
-    await ready;
+    const failure = (error: Error & { level?: string }): TransportError => {
+      if (hostKeyProblem !== undefined) {
+        const [first, ...rest] = hostKeyProblem.split("\n");
+        return fail("host key", first ?? "host key refused", rest.join("\n"));
+      }
+      const tried = [privateKey !== undefined ? "the private key" : "", agent ? "the agent" : ""].filter(Boolean).join(" and ");
+      const agentNote = agentProblems.length ? ` The agent failed: ${agentProblems.join("; ")}.` : "";
+      if (error.level === "client-authentication") {
+        return fail("auth", `${o.username} was refused: ${error.message}`, `Tried ${tried}.${agentNote} Check that its public key is in ~/.ssh/authorized_keys on ${o.host}.`);
+      }
+      if (/privateKey|passphrase|private key/i.test(error.message)) {
+        return fail("auth", `the private key cannot be used: ${error.message.replace(/^Cannot parse privateKey: /, "")}`);
+      }
+      if (/host key/i.test(error.message) && algorithms.length) {
+        return fail("host key", `${error.message}: ${this.#knownHosts} only has keys of type ${knownKeyTypes(entries, o.host, o.port).join(", ")} for this host, and the server offers none of them`);
+      }
+      if (handshakeDone && error.level !== "client-socket" && error.level !== "client-timeout") {
+        // The server hung up during authentication (too many keys offered, say).
+        return fail("auth", `${o.username} was refused: ${error.message}`, `Tried ${tried}.${agentNote}`);
+      }
+      return fail("connect", error.message);
+    };
 
-    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      client.on("handshake", () => (handshakeDone = true));
+      client.once("ready", () => {
+        settled = true;
+        resolve();
+      });
+      // One listener for the client's whole life: an 'error' without one would crash the process.
+      client.on("error", (error: Error & { level?: string }) => {
+        if (error.level === "agent") {
+          agentProblems.push(error.message); // ssh2 goes on with the other methods
+          return;
+        }
+        if (settled) return; // "close" follows; operations in flight see it
+        settled = true;
+        socket.destroy();
+        reject(failure(error));
+      });
+      try {
+        client.connect(config);
+      } catch (error) {
+        settled = true;
+        socket.destroy();
+        reject(failure(error as Error));
+      }
+    });
+
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.destroy();
+        reject(fail("sftp", `no sftp channel within ${o.connectTimeoutMs} ms`));
+      }, o.connectTimeoutMs);
       client.sftp((error, s) => {
+        clearTimeout(timer);
         if (error) {
           client.end();
-          reject(fail("sftp", `cannot open an sftp channel: ${error.message}`, error));
+          reject(fail("sftp", `cannot open an sftp channel: ${error.message}`, "The login node must allow sftp (sshd's `Subsystem sftp`)."));
         } else resolve(s);
-      }),
-    );
-    const c: Connection = { client, sftp, socket, closed: false };
-    client.on("error", () => undefined); // "close" follows; operations in flight see it
-    client.once("close", () => {
+      });
+    });
+    const c: Connection = { client, sftp, socket, closed: false, lastData: Date.now() };
+    socket.on("data", () => (c.lastData = Date.now()));
+    const lost = (why: string) => {
       const expected = c.closed;
       c.closed = true;
-      if (!expected && !this.#closed) this.#options.log(`ssh ${this.destination}: connection lost; the next operation reconnects`);
-    });
+      if (this.#live === c) this.#live = undefined;
+      if (!expected) {
+        client.end();
+        this.#options.log(`ssh ${this.destination}: ${why}; the next operation reconnects`);
+      }
+    };
+    client.once("close", () => lost("connection lost"));
+    sftp.once("close", () => lost("sftp channel closed"));
     this.#everConnected = true;
     if (this.#busy === 0) socket.unref();
-    this.#startKeepalive();
     return c;
   }
 
-  /** Checks an idle connection now and then (a cheap sftp stat), and drops it if the server does not answer. */
+  /**
+   * While the connection lives: when the server has been quiet for
+   * `keepaliveMs`, ask it something cheap; when it stays quiet for three
+   * times that, drop the connection so the next operation reconnects.
+   */
   #startKeepalive(): void {
     clearInterval(this.#keepalive);
+    const every = this.#options.keepaliveMs;
     this.#keepalive = setInterval(() => {
-      const current = this.#current;
-      if (!current || this.#busy > 0) return;
-      void current.then((c) => {
-        if (c.closed) return;
-        const timer = setTimeout(() => c.client.destroy(), this.#options.keepaliveMs);
-        timer.unref();
-        c.sftp.stat(".", () => clearTimeout(timer));
-      }, () => undefined);
-    }, this.#options.keepaliveMs);
+      const c = this.#live;
+      if (!c || c.closed) return;
+      const quiet = Date.now() - c.lastData;
+      if (quiet >= 3 * every) {
+        c.closed = true;
+        this.#live = undefined;
+        this.#options.log(`ssh ${this.destination}: no answer for ${Math.round(quiet / 1000)} s; dropping the connection`);
+        c.client.destroy();
+      } else if (quiet >= every) {
+        c.sftp.stat("/", () => undefined);
+      }
+    }, Math.max(100, Math.floor(every / 3)));
     this.#keepalive.unref();
   }
+}
+
+/** A key given inline rather than as a file path: a Buffer, or a string that looks like key material. */
+function isInlineKey(key: string | Buffer): boolean {
+  return Buffer.isBuffer(key) || /\n|-----BEGIN|PRIVATE KEY|PuTTY-User-Key-File/.test(key) || key.length > 1024;
+}
+
+/** The path for a message; something long enough to be key material is not repeated. */
+function describeKeyPath(path: string): string {
+  return path.length <= 200 && !/\s/.test(path) ? path : `(a ${path.length}-character value: pass key contents as a Buffer or PEM text, a path otherwise)`;
 }
 
 function validateSshOptions(o: SshOptions): string[] {

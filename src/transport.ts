@@ -68,6 +68,14 @@ export class TransportError extends SlurmkitError {
   }
 }
 
+/** A rejection handler for optional reads: `fallback` for a missing file or a failed command, a rethrow when the cluster is out of reach. */
+export function unlessUnreachable<T>(fallback: T): (error: unknown) => T {
+  return (error) => {
+    if (isUnreachable(error)) throw error;
+    return fallback;
+  };
+}
+
 /** True for an error that means the cluster could not be reached, as opposed to a missing file or a failed command. */
 export function isUnreachable(error: unknown): boolean {
   return error instanceof TransportError && error.unreachable;

@@ -4,7 +4,7 @@ import { outcomeFromResult, outcomeWithoutResult } from "./outcome.js";
 import { RunFolder, type ResultFile, type StateFile } from "./run-folder.js";
 import { Scheduler, type QueueEntry, type SchedulerCallCounts } from "./scheduler.js";
 import { packr } from "./spec-file.js";
-import { isUnreachable, type Transport } from "./transport.js";
+import { isUnreachable, unlessUnreachable, type Transport } from "./transport.js";
 
 /** What the watcher knows about one tracked Slurm job. */
 interface Tracked {
@@ -331,14 +331,6 @@ export class Watcher {
     if (own || t.elementStderr === undefined) return own;
     return this.scheduler.transport.readFile(t.elementStderr).then(String, unlessUnreachable(""));
   }
-}
-
-/** A rejection handler: `fallback` for a missing or unreadable file, a rethrow when the cluster is out of reach. */
-function unlessUnreachable<T>(fallback: T): (error: unknown) => T {
-  return (error) => {
-    if (isUnreachable(error)) throw error;
-    return fallback;
-  };
 }
 
 /**

@@ -44,7 +44,7 @@ describe("SshTransport", () => {
     expect(e.unreachable).toBe(true);
     expect(e.shortMessage).toBe(`ssh root@127.0.0.1:2222 (host key): The host key of [127.0.0.1]:2222 is not in ${knownHosts}, so slurmkit refuses to connect.`);
     expect(e.message).toContain(`The server offered an ssh-ed25519 key with fingerprint ${await hostFingerprint(info.dir)}.`);
-    expect(e.message).toContain("connecting once with `ssh -p 2222 root@127.0.0.1` and answering yes");
+    expect(e.message).toContain(`connecting once with \`ssh -o 'UserKnownHostsFile=${knownHosts}' -p 2222 root@127.0.0.1\` and answering yes`);
     const pub = (await readFile(join(info.dir, "hostkey.pub"), "utf8")).split(" ").slice(0, 2).join(" ");
     expect(e.message).toContain(`[127.0.0.1]:2222 ${pub}`);
 
@@ -106,6 +106,61 @@ describe("SshTransport", () => {
     for (const secret of [...(await secretLines(key)), passphrase, "wrong horse"]) expect(everything).not.toContain(secret);
   });
 
+  test("a key passed in the wrong form is never repeated in the error", async (ctx) => {
+    const info = needSsh(ctx);
+    const pem = await readFile(join(info.dir, "userkey"), "utf8");
+    const oneLine = Buffer.from(pem).toString("base64"); // as CI secrets often are
+    const e = await rejection(transport(info, [], { privateKey: oneLine }).run("true", []));
+    expect(e.stage).toBe("auth");
+    const everything = [e.message, e.stack ?? "", String(e.cause ?? "")].join("\n");
+    expect(everything).not.toContain(oneLine.slice(0, 40));
+    for (const secret of await secretLines(join(info.dir, "userkey"))) expect(everything).not.toContain(secret);
+  });
+
+  test("an ssh-agent holding the key authenticates; a dead agent socket is an auth error, not a crash", async (ctx) => {
+    const info = needSsh(ctx);
+    const tmp = await mkdtemp(join(tmpdir(), "slurmkit-agent-"));
+    const sock = join(tmp, "agent.sock");
+    const agent = execa("ssh-agent", ["-D", "-a", sock]);
+    try {
+      for (let i = 0; i < 50 && !(await readFile(sock).then(() => true, (e: NodeJS.ErrnoException) => e.code !== "ENOENT")); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await execa("ssh-add", ["-q", join(info.dir, "userkey")], { env: { SSH_AUTH_SOCK: sock } });
+      const viaAgent = transport(info, [], { privateKey: undefined, agent: sock } as never);
+      expect((await viaAgent.run("echo", ["via agent"])).stdout).toBe("via agent");
+
+      const dead = await rejection(transport(info, [], { privateKey: undefined, agent: join(tmp, "no-agent.sock") } as never).run("true", []));
+      expect(dead.stage).toBe("auth");
+      expect(dead.message).toContain("The agent failed:");
+      // With a key as well, a dead agent does not stand in the way.
+      expect((await transport(info, [], { agent: join(tmp, "no-agent.sock") }).run("echo", ["key"])).stdout).toBe("key");
+    } finally {
+      agent.kill();
+      await agent.catch(() => undefined);
+    }
+  });
+
+  test("close() while reconnecting ends the operation at once instead of after the backoff", async (ctx) => {
+    const info = needSsh(ctx);
+    const lines: string[] = [];
+    const t = transport(info, lines);
+    await t.run("true", []);
+    const restart = restartSshd(6);
+    await new Promise((r) => setTimeout(r, 500)); // down by now
+    const pending = t.run("echo", ["never"]).then(
+      () => "resolved",
+      (e: TransportError) => e.shortMessage,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    t.close();
+    const closedAt = Date.now();
+    expect(await pending).toBe("ssh root@127.0.0.1:2222 (connect): the transport was closed");
+    expect(Date.now() - closedAt).toBeLessThan(1000);
+    await restart;
+    expect((await t.run("echo", ["reopened"])).stdout).toBe("reopened");
+  });
+
   test("errors name their stage: connect when nothing listens, auth when the key file is missing", async (ctx) => {
     const info = needSsh(ctx);
     const refused = await rejection(transport(info, [], { port: 2 }).run("true", []));
@@ -113,6 +168,7 @@ describe("SshTransport", () => {
     expect(refused.shortMessage).toBe("ssh root@127.0.0.1:2 (connect): cannot reach 127.0.0.1:2: ECONNREFUSED");
 
     const noKey = await rejection(transport(info, [], { privateKey: "/nonexistent/id_ed25519" }).run("true", []));
+    expect(noKey.cause).toBeUndefined();
     expect(noKey.stage).toBe("auth");
     expect(noKey.shortMessage).toBe("ssh root@127.0.0.1:2222 (auth): cannot read the private key file /nonexistent/id_ed25519: ENOENT");
 

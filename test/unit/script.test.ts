@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseParameters, toSbatchOptions } from "../../src/parameters.js";
 import { renderScript } from "../../src/script.js";
-import { quoteSbatch, quoteShell } from "../../src/shell.js";
+import { quotePosix, quoteSbatch, quoteShell } from "../../src/shell.js";
 
 const NASTY = `it's "quoted" $HOME \`id\` $(touch /tmp/pwned) ; rm -rf / & a\\b`;
 
@@ -73,5 +73,14 @@ describe("the sbatch script", () => {
       const { stdout } = await execa("bash", ["-c", `printf '%s' ${quoteShell(s)}`]);
       expect(stdout).toBe(s);
     }
+  });
+
+  test("quotePosix keeps every string one literal word in dash, sh and bash alike (remote login shells)", async () => {
+    const words = [NASTY, "", "plain", "new\nline", "tab\there", "cr\rhere", "*.txt", "~", "héllo ✓", "$((1+1))", "!!", "'", "''\\''"];
+    for (const shell of ["dash", "sh", "bash"]) {
+      const { stdout } = await execa(shell, ["-c", `printf '%s\\0' ${words.map(quotePosix).join(" ")}`], { stripFinalNewline: false });
+      expect(stdout.split("\0").slice(0, -1)).toEqual(words);
+    }
+    expect(() => quotePosix("a\0b")).toThrow("Cannot put a NUL byte into a shell word");
   });
 });
