@@ -121,11 +121,11 @@ await execa("scancel", [...new Set(jobs.map((j) => j.id.split("_")[0]!))]);
 
 console.log(`slurmkit benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, test cluster (2 nodes × 2 CPUs)`);
 console.log("");
-console.log("| workload | how | seconds | vs raw | sbatch | squeue | sacct |");
+console.log("| workload | how | seconds | speed vs raw | sbatch | squeue | sacct |");
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
 for (const r of rows) {
   const base = rows.find((x) => x.workload === r.workload && x.how === "raw sbatch array")!;
-  console.log(`| ${r.workload} | ${r.how} | ${r.seconds.toFixed(1)} | ${(base.seconds / r.seconds).toFixed(1)}x faster | ${r.sbatch} | ${r.squeue} | ${r.sacct} |`);
+  console.log(`| ${r.workload} | ${r.how} | ${r.seconds.toFixed(1)} | ${(base.seconds / r.seconds).toFixed(1)}x | ${r.sbatch} | ${r.squeue} | ${r.sacct} |`);
 }
 console.log("");
 console.log(`mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`);
