@@ -166,12 +166,8 @@ export class SshTransport implements Transport {
     } catch (error) {
       if (!isUnreachable(error)) throw error;
       // The connection dropped: did the rename happen before it did?
-      const pending = await this.#sftp<Stats>("stat", temporary, (sftp, done) => sftp.stat(temporary, done)).then(
-        () => true,
-        (e: TransportError) => (e.code === "ENOENT" ? false : Promise.reject(e)),
-      );
-      if (pending) await rename();
-      else await this.#sftp<Stats>("stat", path, (sftp, done) => sftp.stat(path, done));
+      if (await this.#stat(temporary)) await rename();
+      else if (!(await this.#stat(path))) throw error;
     }
   }
 
@@ -187,11 +183,7 @@ export class SshTransport implements Transport {
 
   async mkdir(path: string): Promise<void> {
     const mkdirOnce = () => this.#sftp<true>("mkdir", path, (sftp, done) => sftp.mkdir(path, (e) => done(e ?? undefined, true)));
-    const isDir = () =>
-      this.#sftp<Stats>("stat", path, (sftp, done) => sftp.stat(path, done)).then(
-        (s) => s.isDirectory(),
-        (e: TransportError) => (e.code === "ENOENT" ? undefined : Promise.reject(e)),
-      );
+    const isDir = async () => (await this.#stat(path))?.isDirectory();
     const made = await mkdirOnce().catch((e: unknown) => e as TransportError);
     if (made === true) return;
     if (made.unreachable) throw made;
@@ -203,6 +195,14 @@ export class SshTransport implements Transport {
     await this.mkdir(parent);
     await mkdirOnce().catch(async (e: unknown) => {
       if ((await isDir()) !== true) throw e; // unless made meanwhile by someone else
+    });
+  }
+
+  /** A file's stats; undefined when it does not exist. */
+  #stat(path: string): Promise<Stats | undefined> {
+    return this.#sftp<Stats>("stat", path, (sftp, done) => sftp.stat(path, done)).catch((e: TransportError) => {
+      if (e.code === "ENOENT") return undefined;
+      throw e;
     });
   }
 
