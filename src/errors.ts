@@ -1,4 +1,4 @@
-import type { JobState } from "./job-state.js";
+import type { JobState } from "./api/job-state.js";
 
 /** Options shared by every slurmkit error. */
 export interface SlurmkitErrorOptions {
@@ -129,5 +129,18 @@ export class JobEndedWithoutResultError extends SlurmkitError {
     this.logPath = location.logPath;
     this.state = state;
     this.logTail = logTail;
+  }
+}
+
+/** A file in a run folder is corrupt, truncated, or was written by another slurmkit version. */
+export class RunFolderError extends SlurmkitError {
+  override name = "RunFolderError";
+  /** The file. */
+  readonly path: string;
+
+  /** `message` names the file and says what is wrong with it. */
+  constructor(path: string, message: string, options: SlurmkitErrorOptions = {}) {
+    super(message, "", options);
+    this.path = path;
   }
 }

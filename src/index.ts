@@ -3,43 +3,58 @@
  * @packageDocumentation
  */
 export { VERSION } from "./version.js";
-export { command, defineTask, isTask } from "./tasks.js";
-export type { CommandOptions, CommandResult, ResultOf, Task, TaskSpec } from "./tasks.js";
-export { afterOk, SlurmExecutor } from "./slurm-executor.js";
-export type { MapArrayOptions, SlurmExecutorOptions, SubmitOptions } from "./slurm-executor.js";
-export { LocalExecutor } from "./local-executor.js";
-export type { LocalExecutorOptions, LocalSubmitOptions } from "./local-executor.js";
-export { autoExecutor, slurmAvailable } from "./auto-executor.js";
-export type { AutoExecutorOptions } from "./auto-executor.js";
-export { loadJobs } from "./load-jobs.js";
-export type { LoadJobsOptions } from "./load-jobs.js";
-export { Job } from "./job.js";
-export type { WaitOptions } from "./job.js";
-export { JOB_STATES, isTerminal } from "./job-state.js";
-export type { JobState } from "./job-state.js";
-export { atRuntime, concatRuntime, isRuntimeValue, UnsetVariableError } from "./runtime-value.js";
-export type { Late, LateString, RuntimePart, RuntimeValue } from "./runtime-value.js";
-export { condaActivate, container, isSetupStep, lines, modules, setupFile, stageIn, stageOut, venvPerNode } from "./setup-steps.js";
-export type { ContainerOptions, ModulesOptions, SetupStep, StageInOptions, StageOutOptions, VenvOptions } from "./setup-steps.js";
-export { executorFromFlags, parseSlurmFlags } from "./flags.js";
-export type { ExecutorFromFlagsOptions, ParseSlurmFlagsOptions, SlurmFlags } from "./flags.js";
-export { PARAMETER_NAMES, parseParameters, slurmParametersSchema } from "./parameters.js";
-export type { SignalSpec, SlurmParameters, SlurmParametersInput } from "./parameters.js";
+
+// Tasks, runtime values and job futures
+export { command, defineTask, isTask } from "./api/tasks.js";
+export type { CommandOptions, CommandResult, ResultOf, Task, TaskSpec } from "./api/tasks.js";
+export { atRuntime, concatRuntime, isRuntimeValue, UnsetVariableError } from "./api/runtime-value.js";
+export type { Late, LateString, RuntimePart, RuntimeValue } from "./api/runtime-value.js";
+export { Job } from "./api/job.js";
+export type { WaitOptions } from "./api/job.js";
+export { JOB_STATES, isTerminal } from "./api/job-state.js";
+export type { JobState } from "./api/job-state.js";
+export { loadJobs } from "./api/load-jobs.js";
+export type { LoadJobsOptions } from "./api/load-jobs.js";
+
+// Executors
+export { SlurmExecutor } from "./slurm/executor.js";
+export type { MapArrayOptions, SlurmExecutorOptions, SubmitOptions } from "./slurm/executor.js";
+export { afterOk } from "./slurm/backend.js";
+export { LocalExecutor } from "./local/executor.js";
+export type { LocalExecutorOptions, LocalSubmitOptions } from "./local/executor.js";
+export { autoExecutor, slurmAvailable } from "./api/auto-executor.js";
+export type { AutoExecutorOptions } from "./api/auto-executor.js";
+export { executorFromFlags, parseSlurmFlags } from "./api/flags.js";
+export type { ExecutorFromFlagsOptions, ParseSlurmFlagsOptions, SlurmFlags } from "./api/flags.js";
+
+// Parameters and setup steps
+export { PARAMETER_NAMES, parseParameters, slurmParametersSchema } from "./slurm/parameters.js";
+export type { SignalSpec, SlurmParameters, SlurmParametersInput } from "./slurm/parameters.js";
+export { condaActivate, container, isSetupStep, lines, modules, setupFile, stageIn, stageOut, venvPerNode } from "./setup/index.js";
+export type { ContainerOptions, ModulesOptions, SetupStep, StageInOptions, StageOutOptions, VenvOptions } from "./setup/index.js";
+
+// The watcher, as executor.watcher shows it
+export { MIN_POLL_INTERVAL_MS } from "./slurm/watcher.js";
+export type { JobWatcher, WatcherIntervals, WatcherStats } from "./slurm/watcher.js";
+export type { ClusterLimits, SchedulerCallCounts } from "./slurm/scheduler.js";
+export type { NodeCpus } from "./slurm/parse.js";
+
+// Transports
+export { LocalTransport } from "./transport/local.js";
+export { SshTransport } from "./transport/ssh.js";
+export type { SshOptions } from "./transport/ssh-options.js";
+export { TransportError, isUnreachable } from "./transport/transport.js";
+export type { RunOptions, RunResult, SshStage, Transport } from "./transport/transport.js";
+export type { PathMap } from "./slurm/path-map.js";
+export type { TaskPaths } from "./protocol/run-folder.js";
+
+// Errors
 export {
   JobEndedWithoutResultError,
   ParameterError,
+  RunFolderError,
   SchedulerError,
   SlurmkitError,
   SubmissionError,
   TaskFailedError,
 } from "./errors.js";
-export { Watcher, MIN_POLL_INTERVAL_MS } from "./watcher.js";
-export type { WatcherIntervals, WatcherStats } from "./watcher.js";
-export type { ClusterLimits, NodeCpus, SchedulerCallCounts } from "./scheduler.js";
-export { LocalTransport } from "./transport.js";
-export { TransportError, isUnreachable } from "./transport.js";
-export type { RunOptions, RunResult, SshStage, Transport } from "./transport.js";
-export { SshTransport } from "./ssh-transport.js";
-export type { SshOptions } from "./ssh-transport.js";
-export type { PathMap } from "./path-map.js";
-export type { TaskPaths } from "./run-folder.js";

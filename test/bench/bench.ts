@@ -6,8 +6,9 @@ import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { command, LocalTransport, SlurmExecutor, Watcher, type SchedulerCallCounts } from "../../src/index.js";
-import { packr } from "../../src/spec-file.js";
+import { command, LocalTransport, SlurmExecutor, type SchedulerCallCounts } from "../../src/index.js";
+import { Watcher } from "../../src/slurm/watcher.js";
+import { packr } from "../../src/protocol/codec.js";
 import { square } from "../fixtures/tasks.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));

@@ -1,10 +1,11 @@
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor, Watcher } from "../../src/index.js";
-import { Scheduler } from "../../src/scheduler.js";
+import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor } from "../../src/index.js";
+import { Watcher } from "../../src/slurm/watcher.js";
+import { Scheduler } from "../../src/slurm/scheduler.js";
 import { hog, square } from "../fixtures/tasks.js";
 import { clusterScript, needCluster } from "../helpers/cluster.js";
-import { runsFolder } from "../executors/behaviour.js";
+import { runsFolder } from "../helpers/behaviour.js";
 
 // With accounting off, sacct fails: squeue and the runner's files must decide.
 describe("SlurmExecutor with accounting off", () => {

@@ -7,9 +7,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { atRuntime, command, concatRuntime, ParameterError, SlurmExecutor, stageIn, stageOut, type RuntimeValue } from "../../src/index.js";
-import { expandRuntime } from "../../src/runtime-value.js";
+import { expandRuntime } from "../../src/api/runtime-value.js";
 import { needCluster } from "../helpers/cluster.js";
-import { runsFolder } from "../executors/behaviour.js";
+import { runsFolder } from "../helpers/behaviour.js";
 
 const SEED = 20261121;
 const CANARY = "slurmkit-canary";

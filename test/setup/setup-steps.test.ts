@@ -13,12 +13,12 @@ import {
   stageIn,
   stageOut,
   venvPerNode,
-  Watcher,
   type SetupStep,
 } from "../../src/index.js";
+import { Watcher } from "../../src/slurm/watcher.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { makeSetupFixtures, REPORT_PY, type SetupFixtures } from "../helpers/fixtures.js";
-import { runsFolder } from "../executors/behaviour.js";
+import { runsFolder } from "../helpers/behaviour.js";
 
 interface Report {
   node: string;

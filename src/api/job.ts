@@ -1,0 +1,131 @@
+import { isTerminal, type JobState } from "./job-state.js";
+import type { TaskPaths } from "../protocol/run-folder.js";
+
+/** What a job ended with: a value, or the error `result()` rejects with. */
+export type JobOutcome = { readonly state: "COMPLETED"; readonly value: unknown } | { readonly state: JobState; readonly error: Error };
+
+/** The part of an executor that watches and controls its jobs (internal). */
+export interface JobBackend {
+  /** Someone waits on `job`: observe it until it settles (and keep the process alive meanwhile). */
+  acquire(job: Job<unknown>): void;
+  /** That wait ended. */
+  release(job: Job<unknown>): void;
+  cancel(job: Job<unknown>): Promise<void>;
+  readText(path: string): Promise<string>;
+}
+
+/** Options for the waiting methods. */
+export interface WaitOptions {
+  /** Stops the wait (not the job); the promise rejects with `signal.reason`. */
+  readonly signal?: AbortSignal;
+}
+
+/** Makes a job future; executors and loadJobs use it, users get jobs from them. */
+export let newJob: (backend: JobBackend, id: string, taskIndex: number, paths: TaskPaths) => Job<unknown>;
+/** Sets a job's non-final state; false when nothing changed (same state, or already settled). */
+export let setJobState: (job: Job<unknown>, state: JobState) => boolean;
+/** Settles a job future; later calls are ignored. */
+export let settleJob: (job: Job<unknown>, outcome: JobOutcome) => void;
+
+/**
+ * The future of one task: its scheduler id, state, result and logs.
+ * `R` is the task's result type. Executors and loadJobs make them.
+ */
+export class Job<R> {
+  static {
+    newJob = (backend, id, taskIndex, paths) => new Job(backend, id, taskIndex, paths);
+    setJobState = (job, state) => job.#setState(state);
+    settleJob = (job, outcome) => job.#settle(outcome);
+  }
+
+  #state: JobState = "PENDING";
+  #outcome: JobOutcome | undefined;
+  readonly #settled: Promise<JobOutcome>;
+  #resolve!: (outcome: JobOutcome) => void;
+  readonly #backend: JobBackend;
+
+  private constructor(
+    backend: JobBackend,
+    /** Slurm's id: `A_i` for array elements, `A` for a single job, `local-...` for local jobs. */
+    readonly id: string,
+    /** The task's index in its submission. */
+    readonly taskIndex: number,
+    /** The task's log, result and state files. */
+    readonly paths: TaskPaths,
+  ) {
+    this.#backend = backend;
+    this.#settled = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  /** The last known state; terminal states never change. */
+  get state(): JobState {
+    return this.#state;
+  }
+
+  /** Whether the job has ended (its result or failure is known). */
+  done(): boolean {
+    return this.#outcome !== undefined;
+  }
+
+  /** Waits until the job ends and returns its final state; never rejects because the task failed. */
+  async wait(options: WaitOptions = {}): Promise<JobState> {
+    return (await this.#waitOutcome(options)).state;
+  }
+
+  /**
+   * Waits for the task's result. Rejects with TaskFailedError when the task
+   * threw or its command exited non-zero, and with JobEndedWithoutResultError
+   * when the job ended without a result (killed, cancelled, timed out).
+   */
+  async result(options: WaitOptions = {}): Promise<R> {
+    const outcome = await this.#waitOutcome(options);
+    if ("error" in outcome) throw outcome.error;
+    return outcome.value as R;
+  }
+
+  /** Cancels the job in the scheduler (or kills the local process). */
+  cancel(): Promise<void> {
+    return this.#backend.cancel(this as Job<unknown>);
+  }
+
+  /** The task's stdout so far ("" if there is none yet). */
+  stdout(): Promise<string> {
+    return this.#backend.readText(this.paths.stdout);
+  }
+
+  /** The task's stderr so far ("" if there is none yet). */
+  stderr(): Promise<string> {
+    return this.#backend.readText(this.paths.stderr);
+  }
+
+  #setState(state: JobState): boolean {
+    if (this.#outcome || isTerminal(state) || state === this.#state) return false;
+    this.#state = state;
+    return true;
+  }
+
+  #settle(outcome: JobOutcome): void {
+    if (this.#outcome) return;
+    this.#outcome = outcome;
+    this.#state = outcome.state;
+    this.#resolve(outcome);
+  }
+
+  async #waitOutcome(options: WaitOptions): Promise<JobOutcome> {
+    if (this.#outcome) return this.#outcome;
+    const { signal } = options;
+    signal?.throwIfAborted();
+    this.#backend.acquire(this as Job<unknown>);
+    let onAbort: (() => void) | undefined;
+    try {
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal?.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      return await (signal ? Promise.race([this.#settled, aborted]) : this.#settled);
+    } finally {
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+      this.#backend.release(this as Job<unknown>);
+    }
+  }
+}

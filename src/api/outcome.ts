@@ -1,0 +1,41 @@
+import { JobEndedWithoutResultError, TaskFailedError } from "../errors.js";
+import type { JobState } from "./job-state.js";
+import type { JobOutcome } from "./job.js";
+import type { ResultFile } from "../protocol/records.js";
+import type { Job } from "./job.js";
+
+/** Turns a result file into the job's outcome. */
+export function outcomeFromResult(job: Job<unknown>, result: ResultFile): JobOutcome {
+  if (result.ok) return { state: "COMPLETED", value: result.value };
+  const { error } = result;
+  return {
+    state: "FAILED",
+    error: new TaskFailedError(
+      { jobId: job.id, taskIndex: job.taskIndex, logPath: job.paths.stderr, host: result.host },
+      { name: error.name, message: error.message, stack: error.stack },
+      { ...(error.exitCode !== undefined ? { exitCode: error.exitCode } : {}), ...(error.signal !== undefined ? { signal: error.signal } : {}) },
+    ),
+  };
+}
+
+/** The last `lines` lines of a log. */
+export function tail(text: string, lines = 20): string {
+  const all = text.trimEnd().split("\n");
+  return all.slice(-lines).join("\n");
+}
+
+const MEMORY_KILL = /Exceeded (job|step) memory limit|oom[-_ ]kill|Out Of Memory/i;
+
+/**
+ * The outcome of a job that ended without a result. Without cgroups Slurm says
+ * FAILED for a job killed over its memory limit; the log tells it apart, and
+ * the state becomes OUT_OF_MEMORY.
+ */
+export function outcomeWithoutResult(job: Job<unknown>, state: JobState, stderr: string): JobOutcome {
+  const logTail = tail(stderr);
+  const final: JobState = (state === "FAILED" || state === "UNKNOWN") && MEMORY_KILL.test(stderr) ? "OUT_OF_MEMORY" : state;
+  return {
+    state: final,
+    error: new JobEndedWithoutResultError({ jobId: job.id, taskIndex: job.taskIndex, logPath: job.paths.stderr }, final, logTail),
+  };
+}

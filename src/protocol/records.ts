@@ -1,0 +1,130 @@
+import { z } from "zod";
+import { RunFolderError } from "../errors.js";
+import { packr } from "./codec.js";
+
+/** The manifest version this slurmkit writes and reads. */
+export const MANIFEST_VERSION = 1;
+
+const resultMeta = {
+  /** The node the task ran on. */
+  host: z.string(),
+  /** Slurm's id of the job (`A_i` for array elements), or `local-...`. */
+  jobId: z.string(),
+  /** ms since epoch. */
+  startedAt: z.number(),
+  endedAt: z.number(),
+};
+
+const resultSchema = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), value: z.unknown(), ...resultMeta }),
+  z.object({
+    ok: z.literal(false),
+    error: z.object({
+      name: z.string(),
+      message: z.string(),
+      stack: z.string(),
+      exitCode: z.number().int().optional(),
+      signal: z.string().optional(),
+    }),
+    ...resultMeta,
+  }),
+]);
+
+/** What the runner writes to a result file (msgpack). */
+export type ResultFile = z.output<typeof resultSchema>;
+
+const stateSchema = z.object({
+  state: z.enum(["RUNNING", "COMPLETED", "FAILED"]),
+  host: z.string(),
+  jobId: z.string(),
+  pid: z.number().int(),
+  at: z.number(),
+});
+
+/** What the runner writes to a state file (msgpack): when a task starts, and when it ends. */
+export type StateFile = z.output<typeof stateSchema>;
+
+const submittedArraySchema = z.object({
+  jobId: z.string().regex(/^\d+$/),
+  /** The submission's element that is this array's index 0. */
+  firstElement: z.number().int().nonnegative(),
+  elements: z.number().int().positive(),
+});
+
+/** One array job of a packed or split submission. */
+export type SubmittedArray = z.output<typeof submittedArraySchema>;
+
+const manifestSchema = z.object({
+  version: z.literal(MANIFEST_VERSION),
+  kind: z.enum(["slurm", "local"]),
+  createdAt: z.string(),
+  taskCount: z.number().int().nonnegative(),
+  /** Slurm: the job id sbatch printed; null until sbatch returns. */
+  jobId: z.string().nullable(),
+  /** Slurm: whether the job is an array (every mapArray is; submit is not). */
+  array: z.boolean(),
+  /** Ranks per array element (nodes × ntasksPerNode). */
+  ranks: z.number().int().positive(),
+  /** Slurm: the script writes `results/<element>.exited` after its exit steps (stage-out); a task settles only after that. */
+  exitMarkers: z.boolean().optional(),
+  /** Slurm, packed or split: tasks per array element (the runner writes each task's logs). */
+  tasksPerElement: z.number().int().positive().optional(),
+  /** Slurm, packed or split: the array jobs, in order. */
+  arrays: z.array(submittedArraySchema).optional(),
+});
+
+/** What the client writes to manifest.json: enough to rebuild the futures. */
+export type Manifest = z.output<typeof manifestSchema>;
+
+/** What is wrong with a decoded value, in one line: the first few zod issues with their paths. */
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length ? `\`${i.path.join(".")}\`: ` : ""}${i.message}`)
+    .join("; ");
+}
+
+function decodeWith<T>(schema: z.ZodType<T>, value: unknown, path: string, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new RunFolderError(path, `${path} is not a slurmkit ${what}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+function unpack(bytes: Uint8Array, path: string, what: string): unknown {
+  if (bytes.length === 0) throw new RunFolderError(path, `${path} is empty where a ${what} was expected`);
+  try {
+    return packr.unpack(bytes);
+  } catch (error) {
+    throw new RunFolderError(path, `${path} is not a readable ${what} (${bytes.length} bytes, truncated or corrupt msgpack: ${(error as Error).message})`, { cause: error });
+  }
+}
+
+/** Decodes a result file's bytes; a corrupt or foreign file is a RunFolderError naming `path`. */
+export function decodeResult(bytes: Uint8Array, path: string): ResultFile {
+  return decodeWith(resultSchema, unpack(bytes, path, "result file"), path, "result file");
+}
+
+/** Decodes a state file's bytes; a corrupt or foreign file is a RunFolderError naming `path`. */
+export function decodeState(bytes: Uint8Array, path: string): StateFile {
+  return decodeWith(stateSchema, unpack(bytes, path, "state file"), path, "state file");
+}
+
+/** Decodes manifest.json; one from another slurmkit version, or a corrupt one, is a RunFolderError naming `path`. */
+export function decodeManifest(text: string, path: string): Manifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new RunFolderError(path, `${path} is not valid JSON (truncated or corrupt): ${(error as Error).message}`, { cause: error });
+  }
+  const version = (value as { version?: unknown } | null)?.version;
+  if (typeof version === "number" && version > MANIFEST_VERSION) {
+    throw new RunFolderError(path, `${path} was written by a newer slurmkit (manifest version ${version}); this slurmkit reads version ${MANIFEST_VERSION}: upgrade slurmkit to load it`);
+  }
+  return decodeWith(manifestSchema, value, path, "manifest");
+}
+
+/** manifest.json's text. */
+export function encodeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}

@@ -1,0 +1,91 @@
+import { join } from "node:path";
+
+/** Where one task's files live. */
+export interface TaskPaths {
+  /** The task's stdout log. */
+  readonly stdout: string;
+  /** The task's stderr log. */
+  readonly stderr: string;
+  /** The result file (msgpack), written atomically by the runner. */
+  readonly result: string;
+  /** The state file (msgpack): written when the task starts and when it ends. */
+  readonly state: string;
+}
+
+/**
+ * Every path and file name of one submission's folder, the contract between
+ * the client and the runner:
+ *
+ *     <dir>/job.sbatch, job-<j>.sbatch   the sbatch scripts (Slurm; one per array job)
+ *     <dir>/tasks.spec                   every task, readable by index
+ *     <dir>/manifest.json                enough to rebuild the futures
+ *     <dir>/logs/<i>.out|.err            stdout and stderr per task
+ *     <dir>/logs/elements/<A>_<a>.out|.err   a packed element's own logs (setup output)
+ *     <dir>/results/<i>.result           result per task (rank 0; rank r > 0 writes <i>.r<r>.result)
+ *     <dir>/results/<e>.exited           array element e's exit steps (stage-out) are done
+ *     <dir>/state/<i>.state              started/ended per task
+ */
+export class RunFolder {
+  constructor(
+    /** The submission's folder. */
+    readonly dir: string,
+  ) {}
+
+  /** The sbatch script of the submission's `j`-th array job. */
+  script(j = 0): string {
+    return join(this.dir, j === 0 ? "job.sbatch" : `job-${j}.sbatch`);
+  }
+  get spec(): string {
+    return join(this.dir, "tasks.spec");
+  }
+  get manifest(): string {
+    return join(this.dir, "manifest.json");
+  }
+  get logsDir(): string {
+    return join(this.dir, "logs");
+  }
+  get resultsDir(): string {
+    return join(this.dir, "results");
+  }
+  get stateDir(): string {
+    return join(this.dir, "state");
+  }
+  /** Where packed array elements' own (batch script) logs go. */
+  get elementLogsDir(): string {
+    return join(this.logsDir, "elements");
+  }
+
+  /** A packed element's own log, by its array job id and index. */
+  elementLog(arrayJobId: string, arrayIndex: number, stream: "out" | "err"): string {
+    return join(this.elementLogsDir, `${arrayJobId}_${arrayIndex}.${stream}`);
+  }
+
+  /** The result file's name for a task and rank. */
+  static resultName(index: number, rank = 0): string {
+    return rank === 0 ? `${index}.result` : `${index}.r${rank}.result`;
+  }
+
+  /** The state file's name for a task. */
+  static stateName(index: number): string {
+    return `${index}.state`;
+  }
+
+  /** The marker an array element's script writes after its exit steps (stage-out) ran. */
+  static exitedName(element: number): string {
+    return `${element}.exited`;
+  }
+
+  /** The result file of a task's rank. */
+  result(index: number, rank = 0): string {
+    return join(this.resultsDir, RunFolder.resultName(index, rank));
+  }
+
+  task(index: number): TaskPaths {
+    return {
+      stdout: join(this.logsDir, `${index}.out`),
+      stderr: join(this.logsDir, `${index}.err`),
+      result: this.result(index),
+      state: join(this.stateDir, RunFolder.stateName(index)),
+    };
+  }
+}

@@ -1,0 +1,73 @@
+import { open } from "node:fs/promises";
+import { RunFolderError } from "../errors.js";
+import { packr } from "./codec.js";
+import type { TaskRecord } from "./task-record.js";
+
+/**
+ * One spec file holds every task of a submission. Layout: the 8-byte magic
+ * "SKSPEC01", a uint32 count N, N+1 uint64 offsets (from the file start), then
+ * each task as msgpack. A reader reads the header entries it needs and one
+ * record, never the rest.
+ */
+const MAGIC = Buffer.from("SKSPEC01", "latin1");
+const HEADER = MAGIC.length + 4;
+
+/** Encodes all task records into one spec file's bytes. */
+export function encodeSpec(records: readonly TaskRecord[]): Buffer {
+  const bodies = records.map((r) => packr.pack(r));
+  const tableSize = 8 * (records.length + 1);
+  const header = Buffer.alloc(HEADER + tableSize);
+  MAGIC.copy(header, 0);
+  header.writeUInt32LE(records.length, MAGIC.length);
+  let offset = HEADER + tableSize;
+  for (let i = 0; i <= bodies.length; i++) {
+    header.writeBigUInt64LE(BigInt(offset), HEADER + 8 * i);
+    offset += bodies[i]?.length ?? 0;
+  }
+  return Buffer.concat([header, ...bodies]);
+}
+
+/** Reads task `index` from a spec file without decoding the others. */
+export async function readSpecRecord(path: string, index: number): Promise<TaskRecord> {
+  const [record] = await readSpecRange(path, index, index + 1, `Task index ${index}`);
+  return record!;
+}
+
+/** Reads tasks `start` to `end - 1` (clamped to the file's count) with one read of their bytes. */
+export async function readSpecRange(path: string, start: number, end: number, what = `Task range ${start}..${end - 1}`): Promise<TaskRecord[]> {
+  const file = await open(path, "r");
+  try {
+    const head = Buffer.alloc(HEADER);
+    const { bytesRead: headRead } = await file.read(head, 0, HEADER, 0);
+    if (headRead < HEADER || !head.subarray(0, MAGIC.length).equals(MAGIC)) throw new RunFolderError(path, `${path} is not a slurmkit spec file (no SKSPEC01 header)`);
+    const count = head.readUInt32LE(MAGIC.length);
+    const last = Math.min(end, count);
+    if (!Number.isInteger(start) || start < 0 || start >= last) {
+      throw new RunFolderError(path, `${what} is out of range: ${path} holds tasks 0 to ${count - 1}`);
+    }
+    const table = Buffer.alloc(8 * (last - start + 1));
+    await file.read(table, 0, table.length, HEADER + 8 * start);
+    const offsets = Array.from({ length: last - start + 1 }, (_, i) => Number(table.readBigUInt64LE(8 * i)));
+    if (offsets.some((o, i) => o < HEADER || (i > 0 && o < offsets[i - 1]!))) throw new RunFolderError(path, `${path} is corrupt: tasks ${start}..${last - 1} have offsets ${offsets.join(", ")}`);
+    const first = offsets[0]!;
+    const body = Buffer.alloc(offsets.at(-1)! - first);
+    const { bytesRead } = await file.read(body, 0, body.length, first);
+    if (bytesRead !== body.length) throw new RunFolderError(path, `${path} is truncated: tasks ${start}..${last - 1} need bytes ${first}..${offsets.at(-1)}`);
+    return offsets.slice(0, -1).map((o, i) => decodeRecord(body.subarray(o - first, offsets[i + 1]! - first), path, start + i));
+  } finally {
+    await file.close();
+  }
+}
+
+/** One task record; anything but a command or function record is a RunFolderError. */
+function decodeRecord(bytes: Uint8Array, path: string, index: number): TaskRecord {
+  let record: unknown;
+  try {
+    record = packr.unpack(bytes);
+  } catch (error) {
+    throw new RunFolderError(path, `${path} is corrupt: task ${index} is not readable msgpack (${(error as Error).message})`, { cause: error });
+  }
+  const kind = (record as { kind?: unknown } | null)?.kind;
+  if (kind !== "command" && kind !== "function") throw new RunFolderError(path, `${path} is corrupt: task ${index} is neither a command nor a function task`);
+  return record as TaskRecord;
+}

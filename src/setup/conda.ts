@@ -1,0 +1,18 @@
+import { shellWord, showLate, type LateString } from "../api/runtime-value.js";
+import { quoteShell } from "./shell.js";
+import { type SetupStep, step, check, need } from "./step.js";
+
+export function condaActivate(env: LateString): SetupStep {
+  const problems: string[] = [];
+  need(problems, "env", env, "an environment name or path");
+  check("condaActivate", problems);
+  return step("condaActivate", {
+    batch: [
+      `command -v conda >/dev/null 2>&1 || slurmkit_fail ${quoteShell(`conda is not available; cannot activate ${showLate(env)}`)}`,
+      'eval "$(conda shell.bash hook)"',
+      `conda activate ${shellWord(env)} || slurmkit_fail ${quoteShell(`conda activate ${showLate(env)} failed`)}`,
+    ],
+  });
+}
+
+/** Options of container(). */

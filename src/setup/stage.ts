@@ -1,0 +1,83 @@
+import { shellWord, type LateString } from "../api/runtime-value.js";
+import { quoteShell } from "./shell.js";
+import { type SetupStep, step, check, need, onEveryNode } from "./step.js";
+
+export interface StageInOptions {
+  /** A file, folder or zip archive on shared storage. */
+  readonly from: LateString;
+  /** A folder, usually node-local: `atRuntime("$SLURM_TMPDIR/data")`. */
+  readonly to: LateString;
+  /** Unzip `from` into `to` instead of copying it. @default false */
+  readonly unzip?: boolean;
+}
+
+/**
+ * Copies (or unzips) data into node-local scratch on every node of the job,
+ * once per node per allocation.
+ *
+ * @example
+ * stageIn({ from: "/project/data.zip", to: atRuntime("$SLURM_TMPDIR/data"), unzip: true })
+ */
+export function stageIn(options: StageInOptions): SetupStep {
+  const problems: string[] = [];
+  need(problems, "from", options.from);
+  need(problems, "to", options.to);
+  check("stageIn", problems);
+  const to = shellWord(options.to);
+  const from = shellWord(options.from);
+  return step("stageIn", {
+    batch: onEveryNode("stageIn", [
+      `mkdir -p -- ${to}`,
+      `echo "slurmkit: staging in" ${from} "to" ${to} "on \${SLURMD_NODENAME:-$(hostname)}" >&2`,
+      options.unzip ? `unzip -q -o ${from} -d ${to}` : `cp -R -- ${from} ${to}/`,
+    ]),
+  });
+}
+
+/** Options of stageOut(). */
+export interface StageOutOptions {
+  /** A node-local file or folder: `atRuntime("$SLURM_TMPDIR/out")`. */
+  readonly from: LateString;
+  /** A shared folder; each job copies into its own subfolder `<to>/<job id>/`. */
+  readonly to: LateString;
+}
+
+/**
+ * Copies results back to shared storage when the job ends, also when it
+ * fails, is cancelled or times out (a trap on exit). Each job copies into its
+ * own `<to>/<job id>/` (`<array id>_<index>` for array elements), so no job
+ * overwrites another's outputs; with several nodes each node copies into
+ * `<to>/<job id>/<node>/`.
+ *
+ * @example
+ * stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: "/project/results" })
+ */
+export function stageOut(options: StageOutOptions): SetupStep {
+  const problems: string[] = [];
+  need(problems, "from", options.from);
+  need(problems, "to", options.to);
+  check("stageOut", problems);
+  const from = shellWord(options.from);
+  const dest = `${shellWord(options.to)}/"$slurmkit_job"`;
+  const copy = (target: string) => [
+    `mkdir -p -- ${target}`,
+    `if [ -e ${from} ]; then cp -R -- ${from} ${target}/; else echo "slurmkit: nothing to stage out at" ${from} "on \${SLURMD_NODENAME:-$(hostname)}" >&2; fi`,
+  ];
+  const perNode = ["set -euo pipefail", `slurmkit_job=\${1:?}`, ...copy(`${dest}/"\${SLURMD_NODENAME:-$(hostname)}"`)].join("\n");
+  return step("stageOut", {
+    exit: [
+      'if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then',
+      `  srun --overlap --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c ${quoteShell(perNode)} slurmkit-stage-out "$slurmkit_job" || echo "slurmkit: stage-out failed" >&2`,
+      "else",
+      ...copy(dest).map((l) => `  ${l}`),
+      "fi",
+    ],
+  });
+}
+
+/**
+ * Activates a conda environment in the batch shell (and so for the tasks).
+ *
+ * @example
+ * condaActivate("myenv")
+ */

@@ -1,0 +1,73 @@
+import { ParameterError } from "../errors.js";
+import { isRuntimeValue, type LateString } from "../api/runtime-value.js";
+import { quoteShell } from "./shell.js";
+
+const STEP = Symbol.for("slurmkit.setupStep");
+
+/**
+ * A typed piece of the job's preamble. Steps render into the sbatch script in
+ * the order given; build them with modules(), venvPerNode(), stageIn(),
+ * stageOut(), condaActivate(), container(), setupFile() and lines().
+ */
+export interface SetupStep {
+  readonly [STEP]: true;
+  /** What kind of step, for messages. */
+  readonly kind: string;
+  /** Lines run once in the batch shell (on the job's first node). */
+  readonly batch: readonly string[];
+  /** Lines run in each rank's shell just before the runner (e.g. activating a node-local venv). */
+  readonly rank: readonly string[];
+  /** Lines run when the job ends, also when it fails, is cancelled or times out. */
+  readonly exit: readonly string[];
+  /** Shell words put before the runner command (a container runtime). */
+  readonly wrap: readonly string[];
+}
+
+/** Whether a value is a setup step. */
+export function isSetupStep(value: unknown): value is SetupStep {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[STEP] === true;
+}
+
+/** A step of the given kind from its parts. */
+export function step(kind: string, parts: Partial<Pick<SetupStep, "batch" | "rank" | "exit" | "wrap">>): SetupStep {
+  return { [STEP]: true, kind, batch: parts.batch ?? [], rank: parts.rank ?? [], exit: parts.exit ?? [], wrap: parts.wrap ?? [] };
+}
+
+/** Throws a ParameterError for the step if there are problems. */
+export function check(kind: string, problems: string[]): void {
+  if (problems.length) throw new ParameterError(`${kind} step`, problems);
+}
+
+/** A non-empty path or runtime value that cannot read as an option. */
+export function lateOk(v: unknown): v is LateString {
+  // A leading "-" would read as an option to cp, mkdir, unzip or apptainer.
+  return isRuntimeValue(v) || (typeof v === "string" && v !== "" && !v.startsWith("-") && !v.includes("\0"));
+}
+
+/** Records a problem unless `value` is a usable path or runtime value. */
+export function need(problems: string[], name: string, value: unknown, expected = "a non-empty path or runtime value, not starting with -"): void {
+  if (!lateOk(value)) problems.push(`Expected \`${name}\` to be ${expected}, got \`${String(value)}\``);
+}
+
+/** Runs a script once on every node of the job: through srun on several nodes, directly on one. */
+export function onEveryNode(kind: string, script: readonly string[]): string[] {
+  const body = ["set -euo pipefail", ...script].join("\n");
+  return [`slurmkit_on_every_node ${quoteShell(body)} || slurmkit_fail ${quoteShell(`setup step ${kind} failed`)}`];
+}
+
+/** Helper functions the steps use; rendered once at the top of the setup section. */
+export const STEP_HELPERS = [
+  "slurmkit_node=${SLURMD_NODENAME:-$(hostname)}",
+  "# shellcheck disable=SC2317 # used by some steps only",
+  'slurmkit_fail() { echo "slurmkit: $1 on $slurmkit_node" >&2; exit 1; }',
+  "# shellcheck disable=SC2317 # used by some steps only",
+  "slurmkit_on_every_node() {",
+  '  if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then',
+  '    srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c "$1"',
+  "  else",
+  '    bash -c "$1"',
+  "  fi",
+  "}",
+];
+
+/** Options of modules(). */

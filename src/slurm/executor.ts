@@ -1,0 +1,203 @@
+import { posix, resolve } from "node:path";
+import { ParameterError } from "../errors.js";
+import type { Job } from "../api/job.js";
+import type { ResultOf, TaskRecord, TaskSpec } from "../api/tasks.js";
+import { encodeManifest, type SubmittedArray } from "../protocol/records.js";
+import { RunFolder } from "../protocol/run-folder.js";
+import { runnerPath } from "../protocol/runner-path.js";
+import { encodeSpec } from "../protocol/spec-file.js";
+import { newSubmissionDir, taskRecords } from "../protocol/submission.js";
+import { LocalTransport } from "../transport/local.js";
+import { SshTransport, type SshOptions } from "../transport/ssh.js";
+import type { Transport } from "../transport/transport.js";
+import { dependencyOf, SlurmBackend, slurmJobs } from "./backend.js";
+import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
+import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
+import { checkSubmission, planSubmission, type SubmissionPlan } from "./plan.js";
+import { sharedScheduler, type ClusterLimits, type Scheduler } from "./scheduler.js";
+import { Watcher, type JobWatcher } from "./watcher.js";
+
+/** Options of SlurmExecutor besides the Slurm parameters. */
+export interface SlurmExecutorOptions extends SlurmParametersInput {
+  /** The folder for submissions, on a file system the compute nodes share (with `ssh`: an absolute path on the cluster). */
+  readonly folder: string;
+  /** The Node.js binary on the compute nodes. @default the one running this process; with `ssh`, `node` from the nodes' PATH */
+  readonly nodeBinary?: string;
+  /** Where sbatch runs and files are written. @default this machine, or the `ssh` login node */
+  readonly transport?: Transport;
+  /** Submit from another machine (a laptop): run sbatch and keep the folder on this login node, over SSH. */
+  readonly ssh?: SshOptions;
+  /**
+   * Where this machine's files are on the cluster, by path prefix, for function
+   * task modules and slurmkit's runner: `{ "/Users/ada/sweep": "/home/ada/sweep" }`.
+   * @default the same paths on the cluster
+   */
+  readonly pathMap?: PathMap;
+}
+
+/** Options of mapArray(). */
+export interface MapArrayOptions extends SubmitOptions {
+  /**
+   * Tasks each array element runs, one after another or up to `cpusPerTask`
+   * at once; each keeps its own result, state and logs. "auto" picks it from
+   * the task count, `arrayParallelism` and the cluster's limits. Submissions
+   * with more elements than MaxArraySize are split into several array jobs.
+   * @default 1
+   */
+  readonly tasksPerElement?: number | "auto";
+}
+
+/** Options of submit() and mapArray(). */
+export interface SubmitOptions {
+  /**
+   * Jobs that must all complete successfully before these tasks start
+   * (Slurm's `afterok`). If one of them fails, these jobs end CANCELLED
+   * without running (`--kill-on-invalid-dep=yes`), rather than pending forever.
+   */
+  readonly after?: readonly Job<unknown>[];
+}
+
+/**
+ * Submits tasks to Slurm: one sbatch call per `mapArray`, one spec file per
+ * submission, and futures that a shared watcher keeps up to date.
+ *
+ * @example
+ * const executor = new SlurmExecutor({ folder: "runs/sweep", time: "01:00:00", mem: "4G" });
+ * const jobs = await executor.mapArray(configs.map((c) => train.with(c)));
+ * for (const job of jobs) console.log(job.id, await job.result());
+ */
+export class SlurmExecutor {
+  readonly folder: string;
+  readonly nodeBinary: string;
+  readonly transport: Transport;
+  readonly #pathMap: PathMap | undefined;
+  #parameters: SlurmParametersInput;
+  #limits: Promise<ClusterLimits> | undefined;
+
+  constructor(options: SlurmExecutorOptions) {
+    const { folder, nodeBinary, transport, ssh, pathMap, ...parameters } = options;
+    if (typeof folder !== "string" || folder === "" || /[%\n\\]/.test(folder)) {
+      // sbatch expands % in log paths (%j, %u...), so such a folder would scatter the logs.
+      throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path without %, \\ or newlines, got \`${String(folder)}\``]);
+    }
+    if (ssh !== undefined && transport !== undefined) throw new ParameterError("executor options", ["Expected either `ssh` or `transport`, not both"]);
+    if (ssh !== undefined && !folder.startsWith("/")) {
+      throw new ParameterError("executor options", [`Expected \`folder\` to be an absolute path on the cluster when \`ssh\` is given, got \`${folder}\``]);
+    }
+    if (pathMap !== undefined) checkPathMap(pathMap);
+    parseParameters(parameters);
+    this.folder = ssh ? posix.normalize(folder) : resolve(folder);
+    this.nodeBinary = nodeBinary ?? (ssh ? "node" : process.execPath);
+    this.transport = transport ?? (ssh ? new SshTransport(ssh) : new LocalTransport());
+    this.#pathMap = pathMap;
+    this.#parameters = parameters;
+  }
+
+  /** Closes the transport's connection, if it has one (SSH); a later call opens a new one. */
+  close(): void {
+    this.transport.close?.();
+  }
+
+  /** The validated parameters (time in seconds, memory in megabytes). */
+  get parameters(): SlurmParameters {
+    return parseParameters(this.#parameters);
+  }
+
+  /**
+   * The watcher shared by every job on this executor's transport: `calls`
+   * counts scheduler calls, `stats` polls, and `setIntervals` tunes polling.
+   */
+  get watcher(): JobWatcher {
+    return this.#watcher;
+  }
+
+  get #watcher(): Watcher {
+    return Watcher.for(this.transport);
+  }
+
+  get #scheduler(): Scheduler {
+    return sharedScheduler(this.transport);
+  }
+
+  /**
+   * Merges parameters into the current ones: each key replaces the current
+   * value, except `sbatch`, whose options merge key by key. Throws (and
+   * changes nothing) if the result is invalid.
+   */
+  update(parameters: SlurmParametersInput): void {
+    const merged = mergeParameters(this.#parameters, parameters);
+    parseParameters(merged);
+    this.#parameters = merged;
+  }
+
+  /** Submits one task as one (non-array) job. */
+  async submit<T extends TaskSpec<unknown>>(task: T, options: SubmitOptions = {}): Promise<Job<ResultOf<T>>> {
+    const [job] = await this.#submit([task], false, options);
+    return job as Job<ResultOf<T>>;
+  }
+
+  /**
+   * Submits all tasks as one sbatch array job (`--array=0-(N-1)[%P]`), or,
+   * packed, as ceil(N / tasksPerElement) elements split over as many array
+   * jobs as MaxArraySize needs; one future per task, in order.
+   */
+  async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options: MapArrayOptions = {}): Promise<Job<ResultOf<T>>[]> {
+    return (await this.#submit(tasks, true, options)) as Job<ResultOf<T>>[];
+  }
+
+  /** The cluster's limits, read once per executor. */
+  limits(): Promise<ClusterLimits> {
+    this.#limits ??= this.#scheduler.limits().catch((error: unknown) => {
+      this.#limits = undefined;
+      throw error;
+    });
+    return this.#limits;
+  }
+
+  async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, options: MapArrayOptions): Promise<Job<unknown>[]> {
+    const records = mapRecords(taskRecords(tasks), this.#pathMap);
+    const parameters = this.parameters;
+    const dependency = dependencyOf(options.after);
+    const tasksPerElement = checkSubmission(parameters, { tasksPerElement: options.tasksPerElement, dependency });
+    if (records.length === 0) return [];
+    const folder = new RunFolder(newSubmissionDir(this.folder));
+    const plan = planSubmission({
+      taskCount: records.length,
+      array,
+      parameters,
+      limits: array ? await this.limits() : undefined,
+      tasksPerElement,
+      dependency,
+      folder,
+      runner: [this.nodeBinary, mapPath(runnerPath(), this.#pathMap)],
+    });
+    await this.#write(plan, folder, records);
+    const arrays = await this.#sbatch(plan.scripts);
+    const submitted = { ...plan.manifest, jobId: arrays[0]!.jobId, ...(plan.packed ? { arrays } : {}) };
+    await this.transport.writeFile(folder.manifest, encodeManifest(submitted));
+    return slurmJobs(new SlurmBackend(this.#watcher, this.#scheduler, this.transport), folder, submitted);
+  }
+
+  /** Writes the folders, the spec file, the scripts and the manifest (jobId null: nothing submitted yet). */
+  async #write(plan: SubmissionPlan, folder: RunFolder, records: readonly TaskRecord[]): Promise<void> {
+    const t = this.transport;
+    await Promise.all(plan.dirs.map((d) => t.mkdir(d)));
+    await t.writeFile(folder.spec, encodeSpec(records));
+    await Promise.all(plan.scripts.map((s) => t.writeFile(s.path, s.text)));
+    await t.writeFile(folder.manifest, encodeManifest(plan.manifest));
+  }
+
+  /** Submits every script; if one is refused, cancels those already submitted so nothing half-submitted stays behind. */
+  async #sbatch(scripts: SubmissionPlan["scripts"]): Promise<SubmittedArray[]> {
+    const submitted: SubmittedArray[] = [];
+    for (const s of scripts) {
+      try {
+        submitted.push({ jobId: await this.#scheduler.submit(s.path), firstElement: s.firstElement, elements: s.count });
+      } catch (error) {
+        await Promise.all(submitted.map((a) => this.#scheduler.cancel(a.jobId).catch(() => undefined)));
+        throw error;
+      }
+    }
+    return submitted;
+  }
+}

@@ -1,0 +1,234 @@
+import { z } from "zod";
+import { ParameterError } from "../errors.js";
+import { isSetupStep, type SetupStep } from "../setup/index.js";
+import { closeMatches } from "../suggest.js";
+import { formatDuration, formatMemory, parseDurationSeconds, parseMemoryMegabytes } from "./units.js";
+
+const show = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v) ?? String(v));
+
+/**
+ * A zod field that users write as `In` and that checks and converts with
+ * `convert`, which returns undefined for bad input (any value reaches it, so
+ * JavaScript callers get the same messages).
+ */
+function field<In, Out>(expected: string, convert: (value: unknown) => Out | undefined) {
+  return z.custom<In>().transform((value, ctx): Out => {
+    const out = convert(value);
+    if (out === undefined) {
+      ctx.addIssue({ code: "custom", message: `to be ${expected}, got \`${show(value)}\`` });
+      return z.NEVER;
+    }
+    return out;
+  });
+}
+
+const positiveInteger = () =>
+  field<number, number>("a positive integer", (v) => (typeof v === "number" && Number.isInteger(v) && v > 0 ? v : typeof v === "string" && /^[1-9]\d*$/.test(v) ? Number(v) : undefined));
+
+const text = (pattern = /^[^\n\r\0]+$/, expected = "a non-empty string on one line") =>
+  field<string, string>(expected, (v) => (typeof v === "string" && pattern.test(v) ? v : undefined));
+
+const duration = () =>
+  field<number | string, number>("minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`", (v) =>
+    typeof v === "number" || typeof v === "string" ? parseDurationSeconds(v) : undefined,
+  );
+
+const memory = () =>
+  field<number | string, number>("megabytes or a size with a unit such as `500M`, `32G` or `32GB`", (v) =>
+    typeof v === "number" || typeof v === "string" ? parseMemoryMegabytes(v) : undefined,
+  );
+
+const SIGNAL = /^(?:(B|R):)?(?:SIG)?([A-Z0-9]+)(?:@(\d+))?$/;
+
+/** The signal Slurm sends before the time limit. */
+export interface SignalSpec {
+  /** Signal name without SIG, e.g. "USR1". */
+  readonly name: string;
+  /** Seconds before the time limit. @default 60 (Slurm's) */
+  readonly secondsBefore?: number;
+  /** Send it to the batch shell only (`B:`), not to the job steps. */
+  readonly batchOnly?: boolean;
+}
+
+function convertSignal(v: unknown): string | undefined {
+  if (typeof v === "string") {
+    const m = SIGNAL.exec(v.trim());
+    return m ? `${m[1] ? `${m[1]}:` : ""}${m[2]}${m[3] ? `@${m[3]}` : ""}` : undefined;
+  }
+  if (v && typeof v === "object") {
+    const s = v as Partial<SignalSpec>;
+    if (typeof s.name !== "string" || !/^(?:SIG)?[A-Z0-9]+$/.test(s.name)) return undefined;
+    if (s.secondsBefore !== undefined && !(Number.isInteger(s.secondsBefore) && s.secondsBefore >= 0)) return undefined;
+    return `${s.batchOnly ? "B:" : ""}${s.name.replace(/^SIG/, "")}${s.secondsBefore !== undefined ? `@${s.secondsBefore}` : ""}`;
+  }
+  return undefined;
+}
+
+/** sbatch options that slurmkit sets itself; the raw map may not set them, nor an abbreviation sbatch would accept. */
+export const MANAGED_SBATCH: readonly string[] = ["array", "output", "error", "parsable", "wrap"];
+const isManaged = (key: string) => MANAGED_SBATCH.some((m) => m.startsWith(key));
+
+function convertRaw(v: unknown): Record<string, string | true> | undefined {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
+  const out: Record<string, string | true> = {};
+  for (const [key, value] of Object.entries(v)) {
+    if (!/^[a-z][a-z0-9-]*$/.test(key) || isManaged(key)) return undefined;
+    if (value === true) out[key] = true;
+    else if ((typeof value === "string" && !/[\n\r\0]/.test(value)) || typeof value === "number") out[key] = String(value);
+    else return undefined;
+  }
+  return out;
+}
+
+/** How one parameter reaches sbatch and the command line. */
+interface ParameterDef {
+  readonly schema: z.ZodType;
+  /** The sbatch long option it becomes, if it becomes one by itself. */
+  readonly sbatch?: string;
+  /** How its validated value is written on that option. @default String */
+  readonly render?: (value: never) => string;
+  /** How `--slurm key=value` stores it: as typed text, as an integer, or not at all (it has its own syntax). */
+  readonly flag: "text" | "integer" | false;
+}
+
+const def = <S extends z.ZodType>(schema: S, rest: Omit<ParameterDef, "schema">) => ({ schema, ...rest });
+
+/**
+ * Every parameter, once: its schema, the sbatch option it becomes and how
+ * flags store it. Problems are listed in this order.
+ */
+const PARAMETERS = {
+  /** Job name (`--job-name`). */
+  jobName: def(text(), { sbatch: "job-name", flag: "text" }),
+  partition: def(text(), { sbatch: "partition", flag: "text" }),
+  /** Number of nodes, or a range such as "2-4". */
+  nodes: def(
+    field<number | string, string>("a positive integer or a range such as `2-4`", (v) =>
+      typeof v === "number" && Number.isInteger(v) && v > 0 ? String(v) : typeof v === "string" && /^[1-9]\d*(-[1-9]\d*)?$/.test(v) ? v : undefined,
+    ),
+    { sbatch: "nodes", flag: "text" },
+  ),
+  ntasksPerNode: def(positiveInteger(), { sbatch: "ntasks-per-node", flag: "integer" }),
+  /** CPUs per task. */
+  cpusPerTask: def(positiveInteger(), { sbatch: "cpus-per-task", flag: "integer" }),
+  /** GPUs per node: a count, or "type:count". */
+  gpusPerNode: def(
+    field<number | string, string>("a positive integer or `type:count` such as `a100:2`", (v) =>
+      typeof v === "number" && Number.isInteger(v) && v > 0 ? String(v) : typeof v === "string" && /^([A-Za-z0-9_.-]+:)?[1-9]\d*$/.test(v) ? v : undefined,
+    ),
+    { sbatch: "gpus-per-node", flag: "text" },
+  ),
+  gres: def(text(/^[A-Za-z0-9_.:,=-]+$/, "a gres string such as `gpu:t4:1`"), { sbatch: "gres", flag: "text" }),
+  /** Time limit: minutes, or "HH:MM:SS", "D-HH:MM:SS" and Slurm's other forms. Stored as seconds. */
+  time: def(duration(), { sbatch: "time", render: formatDuration, flag: "text" }),
+  /** Memory per node: megabytes, or "32G", "32GB", "500M". Stored as megabytes. */
+  mem: def(memory(), { sbatch: "mem", render: formatMemory, flag: "text" }),
+  /** Memory per CPU, like `mem`. */
+  memPerCpu: def(memory(), { sbatch: "mem-per-cpu", render: formatMemory, flag: "text" }),
+  account: def(text(), { sbatch: "account", flag: "text" }),
+  qos: def(text(), { sbatch: "qos", flag: "text" }),
+  constraint: def(text(), { sbatch: "constraint", flag: "text" }),
+  exclude: def(text(), { sbatch: "exclude", flag: "text" }),
+  nodelist: def(text(), { sbatch: "nodelist", flag: "text" }),
+  /** A Slurm dependency such as "afterok:123". */
+  dependency: def(text(), { sbatch: "dependency", flag: "text" }),
+  /** At most this many array elements run at once (`--array=...%P`). */
+  arrayParallelism: def(positiveInteger(), { flag: "integer" }),
+  /** The signal Slurm sends before the time limit: "USR1@90", "B:USR1@90" or a SignalSpec. */
+  signal: def(field<string | SignalSpec, string>("a signal such as `USR1@90` or `{ name: \"USR1\", secondsBefore: 90 }`", convertSignal), { sbatch: "signal", flag: "text" }),
+  /** Any other sbatch option, by its long name without dashes: `{ "mail-type": "END", exclusive: true }`. */
+  sbatch: def(
+    field<Readonly<Record<string, string | number | true>>, Record<string, string | true>>(
+      "an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error or wrap",
+      convertRaw,
+    ),
+    { flag: false },
+  ),
+  /** Setup steps and raw lines, run before the task, in order. */
+  setup: def(
+    field<readonly (string | SetupStep)[], (string | SetupStep)[]>("an array of setup steps (modules(), venvPerNode(), ...) and strings", (v) =>
+      Array.isArray(v) && v.every((l) => typeof l === "string" || isSetupStep(l)) ? (v as (string | SetupStep)[]) : undefined,
+    ),
+    { flag: false },
+  ),
+} satisfies Record<string, ParameterDef>;
+
+type ParameterName = keyof typeof PARAMETERS;
+
+/** The one schema for job resources and scheduling options, made from the parameter table. */
+export const slurmParametersSchema = z.strictObject(
+  Object.fromEntries(Object.entries(PARAMETERS).map(([k, p]) => [k, p.schema.optional()])) as {
+    [K in ParameterName]: z.ZodOptional<(typeof PARAMETERS)[K]["schema"]>;
+  },
+);
+
+/** Slurm parameters as users write them (inferred from the schema). */
+export type SlurmParametersInput = Readonly<z.input<typeof slurmParametersSchema>>;
+
+/** Parameters that `--slurm key=value` takes, with how each is stored ("text" as typed, or "integer"). */
+export const FLAG_PARAMETERS: ReadonlyMap<string, "text" | "integer"> = new Map(
+  Object.entries(PARAMETERS).flatMap(([k, p]: [string, ParameterDef]) => (p.flag ? [[k, p.flag] as const] : [])),
+);
+
+/** Slurm parameters after validation: time in seconds, memory in megabytes. */
+export type SlurmParameters = z.output<typeof slurmParametersSchema>;
+
+/** The accepted parameter names. */
+export const PARAMETER_NAMES: readonly string[] = Object.keys(slurmParametersSchema.shape).sort();
+
+/**
+ * Validates Slurm parameters. Throws a ParameterError naming every bad key and
+ * what it accepts; unknown keys get close matches and the list of accepted ones.
+ */
+export function parseParameters(input: unknown): SlurmParameters {
+  const result = slurmParametersSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems: string[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        const near = closeMatches(key, PARAMETER_NAMES);
+        problems.push(`Unknown parameter \`${key}\`${near.length ? ` (did you mean ${near.map((n) => `\`${n}\``).join(" or ")}?)` : ""}; accepted: ${PARAMETER_NAMES.join(", ")}`);
+      }
+    } else if (issue.code === "invalid_type" && issue.path.length === 0) {
+      problems.push(`Expected Slurm parameters to be an object, got \`${show(input)}\``);
+    } else {
+      problems.push(`Expected \`${issue.path.join(".")}\` ${issue.message}`);
+    }
+  }
+  throw new ParameterError("Slurm parameters", problems);
+}
+
+/**
+ * The sbatch long options the parameters ask for, as [name, value] pairs; only
+ * what was set. Plain options come in the table's order, then those with
+ * units (time, memory), then the raw `sbatch` map.
+ */
+export function toSbatchOptions(p: SlurmParameters): Array<[string, string | true]> {
+  const out: Array<[string, string | true]> = [];
+  const entries = Object.entries(PARAMETERS) as Array<[ParameterName, ParameterDef]>;
+  for (const [key, def] of [...entries.filter(([, d]) => !d.render), ...entries.filter(([, d]) => d.render)]) {
+    const value = p[key];
+    if (value === undefined || def.sbatch === undefined) continue;
+    out.push([def.sbatch, def.render ? def.render(value as never) : String(value)]);
+  }
+  for (const [key, value] of Object.entries(p.sbatch ?? {})) out.push([key, value]);
+  return out;
+}
+
+/**
+ * Parameters merged as `update()` and `executorFromFlags` do: each key of
+ * `over` replaces the one in `base`, except `sbatch`, whose options merge key
+ * by key (an option in `over` wins).
+ */
+export function mergeParameters(base: SlurmParametersInput, over: SlurmParametersInput): SlurmParametersInput {
+  const merged = { ...base, ...over };
+  if (base.sbatch !== undefined && over.sbatch !== undefined) return { ...merged, sbatch: { ...base.sbatch, ...over.sbatch } };
+  return merged;
+}
+
+/** Tasks per array element: nodes × ntasksPerNode when both are known, else 1. */
+export function ranksPerJob(p: SlurmParameters): number {
+  const nodes = p.nodes && /^\d+$/.test(p.nodes) ? Number(p.nodes) : 1;
+  return nodes * (p.ntasksPerNode ?? 1);
+}

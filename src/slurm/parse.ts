@@ -1,0 +1,93 @@
+// Parsers of Slurm's command output (squeue, sacct, sbatch, sinfo, scontrol): pure functions of text.
+import { parseJobState, type JobState } from "../api/job-state.js";
+
+/** One line of squeue or sacct output: a job id or an array range, and its state. */
+export interface QueueEntry {
+  /** The job id (the array's id for array elements). */
+  readonly jobId: string;
+  /** The array indices this line covers; undefined for a job that is not an array element. */
+  readonly indices?: readonly number[];
+  readonly state: JobState;
+  /** The raw state text, e.g. "CANCELLED by 0". */
+  readonly rawState: string;
+}
+
+/**
+ * Parses a job id as squeue or sacct print it: "123", "123_4", or an array
+ * range "123_[0-3,7,9-15%2]" (the "%2" is the parallelism limit).
+ */
+export function parseJobId(text: string): { jobId: string; indices?: number[] } | undefined {
+  const m = /^(\d+)(?:_(\d+|\[([0-9,\-%:]+)\]))?(?:\+\d+)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const [, jobId, single, range] = m;
+  if (single === undefined) return { jobId: jobId! };
+  if (range === undefined) return { jobId: jobId!, indices: [Number(single)] };
+  const indices: number[] = [];
+  for (const part of range.split("%")[0]!.split(",")) {
+    const r = /^(\d+)(?:-(\d+)(?::(\d+))?)?$/.exec(part);
+    if (!r) return undefined;
+    const lo = Number(r[1]);
+    const hi = r[2] === undefined ? lo : Number(r[2]);
+    const step = r[3] === undefined ? 1 : Number(r[3]);
+    for (let i = lo; i <= hi; i += step) indices.push(i);
+  }
+  return { jobId: jobId!, indices };
+}
+
+/** Parses `id|state` lines (squeue -o '%i|%T', sacct -P -o JobID,State). Unparseable lines are skipped. */
+export function parseQueueLines(stdout: string): QueueEntry[] {
+  const out: QueueEntry[] = [];
+  for (const line of stdout.split("\n")) {
+    const [idText, rawState] = line.split("|");
+    if (!idText || rawState === undefined) continue;
+    const id = parseJobId(idText);
+    if (!id) continue;
+    out.push({ ...id, state: parseJobState(rawState), rawState: rawState.trim() });
+  }
+  return out;
+}
+
+/** Parses `sbatch --parsable` output: "123" or "123;cluster". */
+export function parseSbatchOutput(stdout: string): string | undefined {
+  const m = /^(\d+)(?:;\S+)?$/m.exec(stdout.trim());
+  return m?.[1];
+}
+
+/** One node's CPU count and partitions, as sinfo lists them. */
+export interface NodeCpus {
+  readonly name: string;
+  readonly cpus: number;
+  readonly partitions: readonly string[];
+  /** True when one of its partitions is the cluster's default (sinfo marks it with `*`). */
+  readonly inDefaultPartition: boolean;
+}
+
+/** Reads `sinfo --noheader --Node --format=%N|%c|%P` output: one line per node and partition. */
+export function parseSinfoNodes(stdout: string): NodeCpus[] {
+  const nodes = new Map<string, { name: string; cpus: number; partitions: string[]; inDefaultPartition: boolean }>();
+  for (const line of stdout.split("\n")) {
+    const [name, cpus, partition] = line.trim().split("|");
+    if (!name || !cpus || !/^\d+$/.test(cpus) || !partition) continue;
+    const node = nodes.get(name) ?? { name, cpus: Number(cpus), partitions: [], inDefaultPartition: false };
+    node.partitions.push(partition.replace(/\*$/, ""));
+    if (partition.endsWith("*")) node.inDefaultPartition = true;
+    nodes.set(name, node);
+  }
+  return [...nodes.values()];
+}
+
+/** Reads MaxArraySize from `scontrol show config` output. */
+export function parseMaxArraySize(stdout: string): number | undefined {
+  const m = /^\s*MaxArraySize\s*=\s*(\d+)\s*$/m.exec(stdout);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Expands squeue/sacct entries (array ranges included) into a map from `id` or `id_i` to state. */
+export function indexEntries(entries: readonly QueueEntry[]): Map<string, JobState> {
+  const out = new Map<string, JobState>();
+  for (const e of entries) {
+    if (e.indices === undefined) out.set(e.jobId, e.state);
+    else for (const i of e.indices) out.set(`${e.jobId}_${i}`, e.state);
+  }
+  return out;
+}

@@ -1,0 +1,138 @@
+import { SchedulerError, SubmissionError } from "../errors.js";
+import { parseMaxArraySize, parseQueueLines, parseSbatchOutput, parseSinfoNodes, type NodeCpus, type QueueEntry } from "./parse.js";
+import { unlessUnreachable, type Transport } from "../transport/transport.js";
+
+/** How many scheduler calls a process has made; tests read it. */
+export interface SchedulerCallCounts {
+  sbatch: number;
+  squeue: number;
+  sacct: number;
+  scancel: number;
+  /** `scontrol show config`, `sacctmgr` and `sinfo` calls that read the cluster's limits. */
+  limits: number;
+}
+
+/** The cluster limits that decide how a large submission is split. */
+export interface ClusterLimits {
+  /** Array indices must stay below this (`MaxArraySize`, 1001 by default). */
+  readonly maxArraySize: number;
+  /** Jobs (array elements count one each) the user may have queued, when sacctmgr shows it. */
+  readonly maxSubmitJobs: number | undefined;
+  /** The cluster's nodes and their CPUs, from sinfo; empty when sinfo said nothing. */
+  readonly nodes: readonly NodeCpus[];
+}
+
+/** sbatch, squeue, sacct and scancel through a transport, with a count of every call. */
+export class Scheduler {
+  readonly calls: SchedulerCallCounts = { sbatch: 0, squeue: 0, sacct: 0, scancel: 0, limits: 0 };
+  /** False once sacct said accounting is disabled; then squeue and the state files decide. */
+  accountingWorks = true;
+  /** After another sacct failure, sacct is not asked again before this time (ms since epoch). */
+  #sacctRetryAt = 0;
+  /** Kill a scheduler command that takes longer than this. */
+  timeoutMs = 120_000;
+
+  constructor(readonly transport: Transport) {}
+
+  /**
+   * Reads MaxArraySize (`scontrol show config`) and the user's MaxSubmitJobs
+   * (`sacctmgr`, when accounting shows it; the smallest over their associations)
+   * and the nodes' CPUs (`sinfo`, when it answers).
+   */
+  async limits(): Promise<ClusterLimits> {
+    this.calls.limits++;
+    const config = await this.transport.run("scontrol", ["show", "config"], { timeoutMs: this.timeoutMs });
+    const maxArraySize = config.exitCode === 0 ? parseMaxArraySize(config.stdout) : undefined;
+    if (maxArraySize === undefined) {
+      throw new SchedulerError(["scontrol", "show", "config"], config.exitCode, config.stderr.trim() || "no MaxArraySize line in its output");
+    }
+    let maxSubmitJobs: number | undefined;
+    this.calls.limits++;
+    const assoc = await this.transport
+      .run("sacctmgr", ["--noheader", "--parsable2", "show", "assoc", "where", `user=${await this.#user()}`, "format=MaxSubmit"], { timeoutMs: this.timeoutMs })
+      .catch(unlessUnreachable(undefined));
+    if (assoc?.exitCode === 0) {
+      const values = assoc.stdout.split("\n").map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).map(Number);
+      if (values.length) maxSubmitJobs = Math.min(...values);
+    }
+    this.calls.limits++;
+    const sinfo = await this.transport
+      .run("sinfo", ["--noheader", "--Node", "--format=%N|%c|%P"], { timeoutMs: this.timeoutMs })
+      .catch(unlessUnreachable(undefined));
+    const nodes = sinfo?.exitCode === 0 ? parseSinfoNodes(sinfo.stdout) : [];
+    return { maxArraySize, maxSubmitJobs, nodes };
+  }
+
+  async #user(): Promise<string> {
+    const r = await this.transport.run("id", ["-un"], { timeoutMs: this.timeoutMs });
+    return r.stdout.trim();
+  }
+
+  /** Runs `sbatch --parsable [args] script` and returns the job id. */
+  async submit(script: string, args: readonly string[] = []): Promise<string> {
+    const argv = ["--parsable", ...args, script];
+    this.calls.sbatch++;
+    let result;
+    try {
+      result = await this.transport.run("sbatch", argv, { timeoutMs: this.timeoutMs });
+    } catch (error) {
+      throw new SubmissionError(["sbatch", ...argv], -1, `could not run sbatch: ${(error as Error).message}`, { cause: error });
+    }
+    const id = result.exitCode === 0 ? parseSbatchOutput(result.stdout) : undefined;
+    if (id === undefined) {
+      throw new SubmissionError(["sbatch", ...argv], result.exitCode, result.stderr || `unexpected output: ${result.stdout}`);
+    }
+    return id;
+  }
+
+  /** One squeue call for all the given job ids, finished ones included (while Slurm still lists them). */
+  async queue(jobIds: readonly string[]): Promise<QueueEntry[]> {
+    if (jobIds.length === 0) return [];
+    const argv = ["-h", "-t", "all", "-j", jobIds.join(","), "-o", "%i|%T"];
+    this.calls.squeue++;
+    const result = await this.transport.run("squeue", argv, { timeoutMs: this.timeoutMs });
+    if (result.exitCode !== 0) {
+      // One id that Slurm has already forgotten is an error; several are not.
+      if (/Invalid job id specified/i.test(result.stderr)) return [];
+      throw new SchedulerError(["squeue", ...argv], result.exitCode, result.stderr);
+    }
+    return parseQueueLines(result.stdout);
+  }
+
+  /**
+   * One sacct call for all the given job ids; undefined when accounting is
+   * disabled (then sacct is not asked again) or sacct fails (asked again after
+   * a minute).
+   */
+  async accounting(jobIds: readonly string[]): Promise<QueueEntry[] | undefined> {
+    if (jobIds.length === 0 || !this.accountingWorks || Date.now() < this.#sacctRetryAt) return undefined;
+    const argv = ["-n", "-P", "-X", "-j", jobIds.join(","), "-o", "JobID,State"];
+    this.calls.sacct++;
+    const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
+    if (!result || result.exitCode !== 0) {
+      if (result && /accounting storage is disabled/i.test(result.stderr + result.stdout)) this.accountingWorks = false;
+      else this.#sacctRetryAt = Date.now() + 60_000;
+      return undefined;
+    }
+    return parseQueueLines(result.stdout);
+  }
+
+  /** scancel for a job or array element id. */
+  async cancel(jobId: string): Promise<void> {
+    this.calls.scancel++;
+    const result = await this.transport.run("scancel", [jobId], { timeoutMs: this.timeoutMs });
+    if (result.exitCode !== 0) throw new SchedulerError(["scancel", jobId], result.exitCode, result.stderr);
+  }
+}
+
+const schedulers = new Map<string, Scheduler>();
+
+/** The one Scheduler per transport key, so that executors and the watcher count calls together. */
+export function sharedScheduler(transport: Transport): Scheduler {
+  let s = schedulers.get(transport.key);
+  if (!s) {
+    s = new Scheduler(transport);
+    schedulers.set(transport.key, s);
+  }
+  return s;
+}

@@ -1,0 +1,98 @@
+import { ParameterError } from "../errors.js";
+import { isSetupStep, STEP_HELPERS, type SetupStep } from "../setup/index.js";
+import { quoteCommand, quoteSbatch, quoteShell } from "../setup/shell.js";
+
+/** What goes into an sbatch script. */
+export interface ScriptOptions {
+  /** `#SBATCH` options as [long name, value] pairs; `true` for a flag. */
+  readonly options: ReadonlyArray<readonly [string, string | true]>;
+  /** Raw lines and setup steps, in order, before the runner starts. */
+  readonly setup: readonly (string | SetupStep)[];
+  /** The runner command: node binary, runner script, run folder. */
+  readonly runner: readonly string[];
+  /** Ranks per job; above 1 the runner starts through srun. */
+  readonly ranks: number;
+  /** Where exit steps, once done, write `<element>.exited` (the results folder). */
+  readonly exitMarkerDir?: string;
+  /** Added to SLURM_ARRAY_TASK_ID in the marker's name: the array's first element in its submission. */
+  readonly exitMarkerOffset?: number;
+}
+
+/**
+ * Renders the sbatch script: the `#SBATCH` header, the setup, then the runner
+ * launch (through srun for several ranks, wrapped by a container step, with an
+ * exit trap when a step stages out).
+ */
+export function renderScript(o: ScriptOptions): string {
+  // SC2016, SC1003: values are single-quoted on purpose (with '\'' for a quote), so that nothing in them expands.
+  const lines = ["#!/bin/bash", "# shellcheck disable=SC2016,SC1003", "# Written by slurmkit."];
+  for (const [name, value] of o.options) {
+    lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteSbatch(value)}`);
+  }
+  lines.push("");
+  const steps = o.setup.filter(isSetupStep);
+  const containers = steps.filter((s) => s.wrap.length > 0);
+  if (containers.length > 1) throw new ParameterError("setup", ["Expected at most one container step, got " + containers.length]);
+  if (steps.length) {
+    lines.push("# slurmkit helpers", ...STEP_HELPERS, "");
+  }
+  const exits = steps.flatMap((s) => s.exit);
+  const element = o.exitMarkerOffset ? `$(( \${SLURM_ARRAY_TASK_ID:-0} + ${Math.trunc(o.exitMarkerOffset)} ))` : "${SLURM_ARRAY_TASK_ID:-0}";
+  const marker = o.exitMarkerDir ? `${quoteShell(`${o.exitMarkerDir}/`)}"${element}.exited"` : undefined;
+  if (exits.length) {
+    // Set before any setup runs, so a failed setup still stages out what exists.
+    // The runner runs in the background so these traps can run. On TERM (scancel,
+    // time limit) the task is stopped before stage-out copies its files;
+    // USR1/USR2 (`signal`) go to the task, which decides what they mean.
+    lines.push(
+      "slurmkit_job=${SLURM_JOB_ID:-local}",
+      'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then slurmkit_job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi',
+      "# shellcheck disable=SC2317 # called by the traps below",
+      "slurmkit_on_exit() {",
+      "  set +eu",
+      ...exits.map((l) => `  ${l}`),
+      ...(marker ? [`  : > ${marker}`] : []),
+      "}",
+      "# shellcheck disable=SC2317 # called by the traps below",
+      'slurmkit_forward() { [ -n "${slurmkit_child:-}" ] && kill "-$1" "$slurmkit_child" 2>/dev/null; }',
+      "trap slurmkit_on_exit EXIT",
+      'trap \'slurmkit_forward TERM; wait "${slurmkit_child:-}"; exit 143\' TERM',
+      'trap \'slurmkit_forward INT; wait "${slurmkit_child:-}"; exit 130\' INT',
+      "trap 'slurmkit_forward USR1' USR1",
+      "trap 'slurmkit_forward USR2' USR2",
+      // A requeued job's earlier attempt may have left its marker.
+      ...(marker ? [`rm -f -- ${marker}`] : []),
+      "",
+    );
+  }
+  if (o.setup.length) {
+    lines.push("# setup");
+    for (const item of o.setup) lines.push(...(typeof item === "string" ? [item] : item.batch));
+    // A setup file's `set -euo pipefail` must not change how the launch below waits and forwards signals.
+    lines.push("set +euo pipefail", "");
+  }
+  const rank = steps.flatMap((s) => s.rank);
+  const launch = [...(containers[0]?.wrap ?? []), quoteCommand(o.runner)].join(" ");
+  lines.push("# run the task");
+  let command: string;
+  if (o.ranks > 1) {
+    // Since Slurm 22.05 srun does not take --cpus-per-task from the job.
+    lines.push('[ -n "${SLURM_CPUS_PER_TASK:-}" ] && export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"');
+    const srun = `srun --ntasks=${o.ranks} --kill-on-bad-exit=1 --unbuffered`;
+    command = rank.length ? `${srun} bash -c ${quoteShell([...rank, 'exec "$@"'].join("\n"))} slurmkit-rank ${launch}` : `${srun} ${launch}`;
+  } else {
+    lines.push(...rank);
+    command = launch;
+  }
+  if (exits.length) {
+    lines.push(
+      `${command} &`,
+      "slurmkit_child=$!",
+      // wait returns early when a trapped signal arrives; wait again while the task runs.
+      'while :; do wait "$slurmkit_child"; slurmkit_status=$?; kill -0 "$slurmkit_child" 2>/dev/null || break; done',
+      'exit "$slurmkit_status"',
+    );
+  }
+  else lines.push(`exec ${command}`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,383 @@
+import { isTerminal, parseJobState, type JobState } from "../api/job-state.js";
+import { setJobState, settleJob, type Job } from "../api/job.js";
+import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
+import { decodeResult, decodeState } from "../protocol/records.js";
+import { RunFolder } from "../protocol/run-folder.js";
+import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
+import { indexEntries, type QueueEntry } from "./parse.js";
+import { sharedScheduler, type SchedulerCallCounts } from "./scheduler.js";
+
+/** What the watcher asks of the scheduler: one squeue call and at most one sacct call per poll. */
+export interface WatchedScheduler {
+  /** squeue for these job ids, finished ones included while Slurm lists them. */
+  queue(jobIds: readonly string[]): Promise<QueueEntry[]>;
+  /** sacct for these job ids; undefined when accounting cannot answer. */
+  accounting(jobIds: readonly string[]): Promise<QueueEntry[] | undefined>;
+  readonly calls: Readonly<SchedulerCallCounts>;
+}
+
+/** What the watcher reads: result, state and log files, and folder listings. */
+export type WatchedFiles = Pick<Transport, "readFile" | "list">;
+
+/** What the watcher knows about one tracked Slurm job. */
+interface Tracked {
+  readonly job: Job<unknown>;
+  readonly folder: RunFolder;
+  /** The id squeue and sacct know the job by (the array's id for elements). */
+  readonly schedulerId: string;
+  /** The array index, or undefined for a job that is not an array. */
+  readonly arrayIndex: number | undefined;
+  /** Polls in a row that saw the job ended (or gone) without a result. */
+  endedPolls: number;
+  /** When the job was first seen ended without a result (ms since epoch). */
+  endedSince: number | undefined;
+  /** scancel succeeded for it: if it vanishes, it was cancelled. */
+  cancelled: boolean;
+  /** The array element whose exit marker must be listed before the result counts (stage-out done). */
+  readonly exitElement: number | undefined;
+  /** Packed: the element's own stderr log; the task is RUNNING only once its state file exists. */
+  readonly elementStderr: string | undefined;
+}
+
+/** How a job is tracked beyond its ids. */
+export interface TrackOptions {
+  /** A listed result counts only once this element's exit marker is listed too, or once the job has ended. */
+  readonly exitElement?: number;
+  /** The task is packed: its element's stderr log, read when the task has none. */
+  readonly elementStderr?: string;
+}
+
+/** Polling intervals of the watcher. */
+export interface WatcherIntervals {
+  /** The floor: no two polls closer than this. @default 1000 */
+  readonly minMs: number;
+  /** The ceiling the interval backs off to while nothing changes. @default 15000 */
+  readonly maxMs: number;
+  /**
+   * How long a job that Slurm says COMPLETED may go without a visible result
+   * file before it fails: shared file systems (NFS) can show a new file late.
+   * @default 60000
+   */
+  readonly resultGraceMs: number;
+}
+
+/** Counts that tests and users can read. */
+export interface WatcherStats {
+  /** Polls made. */
+  polls: number;
+  /** Folder listings made to look for results. */
+  listings: number;
+  /** The last error a poll hit (a poll error never fails the jobs; the next poll retries). */
+  lastError: Error | undefined;
+}
+
+/** The floor below which the interval cannot be set. */
+export const MIN_POLL_INTERVAL_MS = 200;
+
+/**
+ * What `executor.watcher` shows of the watcher that serves its jobs: scheduler
+ * call counts, poll statistics, and the polling interval.
+ */
+export interface JobWatcher {
+  /** Scheduler calls made so far on this transport (sbatch, squeue, sacct, scancel, limits). */
+  readonly calls: Readonly<SchedulerCallCounts>;
+  /** Polls and listings made, and the last error a poll hit. */
+  readonly stats: Readonly<WatcherStats>;
+  /** Jobs tracked and not yet settled. */
+  readonly trackedCount: number;
+  /** The current interval between polls. */
+  readonly intervalMs: number;
+  /** The intervals in force. */
+  readonly intervals: WatcherIntervals;
+  /** Sets the polling floor and ceiling; the floor cannot go below MIN_POLL_INTERVAL_MS. */
+  setIntervals(intervals: Partial<WatcherIntervals>): void;
+  /** Polls now, ignoring the floor: resolves after a poll that started after this call. */
+  pollNow(): Promise<void>;
+}
+
+/**
+ * One watcher per transport per process, shared by every Slurm job: each poll
+ * makes one squeue call for all tracked jobs, at most one sacct call for those
+ * squeue no longer lists, and one listing per results folder.
+ */
+export class Watcher implements JobWatcher {
+  static readonly #byKey = new Map<string, Watcher>();
+
+  /** The watcher for a transport (one per transport key). */
+  static for(transport: Transport): Watcher {
+    let w = Watcher.#byKey.get(transport.key);
+    if (!w) {
+      w = new Watcher(sharedScheduler(transport), transport);
+      Watcher.#byKey.set(transport.key, w);
+    }
+    return w;
+  }
+
+  readonly stats: WatcherStats = { polls: 0, listings: 0, lastError: undefined };
+  #intervals: WatcherIntervals = { minMs: 1000, maxMs: 15_000, resultGraceMs: 60_000 };
+  #intervalMs = 1000;
+  readonly #tracked = new Map<Job<unknown>, Tracked>();
+  #waiters = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerDue = 0;
+  #polling: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+  #lastPollAt = 0;
+
+  /** A watcher of its own, for tests: most code uses Watcher.for(transport). */
+  constructor(
+    private readonly scheduler: WatchedScheduler,
+    private readonly files: WatchedFiles,
+  ) {}
+
+  /** Scheduler calls made so far by this watcher and its executors. */
+  get calls(): Readonly<SchedulerCallCounts> {
+    return this.scheduler.calls;
+  }
+
+  /** Number of jobs tracked and not yet settled. */
+  get trackedCount(): number {
+    return this.#tracked.size;
+  }
+
+  /** The current interval between polls: the floor after a change, growing by 1.5× while nothing changes. */
+  get intervalMs(): number {
+    return this.#intervalMs;
+  }
+
+  /** The intervals in force. */
+  get intervals(): WatcherIntervals {
+    return this.#intervals;
+  }
+
+  /** Sets the polling floor and ceiling; the floor cannot go below MIN_POLL_INTERVAL_MS. */
+  setIntervals(intervals: Partial<WatcherIntervals>): void {
+    const minMs = Math.max(MIN_POLL_INTERVAL_MS, intervals.minMs ?? this.#intervals.minMs);
+    const maxMs = Math.max(minMs, intervals.maxMs ?? this.#intervals.maxMs);
+    const resultGraceMs = Math.max(0, intervals.resultGraceMs ?? this.#intervals.resultGraceMs);
+    this.#intervals = { minMs, maxMs, resultGraceMs };
+    this.#intervalMs = minMs;
+  }
+
+  /** Starts tracking a job. */
+  track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined, options: TrackOptions = {}): void {
+    this.#tracked.set(job, {
+      job,
+      folder,
+      schedulerId,
+      arrayIndex,
+      endedPolls: 0,
+      endedSince: undefined,
+      cancelled: false,
+      exitElement: options.exitElement,
+      elementStderr: options.elementStderr,
+    });
+    this.#schedule(this.#intervalMs);
+  }
+
+  /**
+   * Records that scancel succeeded for a job, and polls soon. Slurm drops a
+   * cancelled pending array element from squeue at once and sacct never lists
+   * it, so a cancelled job that vanishes is CANCELLED, not UNKNOWN.
+   */
+  markCancelled(job: Job<unknown>): void {
+    const t = this.#tracked.get(job);
+    if (t) t.cancelled = true;
+    this.#schedule(0);
+  }
+
+  /** Someone waits: poll soon (never before the floor), and keep the process alive until the wait ends. */
+  acquire(): void {
+    this.#waiters++;
+    this.#timer?.ref();
+    this.#schedule(0);
+  }
+
+  release(): void {
+    this.#waiters = Math.max(0, this.#waiters - 1);
+    if (this.#waiters === 0) this.#timer?.unref();
+  }
+
+  /** Polls now, ignoring the floor: a poll that starts after this call. For tests and explicit refreshes. */
+  pollNow(): Promise<void> {
+    if (!this.#polling) return this.#start();
+    this.#next ??= this.#polling.then(() => {
+      this.#next = undefined;
+      return this.#start();
+    });
+    return this.#next;
+  }
+
+  #start(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#polling = this.#poll().finally(() => {
+      this.#polling = undefined;
+      this.#schedule(this.#intervalMs);
+    });
+    return this.#polling;
+  }
+
+  /** Schedules a poll `delayMs` from now, but never sooner than the floor after the last poll. */
+  #schedule(delayMs: number): void {
+    if (this.#tracked.size === 0 || this.#polling) return;
+    const due = Math.max(Date.now() + delayMs, this.#lastPollAt + this.#intervals.minMs);
+    if (this.#timer && this.#timerDue <= due) return;
+    clearTimeout(this.#timer);
+    this.#timerDue = due;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.pollNow();
+    }, due - Date.now());
+    if (this.#waiters === 0) this.#timer.unref();
+  }
+
+  async #poll(): Promise<void> {
+    this.#lastPollAt = Date.now();
+    for (const [job, t] of this.#tracked) if (t.job.done()) this.#tracked.delete(job);
+    const tracked = [...this.#tracked.values()];
+    if (tracked.length === 0) return;
+    this.stats.polls++;
+    let changed = false;
+    try {
+      const ids = [...new Set(tracked.map((t) => t.schedulerId))];
+      const queue = indexEntries(await this.scheduler.queue(ids));
+      const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
+      // Packed tasks of a running element: RUNNING once their own state file exists.
+      const started = await this.#list(tracked.filter((t) => t.elementStderr !== undefined && lookup(queue, t) === "RUNNING").map((t) => t.folder.stateDir));
+      const absent: Tracked[] = [];
+      for (const t of tracked) {
+        changed =
+          (await this.#guard(t, async () => {
+            const listed = results.get(t.folder.resultsDir);
+            const state = lookup(queue, t);
+            if (listed?.has(RunFolder.resultName(t.job.taskIndex))) {
+              const staging = t.exitElement !== undefined && !listed.has(RunFolder.exitedName(t.exitElement)) && state !== undefined && !isTerminal(state);
+              // The task is done but its exit steps (stage-out) still run: wait for them, polling at the floor.
+              if (!staging) return this.#settleFromResult(t);
+              setJobState(t.job, "RUNNING");
+              return true;
+            }
+            if (state === undefined) {
+              absent.push(t);
+              return false;
+            }
+            if (state === "RUNNING" && t.elementStderr !== undefined && !started.get(t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+              return this.#observe(t, "PENDING");
+            }
+            return this.#observe(t, state);
+          })) || changed;
+      }
+      if (absent.length) {
+        const acct = await this.scheduler.accounting([...new Set(absent.map((t) => t.schedulerId))]);
+        const byKey = acct ? indexEntries(acct) : new Map<string, JobState>();
+        for (const t of absent) {
+          const state = lookup(byKey, t);
+          changed = (await this.#guard(t, () => (state !== undefined ? this.#observe(t, state) : this.#gone(t)))) || changed;
+        }
+      }
+      this.stats.lastError = undefined;
+    } catch (error) {
+      this.stats.lastError = error as Error;
+    }
+    this.#intervalMs = changed ? this.#intervals.minMs : Math.min(this.#intervals.maxMs, Math.round(this.#intervalMs * 1.5));
+  }
+
+  /** Runs one job's step; an error there (a corrupt result file, say) fails that job only. */
+  async #guard(t: Tracked, step: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await step();
+    } catch (error) {
+      // The cluster is out of reach: end this poll, settle nothing, try again later.
+      if (isUnreachable(error)) throw error;
+      const e = error as Error;
+      this.stats.lastError = e;
+      const stderr = await this.#readStderr(t);
+      const outcome = outcomeWithoutResult(t.job, "UNKNOWN", `${stderr}\nslurmkit: could not read the result of ${t.job.id}: ${e.message}`);
+      settleJob(t.job, outcome);
+      this.#tracked.delete(t.job);
+      return true;
+    }
+  }
+
+  /** Lists each folder once: the results folders, or the state folders of packed tasks. */
+  async #list(dirs: readonly string[]): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    await Promise.all(
+      [...new Set(dirs)].map(async (dir) => {
+        this.stats.listings++;
+        out.set(dir, new Set(await this.files.list(dir)));
+      }),
+    );
+    return out;
+  }
+
+  async #settleFromResult(t: Tracked): Promise<boolean> {
+    const bytes = await this.files.readFile(t.job.paths.result);
+    settleJob(t.job, outcomeFromResult(t.job, decodeResult(bytes, t.job.paths.result)));
+    this.#tracked.delete(t.job);
+    return true;
+  }
+
+  /** Reads the result file by its path, past any stale directory cache; false if it is not there. */
+  async #tryResult(t: Tracked): Promise<boolean> {
+    const bytes = await this.files.readFile(t.job.paths.result).catch(unlessUnreachable(undefined));
+    if (!bytes) return false;
+    settleJob(t.job, outcomeFromResult(t.job, decodeResult(bytes, t.job.paths.result)));
+    this.#tracked.delete(t.job);
+    return true;
+  }
+
+  async #observe(t: Tracked, state: JobState): Promise<boolean> {
+    if (!isTerminal(state)) {
+      t.endedPolls = 0;
+      t.endedSince = undefined;
+      return setJobState(t.job, state);
+    }
+    return this.#endedWithoutListedResult(t, state);
+  }
+
+  async #gone(t: Tracked): Promise<boolean> {
+    let state: JobState = t.cancelled ? "CANCELLED" : "UNKNOWN";
+    const file = t.cancelled ? undefined : await this.files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
+    if (file) {
+      const s = decodeState(file, t.job.paths.state);
+      state = s.state === "RUNNING" ? "FAILED" : parseJobState(s.state);
+    }
+    return this.#endedWithoutListedResult(t, state);
+  }
+
+  /**
+   * The job has ended (or left Slurm) and no result was listed. Read the
+   * result by path first; then fail on the second poll in a row, except that a
+   * COMPLETED job gets `resultGraceMs` for its file to show up.
+   */
+  async #endedWithoutListedResult(t: Tracked, state: JobState): Promise<boolean> {
+    if (await this.#tryResult(t)) return true;
+    t.endedPolls++;
+    t.endedSince ??= Date.now();
+    if (t.endedPolls < 2) return false;
+    if (state === "COMPLETED" && Date.now() - t.endedSince < this.#intervals.resultGraceMs) return false;
+    settleJob(t.job, outcomeWithoutResult(t.job, state, await this.#readStderr(t)));
+    this.#tracked.delete(t.job);
+    return true;
+  }
+
+  /** The task's stderr; for a packed task that wrote none, its element's (a failed setup, say). */
+  async #readStderr(t: Tracked): Promise<string> {
+    const own = await this.files.readFile(t.job.paths.stderr).then(String, unlessUnreachable(""));
+    if (own || t.elementStderr === undefined) return own;
+    return this.files.readFile(t.elementStderr).then(String, unlessUnreachable(""));
+  }
+}
+
+/**
+ * A tracked job's state in an id-to-state map. sacct lists array elements that
+ * never started under the array's own id ("123|CANCELLED"), so that id stands
+ * for any element not listed by itself.
+ */
+function lookup(states: ReadonlyMap<string, JobState>, t: Tracked): JobState | undefined {
+  if (t.arrayIndex === undefined) return states.get(t.schedulerId);
+  return states.get(`${t.schedulerId}_${t.arrayIndex}`) ?? states.get(t.schedulerId);
+}
+

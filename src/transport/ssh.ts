@@ -1,0 +1,310 @@
+import { randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { posix } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { FileEntryWithStats, SFTPWrapper, Stats } from "ssh2";
+import { ParameterError } from "../errors.js";
+import { quotePosix } from "../setup/shell.js";
+import { execCommand, sftpCall, type SftpCallback } from "./ssh-channels.js";
+import { openConnection, type ConnectSettings, type Connection } from "./ssh-connect.js";
+import { validateSshOptions, type SshOptions } from "./ssh-options.js";
+import { isUnreachable, TransportError, type RunOptions, type RunResult, type Transport } from "./transport.js";
+
+export type { SshOptions } from "./ssh-options.js";
+
+/** OpenSSH allows 10 sessions per connection; one is the sftp channel. */
+const MAX_EXEC_CHANNELS = 8;
+let transports = 0;
+
+/**
+ * Runs commands and moves files on a cluster's login node over one SSH
+ * connection (ssh2): commands through exec channels, quoted argument by
+ * argument for a POSIX login shell; files through one sftp channel. The host
+ * key must be in known_hosts. A dropped connection is reopened with backoff
+ * by the next operation. An idle connection does not keep the process alive.
+ *
+ * @example
+ * const transport = new SshTransport({ host: "login.cluster.org", username: "alice", privateKey: "/home/alice/.ssh/id_ed25519" });
+ * const { stdout } = await transport.run("squeue", ["--me"]);
+ * transport.close();
+ */
+export class SshTransport implements Transport {
+  readonly key: string;
+  /** `user@host:port`, for messages. */
+  readonly destination: string;
+  readonly #options: ConnectSettings & Required<Pick<SshOptions, "reconnectMs" | "log">>;
+  #current: Promise<Connection> | undefined;
+  /** The open connection, for the keepalive. */
+  #live: Connection | undefined;
+  #everConnected = false;
+  /** Aborted by close(): stops reconnecting and drops connections that open late. */
+  #lifetime = new AbortController();
+  #busy = 0;
+  #execs = 0;
+  readonly #execQueue: Array<() => void> = [];
+  #keepalive: NodeJS.Timeout | undefined;
+
+  constructor(options: SshOptions) {
+    const problems = validateSshOptions(options);
+    if (problems.length) throw new ParameterError("ssh options", problems);
+    const port = options.port ?? 22;
+    this.destination = `${options.username}@${options.host}:${port}`;
+    this.#options = {
+      keepaliveMs: 15_000,
+      reconnectMs: 600_000,
+      connectTimeoutMs: 20_000,
+      log: (line: string) => process.stderr.write(`slurmkit: ${line}\n`),
+      ...options,
+      port,
+      knownHostsFile: options.knownHosts ?? posix.join(homedir(), ".ssh", "known_hosts"),
+      destination: this.destination,
+    };
+    this.key = `ssh://${this.destination}#${++transports}`;
+  }
+
+  /** Opens the connection now (it opens on first use otherwise); rejects with the stage that failed. */
+  async connect(): Promise<void> {
+    await this.#use(async () => undefined);
+  }
+
+  /** Closes the connection and stops any reconnect in progress; a later operation opens a new connection. */
+  close(): void {
+    this.#lifetime.abort();
+    this.#lifetime = new AbortController();
+    const current = this.#current;
+    this.#current = undefined;
+    this.#live = undefined;
+    clearInterval(this.#keepalive);
+    this.#keepalive = undefined;
+    void current?.then((c) => this.#drop(c), () => undefined);
+  }
+
+  async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    const argv = [program, ...args];
+    // The server kills a command that outlives its timeout: closing the channel would not.
+    if (options.timeoutMs !== undefined) argv.unshift("timeout", "-s", "KILL", `${Math.max(1, options.timeoutMs) / 1000}`);
+    const command = argv.map(quotePosix).join(" ");
+    await this.#execSlot();
+    try {
+      return await this.#use((c) => execCommand(c, this.destination, program, command, options));
+    } finally {
+      const next = this.#execQueue.shift();
+      if (next) next(); // the slot passes on as it is
+      else this.#execs--;
+    }
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return this.#sftp<Buffer>("read", path, (sftp, done) => sftp.readFile(path, done));
+  }
+
+  /** Writes to a temporary name, then renames over `path` (OpenSSH's posix-rename), so readers see the old file or the new one. */
+  async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    const bytes = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    try {
+      await this.#sftp("write", path, (sftp, done) => sftp.writeFile(temporary, bytes, done));
+    } catch (error) {
+      await this.#sftp("remove", temporary, (sftp, done) => sftp.unlink(temporary, done), { retry: false }).catch(() => undefined);
+      throw error;
+    }
+    const rename = () =>
+      this.#sftp(
+        "rename",
+        path,
+        (sftp, done) => {
+          try {
+            sftp.ext_openssh_rename(temporary, path, done);
+          } catch {
+            // Not OpenSSH: plain sftp rename will not replace a file, so move the old one out of the way first.
+            sftp.rename(temporary, path, (error) => (error ? sftp.unlink(path, () => sftp.rename(temporary, path, done)) : done(undefined)));
+          }
+        },
+        { retry: false },
+      );
+    try {
+      await rename();
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+      // The connection dropped: did the rename happen before it did?
+      if (await this.#stat(temporary)) await rename();
+      else if (!(await this.#stat(path))) throw error;
+    }
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      const entries = await this.#sftp<FileEntryWithStats[]>("list", path, (sftp, done) => sftp.readdir(path, done));
+      return entries.map((e) => e.filename).filter((n) => n !== "." && n !== "..");
+    } catch (error) {
+      if ((error as TransportError).code === "ENOENT") return [];
+      throw error;
+    }
+  }
+
+  async mkdir(path: string): Promise<void> {
+    const mkdirOnce = () => this.#sftp<true>("mkdir", path, (sftp, done) => sftp.mkdir(path, (e) => done(e ?? undefined, true)));
+    const isDir = async () => (await this.#stat(path))?.isDirectory();
+    const made = await mkdirOnce().catch((e: unknown) => e as TransportError);
+    if (made === true) return;
+    if (made.unreachable) throw made;
+    const existing = await isDir();
+    if (existing === true) return;
+    if (existing === false) throw new TransportError("sftp", this.destination, `cannot make folder ${path}: a file is in the way`, { code: "EEXIST" });
+    const parent = posix.dirname(path);
+    if (parent === path) throw made;
+    await this.mkdir(parent);
+    await mkdirOnce().catch(async (e: unknown) => {
+      if ((await isDir()) !== true) throw e; // unless made meanwhile by someone else
+    });
+  }
+
+  /** A file's stats; undefined when it does not exist. */
+  #stat(path: string): Promise<Stats | undefined> {
+    return this.#sftp<Stats>("stat", path, (sftp, done) => sftp.stat(path, done)).catch((e: TransportError) => {
+      if (e.code === "ENOENT") return undefined;
+      throw e;
+    });
+  }
+
+  /** Waits for one of the exec channels OpenSSH allows per connection. */
+  async #execSlot(): Promise<void> {
+    if (this.#execs < MAX_EXEC_CHANNELS) {
+      this.#execs++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#execQueue.push(resolve));
+  }
+
+  /** One sftp call. With `retry` (idempotent calls), a dropped connection is reopened and the call made once more. */
+  async #sftp<T>(
+    what: string,
+    path: string,
+    call: (sftp: SFTPWrapper, done: SftpCallback<T>) => void,
+    { retry = true } = {},
+  ): Promise<T> {
+    const attempt = () =>
+      this.#use(
+        (c) =>
+          sftpCall(c, this.destination, what, path, call),
+      );
+    try {
+      return await attempt();
+    } catch (error) {
+      if (retry && error instanceof TransportError && error.stage === "sftp" && error.unreachable) return attempt();
+      throw error;
+    }
+  }
+
+  /** Runs `work` on an open connection, keeping the process alive meanwhile. */
+  async #use<T>(work: (c: Connection) => Promise<T>): Promise<T> {
+    this.#busy++;
+    let c: Connection | undefined;
+    try {
+      c = await this.#connection();
+      c.socket.ref();
+      return await work(c);
+    } finally {
+      this.#busy--;
+      if (this.#busy === 0) this.#live?.socket.unref();
+    }
+  }
+
+  #connection(): Promise<Connection> {
+    const current = this.#current;
+    if (!current) {
+      const opening = this.#establish(this.#lifetime.signal);
+      this.#current = opening;
+      opening.catch(() => {
+        if (this.#current === opening) this.#current = undefined;
+      });
+      return opening;
+    }
+    return current.then((c) => {
+      if (!c.closed) return c;
+      if (this.#current === current) this.#current = undefined;
+      return this.#connection();
+    });
+  }
+
+  /** The first connection fails at once; after a drop, reconnects with backoff (0.5 s doubling to 30 s) for up to `reconnectMs`. */
+  async #establish(lifetime: AbortSignal): Promise<Connection> {
+    const closed = () => new TransportError("connect", this.destination, "the transport was closed");
+    const open = async () => {
+      const c = await openConnection(this.#options, (lost, why) => this.#lost(lost, why));
+      this.#everConnected = true;
+      if (this.#busy === 0) c.socket.unref();
+      if (lifetime.aborted) {
+        this.#drop(c);
+        throw closed();
+      }
+      this.#live = c;
+      this.#startKeepalive();
+      return c;
+    };
+    if (!this.#everConnected) return open();
+    const started = Date.now();
+    let delay = 500;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const c = await open();
+        this.#options.log(`ssh ${this.destination}: reconnected after ${((Date.now() - started) / 1000).toFixed(1)} s (attempt ${attempt})`);
+        return c;
+      } catch (error) {
+        const e = error as TransportError;
+        if (lifetime.aborted) throw closed();
+        if (e.stage !== "connect") {
+          this.#options.log(`ssh ${this.destination}: reconnect refused: ${e.shortMessage}`);
+          throw e;
+        }
+        if (Date.now() - started + delay > this.#options.reconnectMs) throw e;
+        this.#options.log(`ssh ${this.destination}: reconnect attempt ${attempt} failed (${e.shortMessage.replace(/^ssh \S+ \(connect\): /, "")}); next in ${(delay / 1000).toFixed(1)} s`);
+        await sleep(delay, undefined, { signal: lifetime }).catch(() => undefined);
+        if (lifetime.aborted) throw closed();
+        delay = Math.min(30_000, delay * 2);
+      }
+    }
+  }
+
+  /** The connection or its sftp channel closed: the next operation reconnects. */
+  #lost(c: Connection, why: string): void {
+    const expected = c.closed;
+    c.closed = true;
+    if (this.#live === c) this.#live = undefined;
+    if (!expected) {
+      c.client.end();
+      this.#options.log(`ssh ${this.destination}: ${why}; the next operation reconnects`);
+    }
+  }
+
+  #drop(c: Connection): void {
+    c.closed = true;
+    c.client.end();
+    c.socket.unref();
+  }
+
+  /**
+   * While the connection lives: when the server has been quiet for
+   * `keepaliveMs`, ask it something cheap; when it stays quiet for three
+   * times that, drop the connection so the next operation reconnects.
+   */
+  #startKeepalive(): void {
+    clearInterval(this.#keepalive);
+    const every = this.#options.keepaliveMs;
+    this.#keepalive = setInterval(() => {
+      const c = this.#live;
+      if (!c || c.closed) return;
+      const quiet = Date.now() - c.lastData;
+      if (quiet >= 3 * every) {
+        c.closed = true;
+        this.#live = undefined;
+        this.#options.log(`ssh ${this.destination}: no answer for ${Math.round(quiet / 1000)} s; dropping the connection`);
+        c.client.destroy();
+      } else if (quiet >= every) {
+        c.sftp.stat("/", () => undefined);
+      }
+    }, Math.max(100, Math.floor(every / 3)));
+    this.#keepalive.unref();
+  }
+}
+

@@ -1,0 +1,80 @@
+import { SlurmkitError } from "../errors.js";
+
+/** What a finished command printed. */
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+/** Options of Transport.run. */
+export interface RunOptions {
+  /** Written to the command's stdin. */
+  readonly input?: string;
+  /** Kill the command after this long; it then rejects. */
+  readonly timeoutMs?: number;
+}
+
+/** Runs commands and moves files where the scheduler is: this machine (LocalTransport) or a login node over SSH (SshTransport). */
+export interface Transport {
+  /** Identifies the machine; one watcher serves all executors with the same key. */
+  readonly key: string;
+  /**
+   * Runs `program` with `args`, each passed intact. Resolves with the exit
+   * code (127 when the program is not found, as a shell says); rejects on a
+   * timeout or when the transport itself fails.
+   */
+  run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** Reads a file; rejects with code ENOENT if it does not exist. */
+  readFile(path: string): Promise<Buffer>;
+  /** Writes a file atomically (temporary name, then rename). */
+  writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  /** Lists a folder's entry names; [] if it does not exist. */
+  list(path: string): Promise<string[]>;
+  /** Makes a folder and its parents. */
+  mkdir(path: string): Promise<void>;
+  /** Closes a connection, if the transport keeps one. */
+  close?(): void;
+}
+
+/** Where an SSH operation failed. */
+export type SshStage = "connect" | "host key" | "auth" | "exec" | "sftp";
+
+/** An SSH operation failed; `stage` says where, and the message never holds a key or passphrase. */
+export class TransportError extends SlurmkitError {
+  override name = "TransportError";
+  readonly stage: SshStage;
+  /** `user@host:port`. */
+  readonly destination: string;
+  /** True when the cluster could not be reached: connect, host key or auth failed, or the connection dropped mid-operation. */
+  readonly unreachable: boolean;
+  /** "ENOENT" when a file or folder does not exist. */
+  readonly code: string | undefined;
+
+  constructor(
+    stage: SshStage,
+    destination: string,
+    message: string,
+    options: { detail?: string; unreachable?: boolean; code?: string; cause?: unknown } = {},
+  ) {
+    super(`ssh ${destination} (${stage}): ${message}`, options.detail ?? "", options.cause === undefined ? {} : { cause: options.cause });
+    this.stage = stage;
+    this.destination = destination;
+    this.unreachable = options.unreachable ?? (stage === "connect" || stage === "host key" || stage === "auth");
+    this.code = options.code;
+  }
+}
+
+/** A rejection handler for optional reads: `fallback` for a missing file or a failed command, a rethrow when the cluster is out of reach. */
+export function unlessUnreachable<T>(fallback: T): (error: unknown) => T {
+  return (error) => {
+    if (isUnreachable(error)) throw error;
+    return fallback;
+  };
+}
+
+/** True for an error that means the cluster could not be reached, as opposed to a missing file or a failed command. */
+export function isUnreachable(error: unknown): boolean {
+  return error instanceof TransportError && error.unreachable;
+}
+

@@ -1,0 +1,65 @@
+import { describe, expect, test } from "vitest";
+import { autoExecutor, command, JobEndedWithoutResultError, LocalExecutor, SlurmExecutor } from "../../src/index.js";
+import { whereAmI } from "../fixtures/tasks.js";
+import { needCluster } from "../helpers/cluster.js";
+import { executorBehaviour, runsFolder } from "../helpers/behaviour.js";
+
+executorBehaviour("LocalExecutor", async (_ctx, options = {}) =>
+  new LocalExecutor({
+    folder: await runsFolder(),
+    maxParallel: options.maxParallel ?? 2,
+    ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
+  }),
+);
+
+describe("LocalExecutor", () => {
+  test("runs at most maxParallel tasks at once; cancel() on a queued task gives CANCELLED, on a running one too", async () => {
+    const executor = new LocalExecutor({ folder: await runsFolder(), maxParallel: 1 });
+    const jobs = await executor.mapArray([command("sleep", ["30"]), command("sleep", ["30"]), command("true")]);
+    expect(jobs.map((j) => j.state)).toEqual(["RUNNING", "PENDING", "PENDING"]);
+    await jobs[1]!.cancel();
+    expect(await jobs[1]!.wait()).toBe("CANCELLED");
+    await jobs[0]!.cancel();
+    const error = (await jobs[0]!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.state).toBe("CANCELLED");
+    expect(await jobs[2]!.result()).toEqual({ exitCode: 0 });
+  });
+
+  test("the same run-folder layout as SlurmExecutor", async () => {
+    const executor = new LocalExecutor({ folder: await runsFolder() });
+    const job = await executor.submit(whereAmI.with(10));
+    await job.result();
+    expect(job.paths.result).toMatch(new RegExp(`^${executor.folder}/[^/]+/results/0\\.result$`));
+    expect(job.paths.stdout).toMatch(/\/logs\/0\.out$/);
+    expect(job.paths.stderr).toMatch(/\/logs\/0\.err$/);
+    expect(job.paths.state).toMatch(/\/state\/0\.state$/);
+  });
+
+  test("a wait can be aborted with an AbortSignal; the job goes on", async () => {
+    const executor = new LocalExecutor({ folder: await runsFolder() });
+    const job = await executor.submit(whereAmI.with(1500));
+    const controller = new AbortController();
+    const waiting = job.result({ signal: controller.signal });
+    controller.abort(new Error("gave up"));
+    await expect(waiting).rejects.toThrow("gave up");
+    expect((await job.result()).rank).toBe(0);
+  });
+});
+
+describe("autoExecutor", () => {
+  test("picks Slurm when squeue answers", async (ctx) => {
+    needCluster(ctx);
+    expect(await autoExecutor({ folder: await runsFolder() })).toBeInstanceOf(SlurmExecutor);
+  });
+
+  test("picks LocalExecutor where there is no Slurm (no squeue on PATH)", async () => {
+    const saved = process.env.PATH;
+    process.env.PATH = await runsFolder();
+    try {
+      expect(await autoExecutor({ folder: await runsFolder(), time: 5 })).toBeInstanceOf(LocalExecutor);
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+});

@@ -1,0 +1,107 @@
+import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { beforeAll, describe, expect, test } from "vitest";
+import { command, LocalTransport, SlurmExecutor, TaskFailedError } from "../../src/index.js";
+import { Watcher } from "../../src/slurm/watcher.js";
+import { explode, square, whereAmI } from "../fixtures/tasks.js";
+import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
+import { runsFolder } from "../helpers/behaviour.js";
+
+beforeAll(() => {
+  Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+});
+
+describe("packing and splitting on the real cluster", () => {
+  test("packed tasks keep their own results, logs and failures", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, cpusPerTask: 2 });
+    const tasks = [
+      ...[1, 2, 3, 4, 5, 6, 7].map((x) => square.with(x)),
+      explode.with("only task 7 fails"),
+      command("sh", ["-c", 'echo "out of $1"; echo "err of $1" >&2', "sh", "task 8"]),
+    ];
+    const jobs = await executor.mapArray(tasks, { tasksPerElement: 3 });
+    const array = jobs[0]!.id.split("_")[0]!;
+    expect(jobs.map((j) => j.id)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2].map((e) => `${array}_${e}`));
+    const outcomes = await Promise.all(jobs.map((j) => j.result().then((v) => v, (e: unknown) => e)));
+    expect(outcomes.slice(0, 7).map((r) => (r as { square: number }).square)).toEqual([1, 4, 9, 16, 25, 36, 49]);
+    expect(outcomes[7]).toBeInstanceOf(TaskFailedError);
+    expect((outcomes[7] as TaskFailedError).remote.message).toBe("only task 7 fails");
+    expect(outcomes[8]).toEqual({ exitCode: 0 });
+    expect(jobs.map((j) => j.state)).toEqual([...Array(7).fill("COMPLETED"), "FAILED", "COMPLETED"]);
+    expect(await jobs[8]!.stdout()).toBe("out of task 8\n");
+    expect(await jobs[8]!.stderr()).toBe("err of task 8\n");
+    expect(await jobs[7]!.stderr()).toContain("slurmkit runner: task 7 failed on");
+    expect(await jobs[6]!.stderr()).toBe("");
+    const manifest = JSON.parse(await readFile(join(dirname(dirname(jobs[0]!.paths.result)), "manifest.json"), "utf8")) as { tasksPerElement: number; arrays: unknown };
+    expect(manifest.tasksPerElement).toBe(3);
+    expect(manifest.arrays).toEqual([{ jobId: array, firstElement: 0, elements: 3 }]);
+  });
+
+  test("a packed task is PENDING until it starts, RUNNING while it runs, COMPLETED once its own result exists", async (ctx) => {
+    needCluster(ctx);
+    const w = Watcher.for(new LocalTransport());
+    const saved = w.intervals;
+    ctx.onTestFinished(() => w.setIntervals(saved));
+    w.setIntervals({ minMs: 250, maxMs: 250 });
+    // One CPU: the element runs its two tasks one after the other.
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, cpusPerTask: 1 });
+    const [first, second] = await executor.mapArray([whereAmI.with(4000), whereAmI.with(4000)], { tasksPerElement: 2 });
+    await waitFor("the first task to run", async () => (first!.state === "RUNNING" ? true : undefined));
+    expect(second!.state).toBe("PENDING");
+    await first!.result();
+    expect(second!.done()).toBe(false);
+    await waitFor("the second task to run", async () => (second!.state === "RUNNING" ? true : undefined));
+    await second!.result();
+    expect(second!.state).toBe("COMPLETED");
+  });
+
+  test("2,000 tasks at one per element split into arrays of MaxArraySize (1001); each future maps to its element", async (ctx) => {
+    needCluster(ctx);
+    // Held, so that the test runs four chosen elements rather than 2,000.
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, sbatch: { hold: true } });
+    expect((await executor.limits()).maxArraySize).toBe(1001);
+    const before = { ...executor.watcher.calls };
+    const jobs = await executor.mapArray(Array.from({ length: 2000 }, (_, i) => square.with(i)));
+    expect(executor.watcher.calls.sbatch - before.sbatch).toBe(2);
+    const [a, b] = [jobs[0]!.id.split("_")[0]!, jobs[1001]!.id.split("_")[0]!];
+    ctx.onTestFinished(async () => void (await slurm("scancel", [a, b])));
+    expect(a).not.toBe(b);
+    expect([jobs[0]!.id, jobs[1000]!.id, jobs[1001]!.id, jobs[1999]!.id]).toEqual([`${a}_0`, `${a}_1000`, `${b}_0`, `${b}_998`]);
+    const scripts = await Promise.all(["job.sbatch", "job-1.sbatch"].map((f) => readFile(join(dirname(dirname(jobs[0]!.paths.result)), f), "utf8")));
+    expect(scripts[0]).toContain("#SBATCH --array=0-1000\n");
+    expect(scripts[1]).toContain("#SBATCH --array=0-998\n");
+    expect(scripts[1]).toContain("--per-element 1 --element-offset 1001");
+
+    await slurm("scontrol", ["release", `${a}_0`, `${a}_1000`, `${b}_0`, `${b}_998`]);
+    for (const i of [0, 1000, 1001, 1999]) expect(((await jobs[i]!.result()) as { square: number }).square).toBe(i * i);
+    expect(jobs[5]!.done()).toBe(false);
+    await slurm("scancel", [a, b]);
+    expect(await jobs[5]!.wait()).toBe("CANCELLED");
+    expect(await jobs[1500]!.wait()).toBe("CANCELLED");
+  });
+
+  test('"auto" packs 2,000 function tasks into as many elements as the cluster runs at once (2 nodes x 2 CPUs), and all results are right', async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
+    expect((await executor.limits()).nodes.map((n) => `${n.name}:${n.cpus}`).sort()).toEqual(["n1:2", "n2:2"]);
+    const before = executor.watcher.calls.sbatch;
+    const jobs = await executor.mapArray(Array.from({ length: 2000 }, (_, i) => square.with(i)), { tasksPerElement: "auto" });
+    expect(executor.watcher.calls.sbatch - before).toBe(1);
+    expect(new Set(jobs.map((j) => j.id)).size).toBe(4);
+    const results = await Promise.all(jobs.map((j) => j.result()));
+    expect(results.map((r) => r.square)).toEqual(Array.from({ length: 2000 }, (_, i) => i * i));
+  });
+
+  test("bad tasksPerElement is refused before anything is submitted", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
+    await expect(executor.mapArray([square.with(1)], { tasksPerElement: 0 })).rejects.toThrow(
+      'Invalid mapArray options: Expected `tasksPerElement` to be a positive integer or "auto", got `0`',
+    );
+    const multi = new SlurmExecutor({ folder: await runsFolder(), time: 5, nodes: 2 });
+    await expect(multi.mapArray([square.with(1)], { tasksPerElement: 2 })).rejects.toThrow(
+      "Invalid mapArray options: Expected `tasksPerElement` to be 1 for jobs with several ranks (nodes × ntasksPerNode = 2), got `2`",
+    );
+  });
+});

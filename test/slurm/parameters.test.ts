@@ -1,0 +1,107 @@
+import { describe, expect, test } from "vitest";
+import { ParameterError, parseParameters } from "../../src/index.js";
+import { toSbatchOptions } from "../../src/slurm/parameters.js";
+import { formatDuration, parseDurationSeconds, parseMemoryMegabytes } from "../../src/slurm/units.js";
+
+function problemsOf(input: unknown): readonly string[] {
+  try {
+    parseParameters(input);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ParameterError);
+    return (error as ParameterError).problems;
+  }
+  throw new Error("expected a ParameterError");
+}
+
+describe("durations and memory", () => {
+  test.each([
+    [90, 5400],
+    ["90", 5400],
+    ["5:30", 330],
+    ["01:00:00", 3600],
+    ["1-00:00:00", 86400],
+    ["2-12", 216000],
+    ["1-02:03", 93780],
+  ])("time %j is %i seconds", (input, seconds) => {
+    expect(parseDurationSeconds(input)).toBe(seconds);
+  });
+
+  test.each(["abc", "1:2:3:4", "-5", "", "1-", 0, -3])("time %j is rejected", (input) => {
+    expect(parseDurationSeconds(input)).toBeUndefined();
+  });
+
+  test("durations render as Slurm reads them", () => {
+    expect(formatDuration(5400)).toBe("01:30:00");
+    expect(formatDuration(93784)).toBe("1-02:03:04");
+  });
+
+  test.each([
+    [500, 500],
+    ["500M", 500],
+    ["32G", 32768],
+    ["32GB", 32768],
+    ["1.5GiB", 1536],
+    ["2048K", 2],
+    ["1T", 1048576],
+  ])("memory %j is %i MB", (input, mb) => {
+    expect(parseMemoryMegabytes(input)).toBe(mb);
+  });
+
+  test.each(["lots", "32 X", "-1G", 0])("memory %j is rejected", (input) => {
+    expect(parseMemoryMegabytes(input)).toBeUndefined();
+  });
+});
+
+describe("parseParameters", () => {
+  test("normalises units and renders only what was asked for", () => {
+    const p = parseParameters({ time: "1-00:00:00", mem: "32GB", cpusPerTask: 4, gres: "gpu:t4:1", signal: { name: "USR1", secondsBefore: 90, batchOnly: true } });
+    expect(p.time).toBe(86400);
+    expect(p.mem).toBe(32768);
+    expect(toSbatchOptions(p)).toEqual([
+      ["cpus-per-task", "4"],
+      ["gres", "gpu:t4:1"],
+      ["signal", "B:USR1@90"],
+      ["time", "1-00:00:00"],
+      ["mem", "32G"],
+    ]);
+  });
+
+  test("no parameters, no options: nothing like --wckey is added", () => {
+    expect(toSbatchOptions(parseParameters({}))).toEqual([]);
+  });
+
+  test("raw sbatch options pass through; managed ones are refused", () => {
+    expect(toSbatchOptions(parseParameters({ sbatch: { "mail-type": "END", exclusive: true, "gpus-per-task": 2 } }))).toEqual([
+      ["mail-type", "END"],
+      ["exclusive", true],
+      ["gpus-per-task", "2"],
+    ]);
+    expect(problemsOf({ sbatch: { arr: "0-3" } })).toHaveLength(1); // sbatch would take "arr" for --array
+    expect(problemsOf({ sbatch: { array: "0-3" } })[0]).toBe(
+      "Expected `sbatch` to be an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error or wrap, got `{\"array\":\"0-3\"}`",
+    );
+  });
+
+  test("an unknown key names close matches and every accepted key", () => {
+    expect(problemsOf({ cpus_per_task: 4 })).toEqual([
+      "Unknown parameter `cpus_per_task` (did you mean `cpusPerTask`?); accepted: account, arrayParallelism, constraint, cpusPerTask, dependency, exclude, gpusPerNode, gres, jobName, mem, memPerCpu, nodelist, nodes, ntasksPerNode, partition, qos, sbatch, setup, signal, time",
+    ]);
+  });
+
+  test("bad values name the key, what is accepted, and what was given", () => {
+    expect(problemsOf({ cpusPerTask: -1, time: "soon", mem: "lots", nodes: 0, signal: "USR1@x", arrayParallelism: 1.5 })).toEqual([
+      "Expected `nodes` to be a positive integer or a range such as `2-4`, got `0`",
+      "Expected `cpusPerTask` to be a positive integer, got `-1`",
+      "Expected `time` to be minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`, got `soon`",
+      "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, got `lots`",
+      "Expected `arrayParallelism` to be a positive integer, got `1.5`",
+      "Expected `signal` to be a signal such as `USR1@90` or `{ name: \"USR1\", secondsBefore: 90 }`, got `USR1@x`",
+    ]);
+  });
+
+  test("the error message starts with the first problem", () => {
+    expect(() => parseParameters({ partition: "a\nb" })).toThrow(
+      "Invalid Slurm parameters: Expected `partition` to be a non-empty string on one line, got `a\nb`",
+    );
+  });
+});
