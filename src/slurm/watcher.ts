@@ -5,7 +5,10 @@ import { decodeResult, decodeState } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 import { indexEntries, type QueueEntry } from "./parse.js";
+import { PollLoop, type WatcherIntervals } from "./poll-loop.js";
 import { sharedScheduler, type SchedulerCallCounts } from "./scheduler.js";
+
+export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
 
 /** What the watcher asks of the scheduler: one squeue call and at most one sacct call per poll. */
 export interface WatchedScheduler {
@@ -47,20 +50,6 @@ export interface TrackOptions {
   readonly elementStderr?: string;
 }
 
-/** Polling intervals of the watcher. */
-export interface WatcherIntervals {
-  /** The floor: no two polls closer than this. @default 1000 */
-  readonly minMs: number;
-  /** The ceiling the interval backs off to while nothing changes. @default 15000 */
-  readonly maxMs: number;
-  /**
-   * How long a job that Slurm says COMPLETED may go without a visible result
-   * file before it fails: shared file systems (NFS) can show a new file late.
-   * @default 60000
-   */
-  readonly resultGraceMs: number;
-}
-
 /** Counts that tests and users can read. */
 export interface WatcherStats {
   /** Polls made. */
@@ -70,9 +59,6 @@ export interface WatcherStats {
   /** The last error a poll hit (a poll error never fails the jobs; the next poll retries). */
   lastError: Error | undefined;
 }
-
-/** The floor below which the interval cannot be set. */
-export const MIN_POLL_INTERVAL_MS = 200;
 
 /**
  * What `executor.watcher` shows of the watcher that serves its jobs: scheduler
@@ -114,15 +100,11 @@ export class Watcher implements JobWatcher {
   }
 
   readonly stats: WatcherStats = { polls: 0, listings: 0, lastError: undefined };
-  #intervals: WatcherIntervals = { minMs: 1000, maxMs: 15_000, resultGraceMs: 60_000 };
-  #intervalMs = 1000;
   readonly #tracked = new Map<Job<unknown>, Tracked>();
-  #waiters = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #timerDue = 0;
-  #polling: Promise<void> | undefined;
-  #next: Promise<void> | undefined;
-  #lastPollAt = 0;
+  readonly #loop = new PollLoop(
+    () => this.#poll(),
+    () => this.#tracked.size > 0,
+  );
 
   /** A watcher of its own, for tests: most code uses Watcher.for(transport). */
   constructor(
@@ -142,21 +124,17 @@ export class Watcher implements JobWatcher {
 
   /** The current interval between polls: the floor after a change, growing by 1.5× while nothing changes. */
   get intervalMs(): number {
-    return this.#intervalMs;
+    return this.#loop.intervalMs;
   }
 
   /** The intervals in force. */
   get intervals(): WatcherIntervals {
-    return this.#intervals;
+    return this.#loop.intervals;
   }
 
   /** Sets the polling floor and ceiling; the floor cannot go below MIN_POLL_INTERVAL_MS. */
   setIntervals(intervals: Partial<WatcherIntervals>): void {
-    const minMs = Math.max(MIN_POLL_INTERVAL_MS, intervals.minMs ?? this.#intervals.minMs);
-    const maxMs = Math.max(minMs, intervals.maxMs ?? this.#intervals.maxMs);
-    const resultGraceMs = Math.max(0, intervals.resultGraceMs ?? this.#intervals.resultGraceMs);
-    this.#intervals = { minMs, maxMs, resultGraceMs };
-    this.#intervalMs = minMs;
+    this.#loop.setIntervals(intervals);
   }
 
   /** Starts tracking a job. */
@@ -172,7 +150,7 @@ export class Watcher implements JobWatcher {
       exitElement: options.exitElement,
       elementStderr: options.elementStderr,
     });
-    this.#schedule(this.#intervalMs);
+    this.#loop.schedule();
   }
 
   /**
@@ -183,60 +161,29 @@ export class Watcher implements JobWatcher {
   markCancelled(job: Job<unknown>): void {
     const t = this.#tracked.get(job);
     if (t) t.cancelled = true;
-    this.#schedule(0);
+    this.#loop.schedule(0);
   }
 
   /** Someone waits: poll soon (never before the floor), and keep the process alive until the wait ends. */
   acquire(): void {
-    this.#waiters++;
-    this.#timer?.ref();
-    this.#schedule(0);
+    this.#loop.acquire();
   }
 
+  /** That wait ended. */
   release(): void {
-    this.#waiters = Math.max(0, this.#waiters - 1);
-    if (this.#waiters === 0) this.#timer?.unref();
+    this.#loop.release();
   }
 
   /** Polls now, ignoring the floor: a poll that starts after this call. For tests and explicit refreshes. */
   pollNow(): Promise<void> {
-    if (!this.#polling) return this.#start();
-    this.#next ??= this.#polling.then(() => {
-      this.#next = undefined;
-      return this.#start();
-    });
-    return this.#next;
+    return this.#loop.pollNow();
   }
 
-  #start(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#polling = this.#poll().finally(() => {
-      this.#polling = undefined;
-      this.#schedule(this.#intervalMs);
-    });
-    return this.#polling;
-  }
-
-  /** Schedules a poll `delayMs` from now, but never sooner than the floor after the last poll. */
-  #schedule(delayMs: number): void {
-    if (this.#tracked.size === 0 || this.#polling) return;
-    const due = Math.max(Date.now() + delayMs, this.#lastPollAt + this.#intervals.minMs);
-    if (this.#timer && this.#timerDue <= due) return;
-    clearTimeout(this.#timer);
-    this.#timerDue = due;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      void this.pollNow();
-    }, due - Date.now());
-    if (this.#waiters === 0) this.#timer.unref();
-  }
-
-  async #poll(): Promise<void> {
-    this.#lastPollAt = Date.now();
+  /** One poll; resolves whether any job changed, or undefined when none is tracked. */
+  async #poll(): Promise<boolean | undefined> {
     for (const [job, t] of this.#tracked) if (t.job.done()) this.#tracked.delete(job);
     const tracked = [...this.#tracked.values()];
-    if (tracked.length === 0) return;
+    if (tracked.length === 0) return undefined;
     this.stats.polls++;
     let changed = false;
     try {
@@ -280,7 +227,7 @@ export class Watcher implements JobWatcher {
     } catch (error) {
       this.stats.lastError = error as Error;
     }
-    this.#intervalMs = changed ? this.#intervals.minMs : Math.min(this.#intervals.maxMs, Math.round(this.#intervalMs * 1.5));
+    return changed;
   }
 
   /** Runs one job's step; an error there (a corrupt result file, say) fails that job only. */
@@ -357,7 +304,7 @@ export class Watcher implements JobWatcher {
     t.endedPolls++;
     t.endedSince ??= Date.now();
     if (t.endedPolls < 2) return false;
-    if (state === "COMPLETED" && Date.now() - t.endedSince < this.#intervals.resultGraceMs) return false;
+    if (state === "COMPLETED" && Date.now() - t.endedSince < this.#loop.intervals.resultGraceMs) return false;
     settleJob(t.job, outcomeWithoutResult(t.job, state, await this.#readStderr(t)));
     this.#tracked.delete(t.job);
     return true;

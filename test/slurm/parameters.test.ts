@@ -1,5 +1,5 @@
-import { describe, expect, test } from "vitest";
-import { ParameterError, parseParameters } from "../../src/index.js";
+import { describe, expect, expectTypeOf, test } from "vitest";
+import { executorFromFlags, ParameterError, parseParameters, parseSlurmFlags, SlurmExecutor, type SetupStep, type SignalSpec, type SlurmParametersInput } from "../../src/index.js";
 import { toSbatchOptions } from "../../src/slurm/parameters.js";
 import { formatDuration, parseDurationSeconds, parseMemoryMegabytes } from "../../src/slurm/units.js";
 
@@ -103,5 +103,33 @@ describe("parseParameters", () => {
     expect(() => parseParameters({ partition: "a\nb" })).toThrow(
       "Invalid Slurm parameters: Expected `partition` to be a non-empty string on one line, got `a\nb`",
     );
+  });
+});
+
+describe("the parameter table", () => {
+  test("the input type is inferred from the schema: what users may write for each key", () => {
+    expectTypeOf<SlurmParametersInput["time"]>().toEqualTypeOf<number | string | undefined>();
+    expectTypeOf<SlurmParametersInput["cpusPerTask"]>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<SlurmParametersInput["nodes"]>().toEqualTypeOf<number | string | undefined>();
+    expectTypeOf<SlurmParametersInput["signal"]>().toEqualTypeOf<string | SignalSpec | undefined>();
+    expectTypeOf<SlurmParametersInput["sbatch"]>().toEqualTypeOf<Readonly<Record<string, string | number | true>> | undefined>();
+    expectTypeOf<SlurmParametersInput["setup"]>().toEqualTypeOf<readonly (string | SetupStep)[] | undefined>();
+    expectTypeOf<SlurmParametersInput>().toHaveProperty("arrayParallelism");
+    // @ts-expect-error: not a parameter
+    expectTypeOf<SlurmParametersInput>().toHaveProperty("cpus");
+  });
+
+  test("update() and executorFromFlags merge sbatch options key by key; every other key is replaced", () => {
+    const executor = new SlurmExecutor({ folder: "/tmp/slurmkit-merge", time: 10, sbatch: { "mail-type": "END", exclusive: true } });
+    executor.update({ time: 20, sbatch: { "mail-type": "FAIL", "mail-user": "ada@example.org" } });
+    expect(executor.parameters.time).toBe(1200);
+    expect(executor.parameters.sbatch).toEqual({ "mail-type": "FAIL", exclusive: true, "mail-user": "ada@example.org" });
+    const fromFlags = executorFromFlags(parseSlurmFlags(["--slurm", "time=30", "sbatch.mail-type=FAIL", "sbatch.mail-user=ada@example.org"]), {
+      folder: "/tmp/slurmkit-merge",
+      time: 10,
+      sbatch: { "mail-type": "END", exclusive: true },
+    }) as SlurmExecutor;
+    expect(fromFlags.parameters.time).toBe(1800);
+    expect(fromFlags.parameters.sbatch).toEqual(executor.parameters.sbatch);
   });
 });

@@ -1,0 +1,66 @@
+import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { loadJobs, RunFolderError, SlurmkitError } from "../../src/index.js";
+import { packr } from "../../src/protocol/codec.js";
+import { decodeManifest, decodeResult, decodeState, encodeManifest, type Manifest } from "../../src/protocol/records.js";
+
+const manifest: Manifest = { version: 1, kind: "local", createdAt: "2026-11-21T00:00:00.000Z", taskCount: 2, jobId: null, array: true, ranks: 1 };
+const ok = { ok: true, value: { loss: 0.25, big: 2n ** 40n }, host: "n1", jobId: "7_0", startedAt: 1, endedAt: 2 };
+
+function thrown(f: () => unknown): RunFolderError {
+  try {
+    f();
+  } catch (error) {
+    expect(error).toBeInstanceOf(RunFolderError);
+    expect(error).toBeInstanceOf(SlurmkitError);
+    return error as RunFolderError;
+  }
+  throw new Error("expected a RunFolderError");
+}
+
+describe("run-folder records decoded with zod", () => {
+  test("a result, a state and a manifest round-trip", () => {
+    expect(decodeResult(packr.pack(ok), "/r/0.result")).toEqual(ok);
+    const failed = { ok: false, error: { name: "Error", message: "boom", stack: "Error: boom", exitCode: 2 }, host: "n2", jobId: "7_1", startedAt: 1, endedAt: 2 };
+    expect(decodeResult(packr.pack(failed), "/r/1.result")).toEqual(failed);
+    const state = { state: "RUNNING", host: "n1", jobId: "7_0", pid: 42, at: 3 };
+    expect(decodeState(packr.pack(state), "/s/0.state")).toEqual(state);
+    expect(decodeManifest(encodeManifest(manifest), "/m/manifest.json")).toEqual(manifest);
+  });
+
+  test("a truncated result file is a RunFolderError naming the file", () => {
+    const bytes = packr.pack(ok);
+    const e = thrown(() => decodeResult(bytes.subarray(0, bytes.length - 5), "/runs/x/results/0.result"));
+    expect(e.path).toBe("/runs/x/results/0.result");
+    expect(e.message).toMatch(/^\/runs\/x\/results\/0\.result is not a readable result file \(\d+ bytes, truncated or corrupt msgpack: /);
+    expect(thrown(() => decodeResult(new Uint8Array(), "/r/0.result")).message).toBe("/r/0.result is empty where a result file was expected");
+  });
+
+  test("a foreign result or state names what is wrong", () => {
+    expect(thrown(() => decodeResult(packr.pack({ ok: true, value: 1 }), "/r/0.result")).message).toBe(
+      "/r/0.result is not a slurmkit result file: `host`: Invalid input: expected string, received undefined; `jobId`: Invalid input: expected string, received undefined; `startedAt`: Invalid input: expected number, received undefined",
+    );
+    expect(thrown(() => decodeState(packr.pack({ state: "DONE", host: "n1", jobId: "1", pid: 1, at: 1 }), "/s/0.state")).message).toMatch(
+      /^\/s\/0\.state is not a slurmkit state file: `state`: /,
+    );
+  });
+
+  test("a manifest from a newer slurmkit says so", () => {
+    const e = thrown(() => decodeManifest(JSON.stringify({ ...manifest, version: 2, shards: [] }), "/runs/x/manifest.json"));
+    expect(e.message).toBe("/runs/x/manifest.json was written by a newer slurmkit (manifest version 2); this slurmkit reads version 1: upgrade slurmkit to load it");
+    expect(thrown(() => decodeManifest('{"version": 1, "kind": "slurm"', "/m.json")).message).toMatch(/^\/m\.json is not valid JSON \(truncated or corrupt\): /);
+  });
+
+  test("loadJobs refuses a submission whose manifest is from a newer version, naming it", async () => {
+    const root = await mkdtemp(join(tmpdir(), "slurmkit-records-"));
+    const dir = join(root, "20261121T000000Z-abcdef");
+    await mkdir(dir);
+    await writeFile(join(dir, "manifest.json"), JSON.stringify({ ...manifest, version: 3 }));
+    const error = await loadJobs(root).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RunFolderError);
+    expect((error as RunFolderError).path).toBe(join(dir, "manifest.json"));
+    expect((error as Error).message).toContain("manifest version 3");
+  });
+});

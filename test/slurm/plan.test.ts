@@ -1,0 +1,97 @@
+// Planning is pure: these run without a cluster.
+import { describe, expect, test } from "vitest";
+import { ParameterError } from "../../src/errors.js";
+import { RunFolder } from "../../src/protocol/run-folder.js";
+import { parseParameters } from "../../src/slurm/parameters.js";
+import { checkSubmission, planSubmission, type PlanInput } from "../../src/slurm/plan.js";
+import type { ClusterLimits } from "../../src/slurm/scheduler.js";
+
+const limits: ClusterLimits = {
+  maxArraySize: 1001,
+  maxSubmitJobs: undefined,
+  nodes: [
+    { name: "n1", cpus: 2, partitions: ["debug"], inDefaultPartition: true },
+    { name: "n2", cpus: 2, partitions: ["debug"], inDefaultPartition: true },
+  ],
+};
+const folder = new RunFolder("/runs/s");
+
+function plan(over: Partial<PlanInput> & { taskCount: number }) {
+  return planSubmission({ array: true, parameters: parseParameters({}), limits, tasksPerElement: 1, dependency: undefined, folder, runner: ["/bin/node", "/pkg/dist/runner/runner.js"], ...over });
+}
+
+const sbatchLines = (text: string) => text.split("\n").filter((l) => l.startsWith("#SBATCH"));
+const runLine = (text: string) => text.split("\n").find((l) => l.startsWith("exec "));
+
+describe("planSubmission", () => {
+  test("N tasks, one per element: one array job with per-task logs, not packed", () => {
+    const p = plan({ taskCount: 10, parameters: parseParameters({ time: 5, arrayParallelism: 3 }) });
+    expect(p.packed).toBe(false);
+    expect(p.scripts.map((s) => [s.path, s.firstElement, s.count])).toEqual([["/runs/s/job.sbatch", 0, 10]]);
+    expect(sbatchLines(p.scripts[0]!.text)).toEqual(["#SBATCH --array=0-9%3", "#SBATCH --output=/runs/s/logs/%a.out", "#SBATCH --error=/runs/s/logs/%a.err", "#SBATCH --time=00:05:00"]);
+    expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s");
+    expect(p.manifest).toMatchObject({ version: 1, kind: "slurm", taskCount: 10, jobId: null, array: true, ranks: 1 });
+    expect(p.manifest.tasksPerElement).toBeUndefined();
+    expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state"]);
+  });
+
+  test("more elements than MaxArraySize split into several array jobs, each with its element offset", () => {
+    const p = plan({ taskCount: 2500 });
+    expect(p.packed).toBe(true);
+    expect(p.scripts.map((s) => [s.path, s.firstElement, s.count])).toEqual([
+      ["/runs/s/job.sbatch", 0, 1001],
+      ["/runs/s/job-1.sbatch", 1001, 1001],
+      ["/runs/s/job-2.sbatch", 2002, 498],
+    ]);
+    expect(sbatchLines(p.scripts[2]!.text)).toEqual(["#SBATCH --array=0-497", "#SBATCH --output=/runs/s/logs/elements/%A_%a.out", "#SBATCH --error=/runs/s/logs/elements/%A_%a.err"]);
+    expect(runLine(p.scripts[1]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --per-element 1 --element-offset 1001");
+    expect(p.manifest.tasksPerElement).toBe(1);
+    expect(p.dirs).toContain("/runs/s/logs/elements");
+  });
+
+  test('"auto" packs into as many elements as the partition runs at once', () => {
+    expect(plan({ taskCount: 2000, tasksPerElement: "auto" }).perElement).toBe(500);
+    expect(plan({ taskCount: 2000, tasksPerElement: "auto", parameters: parseParameters({ cpusPerTask: 2 }) }).perElement).toBe(1000);
+    expect(plan({ taskCount: 3, tasksPerElement: "auto" }).perElement).toBe(1);
+  });
+
+  test("more elements than MaxSubmitJobs is refused before anything is written", () => {
+    expect(() => plan({ taskCount: 50, limits: { ...limits, maxSubmitJobs: 20 } })).toThrow(
+      'Invalid mapArray options: 50 tasks at 1 per element make 50 array elements, more than this cluster\'s MaxSubmitJobs (20); use tasksPerElement: 3 or more, or "auto"',
+    );
+  });
+
+  test("a dependency comes with --kill-on-invalid-dep; submit() makes a job that is not an array", () => {
+    const p = plan({ taskCount: 1, array: false, limits: undefined, dependency: "afterok:5_1:6" });
+    expect(sbatchLines(p.scripts[0]!.text)).toEqual([
+      "#SBATCH --output=/runs/s/logs/0.out",
+      "#SBATCH --error=/runs/s/logs/0.err",
+      "#SBATCH --dependency=afterok:5_1:6",
+      "#SBATCH --kill-on-invalid-dep=yes",
+    ]);
+    expect(p.manifest.array).toBe(false);
+  });
+});
+
+describe("checkSubmission", () => {
+  const problem = (f: () => unknown) => {
+    try {
+      f();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ParameterError);
+      return (error as ParameterError).problems;
+    }
+    return [];
+  };
+
+  test("after and the dependency parameter together, a bad tasksPerElement, packing several ranks", () => {
+    expect(problem(() => checkSubmission(parseParameters({ dependency: "afterok:1" }), { dependency: "afterok:2" }))).toEqual([
+      "Expected either `after` or the `dependency` parameter, not both (dependency is `afterok:1`)",
+    ]);
+    expect(problem(() => checkSubmission(parseParameters({}), { tasksPerElement: 0, dependency: undefined }))).toEqual(['Expected `tasksPerElement` to be a positive integer or "auto", got `0`']);
+    expect(problem(() => checkSubmission(parseParameters({ nodes: 2 }), { tasksPerElement: 4, dependency: undefined }))).toEqual([
+      "Expected `tasksPerElement` to be 1 for jobs with several ranks (nodes × ntasksPerNode = 2), got `4`",
+    ]);
+    expect(checkSubmission(parseParameters({}), { tasksPerElement: "auto", dependency: undefined })).toBe("auto");
+  });
+});

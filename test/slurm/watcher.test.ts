@@ -1,0 +1,182 @@
+// The watcher's state machine on recorded squeue/sacct output: no cluster, real files in a temp folder.
+import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { newJob, type Job, type JobBackend } from "../../src/api/job.js";
+import { JobEndedWithoutResultError } from "../../src/errors.js";
+import { packr } from "../../src/protocol/codec.js";
+import { RunFolder } from "../../src/protocol/run-folder.js";
+import { parseQueueLines, type QueueEntry } from "../../src/slurm/parse.js";
+import type { SchedulerCallCounts } from "../../src/slurm/scheduler.js";
+import { Watcher, type WatchedScheduler } from "../../src/slurm/watcher.js";
+import { LocalTransport } from "../../src/transport/local.js";
+
+/** Replays recorded squeue and sacct output, one entry per poll (the last one repeats). */
+class RecordedScheduler implements WatchedScheduler {
+  readonly calls: SchedulerCallCounts = { sbatch: 0, squeue: 0, sacct: 0, scancel: 0, limits: 0 };
+  squeue: string[] = [];
+  sacct: (string | undefined)[] = [];
+  squeueError: Error | undefined;
+  async queue(): Promise<QueueEntry[]> {
+    this.calls.squeue++;
+    if (this.squeueError) throw this.squeueError;
+    return parseQueueLines(this.squeue.length > 1 ? this.squeue.shift()! : (this.squeue[0] ?? ""));
+  }
+  async accounting(): Promise<QueueEntry[] | undefined> {
+    this.calls.sacct++;
+    const text = this.sacct.length > 1 ? this.sacct.shift() : this.sacct[0];
+    return text === undefined ? undefined : parseQueueLines(text);
+  }
+}
+
+const backend: JobBackend = { acquire() {}, release() {}, async cancel() {}, async readText() { return ""; } };
+
+async function setup(options: { resultGraceMs?: number } = {}) {
+  const folder = new RunFolder(await mkdtemp(join(tmpdir(), "slurmkit-watcher-")));
+  await Promise.all([folder.logsDir, folder.resultsDir, folder.stateDir, folder.elementLogsDir].map((d) => mkdir(d, { recursive: true })));
+  const scheduler = new RecordedScheduler();
+  const watcher = new Watcher(scheduler, new LocalTransport());
+  watcher.setIntervals({ minMs: 200, maxMs: 200, resultGraceMs: options.resultGraceMs ?? 60_000 });
+  const track = (index: number, options: { exitElement?: number; elementStderr?: string } = {}): Job<unknown> => {
+    const job = newJob(backend, `100_${index}`, index, folder.task(index));
+    watcher.track(job, folder, "100", index, options);
+    return job;
+  };
+  const result = (index: number, value: unknown) =>
+    writeFile(folder.task(index).result, packr.pack({ ok: true, value, host: "n1", jobId: `100_${index}`, startedAt: 1, endedAt: 2 }));
+  return { folder, scheduler, watcher, track, result };
+}
+
+async function polls(watcher: Watcher, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await watcher.pollNow();
+}
+
+describe("the watcher on recorded scheduler output", () => {
+  test("squeue states become job states; a listed result settles the job with its value", async () => {
+    const { scheduler, watcher, track, result } = await setup();
+    const job = track(0);
+    scheduler.squeue = ["100_[0]|PENDING", "100_0|RUNNING"];
+    await watcher.pollNow();
+    expect(job.state).toBe("PENDING");
+    await watcher.pollNow();
+    expect(job.state).toBe("RUNNING");
+    await result(0, { loss: 0.5 });
+    await watcher.pollNow();
+    expect(await job.result()).toEqual({ loss: 0.5 });
+    expect(watcher.trackedCount).toBe(0);
+  });
+
+  test("a job that ended without a result fails on the second poll in a row, with its log tail", async () => {
+    const { folder, scheduler, watcher, track } = await setup();
+    const job = track(0);
+    await writeFile(folder.task(0).stderr, "Traceback\nboom\n");
+    scheduler.squeue = ["100_0|FAILED"];
+    await watcher.pollNow();
+    expect(job.done()).toBe(false);
+    await watcher.pollNow();
+    expect(job.state).toBe("FAILED");
+    const error = await job.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect((error as JobEndedWithoutResultError).logTail).toBe("Traceback\nboom");
+  });
+
+  test("a job COMPLETED without a visible result waits out the grace period: a late result still settles it", async () => {
+    const { scheduler, watcher, track, result } = await setup({ resultGraceMs: 60_000 });
+    const job = track(0);
+    scheduler.squeue = [""];
+    scheduler.sacct = ["100_0|COMPLETED"];
+    await polls(watcher, 4);
+    expect(job.done()).toBe(false);
+    await result(0, 42);
+    await watcher.pollNow();
+    expect(await job.result()).toBe(42);
+  });
+
+  test("after the grace period, a job COMPLETED without a result ends COMPLETED with JobEndedWithoutResultError", async () => {
+    const { scheduler, watcher, track } = await setup({ resultGraceMs: 0 });
+    const job = track(0);
+    scheduler.squeue = [""];
+    scheduler.sacct = ["100_0|COMPLETED"];
+    await watcher.pollNow();
+    expect(job.done()).toBe(false);
+    await watcher.pollNow();
+    expect(job.state).toBe("COMPLETED");
+    await expect(job.result()).rejects.toThrow("Job 100_0 (task 0) ended with state COMPLETED and wrote no result");
+  });
+
+  test("with stage-out, a result counts only once the element's exit marker is there", async () => {
+    const { folder, scheduler, watcher, track, result } = await setup();
+    const job = track(3, { exitElement: 3 });
+    scheduler.squeue = ["100_3|RUNNING"];
+    await result(3, "done");
+    await polls(watcher, 2);
+    expect(job.done()).toBe(false);
+    expect(job.state).toBe("RUNNING");
+    await writeFile(join(folder.resultsDir, RunFolder.exitedName(3)), "");
+    await watcher.pollNow();
+    expect(await job.result()).toBe("done");
+  });
+
+  test("with stage-out, a result counts without the marker once the job has ended", async () => {
+    const { scheduler, watcher, track, result } = await setup();
+    const job = track(1, { exitElement: 1 });
+    scheduler.squeue = ["100_1|COMPLETED"];
+    await result(1, 7);
+    await watcher.pollNow();
+    expect(await job.result()).toBe(7);
+  });
+
+  test("gone from squeue and sacct (accounting off): the state file decides, a runner that said RUNNING means FAILED", async () => {
+    const { folder, scheduler, watcher, track } = await setup();
+    const job = track(0);
+    await writeFile(folder.task(0).state, packr.pack({ state: "RUNNING", host: "n1", jobId: "100_0", pid: 1, at: 1 }));
+    scheduler.squeue = [""];
+    scheduler.sacct = [undefined];
+    await polls(watcher, 2);
+    expect(job.state).toBe("FAILED");
+  });
+
+  test("gone with no state file: UNKNOWN", async () => {
+    const { scheduler, watcher, track } = await setup();
+    const job = track(0);
+    scheduler.squeue = [""];
+    scheduler.sacct = [undefined];
+    await polls(watcher, 2);
+    expect(job.state).toBe("UNKNOWN");
+  });
+
+  test("a packed task is PENDING while its element runs, until its own state file exists", async () => {
+    const { folder, scheduler, watcher, track } = await setup();
+    const job = track(5, { elementStderr: folder.elementLog("100", 0, "err") });
+    scheduler.squeue = ["100_5|RUNNING"];
+    await watcher.pollNow();
+    expect(job.state).toBe("PENDING");
+    await writeFile(folder.task(5).state, packr.pack({ state: "RUNNING", host: "n1", jobId: "100_0", pid: 1, at: 1 }));
+    await watcher.pollNow();
+    expect(job.state).toBe("RUNNING");
+  });
+
+  test("a truncated result file settles the job UNKNOWN, with an error naming the file", async () => {
+    const { folder, scheduler, watcher, track } = await setup();
+    const job = track(0);
+    const bytes = packr.pack({ ok: true, value: "x".repeat(100), host: "n1", jobId: "100_0", startedAt: 1, endedAt: 2 });
+    await writeFile(folder.task(0).result, bytes.subarray(0, 40));
+    scheduler.squeue = ["100_0|RUNNING"];
+    await watcher.pollNow();
+    expect(job.state).toBe("UNKNOWN");
+    const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error.logTail).toContain(`${folder.task(0).result} is not a readable result file (40 bytes, truncated or corrupt msgpack`);
+  });
+
+  test("a poll whose squeue fails changes no job and keeps the error in stats", async () => {
+    const { scheduler, watcher, track } = await setup();
+    const job = track(0);
+    scheduler.squeueError = new Error("slurm_load_jobs error: Unable to contact slurm controller");
+    await polls(watcher, 3);
+    expect(job.state).toBe("PENDING");
+    expect(job.done()).toBe(false);
+    expect(watcher.stats.lastError?.message).toContain("Unable to contact slurm controller");
+    expect(scheduler.calls.sacct).toBe(0);
+  });
+});
