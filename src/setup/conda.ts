@@ -2,6 +2,12 @@ import { shellWord, showLate, type LateString } from "../api/runtime-value.js";
 import { quoteShell } from "./shell.js";
 import { type SetupStep, step, check, need } from "./step.js";
 
+/**
+ * Activates a conda environment in the batch shell (and so for the tasks).
+ *
+ * @example
+ * condaActivate("myenv")
+ */
 export function condaActivate(env: LateString): SetupStep {
   const problems: string[] = [];
   need(problems, "env", env, "an environment name or path");
@@ -14,5 +20,3 @@ export function condaActivate(env: LateString): SetupStep {
     ],
   });
 }
-
-/** Options of container(). */

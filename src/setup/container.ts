@@ -2,6 +2,7 @@ import { ParameterError } from "../errors.js";
 import { shellWord, type LateString } from "../api/runtime-value.js";
 import { type SetupStep, step, check, need } from "./step.js";
 
+/** Options of container(). */
 export interface ContainerOptions {
   readonly runtime: "apptainer" | "singularity";
   /** The image: a .sif file or a URI the runtime accepts. */
@@ -31,11 +32,3 @@ export function container(options: ContainerOptions): SetupStep {
     wrap: [options.runtime, "exec", ...(options.nv ? ["--nv"] : []), ...(options.binds ?? []).flatMap((b) => ["--bind", shellWord(b)]), shellWord(options.image)],
   });
 }
-
-/**
- * Inserts a user's setup file verbatim (as flat-bug's `slurm_setup=FILE`).
- * The file is read now, relative to `cwd`; a missing file is a ParameterError.
- *
- * @example
- * setupFile("setup.txt") // module load ...; python -m venv "$SLURM_TMPDIR/env"; ...
- */

@@ -2,6 +2,7 @@ import { shellWord, showLate, type LateString } from "../api/runtime-value.js";
 import { quoteShell } from "./shell.js";
 import { type SetupStep, step, check, need } from "./step.js";
 
+/** Options of modules(). */
 export interface ModulesOptions {
   /** Run `module purge` first. @default false */
   readonly purge?: boolean;
@@ -44,5 +45,3 @@ export function modules(names: readonly string[], options: ModulesOptions = {}):
     ],
   });
 }
-
-/** Options of venvPerNode(). */

@@ -3,6 +3,13 @@ import { resolve } from "node:path";
 import { ParameterError } from "../errors.js";
 import { type SetupStep, step } from "./step.js";
 
+/**
+ * Inserts a user's setup file verbatim (as flat-bug's `slurm_setup=FILE`).
+ * The file is read now, relative to `cwd`; a missing file is a ParameterError.
+ *
+ * @example
+ * setupFile("setup.txt") // module load ...; python -m venv "$SLURM_TMPDIR/env"; ...
+ */
 export function setupFile(path: string, cwd: string = process.cwd()): SetupStep {
   if (typeof path !== "string" || path === "") throw new ParameterError("setupFile step", [`Expected \`path\` to be a file path, got \`${String(path)}\``]);
   const full = resolve(cwd, path);

@@ -2,6 +2,7 @@ import { shellWord, type LateString } from "../api/runtime-value.js";
 import { quoteShell } from "./shell.js";
 import { type SetupStep, step, check, need, onEveryNode } from "./step.js";
 
+/** Options of stageIn(). */
 export interface StageInOptions {
   /** A file, folder or zip archive on shared storage. */
   readonly from: LateString;
@@ -74,10 +75,3 @@ export function stageOut(options: StageOutOptions): SetupStep {
     ],
   });
 }
-
-/**
- * Activates a conda environment in the batch shell (and so for the tasks).
- *
- * @example
- * condaActivate("myenv")
- */

@@ -69,5 +69,3 @@ export const STEP_HELPERS = [
   "  fi",
   "}",
 ];
-
-/** Options of modules(). */

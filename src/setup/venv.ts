@@ -3,6 +3,7 @@ import { isRuntimeValue, shellWord, type LateString } from "../api/runtime-value
 import { quoteShell } from "./shell.js";
 import { type SetupStep, step, check, need, onEveryNode } from "./step.js";
 
+/** Options of venvPerNode(). */
 export interface VenvOptions {
   /** Where the venv lives on each node, usually node-local: `atRuntime("$SLURM_TMPDIR/venv")`. */
   readonly path: LateString;
@@ -96,5 +97,3 @@ export function venvPerNode(options: VenvOptions): SetupStep {
     ],
   });
 }
-
-/** Options of stageIn(). */

@@ -34,6 +34,7 @@ export function describeKeyPath(path: string): string {
   return path.length <= 200 && !/\s/.test(path) ? path : `(a ${path.length}-character value: pass key contents as a Buffer or PEM text, a path otherwise)`;
 }
 
+/** Every problem with `ssh` options, one line each; [] when they are fine. */
 export function validateSshOptions(o: SshOptions): string[] {
   if (typeof o !== "object" || o === null) return [`Expected \`ssh\` to be an object with host, username and privateKey or agent, got \`${String(o)}\``];
   const problems: string[] = [];
