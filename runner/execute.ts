@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { spawn, type ChildProcess } from "node:child_process";
+import { hostname } from "node:os";
 import { writeSync } from "node:fs";
 import { expandDeep } from "../src/api/runtime-value.js";
 import { isTask, type CommandRecord, type FunctionRecord, type TaskRecord } from "../src/protocol/task-record.js";
@@ -130,7 +131,7 @@ async function runFunction(task: FunctionRecord): Promise<unknown> {
     mod = await importModule(task.moduleUrl);
   } catch (error) {
     const e = error as Error;
-    throw new Error(`Cannot import task module ${task.moduleUrl} on ${HOST}: ${e.message}`, { cause: error });
+    throw new Error(`Cannot import task module ${task.moduleUrl} on ${hostname()}: ${e.message}`, { cause: error });
   }
   const found = Object.values(mod).find((v) => isTask(v) && v.name === task.name);
   if (!found || !isTask(found)) {

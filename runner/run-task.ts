@@ -4,6 +4,7 @@ import type { ResultFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import type { TaskRecord } from "../src/protocol/task-record.js";
 import { CommandFailed, runTask, Terminated, type TaskLogs } from "./execute.js";
+import { dependencyGate } from "./after.js";
 import { HOST } from "./node.js";
 
 /** One task to run, and where its files go. */
@@ -35,6 +36,15 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     await writeFileAtomic(t.folder.task(t.index).state, packr.pack(file));
   };
   await writeState("RUNNING");
+  const blocked = await dependencyGate(t.folder);
+  if (blocked !== undefined) {
+    // As Slurm's --kill-on-invalid-dep would: the task never runs, and ends CANCELLED.
+    t.report(`slurmkit runner: task ${t.index} ${blocked[0]!.toLowerCase()}${blocked.slice(1)}\n`);
+    const result: ResultFile = { ok: false, state: "CANCELLED", error: { name: "DependencyFailed", message: blocked, stack: blocked }, host: HOST, jobId: t.jobId, startedAt, endedAt: Date.now() };
+    if (t.rank === 0) await writeFileAtomic(t.folder.result(t.index), packr.pack(result));
+    await writeState("FAILED");
+    return false;
+  }
   let outcome: { value: unknown } | { error: unknown };
   try {
     outcome = { value: await runTask(await t.load(), t.logs) };

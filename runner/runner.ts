@@ -1,20 +1,26 @@
 /**
- * The slurmkit runner: the sbatch script (or LocalExecutor) starts it as
- * `node runner.js <run folder>`. It reads its task from the spec file by index,
- * runs it, and writes the task's result and state files. Exit code: 0 when the
- * task succeeded, 1 when it failed, 2 when the runner itself could not work.
+ * The slurmkit runner, started on the node by the sbatch script (or by
+ * LocalExecutor):
  *
- * Packed: `node runner.js <run folder> --per-element K --element-offset O`
- * runs tasks K·e to K·e+K-1 of element e = O + SLURM_ARRAY_TASK_ID, up to
- * SLURM_CPUS_PER_TASK at once, each with its own logs, result and state.
+ *     runner.js <run folder> [--element-offset O]
+ *         runs one task: SLURMKIT_TASK_INDEX, or O + SLURM_ARRAY_TASK_ID; every
+ *         rank of a multi-rank job runs it, and rank r > 0 writes its own result
+ *     runner.js <run folder> --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S]
+ *         a worker element of a packed submission: claims tasks and runs each
+ *         in one of K slot processes, started as `runner.js <run folder> --slot`
+ *
+ * Exit code: 0 when the task (or every task a worker ran) succeeded, 1 when
+ * one failed, 2 when the runner itself could not work.
  */
 import { mkdir } from "node:fs/promises";
 import { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
-import { Terminated } from "./execute.js";
+import { openSync, writeSync } from "node:fs";
+import { routeOutput, Terminated, type TaskLogs } from "./execute.js";
 import { jobIdOf, taskIndex } from "./node.js";
-import { runPacked } from "./packed.js";
 import { runOneTask } from "./run-task.js";
+import { runSlot } from "./slot.js";
+import { runWorker } from "./worker.js";
 
 /** Reads `--name value` from argv. */
 function option(argv: readonly string[], name: string): number | undefined {
@@ -25,26 +31,49 @@ function option(argv: readonly string[], name: string): number | undefined {
   return value;
 }
 
+/** Opens a task's own log files, and sends what a function task prints there. */
+function openLogs(folder: RunFolder, index: number): TaskLogs {
+  const paths = folder.task(index);
+  routeOutput();
+  return { out: openSync(paths.stdout, "w"), err: openSync(paths.stderr, "w") };
+}
+
 async function main(): Promise<number> {
   const dir = process.argv[2];
   if (!dir) {
-    process.stderr.write("slurmkit runner: usage: runner.js <run folder> [--per-element K --element-offset O]\n");
+    process.stderr.write("slurmkit runner: usage: runner.js <run folder> [--element-offset O | --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] | --slot]\n");
     return 2;
   }
   const folder = new RunFolder(dir);
-  const perElement = option(process.argv, "--per-element");
-  if (perElement !== undefined) return runPacked(folder, perElement, option(process.argv, "--element-offset") ?? 0);
-  const index = taskIndex(process.env);
+  const argv = process.argv;
+  if (argv.includes("--slot")) return runSlot(folder);
+  const worker = option(argv, "--worker");
+  if (worker !== undefined) {
+    return runWorker(folder, {
+      workerIndex: worker + taskIndex({ ...process.env, SLURMKIT_INDEX_OFFSET: "0" }),
+      workerCount: option(argv, "--workers") ?? 1,
+      slots: option(argv, "--slots") ?? 1,
+      cpusPerTask: option(argv, "--cpus-per-task") ?? 1,
+      taskTimeSeconds: option(argv, "--task-time"),
+      walltimeSeconds: option(argv, "--walltime"),
+    });
+  }
+  const offset = option(argv, "--element-offset");
+  const index = taskIndex({ ...process.env, SLURMKIT_INDEX_OFFSET: String(offset ?? 0) });
+  const rank = Number(process.env.SLURM_PROCID ?? "0");
   await mkdir(folder.stateDir, { recursive: true });
   await mkdir(folder.resultsDir, { recursive: true });
+  // A split array's element is not the task's index, so Slurm's own log is the element's: rank 0 writes the task's logs.
+  const logs = offset !== undefined && rank === 0 ? openLogs(folder, index) : undefined;
   try {
     const ok = await runOneTask({
       folder,
       index,
-      rank: Number(process.env.SLURM_PROCID ?? "0"),
+      rank,
       jobId: jobIdOf(process.env),
       load: () => readSpecRecord(folder.spec, index),
-      report: (line) => process.stderr.write(line),
+      ...(logs ? { logs } : {}),
+      report: (line) => (logs ? writeSync(logs.err, line) : process.stderr.write(line)),
     });
     return ok ? 0 : 1;
   } catch (error) {

@@ -24,6 +24,8 @@ export interface WaitOptions {
 export let newJob: (backend: JobBackend, id: string, taskIndex: number, paths: TaskPaths) => Job<unknown>;
 /** Sets a job's non-final state; false when nothing changed (same state, or already settled). */
 export let setJobState: (job: Job<unknown>, state: JobState) => boolean;
+/** Changes a job's id: a packed task takes its worker's once a worker claims it. */
+export let setJobId: (job: Job<unknown>, id: string) => void;
 /** Settles a job future; later calls are ignored. */
 export let settleJob: (job: Job<unknown>, outcome: JobOutcome) => void;
 
@@ -36,6 +38,9 @@ export class Job<R> {
     newJob = (backend, id, taskIndex, paths) => new Job(backend, id, taskIndex, paths);
     setJobState = (job, state) => job.#setState(state);
     settleJob = (job, outcome) => job.#settle(outcome);
+    setJobId = (job, id) => {
+      if (!job.#outcome) job.#id = id;
+    };
   }
 
   #state: JobState = "PENDING";
@@ -44,17 +49,28 @@ export class Job<R> {
   #resolve!: (outcome: JobOutcome) => void;
   readonly #backend: JobBackend;
 
+  #id: string;
+
   private constructor(
     backend: JobBackend,
-    /** Slurm's id: `A_i` for array elements, `A` for a single job, `local-...` for local jobs. */
-    readonly id: string,
+    id: string,
     /** The task's index in its submission. */
     readonly taskIndex: number,
     /** The task's log, result and state files. */
     readonly paths: TaskPaths,
   ) {
     this.#backend = backend;
+    this.#id = id;
     this.#settled = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  /**
+   * Slurm's id: `A_i` for array elements, `A` for a single job, `local-...`
+   * for local jobs. A packed task has its worker's id `A_w` once a worker
+   * took it, and the worker array's id `A` until then.
+   */
+  get id(): string {
+    return this.#id;
   }
 
   /** The last known state; terminal states never change. */

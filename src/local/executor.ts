@@ -19,6 +19,10 @@ export interface LocalSubmitOptions {
   readonly after?: readonly Job<unknown>[];
   /** Accepted for the same calls as SlurmExecutor's, and ignored: local tasks cost no scheduling round. */
   readonly tasksPerElement?: number | "auto";
+  /** Accepted for the same calls as SlurmExecutor's, and ignored. */
+  readonly workers?: number | "auto";
+  /** Accepted for the same calls as SlurmExecutor's, and ignored. */
+  readonly slots?: number;
 }
 
 /** Options of LocalExecutor. */

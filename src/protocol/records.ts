@@ -19,6 +19,14 @@ const resultSchema = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), value: z.unknown(), ...resultMeta }),
   z.object({
     ok: z.literal(false),
+    /**
+     * Set when the task did not fail by itself: its worker stopped it (its
+     * own time limit passed: TIMEOUT; the client cancelled it, or a task it
+     * runs after failed: CANCELLED), or the client recorded how its worker
+     * ended under it (NODE_FAIL, OUT_OF_MEMORY, ...), so that tasks that run
+     * after it can tell.
+     */
+    state: z.enum(["FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "UNKNOWN"]).optional(),
     error: z.object({
       name: z.string(),
       message: z.string(),
@@ -43,6 +51,50 @@ const stateSchema = z.object({
 
 /** What the runner writes to a state file (msgpack): when a task starts, and when it ends. */
 export type StateFile = z.output<typeof stateSchema>;
+
+const claimSchema = z.object({
+  /** The worker element (`A_w`) that took the task, or "client" for a task cancelled before any worker took it. */
+  worker: z.string(),
+  slot: z.number().int().nonnegative(),
+  host: z.string(),
+  at: z.number(),
+});
+
+/** What a claim file holds: who took the task. */
+export type ClaimFile = z.output<typeof claimSchema>;
+
+/** Decodes a claim file's bytes; a corrupt one is a RunFolderError naming `path`. */
+export function decodeClaim(bytes: Uint8Array, path: string): ClaimFile {
+  return decodeWith(claimSchema, unpack(bytes, path, "claim file"), path, "claim file");
+}
+
+const workersSchema = z.object({
+  /** Worker elements submitted at first (top-ups add arrays, not to this). */
+  count: z.number().int().positive(),
+  /** Task slots per worker; each slot has one task's resources. */
+  slots: z.number().int().positive(),
+  /** One task's time limit, which the worker enforces, in seconds. */
+  taskTimeSeconds: z.number().int().positive().optional(),
+  /** Each worker element's own time limit, in seconds. */
+  walltimeSeconds: z.number().int().positive().optional(),
+  /** At most this many workers run at once (arrayParallelism), for the arrays of later workers too. */
+  parallelism: z.number().int().positive().optional(),
+});
+
+/** How the workers of a packed submission are shaped. */
+export type WorkersRecord = z.output<typeof workersSchema>;
+
+/** The `after` file: the packed tasks a submission's tasks run after, checked on the node before each task starts. */
+export interface AfterFile {
+  readonly deps: ReadonlyArray<{
+    /** The dependency's submission folder. */
+    readonly dir: string;
+    /** Its worker array's id, for messages. */
+    readonly jobId: string;
+    /** The tasks of it that must have completed. */
+    readonly indices: readonly number[];
+  }>;
+}
 
 const submittedArraySchema = z.object({
   jobId: z.string().regex(/^\d+$/),
@@ -71,6 +123,8 @@ const manifestSchema = z.object({
   tasksPerElement: z.number().int().positive().optional(),
   /** Slurm, packed or split: the array jobs, in order. */
   arrays: z.array(submittedArraySchema).optional(),
+  /** Slurm, packed: the elements are workers that claim tasks (then `tasksPerElement` is absent). */
+  workers: workersSchema.optional(),
 });
 
 /** What the client writes to manifest.json: enough to rebuild the futures. */

@@ -24,6 +24,9 @@ export interface TaskPaths {
  *     <dir>/results/<i>.result           result per task (rank 0; rank r > 0 writes <i>.r<r>.result)
  *     <dir>/results/<e>.exited           array element e's exit steps (stage-out) are done
  *     <dir>/state/<i>.state              started/ended per task
+ *     <dir>/claims/<i>                   packed: the worker that took task i (created exclusively, never removed)
+ *     <dir>/cancels/<i>                  packed: the client asks the worker running task i to stop it
+ *     <dir>/after                        the packed tasks this submission runs after (msgpack), checked on the node
  */
 export class RunFolder {
   constructor(
@@ -38,6 +41,10 @@ export class RunFolder {
   get spec(): string {
     return join(this.dir, "tasks.spec");
   }
+  /** The packed tasks this submission's tasks run after. */
+  get after(): string {
+    return join(this.dir, "after");
+  }
   get manifest(): string {
     return join(this.dir, "manifest.json");
   }
@@ -49,6 +56,22 @@ export class RunFolder {
   }
   get stateDir(): string {
     return join(this.dir, "state");
+  }
+  /** Packed: one file per task a worker has taken. */
+  get claimsDir(): string {
+    return join(this.dir, "claims");
+  }
+  /** Packed: one file per running task the client cancelled. */
+  get cancelsDir(): string {
+    return join(this.dir, "cancels");
+  }
+  /** The claim file of a task. */
+  claim(index: number): string {
+    return join(this.claimsDir, String(index));
+  }
+  /** The cancel request of a task. */
+  cancel(index: number): string {
+    return join(this.cancelsDir, String(index));
   }
   /** Where packed array elements' own (batch script) logs go. */
   get elementLogsDir(): string {

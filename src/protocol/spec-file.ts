@@ -27,6 +27,19 @@ export function encodeSpec(records: readonly TaskRecord[]): Buffer {
   return Buffer.concat([header, ...bodies]);
 }
 
+/** The number of tasks in a spec file, from its header. */
+export async function readSpecCount(path: string): Promise<number> {
+  const file = await open(path, "r");
+  try {
+    const head = Buffer.alloc(HEADER);
+    const { bytesRead } = await file.read(head, 0, HEADER, 0);
+    if (bytesRead < HEADER || !head.subarray(0, MAGIC.length).equals(MAGIC)) throw new RunFolderError(path, `${path} is not a slurmkit spec file (no SKSPEC01 header)`);
+    return head.readUInt32LE(MAGIC.length);
+  } finally {
+    await file.close();
+  }
+}
+
 /** Reads task `index` from a spec file without decoding the others. */
 export async function readSpecRecord(path: string, index: number): Promise<TaskRecord> {
   const [record] = await readSpecRange(path, index, index + 1, `Task index ${index}`);

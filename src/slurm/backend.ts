@@ -1,13 +1,16 @@
 import { ParameterError } from "../errors.js";
 import { Job, newJob, type JobBackend } from "../api/job.js";
-import type { Manifest } from "../protocol/records.js";
+import { hostname } from "node:os";
+import { packr } from "../protocol/codec.js";
+import type { AfterFile, ClaimFile, Manifest, ResultFile } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
 import type { Scheduler } from "./scheduler.js";
+import { WorkerPool } from "./pool.js";
 import type { Watcher } from "./watcher.js";
 
 /** Where each Slurm job future sits in Slurm: its submission's id, its array index, and the submission's size. */
-const slurmIds = new WeakMap<Job<unknown>, { readonly jobId: string; readonly index: number | undefined; readonly size: number }>();
+const slurmIds = new WeakMap<Job<unknown>, { readonly jobId: string; readonly index: number | undefined; readonly size: number; readonly pool?: WorkerPool }>();
 
 /**
  * The `afterok` dependency on `jobs`: a whole array as `A` when every one of
@@ -17,15 +20,25 @@ const slurmIds = new WeakMap<Job<unknown>, { readonly jobId: string; readonly in
  * afterOk(jobs) // "afterok:1234" when jobs are all of array 1234
  */
 export function afterOk(jobs: readonly Job<unknown>[]): string {
+  return slurmDependency(jobs).dependency;
+}
+
+/** Slurm's dependency on `jobs`, and the after file for those that are packed tasks. */
+function slurmDependency(jobs: readonly Job<unknown>[]): { dependency: string; afterFile: AfterFile | undefined } {
   if (!Array.isArray(jobs) || jobs.length === 0) {
     throw new ParameterError("submit options", [`Expected \`after\` to be a non-empty array of job futures, got \`${String(jobs)}\``]);
   }
   const problems: string[] = [];
   const byJob = new Map<string, { size: number; indices: Set<number> | undefined }>();
+  const byPool = new Map<WorkerPool, number[]>();
   for (const [i, job] of jobs.entries()) {
     const id = slurmIds.get(job);
     if (!id) {
       problems.push(`Expected \`after[${i}]\` to be a job future from SlurmExecutor or loadJobs, got \`${String((job as { id?: unknown } | null)?.id ?? job)}\``);
+      continue;
+    }
+    if (id.pool) {
+      byPool.set(id.pool, [...(byPool.get(id.pool) ?? []), job.taskIndex]);
       continue;
     }
     const entry = byJob.get(id.jobId) ?? { size: id.size, indices: id.index === undefined ? undefined : new Set<number>() };
@@ -36,14 +49,18 @@ export function afterOk(jobs: readonly Job<unknown>[]): string {
   const ids = [...byJob].flatMap(([jobId, { size, indices }]) =>
     indices === undefined || indices.size === size ? [jobId] : [...indices].sort((a, b) => a - b).map((i) => `${jobId}_${i}`),
   );
-  return `afterok:${ids.join(":")}`;
+  // Packed tasks: after their workers end, however their siblings did; the node then checks these exact tasks.
+  const workers = [...byPool.keys()].flatMap((pool) => pool.jobIds);
+  const dependency = [...(ids.length ? [`afterok:${ids.join(":")}`] : []), ...(workers.length ? [`afterany:${workers.join(":")}`] : [])].join(",");
+  const afterFile = byPool.size ? { deps: [...byPool].map(([pool, indices]) => ({ dir: pool.folder.dir, jobId: pool.jobIds[0]!, indices })) } : undefined;
+  return { dependency, afterFile };
 }
 
 /**
  * The dependency for `after`: undefined when every job already completed.
  * A job that already failed is an error now, as its dependents could never run.
  */
-export function dependencyOf(after: readonly Job<unknown>[] | undefined): string | undefined {
+export function dependencyOf(after: readonly Job<unknown>[] | undefined): { dependency: string; afterFile: AfterFile | undefined } | undefined {
   if (after === undefined) return undefined;
   if (!Array.isArray(after) || after.some((j) => !(j instanceof Job))) {
     throw new ParameterError("submit options", [`Expected \`after\` to be an array of job futures, got \`${String(after)}\``]);
@@ -51,15 +68,18 @@ export function dependencyOf(after: readonly Job<unknown>[] | undefined): string
   const ended = after.find((j) => j.done() && j.state !== "COMPLETED");
   if (ended) throw new ParameterError("submit options", [`Job ${ended.id} in \`after\` already ended ${ended.state}, so these tasks could never start`]);
   const waiting = after.filter((j) => !j.done());
-  return waiting.length ? afterOk(waiting) : undefined;
+  return waiting.length ? slurmDependency(waiting) : undefined;
 }
+
+/** Pooled tasks: their pool, by future. */
+const pools = new WeakMap<Job<unknown>, WorkerPool>();
 
 /** The JobBackend of Slurm jobs: the shared watcher, scancel, and log reads. */
 export class SlurmBackend implements JobBackend {
   constructor(
     readonly watcher: Watcher,
-    private readonly scheduler: Scheduler,
-    private readonly transport: Transport,
+    readonly scheduler: Scheduler,
+    readonly transport: Transport,
   ) {}
   acquire(): void {
     this.watcher.acquire();
@@ -69,8 +89,30 @@ export class SlurmBackend implements JobBackend {
   }
   async cancel(job: Job<unknown>): Promise<void> {
     if (job.done()) return;
-    await this.scheduler.cancel(job.id);
+    const pool = pools.get(job);
+    if (pool) await this.#cancelPooled(job, pool);
+    else await this.scheduler.cancel(job.id);
     this.watcher.markCancelled(job);
+  }
+
+  /**
+   * Cancels one task of a packed submission and nothing else: a task no
+   * worker took yet is claimed here so that none ever will, and gets its
+   * CANCELLED result; a running one gets a cancel request, and its worker
+   * stops it (SIGTERM, then SIGKILL). Cancelling every task cancels the workers.
+   */
+  async #cancelPooled(job: Job<unknown>, pool: WorkerPool): Promise<void> {
+    const i = job.taskIndex;
+    const at = Date.now();
+    const claimed = await this.transport.createExclusive(pool.folder.claim(i), packr.pack({ worker: "client", slot: 0, host: hostname(), at } satisfies ClaimFile));
+    if (claimed) {
+      const message = `Task ${i} was cancelled before it started`;
+      const result: ResultFile = { ok: false, state: "CANCELLED", error: { name: "TaskCancelled", message, stack: message }, host: hostname(), jobId: job.id, startedAt: at, endedAt: at };
+      await this.transport.writeFile(job.paths.result, packr.pack(result));
+    } else {
+      await this.transport.writeFile(pool.folder.cancel(i), "");
+    }
+    if (pool.cancelled(i)) await pool.cancelWorkers();
   }
   readText(path: string): Promise<string> {
     return this.transport.readFile(path).then(String, (e: NodeJS.ErrnoException) => {
@@ -82,6 +124,7 @@ export class SlurmBackend implements JobBackend {
 
 /** Makes the futures of a submitted Slurm submission from its manifest, and tracks them. */
 export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
+  if (manifest.workers) return pooledJobs(backend, folder, manifest);
   const perElement = manifest.tasksPerElement ?? 1;
   const arrays = manifest.arrays ?? (manifest.array ? [{ jobId: manifest.jobId, firstElement: 0, elements: manifest.taskCount }] : undefined);
   const packed = manifest.arrays !== undefined;
@@ -105,6 +148,18 @@ export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Ma
       ...(manifest.exitMarkers ? { exitElement: element } : {}),
       ...(packed && arrayIndex !== undefined ? { elementStderr: folder.elementLog(schedulerId, arrayIndex, "err") } : {}),
     });
+    return job;
+  });
+}
+
+/** The futures of a packed submission: each follows whichever worker claims its task. */
+function pooledJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
+  const pool = new WorkerPool(folder, manifest, backend);
+  return Array.from({ length: manifest.taskCount }, (_, i) => {
+    const job = newJob(backend, manifest.jobId, i, folder.task(i));
+    pools.set(job, pool);
+    slurmIds.set(job, { jobId: manifest.jobId, index: undefined, size: 1, pool });
+    backend.watcher.track(job, folder, manifest.jobId, undefined, { pool, exitMarkers: manifest.exitMarkers ?? false });
     return job;
   });
 }

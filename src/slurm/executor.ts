@@ -2,7 +2,8 @@ import { posix, resolve } from "node:path";
 import { ParameterError } from "../errors.js";
 import type { Job } from "../api/job.js";
 import type { ResultOf, TaskRecord, TaskSpec } from "../api/tasks.js";
-import { encodeManifest, type SubmittedArray } from "../protocol/records.js";
+import { packr } from "../protocol/codec.js";
+import { encodeManifest, type AfterFile, type SubmittedArray } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
 import { encodeSpec } from "../protocol/spec-file.js";
@@ -38,10 +39,26 @@ export interface SlurmExecutorOptions extends SlurmParametersInput {
 /** Options of mapArray(). */
 export interface MapArrayOptions extends SubmitOptions {
   /**
-   * Tasks each array element runs, one after another or up to `cpusPerTask`
-   * at once; each keeps its own result, state and logs. "auto" picks it from
-   * the task count, `arrayParallelism` and the cluster's limits. Submissions
-   * with more elements than MaxArraySize are split into several array jobs.
+   * Pack the tasks into this many array elements that work as workers: each
+   * claims tasks one at a time and runs each with exactly one task's
+   * resources and time limit, so a task gets what it would get in its own
+   * element. "auto" picks workers and slots from the task count, the
+   * partition's free capacity, `arrayParallelism`, MaxSubmitJobs and
+   * MaxTime, and falls back to one task per element when packing cannot help.
+   * @default one task per element
+   */
+  readonly workers?: number | "auto";
+  /**
+   * Task slots per worker: the worker asks for `slots` times one task's CPUs,
+   * memory and GPUs, and runs up to `slots` tasks at once, each with its own
+   * share (its own GPUs in CUDA_VISIBLE_DEVICES, its own CPUs where the node
+   * allows pinning). @default 1, or what "auto" picks
+   */
+  readonly slots?: number;
+  /**
+   * The older way to ask for workers: `k` makes ceil(N / k) workers, "auto"
+   * is `workers: "auto"`. Submissions with more elements than MaxArraySize
+   * are split into several array jobs either way.
    * @default 1
    */
   readonly tasksPerElement?: number | "auto";
@@ -138,7 +155,7 @@ export class SlurmExecutor {
 
   /**
    * Submits all tasks as one sbatch array job (`--array=0-(N-1)[%P]`), or,
-   * packed, as ceil(N / tasksPerElement) elements split over as many array
+   * packed, as workers that claim tasks, split over as many array
    * jobs as MaxArraySize needs; one future per task, in order.
    */
   async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options: MapArrayOptions = {}): Promise<Job<ResultOf<T>>[]> {
@@ -157,8 +174,9 @@ export class SlurmExecutor {
   async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, options: MapArrayOptions): Promise<Job<unknown>[]> {
     const records = mapRecords(taskRecords(tasks), this.#pathMap);
     const parameters = this.parameters;
-    const dependency = dependencyOf(options.after);
-    const tasksPerElement = checkSubmission(parameters, { tasksPerElement: options.tasksPerElement, dependency });
+    const after = dependencyOf(options.after);
+    const dependency = after?.dependency;
+    const packing = checkSubmission(parameters, { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots, dependency, taskCount: records.length });
     if (records.length === 0) return [];
     const folder = new RunFolder(newSubmissionDir(this.folder));
     const plan = planSubmission({
@@ -166,12 +184,12 @@ export class SlurmExecutor {
       array,
       parameters,
       limits: array ? await this.limits() : undefined,
-      tasksPerElement,
+      packing,
       dependency,
       folder,
       runner: [this.nodeBinary, mapPath(runnerPath(), this.#pathMap)],
     });
-    await this.#write(plan, folder, records);
+    await this.#write(plan, folder, records, after?.afterFile);
     const arrays = await this.#sbatch(plan.scripts);
     const submitted = { ...plan.manifest, jobId: arrays[0]!.jobId, ...(plan.packed ? { arrays } : {}) };
     await this.transport.writeFile(folder.manifest, encodeManifest(submitted));
@@ -179,10 +197,11 @@ export class SlurmExecutor {
   }
 
   /** Writes the folders, the spec file, the scripts and the manifest (jobId null: nothing submitted yet). */
-  async #write(plan: SubmissionPlan, folder: RunFolder, records: readonly TaskRecord[]): Promise<void> {
+  async #write(plan: SubmissionPlan, folder: RunFolder, records: readonly TaskRecord[], afterFile: AfterFile | undefined): Promise<void> {
     const t = this.transport;
     await Promise.all(plan.dirs.map((d) => t.mkdir(d)));
     await t.writeFile(folder.spec, encodeSpec(records));
+    if (afterFile) await t.writeFile(folder.after, packr.pack(afterFile));
     await Promise.all(plan.scripts.map((s) => t.writeFile(s.path, s.text)));
     await t.writeFile(folder.manifest, encodeManifest(plan.manifest));
   }

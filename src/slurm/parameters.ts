@@ -232,3 +232,39 @@ export function ranksPerJob(p: SlurmParameters): number {
   const nodes = p.nodes && /^\d+$/.test(p.nodes) ? Number(p.nodes) : 1;
   return nodes * (p.ntasksPerNode ?? 1);
 }
+
+/** GPUs one task asks for, from `gres` (gpu entries) or `gpusPerNode`; 0 when none. */
+export function gpusPerTask(p: SlurmParameters): number {
+  let gpus = 0;
+  for (const entry of p.gres?.split(",") ?? []) {
+    const parts = entry.split(":");
+    if (parts[0] === "gpu") gpus += parts.length > 1 && /^\d+$/.test(parts.at(-1)!) ? Number(parts.at(-1)) : 1;
+  }
+  if (p.gpusPerNode !== undefined) gpus += Number(p.gpusPerNode.split(":").at(-1));
+  return gpus;
+}
+
+/** `count:N` and `type:count` strings with their count multiplied. */
+function scaleCount(text: string, by: number): string {
+  const parts = text.split(":");
+  const last = parts.at(-1)!;
+  if (/^\d+$/.test(last)) return [...parts.slice(0, -1), String(Number(last) * by)].join(":");
+  return [...parts, String(by)].join(":");
+}
+
+/**
+ * The parameters of one worker element with `slots` task slots: `slots` times
+ * one task's CPUs, memory per node and GPUs (each gres count scaled), so
+ * that every slot gets exactly one task's share. Memory per CPU scales with
+ * the CPUs by itself.
+ */
+export function scaleForSlots(p: SlurmParameters, slots: number): SlurmParameters {
+  if (slots === 1) return p;
+  return {
+    ...p,
+    cpusPerTask: (p.cpusPerTask ?? 1) * slots,
+    ...(p.mem !== undefined ? { mem: p.mem * slots } : {}),
+    ...(p.gres !== undefined ? { gres: p.gres.split(",").map((e) => scaleCount(e, slots)).join(",") } : {}),
+    ...(p.gpusPerNode !== undefined ? { gpusPerNode: scaleCount(p.gpusPerNode, slots) } : {}),
+  };
+}

@@ -1,5 +1,6 @@
 // Parsers of Slurm's command output (squeue, sacct, sbatch, sinfo, scontrol): pure functions of text.
 import { parseJobState, type JobState } from "../api/job-state.js";
+import { parseDurationSeconds } from "./units.js";
 
 /** One line of squeue or sacct output: a job id or an array range, and its state. */
 export interface QueueEntry {
@@ -53,24 +54,56 @@ export function parseSbatchOutput(stdout: string): string | undefined {
   return m?.[1];
 }
 
-/** One node's CPU count and partitions, as sinfo lists them. */
+/** One node's CPUs, memory, GPUs and partitions, as sinfo lists them. */
 export interface NodeCpus {
   readonly name: string;
   readonly cpus: number;
   readonly partitions: readonly string[];
   /** True when one of its partitions is the cluster's default (sinfo marks it with `*`). */
   readonly inDefaultPartition: boolean;
+  /** Memory in megabytes, when sinfo said. */
+  readonly memoryMb?: number;
+  /** GPUs (gres `gpu` entries), when sinfo said. */
+  readonly gpus?: number;
 }
 
-/** Reads `sinfo --noheader --Node --format=%N|%c|%P` output: one line per node and partition. */
-export function parseSinfoNodes(stdout: string): NodeCpus[] {
-  const nodes = new Map<string, { name: string; cpus: number; partitions: string[]; inDefaultPartition: boolean }>();
+/** The key of the default partition's time limit in parseSinfoNodes' `maxTimes`. */
+export const DEFAULT_PARTITION = "*";
+
+/** The sinfo format parseSinfoNodes reads. */
+export const SINFO_NODE_FORMAT = "%N|%c|%P|%m|%G|%l";
+
+/** GPUs in a node's gres text such as `gpu:2`, `gpu:a100:4(S:0-1)` or `(null)`. */
+export function gpusInGres(gres: string): number {
+  let gpus = 0;
+  for (const entry of gres.split(/,(?![^(]*\))/)) {
+    const parts = entry.replace(/\(.*\)$/, "").split(":");
+    if (parts[0] === "gpu" && /^\d+$/.test(parts.at(-1) ?? "")) gpus += Number(parts.at(-1));
+  }
+  return gpus;
+}
+
+/**
+ * Reads `sinfo --noheader --Node --format=%N|%c|%P|%m|%G|%l` output (the first
+ * three columns suffice): one line per node and partition. Partitions' time
+ * limits go into `maxTimes` (undefined for infinite).
+ */
+export function parseSinfoNodes(stdout: string, maxTimes?: Map<string, number | undefined>): NodeCpus[] {
+  const nodes = new Map<string, { name: string; cpus: number; partitions: string[]; inDefaultPartition: boolean; memoryMb?: number; gpus?: number }>();
   for (const line of stdout.split("\n")) {
-    const [name, cpus, partition] = line.trim().split("|");
+    const [name, cpus, partition, memory, gres, limit] = line.trim().split("|");
     if (!name || !cpus || !/^\d+$/.test(cpus) || !partition) continue;
     const node = nodes.get(name) ?? { name, cpus: Number(cpus), partitions: [], inDefaultPartition: false };
-    node.partitions.push(partition.replace(/\*$/, ""));
+    const bare = partition.replace(/\*$/, "");
+    node.partitions.push(bare);
     if (partition.endsWith("*")) node.inDefaultPartition = true;
+    if (memory !== undefined && /^\d+$/.test(memory)) node.memoryMb = Number(memory);
+    if (gres !== undefined) node.gpus = gpusInGres(gres);
+    if (limit !== undefined && maxTimes) {
+      const seconds = /^(infinite|unlimited)$/i.test(limit) ? undefined : parseDurationSeconds(limit);
+      maxTimes.set(bare, seconds);
+      if (partition.endsWith("*")) maxTimes.set(DEFAULT_PARTITION, seconds);
+    }
     nodes.set(name, node);
   }
   return [...nodes.values()];

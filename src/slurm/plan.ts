@@ -1,30 +1,60 @@
 import { ParameterError } from "../errors.js";
-import { MANIFEST_VERSION, type Manifest } from "../protocol/records.js";
+import { MANIFEST_VERSION, type Manifest, type WorkersRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { isSetupStep } from "../setup/index.js";
-import { ranksPerJob, toSbatchOptions, type SlurmParameters } from "./parameters.js";
-import type { NodeCpus } from "./parse.js";
+import { gpusPerTask, ranksPerJob, scaleForSlots, toSbatchOptions, type SlurmParameters } from "./parameters.js";
+import { DEFAULT_PARTITION, type NodeCpus } from "./parse.js";
 import type { ClusterLimits } from "./scheduler.js";
 import { renderScript } from "./script.js";
+import { formatDuration } from "./units.js";
 
 // Planning a submission is pure: tasks, parameters and the cluster's limits in,
 // sbatch scripts and a manifest out. The executor writes and submits the plan.
 
-/** Checks what can be checked before the cluster's limits are read; returns tasksPerElement. */
-export function checkSubmission(parameters: SlurmParameters, options: { readonly tasksPerElement?: unknown; readonly dependency: string | undefined }): number | "auto" {
+/** How a submission's tasks are run, as mapArray's options ask. */
+export interface PackingOptions {
+  /** Old spelling: k means ceil(N / k) workers; "auto" as `workers: "auto"`. */
+  readonly tasksPerElement?: unknown;
+  readonly workers?: unknown;
+  readonly slots?: unknown;
+}
+
+/** What checkSubmission found: one task per element, or workers (a count, or "auto") with slots. */
+export type Packing = { readonly workers: undefined } | { readonly workers: number | "auto"; readonly slots: number | undefined };
+
+const positive = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v > 0;
+
+/** Checks what can be checked before the cluster's limits are read. */
+export function checkSubmission(parameters: SlurmParameters, options: PackingOptions & { readonly dependency: string | undefined; readonly taskCount?: number }): Packing {
   const raw = parameters.dependency ?? parameters.sbatch?.dependency;
   if (options.dependency !== undefined && raw !== undefined) {
     throw new ParameterError("submit options", [`Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`${String(raw)}\`)`]);
   }
-  const per = options.tasksPerElement ?? 1;
-  if (per !== "auto" && !(typeof per === "number" && Number.isInteger(per) && per > 0)) {
+  const { tasksPerElement: per, workers, slots } = options;
+  if (per !== undefined && per !== "auto" && !positive(per)) {
     throw new ParameterError("mapArray options", [`Expected \`tasksPerElement\` to be a positive integer or "auto", got \`${String(per)}\``]);
   }
-  const ranks = ranksPerJob(parameters);
-  if (per !== 1 && ranks > 1) {
-    throw new ParameterError("mapArray options", [`Expected \`tasksPerElement\` to be 1 for jobs with several ranks (nodes × ntasksPerNode = ${ranks}), got \`${String(per)}\``]);
+  if (workers !== undefined && workers !== "auto" && !positive(workers)) {
+    throw new ParameterError("mapArray options", [`Expected \`workers\` to be a positive integer or "auto", got \`${String(workers)}\``]);
   }
-  return per as number | "auto";
+  if (slots !== undefined && !positive(slots)) throw new ParameterError("mapArray options", [`Expected \`slots\` to be a positive integer, got \`${String(slots)}\``]);
+  if (per !== undefined && workers !== undefined) throw new ParameterError("mapArray options", ["Expected either `workers` or `tasksPerElement`, not both"]);
+  const ranks = ranksPerJob(parameters);
+  const asked = per === "auto" ? "auto" : positive(per) && per > 1 ? Math.ceil((options.taskCount ?? per) / per) : (workers as number | "auto" | undefined);
+  const packing: Packing = asked === undefined && slots === undefined ? { workers: undefined } : { workers: asked ?? "auto", slots: slots as number | undefined };
+  if (ranks > 1 && packing.workers !== undefined && packing.workers !== "auto") {
+    const [name, value] = per !== undefined ? ["tasksPerElement", per] : workers !== undefined ? ["workers", workers] : ["slots", slots];
+    throw new ParameterError("mapArray options", [
+      `Expected \`${name}\` to be ${name === "tasksPerElement" ? "1" : "left out"} for jobs with several ranks (nodes × ntasksPerNode = ${ranks}), got \`${String(value)}\``,
+    ]);
+  }
+  return ranks > 1 ? { workers: undefined } : packing;
+}
+
+/** The partition's nodes (the default partition's without one; a comma list means any of them). */
+function partitionNodes(nodes: readonly NodeCpus[], partition: string | undefined): NodeCpus[] {
+  const wanted = partition?.split(",").map((p) => p.trim());
+  return nodes.filter((n) => (wanted ? n.partitions.some((p) => wanted.includes(p)) : n.inDefaultPartition));
 }
 
 /**
@@ -33,26 +63,38 @@ export function checkSubmission(parameters: SlurmParameters, options: { readonly
  * Undefined when no node is known.
  */
 export function concurrentSlots(nodes: readonly NodeCpus[], partition: string | undefined, cpusPerTask = 1): number | undefined {
-  const wanted = partition?.split(",").map((p) => p.trim());
-  const inPartition = nodes.filter((n) => (wanted ? n.partitions.some((p) => wanted.includes(p)) : n.inDefaultPartition));
+  const inPartition = partitionNodes(nodes, partition);
   if (inPartition.length === 0) return undefined;
   return inPartition.reduce((sum, n) => sum + Math.floor(n.cpus / cpusPerTask), 0);
 }
 
+/** How many of one task's CPUs, GPUs and memory a node holds at once. */
+function tasksOnNode(n: NodeCpus, p: SlurmParameters): number {
+  const cpus = p.cpusPerTask ?? 1;
+  const gpus = gpusPerTask(p);
+  const mem = p.mem ?? (p.memPerCpu !== undefined ? p.memPerCpu * cpus : undefined);
+  return Math.min(
+    Math.floor(n.cpus / cpus),
+    gpus > 0 ? Math.floor((n.gpus ?? 0) / gpus) : Infinity,
+    mem !== undefined && n.memoryMb !== undefined ? Math.floor(n.memoryMb / mem) : Infinity,
+  );
+}
+
 /**
- * Tasks per element for "auto": as many elements as can run at once, and no
- * more, since each element pays a scheduling round and a runner start. That is
- * arrayParallelism (64 without it), capped by the jobs of this size the
- * partition's CPUs hold at once and by MaxSubmitJobs.
+ * Workers and slots for "auto": as many tasks at once as the partition holds
+ * (capped by arrayParallelism, 64 without it), in as many workers as
+ * MaxSubmitJobs allows, each no bigger than a node. Undefined when packing
+ * cannot help: every task can have its own element at once.
  */
-export function autoTasksPerElement(
-  tasks: number,
-  parameters: { readonly arrayParallelism?: number | undefined; readonly partition?: string | undefined; readonly cpusPerTask?: number | undefined },
-  limits: ClusterLimits,
-): number {
-  const slots = concurrentSlots(limits.nodes, parameters.partition, parameters.cpusPerTask) || Infinity;
-  const elements = Math.max(1, Math.min(parameters.arrayParallelism ?? 64, slots, limits.maxSubmitJobs ?? Infinity, tasks));
-  return Math.ceil(tasks / elements);
+export function autoPacking(tasks: number, p: SlurmParameters, limits: ClusterLimits): { workers: number; slots: number } | undefined {
+  const nodes = partitionNodes(limits.nodes, p.partition);
+  const perNode = nodes.map((n) => tasksOnNode(n, p));
+  const capacity = nodes.length ? perNode.reduce((a, b) => a + b, 0) : Infinity;
+  const concurrent = Math.max(1, Math.min(capacity, p.arrayParallelism ?? 64, tasks));
+  if (tasks <= concurrent) return undefined;
+  const workers = Math.min(concurrent, limits.maxSubmitJobs ?? Infinity);
+  const biggest = nodes.length ? Math.max(1, ...perNode) : Infinity;
+  return { workers, slots: Math.min(Math.ceil(concurrent / workers), biggest) };
 }
 
 /** What planSubmission needs. */
@@ -63,8 +105,8 @@ export interface PlanInput {
   readonly parameters: SlurmParameters;
   /** The cluster's limits; needed for arrays. */
   readonly limits: ClusterLimits | undefined;
-  /** Checked by checkSubmission. */
-  readonly tasksPerElement: number | "auto";
+  /** From checkSubmission. */
+  readonly packing: Packing;
   /** The `afterok` dependency, if any. */
   readonly dependency: string | undefined;
   readonly folder: RunFolder;
@@ -82,8 +124,9 @@ export interface PlannedScript {
 
 /** What to write and submit. */
 export interface SubmissionPlan {
-  readonly perElement: number;
-  /** Several tasks per element, or several array jobs: the runner writes each task's logs. */
+  /** Tasks per element: 1, or undefined for workers that claim tasks. */
+  readonly perElement: number | undefined;
+  /** Several array jobs, or workers: the elements' own logs go to logs/elements/. */
   readonly packed: boolean;
   /** Folders to make before anything is written. */
   readonly dirs: readonly string[];
@@ -92,24 +135,58 @@ export interface SubmissionPlan {
   readonly manifest: Manifest;
 }
 
-/** Packs, splits at MaxArraySize and renders the scripts of one submission. */
+/** Room in a worker's walltime for its start and its setup, on top of its tasks' time. */
+export const WORKER_MARGIN_SECONDS = 60;
+
+/** The shape of the workers, or undefined for one task per element. */
+function planWorkers(input: PlanInput): WorkersRecord | undefined {
+  const { taskCount, array, parameters, limits, packing } = input;
+  if (!array || packing.workers === undefined) return undefined;
+  const chosen = packing.workers === "auto" ? autoPacking(taskCount, parameters, limits!) : { workers: packing.workers, slots: packing.slots ?? 1 };
+  if (!chosen) return undefined;
+  const slots = packing.slots ?? chosen.slots;
+  const workers = Math.min(chosen.workers, Math.ceil(taskCount / slots));
+  const taskTime = parameters.time;
+  const partition = parameters.partition?.split(",")[0]?.trim() ?? DEFAULT_PARTITION;
+  const maxTime = limits?.maxTimes?.get(partition);
+  let walltime: number | undefined;
+  if (taskTime !== undefined) {
+    if (maxTime !== undefined && taskTime > maxTime) {
+      throw new ParameterError("Slurm parameters", [
+        `Expected \`time\` (${formatDuration(taskTime)}) to be at most the partition's MaxTime (${formatDuration(maxTime)}): no worker could run a task`,
+      ]);
+    }
+    walltime = taskTime * Math.ceil(taskCount / (workers * slots)) + WORKER_MARGIN_SECONDS;
+    if (maxTime !== undefined) walltime = Math.min(walltime, maxTime);
+  }
+  return {
+    count: workers,
+    slots,
+    ...(taskTime !== undefined ? { taskTimeSeconds: taskTime } : {}),
+    ...(walltime !== undefined ? { walltimeSeconds: walltime } : {}),
+    ...(parameters.arrayParallelism !== undefined ? { parallelism: parameters.arrayParallelism } : {}),
+  };
+}
+
+/** Packs into workers or splits at MaxArraySize, and renders the scripts of one submission. */
 export function planSubmission(input: PlanInput): SubmissionPlan {
   const { taskCount, array, parameters, limits, folder } = input;
-  const perElement = input.tasksPerElement === "auto" ? autoTasksPerElement(taskCount, parameters, limits!) : input.tasksPerElement;
-  const elements = Math.ceil(taskCount / perElement);
+  const workers = planWorkers(input);
+  const elements = workers?.count ?? taskCount;
   if (limits?.maxSubmitJobs !== undefined && elements > limits.maxSubmitJobs) {
     throw new ParameterError("mapArray options", [
-      `${taskCount} tasks at ${perElement} per element make ${elements} array elements, more than this cluster's MaxSubmitJobs (${limits.maxSubmitJobs}); use tasksPerElement: ${Math.ceil(taskCount / limits.maxSubmitJobs)} or more, or "auto"`,
+      `${taskCount} tasks make ${elements} array elements, more than this cluster's MaxSubmitJobs (${limits.maxSubmitJobs}); use workers: ${limits.maxSubmitJobs} or fewer, or "auto"`,
     ]);
   }
   const arraySize = limits?.maxArraySize ?? 1;
   const arrayCount = array ? Math.ceil(elements / arraySize) : 1;
-  const packed = array && (perElement > 1 || arrayCount > 1);
+  const packed = array && (workers !== undefined || arrayCount > 1);
   const ranks = ranksPerJob(parameters);
 
   const setup = parameters.setup ?? [];
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
-  const common = toSbatchOptions(parameters);
+  const element = workers ? { ...scaleForSlots(parameters, workers.slots), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) } : parameters;
+  const common = toSbatchOptions(element);
   if (input.dependency !== undefined) common.push(["dependency", input.dependency], ["kill-on-invalid-dep", "yes"]);
   const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
   const scripts = Array.from({ length: arrayCount }, (_, j): PlannedScript => {
@@ -120,12 +197,13 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     if (packed) options.push(["output", `${folder.elementLogsDir}/%A_%a.out`], ["error", `${folder.elementLogsDir}/%A_%a.err`]);
     else options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
     options.push(...common);
-    const runner = [...input.runner, folder.dir, ...(packed ? ["--per-element", String(perElement), "--element-offset", String(firstElement)] : [])];
+    const runner = [...input.runner, folder.dir, ...runnerOptions(workers, firstElement, packed, parameters)];
     const text = renderScript({
       options,
       setup,
       runner,
       ranks,
+      ...(workers ? { recordStart: true } : {}),
       ...(exitMarkers ? { exitMarkerDir: folder.resultsDir, exitMarkerOffset: firstElement } : {}),
     });
     return { path: folder.script(j), text, firstElement, count };
@@ -139,8 +217,27 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     array,
     ranks,
     ...(exitMarkers ? { exitMarkers } : {}),
-    ...(packed ? { tasksPerElement: perElement } : {}),
+    ...(workers ? { workers } : packed ? { tasksPerElement: 1 } : {}),
   };
-  const dirs = [folder.logsDir, folder.resultsDir, folder.stateDir, ...(packed ? [folder.elementLogsDir] : [])];
-  return { perElement, packed, dirs, scripts, manifest };
+  const dirs = [folder.logsDir, folder.resultsDir, folder.stateDir, ...(packed ? [folder.elementLogsDir] : []), ...(workers ? [folder.claimsDir, folder.cancelsDir] : [])];
+  return { perElement: workers ? undefined : 1, packed, dirs, scripts, manifest };
+}
+
+/** The runner's options after the run folder: a worker's shape, or a split array's element offset. */
+function runnerOptions(workers: WorkersRecord | undefined, firstElement: number, packed: boolean, p: SlurmParameters): string[] {
+  if (workers) {
+    return [
+      "--worker",
+      String(firstElement),
+      "--workers",
+      String(workers.count),
+      "--slots",
+      String(workers.slots),
+      "--cpus-per-task",
+      String(p.cpusPerTask ?? 1),
+      ...(workers.taskTimeSeconds !== undefined ? ["--task-time", String(workers.taskTimeSeconds)] : []),
+      ...(workers.walltimeSeconds !== undefined ? ["--walltime", String(workers.walltimeSeconds)] : []),
+    ];
+  }
+  return packed ? ["--element-offset", String(firstElement)] : [];
 }

@@ -1,5 +1,5 @@
 import { SchedulerError, SubmissionError } from "../errors.js";
-import { parseMaxArraySize, parseQueueLines, parseSbatchOutput, parseSinfoNodes, type NodeCpus, type QueueEntry } from "./parse.js";
+import { parseMaxArraySize, parseQueueLines, parseSbatchOutput, parseSinfoNodes, SINFO_NODE_FORMAT, type NodeCpus, type QueueEntry } from "./parse.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
 
 /** How many scheduler calls a process has made; tests read it. */
@@ -20,6 +20,8 @@ export interface ClusterLimits {
   readonly maxSubmitJobs: number | undefined;
   /** The cluster's nodes and their CPUs, from sinfo; empty when sinfo said nothing. */
   readonly nodes: readonly NodeCpus[];
+  /** Partitions' MaxTime in seconds (undefined: infinite), from sinfo; missing when sinfo said nothing. */
+  readonly maxTimes?: ReadonlyMap<string, number | undefined>;
 }
 
 /** sbatch, squeue, sacct and scancel through a transport, with a count of every call. */
@@ -57,10 +59,11 @@ export class Scheduler {
     }
     this.calls.limits++;
     const sinfo = await this.transport
-      .run("sinfo", ["--noheader", "--Node", "--format=%N|%c|%P"], { timeoutMs: this.timeoutMs })
+      .run("sinfo", ["--noheader", "--Node", `--format=${SINFO_NODE_FORMAT}`], { timeoutMs: this.timeoutMs })
       .catch(unlessUnreachable(undefined));
-    const nodes = sinfo?.exitCode === 0 ? parseSinfoNodes(sinfo.stdout) : [];
-    return { maxArraySize, maxSubmitJobs, nodes };
+    const maxTimes = new Map<string, number | undefined>();
+    const nodes = sinfo?.exitCode === 0 ? parseSinfoNodes(sinfo.stdout, maxTimes) : [];
+    return { maxArraySize, maxSubmitJobs, nodes, maxTimes };
   }
 
   async #user(): Promise<string> {

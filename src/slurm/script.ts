@@ -16,6 +16,8 @@ export interface ScriptOptions {
   readonly exitMarkerDir?: string;
   /** Added to SLURM_ARRAY_TASK_ID in the marker's name: the array's first element in its submission. */
   readonly exitMarkerOffset?: number;
+  /** Export SLURMKIT_ELEMENT_START (epoch seconds) before setup: a worker measures its walltime from it. */
+  readonly recordStart?: boolean;
 }
 
 /**
@@ -30,6 +32,7 @@ export function renderScript(o: ScriptOptions): string {
     lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteSbatch(value)}`);
   }
   lines.push("");
+  if (o.recordStart) lines.push("SLURMKIT_ELEMENT_START=$(date +%s)", "export SLURMKIT_ELEMENT_START", "");
   const steps = o.setup.filter(isSetupStep);
   const containers = steps.filter((s) => s.wrap.length > 0);
   if (containers.length > 1) throw new ParameterError("setup", ["Expected at most one container step, got " + containers.length]);

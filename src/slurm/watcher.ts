@@ -1,11 +1,13 @@
 import { isTerminal, parseJobState, type JobState } from "../api/job-state.js";
-import { setJobState, settleJob, type Job } from "../api/job.js";
+import { setJobId, setJobState, settleJob, type Job } from "../api/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
-import { decodeResult, decodeState } from "../protocol/records.js";
+import { packr } from "../protocol/codec.js";
+import { decodeClaim, decodeResult, decodeState, type ResultFile } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 import { indexEntries, type QueueEntry } from "./parse.js";
 import { PollLoop, type WatcherIntervals } from "./poll-loop.js";
+import type { WorkerPool } from "./pool.js";
 import { sharedScheduler, type SchedulerCallCounts } from "./scheduler.js";
 
 export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
@@ -20,16 +22,16 @@ export interface WatchedScheduler {
 }
 
 /** What the watcher reads: result, state and log files, and folder listings. */
-export type WatchedFiles = Pick<Transport, "readFile" | "list">;
+export type WatchedFiles = Pick<Transport, "readFile" | "list" | "writeFile">;
 
 /** What the watcher knows about one tracked Slurm job. */
 interface Tracked {
   readonly job: Job<unknown>;
   readonly folder: RunFolder;
-  /** The id squeue and sacct know the job by (the array's id for elements). */
-  readonly schedulerId: string;
+  /** The id squeue and sacct know the job by (the array's id for elements); a pooled task's worker once known. */
+  schedulerId: string;
   /** The array index, or undefined for a job that is not an array. */
-  readonly arrayIndex: number | undefined;
+  arrayIndex: number | undefined;
   /** Polls in a row that saw the job ended (or gone) without a result. */
   endedPolls: number;
   /** When the job was first seen ended without a result (ms since epoch). */
@@ -37,9 +39,15 @@ interface Tracked {
   /** scancel succeeded for it: if it vanishes, it was cancelled. */
   cancelled: boolean;
   /** The array element whose exit marker must be listed before the result counts (stage-out done). */
-  readonly exitElement: number | undefined;
+  exitElement: number | undefined;
   /** Packed: the element's own stderr log; the task is RUNNING only once its state file exists. */
-  readonly elementStderr: string | undefined;
+  elementStderr: string | undefined;
+  /** A task of a packed submission: the workers that claim it. */
+  readonly pool: WorkerPool | undefined;
+  /** Pooled: the worker (`A_w`) that took it, once known. */
+  worker: string | undefined;
+  /** Pooled: whether its submission stages out (exit markers per worker). */
+  readonly exitMarkers: boolean;
 }
 
 /** How a job is tracked beyond its ids. */
@@ -48,6 +56,10 @@ export interface TrackOptions {
   readonly exitElement?: number;
   /** The task is packed: its element's stderr log, read when the task has none. */
   readonly elementStderr?: string;
+  /** The task is claimed by the workers of this pool; its id becomes its worker's. */
+  readonly pool?: WorkerPool;
+  /** Pooled: its submission stages out, so a result counts once its worker's exit marker is listed. */
+  readonly exitMarkers?: boolean;
 }
 
 /** Counts that tests and users can read. */
@@ -149,6 +161,9 @@ export class Watcher implements JobWatcher {
       cancelled: false,
       exitElement: options.exitElement,
       elementStderr: options.elementStderr,
+      pool: options.pool,
+      worker: undefined,
+      exitMarkers: options.exitMarkers ?? false,
     });
     this.#loop.schedule();
   }
@@ -187,16 +202,29 @@ export class Watcher implements JobWatcher {
     this.stats.polls++;
     let changed = false;
     try {
-      const ids = [...new Set(tracked.map((t) => t.schedulerId))];
-      const queue = indexEntries(await this.scheduler.queue(ids));
+      const pools = new Set(tracked.flatMap((t) => (t.pool ? [t.pool] : [])));
+      const ids = new Set(tracked.map((t) => t.schedulerId));
+      for (const pool of pools) for (const id of pool.jobIds) ids.add(id);
+      const queue = indexEntries(await this.scheduler.queue([...ids]));
       const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
-      // Packed tasks of a running element: RUNNING once their own state file exists.
-      const started = await this.#list(tracked.filter((t) => t.elementStderr !== undefined && lookup(queue, t) === "RUNNING").map((t) => t.folder.stateDir));
+      // Packed tasks of a running element, and pooled tasks: RUNNING once their own state file exists.
+      const started = await this.#list(
+        tracked.filter((t) => (t.elementStderr !== undefined && lookup(queue, t) === "RUNNING") || (t.pool && t.worker === undefined)).map((t) => t.folder.stateDir),
+      );
       const absent: Tracked[] = [];
+      const unstarted: Tracked[] = [];
       for (const t of tracked) {
         changed =
           (await this.#guard(t, async () => {
             const listed = results.get(t.folder.resultsDir);
+            if (t.pool && t.worker === undefined) {
+              if (listed?.has(RunFolder.resultName(t.job.taskIndex))) return this.#settleFromResult(t);
+              if (!started.get(t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+                unstarted.push(t);
+                return false;
+              }
+              await this.#learnWorker(t, decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state).jobId);
+            }
             const state = lookup(queue, t);
             if (listed?.has(RunFolder.resultName(t.job.taskIndex))) {
               const staging = t.exitElement !== undefined && !listed.has(RunFolder.exitedName(t.exitElement)) && state !== undefined && !isTerminal(state);
@@ -209,7 +237,7 @@ export class Watcher implements JobWatcher {
               absent.push(t);
               return false;
             }
-            if (state === "RUNNING" && t.elementStderr !== undefined && !started.get(t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+            if (state === "RUNNING" && t.elementStderr !== undefined && !t.pool && !started.get(t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
               return this.#observe(t, "PENDING");
             }
             return this.#observe(t, state);
@@ -222,6 +250,10 @@ export class Watcher implements JobWatcher {
           const state = lookup(byKey, t);
           changed = (await this.#guard(t, () => (state !== undefined ? this.#observe(t, state) : this.#gone(t)))) || changed;
         }
+      }
+      for (const pool of pools) {
+        const waiting = unstarted.filter((t) => t.pool === pool);
+        if (waiting.length && !pool.alive(queue)) changed = (await this.#poolEnded(pool, waiting)) || changed;
       }
       this.stats.lastError = undefined;
     } catch (error) {
@@ -260,9 +292,7 @@ export class Watcher implements JobWatcher {
   }
 
   async #settleFromResult(t: Tracked): Promise<boolean> {
-    const bytes = await this.files.readFile(t.job.paths.result);
-    settleJob(t.job, outcomeFromResult(t.job, decodeResult(bytes, t.job.paths.result)));
-    this.#tracked.delete(t.job);
+    await this.#settleWith(t, await this.files.readFile(t.job.paths.result));
     return true;
   }
 
@@ -270,8 +300,56 @@ export class Watcher implements JobWatcher {
   async #tryResult(t: Tracked): Promise<boolean> {
     const bytes = await this.files.readFile(t.job.paths.result).catch(unlessUnreachable(undefined));
     if (!bytes) return false;
-    settleJob(t.job, outcomeFromResult(t.job, decodeResult(bytes, t.job.paths.result)));
+    await this.#settleWith(t, bytes);
+    return true;
+  }
+
+  /** Settles a job from its result file; a worker's TIMEOUT or CANCELLED is that state, as if Slurm had ended the task. */
+  async #settleWith(t: Tracked, bytes: Buffer): Promise<void> {
+    const result = decodeResult(bytes, t.job.paths.result);
+    if (t.pool) setJobId(t.job, result.jobId);
+    if (!result.ok && result.state) {
+      settleJob(t.job, outcomeWithoutResult(t.job, result.state, `${await this.#readStderr(t)}\nslurmkit: ${result.error.message}`));
+    } else {
+      settleJob(t.job, outcomeFromResult(t.job, result));
+    }
     this.#tracked.delete(t.job);
+  }
+
+  /** A pooled task's worker is known: from now on the task follows that array element. */
+  async #learnWorker(t: Tracked, worker: string): Promise<void> {
+    const [jobId, index] = worker.split("_");
+    t.worker = worker;
+    if (!jobId || index === undefined) return;
+    t.schedulerId = jobId;
+    t.arrayIndex = Number(index);
+    t.elementStderr = t.folder.elementLog(jobId, Number(index), "err");
+    if (t.exitMarkers) t.exitElement = t.pool?.element(worker);
+    setJobId(t.job, worker);
+  }
+
+  /**
+   * Every worker of a pool has ended and these tasks never started. Those a
+   * worker claimed follow that worker (it died before the task began). The
+   * unclaimed ones get more workers, unless the last workers took nothing:
+   * then they fail, with the workers' log.
+   */
+  async #poolEnded(pool: WorkerPool, waiting: readonly Tracked[]): Promise<boolean> {
+    const claims = new Set(await this.files.list(pool.folder.claimsDir));
+    const unclaimed: Tracked[] = [];
+    for (const t of waiting) {
+      if (!claims.has(String(t.job.taskIndex))) unclaimed.push(t);
+      else await this.#guard(t, async () => (await this.#learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker), false));
+    }
+    if (unclaimed.length === 0 || (await pool.topUp(unclaimed.length, claims.size))) return false;
+    const last = pool.arrays.at(-1);
+    const log = last ? await this.files.readFile(pool.folder.elementLog(last.jobId, 0, "err")).then(String, unlessUnreachable("")) : "";
+    for (const t of unclaimed) {
+      const why = `slurmkit: every worker of this submission ended, and the last ones took no task; task ${t.job.taskIndex} never started. The first worker's log is ${last ? pool.folder.elementLog(last.jobId, 0, "err") : "missing"}.`;
+      await this.#recordEnd(t, "FAILED", why);
+      settleJob(t.job, outcomeWithoutResult(t.job, "FAILED", `${log}\n${why}`));
+      this.#tracked.delete(t.job);
+    }
     return true;
   }
 
@@ -305,9 +383,22 @@ export class Watcher implements JobWatcher {
     t.endedSince ??= Date.now();
     if (t.endedPolls < 2) return false;
     if (state === "COMPLETED" && Date.now() - t.endedSince < this.#loop.intervals.resultGraceMs) return false;
-    settleJob(t.job, outcomeWithoutResult(t.job, state, await this.#readStderr(t)));
+    const outcome = outcomeWithoutResult(t.job, state, await this.#readStderr(t));
+    await this.#recordEnd(t, outcome.state, `Task ${t.job.taskIndex}'s worker ${t.worker ?? ""} ended ${outcome.state} while the task ran`);
+    settleJob(t.job, outcome);
     this.#tracked.delete(t.job);
     return true;
+  }
+
+  /**
+   * A pooled task settled without a result of its own: write one that says how
+   * it ended, so that tasks that run after it (checked on the node) can tell.
+   */
+  async #recordEnd(t: Tracked, state: JobState, message: string): Promise<void> {
+    if (!t.pool || state === "COMPLETED") return;
+    const ended = state === "PENDING" || state === "RUNNING" ? "UNKNOWN" : state;
+    const result: ResultFile = { ok: false, state: ended, error: { name: "WorkerEnded", message, stack: message }, host: "", jobId: t.job.id, startedAt: 0, endedAt: Date.now() };
+    await this.files.writeFile(t.job.paths.result, packr.pack(result)).catch(unlessUnreachable(undefined));
   }
 
   /** The task's stderr; for a packed task that wrote none, its element's (a failed setup, say). */

@@ -1,6 +1,6 @@
 import { execa } from "execa";
 import { mkdir, readFile, readdir } from "node:fs/promises";
-import { writeFileAtomic } from "../protocol/atomic.js";
+import { createExclusive, writeFileAtomic } from "../protocol/atomic.js";
 import type { RunOptions, RunResult, Transport } from "./transport.js";
 
 /** Variables LocalExecutor sets for the runner. */
@@ -49,6 +49,10 @@ export class LocalTransport implements Transport {
 
   writeFile(path: string, data: Uint8Array | string): Promise<void> {
     return writeFileAtomic(path, data);
+  }
+
+  createExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
+    return createExclusive(path, data);
   }
 
   async list(path: string): Promise<string[]> {

@@ -132,6 +132,32 @@ export class SshTransport implements Transport {
     }
   }
 
+  /** Opens with sftp's exclusive-create flags ("wx"), then writes. */
+  async createExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
+    const bytes = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const handle = await this.#sftp<Buffer | false>(
+      "create",
+      path,
+      (sftp, done) =>
+        sftp.open(path, "wx", (error, h) => {
+          // SSH_FX_FAILURE (4) is what OpenSSH answers when the file exists; check that it does.
+          if (error && (error as { code?: unknown }).code === 4) done(undefined, false);
+          else done(error, h);
+        }),
+      { retry: false },
+    );
+    if (handle === false) {
+      if (await this.#stat(path)) return false;
+      throw new TransportError("sftp", this.destination, `create ${path}: the server refused to create it`);
+    }
+    try {
+      await this.#sftp("write", path, (sftp, done) => sftp.write(handle, bytes, 0, bytes.length, 0, (e) => done(e)));
+    } finally {
+      await this.#sftp("close", path, (sftp, done) => sftp.close(handle, (e) => done(e)), { retry: false }).catch(() => undefined);
+    }
+    return true;
+  }
+
   async list(path: string): Promise<string[]> {
     try {
       const entries = await this.#sftp<FileEntryWithStats[]>("list", path, (sftp, done) => sftp.readdir(path, done));

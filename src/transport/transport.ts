@@ -29,6 +29,11 @@ export interface Transport {
   readFile(path: string): Promise<Buffer>;
   /** Writes a file atomically (temporary name, then rename). */
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  /**
+   * Creates a file that must not exist yet (O_CREAT | O_EXCL, atomic on local
+   * file systems and NFS): true if this call created it, false if it existed.
+   */
+  createExclusive(path: string, data: Uint8Array | string): Promise<boolean>;
   /** Lists a folder's entry names; [] if it does not exist. */
   list(path: string): Promise<string[]>;
   /** Makes a folder and its parents. */

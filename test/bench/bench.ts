@@ -1,6 +1,8 @@
 // npm run bench: raw Slurm vs slurmkit (one task per element) vs slurmkit packed,
 // on the test cluster, in one run. Prints seconds, ratios, client time and
-// memory, and scheduler calls. Sizes: BENCH_SIZES (default "200,2000").
+// memory, and scheduler calls. The default run takes about 10 minutes;
+// BENCH_FULL=1 adds one task per element at 2,000 tasks, the command-task rows
+// and a longer tail (about 35 minutes). BENCH_SIZES sets the function-task sizes.
 import { execa } from "execa";
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -17,6 +19,7 @@ await execa("bash", [join(root, "test/cluster/cluster.sh"), "up"], { stdio: "inh
 process.env.SLURM_CONF = (await execa("bash", [join(root, "test/cluster/cluster.sh"), "env"])).stdout.replace(/^export SLURM_CONF=/, "").trim();
 Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 
+const full = process.env.BENCH_FULL === "1";
 const sizes = (process.env.BENCH_SIZES ?? "200,2000").split(",").map(Number);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -89,13 +92,48 @@ for (const n of sizes) {
   const work = `${n} function tasks`;
   log(`${work}: raw`);
   rows.push({ ...(await raw(n)), workload: work });
-  log(`${work}: slurmkit, one per element`);
-  rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element", Array.from({ length: n }, (_, i) => square.with(i)), {})), workload: work });
+  if (n <= 200 || full) {
+    log(`${work}: slurmkit, one per element`);
+    rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element", Array.from({ length: n }, (_, i) => square.with(i)), {})), workload: work });
+  }
   log(`${work}: slurmkit packed`);
-  const packed = await viaSlurmkit('slurmkit, packed ("auto")', Array.from({ length: n }, (_, i) => square.with(i)), { tasksPerElement: "auto" });
+  const packed = await viaSlurmkit('slurmkit, workers ("auto")', Array.from({ length: n }, (_, i) => square.with(i)), { workers: "auto" });
   rows.push({ ...packed, workload: work, how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner` });
 }
+
+// Long-tailed durations: lognormal around 0.5 s, clamped to 0.1–5 s, the same
+// seeded list for every run. Workers that claim tasks against one task per
+// element and against fixed chunks (one single-worker submission per chunk,
+// as many chunks as workers), each measured as the makespan over (sum / slots).
+const tail: Array<{ how: string; seconds: number; ideal: number }> = [];
 {
+  const n = Number(process.env.BENCH_TAIL ?? (full ? "200" : "80"));
+  let seed = 20261121;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const seconds = Array.from({ length: n }, () => {
+    const normal = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    return Math.min(5, Math.max(0.1, 0.5 * Math.exp(normal)));
+  });
+  const sleeps = seconds.map((s) => command("sleep", [s.toFixed(2)]));
+  const slots = 4; // the test cluster's CPUs, each a task at once
+  const ideal = seconds.reduce((a, b) => a + b, 0) / slots;
+  const work = `${n} long-tailed tasks`;
+  log(`${work}: slurmkit, one per element`);
+  tail.push({ how: "1 per element", seconds: (await viaSlurmkit("", sleeps, {})).seconds, ideal });
+  log(`${work}: fixed chunks`);
+  {
+    const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5 });
+    await executor.limits();
+    const t0 = performance.now();
+    const size = Math.ceil(n / slots);
+    const chunks = await Promise.all(Array.from({ length: slots }, (_, c) => executor.mapArray(sleeps.slice(c * size, (c + 1) * size), { workers: 1 })));
+    await Promise.all(chunks.flat().map((j) => j.result()));
+    tail.push({ how: `${slots} fixed chunks`, seconds: (performance.now() - t0) / 1000, ideal });
+  }
+  log(`${work}: workers`);
+  tail.push({ how: `${slots} workers that claim tasks`, seconds: (await viaSlurmkit("", sleeps, { workers: slots })).seconds, ideal });
+}
+if (full) {
   const n = Number(process.env.BENCH_COMMANDS ?? "200");
   const work = `${n} command tasks`;
   log(`${work}: raw`);
@@ -103,7 +141,7 @@ for (const n of sizes) {
   log(`${work}: slurmkit`);
   const tasks = Array.from({ length: n }, (_, i) => command("sh", ["-c", 'echo "$1" > /dev/null', "sh", String(i)]));
   rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element", tasks, {})), workload: work });
-  rows.push({ ...(await viaSlurmkit('slurmkit, packed ("auto")', tasks, { tasksPerElement: "auto" })), workload: work });
+  rows.push({ ...(await viaSlurmkit('slurmkit, workers ("auto")', tasks, { workers: "auto" })), workload: work });
 }
 
 // Client side: mapArray of 10,000 tasks (held, then cancelled: only the client is timed).
@@ -113,7 +151,7 @@ const tasks = Array.from({ length: 10_000 }, (_, i) => square.with(i));
 const rssBefore = process.memoryUsage().rss;
 const c0 = { ...executor.watcher.calls };
 const t0 = performance.now();
-const jobs = await executor.mapArray(tasks, { tasksPerElement: "auto" });
+const jobs = await executor.mapArray(tasks, { workers: "auto" });
 const clientMs = performance.now() - t0;
 const rss = process.memoryUsage().rss;
 await executor.watcher.pollNow();
@@ -128,6 +166,10 @@ for (const r of rows) {
   const base = rows.find((x) => x.workload === r.workload && x.how === "raw sbatch array")!;
   console.log(`| ${r.workload} | ${r.how} | ${r.seconds.toFixed(1)} | ${(base.seconds / r.seconds).toFixed(1)}x | ${r.sbatch} | ${r.squeue} | ${r.sacct} |`);
 }
+console.log("");
+console.log("| long-tailed workload | how | makespan (s) | sum / slots (s) | ratio |");
+console.log("| --- | --- | ---: | ---: | ---: |");
+for (const t of tail) console.log(`| durations 0.1–5 s | ${t.how} | ${t.seconds.toFixed(1)} | ${t.ideal.toFixed(1)} | ${(t.seconds / t.ideal).toFixed(2)}x |`);
 console.log("");
 console.log(`mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`);
 process.exit(0);

@@ -103,11 +103,21 @@ JobAcctGatherFrequency=task=1
 MpiDefault=none
 MailProg=/bin/true
 TaskProlog=$S/etc/taskprolog.sh
-NodeName=n1 NodeHostname=$host NodeAddr=127.0.0.1 Port=${NODE_PORTS[0]} CPUs=2 RealMemory=4000
-NodeName=n2 NodeHostname=$host NodeAddr=127.0.0.1 Port=${NODE_PORTS[1]} CPUs=2 RealMemory=4000
+GresTypes=gpu
+NodeName=n1 NodeHostname=$host NodeAddr=127.0.0.1 Port=${NODE_PORTS[0]} CPUs=2 RealMemory=4000 Gres=gpu:2
+NodeName=n2 NodeHostname=$host NodeAddr=127.0.0.1 Port=${NODE_PORTS[1]} CPUs=2 RealMemory=4000 Gres=gpu:2
 PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
+PartitionName=short Nodes=n1,n2 MaxTime=2 State=UP
 EOF
-  mv "$S/etc/slurm.conf.new" "$S/etc/slurm.conf"
+  # Two GPUs per node on stand-in character devices: Slurm schedules them and
+  # sets CUDA_VISIBLE_DEVICES, as on a GPU node.
+  cat >"$S/etc/gres.conf.new" <<EOF
+NodeName=n1 Name=gpu File=$S/gpu/n1-gpu[0-1]
+NodeName=n2 Name=gpu File=$S/gpu/n2-gpu[0-1]
+EOF
+  make_gpu_devices
+  install_config slurm.conf
+  install_config gres.conf
 
   cat >"$S/etc/slurmdbd.conf" <<EOF
 AuthType=auth/munge
@@ -133,6 +143,49 @@ mkdir -p "\$d"
 echo "export SLURM_TMPDIR=\$d"
 EOF
   chmod 755 "$S/etc/taskprolog.sh"
+}
+
+make_gpu_devices() {
+  local n i minor=3
+  mkdir -p "$S/gpu"
+  for n in "${NODES[@]}"; do
+    for i in 0 1; do
+      [[ -c $S/gpu/$n-gpu$i ]] || { rm -f "$S/gpu/$n-gpu$i"; mknod "$S/gpu/$n-gpu$i" c 1 $minor; }
+      minor=$((minor + 2))
+    done
+  done
+}
+
+install_config() { # name: move etc/<name>.new into place; note a change that the daemons must restart for
+  if ! cmp -s "$S/etc/$1.new" "$S/etc/$1"; then
+    [[ -f $S/etc/$1 ]] && : >"$S/run/restart-needed"
+    mv "$S/etc/$1.new" "$S/etc/$1"
+  else
+    rm -f "$S/etc/$1.new"
+  fi
+}
+
+restart_if_config_changed() {
+  # GRES and partition changes need slurmctld and the slurmds restarted, not only reconfigured.
+  [[ -f $S/run/restart-needed ]] || return 0
+  local f
+  for f in slurmd-n1 slurmd-n2 slurmctld; do
+    if pid_alive "$S/run/$f.pid"; then
+      say "restarting $f for the changed configuration"
+      stop_pidfile "$S/run/$f.pid" "$f"
+    fi
+  done
+  rm -f "$S/run/restart-needed"
+}
+
+config_current() { # accounting: true when writing the config again would change nothing
+  local saved=$S/etc/.saved same=0
+  mkdir -p "$saved"
+  cp -p "$S/etc/slurm.conf" "$S/etc/gres.conf" "$saved/" 2>/dev/null || return 1
+  write_config "$1"
+  cmp -s "$S/etc/slurm.conf" "$saved/slurm.conf" && cmp -s "$S/etc/gres.conf" "$saved/gres.conf" && same=1
+  ((same)) && rm -f "$S/run/restart-needed"
+  ((same))
 }
 
 accounting_mode() {
@@ -260,12 +313,12 @@ cmd_up() {
     esac
   done
   [[ $accounting == on || $accounting == off ]] || die "--accounting must be on or off, got '$accounting'"
-  if [[ -f $SLURM_CONF ]] && ready && [[ $(accounting_mode) == "$accounting" ]]; then
+  if [[ -f $SLURM_CONF ]] && ready && [[ $(accounting_mode) == "$accounting" ]] && [[ ! -f $S/run/restart-needed ]] && config_current "$accounting"; then
     say "already up (SLURM_CONF=$SLURM_CONF, accounting $accounting)"
     return 0
   fi
   need_root
-  mkdir -p "$S/log"
+  mkdir -p "$S/log" "$S/run"
   install_packages
   if [[ ! -f $SLURM_CONF ]] || [[ $(accounting_mode) != "$accounting" ]]; then
     write_config "$accounting"
@@ -274,6 +327,7 @@ cmd_up() {
   else
     write_config "$accounting"
   fi
+  restart_if_config_changed
   start_munge
   start_mysql
   start_slurmdbd

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { command, LocalTransport, SlurmExecutor, TaskFailedError } from "../../src/index.js";
@@ -20,10 +20,13 @@ describe("packing and splitting on the real cluster", () => {
       explode.with("only task 7 fails"),
       command("sh", ["-c", 'echo "out of $1"; echo "err of $1" >&2', "sh", "task 8"]),
     ];
+    // Three tasks per element: three workers, which claim the tasks as they go.
     const jobs = await executor.mapArray(tasks, { tasksPerElement: 3 });
-    const array = jobs[0]!.id.split("_")[0]!;
-    expect(jobs.map((j) => j.id)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2].map((e) => `${array}_${e}`));
+    const array = jobs[0]!.id;
+    expect(jobs.every((j) => j.id === array)).toBe(true); // no worker has taken a task yet
     const outcomes = await Promise.all(jobs.map((j) => j.result().then((v) => v, (e: unknown) => e)));
+    // Each future now carries the id of the worker that ran it.
+    for (const job of jobs) expect([0, 1, 2].map((e) => `${array}_${e}`)).toContain(job.id);
     expect(outcomes.slice(0, 7).map((r) => (r as { square: number }).square)).toEqual([1, 4, 9, 16, 25, 36, 49]);
     expect(outcomes[7]).toBeInstanceOf(TaskFailedError);
     expect((outcomes[7] as TaskFailedError).remote.message).toBe("only task 7 fails");
@@ -33,8 +36,8 @@ describe("packing and splitting on the real cluster", () => {
     expect(await jobs[8]!.stderr()).toBe("err of task 8\n");
     expect(await jobs[7]!.stderr()).toContain("slurmkit runner: task 7 failed on");
     expect(await jobs[6]!.stderr()).toBe("");
-    const manifest = JSON.parse(await readFile(join(dirname(dirname(jobs[0]!.paths.result)), "manifest.json"), "utf8")) as { tasksPerElement: number; arrays: unknown };
-    expect(manifest.tasksPerElement).toBe(3);
+    const manifest = JSON.parse(await readFile(join(dirname(dirname(jobs[0]!.paths.result)), "manifest.json"), "utf8")) as { workers: unknown; arrays: unknown };
+    expect(manifest.workers).toEqual({ count: 3, slots: 1, taskTimeSeconds: 300, walltimeSeconds: 300 * 3 + 60 });
     expect(manifest.arrays).toEqual([{ jobId: array, firstElement: 0, elements: 3 }]);
   });
 
@@ -71,7 +74,9 @@ describe("packing and splitting on the real cluster", () => {
     const scripts = await Promise.all(["job.sbatch", "job-1.sbatch"].map((f) => readFile(join(dirname(dirname(jobs[0]!.paths.result)), f), "utf8")));
     expect(scripts[0]).toContain("#SBATCH --array=0-1000\n");
     expect(scripts[1]).toContain("#SBATCH --array=0-998\n");
-    expect(scripts[1]).toContain("--per-element 1 --element-offset 1001");
+    // Split only, not packed: each element runs one task, offset by the array's first element.
+    expect(scripts[1]).toContain(" --element-offset 1001\n");
+    expect(scripts[1]).not.toContain("--worker");
 
     await slurm("scontrol", ["release", `${a}_0`, `${a}_1000`, `${b}_0`, `${b}_998`]);
     for (const i of [0, 1000, 1001, 1999]) expect(((await jobs[i]!.result()) as { square: number }).square).toBe(i * i);
@@ -81,6 +86,25 @@ describe("packing and splitting on the real cluster", () => {
     expect(await jobs[1500]!.wait()).toBe("CANCELLED");
   });
 
+  test("a multi-rank submission split at MaxArraySize runs each element as one task: each rank writes its own result once, rank 0 the task's logs", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, nodes: 2, ntasksPerNode: 1, sbatch: { hold: true } });
+    const jobs = await executor.mapArray(Array.from({ length: 1002 }, () => whereAmI.with(10)), { tasksPerElement: "auto" });
+    const [a, b] = [jobs[0]!.id.split("_")[0]!, jobs[1001]!.id.split("_")[0]!];
+    ctx.onTestFinished(async () => void (await slurm("scancel", [a, b])));
+    expect(jobs[1001]!.id).toBe(`${b}_0`);
+    await slurm("scontrol", ["release", `${b}_0`]);
+    expect(await jobs[1001]!.result()).toEqual({ node: "n1", rank: 0 });
+    const results = dirname(jobs[1001]!.paths.result);
+    const mine = await waitFor("rank 1's result", async () => {
+      const names = (await readdir(results)).filter((n) => n.startsWith("1001."));
+      return names.includes("1001.r1.result") ? names.sort() : undefined;
+    });
+    expect(mine).toEqual(["1001.r1.result", "1001.result"]);
+    expect(await readdir(results)).not.toContain("0.result");
+    expect(await readdir(dirname(jobs[1001]!.paths.stderr))).toEqual(expect.arrayContaining(["1001.out", "1001.err"]));
+  });
+
   test('"auto" packs 2,000 function tasks into as many elements as the cluster runs at once (2 nodes x 2 CPUs), and all results are right', async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
@@ -88,9 +112,13 @@ describe("packing and splitting on the real cluster", () => {
     const before = executor.watcher.calls.sbatch;
     const jobs = await executor.mapArray(Array.from({ length: 2000 }, (_, i) => square.with(i)), { tasksPerElement: "auto" });
     expect(executor.watcher.calls.sbatch - before).toBe(1);
-    expect(new Set(jobs.map((j) => j.id)).size).toBe(4);
     const results = await Promise.all(jobs.map((j) => j.result()));
     expect(results.map((r) => r.square)).toEqual(Array.from({ length: 2000 }, (_, i) => i * i));
+    // Four workers, one per CPU of the cluster; every task ran in one of them.
+    const manifest = JSON.parse(await readFile(join(dirname(dirname(jobs[0]!.paths.result)), "manifest.json"), "utf8")) as { workers: { count: number }; arrays: Array<{ jobId: string }> };
+    expect(manifest.workers.count).toBe(4);
+    const workers = [0, 1, 2, 3].map((w) => `${manifest.arrays[0]!.jobId}_${w}`);
+    expect(jobs.every((j) => workers.includes(j.id))).toBe(true);
   });
 
   test("bad tasksPerElement is refused before anything is submitted", async (ctx) => {

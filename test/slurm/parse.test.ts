@@ -1,7 +1,8 @@
 import { describe, expect, test } from "vitest";
 import { parseJobState } from "../../src/api/job-state.js";
 import { indexEntries, parseJobId, parseQueueLines, parseSbatchOutput, parseSinfoNodes } from "../../src/slurm/parse.js";
-import { autoTasksPerElement, concurrentSlots } from "../../src/slurm/plan.js";
+import { autoPacking, concurrentSlots } from "../../src/slurm/plan.js";
+import { parseParameters } from "../../src/slurm/parameters.js";
 import type { ClusterLimits } from "../../src/slurm/scheduler.js";
 
 describe("parsing scheduler output", () => {
@@ -66,15 +67,30 @@ describe("parsing scheduler output", () => {
     expect(concurrentSlots([], undefined)).toBeUndefined();
   });
 
-  test('"auto" makes as many elements as run at once: arrayParallelism, the partition\'s CPUs, MaxSubmitJobs', () => {
+  test("sinfo's memory, GPUs and partition time limits", () => {
+    const maxTimes = new Map<string, number | undefined>();
+    const nodes = parseSinfoNodes("n1|2|debug*|4000|gpu:2|infinite\nn1|2|short|4000|gpu:2|2:00\ng1|64|gpu|512000|gpu:a100:4(S:0-1),shard:8|2-00:00:00\nc1|8|debug*|1000|(null)|infinite\n", maxTimes);
+    expect(nodes).toEqual([
+      { name: "n1", cpus: 2, partitions: ["debug", "short"], inDefaultPartition: true, memoryMb: 4000, gpus: 2 },
+      { name: "g1", cpus: 64, partitions: ["gpu"], inDefaultPartition: false, memoryMb: 512000, gpus: 4 },
+      { name: "c1", cpus: 8, partitions: ["debug"], inDefaultPartition: true, memoryMb: 1000, gpus: 0 },
+    ]);
+    expect([...maxTimes]).toEqual([["debug", undefined], ["*", undefined], ["short", 120], ["gpu", 172800]]);
+  });
+
+  test('"auto" runs as many tasks at once as the partition holds, in as many workers as may be queued, each no bigger than a node', () => {
+    const p = (input: Parameters<typeof parseParameters>[0]) => parseParameters(input);
     const big: ClusterLimits = { maxArraySize: 1001, maxSubmitJobs: undefined, nodes: [] };
-    expect(autoTasksPerElement(2000, {}, big)).toBe(32); // 64 elements by default
-    expect(autoTasksPerElement(10, {}, big)).toBe(1);
-    expect(autoTasksPerElement(2000, { arrayParallelism: 10 }, big)).toBe(200);
-    expect(autoTasksPerElement(2000, {}, { ...big, maxSubmitJobs: 20 })).toBe(100);
-    const small: ClusterLimits = { ...big, nodes: parseSinfoNodes("n1|2|debug*\nn2|2|debug*\n") };
-    expect(autoTasksPerElement(2000, {}, small)).toBe(500);
-    expect(autoTasksPerElement(2000, { cpusPerTask: 2 }, small)).toBe(1000);
-    expect(autoTasksPerElement(3, {}, small)).toBe(1);
+    expect(autoPacking(2000, p({}), big)).toEqual({ workers: 64, slots: 1 }); // 64 at once by default
+    expect(autoPacking(10, p({}), big)).toBeUndefined(); // every task gets its own element at once
+    expect(autoPacking(2000, p({ arrayParallelism: 10 }), big)).toEqual({ workers: 10, slots: 1 });
+    expect(autoPacking(2000, p({}), { ...big, maxSubmitJobs: 20 })).toEqual({ workers: 20, slots: 4 });
+    const small: ClusterLimits = { ...big, nodes: parseSinfoNodes("n1|2|debug*|4000|gpu:2|infinite\nn2|2|debug*|4000|gpu:2|infinite\n") };
+    expect(autoPacking(2000, p({}), small)).toEqual({ workers: 4, slots: 1 });
+    expect(autoPacking(2000, p({}), { ...small, maxSubmitJobs: 2 })).toEqual({ workers: 2, slots: 2 });
+    expect(autoPacking(2000, p({ cpusPerTask: 2 }), small)).toEqual({ workers: 2, slots: 1 });
+    expect(autoPacking(2000, p({ gres: "gpu:2" }), small)).toEqual({ workers: 2, slots: 1 });
+    expect(autoPacking(2000, p({ mem: "3G" }), small)).toEqual({ workers: 2, slots: 1 });
+    expect(autoPacking(3, p({}), small)).toBeUndefined();
   });
 });

@@ -17,7 +17,7 @@ const limits: ClusterLimits = {
 const folder = new RunFolder("/runs/s");
 
 function plan(over: Partial<PlanInput> & { taskCount: number }) {
-  return planSubmission({ array: true, parameters: parseParameters({}), limits, tasksPerElement: 1, dependency: undefined, folder, runner: ["/bin/node", "/pkg/dist/runner/runner.js"], ...over });
+  return planSubmission({ array: true, parameters: parseParameters({}), limits, packing: { workers: undefined }, dependency: undefined, folder, runner: ["/bin/node", "/pkg/dist/runner/runner.js"], ...over });
 }
 
 const sbatchLines = (text: string) => text.split("\n").filter((l) => l.startsWith("#SBATCH"));
@@ -44,20 +44,55 @@ describe("planSubmission", () => {
       ["/runs/s/job-2.sbatch", 2002, 498],
     ]);
     expect(sbatchLines(p.scripts[2]!.text)).toEqual(["#SBATCH --array=0-497", "#SBATCH --output=/runs/s/logs/elements/%A_%a.out", "#SBATCH --error=/runs/s/logs/elements/%A_%a.err"]);
-    expect(runLine(p.scripts[1]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --per-element 1 --element-offset 1001");
+    // Each element runs one task, its index offset by the array's first element; every rank of it too.
+    expect(runLine(p.scripts[1]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --element-offset 1001");
     expect(p.manifest.tasksPerElement).toBe(1);
     expect(p.dirs).toContain("/runs/s/logs/elements");
   });
 
-  test('"auto" packs into as many elements as the partition runs at once', () => {
-    expect(plan({ taskCount: 2000, tasksPerElement: "auto" }).perElement).toBe(500);
-    expect(plan({ taskCount: 2000, tasksPerElement: "auto", parameters: parseParameters({ cpusPerTask: 2 }) }).perElement).toBe(1000);
-    expect(plan({ taskCount: 3, tasksPerElement: "auto" }).perElement).toBe(1);
+  test('"auto" makes as many workers as the partition runs tasks at once, or one task per element when that is enough', () => {
+    expect(plan({ taskCount: 2000, packing: { workers: "auto", slots: undefined } }).manifest.workers).toEqual({ count: 4, slots: 1 });
+    expect(plan({ taskCount: 2000, packing: { workers: "auto", slots: undefined }, parameters: parseParameters({ cpusPerTask: 2 }) }).manifest.workers).toEqual({ count: 2, slots: 1 });
+    const few = plan({ taskCount: 3, packing: { workers: "auto", slots: undefined } });
+    expect([few.perElement, few.packed, few.manifest.workers]).toEqual([1, false, undefined]);
+  });
+
+  test("workers ask for slots times one task's resources, and a walltime of the tasks' time limits they may run", () => {
+    const p = plan({
+      taskCount: 12,
+      packing: { workers: 3, slots: 2 },
+      parameters: parseParameters({ time: 1, cpusPerTask: 2, mem: "1G", gres: "gpu:t4:1", arrayParallelism: 2 }),
+    });
+    expect(p.manifest.workers).toEqual({ count: 3, slots: 2, taskTimeSeconds: 60, walltimeSeconds: 60 * 2 + 60, parallelism: 2 });
+    expect(p.manifest.tasksPerElement).toBeUndefined();
+    expect(sbatchLines(p.scripts[0]!.text)).toEqual([
+      "#SBATCH --array=0-2%2",
+      "#SBATCH --output=/runs/s/logs/elements/%A_%a.out",
+      "#SBATCH --error=/runs/s/logs/elements/%A_%a.err",
+      "#SBATCH --cpus-per-task=4",
+      "#SBATCH --gres=gpu:t4:2",
+      "#SBATCH --time=00:03:00",
+      "#SBATCH --mem=2G",
+    ]);
+    expect(p.scripts[0]!.text).toContain("\nSLURMKIT_ELEMENT_START=$(date +%s)\nexport SLURMKIT_ELEMENT_START\n");
+    expect(runLine(p.scripts[0]!.text)).toBe(
+      "exec /bin/node /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180",
+    );
+    expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state", "/runs/s/logs/elements", "/runs/s/claims", "/runs/s/cancels"]);
+  });
+
+  test("a worker's walltime never exceeds the partition's MaxTime; a task longer than MaxTime is refused", () => {
+    const short: ClusterLimits = { ...limits, maxTimes: new Map([["short", 120]]) };
+    const p = plan({ taskCount: 40, limits: short, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ partition: "short", time: 1 }) });
+    expect(p.manifest.workers?.walltimeSeconds).toBe(120);
+    expect(() => plan({ taskCount: 40, limits: short, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ partition: "short", time: 3 }) })).toThrow(
+      "Invalid Slurm parameters: Expected `time` (00:03:00) to be at most the partition's MaxTime (00:02:00): no worker could run a task",
+    );
   });
 
   test("more elements than MaxSubmitJobs is refused before anything is written", () => {
     expect(() => plan({ taskCount: 50, limits: { ...limits, maxSubmitJobs: 20 } })).toThrow(
-      'Invalid mapArray options: 50 tasks at 1 per element make 50 array elements, more than this cluster\'s MaxSubmitJobs (20); use tasksPerElement: 3 or more, or "auto"',
+      'Invalid mapArray options: 50 tasks make 50 array elements, more than this cluster\'s MaxSubmitJobs (20); use workers: 20 or fewer, or "auto"',
     );
   });
 
@@ -92,6 +127,11 @@ describe("checkSubmission", () => {
     expect(problem(() => checkSubmission(parseParameters({ nodes: 2 }), { tasksPerElement: 4, dependency: undefined }))).toEqual([
       "Expected `tasksPerElement` to be 1 for jobs with several ranks (nodes × ntasksPerNode = 2), got `4`",
     ]);
-    expect(checkSubmission(parseParameters({}), { tasksPerElement: "auto", dependency: undefined })).toBe("auto");
+    expect(checkSubmission(parseParameters({}), { tasksPerElement: "auto", dependency: undefined })).toEqual({ workers: "auto", slots: undefined });
+    expect(checkSubmission(parseParameters({}), { tasksPerElement: 3, dependency: undefined, taskCount: 10 })).toEqual({ workers: 4, slots: undefined });
+    expect(checkSubmission(parseParameters({}), { tasksPerElement: 1, dependency: undefined })).toEqual({ workers: undefined });
+    // Several ranks are never packed: "auto" falls back to one task per element.
+    expect(checkSubmission(parseParameters({ nodes: 2 }), { workers: "auto", dependency: undefined })).toEqual({ workers: undefined });
+    expect(problem(() => checkSubmission(parseParameters({}), { workers: 2, tasksPerElement: 2, dependency: undefined }))).toEqual(["Expected either `workers` or `tasksPerElement`, not both"]);
   });
 });

@@ -74,6 +74,17 @@ describe.each(transports)("$name", ({ make }) => {
     expect((await t.list(dir)).sort()).toEqual(["a.bin", "b.txt"]);
   });
 
+  test("createExclusive creates a file once: the first caller wins, every other gets false, the content is the winner's", async (ctx) => {
+    const t = make(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-excl-"));
+    const path = join(dir, "claim");
+    const wins = await Promise.all(Array.from({ length: 8 }, (_, i) => t.createExclusive(path, `caller ${i}`)));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    expect(await readFile(path, "utf8")).toBe(`caller ${wins.indexOf(true)}`);
+    expect(await t.createExclusive(path, "again")).toBe(false);
+    await expect(t.createExclusive(join(dir, "no-such-folder", "claim"), "x")).rejects.toThrow();
+  });
+
   test("a missing file rejects with code ENOENT; a missing folder lists as empty", async (ctx) => {
     const t = make(ctx);
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-transport-"));

@@ -1,0 +1,46 @@
+import { readFileSync } from "node:fs";
+
+/** What one slot of a worker may use. */
+export interface SlotShare {
+  /** GPU ids for CUDA_VISIBLE_DEVICES, or undefined when the element has none (or they do not divide evenly). */
+  readonly gpus: readonly string[] | undefined;
+  /** CPU ids to pin the slot to, or undefined when the node does not allow pinning. */
+  readonly cpus: readonly number[] | undefined;
+}
+
+/** Parses a CPU list such as "0-3,8,10-11". */
+export function parseCpuList(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.trim().split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) return [];
+    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) out.push(c);
+  }
+  return out;
+}
+
+/** The CPUs this process may run on (Cpus_allowed_list), or [] when unknown. */
+export function allowedCpus(): number[] {
+  try {
+    const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? parseCpuList(m[1]!) : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Splits an element's GPUs and CPUs between its slots, so that each slot gets
+ * one task's share and no slot sees another's: `slots` equal groups of the
+ * GPUs in CUDA_VISIBLE_DEVICES, and `cpusPerTask` of the allowed CPUs each
+ * (fewer when the node allows fewer, but never a CPU twice).
+ */
+export function shareSlots(slots: number, cpusPerTask: number, visibleGpus: string | undefined, cpus: readonly number[]): SlotShare[] {
+  const gpus = visibleGpus?.split(",").map((g) => g.trim()).filter((g) => g !== "") ?? [];
+  const gpusEach = gpus.length > 0 && gpus.length % slots === 0 ? gpus.length / slots : 0;
+  const cpusEach = Math.min(cpusPerTask, Math.floor(cpus.length / slots));
+  return Array.from({ length: slots }, (_, s) => ({
+    gpus: gpusEach ? gpus.slice(s * gpusEach, (s + 1) * gpusEach) : undefined,
+    cpus: cpusEach > 0 && slots > 1 ? cpus.slice(s * cpusEach, (s + 1) * cpusEach) : undefined,
+  }));
+}
