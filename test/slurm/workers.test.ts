@@ -42,6 +42,18 @@ describe("workers that claim tasks keep each task's resources and time limit", (
     expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(["COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]);
   });
 
+  test("a task that outlives its own time limit is stopped and ends TIMEOUT, as in its own element; the worker goes on with the next", { timeout: 180_000 }, async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1 });
+    const [long, next] = await executor.mapArray([command("sleep", ["90"]), command("true")], { workers: 1 });
+    expect(await long!.wait()).toBe("TIMEOUT");
+    const error = (await long!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.logTail).toContain("Task 0 ran past its time limit of 60 s and was stopped");
+    expect(await next!.result()).toEqual({ exitCode: 0 });
+    expect(next!.id).toBe(long!.id);
+  });
+
   test("with cpusPerTask: 2, a two-CPU worker runs one task at a time, and the task sees its own two CPUs", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, cpusPerTask: 2 });
