@@ -75,7 +75,7 @@ function tasksOnNode(n: NodeCpus, p: SlurmParameters): number {
   const mem = p.mem ?? (p.memPerCpu !== undefined ? p.memPerCpu * cpus : undefined);
   return Math.min(
     Math.floor(n.cpus / cpus),
-    gpus > 0 ? Math.floor((n.gpus ?? 0) / gpus) : Infinity,
+    gpus > 0 && n.gpus !== undefined ? Math.floor(n.gpus / gpus) : Infinity,
     mem !== undefined && n.memoryMb !== undefined ? Math.floor(n.memoryMb / mem) : Infinity,
   );
 }
@@ -145,6 +145,12 @@ function planWorkers(input: PlanInput): WorkersRecord | undefined {
   const chosen = packing.workers === "auto" ? autoPacking(taskCount, parameters, limits!) : { workers: packing.workers, slots: packing.slots ?? 1 };
   if (!chosen) return undefined;
   const slots = packing.slots ?? chosen.slots;
+  const fits = partitionNodes(limits?.nodes ?? [], parameters.partition).map((n) => tasksOnNode(n, parameters));
+  if (fits.length && slots > Math.max(...fits)) {
+    throw new ParameterError("mapArray options", [
+      `Expected \`slots\` to be at most ${Math.max(...fits)}: a worker asks for slots × one task's CPUs, memory and GPUs, and no node of the partition holds ${slots} tasks`,
+    ]);
+  }
   const workers = Math.min(chosen.workers, Math.ceil(taskCount / slots));
   const taskTime = parameters.time;
   const partition = parameters.partition?.split(",")[0]?.trim() ?? DEFAULT_PARTITION;

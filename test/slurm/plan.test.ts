@@ -60,6 +60,7 @@ describe("planSubmission", () => {
   test("workers ask for slots times one task's resources, and a walltime of the tasks' time limits they may run", () => {
     const p = plan({
       taskCount: 12,
+      limits: { ...limits, nodes: [{ name: "g1", cpus: 8, partitions: ["debug"], inDefaultPartition: true, memoryMb: 16000, gpus: 4 }] },
       packing: { workers: 3, slots: 2 },
       parameters: parseParameters({ time: 1, cpusPerTask: 2, mem: "1G", gres: "gpu:t4:1", arrayParallelism: 2 }),
     });
@@ -79,6 +80,12 @@ describe("planSubmission", () => {
       "exec /bin/node /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180",
     );
     expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state", "/runs/s/logs/elements", "/runs/s/claims", "/runs/s/cancels"]);
+  });
+
+  test("a worker bigger than any node is refused", () => {
+    expect(() => plan({ taskCount: 8, packing: { workers: 2, slots: 3 } })).toThrow(
+      "Invalid mapArray options: Expected `slots` to be at most 2: a worker asks for slots × one task's CPUs, memory and GPUs, and no node of the partition holds 3 tasks",
+    );
   });
 
   test("a worker's walltime never exceeds the partition's MaxTime; a task longer than MaxTime is refused", () => {
