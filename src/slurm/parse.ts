@@ -65,13 +65,18 @@ export interface NodeCpus {
   readonly memoryMb?: number;
   /** GPUs (gres `gpu` entries), when sinfo said. */
   readonly gpus?: number;
+  /** False when sinfo says the node cannot take jobs (down, drained, failing, in maintenance). */
+  readonly usable?: boolean;
 }
 
 /** The key of the default partition's time limit in parseSinfoNodes' `maxTimes`. */
 export const DEFAULT_PARTITION = "*";
 
 /** The sinfo format parseSinfoNodes reads. */
-export const SINFO_NODE_FORMAT = "%N|%c|%P|%m|%G|%l";
+export const SINFO_NODE_FORMAT = "%N|%c|%P|%m|%G|%l|%t";
+
+/** sinfo's short states of nodes that take no jobs. */
+const UNUSABLE = /^(down|drain|drng|fail|failg|maint|inval|unk|futr|pow_dn|powered_down|no_respond|boot_fail)/;
 
 /** GPUs in a node's gres text such as `gpu:2`, `gpu:a100:4(S:0-1)` or `(null)`. */
 export function gpusInGres(gres: string): number {
@@ -84,14 +89,14 @@ export function gpusInGres(gres: string): number {
 }
 
 /**
- * Reads `sinfo --noheader --Node --format=%N|%c|%P|%m|%G|%l` output (the first
- * three columns suffice): one line per node and partition. Partitions' time
+ * Reads `sinfo --noheader --Node --format=%N|%c|%P|%m|%G|%l|%t` output (the
+ * first three columns suffice): one line per node and partition. Partitions' time
  * limits go into `maxTimes` (undefined for infinite).
  */
 export function parseSinfoNodes(stdout: string, maxTimes?: Map<string, number | undefined>): NodeCpus[] {
-  const nodes = new Map<string, { name: string; cpus: number; partitions: string[]; inDefaultPartition: boolean; memoryMb?: number; gpus?: number }>();
+  const nodes = new Map<string, { name: string; cpus: number; partitions: string[]; inDefaultPartition: boolean; memoryMb?: number; gpus?: number; usable?: boolean }>();
   for (const line of stdout.split("\n")) {
-    const [name, cpus, partition, memory, gres, limit] = line.trim().split("|");
+    const [name, cpus, partition, memory, gres, limit, state] = line.trim().split("|");
     if (!name || !cpus || !/^\d+$/.test(cpus) || !partition) continue;
     const node = nodes.get(name) ?? { name, cpus: Number(cpus), partitions: [], inDefaultPartition: false };
     const bare = partition.replace(/\*$/, "");
@@ -99,6 +104,7 @@ export function parseSinfoNodes(stdout: string, maxTimes?: Map<string, number | 
     if (partition.endsWith("*")) node.inDefaultPartition = true;
     if (memory !== undefined && /^\d+$/.test(memory)) node.memoryMb = Number(memory);
     if (gres !== undefined) node.gpus = gpusInGres(gres);
+    if (state !== undefined) node.usable = !UNUSABLE.test(state.replace(/[*~#!%$@^-]+$/, ""));
     if (limit !== undefined && maxTimes) {
       const seconds = /^(infinite|unlimited)$/i.test(limit) ? undefined : parseDurationSeconds(limit);
       maxTimes.set(bare, seconds);

@@ -51,10 +51,10 @@ export function checkSubmission(parameters: SlurmParameters, options: PackingOpt
   return ranks > 1 ? { workers: undefined } : packing;
 }
 
-/** The partition's nodes (the default partition's without one; a comma list means any of them). */
+/** The partition's usable nodes (the default partition's without one; a comma list means any of them). */
 function partitionNodes(nodes: readonly NodeCpus[], partition: string | undefined): NodeCpus[] {
   const wanted = partition?.split(",").map((p) => p.trim());
-  return nodes.filter((n) => (wanted ? n.partitions.some((p) => wanted.includes(p)) : n.inDefaultPartition));
+  return nodes.filter((n) => n.usable !== false && (wanted ? n.partitions.some((p) => wanted.includes(p)) : n.inDefaultPartition));
 }
 
 /**

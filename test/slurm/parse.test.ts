@@ -92,5 +92,9 @@ describe("parsing scheduler output", () => {
     expect(autoPacking(2000, p({ gres: "gpu:2" }), small)).toEqual({ workers: 2, slots: 1 });
     expect(autoPacking(2000, p({ mem: "3G" }), small)).toEqual({ workers: 2, slots: 1 });
     expect(autoPacking(3, p({}), small)).toBeUndefined();
+    // A drained or down node takes no jobs: it adds no capacity.
+    const drained: ClusterLimits = { ...big, nodes: parseSinfoNodes("n1|2|debug*|4000|gpu:2|infinite|drain\nn2|2|debug*|4000|gpu:2|infinite|idle\nn3|2|debug*|4000|(null)|infinite|down*\n") };
+    expect(drained.nodes.map((n) => n.usable)).toEqual([false, true, false]);
+    expect(autoPacking(2000, p({}), drained)).toEqual({ workers: 2, slots: 1 });
   });
 });
