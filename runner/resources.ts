@@ -32,15 +32,17 @@ export function allowedCpus(): number[] {
 /**
  * Splits an element's GPUs and CPUs between its slots, so that each slot gets
  * one task's share and no slot sees another's: `slots` equal groups of the
- * GPUs in CUDA_VISIBLE_DEVICES, and `cpusPerTask` of the allowed CPUs each
- * (fewer when the node allows fewer, but never a CPU twice).
+ * GPUs in CUDA_VISIBLE_DEVICES, and `cpusPerTask` CPUs each. CPUs are pinned
+ * only when the process may use exactly the element's CPUs (slots ×
+ * cpusPerTask): a node that does not confine jobs to their CPUs shows all of
+ * its own, and pinning there would stack the slots of several elements.
  */
 export function shareSlots(slots: number, cpusPerTask: number, visibleGpus: string | undefined, cpus: readonly number[]): SlotShare[] {
   const gpus = visibleGpus?.split(",").map((g) => g.trim()).filter((g) => g !== "") ?? [];
   const gpusEach = gpus.length > 0 && gpus.length % slots === 0 ? gpus.length / slots : 0;
-  const cpusEach = Math.min(cpusPerTask, Math.floor(cpus.length / slots));
+  const pin = slots > 1 && cpus.length === slots * cpusPerTask;
   return Array.from({ length: slots }, (_, s) => ({
     gpus: gpusEach ? gpus.slice(s * gpusEach, (s + 1) * gpusEach) : undefined,
-    cpus: cpusEach > 0 && slots > 1 ? cpus.slice(s * cpusEach, (s + 1) * cpusEach) : undefined,
+    cpus: pin ? cpus.slice(s * cpusPerTask, (s + 1) * cpusPerTask) : undefined,
   }));
 }

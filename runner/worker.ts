@@ -1,12 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { createExclusive, writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import type { ClaimFile, ResultFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecCount } from "../src/protocol/spec-file.js";
+import { dependencyGate } from "./after.js";
 import { HOST, jobIdOf } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
@@ -30,6 +31,8 @@ export interface WorkerOptions {
 const KILL_GRACE_MS = 10_000;
 /** How often running tasks are checked for their time limit and cancel requests. */
 const CHECK_MS = 500;
+/** Between Slurm starting the element and its script recording the start: a task needs this much more walltime left. */
+const START_SLACK_MS = 15_000;
 
 interface Slot {
   readonly number: number;
@@ -42,6 +45,8 @@ interface Slot {
   release: () => void;
   /** Resolves once the slot's process listens for tasks. */
   ready: Promise<void>;
+  /** The SIGKILL that follows a SIGTERM that stopped a task, cleared when the process ends. */
+  kill: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -62,10 +67,12 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   const shares = shareSlots(o.slots, o.cpusPerTask, process.env.CUDA_VISIBLE_DEVICES, allowedCpus());
   const taskset = shares.some((s) => s.cpus) && spawnSync("taskset", ["--version"]).status === 0;
   const claims = claimOrder(count, o.workerIndex, o.workerCount);
+  // A requeued worker (same id, SLURM_RESTART_COUNT > 0) runs again the tasks it had taken and not finished.
+  const rerun = Number(process.env.SLURM_RESTART_COUNT ?? "0") > 0 ? await unfinishedClaims(folder, workerId) : [];
   let failed = 0;
   let terminated: NodeJS.Signals | undefined;
 
-  const slots: Slot[] = shares.map((share, number) => ({ number, share, child: undefined, task: undefined, idle: Promise.resolve(), release: () => undefined, ready: Promise.resolve() }));
+  const slots: Slot[] = shares.map((share, number) => ({ number, share, child: undefined, task: undefined, idle: Promise.resolve(), release: () => undefined, ready: Promise.resolve(), kill: undefined }));
   const start = (slot: Slot) => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -82,10 +89,14 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     slot.child = child;
     let listening: () => void = () => undefined;
     slot.ready = new Promise((resolve) => (listening = resolve));
+    // A slot that is going away must not crash the worker: its exit settles its task.
+    child.on("error", () => undefined);
     child.on("message", (m: FromSlot) => {
       if ("ready" in m) return listening();
       if (slot.task?.index !== m.done) return;
       if (!m.ok) failed++;
+      // A process told to stop is never reused: its exit (ended) frees the slot, and a new process takes the next task.
+      if (slot.task.stopping) return;
       slot.task = undefined;
       slot.release();
     });
@@ -99,10 +110,15 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   const ended = async (slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => {
     if (slot.child !== child) return;
     slot.child = undefined;
+    clearTimeout(slot.kill);
     const task = slot.task;
     slot.task = undefined;
+    // Slurm signals every process of the job, the slots maybe before this worker: give its handler a moment.
+    const interrupted = signal === "SIGTERM" || signal === "SIGINT" || code === 143 || code === 130;
+    if (interrupted && terminated === undefined && !task?.stopping) await new Promise((r) => setTimeout(r, 500));
+    const killedBySlurm = !task?.stopping && terminated !== undefined;
     // A task that wrote its result just before it was stopped keeps it.
-    if (task && !terminated && !existsSync(folder.result(task.index))) {
+    if (task && !killedBySlurm && !existsSync(folder.result(task.index))) {
       const state = task.stopping;
       const limit = o.taskTimeSeconds;
       const message =
@@ -122,7 +138,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     slot.task.stopping = why;
     const pid = slot.child.pid;
     killGroup(pid, "SIGTERM");
-    setTimeout(() => killGroup(pid, "SIGKILL"), KILL_GRACE_MS).unref();
+    slot.kill = setTimeout(() => killGroup(pid, "SIGKILL"), KILL_GRACE_MS);
+    slot.kill.unref();
   };
 
   const onSignal = (signal: NodeJS.Signals) => {
@@ -144,20 +161,32 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   const runOn = async (slot: Slot): Promise<void> => {
     for (;;) {
       if (terminated) return;
-      if (o.taskTimeSeconds !== undefined && deadline - Date.now() < o.taskTimeSeconds * 1000) return;
-      const index = await claimNext(folder, claims, { worker: workerId, slot: slot.number, host: HOST, at: Date.now() });
-      if (index === undefined) return;
+      if (o.taskTimeSeconds !== undefined && deadline - Date.now() < o.taskTimeSeconds * 1000 + START_SLACK_MS) return;
+      const index = rerun.shift() ?? (await claimNext(folder, claims, { worker: workerId, slot: slot.number, host: HOST, at: Date.now() }));
+      if (index === undefined || terminated) return;
+      const meta = { host: HOST, jobId: workerId, startedAt: Date.now() };
       if (existsSync(folder.cancel(index))) {
-        await writeResult(folder, index, { host: HOST, jobId: workerId, startedAt: Date.now() }, `Task ${index} was cancelled before it started`, "CANCELLED");
+        await writeResult(folder, index, meta, `Task ${index} was cancelled before it started`, "CANCELLED");
+        continue;
+      }
+      // Tasks it runs after: checked here, before the task's own time starts.
+      const blocked = await dependencyGate(folder);
+      if (blocked !== undefined) {
+        await writeResult(folder, index, meta, blocked, "CANCELLED");
         continue;
       }
       if (!slot.child) start(slot);
       slot.idle = new Promise((resolve) => (slot.release = resolve));
       slot.task = { index, startedAt: Date.now() };
       await slot.ready;
+      // The slot's process may have ended while it started (and its task with it).
+      if (slot.task?.index !== index || !slot.child?.connected) {
+        await slot.idle;
+        continue;
+      }
       // The task's time starts when its slot can run it, not while a new slot process starts.
       slot.task.startedAt = Date.now();
-      if (slot.child?.connected) slot.child.send({ run: index } satisfies ToSlot);
+      slot.child.send({ run: index } satisfies ToSlot, () => undefined);
       await slot.idle;
     }
   };
@@ -211,4 +240,16 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/** Tasks this worker claimed in an earlier run that have no result. */
+async function unfinishedClaims(folder: RunFolder, workerId: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await readdir(folder.claimsDir).catch(() => [] as string[])) {
+    const index = Number(name);
+    if (!Number.isInteger(index) || existsSync(folder.result(index))) continue;
+    const claim = await readFile(folder.claim(index)).then((b) => packr.unpack(b) as ClaimFile, () => undefined);
+    if (claim?.worker === workerId) out.push(index);
+  }
+  return out.sort((a, b) => a - b);
 }

@@ -17,6 +17,7 @@ export interface TaskPaths {
  * the client and the runner:
  *
  *     <dir>/job.sbatch, job-<j>.sbatch   the sbatch scripts (Slurm; one per array job)
+ *     <dir>/workers.sbatch               packed: the script of workers added later
  *     <dir>/tasks.spec                   every task, readable by index
  *     <dir>/manifest.json                enough to rebuild the futures
  *     <dir>/logs/<i>.out|.err            stdout and stderr per task
@@ -37,6 +38,10 @@ export class RunFolder {
   /** The sbatch script of the submission's `j`-th array job. */
   script(j = 0): string {
     return join(this.dir, j === 0 ? "job.sbatch" : `job-${j}.sbatch`);
+  }
+  /** Packed: the script of workers submitted later, when tasks are left. */
+  get workersScript(): string {
+    return join(this.dir, "workers.sbatch");
   }
   get spec(): string {
     return join(this.dir, "tasks.spec");

@@ -202,7 +202,7 @@ export class SlurmExecutor {
     await Promise.all(plan.dirs.map((d) => t.mkdir(d)));
     await t.writeFile(folder.spec, encodeSpec(records));
     if (afterFile) await t.writeFile(folder.after, packr.pack(afterFile));
-    await Promise.all(plan.scripts.map((s) => t.writeFile(s.path, s.text)));
+    await Promise.all([...plan.scripts, ...(plan.topUp ? [plan.topUp] : [])].map((s) => t.writeFile(s.path, s.text)));
     await t.writeFile(folder.manifest, encodeManifest(plan.manifest));
   }
 

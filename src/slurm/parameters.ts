@@ -244,11 +244,11 @@ export function gpusPerTask(p: SlurmParameters): number {
   return gpus;
 }
 
-/** `count:N` and `type:count` strings with their count multiplied. */
+/** A gres entry (`name[:type][:count]`, a count may carry a unit such as `10G`) or a `type:count` with its count multiplied. */
 function scaleCount(text: string, by: number): string {
   const parts = text.split(":");
-  const last = parts.at(-1)!;
-  if (/^\d+$/.test(last)) return [...parts.slice(0, -1), String(Number(last) * by)].join(":");
+  const count = /^(\d+)([KMGT]?)$/i.exec(parts.at(-1)!);
+  if (count && (parts.length > 1 || /^\d+$/.test(text))) return [...parts.slice(0, -1), `${Number(count[1]) * by}${count[2]}`].join(":");
   return [...parts, String(by)].join(":");
 }
 

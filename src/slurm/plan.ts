@@ -131,6 +131,8 @@ export interface SubmissionPlan {
   /** Folders to make before anything is written. */
   readonly dirs: readonly string[];
   readonly scripts: readonly PlannedScript[];
+  /** Workers: the script of later workers (no dependency), submitted with `--array` when tasks are left. */
+  readonly topUp?: PlannedScript;
   /** The manifest, before sbatch returns (jobId null). */
   readonly manifest: Manifest;
 }
@@ -142,7 +144,27 @@ export const WORKER_MARGIN_SECONDS = 60;
 function planWorkers(input: PlanInput): WorkersRecord | undefined {
   const { taskCount, array, parameters, limits, packing } = input;
   if (!array || packing.workers === undefined) return undefined;
-  const chosen = packing.workers === "auto" ? autoPacking(taskCount, parameters, limits!) : { workers: packing.workers, slots: packing.slots ?? 1 };
+  const auto = packing.workers === "auto";
+  const taskTime = parameters.time;
+  // A worker enforces each task's time limit and fits tasks in its walltime: without `time` it could do neither.
+  if (taskTime === undefined) {
+    if (auto) return undefined;
+    throw new ParameterError("mapArray options", ["Expected the `time` parameter with `workers` or `slots`: a worker runs each task within its own time limit, and needs to know it"]);
+  }
+  const listed = parameters.partition?.split(",").map((p) => p.trim()) ?? [DEFAULT_PARTITION];
+  const limitsOf = listed.map((p) => limits?.maxTimes?.get(p)).filter((t): t is number => t !== undefined);
+  const maxTime = limitsOf.length ? Math.min(...limitsOf) : undefined;
+  if (maxTime !== undefined && taskTime > maxTime) {
+    throw new ParameterError("Slurm parameters", [`Expected \`time\` (${formatDuration(taskTime)}) to be at most the partition's MaxTime (${formatDuration(maxTime)}): no worker could run a task`]);
+  }
+  if (maxTime !== undefined && taskTime + WORKER_MARGIN_SECONDS > maxTime) {
+    // A worker needs its start and setup on top of one task's time.
+    if (auto) return undefined;
+    throw new ParameterError("mapArray options", [
+      `Expected \`time\` (${formatDuration(taskTime)}) plus ${WORKER_MARGIN_SECONDS} s for a worker's start to fit the partition's MaxTime (${formatDuration(maxTime)}); run these tasks one per element`,
+    ]);
+  }
+  const chosen = auto ? autoPacking(taskCount, parameters, limits!) : { workers: packing.workers as number, slots: packing.slots ?? 1 };
   if (!chosen) return undefined;
   const slots = packing.slots ?? chosen.slots;
   const fits = partitionNodes(limits?.nodes ?? [], parameters.partition).map((n) => tasksOnNode(n, parameters));
@@ -152,24 +174,13 @@ function planWorkers(input: PlanInput): WorkersRecord | undefined {
     ]);
   }
   const workers = Math.min(chosen.workers, Math.ceil(taskCount / slots));
-  const taskTime = parameters.time;
-  const partition = parameters.partition?.split(",")[0]?.trim() ?? DEFAULT_PARTITION;
-  const maxTime = limits?.maxTimes?.get(partition);
-  let walltime: number | undefined;
-  if (taskTime !== undefined) {
-    if (maxTime !== undefined && taskTime > maxTime) {
-      throw new ParameterError("Slurm parameters", [
-        `Expected \`time\` (${formatDuration(taskTime)}) to be at most the partition's MaxTime (${formatDuration(maxTime)}): no worker could run a task`,
-      ]);
-    }
-    walltime = taskTime * Math.ceil(taskCount / (workers * slots)) + WORKER_MARGIN_SECONDS;
-    if (maxTime !== undefined) walltime = Math.min(walltime, maxTime);
-  }
+  let walltime = taskTime * Math.ceil(taskCount / (workers * slots)) + WORKER_MARGIN_SECONDS;
+  if (maxTime !== undefined) walltime = Math.min(walltime, maxTime);
   return {
     count: workers,
     slots,
-    ...(taskTime !== undefined ? { taskTimeSeconds: taskTime } : {}),
-    ...(walltime !== undefined ? { walltimeSeconds: walltime } : {}),
+    taskTimeSeconds: taskTime,
+    walltimeSeconds: walltime,
     ...(parameters.arrayParallelism !== undefined ? { parallelism: parameters.arrayParallelism } : {}),
   };
 }
@@ -192,18 +203,16 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const setup = parameters.setup ?? [];
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
   const element = workers ? { ...scaleForSlots(parameters, workers.slots), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) } : parameters;
-  const common = toSbatchOptions(element);
-  if (input.dependency !== undefined) common.push(["dependency", input.dependency], ["kill-on-invalid-dep", "yes"]);
+  const base = toSbatchOptions(element);
+  const common = input.dependency === undefined ? base : [...base, ["dependency", input.dependency] as [string, string], ["kill-on-invalid-dep", "yes"] as [string, string]];
   const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
-  const scripts = Array.from({ length: arrayCount }, (_, j): PlannedScript => {
-    const firstElement = j * arraySize;
-    const count = Math.min(arraySize, elements - firstElement);
+  const render = (firstElement: number | "from-env", count: number, path: string, common: ReadonlyArray<[string, string | true]>): PlannedScript => {
     const options: Array<[string, string | true]> = [];
     if (array) options.push(["array", `0-${count - 1}${limit}`]);
     if (packed) options.push(["output", `${folder.elementLogsDir}/%A_%a.out`], ["error", `${folder.elementLogsDir}/%A_%a.err`]);
     else options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
     options.push(...common);
-    const runner = [...input.runner, folder.dir, ...runnerOptions(workers, firstElement, packed, parameters)];
+    const runner = [...input.runner, folder.dir, ...runnerOptions(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters)];
     const text = renderScript({
       options,
       setup,
@@ -212,8 +221,14 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
       ...(workers ? { recordStart: true } : {}),
       ...(exitMarkers ? { exitMarkerDir: folder.resultsDir, exitMarkerOffset: firstElement } : {}),
     });
-    return { path: folder.script(j), text, firstElement, count };
+    return { path, text, firstElement: firstElement === "from-env" ? 0 : firstElement, count };
+  };
+  const scripts = Array.from({ length: arrayCount }, (_, j) => {
+    const firstElement = j * arraySize;
+    return render(firstElement, Math.min(arraySize, elements - firstElement), folder.script(j), common);
   });
+  // More workers, submitted later when tasks are left: the same script without the dependency, which has passed by then.
+  const topUp = workers ? render("from-env", 1, folder.workersScript, base) : undefined;
   const manifest: Manifest = {
     version: MANIFEST_VERSION,
     kind: "slurm",
@@ -226,7 +241,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     ...(workers ? { workers } : packed ? { tasksPerElement: 1 } : {}),
   };
   const dirs = [folder.logsDir, folder.resultsDir, folder.stateDir, ...(packed ? [folder.elementLogsDir] : []), ...(workers ? [folder.claimsDir, folder.cancelsDir] : [])];
-  return { perElement: workers ? undefined : 1, packed, dirs, scripts, manifest };
+  return { perElement: workers ? undefined : 1, packed, dirs, scripts, ...(topUp ? { topUp } : {}), manifest };
 }
 
 /** The runner's options after the run folder: a worker's shape, or a split array's element offset. */

@@ -19,8 +19,10 @@ export interface PoolSubmitter {
 export class WorkerPool {
   /** The array jobs of workers, first the submitted ones, then each top-up. */
   readonly arrays: SubmittedArray[];
-  /** Claims counted when the last top-up was submitted; undefined before any. */
-  #claimsAtTopUp: number | undefined;
+  /** Claims by workers counted when the last top-up was submitted (0 before any: the first workers must take something). */
+  #claimsAtTopUp = 0;
+  /** sbatch failures of top-ups in a row. */
+  #failures = 0;
   /** Tasks the client cancelled. */
   readonly #cancelled = new Set<number>();
 
@@ -58,23 +60,40 @@ export class WorkerPool {
   }
 
   /**
-   * Every worker has ended with `unclaimed` tasks left: submits as many more
-   * workers as there were at first (no more than the tasks left), when the
-   * workers claimed something since the last top-up. Returns false when they
-   * did not: more workers would end the same way.
+   * Every worker has ended with `unclaimed` tasks left. Returns "submitted"
+   * after submitting as many more workers as there were at first (no more
+   * than the tasks left), when the workers took tasks since the last round.
+   * Otherwise more workers would end the same way: "cancelled" when every
+   * worker that ended was cancelled (scancel, or a dependency that failed),
+   * "stalled" when they took nothing, or `Error` when sbatch failed three
+   * times in a row.
    */
-  async topUp(unclaimed: number, claims: number): Promise<boolean> {
-    if (this.#claimsAtTopUp !== undefined && claims <= this.#claimsAtTopUp) return false;
+  async topUp(unclaimed: number, claims: number, states: ReadonlyMap<string, JobState>): Promise<"submitted" | "cancelled" | "stalled" | Error> {
+    const ended = [...states].filter(([key]) => this.arrays.some((a) => a.jobId === key.split("_")[0])).map(([, s]) => s);
+    if (ended.length > 0 && ended.every((s) => s === "CANCELLED")) return "cancelled";
+    const taken = claims - this.#cancelled.size;
+    if (taken <= this.#claimsAtTopUp) return "stalled";
+    try {
+      await this.#submit(unclaimed);
+    } catch (error) {
+      if (++this.#failures >= 3) return error as Error;
+      throw error;
+    }
+    this.#failures = 0;
+    this.#claimsAtTopUp = taken;
+    return "submitted";
+  }
+
+  async #submit(unclaimed: number): Promise<void> {
     const workers = this.manifest.workers;
     const count = Math.min(unclaimed, workers?.count ?? 1);
     const limit = workers?.parallelism !== undefined ? `%${workers.parallelism}` : "";
-    const jobId = await this.submitter.scheduler.submit(this.folder.script(0), [`--array=0-${count - 1}${limit}`]);
     const last = this.arrays.at(-1);
-    this.arrays.push({ jobId, firstElement: last ? last.firstElement + last.elements : 0, elements: count });
-    this.#claimsAtTopUp = claims;
+    const firstElement = last ? last.firstElement + last.elements : 0;
+    const jobId = await this.submitter.scheduler.submit(this.folder.workersScript, [`--array=0-${count - 1}${limit}`, `--export=ALL,SLURMKIT_ELEMENT_OFFSET=${firstElement}`]);
+    this.arrays.push({ jobId, firstElement, elements: count });
     this.manifest = { ...this.manifest, arrays: [...this.arrays] };
     await this.submitter.transport.writeFile(this.folder.manifest, encodeManifest(this.manifest));
-    return true;
   }
 
   /** Records a cancelled task; true when every task of the submission is now cancelled. */

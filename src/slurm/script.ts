@@ -15,7 +15,7 @@ export interface ScriptOptions {
   /** Where exit steps, once done, write `<element>.exited` (the results folder). */
   readonly exitMarkerDir?: string;
   /** Added to SLURM_ARRAY_TASK_ID in the marker's name: the array's first element in its submission. */
-  readonly exitMarkerOffset?: number;
+  readonly exitMarkerOffset?: number | "from-env";
   /** Export SLURMKIT_ELEMENT_START (epoch seconds) before setup: a worker measures its walltime from it. */
   readonly recordStart?: boolean;
 }
@@ -40,7 +40,12 @@ export function renderScript(o: ScriptOptions): string {
     lines.push("# slurmkit helpers", ...STEP_HELPERS, "");
   }
   const exits = steps.flatMap((s) => s.exit);
-  const element = o.exitMarkerOffset ? `$(( \${SLURM_ARRAY_TASK_ID:-0} + ${Math.trunc(o.exitMarkerOffset)} ))` : "${SLURM_ARRAY_TASK_ID:-0}";
+  // Later workers learn their array's first element from SLURMKIT_ELEMENT_OFFSET (sbatch --export), checked to be a number.
+  const offset = o.exitMarkerOffset === "from-env" ? "${slurmkit_offset}" : o.exitMarkerOffset ? String(Math.trunc(o.exitMarkerOffset)) : undefined;
+  const element = offset ? `$(( \${SLURM_ARRAY_TASK_ID:-0} + ${offset} ))` : "${SLURM_ARRAY_TASK_ID:-0}";
+  if (o.exitMarkerOffset === "from-env") {
+    lines.push("slurmkit_offset=${SLURMKIT_ELEMENT_OFFSET:-0}", 'case $slurmkit_offset in *[!0-9]*) slurmkit_offset=0 ;; esac', "");
+  }
   const marker = o.exitMarkerDir ? `${quoteShell(`${o.exitMarkerDir}/`)}"${element}.exited"` : undefined;
   if (exits.length) {
     // Set before any setup runs, so a failed setup still stages out what exists.

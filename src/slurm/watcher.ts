@@ -253,7 +253,7 @@ export class Watcher implements JobWatcher {
       }
       for (const pool of pools) {
         const waiting = unstarted.filter((t) => t.pool === pool);
-        if (waiting.length && !pool.alive(queue)) changed = (await this.#poolEnded(pool, waiting)) || changed;
+        if (waiting.length && !pool.alive(queue)) changed = (await this.#poolEnded(pool, waiting, queue)) || changed;
       }
       this.stats.lastError = undefined;
     } catch (error) {
@@ -334,20 +334,29 @@ export class Watcher implements JobWatcher {
    * unclaimed ones get more workers, unless the last workers took nothing:
    * then they fail, with the workers' log.
    */
-  async #poolEnded(pool: WorkerPool, waiting: readonly Tracked[]): Promise<boolean> {
+  async #poolEnded(pool: WorkerPool, waiting: readonly Tracked[], states: ReadonlyMap<string, JobState>): Promise<boolean> {
     const claims = new Set(await this.files.list(pool.folder.claimsDir));
     const unclaimed: Tracked[] = [];
     for (const t of waiting) {
       if (!claims.has(String(t.job.taskIndex))) unclaimed.push(t);
       else await this.#guard(t, async () => (await this.#learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker), false));
     }
-    if (unclaimed.length === 0 || (await pool.topUp(unclaimed.length, claims.size))) return false;
+    if (unclaimed.length === 0) return false;
+    const outcome = await pool.topUp(unclaimed.length, claims.size, states);
+    if (outcome === "submitted") return false;
     const last = pool.arrays.at(-1);
-    const log = last ? await this.files.readFile(pool.folder.elementLog(last.jobId, 0, "err")).then(String, unlessUnreachable("")) : "";
+    const logPath = last ? pool.folder.elementLog(last.jobId, 0, "err") : undefined;
+    const log = logPath ? await this.files.readFile(logPath).then(String, unlessUnreachable("")) : "";
+    const state: JobState = outcome === "cancelled" ? "CANCELLED" : "FAILED";
     for (const t of unclaimed) {
-      const why = `slurmkit: every worker of this submission ended, and the last ones took no task; task ${t.job.taskIndex} never started. The first worker's log is ${last ? pool.folder.elementLog(last.jobId, 0, "err") : "missing"}.`;
-      await this.#recordEnd(t, "FAILED", why);
-      settleJob(t.job, outcomeWithoutResult(t.job, "FAILED", `${log}\n${why}`));
+      const why =
+        outcome === "cancelled"
+          ? `slurmkit: task ${t.job.taskIndex} never started: its workers were cancelled`
+          : outcome === "stalled"
+            ? `slurmkit: every worker of this submission ended, and the last ones took no task; task ${t.job.taskIndex} never started. The first worker's log is ${logPath ?? "missing"}.`
+            : `slurmkit: task ${t.job.taskIndex} never started: its workers ended, and more could not be submitted: ${outcome.message}`;
+      await this.#recordEnd(t, state, why);
+      settleJob(t.job, outcomeWithoutResult(t.job, state, `${log}\n${why}`));
       this.#tracked.delete(t.job);
     }
     return true;
@@ -383,7 +392,9 @@ export class Watcher implements JobWatcher {
     t.endedSince ??= Date.now();
     if (t.endedPolls < 2) return false;
     if (state === "COMPLETED" && Date.now() - t.endedSince < this.#loop.intervals.resultGraceMs) return false;
-    const outcome = outcomeWithoutResult(t.job, state, await this.#readStderr(t));
+    // A worker that finished without a result for a task it took lost that task: it failed.
+    const ended = t.pool && state === "COMPLETED" ? "FAILED" : state;
+    const outcome = outcomeWithoutResult(t.job, ended, await this.#readStderr(t));
     await this.#recordEnd(t, outcome.state, `Task ${t.job.taskIndex}'s worker ${t.worker ?? ""} ended ${outcome.state} while the task ran`);
     settleJob(t.job, outcome);
     this.#tracked.delete(t.job);
