@@ -51,10 +51,17 @@ describe("planSubmission", () => {
   });
 
   test('"auto" makes as many workers as the partition runs tasks at once, or one task per element when that is enough', () => {
-    expect(plan({ taskCount: 2000, packing: { workers: "auto", slots: undefined } }).manifest.workers).toEqual({ count: 4, slots: 1 });
-    expect(plan({ taskCount: 2000, packing: { workers: "auto", slots: undefined }, parameters: parseParameters({ cpusPerTask: 2 }) }).manifest.workers).toEqual({ count: 2, slots: 1 });
-    const few = plan({ taskCount: 3, packing: { workers: "auto", slots: undefined } });
+    const auto = { workers: "auto", slots: undefined } as const;
+    const time = parseParameters({ time: 5 });
+    expect(plan({ taskCount: 2000, packing: auto, parameters: time }).manifest.workers).toEqual({ count: 4, slots: 1, taskTimeSeconds: 300, walltimeSeconds: 300 * 500 + 60 });
+    expect(plan({ taskCount: 2000, packing: auto, parameters: parseParameters({ time: 5, cpusPerTask: 2 }) }).manifest.workers).toMatchObject({ count: 2, slots: 1 });
+    const few = plan({ taskCount: 3, packing: auto, parameters: time });
     expect([few.perElement, few.packed, few.manifest.workers]).toEqual([1, false, undefined]);
+    // Without a time limit a worker could not keep each task to its own: "auto" does not pack, explicit workers are refused.
+    expect(plan({ taskCount: 2000, packing: auto }).manifest.workers).toBeUndefined();
+    expect(() => plan({ taskCount: 2000, packing: { workers: 4, slots: undefined } })).toThrow(
+      "Invalid mapArray options: Expected the `time` parameter with `workers` or `slots`: a worker runs each task within its own time limit, and needs to know it",
+    );
   });
 
   test("workers ask for slots times one task's resources, and a walltime of the tasks' time limits they may run", () => {
@@ -83,7 +90,7 @@ describe("planSubmission", () => {
   });
 
   test("a worker bigger than any node is refused", () => {
-    expect(() => plan({ taskCount: 8, packing: { workers: 2, slots: 3 } })).toThrow(
+    expect(() => plan({ taskCount: 8, packing: { workers: 2, slots: 3 }, parameters: parseParameters({ time: 5 }) })).toThrow(
       "Invalid mapArray options: Expected `slots` to be at most 2: a worker asks for slots × one task's CPUs, memory and GPUs, and no node of the partition holds 3 tasks",
     );
   });
@@ -95,6 +102,11 @@ describe("planSubmission", () => {
     expect(() => plan({ taskCount: 40, limits: short, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ partition: "short", time: 3 }) })).toThrow(
       "Invalid Slurm parameters: Expected `time` (00:03:00) to be at most the partition's MaxTime (00:02:00): no worker could run a task",
     );
+    // Two minutes of MaxTime leave a worker no room for its start on top of a two-minute task.
+    expect(() => plan({ taskCount: 40, limits: short, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ partition: "short", time: 2 }) })).toThrow(
+      "Invalid mapArray options: Expected `time` (00:02:00) plus 60 s for a worker's start to fit the partition's MaxTime (00:02:00); run these tasks one per element",
+    );
+    expect(plan({ taskCount: 40, limits: short, packing: { workers: "auto", slots: undefined }, parameters: parseParameters({ partition: "short", time: 2 }) }).manifest.workers).toBeUndefined();
   });
 
   test("more elements than MaxSubmitJobs is refused before anything is written", () => {
