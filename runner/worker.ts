@@ -211,7 +211,7 @@ export function claimOrder(count: number, workerIndex: number, workerCount: numb
 }
 
 /** Claims the next task not claimed yet; undefined when every task is claimed. */
-async function claimNext(folder: RunFolder, order: { next: number; count: number; tried: number }, claim: ClaimFile): Promise<number | undefined> {
+export async function claimNext(folder: RunFolder, order: { next: number; count: number; tried: number }, claim: ClaimFile): Promise<number | undefined> {
   const bytes = packr.pack(claim);
   while (order.tried < order.count) {
     const index = order.next;

@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 import { command, LocalTransport, SlurmExecutor, type SchedulerCallCounts } from "../../src/index.js";
 import { Watcher } from "../../src/slurm/watcher.js";
 import { packr } from "../../src/protocol/codec.js";
+import { RunFolder } from "../../src/protocol/run-folder.js";
+import { claimNext, claimOrder } from "../../runner/worker.js";
 import { square } from "../fixtures/tasks.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -144,6 +146,23 @@ if (full) {
   rows.push({ ...(await viaSlurmkit('slurmkit, workers ("auto")', tasks, { workers: "auto" })), workload: work });
 }
 
+// Claims alone: 4 workers claiming 10,000 tasks in one folder, as workers do (exclusive creates on this file system).
+let claimMs = NaN;
+{
+  const folder = new RunFolder(await mkdtemp(join(tmpdir(), "slurmkit-bench-claims-")));
+  await mkdir(folder.claimsDir);
+  const n = 10_000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 4 }, async (_, w) => {
+      const order = claimOrder(n, w, 4);
+      while ((await claimNext(folder, order, { worker: `1_${w}`, slot: 0, host: "bench", at: Date.now() })) !== undefined);
+    }),
+  );
+  claimMs = (performance.now() - t0) / n;
+  if ((await readdir(folder.claimsDir)).length !== n) throw new Error("bench: claims went missing");
+}
+
 // Client side: mapArray of 10,000 tasks (held, then cancelled: only the client is timed).
 const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-client-")), time: 5, sbatch: { hold: true } });
 await executor.limits();
@@ -171,5 +190,6 @@ console.log("| long-tailed workload | how | makespan (s) | sum / slots (s) | rat
 console.log("| --- | --- | ---: | ---: | ---: |");
 for (const t of tail) console.log(`| durations 0.1–5 s | ${t.how} | ${t.seconds.toFixed(1)} | ${t.ideal.toFixed(1)} | ${(t.seconds / t.ideal).toFixed(2)}x |`);
 console.log("");
+console.log(`claims: ${claimMs.toFixed(3)} ms per task (4 workers claiming 10,000 tasks by exclusive create, this machine's file system)`);
 console.log(`mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`);
 process.exit(0);

@@ -79,9 +79,9 @@ describe("workers that claim tasks keep each task's resources and time limit", (
     expect(new Set(results.map((r) => r.slot))).toEqual(new Set(["0", "1"]));
   });
 
-  test("with gres gpu:1, every task sees exactly one GPU, never one another running task on its node sees; two slots see different GPUs", async (ctx) => {
+  for (const gpus of [{ gres: "gpu:1" }, { gpusPerNode: 1 }]) test(`with ${JSON.stringify(gpus)}, every task sees exactly one GPU, never one another running task on its node sees; two slots see different GPUs`, async (ctx) => {
     needCluster(ctx);
-    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, gres: "gpu:1" });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, ...gpus });
     const jobs = await executor.mapArray(Array.from({ length: 8 }, () => probe.with({ ms: 2000 })), { workers: 2, slots: 2 });
     const results = await Promise.all(jobs.map((j) => j.result()));
     for (const r of results) expect(r.gpus).toMatch(/^\d+$/);
