@@ -5,8 +5,10 @@
 //   SLURMKIT_SSH_KEY=~/.ssh/id_ed25519          the private key (else ssh-agent)
 //   SLURMKIT_KNOWN_HOSTS=...                    default ~/.ssh/known_hosts
 //   SLURMKIT_FOLDER=/home/ada/runs/laptop       the run folder, on the cluster
-//   SLURMKIT_PATH_MAP=/Users/ada/slurmkit=/home/ada/slurmkit   this checkout on the cluster, if elsewhere
+//   SLURMKIT_PATH_MAP=/Users/ada/slurmkit=/home/ada/slurmkit   with bundle: false only: this checkout on the cluster
 //
+// Function tasks and slurmkit's runner are uploaded as code snapshots: the
+// cluster needs Node.js and nothing else.
 // e.g. npx tsx examples/from-laptop.ts
 import { homedir } from "node:os";
 import { command, SlurmExecutor } from "slurmkit";

@@ -131,7 +131,8 @@ async function runFunction(task: FunctionRecord): Promise<unknown> {
     mod = await importModule(task.moduleUrl);
   } catch (error) {
     const e = error as Error;
-    throw new Error(`Cannot import task module ${task.moduleUrl} on ${hostname()}: ${e.message}`, { cause: error });
+    const snapshot = task.source ? ` (the snapshot of ${task.source})` : "";
+    throw new Error(`Cannot import task module ${task.moduleUrl}${snapshot} on ${hostname()}: ${e.message}`, { cause: error });
   }
   const found = Object.values(mod).find((v) => isTask(v) && v.name === task.name);
   if (!found || !isTask(found)) {
@@ -139,7 +140,7 @@ async function runFunction(task: FunctionRecord): Promise<unknown> {
       .filter(([, v]) => isTask(v))
       .map(([, v]) => (v as { name: string }).name);
     throw new Error(
-      `Task '${task.name}' not found in ${task.moduleUrl}: ${names.length ? `it exports the tasks ${names.join(", ")}` : "it exports no tasks"}. Export the value defineTask returns.`,
+      `Task '${task.name}' not found in ${task.source ?? task.moduleUrl}: ${names.length ? `it exports the tasks ${names.join(", ")}` : "it exports no tasks"}. Export the value defineTask returns.`,
     );
   }
   return await found.fn(expandDeep(task.arg, process.env, HOST));

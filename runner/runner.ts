@@ -84,6 +84,9 @@ async function main(): Promise<number> {
   }
 }
 
+// Stacks of bundled function tasks name the user's own files and lines.
+process.setSourceMapsEnabled(true);
+
 // Without a handler, SIGUSR1 (a common pre-timeout signal) would open Node's
 // inspector on the node. Tasks may add their own handlers.
 process.on("SIGUSR1", () => {});

@@ -1,7 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { createExclusive, writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import type { ClaimFile, ResultFile } from "../src/protocol/records.js";
@@ -82,7 +81,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       SLURM_CPUS_PER_TASK: String(o.cpusPerTask),
     };
     if (slot.share.gpus) env.CUDA_VISIBLE_DEVICES = env.GPU_DEVICE_ORDINAL = slot.share.gpus.join(",");
-    const argv = [...process.execArgv, fileURLToPath(new URL("./runner.js", import.meta.url)), folder.dir, "--slot"];
+    // This same runner program (installed, or its bundle in the executor's code/ folder).
+    const argv = [...process.execArgv, process.argv[1]!, folder.dir, "--slot"];
     const [program, args] = taskset && slot.share.cpus ? ["taskset", ["-c", slot.share.cpus.join(","), process.execPath, ...argv]] : [process.execPath, argv];
     // Its own process group, so that stopping a task stops whatever the task started.
     const child = spawn(program, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env, detached: true });

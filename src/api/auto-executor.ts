@@ -11,6 +11,10 @@ export interface AutoExecutorOptions extends SlurmParametersInput {
   readonly maxParallel?: number;
   readonly nodeBinary?: string;
   readonly transport?: Transport;
+  /** Snapshot function task modules at submit time (see SlurmExecutorOptions). @default true */
+  readonly bundle?: boolean;
+  /** Packages left out of bundles (see SlurmExecutorOptions). @default [] */
+  readonly external?: readonly string[];
 }
 
 /** Whether a Slurm controller answers here: `squeue` runs and succeeds within `timeoutMs`. */
@@ -32,10 +36,12 @@ export async function slurmAvailable(transport: Transport = new LocalTransport()
  */
 export async function autoExecutor(options: AutoExecutorOptions): Promise<SlurmExecutor | LocalExecutor> {
   const { maxParallel, ...slurm } = options;
-  const { folder, nodeBinary, transport, ...parameters } = slurm;
+  const { folder, nodeBinary, transport, bundle, external, ...parameters } = slurm;
   parseParameters(parameters); // bad parameters are an error on every machine, not only on a cluster
   if (await slurmAvailable(transport)) return new SlurmExecutor(slurm);
   return new LocalExecutor({
+    ...(bundle !== undefined ? { bundle } : {}),
+    ...(external !== undefined ? { external } : {}),
     folder,
     ...(maxParallel !== undefined ? { maxParallel } : {}),
     ...(nodeBinary !== undefined ? { nodeBinary } : {}),

@@ -165,6 +165,10 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput {
   readonly ssh?: SshOptions;
   /** For SlurmExecutor: local path prefixes and their paths on the cluster. */
   readonly pathMap?: PathMap;
+  /** Snapshot function task modules at submit time (see SlurmExecutorOptions). @default true */
+  readonly bundle?: boolean;
+  /** Packages left out of bundles (see SlurmExecutorOptions). @default [] */
+  readonly external?: readonly string[];
 }
 
 /**
@@ -177,10 +181,11 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput {
  * const executor = executorFromFlags(parseSlurmFlags(process.argv.slice(2)), { folder: "runs/compare", time: "00:30:00" });
  */
 export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsOptions): SlurmExecutor | LocalExecutor {
-  const { folder, maxParallel, nodeBinary, transport, ssh, pathMap, ...defaults } = options;
+  const { folder, maxParallel, nodeBinary, transport, ssh, pathMap, bundle, external, ...defaults } = options;
+  const code = { ...(bundle !== undefined ? { bundle } : {}), ...(external !== undefined ? { external } : {}) };
   parseParameters(defaults); // bad defaults fail here too, not only on a cluster
   if (flags.parameters === undefined) {
-    return new LocalExecutor({ folder, ...(maxParallel !== undefined ? { maxParallel } : {}), ...(nodeBinary !== undefined ? { nodeBinary } : {}) });
+    return new LocalExecutor({ folder, ...code, ...(maxParallel !== undefined ? { maxParallel } : {}), ...(nodeBinary !== undefined ? { nodeBinary } : {}) });
   }
   const setup = [...(defaults.setup ?? []), ...(flags.setup ?? [])];
   return new SlurmExecutor({
@@ -189,6 +194,7 @@ export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsO
     ...(transport !== undefined ? { transport } : {}),
     ...(ssh !== undefined ? { ssh } : {}),
     ...(pathMap !== undefined ? { pathMap } : {}),
+    ...code,
     ...mergeParameters(defaults, flags.parameters),
     ...(setup.length ? { setup } : {}),
   });

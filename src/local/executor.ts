@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, open, readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { basename, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { checkBundleOptions } from "../code/options.js";
+import { snapshotRecords } from "../code/snapshot.js";
 import { writeFileAtomic } from "../protocol/atomic.js";
 import { ParameterError } from "../errors.js";
 import { Job, newJob, setJobState, settleJob, type JobBackend } from "../api/job.js";
@@ -33,6 +36,10 @@ export interface LocalExecutorOptions {
   readonly maxParallel?: number;
   /** The Node.js binary for the runner. @default the one running this process */
   readonly nodeBinary?: string;
+  /** Snapshot function task modules at submit time, as SlurmExecutor does. @default true */
+  readonly bundle?: boolean;
+  /** Packages left out of bundles, as SlurmExecutor's. @default [] */
+  readonly external?: readonly string[];
 }
 
 interface LocalTask {
@@ -62,6 +69,8 @@ export class LocalExecutor {
   readonly #queue: LocalTask[] = [];
   readonly #byJob = new Map<Job<unknown>, LocalTask>();
   #running = 0;
+  readonly #bundle: boolean;
+  readonly #external: readonly string[];
   /** What the futures call: not part of the executor's own API. */
   readonly #backend: JobBackend = {
     acquire: () => undefined,
@@ -79,6 +88,8 @@ export class LocalExecutor {
     this.folder = resolve(options.folder);
     this.maxParallel = max;
     this.nodeBinary = options.nodeBinary ?? process.execPath;
+    this.#bundle = checkBundleOptions(options.bundle, options.external);
+    this.#external = options.external ?? [];
   }
 
   /** Runs one task. */
@@ -93,10 +104,15 @@ export class LocalExecutor {
     if (!Array.isArray(after) || after.some((j) => !(j instanceof Job))) {
       throw new ParameterError("submit options", [`Expected \`after\` to be an array of job futures, got \`${String(after)}\``]);
     }
-    const records = taskRecords(tasks);
+    const snapshot = this.#bundle ? await snapshotRecords(taskRecords(tasks), join(this.folder, "code"), this.#external) : { records: taskRecords(tasks), files: [] };
+    const records = snapshot.records;
     if (records.length === 0) return [];
     const folder = new RunFolder(newSubmissionDir(this.folder));
     await Promise.all([folder.logsDir, folder.resultsDir, folder.stateDir].map((d) => mkdir(d, { recursive: true })));
+    for (const file of snapshot.files) {
+      await mkdir(dirname(file.path), { recursive: true });
+      if (!existsSync(file.path)) await writeFileAtomic(file.path, file.data);
+    }
     await writeFileAtomic(folder.spec, encodeSpec(records));
     const manifest: Manifest = { version: MANIFEST_VERSION, kind: "local", createdAt: new Date().toISOString(), taskCount: records.length, jobId: null, array: true, ranks: 1 };
     await writeFileAtomic(folder.manifest, encodeManifest(manifest));

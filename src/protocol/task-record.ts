@@ -15,8 +15,10 @@ export interface CommandRecord {
 /** A function task as stored in the spec file. */
 export interface FunctionRecord {
   readonly kind: "function";
-  /** A file: URL of the module that defines the task. */
+  /** A file: URL of the module the runner imports: the task's code snapshot (`code/<hash>.mjs`), or its module itself with `bundle: false`. */
   readonly moduleUrl: string;
+  /** Snapshots: the file: URL of the module as the user wrote it, for messages. */
+  readonly source?: string;
   /** The task's name, as given to defineTask. */
   readonly name: string;
   /** The argument, sent through msgpack; runtime values in it are expanded on the node. */

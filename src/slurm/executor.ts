@@ -7,6 +7,9 @@ import { encodeManifest, type AfterFile, type SubmittedArray } from "../protocol
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
 import { encodeSpec } from "../protocol/spec-file.js";
+import { checkBundleOptions } from "../code/options.js";
+import { bundleRunner } from "../code/bundle.js";
+import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
 import { newSubmissionDir, taskRecords } from "../protocol/submission.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport, type SshOptions } from "../transport/ssh.js";
@@ -34,6 +37,22 @@ export interface SlurmExecutorOptions extends SlurmParametersInput {
    * @default the same paths on the cluster
    */
   readonly pathMap?: PathMap;
+  /**
+   * Snapshot each function task's module at submit time: bundle it with
+   * esbuild into `code/<hash>.mjs` in `folder`, which the nodes import with
+   * plain Node. Queued and requeued tasks then run the code that was
+   * submitted, and modules that exist only on this machine run on the
+   * cluster. `false` imports the module by its path on the nodes instead
+   * (through `pathMap`), for code that must be imported live.
+   * @default true
+   */
+  readonly bundle?: boolean;
+  /**
+   * Packages left out of bundles, for the nodes to resolve from a
+   * `node_modules` folder in or above `folder`. Packages with native addons
+   * (`.node` files) are always left out. @default []
+   */
+  readonly external?: readonly string[];
 }
 
 /** Options of mapArray(). */
@@ -88,11 +107,13 @@ export class SlurmExecutor {
   readonly nodeBinary: string;
   readonly transport: Transport;
   readonly #pathMap: PathMap | undefined;
+  readonly #bundle: boolean;
+  readonly #external: readonly string[];
   #parameters: SlurmParametersInput;
   #limits: Promise<ClusterLimits> | undefined;
 
   constructor(options: SlurmExecutorOptions) {
-    const { folder, nodeBinary, transport, ssh, pathMap, ...parameters } = options;
+    const { folder, nodeBinary, transport, ssh, pathMap, bundle, external, ...parameters } = options;
     if (typeof folder !== "string" || folder === "" || /[%\n\\]/.test(folder)) {
       // sbatch expands % in log paths (%j, %u...), so such a folder would scatter the logs.
       throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path without %, \\ or newlines, got \`${String(folder)}\``]);
@@ -107,6 +128,8 @@ export class SlurmExecutor {
     this.nodeBinary = nodeBinary ?? (ssh ? "node" : process.execPath);
     this.transport = transport ?? (ssh ? new SshTransport(ssh) : new LocalTransport());
     this.#pathMap = pathMap;
+    this.#bundle = checkBundleOptions(bundle, external);
+    this.#external = external ?? [];
     this.#parameters = parameters;
   }
 
@@ -172,7 +195,13 @@ export class SlurmExecutor {
   }
 
   async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, options: MapArrayOptions): Promise<Job<unknown>[]> {
-    const records = mapRecords(taskRecords(tasks), this.#pathMap);
+    const codeDir = posix.join(this.folder, "code");
+    const snapshot = this.#bundle ? await snapshotRecords(taskRecords(tasks), codeDir, this.#external) : { records: mapRecords(taskRecords(tasks), this.#pathMap), files: [] };
+    // Bundled, the runner travels too: the nodes need plain Node. Otherwise the installed one, through pathMap.
+    const runnerBundle = this.#bundle ? await bundleRunner(runnerPath()) : undefined;
+    const runner = runnerBundle ? posix.join(codeDir, runnerBundle.name) : mapPath(runnerPath(), this.#pathMap);
+    if (runnerBundle) snapshot.files.push(...codeFiles(runnerBundle, codeDir));
+    const records = snapshot.records;
     const parameters = this.parameters;
     const after = dependencyOf(options.after);
     const dependency = after?.dependency;
@@ -187,13 +216,23 @@ export class SlurmExecutor {
       packing,
       dependency,
       folder,
-      runner: [this.nodeBinary, mapPath(runnerPath(), this.#pathMap)],
+      runner: [this.nodeBinary, runner],
     });
+    await this.#writeCode(snapshot.files);
     await this.#write(plan, folder, records, after?.afterFile);
     const arrays = await this.#sbatch(plan.scripts);
     const submitted = { ...plan.manifest, jobId: arrays[0]!.jobId, ...(plan.packed ? { arrays } : {}) };
     await this.transport.writeFile(folder.manifest, encodeManifest(submitted));
     return slurmJobs(new SlurmBackend(this.#watcher, this.#scheduler, this.transport), folder, submitted);
+  }
+
+  /** Writes code snapshots that are not there yet (they are named by content). */
+  async #writeCode(files: readonly CodeFile[]): Promise<void> {
+    if (files.length === 0) return;
+    const dir = posix.dirname(files[0]!.path);
+    await this.transport.mkdir(dir);
+    const present = new Set(await this.transport.list(dir));
+    await Promise.all(files.filter((f) => !present.has(posix.basename(f.path))).map((f) => this.transport.writeFile(f.path, f.data)));
   }
 
   /** Writes the folders, the spec file, the scripts and the manifest (jobId null: nothing submitted yet). */

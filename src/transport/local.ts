@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import { createExclusive, writeFileAtomic } from "../protocol/atomic.js";
 import type { RunOptions, RunResult, Transport } from "./transport.js";
@@ -27,6 +26,9 @@ export class LocalTransport implements Transport {
   readonly key = "local";
 
   async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    // Loaded when first needed: execa is ESM-only all the way down, and a CommonJS project that
+    // require()s slurmkit through a CommonJS loader (tsx) could not load it eagerly.
+    const { execa } = await import("execa");
     const result = await execa(program, args, {
       reject: false,
       extendEnv: false,

@@ -6,7 +6,7 @@
 import { execa } from "execa";
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { command, LocalTransport, SlurmExecutor, type SchedulerCallCounts } from "../../src/index.js";
 import { Watcher } from "../../src/slurm/watcher.js";
@@ -54,8 +54,8 @@ async function raw(n: number): Promise<Row> {
   return { workload: "", how: "raw sbatch array", seconds: (performance.now() - t0) / 1000, sbatch, squeue: 0, sacct: 0 };
 }
 
-async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArray"]>[0], options: Parameters<SlurmExecutor["mapArray"]>[1]): Promise<Row & { folder: string }> {
-  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5 });
+async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArray"]>[0], options: Parameters<SlurmExecutor["mapArray"]>[1], bundle = true): Promise<Row & { folder: string }> {
+  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, bundle });
   await executor.limits();
   const before: SchedulerCallCounts = { ...executor.watcher.calls };
   const t0 = performance.now();
@@ -95,8 +95,10 @@ for (const n of sizes) {
   log(`${work}: raw`);
   rows.push({ ...(await raw(n)), workload: work });
   if (n <= 200 || full) {
+    log(`${work}: slurmkit, one per element, imported by path (bundle: false)`);
+    rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element, bundle: false (tsx on the node)", Array.from({ length: n }, (_, i) => square.with(i)), {}, false)), workload: work });
     log(`${work}: slurmkit, one per element`);
-    rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element", Array.from({ length: n }, (_, i) => square.with(i)), {})), workload: work });
+    rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element (code snapshots)", Array.from({ length: n }, (_, i) => square.with(i)), {})), workload: work });
   }
   log(`${work}: slurmkit packed`);
   const packed = await viaSlurmkit('slurmkit, workers ("auto")', Array.from({ length: n }, (_, i) => square.with(i)), { workers: "auto" });
@@ -146,6 +148,37 @@ if (full) {
   rows.push({ ...(await viaSlurmkit('slurmkit, workers ("auto")', tasks, { workers: "auto" })), workload: work });
 }
 
+// Code snapshots: bundling the task module (it imports slurmkit) and the runner, in a fresh process as a
+// first submission would; then the start of one element on this machine, from node's start to the task's
+// result, with the snapshots against the installed runner importing the TypeScript module through tsx.
+const snapshots = { bundleMs: NaN, runnerMs: NaN, startBundled: NaN, startTsx: NaN };
+{
+  const script = `import { bundleModule, bundleRunner } from ${JSON.stringify(join(root, "src/code/bundle.ts"))};
+    import { runnerPath } from ${JSON.stringify(join(root, "src/protocol/runner-path.ts"))};
+    let t = performance.now(); await bundleModule(${JSON.stringify(new URL("../fixtures/tasks.ts", import.meta.url).href)});
+    const bundleMs = performance.now() - t; t = performance.now(); await bundleRunner(runnerPath());
+    console.log(JSON.stringify({ bundleMs, runnerMs: performance.now() - t }));`;
+  const file = join(await mkdtemp(join(tmpdir(), "slurmkit-bench-bundle-")), "bundle.mts");
+  await writeFile(file, script);
+  Object.assign(snapshots, JSON.parse((await execa(join(root, "node_modules/.bin/tsx"), [file])).stdout));
+  const startOf = async (bundle: boolean): Promise<number> => {
+    const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-start-")), time: 5, bundle, sbatch: { hold: true } });
+    const [job] = await executor.mapArray([square.with(3)]);
+    await execa("scancel", [job!.id.split("_")[0]!]);
+    const dir = dirname(dirname(job!.paths.result));
+    const runner = /^exec \S+ (\S+) /m.exec(await readFile(join(dir, "job.sbatch"), "utf8"))![1]!;
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await execa(process.execPath, [runner, dir], { env: { SLURMKIT_TASK_INDEX: "0" } });
+      times.push(performance.now() - t0);
+    }
+    return times.sort((a, b) => a - b)[2]!;
+  };
+  snapshots.startBundled = await startOf(true);
+  snapshots.startTsx = await startOf(false);
+}
+
 // Claims alone: 4 workers claiming 10,000 tasks in one folder, as workers do (exclusive creates on this file system).
 let claimMs = NaN;
 {
@@ -190,6 +223,10 @@ console.log("| long-tailed workload | how | makespan (s) | sum / slots (s) | rat
 console.log("| --- | --- | ---: | ---: | ---: |");
 for (const t of tail) console.log(`| durations 0.1–5 s | ${t.how} | ${t.seconds.toFixed(1)} | ${t.ideal.toFixed(1)} | ${(t.seconds / t.ideal).toFixed(2)}x |`);
 console.log("");
+console.log(
+  `code snapshots: bundling the task module ${snapshots.bundleMs.toFixed(0)} ms, the runner ${snapshots.runnerMs.toFixed(0)} ms (first time in a process); ` +
+    `one element's start to its result on this machine (median of 5): ${snapshots.startBundled.toFixed(0)} ms from snapshots, ${snapshots.startTsx.toFixed(0)} ms importing the TypeScript module through tsx`,
+);
 console.log(`claims: ${claimMs.toFixed(3)} ms per task (4 workers claiming 10,000 tasks by exclusive create, this machine's file system)`);
 console.log(`mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`);
 process.exit(0);

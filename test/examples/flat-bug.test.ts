@@ -67,11 +67,13 @@ describe("examples/flat-bug (the README's commands)", () => {
     expect(stdout).toContain(`summary of 4 models, best: ${ranking[0]} (${join(out, "summary.json")})`);
 
     // The finalizer ran afterok on the array, and both scripts pass shellcheck.
-    const scripts = await Promise.all((await readdir(runs)).map((s) => readFile(join(runs, s, "job.sbatch"), "utf8")));
+    // Submissions; `code/` holds the code snapshots they share.
+    const submissions = (await readdir(runs)).filter((s) => s !== "code");
+    const scripts = await Promise.all(submissions.map((s) => readFile(join(runs, s, "job.sbatch"), "utf8")));
     const array = rows[0]!.job.split("_")[0];
     expect(scripts.filter((s) => s.includes(`#SBATCH --dependency=afterok:${array}\n`))).toHaveLength(1);
     expect(scripts.filter((s) => s.includes("module load python/3.11"))).toHaveLength(1);
-    for (const s of await readdir(runs)) {
+    for (const s of submissions) {
       await execa("shellcheck", ["--shell=bash", join(runs, s, "job.sbatch")]);
       await execa("bash", ["-n", join(runs, s, "job.sbatch")]);
     }

@@ -1,5 +1,5 @@
 import { execa } from "execa";
-import { mkdtemp, readdir } from "node:fs/promises";
+import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,7 @@ import {
   command,
   defineTask,
   JobEndedWithoutResultError,
+  ParameterError,
   TaskFailedError,
   type LocalExecutor,
   type SlurmExecutor,
@@ -24,7 +25,7 @@ export async function runsFolder(): Promise<string> {
 }
 
 /** Builds an executor on a fresh folder; `nodeBinary` overrides the runner's node. */
-export type MakeExecutor = (ctx: TestContext, options?: { nodeBinary?: string; maxParallel?: number; arrayParallelism?: number }) => Promise<SlurmExecutor | LocalExecutor>;
+export type MakeExecutor = (ctx: TestContext, options?: { nodeBinary?: string; maxParallel?: number; arrayParallelism?: number; bundle?: boolean }) => Promise<SlurmExecutor | LocalExecutor>;
 
 /** The tests every executor must pass, whatever runs the tasks. */
 export function executorBehaviour(name: string, make: MakeExecutor): void {
@@ -80,8 +81,23 @@ export function executorBehaviour(name: string, make: MakeExecutor): void {
       expect(await job.stdout()).toBe("before exit\n");
     });
 
-    test("a module that cannot be imported, or a task name it lacks, is a clear error in that task's result", async (ctx) => {
+    test("a module that cannot be bundled is a ParameterError at submit naming the file and line, and nothing is written", async (ctx) => {
       const executor = await make(ctx);
+      const dir = await mkdtemp(join(tmpdir(), "slurmkit-broken-"));
+      const broken = join(dir, "broken.ts");
+      await writeFile(broken, 'import { helper } from "./no-such-helper.js";\nexport const x = helper;\n');
+      const task = defineTask(broken, "train", (x: number) => x);
+      const error = await executor.mapArray([task.with(1)]).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ParameterError);
+      expect((error as ParameterError).problems).toEqual([`Cannot bundle the task module: ${broken}:1:24: Could not resolve "./no-such-helper.js"`]);
+      expect(await readdir(executor.folder).catch(() => [])).toEqual([]);
+      const missing = defineTask("/nonexistent/tasks.ts", "train", (x: number) => x);
+      await expect(executor.submit(missing.with(1))).rejects.toThrow(ParameterError);
+      expect(await readdir(executor.folder).catch(() => [])).toEqual([]);
+    });
+
+    test("with bundle: false, a module that cannot be imported, or a task name it lacks, is a clear error in that task's result", async (ctx) => {
+      const executor = await make(ctx, { bundle: false });
       const missing = defineTask("/nonexistent/tasks.ts", "train", (x: number) => x);
       const misnamed = defineTask(join(fixtures, "tasks.ts"), "nope", (x: number) => x);
       const [a, b] = await executor.mapArray([missing.with(1), misnamed.with(2)]);

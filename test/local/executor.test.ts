@@ -9,6 +9,7 @@ executorBehaviour("LocalExecutor", async (_ctx, options = {}) =>
     folder: await runsFolder(),
     maxParallel: options.maxParallel ?? 2,
     ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
+    ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
   }),
 );
 

@@ -31,6 +31,7 @@ executorBehaviour("SlurmExecutor", async (ctx, options = {}) => {
   return slurmExecutor({
     ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
     ...(options.arrayParallelism ? { arrayParallelism: options.arrayParallelism } : {}),
+    ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
   });
 });
 

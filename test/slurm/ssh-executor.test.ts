@@ -109,7 +109,7 @@ describe("SlurmExecutor over SSH", () => {
     expect(jobs.map((j) => j.state)).toEqual(["COMPLETED", "COMPLETED"]);
   });
 
-  test("pathMap sends function tasks to their module's path on the cluster", async (ctx) => {
+  test("with bundle: false, pathMap sends function tasks to their module's path on the cluster; bundled, they run the laptop's code", async (ctx) => {
     const info = needSsh(ctx);
     // "laptop" and "cluster" copies of one module, each saying where it is.
     const root = await mkdtemp(join(tmpdir(), "slurmkit-pathmap-"));
@@ -122,9 +122,12 @@ describe("SlurmExecutor over SSH", () => {
     await writeFile(join(root, "cluster", "proj", "where.mjs"), source("cluster"));
     const { where } = (await import(pathToFileURL(join(root, "laptop", "proj", "where.mjs")).href)) as { where: ReturnType<typeof defineTask<void, string>> };
 
-    const executor = await sshExecutor(info, [], { pathMap: { [join(root, "laptop")]: join(root, "cluster") } });
+    const executor = await sshExecutor(info, [], { pathMap: { [join(root, "laptop")]: join(root, "cluster") }, bundle: false });
     const [job] = await executor.mapArray([where.with(undefined)]);
     expect(await job!.result()).toBe("cluster");
+    const bundled = await sshExecutor(info, [], { pathMap: { [join(root, "laptop")]: join(root, "cluster") } });
+    const [snapshot] = await bundled.mapArray([where.with(undefined)]);
+    expect(await snapshot!.result()).toBe("laptop");
   });
 
   test("ssh options are checked up front: the folder must be absolute on the cluster, and not both ssh and transport", async (ctx) => {

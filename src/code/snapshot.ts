@@ -1,0 +1,40 @@
+import { posix } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { TaskRecord } from "../protocol/task-record.js";
+import { bundleModule, type CodeBundle } from "./bundle.js";
+
+/** A file to write into the executor's `code/` folder. */
+export interface CodeFile {
+  readonly path: string;
+  readonly data: Uint8Array;
+}
+
+/**
+ * Snapshots the code of a submission's function tasks: each distinct module
+ * is bundled (see bundleModule) and its records point at the bundle in
+ * `codeDir`, so queued and requeued tasks run what was submitted, the node
+ * needs plain Node, and a module that exists only on this machine runs on the
+ * cluster. Throws a ParameterError before anything is written when a module
+ * cannot be bundled.
+ */
+export async function snapshotRecords(records: readonly TaskRecord[], codeDir: string, external: readonly string[] = []): Promise<{ records: TaskRecord[]; files: CodeFile[] }> {
+  const modules = [...new Set(records.flatMap((r) => (r.kind === "function" ? [r.moduleUrl] : [])))];
+  const bundles = new Map(await Promise.all(modules.map(async (url) => [url, await bundleModule(url, { external })] as const)));
+  const files = [...bundles.values()].flatMap((b) => codeFiles(b, codeDir));
+  return {
+    records: records.map((r) => {
+      if (r.kind !== "function") return r;
+      const bundle = bundles.get(r.moduleUrl)!;
+      return { ...r, moduleUrl: pathToFileURL(posix.join(codeDir, bundle.name)).href, source: r.moduleUrl };
+    }),
+    files,
+  };
+}
+
+/** A bundle's two files in `codeDir`: the code and its source map. */
+export function codeFiles(b: CodeBundle, codeDir: string): CodeFile[] {
+  return [
+    { path: posix.join(codeDir, b.name), data: b.code },
+    { path: posix.join(codeDir, `${b.name}.map`), data: b.map },
+  ];
+}

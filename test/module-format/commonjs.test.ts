@@ -1,0 +1,27 @@
+// slurmkit from a CommonJS project (npm's default "type"), as a user installs it: plain require, and tsx.
+import { execa } from "execa";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, test } from "vitest";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+test("a CommonJS project requires slurmkit, and imports it from TypeScript run by tsx", { timeout: 60_000 }, async (ctx) => {
+  await mkdir(join(root, "test/.tmp"), { recursive: true });
+  const project = await mkdtemp(join(root, "test/.tmp/commonjs-"));
+  ctx.onTestFinished(() => rm(project, { recursive: true, force: true }));
+  await writeFile(join(project, "package.json"), JSON.stringify({ name: "sweep", version: "1.0.0", type: "commonjs" }));
+  await mkdir(join(project, "node_modules"));
+  // Installed as a dependency: the package's own folder (its exports point at dist/).
+  await symlink(root, join(project, "node_modules/slurmkit"));
+  await writeFile(join(project, "plain.js"), 'const { SlurmExecutor, VERSION } = require("slurmkit");\nconsole.log(VERSION, typeof SlurmExecutor);\n');
+  await writeFile(join(project, "typed.ts"), 'import { LocalExecutor, command, VERSION } from "slurmkit";\nconst e = new LocalExecutor({ folder: "runs" });\ne.submit(command("true")).then((j) => j.result()).then((r) => console.log(VERSION, r.exitCode));\n');
+  const { version } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
+  const plain = await execa("node", ["plain.js"], { cwd: project, reject: false });
+  expect(plain.stderr).toBe("");
+  expect(plain.stdout).toBe(`${version} function`);
+  const typed = await execa(join(root, "node_modules/.bin/tsx"), ["typed.ts"], { cwd: project, reject: false });
+  expect(typed.stderr).toBe("");
+  expect(typed.stdout).toBe(`${version} 0`);
+});
