@@ -134,11 +134,11 @@ async function runFunction(task: FunctionRecord): Promise<unknown> {
     const snapshot = task.source ? ` (the snapshot of ${task.source})` : "";
     throw new Error(`Cannot import task module ${task.moduleUrl}${snapshot} on ${hostname()}: ${e.message}`, { cause: error });
   }
-  const found = Object.values(mod).find((v) => isTask(v) && v.name === task.name);
+  // A CommonJS module's exports arrive as its default export.
+  const exported = [...Object.values(mod), ...(typeof mod.default === "object" && mod.default !== null ? Object.values(mod.default) : [])];
+  const found = exported.find((v) => isTask(v) && v.name === task.name);
   if (!found || !isTask(found)) {
-    const names = Object.entries(mod)
-      .filter(([, v]) => isTask(v))
-      .map(([, v]) => (v as { name: string }).name);
+    const names = [...new Set(exported.filter(isTask).map((v) => v.name))];
     throw new Error(
       `Task '${task.name}' not found in ${task.source ?? task.moduleUrl}: ${names.length ? `it exports the tasks ${names.join(", ")}` : "it exports no tasks"}. Export the value defineTask returns.`,
     );

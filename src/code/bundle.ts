@@ -80,8 +80,18 @@ async function bundleNow(entry: string, options: BundleOptions, inputs: Map<stri
     logLevel: "silent",
     external: [...(options.external ?? [])],
     plugins: [nativeAddonsExternal],
-    // Packages written as CommonJS call require() for Node's own modules; give the ESM bundle one.
-    banner: { js: 'import { createRequire as __slurmkitCreateRequire } from "node:module"; const require = __slurmkitCreateRequire(import.meta.url);' },
+    // CommonJS code in the ESM bundle (packages, or a CommonJS task module) expects require, __filename and __dirname:
+    // those of the snapshot's own place, as import.meta.url is.
+    banner: {
+      js: [
+        'import { createRequire as __slurmkitCreateRequire } from "node:module";',
+        'import { fileURLToPath as __slurmkitFileURLToPath } from "node:url";',
+        'import { dirname as __slurmkitDirname } from "node:path";',
+        "const require = __slurmkitCreateRequire(import.meta.url);",
+        "const __filename = __slurmkitFileURLToPath(import.meta.url);",
+        "const __dirname = __slurmkitDirname(__filename);",
+      ].join("\n"),
+    },
   }).catch((error: { errors?: Message[] }) => {
     throw new ParameterError("function task", (error.errors ?? [{ text: String(error) } as Message]).map((m) => describe(m, entry)));
   });

@@ -25,3 +25,25 @@ test("a CommonJS project requires slurmkit, and imports it from TypeScript run b
   expect(typed.stderr).toBe("");
   expect(typed.stdout).toBe(`${version} 0`);
 });
+
+test("a function task module written in CommonJS runs from its snapshot", { timeout: 60_000 }, async (ctx) => {
+  await mkdir(join(root, "test/.tmp"), { recursive: true });
+  const project = await mkdtemp(join(root, "test/.tmp/commonjs-"));
+  ctx.onTestFinished(() => rm(project, { recursive: true, force: true }));
+  await writeFile(join(project, "package.json"), JSON.stringify({ name: "sweep", version: "1.0.0", type: "commonjs" }));
+  await mkdir(join(project, "node_modules"));
+  await symlink(root, join(project, "node_modules/slurmkit"));
+  // require("slurmkit") from CommonJS bundles all of it, CommonJS packages (ssh2) included.
+  await writeFile(join(project, "tasks.js"), 'const { defineTask } = require("slurmkit");\nexports.square = defineTask(__filename, "square", (x) => ({ x, square: x * x, dir: typeof __dirname }));\n');
+  await writeFile(
+    join(project, "sweep.js"),
+    'const { LocalExecutor } = require("slurmkit");\nconst { square } = require("./tasks.js");\n' +
+      'new LocalExecutor({ folder: "runs" }).mapArray([2, 3].map((x) => square.with(x))).then((jobs) => Promise.all(jobs.map((j) => j.result()))).then((r) => console.log(JSON.stringify(r)), (e) => console.log(e.message));\n',
+  );
+  const run = await execa("node", ["sweep.js"], { cwd: project, reject: false });
+  expect(run.stderr).toBe("");
+  expect(JSON.parse(run.stdout)).toEqual([
+    { x: 2, square: 4, dir: "string" },
+    { x: 3, square: 9, dir: "string" },
+  ]);
+});
