@@ -20,6 +20,8 @@ export interface OneTask {
   readonly logs?: TaskLogs;
   /** Where the runner's own line about a failed task goes (the task's stderr). */
   readonly report: (line: string) => void;
+  /** Check the tasks it runs after first; a worker's slots skip it, as their worker checked before handing the task over. @default true */
+  readonly checkAfter?: boolean;
 }
 
 /**
@@ -36,7 +38,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     await writeFileAtomic(t.folder.task(t.index).state, packr.pack(file));
   };
   await writeState("RUNNING");
-  const blocked = await dependencyGate(t.folder);
+  const blocked = t.checkAfter === false ? undefined : await dependencyGate(t.folder);
   if (blocked !== undefined) {
     // As Slurm's --kill-on-invalid-dep would: the task never runs, and ends CANCELLED.
     t.report(`slurmkit runner: task ${t.index} ${blocked[0]!.toLowerCase()}${blocked.slice(1)}\n`);

@@ -30,7 +30,7 @@ export function runSlot(folder: RunFolder): Promise<number> {
       const index = message.run;
       const paths = folder.task(index);
       const logs = { out: openSync(paths.stdout, "w"), err: openSync(paths.stderr, "w") };
-      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => writeSync(logs.err, line) }).then(
+      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => writeSync(logs.err, line), checkAfter: false }).then(
         (ok) => {
           closeSync(logs.out);
           closeSync(logs.err);

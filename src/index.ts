@@ -46,6 +46,7 @@ export type { SshOptions } from "./transport/ssh-options.js";
 export { TransportError, isUnreachable } from "./transport/transport.js";
 export type { RunOptions, RunResult, SshStage, Transport } from "./transport/transport.js";
 export type { PathMap } from "./slurm/path-map.js";
+export type { CodeOptions } from "./code/options.js";
 export type { TaskPaths } from "./protocol/run-folder.js";
 
 // Errors

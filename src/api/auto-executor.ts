@@ -1,3 +1,4 @@
+import type { CodeOptions } from "../code/options.js";
 import { LocalExecutor } from "../local/executor.js";
 import { parseParameters, type SlurmParametersInput } from "../slurm/parameters.js";
 import { SlurmExecutor } from "../slurm/executor.js";
@@ -5,16 +6,12 @@ import { LocalTransport } from "../transport/local.js";
 import type { Transport } from "../transport/transport.js";
 
 /** Options of autoExecutor: Slurm parameters (ignored when running locally) and the folder. */
-export interface AutoExecutorOptions extends SlurmParametersInput {
+export interface AutoExecutorOptions extends SlurmParametersInput, CodeOptions {
   readonly folder: string;
   /** For LocalExecutor. @default the number of CPUs */
   readonly maxParallel?: number;
   readonly nodeBinary?: string;
   readonly transport?: Transport;
-  /** Snapshot function task modules at submit time (see SlurmExecutorOptions). @default true */
-  readonly bundle?: boolean;
-  /** Packages left out of bundles (see SlurmExecutorOptions). @default [] */
-  readonly external?: readonly string[];
 }
 
 /** Whether a Slurm controller answers here: `squeue` runs and succeeds within `timeoutMs`. */

@@ -1,3 +1,4 @@
+import type { CodeOptions } from "../code/options.js";
 import { ParameterError } from "../errors.js";
 import { LocalExecutor } from "../local/executor.js";
 import { FLAG_PARAMETERS, MANAGED_SBATCH, mergeParameters, parseParameters, slurmParametersSchema, type SlurmParametersInput } from "../slurm/parameters.js";
@@ -152,7 +153,7 @@ export function parseSlurmFlags(argv: readonly string[], options: ParseSlurmFlag
 }
 
 /** Options of executorFromFlags: the folder, defaults the flags override, and executor options. */
-export interface ExecutorFromFlagsOptions extends SlurmParametersInput {
+export interface ExecutorFromFlagsOptions extends SlurmParametersInput, CodeOptions {
   /** The folder for submissions (on shared storage when on Slurm). */
   readonly folder: string;
   /** For LocalExecutor. @default the number of CPUs */
@@ -165,10 +166,6 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput {
   readonly ssh?: SshOptions;
   /** For SlurmExecutor: local path prefixes and their paths on the cluster. */
   readonly pathMap?: PathMap;
-  /** Snapshot function task modules at submit time (see SlurmExecutorOptions). @default true */
-  readonly bundle?: boolean;
-  /** Packages left out of bundles (see SlurmExecutorOptions). @default [] */
-  readonly external?: readonly string[];
 }
 
 /**

@@ -3,7 +3,7 @@ import { mkdir, open, readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { checkBundleOptions } from "../code/options.js";
+import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { snapshotRecords } from "../code/snapshot.js";
 import { writeFileAtomic } from "../protocol/atomic.js";
 import { ParameterError } from "../errors.js";
@@ -29,17 +29,13 @@ export interface LocalSubmitOptions {
 }
 
 /** Options of LocalExecutor. */
-export interface LocalExecutorOptions {
+export interface LocalExecutorOptions extends CodeOptions {
   /** The folder for submissions; the same layout as SlurmExecutor's. */
   readonly folder: string;
   /** At most this many tasks run at once. @default the number of CPUs */
   readonly maxParallel?: number;
   /** The Node.js binary for the runner. @default the one running this process */
   readonly nodeBinary?: string;
-  /** Snapshot function task modules at submit time, as SlurmExecutor does. @default true */
-  readonly bundle?: boolean;
-  /** Packages left out of bundles, as SlurmExecutor's. @default [] */
-  readonly external?: readonly string[];
 }
 
 interface LocalTask {

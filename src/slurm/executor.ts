@@ -7,7 +7,7 @@ import { encodeManifest, type AfterFile, type SubmittedArray } from "../protocol
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
 import { encodeSpec } from "../protocol/spec-file.js";
-import { checkBundleOptions } from "../code/options.js";
+import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { bundleRunner } from "../code/bundle.js";
 import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
 import { newSubmissionDir, taskRecords } from "../protocol/submission.js";
@@ -22,7 +22,7 @@ import { sharedScheduler, type ClusterLimits, type Scheduler } from "./scheduler
 import { Watcher, type JobWatcher } from "./watcher.js";
 
 /** Options of SlurmExecutor besides the Slurm parameters. */
-export interface SlurmExecutorOptions extends SlurmParametersInput {
+export interface SlurmExecutorOptions extends SlurmParametersInput, CodeOptions {
   /** The folder for submissions, on a file system the compute nodes share (with `ssh`: an absolute path on the cluster). */
   readonly folder: string;
   /** The Node.js binary on the compute nodes. @default the one running this process; with `ssh`, `node` from the nodes' PATH */
@@ -37,22 +37,6 @@ export interface SlurmExecutorOptions extends SlurmParametersInput {
    * @default the same paths on the cluster
    */
   readonly pathMap?: PathMap;
-  /**
-   * Snapshot each function task's module at submit time: bundle it with
-   * esbuild into `code/<hash>.mjs` in `folder`, which the nodes import with
-   * plain Node. Queued and requeued tasks then run the code that was
-   * submitted, and modules that exist only on this machine run on the
-   * cluster. `false` imports the module by its path on the nodes instead
-   * (through `pathMap`), for code that must be imported live.
-   * @default true
-   */
-  readonly bundle?: boolean;
-  /**
-   * Packages left out of bundles, for the nodes to resolve from a
-   * `node_modules` folder in or above `folder`. Packages with native addons
-   * (`.node` files) are always left out. @default []
-   */
-  readonly external?: readonly string[];
 }
 
 /** Options of mapArray(). */

@@ -234,7 +234,7 @@ export function ranksPerJob(p: SlurmParameters): number {
 }
 
 /** GPUs one task asks for, from `gres` (gpu entries) or `gpusPerNode`; 0 when none. */
-export function gpusPerTask(p: SlurmParameters): number {
+export function gpusPerTask(p: Pick<SlurmParameters, "gres" | "gpusPerNode">): number {
   let gpus = 0;
   for (const entry of p.gres?.split(",") ?? []) {
     const parts = entry.split(":");

@@ -57,19 +57,24 @@ function partitionNodes(nodes: readonly NodeCpus[], partition: string | undefine
   return nodes.filter((n) => n.usable !== false && (wanted ? n.partitions.some((p) => wanted.includes(p)) : n.inDefaultPartition));
 }
 
+/** One task's resources, as far as placing it goes. */
+type TaskShape = Pick<SlurmParameters, "cpusPerTask" | "gres" | "gpusPerNode" | "mem" | "memPerCpu">;
+
 /**
- * How many one-node jobs of `cpusPerTask` CPUs fit on the partition's nodes at
- * once (the default partition without one; a comma list means any of them).
- * Undefined when no node is known.
+ * How many one-node tasks (of `cpusPerTask` CPUs, or of a task's CPUs, GPUs
+ * and memory) fit on the partition's usable nodes at once (the default
+ * partition without one; a comma list means any of them). Undefined when no
+ * node is known.
  */
-export function concurrentSlots(nodes: readonly NodeCpus[], partition: string | undefined, cpusPerTask = 1): number | undefined {
+export function concurrentSlots(nodes: readonly NodeCpus[], partition: string | undefined, task: number | TaskShape = 1): number | undefined {
+  const shape = typeof task === "number" ? { cpusPerTask: task } : task;
   const inPartition = partitionNodes(nodes, partition);
   if (inPartition.length === 0) return undefined;
-  return inPartition.reduce((sum, n) => sum + Math.floor(n.cpus / cpusPerTask), 0);
+  return inPartition.reduce((sum, n) => sum + tasksOnNode(n, shape), 0);
 }
 
 /** How many of one task's CPUs, GPUs and memory a node holds at once. */
-function tasksOnNode(n: NodeCpus, p: SlurmParameters): number {
+function tasksOnNode(n: NodeCpus, p: TaskShape): number {
   const cpus = p.cpusPerTask ?? 1;
   const gpus = gpusPerTask(p);
   const mem = p.mem ?? (p.memPerCpu !== undefined ? p.memPerCpu * cpus : undefined);
@@ -87,13 +92,12 @@ function tasksOnNode(n: NodeCpus, p: SlurmParameters): number {
  * cannot help: every task can have its own element at once.
  */
 export function autoPacking(tasks: number, p: SlurmParameters, limits: ClusterLimits): { workers: number; slots: number } | undefined {
-  const nodes = partitionNodes(limits.nodes, p.partition);
-  const perNode = nodes.map((n) => tasksOnNode(n, p));
-  const capacity = nodes.length ? perNode.reduce((a, b) => a + b, 0) : Infinity;
+  const capacity = concurrentSlots(limits.nodes, p.partition, p) ?? Infinity;
+  const perNode = partitionNodes(limits.nodes, p.partition).map((n) => tasksOnNode(n, p));
   const concurrent = Math.max(1, Math.min(capacity, p.arrayParallelism ?? 64, tasks));
   if (tasks <= concurrent) return undefined;
   const workers = Math.min(concurrent, limits.maxSubmitJobs ?? Infinity);
-  const biggest = nodes.length ? Math.max(1, ...perNode) : Infinity;
+  const biggest = perNode.length ? Math.max(1, ...perNode) : Infinity;
   return { workers, slots: Math.min(Math.ceil(concurrent / workers), biggest) };
 }
 
