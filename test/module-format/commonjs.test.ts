@@ -3,18 +3,23 @@ import { execa } from "execa";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect, test } from "vitest";
+import { expect, test, type TestContext } from "vitest";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
-test("a CommonJS project requires slurmkit, and imports it from TypeScript run by tsx", { timeout: 60_000 }, async (ctx) => {
+/** A fresh project of npm's default type, with slurmkit installed as a dependency (its own folder: exports point at dist/). */
+async function commonjsProject(ctx: TestContext): Promise<string> {
   await mkdir(join(root, "test/.tmp"), { recursive: true });
   const project = await mkdtemp(join(root, "test/.tmp/commonjs-"));
   ctx.onTestFinished(() => rm(project, { recursive: true, force: true }));
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "sweep", version: "1.0.0", type: "commonjs" }));
   await mkdir(join(project, "node_modules"));
-  // Installed as a dependency: the package's own folder (its exports point at dist/).
   await symlink(root, join(project, "node_modules/slurmkit"));
+  return project;
+}
+
+test("a CommonJS project requires slurmkit, and imports it from TypeScript run by tsx", { timeout: 60_000 }, async (ctx) => {
+  const project = await commonjsProject(ctx);
   await writeFile(join(project, "plain.js"), 'const { SlurmExecutor, VERSION } = require("slurmkit");\nconsole.log(VERSION, typeof SlurmExecutor);\n');
   await writeFile(join(project, "typed.ts"), 'import { LocalExecutor, command, VERSION } from "slurmkit";\nconst e = new LocalExecutor({ folder: "runs" });\ne.submit(command("true")).then((j) => j.result()).then((r) => console.log(VERSION, r.exitCode));\n');
   const { version } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
@@ -27,12 +32,7 @@ test("a CommonJS project requires slurmkit, and imports it from TypeScript run b
 });
 
 test("a function task module written in CommonJS runs from its snapshot", { timeout: 60_000 }, async (ctx) => {
-  await mkdir(join(root, "test/.tmp"), { recursive: true });
-  const project = await mkdtemp(join(root, "test/.tmp/commonjs-"));
-  ctx.onTestFinished(() => rm(project, { recursive: true, force: true }));
-  await writeFile(join(project, "package.json"), JSON.stringify({ name: "sweep", version: "1.0.0", type: "commonjs" }));
-  await mkdir(join(project, "node_modules"));
-  await symlink(root, join(project, "node_modules/slurmkit"));
+  const project = await commonjsProject(ctx);
   // require("slurmkit") from CommonJS bundles all of it, CommonJS packages (ssh2) included.
   await writeFile(join(project, "tasks.js"), 'const { defineTask } = require("slurmkit");\nexports.square = defineTask(__filename, "square", (x) => ({ x, square: x * x, dir: typeof __dirname }));\n');
   await writeFile(
