@@ -2,8 +2,9 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { spawn, type ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
 import { writeSync } from "node:fs";
+import { torchDistributedEnv } from "../src/api/job-environment.js";
 import { expandDeep } from "../src/api/runtime-value.js";
-import { isTask, type CommandRecord, type FunctionRecord, type TaskRecord } from "../src/protocol/task-record.js";
+import { isTask, type CommandRecord, type FunctionRecord, type TaskContext, type TaskExport, type TaskRecord } from "../src/protocol/task-record.js";
 import { bind, HOST } from "./node.js";
 
 // Running one task's code: a command as a child process, or a function task
@@ -60,10 +61,23 @@ export function routeOutput(): void {
 /** Children of packed command tasks, for forwarding signals. */
 export const children = new Set<ChildProcess>();
 
-async function runCommand(task: CommandRecord, logs?: TaskLogs): Promise<{ exitCode: number }> {
+/** How a task runs besides its record. */
+export interface RunContext {
+  readonly logs?: TaskLogs;
+  /** Function tasks: what they get besides the argument. */
+  readonly ctx: TaskContext;
+  /** Function tasks: the argument to use instead of the record's (a checkpoint's). */
+  readonly arg?: { readonly value: unknown };
+  /** Commands: Slurm's warning signal, passed on to the command (srun's ranks get it from Slurm itself). */
+  readonly forward?: NodeJS.Signals;
+}
+
+async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitCode: number }> {
+  const { logs } = run;
   const program = bind(task.program);
   const args = task.args.map(bind);
   const env = Object.fromEntries(Object.entries(task.env ?? {}).map(([k, v]) => [k, bind(v)]));
+  if (task.torchDistributed) Object.assign(env, await torchDistributedEnv());
   const cwd = task.cwd === undefined ? undefined : bind(task.cwd);
   const child = spawn(program, args, {
     stdio: ["ignore", logs?.out ?? "inherit", logs?.err ?? "inherit"],
@@ -72,11 +86,13 @@ async function runCommand(task: CommandRecord, logs?: TaskLogs): Promise<{ exitC
   });
   children.add(child);
   let terminatedBy: NodeJS.Signals | undefined;
+  const passed = new Set<NodeJS.Signals>(["SIGUSR1", ...(run.forward ? [run.forward] : [])]);
   const forward = (signal: NodeJS.Signals) => {
-    if (signal !== "SIGUSR1") terminatedBy = signal;
+    if (!passed.has(signal)) terminatedBy = signal;
     child.kill(signal);
   };
-  process.on("SIGTERM", forward).on("SIGINT", forward).on("SIGUSR1", forward);
+  const signals = new Set<NodeJS.Signals>(["SIGTERM", "SIGINT", ...passed]);
+  for (const signal of signals) process.on(signal, forward);
   try {
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child.once("error", reject);
@@ -101,7 +117,7 @@ async function runCommand(task: CommandRecord, logs?: TaskLogs): Promise<{ exitC
     throw error;
   } finally {
     children.delete(child);
-    process.off("SIGTERM", forward).off("SIGINT", forward).off("SIGUSR1", forward);
+    for (const signal of signals) process.off(signal, forward);
   }
 }
 
@@ -125,7 +141,8 @@ async function importModuleNow(url: string): Promise<Record<string, unknown>> {
   return (await import(url)) as Record<string, unknown>;
 }
 
-async function runFunction(task: FunctionRecord): Promise<unknown> {
+/** Imports a function task's module and finds the task among its exports. */
+export async function findTask(task: FunctionRecord): Promise<TaskExport> {
   let mod: Record<string, unknown>;
   try {
     mod = await importModule(task.moduleUrl);
@@ -143,12 +160,22 @@ async function runFunction(task: FunctionRecord): Promise<unknown> {
       `Task '${task.name}' not found in ${task.source ?? task.moduleUrl}: ${names.length ? `it exports the tasks ${names.join(", ")}` : "it exports no tasks"}. Export the value defineTask returns.`,
     );
   }
-  return await found.fn(expandDeep(task.arg, process.env, HOST));
+  return found;
+}
+
+async function runFunction(task: FunctionRecord, run: RunContext): Promise<unknown> {
+  const found = await findTask(task);
+  return await found.fn(expandDeep(run.arg ? run.arg.value : task.arg, process.env, HOST), run.ctx);
 }
 
 /** Runs a task's code: its value, or a thrown error (Terminated when Slurm ended it). */
-export function runTask(task: TaskRecord, logs?: TaskLogs): Promise<unknown> {
-  if (task.kind === "command") return runCommand(task, logs);
-  return logs ? currentLogs.run(logs, () => runFunction(task)) : runFunction(task);
+export function runTask(task: TaskRecord, run: RunContext): Promise<unknown> {
+  if (task.kind === "command") return runCommand(task, run);
+  return inLogs(run.logs, () => runFunction(task, run));
+}
+
+/** Runs `fn` with a packed task's output going to its own logs. */
+export function inLogs<T>(logs: TaskLogs | undefined, fn: () => Promise<T>): Promise<T> {
+  return logs ? currentLogs.run(logs, fn) : fn();
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+export { allowedCpus, parseCpuList } from "../src/api/job-environment.js";
 
 /** What one slot of a worker may use. */
 export interface SlotShare {
@@ -6,27 +6,6 @@ export interface SlotShare {
   readonly gpus: readonly string[] | undefined;
   /** CPU ids to pin the slot to, or undefined when the node does not allow pinning. */
   readonly cpus: readonly number[] | undefined;
-}
-
-/** Parses a CPU list such as "0-3,8,10-11". */
-export function parseCpuList(text: string): number[] {
-  const out: number[] = [];
-  for (const part of text.trim().split(",")) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) return [];
-    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) out.push(c);
-  }
-  return out;
-}
-
-/** The CPUs this process may run on (Cpus_allowed_list), or [] when unknown. */
-export function allowedCpus(): number[] {
-  try {
-    const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-    return m ? parseCpuList(m[1]!) : [];
-  } catch {
-    return [];
-  }
 }
 
 /**

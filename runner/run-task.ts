@@ -2,9 +2,13 @@ import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import type { ResultFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
-import type { TaskRecord } from "../src/protocol/task-record.js";
-import { CommandFailed, runTask, Terminated, type TaskLogs } from "./execute.js";
+import type { TaskContext, TaskRecord } from "../src/protocol/task-record.js";
+import { writeSync } from "node:fs";
+import { expandDeep } from "../src/api/runtime-value.js";
+import { TaskInterruptedError } from "../src/errors.js";
+import { CommandFailed, findTask, inLogs, runTask, Terminated, type TaskLogs } from "./execute.js";
 import { dependencyGate } from "./after.js";
+import { forgetRequeue, readCheckpoint, readHistory, recordRequeue, requeueJob, watchWarning, type Ending, type History } from "./attempts.js";
 import { HOST } from "./node.js";
 
 /** One task to run, and where its files go. */
@@ -22,7 +26,28 @@ export interface OneTask {
   readonly report: (line: string) => void;
   /** Check the tasks it runs after first; a worker's slots skip it, as their worker checked before handing the task over. @default true */
   readonly checkAfter?: boolean;
+  /** Slurm's warning before the time limit or on preemption, and how many timeouts may be requeued; none for packed tasks. */
+  readonly requeue?: RequeueOptions;
 }
+
+/** What the runner needs to requeue a task that Slurm warns about. */
+export interface RequeueOptions {
+  /** The signal Slurm sends (`--signal`). */
+  readonly warning: NodeJS.Signals;
+  /** Requeues after a timeout at most this many times (preemptions do not count). */
+  readonly maxRequeues: number;
+  /** The job's own id for scontrol (SLURM_JOB_ID, an array element's own id); undefined outside Slurm. */
+  readonly slurmJobId: string | undefined;
+  /** Whether Slurm requeued this job before (SLURM_RESTART_COUNT > 0): then earlier attempts' records are read. */
+  readonly restarted: boolean;
+  /** Whether this rank runs inside srun's step, where Slurm itself signals every process. */
+  readonly inStep: boolean;
+}
+
+/** How long a requeued attempt waits for Slurm to end it before it exits by itself. */
+const REQUEUE_WAIT_MS = 300_000;
+/** A command that still runs this long before the deadline is requeued anyway. */
+const DEADLINE_MARGIN_MS = 5_000;
 
 /**
  * The one place that runs a task: state RUNNING, the task, its result file,
@@ -47,14 +72,50 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     await writeState("FAILED");
     return false;
   }
-  let outcome: { value: unknown } | { error: unknown };
+  const history = await readHistory(t.folder, t.index, t.requeue?.restarted ?? false);
+  if (history.attempt > 0 && t.rank === 0) {
+    const header = `\n===== slurmkit: task ${t.index}, attempt ${history.attempt}, on ${HOST} at ${new Date().toISOString()} =====\n`;
+    if (t.logs) for (const fd of [t.logs.out, t.logs.err]) writeSync(fd, header);
+    else for (const stream of [process.stdout, process.stderr]) stream.write(header);
+  }
+  const warning = watchWarning(t.requeue?.warning, history.attempt, t.requeue?.slurmJobId);
+  // A task that only waits for the warning has nothing else keeping Node's event loop alive.
+  const alive = setInterval(() => undefined, 1 << 30);
+  const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt };
+  let outcome: Outcome;
+  const attempt: Attempt = { settled: undefined, requeuing: false, decision: undefined };
   try {
-    outcome = { value: await runTask(await t.load(), t.logs) };
+    const record = await t.load();
+    const checkpoint = record.kind === "function" && history.attempt > 0 ? await readCheckpoint(t.folder, t.index) : undefined;
+    const arg = checkpoint ? { value: checkpoint.arg } : undefined;
+    const running = runTask(record, { ...(t.logs ? { logs: t.logs } : {}), ctx, ...(arg ? { arg } : {}), ...(t.requeue && !t.requeue.inStep ? { forward: t.requeue.warning } : {}) });
+    running.then(
+      () => (attempt.settled = "value"),
+      () => (attempt.settled = "error"),
+    );
+    void warning.arrived.then((w) => {
+      if (t.rank === 0 && t.requeue) attempt.decision = decide(t, t.requeue, record, history, w, running, attempt, ctx, arg ? arg.value : record.kind === "function" ? record.arg : undefined, startedAt);
+    });
+    outcome = { value: await running };
   } catch (error) {
     if (error instanceof Terminated) throw error;
     outcome = { error };
-    const e = error as Error;
-    t.report(`slurmkit runner: task ${t.index} failed on ${HOST}: ${e.stack ?? e.message}\n`);
+  }
+  if (warning.came) {
+    // After Slurm's warning rank 0 decides whether the task is requeued; a requeued attempt writes no result.
+    const { ending } = await warning.arrived;
+    const decided = await attempt.decision;
+    if (attempt.requeuing || decided === "requeue") await waitForSlurm();
+    if ("error" in outcome && isInterruption(outcome.error, warning.signal)) {
+      if (t.rank !== 0) await waitForSlurm();
+      outcome = { ...outcome, ending };
+    }
+  }
+  warning.dispose();
+  clearInterval(alive);
+  if ("error" in outcome) {
+    const e = outcome.error as Error;
+    t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : "failed"} on ${HOST}: ${e.stack ?? e.message}\n`);
   }
   const { bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt });
   await writeFileAtomic(t.folder.result(t.index, t.rank), bytes);
@@ -62,14 +123,95 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
   return ok;
 }
 
+/** A task's value, or its error and, when it stopped at Slurm's warning without a requeue, how the attempt ended. */
+type Outcome = { readonly value: unknown } | { readonly error: unknown; readonly ending?: Ending };
+
+/** What one attempt knows while it decides about a requeue. */
+interface Attempt {
+  /** How the task's code ended, once it did. */
+  settled: "value" | "error" | undefined;
+  /** Set when the requeue is decided, before anything is written: the task's result no longer counts. */
+  requeuing: boolean;
+  decision: Promise<"requeue" | "end"> | undefined;
+}
+
+/** Whether a task's error is its answer to the warning: the abort reason, an AbortError, or a command that stopped. */
+function isInterruption(error: unknown, signal: AbortSignal): boolean {
+  return error === signal.reason || error instanceof TaskInterruptedError || (error as Error | null)?.name === "AbortError" || error instanceof CommandFailed;
+}
+
+/** A requeued attempt waits for Slurm to end it (TERM); if Slurm does not, it exits without a result. */
+async function waitForSlurm(): Promise<never> {
+  await new Promise((resolve) => setTimeout(resolve, REQUEUE_WAIT_MS));
+  throw new Terminated("SIGTERM");
+}
+
+/**
+ * Rank 0, after Slurm's warning: asks the task's checkpoint for the next
+ * argument (a command with `requeue` saves its own state and exits), then
+ * records the attempt and requeues the job, unless the task finished first,
+ * has no checkpoint, or has used its `maxRequeues` timeouts.
+ */
+async function decide(
+  t: OneTask,
+  o: RequeueOptions,
+  record: TaskRecord,
+  history: History,
+  w: { ending: Ending; deadline: number | undefined },
+  running: Promise<unknown>,
+  attempt: Attempt,
+  ctx: TaskContext,
+  arg: unknown,
+  startedAt: number,
+): Promise<"requeue" | "end"> {
+  const wanted = record.kind === "function" ? record.checkpoint === true : w.ending === "TIMEOUT" ? record.requeue?.onTimeout === true : record.requeue?.onPreempt === true;
+  if (!wanted || o.slurmJobId === undefined) return "end";
+  if (w.ending === "TIMEOUT" && history.timeouts >= o.maxRequeues) {
+    t.report(`slurmkit runner: task ${t.index} was requeued after ${history.timeouts} timeout(s), its maxRequeues; this attempt is the last\n`);
+    return "end";
+  }
+  let next: { value: unknown } | undefined;
+  try {
+    if (record.kind === "function") {
+      const found = await findTask(record);
+      const value = await inLogs(t.logs, async () => found.checkpoint?.(expandDeep(arg, process.env, HOST), ctx));
+      if (value === undefined) return "end";
+      next = { value };
+    } else {
+      // The command saves its own state on the signal: wait until it exits, or until just before Slurm would end it.
+      const left = w.deadline === undefined ? 30_000 : Math.max(0, w.deadline - Date.now() - DEADLINE_MARGIN_MS);
+      await Promise.race([running.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, left))]);
+    }
+  } catch (error) {
+    t.report(`slurmkit runner: task ${t.index}'s checkpoint failed, so it is not requeued: ${(error as Error).stack ?? String(error)}\n`);
+    return "end";
+  }
+  if (attempt.settled === "value") return "end";
+  attempt.requeuing = true;
+  const ended = Date.now();
+  await recordRequeue(t.folder, t.index, { attempt: history.attempt, ended: w.ending, host: HOST, jobId: t.jobId, startedAt, endedAt: ended }, next ? { attempt: history.attempt, arg: next.value } : undefined);
+  await writeFileAtomic(t.folder.task(t.index).state, packr.pack({ state: "REQUEUED", host: HOST, jobId: t.jobId, pid: process.pid, at: ended } satisfies StateFile));
+  const failed = await requeueJob(o.slurmJobId);
+  if (failed === undefined) {
+    t.report(`slurmkit runner: task ${t.index} requeued after attempt ${history.attempt} (${w.ending})\n`);
+    return "requeue";
+  }
+  t.report(`slurmkit runner: task ${t.index} could not be requeued: ${failed}\n`);
+  await forgetRequeue(t.folder, t.index, history.attempt);
+  await writeFileAtomic(t.folder.task(t.index).state, packr.pack({ state: "RUNNING", host: HOST, jobId: t.jobId, pid: process.pid, at: Date.now() } satisfies StateFile));
+  attempt.requeuing = false;
+  return "end";
+}
+
 /** A task's outcome as a result file; a result msgpack cannot carry becomes a TypeError result. */
-function resultBytes(outcome: { value: unknown } | { error: unknown }, meta: { host: string; jobId: string; startedAt: number }): { bytes: Buffer; ok: boolean } {
+function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; startedAt: number }): { bytes: Buffer; ok: boolean } {
   let result: ResultFile;
   if ("value" in outcome) result = { ok: true, value: outcome.value, ...meta, endedAt: Date.now() };
   else {
     const e = outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
     const extra = e instanceof CommandFailed ? { ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) } : {};
-    result = { ok: false, error: { name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...extra }, ...meta, endedAt: Date.now() };
+    const ending = outcome.ending ? { state: outcome.ending } : {};
+    result = { ok: false, ...ending, error: { name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...extra }, ...meta, endedAt: Date.now() };
   }
   try {
     return { bytes: packr.pack(result), ok: result.ok };

@@ -2,9 +2,10 @@
  * The slurmkit runner, started on the node by the sbatch script (or by
  * LocalExecutor):
  *
- *     runner.js <run folder> [--element-offset O]
+ *     runner.js <run folder> [--element-offset O] [--warning SIG --max-requeues N]
  *         runs one task: SLURMKIT_TASK_INDEX, or O + SLURM_ARRAY_TASK_ID; every
- *         rank of a multi-rank job runs it, and rank r > 0 writes its own result
+ *         rank of a multi-rank job runs it, and rank r > 0 writes its own result;
+ *         on SIG (Slurm's warning) a task that checkpoints is requeued
  *     runner.js <run folder> --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S]
  *         a worker element of a packed submission: claims tasks and runs each
  *         in one of K slot processes, started as `runner.js <run folder> --slot`
@@ -16,6 +17,7 @@ import { mkdir } from "node:fs/promises";
 import { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
 import { openSync, writeSync } from "node:fs";
+import { constants } from "node:os";
 import { routeOutput, Terminated, type TaskLogs } from "./execute.js";
 import { jobIdOf, taskIndex } from "./node.js";
 import { runOneTask } from "./run-task.js";
@@ -31,11 +33,20 @@ function option(argv: readonly string[], name: string): number | undefined {
   return value;
 }
 
-/** Opens a task's own log files, and sends what a function task prints there. */
+/** Reads `--name SIG` from argv: a signal name such as USR2. */
+function signalOption(argv: readonly string[], name: string): NodeJS.Signals | undefined {
+  const i = argv.indexOf(name);
+  if (i < 0) return undefined;
+  const value = argv[i + 1] ?? "";
+  if (!/^[A-Z0-9]+$/.test(value) || !(`SIG${value}` in constants.signals)) throw new Error(`Bad ${name} '${value}': expected a signal name such as USR2`);
+  return `SIG${value}` as NodeJS.Signals;
+}
+
+/** Opens a task's own log files (appending: a requeued task keeps each attempt's), and sends what a function task prints there. */
 function openLogs(folder: RunFolder, index: number): TaskLogs {
   const paths = folder.task(index);
   routeOutput();
-  return { out: openSync(paths.stdout, "w"), err: openSync(paths.stderr, "w") };
+  return { out: openSync(paths.stdout, "a"), err: openSync(paths.stderr, "a") };
 }
 
 async function main(): Promise<number> {
@@ -65,6 +76,8 @@ async function main(): Promise<number> {
   await mkdir(folder.resultsDir, { recursive: true });
   // A split array's element is not the task's index, so Slurm's own log is the element's: rank 0 writes the task's logs.
   const logs = offset !== undefined && rank === 0 ? openLogs(folder, index) : undefined;
+  const warning = signalOption(argv, "--warning");
+  const slurmJobId = process.env.SLURM_JOB_ID;
   try {
     const ok = await runOneTask({
       folder,
@@ -73,6 +86,17 @@ async function main(): Promise<number> {
       jobId: jobIdOf(process.env),
       load: () => readSpecRecord(folder.spec, index),
       ...(logs ? { logs } : {}),
+      ...(warning
+        ? {
+            requeue: {
+              warning,
+              maxRequeues: option(argv, "--max-requeues") ?? 3,
+              slurmJobId,
+              restarted: Number(process.env.SLURM_RESTART_COUNT ?? "0") > 0,
+              inStep: process.env.SLURM_STEP_ID !== undefined,
+            },
+          }
+        : {}),
       report: (line) => (logs ? writeSync(logs.err, line) : process.stderr.write(line)),
     });
     return ok ? 0 : 1;
@@ -89,7 +113,9 @@ process.setSourceMapsEnabled(true);
 
 // Without a handler, SIGUSR1 (a common pre-timeout signal) would open Node's
 // inspector on the node. Tasks may add their own handlers.
+// SIGUSR2 (Slurm's warning by default) would end the process: the task decides what it means.
 process.on("SIGUSR1", () => {});
+process.on("SIGUSR2", () => {});
 
 // Exit once the result is written, even if the task left timers or sockets open.
 main().then(

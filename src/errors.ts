@@ -144,3 +144,22 @@ export class RunFolderError extends SlurmkitError {
     this.path = path;
   }
 }
+
+/**
+ * The reason of a task's `ctx.signal`: Slurm warned that this attempt ends
+ * soon, because its time limit is near (TIMEOUT) or it is being preempted
+ * (PREEMPTED), as Slurm itself says (the job's PreemptTime).
+ */
+export class TaskInterruptedError extends SlurmkitError {
+  override name = "TaskInterruptedError";
+  /** How the attempt is ending. */
+  readonly ending: "TIMEOUT" | "PREEMPTED";
+  /** The attempt, from 0. */
+  readonly attempt: number;
+
+  constructor(ending: "TIMEOUT" | "PREEMPTED", attempt: number) {
+    super(ending === "TIMEOUT" ? `Attempt ${attempt} is near its time limit` : `Attempt ${attempt} is being preempted`);
+    this.ending = ending;
+    this.attempt = attempt;
+  }
+}

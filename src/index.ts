@@ -6,11 +6,13 @@ export { VERSION } from "./version.js";
 
 // Tasks, runtime values and job futures
 export { command, defineTask, isTask } from "./api/tasks.js";
-export type { CommandOptions, CommandResult, ResultOf, Task, TaskSpec } from "./api/tasks.js";
+export type { CommandOptions, CommandResult, ResultOf, Task, TaskContext, TaskOptions, TaskSpec } from "./api/tasks.js";
+export { expandHostlist, jobEnvironment, masterPort, torchDistributedEnv } from "./api/job-environment.js";
+export type { JobEnvironment, TorchDistributedEnv } from "./api/job-environment.js";
 export { atRuntime, concatRuntime, isRuntimeValue, UnsetVariableError } from "./api/runtime-value.js";
 export type { Late, LateString, RuntimePart, RuntimeValue } from "./api/runtime-value.js";
 export { Job } from "./api/job.js";
-export type { WaitOptions } from "./api/job.js";
+export type { Attempt, WaitOptions } from "./api/job.js";
 export { JOB_STATES, isTerminal } from "./api/job-state.js";
 export type { JobState } from "./api/job-state.js";
 export { loadJobs } from "./api/load-jobs.js";
@@ -58,4 +60,5 @@ export {
   SlurmkitError,
   SubmissionError,
   TaskFailedError,
+  TaskInterruptedError,
 } from "./errors.js";

@@ -1,4 +1,5 @@
 import { isTerminal, type JobState } from "./job-state.js";
+import type { AttemptFile } from "../protocol/records.js";
 import type { TaskPaths } from "../protocol/run-folder.js";
 
 /** What a job ended with: a value, or the error `result()` rejects with. */
@@ -12,6 +13,26 @@ export interface JobBackend {
   release(job: Job<unknown>): void;
   cancel(job: Job<unknown>): Promise<void>;
   readText(path: string): Promise<string>;
+  /** The records of the task's attempts that ended in a requeue, in order; none where tasks are never requeued. */
+  readAttempts?(job: Job<unknown>): Promise<AttemptFile[]>;
+}
+
+/** One run of a task: a requeued task has several, and one future. */
+export interface Attempt {
+  /** From 0. */
+  readonly attempt: number;
+  /**
+   * How it ended: TIMEOUT or PREEMPTED for an attempt that was requeued; for
+   * the last attempt the job's final state once it settled, and undefined
+   * while it waits or runs.
+   */
+  readonly ended: JobState | undefined;
+  /** Whether a requeue followed it. */
+  readonly requeued: boolean;
+  /** Requeued attempts: where and when it ran (ms since epoch). */
+  readonly host?: string;
+  readonly startedAt?: number;
+  readonly endedAt?: number;
 }
 
 /** Options for the waiting methods. */
@@ -102,6 +123,17 @@ export class Job<R> {
   /** Cancels the job in the scheduler (or kills the local process). */
   cancel(): Promise<void> {
     return this.#backend.cancel(this as Job<unknown>);
+  }
+
+  /**
+   * How many times the task ran, and how each run ended. A task that was
+   * never requeued has one attempt; each requeue (after Slurm's warning of
+   * the time limit, or a preemption) adds one. Reads the run folder.
+   */
+  async attempts(): Promise<Attempt[]> {
+    const records = (await this.#backend.readAttempts?.(this as Job<unknown>)) ?? [];
+    const past: Attempt[] = records.map((r) => ({ attempt: r.attempt, ended: r.ended, requeued: true, host: r.host, startedAt: r.startedAt, endedAt: r.endedAt }));
+    return [...past, { attempt: past.length, ended: this.#outcome?.state, requeued: false }];
   }
 
   /** The task's stdout so far ("" if there is none yet). */

@@ -1,10 +1,10 @@
 import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ParameterError } from "../errors.js";
-import { isTask as isTaskExport, TASK, type CommandRecord, type TaskRecord } from "../protocol/task-record.js";
+import { isTask as isTaskExport, TASK, type CommandRecord, type TaskContext, type TaskRecord } from "../protocol/task-record.js";
 import { isRuntimeValue, type Late, type LateString } from "./runtime-value.js";
 
-export type { CommandRecord, FunctionRecord, TaskRecord } from "../protocol/task-record.js";
+export type { CommandRecord, FunctionRecord, TaskContext, TaskRecord } from "../protocol/task-record.js";
 
 /** What a command task's future resolves to; a non-zero exit is a TaskFailedError instead. */
 export interface CommandResult {
@@ -30,6 +30,22 @@ export interface CommandOptions {
   readonly env?: Readonly<Record<string, LateString>>;
   /** Working directory on the node, or a runtime value. @default the runner's (the directory sbatch was run from) */
   readonly cwd?: LateString;
+  /**
+   * Requeue the command (same job id, same future) when Slurm warns that its
+   * time limit is near (`onTimeout`) or preempts it (`onPreempt`). The
+   * program gets the warning signal (`signal`, USR2 by default) and saves its
+   * own state; when it exits (or just before Slurm would kill it) the runner
+   * requeues it, and the next attempt runs the same command. An exit code of
+   * 0 after the warning means it finished: no requeue. Timeouts count
+   * against `maxRequeues`; preemptions do not.
+   */
+  readonly requeue?: { readonly onTimeout?: boolean; readonly onPreempt?: boolean };
+  /**
+   * Export PyTorch's env:// rendezvous variables to the command: MASTER_ADDR
+   * (rank 0's node), MASTER_PORT (from the job id), RANK, LOCAL_RANK,
+   * WORLD_SIZE, LOCAL_WORLD_SIZE and NODE_RANK, as torchDistributedEnv() gives them.
+   */
+  readonly torchDistributed?: boolean;
 }
 
 const isLateString = (v: unknown, nonEmpty = false): v is LateString =>
@@ -58,6 +74,19 @@ export function command(program: LateString, args: readonly LateString[] = [], o
   if (options.cwd !== undefined && !isLateString(options.cwd, true)) {
     problems.push(`Expected \`cwd\` to be a non-empty string or runtime value, got \`${String(options.cwd)}\``);
   }
+  const { requeue } = options;
+  if (requeue !== undefined) {
+    if (typeof requeue !== "object" || requeue === null || Array.isArray(requeue)) problems.push(`Expected \`requeue\` to be an object such as { onTimeout: true, onPreempt: true }, got \`${String(requeue)}\``);
+    else {
+      for (const [key, value] of Object.entries(requeue)) {
+        if (key !== "onTimeout" && key !== "onPreempt") problems.push(`Unknown \`requeue.${key}\`; accepted: onTimeout, onPreempt`);
+        else if (typeof value !== "boolean") problems.push(`Expected \`requeue.${key}\` to be true or false, got \`${String(value)}\``);
+      }
+    }
+  }
+  if (options.torchDistributed !== undefined && typeof options.torchDistributed !== "boolean") {
+    problems.push(`Expected \`torchDistributed\` to be true or false, got \`${String(options.torchDistributed)}\``);
+  }
   if (problems.length) throw new ParameterError("command task", problems);
   const record: CommandRecord = {
     kind: "command",
@@ -65,6 +94,8 @@ export function command(program: LateString, args: readonly LateString[] = [], o
     args: [...args],
     ...(options.env ? { env: { ...options.env } } : {}),
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    ...(requeue && (requeue.onTimeout || requeue.onPreempt) ? { requeue: { ...requeue } } : {}),
+    ...(options.torchDistributed ? { torchDistributed: true } : {}),
   };
   return { record };
 }
@@ -76,11 +107,28 @@ export interface Task<A, R> {
   readonly moduleUrl: string;
   readonly name: string;
   /** The function itself, for calling it locally. */
-  readonly fn: (arg: A) => R | Promise<R>;
+  readonly fn: (arg: A, ctx: TaskContext) => R | Promise<R>;
+  /** Returns the arguments to resume with after a warning, or undefined for no requeue (see TaskOptions). */
+  readonly checkpoint?: (arg: A, ctx: TaskContext) => A | undefined | void | Promise<A | undefined | void>;
   /** A task spec that calls the function with `arg` on the node; strings in `arg` may be runtime values. */
   with(arg: Late<A>): TaskSpec<R>;
 }
 
+
+/** Options of a function task. */
+export interface TaskOptions<A> {
+  /**
+   * Called on the node when Slurm warns that the attempt ends soon (the
+   * `signal` before the time limit, or preemption), with the attempt's
+   * argument and context (`ctx.signal` has aborted by then). Return the
+   * argument the next attempt starts from: the runner stores it, requeues
+   * the job with `scontrol requeue` (same job id, same future) and calls the
+   * task with it. Return undefined to let the attempt end: the task then
+   * ends TIMEOUT or PREEMPTED. Timeouts count against `maxRequeues`;
+   * preemptions do not. In a multi-rank job only rank 0's is called.
+   */
+  readonly checkpoint?: (arg: A, ctx: TaskContext) => A | undefined | void | Promise<A | undefined | void>;
+}
 
 /** Whether a value is a Task made by defineTask (from any copy of slurmkit). */
 export function isTask(value: unknown): value is Task<unknown, unknown> {
@@ -90,15 +138,18 @@ export function isTask(value: unknown): value is Task<unknown, unknown> {
 /**
  * Defines a function task. On the node, the runner imports `moduleUrl`
  * (TypeScript through tsx), finds the task by `name` among its exports, and
- * calls it with the argument. Arguments and results travel through msgpack.
+ * calls it with the argument and a TaskContext (`ctx.signal`, `ctx.attempt`).
+ * Arguments and results travel through msgpack. With `checkpoint`, a task
+ * that Slurm warns about (time limit, preemption) is requeued and resumes.
  *
  * @example
  * // tasks.ts
  * export const square = defineTask(import.meta.url, "square", (x: number) => x * x);
+ * export const train = defineTask(import.meta.url, "train", trainFrom, { checkpoint: (arg) => ({ ...arg, resume: latestCheckpoint() }) });
  * // sweep.ts
  * const jobs = await executor.mapArray([1, 2, 3].map((x) => square.with(x)));
  */
-export function defineTask<A, R>(moduleUrl: string, name: string, fn: (arg: A) => R | Promise<R>): Task<A, Awaited<R>> {
+export function defineTask<A, R>(moduleUrl: string, name: string, fn: (arg: A, ctx: TaskContext) => R | Promise<R>, options: TaskOptions<A> = {}): Task<A, Awaited<R>> {
   const problems: string[] = [];
   let url = moduleUrl;
   if (typeof url === "string" && isAbsolute(url)) url = pathToFileURL(url).href;
@@ -109,14 +160,17 @@ export function defineTask<A, R>(moduleUrl: string, name: string, fn: (arg: A) =
     problems.push(`Expected \`name\` to be an identifier such as \`train\`, got \`${String(name)}\``);
   }
   if (typeof fn !== "function") problems.push(`Expected \`fn\` to be a function, got \`${typeof fn}\``);
+  const { checkpoint } = options ?? {};
+  if (checkpoint !== undefined && typeof checkpoint !== "function") problems.push(`Expected \`checkpoint\` to be a function, got \`${typeof checkpoint}\``);
   if (problems.length) throw new ParameterError("function task", problems);
   return {
     [TASK]: true,
     moduleUrl: url,
     name,
-    fn: fn as (arg: A) => Awaited<R>,
+    fn: fn as (arg: A, ctx: TaskContext) => Awaited<R>,
+    ...(checkpoint ? { checkpoint } : {}),
     with(arg: Late<A>): TaskSpec<Awaited<R>> {
-      return { record: { kind: "function", moduleUrl: url, name, arg } };
+      return { record: { kind: "function", moduleUrl: url, name, arg, ...(checkpoint ? { checkpoint: true } : {}) } };
     },
   };
 }

@@ -42,7 +42,8 @@ const resultSchema = z.discriminatedUnion("ok", [
 export type ResultFile = z.output<typeof resultSchema>;
 
 const stateSchema = z.object({
-  state: z.enum(["RUNNING", "COMPLETED", "FAILED"]),
+  /** REQUEUED: the runner asked Slurm to requeue the task (`at` says when); the next attempt writes RUNNING. */
+  state: z.enum(["RUNNING", "COMPLETED", "FAILED", "REQUEUED"]),
   host: z.string(),
   jobId: z.string(),
   pid: z.number().int(),
@@ -51,6 +52,32 @@ const stateSchema = z.object({
 
 /** What the runner writes to a state file (msgpack): when a task starts, and when it ends. */
 export type StateFile = z.output<typeof stateSchema>;
+
+const attemptSchema = z.object({
+  /** The attempt's number, from 0. */
+  attempt: z.number().int().nonnegative(),
+  /** Why it ended: Slurm's warning before the time limit, or preemption. */
+  ended: z.enum(["TIMEOUT", "PREEMPTED"]),
+  host: z.string(),
+  jobId: z.string(),
+  /** ms since epoch. */
+  startedAt: z.number(),
+  endedAt: z.number(),
+});
+
+/** What an attempt file holds: one attempt of a task that ended in a requeue. */
+export type AttemptFile = z.output<typeof attemptSchema>;
+
+/** Decodes an attempt file's bytes; a corrupt one is a RunFolderError naming `path`. */
+export function decodeAttempt(bytes: Uint8Array, path: string): AttemptFile {
+  return decodeWith(attemptSchema, unpack(bytes, path, "attempt file"), path, "attempt file");
+}
+
+/** What a checkpoint file holds: the arguments the next attempt gets, from the attempt that wrote it. */
+export interface CheckpointFile {
+  readonly attempt: number;
+  readonly arg: unknown;
+}
 
 const claimSchema = z.object({
   /** The worker element (`A_w`) that took the task, or "client" for a task cancelled before any worker took it. */

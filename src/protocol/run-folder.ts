@@ -10,6 +10,8 @@ export interface TaskPaths {
   readonly result: string;
   /** The state file (msgpack): written when the task starts and when it ends. */
   readonly state: string;
+  /** The folder of attempt records: `<index>.<attempt>`, one per attempt that ended in a requeue. */
+  readonly attemptsDir: string;
 }
 
 /**
@@ -28,6 +30,8 @@ export interface TaskPaths {
  *     <dir>/claims/<i>                   packed: the worker that took task i (created exclusively, never removed)
  *     <dir>/cancels/<i>                  packed: the client asks the worker running task i to stop it
  *     <dir>/after                        the packed tasks this submission runs after (msgpack), checked on the node
+ *     <dir>/attempts/<i>.<n>             attempt n of task i ended and the task was requeued (msgpack)
+ *     <dir>/checkpoints/<i>              the arguments task i resumes with (msgpack), written before a requeue
  */
 export class RunFolder {
   constructor(
@@ -78,6 +82,18 @@ export class RunFolder {
   cancel(index: number): string {
     return join(this.cancelsDir, String(index));
   }
+  /** One file per attempt that ended in a requeue. */
+  get attemptsDir(): string {
+    return join(this.dir, "attempts");
+  }
+  /** The record of task `index`'s attempt `attempt` (from 0), written when it was requeued. */
+  attempt(index: number, attempt: number): string {
+    return join(this.attemptsDir, RunFolder.attemptName(index, attempt));
+  }
+  /** The arguments task `index` resumes with after a requeue. */
+  checkpoint(index: number): string {
+    return join(this.dir, "checkpoints", String(index));
+  }
   /** Where packed array elements' own (batch script) logs go. */
   get elementLogsDir(): string {
     return join(this.logsDir, "elements");
@@ -91,6 +107,11 @@ export class RunFolder {
   /** The result file's name for a task and rank. */
   static resultName(index: number, rank = 0): string {
     return rank === 0 ? `${index}.result` : `${index}.r${rank}.result`;
+  }
+
+  /** An attempt record's name: `<index>.<attempt>`. */
+  static attemptName(index: number, attempt: number): string {
+    return `${index}.${attempt}`;
   }
 
   /** The state file's name for a task. */
@@ -114,6 +135,7 @@ export class RunFolder {
       stderr: join(this.logsDir, `${index}.err`),
       result: this.result(index),
       state: join(this.stateDir, RunFolder.stateName(index)),
+      attemptsDir: this.attemptsDir,
     };
   }
 }

@@ -10,6 +10,10 @@ export interface CommandRecord {
   readonly args: readonly LateString[];
   readonly env?: Readonly<Record<string, LateString>>;
   readonly cwd?: LateString;
+  /** Requeue the command when Slurm warns of its time limit or preempts it (the program saves its own state on the signal). */
+  readonly requeue?: { readonly onTimeout?: boolean; readonly onPreempt?: boolean };
+  /** Export PyTorch's rendezvous variables (MASTER_ADDR, RANK, ...) to the command. */
+  readonly torchDistributed?: boolean;
 }
 
 /** A function task as stored in the spec file. */
@@ -23,6 +27,8 @@ export interface FunctionRecord {
   readonly name: string;
   /** The argument, sent through msgpack; runtime values in it are expanded on the node. */
   readonly arg: unknown;
+  /** The task has a checkpoint function: it can be requeued. */
+  readonly checkpoint?: boolean;
 }
 
 /** One task as the runner reads it. */
@@ -31,14 +37,33 @@ export type TaskRecord = CommandRecord | FunctionRecord;
 /** The mark defineTask puts on a task, shared by every copy of slurmkit (the runner finds tasks by it). */
 export const TASK = Symbol.for("slurmkit.task");
 
+/** What a function task gets besides its argument. */
+export interface TaskContext {
+  /**
+   * Aborts when Slurm warns that this attempt is about to end: its time limit
+   * is near, or it is being preempted. The reason is a TaskInterruptedError
+   * that says which (`ending`). Stop work and return, or let `checkpoint` save it.
+   */
+  readonly signal: AbortSignal;
+  /** This attempt's number: 0, then 1 after the first requeue, and so on. */
+  readonly attempt: number;
+}
+
 /** What the runner needs of a task found among a module's exports. */
 export interface TaskExport {
   readonly [TASK]: true;
   readonly name: string;
-  readonly fn: (arg: unknown) => unknown;
+  readonly fn: (arg: unknown, ctx: TaskContext) => unknown;
+  /** Returns the arguments of the next attempt, or undefined to end the task here. */
+  readonly checkpoint?: (arg: unknown, ctx: TaskContext) => unknown;
 }
 
 /** Whether a value is a Task made by defineTask (from any copy of slurmkit). */
 export function isTask(value: unknown): value is TaskExport {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[TASK] === true;
+}
+
+/** Whether a task can be requeued after Slurm's warning: a function task with a checkpoint, or a command with `requeue`. */
+export function canRequeue(record: TaskRecord): boolean {
+  return record.kind === "function" ? record.checkpoint === true : record.requeue !== undefined;
 }

@@ -2,7 +2,8 @@ import { ParameterError } from "../errors.js";
 import { Job, newJob, type JobBackend } from "../api/job.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
-import type { AfterFile, ClaimFile, Manifest, ResultFile } from "../protocol/records.js";
+import { decodeAttempt, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";
+import { posix } from "node:path";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
 import type { Scheduler } from "./scheduler.js";
@@ -113,6 +114,16 @@ export class SlurmBackend implements JobBackend {
       await this.transport.writeFile(pool.folder.cancel(i), "");
     }
     if (pool.cancelled(i)) await pool.cancelWorkers();
+  }
+  async readAttempts(job: Job<unknown>): Promise<AttemptFile[]> {
+    const dir = job.paths.attemptsDir;
+    const names = await this.transport.list(dir);
+    const mine = names.flatMap((n) => {
+      const m = /^(\d+)\.(\d+)$/.exec(n);
+      return m && Number(m[1]) === job.taskIndex ? [{ name: n, attempt: Number(m[2]) }] : [];
+    });
+    mine.sort((a, b) => a.attempt - b.attempt);
+    return Promise.all(mine.map(async ({ name }) => decodeAttempt(await this.transport.readFile(posix.join(dir, name)), posix.join(dir, name))));
   }
   readText(path: string): Promise<string> {
     return this.transport.readFile(path).then(String, (e: NodeJS.ErrnoException) => {

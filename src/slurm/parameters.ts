@@ -25,6 +25,9 @@ function field<In, Out>(expected: string, convert: (value: unknown) => Out | und
 const positiveInteger = () =>
   field<number, number>("a positive integer", (v) => (typeof v === "number" && Number.isInteger(v) && v > 0 ? v : typeof v === "string" && /^[1-9]\d*$/.test(v) ? Number(v) : undefined));
 
+const nonNegativeInteger = () =>
+  field<number, number>("a non-negative integer", (v) => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : undefined));
+
 const text = (pattern = /^[^\n\r\0]+$/, expected = "a non-empty string on one line") =>
   field<string, string>(expected, (v) => (typeof v === "string" && pattern.test(v) ? v : undefined));
 
@@ -134,8 +137,15 @@ const PARAMETERS = {
   dependency: def(text(), { sbatch: "dependency", flag: "text" }),
   /** At most this many array elements run at once (`--array=...%P`). */
   arrayParallelism: def(positiveInteger(), { flag: "integer" }),
-  /** The signal Slurm sends before the time limit: "USR1@90", "B:USR1@90" or a SignalSpec. */
+  /**
+   * The signal Slurm sends before the time limit, and on preemption where the
+   * cluster allows it: "USR1@90" or a SignalSpec. @default "USR2@90" (one
+   * task per element; it goes to the batch shell, which passes it on to
+   * every rank; a task's checkpoint or `requeue` answers it).
+   */
   signal: def(field<string | SignalSpec, string>("a signal such as `USR1@90` or `{ name: \"USR1\", secondsBefore: 90 }`", convertSignal), { sbatch: "signal", flag: "text" }),
+  /** After a timeout a task that checkpoints is requeued at most this many times; preemptions do not count. @default 3 */
+  maxRequeues: def(nonNegativeInteger(), { flag: "integer" }),
   /** Any other sbatch option, by its long name without dashes: `{ "mail-type": "END", exclusive: true }`. */
   sbatch: def(
     field<Readonly<Record<string, string | number | true>>, Record<string, string | true>>(

@@ -25,7 +25,10 @@ export type Packing = { readonly workers: undefined } | { readonly workers: numb
 const positive = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v > 0;
 
 /** Checks what can be checked before the cluster's limits are read. */
-export function checkSubmission(parameters: SlurmParameters, options: PackingOptions & { readonly dependency: string | undefined; readonly taskCount?: number }): Packing {
+export function checkSubmission(
+  parameters: SlurmParameters,
+  options: PackingOptions & { readonly dependency: string | undefined; readonly taskCount?: number; readonly requeues?: boolean },
+): Packing {
   const raw = parameters.dependency ?? parameters.sbatch?.dependency;
   if (options.dependency !== undefined && raw !== undefined) {
     throw new ParameterError("submit options", [`Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`${String(raw)}\`)`]);
@@ -48,7 +51,14 @@ export function checkSubmission(parameters: SlurmParameters, options: PackingOpt
       `Expected \`${name}\` to be ${name === "tasksPerElement" ? "1" : "left out"} for jobs with several ranks (nodes × ntasksPerNode = ${ranks}), got \`${String(value)}\``,
     ]);
   }
-  return ranks > 1 ? { workers: undefined } : packing;
+  // A worker runs many tasks: it cannot yet requeue one of them, so tasks that checkpoint run one per element.
+  if (options.requeues && packing.workers !== undefined && packing.workers !== "auto") {
+    const [name, value] = per !== undefined ? ["tasksPerElement", per] : workers !== undefined ? ["workers", workers] : ["slots", slots];
+    throw new ParameterError("mapArray options", [
+      `Expected \`${name}\` to be left out for tasks that checkpoint or requeue (got \`${String(value)}\`): a task that Slurm warns about is requeued with its own array element, and workers run many tasks`,
+    ]);
+  }
+  return ranks > 1 || options.requeues ? { workers: undefined } : packing;
 }
 
 /** The partition's usable nodes (the default partition's without one; a comma list means any of them). */
@@ -206,8 +216,11 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
 
   const setup = parameters.setup ?? [];
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
-  const element = workers ? { ...scaleForSlots(parameters, workers.slots), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) } : parameters;
-  const base = toSbatchOptions(element);
+  const warning = workers ? undefined : warningOf(parameters.signal);
+  const element = workers
+    ? { ...scaleForSlots(parameters, workers.slots), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) }
+    : { ...parameters, signal: warning!.option };
+  const base = [...toSbatchOptions(element), ...(workers ? [] : attemptOptions(parameters))];
   const common = input.dependency === undefined ? base : [...base, ["dependency", input.dependency] as [string, string], ["kill-on-invalid-dep", "yes"] as [string, string]];
   const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
   const render = (firstElement: number | "from-env", count: number, path: string, common: ReadonlyArray<[string, string | true]>): PlannedScript => {
@@ -216,7 +229,12 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     if (packed) options.push(["output", `${folder.elementLogsDir}/%A_%a.out`], ["error", `${folder.elementLogsDir}/%A_%a.err`]);
     else options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
     options.push(...common);
-    const runner = [...input.runner, folder.dir, ...runnerOptions(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters)];
+    const runner = [
+      ...input.runner,
+      folder.dir,
+      ...runnerOptions(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters),
+      ...(warning ? ["--warning", warning.name, "--max-requeues", String(parameters.maxRequeues ?? DEFAULT_MAX_REQUEUES)] : []),
+    ];
     const text = renderScript({
       options,
       setup,
@@ -246,6 +264,34 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   };
   const dirs = [folder.logsDir, folder.resultsDir, folder.stateDir, ...(packed ? [folder.elementLogsDir] : []), ...(workers ? [folder.claimsDir, folder.cancelsDir] : [])];
   return { perElement: workers ? undefined : 1, packed, dirs, scripts, ...(topUp ? { topUp } : {}), manifest };
+}
+
+/** Requeues after timeouts, unless `maxRequeues` says otherwise. */
+export const DEFAULT_MAX_REQUEUES = 3;
+
+/**
+ * Slurm's warning signal for one task per element, and its sbatch option:
+ * `signal` (USR2 90 s before the time limit by default), sent to the batch
+ * shell (`B:`), which passes it on to the runner or to srun's ranks.
+ */
+export function warningOf(signal: string | undefined): { name: string; option: string } {
+  const text = signal ?? "USR2@90";
+  const m = /^(?:(B|R):)?([A-Z0-9]+)(@\d+)?$/.exec(text)!;
+  return { name: m[2]!, option: `${m[1] === "R" ? "R:" : "B:"}${m[2]}${m[3] ?? ""}` };
+}
+
+/**
+ * sbatch options that keep every attempt of a task right: Slurm never reruns
+ * a task by itself (`--no-requeue`; the runner requeues a task that
+ * checkpointed), and a requeued task's logs are appended to, not truncated.
+ * An option the raw `sbatch` map sets wins.
+ */
+function attemptOptions(p: SlurmParameters): Array<[string, string | true]> {
+  const raw = p.sbatch ?? {};
+  const out: Array<[string, string | true]> = [];
+  if (!("requeue" in raw) && !("no-requeue" in raw)) out.push(["no-requeue", true]);
+  if (!("open-mode" in raw)) out.push(["open-mode", "append"]);
+  return out;
 }
 
 /** The runner's options after the run folder: a worker's shape, or a split array's element offset. */

@@ -12,6 +12,12 @@ import { sharedScheduler, type SchedulerCallCounts } from "./scheduler.js";
 
 export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
 
+/**
+ * How long a task whose runner requeued it counts as pending although Slurm
+ * shows its last attempt ended: the next attempt's start rewrites the state.
+ */
+const REQUEUE_GRACE_MS = 10 * 60_000;
+
 /** What the watcher asks of the scheduler: one squeue call and at most one sacct call per poll. */
 export interface WatchedScheduler {
   /** squeue for these job ids, finished ones included while Slurm lists them. */
@@ -376,7 +382,7 @@ export class Watcher implements JobWatcher {
     const file = t.cancelled ? undefined : await this.files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
     if (file) {
       const s = decodeState(file, t.job.paths.state);
-      state = s.state === "RUNNING" ? "FAILED" : parseJobState(s.state);
+      state = s.state === "RUNNING" ? "FAILED" : s.state === "REQUEUED" ? "UNKNOWN" : parseJobState(s.state);
     }
     return this.#endedWithoutListedResult(t, state);
   }
@@ -388,6 +394,12 @@ export class Watcher implements JobWatcher {
    */
   async #endedWithoutListedResult(t: Tracked, state: JobState): Promise<boolean> {
     if (await this.#tryResult(t)) return true;
+    if (await this.#requeued(t)) {
+      // The runner requeued the task: Slurm may show the attempt that ended (REQUEUED, PREEMPTED, TIMEOUT) for a moment.
+      t.endedPolls = 0;
+      t.endedSince = undefined;
+      return setJobState(t.job, "PENDING");
+    }
     t.endedPolls++;
     t.endedSince ??= Date.now();
     if (t.endedPolls < 2) return false;
@@ -399,6 +411,15 @@ export class Watcher implements JobWatcher {
     settleJob(t.job, outcome);
     this.#tracked.delete(t.job);
     return true;
+  }
+
+  /** Whether the task's runner asked Slurm to requeue it within REQUEUE_GRACE_MS (its state file says so). */
+  async #requeued(t: Tracked): Promise<boolean> {
+    if (t.pool) return false;
+    const file = await this.files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
+    if (!file) return false;
+    const s = decodeState(file, t.job.paths.state);
+    return s.state === "REQUEUED" && Date.now() - s.at < REQUEUE_GRACE_MS;
   }
 
   /**

@@ -6,7 +6,7 @@ import { atRuntime, executorFromFlags, LocalExecutor, ParameterError, parseParam
 import { expandRuntime } from "../../src/api/runtime-value.js";
 
 const ACCEPTED =
-  "accepted: account, array_parallelism, constraint, cpus_per_task, dependency, exclude, gpus_per_node, gres, job_name, mem, mem_per_cpu, nodelist, nodes, ntasks_per_node, partition, qos, signal, slurm_setup, time, and sbatch.<option> for any other sbatch option";
+  "accepted: account, array_parallelism, constraint, cpus_per_task, dependency, exclude, gpus_per_node, gres, job_name, max_requeues, mem, mem_per_cpu, nodelist, nodes, ntasks_per_node, partition, qos, signal, slurm_setup, time, and sbatch.<option> for any other sbatch option";
 
 function problemsOf(argv: string[], cwd?: string): readonly string[] {
   try {

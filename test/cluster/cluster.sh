@@ -106,8 +106,16 @@ TaskProlog=$S/etc/taskprolog.sh
 GresTypes=gpu
 NodeName=n1 NodeHostname=$host NodeAddr=127.0.0.1 Port=${NODE_PORTS[0]} CPUs=2 RealMemory=4000 Gres=gpu:2
 NodeName=n2 NodeHostname=$host NodeAddr=127.0.0.1 Port=${NODE_PORTS[1]} CPUs=2 RealMemory=4000 Gres=gpu:2
-PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
-PartitionName=short Nodes=n1,n2 MaxTime=2 State=UP
+# Preemption: a job in high preempts one in low on the same nodes; low's jobs
+# get their --signal at once (preempt_send_user_signal), and GraceTime seconds
+# later TERM, then are requeued. debug and short are never preempted.
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+SlurmctldParameters=preempt_send_user_signal
+PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP PreemptMode=OFF
+PartitionName=short Nodes=n1,n2 MaxTime=2 State=UP PreemptMode=OFF
+PartitionName=low Nodes=n1,n2 MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=20
+PartitionName=high Nodes=n1,n2 MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
 EOF
   # Two GPUs per node on stand-in character devices: Slurm schedules them and
   # sets CUDA_VISIBLE_DEVICES, as on a GPU node.

@@ -84,7 +84,7 @@ describe("parseParameters", () => {
 
   test("an unknown key names close matches and every accepted key", () => {
     expect(problemsOf({ cpus_per_task: 4 })).toEqual([
-      "Unknown parameter `cpus_per_task` (did you mean `cpusPerTask`?); accepted: account, arrayParallelism, constraint, cpusPerTask, dependency, exclude, gpusPerNode, gres, jobName, mem, memPerCpu, nodelist, nodes, ntasksPerNode, partition, qos, sbatch, setup, signal, time",
+      "Unknown parameter `cpus_per_task` (did you mean `cpusPerTask`?); accepted: account, arrayParallelism, constraint, cpusPerTask, dependency, exclude, gpusPerNode, gres, jobName, maxRequeues, mem, memPerCpu, nodelist, nodes, ntasksPerNode, partition, qos, sbatch, setup, signal, time",
     ]);
   });
 

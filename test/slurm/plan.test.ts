@@ -3,7 +3,7 @@ import { describe, expect, test } from "vitest";
 import { ParameterError } from "../../src/errors.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { parseParameters } from "../../src/slurm/parameters.js";
-import { checkSubmission, planSubmission, type PlanInput } from "../../src/slurm/plan.js";
+import { checkSubmission, planSubmission, warningOf, type PlanInput } from "../../src/slurm/plan.js";
 import type { ClusterLimits } from "../../src/slurm/scheduler.js";
 
 const limits: ClusterLimits = {
@@ -28,8 +28,17 @@ describe("planSubmission", () => {
     const p = plan({ taskCount: 10, parameters: parseParameters({ time: 5, arrayParallelism: 3 }) });
     expect(p.packed).toBe(false);
     expect(p.scripts.map((s) => [s.path, s.firstElement, s.count])).toEqual([["/runs/s/job.sbatch", 0, 10]]);
-    expect(sbatchLines(p.scripts[0]!.text)).toEqual(["#SBATCH --array=0-9%3", "#SBATCH --output=/runs/s/logs/%a.out", "#SBATCH --error=/runs/s/logs/%a.err", "#SBATCH --time=00:05:00"]);
-    expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s");
+    // Slurm's warning (USR2, 90 s before the limit) goes to the batch shell; Slurm never reruns a task by itself; logs are appended to.
+    expect(sbatchLines(p.scripts[0]!.text)).toEqual([
+      "#SBATCH --array=0-9%3",
+      "#SBATCH --output=/runs/s/logs/%a.out",
+      "#SBATCH --error=/runs/s/logs/%a.err",
+      "#SBATCH --signal=B:USR2@90",
+      "#SBATCH --time=00:05:00",
+      "#SBATCH --no-requeue",
+      "#SBATCH --open-mode=append",
+    ]);
+    expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR2 --max-requeues 3");
     expect(p.manifest).toMatchObject({ version: 1, kind: "slurm", taskCount: 10, jobId: null, array: true, ranks: 1 });
     expect(p.manifest.tasksPerElement).toBeUndefined();
     expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state"]);
@@ -43,9 +52,16 @@ describe("planSubmission", () => {
       ["/runs/s/job-1.sbatch", 1001, 1001],
       ["/runs/s/job-2.sbatch", 2002, 498],
     ]);
-    expect(sbatchLines(p.scripts[2]!.text)).toEqual(["#SBATCH --array=0-497", "#SBATCH --output=/runs/s/logs/elements/%A_%a.out", "#SBATCH --error=/runs/s/logs/elements/%A_%a.err"]);
+    expect(sbatchLines(p.scripts[2]!.text)).toEqual([
+      "#SBATCH --array=0-497",
+      "#SBATCH --output=/runs/s/logs/elements/%A_%a.out",
+      "#SBATCH --error=/runs/s/logs/elements/%A_%a.err",
+      "#SBATCH --signal=B:USR2@90",
+      "#SBATCH --no-requeue",
+      "#SBATCH --open-mode=append",
+    ]);
     // Each element runs one task, its index offset by the array's first element; every rank of it too.
-    expect(runLine(p.scripts[1]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --element-offset 1001");
+    expect(runLine(p.scripts[1]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --element-offset 1001 --warning USR2 --max-requeues 3");
     expect(p.manifest.tasksPerElement).toBe(1);
     expect(p.dirs).toContain("/runs/s/logs/elements");
   });
@@ -120,14 +136,48 @@ describe("planSubmission", () => {
     expect(sbatchLines(p.scripts[0]!.text)).toEqual([
       "#SBATCH --output=/runs/s/logs/0.out",
       "#SBATCH --error=/runs/s/logs/0.err",
+      "#SBATCH --signal=B:USR2@90",
+      "#SBATCH --no-requeue",
+      "#SBATCH --open-mode=append",
       "#SBATCH --dependency=afterok:5_1:6",
       "#SBATCH --kill-on-invalid-dep=yes",
     ]);
     expect(p.manifest.array).toBe(false);
   });
+
+  test("the warning signal is the user's, always sent to the batch shell; raw sbatch options and maxRequeues win", () => {
+    const p = plan({ taskCount: 2, parameters: parseParameters({ signal: "SIGUSR1@120", maxRequeues: 0, sbatch: { requeue: true, "open-mode": "truncate" } }) });
+    expect(sbatchLines(p.scripts[0]!.text)).toEqual([
+      "#SBATCH --array=0-1",
+      "#SBATCH --output=/runs/s/logs/%a.out",
+      "#SBATCH --error=/runs/s/logs/%a.err",
+      "#SBATCH --signal=B:USR1@120",
+      "#SBATCH --requeue",
+      "#SBATCH --open-mode=truncate",
+    ]);
+    expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR1 --max-requeues 0");
+    expect(warningOf("R:USR2@60")).toEqual({ name: "USR2", option: "R:USR2@60" });
+    expect(warningOf(undefined)).toEqual({ name: "USR2", option: "B:USR2@90" });
+  });
+
+  test("workers get no warning of their own: their tasks are not requeued", () => {
+    const p = plan({ taskCount: 20, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ time: 5 }) });
+    expect(p.scripts[0]!.text).not.toContain("--signal");
+    expect(p.scripts[0]!.text).not.toContain("--no-requeue");
+    expect(runLine(p.scripts[0]!.text)).not.toContain("--warning");
+  });
 });
 
 describe("checkSubmission", () => {
+  test("tasks that checkpoint or requeue run one per element: \"auto\" does not pack them, explicit workers are refused", () => {
+    const p = parseParameters({ time: 5 });
+    expect(checkSubmission(p, { workers: "auto", dependency: undefined, requeues: true })).toEqual({ workers: undefined });
+    expect(() => checkSubmission(p, { workers: 4, dependency: undefined, requeues: true })).toThrow(
+      "Expected `workers` to be left out for tasks that checkpoint or requeue (got `4`): a task that Slurm warns about is requeued with its own array element, and workers run many tasks",
+    );
+    expect(checkSubmission(p, { workers: 4, dependency: undefined, requeues: false })).toEqual({ workers: 4, slots: undefined });
+  });
+
   const problem = (f: () => unknown) => {
     try {
       f();

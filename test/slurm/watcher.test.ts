@@ -53,6 +53,37 @@ async function polls(watcher: Watcher, n: number): Promise<void> {
 }
 
 describe("the watcher on recorded scheduler output", () => {
+  test("a task its runner requeued stays one unsettled future while Slurm shows the ended attempt, and settles at its true end", async () => {
+    const { folder, scheduler, watcher, track, result } = await setup();
+    const job = track(0);
+    const state = (s: string, at: number) => writeFile(folder.task(0).state, packr.pack({ state: s, host: "n1", jobId: "100_0", pid: 1, at }));
+    await state("RUNNING", Date.now());
+    scheduler.squeue = ["100_0|RUNNING", "100_0|PREEMPTED", "100_0|REQUEUED", ""];
+    scheduler.sacct = ["100_0|TIMEOUT"];
+    await watcher.pollNow();
+    expect(job.state).toBe("RUNNING");
+    await state("REQUEUED", Date.now());
+    await polls(watcher, 4);
+    expect(job.done()).toBe(false);
+    expect(job.state).toBe("PENDING");
+    scheduler.squeue = ["100_0|RUNNING"];
+    await state("RUNNING", Date.now());
+    await watcher.pollNow();
+    expect(job.state).toBe("RUNNING");
+    await result(0, "resumed");
+    await watcher.pollNow();
+    expect(await job.result()).toBe("resumed");
+  });
+
+  test("a requeue that never came back (its REQUEUED state is old) ends with Slurm's state", async () => {
+    const { folder, scheduler, watcher, track } = await setup();
+    const job = track(0);
+    await writeFile(folder.task(0).state, packr.pack({ state: "REQUEUED", host: "n1", jobId: "100_0", pid: 1, at: Date.now() - 11 * 60_000 }));
+    scheduler.squeue = ["100_0|TIMEOUT"];
+    await polls(watcher, 2);
+    expect(job.state).toBe("TIMEOUT");
+  });
+
   test("squeue states become job states; a listed result settles the job with its value", async () => {
     const { scheduler, watcher, track, result } = await setup();
     const job = track(0);
