@@ -14,9 +14,11 @@ export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
 
 /**
  * How long a task whose runner requeued it counts as pending although Slurm
- * shows its last attempt ended: the next attempt's start rewrites the state.
+ * shows it ended: the attempt that was requeued may show so for a moment.
+ * The next attempt's start rewrites the state; one that never starts (its
+ * launch failed) ends with Slurm's state after this.
  */
-const REQUEUE_GRACE_MS = 10 * 60_000;
+const REQUEUE_GRACE_MS = 60_000;
 
 /** What the watcher asks of the scheduler: one squeue call and at most one sacct call per poll. */
 export interface WatchedScheduler {

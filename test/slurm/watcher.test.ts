@@ -75,10 +75,10 @@ describe("the watcher on recorded scheduler output", () => {
     expect(await job.result()).toBe("resumed");
   });
 
-  test("a requeue that never came back (its REQUEUED state is old) ends with Slurm's state", async () => {
+  test("a requeue whose next attempt never started (its REQUEUED state is a minute old) ends with Slurm's state", async () => {
     const { folder, scheduler, watcher, track } = await setup();
     const job = track(0);
-    await writeFile(folder.task(0).state, packr.pack({ state: "REQUEUED", host: "n1", jobId: "100_0", pid: 1, at: Date.now() - 11 * 60_000 }));
+    await writeFile(folder.task(0).state, packr.pack({ state: "REQUEUED", host: "n1", jobId: "100_0", pid: 1, at: Date.now() - 61_000 }));
     scheduler.squeue = ["100_0|TIMEOUT"];
     await polls(watcher, 2);
     expect(job.state).toBe("TIMEOUT");

@@ -1,0 +1,170 @@
+// Long jobs on the real cluster: Slurm's warning before the time limit and on
+// preemption, a checkpoint, a requeue under the same job id, and the cap.
+// Each timeout costs up to a minute.
+import { execa } from "execa";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, test } from "vitest";
+import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor } from "../../src/index.js";
+import { packr } from "../../src/protocol/codec.js";
+import { Watcher } from "../../src/slurm/watcher.js";
+import { endless, environment, ranked, resumable, stubborn } from "../fixtures/requeue.js";
+import { needCluster } from "../helpers/cluster.js";
+import { runsFolder } from "../helpers/behaviour.js";
+import { preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
+
+const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
+const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
+const started = (path: string) => () => readFile(path).then(() => true, () => false);
+
+describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
+  beforeAll(() => {
+    Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  });
+
+  test("a timeout: the task checkpoints, is requeued under the same id, resumes and completes; loadJobs in a new process follows it", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, signal: "USR2@30" });
+    const [job] = await executor.mapArray([resumable.with({ step: 0, endings: [] })]);
+    const id = job!.id;
+    const folder = dirname(dirname(job!.paths.result));
+    // A fresh process rebuilds the future from the run folder before the requeue, and follows it to the end.
+    const reloaded = execa(tsx, [join(fixtures, "reload.mts"), folder], { env: { SLURM_CONF: process.env.SLURM_CONF } });
+    const release = startRequeuedAtOnce(job!);
+    try {
+      expect(await job!.result()).toEqual({ resumedAt: 1, attempt: 1, endings: ["TIMEOUT"], restarts: 1 });
+    } finally {
+      release();
+    }
+    expect(job!.id).toBe(id);
+    const attempts = await job!.attempts();
+    expect(attempts.map((a) => [a.attempt, a.ended, a.requeued])).toEqual([
+      [0, "TIMEOUT", true],
+      [1, "COMPLETED", false],
+    ]);
+    expect(attempts[0]!.host).toMatch(/^n[12]$/);
+    // Both attempts' output, the second under its header.
+    const stdout = await job!.stdout();
+    expect(stdout).toContain("attempt 0 starts at step 0\nattempt 0 warned: TIMEOUT\n");
+    expect(stdout).toMatch(/===== slurmkit: task 0, attempt 1, on n[12] at [^\n]+ =====\nattempt 1 starts at step 1\n/);
+    expect(await job!.stderr()).toContain("requeued after attempt 0 (TIMEOUT)");
+    const [seen] = JSON.parse((await reloaded).stdout) as Array<{ id: string; state: string; value?: unknown }>;
+    expect(seen).toEqual({ id, state: "COMPLETED", value: { resumedAt: 1, attempt: 1, endings: ["TIMEOUT"], restarts: 1 } });
+  });
+
+  test("the cap: with maxRequeues 1 a task that never finishes ends TIMEOUT after 2 attempts, with both attempts' logs", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, signal: "USR2@30", maxRequeues: 1 });
+    const job = await executor.submit(endless.with({ step: 0, endings: [] }));
+    const release = startRequeuedAtOnce(job);
+    let error: unknown;
+    try {
+      error = await job.result().catch((e: unknown) => e);
+    } finally {
+      release();
+    }
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect((error as JobEndedWithoutResultError).state).toBe("TIMEOUT");
+    expect(job.state).toBe("TIMEOUT");
+    expect((await job.attempts()).map((a) => [a.ended, a.requeued])).toEqual([
+      ["TIMEOUT", true],
+      ["TIMEOUT", false],
+    ]);
+    const stdout = await job.stdout();
+    expect(stdout).toMatch(/attempt 0 of endless on n[12]\nattempt 0 warned: TIMEOUT\n/);
+    expect(stdout).toMatch(/===== slurmkit: task 0, attempt 1, [^\n]+\nattempt 1 of endless on n[12]\nattempt 1 warned: TIMEOUT\n/);
+    expect(await job.stderr()).toContain("was requeued after 1 timeout(s), its maxRequeues; this attempt is the last");
+  });
+
+  test("a command task with requeue.onTimeout saves its own state on the signal, is requeued, resumes and completes", async (ctx) => {
+    needCluster(ctx);
+    const work = await mkdtemp(join(tmpdir(), "slurmkit-requeue-cmd-"));
+    const script = [
+      'state="$1/saved"',
+      'if [ -f "$state" ]; then echo "resumed from $(cat "$state")"; exit 0; fi',
+      'trap \'echo 41 > "$state"; echo "saved on USR2"; exit 3\' USR2',
+      "echo working; while :; do sleep 1; done",
+    ].join("\n");
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, signal: "USR2@30" });
+    const job = await executor.submit(command("bash", ["-c", script, "resumer", work], { requeue: { onTimeout: true } }));
+    const release = startRequeuedAtOnce(job);
+    try {
+      expect(await job.result()).toEqual({ exitCode: 0 });
+    } finally {
+      release();
+    }
+    expect((await job.attempts()).map((a) => [a.ended, a.requeued])).toEqual([
+      ["TIMEOUT", true],
+      ["COMPLETED", false],
+    ]);
+    expect(await job.stdout()).toMatch(/^working\nsaved on USR2\n\n===== slurmkit: task 0, attempt 1, [^\n]+\nresumed from 41\n$/);
+  });
+
+  test("preemption: a task in the low partition checkpoints when a high job preempts it, resumes under the same id and completes", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), partition: "low", time: 10 });
+    const [job] = await executor.mapArray([resumable.with({ step: 0, endings: [] })]);
+    const id = job!.id;
+    const release = startRequeuedAtOnce(job!);
+    try {
+      await preemptWhenRunning(job!, started(job!.paths.state));
+      expect(await job!.result()).toEqual({ resumedAt: 1, attempt: 1, endings: ["PREEMPTED"], restarts: 1 });
+    } finally {
+      release();
+    }
+    expect(job!.id).toBe(id);
+    expect((await job!.attempts()).map((a) => [a.ended, a.requeued])).toEqual([
+      ["PREEMPTED", true],
+      ["COMPLETED", false],
+    ]);
+    expect(await job!.stdout()).toContain("attempt 0 warned: PREEMPTED\n");
+  });
+
+  test("preemption without a checkpoint ends PREEMPTED, typed, and Slurm does not rerun the task", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), partition: "low", time: 10 });
+    const job = await executor.submit(stubborn.with(600));
+    await preemptWhenRunning(job, started(job.paths.state));
+    const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.state).toBe("PREEMPTED");
+    expect(error.logTail).toContain("DUE TO PREEMPTION");
+    expect((await job.attempts()).map((a) => [a.ended, a.requeued])).toEqual([["PREEMPTED", false]]);
+  });
+
+  test("four ranks on two nodes: every rank gets the warning and is stopped before the requeue; only rank 0's checkpoint decides", async (ctx) => {
+    needCluster(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-ranks-"));
+    const executor = new SlurmExecutor({ folder: await runsFolder(), nodes: 2, ntasksPerNode: 2, time: 1, signal: "USR2@30" });
+    const job = await executor.submit(ranked.with({ step: 0, endings: [], dir }));
+    const release = startRequeuedAtOnce(job);
+    try {
+      // Attempt 1 finds none of attempt 0's four processes alive.
+      expect(await job.result()).toEqual({ attempt: 1, rank: 0, earlier: 4, alive: [], endings: ["TIMEOUT"] });
+    } finally {
+      release();
+    }
+    const warned = (await readdir(dir)).filter((n) => n.startsWith("warned-")).sort();
+    expect(warned).toEqual(["warned-0", "warned-1", "warned-2", "warned-3"]);
+    for (const name of warned) expect(await readFile(join(dir, name), "utf8")).toBe("TIMEOUT");
+    expect((await job.attempts()).length).toBe(2);
+  });
+
+  test("four ranks on two nodes each see their own rank, node, the expanded host list and their GPUs", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), nodes: 2, ntasksPerNode: 2, gres: "gpu:2", time: 5 });
+    const job = await executor.submit(environment.with(undefined));
+    const rank0 = await job.result();
+    const others = await Promise.all([1, 2, 3].map(async (r) => (packr.unpack(await readFile(job.paths.result.replace(/0\.result$/, `0.r${r}.result`))) as { value: typeof rank0 }).value));
+    const all = [rank0, ...others];
+    for (const [r, env] of all.entries()) {
+      expect(env).toMatchObject({ slurm: true, rank: r, localRank: r % 2, nodeRank: Math.floor(r / 2), worldSize: 4, localWorldSize: 2, nodeCount: 2, hosts: ["n1", "n2"], restarts: 0 });
+      expect(env.hostname).toBe(`n${Math.floor(r / 2) + 1}`);
+      expect(env.jobId).toBe(job.id);
+      expect(env.gpus).toEqual(["0", "1"]);
+      expect(env.cpus.length).toBeGreaterThan(0);
+    }
+  });
+});
