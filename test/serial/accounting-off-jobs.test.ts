@@ -4,6 +4,9 @@ import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor } fr
 import { Watcher } from "../../src/slurm/watcher.js";
 import { Scheduler } from "../../src/slurm/scheduler.js";
 import { hog, square } from "../fixtures/tasks.js";
+import { stubborn } from "../fixtures/requeue.js";
+import { preemptWhenRunning } from "../helpers/requeue.js";
+import { readFile } from "node:fs/promises";
 import { clusterScript, needCluster } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/behaviour.js";
 
@@ -39,6 +42,17 @@ describe("SlurmExecutor with accounting off", () => {
     expect(error).toBeInstanceOf(JobEndedWithoutResultError);
     expect(error.state).toBe("OUT_OF_MEMORY");
     expect(error.logTail).toContain("Exceeded job memory limit");
+  });
+
+  test("preemption without a checkpoint ends PREEMPTED, typed, from squeue alone", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), partition: "low", time: 10 });
+    const job = await executor.submit(stubborn.with(600));
+    await preemptWhenRunning(job, () => readFile(job.paths.state).then(() => true, () => false));
+    const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.state).toBe("PREEMPTED");
+    expect(error.logTail).toContain("DUE TO PREEMPTION");
   });
 
   test("a broken runner path fails with JobEndedWithoutResultError and the log tail", async (ctx) => {
