@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { TaskInterruptedError } from "../src/errors.js";
 import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import type { AttemptFile, CheckpointFile } from "../src/protocol/records.js";
-import type { RunFolder } from "../src/protocol/run-folder.js";
+import { RunFolder } from "../src/protocol/run-folder.js";
 
 // Attempts of a task that Slurm warns about (time limit, preemption): the
 // warning, how the attempt is ending, and the requeue with its records.
@@ -28,7 +29,7 @@ export async function readHistory(folder: RunFolder, index: number, restarted: b
   let attempt = 0;
   let timeouts = 0;
   for (const name of names) {
-    if (!name.startsWith(`${index}.`)) continue;
+    if (RunFolder.parseAttemptName(name)?.index !== index) continue;
     const record = packr.unpack(await readFile(`${folder.attemptsDir}/${name}`)) as Partial<AttemptFile>;
     attempt++;
     if (record.ended === "TIMEOUT") timeouts++;
@@ -57,9 +58,9 @@ export async function forgetRequeue(folder: RunFolder, index: number, attempt: n
   await rm(folder.attempt(index, attempt), { force: true });
 }
 
-function run(program: string, args: readonly string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+function run(program: string, args: readonly string[], timeoutMs = 60_000): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(program, args, { timeout: 60_000 }, (error, stdout, stderr) => resolve({ ok: !error, stdout, stderr: stderr || (error?.message ?? "") }));
+    execFile(program, args, { timeout: timeoutMs }, (error, stdout, stderr) => resolve({ ok: !error, stdout, stderr: stderr || (error?.message ?? "") }));
   });
 }
 
@@ -75,16 +76,55 @@ export async function requeueJob(jobId: string): Promise<string | undefined> {
   return requeue.ok ? undefined : `scontrol requeue ${jobId} failed: ${requeue.stderr.trim()}`;
 }
 
+/** What the warning says: how the attempt ends, and when (ms since epoch) if known. */
+export interface WarningNews {
+  readonly ending: Ending;
+  readonly deadline: number | undefined;
+}
+
 /**
  * How the attempt is ending, as Slurm says: a job being preempted has a
  * PreemptTime; one warned of its time limit has none. Also its end time.
+ * When squeue cannot answer, it says so through `report` and takes it as the
+ * time limit's.
  */
-export async function endingOf(jobId: string): Promise<{ ending: Ending; deadline: number | undefined }> {
-  const r = await run("squeue", ["-h", "-j", jobId, "-O", "PreemptTime:40,EndTime:40"]);
+export async function endingOf(jobId: string, report: (line: string) => void = () => undefined): Promise<WarningNews> {
+  const r = await run("squeue", ["-h", "-j", jobId, "-O", "PreemptTime:40,EndTime:40"], 10_000);
+  if (!r.ok) report(`slurmkit runner: could not ask squeue how job ${jobId} ends (${r.stderr.trim()}); taking the warning as the time limit's\n`);
   const [preempt, end] = r.stdout.trim().split(/\s+/);
   const preempted = /^\d{4}-\d\d-\d\dT/.test(preempt ?? "");
   const deadline = end && /^\d{4}-\d\d-\d\dT/.test(end) ? Date.parse(end) : undefined;
   return { ending: preempted ? "PREEMPTED" : "TIMEOUT", deadline: Number.isNaN(deadline) ? undefined : deadline };
+}
+
+/** The warning this process got, kept so that a task that starts listening later still hears it. */
+let latest: Promise<WarningNews> | undefined;
+const news = new EventEmitter();
+
+function announce(warning: Promise<WarningNews>): void {
+  latest = warning;
+  news.emit("warn", warning);
+}
+
+/**
+ * Listens for Slurm's warning signal (`--signal`, USR2 by default) for the
+ * rest of the process's life: the runner calls it first thing, so that no
+ * warning is missed. Outside Slurm (no job id) it is taken as the time limit's.
+ */
+export function listenForWarning(name: NodeJS.Signals, jobId: string | undefined, report: (line: string) => void): void {
+  process.on(name, () => {
+    if (!latest) announce(jobId ? endingOf(jobId, report) : Promise.resolve({ ending: "TIMEOUT", deadline: undefined }));
+  });
+}
+
+/** A worker's slot: the worker passed Slurm's warning on, for the task the slot runs. */
+export function passWarning(warning: WarningNews): void {
+  announce(Promise.resolve(warning));
+}
+
+/** A worker's slot starts another task: the last task's warning is not this one's. */
+export function forgetWarning(): void {
+  latest = undefined;
 }
 
 /** Slurm's warning to one attempt: an AbortSignal for the task, and how the attempt ends once it came. */
@@ -92,39 +132,35 @@ export interface Warning {
   /** Aborts (reason: TaskInterruptedError) when the warning comes. */
   readonly signal: AbortSignal;
   /** Resolves when the warning came and how the attempt ends is known. */
-  readonly arrived: Promise<{ ending: Ending; deadline: number | undefined }>;
+  readonly arrived: Promise<WarningNews>;
   /** Whether the warning came. */
   readonly came: boolean;
   /** Stops listening. */
   dispose(): void;
 }
 
-/**
- * Listens for Slurm's warning signal (`--signal`, USR2 by default). Outside
- * Slurm (no job id) a warning is taken as the time limit's.
- */
-export function watchWarning(name: NodeJS.Signals | undefined, attempt: number, jobId: string | undefined): Warning {
+/** The warning of one attempt (number `attempt`), whether it came before this call or comes later. */
+export function watchWarning(attempt: number): Warning {
   const controller = new AbortController();
   let came = false;
-  let resolve!: (v: { ending: Ending; deadline: number | undefined }) => void;
-  const arrived = new Promise<{ ending: Ending; deadline: number | undefined }>((r) => (resolve = r));
-  const on = () => {
+  let resolve!: (news: WarningNews) => void;
+  const arrived = new Promise<WarningNews>((r) => (resolve = r));
+  const take = (warning: Promise<WarningNews>) => {
     if (came) return;
     came = true;
-    void (jobId ? endingOf(jobId) : Promise.resolve({ ending: "TIMEOUT" as const, deadline: undefined })).then((e) => {
-      controller.abort(new TaskInterruptedError(e.ending, attempt));
-      resolve(e);
+    void warning.then((w) => {
+      controller.abort(new TaskInterruptedError(w.ending, attempt));
+      resolve(w);
     });
   };
-  if (name) process.on(name, on);
+  if (latest) take(latest);
+  else news.on("warn", take);
   return {
     signal: controller.signal,
     arrived,
     get came() {
       return came;
     },
-    dispose: () => {
-      if (name) process.off(name, on);
-    },
+    dispose: () => void news.off("warn", take),
   };
 }

@@ -8,7 +8,7 @@ import { expandDeep } from "../src/api/runtime-value.js";
 import { TaskInterruptedError } from "../src/errors.js";
 import { CommandFailed, findTask, inLogs, runTask, Terminated, type TaskLogs } from "./execute.js";
 import { dependencyGate } from "./after.js";
-import { forgetRequeue, readCheckpoint, readHistory, recordRequeue, requeueJob, watchWarning, type Ending, type History } from "./attempts.js";
+import { forgetRequeue, readCheckpoint, readHistory, recordRequeue, watchWarning, type Ending, type History, type WarningNews } from "./attempts.js";
 import { HOST } from "./node.js";
 
 /** One task to run, and where its files go. */
@@ -30,23 +30,28 @@ export interface OneTask {
   readonly requeue?: RequeueOptions;
 }
 
-/** What the runner needs to requeue a task that Slurm warns about. */
+/** What the runner needs to requeue a task that Slurm warns about (the warning itself comes through attempts.ts). */
 export interface RequeueOptions {
-  /** The signal Slurm sends (`--signal`). */
-  readonly warning: NodeJS.Signals;
   /** Requeues after a timeout at most this many times (preemptions do not count). */
   readonly maxRequeues: number;
-  /** The job's own id for scontrol (SLURM_JOB_ID, an array element's own id); undefined outside Slurm. */
-  readonly slurmJobId: string | undefined;
-  /** Whether Slurm requeued this job before (SLURM_RESTART_COUNT > 0): then earlier attempts' records are read. */
+  /**
+   * Requeues the task once its records are written: `scontrol requeue` of its
+   * element, or a slot asking its worker to run the task again. Returns an
+   * error message, or undefined when the requeue was taken. Undefined: the
+   * task cannot be requeued (outside Slurm).
+   */
+  readonly requeue: (() => Promise<string | undefined>) | undefined;
+  /** Whether earlier attempts may exist (SLURM_RESTART_COUNT > 0, or a worker's slot): then their records are read. */
   readonly restarted: boolean;
-  /** Whether this rank runs inside srun's step, where Slurm itself signals every process. */
-  readonly inStep: boolean;
+  /** The signal a command task is sent on the warning: none inside srun's step, where Slurm itself signals every process. */
+  readonly forward: NodeJS.Signals | undefined;
+  /** Send it to every command (the user set `signal`), not only to those with `requeue`. */
+  readonly forwardAll: boolean;
 }
 
 /** How long a requeued attempt waits for Slurm to end it before it exits by itself. */
 const REQUEUE_WAIT_MS = 300_000;
-/** A command that still runs this long before the deadline is requeued anyway. */
+/** A task that still runs this long before the deadline is checkpointed and requeued anyway. */
 const DEADLINE_MARGIN_MS = 5_000;
 
 /**
@@ -78,49 +83,57 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     if (t.logs) for (const fd of [t.logs.out, t.logs.err]) writeSync(fd, header);
     else for (const stream of [process.stdout, process.stderr]) stream.write(header);
   }
-  const warning = watchWarning(t.requeue?.warning, history.attempt, t.requeue?.slurmJobId);
+  const warning = watchWarning(history.attempt);
   // A task that only waits for the warning has nothing else keeping Node's event loop alive.
   const alive = setInterval(() => undefined, 1 << 30);
-  const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt };
-  let outcome: Outcome;
-  const attempt: Attempt = { settled: undefined, requeuing: false, decision: undefined };
   try {
-    const record = await t.load();
-    const checkpoint = record.kind === "function" && history.attempt > 0 ? await readCheckpoint(t.folder, t.index) : undefined;
-    const arg = checkpoint ? { value: checkpoint.arg } : undefined;
-    const running = runTask(record, { ...(t.logs ? { logs: t.logs } : {}), ctx, ...(arg ? { arg } : {}), ...(t.requeue && !t.requeue.inStep ? { forward: t.requeue.warning } : {}) });
-    running.then(
-      () => (attempt.settled = "value"),
-      () => (attempt.settled = "error"),
-    );
-    void warning.arrived.then((w) => {
-      if (t.rank === 0 && t.requeue) attempt.decision = decide(t, t.requeue, record, history, w, running, attempt, ctx, arg ? arg.value : record.kind === "function" ? record.arg : undefined, startedAt);
-    });
-    outcome = { value: await running };
-  } catch (error) {
-    if (error instanceof Terminated) throw error;
-    outcome = { error };
-  }
-  if (warning.came) {
-    // After Slurm's warning rank 0 decides whether the task is requeued; a requeued attempt writes no result.
-    const { ending } = await warning.arrived;
-    const decided = await attempt.decision;
-    if (attempt.requeuing || decided === "requeue") await waitForSlurm();
-    if ("error" in outcome && isInterruption(outcome.error, warning.signal)) {
-      if (t.rank !== 0) await waitForSlurm();
-      outcome = { ...outcome, ending };
+    const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt };
+    let outcome: Outcome;
+    const attempt: Attempt = { settled: undefined, requeuing: false, decision: undefined };
+    try {
+      const record = await t.load();
+      const checkpoint = record.kind === "function" && history.attempt > 0 ? await readCheckpoint(t.folder, t.index) : undefined;
+      const arg = checkpoint ? { value: checkpoint.arg } : undefined;
+      const running = runTask(record, { ...(t.logs ? { logs: t.logs } : {}), ctx, ...(arg ? { arg } : {}), ...(forwardTo(record, t.requeue) ? { forward: t.requeue!.forward! } : {}) });
+      running.then(
+        () => (attempt.settled = "value"),
+        () => (attempt.settled = "error"),
+      );
+      void warning.arrived.then((w) => {
+        if (t.rank === 0 && t.requeue) attempt.decision = decide(t, t.requeue, record, history, w, running, attempt, ctx, arg ? arg.value : record.kind === "function" ? record.arg : undefined, startedAt);
+      });
+      outcome = { value: await running };
+    } catch (error) {
+      if (error instanceof Terminated) throw error;
+      outcome = { error };
     }
+    if (warning.came) {
+      // After Slurm's warning rank 0 decides whether the task is requeued; a requeued attempt writes no result.
+      const { ending } = await warning.arrived;
+      const decided = await attempt.decision;
+      if (attempt.requeuing || decided === "requeue") await waitForSlurm();
+      if ("error" in outcome && isInterruption(outcome.error, warning.signal)) {
+        if (t.rank !== 0) await waitForSlurm();
+        outcome = { ...outcome, ending };
+      }
+    }
+    if ("error" in outcome) {
+      const e = outcome.error as Error;
+      t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : "failed"} on ${HOST}: ${e.stack ?? e.message}\n`);
+    }
+    const { bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt });
+    await writeFileAtomic(t.folder.result(t.index, t.rank), bytes);
+    await writeState(ok ? "COMPLETED" : "FAILED");
+    return ok;
+  } finally {
+    warning.dispose();
+    clearInterval(alive);
   }
-  warning.dispose();
-  clearInterval(alive);
-  if ("error" in outcome) {
-    const e = outcome.error as Error;
-    t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : "failed"} on ${HOST}: ${e.stack ?? e.message}\n`);
-  }
-  const { bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt });
-  await writeFileAtomic(t.folder.result(t.index, t.rank), bytes);
-  await writeState(ok ? "COMPLETED" : "FAILED");
-  return ok;
+}
+
+/** Whether a command gets the warning signal: it asked for `requeue`, or the user set `signal`. */
+function forwardTo(record: TaskRecord, o: RequeueOptions | undefined): boolean {
+  return o?.forward !== undefined && record.kind === "command" && (o.forwardAll || record.requeue !== undefined);
 }
 
 /** A task's value, or its error and, when it stopped at Slurm's warning without a requeue, how the attempt ended. */
@@ -147,17 +160,19 @@ async function waitForSlurm(): Promise<never> {
 }
 
 /**
- * Rank 0, after Slurm's warning: asks the task's checkpoint for the next
- * argument (a command with `requeue` saves its own state and exits), then
- * records the attempt and requeues the job, unless the task finished first,
- * has no checkpoint, or has used its `maxRequeues` timeouts.
+ * Rank 0, after Slurm's warning: lets the task stop at a safe point (it ends,
+ * or it runs on until just before Slurm would end it), then asks its
+ * checkpoint for the next argument (a command with `requeue` has saved its
+ * own state), records the attempt and requeues the task. No requeue when
+ * the task finished or failed by itself, has no checkpoint (or it returned
+ * nothing), or has used its `maxRequeues` timeouts.
  */
 async function decide(
   t: OneTask,
   o: RequeueOptions,
   record: TaskRecord,
   history: History,
-  w: { ending: Ending; deadline: number | undefined },
+  w: WarningNews,
   running: Promise<unknown>,
   attempt: Attempt,
   ctx: TaskContext,
@@ -165,33 +180,40 @@ async function decide(
   startedAt: number,
 ): Promise<"requeue" | "end"> {
   const wanted = record.kind === "function" ? record.checkpoint === true : w.ending === "TIMEOUT" ? record.requeue?.onTimeout === true : record.requeue?.onPreempt === true;
-  if (!wanted || o.slurmJobId === undefined) return "end";
+  if (!wanted || o.requeue === undefined) return "end";
   if (w.ending === "TIMEOUT" && history.timeouts >= o.maxRequeues) {
-    t.report(`slurmkit runner: task ${t.index} was requeued after ${history.timeouts} timeout(s), its maxRequeues; this attempt is the last\n`);
+    t.report(`slurmkit runner: task ${t.index} is not requeued: it reached maxRequeues (${o.maxRequeues}) timeouts\n`);
     return "end";
   }
+  const left = w.deadline === undefined ? 30_000 : Math.max(0, w.deadline - Date.now() - DEADLINE_MARGIN_MS);
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    running.then(
+      () => "finished" as const,
+      (error: unknown) => (isInterruption(error, ctx.signal) ? ("stopped" as const) : ("failed" as const)),
+    ),
+    new Promise<"running">((resolve) => (timer = setTimeout(() => resolve("running"), left))),
+  ]);
+  clearTimeout(timer);
+  if (ended === "finished" || ended === "failed") return "end";
   let next: { value: unknown } | undefined;
-  try {
-    if (record.kind === "function") {
+  if (record.kind === "function") {
+    try {
       const found = await findTask(record);
       const value = await inLogs(t.logs, async () => found.checkpoint?.(expandDeep(arg, process.env, HOST), ctx));
       if (value === undefined) return "end";
       next = { value };
-    } else {
-      // The command saves its own state on the signal: wait until it exits, or until just before Slurm would end it.
-      const left = w.deadline === undefined ? 30_000 : Math.max(0, w.deadline - Date.now() - DEADLINE_MARGIN_MS);
-      await Promise.race([running.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, left))]);
+    } catch (error) {
+      t.report(`slurmkit runner: task ${t.index}'s checkpoint failed, so it is not requeued: ${(error as Error).stack ?? String(error)}\n`);
+      return "end";
     }
-  } catch (error) {
-    t.report(`slurmkit runner: task ${t.index}'s checkpoint failed, so it is not requeued: ${(error as Error).stack ?? String(error)}\n`);
-    return "end";
   }
   if (attempt.settled === "value") return "end";
   attempt.requeuing = true;
-  const ended = Date.now();
-  await recordRequeue(t.folder, t.index, { attempt: history.attempt, ended: w.ending, host: HOST, jobId: t.jobId, startedAt, endedAt: ended }, next ? { attempt: history.attempt, arg: next.value } : undefined);
-  await writeFileAtomic(t.folder.task(t.index).state, packr.pack({ state: "REQUEUED", host: HOST, jobId: t.jobId, pid: process.pid, at: ended } satisfies StateFile));
-  const failed = await requeueJob(o.slurmJobId);
+  const at = Date.now();
+  await recordRequeue(t.folder, t.index, { attempt: history.attempt, ended: w.ending, host: HOST, jobId: t.jobId, startedAt, endedAt: at }, next ? { attempt: history.attempt, arg: next.value } : undefined);
+  await writeFileAtomic(t.folder.task(t.index).state, packr.pack({ state: "REQUEUED", host: HOST, jobId: t.jobId, pid: process.pid, at } satisfies StateFile));
+  const failed = await o.requeue();
   if (failed === undefined) {
     t.report(`slurmkit runner: task ${t.index} requeued after attempt ${history.attempt} (${w.ending})\n`);
     return "requeue";

@@ -2,11 +2,12 @@
  * The slurmkit runner, started on the node by the sbatch script (or by
  * LocalExecutor):
  *
- *     runner.js <run folder> [--element-offset O] [--warning SIG --max-requeues N]
+ *     runner.js <run folder> [--element-offset O] [--warning SIG --max-requeues N [--forward-warning]]
  *         runs one task: SLURMKIT_TASK_INDEX, or O + SLURM_ARRAY_TASK_ID; every
  *         rank of a multi-rank job runs it, and rank r > 0 writes its own result;
  *         on SIG (Slurm's warning) a task that checkpoints is requeued
  *     runner.js <run folder> --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S]
+ *               [--warning SIG --warn-seconds S --max-requeues N [--forward-warning]]
  *         a worker element of a packed submission: claims tasks and runs each
  *         in one of K slot processes, started as `runner.js <run folder> --slot`
  *
@@ -20,6 +21,9 @@ import { openSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import { routeOutput, Terminated, type TaskLogs } from "./execute.js";
 import { jobIdOf, taskIndex } from "./node.js";
+import { inSrunStep } from "../src/api/job-environment.js";
+import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
+import { listenForWarning, requeueJob } from "./attempts.js";
 import { runOneTask } from "./run-task.js";
 import { runSlot } from "./slot.js";
 import { runWorker } from "./worker.js";
@@ -40,6 +44,13 @@ function signalOption(argv: readonly string[], name: string): NodeJS.Signals | u
   const value = argv[i + 1] ?? "";
   if (!/^[A-Z0-9]+$/.test(value) || !(`SIG${value}` in constants.signals)) throw new Error(`Bad ${name} '${value}': expected a signal name such as USR2`);
   return `SIG${value}` as NodeJS.Signals;
+}
+
+/** A worker's warning options: the signal, how long before each task's limit, the cap, and whether every command gets it. */
+function workerWarning(argv: readonly string[]): { warning?: NodeJS.Signals; warnSeconds?: number; maxRequeues?: number; forwardAll?: boolean } {
+  const warning = signalOption(argv, "--warning");
+  if (!warning) return {};
+  return { warning, warnSeconds: option(argv, "--warn-seconds") ?? 60, maxRequeues: option(argv, "--max-requeues") ?? DEFAULT_MAX_REQUEUES, forwardAll: argv.includes("--forward-warning") };
 }
 
 /** Opens a task's own log files (appending: a requeued task keeps each attempt's), and sends what a function task prints there. */
@@ -67,8 +78,12 @@ async function main(): Promise<number> {
       cpusPerTask: option(argv, "--cpus-per-task") ?? 1,
       taskTimeSeconds: option(argv, "--task-time"),
       walltimeSeconds: option(argv, "--walltime"),
+      ...workerWarning(argv),
     });
   }
+  // Listen for Slurm's warning first thing, so that none is missed.
+  const warning = signalOption(argv, "--warning");
+  if (warning) listenForWarning(warning, process.env.SLURM_JOB_ID, (line) => process.stderr.write(line));
   const offset = option(argv, "--element-offset");
   const index = taskIndex({ ...process.env, SLURMKIT_INDEX_OFFSET: String(offset ?? 0) });
   const rank = Number(process.env.SLURM_PROCID ?? "0");
@@ -76,7 +91,6 @@ async function main(): Promise<number> {
   await mkdir(folder.resultsDir, { recursive: true });
   // A split array's element is not the task's index, so Slurm's own log is the element's: rank 0 writes the task's logs.
   const logs = offset !== undefined && rank === 0 ? openLogs(folder, index) : undefined;
-  const warning = signalOption(argv, "--warning");
   const slurmJobId = process.env.SLURM_JOB_ID;
   try {
     const ok = await runOneTask({
@@ -89,11 +103,11 @@ async function main(): Promise<number> {
       ...(warning
         ? {
             requeue: {
-              warning,
-              maxRequeues: option(argv, "--max-requeues") ?? 3,
-              slurmJobId,
+              maxRequeues: option(argv, "--max-requeues") ?? DEFAULT_MAX_REQUEUES,
+              requeue: slurmJobId === undefined ? undefined : () => requeueJob(slurmJobId),
               restarted: Number(process.env.SLURM_RESTART_COUNT ?? "0") > 0,
-              inStep: process.env.SLURM_STEP_ID !== undefined,
+              forward: inSrunStep(process.env) ? undefined : warning,
+              forwardAll: argv.includes("--forward-warning"),
             },
           }
         : {}),

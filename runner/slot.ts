@@ -1,13 +1,19 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
+import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
+import { forgetWarning, passWarning, type Ending } from "./attempts.js";
 import { routeOutput, Terminated } from "./execute.js";
 import { runOneTask } from "./run-task.js";
 
-/** What the worker tells a slot: run this task, or leave. */
-export type ToSlot = { readonly run: number } | { readonly exit: true };
-/** What a slot tells its worker: it is ready for tasks, or a task is done (its result and state are written). */
-export type FromSlot = { readonly ready: true } | { readonly done: number; readonly ok: boolean };
+/** What the worker tells a slot: run this task, pass Slurm's warning on to it, or leave. */
+export type ToSlot = { readonly run: number } | { readonly warn: Ending; readonly deadline: number | undefined } | { readonly exit: true };
+/**
+ * What a slot tells its worker: it is ready for tasks, a task is done (its
+ * result and state are written), or a task checkpointed and asks to be run
+ * again (its records are written; the worker stops this process).
+ */
+export type FromSlot = { readonly ready: true } | { readonly done: number; readonly ok: boolean } | { readonly requeued: number };
 
 /**
  * One slot of a worker, in its own process (`runner.js <dir> --slot`): it runs
@@ -18,6 +24,9 @@ export type FromSlot = { readonly ready: true } | { readonly done: number; reado
  */
 export function runSlot(folder: RunFolder): Promise<number> {
   const jobId = process.env.SLURMKIT_WORKER_ID ?? "local";
+  // Set by a worker whose tasks get Slurm's warning.
+  const signal = process.env.SLURMKIT_WARNING ? (`SIG${process.env.SLURMKIT_WARNING}` as NodeJS.Signals) : undefined;
+  const maxRequeues = Number(process.env.SLURMKIT_MAX_REQUEUES ?? DEFAULT_MAX_REQUEUES);
   routeOutput();
   return new Promise((resolve) => {
     let busy = false;
@@ -26,11 +35,33 @@ export function runSlot(folder: RunFolder): Promise<number> {
     });
     process.on("message", (message: ToSlot) => {
       if ("exit" in message) return resolve(0);
+      if ("warn" in message) {
+        passWarning({ ending: message.warn, deadline: message.deadline });
+        // A command task gets the signal itself (runCommand passes it on), as it would in its own element.
+        if (signal) process.kill(process.pid, signal);
+        return;
+      }
       busy = true;
+      forgetWarning();
       const index = message.run;
       const paths = folder.task(index);
-      const logs = { out: openSync(paths.stdout, "w"), err: openSync(paths.stderr, "w") };
-      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => writeSync(logs.err, line), checkAfter: false }).then(
+      // Appended to: a task run again after a requeue keeps each attempt's output.
+      const logs = { out: openSync(paths.stdout, "a"), err: openSync(paths.stderr, "a") };
+      const requeue = signal
+        ? {
+            requeue: {
+              forward: signal,
+              forwardAll: process.env.SLURMKIT_FORWARD_WARNING === "1",
+              maxRequeues,
+              restarted: true,
+              requeue: async () => {
+                process.send?.({ requeued: index } satisfies FromSlot);
+                return undefined;
+              },
+            },
+          }
+        : {};
+      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => writeSync(logs.err, line), checkAfter: false, ...requeue }).then(
         (ok) => {
           closeSync(logs.out);
           closeSync(logs.err);

@@ -3,13 +3,17 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { createExclusive, writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
-import type { ClaimFile, ResultFile } from "../src/protocol/records.js";
+import type { ClaimFile, ResultFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecCount } from "../src/protocol/spec-file.js";
+import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
 import { dependencyGate } from "./after.js";
+import { endingOf, requeueJob, type Ending } from "./attempts.js";
 import { HOST, jobIdOf } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How a worker element was started (from the runner's argv). */
 export interface WorkerOptions {
@@ -24,6 +28,14 @@ export interface WorkerOptions {
   /** The worker's number in its submission (array offset + SLURM_ARRAY_TASK_ID), and how many there were at first. */
   readonly workerIndex: number;
   readonly workerCount: number;
+  /** Slurm's warning signal (`--signal`): the worker passes it on to its tasks, and a task that checkpoints is run again. */
+  readonly warning?: NodeJS.Signals;
+  /** A task gets the warning this many seconds before its own time limit. */
+  readonly warnSeconds?: number;
+  /** Requeues of one task after a timeout, at most. */
+  readonly maxRequeues?: number;
+  /** Every command task gets the signal (the user set `signal`), not only those with `requeue`. */
+  readonly forwardAll?: boolean;
 }
 
 /** How long a stopped task gets between SIGTERM and SIGKILL. */
@@ -38,7 +50,7 @@ interface Slot {
   readonly share: SlotShare;
   child: ChildProcess | undefined;
   /** The task it runs, when it runs one. */
-  task: { readonly index: number; startedAt: number; stopping?: "TIMEOUT" | "CANCELLED" } | undefined;
+  task: { readonly index: number; startedAt: number; stopping?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED"; warned?: boolean } | undefined;
   /** Resolves when the slot finishes its task (or its process ends). */
   idle: Promise<void>;
   release: () => void;
@@ -70,6 +82,10 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   const rerun = Number(process.env.SLURM_RESTART_COUNT ?? "0") > 0 ? await unfinishedClaims(folder, workerId) : [];
   let failed = 0;
   let terminated: NodeJS.Signals | undefined;
+  /** Set when the worker is being preempted: it starts no more tasks. */
+  let draining = false;
+  /** Tasks claimed after the worker began to stop: they never started. */
+  const unstarted = new Set<number>();
 
   const slots: Slot[] = shares.map((share, number) => ({ number, share, child: undefined, task: undefined, idle: Promise.resolve(), release: () => undefined, ready: Promise.resolve(), kill: undefined }));
   const start = (slot: Slot) => {
@@ -79,6 +95,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       SLURMKIT_SLOT: String(slot.number),
       // What one task gets, not what the element holds.
       SLURM_CPUS_PER_TASK: String(o.cpusPerTask),
+      ...(o.warning ? { SLURMKIT_WARNING: o.warning.replace(/^SIG/, ""), SLURMKIT_MAX_REQUEUES: String(o.maxRequeues ?? DEFAULT_MAX_REQUEUES), ...(o.forwardAll ? { SLURMKIT_FORWARD_WARNING: "1" } : {}) } : {}),
     };
     if (slot.share.gpus) env.CUDA_VISIBLE_DEVICES = env.GPU_DEVICE_ORDINAL = slot.share.gpus.join(",");
     // This same runner program (installed, or its bundle in the executor's code/ folder).
@@ -93,6 +110,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     child.on("error", () => undefined);
     child.on("message", (m: FromSlot) => {
       if ("ready" in m) return listening();
+      // The task checkpointed: stop its process, and run it again (ended() queues it).
+      if ("requeued" in m) return slot.task?.index === m.requeued ? stopTask(slot, "REQUEUED") : undefined;
       if (slot.task?.index !== m.done) return;
       if (!m.ok) failed++;
       // A process told to stop is never reused: its exit (ended) frees the slot, and a new process takes the next task.
@@ -117,23 +136,30 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     const interrupted = signal === "SIGTERM" || signal === "SIGINT" || code === 143 || code === 130;
     if (interrupted && terminated === undefined && !task?.stopping) await new Promise((r) => setTimeout(r, 500));
     const killedBySlurm = !task?.stopping && terminated !== undefined;
+    // A task whose records say it was requeued is run again, even when the worker stopped it first (at its limit, or on preemption).
+    if (task && (task.stopping === "REQUEUED" || (task.stopping && (await wasRequeued(folder, task.index))))) {
+      rerun.push(task.index);
+      return slot.release();
+    }
     // A task that wrote its result just before it was stopped keeps it.
     if (task && !killedBySlurm && !existsSync(folder.result(task.index))) {
-      const state = task.stopping;
+      const state = task.stopping === "REQUEUED" ? undefined : task.stopping;
       const limit = o.taskTimeSeconds;
       const message =
         state === "TIMEOUT"
           ? `Task ${task.index} ran past its time limit of ${limit} s and was stopped`
           : state === "CANCELLED"
             ? `Task ${task.index} was cancelled while it ran`
-            : `Task ${task.index}'s process ended ${signal ? `by ${signal}` : `with exit code ${code}`} before it wrote a result`;
+            : state === "PREEMPTED"
+              ? `Task ${task.index}'s worker was preempted, and the task has no checkpoint to resume from`
+              : `Task ${task.index}'s process ended ${signal ? `by ${signal}` : `with exit code ${code}`} before it wrote a result`;
       failed++;
       await writeResult(folder, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state);
     }
     slot.release();
   };
 
-  const stopTask = (slot: Slot, why: "TIMEOUT" | "CANCELLED") => {
+  const stopTask = (slot: Slot, why: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED") => {
     if (!slot.task || slot.task.stopping || !slot.child?.pid) return;
     slot.task.stopping = why;
     const pid = slot.child.pid;
@@ -148,22 +174,62 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   };
   process.on("SIGTERM", onSignal).on("SIGINT", onSignal);
 
+  /** Passes Slurm's warning on to a slot's task, once. */
+  const warn = (slot: Slot, ending: Ending, deadline: number | undefined) => {
+    if (!slot.task || slot.task.warned || !slot.child?.connected) return;
+    slot.task.warned = true;
+    slot.child.send({ warn: ending, deadline } satisfies ToSlot, () => undefined);
+  };
+
+  /**
+   * Slurm's warning to the worker itself. On preemption it starts no more
+   * tasks and passes the warning on to its running tasks. If one of them
+   * checkpointed, the others (which cannot resume) end PREEMPTED here and the
+   * worker requeues itself, to run the checkpointed ones again when it
+   * restarts. A warning of its own time limit needs nothing: each task has
+   * its own limit and warning, and no task starts that could not finish.
+   */
+  const onWarning = async () => {
+    if (draining || !process.env.SLURM_JOB_ID) return;
+    const { ending, deadline } = await endingOf(process.env.SLURM_JOB_ID);
+    if (ending !== "PREEMPTED") return;
+    draining = true;
+    for (const slot of slots) warn(slot, ending, deadline);
+    // A task's own wait ends earlier (DEADLINE_MARGIN_MS before the deadline), so that it reports before it is stopped.
+    const until = deadline !== undefined ? deadline - 2_000 : Date.now() + 30_000;
+    while (Date.now() < until && slots.some((s) => s.task && s.task.stopping !== "REQUEUED")) await sleep(250);
+    if (!slots.some((s) => s.task?.stopping === "REQUEUED") && rerun.length === 0) return;
+    for (const slot of slots) if (slot.task && !slot.task.stopping) stopTask(slot, "PREEMPTED");
+  };
+  if (o.warning) process.on(o.warning, () => void onWarning());
+
   // Checks running tasks against their time limit and the client's cancel requests.
   const checker = setInterval(() => {
     for (const slot of slots) {
       const task = slot.task;
       if (!task) continue;
-      if (o.taskTimeSeconds !== undefined && Date.now() - task.startedAt > o.taskTimeSeconds * 1000) stopTask(slot, "TIMEOUT");
+      const limit = o.taskTimeSeconds;
+      // Each task gets Slurm's warning before its own time limit, as it would in its own element.
+      if (o.warning && limit !== undefined && !task.warned && !task.stopping && Date.now() >= task.startedAt + Math.max(0, limit - (o.warnSeconds ?? 60)) * 1000) {
+        warn(slot, "TIMEOUT", task.startedAt + limit * 1000);
+      }
+      if (limit !== undefined && Date.now() - task.startedAt > limit * 1000) stopTask(slot, "TIMEOUT");
       else if (existsSync(folder.cancel(task.index))) stopTask(slot, "CANCELLED");
     }
   }, CHECK_MS);
 
   const runOn = async (slot: Slot): Promise<void> => {
     for (;;) {
-      if (terminated) return;
+      if (terminated || draining) return;
       if (o.taskTimeSeconds !== undefined && deadline - Date.now() < o.taskTimeSeconds * 1000 + START_SLACK_MS) return;
       const index = rerun.shift() ?? (await claimNext(folder, claims, { worker: workerId, slot: slot.number, host: HOST, at: Date.now() }));
-      if (index === undefined || terminated) return;
+      if (index === undefined) return;
+      if (terminated || draining) {
+        // Claimed as the worker stopped: it runs when the worker restarts, or fails saying it never started.
+        unstarted.add(index);
+        rerun.push(index);
+        return;
+      }
       const meta = { host: HOST, jobId: workerId, startedAt: Date.now() };
       if (existsSync(folder.cancel(index))) {
         await writeResult(folder, index, meta, `Task ${index} was cancelled before it started`, "CANCELLED");
@@ -191,7 +257,27 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     }
   };
   await Promise.all(slots.map(runOn));
+  // A task requeued after its slots' loops ended: run it while the walltime allows.
+  while (rerun.length && !terminated && !draining && (o.taskTimeSeconds === undefined || deadline - Date.now() >= o.taskTimeSeconds * 1000 + START_SLACK_MS)) {
+    await Promise.all(slots.map(runOn));
+  }
   clearInterval(checker);
+  if (rerun.length && !terminated) {
+    // Tasks to run again and no time (or preempted): requeue this worker, which runs them first when it restarts.
+    const problem = process.env.SLURM_JOB_ID ? await requeueJob(process.env.SLURM_JOB_ID) : "not under Slurm";
+    if (problem === undefined) {
+      process.stderr.write(`slurmkit runner: worker ${workerId} requeued itself to run task(s) ${rerun.join(", ")} again\n`);
+      // Slurm ends this attempt (TERM) at once; leave by then.
+      for (let i = 0; i < 1500 && !terminated; i++) await sleep(200);
+      return 143;
+    }
+    process.stderr.write(`slurmkit runner: worker ${workerId} could not requeue itself for task(s) ${rerun.join(", ")}: ${problem}\n`);
+    for (const index of rerun) {
+      failed++;
+      const why = unstarted.has(index) ? `Task ${index} never started: its worker was stopping, and could not be requeued: ${problem}` : `Task ${index} checkpointed, but its worker could not be requeued: ${problem}`;
+      await writeResult(folder, index, { host: HOST, jobId: workerId, startedAt: Date.now() }, why, draining ? "PREEMPTED" : "TIMEOUT");
+    }
+  }
   for (const slot of slots) slot.child?.send({ exit: true } satisfies ToSlot);
   if (terminated) {
     process.stderr.write(`slurmkit runner: worker ${workerId} terminated by ${terminated}; its running tasks have no result\n`);
@@ -223,11 +309,12 @@ export async function claimNext(folder: RunFolder, order: { next: number; count:
 }
 
 /** The result of a task that the worker, not the task, ended. */
-async function writeResult(folder: RunFolder, index: number, meta: { host: string; jobId: string; startedAt: number }, message: string, state?: "TIMEOUT" | "CANCELLED"): Promise<void> {
+async function writeResult(folder: RunFolder, index: number, meta: { host: string; jobId: string; startedAt: number }, message: string, ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED"): Promise<void> {
+  const names = { TIMEOUT: "TaskTimeout", CANCELLED: "TaskCancelled", PREEMPTED: "TaskPreempted" } as const;
   const result: ResultFile = {
     ok: false,
-    ...(state ? { state } : {}),
-    error: { name: state === "TIMEOUT" ? "TaskTimeout" : state === "CANCELLED" ? "TaskCancelled" : "TaskProcessDied", message, stack: message },
+    ...(ended ? { state: ended } : {}),
+    error: { name: ended ? names[ended] : "TaskProcessDied", message, stack: message },
     ...meta,
     endedAt: Date.now(),
   };
@@ -240,6 +327,12 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/** Whether the task's runner wrote its requeue records (its state says REQUEUED). */
+async function wasRequeued(folder: RunFolder, index: number): Promise<boolean> {
+  const bytes = await readFile(folder.task(index).state).catch(() => undefined);
+  return bytes !== undefined && (packr.unpack(bytes) as Partial<StateFile>).state === "REQUEUED";
 }
 
 /** Tasks this worker claimed in an earlier run that have no result. */

@@ -136,7 +136,7 @@ export function jobEnvironment(env: NodeJS.ProcessEnv = process.env): JobEnviron
     const all = cpus.length ? cpus : Array.from({ length: availableParallelism() }, (_, i) => i);
     return { slurm: false, jobId: env.SLURMKIT_JOB_ID ?? `local-${process.pid}`, arrayJobId: undefined, arrayIndex: undefined, restarts: 0, rank: 0, localRank: 0, nodeRank: 0, worldSize: 1, localWorldSize: 1, nodeCount: 1, hostname: name, hosts: [name], cpus: all, gpus };
   }
-  const inStep = env.SLURM_STEP_ID !== undefined && env.SLURM_STEP_ID !== "batch";
+  const inStep = inSrunStep(env);
   const hosts = expandHostlist((inStep ? env.SLURM_STEP_NODELIST : undefined) ?? env.SLURM_JOB_NODELIST ?? name);
   const array = env.SLURM_ARRAY_JOB_ID && env.SLURM_ARRAY_TASK_ID !== undefined;
   const common = {
@@ -166,10 +166,19 @@ export function jobEnvironment(env: NodeJS.ProcessEnv = process.env): JobEnviron
   };
 }
 
-/** The rendezvous port of a job: the same on every rank, from the job id alone (20000-29999). */
-export function masterPort(jobId: string): number {
+/** Whether this process runs in an srun step (not the batch script), where Slurm signals every process itself. */
+export function inSrunStep(env: NodeJS.ProcessEnv): boolean {
+  return env.SLURM_STEP_ID !== undefined && env.SLURM_STEP_ID !== "batch";
+}
+
+/**
+ * The rendezvous port of a job: the same on every rank, from the job id alone
+ * (20000-29999). A worker's slots share their worker's job id, so each slot
+ * gets its own: `slot` × 1000 further on.
+ */
+export function masterPort(jobId: string, slot = 0): number {
   const n = Number(/\d+/.exec(jobId)?.[0] ?? 0);
-  return 20000 + (n % 10000);
+  return 20000 + ((n + slot * 1000) % 10000);
 }
 
 /** A node's address: its name if that resolves, else Slurm's NodeAddr for it (`scontrol show node`). */
@@ -207,7 +216,7 @@ export async function torchDistributedEnv(environment: JobEnvironment = jobEnvir
   const first = environment.hosts[0] ?? environment.hostname;
   return {
     MASTER_ADDR: environment.slurm ? await nodeAddress(first) : "127.0.0.1",
-    MASTER_PORT: String(masterPort(environment.jobId)),
+    MASTER_PORT: String(masterPort(environment.jobId, Number(process.env.SLURMKIT_SLOT ?? 0) || 0)),
     RANK: String(environment.rank),
     LOCAL_RANK: String(environment.localRank),
     WORLD_SIZE: String(environment.worldSize),

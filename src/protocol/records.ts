@@ -75,7 +75,9 @@ export function decodeAttempt(bytes: Uint8Array, path: string): AttemptFile {
 
 /** What a checkpoint file holds: the arguments the next attempt gets, from the attempt that wrote it. */
 export interface CheckpointFile {
+  /** The attempt that wrote it (from 0). */
   readonly attempt: number;
+  /** The argument the next attempt is called with. */
   readonly arg: unknown;
 }
 

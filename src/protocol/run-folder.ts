@@ -114,6 +114,12 @@ export class RunFolder {
     return `${index}.${attempt}`;
   }
 
+  /** An attempt record's task and attempt, from its name; undefined for any other name (a temporary file, say). */
+  static parseAttemptName(name: string): { index: number; attempt: number } | undefined {
+    const m = /^(\d+)\.(\d+)$/.exec(name);
+    return m ? { index: Number(m[1]), attempt: Number(m[2]) } : undefined;
+  }
+
   /** The state file's name for a task. */
   static stateName(index: number): string {
     return `${index}.state`;

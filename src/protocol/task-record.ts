@@ -63,7 +63,10 @@ export function isTask(value: unknown): value is TaskExport {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[TASK] === true;
 }
 
-/** Whether a task can be requeued after Slurm's warning: a function task with a checkpoint, or a command with `requeue`. */
-export function canRequeue(record: TaskRecord): boolean {
-  return record.kind === "function" ? record.checkpoint === true : record.requeue !== undefined;
+/** Requeues of one task after a timeout, at most, unless `maxRequeues` says otherwise. */
+export const DEFAULT_MAX_REQUEUES = 3;
+
+/** Whether a task wants Slurm's warning: a function task (`ctx.signal`, a checkpoint) or a command with `requeue`. */
+export function wantsWarning(record: TaskRecord): boolean {
+  return record.kind === "function" || record.requeue !== undefined;
 }

@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
 import { decodeAttempt, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";
 import { posix } from "node:path";
-import type { RunFolder } from "../protocol/run-folder.js";
+import { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
 import type { Scheduler } from "./scheduler.js";
 import { WorkerPool } from "./pool.js";
@@ -115,12 +115,13 @@ export class SlurmBackend implements JobBackend {
     }
     if (pool.cancelled(i)) await pool.cancelWorkers();
   }
+  /** The task's attempt records (`attempts/<index>.<n>`), in order. */
   async readAttempts(job: Job<unknown>): Promise<AttemptFile[]> {
     const dir = job.paths.attemptsDir;
     const names = await this.transport.list(dir);
-    const mine = names.flatMap((n) => {
-      const m = /^(\d+)\.(\d+)$/.exec(n);
-      return m && Number(m[1]) === job.taskIndex ? [{ name: n, attempt: Number(m[2]) }] : [];
+    const mine = names.flatMap((name) => {
+      const parsed = RunFolder.parseAttemptName(name);
+      return parsed?.index === job.taskIndex ? [{ name, attempt: parsed.attempt }] : [];
     });
     mine.sort((a, b) => a.attempt - b.attempt);
     return Promise.all(mine.map(async ({ name }) => decodeAttempt(await this.transport.readFile(posix.join(dir, name)), posix.join(dir, name))));

@@ -7,7 +7,7 @@ import { encodeManifest, type AfterFile, type SubmittedArray } from "../protocol
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
 import { encodeSpec } from "../protocol/spec-file.js";
-import { canRequeue } from "../protocol/task-record.js";
+import { wantsWarning } from "../protocol/task-record.js";
 import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { bundleRunner } from "../code/bundle.js";
 import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
@@ -190,10 +190,11 @@ export class SlurmExecutor {
     const parameters = this.parameters;
     const after = dependencyOf(options.after);
     const dependency = after?.dependency;
-    const packing = checkSubmission(parameters, { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots, dependency, taskCount: records.length, requeues: records.some(canRequeue) });
+    const packing = checkSubmission(parameters, { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots, dependency, taskCount: records.length });
     if (records.length === 0) return [];
     const folder = new RunFolder(newSubmissionDir(this.folder));
     const plan = planSubmission({
+      warned: records.some(wantsWarning),
       taskCount: records.length,
       array,
       parameters,

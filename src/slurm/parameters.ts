@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { z } from "zod";
 import { ParameterError } from "../errors.js";
 import { isSetupStep, type SetupStep } from "../setup/index.js";
@@ -49,26 +50,31 @@ export interface SignalSpec {
   readonly name: string;
   /** Seconds before the time limit. @default 60 (Slurm's) */
   readonly secondsBefore?: number;
-  /** Send it to the batch shell only (`B:`), not to the job steps. */
+  /** @deprecated Ignored: slurmkit always sends the signal to the batch shell (`B:`), which passes it on to the task and to srun's ranks. */
   readonly batchOnly?: boolean;
 }
+
+/** Signals that would end or pause the job (or a worker's slots) rather than warn it. */
+const NOT_WARNINGS = new Set(["KILL", "STOP", "TERM", "INT", "CONT", "TSTP", "TTIN", "TTOU"]);
+/** A signal name Node knows and that only warns. */
+const isWarningName = (name: string) => `SIG${name}` in constants.signals && !NOT_WARNINGS.has(name);
 
 function convertSignal(v: unknown): string | undefined {
   if (typeof v === "string") {
     const m = SIGNAL.exec(v.trim());
-    return m ? `${m[1] ? `${m[1]}:` : ""}${m[2]}${m[3] ? `@${m[3]}` : ""}` : undefined;
+    return m && isWarningName(m[2]!) ? `${m[1] ? `${m[1]}:` : ""}${m[2]}${m[3] ? `@${m[3]}` : ""}` : undefined;
   }
   if (v && typeof v === "object") {
     const s = v as Partial<SignalSpec>;
-    if (typeof s.name !== "string" || !/^(?:SIG)?[A-Z0-9]+$/.test(s.name)) return undefined;
+    if (typeof s.name !== "string" || !/^(?:SIG)?[A-Z0-9]+$/.test(s.name) || !isWarningName(s.name.replace(/^SIG/, ""))) return undefined;
     if (s.secondsBefore !== undefined && !(Number.isInteger(s.secondsBefore) && s.secondsBefore >= 0)) return undefined;
-    return `${s.batchOnly ? "B:" : ""}${s.name.replace(/^SIG/, "")}${s.secondsBefore !== undefined ? `@${s.secondsBefore}` : ""}`;
+    return `${s.name.replace(/^SIG/, "")}${s.secondsBefore !== undefined ? `@${s.secondsBefore}` : ""}`;
   }
   return undefined;
 }
 
 /** sbatch options that slurmkit sets itself; the raw map may not set them, nor an abbreviation sbatch would accept. */
-export const MANAGED_SBATCH: readonly string[] = ["array", "output", "error", "parsable", "wrap"];
+export const MANAGED_SBATCH: readonly string[] = ["array", "output", "error", "parsable", "wrap", "signal"];
 const isManaged = (key: string) => MANAGED_SBATCH.some((m) => m.startsWith(key));
 
 function convertRaw(v: unknown): Record<string, string | true> | undefined {
@@ -143,13 +149,19 @@ const PARAMETERS = {
    * task per element; it goes to the batch shell, which passes it on to
    * every rank; a task's checkpoint or `requeue` answers it).
    */
-  signal: def(field<string | SignalSpec, string>("a signal such as `USR1@90` or `{ name: \"USR1\", secondsBefore: 90 }`", convertSignal), { sbatch: "signal", flag: "text" }),
+  signal: def(
+    field<string | SignalSpec, string>(
+      "a signal name such as `USR2@90` or `{ name: \"USR2\", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job)",
+      convertSignal,
+    ),
+    { sbatch: "signal", flag: "text" },
+  ),
   /** After a timeout a task that checkpoints is requeued at most this many times; preemptions do not count. @default 3 */
   maxRequeues: def(nonNegativeInteger(), { flag: "integer" }),
   /** Any other sbatch option, by its long name without dashes: `{ "mail-type": "END", exclusive: true }`. */
   sbatch: def(
     field<Readonly<Record<string, string | number | true>>, Record<string, string | true>>(
-      "an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error or wrap",
+      "an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error, wrap or signal (use the signal parameter)",
       convertRaw,
     ),
     { flag: false },

@@ -1,6 +1,7 @@
 import { ParameterError } from "../errors.js";
 import { MANIFEST_VERSION, type Manifest, type WorkersRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
+import { DEFAULT_MAX_REQUEUES } from "../protocol/task-record.js";
 import { isSetupStep } from "../setup/index.js";
 import { gpusPerTask, ranksPerJob, scaleForSlots, toSbatchOptions, type SlurmParameters } from "./parameters.js";
 import { DEFAULT_PARTITION, type NodeCpus } from "./parse.js";
@@ -27,7 +28,7 @@ const positive = (v: unknown): v is number => typeof v === "number" && Number.is
 /** Checks what can be checked before the cluster's limits are read. */
 export function checkSubmission(
   parameters: SlurmParameters,
-  options: PackingOptions & { readonly dependency: string | undefined; readonly taskCount?: number; readonly requeues?: boolean },
+  options: PackingOptions & { readonly dependency: string | undefined; readonly taskCount?: number },
 ): Packing {
   const raw = parameters.dependency ?? parameters.sbatch?.dependency;
   if (options.dependency !== undefined && raw !== undefined) {
@@ -51,14 +52,7 @@ export function checkSubmission(
       `Expected \`${name}\` to be ${name === "tasksPerElement" ? "1" : "left out"} for jobs with several ranks (nodes × ntasksPerNode = ${ranks}), got \`${String(value)}\``,
     ]);
   }
-  // A worker runs many tasks: it cannot yet requeue one of them, so tasks that checkpoint run one per element.
-  if (options.requeues && packing.workers !== undefined && packing.workers !== "auto") {
-    const [name, value] = per !== undefined ? ["tasksPerElement", per] : workers !== undefined ? ["workers", workers] : ["slots", slots];
-    throw new ParameterError("mapArray options", [
-      `Expected \`${name}\` to be left out for tasks that checkpoint or requeue (got \`${String(value)}\`): a task that Slurm warns about is requeued with its own array element, and workers run many tasks`,
-    ]);
-  }
-  return ranks > 1 || options.requeues ? { workers: undefined } : packing;
+  return ranks > 1 ? { workers: undefined } : packing;
 }
 
 /** The partition's usable nodes (the default partition's without one; a comma list means any of them). */
@@ -126,6 +120,12 @@ export interface PlanInput {
   readonly folder: RunFolder;
   /** The node binary and the runner's path on the nodes. */
   readonly runner: readonly [string, string];
+  /**
+   * Whether the tasks want Slurm's warning: some can checkpoint or requeue, or
+   * are function tasks (`ctx.signal`), or `signal` was set. Without it the
+   * script asks for no signal, and commands run as they always did.
+   */
+  readonly warned?: boolean;
 }
 
 /** One sbatch script of a plan: an array job over elements firstElement .. firstElement + count - 1. */
@@ -216,11 +216,10 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
 
   const setup = parameters.setup ?? [];
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
-  const warning = workers ? undefined : warningOf(parameters.signal);
-  const element = workers
-    ? { ...scaleForSlots(parameters, workers.slots), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) }
-    : { ...parameters, signal: warning!.option };
-  const base = [...toSbatchOptions(element), ...(workers ? [] : attemptOptions(parameters))];
+  const warning = input.warned === false && parameters.signal === undefined ? undefined : warningOf(parameters.signal);
+  const sized = workers ? { ...scaleForSlots(parameters, workers.slots), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) } : parameters;
+  const element = warning ? { ...sized, signal: warning.option } : sized;
+  const base = [...toSbatchOptions(element), ...attemptOptions(parameters)];
   const common = input.dependency === undefined ? base : [...base, ["dependency", input.dependency] as [string, string], ["kill-on-invalid-dep", "yes"] as [string, string]];
   const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
   const render = (firstElement: number | "from-env", count: number, path: string, common: ReadonlyArray<[string, string | true]>): PlannedScript => {
@@ -233,7 +232,17 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
       ...input.runner,
       folder.dir,
       ...runnerOptions(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters),
-      ...(warning ? ["--warning", warning.name, "--max-requeues", String(parameters.maxRequeues ?? DEFAULT_MAX_REQUEUES)] : []),
+      ...(warning
+        ? [
+            "--warning",
+            warning.name,
+            ...(workers ? ["--warn-seconds", String(warning.seconds)] : []),
+            "--max-requeues",
+            String(parameters.maxRequeues ?? DEFAULT_MAX_REQUEUES),
+            // A signal the user asked for reaches every command, as it always did; the default one only commands with `requeue`.
+            ...(parameters.signal !== undefined ? ["--forward-warning"] : []),
+          ]
+        : []),
     ];
     const text = renderScript({
       options,
@@ -266,18 +275,16 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   return { perElement: workers ? undefined : 1, packed, dirs, scripts, ...(topUp ? { topUp } : {}), manifest };
 }
 
-/** Requeues after timeouts, unless `maxRequeues` says otherwise. */
-export const DEFAULT_MAX_REQUEUES = 3;
-
 /**
- * Slurm's warning signal for one task per element, and its sbatch option:
- * `signal` (USR2 90 s before the time limit by default), sent to the batch
- * shell (`B:`), which passes it on to the runner or to srun's ranks.
+ * Slurm's warning signal and its sbatch option: `signal` (USR2 90 s before
+ * the time limit by default), sent to the batch shell (`B:`), which passes it
+ * on to the runner or to srun's ranks; and how many seconds before the limit
+ * it comes (Slurm's default is 60), which a worker uses for each task's.
  */
-export function warningOf(signal: string | undefined): { name: string; option: string } {
+export function warningOf(signal: string | undefined): { name: string; option: string; seconds: number } {
   const text = signal ?? "USR2@90";
-  const m = /^(?:(B|R):)?([A-Z0-9]+)(@\d+)?$/.exec(text)!;
-  return { name: m[2]!, option: `${m[1] === "R" ? "R:" : "B:"}${m[2]}${m[3] ?? ""}` };
+  const m = /^(?:(B|R):)?([A-Z0-9]+)(?:@(\d+))?$/.exec(text)!;
+  return { name: m[2]!, option: `${m[1] === "R" ? "R:" : "B:"}${m[2]}${m[3] !== undefined ? `@${m[3]}` : ""}`, seconds: m[3] !== undefined ? Number(m[3]) : 60 };
 }
 
 /**

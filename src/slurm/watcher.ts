@@ -56,6 +56,8 @@ interface Tracked {
   worker: string | undefined;
   /** Pooled: whether its submission stages out (exit markers per worker). */
   readonly exitMarkers: boolean;
+  /** The REQUEUED state record last seen (its `at`), and when this process first saw it. */
+  requeueSeen?: { readonly at: number; readonly since: number };
 }
 
 /** How a job is tracked beyond its ids. */
@@ -415,13 +417,18 @@ export class Watcher implements JobWatcher {
     return true;
   }
 
-  /** Whether the task's runner asked Slurm to requeue it within REQUEUE_GRACE_MS (its state file says so). */
+  /**
+   * Whether the task's runner requeued it (its state file says REQUEUED) less
+   * than REQUEUE_GRACE_MS ago, timed by this process's clock from when it
+   * first saw that record (the node's clock may differ).
+   */
   async #requeued(t: Tracked): Promise<boolean> {
-    if (t.pool) return false;
     const file = await this.files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
     if (!file) return false;
     const s = decodeState(file, t.job.paths.state);
-    return s.state === "REQUEUED" && Date.now() - s.at < REQUEUE_GRACE_MS;
+    if (s.state !== "REQUEUED") return false;
+    if (t.requeueSeen?.at !== s.at) t.requeueSeen = { at: s.at, since: Date.now() };
+    return Date.now() - t.requeueSeen.since < REQUEUE_GRACE_MS;
   }
 
   /**

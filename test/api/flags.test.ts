@@ -98,7 +98,7 @@ describe("parseSlurmFlags errors name the flag and what is accepted", () => {
       "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, got `lots`",
       "Expected `time` to be minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`, got `forever`",
       "Expected `nodes` to be a positive integer or a range such as `2-4`, got `0`",
-      'Expected `signal` to be a signal such as `USR1@90` or `{ name: "USR1", secondsBefore: 90 }`, got `USR1@soon`',
+      'Expected `signal` to be a signal name such as `USR2@90` or `{ name: "USR2", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job), got `USR1@soon`',
       "Expected `gres` to be a gres string such as `gpu:t4:1`, got `gpu t4`",
       "Expected `partition` to be a non-empty string on one line, got ``",
     ]);

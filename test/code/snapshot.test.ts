@@ -53,7 +53,8 @@ describe("function tasks run the code that was submitted", () => {
     needCluster(ctx);
     const { dir, module } = await project("v1");
     const { work } = tasksOf(module);
-    const executor = new SlurmExecutor({ folder: join(dir, "runs"), time: 5, sbatch: { hold: true } });
+    // slurmkit submits with --no-requeue unless told otherwise: this job may be requeued by hand.
+    const executor = new SlurmExecutor({ folder: join(dir, "runs"), time: 5, sbatch: { hold: true, requeue: true } });
     const job = await executor.submit(work.with({ x: 21 }));
     ctx.onTestFinished(async () => void (await slurm("scancel", [job.id])));
     // The source changes, and its helper goes away, while the job waits in the queue.

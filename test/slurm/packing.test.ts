@@ -75,7 +75,7 @@ describe("packing and splitting on the real cluster", () => {
     expect(scripts[0]).toContain("#SBATCH --array=0-1000\n");
     expect(scripts[1]).toContain("#SBATCH --array=0-998\n");
     // Split only, not packed: each element runs one task, offset by the array's first element.
-    expect(scripts[1]).toContain(" --element-offset 1001\n");
+    expect(scripts[1]).toMatch(/ --element-offset 1001 --warning USR2 --max-requeues 3\n/);
     expect(scripts[1]).not.toContain("--worker");
 
     await slurm("scontrol", ["release", `${a}_0`, `${a}_1000`, `${b}_0`, `${b}_998`]);

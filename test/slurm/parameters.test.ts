@@ -60,7 +60,7 @@ describe("parseParameters", () => {
     expect(toSbatchOptions(p)).toEqual([
       ["cpus-per-task", "4"],
       ["gres", "gpu:t4:1"],
-      ["signal", "B:USR1@90"],
+      ["signal", "USR1@90"],
       ["time", "1-00:00:00"],
       ["mem", "32G"],
     ]);
@@ -78,7 +78,7 @@ describe("parseParameters", () => {
     ]);
     expect(problemsOf({ sbatch: { arr: "0-3" } })).toHaveLength(1); // sbatch would take "arr" for --array
     expect(problemsOf({ sbatch: { array: "0-3" } })[0]).toBe(
-      "Expected `sbatch` to be an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error or wrap, got `{\"array\":\"0-3\"}`",
+      "Expected `sbatch` to be an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error, wrap or signal (use the signal parameter), got `{\"array\":\"0-3\"}`",
     );
   });
 
@@ -95,8 +95,16 @@ describe("parseParameters", () => {
       "Expected `time` to be minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`, got `soon`",
       "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, got `lots`",
       "Expected `arrayParallelism` to be a positive integer, got `1.5`",
-      "Expected `signal` to be a signal such as `USR1@90` or `{ name: \"USR1\", secondsBefore: 90 }`, got `USR1@x`",
+      "Expected `signal` to be a signal name such as `USR2@90` or `{ name: \"USR2\", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job), got `USR1@x`",
     ]);
+  });
+
+  test("a signal that would end or pause the job, or a number, is refused; one given in the raw sbatch map too", () => {
+    for (const signal of ["TERM@60", "KILL", "10@90", { name: "SIGSTOP" }]) {
+      expect(problemsOf({ signal })[0]).toMatch(/^Expected `signal` to be a signal name such as `USR2@90`/);
+    }
+    expect(parseParameters({ signal: "SIGUSR1@120" }).signal).toBe("USR1@120");
+    expect(problemsOf({ sbatch: { signal: "USR1@60" } })[0]).toContain("not array, output, error, wrap or signal (use the signal parameter)");
   });
 
   test("the error message starts with the first problem", () => {

@@ -95,12 +95,15 @@ describe("planSubmission", () => {
       "#SBATCH --error=/runs/s/logs/elements/%A_%a.err",
       "#SBATCH --cpus-per-task=4",
       "#SBATCH --gres=gpu:t4:2",
+      "#SBATCH --signal=B:USR2@90",
       "#SBATCH --time=00:03:00",
       "#SBATCH --mem=2G",
+      "#SBATCH --no-requeue",
+      "#SBATCH --open-mode=append",
     ]);
     expect(p.scripts[0]!.text).toContain("\nSLURMKIT_ELEMENT_START=$(date +%s)\nexport SLURMKIT_ELEMENT_START\n");
     expect(runLine(p.scripts[0]!.text)).toBe(
-      "exec /bin/node /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180",
+      "exec /bin/node /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180 --warning USR2 --warn-seconds 90 --max-requeues 3",
     );
     expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state", "/runs/s/logs/elements", "/runs/s/claims", "/runs/s/cancels"]);
   });
@@ -155,28 +158,28 @@ describe("planSubmission", () => {
       "#SBATCH --requeue",
       "#SBATCH --open-mode=truncate",
     ]);
-    expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR1 --max-requeues 0");
-    expect(warningOf("R:USR2@60")).toEqual({ name: "USR2", option: "R:USR2@60" });
-    expect(warningOf(undefined)).toEqual({ name: "USR2", option: "B:USR2@90" });
+    expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR1 --max-requeues 0 --forward-warning");
+    expect(warningOf("R:USR2@60")).toEqual({ name: "USR2", option: "R:USR2@60", seconds: 60 });
+    expect(warningOf(undefined)).toEqual({ name: "USR2", option: "B:USR2@90", seconds: 90 });
   });
 
-  test("workers get no warning of their own: their tasks are not requeued", () => {
-    const p = plan({ taskCount: 20, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ time: 5 }) });
+  test("workers get the warning too, and pass it on to each task before its own time limit", () => {
+    const p = plan({ taskCount: 20, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ time: 5, signal: "USR1@45" }) });
+    expect(sbatchLines(p.scripts[0]!.text)).toEqual(expect.arrayContaining(["#SBATCH --signal=B:USR1@45", "#SBATCH --no-requeue", "#SBATCH --open-mode=append"]));
+    expect(runLine(p.scripts[0]!.text)).toMatch(/ --walltime \d+ --warning USR1 --warn-seconds 45 --max-requeues 3 --forward-warning$/);
+    // Slurm's default lead time, when the signal names none.
+    expect(warningOf("USR2")).toEqual({ name: "USR2", option: "B:USR2", seconds: 60 });
+  });
+
+  test("tasks that want no warning (commands without requeue, no signal set) get none, as before", () => {
+    const p = plan({ taskCount: 2, warned: false });
     expect(p.scripts[0]!.text).not.toContain("--signal");
-    expect(p.scripts[0]!.text).not.toContain("--no-requeue");
-    expect(runLine(p.scripts[0]!.text)).not.toContain("--warning");
+    expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s");
+    expect(sbatchLines(p.scripts[0]!.text)).toContain("#SBATCH --no-requeue");
   });
 });
 
 describe("checkSubmission", () => {
-  test("tasks that checkpoint or requeue run one per element: \"auto\" does not pack them, explicit workers are refused", () => {
-    const p = parseParameters({ time: 5 });
-    expect(checkSubmission(p, { workers: "auto", dependency: undefined, requeues: true })).toEqual({ workers: undefined });
-    expect(() => checkSubmission(p, { workers: 4, dependency: undefined, requeues: true })).toThrow(
-      "Expected `workers` to be left out for tasks that checkpoint or requeue (got `4`): a task that Slurm warns about is requeued with its own array element, and workers run many tasks",
-    );
-    expect(checkSubmission(p, { workers: 4, dependency: undefined, requeues: false })).toEqual({ workers: 4, slots: undefined });
-  });
 
   const problem = (f: () => unknown) => {
     try {

@@ -11,6 +11,7 @@ import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor } fr
 import { packr } from "../../src/protocol/codec.js";
 import { Watcher } from "../../src/slurm/watcher.js";
 import { endless, environment, ranked, resumable, stubborn } from "../fixtures/requeue.js";
+import { square } from "../fixtures/tasks.js";
 import { needCluster } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
@@ -75,7 +76,7 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
     const stdout = await job.stdout();
     expect(stdout).toMatch(/attempt 0 of endless on n[12]\nattempt 0 warned: TIMEOUT\n/);
     expect(stdout).toMatch(/===== slurmkit: task 0, attempt 1, [^\n]+\nattempt 1 of endless on n[12]\nattempt 1 warned: TIMEOUT\n/);
-    expect(await job.stderr()).toContain("was requeued after 1 timeout(s), its maxRequeues; this attempt is the last");
+    expect(await job.stderr()).toContain("task 0 is not requeued: it reached maxRequeues (1) timeouts");
   });
 
   test("a command task with requeue.onTimeout saves its own state on the signal, is requeued, resumes and completes", async (ctx) => {
@@ -150,6 +151,42 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
     expect(warned).toEqual(["warned-0", "warned-1", "warned-2", "warned-3"]);
     for (const name of warned) expect(await readFile(join(dir, name), "utf8")).toBe("TIMEOUT");
     expect((await job.attempts()).length).toBe(2);
+  });
+
+  test("packed: a task checkpoints before its own time limit, its worker runs it again, and it completes; the task beside it is untouched", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, signal: "USR2@30" });
+    const [resumed, quick] = await executor.mapArray([resumable.with({ step: 0, endings: [] }), square.with(7)], { workers: 1, slots: 2 });
+    expect(await resumed!.result()).toEqual({ resumedAt: 1, attempt: 1, endings: ["TIMEOUT"], restarts: 0 });
+    expect(await quick!.result()).toMatchObject({ square: 49 });
+    // One worker ran both attempts: same id, no Slurm requeue.
+    expect(resumed!.id).toMatch(/^\d+_0$/);
+    expect((await resumed!.attempts()).map((a) => [a.ended, a.requeued])).toEqual([
+      ["TIMEOUT", true],
+      ["COMPLETED", false],
+    ]);
+    expect(await resumed!.stdout()).toMatch(/^attempt 0 starts at step 0\nattempt 0 warned: TIMEOUT\n\n===== slurmkit: task 0, attempt 1, [^\n]+\nattempt 1 starts at step 1\n$/);
+  });
+
+  test("packed: a preempted worker passes the warning on; the task that checkpoints resumes when the worker is requeued, the one that cannot ends PREEMPTED", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), partition: "low", time: 10 });
+    const [resumed, stuck] = await executor.mapArray([resumable.with({ step: 0, endings: [] }), stubborn.with(600)], { workers: 1, slots: 2 });
+    const release = startRequeuedAtOnce(resumed!);
+    try {
+      await preemptWhenRunning(resumed!, async () => (await Promise.all([resumed!, stuck!].map((j) => started(j.paths.state)()))).every(Boolean));
+      const error = (await stuck!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+      expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+      expect(error.state).toBe("PREEMPTED");
+      expect(await resumed!.result()).toEqual({ resumedAt: 1, attempt: 1, endings: ["PREEMPTED"], restarts: 1 });
+    } finally {
+      release();
+    }
+    expect((await resumed!.attempts()).map((a) => [a.ended, a.requeued])).toEqual([
+      ["PREEMPTED", true],
+      ["COMPLETED", false],
+    ]);
+    expect(resumed!.id).toBe(stuck!.id);
   });
 
   test("four ranks on two nodes each see their own rank, node, the expanded host list and their GPUs", async (ctx) => {

@@ -2,7 +2,7 @@
 import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { newJob, type Job, type JobBackend } from "../../src/api/job.js";
 import { JobEndedWithoutResultError } from "../../src/errors.js";
 import { packr } from "../../src/protocol/codec.js";
@@ -75,13 +75,22 @@ describe("the watcher on recorded scheduler output", () => {
     expect(await job.result()).toBe("resumed");
   });
 
-  test("a requeue whose next attempt never started (its REQUEUED state is a minute old) ends with Slurm's state", async () => {
-    const { folder, scheduler, watcher, track } = await setup();
-    const job = track(0);
-    await writeFile(folder.task(0).state, packr.pack({ state: "REQUEUED", host: "n1", jobId: "100_0", pid: 1, at: Date.now() - 61_000 }));
-    scheduler.squeue = ["100_0|TIMEOUT"];
-    await polls(watcher, 2);
-    expect(job.state).toBe("TIMEOUT");
+  test("a requeue whose next attempt never starts ends with Slurm's state a minute after the client first saw it, whatever the node's clock says", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const { folder, scheduler, watcher, track } = await setup();
+      const job = track(0);
+      // Written by a node whose clock is an hour behind.
+      await writeFile(folder.task(0).state, packr.pack({ state: "REQUEUED", host: "n1", jobId: "100_0", pid: 1, at: Date.now() - 3_600_000 }));
+      scheduler.squeue = ["100_0|TIMEOUT"];
+      await polls(watcher, 3);
+      expect(job.done()).toBe(false);
+      vi.setSystemTime(Date.now() + 61_000);
+      await polls(watcher, 2);
+      expect(job.state).toBe("TIMEOUT");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   test("squeue states become job states; a listed result settles the job with its value", async () => {
