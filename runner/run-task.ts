@@ -89,7 +89,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
   try {
     const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt };
     let outcome: Outcome;
-    const attempt: Attempt = { settled: undefined, requeuing: false, decision: undefined };
+    const attempt: Attempt = { settled: undefined, requeuing: false, decision: undefined, closed: false };
     try {
       const record = await t.load();
       const checkpoint = record.kind === "function" && history.attempt > 0 ? await readCheckpoint(t.folder, t.index) : undefined;
@@ -100,13 +100,15 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
         () => (attempt.settled = "error"),
       );
       void warning.arrived.then((w) => {
-        if (t.rank === 0 && t.requeue) attempt.decision = decide(t, t.requeue, record, history, w, running, attempt, ctx, arg ? arg.value : record.kind === "function" ? record.arg : undefined, startedAt);
+        if (t.rank === 0 && t.requeue && !attempt.closed) attempt.decision = decide(t, t.requeue, record, history, w, running, attempt, ctx, arg ? arg.value : record.kind === "function" ? record.arg : undefined, startedAt);
       });
       outcome = { value: await running };
     } catch (error) {
       if (error instanceof Terminated) throw error;
       outcome = { error };
     }
+    // A warning that comes from here on is too late: the task has ended, and its result follows.
+    attempt.closed = !warning.came;
     if (warning.came) {
       // After Slurm's warning rank 0 decides whether the task is requeued; a requeued attempt writes no result.
       const { ending } = await warning.arrived;
@@ -146,6 +148,8 @@ interface Attempt {
   /** Set when the requeue is decided, before anything is written: the task's result no longer counts. */
   requeuing: boolean;
   decision: Promise<"requeue" | "end"> | undefined;
+  /** The task ended before any warning came: no requeue is decided any more. */
+  closed: boolean;
 }
 
 /** Whether a task's error is its answer to the warning: the abort reason, an AbortError, or a command that stopped. */

@@ -27,6 +27,8 @@ export function runSlot(folder: RunFolder): Promise<number> {
   // Set by a worker whose tasks get Slurm's warning.
   const signal = process.env.SLURMKIT_WARNING ? (`SIG${process.env.SLURMKIT_WARNING}` as NodeJS.Signals) : undefined;
   const maxRequeues = Number(process.env.SLURMKIT_MAX_REQUEUES ?? DEFAULT_MAX_REQUEUES);
+  // The slot sends the warning signal to itself for a command task to get it: it must not end the slot.
+  if (signal) process.on(signal, () => undefined);
   routeOutput();
   return new Promise((resolve) => {
     let busy = false;

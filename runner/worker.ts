@@ -38,6 +38,8 @@ export interface WorkerOptions {
   readonly forwardAll?: boolean;
 }
 
+/** A preempted worker requeues itself this long before Slurm's deadline, so that the requeue beats Slurm's TERM. */
+const PREEMPT_CUT_MS = 8_000;
 /** How long a stopped task gets between SIGTERM and SIGKILL. */
 const KILL_GRACE_MS = 10_000;
 /** How often running tasks are checked for their time limit and cancel requests. */
@@ -50,7 +52,7 @@ interface Slot {
   readonly share: SlotShare;
   child: ChildProcess | undefined;
   /** The task it runs, when it runs one. */
-  task: { readonly index: number; startedAt: number; stopping?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED"; warned?: boolean } | undefined;
+  task: { readonly index: number; startedAt: number; stopping?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED"; warned?: boolean; sent?: boolean } | undefined;
   /** Resolves when the slot finishes its task (or its process ends). */
   idle: Promise<void>;
   release: () => void;
@@ -86,6 +88,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   let draining = false;
   /** Tasks claimed after the worker began to stop: they never started. */
   const unstarted = new Set<number>();
+  /** This worker's own requeue: asked, done, or the error Slurm gave. */
+  let requeued: "asked" | "done" | string | undefined;
 
   const slots: Slot[] = shares.map((share, number) => ({ number, share, child: undefined, task: undefined, idle: Promise.resolve(), release: () => undefined, ready: Promise.resolve(), kill: undefined }));
   const start = (slot: Slot) => {
@@ -136,10 +140,14 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     const interrupted = signal === "SIGTERM" || signal === "SIGINT" || code === 143 || code === 130;
     if (interrupted && terminated === undefined && !task?.stopping) await new Promise((r) => setTimeout(r, 500));
     const killedBySlurm = !task?.stopping && terminated !== undefined;
-    // A task whose records say it was requeued is run again, even when the worker stopped it first (at its limit, or on preemption).
-    if (task && (task.stopping === "REQUEUED" || (task.stopping && (await wasRequeued(folder, task.index))))) {
-      rerun.push(task.index);
-      return slot.release();
+    // A task whose records say it was requeued is run again, even when its process ended before it said so
+    // (the worker stopped it at its limit or on preemption), unless the client cancelled it.
+    if (task && !killedBySlurm && !existsSync(folder.result(task.index)) && (task.stopping === "REQUEUED" || (await wasRequeued(folder, task.index)))) {
+      if (!existsSync(folder.cancel(task.index))) {
+        rerun.push(task.index);
+        return slot.release();
+      }
+      task.stopping = "CANCELLED";
     }
     // A task that wrote its result just before it was stopped keeps it.
     if (task && !killedBySlurm && !existsSync(folder.result(task.index))) {
@@ -159,11 +167,11 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     slot.release();
   };
 
-  const stopTask = (slot: Slot, why: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED") => {
+  const stopTask = (slot: Slot, why: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED", signal: NodeJS.Signals = "SIGTERM") => {
     if (!slot.task || slot.task.stopping || !slot.child?.pid) return;
     slot.task.stopping = why;
     const pid = slot.child.pid;
-    killGroup(pid, "SIGTERM");
+    killGroup(pid, signal);
     slot.kill = setTimeout(() => killGroup(pid, "SIGKILL"), KILL_GRACE_MS);
     slot.kill.unref();
   };
@@ -176,7 +184,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
 
   /** Passes Slurm's warning on to a slot's task, once. */
   const warn = (slot: Slot, ending: Ending, deadline: number | undefined) => {
-    if (!slot.task || slot.task.warned || !slot.child?.connected) return;
+    // Only once the slot has the task: a warning that came before would be the last task's.
+    if (!slot.task?.sent || slot.task.warned || !slot.child?.connected) return;
     slot.task.warned = true;
     slot.child.send({ warn: ending, deadline } satisfies ToSlot, () => undefined);
   };
@@ -190,16 +199,32 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
    * its own limit and warning, and no task starts that could not finish.
    */
   const onWarning = async () => {
-    if (draining || !process.env.SLURM_JOB_ID) return;
-    const { ending, deadline } = await endingOf(process.env.SLURM_JOB_ID);
+    const jobId = process.env.SLURM_JOB_ID;
+    if (draining || !jobId) return;
+    const { ending, deadline } = await endingOf(jobId, (line) => process.stderr.write(line));
     if (ending !== "PREEMPTED") return;
     draining = true;
     for (const slot of slots) warn(slot, ending, deadline);
-    // A task's own wait ends earlier (DEADLINE_MARGIN_MS before the deadline), so that it reports before it is stopped.
-    const until = deadline !== undefined ? deadline - 2_000 : Date.now() + 30_000;
-    while (Date.now() < until && slots.some((s) => s.task && s.task.stopping !== "REQUEUED")) await sleep(250);
-    if (!slots.some((s) => s.task?.stopping === "REQUEUED") && rerun.length === 0) return;
-    for (const slot of slots) if (slot.task && !slot.task.stopping) stopTask(slot, "PREEMPTED");
+    // Until every running task has asked for a requeue, or until the requeue must go out to beat Slurm's deadline.
+    const cut = deadline !== undefined ? deadline - PREEMPT_CUT_MS : Date.now() + 20_000;
+    while (Date.now() < cut && slots.some((s) => s.task && s.task.stopping !== "REQUEUED")) await sleep(250);
+    const running = slots.filter((s) => s.task && s.task.stopping !== "REQUEUED");
+    const checkpointed = await Promise.all(running.map((s) => wasRequeued(folder, s.task!.index)));
+    if (!slots.some((s) => s.task?.stopping === "REQUEUED") && !checkpointed.some(Boolean) && rerun.length === 0) return;
+    // Some task will resume: end the others now (they cannot), then requeue this worker before Slurm ends it.
+    for (const slot of running) if (slot.task && !slot.task.stopping) stopTask(slot, "PREEMPTED", "SIGKILL");
+    for (let i = 0; i < 50 && slots.some((s) => s.task); i++) await sleep(100);
+    await requeueSelf(jobId);
+  };
+
+  /** Requeues this worker (once): when it restarts it runs its unfinished claims first. */
+  const requeueSelf = async (jobId: string) => {
+    if (requeued !== undefined) return;
+    requeued = "asked";
+    const problem = await requeueJob(jobId);
+    requeued = problem === undefined ? "done" : problem;
+    if (problem === undefined) process.stderr.write(`slurmkit runner: worker ${workerId} requeued itself to run task(s) ${[...rerun].join(", ")} again\n`);
+    else process.stderr.write(`slurmkit runner: worker ${workerId} could not requeue itself for task(s) ${[...rerun].join(", ")}: ${problem}\n`);
   };
   if (o.warning) process.on(o.warning, () => void onWarning());
 
@@ -250,9 +275,18 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
         await slot.idle;
         continue;
       }
+      if (draining || terminated) {
+        // The worker began to stop while the slot started: the task never ran.
+        slot.task = undefined;
+        unstarted.add(index);
+        rerun.push(index);
+        slot.release();
+        return;
+      }
       // The task's time starts when its slot can run it, not while a new slot process starts.
       slot.task.startedAt = Date.now();
       slot.child.send({ run: index } satisfies ToSlot, () => undefined);
+      slot.task.sent = true;
       await slot.idle;
     }
   };
@@ -262,16 +296,20 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     await Promise.all(slots.map(runOn));
   }
   clearInterval(checker);
-  if (rerun.length && !terminated) {
-    // Tasks to run again and no time (or preempted): requeue this worker, which runs them first when it restarts.
-    const problem = process.env.SLURM_JOB_ID ? await requeueJob(process.env.SLURM_JOB_ID) : "not under Slurm";
-    if (problem === undefined) {
-      process.stderr.write(`slurmkit runner: worker ${workerId} requeued itself to run task(s) ${rerun.join(", ")} again\n`);
-      // Slurm ends this attempt (TERM) at once; leave by then.
-      for (let i = 0; i < 1500 && !terminated; i++) await sleep(200);
-      return 143;
-    }
-    process.stderr.write(`slurmkit runner: worker ${workerId} could not requeue itself for task(s) ${rerun.join(", ")}: ${problem}\n`);
+  // A preempted worker requeues itself from onWarning; wait for it to decide.
+  while (requeued === "asked") await sleep(100);
+  if (rerun.length && !terminated && requeued === undefined) {
+    // Tasks to run again and no walltime left for them: requeue this worker, which runs them first when it restarts.
+    if (process.env.SLURM_JOB_ID) await requeueSelf(process.env.SLURM_JOB_ID);
+    else requeued = "not under Slurm";
+  }
+  if (requeued === "done") {
+    // Slurm ends this attempt (TERM) at once; leave by then.
+    for (let i = 0; i < 1500 && !terminated; i++) await sleep(200);
+    return 143;
+  }
+  if (rerun.length && requeued !== undefined) {
+    const problem = requeued;
     for (const index of rerun) {
       failed++;
       const why = unstarted.has(index) ? `Task ${index} never started: its worker was stopping, and could not be requeued: ${problem}` : `Task ${index} checkpointed, but its worker could not be requeued: ${problem}`;

@@ -155,7 +155,8 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
 
   test("packed: a task checkpoints before its own time limit, its worker runs it again, and it completes; the task beside it is untouched", async (ctx) => {
     needCluster(ctx);
-    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, signal: "USR2@30" });
+    // HUP rather than USR2: the slots must survive a warning signal whose default action ends a process.
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, signal: "HUP@30" });
     const [resumed, quick] = await executor.mapArray([resumable.with({ step: 0, endings: [] }), square.with(7)], { workers: 1, slots: 2 });
     expect(await resumed!.result()).toEqual({ resumedAt: 1, attempt: 1, endings: ["TIMEOUT"], restarts: 0 });
     expect(await quick!.result()).toMatchObject({ square: 49 });
@@ -166,6 +167,7 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
       ["COMPLETED", false],
     ]);
     expect(await resumed!.stdout()).toMatch(/^attempt 0 starts at step 0\nattempt 0 warned: TIMEOUT\n\n===== slurmkit: task 0, attempt 1, [^\n]+\nattempt 1 starts at step 1\n$/);
+    expect(await resumed!.stderr()).not.toContain("before it wrote a result");
   });
 
   test("packed: a preempted worker passes the warning on; the task that checkpoints resumes when the worker is requeued, the one that cannot ends PREEMPTED", async (ctx) => {
