@@ -32,7 +32,13 @@ if (flags.parameters) executor.update(flags.parameters);
 const job = await executor.submit(command("python3", ["-m", "ezpz_demo"], { torchDistributed: true }));
 console.log(`Launched ${job.id}; run folder ${executor.folder}`);
 await job.result();
-const lines = (await job.stdout()).split("\n").filter((l) => l.startsWith("rank "));
+// The job's result is rank 0's; the other ranks' output may reach the log a moment later.
+const world = (Number.parseInt(String(executor.parameters.nodes ?? 1), 10) || 1) * (executor.parameters.ntasksPerNode ?? 1);
+let lines: string[] = [];
+for (let i = 0; i < 100 && lines.length < world; i++) {
+  lines = (await job.stdout()).split("\n").filter((l) => l.startsWith("rank "));
+  if (lines.length < world) await new Promise((r) => setTimeout(r, 300));
+}
 for (const line of lines.sort()) console.log(line);
 
 /** A wheel is a zip with a dist-info folder: pip installs it on the nodes with no network. */
