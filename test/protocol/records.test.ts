@@ -7,7 +7,7 @@ import { packr } from "../../src/protocol/codec.js";
 import { decodeManifest, decodeResult, decodeState, encodeManifest, type Manifest } from "../../src/protocol/records.js";
 
 const manifest: Manifest = { version: 1, kind: "local", createdAt: "2026-11-21T00:00:00.000Z", taskCount: 2, jobId: null, array: true, ranks: 1 };
-const ok = { ok: true, value: { loss: 0.25, big: 2n ** 40n }, host: "n1", jobId: "7_0", startedAt: 1, endedAt: 2 };
+const ok = { ok: true, value: { loss: 0.25, big: 2 ** 40, huge: 2n ** 64n - 1n }, host: "n1", jobId: "7_0", startedAt: 1_763_780_000_000, endedAt: 1_763_780_000_001 };
 
 function thrown(f: () => unknown): RunFolderError {
   try {
