@@ -11,7 +11,7 @@
 // cluster needs Node.js and nothing else.
 // e.g. npx tsx examples/from-laptop.ts
 import { homedir } from "node:os";
-import { command, SlurmExecutor } from "slurmkit";
+import { command, progress, SlurmExecutor } from "slurmkit";
 import { square } from "./tasks.js";
 
 const target = /^([^@]+)@([^:]+)(?::(\d+))?$/.exec(process.env.SLURMKIT_SSH ?? "");
@@ -40,6 +40,7 @@ console.log(`Submitting over SSH to ${username}@${host}; run folder ${executor.f
 
 const squares = await executor.mapArray([1, 2, 3].map((n) => square.with(n)));
 const where = await executor.submit(command("hostname"));
+progress([...squares, where]);
 for (const job of squares) {
   const { n, square: sq, ranOn } = await job.result();
   console.log(`${job.id}: ${n}² = ${sq} (on ${ranOn})`);

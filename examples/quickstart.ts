@@ -3,7 +3,7 @@
 // any other Slurm that answers, and local processes otherwise.
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { autoExecutor, command, SlurmExecutor } from "slurmkit";
+import { autoExecutor, command, progress, SlurmExecutor } from "slurmkit";
 import { square } from "./tasks.js";
 
 const testCluster = fileURLToPath(new URL("../.cluster/", import.meta.url));
@@ -14,6 +14,7 @@ console.log(`Running on ${executor instanceof SlurmExecutor ? "Slurm" : "this ma
 
 const squares = await executor.mapArray([1, 2, 3, 4].map((n) => square.with(n)));
 const hello = await executor.submit(command("echo", ["hello from a command task:", "$HOME stays literal"]));
+progress([...squares, hello]); // a live line on stderr while they run, on a terminal only
 
 for (const job of squares) {
   const { n, square: sq, ranOn } = await job.result();

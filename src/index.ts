@@ -17,6 +17,10 @@ export { JOB_STATES, isTerminal } from "./api/job-state.js";
 export type { JobState } from "./api/job-state.js";
 export { loadJobs } from "./api/load-jobs.js";
 export type { LoadJobsOptions } from "./api/load-jobs.js";
+export { rerun } from "./slurm/rerun.js";
+export type { RerunOptions } from "./slurm/rerun.js";
+export { progress } from "./report/progress.js";
+export type { Progress, ProgressOptions } from "./report/progress.js";
 
 // Executors
 export { SlurmExecutor } from "./slurm/executor.js";

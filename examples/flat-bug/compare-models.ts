@@ -8,7 +8,7 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { atRuntime, command, executorFromFlags, parseSlurmFlags, stageOut, type LateString } from "slurmkit";
+import { atRuntime, command, executorFromFlags, parseSlurmFlags, progress, stageOut, type LateString } from "slurmkit";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MODELS = ["yolov8n", "yolov8s", "yolov8m", "flatbug-l"];
@@ -54,6 +54,7 @@ const finalizer = executorFromFlags(
 );
 const staged = onSlurm ? jobs.map((job) => join(output, job.id)) : [join(output, "local")];
 const summary = await finalizer.submit(command(python, [join(here, "summarize.py"), summaryFile, ...staged]), { after: jobs });
+progress([...jobs, summary]);
 
 interface Comparison {
   model: string;

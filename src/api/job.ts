@@ -2,8 +2,15 @@ import { isTerminal, type JobState } from "./job-state.js";
 import type { AttemptFile } from "../protocol/records.js";
 import type { TaskPaths } from "../protocol/run-folder.js";
 
-/** What a job ended with: a value, or the error `result()` rejects with. */
-export type JobOutcome = { readonly state: "COMPLETED"; readonly value: unknown } | { readonly state: JobState; readonly error: Error };
+/** Where and when a task ran, from its result file (ms since epoch). */
+export interface TaskRun {
+  readonly host: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+/** What a job ended with: a value, or the error `result()` rejects with; and where it ran, when a result file says. */
+export type JobOutcome = ({ readonly state: "COMPLETED"; readonly value: unknown } | { readonly state: JobState; readonly error: Error }) & { readonly ran?: TaskRun };
 
 /** The part of an executor that watches and controls its jobs (internal). */
 export interface JobBackend {
@@ -49,6 +56,8 @@ export let setJobState: (job: Job<unknown>, state: JobState) => boolean;
 export let setJobId: (job: Job<unknown>, id: string) => void;
 /** Settles a job future; later calls are ignored. */
 export let settleJob: (job: Job<unknown>, outcome: JobOutcome) => void;
+/** Where and when a settled job's task ran, if its result file said. */
+export let runOf: (job: Job<unknown>) => TaskRun | undefined;
 
 /**
  * The future of one task: its scheduler id, state, result and logs.
@@ -59,6 +68,7 @@ export class Job<R> {
     newJob = (backend, id, taskIndex, paths) => new Job(backend, id, taskIndex, paths);
     setJobState = (job, state) => job.#setState(state);
     settleJob = (job, outcome) => job.#settle(outcome);
+    runOf = (job) => job.#outcome?.ran;
     setJobId = (job, id) => {
       if (!job.#outcome) job.#id = id;
     };

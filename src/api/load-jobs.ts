@@ -1,8 +1,9 @@
-import { join, posix, resolve } from "node:path";
+import { basename, dirname, join, posix, resolve } from "node:path";
 import { ParameterError } from "../errors.js";
 import type { Job } from "./job.js";
 import { reloadLocalJobs } from "../local/reloaded.js";
-import { decodeManifest } from "../protocol/records.js";
+import { decodeManifest, type Manifest } from "../protocol/records.js";
+import { originOf } from "./origin.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { SlurmBackend, slurmJobs } from "../slurm/backend.js";
 import { sharedScheduler } from "../slurm/scheduler.js";
@@ -10,7 +11,7 @@ import { Watcher } from "../slurm/watcher.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport } from "../transport/ssh.js";
 import type { SshOptions } from "../transport/ssh-options.js";
-import { unlessUnreachable, type Transport } from "../transport/transport.js";
+import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 
 /** Options of loadJobs. */
 export interface LoadJobsOptions {
@@ -22,11 +23,21 @@ export interface LoadJobsOptions {
 
 const MANIFEST = "manifest.json";
 
+/** One submission found in the folder. */
+interface Found {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** Its tasks are listed (not only used to replace tasks of a listed submission). */
+  readonly listed: boolean;
+}
+
 /**
  * Rebuilds the futures of earlier submissions, for example in a new process
  * after the client restarted. `folder` is an executor's folder (every
- * submission in it, oldest first) or one submission's folder. A manifest that
- * is corrupt or from a newer slurmkit is a RunFolderError naming the file.
+ * submission in it, oldest first) or one submission's folder. A task that was
+ * run again (`rerun`) is listed once, at its original place, by its latest
+ * run. A manifest that is corrupt or from a newer slurmkit is a
+ * RunFolderError naming the file.
  *
  * @example
  * const jobs = await loadJobs("runs/sweep-1");
@@ -38,23 +49,71 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
   const root = options.ssh ? posix.normalize(folder) : resolve(folder);
   const readManifest = (dir: string) => transport.readFile(join(dir, MANIFEST)).then(String, unlessUnreachable(undefined));
   const own = await readManifest(root);
-  const dirs = own !== undefined ? [root] : (await transport.list(root)).sort().map((name) => join(root, name));
-  const jobs: Job<unknown>[] = [];
-  const slurm = new SlurmBackend(Watcher.for(transport), sharedScheduler(transport), transport);
-  let found = 0;
-  for (const dir of dirs) {
-    const text = dir === root ? own : await readManifest(dir);
-    if (text === undefined) continue;
-    found++;
-    const manifest = decodeManifest(text, join(dir, MANIFEST));
-    const runFolder = new RunFolder(dir);
-    if (manifest.kind === "slurm") {
-      if (manifest.jobId === null) continue; // sbatch never returned: nothing was submitted
-      jobs.push(...slurmJobs(slurm, runFolder, { ...manifest, jobId: manifest.jobId }));
-    } else {
-      jobs.push(...reloadLocalJobs(runFolder, manifest.taskCount));
+  let found: Found[];
+  if (own !== undefined) {
+    const manifest = decodeManifest(own, join(root, MANIFEST));
+    found = [{ dir: root, manifest, listed: true }, ...(await rerunsOf(transport, root, manifest))];
+  } else {
+    const names = (
+      await transport.list(root).catch((error: unknown) => {
+        if (isUnreachable(error)) throw error;
+        throw new ParameterError("folder", [`Expected a run folder (an executor's folder or one submission in it), but ${root} cannot be listed: ${(error as Error).message}`]);
+      })
+    ).sort();
+    const read = await Promise.all(names.map(async (name) => ({ dir: join(root, name), text: await readManifest(join(root, name)) })));
+    found = read.flatMap(({ dir, text }) => (text === undefined ? [] : [{ dir, manifest: decodeManifest(text, join(dir, MANIFEST)), listed: true }]));
+    if (found.length === 0) {
+      throw new ParameterError("folder", [`No slurmkit submission (manifest.json) in ${root} or its subfolders${names.length ? "" : ": it is empty or does not exist"}`]);
     }
   }
-  if (found === 0) throw new ParameterError("folder", [`No slurmkit submission (manifest.json) in ${root} or its subfolders`]);
-  return jobs;
+  found.sort((a, b) => (a.manifest.createdAt < b.manifest.createdAt ? -1 : a.manifest.createdAt > b.manifest.createdAt ? 1 : a.dir < b.dir ? -1 : 1));
+  return latestRuns(found, new SlurmBackend(Watcher.for(transport), sharedScheduler(transport), transport));
+}
+
+/** The reruns, among a submission folder's siblings, of tasks of that submission (or of its original, for a rerun). */
+async function rerunsOf(transport: Transport, dir: string, manifest: Manifest): Promise<Found[]> {
+  const original = manifest.rerun?.of ?? basename(dir);
+  const parent = dirname(dir);
+  const siblings = (await transport.list(parent).catch(unlessUnreachable([] as string[]))).filter((name) => name !== basename(dir));
+  const found = await Promise.all(
+    siblings.map(async (name) => {
+      const path = join(parent, name, MANIFEST);
+      const text = await transport.readFile(path).then(String, unlessUnreachable(undefined));
+      if (text === undefined) return [];
+      try {
+        const m = decodeManifest(text, path);
+        return m.rerun?.of === original ? [{ dir: join(parent, name), manifest: m, listed: false }] : [];
+      } catch {
+        return []; // A sibling that is not a readable submission is not ours to judge here.
+      }
+    }),
+  );
+  return found.flat();
+}
+
+/** The futures of the submissions, oldest first, each task once: its latest run, with the runs it replaced linked. */
+function latestRuns(found: readonly Found[], slurm: SlurmBackend): Job<unknown>[] {
+  const latest = new Map<string, Job<unknown>>();
+  const order: string[] = [];
+  for (const { dir, manifest, listed } of found) {
+    const runFolder = new RunFolder(dir);
+    if (manifest.kind === "slurm" && manifest.jobId === null) continue; // sbatch never returned: nothing was submitted
+    const jobs = manifest.kind === "slurm" ? slurmJobs(slurm, runFolder, { ...manifest, jobId: manifest.jobId! }) : reloadLocalJobs(runFolder, manifest.taskCount);
+    for (const job of jobs) {
+      const origin = originOf(job)!;
+      const key = `${origin.root.dir}\0${origin.root.index}`;
+      const previous = latest.get(key);
+      if (previous) {
+        origin.previous = previous;
+        slurm.watcher.forget(previous);
+      } else if (!listed) {
+        slurm.watcher.forget(job);
+        continue;
+      } else {
+        order.push(key);
+      }
+      latest.set(key, job);
+    }
+  }
+  return order.map((key) => latest.get(key)!);
 }

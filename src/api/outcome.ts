@@ -6,10 +6,12 @@ import type { Job } from "./job.js";
 
 /** Turns a result file into the job's outcome. */
 export function outcomeFromResult(job: Job<unknown>, result: ResultFile): JobOutcome {
-  if (result.ok) return { state: "COMPLETED", value: result.value };
+  const ran = { host: result.host, startedAt: result.startedAt, endedAt: result.endedAt };
+  if (result.ok) return { state: "COMPLETED", value: result.value, ran };
   const { error } = result;
   return {
     state: "FAILED",
+    ran,
     error: new TaskFailedError(
       { jobId: job.id, taskIndex: job.taskIndex, logPath: job.paths.stderr, host: result.host },
       { name: error.name, message: error.message, stack: error.stack },

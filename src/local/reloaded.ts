@@ -2,6 +2,8 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename } from "node:path";
 import { newJob, setJobState, settleJob, type Job, type JobBackend } from "../api/job.js";
+import { setOrigin } from "../api/origin.js";
+import { LocalTransport } from "../transport/local.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
 import { decodeResult, decodeState, type StateFile } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
@@ -36,8 +38,8 @@ class ReloadedLocalBackend implements JobBackend {
   readText(path: string): Promise<string> {
     return readFile(path, "utf8").catch(() => "");
   }
-  /** Polls the task's files until it has a result, or its runner is gone. */
-  async follow(job: Job<unknown>): Promise<void> {
+  /** Polls the task's files until it has a result, or its runner is gone; `looked` resolves after the first look. */
+  async follow(job: Job<unknown>, looked: () => void): Promise<void> {
     try {
       for (;;) {
         const bytes = await readFile(job.paths.result).catch(() => undefined);
@@ -49,22 +51,33 @@ class ReloadedLocalBackend implements JobBackend {
           return settleJob(job, outcomeWithoutResult(job, state ? "FAILED" : "UNKNOWN", await this.readText(job.paths.stderr)));
         }
         setJobState(job, "RUNNING");
+        looked();
         await new Promise((r) => setTimeout(r, 500));
       }
     } catch (error) {
       // A corrupt result or state file: the job's outcome cannot be known.
       settleJob(job, outcomeWithoutResult(job, "UNKNOWN", `slurmkit: ${(error as Error).message}`));
+    } finally {
+      looked();
     }
   }
 }
 
 const reloaded = new ReloadedLocalBackend();
+const local = new LocalTransport();
+const firstLooks = new WeakMap<Job<unknown>, Promise<void>>();
+
+/** Resolves once a reloaded local job's files were read once (it is settled then if it had ended). */
+export function firstLook(job: Job<unknown>): Promise<void> {
+  return firstLooks.get(job) ?? Promise.resolve();
+}
 
 /** The futures of a LocalExecutor submission made by an earlier process, followed through their files. */
 export function reloadLocalJobs(folder: RunFolder, taskCount: number): Job<unknown>[] {
   return Array.from({ length: taskCount }, (_, i) => {
     const job = newJob(reloaded, `local-${basename(folder.dir)}_${i}`, i, folder.task(i));
-    void reloaded.follow(job);
+    setOrigin(job, { kind: "local", folder, transport: local, root: { dir: folder.dir, index: i } });
+    firstLooks.set(job, new Promise<void>((looked) => void reloaded.follow(job, looked)));
     return job;
   });
 }

@@ -22,6 +22,7 @@ export interface TaskPaths {
  *     <dir>/workers.sbatch               packed: the script of workers added later
  *     <dir>/tasks.spec                   every task, readable by index
  *     <dir>/manifest.json                enough to rebuild the futures
+ *     <dir>/request                      Slurm: the parameters and options it was submitted with (msgpack), for reruns
  *     <dir>/logs/<i>.out|.err            stdout and stderr per task
  *     <dir>/logs/elements/<A>_<a>.out|.err   a packed element's own logs (setup output)
  *     <dir>/results/<i>.result           result per task (rank 0; rank r > 0 writes <i>.r<r>.result)
@@ -56,6 +57,10 @@ export class RunFolder {
   }
   get manifest(): string {
     return join(this.dir, "manifest.json");
+  }
+  /** Slurm: what the submission was asked with (parameters, packing, runner), so that its tasks can be run again. */
+  get request(): string {
+    return join(this.dir, "request");
   }
   get logsDir(): string {
     return join(this.dir, "logs");

@@ -84,3 +84,16 @@ function decodeRecord(bytes: Uint8Array, path: string, index: number): TaskRecor
   if (kind !== "command" && kind !== "function") throw new RunFolderError(path, `${path} is corrupt: task ${index} is neither a command nor a function task`);
   return record as TaskRecord;
 }
+
+/** Reads the tasks at `indices` from a whole spec file's bytes (a client that reads it over a transport). */
+export function specRecordsAt(bytes: Buffer, path: string, indices: readonly number[]): TaskRecord[] {
+  if (bytes.length < HEADER || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new RunFolderError(path, `${path} is not a slurmkit spec file (no SKSPEC01 header)`);
+  const count = bytes.readUInt32LE(MAGIC.length);
+  return indices.map((i) => {
+    if (!Number.isInteger(i) || i < 0 || i >= count) throw new RunFolderError(path, `Task index ${i} is out of range: ${path} holds tasks 0 to ${count - 1}`);
+    const start = Number(bytes.readBigUInt64LE(HEADER + 8 * i));
+    const end = Number(bytes.readBigUInt64LE(HEADER + 8 * (i + 1)));
+    if (start < HEADER || end < start || end > bytes.length) throw new RunFolderError(path, `${path} is corrupt or truncated: task ${i} needs bytes ${start}..${end} of ${bytes.length}`);
+    return decodeRecord(bytes.subarray(start, end), path, i);
+  });
+}

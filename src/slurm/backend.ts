@@ -1,5 +1,6 @@
 import { ParameterError } from "../errors.js";
 import { Job, newJob, type JobBackend } from "../api/job.js";
+import { setOrigin } from "../api/origin.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
 import { decodeAttempt, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";
@@ -136,7 +137,17 @@ export class SlurmBackend implements JobBackend {
 
 /** Makes the futures of a submitted Slurm submission from its manifest, and tracks them. */
 export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
-  if (manifest.workers) return pooledJobs(backend, folder, manifest);
+  const jobs = manifest.workers ? pooledJobs(backend, folder, manifest) : arrayJobs(backend, folder, manifest);
+  const { rerun } = manifest;
+  for (const job of jobs) {
+    const root = rerun ? { dir: posix.join(posix.dirname(folder.dir), rerun.of), index: rerun.tasks[job.taskIndex] ?? job.taskIndex } : { dir: folder.dir, index: job.taskIndex };
+    setOrigin(job, { kind: "slurm", folder, transport: backend.transport, root });
+  }
+  return jobs;
+}
+
+/** The futures of a submission with one task per element, or several packed per element. */
+function arrayJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
   const perElement = manifest.tasksPerElement ?? 1;
   const arrays = manifest.arrays ?? (manifest.array ? [{ jobId: manifest.jobId, firstElement: 0, elements: manifest.taskCount }] : undefined);
   const packed = manifest.arrays !== undefined;

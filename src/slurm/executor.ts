@@ -1,12 +1,9 @@
 import { posix, resolve } from "node:path";
 import { ParameterError } from "../errors.js";
 import type { Job } from "../api/job.js";
-import type { ResultOf, TaskRecord, TaskSpec } from "../api/tasks.js";
-import { packr } from "../protocol/codec.js";
-import { encodeManifest, type AfterFile, type SubmittedArray } from "../protocol/records.js";
+import type { ResultOf, TaskSpec } from "../api/tasks.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
-import { encodeSpec } from "../protocol/spec-file.js";
 import { wantsWarning } from "../protocol/task-record.js";
 import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { bundleRunner } from "../code/bundle.js";
@@ -15,10 +12,11 @@ import { newSubmissionDir, taskRecords } from "../protocol/submission.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport, type SshOptions } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";
-import { dependencyOf, SlurmBackend, slurmJobs } from "./backend.js";
+import { dependencyOf } from "./backend.js";
+import { launch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
-import { checkSubmission, planSubmission, type SubmissionPlan } from "./plan.js";
+import { checkSubmission, planSubmission } from "./plan.js";
 import { sharedScheduler, type ClusterLimits, type Scheduler } from "./scheduler.js";
 import { Watcher, type JobWatcher } from "./watcher.js";
 
@@ -205,11 +203,8 @@ export class SlurmExecutor {
       runner: [this.nodeBinary, runner],
     });
     await this.#writeCode(snapshot.files);
-    await this.#write(plan, folder, records, after?.afterFile);
-    const arrays = await this.#sbatch(plan.scripts);
-    const submitted = { ...plan.manifest, jobId: arrays[0]!.jobId, ...(plan.packed ? { arrays } : {}) };
-    await this.transport.writeFile(folder.manifest, encodeManifest(submitted));
-    return slurmJobs(new SlurmBackend(this.#watcher, this.#scheduler, this.transport), folder, submitted);
+    const request = { parameters: this.#parameters, array, packing: { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots }, runner: [this.nodeBinary, runner] as const };
+    return launch({ transport: this.transport, plan, folder, records, request, afterFile: after?.afterFile });
   }
 
   /** Writes code snapshots that are not there yet (they are named by content). */
@@ -219,29 +214,5 @@ export class SlurmExecutor {
     await this.transport.mkdir(dir);
     const present = new Set(await this.transport.list(dir));
     await Promise.all(files.filter((f) => !present.has(posix.basename(f.path))).map((f) => this.transport.writeFile(f.path, f.data)));
-  }
-
-  /** Writes the folders, the spec file, the scripts and the manifest (jobId null: nothing submitted yet). */
-  async #write(plan: SubmissionPlan, folder: RunFolder, records: readonly TaskRecord[], afterFile: AfterFile | undefined): Promise<void> {
-    const t = this.transport;
-    await Promise.all(plan.dirs.map((d) => t.mkdir(d)));
-    await t.writeFile(folder.spec, encodeSpec(records));
-    if (afterFile) await t.writeFile(folder.after, packr.pack(afterFile));
-    await Promise.all([...plan.scripts, ...(plan.topUp ? [plan.topUp] : [])].map((s) => t.writeFile(s.path, s.text)));
-    await t.writeFile(folder.manifest, encodeManifest(plan.manifest));
-  }
-
-  /** Submits every script; if one is refused, cancels those already submitted so nothing half-submitted stays behind. */
-  async #sbatch(scripts: SubmissionPlan["scripts"]): Promise<SubmittedArray[]> {
-    const submitted: SubmittedArray[] = [];
-    for (const s of scripts) {
-      try {
-        submitted.push({ jobId: await this.#scheduler.submit(s.path), firstElement: s.firstElement, elements: s.count });
-      } catch (error) {
-        await Promise.all(submitted.map((a) => this.#scheduler.cancel(a.jobId).catch(() => undefined)));
-        throw error;
-      }
-    }
-    return submitted;
   }
 }

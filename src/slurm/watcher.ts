@@ -159,6 +159,11 @@ export class Watcher implements JobWatcher {
     this.#loop.setIntervals(intervals);
   }
 
+  /** Stops tracking a job that will not be waited on (a rerun replaced it). */
+  forget(job: Job<unknown>): void {
+    this.#tracked.delete(job);
+  }
+
   /** Starts tracking a job. */
   track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined, options: TrackOptions = {}): void {
     this.#tracked.set(job, {
@@ -319,7 +324,8 @@ export class Watcher implements JobWatcher {
     const result = decodeResult(bytes, t.job.paths.result);
     if (t.pool) setJobId(t.job, result.jobId);
     if (!result.ok && result.state) {
-      settleJob(t.job, outcomeWithoutResult(t.job, result.state, `${await this.#readStderr(t)}\nslurmkit: ${result.error.message}`));
+      const ran = { host: result.host, startedAt: result.startedAt, endedAt: result.endedAt };
+      settleJob(t.job, { ...outcomeWithoutResult(t.job, result.state, `${await this.#readStderr(t)}\nslurmkit: ${result.error.message}`), ...(result.host ? { ran } : {}) });
     } else {
       settleJob(t.job, outcomeFromResult(t.job, result));
     }

@@ -23,7 +23,7 @@ MYSQL_PORT=17306
 NODE_PORTS=(17001 17002)
 NODES=(n1 n2)
 DB_PASS=slurmkit-test-only
-PACKAGES=(slurm-wlm slurmdbd munge mariadb-server lmod python3-venv zip unzip shellcheck openssh-server)
+PACKAGES=(slurm-wlm slurmdbd munge mariadb-server lmod python3-venv zip unzip shellcheck openssh-server python3-msgpack tmux)
 
 say() { printf 'cluster: %s\n' "$*" >&2; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
@@ -322,6 +322,8 @@ cmd_up() {
   done
   [[ $accounting == on || $accounting == off ]] || die "--accounting must be on or off, got '$accounting'"
   if [[ -f $SLURM_CONF ]] && ready && [[ $(accounting_mode) == "$accounting" ]] && [[ ! -f $S/run/restart-needed ]] && config_current "$accounting"; then
+    # Packages the tests use beside the cluster (python3-msgpack, tmux) may be newer than the cluster itself.
+    if [[ $(id -u) == 0 ]]; then install_packages; fi
     say "already up (SLURM_CONF=$SLURM_CONF, accounting $accounting)"
     return 0
   fi

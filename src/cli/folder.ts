@@ -1,0 +1,59 @@
+import type { Job } from "../api/job.js";
+import { loadJobs } from "../api/load-jobs.js";
+import { originOf } from "../api/origin.js";
+import { firstLook } from "../local/reloaded.js";
+import { Watcher } from "../slurm/watcher.js";
+import { LocalTransport } from "../transport/local.js";
+import { SshTransport } from "../transport/ssh.js";
+import type { Transport } from "../transport/transport.js";
+import { sshFromFlags, UsageError, type Values } from "./options.js";
+
+/** A run folder opened by a command: its tasks (latest runs, in loadJobs order) and where it is. */
+export interface OpenFolder {
+  readonly jobs: Job<unknown>[];
+  readonly transport: Transport;
+  /** Reads every task's current state: two polls, so that an ended job with no result settles too. */
+  refresh(): Promise<void>;
+  close(): void;
+}
+
+/** Opens the folder (over SSH with --ssh) and reads where every task is. */
+export async function openFolder(folder: string | undefined, values: Values, command: string): Promise<OpenFolder> {
+  if (folder === undefined) throw new UsageError(`slurmkit ${command} needs a run folder: the executor's folder, or one submission in it`);
+  const ssh = sshFromFlags(values);
+  const transport: Transport = ssh ? new SshTransport(ssh) : new LocalTransport();
+  try {
+    const jobs = await loadJobs(folder, { transport });
+    const refresh = async () => {
+      const watcher = Watcher.for(transport);
+      await watcher.pollNow();
+      await watcher.pollNow();
+      await Promise.all(jobs.map((j) => (originOf(j)?.kind === "local" ? firstLook(j) : undefined)));
+    };
+    const opened = { jobs, transport, refresh, close: () => transport.close?.() };
+    await refresh();
+    return opened;
+  } catch (error) {
+    transport.close?.();
+    throw error;
+  }
+}
+
+/**
+ * The tasks named on the command line: a plain number is a task's index (as
+ * `status --tasks` lists it); a Slurm id is `1234_7`, or `1234` for a job
+ * that is not an array when no task has that index.
+ */
+export function pickTasks(jobs: readonly Job<unknown>[], specs: readonly string[]): Job<unknown>[] {
+  return specs.map((spec) => {
+    if (/^\d+$/.test(spec) && Number(spec) < jobs.length) return jobs[Number(spec)]!;
+    const byId = jobs.filter((j) => j.id === spec);
+    if (byId.length === 1) return byId[0]!;
+    if (byId.length > 1) {
+      throw new UsageError(`Slurm job ${spec} ran several tasks (packed): ${byId.map((j) => jobs.indexOf(j)).join(", ")}; name one by its index`);
+    }
+    const range = jobs.length ? `indices 0 to ${jobs.length - 1}` : "no tasks";
+    if (!/^\d+(_\d+)?$/.test(spec)) throw new UsageError(`Expected a task index or a Slurm id such as 1234_7, got '${spec}'`);
+    throw new UsageError(`No task ${spec} in this folder: it has ${range}, and no job with id ${spec} (see slurmkit status --tasks)`);
+  });
+}

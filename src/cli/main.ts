@@ -1,0 +1,71 @@
+import { SlurmkitError } from "../errors.js";
+import { closeMatches } from "../suggest.js";
+import { VERSION } from "../version.js";
+import { cancel, rerun } from "./change.js";
+import { logs } from "./logs.js";
+import { UsageError } from "./options.js";
+import { results } from "./results.js";
+import { status, watch } from "./status.js";
+
+const USAGE = `slurmkit ${VERSION}: submit work to Slurm and get typed job futures back.
+
+Usage: slurmkit <command> <folder> [options]
+
+<folder> is a run folder: an executor's folder, or one submission in it.
+
+Commands:
+  status <folder> [--tasks]          one row per submission with its tasks per state;
+                                     --tasks lists every task (index, id, state, host, elapsed)
+  watch <folder> [--interval S]      live progress until every task ended, then the status
+  logs <folder> <task> [--err] [--follow] [--attempt N]
+                                     a task's stdout (stderr with --err); <task> is an index
+                                     or a Slurm id such as 1234_7
+  results <folder> [--failed]        JSON Lines: each task's result, or its error
+  cancel <folder> [task...]          cancel the tasks named, or every one not ended
+  rerun <folder> (--failed | --state TIMEOUT,... | --all | task...) [--slurm key=value ...]
+                                     run tasks again from the stored spec, with overrides
+
+Options of every command:
+  --ssh user@host[:port]             the folder is on a cluster reached over SSH
+  --identity FILE                    the SSH key (default: ssh-agent, else ~/.ssh/id_ed25519...)
+  --known-hosts FILE                 host keys to trust (default: ~/.ssh/known_hosts)
+  --json                             machine-readable output
+
+Exit codes: 0 done (status and watch: every task completed); 1 a task failed;
+2 a usage error or a command that could not run (nothing was changed);
+3 (status, watch) tasks are still pending or running.
+
+slurmkit --version prints the version.
+`;
+
+const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = { status, watch, logs, results, cancel, rerun };
+
+/** Runs the slurmkit command line with the given arguments and resolves to its exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === "--version" || first === "-v") {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const command = COMMANDS[first];
+  if (!command) {
+    const close = closeMatches(first, Object.keys(COMMANDS));
+    process.stderr.write(`slurmkit: unknown command '${first}'${close.length ? ` (did you mean ${close.join(" or ")}?)` : ""}; commands: ${Object.keys(COMMANDS).join(", ")}; see slurmkit --help\n`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    const known = error instanceof UsageError || error instanceof SlurmkitError;
+    process.stderr.write(`slurmkit ${first}: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
+    return 2;
+  }
+}

@@ -1,0 +1,78 @@
+import { LiveLines } from "../report/live.js";
+import { styleOf } from "../report/progress.js";
+import { exitCodeOf, progressLine, statusTable, summarize, tasksTable, type TaskView } from "../report/summary.js";
+import { viewsOf, viewsWithRunning } from "../report/views.js";
+import { openFolder, type OpenFolder } from "./folder.js";
+import { parse, UsageError } from "./options.js";
+
+/** The status report's JSON: one object per submission, and the tasks when asked. */
+function statusJson(views: readonly TaskView[], withTasks: boolean): string {
+  const submissions = summarize(views).map(({ id, tasks, states, reruns, done, running, pending, failed, etaMs }) => ({ id, tasks, states, reruns, done, running, pending, failed, etaMs: etaMs ?? null }));
+  return `${JSON.stringify({ submissions, ...(withTasks ? { tasks: views } : {}), exitCode: exitCodeOf(views) })}\n`;
+}
+
+/** Prints the summary (and the task list with --tasks) and returns the exit code. */
+async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Promise<number> {
+  const views = withTasks ? await viewsWithRunning(folder.jobs) : viewsOf(folder.jobs);
+  const style = styleOf(process.stdout);
+  if (json) process.stdout.write(statusJson(views, withTasks));
+  else process.stdout.write(`${statusTable(summarize(views), style)}${withTasks ? `\n${tasksTable(views, style)}` : ""}`);
+  return exitCodeOf(views);
+}
+
+/** `slurmkit status <folder> [--tasks]`. */
+export async function status(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse("status", args, { tasks: { type: "boolean" } });
+  if (positionals.length > 1) throw new UsageError(`slurmkit status takes one folder, got ${positionals.length} arguments`);
+  const folder = await openFolder(positionals[0], values, "status");
+  try {
+    return await report(folder, values.json === true, values.tasks === true);
+  } finally {
+    folder.close();
+  }
+}
+
+/**
+ * `slurmkit watch <folder>`: one line per submission, redrawn in place on a
+ * TTY (printed when it changes otherwise), until every task ended; then the
+ * status summary.
+ */
+export async function watch(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse("watch", args, { interval: { type: "string" } });
+  if (positionals.length > 1) throw new UsageError(`slurmkit watch takes one folder, got ${positionals.length} arguments`);
+  const seconds = values.interval === undefined ? 1 : Number(values.interval);
+  if (!(seconds >= 0.2 && seconds <= 3600)) throw new UsageError(`Expected --interval to be seconds between 0.2 and 3600, got '${String(values.interval)}'`);
+  const folder = await openFolder(positionals[0], values, "watch");
+  const json = values.json === true;
+  const style = styleOf(process.stdout);
+  const live = style.tty && !json ? new LiveLines(process.stdout) : undefined;
+  const onInterrupt = () => {
+    live?.stop();
+    process.exit(130);
+  };
+  process.once("SIGINT", onInterrupt);
+  let last = "";
+  const draw = () => {
+    const summaries = summarize(viewsOf(folder.jobs));
+    const lines = summaries.map((s) => progressLine(s, style));
+    if (live) return live.draw(lines);
+    const text = json ? `${JSON.stringify({ submissions: summaries.map(({ id, done, tasks, running, pending, failed, etaMs }) => ({ id, done, tasks, running, pending, failed, etaMs: etaMs ?? null })) })}\n` : `${lines.join("\n")}\n`;
+    if (text !== last) process.stdout.write(text);
+    last = text;
+  };
+  try {
+    const ended = Promise.allSettled(folder.jobs.map((j) => j.wait()));
+    draw();
+    const timer = setInterval(draw, seconds * 1000);
+    await ended;
+    clearInterval(timer);
+    draw();
+    live?.stop();
+    if (!json) process.stdout.write("\n");
+    return await report(folder, json, false);
+  } finally {
+    process.off("SIGINT", onInterrupt);
+    live?.stop();
+    folder.close();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * One value decoded from msgpack, as JSON text (no newlines in the output).
+ *
+ * - string, boolean, null, finite numbers: as `JSON.stringify` does; NaN and ±Infinity give `null`.
+ * - bigint (msgpack integers beyond 2^53): its exact decimal digits as a JSON number, e.g. `18446744073709551615`
+ *   (Python's `json` keeps it exact; JavaScript's `JSON.parse` rounds it).
+ * - undefined, functions, symbols: `null` in arrays and at the top level; the key is omitted in objects and Maps.
+ * - Uint8Array / Buffer (msgpack bin), ArrayBuffer, DataView: `{"$base64":"..."}`.
+ * - Date (msgpack timestamp): its ISO string (`null` if invalid).
+ * - Map: an object whose keys are `String(key)` (a bigint key gives its digits); Set: an array.
+ * - Other typed arrays (Float64Array etc.): an array of numbers (BigInt64Array, BigUint64Array: of bigint digits).
+ * - Plain objects and arrays: recursively, in insertion order, with keys escaped as JSON strings.
+ * - Compact, as `JSON.stringify` without indentation. Circular structures are not handled (msgpack has none).
+ */
+export function toJson(value: unknown): string {
+  return encode(value) ?? "null";
+}
+
+/** JSON text of `value`, or undefined where JSON.stringify would drop it (undefined, function, symbol). */
+function encode(value: unknown): string | undefined {
+  if (value === undefined || typeof value === "function" || typeof value === "symbol") return undefined;
+  if (typeof value === "bigint") return value.toString();
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (value instanceof Uint8Array) return base64(value);
+  if (value instanceof ArrayBuffer) return base64(new Uint8Array(value));
+  if (value instanceof DataView) return base64(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+  if (ArrayBuffer.isView(value)) return array(Array.from(value as unknown as ArrayLike<number | bigint>));
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? "null" : JSON.stringify(value.toISOString());
+  if (value instanceof Map) return object(Array.from(value, ([key, item]) => [String(key), item]));
+  if (value instanceof Set) return array(Array.from(value));
+  if (Array.isArray(value)) return array(value);
+  return object(Object.entries(value));
+}
+
+function base64(bytes: Uint8Array): string {
+  return `{"$base64":"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")}"}`;
+}
+
+/** Array.from visits holes too, so a sparse array cannot give `[,]`. */
+function array(items: ArrayLike<unknown>): string {
+  return `[${Array.from(items, (item) => encode(item) ?? "null").join(",")}]`;
+}
+
+function object(entries: [string, unknown][]): string {
+  const members = entries.flatMap(([key, item]) => {
+    const text = encode(item);
+    return text === undefined ? [] : [`${JSON.stringify(key)}:${text}`];
+  });
+  return `{${members.join(",")}}`;
+}

@@ -1,0 +1,40 @@
+import { basename } from "node:path";
+import { runOf, type Job } from "../api/job.js";
+import { originOf } from "../api/origin.js";
+import { decodeState } from "../protocol/records.js";
+import { unlessUnreachable } from "../transport/transport.js";
+import type { TaskView } from "./summary.js";
+
+/** The jobs as the reports show them; `index` is each one's place in `jobs`. Reads nothing. */
+export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
+  return jobs.map((job, index) => {
+    const origin = originOf(job);
+    const ran = runOf(job);
+    const rootDir = origin?.root.dir;
+    return {
+      index,
+      submission: rootDir ? basename(rootDir) : "jobs",
+      task: origin?.root.index ?? job.taskIndex,
+      id: job.id,
+      state: job.state,
+      rerun: origin !== undefined && origin.root.dir !== origin.folder.dir,
+      ...(ran ? { host: ran.host, startedAt: ran.startedAt, endedAt: ran.endedAt } : {}),
+    };
+  });
+}
+
+/** The views, with where and since when each running task runs, from its state file. */
+export async function viewsWithRunning(jobs: readonly Job<unknown>[]): Promise<TaskView[]> {
+  const views = viewsOf(jobs);
+  return Promise.all(
+    views.map(async (v, i) => {
+      const job = jobs[i]!;
+      const transport = originOf(job)?.transport;
+      if (v.state !== "RUNNING" || !transport) return v;
+      const bytes = await transport.readFile(job.paths.state).catch(unlessUnreachable(undefined));
+      if (!bytes) return v;
+      const s = decodeState(bytes, job.paths.state);
+      return s.state === "RUNNING" ? { ...v, host: s.host, startedAt: s.at } : v;
+    }),
+  );
+}

@@ -1,0 +1,59 @@
+import type { Job } from "../api/job.js";
+import type { TaskRecord } from "../api/tasks.js";
+import { packr } from "../protocol/codec.js";
+import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } from "../protocol/records.js";
+import type { RunFolder } from "../protocol/run-folder.js";
+import { encodeSpec } from "../protocol/spec-file.js";
+import type { Transport } from "../transport/transport.js";
+import { SlurmBackend, slurmJobs } from "./backend.js";
+import type { SubmissionPlan } from "./plan.js";
+import { encodeRequest, type SubmissionRequest } from "./request.js";
+import { sharedScheduler } from "./scheduler.js";
+import { Watcher } from "./watcher.js";
+
+/** A planned submission, ready to be written and submitted. */
+export interface Launch {
+  readonly transport: Transport;
+  readonly plan: SubmissionPlan;
+  readonly folder: RunFolder;
+  readonly records: readonly TaskRecord[];
+  readonly request: SubmissionRequest;
+  readonly afterFile?: AfterFile | undefined;
+  /** A rerun: which tasks of which original submission it runs again. */
+  readonly rerun?: Manifest["rerun"];
+}
+
+/**
+ * Writes a planned submission (folders, spec, request, scripts, then the
+ * manifest with no job id), runs sbatch, writes the manifest again with the
+ * job ids, and returns the tracked futures.
+ */
+export async function launch(l: Launch): Promise<Job<unknown>[]> {
+  const t = l.transport;
+  const manifest: Manifest = { ...l.plan.manifest, ...(l.rerun ? { rerun: l.rerun } : {}) };
+  await Promise.all(l.plan.dirs.map((d) => t.mkdir(d)));
+  await t.writeFile(l.folder.spec, encodeSpec(l.records));
+  await t.writeFile(l.folder.request, encodeRequest(l.request));
+  if (l.afterFile) await t.writeFile(l.folder.after, packr.pack(l.afterFile));
+  await Promise.all([...l.plan.scripts, ...(l.plan.topUp ? [l.plan.topUp] : [])].map((s) => t.writeFile(s.path, s.text)));
+  await t.writeFile(l.folder.manifest, encodeManifest(manifest));
+  const arrays = await sbatchAll(t, l.plan.scripts);
+  const submitted = { ...manifest, jobId: arrays[0]!.jobId, ...(l.plan.packed ? { arrays } : {}) };
+  await t.writeFile(l.folder.manifest, encodeManifest(submitted));
+  return slurmJobs(new SlurmBackend(Watcher.for(t), sharedScheduler(t), t), l.folder, submitted);
+}
+
+/** Submits every script; if one is refused, cancels those already submitted so nothing half-submitted stays behind. */
+async function sbatchAll(transport: Transport, scripts: SubmissionPlan["scripts"]): Promise<SubmittedArray[]> {
+  const scheduler = sharedScheduler(transport);
+  const submitted: SubmittedArray[] = [];
+  for (const s of scripts) {
+    try {
+      submitted.push({ jobId: await scheduler.submit(s.path), firstElement: s.firstElement, elements: s.count });
+    } catch (error) {
+      await Promise.all(submitted.map((a) => scheduler.cancel(a.jobId).catch(() => undefined)));
+      throw error;
+    }
+  }
+  return submitted;
+}

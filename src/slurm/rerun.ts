@@ -1,0 +1,122 @@
+import { basename, dirname } from "node:path";
+import { ParameterError } from "../errors.js";
+import { JOB_STATES, type JobState } from "../api/job-state.js";
+import { Job } from "../api/job.js";
+import { originOf, type JobOrigin } from "../api/origin.js";
+import { RunFolder } from "../protocol/run-folder.js";
+import { specRecordsAt } from "../protocol/spec-file.js";
+import { newSubmissionDir } from "../protocol/submission.js";
+import { wantsWarning } from "../protocol/task-record.js";
+import { isUnreachable } from "../transport/transport.js";
+import { launch, type Launch } from "./launch.js";
+import { mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
+import { checkSubmission, planSubmission } from "./plan.js";
+import { decodeRequest } from "./request.js";
+import { sharedScheduler } from "./scheduler.js";
+
+/** Options of rerun(). */
+export interface RerunOptions {
+  /**
+   * Which of the jobs to run again: "failed" for those that ended in any
+   * state but COMPLETED, or a list of end states (`["TIMEOUT", "OUT_OF_MEMORY"]`).
+   * Jobs still pending or running are never chosen by it.
+   * @default every job given, which must all have ended
+   */
+  readonly only?: "failed" | readonly JobState[];
+  /** Parameters that replace those the tasks were submitted with, merged as `update()` does (`{ mem: "16G" }`). */
+  readonly parameters?: SlurmParametersInput;
+}
+
+const ENDED = JOB_STATES.filter((s) => s !== "PENDING" && s !== "RUNNING");
+
+/** The jobs `only` chooses; every problem with the options or the jobs is a ParameterError. */
+function choose<R>(jobs: readonly Job<R>[], only: RerunOptions["only"]): Job<R>[] {
+  if (!Array.isArray(jobs) || jobs.some((j) => !(j instanceof Job))) throw new ParameterError("rerun", [`Expected an array of job futures, got \`${String(jobs)}\``]);
+  if (only === undefined) {
+    const running = jobs.filter((j) => !j.done());
+    if (running.length) {
+      throw new ParameterError("rerun", [`Expected every job to have ended; ${running.map((j) => `${j.id} (task ${j.taskIndex}) is ${j.state}`).slice(0, 5).join(", ")}: wait for it or cancel it first`]);
+    }
+    return [...jobs];
+  }
+  if (only === "failed") return jobs.filter((j) => j.done() && j.state !== "COMPLETED");
+  if (!Array.isArray(only) || only.length === 0 || only.some((s) => !ENDED.includes(s))) {
+    throw new ParameterError("rerun", [`Expected \`only\` to be "failed" or a non-empty list of end states (${ENDED.join(", ")}), got \`${String(only)}\``]);
+  }
+  return jobs.filter((j) => j.done() && only.includes(j.state));
+}
+
+/** The submission's own parameters without its dependency, which a rerun does not wait for again. */
+function withoutDependency(p: SlurmParametersInput): SlurmParametersInput {
+  const { dependency: _, sbatch, ...rest } = p;
+  if (!sbatch) return rest;
+  const { dependency: __, ...options } = sbatch;
+  return { ...rest, sbatch: options };
+}
+
+/**
+ * Runs tasks again as a new submission next to their original, from the spec
+ * and parameters stored in the run folder, with `parameters` overriding the
+ * stored ones. One new submission per submission the jobs come from; its
+ * manifest records which tasks it reruns, and `loadJobs` then lists each task
+ * by its latest run. Everything is checked before anything is submitted: bad
+ * options or parameters are a ParameterError and submit nothing.
+ * Returns the new futures, in the order of `jobs`; [] when none is chosen.
+ *
+ * @example
+ * const jobs = await loadJobs("runs/sweep");
+ * await Promise.allSettled(jobs.map((j) => j.wait()));
+ * const again = await rerun(jobs, { only: "failed", parameters: { mem: "16G" } });
+ */
+export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = {}): Promise<Job<R>[]> {
+  if (typeof options !== "object" || options === null) throw new ParameterError("rerun", [`Expected options to be an object, got \`${String(options)}\``]);
+  const chosen = choose(jobs, options.only);
+  const groups = new Map<string, { origin: JobOrigin; jobs: Job<R>[] }>();
+  for (const job of chosen) {
+    const origin = originOf(job as Job<unknown>);
+    if (!origin || origin.kind !== "slurm") throw new ParameterError("rerun", [`Expected Slurm job futures (from SlurmExecutor or loadJobs); ${job.id} is not one, and local jobs cannot be rerun`]);
+    const group = groups.get(origin.folder.dir) ?? { origin, jobs: [] };
+    group.jobs.push(job);
+    groups.set(origin.folder.dir, group);
+  }
+  const launches: Array<{ launch: Launch; jobs: Job<R>[] }> = [];
+  for (const { origin, jobs: group } of groups.values()) launches.push({ launch: await prepare(origin, group, options.parameters), jobs: group });
+  const made = new Map<Job<R>, Job<R>>();
+  for (const { launch: l, jobs: group } of launches) {
+    const fresh = (await launch(l)) as Job<R>[];
+    fresh.forEach((job, k) => {
+      originOf(job as Job<unknown>)!.previous = group[k] as Job<unknown>;
+      made.set(group[k]!, job);
+    });
+  }
+  return chosen.map((j) => made.get(j)!);
+}
+
+/** Plans the rerun of one submission's tasks, reading its request and spec; nothing is written. */
+async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides: SlurmParametersInput | undefined): Promise<Launch> {
+  const { folder, transport } = origin;
+  const read = (path: string, what: string) =>
+    transport.readFile(path).catch((error: unknown) => {
+      if (isUnreachable(error)) throw error;
+      throw new ParameterError("rerun", [`Expected ${path} (${what}) to be readable: ${(error as Error).message}. Submissions made before slurmkit kept their request cannot be rerun; submit their tasks again`]);
+    });
+  const request = decodeRequest(await read(folder.request, "the submission's parameters"), folder.request);
+  const merged = overrides === undefined ? withoutDependency(request.parameters) : mergeParameters(withoutDependency(request.parameters), overrides);
+  const parameters = parseParameters(merged);
+  const indices = jobs.map((j) => j.taskIndex);
+  const records = specRecordsAt(await read(folder.spec, "the tasks"), folder.spec, indices);
+  const { workers, slots, tasksPerElement } = request.packing;
+  const packing = checkSubmission(parameters, {
+    workers: typeof workers === "number" ? Math.min(workers, records.length) : workers,
+    slots,
+    tasksPerElement,
+    dependency: undefined,
+    taskCount: records.length,
+  });
+  const array = request.array || records.length > 1;
+  const limits = array ? await sharedScheduler(transport).limits() : undefined;
+  const next = new RunFolder(newSubmissionDir(dirname(origin.root.dir)));
+  const plan = planSubmission({ warned: records.some(wantsWarning), taskCount: records.length, array, parameters, limits, packing, dependency: undefined, folder: next, runner: request.runner });
+  const rerunOf = { of: basename(origin.root.dir), tasks: jobs.map((j) => originOf(j as Job<unknown>)!.root.index) };
+  return { transport, plan, folder: next, records, request: { ...request, parameters: merged }, rerun: rerunOf };
+}

@@ -1,0 +1,263 @@
+// The slurmkit command line on real run folders made on the real cluster:
+// status, results, logs, rerun and cancel, locally and over SSH.
+import { execa } from "execa";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, inject, test } from "vitest";
+import { command, LocalTransport, loadJobs, ParameterError, rerun, SlurmExecutor, type Job } from "../../src/index.js";
+import { Watcher } from "../../src/slurm/watcher.js";
+import { flaky } from "../fixtures/sweep.js";
+import { runsFolder } from "../helpers/behaviour.js";
+import { needCluster, slurm } from "../helpers/cluster.js";
+import { needSsh } from "../helpers/ssh.js";
+
+const bin = fileURLToPath(new URL("../../dist/src/cli.js", import.meta.url));
+
+/** Runs the built bin; never rejects. */
+async function cli(args: readonly string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  const r = await execa("node", [bin, ...args], { reject: false, env: { SLURM_CONF: process.env.SLURM_CONF, CI: "" } });
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+}
+
+const submissions = async (folder: string) => (await readdir(folder)).filter((n) => /^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(n)).sort();
+const FAILING = [1, 4, 7];
+
+describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 240_000 }, () => {
+  let folder: string;
+  let marker: string;
+  let jobs: Job<unknown>[];
+
+  beforeAll(async () => {
+    if (!inject("cluster").available) return; // each test then skips, or fails under CI=true
+    Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+    folder = await runsFolder();
+    marker = join(folder, "fixed");
+    const executor = new SlurmExecutor({ folder, time: 2, mem: "100M" });
+    jobs = await executor.mapArray(Array.from({ length: 10 }, (_, i) => flaky.with({ i, fail: FAILING.includes(i), unless: marker })));
+    await Promise.all(jobs.map((j) => j.wait()));
+  }, 240_000);
+
+  test("status: a table per submission, counts per state, exit 1 when a task failed; --json and --tasks", async (ctx) => {
+    needCluster(ctx);
+    const plain = await cli(["status", folder]);
+    expect(plain.exitCode).toBe(1);
+    const [head, row, ...rest] = plain.stdout.split("\n");
+    expect(head!.split("\t")).toEqual(["SUBMISSION", "TASKS", "COMPLETED", "FAILED"]); // not a TTY: tab-separated, no colour
+    expect(row!.split("\t").slice(1)).toEqual(["10", "7", "3"]);
+    expect(rest).toEqual([]);
+    expect(plain.stdout).not.toContain("\x1b[");
+    const json = JSON.parse((await cli(["status", folder, "--json", "--tasks"])).stdout) as {
+      submissions: Array<{ tasks: number; states: Record<string, number> }>;
+      tasks: Array<{ index: number; state: string; host: string; startedAt: number; endedAt: number; id: string }>;
+      exitCode: number;
+    };
+    expect(json.submissions).toHaveLength(1);
+    expect(json.submissions[0]!.states).toEqual({ COMPLETED: 7, FAILED: 3 });
+    expect(json.exitCode).toBe(1);
+    expect(json.tasks.map((t) => t.state)).toEqual(jobs.map((j) => j.state));
+    expect(json.tasks.map((t) => t.id)).toEqual(jobs.map((j) => j.id));
+    for (const t of json.tasks) {
+      expect(["n1", "n2"]).toContain(t.host);
+      expect(t.endedAt).toBeGreaterThanOrEqual(t.startedAt);
+    }
+    const tasks = await cli(["status", folder, "--tasks"]);
+    const lines = tasks.stdout.split("\n").filter((l) => /^\d+\t/.test(l));
+    expect(lines).toHaveLength(10);
+    expect(lines[1]!.split("\t").slice(2, 5)).toEqual(["1", jobs[1]!.id, "FAILED"]);
+  });
+
+  test("results: one JSON line per task with its value, or its error with message, remote stack, host and log", async (ctx) => {
+    needCluster(ctx);
+    const out = await cli(["results", folder]);
+    expect(out.exitCode).toBe(0);
+    const rows = out.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows.map((r) => r.index)).toEqual([...Array(10).keys()]);
+    for (const [i, r] of rows.entries()) {
+      expect(r.id).toBe(jobs[i]!.id);
+      if (FAILING.includes(i)) {
+        expect(r.state).toBe("FAILED");
+        const error = r.error as Record<string, string>;
+        expect(error.name).toBe("RangeError");
+        expect(error.message).toBe(`task ${i} fails until ${marker} exists`);
+        expect(error.stack).toContain("sweep.ts");
+        expect(["n1", "n2"]).toContain(error.host);
+        expect(error.log).toBe(jobs[i]!.paths.stderr);
+        expect(r.result).toBeUndefined();
+      } else {
+        expect(r.state).toBe("COMPLETED");
+        expect(r.result).toEqual({ i, big: 2 ** 40 + i, huge: 18446744073709552000, negative: -(2 ** 40), ratio: i / 4, bytes: { $base64: Buffer.from([i, 255]).toString("base64") }, text: "naïve ✓" });
+      }
+    }
+    // The wide integer is written with every digit, though JSON.parse in JavaScript rounds it.
+    expect(out.stdout).toContain('"huge":18446744073709551615');
+    const failed = await cli(["results", folder, "--failed"]);
+    expect(failed.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { task: number }).task)).toEqual(FAILING);
+  });
+
+  test("Python's msgpack reads a result file written on the cluster, with the same values and integers kept", async (ctx) => {
+    needCluster(ctx);
+    const script = [
+      "import json, msgpack, sys",
+      "r = msgpack.unpackb(open(sys.argv[1], 'rb').read(), raw=False)",
+      "v = r['value']",
+      "print(json.dumps({'ok': r['ok'], 'host': r['host'], 'jobId': r['jobId'], 'types': {k: type(x).__name__ for k, x in v.items()}, 'big': v['big'], 'huge': v['huge'], 'negative': v['negative'], 'bytes': list(v['bytes']), 'text': v['text'], 'startedAt': type(r['startedAt']).__name__}))",
+    ].join("\n");
+    // Debian's python3, which python3-msgpack (installed by cluster.sh) serves; a pyenv python3 earlier on PATH would not have it.
+    const { stdout } = await execa("/usr/bin/python3", ["-c", script, jobs[2]!.paths.result]);
+    const read = JSON.parse(stdout) as Record<string, unknown>;
+    expect(read).toEqual({
+      ok: true,
+      host: expect.stringMatching(/^n[12]$/),
+      jobId: jobs[2]!.id,
+      types: { i: "int", big: "int", huge: "int", negative: "int", ratio: "float", bytes: "bytes", text: "str" },
+      big: 2 ** 40 + 2,
+      huge: 18446744073709552000, // JSON.parse here rounds it; the exact digits are checked below
+      negative: -(2 ** 40),
+      bytes: [2, 255],
+      text: "naïve ✓",
+      startedAt: "int",
+    });
+    expect(stdout).toContain('"huge": 18446744073709551615');
+  });
+
+  test("logs: by index or Slurm id, --err, --attempt; a task that does not exist is exit 2", async (ctx) => {
+    needCluster(ctx);
+    expect((await cli(["logs", folder, "0"])).stdout).toMatch(/^hello from 0 on n[12]$/);
+    expect((await cli(["logs", folder, jobs[2]!.id])).stdout).toMatch(/^hello from 2 on n[12]$/);
+    expect((await cli(["logs", folder, "4", "--err"])).stdout).toContain("RangeError: task 4 fails until");
+    expect((await cli(["logs", folder, "4", "--attempt", "0"])).stdout).toMatch(/^hello from 4/);
+    const missing = await cli(["logs", folder, "99"]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain("No task 99 in this folder: it has indices 0 to 9");
+    const attempt = await cli(["logs", folder, "4", "--attempt", "1"]);
+    expect(attempt.exitCode).toBe(2);
+    expect(attempt.stderr).toContain("Expected --attempt to be an attempt of task 4: 0, got '1'");
+  });
+
+  test("bad commands, folders and overrides: a clear message, exit 2, nothing submitted", async (ctx) => {
+    needCluster(ctx);
+    const before = await submissions(folder);
+    await writeFile(join(folder, "fixed-not-a-folder"), "");
+    const cases: Array<[string[], string]> = [
+      [["frobnicate", folder], "unknown command 'frobnicate'"],
+      [["statsu", folder], "did you mean status?"],
+      [["status", join(folder, "nope")], "or its subfolders: it is empty or does not exist"],
+      [["status", join(folder, "fixed-not-a-folder")], "cannot be listed"],
+      [["status", "/tmp"], "No slurmkit submission (manifest.json) in /tmp"],
+      [["status"], "slurmkit status needs a run folder"],
+      [["status", folder, "--bogus"], "Unknown option '--bogus'"],
+      [["rerun", folder, "--failed", "--slurm", "mem=lots"], "mem"],
+      [["rerun", folder, "--failed", "--slurm", "cpus_per_tsk=2"], "cpus_per_task"],
+      [["rerun", folder, "--failed", "--state", "TIMEOUT"], "Say which tasks to rerun, one way"],
+      [["rerun", folder], "Say which tasks to rerun, one way"],
+      [["rerun", folder, "--state", "FIALED"], "Expected --state to be end states separated by commas"],
+      [["rerun", folder, "42"], "No task 42"],
+      [["status", folder, "--ssh", "nobody"], "Expected --ssh user@host or user@host:port"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      expect(r.exitCode, args.join(" ")).toBe(2);
+      expect(r.stderr, args.join(" ")).toContain(message);
+    }
+    expect(await submissions(folder)).toEqual(before);
+  });
+
+  test("rerun --failed reruns exactly the 3 failed tasks with the overrides; status, results and loadJobs then report the latest run", async (ctx) => {
+    needCluster(ctx);
+    const [original] = await submissions(folder);
+    await writeFile(marker, "");
+    const out = await cli(["rerun", folder, "--failed", "--slurm", "mem=200M"]);
+    expect(out.stderr).toBe("");
+    expect(out.exitCode).toBe(0);
+    const added = (await submissions(folder)).filter((n) => n !== original);
+    expect(added).toHaveLength(1);
+    expect(out.stdout).toMatch(new RegExp(`^Rerunning 3 tasks of ${original} \\(1, 4, 7\\) as ${added[0]}: Slurm job \\d+$`));
+    const manifest = JSON.parse(await readFile(join(folder, added[0]!, "manifest.json"), "utf8")) as { taskCount: number; rerun: unknown };
+    expect(manifest.taskCount).toBe(3);
+    expect(manifest.rerun).toEqual({ of: original, tasks: FAILING });
+    expect(await readFile(join(folder, added[0]!, "job.sbatch"), "utf8")).toContain("#SBATCH --mem=200M");
+
+    const watched = await cli(["watch", folder, "--interval", "0.5"]);
+    expect(watched.exitCode).toBe(0);
+    expect(watched.stdout).toMatch(new RegExp(`${original}  10/10 done  0 running  0 pending  0 failed\\n`));
+
+    const status = await cli(["status", folder]);
+    expect(status.exitCode).toBe(0);
+    expect(status.stdout.split("\n")[0]!.split("\t")).toEqual(["SUBMISSION", "TASKS", "COMPLETED", "RERUN"]);
+    expect(status.stdout.split("\n")[1]!.split("\t")).toEqual([original, "10", "10", "3"]);
+
+    const rows = (await cli(["results", folder])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { task: number; id: string; state: string; result: { i: number } });
+    expect(rows.map((r) => [r.task, r.state, r.result.i])).toEqual([...Array(10).keys()].map((i) => [i, "COMPLETED", i]));
+    for (const i of FAILING) expect(rows[i]!.id).not.toBe(jobs[i]!.id);
+
+    for (const where of [folder, join(folder, original!)]) {
+      const loaded = await loadJobs(where);
+      expect(loaded).toHaveLength(10);
+      expect(await Promise.all(loaded.map(async (j) => ((await j.result()) as { i: number }).i))).toEqual([...Array(10).keys()]);
+      expect(loaded.map((j) => j.id)).toEqual(rows.map((r) => r.id));
+    }
+    // Attempts count across reruns: attempt 0 failed, attempt 1 is the rerun.
+    expect((await cli(["logs", folder, "7", "--attempt", "0", "--err"])).stdout).toContain("RangeError: task 7 fails until");
+    expect((await cli(["logs", folder, "7", "--attempt", "1"])).stdout).toMatch(/^hello from 7 on n[12]$/);
+  });
+});
+
+describe("rerun() and cancel from the SDK and the command line", { timeout: 240_000 }, () => {
+  test("rerun() checks before it submits: bad parameters, jobs still running, bad `only`; cancel ends what is named", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 2 });
+    const jobs = await executor.mapArray([command("sleep", ["300"]), command("sleep", ["300"]), command("sleep", ["300"])]);
+    const before = await submissions(folder);
+    await expect(rerun(jobs)).rejects.toThrow(/Expected every job to have ended; .* is (PENDING|RUNNING)/);
+    await expect(rerun(jobs, { only: ["DONE" as never] })).rejects.toThrow(ParameterError);
+    expect(await rerun(jobs, { only: "failed" })).toEqual([]);
+
+    const one = await cli(["cancel", folder, "1"]);
+    expect(one.exitCode).toBe(0);
+    expect(one.stdout).toBe(`Cancelled 1 task: 1 (${jobs[1]!.id})`);
+    expect(await jobs[1]!.wait()).toBe("CANCELLED");
+    expect((await cli(["status", folder])).exitCode).toBe(3); // the others are still pending or running
+    await expect(rerun([jobs[1]!], { parameters: { mem: "lots" } })).rejects.toThrow(ParameterError);
+    expect(await submissions(folder)).toEqual(before);
+
+    const all = await cli(["cancel", folder]);
+    expect(all.stdout).toBe(`Cancelled 2 tasks: 0 (${jobs[0]!.id}), 2 (${jobs[2]!.id})`);
+    expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(["CANCELLED", "CANCELLED", "CANCELLED"]);
+    const status = await cli(["status", folder, "--json"]);
+    expect(status.exitCode).toBe(1);
+    expect((JSON.parse(status.stdout) as { submissions: Array<{ states: object }> }).submissions[0]!.states).toEqual({ CANCELLED: 3 });
+
+    // rerun() from the SDK: the cancelled tasks run again with a new command time limit, as a new submission.
+    const again = await rerun(jobs, { only: ["CANCELLED"], parameters: { time: 1 } });
+    expect(again).toHaveLength(3);
+    expect((await submissions(folder)).length).toBe(2);
+    const { stdout } = await slurm("scontrol", ["show", "job", again[0]!.id.split("_")[0]!]);
+    expect(stdout).toMatch(/TimeLimit=00:01:00/);
+    await Promise.all(again.map((j) => j.cancel()));
+  });
+});
+
+describe("the command line over SSH", { timeout: 240_000 }, () => {
+  test("status, results and logs on a folder reached over SSH, with host keys checked", async (ctx) => {
+    const info = needSsh(ctx);
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 2 });
+    const jobs = await executor.mapArray([flaky.with({ i: 0, fail: false, unless: "" }), flaky.with({ i: 1, fail: true, unless: "/nonexistent" })]);
+    await Promise.all(jobs.map((j) => j.wait()));
+    const ssh = ["--ssh", "root@127.0.0.1:2222", "--identity", join(info.dir, "userkey"), "--known-hosts", join(info.dir, "known_hosts")];
+    const status = await cli(["status", folder, "--json", ...ssh]);
+    expect(status.stderr).toBe("");
+    expect(status.exitCode).toBe(1);
+    expect((JSON.parse(status.stdout) as { submissions: Array<{ states: object }> }).submissions[0]!.states).toEqual({ COMPLETED: 1, FAILED: 1 });
+    const rows = (await cli(["results", folder, ...ssh])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { state: string; result?: { big: number }; error?: { message: string } });
+    expect(rows[0]!.result!.big).toBe(2 ** 40);
+    expect(rows[1]!.error!.message).toBe("task 1 fails until /nonexistent exists");
+    expect((await cli(["logs", folder, "1", ...ssh])).stdout).toMatch(/^hello from 1 on n[12]$/);
+    // An unknown host key is refused, as in the SDK.
+    const stranger = await cli(["status", folder, "--ssh", "root@127.0.0.1:2222", "--identity", join(info.dir, "userkey"), "--known-hosts", "/dev/null"]);
+    expect(stranger.exitCode).toBe(2);
+    expect(stranger.stderr).toMatch(/host key|known_hosts/i);
+  });
+});
