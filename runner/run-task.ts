@@ -63,9 +63,7 @@ const DEADLINE_MARGIN_MS = 5_000;
 export async function runOneTask(t: OneTask): Promise<boolean> {
   const startedAt = Date.now();
   const writeState = async (state: StateFile["state"]) => {
-    if (t.rank !== 0) return;
-    const file: StateFile = { state, host: HOST, jobId: t.jobId, pid: process.pid, at: Date.now() };
-    await writeFileAtomic(t.folder.task(t.index).state, packr.pack(file));
+    if (t.rank === 0) await writeTaskState(t, state);
   };
   await writeState("RUNNING");
   const blocked = t.checkAfter === false ? undefined : await dependencyGate(t.folder);
@@ -216,7 +214,7 @@ async function decide(
   attempt.requeuing = true;
   const at = Date.now();
   await recordRequeue(t.folder, t.index, { attempt: history.attempt, ended: w.ending, host: HOST, jobId: t.jobId, startedAt, endedAt: at }, next ? { attempt: history.attempt, arg: next.value } : undefined);
-  await writeFileAtomic(t.folder.task(t.index).state, packr.pack({ state: "REQUEUED", host: HOST, jobId: t.jobId, pid: process.pid, at } satisfies StateFile));
+  await writeTaskState(t, "REQUEUED", at);
   const failed = await o.requeue();
   if (failed === undefined) {
     t.report(`slurmkit runner: task ${t.index} requeued after attempt ${history.attempt} (${w.ending})\n`);
@@ -224,9 +222,14 @@ async function decide(
   }
   t.report(`slurmkit runner: task ${t.index} could not be requeued: ${failed}\n`);
   await forgetRequeue(t.folder, t.index, history.attempt);
-  await writeFileAtomic(t.folder.task(t.index).state, packr.pack({ state: "RUNNING", host: HOST, jobId: t.jobId, pid: process.pid, at: Date.now() } satisfies StateFile));
+  await writeTaskState(t, "RUNNING");
   attempt.requeuing = false;
   return "end";
+}
+
+/** Writes the task's state file (rank 0's job): what it is doing, where, and since when. */
+async function writeTaskState(t: OneTask, state: StateFile["state"], at = Date.now()): Promise<void> {
+  await writeFileAtomic(t.folder.task(t.index).state, packr.pack({ state, host: HOST, jobId: t.jobId, pid: process.pid, at } satisfies StateFile));
 }
 
 /** A task's outcome as a result file; a result msgpack cannot carry becomes a TypeError result. */

@@ -46,7 +46,9 @@ interface Found {
 export async function loadJobs(folder: string, options: LoadJobsOptions = {}): Promise<Job<unknown>[]> {
   if (options.ssh !== undefined && options.transport !== undefined) throw new ParameterError("loadJobs options", ["Expected either `ssh` or `transport`, not both"]);
   const transport = options.transport ?? (options.ssh ? new SshTransport(options.ssh) : new LocalTransport());
-  const root = options.ssh ? posix.normalize(folder) : resolve(folder);
+  // A folder on another machine is a POSIX path there, never resolved against this machine's working directory.
+  const remote = options.ssh !== undefined || (options.transport !== undefined && !(options.transport instanceof LocalTransport));
+  const root = remote ? posix.normalize(folder).replace(/(.)\/+$/, "$1") : resolve(folder);
   const readManifest = (dir: string) => transport.readFile(join(dir, MANIFEST)).then(String, unlessUnreachable(undefined));
   const own = await readManifest(root);
   let found: Found[];
@@ -66,11 +68,16 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
       throw new ParameterError("folder", [`No slurmkit submission (manifest.json) in ${root} or its subfolders${names.length ? "" : ": it is empty or does not exist"}`]);
     }
   }
-  found.sort((a, b) => (a.manifest.createdAt < b.manifest.createdAt ? -1 : a.manifest.createdAt > b.manifest.createdAt ? 1 : a.dir < b.dir ? -1 : 1));
+  // Originals first, then reruns, each oldest first: a rerun always comes after the run it replaces, whatever the clocks said.
+  const rank = (f: Found) => [f.manifest.rerun ? 1 : 0, f.manifest.createdAt, f.dir] as const;
+  found.sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : x[2] < y[2] ? -1 : 1);
+  });
   return latestRuns(found, new SlurmBackend(Watcher.for(transport), sharedScheduler(transport), transport));
 }
 
-/** The reruns, among a submission folder's siblings, of tasks of that submission (or of its original, for a rerun). */
+/** The reruns, among a submission folder's siblings, of tasks of that submission; for a rerun, also its original (not listed). */
 async function rerunsOf(transport: Transport, dir: string, manifest: Manifest): Promise<Found[]> {
   const original = manifest.rerun?.of ?? basename(dir);
   const parent = dirname(dir);
@@ -82,7 +89,7 @@ async function rerunsOf(transport: Transport, dir: string, manifest: Manifest): 
       if (text === undefined) return [];
       try {
         const m = decodeManifest(text, path);
-        return m.rerun?.of === original ? [{ dir: join(parent, name), manifest: m, listed: false }] : [];
+        return m.rerun?.of === original || name === original ? [{ dir: join(parent, name), manifest: m, listed: false }] : [];
       } catch {
         return []; // A sibling that is not a readable submission is not ours to judge here.
       }
@@ -94,6 +101,8 @@ async function rerunsOf(transport: Transport, dir: string, manifest: Manifest): 
 /** The futures of the submissions, oldest first, each task once: its latest run, with the runs it replaced linked. */
 function latestRuns(found: readonly Found[], slurm: SlurmBackend): Job<unknown>[] {
   const latest = new Map<string, Job<unknown>>();
+  /** Runs of tasks that are not listed, kept to link a listed later run to them. */
+  const unlisted = new Map<string, Job<unknown>>();
   const order: string[] = [];
   for (const { dir, manifest, listed } of found) {
     const runFolder = new RunFolder(dir);
@@ -102,17 +111,20 @@ function latestRuns(found: readonly Found[], slurm: SlurmBackend): Job<unknown>[
     for (const job of jobs) {
       const origin = originOf(job)!;
       const key = `${origin.root.dir}\0${origin.root.index}`;
-      const previous = latest.get(key);
+      const previous = latest.get(key) ?? unlisted.get(key);
       if (previous) {
         origin.previous = previous;
         slurm.watcher.forget(previous);
-      } else if (!listed) {
-        slurm.watcher.forget(job);
-        continue;
-      } else {
-        order.push(key);
       }
-      latest.set(key, job);
+      if (latest.has(key)) {
+        latest.set(key, job);
+      } else if (listed) {
+        order.push(key);
+        latest.set(key, job);
+      } else {
+        slurm.watcher.forget(job);
+        unlisted.set(key, job);
+      }
     }
   }
   return order.map((key) => latest.get(key)!);

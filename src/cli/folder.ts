@@ -1,6 +1,6 @@
 import type { Job } from "../api/job.js";
 import { loadJobs } from "../api/load-jobs.js";
-import { originOf } from "../api/origin.js";
+import { originOf, runsOf } from "../api/origin.js";
 import { firstLook } from "../local/reloaded.js";
 import { Watcher } from "../slurm/watcher.js";
 import { LocalTransport } from "../transport/local.js";
@@ -21,6 +21,7 @@ export interface OpenFolder {
 export async function openFolder(folder: string | undefined, values: Values, command: string): Promise<OpenFolder> {
   if (folder === undefined) throw new UsageError(`slurmkit ${command} needs a run folder: the executor's folder, or one submission in it`);
   const ssh = sshFromFlags(values);
+  if (ssh && !folder.startsWith("/")) throw new UsageError(`With --ssh the folder is a path on the cluster and must be absolute, got '${folder}'`);
   const transport: Transport = ssh ? new SshTransport(ssh) : new LocalTransport();
   try {
     const jobs = await loadJobs(folder, { transport });
@@ -45,9 +46,10 @@ export async function openFolder(folder: string | undefined, values: Values, com
  * that is not an array when no task has that index.
  */
 export function pickTasks(jobs: readonly Job<unknown>[], specs: readonly string[]): Job<unknown>[] {
-  return specs.map((spec) => {
+  const picked = specs.map((spec) => {
     if (/^\d+$/.test(spec) && Number(spec) < jobs.length) return jobs[Number(spec)]!;
-    const byId = jobs.filter((j) => j.id === spec);
+    // A Slurm id of the latest run, or of an earlier run of the task (the id in an old email or in sacct).
+    const byId = jobs.filter((j) => runsOf(j).some((run) => run.id === spec));
     if (byId.length === 1) return byId[0]!;
     if (byId.length > 1) {
       throw new UsageError(`Slurm job ${spec} ran several tasks (packed): ${byId.map((j) => jobs.indexOf(j)).join(", ")}; name one by its index`);
@@ -56,4 +58,5 @@ export function pickTasks(jobs: readonly Job<unknown>[], specs: readonly string[
     if (!/^\d+(_\d+)?$/.test(spec)) throw new UsageError(`Expected a task index or a Slurm id such as 1234_7, got '${spec}'`);
     throw new UsageError(`No task ${spec} in this folder: it has ${range}, and no job with id ${spec} (see slurmkit status --tasks)`);
   });
+  return [...new Set(picked)];
 }

@@ -1,4 +1,6 @@
+import { StringDecoder } from "node:string_decoder";
 import type { Job } from "../api/job.js";
+import { unlessUnreachable } from "../transport/transport.js";
 import { runsOf } from "../api/origin.js";
 import { openFolder, pickTasks } from "./folder.js";
 import { parse, UsageError } from "./options.js";
@@ -33,40 +35,43 @@ export async function logs(args: readonly string[]): Promise<number> {
   const folder = await openFolder(positionals[0], values, "logs");
   try {
     const [job] = pickTasks(folder.jobs, [positionals[1]!]);
-    const read = (run: Job<unknown>) => (values.err ? run.stderr() : run.stdout());
-    if (values.attempt !== undefined) {
-      const n = Number(values.attempt);
-      const attempts = await attemptsOf(job!);
-      if (!Number.isInteger(n) || n < 0 || n >= attempts.length) {
-        throw new UsageError(`Expected --attempt to be an attempt of task ${positionals[1]}: 0${attempts.length > 1 ? ` to ${attempts.length - 1}` : ""}, got '${values.attempt}'`);
-      }
-      const { run, local } = attempts[n]!;
-      if (values.follow && run !== job) throw new UsageError(`--follow follows the latest attempt (${attempts.length - 1}); attempt ${n} has ended`);
-      const section = attemptSection(await read(run), local) ?? "";
-      process.stdout.write(section);
-      if (!values.follow) return 0;
-    }
-    if (!values.follow) {
+    const path = (run: Job<unknown>) => (values.err ? run.paths.stderr : run.paths.stdout);
+    const read = (run: Job<unknown>) => folder.transport.readFile(path(run)).catch(unlessUnreachable(Buffer.alloc(0)));
+    if (values.attempt === undefined) {
+      if (values.follow) return await follow(job!, read, Buffer.alloc(0));
       process.stdout.write(await read(job!));
       return 0;
     }
-    return await follow(job!, read, values.attempt !== undefined);
+    const n = Number(values.attempt);
+    const attempts = await attemptsOf(job!);
+    if (!Number.isInteger(n) || n < 0 || n >= attempts.length) {
+      throw new UsageError(`Expected --attempt to be an attempt of task ${positionals[1]}: 0${attempts.length > 1 ? ` to ${attempts.length - 1}` : ""}, got '${values.attempt}'`);
+    }
+    if (values.follow && n !== attempts.length - 1) throw new UsageError(`--follow follows the latest attempt (${attempts.length - 1}); attempt ${n} has ended`);
+    const { run, local } = attempts[n]!;
+    const bytes = await read(run);
+    process.stdout.write(attemptSection(bytes.toString("utf8"), local) ?? "");
+    return values.follow ? await follow(job!, read, bytes) : 0;
   } finally {
     folder.close();
   }
 }
 
-/** Prints the log as it grows until the task has ended, then what is left. */
-async function follow(job: Job<unknown>, read: (run: Job<unknown>) => Promise<string>, printed: boolean): Promise<number> {
+/** Prints the log as it grows, from the bytes already shown, until the task has ended; then what is left. */
+async function follow(job: Job<unknown>, read: (run: Job<unknown>) => Promise<Buffer>, shown: Buffer): Promise<number> {
   const ended = job.wait().then(() => true);
-  let shown = printed ? (await read(job)).length : 0;
+  const decoder = new StringDecoder("utf8"); // a character split across two reads is printed whole
+  let offset = shown.length;
   for (;;) {
     const done = job.done();
-    const text = await read(job);
-    if (text.length < shown) shown = 0; // rewritten from the start
-    process.stdout.write(text.slice(shown));
-    shown = text.length;
-    if (done) return 0;
+    const bytes = await read(job);
+    if (bytes.length < offset) offset = 0; // rewritten from the start
+    process.stdout.write(decoder.write(bytes.subarray(offset)));
+    offset = bytes.length;
+    if (done) {
+      process.stdout.write(decoder.end());
+      return 0;
+    }
     await Promise.race([ended, new Promise((r) => setTimeout(r, 1000))]);
   }
 }

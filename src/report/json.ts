@@ -7,6 +7,7 @@
  * - undefined, functions, symbols: `null` in arrays and at the top level; the key is omitted in objects and Maps.
  * - Uint8Array / Buffer (msgpack bin), ArrayBuffer, DataView: `{"$base64":"..."}`.
  * - Date (msgpack timestamp): its ISO string (`null` if invalid).
+ * - Error: `{"name","message","stack"}`; RegExp: its source as a string (`"/a+/g"`).
  * - Map: an object whose keys are `String(key)` (a bigint key gives its digits); Set: an array.
  * - Other typed arrays (Float64Array etc.): an array of numbers (BigInt64Array, BigUint64Array: of bigint digits).
  * - Plain objects and arrays: recursively, in insertion order, with keys escaped as JSON strings.
@@ -29,6 +30,8 @@ function encode(value: unknown): string | undefined {
   if (value instanceof Map) return object(Array.from(value, ([key, item]) => [String(key), item]));
   if (value instanceof Set) return array(Array.from(value));
   if (Array.isArray(value)) return array(value);
+  if (value instanceof Error) return object([["name", value.name], ["message", value.message], ["stack", value.stack]]);
+  if (value instanceof RegExp) return JSON.stringify(String(value));
   return object(Object.entries(value));
 }
 

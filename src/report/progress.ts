@@ -51,7 +51,11 @@ export function progress(jobs: readonly Job<unknown>[], options: ProgressOptions
   const handle = (stop: () => void): Progress => ({
     stop,
     get stopped() {
-      waiting ??= Promise.race([ended, Promise.allSettled(jobs.map((j) => j.wait())).then(stop)]);
+      if (!waiting) {
+        const waits = new AbortController(); // released once stopped, so that they keep nothing alive after
+        void ended.then(() => waits.abort());
+        waiting = Promise.race([ended, Promise.allSettled(jobs.map((j) => j.wait({ signal: waits.signal }))).then(stop)]);
+      }
       return waiting;
     },
   });
@@ -64,6 +68,7 @@ export function progress(jobs: readonly Job<unknown>[], options: ProgressOptions
     done = true;
     clearInterval(timer);
     process.off("exit", stop);
+    process.off("SIGINT", interrupted);
     draw();
     live.stop();
     finish();
@@ -72,6 +77,12 @@ export function progress(jobs: readonly Job<unknown>[], options: ProgressOptions
   timer.unref();
   // A script that ends right after its last result still gets the final line, and its prompt on a line of its own.
   process.once("exit", stop);
+  // Ctrl-C: end the line first, then die of SIGINT as the script would have (only when nothing else handles SIGINT).
+  const interrupted = () => {
+    stop();
+    process.kill(process.pid, "SIGINT");
+  };
+  if (process.listenerCount("SIGINT") === 0) process.once("SIGINT", interrupted);
   draw();
   return handle(stop);
 }

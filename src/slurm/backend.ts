@@ -6,7 +6,7 @@ import { packr } from "../protocol/codec.js";
 import { decodeAttempt, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";
 import { posix } from "node:path";
 import { RunFolder } from "../protocol/run-folder.js";
-import type { Transport } from "../transport/transport.js";
+import { unlessUnreachable, type Transport } from "../transport/transport.js";
 import type { Scheduler } from "./scheduler.js";
 import { WorkerPool } from "./pool.js";
 import type { Watcher } from "./watcher.js";
@@ -93,8 +93,25 @@ export class SlurmBackend implements JobBackend {
     if (job.done()) return;
     const pool = pools.get(job);
     if (pool) await this.#cancelPooled(job, pool);
-    else await this.scheduler.cancel(job.id);
+    else {
+      await this.scheduler.cancel(job.id);
+      await this.#recordCancel(job);
+    }
     this.watcher.markCancelled(job);
+  }
+
+  /**
+   * After scancel, a CANCELLED result unless the task wrote one first
+   * (exclusive create): Slurm drops a cancelled pending element from squeue
+   * at once and sacct may never list it, so another process watching the
+   * same task (a script, while `slurmkit cancel` ran) could not tell it apart
+   * from a job that vanished.
+   */
+  async #recordCancel(job: Job<unknown>): Promise<void> {
+    const at = Date.now();
+    const message = `Task ${job.taskIndex} was cancelled`;
+    const result: ResultFile = { ok: false, state: "CANCELLED", error: { name: "TaskCancelled", message, stack: message }, host: "", jobId: job.id, startedAt: at, endedAt: at };
+    await this.transport.createExclusive(job.paths.result, packr.pack(result)).catch(unlessUnreachable(false));
   }
 
   /**

@@ -204,7 +204,7 @@ export class SlurmExecutor {
     });
     await this.#writeCode(snapshot.files);
     const request = { parameters: this.#parameters, array, packing: { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots }, runner: [this.nodeBinary, runner] as const };
-    return launch({ transport: this.transport, plan, folder, records, request, afterFile: after?.afterFile });
+    return (await launch({ transport: this.transport, plan, folder, records, request, afterFile: after?.afterFile })).jobs;
   }
 
   /** Writes code snapshots that are not there yet (they are named by content). */

@@ -26,9 +26,9 @@ export interface Launch {
 /**
  * Writes a planned submission (folders, spec, request, scripts, then the
  * manifest with no job id), runs sbatch, writes the manifest again with the
- * job ids, and returns the tracked futures.
+ * job ids, and returns the tracked futures and that manifest.
  */
-export async function launch(l: Launch): Promise<Job<unknown>[]> {
+export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifest: Manifest & { jobId: string } }> {
   const t = l.transport;
   const manifest: Manifest = { ...l.plan.manifest, ...(l.rerun ? { rerun: l.rerun } : {}) };
   await Promise.all(l.plan.dirs.map((d) => t.mkdir(d)));
@@ -40,7 +40,7 @@ export async function launch(l: Launch): Promise<Job<unknown>[]> {
   const arrays = await sbatchAll(t, l.plan.scripts);
   const submitted = { ...manifest, jobId: arrays[0]!.jobId, ...(l.plan.packed ? { arrays } : {}) };
   await t.writeFile(l.folder.manifest, encodeManifest(submitted));
-  return slurmJobs(new SlurmBackend(Watcher.for(t), sharedScheduler(t), t), l.folder, submitted);
+  return { jobs: slurmJobs(new SlurmBackend(Watcher.for(t), sharedScheduler(t), t), l.folder, submitted), manifest: submitted };
 }
 
 /** Submits every script; if one is refused, cancels those already submitted so nothing half-submitted stays behind. */

@@ -1,8 +1,9 @@
 import { basename, dirname } from "node:path";
-import { ParameterError } from "../errors.js";
+import { ParameterError, SlurmkitError } from "../errors.js";
 import { JOB_STATES, type JobState } from "../api/job-state.js";
 import { Job } from "../api/job.js";
 import { originOf, type JobOrigin } from "../api/origin.js";
+import { encodeManifest, type Manifest } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { specRecordsAt } from "../protocol/spec-file.js";
 import { newSubmissionDir } from "../protocol/submission.js";
@@ -60,7 +61,9 @@ function withoutDependency(p: SlurmParametersInput): SlurmParametersInput {
  * stored ones. One new submission per submission the jobs come from; its
  * manifest records which tasks it reruns, and `loadJobs` then lists each task
  * by its latest run. Everything is checked before anything is submitted: bad
- * options or parameters are a ParameterError and submit nothing.
+ * options or parameters are a ParameterError and submit nothing. If sbatch
+ * refuses one rerun after others were submitted, those are cancelled: a rerun
+ * is all or nothing. A task given twice is rerun once.
  * Returns the new futures, in the order of `jobs`; [] when none is chosen.
  *
  * @example
@@ -70,7 +73,8 @@ function withoutDependency(p: SlurmParametersInput): SlurmParametersInput {
  */
 export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = {}): Promise<Job<R>[]> {
   if (typeof options !== "object" || options === null) throw new ParameterError("rerun", [`Expected options to be an object, got \`${String(options)}\``]);
-  const chosen = choose(jobs, options.only);
+  if (options.parameters !== undefined) parseParameters(options.parameters); // bad overrides fail even when no job is chosen
+  const chosen = dedupe(choose(jobs, options.only));
   const groups = new Map<string, { origin: JobOrigin; jobs: Job<R>[] }>();
   for (const job of chosen) {
     const origin = originOf(job as Job<unknown>);
@@ -82,14 +86,60 @@ export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = 
   const launches: Array<{ launch: Launch; jobs: Job<R>[] }> = [];
   for (const { origin, jobs: group } of groups.values()) launches.push({ launch: await prepare(origin, group, options.parameters), jobs: group });
   const made = new Map<Job<R>, Job<R>>();
+  const launched: Array<{ launch: Launch; manifest: Manifest & { jobId: string } }> = [];
   for (const { launch: l, jobs: group } of launches) {
-    const fresh = (await launch(l)) as Job<R>[];
+    let fresh: Job<R>[];
+    try {
+      const done = await launch(l);
+      launched.push({ launch: l, manifest: done.manifest });
+      fresh = done.jobs as Job<R>[];
+    } catch (error) {
+      await withdraw(launched, error);
+      throw error;
+    }
     fresh.forEach((job, k) => {
       originOf(job as Job<unknown>)!.previous = group[k] as Job<unknown>;
       made.set(group[k]!, job);
     });
   }
   return chosen.map((j) => made.get(j)!);
+}
+
+/** Each task once: a task named twice (or by an old and a new run) is rerun once. */
+function dedupe<R>(jobs: readonly Job<R>[]): Job<R>[] {
+  const seen = new Set<string>();
+  return jobs.filter((j) => {
+    const root = originOf(j as Job<unknown>)?.root;
+    const key = root ? `${root.dir}\0${root.index}` : `${j.id}\0${j.taskIndex}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * sbatch refused a rerun after others were submitted: cancels those, and
+ * marks them never submitted (job id null) so that loadJobs ignores them. A
+ * rerun is all or nothing.
+ */
+async function withdraw(launched: ReadonlyArray<{ launch: Launch; manifest: Manifest & { jobId: string } }>, cause: unknown): Promise<void> {
+  const problems: string[] = [];
+  for (const { launch: l, manifest } of launched) {
+    const ids = manifest.arrays?.map((a) => a.jobId) ?? [manifest.jobId];
+    for (const id of ids) {
+      await sharedScheduler(l.transport)
+        .cancel(id)
+        .catch((e: unknown) => problems.push(`scancel ${id}: ${(e as Error).message}`));
+    }
+    await l.transport.writeFile(l.folder.manifest, encodeManifest({ ...manifest, jobId: null })).catch((e: unknown) => problems.push(`${l.folder.manifest}: ${(e as Error).message}`));
+  }
+  if (problems.length) {
+    throw new SlurmkitError(
+      `A rerun was refused (${(cause as Error).message.split("\n")[0]}), and the reruns submitted before it could not all be withdrawn`,
+      problems.join("\n"),
+      { cause },
+    );
+  }
 }
 
 /** Plans the rerun of one submission's tasks, reading its request and spec; nothing is written. */

@@ -2,9 +2,9 @@
 // status, results, logs, rerun and cancel, locally and over SSH.
 import { execa } from "execa";
 import { readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { beforeAll, describe, expect, inject, test } from "vitest";
+import { beforeAll, describe, expect, inject, onTestFinished, test } from "vitest";
 import { command, LocalTransport, loadJobs, ParameterError, rerun, SlurmExecutor, type Job } from "../../src/index.js";
 import { Watcher } from "../../src/slurm/watcher.js";
 import { flaky } from "../fixtures/sweep.js";
@@ -147,7 +147,7 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
       [["status", "/tmp"], "No slurmkit submission (manifest.json) in /tmp"],
       [["status"], "slurmkit status needs a run folder"],
       [["status", folder, "--bogus"], "Unknown option '--bogus'"],
-      [["rerun", folder, "--failed", "--slurm", "mem=lots"], "mem"],
+      [["rerun", folder, "--failed", "--slurm", "mem=lots"], "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, got `lots`"],
       [["rerun", folder, "--failed", "--slurm", "cpus_per_tsk=2"], "cpus_per_task"],
       [["rerun", folder, "--failed", "--state", "TIMEOUT"], "Say which tasks to rerun, one way"],
       [["rerun", folder], "Say which tasks to rerun, one way"],
@@ -209,6 +209,7 @@ describe("rerun() and cancel from the SDK and the command line", { timeout: 240_
     const folder = await runsFolder();
     const executor = new SlurmExecutor({ folder, time: 2 });
     const jobs = await executor.mapArray([command("sleep", ["300"]), command("sleep", ["300"]), command("sleep", ["300"])]);
+    onTestFinished(() => Promise.all(jobs.map((j) => j.cancel())).then(() => undefined)); // never leave sleepers holding the cluster's CPUs
     const before = await submissions(folder);
     await expect(rerun(jobs)).rejects.toThrow(/Expected every job to have ended; .* is (PENDING|RUNNING)/);
     await expect(rerun(jobs, { only: ["DONE" as never] })).rejects.toThrow(ParameterError);
@@ -235,16 +236,79 @@ describe("rerun() and cancel from the SDK and the command line", { timeout: 240_
     expect((await submissions(folder)).length).toBe(2);
     const { stdout } = await slurm("scontrol", ["show", "job", again[0]!.id.split("_")[0]!]);
     expect(stdout).toMatch(/TimeLimit=00:01:00/);
-    await Promise.all(again.map((j) => j.cancel()));
+    onTestFinished(() => Promise.all(again.map((j) => j.cancel())).then(() => undefined));
+  });
+});
+
+describe("a rerun is all or nothing", { timeout: 240_000 }, () => {
+  test("tasks from two submissions, where the overrides suit one and not the other: a ParameterError, and nothing is submitted", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 2 });
+    const plain = await executor.mapArray([flaky.with({ i: 0, fail: true, unless: "/nonexistent" })]);
+    const packed = await executor.mapArray([flaky.with({ i: 1, fail: true, unless: "/nonexistent" }), flaky.with({ i: 2, fail: false, unless: "" })], { workers: 1 });
+    const all = [...plain, ...packed];
+    await Promise.all(all.map((j) => j.wait()));
+    const before = await submissions(folder);
+    // Two ranks per task suit the plain submission; the packed one asked for a worker count, which several ranks cannot have.
+    await expect(rerun(all, { only: "failed", parameters: { nodes: 1, ntasksPerNode: 2 } })).rejects.toThrow(/Expected `workers` to be left out for jobs with several ranks/);
+    // A bad override fails even when no job is chosen.
+    await expect(rerun(all, { only: ["TIMEOUT"], parameters: { mem: "lots" } })).rejects.toThrow(ParameterError);
+    expect(await submissions(folder)).toEqual(before);
+    // The same task named twice (by its index and its Slurm id) is rerun once.
+    const twice = await cli(["rerun", folder, "0", plain[0]!.id]);
+    expect(twice.stdout).toMatch(/^Rerunning 1 task of \S+ \(0\) as \S+: Slurm job \d+$/);
+    await Promise.all((await loadJobs(folder)).map((j) => j.wait()));
+  });
+});
+
+describe("logs --follow, and reruns of packed tasks", { timeout: 240_000 }, () => {
+  test("logs --follow prints a running task's output as it grows, and returns once the task ended", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 2 });
+    const [job] = await executor.mapArray([command("bash", ["-c", "for i in 1 2 3 4 5; do echo line $i; sleep 1; done"])]);
+    const follow = execa("node", [bin, "logs", folder, "0", "--follow"], { reject: false, env: { SLURM_CONF: process.env.SLURM_CONF } });
+    const chunks: string[] = [];
+    follow.stdout.on("data", (d: Buffer) => chunks.push(String(d)));
+    const r = await follow;
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("line 1\nline 2\nline 3\nline 4\nline 5");
+    // It printed the first line before the last one existed: the output came as the log grew.
+    const first = chunks.findIndex((c) => c.includes("line 1"));
+    expect(chunks[first]).not.toContain("line 5");
+    expect(await job!.wait()).toBe("COMPLETED");
+  });
+
+  test("rerun() of failed tasks in a packed submission: new workers run exactly those, and loadJobs lists every task by its latest run", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    const marker = join(folder, "fixed");
+    const executor = new SlurmExecutor({ folder, time: 2 });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 6 }, (_, i) => flaky.with({ i, fail: i === 1 || i === 4, unless: marker })),
+      { workers: 2 },
+    );
+    expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(["COMPLETED", "FAILED", "COMPLETED", "COMPLETED", "FAILED", "COMPLETED"]);
+    await writeFile(marker, "");
+    const again = await rerun(jobs, { only: "failed" });
+    expect(await Promise.all(again.map(async (j) => ((await j.result()) as { i: number }).i))).toEqual([1, 4]);
+    const [original, added] = await submissions(folder);
+    const manifest = JSON.parse(await readFile(join(folder, added!, "manifest.json"), "utf8")) as { workers?: { count: number }; rerun: unknown; taskCount: number };
+    expect(manifest).toMatchObject({ taskCount: 2, workers: { count: 2 }, rerun: { of: original, tasks: [1, 4] } });
+    const loaded = await loadJobs(folder);
+    expect(await Promise.all(loaded.map(async (j) => ((await j.result()) as { i: number }).i))).toEqual([0, 1, 2, 3, 4, 5]);
+    expect((await cli(["status", folder])).exitCode).toBe(0);
   });
 });
 
 describe("the command line over SSH", { timeout: 240_000 }, () => {
-  test("status, results and logs on a folder reached over SSH, with host keys checked", async (ctx) => {
+  test("every command on a folder reached over SSH: status, results, logs, rerun, watch and cancel, with host keys checked", async (ctx) => {
     const info = needSsh(ctx);
     const folder = await runsFolder();
     const executor = new SlurmExecutor({ folder, time: 2 });
-    const jobs = await executor.mapArray([flaky.with({ i: 0, fail: false, unless: "" }), flaky.with({ i: 1, fail: true, unless: "/nonexistent" })]);
+    const marker = join(folder, "fixed");
+    const jobs = await executor.mapArray([flaky.with({ i: 0, fail: false, unless: "" }), flaky.with({ i: 1, fail: true, unless: marker })]);
     await Promise.all(jobs.map((j) => j.wait()));
     const ssh = ["--ssh", "root@127.0.0.1:2222", "--identity", join(info.dir, "userkey"), "--known-hosts", join(info.dir, "known_hosts")];
     const status = await cli(["status", folder, "--json", ...ssh]);
@@ -253,8 +317,27 @@ describe("the command line over SSH", { timeout: 240_000 }, () => {
     expect((JSON.parse(status.stdout) as { submissions: Array<{ states: object }> }).submissions[0]!.states).toEqual({ COMPLETED: 1, FAILED: 1 });
     const rows = (await cli(["results", folder, ...ssh])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { state: string; result?: { big: number }; error?: { message: string } });
     expect(rows[0]!.result!.big).toBe(2 ** 40);
-    expect(rows[1]!.error!.message).toBe("task 1 fails until /nonexistent exists");
+    expect(rows[1]!.error!.message).toBe(`task 1 fails until ${marker} exists`);
     expect((await cli(["logs", folder, "1", ...ssh])).stdout).toMatch(/^hello from 1 on n[12]$/);
+    // rerun and watch over SSH: the failed task runs again from the stored spec and completes.
+    await writeFile(marker, "");
+    const before = await submissions(folder);
+    const again = await cli(["rerun", folder, "1", "--slurm", "sbatch.comment=ssh-rerun", ...ssh]);
+    expect(again.stderr).toBe("");
+    expect(again.stdout).toMatch(/^Rerunning 1 task of \S+ \(1\) as \S+: Slurm job \d+$/);
+    const [added] = (await submissions(folder)).filter((n) => !before.includes(n));
+    expect(await readFile(join(folder, added!, "job.sbatch"), "utf8")).toContain("#SBATCH --comment=ssh-rerun");
+    const watched = await cli(["watch", folder, "--json", ...ssh]);
+    const last = JSON.parse(watched.stdout.trim().split("\n").at(-1)!) as { submissions: Array<{ states: object; reruns: number }>; exitCode: number };
+    expect(last.submissions[0]).toMatchObject({ states: { COMPLETED: 2 }, reruns: 1 });
+    expect(watched.exitCode).toBe(0);
+    // cancel over SSH.
+    const sleepers = await executor.mapArray([command("sleep", ["300"]), command("sleep", ["300"])]);
+    onTestFinished(() => Promise.all(sleepers.map((j) => j.cancel())).then(() => undefined));
+    const sleepFolder = dirname(dirname(sleepers[0]!.paths.result));
+    const cancelled = await cli(["cancel", sleepFolder, ...ssh]);
+    expect(cancelled.stdout).toBe(`Cancelled 2 tasks: 0 (${sleepers[0]!.id}), 1 (${sleepers[1]!.id})`);
+    expect(await Promise.all(sleepers.map((j) => j.wait()))).toEqual(["CANCELLED", "CANCELLED"]);
     // An unknown host key is refused, as in the SDK.
     const stranger = await cli(["status", folder, "--ssh", "root@127.0.0.1:2222", "--identity", join(info.dir, "userkey"), "--known-hosts", "/dev/null"]);
     expect(stranger.exitCode).toBe(2);

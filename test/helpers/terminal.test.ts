@@ -32,7 +32,7 @@ function gone(pid: number): boolean {
 describe("startTerminal", () => {
   test("shows a line redrawn in place while running and the final screen and exit status after exit", async () => {
     const terminal = await node(`
-      const pause = () => new Promise((resolve) => setTimeout(resolve, 300));
+      const pause = () => new Promise((resolve) => setTimeout(resolve, 2000)); // long enough for a capture under load
       (async () => {
         process.stderr.write("progress 1/3");
         await pause();
@@ -44,9 +44,9 @@ describe("startTerminal", () => {
         process.exitCode = 4;
       })();
     `);
-    const running = await terminal.waitFor("progress 2/3", 10_000);
+    const running = await terminal.waitFor("progress 2/3", 30_000);
     expect(running.split("\n").filter((line) => line.startsWith("progress"))).toEqual(["progress 2/3"]);
-    expect(await terminal.exited(10_000)).toBe(4);
+    expect(await terminal.exited(30_000)).toBe(4);
     const final = await terminal.screen();
     expect(final).toBe("progress 3/3\ndone");
     expect(final).not.toContain("progress 1/3");

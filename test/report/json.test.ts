@@ -109,3 +109,13 @@ describe("toJson", () => {
     }));
   });
 });
+
+describe("toJson: errors and regular expressions (msgpackr decodes both)", () => {
+  test("an Error gives its name, message and stack; a RegExp its source", () => {
+    const p = new Packr({ useRecords: false, moreTypes: true });
+    const e = new RangeError("too far");
+    const back = p.unpack(p.pack({ e, re: /a+b/gi })) as { e: Error; re: RegExp };
+    expect(JSON.parse(toJson(back))).toEqual({ e: { name: "RangeError", message: "too far", stack: back.e.stack }, re: "/a+b/gi" });
+    expect(toJson(e)).toContain('"name":"RangeError","message":"too far","stack":"RangeError: too far');
+  });
+});
