@@ -5,7 +5,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, inject, onTestFinished, test } from "vitest";
-import { command, LocalTransport, loadJobs, ParameterError, rerun, SlurmExecutor, type Job } from "../../src/index.js";
+import { command, LocalTransport, loadJobs, ParameterError, rerun, SlurmExecutor, SubmissionError, type Job } from "../../src/index.js";
 import { Watcher } from "../../src/slurm/watcher.js";
 import { flaky } from "../fixtures/sweep.js";
 import { runsFolder } from "../helpers/behaviour.js";
@@ -259,6 +259,31 @@ describe("a rerun is all or nothing", { timeout: 240_000 }, () => {
     const twice = await cli(["rerun", folder, "0", plain[0]!.id]);
     expect(twice.stdout).toMatch(/^Rerunning 1 task of \S+ \(0\) as \S+: Slurm job \d+$/);
     await Promise.all((await loadJobs(folder)).map((j) => j.wait()));
+  });
+});
+
+describe("a rerun that sbatch refuses halfway", { timeout: 240_000 }, () => {
+  test("the reruns submitted before the refusal are cancelled and never listed: loadJobs still shows the original runs", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 2 });
+    const one = await executor.mapArray([flaky.with({ i: 0, fail: true, unless: "/nonexistent" })]);
+    const ranked = await new SlurmExecutor({ folder, time: 2, nodes: 1, ntasksPerNode: 2 }).mapArray([flaky.with({ i: 1, fail: true, unless: "/nonexistent" })]);
+    await Promise.all([...one, ...ranked].map((j) => j.wait()));
+    const before = await submissions(folder);
+    // Two CPUs per task fit the first (one rank) and not the second (two ranks on one 2-CPU node): sbatch refuses only the second.
+    const error = (await rerun([...one, ...ranked], { only: "failed", parameters: { cpusPerTask: 2 } }).catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(SubmissionError);
+    expect(error.message).toContain("Requested node configuration is not available");
+    const added = (await submissions(folder)).filter((n) => !before.includes(n));
+    expect(added).toHaveLength(2);
+    const manifests = await Promise.all(added.map(async (n) => JSON.parse(await readFile(join(folder, n, "manifest.json"), "utf8")) as { jobId: string | null }));
+    expect(manifests.map((m) => m.jobId)).toEqual([null, null]); // the first was withdrawn, the second never submitted
+    const loaded = await loadJobs(folder);
+    expect(loaded.map((j) => j.id)).toEqual([one[0]!.id, ranked[0]!.id]);
+    expect(await Promise.all(loaded.map((j) => j.wait()))).toEqual(["FAILED", "FAILED"]);
+    const { stdout } = await slurm("squeue", ["-h", "-o", "%i %T", "-u", "root"]);
+    expect(stdout).not.toMatch(/PENDING|RUNNING/);
   });
 });
 
