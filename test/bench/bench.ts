@@ -90,6 +90,7 @@ async function perTaskMs(folder: string): Promise<number> {
   return tasks === 0 ? NaN : busy / tasks;
 }
 
+let largest: { n: number; folder: string } | undefined;
 for (const n of sizes) {
   const work = `${n} function tasks`;
   log(`${work}: raw`);
@@ -103,6 +104,20 @@ for (const n of sizes) {
   log(`${work}: slurmkit packed`);
   const packed = await viaSlurmkit('slurmkit, workers ("auto")', Array.from({ length: n }, (_, i) => square.with(i)), { workers: "auto" });
   rows.push({ ...packed, workload: work, how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner` });
+  largest = { n, folder: packed.folder };
+}
+
+// The command line on the largest packed run folder, as a user runs it from the shell (a fresh process each time).
+const cliMs: Array<{ command: string; ms: number }> = [];
+if (largest) {
+  await execa("npm", ["run", "build"], { cwd: root });
+  const bin = join(root, "dist/src/cli.js");
+  for (const args of [["status"], ["status", "--tasks"], ["results"]]) {
+    const t0 = performance.now();
+    const r = await execa(process.execPath, [bin, args[0]!, largest.folder, ...args.slice(1)], { reject: false });
+    if (r.exitCode !== 0) throw new Error(`bench: slurmkit ${args.join(" ")} exited ${r.exitCode}: ${r.stderr}`);
+    cliMs.push({ command: `slurmkit ${args.join(" ")}`, ms: performance.now() - t0 });
+  }
 }
 
 // Long-tailed durations: lognormal around 0.5 s, clamped to 0.1–5 s, the same
@@ -227,6 +242,7 @@ console.log(
   `code snapshots: bundling the task module ${snapshots.bundleMs.toFixed(0)} ms, the runner ${snapshots.runnerMs.toFixed(0)} ms (first time in a process); ` +
     `one element's start to its result on this machine (median of 5): ${snapshots.startBundled.toFixed(0)} ms from snapshots, ${snapshots.startTsx.toFixed(0)} ms importing the TypeScript module through tsx`,
 );
+if (largest) console.log(`command line on ${largest.n.toLocaleString("en")} completed tasks (packed): ${cliMs.map((c) => `${c.command} ${c.ms.toFixed(0)} ms`).join(", ")}`);
 console.log(`claims: ${claimMs.toFixed(3)} ms per task (4 workers claiming 10,000 tasks by exclusive create, this machine's file system)`);
 console.log(`mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`);
 process.exit(0);
