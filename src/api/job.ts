@@ -85,7 +85,7 @@ export class Job<R> {
   private constructor(
     backend: JobBackend,
     id: string,
-    /** The task's index in its submission. */
+    /** The task's index in its submission (a rerun's own: the rerun submission holds only the tasks it runs again). */
     readonly taskIndex: number,
     /** The task's log, result and state files. */
     readonly paths: TaskPaths,
