@@ -56,8 +56,8 @@ export class SchedulerError extends SlurmkitError {
   readonly exitCode: number;
   readonly stderr: string;
 
-  constructor(command: readonly string[], exitCode: number, stderr: string) {
-    super(`Command failed with exit code ${exitCode}: ${command.join(" ")}`, stderr.trim());
+  constructor(command: readonly string[], exitCode: number, stderr: string, options: SlurmkitErrorOptions = {}) {
+    super(`Command failed with exit code ${exitCode}: ${command.join(" ")}`, stderr.trim(), options);
     this.command = command;
     this.exitCode = exitCode;
     this.stderr = stderr;
@@ -119,10 +119,11 @@ export class JobEndedWithoutResultError extends SlurmkitError {
   /** The last lines of the task's stderr log. */
   readonly logTail: string;
 
-  constructor(location: TaskLocation, state: JobState, logTail: string) {
+  constructor(location: TaskLocation, state: JobState, logTail: string, options: SlurmkitErrorOptions = {}) {
     super(
       `Job ${location.jobId} (task ${location.taskIndex}) ended with state ${state} and wrote no result`,
       `${logTail.trim() ? `Last lines of ${location.logPath}:\n${logTail.trimEnd()}` : `${location.logPath} is empty or missing.`}`,
+      options,
     );
     this.jobId = location.jobId;
     this.taskIndex = location.taskIndex;
@@ -161,5 +162,18 @@ export class TaskInterruptedError extends SlurmkitError {
     super(ending === "TIMEOUT" ? `Attempt ${attempt} is near its time limit` : `Attempt ${attempt} is being preempted`);
     this.ending = ending;
     this.attempt = attempt;
+  }
+}
+
+/** A wait with `timeoutMs` ran out before the job ended; the job was not cancelled and goes on. */
+export class WaitTimeoutError extends SlurmkitError {
+  override name = "WaitTimeoutError";
+  constructor(
+    readonly jobId: string,
+    /** The job's last known state when the wait ended. */
+    readonly state: JobState,
+    readonly timeoutMs: number,
+  ) {
+    super(`Waited ${timeoutMs} ms for job ${jobId}, which is still ${state}; it was not cancelled`);
   }
 }

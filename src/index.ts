@@ -40,8 +40,8 @@ export { condaActivate, container, isSetupStep, lines, modules, setupFile, stage
 export type { ContainerOptions, ModulesOptions, SetupStep, StageInOptions, StageOutOptions, VenvOptions } from "./setup/index.js";
 
 // The watcher, as executor.watcher shows it
-export { MIN_POLL_INTERVAL_MS } from "./slurm/watcher.js";
-export type { JobWatcher, WatcherIntervals, WatcherStats } from "./slurm/watcher.js";
+export { FAILING_POLLS, MIN_POLL_INTERVAL_MS, READ_ATTEMPTS } from "./slurm/watcher.js";
+export type { JobWatcher, WatcherHealth, WatcherIntervals, WatcherStats } from "./slurm/watcher.js";
 export type { ClusterLimits, SchedulerCallCounts } from "./slurm/scheduler.js";
 export type { NodeCpus } from "./slurm/parse.js";
 
@@ -65,4 +65,5 @@ export {
   SubmissionError,
   TaskFailedError,
   TaskInterruptedError,
+  WaitTimeoutError,
 } from "./errors.js";

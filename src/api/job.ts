@@ -1,3 +1,4 @@
+import { ParameterError, WaitTimeoutError } from "../errors.js";
 import { isTerminal, type JobState } from "./job-state.js";
 import type { AttemptFile } from "../protocol/records.js";
 import type { TaskPaths } from "../protocol/run-folder.js";
@@ -46,6 +47,8 @@ export interface Attempt {
 export interface WaitOptions {
   /** Stops the wait (not the job); the promise rejects with `signal.reason`. */
   readonly signal?: AbortSignal;
+  /** Waits at most this long (ms), then rejects with a WaitTimeoutError; the job goes on. @default no limit */
+  readonly timeoutMs?: number;
 }
 
 /** Makes a job future; executors and loadJobs use it, users get jobs from them. */
@@ -170,18 +173,29 @@ export class Job<R> {
   }
 
   async #waitOutcome(options: WaitOptions): Promise<JobOutcome> {
+    const { signal, timeoutMs } = options;
+    if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs >= 0 && Number.isFinite(timeoutMs))) {
+      throw new ParameterError("wait options", [`Expected \`timeoutMs\` to be a non-negative number of milliseconds, got \`${String(timeoutMs)}\``]);
+    }
     if (this.#outcome) return this.#outcome;
-    const { signal } = options;
     signal?.throwIfAborted();
     this.#backend.acquire(this as Job<unknown>);
     let onAbort: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(signal?.reason);
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
-      return await (signal ? Promise.race([this.#settled, aborted]) : this.#settled);
+      const stops: Promise<never>[] = [];
+      if (signal) {
+        stops.push(
+          new Promise<never>((_, reject) => {
+            onAbort = () => reject(signal.reason);
+            signal.addEventListener("abort", onAbort, { once: true });
+          }),
+        );
+      }
+      if (timeoutMs !== undefined) stops.push(new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new WaitTimeoutError(this.#id, this.#state, timeoutMs)), timeoutMs))));
+      return await (stops.length ? Promise.race([this.#settled, ...stops]) : this.#settled);
     } finally {
+      clearTimeout(timer);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
       this.#backend.release(this as Job<unknown>);
     }

@@ -33,11 +33,11 @@ const MEMORY_KILL = /Exceeded (job|step) memory limit|oom[-_ ]kill|Out Of Memory
  * FAILED for a job killed over its memory limit; the log tells it apart, and
  * the state becomes OUT_OF_MEMORY.
  */
-export function outcomeWithoutResult(job: Job<unknown>, state: JobState, stderr: string): JobOutcome {
+export function outcomeWithoutResult(job: Job<unknown>, state: JobState, stderr: string, cause?: unknown): JobOutcome {
   const logTail = tail(stderr);
   const final: JobState = (state === "FAILED" || state === "UNKNOWN") && MEMORY_KILL.test(stderr) ? "OUT_OF_MEMORY" : state;
   return {
     state: final,
-    error: new JobEndedWithoutResultError({ jobId: job.id, taskIndex: job.taskIndex, logPath: job.paths.stderr }, final, logTail),
+    error: new JobEndedWithoutResultError({ jobId: job.id, taskIndex: job.taskIndex, logPath: job.paths.stderr }, final, logTail, cause === undefined ? {} : { cause }),
   };
 }

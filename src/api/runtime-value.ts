@@ -1,4 +1,4 @@
-import { ParameterError } from "../errors.js";
+import { ParameterError, SlurmkitError } from "../errors.js";
 import { quoteShell } from "../setup/shell.js";
 
 /** One piece of a runtime value: literal text, or a variable of the node's environment. */
@@ -146,7 +146,7 @@ export type Late<T> = T extends string
       : T;
 
 /** An unset variable that a runtime value needs. */
-export class UnsetVariableError extends Error {
+export class UnsetVariableError extends SlurmkitError {
   override name = "UnsetVariableError";
   constructor(
     readonly variable: string,

@@ -76,6 +76,7 @@ export class LocalExecutor {
   };
 
   constructor(options: LocalExecutorOptions) {
+    if (typeof options !== "object" || options === null) throw new ParameterError("executor options", [`Expected an options object with at least \`folder\`, got \`${String(options)}\``]);
     if (typeof options.folder !== "string" || options.folder === "") {
       throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path, got \`${String(options.folder)}\``]);
     }

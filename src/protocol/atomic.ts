@@ -1,17 +1,47 @@
 import { randomBytes } from "node:crypto";
-import { open, rename, writeFile } from "node:fs/promises";
+import { open, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
+import { dirname } from "node:path";
 
-/** Writes a file under a temporary name in the same folder, then renames it, so readers never see half of it. */
+/**
+ * Writes a file under a temporary name in the same folder, flushes it to
+ * disk, renames it, then flushes the folder: readers never see half of it,
+ * and a node that crashes right after cannot leave an empty or missing file
+ * behind where the rename said there was one.
+ */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
-  await writeFile(tmp, data);
+  const file = await open(tmp, "w");
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } catch (error) {
+    await file.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  await file.close();
   await rename(tmp, path);
+  await syncFolder(dirname(path));
+}
+
+/** Flushes a folder's entries (a rename in it) to disk; file systems that cannot (some network ones) are left as they are. */
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, "r").catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync().catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EINVAL" && error.code !== "ENOTSUP" && error.code !== "EISDIR" && error.code !== "EBADF") throw error;
+    });
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
  * Creates a file only if it does not exist (O_CREAT | O_EXCL, atomic on NFS
- * too): true if this call made it, false if it was there. Claims use it.
+ * too): true if this call made it, false if it was there. Claims use it, and
+ * are not flushed: a claim a crash loses lets another worker take the task.
  */
 export async function createExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
   let file;

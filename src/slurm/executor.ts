@@ -96,6 +96,7 @@ export class SlurmExecutor {
   #limits: Promise<ClusterLimits> | undefined;
 
   constructor(options: SlurmExecutorOptions) {
+    if (typeof options !== "object" || options === null) throw new ParameterError("executor options", [`Expected an options object with at least \`folder\`, got \`${String(options)}\``]);
     const { folder, nodeBinary, transport, ssh, pathMap, bundle, external, ...parameters } = options;
     if (typeof folder !== "string" || folder === "" || /[%\n\\]/.test(folder)) {
       // sbatch expands % in log paths (%j, %u...), so such a folder would scatter the logs.

@@ -1,6 +1,6 @@
-import { SchedulerError, SubmissionError } from "../errors.js";
+import { SchedulerError, SlurmkitError, SubmissionError } from "../errors.js";
 import { parseMaxArraySize, parseQueueLines, parseSbatchOutput, parseSinfoNodes, SINFO_NODE_FORMAT, type NodeCpus, type QueueEntry } from "./parse.js";
-import { unlessUnreachable, type Transport } from "../transport/transport.js";
+import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 
 /** How many scheduler calls a process has made; tests read it. */
 export interface SchedulerCallCounts {
@@ -43,16 +43,21 @@ export class Scheduler {
    */
   async limits(): Promise<ClusterLimits> {
     this.calls.limits++;
-    const config = await this.transport.run("scontrol", ["show", "config"], { timeoutMs: this.timeoutMs });
+    const config = await this.transport.run("scontrol", ["show", "config"], { timeoutMs: this.timeoutMs }).catch(asSchedulerError(["scontrol", "show", "config"]));
     const maxArraySize = config.exitCode === 0 ? parseMaxArraySize(config.stdout) : undefined;
     if (maxArraySize === undefined) {
       throw new SchedulerError(["scontrol", "show", "config"], config.exitCode, config.stderr.trim() || "no MaxArraySize line in its output");
     }
     let maxSubmitJobs: number | undefined;
     this.calls.limits++;
-    const assoc = await this.transport
-      .run("sacctmgr", ["--noheader", "--parsable2", "show", "assoc", "where", `user=${await this.#user()}`, "format=MaxSubmit"], { timeoutMs: this.timeoutMs })
-      .catch(unlessUnreachable(undefined));
+    // Without the user's name (id failed), sacctmgr would answer for every user: MaxSubmitJobs stays unknown.
+    const user = await this.#user();
+    const assoc =
+      user === undefined
+        ? undefined
+        : await this.transport
+            .run("sacctmgr", ["--noheader", "--parsable2", "show", "assoc", "where", `user=${user}`, "format=MaxSubmit"], { timeoutMs: this.timeoutMs })
+            .catch(unlessUnreachable(undefined));
     if (assoc?.exitCode === 0) {
       const values = assoc.stdout.split("\n").map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).map(Number);
       if (values.length) maxSubmitJobs = Math.min(...values);
@@ -66,9 +71,11 @@ export class Scheduler {
     return { maxArraySize, maxSubmitJobs, nodes, maxTimes };
   }
 
-  async #user(): Promise<string> {
-    const r = await this.transport.run("id", ["-un"], { timeoutMs: this.timeoutMs });
-    return r.stdout.trim();
+  /** The user's name on the cluster; undefined when `id -un` fails or prints something else. */
+  async #user(): Promise<string | undefined> {
+    const r = await this.transport.run("id", ["-un"], { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
+    const user = r?.stdout.trim();
+    return r?.exitCode === 0 && user && /^[\w.@-]+$/.test(user) ? user : undefined;
   }
 
   /** Runs `sbatch --parsable [args] script` and returns the job id. */
@@ -93,7 +100,7 @@ export class Scheduler {
     if (jobIds.length === 0) return [];
     const argv = ["-h", "-t", "all", "-j", jobIds.join(","), "-o", "%i|%T"];
     this.calls.squeue++;
-    const result = await this.transport.run("squeue", argv, { timeoutMs: this.timeoutMs });
+    const result = await this.transport.run("squeue", argv, { timeoutMs: this.timeoutMs }).catch(asSchedulerError(["squeue", ...argv]));
     if (result.exitCode !== 0) {
       // One id that Slurm has already forgotten is an error; several are not.
       if (/Invalid job id specified/i.test(result.stderr)) return [];
@@ -123,9 +130,17 @@ export class Scheduler {
   /** scancel for a job or array element id. */
   async cancel(jobId: string): Promise<void> {
     this.calls.scancel++;
-    const result = await this.transport.run("scancel", [jobId], { timeoutMs: this.timeoutMs });
+    const result = await this.transport.run("scancel", [jobId], { timeoutMs: this.timeoutMs }).catch(asSchedulerError(["scancel", jobId]));
     if (result.exitCode !== 0) throw new SchedulerError(["scancel", jobId], result.exitCode, result.stderr);
   }
+}
+
+/** A command that could not run (timed out, or no such program) as a SchedulerError; an unreachable cluster stays what it is. */
+function asSchedulerError(command: readonly string[]): (error: unknown) => never {
+  return (error) => {
+    if (isUnreachable(error) || error instanceof SlurmkitError) throw error;
+    throw new SchedulerError(command, -1, `could not run ${command[0]}: ${(error as Error).message}`, { cause: error });
+  };
 }
 
 const schedulers = new Map<string, Scheduler>();

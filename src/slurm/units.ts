@@ -1,17 +1,20 @@
 /**
  * Parses a Slurm time limit into seconds. A number is minutes; a string is one
  * of Slurm's forms: "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S".
- * Returns undefined when the text is none of them.
+ * Returns undefined when the text is none of them, or the limit is zero.
  */
 export function parseDurationSeconds(value: number | string): number | undefined {
+  // Zero (or a number of minutes that rounds to zero seconds) would read as no limit at all in Slurm: refused.
   if (typeof value === "number") {
-    return Number.isFinite(value) && value > 0 ? Math.round(value * 60) : undefined;
+    const seconds = Number.isFinite(value) ? Math.round(value * 60) : 0;
+    return seconds > 0 ? seconds : undefined;
   }
   const text = value.trim();
   let m = /^(\d+)-(\d+)(?::(\d+)(?::(\d+))?)?$/.exec(text);
   if (m) {
     const [, d, h, min, s] = m;
-    return Number(d) * 86400 + Number(h) * 3600 + Number(min ?? 0) * 60 + Number(s ?? 0);
+    const total = Number(d) * 86400 + Number(h) * 3600 + Number(min ?? 0) * 60 + Number(s ?? 0);
+    return total > 0 ? total : undefined;
   }
   m = /^(\d+)(?::(\d+)(?::(\d+))?)?$/.exec(text);
   if (!m) return undefined;

@@ -20,6 +20,15 @@ export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
  */
 const REQUEUE_GRACE_MS = 60_000;
 
+/** Polls in a row that fail to read a job's files (its results folder, result or state) before it settles UNKNOWN with the error. */
+export const READ_ATTEMPTS = 3;
+
+/** Polls in a row that fail (squeue, or the cluster out of reach) before the watcher reports it; it reports again when a poll works. */
+export const FAILING_POLLS = 5;
+
+/** What the watcher reports about its polls: failing (with the last error), or working again. */
+export type WatcherHealth = { readonly kind: "failing"; readonly error: Error; readonly failedPolls: number } | { readonly kind: "recovered"; readonly failedPolls: number };
+
 /** What the watcher asks of the scheduler: one squeue call and at most one sacct call per poll. */
 export interface WatchedScheduler {
   /** squeue for these job ids, finished ones included while Slurm lists them. */
@@ -58,6 +67,8 @@ interface Tracked {
   readonly exitMarkers: boolean;
   /** The REQUEUED state record last seen (its `at`), and when this process first saw it. */
   requeueSeen?: { readonly at: number; readonly since: number };
+  /** Polls in a row whose reads of this job's files failed (not for want of the cluster). */
+  readFailures: number;
 }
 
 /** How a job is tracked beyond its ids. */
@@ -80,6 +91,8 @@ export interface WatcherStats {
   listings: number;
   /** The last error a poll hit (a poll error never fails the jobs; the next poll retries). */
   lastError: Error | undefined;
+  /** Polls in a row that failed as a whole (squeue failed, or the cluster was out of reach); 0 after one that worked. */
+  failedPolls: number;
 }
 
 /**
@@ -101,6 +114,13 @@ export interface JobWatcher {
   setIntervals(intervals: Partial<WatcherIntervals>): void;
   /** Polls now, ignoring the floor: resolves after a poll that started after this call. */
   pollNow(): Promise<void>;
+  /**
+   * Hears when polls keep failing (FAILING_POLLS in a row, with the error) and
+   * when one works again. Jobs keep waiting meanwhile. Without a listener the
+   * watcher writes one line to stderr for each. Returns a function that
+   * removes the listener.
+   */
+  onHealth(listener: (event: WatcherHealth) => void): () => void;
 }
 
 /**
@@ -121,7 +141,8 @@ export class Watcher implements JobWatcher {
     return w;
   }
 
-  readonly stats: WatcherStats = { polls: 0, listings: 0, lastError: undefined };
+  readonly stats: WatcherStats = { polls: 0, listings: 0, lastError: undefined, failedPolls: 0 };
+  readonly #health = new Set<(event: WatcherHealth) => void>();
   readonly #tracked = new Map<Job<unknown>, Tracked>();
   readonly #loop = new PollLoop(
     () => this.#poll(),
@@ -159,6 +180,23 @@ export class Watcher implements JobWatcher {
     this.#loop.setIntervals(intervals);
   }
 
+  /** Hears when polls keep failing and when they work again (see JobWatcher). */
+  onHealth(listener: (event: WatcherHealth) => void): () => void {
+    this.#health.add(listener);
+    return () => this.#health.delete(listener);
+  }
+
+  #report(event: WatcherHealth): void {
+    if (this.#health.size === 0) {
+      process.stderr.write(
+        event.kind === "failing"
+          ? `slurmkit: ${event.failedPolls} polls in a row failed; jobs keep waiting and polls go on. Last error: ${event.error.message.split("\n")[0]}\n`
+          : `slurmkit: polls work again after ${event.failedPolls} failed\n`,
+      );
+    }
+    for (const listener of this.#health) listener(event);
+  }
+
   /** Stops tracking a job that will not be waited on (a rerun replaced it). */
   forget(job: Job<unknown>): void {
     this.#tracked.delete(job);
@@ -179,6 +217,7 @@ export class Watcher implements JobWatcher {
       pool: options.pool,
       worker: undefined,
       exitMarkers: options.exitMarkers ?? false,
+      readFailures: 0,
     });
     this.#loop.schedule();
   }
@@ -231,10 +270,10 @@ export class Watcher implements JobWatcher {
       for (const t of tracked) {
         changed =
           (await this.#guard(t, async () => {
-            const listed = results.get(t.folder.resultsDir);
+            const listed = listing(results, t.folder.resultsDir);
             if (t.pool && t.worker === undefined) {
               if (listed?.has(RunFolder.resultName(t.job.taskIndex))) return this.#settleFromResult(t);
-              if (!started.get(t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+              if (!listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
                 unstarted.push(t);
                 return false;
               }
@@ -252,7 +291,7 @@ export class Watcher implements JobWatcher {
               absent.push(t);
               return false;
             }
-            if (state === "RUNNING" && t.elementStderr !== undefined && !t.pool && !started.get(t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+            if (state === "RUNNING" && t.elementStderr !== undefined && !t.pool && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
               return this.#observe(t, "PENDING");
             }
             return this.#observe(t, state);
@@ -268,39 +307,66 @@ export class Watcher implements JobWatcher {
       }
       for (const pool of pools) {
         const waiting = unstarted.filter((t) => t.pool === pool);
-        if (waiting.length && !pool.alive(queue)) changed = (await this.#poolEnded(pool, waiting, queue)) || changed;
+        if (!waiting.length || pool.alive(queue)) continue;
+        try {
+          changed = (await this.#poolEnded(pool, waiting, queue)) || changed;
+        } catch (error) {
+          // This pool's claims could not be read: the next poll tries again, and the other submissions go on.
+          if (isUnreachable(error)) throw error;
+          this.stats.lastError = error as Error;
+        }
       }
-      this.stats.lastError = undefined;
+      if (this.stats.failedPolls >= FAILING_POLLS) this.#report({ kind: "recovered", failedPolls: this.stats.failedPolls });
+      this.stats.failedPolls = 0;
     } catch (error) {
       this.stats.lastError = error as Error;
+      this.stats.failedPolls++;
+      if (this.stats.failedPolls === FAILING_POLLS) this.#report({ kind: "failing", error: error as Error, failedPolls: FAILING_POLLS });
     }
     return changed;
   }
 
-  /** Runs one job's step; an error there (a corrupt result file, say) fails that job only. */
+  /**
+   * Runs one job's step. An error there (a result that cannot be read, a
+   * results folder that cannot be listed) touches that job only: it is tried
+   * again on the next polls, and the job settles UNKNOWN, with the error as
+   * the cause, once READ_ATTEMPTS polls in a row failed.
+   */
   async #guard(t: Tracked, step: () => Promise<boolean>): Promise<boolean> {
     try {
-      return await step();
+      const changed = await step();
+      t.readFailures = 0;
+      return changed;
     } catch (error) {
       // The cluster is out of reach: end this poll, settle nothing, try again later.
       if (isUnreachable(error)) throw error;
       const e = error as Error;
       this.stats.lastError = e;
-      const stderr = await this.#readStderr(t);
-      const outcome = outcomeWithoutResult(t.job, "UNKNOWN", `${stderr}\nslurmkit: could not read the result of ${t.job.id}: ${e.message}`);
-      settleJob(t.job, outcome);
+      if (++t.readFailures < READ_ATTEMPTS) return false;
+      const stderr = await this.#readStderr(t).catch(() => "");
+      const why = `slurmkit: could not read the result of ${t.job.id} on ${READ_ATTEMPTS} polls in a row: ${e.message}`;
+      settleJob(t.job, outcomeWithoutResult(t.job, "UNKNOWN", `${stderr}\n${why}`, e));
       this.#tracked.delete(t.job);
       return true;
     }
   }
 
-  /** Lists each folder once: the results folders, or the state folders of packed tasks. */
-  async #list(dirs: readonly string[]): Promise<Map<string, Set<string>>> {
-    const out = new Map<string, Set<string>>();
+  /**
+   * Lists each folder once: the results folders, or the state folders of
+   * packed tasks. A folder that cannot be listed maps to its error, which
+   * fails only the jobs in it; an unreachable cluster fails the poll.
+   */
+  async #list(dirs: readonly string[]): Promise<Map<string, Set<string> | Error>> {
+    const out = new Map<string, Set<string> | Error>();
     await Promise.all(
       [...new Set(dirs)].map(async (dir) => {
         this.stats.listings++;
-        out.set(dir, new Set(await this.files.list(dir)));
+        try {
+          out.set(dir, new Set(await this.files.list(dir)));
+        } catch (error) {
+          if (isUnreachable(error)) throw error;
+          out.set(dir, error as Error);
+        }
       }),
     );
     return out;
@@ -454,6 +520,13 @@ export class Watcher implements JobWatcher {
     if (own || t.elementStderr === undefined) return own;
     return this.files.readFile(t.elementStderr).then(String, unlessUnreachable(""));
   }
+}
+
+/** A folder's listing, or its listing error thrown (inside a job's guard); undefined when it was not listed. */
+function listing(listings: ReadonlyMap<string, Set<string> | Error>, dir: string): Set<string> | undefined {
+  const l = listings.get(dir);
+  if (l instanceof Error) throw l;
+  return l;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, test } from "vitest";
-import { atRuntime, command, concatRuntime, isRuntimeValue, defineTask, ParameterError, type RuntimeValue, type TaskSpec } from "../../src/index.js";
+import { atRuntime, command, concatRuntime, isRuntimeValue, defineTask, ParameterError, SlurmkitError, type RuntimeValue, type TaskSpec } from "../../src/index.js";
 import { expandDeep, expandRuntime, shellWord, UnsetVariableError } from "../../src/api/runtime-value.js";
 import { packr } from "../../src/protocol/codec.js";
 import { execa } from "execa";
@@ -29,6 +29,7 @@ describe("atRuntime", () => {
     expect(expandRuntime(v, { SLURM_TMPDIR: "/scratch/1", NAME: "a b$(x)" })).toBe("/scratch/1/a b$(x).txt");
     expect(() => expandRuntime(v, { NAME: "x" }, "n1")).toThrow(new UnsetVariableError("SLURM_TMPDIR", "$SLURM_TMPDIR/$NAME.txt", "n1"));
     expect(() => expandRuntime(v, { NAME: "x" }, "n1")).toThrow("Runtime value `$SLURM_TMPDIR/$NAME.txt` needs $SLURM_TMPDIR, which is not set on n1");
+    expect(() => expandRuntime(v, { NAME: "x" }, "n1")).toThrow(SlurmkitError); // as every slurmkit error is
   });
 
   test("survives msgpack, and expands deep inside function arguments", () => {

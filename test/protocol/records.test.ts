@@ -63,4 +63,19 @@ describe("run-folder records decoded with zod", () => {
     expect((error as RunFolderError).path).toBe(join(dir, "manifest.json"));
     expect((error as Error).message).toContain("manifest version 3");
   });
+
+  test("loadJobs lists submissions made in the same second oldest first, by their manifests' times, not by the random part of their names", async () => {
+    const root = await mkdtemp(join(tmpdir(), "slurmkit-records-"));
+    // Same second; the later one has the smaller random suffix.
+    const made = [
+      { name: "20261121T000000Z-ffffff", createdAt: "2026-11-21T00:00:00.100Z", taskCount: 1 },
+      { name: "20261121T000000Z-000000", createdAt: "2026-11-21T00:00:00.900Z", taskCount: 2 },
+    ];
+    for (const m of made) {
+      await mkdir(join(root, m.name, "results"), { recursive: true });
+      await writeFile(join(root, m.name, "manifest.json"), encodeManifest({ ...manifest, createdAt: m.createdAt, taskCount: m.taskCount }));
+    }
+    const jobs = await loadJobs(root);
+    expect(jobs.map((j) => j.id)).toEqual(["local-20261121T000000Z-ffffff_0", "local-20261121T000000Z-000000_0", "local-20261121T000000Z-000000_1"]);
+  });
 });

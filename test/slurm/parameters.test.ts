@@ -30,6 +30,12 @@ describe("durations and memory", () => {
     expect(parseDurationSeconds(input)).toBeUndefined();
   });
 
+  // Slurm reads a zero time limit as no limit at all.
+  test.each(["0", "0-0", "0-00:00:00", "00:00:00", "0:0", 0.001, 0.008])("a zero time limit %j is rejected, with a message saying what is accepted", (input) => {
+    expect(parseDurationSeconds(input)).toBeUndefined();
+    expect(() => parseParameters({ time: input })).toThrow("Expected `time` to be minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`");
+  });
+
   test("durations render as Slurm reads them", () => {
     expect(formatDuration(5400)).toBe("01:30:00");
     expect(formatDuration(93784)).toBe("1-02:03:04");

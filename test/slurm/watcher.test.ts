@@ -1,15 +1,15 @@
 // The watcher's state machine on recorded squeue/sacct output: no cluster, real files in a temp folder.
-import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test, vi } from "vitest";
 import { newJob, type Job, type JobBackend } from "../../src/api/job.js";
-import { JobEndedWithoutResultError } from "../../src/errors.js";
+import { JobEndedWithoutResultError, RunFolderError, WaitTimeoutError } from "../../src/errors.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { parseQueueLines, type QueueEntry } from "../../src/slurm/parse.js";
 import type { SchedulerCallCounts } from "../../src/slurm/scheduler.js";
-import { Watcher, type WatchedScheduler } from "../../src/slurm/watcher.js";
+import { FAILING_POLLS, READ_ATTEMPTS, Watcher, type WatchedFiles, type WatchedScheduler, type WatcherHealth } from "../../src/slurm/watcher.js";
 import { LocalTransport } from "../../src/transport/local.js";
 
 /** Replays recorded squeue and sacct output, one entry per poll (the last one repeats). */
@@ -197,16 +197,106 @@ describe("the watcher on recorded scheduler output", () => {
     expect(job.state).toBe("RUNNING");
   });
 
-  test("a truncated result file settles the job UNKNOWN, with an error naming the file", async () => {
+  test("a truncated result file is read again on the next polls; it settles the job UNKNOWN only after READ_ATTEMPTS polls, with the error as its cause", async () => {
     const { folder, scheduler, watcher, track } = await setup();
     const job = track(0);
     const bytes = packr.pack({ ok: true, value: "x".repeat(100), host: "n1", jobId: "100_0", startedAt: 1, endedAt: 2 });
     await writeFile(folder.task(0).result, bytes.subarray(0, 40));
     scheduler.squeue = ["100_0|RUNNING"];
+    await polls(watcher, READ_ATTEMPTS - 1);
+    expect(job.done()).toBe(false);
     await watcher.pollNow();
     expect(job.state).toBe("UNKNOWN");
     const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
-    expect(error.logTail).toContain(`${folder.task(0).result} is not a readable result file (40 bytes, truncated or corrupt msgpack`);
+    expect(error.logTail).toContain(`could not read the result of 100_0 on ${READ_ATTEMPTS} polls in a row: ${folder.task(0).result} is not a readable result file (40 bytes, truncated or corrupt msgpack`);
+    expect(error.cause).toBeInstanceOf(RunFolderError);
+  });
+
+  test("a result read that fails once (a transient file-system error) is read again, and the job settles COMPLETED", async () => {
+    const { folder, scheduler, track, result } = await setup();
+    // The same files, but the first read of a result fails as a flaky NFS or sftp read would.
+    let failures = 1;
+    const local = new LocalTransport();
+    const flaky: WatchedFiles = {
+      list: (dir) => local.list(dir),
+      writeFile: (path, data) => local.writeFile(path, data),
+      readFile: async (path) => {
+        if (path.endsWith(".result") && failures-- > 0) throw Object.assign(new Error(`EIO: i/o error, open '${path}'`), { code: "EIO" });
+        return local.readFile(path);
+      },
+    };
+    const watcher = new Watcher(scheduler, flaky);
+    const job = newJob(backend, "100_0", 0, folder.task(0));
+    watcher.track(job, folder, "100", 0);
+    await result(0, 42);
+    scheduler.squeue = ["100_0|COMPLETED"];
+    await watcher.pollNow();
+    expect(job.done()).toBe(false);
+    expect(watcher.stats.lastError?.message).toContain("EIO");
+    await watcher.pollNow();
+    expect(await job.result()).toBe(42);
+  });
+
+  test("a results folder that cannot be listed fails only its own submission's polls; the other submission settles", async () => {
+    const { folder, scheduler, watcher, track, result } = await setup();
+    const other = new RunFolder(await mkdtemp(join(tmpdir(), "slurmkit-watcher-")));
+    await mkdir(other.resultsDir, { recursive: true });
+    const broken = newJob(backend, "200_0", 0, other.task(0));
+    watcher.track(broken, other, "200", 0);
+    // Not a folder any more (root reads through permissions, so this is the listing error a test can make).
+    await rm(other.resultsDir, { recursive: true });
+    await writeFile(other.resultsDir, "");
+    const job = track(0);
+    await result(0, "fine");
+    scheduler.squeue = ["100_0|COMPLETED\n200_0|RUNNING"];
+    await watcher.pollNow();
+    expect(await job.result()).toBe("fine");
+    expect(broken.done()).toBe(false);
+    expect(watcher.stats.lastError?.message).toContain("ENOTDIR");
+    await polls(watcher, READ_ATTEMPTS - 1);
+    expect(broken.state).toBe("UNKNOWN");
+  });
+
+  test("polls that keep failing are reported once after FAILING_POLLS, and once when they work again; jobs keep waiting", async () => {
+    const { scheduler, watcher, track, result } = await setup();
+    const job = track(0);
+    const events: WatcherHealth[] = [];
+    const stop = watcher.onHealth((e) => events.push(e));
+    scheduler.squeueError = new Error("slurm_load_jobs error: Unable to contact slurm controller");
+    await polls(watcher, FAILING_POLLS - 1);
+    expect(events).toEqual([]);
+    await polls(watcher, 3);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: "failing", failedPolls: FAILING_POLLS });
+    expect((events[0] as { error: Error }).error.message).toContain("Unable to contact slurm controller");
+    expect(watcher.stats.failedPolls).toBe(FAILING_POLLS + 2);
+    expect(job.done()).toBe(false);
+    // A wait with a bound rejects, typed, and the job goes on.
+    const waited = await job.wait({ timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(waited).toBeInstanceOf(WaitTimeoutError);
+    expect(waited).toMatchObject({ jobId: "100_0", state: "PENDING", timeoutMs: 300 });
+    expect(watcher.trackedCount).toBe(1);
+    scheduler.squeueError = undefined;
+    scheduler.squeue = ["100_0|COMPLETED"];
+    await result(0, 7);
+    await watcher.pollNow();
+    expect(events.map((e) => e.kind)).toEqual(["failing", "recovered"]);
+    expect(await job.result({ timeoutMs: 1000 })).toBe(7);
+    stop();
+  });
+
+  test("without a listener, a failing watcher says so on stderr", async () => {
+    const { scheduler, watcher, track } = await setup();
+    track(0);
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => (lines.push(String(chunk)), true));
+    try {
+      scheduler.squeueError = new Error("squeue: command not found");
+      await polls(watcher, FAILING_POLLS);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lines).toEqual([`slurmkit: ${FAILING_POLLS} polls in a row failed; jobs keep waiting and polls go on. Last error: squeue: command not found\n`]);
   });
 
   test("a poll whose squeue fails changes no job and keeps the error in stats", async () => {
