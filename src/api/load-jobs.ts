@@ -6,6 +6,7 @@ import { decodeManifest, type Manifest } from "../protocol/records.js";
 import { originOf } from "./origin.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { SlurmBackend, slurmJobs } from "../slurm/backend.js";
+import { recoverSubmission } from "../slurm/recover.js";
 import { sharedScheduler } from "../slurm/scheduler.js";
 import { Watcher } from "../slurm/watcher.js";
 import { LocalTransport } from "../transport/local.js";
@@ -36,8 +37,11 @@ interface Found {
  * after the client restarted. `folder` is an executor's folder (every
  * submission in it, oldest first) or one submission's folder. A task that was
  * run again (`rerun`) is listed once, at its original place, by its latest
- * run. A manifest that is corrupt or from a newer slurmkit is a
- * RunFolderError naming the file.
+ * run. A submission whose job ids never reached its manifest (the client
+ * died right after sbatch, or the connection dropped while it ran) is found
+ * by the tag its jobs carry (`--comment=slurmkit:<folder name>:<script>`),
+ * and its manifest is completed. A manifest that is corrupt or from a newer
+ * slurmkit is a RunFolderError naming the file.
  *
  * @example
  * const jobs = await loadJobs("runs/sweep-1");
@@ -74,7 +78,15 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
     const [x, y] = [rank(a), rank(b)];
     return x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : x[2] < y[2] ? -1 : 1);
   });
-  return latestRuns(found, new SlurmBackend(Watcher.for(transport), sharedScheduler(transport), transport));
+  // A submission whose manifest never got its job id: found by its tags, if sbatch made the jobs.
+  const recovered = await Promise.all(
+    found.map(async (f) => {
+      if (f.manifest.kind !== "slurm" || f.manifest.jobId !== null) return f;
+      const manifest = await recoverSubmission(transport, f.dir, f.manifest).catch(unlessUnreachable(undefined));
+      return manifest ? { ...f, manifest } : f;
+    }),
+  );
+  return latestRuns(recovered, new SlurmBackend(Watcher.for(transport), sharedScheduler(transport), transport));
 }
 
 /** The reruns, among a submission folder's siblings, of tasks of that submission; for a rerun, also its original (not listed). */

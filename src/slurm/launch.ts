@@ -4,11 +4,12 @@ import { packr } from "../protocol/codec.js";
 import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { encodeSpec } from "../protocol/spec-file.js";
-import type { Transport } from "../transport/transport.js";
+import { isUnreachable, type Transport } from "../transport/transport.js";
+import { SlurmkitError } from "../errors.js";
 import { SlurmBackend, slurmJobs } from "./backend.js";
-import type { SubmissionPlan } from "./plan.js";
+import type { PlannedScript, SubmissionPlan } from "./plan.js";
 import { encodeRequest, type SubmissionRequest } from "./request.js";
-import { sharedScheduler } from "./scheduler.js";
+import { sharedScheduler, type Scheduler } from "./scheduler.js";
 import { Watcher } from "./watcher.js";
 
 /** A planned submission, ready to be written and submitted. */
@@ -43,17 +44,47 @@ export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifes
   return { jobs: slurmJobs(new SlurmBackend(Watcher.for(t), sharedScheduler(t), t), l.folder, submitted), manifest: submitted };
 }
 
-/** Submits every script; if one is refused, cancels those already submitted so nothing half-submitted stays behind. */
+/**
+ * Submits every script. When sbatch's answer is lost (the connection dropped
+ * while it ran), the job is looked for by its tag before anything is
+ * submitted again, so a retry never submits twice. If one is refused, those
+ * already submitted are cancelled so nothing half-submitted stays behind; a
+ * cancel that fails is reported with the refusal.
+ */
 async function sbatchAll(transport: Transport, scripts: SubmissionPlan["scripts"]): Promise<SubmittedArray[]> {
   const scheduler = sharedScheduler(transport);
   const submitted: SubmittedArray[] = [];
   for (const s of scripts) {
     try {
-      submitted.push({ jobId: await scheduler.submit(s.path), firstElement: s.firstElement, elements: s.count });
+      submitted.push({ jobId: await submitOnce(scheduler, s), firstElement: s.firstElement, elements: s.count });
     } catch (error) {
-      await Promise.all(submitted.map((a) => scheduler.cancel(a.jobId).catch(() => undefined)));
+      const failed: string[] = [];
+      for (const a of submitted) await scheduler.cancel(a.jobId).catch((e: unknown) => failed.push(`${a.jobId}: ${(e as Error).message.split("\n")[0]}`));
+      if (failed.length) {
+        throw new SlurmkitError(`${(error as Error).message.split("\n")[0]}; and the arrays submitted before it could not all be cancelled (${failed.join("; ")}): cancel them with scancel`, "", { cause: error });
+      }
       throw error;
     }
   }
   return submitted;
+}
+
+/** How long, and how often, to look for a job by its tag after sbatch's answer was lost. */
+const LOST_ANSWER_CHECKS = 3;
+const LOST_ANSWER_WAIT_MS = 2000;
+
+/** sbatch once: if its answer is lost, the job it may have made is found by its tag; only when there is none is it run again. */
+async function submitOnce(scheduler: Scheduler, s: PlannedScript): Promise<string> {
+  try {
+    return await scheduler.submit(s.path);
+  } catch (error) {
+    if (!isUnreachable((error as Error).cause ?? error)) throw error;
+    for (let check = 0; check < LOST_ANSWER_CHECKS; check++) {
+      const ids = await scheduler.tagged(s.tag);
+      if (ids.length === 1) return ids[0]!;
+      if (ids.length > 1) throw new SlurmkitError(`Several jobs carry the tag ${s.tag} (${ids.join(", ")}) after sbatch's answer was lost; cancel all but one`, "", { cause: error });
+      await new Promise((r) => setTimeout(r, LOST_ANSWER_WAIT_MS));
+    }
+    return scheduler.submit(s.path);
+  }
 }

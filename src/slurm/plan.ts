@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { ParameterError } from "../errors.js";
 import { MANIFEST_VERSION, type Manifest, type WorkersRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
@@ -131,6 +132,8 @@ export interface PlanInput {
 /** One sbatch script of a plan: an array job over elements firstElement .. firstElement + count - 1. */
 export interface PlannedScript {
   readonly path: string;
+  /** The comment that finds its job in squeue (submissionTag). */
+  readonly tag: string;
   readonly text: string;
   readonly firstElement: number;
   readonly count: number;
@@ -222,12 +225,14 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const base = [...toSbatchOptions(element), ...attemptOptions(parameters)];
   const common = input.dependency === undefined ? base : [...base, ["dependency", input.dependency] as [string, string], ["kill-on-invalid-dep", "yes"] as [string, string]];
   const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
-  const render = (firstElement: number | "from-env", count: number, path: string, common: ReadonlyArray<[string, string | true]>): PlannedScript => {
+  const render = (firstElement: number | "from-env", count: number, path: string, common: ReadonlyArray<[string, string | true]>, tag: string): PlannedScript => {
     const options: Array<[string, string | true]> = [];
     if (array) options.push(["array", `0-${count - 1}${limit}`]);
     if (packed) options.push(["output", `${folder.elementLogsDir}/%A_%a.out`], ["error", `${folder.elementLogsDir}/%A_%a.err`]);
     else options.push(["output", `${folder.logsDir}/${array ? "%a" : "0"}.out`], ["error", `${folder.logsDir}/${array ? "%a" : "0"}.err`]);
-    options.push(...common);
+    // The tag that finds this job in squeue when the client never learned its id; the user's own comment follows it.
+    const own = common.find(([name]) => name === "comment")?.[1];
+    options.push(...common.filter(([name]) => name !== "comment"), ["comment", typeof own === "string" ? `${tag} ${own}` : tag]);
     const runner = [
       ...input.runner,
       folder.dir,
@@ -252,14 +257,14 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
       ...(workers ? { recordStart: true } : {}),
       ...(exitMarkers ? { exitMarkerDir: folder.resultsDir, exitMarkerOffset: firstElement } : {}),
     });
-    return { path, text, firstElement: firstElement === "from-env" ? 0 : firstElement, count };
+    return { path, tag, text, firstElement: firstElement === "from-env" ? 0 : firstElement, count };
   };
   const scripts = Array.from({ length: arrayCount }, (_, j) => {
     const firstElement = j * arraySize;
-    return render(firstElement, Math.min(arraySize, elements - firstElement), folder.script(j), common);
+    return render(firstElement, Math.min(arraySize, elements - firstElement), folder.script(j), common, submissionTag(folder, j));
   });
   // More workers, submitted later when tasks are left: the same script without the dependency, which has passed by then.
-  const topUp = workers ? render("from-env", 1, folder.workersScript, base) : undefined;
+  const topUp = workers ? render("from-env", 1, folder.workersScript, base, submissionTag(folder, "workers")) : undefined;
   const manifest: Manifest = {
     version: MANIFEST_VERSION,
     kind: "slurm",
@@ -273,6 +278,16 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   };
   const dirs = [folder.logsDir, folder.resultsDir, folder.stateDir, ...(packed ? [folder.elementLogsDir] : []), ...(workers ? [folder.claimsDir, folder.cancelsDir] : [])];
   return { perElement: workers ? undefined : 1, packed, dirs, scripts, ...(topUp ? { topUp } : {}), manifest };
+}
+
+/**
+ * The comment every sbatch script of a submission carries: `slurmkit:<folder
+ * name>:<script>` (`:0`, `:1` for a split array's scripts, `:workers` for
+ * workers added later), so that its jobs can be found in squeue when sbatch's
+ * answer was lost.
+ */
+export function submissionTag(folder: RunFolder, script: number | "workers"): string {
+  return `slurmkit:${basename(folder.dir)}:${script}`;
 }
 
 /**

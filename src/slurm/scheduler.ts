@@ -127,6 +127,24 @@ export class Scheduler {
     return parseQueueLines(result.stdout);
   }
 
+  /**
+   * The ids of this user's jobs whose comment starts with `tag` (the array's
+   * id for an array): a submission's jobs whose id the client never learned.
+   */
+  async tagged(tag: string): Promise<string[]> {
+    const user = await this.#user();
+    const argv = ["-h", "-t", "all", ...(user ? ["-u", user] : []), "-o", "%F|%k"];
+    this.calls.squeue++;
+    const result = await this.transport.run("squeue", argv, { timeoutMs: this.timeoutMs }).catch(asSchedulerError(["squeue", ...argv]));
+    if (result.exitCode !== 0) throw new SchedulerError(["squeue", ...argv], result.exitCode, result.stderr);
+    const ids = result.stdout.split("\n").flatMap((line) => {
+      const bar = line.indexOf("|");
+      const comment = line.slice(bar + 1).trim();
+      return bar > 0 && (comment === tag || comment.startsWith(`${tag} `)) ? [line.slice(0, bar).trim()] : [];
+    });
+    return [...new Set(ids)];
+  }
+
   /** scancel for a job or array element id. */
   async cancel(jobId: string): Promise<void> {
     this.calls.scancel++;

@@ -260,6 +260,9 @@ export class Watcher implements JobWatcher {
       const ids = new Set(tracked.map((t) => t.schedulerId));
       for (const pool of pools) for (const id of pool.jobIds) ids.add(id);
       const queue = indexEntries(await this.scheduler.queue([...ids]));
+      // squeue answers again: say so before any job settles.
+      if (this.stats.failedPolls >= FAILING_POLLS) this.#report({ kind: "recovered", failedPolls: this.stats.failedPolls });
+      this.stats.failedPolls = 0;
       const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
       // Packed tasks of a running element, and pooled tasks: RUNNING once their own state file exists.
       const started = await this.#list(
@@ -316,8 +319,6 @@ export class Watcher implements JobWatcher {
           this.stats.lastError = error as Error;
         }
       }
-      if (this.stats.failedPolls >= FAILING_POLLS) this.#report({ kind: "recovered", failedPolls: this.stats.failedPolls });
-      this.stats.failedPolls = 0;
     } catch (error) {
       this.stats.lastError = error as Error;
       this.stats.failedPolls++;

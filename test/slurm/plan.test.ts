@@ -37,6 +37,7 @@ describe("planSubmission", () => {
       "#SBATCH --time=00:05:00",
       "#SBATCH --no-requeue",
       "#SBATCH --open-mode=append",
+      "#SBATCH --comment=slurmkit:s:0",
     ]);
     expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR2 --max-requeues 3");
     expect(p.manifest).toMatchObject({ version: 1, kind: "slurm", taskCount: 10, jobId: null, array: true, ranks: 1 });
@@ -59,6 +60,7 @@ describe("planSubmission", () => {
       "#SBATCH --signal=B:USR2@90",
       "#SBATCH --no-requeue",
       "#SBATCH --open-mode=append",
+      "#SBATCH --comment=slurmkit:s:2",
     ]);
     // Each element runs one task, its index offset by the array's first element; every rank of it too.
     expect(runLine(p.scripts[1]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --element-offset 1001 --warning USR2 --max-requeues 3");
@@ -100,6 +102,7 @@ describe("planSubmission", () => {
       "#SBATCH --mem=2G",
       "#SBATCH --no-requeue",
       "#SBATCH --open-mode=append",
+      "#SBATCH --comment=slurmkit:s:0",
     ]);
     expect(p.scripts[0]!.text).toContain("\nSLURMKIT_ELEMENT_START=$(date +%s)\nexport SLURMKIT_ELEMENT_START\n");
     expect(runLine(p.scripts[0]!.text)).toBe(
@@ -144,12 +147,13 @@ describe("planSubmission", () => {
       "#SBATCH --open-mode=append",
       "#SBATCH --dependency=afterok:5_1:6",
       "#SBATCH --kill-on-invalid-dep=yes",
+      "#SBATCH --comment=slurmkit:s:0",
     ]);
     expect(p.manifest.array).toBe(false);
   });
 
   test("the warning signal is the user's, always sent to the batch shell; raw sbatch options and maxRequeues win", () => {
-    const p = plan({ taskCount: 2, parameters: parseParameters({ signal: "SIGUSR1@120", maxRequeues: 0, sbatch: { requeue: true, "open-mode": "truncate" } }) });
+    const p = plan({ taskCount: 2, parameters: parseParameters({ signal: "SIGUSR1@120", maxRequeues: 0, sbatch: { requeue: true, "open-mode": "truncate", comment: "lr sweep" } }) });
     expect(sbatchLines(p.scripts[0]!.text)).toEqual([
       "#SBATCH --array=0-1",
       "#SBATCH --output=/runs/s/logs/%a.out",
@@ -157,6 +161,7 @@ describe("planSubmission", () => {
       "#SBATCH --signal=B:USR1@120",
       "#SBATCH --requeue",
       "#SBATCH --open-mode=truncate",
+      "#SBATCH --comment='slurmkit:s:0 lr sweep'", // the tag first, then the user's own comment
     ]);
     expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR1 --max-requeues 0 --forward-warning");
     expect(warningOf("R:USR2@60")).toEqual({ name: "USR2", option: "R:USR2@60", seconds: 60 });

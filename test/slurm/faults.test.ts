@@ -1,0 +1,116 @@
+// Fault drills on the real cluster: each fault must settle every future
+// correctly, with nothing lost. Faults are injected through a transport
+// that wraps the real one (test/helpers/faults.ts).
+import { execa } from "execa";
+import { readdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, onTestFinished, test } from "vitest";
+import { command, FAILING_POLLS, LocalTransport, loadJobs, READ_ATTEMPTS, SlurmExecutor, SshTransport, TransportError, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
+import { square } from "../fixtures/tasks.js";
+import { runsFolder } from "../helpers/behaviour.js";
+import { needCluster, slurm } from "../helpers/cluster.js";
+import { FaultyTransport } from "../helpers/faults.js";
+import { needSsh, restartSshd, sshOptions } from "../helpers/ssh.js";
+
+const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
+const submissionOf = (job: { paths: { result: string } }) => dirname(dirname(job.paths.result));
+
+describe("fault drills", { timeout: 240_000 }, () => {
+  test("the client killed (SIGKILL) between sbatch and the manifest's job id: loadJobs finds the jobs by their tag and returns their results", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    // node itself runs the client (tsx as a loader), so the process that dies is the one execa started.
+    const killed = await execa(process.execPath, ["--import", "tsx", join(fixtures, "killed-client.ts"), folder], { reject: false, env: { SLURM_CONF: process.env.SLURM_CONF } });
+    expect(killed.signal).toBe("SIGKILL");
+    expect(killed.stdout).not.toContain("not reached");
+    const [dir] = (await readdir(folder)).filter((n) => /^\d{8}T/.test(n));
+    const before = JSON.parse(await readFile(join(folder, dir!, "manifest.json"), "utf8")) as { jobId: string | null };
+    expect(before.jobId).toBeNull(); // the kill came before the manifest got its id
+    const jobs = await loadJobs(folder);
+    expect(await Promise.all(jobs.map((j) => j.result()))).toEqual([1, 2, 3].map((n) => expect.objectContaining({ x: n, square: n * n })));
+    const after = JSON.parse(await readFile(join(folder, dir!, "manifest.json"), "utf8")) as { jobId: string | null };
+    expect(after.jobId).toMatch(/^\d+$/);
+    expect(jobs[0]!.id).toBe(`${after.jobId}_0`);
+    const { stdout } = await slurm("squeue", ["-h", "-t", "all", "-j", after.jobId!, "-o", "%k"]);
+    expect(stdout.split("\n")[0]).toBe(`slurmkit:${dir}:0`);
+  });
+
+  test("the SSH connection cut while sbatch runs: the retry finds the job by its tag, and there is exactly one job", async (ctx) => {
+    const info = needSsh(ctx);
+    const lines: string[] = [];
+    const ssh = new SshTransport(sshOptions(info, lines));
+    onTestFinished(() => ssh.close());
+    let cut = false;
+    const transport = new FaultyTransport(ssh, {
+      async run(program, args, real) {
+        if (program !== "sbatch" || cut) return real();
+        // sbatch runs and makes the job; then the connection drops before its answer arrives.
+        await real();
+        cut = true;
+        await restartSshd(2);
+        throw new TransportError("exec", "root@127.0.0.1:2222", "the connection dropped while sbatch ran", { unreachable: true });
+      },
+    });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, transport });
+    const [job] = await executor.mapArray([square.with(7)]);
+    expect(cut).toBe(true);
+    expect(await job!.result()).toMatchObject({ x: 7, square: 49 });
+    const tag = `slurmkit:${submissionOf(job!).split("/").at(-1)}:0`;
+    const { stdout } = await slurm("squeue", ["-h", "-t", "all", "-o", "%F|%k"]);
+    expect(new Set(stdout.split("\n").filter((l) => l.endsWith(`|${tag}`)))).toEqual(new Set([`${job!.id.split("_")[0]}|${tag}`]));
+  });
+
+  test("squeue broken for the whole wait: the watcher reports it once, wait({ timeoutMs }) rejects typed, and the job settles once squeue works again", async (ctx) => {
+    needCluster(ctx);
+    let broken = true;
+    const transport = new FaultyTransport(new LocalTransport(), {
+      run: (program, args, real) => (program === "squeue" && broken ? Promise.resolve({ stdout: "", stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)", exitCode: 1 }) : real()),
+    });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, transport });
+    executor.watcher.setIntervals({ minMs: 200, maxMs: 400 });
+    const events: WatcherHealth[] = [];
+    const stop = executor.watcher.onHealth((e) => events.push(e));
+    onTestFinished(stop);
+    const [job] = await executor.mapArray([command("sleep", ["1"])]);
+    const waited = await job!.wait({ timeoutMs: 8000 }).catch((e: unknown) => e);
+    expect(waited).toBeInstanceOf(WaitTimeoutError);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: "failing", failedPolls: FAILING_POLLS });
+    expect((events[0] as { error: Error }).error.message).toContain("Unable to contact slurm controller");
+    expect(job!.done()).toBe(false);
+    broken = false;
+    expect(await job!.result()).toEqual({ exitCode: 0 });
+    expect(events.map((e) => e.kind)).toEqual(["failing", "recovered"]);
+  });
+
+  test("one submission's results folder cannot be listed: the other still settles, and that one settles UNKNOWN with the error", async (ctx) => {
+    needCluster(ctx);
+    let unreadable = "";
+    const transport = new FaultyTransport(new LocalTransport(), {
+      list: (path, real) => (path === unreadable ? Promise.reject(Object.assign(new Error(`EACCES: permission denied, scandir '${path}'`), { code: "EACCES" })) : real()),
+    });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, transport });
+    executor.watcher.setIntervals({ minMs: 300, maxMs: 600 });
+    const [blocked] = await executor.mapArray([square.with(1)]);
+    unreadable = join(submissionOf(blocked!), "results");
+    const [fine] = await executor.mapArray([square.with(2)]);
+    expect(await fine!.result()).toMatchObject({ square: 4 });
+    expect(await blocked!.wait()).toBe("UNKNOWN");
+    const error = (await blocked!.result().catch((e: unknown) => e)) as Error & { cause: Error };
+    expect(error.message).toContain(`could not read the result of ${blocked!.id} on ${READ_ATTEMPTS} polls in a row: EACCES`);
+    expect(error.cause.message).toContain("EACCES");
+  });
+
+  test("a result read that fails once with a transient error: the job still settles COMPLETED", async (ctx) => {
+    needCluster(ctx);
+    let failures = 0;
+    const transport = new FaultyTransport(new LocalTransport(), {
+      readFile: (path, real) => (path.endsWith(".result") && failures++ === 0 ? Promise.reject(Object.assign(new Error(`EIO: i/o error, read '${path}'`), { code: "EIO" })) : real()),
+    });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, transport });
+    const [job] = await executor.mapArray([square.with(3)]);
+    expect(await job!.result()).toMatchObject({ x: 3, square: 9 });
+    expect(failures).toBeGreaterThanOrEqual(2); // the failed read, and the one that worked
+  });
+});
