@@ -177,3 +177,21 @@ export class WaitTimeoutError extends SlurmkitError {
     super(`Waited ${timeoutMs} ms for job ${jobId}, which is still ${state}; it was not cancelled`);
   }
 }
+
+/**
+ * sbatch's answer was lost (the connection dropped while it ran), and the job
+ * could not be told apart by its tag: it may or may not exist. Nothing was
+ * submitted again; `loadJobs` on the executor's folder finds the job by its
+ * tag if it exists.
+ */
+export class AmbiguousSubmissionError extends SlurmkitError {
+  override name = "AmbiguousSubmissionError";
+  constructor(
+    /** The comment the job carries if it exists (`slurmkit:<folder>:<script>`). */
+    readonly tag: string,
+    why: string,
+    cause: unknown,
+  ) {
+    super(`sbatch's answer was lost and the job tagged ${tag} is uncertain (${why}); nothing was submitted again: loadJobs on the executor's folder finds the job if it exists`, "", { cause });
+  }
+}

@@ -57,6 +57,7 @@ export type { TaskPaths } from "./protocol/run-folder.js";
 
 // Errors
 export {
+  AmbiguousSubmissionError,
   JobEndedWithoutResultError,
   ParameterError,
   RunFolderError,

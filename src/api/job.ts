@@ -174,8 +174,9 @@ export class Job<R> {
 
   async #waitOutcome(options: WaitOptions): Promise<JobOutcome> {
     const { signal, timeoutMs } = options;
-    if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs >= 0 && Number.isFinite(timeoutMs))) {
-      throw new ParameterError("wait options", [`Expected \`timeoutMs\` to be a non-negative number of milliseconds, got \`${String(timeoutMs)}\``]);
+    // setTimeout fires at once for more than 2^31 - 1 ms (about 24.8 days).
+    if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs >= 0 && timeoutMs <= 2_147_483_647)) {
+      throw new ParameterError("wait options", [`Expected \`timeoutMs\` to be milliseconds from 0 to 2147483647 (about 24 days), got \`${String(timeoutMs)}\``]);
     }
     if (this.#outcome) return this.#outcome;
     signal?.throwIfAborted();

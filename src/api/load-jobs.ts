@@ -18,8 +18,10 @@ import { isUnreachable, unlessUnreachable, type Transport } from "../transport/t
 export interface LoadJobsOptions {
   /** Where the folder is. @default this machine */
   readonly transport?: Transport;
-  /** The folder is on a cluster reached over SSH (an absolute path there). */
+  /** The folder is on a cluster reached over SSH (an absolute path there). loadJobs then opens a connection that only the process's end closes: pass `executor` to close it yourself. */
   readonly ssh?: SshOptions;
+  /** Reach the folder through this executor's transport; `executor.close()` then closes what loadJobs used. */
+  readonly executor?: { readonly transport: Transport };
 }
 
 const MANIFEST = "manifest.json";
@@ -48,10 +50,11 @@ interface Found {
  * for (const job of jobs) console.log(job.id, job.state, await job.result());
  */
 export async function loadJobs(folder: string, options: LoadJobsOptions = {}): Promise<Job<unknown>[]> {
-  if (options.ssh !== undefined && options.transport !== undefined) throw new ParameterError("loadJobs options", ["Expected either `ssh` or `transport`, not both"]);
-  const transport = options.transport ?? (options.ssh ? new SshTransport(options.ssh) : new LocalTransport());
+  const given = [options.ssh, options.transport, options.executor].filter((o) => o !== undefined).length;
+  if (given > 1) throw new ParameterError("loadJobs options", ["Expected at most one of `ssh`, `transport` and `executor`"]);
+  const transport = options.executor?.transport ?? options.transport ?? (options.ssh ? new SshTransport(options.ssh) : new LocalTransport());
   // A folder on another machine is a POSIX path there, never resolved against this machine's working directory.
-  const remote = options.ssh !== undefined || (options.transport !== undefined && !(options.transport instanceof LocalTransport));
+  const remote = !(transport instanceof LocalTransport);
   const root = remote ? posix.normalize(folder).replace(/(.)\/+$/, "$1") : resolve(folder);
   const readManifest = (dir: string) => transport.readFile(join(dir, MANIFEST)).then(String, unlessUnreachable(undefined));
   const own = await readManifest(root);
@@ -82,7 +85,8 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
   const recovered = await Promise.all(
     found.map(async (f) => {
       if (f.manifest.kind !== "slurm" || f.manifest.jobId !== null) return f;
-      const manifest = await recoverSubmission(transport, f.dir, f.manifest).catch(unlessUnreachable(undefined));
+      // squeue failing here is an error, not a submission to skip: the user must not think nothing was submitted.
+      const manifest = await recoverSubmission(transport, f.dir, f.manifest);
       return manifest ? { ...f, manifest } : f;
     }),
   );

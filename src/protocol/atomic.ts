@@ -13,29 +13,30 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const file = await open(tmp, "w");
   try {
-    await file.writeFile(data);
-    await file.sync();
+    try {
+      await file.writeFile(data);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, path);
   } catch (error) {
-    await file.close().catch(() => undefined);
     await rm(tmp, { force: true });
     throw error;
   }
-  await file.close();
-  await rename(tmp, path);
   await syncFolder(dirname(path));
 }
 
-/** Flushes a folder's entries (a rename in it) to disk; file systems that cannot (some network ones) are left as they are. */
+/**
+ * Flushes a folder's entries (a rename in it) to disk. Best effort: the file
+ * is in place and flushed already, and some file systems (network ones)
+ * cannot flush a folder.
+ */
 async function syncFolder(dir: string): Promise<void> {
   const handle = await open(dir, "r").catch(() => undefined);
   if (!handle) return;
-  try {
-    await handle.sync().catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== "EINVAL" && error.code !== "ENOTSUP" && error.code !== "EISDIR" && error.code !== "EBADF") throw error;
-    });
-  } finally {
-    await handle.close();
-  }
+  await handle.sync().catch(() => undefined);
+  await handle.close().catch(() => undefined);
 }
 
 /**

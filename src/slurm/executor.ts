@@ -117,8 +117,13 @@ export class SlurmExecutor {
     this.#parameters = parameters;
   }
 
-  /** Closes the transport's connection, if it has one (SSH); a later call opens a new one. */
+  /**
+   * Closes the transport's connection, if it has one (SSH), and lets go of
+   * the watcher that served it (now, or once its last job settles); a later
+   * call opens new ones.
+   */
   close(): void {
+    Watcher.release(this.transport);
     this.transport.close?.();
   }
 

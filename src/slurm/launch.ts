@@ -5,7 +5,7 @@ import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } fr
 import type { RunFolder } from "../protocol/run-folder.js";
 import { encodeSpec } from "../protocol/spec-file.js";
 import { isUnreachable, type Transport } from "../transport/transport.js";
-import { SlurmkitError } from "../errors.js";
+import { AmbiguousSubmissionError, SlurmkitError } from "../errors.js";
 import { SlurmBackend, slurmJobs } from "./backend.js";
 import type { PlannedScript, SubmissionPlan } from "./plan.js";
 import { encodeRequest, type SubmissionRequest } from "./request.js";
@@ -38,7 +38,14 @@ export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifes
   if (l.afterFile) await t.writeFile(l.folder.after, packr.pack(l.afterFile));
   await Promise.all([...l.plan.scripts, ...(l.plan.topUp ? [l.plan.topUp] : [])].map((s) => t.writeFile(s.path, s.text)));
   await t.writeFile(l.folder.manifest, encodeManifest(manifest));
-  const arrays = await sbatchAll(t, l.plan.scripts);
+  let arrays: SubmittedArray[];
+  try {
+    arrays = await sbatchAll(t, l.plan.scripts);
+  } catch (error) {
+    // Refused (and what was submitted before cancelled): loadJobs must not look for its jobs. An ambiguous answer keeps the manifest as it is, for loadJobs to complete.
+    if (!(error instanceof AmbiguousSubmissionError)) await t.writeFile(l.folder.manifest, encodeManifest({ ...manifest, withdrawn: true })).catch(() => undefined);
+    throw error;
+  }
   const submitted = { ...manifest, jobId: arrays[0]!.jobId, ...(l.plan.packed ? { arrays } : {}) };
   await t.writeFile(l.folder.manifest, encodeManifest(submitted));
   return { jobs: slurmJobs(new SlurmBackend(Watcher.for(t), sharedScheduler(t), t), l.folder, submitted), manifest: submitted };
@@ -69,22 +76,30 @@ async function sbatchAll(transport: Transport, scripts: SubmissionPlan["scripts"
   return submitted;
 }
 
-/** How long, and how often, to look for a job by its tag after sbatch's answer was lost. */
+/** How often, and how far apart, to look for a job by its tag after sbatch's answer was lost. */
 const LOST_ANSWER_CHECKS = 3;
 const LOST_ANSWER_WAIT_MS = 2000;
 
-/** sbatch once: if its answer is lost, the job it may have made is found by its tag; only when there is none is it run again. */
+/**
+ * sbatch once. If its answer is lost (the connection dropped while it ran),
+ * the job it may have made is looked for by its tag; if it is not found,
+ * nothing is submitted again (sbatch may still be running on the far side):
+ * an AmbiguousSubmissionError says so, and loadJobs finds the job later if
+ * there is one.
+ */
 async function submitOnce(scheduler: Scheduler, s: PlannedScript): Promise<string> {
   try {
     return await scheduler.submit(s.path);
   } catch (error) {
     if (!isUnreachable((error as Error).cause ?? error)) throw error;
     for (let check = 0; check < LOST_ANSWER_CHECKS; check++) {
-      const ids = await scheduler.tagged(s.tag);
+      if (check > 0) await new Promise((r) => setTimeout(r, LOST_ANSWER_WAIT_MS));
+      const ids = await scheduler.tagged(s.tag).catch((e: unknown) => {
+        throw new AmbiguousSubmissionError(s.tag, `looking for it failed too: ${(e as Error).message.split("\n")[0]}`, error);
+      });
       if (ids.length === 1) return ids[0]!;
-      if (ids.length > 1) throw new SlurmkitError(`Several jobs carry the tag ${s.tag} (${ids.join(", ")}) after sbatch's answer was lost; cancel all but one`, "", { cause: error });
-      await new Promise((r) => setTimeout(r, LOST_ANSWER_WAIT_MS));
+      if (ids.length > 1) throw new AmbiguousSubmissionError(s.tag, `several jobs carry it (${ids.join(", ")}): cancel all but one`, error);
     }
-    return scheduler.submit(s.path);
+    throw new AmbiguousSubmissionError(s.tag, "no job carries it yet", error);
   }
 }

@@ -14,6 +14,7 @@ const SCRIPT = /^job(?:-(\d+))?\.sbatch$/;
  * manifest with the ids. Undefined when no job is found: nothing was submitted.
  */
 export async function recoverSubmission(transport: Transport, dir: string, manifest: Manifest): Promise<(Manifest & { jobId: string }) | undefined> {
+  if (manifest.withdrawn) return undefined; // refused, or cancelled right after sbatch: there is nothing to find
   const folder = new RunFolder(dir);
   const scripts = (await transport.list(dir)).flatMap((name) => {
     const m = SCRIPT.exec(name);

@@ -131,7 +131,7 @@ async function withdraw(launched: ReadonlyArray<{ launch: Launch; manifest: Mani
         .cancel(id)
         .catch((e: unknown) => problems.push(`scancel ${id}: ${(e as Error).message}`));
     }
-    await l.transport.writeFile(l.folder.manifest, encodeManifest({ ...manifest, jobId: null })).catch((e: unknown) => problems.push(`${l.folder.manifest}: ${(e as Error).message}`));
+    await l.transport.writeFile(l.folder.manifest, encodeManifest({ ...manifest, jobId: null, withdrawn: true })).catch((e: unknown) => problems.push(`${l.folder.manifest}: ${(e as Error).message}`));
   }
   if (problems.length) {
     throw new SlurmkitError(

@@ -172,3 +172,8 @@ export function sharedScheduler(transport: Transport): Scheduler {
   }
   return s;
 }
+
+/** Lets go of the scheduler of a transport key (its watcher was let go). */
+export function forgetScheduler(key: string): void {
+  schedulers.delete(key);
+}

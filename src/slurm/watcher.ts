@@ -8,7 +8,7 @@ import { isUnreachable, unlessUnreachable, type Transport } from "../transport/t
 import { indexEntries, type QueueEntry } from "./parse.js";
 import { PollLoop, type WatcherIntervals } from "./poll-loop.js";
 import type { WorkerPool } from "./pool.js";
-import { sharedScheduler, type SchedulerCallCounts } from "./scheduler.js";
+import { forgetScheduler, sharedScheduler, type SchedulerCallCounts } from "./scheduler.js";
 
 export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
 
@@ -136,13 +136,44 @@ export class Watcher implements JobWatcher {
     let w = Watcher.#byKey.get(transport.key);
     if (!w) {
       w = new Watcher(sharedScheduler(transport), transport);
+      w.#key = transport.key;
       Watcher.#byKey.set(transport.key, w);
     }
     return w;
   }
 
+  /**
+   * The transport's executor closed: its watcher (and scheduler) are let go
+   * now if no job is tracked, else once the last one settles. A later use of
+   * the transport makes new ones.
+   */
+  static release(transport: Transport): void {
+    const w = Watcher.#byKey.get(transport.key);
+    if (!w) return;
+    w.#closing = true;
+    w.#dropIfIdle();
+  }
+
+  /** How many watchers this process keeps (one per transport key in use). */
+  static get count(): number {
+    return Watcher.#byKey.size;
+  }
+
+  /** Its key in the map of shared watchers; undefined for a watcher of its own. */
+  #key: string | undefined;
+  /** Its executor closed: let go of it once nothing is tracked. */
+  #closing = false;
+
+  #dropIfIdle(): void {
+    if (!this.#closing || this.#tracked.size > 0 || this.#key === undefined) return;
+    if (Watcher.#byKey.get(this.#key) === this) Watcher.#byKey.delete(this.#key);
+    forgetScheduler(this.#key);
+  }
+
   readonly stats: WatcherStats = { polls: 0, listings: 0, lastError: undefined, failedPolls: 0 };
   readonly #health = new Set<(event: WatcherHealth) => void>();
+  /** Jobs whose reads failed in the poll under way. */
+  readonly #failedThisPoll = new Set<Tracked>();
   readonly #tracked = new Map<Job<unknown>, Tracked>();
   readonly #loop = new PollLoop(
     () => this.#poll(),
@@ -194,7 +225,14 @@ export class Watcher implements JobWatcher {
           : `slurmkit: polls work again after ${event.failedPolls} failed\n`,
       );
     }
-    for (const listener of this.#health) listener(event);
+    for (const listener of this.#health) {
+      try {
+        listener(event);
+      } catch (error) {
+        // A listener's own error must not stop the polls, nor the other listeners.
+        process.stderr.write(`slurmkit: a watcher health listener threw: ${(error as Error).stack ?? String(error)}\n`);
+      }
+    }
   }
 
   /** Stops tracking a job that will not be waited on (a rerun replaced it). */
@@ -204,6 +242,7 @@ export class Watcher implements JobWatcher {
 
   /** Starts tracking a job. */
   track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined, options: TrackOptions = {}): void {
+    this.#closing = false;
     this.#tracked.set(job, {
       job,
       folder,
@@ -252,17 +291,22 @@ export class Watcher implements JobWatcher {
   async #poll(): Promise<boolean | undefined> {
     for (const [job, t] of this.#tracked) if (t.job.done()) this.#tracked.delete(job);
     const tracked = [...this.#tracked.values()];
-    if (tracked.length === 0) return undefined;
+    if (tracked.length === 0) {
+      this.#dropIfIdle();
+      return undefined;
+    }
     this.stats.polls++;
     let changed = false;
+    this.#failedThisPoll.clear();
     try {
       const pools = new Set(tracked.flatMap((t) => (t.pool ? [t.pool] : [])));
       const ids = new Set(tracked.map((t) => t.schedulerId));
       for (const pool of pools) for (const id of pool.jobIds) ids.add(id);
       const queue = indexEntries(await this.scheduler.queue([...ids]));
       // squeue answers again: say so before any job settles.
-      if (this.stats.failedPolls >= FAILING_POLLS) this.#report({ kind: "recovered", failedPolls: this.stats.failedPolls });
+      const failed = this.stats.failedPolls;
       this.stats.failedPolls = 0;
+      if (failed >= FAILING_POLLS) this.#report({ kind: "recovered", failedPolls: failed });
       const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
       // Packed tasks of a running element, and pooled tasks: RUNNING once their own state file exists.
       const started = await this.#list(
@@ -273,6 +317,12 @@ export class Watcher implements JobWatcher {
       for (const t of tracked) {
         changed =
           (await this.#guard(t, async () => {
+            const unlisted = results.get(t.folder.resultsDir);
+            if (unlisted instanceof Error && !t.pool) {
+              // Slurm says the job has not ended: its result cannot be there yet, so a folder that cannot be listed is no failure now.
+              const now = lookup(queue, t);
+              if (now !== undefined && !isTerminal(now)) return this.#observe(t, now);
+            }
             const listed = listing(results, t.folder.resultsDir);
             if (t.pool && t.worker === undefined) {
               if (listed?.has(RunFolder.resultName(t.job.taskIndex))) return this.#settleFromResult(t);
@@ -319,11 +369,15 @@ export class Watcher implements JobWatcher {
           this.stats.lastError = error as Error;
         }
       }
+      // A job's read failures count polls in a row: a poll where all its reads worked starts the count again.
+      for (const t of tracked) if (!this.#failedThisPoll.has(t)) t.readFailures = 0;
+      if (this.#failedThisPoll.size === 0) this.stats.lastError = undefined;
     } catch (error) {
       this.stats.lastError = error as Error;
       this.stats.failedPolls++;
       if (this.stats.failedPolls === FAILING_POLLS) this.#report({ kind: "failing", error: error as Error, failedPolls: FAILING_POLLS });
     }
+    this.#dropIfIdle();
     return changed;
   }
 
@@ -335,15 +389,15 @@ export class Watcher implements JobWatcher {
    */
   async #guard(t: Tracked, step: () => Promise<boolean>): Promise<boolean> {
     try {
-      const changed = await step();
-      t.readFailures = 0;
-      return changed;
+      return await step();
     } catch (error) {
       // The cluster is out of reach: end this poll, settle nothing, try again later.
       if (isUnreachable(error)) throw error;
       const e = error as Error;
       this.stats.lastError = e;
-      if (++t.readFailures < READ_ATTEMPTS) return false;
+      if (!this.#failedThisPoll.has(t)) t.readFailures++;
+      this.#failedThisPoll.add(t);
+      if (t.readFailures < READ_ATTEMPTS) return false;
       const stderr = await this.#readStderr(t).catch(() => "");
       const why = `slurmkit: could not read the result of ${t.job.id} on ${READ_ATTEMPTS} polls in a row: ${e.message}`;
       settleJob(t.job, outcomeWithoutResult(t.job, "UNKNOWN", `${stderr}\n${why}`, e));

@@ -351,7 +351,7 @@ describe("the command line over SSH", { timeout: 240_000 }, () => {
     expect(again.stderr).toBe("");
     expect(again.stdout).toMatch(/^Rerunning 1 task of \S+ \(1\) as \S+: Slurm job \d+$/);
     const [added] = (await submissions(folder)).filter((n) => !before.includes(n));
-    expect(await readFile(join(folder, added!, "job.sbatch"), "utf8")).toContain("#SBATCH --comment=ssh-rerun");
+    expect(await readFile(join(folder, added!, "job.sbatch"), "utf8")).toContain(`#SBATCH --comment='slurmkit:${added}:0 ssh-rerun'`); // the tag, then the user's comment
     const watched = await cli(["watch", folder, "--json", ...ssh]);
     const last = JSON.parse(watched.stdout.trim().split("\n").at(-1)!) as { submissions: Array<{ states: object; reruns: number }>; exitCode: number };
     expect(last.submissions[0]).toMatchObject({ states: { COMPLETED: 2 }, reruns: 1 });

@@ -5,12 +5,13 @@ import { execa } from "execa";
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, onTestFinished, test } from "vitest";
-import { command, FAILING_POLLS, LocalTransport, loadJobs, READ_ATTEMPTS, SlurmExecutor, SshTransport, TransportError, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
+import { describe, expect, onTestFinished, test, vi } from "vitest";
+import { AmbiguousSubmissionError, command, FAILING_POLLS, LocalTransport, loadJobs, READ_ATTEMPTS, SlurmExecutor, SshTransport, TransportError, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
 import { square } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { needCluster, slurm } from "../helpers/cluster.js";
 import { FaultyTransport } from "../helpers/faults.js";
+import { Watcher } from "../../src/slurm/watcher.js";
 import { needSsh, restartSshd, sshOptions } from "../helpers/ssh.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
@@ -61,6 +62,21 @@ describe("fault drills", { timeout: 240_000 }, () => {
     expect(new Set(stdout.split("\n").filter((l) => l.endsWith(`|${tag}`)))).toEqual(new Set([`${job!.id.split("_")[0]}|${tag}`]));
   });
 
+  test("sbatch's answer lost and no job found by its tag: a typed error, nothing submitted again, and loadJobs finds nothing", async (ctx) => {
+    needCluster(ctx);
+    const transport = new FaultyTransport(new LocalTransport(), {
+      run: (program, args, real) => (program === "sbatch" ? Promise.reject(new TransportError("exec", "root@cluster", "the connection dropped before sbatch ran", { unreachable: true })) : real()),
+    });
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 2, transport });
+    const error = (await executor.mapArray([square.with(5)]).catch((e: unknown) => e)) as AmbiguousSubmissionError;
+    expect(error).toBeInstanceOf(AmbiguousSubmissionError);
+    expect(error.tag).toMatch(/^slurmkit:\d{8}T\d{6}Z-[0-9a-f]{6}:0$/);
+    const { stdout } = await slurm("squeue", ["-h", "-t", "all", "-o", "%k"]);
+    expect(stdout.split("\n")).not.toContain(error.tag);
+    expect(await loadJobs(folder)).toEqual([]);
+  });
+
   test("squeue broken for the whole wait: the watcher reports it once, wait({ timeoutMs }) rejects typed, and the job settles once squeue works again", async (ctx) => {
     needCluster(ctx);
     let broken = true;
@@ -100,6 +116,19 @@ describe("fault drills", { timeout: 240_000 }, () => {
     const error = (await blocked!.result().catch((e: unknown) => e)) as Error & { cause: Error };
     expect(error.message).toContain(`could not read the result of ${blocked!.id} on ${READ_ATTEMPTS} polls in a row: EACCES`);
     expect(error.cause.message).toContain("EACCES");
+  });
+
+  test("no leaks: an executor's close() lets go of its watcher once its jobs settled; loadJobs({ executor }) uses that executor's connection", async (ctx) => {
+    const info = needSsh(ctx);
+    const before = Watcher.count;
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, ssh: sshOptions(info) });
+    const [job] = await executor.mapArray([square.with(4)]);
+    expect(Watcher.count).toBe(before + 1); // its own: one per SSH destination
+    const loaded = await loadJobs(submissionOf(job!), { executor });
+    executor.close(); // while the jobs still run: the watcher stays until they settle
+    expect(Watcher.count).toBe(before + 1);
+    expect(await Promise.all([job!.result(), loaded[0]!.result()])).toEqual([expect.objectContaining({ square: 16 }), expect.objectContaining({ square: 16 })]);
+    await vi.waitFor(() => expect(Watcher.count).toBe(before));
   });
 
   test("a result read that fails once with a transient error: the job still settles COMPLETED", async (ctx) => {

@@ -251,10 +251,17 @@ describe("the watcher on recorded scheduler output", () => {
     scheduler.squeue = ["100_0|COMPLETED\n200_0|RUNNING"];
     await watcher.pollNow();
     expect(await job.result()).toBe("fine");
+    // While Slurm says it runs, its result cannot be there yet: a folder that cannot be listed counts as no failure.
+    await polls(watcher, READ_ATTEMPTS + 1);
+    expect(broken.state).toBe("RUNNING");
+    // Once it has ended, the listing failures count, and it settles UNKNOWN after READ_ATTEMPTS polls, with the error.
+    scheduler.squeue = ["200_0|COMPLETED"];
+    await polls(watcher, READ_ATTEMPTS - 1);
     expect(broken.done()).toBe(false);
     expect(watcher.stats.lastError?.message).toContain("ENOTDIR");
-    await polls(watcher, READ_ATTEMPTS - 1);
+    await watcher.pollNow();
     expect(broken.state).toBe("UNKNOWN");
+    expect(((await broken.result().catch((e: unknown) => e)) as Error).cause).toMatchObject({ code: "ENOTDIR" });
   });
 
   test("polls that keep failing are reported once after FAILING_POLLS, and once when they work again; jobs keep waiting", async () => {
