@@ -101,13 +101,16 @@ export class SlurmBackend implements JobBackend {
   }
 
   /**
-   * After scancel, a CANCELLED result unless the task wrote one first
-   * (exclusive create): Slurm drops a cancelled pending element from squeue
-   * at once and sacct may never list it, so another process watching the
-   * same task (a script, while `slurmkit cancel` ran) could not tell it apart
-   * from a job that vanished.
+   * After scancel of a task that had not started, a CANCELLED result unless
+   * one is there (exclusive create): Slurm drops a cancelled pending element
+   * from squeue at once and sacct may never list it, so another process
+   * watching the same task (a script, while `slurmkit cancel` ran) could not
+   * tell it apart from a job that vanished.
    */
   async #recordCancel(job: Job<unknown>): Promise<void> {
+    // A task that started has its state file, and Slurm shows how it ended once its runner stopped: only a pending one needs the record.
+    const started = await this.transport.readFile(job.paths.state).then(() => true, unlessUnreachable(false));
+    if (started) return;
     const at = Date.now();
     const message = `Task ${job.taskIndex} was cancelled`;
     const result: ResultFile = { ok: false, state: "CANCELLED", error: { name: "TaskCancelled", message, stack: message }, host: "", jobId: job.id, startedAt: at, endedAt: at };
