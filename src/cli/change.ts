@@ -1,6 +1,6 @@
 import { basename } from "node:path";
 import { parseSlurmFlags } from "../api/flags.js";
-import { JOB_STATES, type JobState } from "../api/job-state.js";
+import { END_STATES, type JobState } from "../api/job-state.js";
 import type { Job } from "../api/job.js";
 import { originOf } from "../api/origin.js";
 import { rerun as rerunJobs, type RerunOptions } from "../slurm/rerun.js";
@@ -25,13 +25,12 @@ export async function cancel(args: readonly string[]): Promise<number> {
   }
 }
 
-const ENDED = JOB_STATES.filter((s) => s !== "PENDING" && s !== "RUNNING");
 
 /** The end states of `--state A,B`, upper-cased; an unknown one is a UsageError that lists those accepted. */
 function statesOf(list: string): JobState[] {
   const states = list.split(",").map((s) => s.trim().toUpperCase());
-  const bad = states.filter((s) => !(ENDED as readonly string[]).includes(s));
-  if (bad.length || states.length === 0) throw new UsageError(`Expected --state to be end states separated by commas (${ENDED.join(", ")}), got '${list}'`);
+  const bad = states.filter((s) => !(END_STATES as readonly string[]).includes(s));
+  if (bad.length || states.length === 0) throw new UsageError(`Expected --state to be end states separated by commas (${END_STATES.join(", ")}), got '${list}'`);
   return states as JobState[];
 }
 

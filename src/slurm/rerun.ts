@@ -1,6 +1,6 @@
 import { basename, dirname } from "node:path";
 import { ParameterError, SlurmkitError } from "../errors.js";
-import { JOB_STATES, type JobState } from "../api/job-state.js";
+import { END_STATES, type JobState } from "../api/job-state.js";
 import { Job } from "../api/job.js";
 import { originOf, type JobOrigin } from "../api/origin.js";
 import { encodeManifest, type Manifest } from "../protocol/records.js";
@@ -28,7 +28,6 @@ export interface RerunOptions {
   readonly parameters?: SlurmParametersInput;
 }
 
-const ENDED = JOB_STATES.filter((s) => s !== "PENDING" && s !== "RUNNING");
 
 /** The jobs `only` chooses; every problem with the options or the jobs is a ParameterError. */
 function choose<R>(jobs: readonly Job<R>[], only: RerunOptions["only"]): Job<R>[] {
@@ -41,8 +40,8 @@ function choose<R>(jobs: readonly Job<R>[], only: RerunOptions["only"]): Job<R>[
     return [...jobs];
   }
   if (only === "failed") return jobs.filter((j) => j.done() && j.state !== "COMPLETED");
-  if (!Array.isArray(only) || only.length === 0 || only.some((s) => !ENDED.includes(s))) {
-    throw new ParameterError("rerun", [`Expected \`only\` to be "failed" or a non-empty list of end states (${ENDED.join(", ")}), got \`${String(only)}\``]);
+  if (!Array.isArray(only) || only.length === 0 || only.some((s) => !END_STATES.includes(s))) {
+    throw new ParameterError("rerun", [`Expected \`only\` to be "failed" or a non-empty list of end states (${END_STATES.join(", ")}), got \`${String(only)}\``]);
   }
   return jobs.filter((j) => j.done() && only.includes(j.state));
 }
