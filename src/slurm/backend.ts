@@ -108,7 +108,8 @@ export class SlurmBackend implements JobBackend {
    * tell it apart from a job that vanished.
    */
   async #recordCancel(job: Job<unknown>): Promise<void> {
-    // A task that started has its state file, and Slurm shows how it ended once its runner stopped: only a pending one needs the record.
+    // A task Slurm runs, or whose runner started, ends as Slurm shows once its runner stopped: only a pending one needs the record.
+    if (job.state !== "PENDING") return;
     const started = await this.transport.readFile(job.paths.state).then(() => true, unlessUnreachable(false));
     if (started) return;
     const at = Date.now();
