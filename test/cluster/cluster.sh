@@ -92,6 +92,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=500
 ReturnToService=2
+# A node whose slurmd stops answering is DOWN (its jobs NODE_FAIL) after 20 s,
+# not the default 300, so the slurmd fault drill ends in time.
+SlurmdTimeout=20
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2,bf_interval=1,batch_sched_delay=0
 AccountingStorageType=$accounting_type
