@@ -5,7 +5,7 @@ import { execa } from "execa";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, onTestFinished, test } from "vitest";
-import { JobEndedWithoutResultError, LocalTransport, SlurmExecutor, type WatcherHealth } from "../../src/index.js";
+import { JobEndedWithoutResultError, loadJobs, LocalTransport, SlurmExecutor, type WatcherHealth } from "../../src/index.js";
 import { whereAmI } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { clusterScript, needCluster, slurm, waitFor } from "../helpers/cluster.js";
@@ -32,13 +32,17 @@ function timingTransport(): { transport: FaultyTransport; longestSqueueMs: () =>
   return { transport, longestSqueueMs: () => longest };
 }
 
-/** Makes slurmctld save its job state now (a held job submitted and cancelled) and waits until the file is written. */
+/** Makes slurmctld save its job state now (a held job submitted, then cancelled) and waits until the file is written after each. */
 async function savedState(slurmConf: string): Promise<void> {
   const file = join(dirname(dirname(slurmConf)), "state", "slurmctld", "job_state");
-  const before = (await stat(file)).mtimeMs;
-  const held = (await slurm("sbatch", ["--parsable", "--hold", "-o", "/dev/null", "--wrap", "true"])).stdout.trim();
-  await waitFor("slurmctld to save its job state", async () => ((await stat(file)).mtimeMs > before ? true : undefined), 30_000);
-  await slurm("scancel", [held]);
+  const saved = async (what: string, act: () => Promise<unknown>) => {
+    const before = (await stat(file)).mtimeMs;
+    await act();
+    await waitFor(`slurmctld to save its job state after ${what}`, async () => ((await stat(file)).mtimeMs > before ? true : undefined), 30_000);
+  };
+  let held = "";
+  await saved("a submission", async () => (held = (await slurm("sbatch", ["--parsable", "--hold", "-o", "/dev/null", "--wrap", "true"])).stdout.trim()));
+  await saved("a cancel", () => slurm("scancel", [held]));
 }
 
 describe("Slurm daemons killed under running tasks", { timeout: 420_000 }, () => {
@@ -87,7 +91,8 @@ describe("Slurm daemons killed under running tasks", { timeout: 420_000 }, () =>
     const config = (await slurm("scontrol", ["show", "config"])).stdout;
     const slurmdTimeoutS = Number(/^SlurmdTimeout\s*=\s*(\d+)/m.exec(config)?.[1]);
     expect(slurmdTimeoutS).toBe(20);
-    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, cpusPerTask: 2 });
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 10, cpusPerTask: 2 });
     onTestFinished(() => executor.close());
     const maxPollMs = 5000;
     executor.watcher.setIntervals({ minMs: 1000, maxMs: maxPollMs });
@@ -111,5 +116,8 @@ describe("Slurm daemons killed under running tasks", { timeout: 420_000 }, () =>
     expect(await other!.result()).toEqual({ node: survivor, rank: 0 });
     expect(await later!.result()).toEqual({ node: survivor, rank: 0 });
     expect(victim!.state).toBe("NODE_FAIL");
+    // A later process reads the same states back.
+    const loaded = await loadJobs(folder);
+    expect(await Promise.all(loaded.map((j) => j.wait()))).toEqual(["NODE_FAIL", "COMPLETED", "COMPLETED"]);
   });
 });
