@@ -98,12 +98,17 @@ export class SshTransport implements Transport {
     return this.#sftp<Buffer>("read", path, (sftp, done) => sftp.readFile(path, done));
   }
 
-  /** Writes to a temporary name, then renames over `path` (OpenSSH's posix-rename), so readers see the old file or the new one. */
+  /**
+   * Writes to a temporary name, flushes it to disk where the server offers
+   * OpenSSH's fsync, then renames over `path` (OpenSSH's posix-rename), so
+   * readers see the old file or the new one, and a crash never leaves a
+   * renamed file without its bytes.
+   */
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
     const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     const bytes = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     try {
-      await this.#sftp("write", path, (sftp, done) => sftp.writeFile(temporary, bytes, done));
+      await this.#sftp("write", path, (sftp, done) => writeFlushed(sftp, temporary, bytes, done));
     } catch (error) {
       await this.#sftp("remove", temporary, (sftp, done) => sftp.unlink(temporary, done), { retry: false }).catch(() => undefined);
       throw error;
@@ -334,3 +339,18 @@ export class SshTransport implements Transport {
   }
 }
 
+/** Opens, writes, fsyncs (when the server has fsync@openssh.com) and closes `path`; the handle is closed whatever fails. */
+function writeFlushed(sftp: SFTPWrapper, path: string, bytes: Buffer, done: SftpCallback<void>): void {
+  sftp.open(path, "w", (openError, handle) => {
+    if (openError) return done(openError);
+    const close = (error: Error | null | undefined) => sftp.close(handle, (closeError) => done(error ?? closeError ?? undefined));
+    sftp.write(handle, bytes, 0, bytes.length, 0, (writeError) => {
+      if (writeError) return close(writeError);
+      try {
+        sftp.ext_openssh_fsync(handle, (syncError) => close(syncError));
+      } catch {
+        close(undefined); // the server has no fsync extension: the bytes are written, not flushed
+      }
+    });
+  });
+}

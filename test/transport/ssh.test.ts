@@ -1,13 +1,17 @@
 // SshTransport against Debian's OpenSSH on 127.0.0.1:2222 (test/ssh/sshd.sh):
 // host keys, user keys, errors by stage, reconnects, and no secret in any message.
 import { execa } from "execa";
-import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, test } from "vitest";
+import { createRequire } from "node:module";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import { ParameterError, SshTransport, TransportError } from "../../src/index.js";
 import { restartSshd, needSsh, secretLines, sshOptions } from "../helpers/ssh.js";
+
+// ssh2's SFTP client class, to watch the requests it sends to the real server.
+const { SFTP } = createRequire(import.meta.url)("ssh2/lib/protocol/SFTP.js") as { SFTP: { prototype: { ext_openssh_fsync: (handle: Buffer, cb: (e?: Error) => void) => void } } };
 
 const open: SshTransport[] = [];
 afterEach(() => {
@@ -176,6 +180,33 @@ describe("SshTransport", () => {
     expect(sftp.stage).toBe("sftp");
     expect(sftp.code).toBe("ENOENT");
     expect(sftp.unreachable).toBe(false);
+  });
+
+  test("writeFile flushes the bytes with OpenSSH's fsync before the rename, and leaves no temporary file", async (ctx) => {
+    const info = needSsh(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-ssh-write-"));
+    const answers: (Error | undefined)[] = [];
+    const real = SFTP.prototype.ext_openssh_fsync;
+    const spy = vi.spyOn(SFTP.prototype, "ext_openssh_fsync").mockImplementation(function (this: unknown, handle: Buffer, cb: (e?: Error) => void) {
+      real.call(this, handle, (e?: Error) => {
+        answers.push(e ?? undefined);
+        cb(e);
+      });
+    });
+    try {
+      const t = transport(info);
+      const big = Buffer.alloc(300_000, 7); // larger than one SFTP write packet
+      await t.writeFile(join(dir, "manifest.json"), '{"jobId":"1"}');
+      await t.writeFile(join(dir, "big"), big);
+      await t.writeFile(join(dir, "manifest.json"), '{"jobId":"2"}');
+      expect(spy).toHaveBeenCalledTimes(3);
+      expect(answers).toEqual([undefined, undefined, undefined]); // the server did each fsync
+      expect(await readFile(join(dir, "manifest.json"), "utf8")).toBe('{"jobId":"2"}');
+      expect((await readFile(join(dir, "big"))).equals(big)).toBe(true);
+      expect((await readdir(dir)).sort()).toEqual(["big", "manifest.json"]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   test("bad options are refused before connecting, each named", () => {
