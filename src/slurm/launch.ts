@@ -4,12 +4,13 @@ import { packr } from "../protocol/codec.js";
 import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { encodeSpec } from "../protocol/spec-file.js";
-import { isUnreachable, type Transport } from "../transport/transport.js";
+import type { Transport } from "../transport/transport.js";
 import { AmbiguousSubmissionError, SlurmkitError } from "../errors.js";
+import { submitOnce } from "./submit-once.js";
 import { SlurmBackend, slurmJobs } from "./backend.js";
-import type { PlannedScript, SubmissionPlan } from "./plan.js";
+import type { SubmissionPlan } from "./plan.js";
 import { encodeRequest, type SubmissionRequest } from "./request.js";
-import { sharedScheduler, type Scheduler } from "./scheduler.js";
+import { sharedScheduler } from "./scheduler.js";
 import { Watcher } from "./watcher.js";
 
 /** A planned submission, ready to be written and submitted. */
@@ -74,32 +75,4 @@ async function sbatchAll(transport: Transport, scripts: SubmissionPlan["scripts"
     }
   }
   return submitted;
-}
-
-/** How often, and how far apart, to look for a job by its tag after sbatch's answer was lost. */
-const LOST_ANSWER_CHECKS = 3;
-const LOST_ANSWER_WAIT_MS = 2000;
-
-/**
- * sbatch once. If its answer is lost (the connection dropped while it ran),
- * the job it may have made is looked for by its tag; if it is not found,
- * nothing is submitted again (sbatch may still be running on the far side):
- * an AmbiguousSubmissionError says so, and loadJobs finds the job later if
- * there is one.
- */
-async function submitOnce(scheduler: Scheduler, s: PlannedScript): Promise<string> {
-  try {
-    return await scheduler.submit(s.path);
-  } catch (error) {
-    if (!isUnreachable((error as Error).cause ?? error)) throw error;
-    for (let check = 0; check < LOST_ANSWER_CHECKS; check++) {
-      if (check > 0) await new Promise((r) => setTimeout(r, LOST_ANSWER_WAIT_MS));
-      const ids = await scheduler.tagged(s.tag).catch((e: unknown) => {
-        throw new AmbiguousSubmissionError(s.tag, `looking for it failed too: ${(e as Error).message.split("\n")[0]}`, error);
-      });
-      if (ids.length === 1) return ids[0]!;
-      if (ids.length > 1) throw new AmbiguousSubmissionError(s.tag, `several jobs carry it (${ids.join(", ")}): cancel all but one`, error);
-    }
-    throw new AmbiguousSubmissionError(s.tag, "no job carries it yet", error);
-  }
 }

@@ -2,11 +2,14 @@ import { isTerminal, type JobState } from "../api/job-state.js";
 import { encodeManifest, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
+import { AmbiguousSubmissionError } from "../errors.js";
+import { submissionTag } from "./plan.js";
 import type { Scheduler } from "./scheduler.js";
+import { lookUp, submitOnce } from "./submit-once.js";
 
-/** What the pool needs to submit more workers: sbatch, and the transport that writes the manifest. */
+/** What the pool needs to submit more workers: sbatch (and squeue by tag), and the transport that writes the manifest. */
 export interface PoolSubmitter {
-  readonly scheduler: Pick<Scheduler, "submit" | "cancel">;
+  readonly scheduler: Pick<Scheduler, "submit" | "cancel" | "tagged">;
   readonly transport: Pick<Transport, "writeFile">;
 }
 
@@ -25,6 +28,10 @@ export class WorkerPool {
   #failures = 0;
   /** Tasks the client cancelled. */
   readonly #cancelled = new Set<number>();
+  /** A top-up whose sbatch answer was lost and whose job was not found: looked for again before anything is submitted. */
+  #uncertain: Omit<SubmittedArray, "jobId"> | undefined;
+  /** An array was adopted after the last squeue: it has no state yet. */
+  #adoptedUnpolled = false;
 
   constructor(
     readonly folder: RunFolder,
@@ -50,8 +57,16 @@ export class WorkerPool {
     return array && index !== undefined ? array.firstElement + Number(index) : undefined;
   }
 
-  /** Whether any worker is pending or running, by the states squeue gave (keys `A_w`, or `A` for a whole array). */
+  /**
+   * Whether any worker is pending or running, by the states squeue gave (keys
+   * `A_w`, or `A` for a whole array). An array adopted since those states
+   * were asked for counts as alive until a poll has asked about it.
+   */
   alive(states: ReadonlyMap<string, JobState>): boolean {
+    if (this.#adoptedUnpolled) {
+      this.#adoptedUnpolled = false;
+      return true;
+    }
     for (const [key, state] of states) {
       const jobId = key.split("_")[0]!;
       if (this.arrays.some((a) => a.jobId === jobId) && !isTerminal(state) && state !== "UNKNOWN") return true;
@@ -84,14 +99,49 @@ export class WorkerPool {
     return "submitted";
   }
 
+  /**
+   * Submits one round of workers. Every top-up carries the tag
+   * `slurmkit:<folder>:workers`; one whose answer was lost is looked for among
+   * the tagged arrays this pool does not know, now and again before the next
+   * round, so a lost answer never leads to a second array.
+   */
   async #submit(unclaimed: number): Promise<void> {
+    const tag = submissionTag(this.folder, "workers");
+    const isNew = (jobId: string) => !this.arrays.some((a) => a.jobId === jobId);
+    if (this.#uncertain) {
+      const [found] = await lookUp(this.submitter.scheduler, tag, isNew);
+      if (found !== undefined) return this.#record({ jobId: found, ...this.#uncertain });
+    }
     const workers = this.manifest.workers;
-    const count = Math.min(unclaimed, workers?.count ?? 1);
+    const elements = Math.min(unclaimed, workers?.count ?? 1);
     const limit = workers?.parallelism !== undefined ? `%${workers.parallelism}` : "";
     const last = this.arrays.at(-1);
     const firstElement = last ? last.firstElement + last.elements : 0;
-    const jobId = await this.submitter.scheduler.submit(this.folder.workersScript, [`--array=0-${count - 1}${limit}`, `--export=ALL,SLURMKIT_ELEMENT_OFFSET=${firstElement}`]);
-    this.arrays.push({ jobId, firstElement, elements: count });
+    const args = [`--array=0-${elements - 1}${limit}`, `--export=ALL,SLURMKIT_ELEMENT_OFFSET=${firstElement}`];
+    let jobId: string;
+    try {
+      jobId = await submitOnce(this.submitter.scheduler, { path: this.folder.workersScript, tag, args }, isNew);
+    } catch (error) {
+      if (error instanceof AmbiguousSubmissionError) this.#uncertain = { firstElement, elements };
+      throw error;
+    }
+    await this.#record({ jobId, firstElement, elements });
+  }
+
+  /**
+   * A worker of an array this pool does not know claimed a task: while a
+   * top-up is uncertain (its sbatch answer was lost), that array is the
+   * top-up, and the pool takes it in. Any other unknown array is left alone.
+   */
+  async adopt(jobId: string): Promise<void> {
+    if (!this.#uncertain || this.arrays.some((a) => a.jobId === jobId)) return;
+    this.#adoptedUnpolled = true;
+    await this.#record({ jobId, ...this.#uncertain });
+  }
+
+  async #record(array: SubmittedArray): Promise<void> {
+    this.#uncertain = undefined;
+    this.arrays.push(array);
     this.manifest = { ...this.manifest, arrays: [...this.arrays] };
     await this.submitter.transport.writeFile(this.folder.manifest, encodeManifest(this.manifest));
   }

@@ -461,6 +461,7 @@ export class Watcher implements JobWatcher {
     t.schedulerId = jobId;
     t.arrayIndex = Number(index);
     t.elementStderr = t.folder.elementLog(jobId, Number(index), "err");
+    if (t.pool && t.pool.element(worker) === undefined) await t.pool.adopt(jobId);
     if (t.exitMarkers) t.exitElement = t.pool?.element(worker);
     setJobId(t.job, worker);
   }

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, onTestFinished, test, vi } from "vitest";
 import { AmbiguousSubmissionError, command, FAILING_POLLS, LocalTransport, loadJobs, READ_ATTEMPTS, SlurmExecutor, SshTransport, TransportError, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
-import { square } from "../fixtures/tasks.js";
+import { square, whereAmI } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { needCluster, slurm } from "../helpers/cluster.js";
 import { FaultyTransport } from "../helpers/faults.js";
@@ -141,5 +141,45 @@ describe("fault drills", { timeout: 240_000 }, () => {
     const [job] = await executor.mapArray([square.with(3)]);
     expect(await job!.result()).toMatchObject({ x: 3, square: 9 });
     expect(failures).toBeGreaterThanOrEqual(2); // the failed read, and the one that worked
+  });
+
+  test.for([
+    ["found by its tag at once", 0],
+    ["taken in when its workers claim tasks, after three lookups by tag missed it", 3],
+  ] as const)("more workers submitted while sbatch's answer is lost: the top-up is %s, and there is exactly one", async ([, missed], ctx) => {
+    needCluster(ctx);
+    let lost = 0;
+    let hidden = 0;
+    const transport = new FaultyTransport(new LocalTransport(), {
+      async run(program, args, real) {
+        if (program === "squeue" && args.includes("%F|%k") && lost > 0 && hidden < missed) {
+          hidden++; // squeue does not show the new array yet
+          return { stdout: "", stderr: "", exitCode: 0 };
+        }
+        const topUp = program === "sbatch" && args.some((a) => a.startsWith("--export=ALL,SLURMKIT_ELEMENT_OFFSET="));
+        if (!topUp || lost > 0) return real();
+        await real(); // sbatch made the array; its answer never arrives
+        lost++;
+        throw new TransportError("exec", "root@cluster", "the connection dropped while sbatch ran", { unreachable: true });
+      },
+    });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, transport });
+    executor.watcher.setIntervals({ minMs: 300, maxMs: 1000 });
+    // The first task kills its worker (its slot's parent), so the other two are left unclaimed and more workers are submitted.
+    // They run long enough for the watcher to see them start under the new workers.
+    const killWorker = command("sh", ["-c", 'kill -9 "$(cut -d " " -f4 /proc/$PPID/stat)"']);
+    const jobs = await executor.mapArray([killWorker, whereAmI.with(5000), whereAmI.with(5000)], { workers: 1 });
+    expect(await jobs[1]!.result()).toMatchObject({ node: expect.stringMatching(/^n[12]$/) });
+    expect(await jobs[2]!.result()).toMatchObject({ node: expect.stringMatching(/^n[12]$/) });
+    await jobs[0]!.wait();
+    expect(lost).toBe(1);
+    expect(hidden).toBe(missed);
+    const dir = submissionOf(jobs[0]!);
+    const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as { arrays: { jobId: string; firstElement: number; elements: number }[] };
+    expect(manifest.arrays).toHaveLength(2);
+    expect(manifest.arrays[1]).toMatchObject({ firstElement: 1, elements: 1 });
+    const tag = `slurmkit:${dir.split("/").at(-1)}:workers`;
+    const { stdout } = await slurm("squeue", ["-h", "-t", "all", "-o", "%F|%k"]);
+    expect([...new Set(stdout.split("\n").filter((l) => l.endsWith(`|${tag}`)))]).toEqual([`${manifest.arrays[1]!.jobId}|${tag}`]);
   });
 });
