@@ -154,7 +154,7 @@ const manifestSchema = z.object({
   arrays: z.array(submittedArraySchema).optional(),
   /** Slurm, packed: the elements are workers that claim tasks (then `tasksPerElement` is absent). */
   workers: workersSchema.optional(),
-  /** Slurm: its jobs were cancelled right after sbatch, or sbatch refused it (a rerun or split array that was all or nothing): never look for them. */
+  /** Slurm: its jobs were cancelled right after sbatch, sbatch refused it (a rerun or split array that was all or nothing), or no job of it was found long after it was made: never look for them. */
   withdrawn: z.literal(true).optional(),
   /** A rerun: its task k runs task `tasks[k]` of the submission folder `of` (a sibling; the original, never another rerun) again. */
   rerun: z.object({ of: z.string().regex(/^[^/]+$/), tasks: z.array(z.number().int().nonnegative()) }).optional(),

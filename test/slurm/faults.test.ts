@@ -2,27 +2,44 @@
 // correctly, with nothing lost. Faults are injected through a transport
 // that wraps the real one (test/helpers/faults.ts).
 import { execa } from "execa";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, onTestFinished, test, vi } from "vitest";
 import { AmbiguousSubmissionError, command, FAILING_POLLS, LocalTransport, loadJobs, READ_ATTEMPTS, SlurmExecutor, SshTransport, TransportError, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/behaviour.js";
-import { needCluster, slurm } from "../helpers/cluster.js";
+import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { FaultyTransport } from "../helpers/faults.js";
 import { Watcher } from "../../src/slurm/watcher.js";
+import { NEVER_FOUND_AFTER_MS } from "../../src/slurm/recover.js";
 import { needSsh, restartSshd, sshOptions } from "../helpers/ssh.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const submissionOf = (job: { paths: { result: string } }) => dirname(dirname(job.paths.result));
 
+/** Runs test/fixtures/killed-client.ts: it submits `tasks` tasks and dies (SIGKILL) right after its `calls`-th sbatch. */
+function killedClient(folder: string, tasks: number, calls: number, hold?: "hold") {
+  // node itself runs the client (tsx as a loader), so the process that dies is the one execa started.
+  return execa(process.execPath, ["--import", "tsx", join(fixtures, "killed-client.ts"), folder, String(tasks), String(calls), ...(hold ? [hold] : [])], { reject: false, env: { SLURM_CONF: process.env.SLURM_CONF } });
+}
+
+/** The local transport, except that squeue's answers by tag keep only the lines `keep` accepts: Slurm has forgotten the others. */
+function forgetful(keep: (line: string) => boolean): FaultyTransport {
+  return new FaultyTransport(new LocalTransport(), {
+    async run(program, args, real) {
+      const result = await real();
+      if (program !== "squeue" || !args.includes("%F|%k")) return result;
+      return { ...result, stdout: result.stdout.split("\n").filter(keep).join("\n") };
+    },
+  });
+}
+
 describe("fault drills", { timeout: 240_000 }, () => {
   test("the client killed (SIGKILL) between sbatch and the manifest's job id: loadJobs finds the jobs by their tag and returns their results", async (ctx) => {
     needCluster(ctx);
     const folder = await runsFolder();
-    // node itself runs the client (tsx as a loader), so the process that dies is the one execa started.
-    const killed = await execa(process.execPath, ["--import", "tsx", join(fixtures, "killed-client.ts"), folder], { reject: false, env: { SLURM_CONF: process.env.SLURM_CONF } });
+    const killed = await killedClient(folder, 3, 1);
     expect(killed.signal).toBe("SIGKILL");
     expect(killed.stdout).not.toContain("not reached");
     const [dir] = (await readdir(folder)).filter((n) => /^\d{8}T/.test(n));
@@ -35,6 +52,44 @@ describe("fault drills", { timeout: 240_000 }, () => {
     expect(jobs[0]!.id).toBe(`${after.jobId}_0`);
     const { stdout } = await slurm("squeue", ["-h", "-t", "all", "-j", after.jobId!, "-o", "%k"]);
     expect(stdout.split("\n")[0]).toBe(`slurmkit:${dir}:0`);
+  });
+
+  test("the client killed after sbatch, and squeue no longer lists the job when loadJobs runs: the id a runner wrote in a state file finds it", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    const killed = await killedClient(folder, 3, 1);
+    expect(killed.signal).toBe("SIGKILL");
+    const [dir] = (await readdir(folder)).filter((n) => /^\d{8}T/.test(n));
+    const results = join(folder, dir!, "results");
+    await waitFor("three results", async () => ((await readdir(results).catch(() => [])).length === 3 ? true : undefined), 120_000);
+    const real = (await slurm("squeue", ["-h", "-t", "all", "-o", "%F|%k"])).stdout.split("\n").find((l) => l.endsWith(`|slurmkit:${dir}:0`))!.split("|")[0];
+    const jobs = await loadJobs(folder, { transport: forgetful(() => false) });
+    expect(await Promise.all(jobs.map((j) => j.result()))).toEqual([1, 2, 3].map((n) => expect.objectContaining({ x: n, square: n * n })));
+    expect(jobs.map((j) => j.id)).toEqual([0, 1, 2].map((i) => `${real}_${i}`));
+    const after = JSON.parse(await readFile(join(folder, dir!, "manifest.json"), "utf8")) as { jobId: string | null };
+    expect(after.jobId).toBe(real);
+  });
+
+  test("a split array (MaxArraySize) whose client died after both sbatch calls, with squeue no longer listing the first array: one array found by its tag, the other by its runners' state files", async (ctx) => {
+    needCluster(ctx);
+    const folder = await runsFolder();
+    // 1,003 held tasks: arrays of 1,001 and 2. Only three elements are released to run.
+    const killed = await killedClient(folder, 1003, 2, "hold");
+    expect(killed.signal).toBe("SIGKILL");
+    const [dir] = (await readdir(folder)).filter((n) => /^\d{8}T/.test(n));
+    const tagged = (await slurm("squeue", ["-h", "-t", "all", "-o", "%F|%k"])).stdout.split("\n");
+    const idOf = (j: number) => tagged.find((l) => l.endsWith(`|slurmkit:${dir}:${j}`))!.split("|")[0]!;
+    const [a, b] = [idOf(0), idOf(1)];
+    onTestFinished(async () => void (await slurm("scancel", [a, b], { reject: false })));
+    await slurm("scontrol", ["release", `${a}_0`, `${b}_0`, `${b}_1`]);
+    const results = join(folder, dir!, "results");
+    await waitFor("three results", async () => ((await readdir(results).catch(() => [])).length === 3 ? true : undefined), 120_000);
+    const jobs = await loadJobs(folder, { transport: forgetful((line) => !line.endsWith(`:${dir}:0`)) });
+    expect(jobs).toHaveLength(1003);
+    expect([jobs[0]!.id, jobs[1000]!.id, jobs[1001]!.id, jobs[1002]!.id]).toEqual([`${a}_0`, `${a}_1000`, `${b}_0`, `${b}_1`]);
+    for (const i of [0, 1001, 1002]) expect(await jobs[i]!.result()).toMatchObject({ x: i + 1, square: (i + 1) ** 2 });
+    const manifest = JSON.parse(await readFile(join(folder, dir!, "manifest.json"), "utf8")) as { jobId: string; arrays?: unknown };
+    expect(manifest.jobId).toBe(a);
   });
 
   test("the SSH connection cut while sbatch runs: the retry finds the job by its tag, and there is exactly one job", async (ctx) => {
@@ -75,6 +130,17 @@ describe("fault drills", { timeout: 240_000 }, () => {
     const { stdout } = await slurm("squeue", ["-h", "-t", "all", "-o", "%k"]);
     expect(stdout.split("\n")).not.toContain(error.tag);
     expect(await loadJobs(folder)).toEqual([]);
+    // Long after, with still no job: the submission is marked withdrawn, and loadJobs stops asking squeue.
+    const manifestPath = join(folder, error.tag.split(":")[1]!, "manifest.json");
+    const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as { createdAt: string; withdrawn?: true };
+    expect(manifest.withdrawn).toBeUndefined();
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, createdAt: new Date(Date.now() - NEVER_FOUND_AFTER_MS - 60_000).toISOString() }));
+    expect(await loadJobs(folder)).toEqual([]);
+    expect(JSON.parse(await readFile(manifestPath, "utf8"))).toMatchObject({ withdrawn: true });
+    let squeues = 0;
+    const counting = new FaultyTransport(new LocalTransport(), { run: (program, args, real) => ((squeues += program === "squeue" ? 1 : 0), real()) });
+    expect(await loadJobs(folder, { transport: counting })).toEqual([]);
+    expect(squeues).toBe(0);
   });
 
   test("squeue broken for the whole wait: the watcher reports it once, wait({ timeoutMs }) rejects typed, and the job settles once squeue works again", async (ctx) => {
