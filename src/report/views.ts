@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import { isTerminal } from "../api/job-state.js";
 import { runOf, type Job } from "../api/job.js";
 import { originOf } from "../api/origin.js";
 import { decodeState } from "../protocol/records.js";
@@ -23,16 +24,32 @@ export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
   });
 }
 
-/** The views, with where and since when each running task runs, from its state file. */
+/**
+ * The views, with where and since when each running task runs, from its
+ * state file; and where a task that ended without a result ran (a node that
+ * failed under it, for one).
+ */
 export async function viewsWithRunning(jobs: readonly Job<unknown>[]): Promise<TaskView[]> {
   const views = viewsOf(jobs);
   return Promise.all(
     views.map(async (v, i) => {
       const job = jobs[i]!;
       const transport = originOf(job)?.transport;
-      if (v.state !== "RUNNING" || !transport) return v;
+      const endedUnseen = v.host === undefined && isTerminal(v.state);
+      if ((v.state !== "RUNNING" && !endedUnseen) || !transport) return v;
       const bytes = await transport.readFile(job.paths.state).catch(unlessUnreachable(undefined));
       if (!bytes) return v;
+      if (endedUnseen) {
+        // Only a hint: a state file a crash left damaged does not stop the report.
+        const host = (() => {
+          try {
+            return decodeState(bytes, job.paths.state).host;
+          } catch {
+            return undefined;
+          }
+        })();
+        return host === undefined ? v : { ...v, host };
+      }
       const s = decodeState(bytes, job.paths.state);
       return s.state === "RUNNING" ? { ...v, host: s.host, startedAt: s.at } : v;
     }),

@@ -4,6 +4,7 @@
 import { execa } from "execa";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, onTestFinished, test } from "vitest";
 import { JobEndedWithoutResultError, loadJobs, LocalTransport, SlurmExecutor, type WatcherHealth } from "../../src/index.js";
 import { whereAmI } from "../fixtures/tasks.js";
@@ -11,6 +12,7 @@ import { runsFolder } from "../helpers/behaviour.js";
 import { clusterScript, needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { FaultyTransport } from "../helpers/faults.js";
 
+const bin = fileURLToPath(new URL("../../dist/src/cli.js", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The pid in one of the cluster's pid files (`<state>/run/<name>.pid`). */
@@ -119,5 +121,14 @@ describe("Slurm daemons killed under running tasks", { timeout: 420_000 }, () =>
     // A later process reads the same states back.
     const loaded = await loadJobs(folder);
     expect(await Promise.all(loaded.map((j) => j.wait()))).toEqual(["NODE_FAIL", "COMPLETED", "COMPLETED"]);
+    // The shell user sees which node failed under the task.
+    const status = await execa(process.execPath, [bin, "status", "--tasks", "--json", folder], { reject: false, env: { SLURM_CONF: info.slurmConf } });
+    expect(status.exitCode).toBe(1);
+    const { tasks } = JSON.parse(status.stdout) as { tasks: { state: string; host?: string }[] };
+    expect(tasks.map((t) => [t.state, t.host])).toEqual([
+      ["NODE_FAIL", node],
+      ["COMPLETED", survivor],
+      ["COMPLETED", survivor],
+    ]);
   });
 });
