@@ -2,8 +2,9 @@ import { defineConfig } from "vitest/config";
 
 // Test files run one at a time: they share a four-CPU cluster, and tests that
 // check where tasks land must not compete for it. Files under test/serial/
-// restart or reconfigure the cluster (accounting off, slurmctld restart), so
-// they run after all the rest.
+// restart, reconfigure or kill parts of the cluster (accounting off, killed
+// daemons), so they run as a group of their own, never beside the rest, and
+// each brings the cluster back when it ends.
 export default defineConfig({
   test: {
     globalSetup: ["test/global-setup.ts"],

@@ -31,8 +31,10 @@ export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
  */
 export async function viewsWithRunning(jobs: readonly Job<unknown>[]): Promise<TaskView[]> {
   const views = viewsOf(jobs);
-  return Promise.all(
-    views.map(async (v, i) => {
+  return inChunks(
+    views,
+    READS_AT_ONCE,
+    async (v, i) => {
       const job = jobs[i]!;
       const transport = originOf(job)?.transport;
       const endedUnseen = v.host === undefined && isTerminal(v.state);
@@ -52,6 +54,16 @@ export async function viewsWithRunning(jobs: readonly Job<unknown>[]): Promise<T
       }
       const s = decodeState(bytes, job.paths.state);
       return s.state === "RUNNING" ? { ...v, host: s.host, startedAt: s.at } : v;
-    }),
+    },
   );
+}
+
+/** State files read at once: a large submission over SSH must not queue thousands of reads on one connection. */
+const READS_AT_ONCE = 64;
+
+/** `f` over `items`, `size` at a time, in order. */
+async function inChunks<T, U>(items: readonly T[], size: number, f: (item: T, index: number) => Promise<U>): Promise<U[]> {
+  const out: U[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map((item, k) => f(item, i + k)))));
+  return out;
 }

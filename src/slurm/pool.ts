@@ -7,9 +7,12 @@ import { submissionTag } from "./plan.js";
 import type { Scheduler } from "./scheduler.js";
 import { lookUp, submitOnce } from "./submit-once.js";
 
+/** How long past sbatch's own time limit a lost top-up answer is waited on before workers are submitted again. */
+const LOST_ANSWER_MARGIN_MS = 30_000;
+
 /** What the pool needs to submit more workers: sbatch (and squeue by tag), and the transport that writes the manifest. */
 export interface PoolSubmitter {
-  readonly scheduler: Pick<Scheduler, "submit" | "cancel" | "tagged">;
+  readonly scheduler: Pick<Scheduler, "submit" | "cancel" | "tagged" | "timeoutMs">;
   readonly transport: Pick<Transport, "writeFile">;
 }
 
@@ -28,10 +31,10 @@ export class WorkerPool {
   #failures = 0;
   /** Tasks the client cancelled. */
   readonly #cancelled = new Set<number>();
-  /** A top-up whose sbatch answer was lost and whose job was not found: looked for again before anything is submitted. */
-  #uncertain: Omit<SubmittedArray, "jobId"> | undefined;
-  /** An array was adopted after the last squeue: it has no state yet. */
-  #adoptedUnpolled = false;
+  /** A top-up whose sbatch answer was lost and whose array was not found yet: its size, and when its sbatch was sent. */
+  #uncertain: { readonly elements: number; readonly sentAt: number } | undefined;
+  /** An array was taken in since the last top-up check: its state is not known yet, so no round is due. */
+  #adopted = false;
 
   constructor(
     readonly folder: RunFolder,
@@ -57,16 +60,8 @@ export class WorkerPool {
     return array && index !== undefined ? array.firstElement + Number(index) : undefined;
   }
 
-  /**
-   * Whether any worker is pending or running, by the states squeue gave (keys
-   * `A_w`, or `A` for a whole array). An array adopted since those states
-   * were asked for counts as alive until a poll has asked about it.
-   */
+  /** Whether any worker is pending or running, by the states squeue gave (keys `A_w`, or `A` for a whole array). */
   alive(states: ReadonlyMap<string, JobState>): boolean {
-    if (this.#adoptedUnpolled) {
-      this.#adoptedUnpolled = false;
-      return true;
-    }
     for (const [key, state] of states) {
       const jobId = key.split("_")[0]!;
       if (this.arrays.some((a) => a.jobId === jobId) && !isTerminal(state) && state !== "UNKNOWN") return true;
@@ -77,66 +72,88 @@ export class WorkerPool {
   /**
    * Every worker has ended with `unclaimed` tasks left. Returns "submitted"
    * after submitting as many more workers as there were at first (no more
-   * than the tasks left), when the workers took tasks since the last round.
-   * Otherwise more workers would end the same way: "cancelled" when every
-   * worker that ended was cancelled (scancel, or a dependency that failed),
-   * "stalled" when they took nothing, or `Error` when sbatch failed three
-   * times in a row.
+   * than the tasks left), when the workers took tasks since the last round,
+   * and also while more workers are on their way (an array just taken in, or
+   * a lost sbatch answer still waited on). Otherwise more workers would end
+   * the same way: "cancelled" when every worker that ended was cancelled
+   * (scancel, or a dependency that failed), "stalled" when they took nothing,
+   * or `Error` when sbatch failed three times in a row.
    */
   async topUp(unclaimed: number, claims: number, states: ReadonlyMap<string, JobState>): Promise<"submitted" | "cancelled" | "stalled" | Error> {
+    if (this.#adopted) {
+      this.#adopted = false; // the next poll asks squeue about the array taken in
+      return "submitted";
+    }
     const ended = [...states].filter(([key]) => this.arrays.some((a) => a.jobId === key.split("_")[0])).map(([, s]) => s);
     if (ended.length > 0 && ended.every((s) => s === "CANCELLED")) return "cancelled";
     const taken = claims - this.#cancelled.size;
     if (taken <= this.#claimsAtTopUp) return "stalled";
+    let outcome: "submitted" | "waiting";
     try {
-      await this.#submit(unclaimed);
+      outcome = await this.#submit(unclaimed);
     } catch (error) {
       if (++this.#failures >= 3) return error as Error;
       throw error;
     }
+    if (outcome === "waiting") return "submitted";
     this.#failures = 0;
     this.#claimsAtTopUp = taken;
     return "submitted";
   }
 
   /**
-   * Submits one round of workers. Every top-up carries the tag
-   * `slurmkit:<folder>:workers`; one whose answer was lost is looked for among
-   * the tagged arrays this pool does not know, now and again before the next
-   * round, so a lost answer never leads to a second array.
+   * Submits one round of workers, never a second array for one lost sbatch
+   * answer. Every top-up carries the tag `slurmkit:<folder>:workers`: a
+   * tagged array this pool does not know is a top-up whose answer was lost
+   * (here, or in a client that died), and is taken in instead. After a lost
+   * answer with no array found, nothing is submitted until that sbatch cannot
+   * be running any more (its time limit, plus a margin): "waiting".
    */
-  async #submit(unclaimed: number): Promise<void> {
+  async #submit(unclaimed: number): Promise<"submitted" | "waiting"> {
+    const { scheduler } = this.submitter;
     const tag = submissionTag(this.folder, "workers");
     const isNew = (jobId: string) => !this.arrays.some((a) => a.jobId === jobId);
-    if (this.#uncertain) {
-      const [found] = await lookUp(this.submitter.scheduler, tag, isNew);
-      if (found !== undefined) return this.#record({ jobId: found, ...this.#uncertain });
+    const [lost] = await lookUp(scheduler, tag, isNew);
+    if (lost !== undefined) {
+      await this.adopt(lost);
+      this.#adopted = false;
+      return "submitted";
     }
+    if (this.#uncertain && Date.now() - this.#uncertain.sentAt < scheduler.timeoutMs + LOST_ANSWER_MARGIN_MS) return "waiting";
     const workers = this.manifest.workers;
     const elements = Math.min(unclaimed, workers?.count ?? 1);
     const limit = workers?.parallelism !== undefined ? `%${workers.parallelism}` : "";
-    const last = this.arrays.at(-1);
-    const firstElement = last ? last.firstElement + last.elements : 0;
+    const firstElement = this.#nextElement();
     const args = [`--array=0-${elements - 1}${limit}`, `--export=ALL,SLURMKIT_ELEMENT_OFFSET=${firstElement}`];
+    const sentAt = Date.now();
     let jobId: string;
     try {
-      jobId = await submitOnce(this.submitter.scheduler, { path: this.folder.workersScript, tag, args }, isNew);
+      jobId = await submitOnce(scheduler, { path: this.folder.workersScript, tag, args }, isNew);
     } catch (error) {
-      if (error instanceof AmbiguousSubmissionError) this.#uncertain = { firstElement, elements };
-      throw error;
+      if (!(error instanceof AmbiguousSubmissionError)) throw error;
+      this.#uncertain = { elements, sentAt };
+      return "waiting";
     }
     await this.#record({ jobId, firstElement, elements });
+    return "submitted";
   }
 
   /**
-   * A worker of an array this pool does not know claimed a task: while a
-   * top-up is uncertain (its sbatch answer was lost), that array is the
-   * top-up, and the pool takes it in. Any other unknown array is left alone.
+   * A worker of an array this pool does not know claimed a task: only this
+   * submission's workers claim its tasks, so that array is a top-up whose
+   * sbatch answer was lost, and the pool takes it in (its elements numbered
+   * from the next free one, as its sbatch numbered them).
    */
   async adopt(jobId: string): Promise<void> {
-    if (!this.#uncertain || this.arrays.some((a) => a.jobId === jobId)) return;
-    this.#adoptedUnpolled = true;
-    await this.#record({ jobId, ...this.#uncertain });
+    if (this.arrays.some((a) => a.jobId === jobId)) return;
+    this.#adopted = true;
+    // The lost round's size if this process sent it; otherwise the largest a round can be (numbers skipped, never shared).
+    await this.#record({ jobId, firstElement: this.#nextElement(), elements: this.#uncertain?.elements ?? this.manifest.workers?.count ?? 1 });
+  }
+
+  #nextElement(): number {
+    const last = this.arrays.at(-1);
+    return last ? last.firstElement + last.elements : 0;
   }
 
   async #record(array: SubmittedArray): Promise<void> {

@@ -1,6 +1,6 @@
-import { decodeState, encodeManifest, type Manifest, type SubmittedArray } from "../protocol/records.js";
+import { decodeManifest, decodeState, encodeManifest, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
-import { unlessUnreachable, type Transport } from "../transport/transport.js";
+import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 import { submissionTag } from "./plan.js";
 import { sharedScheduler } from "./scheduler.js";
 
@@ -16,12 +16,13 @@ export const NEVER_FOUND_AFTER_MS = 15 * 60_000;
 /**
  * A submission whose manifest has no job id: sbatch ran, but its answer never
  * reached the manifest (the client died in between, or the connection
- * dropped). Finds each array in squeue by its tag; arrays squeue no longer
- * lists by the ids their runners wrote in state files (Slurm numbers jobs in
- * the order they were submitted, and the arrays were submitted in script
- * order). Then writes the manifest with the ids. Undefined when the jobs are
- * not all found. A submission in which nothing is found long after it was
- * made is marked withdrawn, so later calls stop looking.
+ * dropped). Finds each array in squeue by its tag; an array squeue no longer
+ * lists by the id its runners wrote in state files (a task of its own
+ * elements; for workers, which take any task, the ids Slurm gave in the
+ * order the arrays were submitted). Then writes the manifest with the ids.
+ * Undefined when the jobs are not all found. A submission in which nothing
+ * is found long after it was made is marked withdrawn, so later calls stop
+ * looking.
  */
 export async function recoverSubmission(transport: Transport, dir: string, manifest: Manifest, now = Date.now()): Promise<(Manifest & { jobId: string }) | undefined> {
   if (manifest.withdrawn) return undefined; // refused, cancelled right after sbatch, or never found: there is nothing to find
@@ -32,6 +33,15 @@ export async function recoverSubmission(transport: Transport, dir: string, manif
   });
   scripts.sort((a, b) => a - b);
   if (scripts.length === 0 || scripts.some((j, i) => j !== i)) return undefined;
+  const arrays: Omit<SubmittedArray, "jobId">[] = [];
+  let first = 0;
+  for (const j of scripts) {
+    const text = String(await transport.readFile(folder.script(j)));
+    const array = /^#SBATCH --array=0-(\d+)/m.exec(text);
+    const elements = array ? Number(array[1]) + 1 : 1;
+    arrays.push({ firstElement: first, elements });
+    first += elements;
+  }
   const scheduler = sharedScheduler(transport);
   const ids: (string | undefined)[] = [];
   for (const j of scripts) {
@@ -40,44 +50,84 @@ export async function recoverSubmission(transport: Transport, dir: string, manif
   }
   const missing = scripts.filter((j) => ids[j] === undefined);
   if (missing.length > 0) {
-    const fromRecords = await idsFromRecords(transport, folder, new Set(ids.filter((id) => id !== undefined)), missing.length);
-    if (fromRecords.length === missing.length) missing.forEach((j, k) => (ids[j] = fromRecords[k]));
-    else {
-      if (missing.length === scripts.length && fromRecords.length === 0 && now - Date.parse(manifest.createdAt) > NEVER_FOUND_AFTER_MS) {
-        await transport.writeFile(folder.manifest, encodeManifest({ ...manifest, withdrawn: true })).catch(unlessUnreachable(undefined));
+    const records = new StateRecords(transport, folder);
+    if (manifest.workers === undefined) {
+      // Element e runs tasks e·k to e·k+k-1: a state file of one of them names the array.
+      const k = manifest.tasksPerElement ?? 1;
+      for (const j of missing) {
+        const { firstElement, elements } = arrays[j]!;
+        ids[j] = await records.firstId((i) => i >= firstElement * k && i < (firstElement + elements) * k);
       }
+    } else {
+      const fromRecords = await records.distinctIds(new Set(ids.filter((id) => id !== undefined)), missing.length);
+      if (fromRecords.length === missing.length) missing.forEach((j, k) => (ids[j] = fromRecords[k]));
+    }
+    if (ids.every((id) => id === undefined)) {
+      if (now - Date.parse(manifest.createdAt) > NEVER_FOUND_AFTER_MS) await markNeverFound(transport, folder);
       return undefined;
     }
+    if (ids.some((id) => id === undefined)) return undefined;
   }
-  const arrays: SubmittedArray[] = [];
-  let first = 0;
-  for (const j of scripts) {
-    const text = String(await transport.readFile(folder.script(j)));
-    const array = /^#SBATCH --array=0-(\d+)/m.exec(text);
-    const elements = array ? Number(array[1]) + 1 : 1;
-    arrays.push({ jobId: ids[j]!, firstElement: first, elements });
-    first += elements;
-  }
+  // Slurm numbers jobs in the order they were submitted: ids out of order mean a wrong match.
+  if (ids.some((id, j) => j > 0 && Number(id) <= Number(ids[j - 1]))) return undefined;
+  const submitted = arrays.map((a, j) => ({ jobId: ids[j]!, ...a }));
   const packed = manifest.workers !== undefined || manifest.tasksPerElement !== undefined;
-  const recovered = { ...manifest, jobId: arrays[0]!.jobId, ...(packed ? { arrays } : {}) };
+  const recovered = { ...manifest, jobId: submitted[0]!.jobId, ...(packed ? { arrays: submitted } : {}) };
   await transport.writeFile(folder.manifest, encodeManifest(recovered)).catch(unlessUnreachable(undefined));
   return recovered;
 }
 
-/**
- * Up to `wanted` array ids, other than `known`, that runners of the
- * submission wrote in state files (`A_i`, or `A`), in the order Slurm gave
- * them. Reading stops once that many are found.
- */
-async function idsFromRecords(transport: Transport, folder: RunFolder, known: ReadonlySet<string>, wanted: number): Promise<string[]> {
-  const names = await transport.list(folder.stateDir).catch(unlessUnreachable([] as string[]));
-  const ids = new Set<string>();
-  for (const name of names) {
-    if (ids.size === wanted) break;
-    if (!name.endsWith(".state")) continue;
-    const path = `${folder.stateDir}/${name}`;
-    const id = decodeState(await transport.readFile(path), path).jobId.split("_")[0]!;
-    if (!known.has(id)) ids.add(id);
+/** Marks the submission withdrawn, unless its manifest got a job id meanwhile (its client was only slow). */
+async function markNeverFound(transport: Transport, folder: RunFolder): Promise<void> {
+  const current = decodeManifest(String(await transport.readFile(folder.manifest)), folder.manifest);
+  if (current.jobId !== null || current.withdrawn) return;
+  await transport.writeFile(folder.manifest, encodeManifest({ ...current, withdrawn: true })).catch(unlessUnreachable(undefined));
+}
+
+/** The job ids runners of a submission wrote in its state files (`A_i`, or `A`, as the array's `A`). A file that cannot be read or decoded is passed over. */
+class StateRecords {
+  #names: Promise<string[]> | undefined;
+  constructor(
+    private readonly transport: Transport,
+    private readonly folder: RunFolder,
+  ) {}
+
+  /** The array id in the first readable state file of a task that `task` accepts. */
+  async firstId(task: (index: number) => boolean): Promise<string | undefined> {
+    for (const name of await this.#list()) {
+      if (!task(Number(name.slice(0, -".state".length)))) continue;
+      const id = await this.#read(name);
+      if (id !== undefined) return id;
+    }
+    return undefined;
   }
-  return [...ids].sort((a, b) => Number(a) - Number(b));
+
+  /** Up to `wanted` array ids other than `known`, in the order Slurm gave them; reading stops once that many are found. */
+  async distinctIds(known: ReadonlySet<string>, wanted: number): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const name of await this.#list()) {
+      if (ids.size === wanted) break;
+      const id = await this.#read(name);
+      if (id !== undefined && !known.has(id)) ids.add(id);
+    }
+    return [...ids].sort((a, b) => Number(a) - Number(b));
+  }
+
+  #list(): Promise<string[]> {
+    this.#names ??= this.transport.list(this.folder.stateDir).then(
+      (names) => names.filter((n) => /^\d+\.state$/.test(n)),
+      unlessUnreachable([] as string[]),
+    );
+    return this.#names;
+  }
+
+  async #read(name: string): Promise<string | undefined> {
+    const path = `${this.folder.stateDir}/${name}`;
+    try {
+      return decodeState(await this.transport.readFile(path), path).jobId.split("_")[0];
+    } catch (error) {
+      if (isUnreachable(error)) throw error;
+      return undefined;
+    }
+  }
 }

@@ -3,7 +3,7 @@ import type { RunOptions, RunResult, Transport } from "../../src/index.js";
 
 /** Where a fault is injected: each hook gets the call and the real operation, and may fail, delay or pass it on. */
 export interface FaultHooks {
-  run?(program: string, args: readonly string[], real: () => Promise<RunResult>): Promise<RunResult>;
+  run?(program: string, args: readonly string[], real: () => Promise<RunResult>, options?: RunOptions): Promise<RunResult>;
   readFile?(path: string, real: () => Promise<Buffer>): Promise<Buffer>;
   list?(path: string, real: () => Promise<string[]>): Promise<string[]>;
 }
@@ -21,7 +21,7 @@ export class FaultyTransport implements Transport {
   ) {}
   run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult> {
     const real = () => this.inner.run(program, args, options);
-    return this.hooks.run ? this.hooks.run(program, args, real) : real();
+    return this.hooks.run ? this.hooks.run(program, args, real, options) : real();
   }
   readFile(path: string): Promise<Buffer> {
     const real = () => this.inner.readFile(path);

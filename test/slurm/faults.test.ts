@@ -210,16 +210,16 @@ describe("fault drills", { timeout: 240_000 }, () => {
   });
 
   test.for([
-    ["found by its tag at once", 0],
-    ["taken in when its workers claim tasks, after three lookups by tag missed it", 3],
-  ] as const)("more workers submitted while sbatch's answer is lost: the top-up is %s, and there is exactly one", async ([, missed], ctx) => {
+    ["found by its tag at once", false],
+    ["taken in when its workers claim tasks, squeue never showing its tag", true],
+  ] as const)("more workers submitted while sbatch's answer is lost: the top-up is %s, and there is exactly one", async ([, hide], ctx) => {
     needCluster(ctx);
     let lost = 0;
     let hidden = 0;
     const transport = new FaultyTransport(new LocalTransport(), {
       async run(program, args, real) {
-        if (program === "squeue" && args.includes("%F|%k") && lost > 0 && hidden < missed) {
-          hidden++; // squeue does not show the new array yet
+        if (program === "squeue" && args.includes("%F|%k") && lost > 0 && hide) {
+          hidden++; // squeue does not show the new array
           return { stdout: "", stderr: "", exitCode: 0 };
         }
         const topUp = program === "sbatch" && args.some((a) => a.startsWith("--export=ALL,SLURMKIT_ELEMENT_OFFSET="));
@@ -239,7 +239,9 @@ describe("fault drills", { timeout: 240_000 }, () => {
     expect(await jobs[2]!.result()).toMatchObject({ node: expect.stringMatching(/^n[12]$/) });
     await jobs[0]!.wait();
     expect(lost).toBe(1);
-    expect(hidden).toBe(missed);
+    // Hidden, the array can only have come in through its workers' claims; and no second one was sent meanwhile.
+    if (hide) expect(hidden).toBeGreaterThanOrEqual(3);
+    else expect(hidden).toBe(0);
     const dir = submissionOf(jobs[0]!);
     const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as { arrays: { jobId: string; firstElement: number; elements: number }[] };
     expect(manifest.arrays).toHaveLength(2);

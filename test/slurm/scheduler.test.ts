@@ -4,12 +4,16 @@ import { describe, expect, test } from "vitest";
 import { LocalExecutor, LocalTransport, ParameterError, SchedulerError, SlurmExecutor, SlurmkitError } from "../../src/index.js";
 import { Scheduler } from "../../src/slurm/scheduler.js";
 import { needCluster } from "../helpers/cluster.js";
+import { FaultyTransport } from "../helpers/faults.js";
 
 describe("scheduler commands fail as SlurmkitErrors", () => {
   test("squeue and scancel that time out are SchedulerErrors naming the command", async (ctx) => {
     needCluster(ctx);
-    const scheduler = new Scheduler(new LocalTransport());
-    scheduler.timeoutMs = 1; // no Slurm command answers in a millisecond
+    // squeue and scancel hang (as with a controller that accepts connections and never answers): a sleep runs in their place, with their time limit.
+    const inner = new LocalTransport();
+    const hanging = new FaultyTransport(inner, { run: (program, args, real, options) => (program === "squeue" || program === "scancel" ? inner.run("sleep", ["30"], options) : real()) });
+    const scheduler = new Scheduler(hanging);
+    scheduler.timeoutMs = 300;
     for (const call of [() => scheduler.queue(["1"]), () => scheduler.cancel("1")]) {
       const error = (await call().catch((e: unknown) => e)) as SchedulerError;
       expect(error).toBeInstanceOf(SchedulerError);

@@ -196,14 +196,31 @@ describe("SshTransport", () => {
     try {
       const t = transport(info);
       const big = Buffer.alloc(300_000, 7); // larger than one SFTP write packet
-      await t.writeFile(join(dir, "manifest.json"), '{"jobId":"1"}');
+      await t.writeFile(join(dir, "record.json"), '{"jobId":"1"}');
       await t.writeFile(join(dir, "big"), big);
-      await t.writeFile(join(dir, "manifest.json"), '{"jobId":"2"}');
+      await t.writeFile(join(dir, "record.json"), '{"jobId":"2"}');
       expect(spy).toHaveBeenCalledTimes(3);
       expect(answers).toEqual([undefined, undefined, undefined]); // the server did each fsync
-      expect(await readFile(join(dir, "manifest.json"), "utf8")).toBe('{"jobId":"2"}');
+      expect(await readFile(join(dir, "record.json"), "utf8")).toBe('{"jobId":"2"}');
       expect((await readFile(join(dir, "big"))).equals(big)).toBe(true);
-      expect((await readdir(dir)).sort()).toEqual(["big", "manifest.json"]);
+      expect((await readdir(dir)).sort()).toEqual(["big", "record.json"]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test("writeFile to a server without OpenSSH's fsync extension still writes and renames", async (ctx) => {
+    const info = needSsh(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-ssh-write-"));
+    // What ssh2 does when the server did not offer fsync@openssh.com.
+    const spy = vi.spyOn(SFTP.prototype, "ext_openssh_fsync").mockImplementation(() => {
+      throw new Error("Server does not support this extended request");
+    });
+    try {
+      await transport(info).writeFile(join(dir, "record.json"), '{"jobId":"3"}');
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(await readFile(join(dir, "record.json"), "utf8")).toBe('{"jobId":"3"}');
+      expect(await readdir(dir)).toEqual(["record.json"]);
     } finally {
       spy.mockRestore();
     }
