@@ -115,8 +115,7 @@ export class WorkerPool {
     const isNew = (jobId: string) => !this.arrays.some((a) => a.jobId === jobId);
     const [lost] = await lookUp(scheduler, tag, isNew);
     if (lost !== undefined) {
-      await this.adopt(lost);
-      this.#adopted = false;
+      await this.#takeIn(lost);
       return "submitted";
     }
     if (this.#uncertain && Date.now() - this.#uncertain.sentAt < scheduler.timeoutMs + LOST_ANSWER_MARGIN_MS) return "waiting";
@@ -147,7 +146,11 @@ export class WorkerPool {
   async adopt(jobId: string): Promise<void> {
     if (this.arrays.some((a) => a.jobId === jobId)) return;
     this.#adopted = true;
-    // The lost round's size if this process sent it; otherwise the largest a round can be (numbers skipped, never shared).
+    await this.#takeIn(jobId);
+  }
+
+  /** Records a top-up whose answer was lost: the lost round's size if this process sent it, else the largest a round can be (numbers skipped, never shared). */
+  async #takeIn(jobId: string): Promise<void> {
     await this.#record({ jobId, firstElement: this.#nextElement(), elements: this.#uncertain?.elements ?? this.manifest.workers?.count ?? 1 });
   }
 
