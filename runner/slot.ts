@@ -1,9 +1,12 @@
 import { closeSync, openSync, writeSync } from "node:fs";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
 import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
 import { forgetWarning, passWarning, type Ending } from "./attempts.js";
 import { routeOutput, Terminated } from "./execute.js";
+import { processKb, type MemoryMeasure } from "./memory.js";
 import { runOneTask } from "./run-task.js";
 
 /** What the worker tells a slot: run this task, pass Slurm's warning on to it, or leave. */
@@ -11,9 +14,10 @@ export type ToSlot = { readonly run: number } | { readonly warn: Ending; readonl
 /**
  * What a slot tells its worker: it is ready for tasks, a task is done (its
  * result and state are written), or a task checkpointed and asks to be run
- * again (its records are written; the worker stops this process).
+ * again (its records are written; the worker stops this process). `retire`:
+ * the process leaves after this task (it grew), and the next gets a new one.
  */
-export type FromSlot = { readonly ready: true } | { readonly done: number; readonly ok: boolean } | { readonly requeued: number };
+export type FromSlot = { readonly ready: true } | { readonly done: number; readonly ok: boolean; readonly retire?: boolean } | { readonly requeued: number };
 
 /**
  * One slot of a worker, in its own process (`runner.js <dir> --slot`): it runs
@@ -30,6 +34,7 @@ export function runSlot(folder: RunFolder): Promise<number> {
   // The slot sends the warning signal to itself for a command task to get it: it must not end the slot.
   if (signal) process.on(signal, () => undefined);
   routeOutput();
+  const grown = growthCheck();
   return new Promise((resolve) => {
     let busy = false;
     process.on("disconnect", () => {
@@ -69,7 +74,9 @@ export function runSlot(folder: RunFolder): Promise<number> {
           closeSync(logs.err);
           busy = false;
           if (!process.connected) return resolve(0);
-          process.send?.({ done: index, ok } satisfies FromSlot);
+          const retire = grown();
+          // Leave only once the worker has the message.
+          process.send?.({ done: index, ok, ...(retire ? { retire } : {}) } satisfies FromSlot, () => (retire ? resolve(0) : undefined));
         },
         (error: unknown) => {
           closeSync(logs.out);
@@ -85,4 +92,39 @@ export function runSlot(folder: RunFolder): Promise<number> {
     });
     process.send?.({ ready: true } satisfies FromSlot);
   });
+}
+
+/** A slot process that holds this much more than when it started (or a tenth of a task's `mem`, if more) is replaced. */
+const GROWTH_MARGIN_KB = 8 * 1024;
+
+/**
+ * Whether this slot process has grown, after a task, past its footprint at
+ * the start by more than GROWTH_MARGIN_KB (after a garbage collection), as
+ * its worker counts memory: then it leaves, so that no task carries what the
+ * tasks before it left behind, and a task gets no less of its `mem` than in
+ * an element of its own. Never, when its worker enforces no `mem`.
+ */
+function growthCheck(): () => boolean {
+  const measure = process.env.SLURMKIT_MEMORY_MEASURE as MemoryMeasure | undefined;
+  const memMb = Number(process.env.SLURMKIT_TASK_MEM_MB);
+  if ((measure !== "resident" && measure !== "charged") || !(memMb > 0)) return () => false;
+  const start = processKb(process.pid, measure) ?? 0;
+  const limit = start + Math.max(GROWTH_MARGIN_KB, (memMb * 1024) / 10);
+  const over = () => (processKb(process.pid, measure) ?? 0) > limit;
+  return () => {
+    if (!over()) return false;
+    collectGarbage();
+    return over();
+  };
+}
+
+let gc: (() => void) | undefined;
+
+/** A full garbage collection, without exposing `gc` to the tasks. */
+function collectGarbage(): void {
+  if (!gc) {
+    setFlagsFromString("--expose-gc");
+    gc = runInNewContext("gc") as () => void;
+  }
+  gc();
 }

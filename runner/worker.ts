@@ -9,6 +9,8 @@ import { readSpecCount } from "../src/protocol/spec-file.js";
 import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
 import { dependencyGate } from "./after.js";
 import { endingOf, requeueJob, type Ending } from "./attempts.js";
+import { WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../src/protocol/worker-memory.js";
+import { memoryMeasure, oomKills, ownCgroupDir, sampleTrees } from "./memory.js";
 import { HOST, jobIdOf } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
@@ -23,6 +25,8 @@ export interface WorkerOptions {
   readonly cpusPerTask: number;
   /** One task's time limit in seconds, enforced here; undefined for none. */
   readonly taskTimeSeconds: number | undefined;
+  /** One task's memory in MiB, enforced here: a task whose processes hold more is stopped (OUT_OF_MEMORY); undefined for none. */
+  readonly taskMemMb?: number | undefined;
   /** This element's own time limit in seconds; no task starts that could not finish within it. */
   readonly walltimeSeconds: number | undefined;
   /** The worker's number in its submission (array offset + SLURM_ARRAY_TASK_ID), and how many there were at first. */
@@ -47,12 +51,27 @@ const CHECK_MS = 500;
 /** Between Slurm starting the element and its script recording the start: a task needs this much more walltime left. */
 const START_SLACK_MS = 15_000;
 
+/** Why the worker stopped a task. */
+type Stop = "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED" | "OUT_OF_MEMORY";
+
 interface Slot {
   readonly number: number;
   readonly share: SlotShare;
   child: ChildProcess | undefined;
   /** The task it runs, when it runs one. */
-  task: { readonly index: number; startedAt: number; stopping?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED"; warned?: boolean; sent?: boolean } | undefined;
+  task:
+    | {
+        readonly index: number;
+        startedAt: number;
+        stopping?: Stop;
+        warned?: boolean;
+        sent?: boolean;
+        /** The kernel's OOM kills so far when the task started (oomKills). */
+        oomKills?: number | undefined;
+        /** What its processes held when the worker stopped it over its `mem`, in KiB. */
+        usedKb?: number;
+      }
+    | undefined;
   /** Resolves when the slot finishes its task (or its process ends). */
   idle: Promise<void>;
   release: () => void;
@@ -68,7 +87,8 @@ interface Slot {
  * twice) and runs each in one of its slots, a process with one task's share of
  * the element's GPUs and CPUs. It starts a task only while its remaining
  * walltime covers the task's time limit, stops a task that outlives that limit
- * (TIMEOUT) or that the client cancels (CANCELLED), and ends when no task is
+ * (TIMEOUT), whose processes hold more than its `mem` (OUT_OF_MEMORY), or that
+ * the client cancels (CANCELLED), and ends when no task is
  * left to claim. Returns the exit code: 0 when every task it ran succeeded.
  */
 export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<number> {
@@ -92,6 +112,11 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   let requeued: "asked" | "done" | string | undefined;
 
   const slots: Slot[] = shares.map((share, number) => ({ number, share, child: undefined, task: undefined, idle: Promise.resolve(), release: () => undefined, ready: Promise.resolve(), kill: undefined }));
+  // How the node counts memory, and so each task's: its cgroup's charge, or resident sets as Slurm's jobacct_gather/linux.
+  const measure = o.taskMemMb === undefined ? undefined : memoryMeasure(o.slots * o.taskMemMb + WORKER_OVERHEAD_MB);
+  // The processes a sample reads: this element's cgroup where there is one, else every process on the node.
+  const scope = measure === undefined ? undefined : ownCgroupDir();
+  let ownMemoryWarned = false;
   const start = (slot: Slot) => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -99,11 +124,13 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       SLURMKIT_SLOT: String(slot.number),
       // What one task gets, not what the element holds.
       SLURM_CPUS_PER_TASK: String(o.cpusPerTask),
+      ...(o.taskMemMb !== undefined ? { SLURM_MEM_PER_NODE: String(o.taskMemMb), SLURM_MEM_PER_CPU: undefined } : {}),
+      ...(measure !== undefined ? { SLURMKIT_TASK_MEM_MB: String(o.taskMemMb), SLURMKIT_MEMORY_MEASURE: measure } : {}),
       ...(o.warning ? { SLURMKIT_WARNING: o.warning.replace(/^SIG/, ""), SLURMKIT_MAX_REQUEUES: String(o.maxRequeues ?? DEFAULT_MAX_REQUEUES), ...(o.forwardAll ? { SLURMKIT_FORWARD_WARNING: "1" } : {}) } : {}),
     };
     if (slot.share.gpus) env.CUDA_VISIBLE_DEVICES = env.GPU_DEVICE_ORDINAL = slot.share.gpus.join(",");
-    // This same runner program (installed, or its bundle in the executor's code/ folder).
-    const argv = [...process.execArgv, process.argv[1]!, folder.dir, "--slot"];
+    // This same runner program (installed, or its bundle in the executor's code/ folder), without the worker's own Node flags.
+    const argv = [...process.execArgv.filter((flag) => !WORKER_NODE_FLAGS.includes(flag)), process.argv[1]!, folder.dir, "--slot"];
     const [program, args] = taskset && slot.share.cpus ? ["taskset", ["-c", slot.share.cpus.join(","), process.execPath, ...argv]] : [process.execPath, argv];
     // Its own process group, so that stopping a task stops whatever the task started.
     const child = spawn(program, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env, detached: true });
@@ -121,6 +148,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       // A process told to stop is never reused: its exit (ended) frees the slot, and a new process takes the next task.
       if (slot.task.stopping) return;
       slot.task = undefined;
+      // A slot that grew leaves after its task: the next task gets a new process.
+      if (m.retire) slot.child = undefined;
       slot.release();
     });
     child.once("exit", (code, signal) => {
@@ -151,27 +180,32 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     }
     // A task that wrote its result just before it was stopped keeps it.
     if (task && !killedBySlurm && !existsSync(folder.result(task.index))) {
-      const state = task.stopping === "REQUEUED" ? undefined : task.stopping;
-      const limit = o.taskTimeSeconds;
-      const message =
-        state === "TIMEOUT"
-          ? `Task ${task.index} ran past its time limit of ${limit} s and was stopped`
-          : state === "CANCELLED"
-            ? `Task ${task.index} was cancelled while it ran`
-            : state === "PREEMPTED"
-              ? `Task ${task.index}'s worker was preempted, and the task has no checkpoint to resume from`
-              : `Task ${task.index}'s process ended ${signal ? `by ${signal}` : `with exit code ${code}`} before it wrote a result`;
+      // A process the worker did not stop, ended while the kernel's OOM killer killed something: that was the task.
+      const oomKilled = !task.stopping && task.oomKills !== undefined && (oomKills() ?? 0) > task.oomKills;
+      const state = oomKilled ? "OUT_OF_MEMORY" : task.stopping === "REQUEUED" ? undefined : task.stopping;
+      const how = signal ? `by ${signal}` : `with exit code ${code}`;
+      const messages = {
+        TIMEOUT: `Task ${task.index} ran past its time limit of ${o.taskTimeSeconds} s and was stopped`,
+        CANCELLED: `Task ${task.index} was cancelled while it ran`,
+        PREEMPTED: `Task ${task.index}'s worker was preempted, and the task has no checkpoint to resume from`,
+        OUT_OF_MEMORY: oomKilled
+          ? `Task ${task.index} was killed by the kernel's out-of-memory killer (its process ended ${how})`
+          : `Task ${task.index} used ${Math.round((task.usedKb ?? 0) / 1024)} MiB, more than its mem of ${o.taskMemMb} MiB, and was stopped`,
+      };
+      const message = state ? messages[state] : `Task ${task.index}'s process ended ${how} before it wrote a result`;
       failed++;
       await writeResult(folder, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state);
     }
     slot.release();
   };
 
-  const stopTask = (slot: Slot, why: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "REQUEUED", signal: NodeJS.Signals = "SIGTERM") => {
+  const stopTask = (slot: Slot, why: Stop, signal: NodeJS.Signals = "SIGTERM", others: readonly number[] = []) => {
     if (!slot.task || slot.task.stopping || !slot.child?.pid) return;
     slot.task.stopping = why;
     const pid = slot.child.pid;
     killGroup(pid, signal);
+    // Processes of the task that left its process group.
+    for (const other of others) killProcess(other, signal);
     slot.kill = setTimeout(() => killGroup(pid, "SIGKILL"), KILL_GRACE_MS);
     slot.kill.unref();
   };
@@ -228,8 +262,33 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   };
   if (o.warning) process.on(o.warning, () => void onWarning());
 
-  // Checks running tasks against their time limit and the client's cancel requests.
+  /** Stops each running task whose processes hold more than its `mem` (SIGKILL, as the kernel would): it ends OUT_OF_MEMORY. */
+  const checkMemory = () => {
+    if (measure === undefined || o.taskMemMb === undefined) return;
+    const running = slots.filter((s) => s.task?.sent && !s.task.stopping && s.child?.pid !== undefined);
+    if (running.length === 0) return;
+    const trees = sampleTrees(
+      running.map((s) => s.child!.pid!),
+      measure,
+      scope,
+    );
+    for (const slot of running) {
+      const tree = trees.get(slot.child!.pid!);
+      if (!tree || tree.kb <= o.taskMemMb * 1024) continue;
+      slot.task!.usedKb = tree.kb;
+      stopTask(slot, "OUT_OF_MEMORY", "SIGKILL", tree.pids);
+    }
+    // The worker's own process is what WORKER_OVERHEAD_MB covers: say so once if it grows past that.
+    const own = process.memoryUsage.rss() / 2 ** 20;
+    if (!ownMemoryWarned && own > WORKER_OVERHEAD_MB - 4) {
+      ownMemoryWarned = true;
+      process.stderr.write(`slurmkit runner: worker ${workerId} holds ${Math.round(own)} MiB itself, more than the ${WORKER_OVERHEAD_MB} MiB it asked for besides its tasks\n`);
+    }
+  };
+
+  // Checks running tasks against their memory and time limits and the client's cancel requests.
   const checker = setInterval(() => {
+    checkMemory();
     for (const slot of slots) {
       const task = slot.task;
       if (!task) continue;
@@ -285,6 +344,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       }
       // The task's time starts when its slot can run it, not while a new slot process starts.
       slot.task.startedAt = Date.now();
+      slot.task.oomKills = oomKills();
       slot.child.send({ run: index } satisfies ToSlot, () => undefined);
       slot.task.sent = true;
       await slot.idle;
@@ -347,8 +407,8 @@ export async function claimNext(folder: RunFolder, order: { next: number; count:
 }
 
 /** The result of a task that the worker, not the task, ended. */
-async function writeResult(folder: RunFolder, index: number, meta: { host: string; jobId: string; startedAt: number }, message: string, ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED"): Promise<void> {
-  const names = { TIMEOUT: "TaskTimeout", CANCELLED: "TaskCancelled", PREEMPTED: "TaskPreempted" } as const;
+async function writeResult(folder: RunFolder, index: number, meta: { host: string; jobId: string; startedAt: number }, message: string, ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "OUT_OF_MEMORY"): Promise<void> {
+  const names = { TIMEOUT: "TaskTimeout", CANCELLED: "TaskCancelled", PREEMPTED: "TaskPreempted", OUT_OF_MEMORY: "TaskOutOfMemory" } as const;
   const result: ResultFile = {
     ok: false,
     ...(ended ? { state: ended } : {}),
@@ -360,8 +420,12 @@ async function writeResult(folder: RunFolder, index: number, meta: { host: strin
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
+  killProcess(-pid, signal);
+}
+
+function killProcess(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
   } catch {
     // Already gone.
   }

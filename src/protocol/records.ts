@@ -106,6 +106,10 @@ const workersSchema = z.object({
   taskTimeSeconds: z.number().int().positive().optional(),
   /** Each worker element's own time limit, in seconds. */
   walltimeSeconds: z.number().int().positive().optional(),
+  /** One task's memory in MiB (`mem`, `memPerCpu` × CPUs, or the cluster's default), which the worker enforces. */
+  taskMemMb: z.number().int().positive().optional(),
+  /** Each worker element's memory in MiB: slots × taskMemMb, plus the worker's own (WORKER_OVERHEAD_MB). */
+  memMb: z.number().int().positive().optional(),
   /** At most this many workers run at once (arrayParallelism), for the arrays of later workers too. */
   parallelism: z.number().int().positive().optional(),
 });

@@ -121,6 +121,16 @@ export function parseMaxArraySize(stdout: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** The memory Slurm gives a job that asks for none: per CPU (DefMemPerCPU) or per node (DefMemPerNode), in MiB. */
+export type DefaultMemory = { readonly perCpuMb: number } | { readonly perNodeMb: number };
+
+/** Reads DefMemPerCPU or DefMemPerNode from `scontrol show config` output; undefined when unlimited or absent. */
+export function parseDefaultMemory(stdout: string): DefaultMemory | undefined {
+  const m = /^\s*DefMemPer(CPU|Node)\s*=\s*(\d+)\s*$/m.exec(stdout);
+  if (!m || Number(m[2]) === 0) return undefined;
+  return m[1] === "CPU" ? { perCpuMb: Number(m[2]) } : { perNodeMb: Number(m[2]) };
+}
+
 /** Expands squeue/sacct entries (array ranges included) into a map from `id` or `id_i` to state. */
 export function indexEntries(entries: readonly QueueEntry[]): Map<string, JobState> {
   const out = new Map<string, JobState>();

@@ -5,7 +5,8 @@ import type { RunFolder } from "../protocol/run-folder.js";
 import { DEFAULT_MAX_REQUEUES } from "../protocol/task-record.js";
 import { isSetupStep } from "../setup/index.js";
 import { gpusPerTask, ranksPerJob, scaleForSlots, toSbatchOptions, type SlurmParameters } from "./parameters.js";
-import { DEFAULT_PARTITION, type NodeCpus } from "./parse.js";
+import { WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../protocol/worker-memory.js";
+import { DEFAULT_PARTITION, type DefaultMemory, type NodeCpus } from "./parse.js";
 import type { ClusterLimits } from "./scheduler.js";
 import { renderScript } from "./script.js";
 import { formatDuration } from "./units.js";
@@ -66,43 +67,60 @@ function partitionNodes(nodes: readonly NodeCpus[], partition: string | undefine
 type TaskShape = Pick<SlurmParameters, "cpusPerTask" | "gres" | "gpusPerNode" | "mem" | "memPerCpu">;
 
 /**
- * How many one-node tasks (of `cpusPerTask` CPUs, or of a task's CPUs, GPUs
- * and memory) fit on the partition's usable nodes at once (the default
- * partition without one; a comma list means any of them). Undefined when no
- * node is known.
+ * One task's memory in MiB, as Slurm would give it in an element of its own:
+ * `mem`, or `memPerCpu` × its CPUs, or the cluster's DefMemPerCPU or
+ * DefMemPerNode. Undefined when nothing limits it.
  */
-export function concurrentSlots(nodes: readonly NodeCpus[], partition: string | undefined, task: number | TaskShape = 1): number | undefined {
+export function taskMemoryMb(p: TaskShape, defaults?: DefaultMemory): number | undefined {
+  const cpus = p.cpusPerTask ?? 1;
+  if (p.mem !== undefined) return p.mem;
+  if (p.memPerCpu !== undefined) return p.memPerCpu * cpus;
+  if (defaults === undefined) return undefined;
+  return "perCpuMb" in defaults ? defaults.perCpuMb * cpus : defaults.perNodeMb;
+}
+
+/**
+ * How many one-node tasks (of `cpusPerTask` CPUs, or of a task's CPUs, GPUs
+ * and memory) fit on the partition's usable nodes at once, each in an element
+ * of its own (the default partition without one; a comma list means any of
+ * them). Undefined when no node is known.
+ */
+export function concurrentSlots(nodes: readonly NodeCpus[], partition: string | undefined, task: number | TaskShape = 1, defaults?: DefaultMemory): number | undefined {
   const shape = typeof task === "number" ? { cpusPerTask: task } : task;
   const inPartition = partitionNodes(nodes, partition);
   if (inPartition.length === 0) return undefined;
-  return inPartition.reduce((sum, n) => sum + tasksOnNode(n, shape), 0);
+  return inPartition.reduce((sum, n) => sum + tasksOnNode(n, shape, taskMemoryMb(shape, defaults)), 0);
 }
 
-/** How many of one task's CPUs, GPUs and memory a node holds at once. */
-function tasksOnNode(n: NodeCpus, p: TaskShape): number {
+/**
+ * How many of one task's CPUs, GPUs and memory a node holds at once: in
+ * elements of their own, or (`worker`) in workers of one slot each, every one
+ * with WORKER_OVERHEAD_MB of its own, or (`largest`) in one worker, whose
+ * overhead is counted once.
+ */
+function tasksOnNode(n: NodeCpus, p: TaskShape, memMb: number | undefined, how: "alone" | "worker" | "largest" = "alone"): number {
   const cpus = p.cpusPerTask ?? 1;
   const gpus = gpusPerTask(p);
-  const mem = p.mem ?? (p.memPerCpu !== undefined ? p.memPerCpu * cpus : undefined);
-  return Math.min(
-    Math.floor(n.cpus / cpus),
-    gpus > 0 && n.gpus !== undefined ? Math.floor(n.gpus / gpus) : Infinity,
-    mem !== undefined && n.memoryMb !== undefined ? Math.floor(n.memoryMb / mem) : Infinity,
-  );
+  const room = n.memoryMb === undefined || memMb === undefined ? Infinity : how === "largest" ? (n.memoryMb - WORKER_OVERHEAD_MB) / memMb : n.memoryMb / (memMb + (how === "worker" ? WORKER_OVERHEAD_MB : 0));
+  return Math.max(0, Math.min(Math.floor(n.cpus / cpus), gpus > 0 && n.gpus !== undefined ? Math.floor(n.gpus / gpus) : Infinity, Math.floor(room)));
 }
 
 /**
  * Workers and slots for "auto": as many tasks at once as the partition holds
  * (capped by arrayParallelism, 64 without it), in as many workers as
- * MaxSubmitJobs allows, each no bigger than a node. Undefined when packing
- * cannot help: every task can have its own element at once.
+ * MaxSubmitJobs allows, each no bigger than a node. Each worker's own memory
+ * (WORKER_OVERHEAD_MB) is counted where it fits workers on nodes. Undefined
+ * when packing cannot help: every task can have its own element at once.
  */
 export function autoPacking(tasks: number, p: SlurmParameters, limits: ClusterLimits): { workers: number; slots: number } | undefined {
-  const capacity = concurrentSlots(limits.nodes, p.partition, p) ?? Infinity;
-  const perNode = partitionNodes(limits.nodes, p.partition).map((n) => tasksOnNode(n, p));
-  const concurrent = Math.max(1, Math.min(capacity, p.arrayParallelism ?? 64, tasks));
-  if (tasks <= concurrent) return undefined;
+  const nodes = partitionNodes(limits.nodes, p.partition);
+  const mem = taskMemoryMb(p, limits.defaultMemory);
+  const cap = Math.min(p.arrayParallelism ?? 64, tasks);
+  const sum = (how: "alone" | "worker") => (nodes.length ? nodes.reduce((s, n) => s + tasksOnNode(n, p, mem, how), 0) : Infinity);
+  if (tasks <= Math.max(1, Math.min(sum("alone"), cap))) return undefined;
+  const concurrent = Math.max(1, Math.min(sum("worker"), cap));
   const workers = Math.min(concurrent, limits.maxSubmitJobs ?? Infinity);
-  const biggest = perNode.length ? Math.max(1, ...perNode) : Infinity;
+  const biggest = nodes.length ? Math.max(1, ...nodes.map((n) => tasksOnNode(n, p, mem, "largest"))) : Infinity;
   return { workers, slots: Math.min(Math.ceil(concurrent / workers), biggest) };
 }
 
@@ -184,10 +202,11 @@ function planWorkers(input: PlanInput): WorkersRecord | undefined {
   const chosen = auto ? autoPacking(taskCount, parameters, limits!) : { workers: packing.workers as number, slots: packing.slots ?? 1 };
   if (!chosen) return undefined;
   const slots = packing.slots ?? chosen.slots;
-  const fits = partitionNodes(limits?.nodes ?? [], parameters.partition).map((n) => tasksOnNode(n, parameters));
+  const taskMemMb = taskMemoryMb(parameters, limits?.defaultMemory);
+  const fits = partitionNodes(limits?.nodes ?? [], parameters.partition).map((n) => tasksOnNode(n, parameters, taskMemMb, "largest"));
   if (fits.length && slots > Math.max(...fits)) {
     throw new ParameterError("mapArray options", [
-      `Expected \`slots\` to be at most ${Math.max(...fits)}: a worker asks for slots × one task's CPUs, memory and GPUs, and no node of the partition holds ${slots} tasks`,
+      `Expected \`slots\` to be at most ${Math.max(...fits)}: a worker asks for slots × one task's CPUs, memory and GPUs${taskMemMb !== undefined ? `, plus ${WORKER_OVERHEAD_MB} MiB for its own processes` : ""}, and no node of the partition holds ${slots} tasks`,
     ]);
   }
   const workers = Math.min(chosen.workers, Math.ceil(taskCount / slots));
@@ -198,6 +217,7 @@ function planWorkers(input: PlanInput): WorkersRecord | undefined {
     slots,
     taskTimeSeconds: taskTime,
     walltimeSeconds: walltime,
+    ...(taskMemMb !== undefined ? { taskMemMb, memMb: slots * taskMemMb + WORKER_OVERHEAD_MB } : {}),
     ...(parameters.arrayParallelism !== undefined ? { parallelism: parameters.arrayParallelism } : {}),
   };
 }
@@ -220,7 +240,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const setup = parameters.setup ?? [];
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
   const warning = input.warned === false && parameters.signal === undefined ? undefined : warningOf(parameters.signal);
-  const sized = workers ? { ...scaleForSlots(parameters, workers.slots), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) } : parameters;
+  const sized = workers ? workerElement(parameters, workers) : parameters;
   const element = warning ? { ...sized, signal: warning.option } : sized;
   const base = [...toSbatchOptions(element), ...attemptOptions(parameters)];
   const common = input.dependency === undefined ? base : [...base, ["dependency", input.dependency] as [string, string], ["kill-on-invalid-dep", "yes"] as [string, string]];
@@ -233,8 +253,10 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     // The tag that finds this job in squeue when the client never learned its id; the user's own comment follows it.
     const own = common.find(([name]) => name === "comment")?.[1];
     options.push(...common.filter(([name]) => name !== "comment"), ["comment", typeof own === "string" ? `${tag} ${own}` : tag]);
+    // A worker's own Node process keeps its memory flat (WORKER_NODE_FLAGS); its slots run as a task's runner would.
+    const [node, runnerFile] = input.runner;
     const runner = [
-      ...input.runner,
+      ...(workers ? [node, ...WORKER_NODE_FLAGS, runnerFile] : input.runner),
       folder.dir,
       ...runnerOptions(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters),
       ...(warning
@@ -316,6 +338,18 @@ function attemptOptions(p: SlurmParameters): Array<[string, string | true]> {
   return out;
 }
 
+/**
+ * A worker element's sbatch parameters: `slots` × one task's CPUs and GPUs,
+ * its walltime, and `slots` × one task's memory plus WORKER_OVERHEAD_MB for
+ * the worker's own processes (as `mem`, also when the task's is `memPerCpu`
+ * or the cluster's default), so that every slot has a whole task's memory.
+ */
+function workerElement(p: SlurmParameters, workers: WorkersRecord): SlurmParameters {
+  // memPerCpu is a task's memory (memMb counts it): the element asks for its whole memory as `mem`.
+  const { memPerCpu: _perTask, ...scaled } = scaleForSlots(p, workers.slots);
+  return { ...scaled, ...(workers.memMb !== undefined ? { mem: workers.memMb } : {}), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) };
+}
+
 /** The runner's options after the run folder: a worker's shape, or a split array's element offset. */
 function runnerOptions(workers: WorkersRecord | undefined, firstElement: number, packed: boolean, p: SlurmParameters): string[] {
   if (workers) {
@@ -330,6 +364,7 @@ function runnerOptions(workers: WorkersRecord | undefined, firstElement: number,
       String(p.cpusPerTask ?? 1),
       ...(workers.taskTimeSeconds !== undefined ? ["--task-time", String(workers.taskTimeSeconds)] : []),
       ...(workers.walltimeSeconds !== undefined ? ["--walltime", String(workers.walltimeSeconds)] : []),
+      ...(workers.taskMemMb !== undefined ? ["--task-mem", String(workers.taskMemMb)] : []),
     ];
   }
   return packed ? ["--element-offset", String(firstElement)] : [];

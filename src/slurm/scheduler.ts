@@ -1,5 +1,5 @@
 import { SchedulerError, SlurmkitError, SubmissionError } from "../errors.js";
-import { parseMaxArraySize, parseQueueLines, parseSbatchOutput, parseSinfoNodes, SINFO_NODE_FORMAT, type NodeCpus, type QueueEntry } from "./parse.js";
+import { parseDefaultMemory, parseMaxArraySize, parseQueueLines, parseSbatchOutput, parseSinfoNodes, SINFO_NODE_FORMAT, type DefaultMemory, type NodeCpus, type QueueEntry } from "./parse.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 
 /** How many scheduler calls a process has made; tests read it. */
@@ -22,6 +22,8 @@ export interface ClusterLimits {
   readonly nodes: readonly NodeCpus[];
   /** Partitions' MaxTime in seconds (undefined: infinite), from sinfo; missing when sinfo said nothing. */
   readonly maxTimes?: ReadonlyMap<string, number | undefined>;
+  /** What a job that asks for no memory gets (DefMemPerCPU or DefMemPerNode), from `scontrol show config`; undefined when unlimited. */
+  readonly defaultMemory?: DefaultMemory;
 }
 
 /** sbatch, squeue, sacct and scancel through a transport, with a count of every call. */
@@ -68,7 +70,8 @@ export class Scheduler {
       .catch(unlessUnreachable(undefined));
     const maxTimes = new Map<string, number | undefined>();
     const nodes = sinfo?.exitCode === 0 ? parseSinfoNodes(sinfo.stdout, maxTimes) : [];
-    return { maxArraySize, maxSubmitJobs, nodes, maxTimes };
+    const defaultMemory = parseDefaultMemory(config.stdout);
+    return { maxArraySize, maxSubmitJobs, nodes, maxTimes, ...(defaultMemory ? { defaultMemory } : {}) };
   }
 
   /** The user's name on the cluster; undefined when `id -un` fails or prints something else. */

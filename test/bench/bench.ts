@@ -3,6 +3,8 @@
 // memory, and scheduler calls. The default run takes about 10 minutes;
 // BENCH_FULL=1 adds one task per element at 2,000 tasks, the command-task rows
 // and a longer tail (about 35 minutes). BENCH_SIZES sets the function-task sizes.
+// Every task asks for a small, realistic mem of 100 MiB, so that slurmkit's own
+// processes cannot hide behind a generous request.
 import { execa } from "execa";
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -13,6 +15,7 @@ import { Watcher } from "../../src/slurm/watcher.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { claimNext, claimOrder } from "../../runner/worker.js";
+import { ownCgroupDir, sampleTrees } from "../../runner/memory.js";
 import { square } from "../fixtures/tasks.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -24,6 +27,8 @@ Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 const full = process.env.BENCH_FULL === "1";
 const sizes = (process.env.BENCH_SIZES ?? "200,2000").split(",").map(Number);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+/** One task's memory in every run: small and realistic. */
+const MEM = "100M";
 
 interface Row {
   workload: string;
@@ -46,7 +51,7 @@ async function raw(n: number): Promise<Row> {
   for (let first = 0; first < n; first += limit) {
     const count = Math.min(limit, n - first);
     const script = join(dir, `raw-${first}.sbatch`);
-    await writeFile(script, `#!/bin/bash\n#SBATCH --array=0-${count - 1}\n#SBATCH --time=5\n#SBATCH --output=/dev/null\necho done > ${out}/$(( SLURM_ARRAY_TASK_ID + ${first} ))\n`);
+    await writeFile(script, `#!/bin/bash\n#SBATCH --array=0-${count - 1}\n#SBATCH --time=5\n#SBATCH --mem=${MEM}\n#SBATCH --output=/dev/null\necho done > ${out}/$(( SLURM_ARRAY_TASK_ID + ${first} ))\n`);
     await execa("sbatch", ["--parsable", script]);
     sbatch++;
   }
@@ -55,7 +60,7 @@ async function raw(n: number): Promise<Row> {
 }
 
 async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArray"]>[0], options: Parameters<SlurmExecutor["mapArray"]>[1], bundle = true): Promise<Row & { folder: string }> {
-  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, bundle });
+  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, mem: MEM, bundle });
   await executor.limits();
   const before: SchedulerCallCounts = { ...executor.watcher.calls };
   const t0 = performance.now();
@@ -90,6 +95,26 @@ async function perTaskMs(folder: string): Promise<number> {
   return tasks === 0 ? NaN : busy / tasks;
 }
 
+/**
+ * What the packed run's worker elements asked Slurm for, and the most one of
+ * them held (sacct's MaxRSS of its batch step: the sum of its processes'
+ * resident sets, as jobacct_gather/linux counts them).
+ */
+async function elementPeak(folder: string): Promise<{ askedMb: number; peakMb: number; workers: number }> {
+  const [submission] = await readdir(folder);
+  const manifest = JSON.parse(await readFile(join(folder, submission!, "manifest.json"), "utf8")) as { workers: { memMb: number }; arrays: Array<{ jobId: string }> };
+  const ids = manifest.arrays.map((a) => a.jobId).join(",");
+  // Accounting writes a step's figures a moment after it ends.
+  let peaks: number[] = [];
+  for (let i = 0; i < 20 && peaks.length === 0; i++) {
+    const { stdout } = await execa("sacct", ["-j", ids, "-n", "-P", "--format=JobID,MaxRSS"]);
+    peaks = stdout.split("\n").filter((l) => l.includes(".batch|") && /\|\d/.test(l)).map((l) => Number(/\|(\d+)K/.exec(l)?.[1] ?? NaN) / 1024).filter(Number.isFinite);
+    if (peaks.length === 0) await new Promise((r) => setTimeout(r, 1000));
+  }
+  return { askedMb: manifest.workers.memMb, peakMb: Math.max(...peaks), workers: peaks.length };
+}
+const workerMemory: Array<{ n: number; askedMb: number; peakMb: number; workers: number }> = [];
+
 let largest: { n: number; folder: string } | undefined;
 for (const n of sizes) {
   const work = `${n} function tasks`;
@@ -105,6 +130,7 @@ for (const n of sizes) {
   const packed = await viaSlurmkit('slurmkit, workers ("auto")', Array.from({ length: n }, (_, i) => square.with(i)), { workers: "auto" });
   rows.push({ ...packed, workload: work, how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner` });
   largest = { n, folder: packed.folder };
+  workerMemory.push({ n, ...(await elementPeak(packed.folder)) });
 }
 
 // The command line on the largest packed run folder, as a user runs it from the shell (a fresh process each time).
@@ -141,7 +167,7 @@ const tail: Array<{ how: string; seconds: number; ideal: number }> = [];
   tail.push({ how: "1 per element", seconds: (await viaSlurmkit("", sleeps, {})).seconds, ideal });
   log(`${work}: fixed chunks`);
   {
-    const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5 });
+    const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, mem: MEM });
     await executor.limits();
     const t0 = performance.now();
     const size = Math.ceil(n / slots);
@@ -177,7 +203,7 @@ const snapshots = { bundleMs: NaN, runnerMs: NaN, startBundled: NaN, startTsx: N
   await writeFile(file, script);
   Object.assign(snapshots, JSON.parse((await execa(join(root, "node_modules/.bin/tsx"), [file])).stdout));
   const startOf = async (bundle: boolean): Promise<number> => {
-    const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-start-")), time: 5, bundle, sbatch: { hold: true } });
+    const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-start-")), time: 5, mem: MEM, bundle, sbatch: { hold: true } });
     const [job] = await executor.mapArray([square.with(3)]);
     await execa("scancel", [job!.id.split("_")[0]!]);
     const dir = dirname(dirname(job!.paths.result));
@@ -211,8 +237,20 @@ let claimMs = NaN;
   if ((await readdir(folder.claimsDir)).length !== n) throw new Error("bench: claims went missing");
 }
 
+// A worker's memory sample: one pass over its cgroup's processes (or every process), per check of its running tasks.
+let sampleMs = NaN;
+let sampleScope = "";
+{
+  const scope = ownCgroupDir();
+  sampleScope = scope === undefined ? "every process" : `${(await readFile(`${scope}/cgroup.procs`, "utf8")).trim().split("\n").length} processes of its cgroup`;
+  sampleTrees([process.pid], "resident", scope);
+  const t0 = performance.now();
+  for (let i = 0; i < 200; i++) sampleTrees([process.pid], "resident", scope);
+  sampleMs = (performance.now() - t0) / 200;
+}
+
 // Client side: mapArray of 10,000 tasks (held, then cancelled: only the client is timed).
-const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-client-")), time: 5, sbatch: { hold: true } });
+const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-client-")), time: 5, mem: MEM, sbatch: { hold: true } });
 await executor.limits();
 const tasks = Array.from({ length: 10_000 }, (_, i) => square.with(i));
 const rssBefore = process.memoryUsage().rss;
@@ -243,6 +281,10 @@ console.log(
     `one element's start to its result on this machine (median of 5): ${snapshots.startBundled.toFixed(0)} ms from snapshots, ${snapshots.startTsx.toFixed(0)} ms importing the TypeScript module through tsx`,
 );
 if (largest) console.log(`command line on ${largest.n.toLocaleString("en")} completed tasks (packed): ${cliMs.map((c) => `${c.command} ${c.ms.toFixed(0)} ms`).join(", ")}`);
+for (const w of workerMemory) {
+  console.log(`worker memory, ${w.n.toLocaleString("en")} packed tasks at mem ${MEM}: each worker asked for ${w.askedMb} MiB; the most one held was ${w.peakMb.toFixed(1)} MiB (sacct MaxRSS over ${w.workers} workers)`);
+}
+console.log(`memory sample of a running task's process tree: ${sampleMs.toFixed(2)} ms (${sampleScope}), every 500 ms while tasks run`);
 console.log(`claims: ${claimMs.toFixed(3)} ms per task (4 workers claiming 10,000 tasks by exclusive create, this machine's file system)`);
 console.log(`mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`);
 process.exit(0);

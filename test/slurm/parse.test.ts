@@ -1,11 +1,18 @@
 import { describe, expect, test } from "vitest";
 import { parseJobState } from "../../src/api/job-state.js";
-import { indexEntries, parseJobId, parseQueueLines, parseSbatchOutput, parseSinfoNodes } from "../../src/slurm/parse.js";
+import { indexEntries, parseDefaultMemory, parseJobId, parseQueueLines, parseSbatchOutput, parseSinfoNodes } from "../../src/slurm/parse.js";
 import { autoPacking, concurrentSlots } from "../../src/slurm/plan.js";
 import { parseParameters } from "../../src/slurm/parameters.js";
 import type { ClusterLimits } from "../../src/slurm/scheduler.js";
 
 describe("parsing scheduler output", () => {
+  test("the memory a job gets when it asks for none, from scontrol show config", () => {
+    expect(parseDefaultMemory("AuthType                = auth/munge\nDefMemPerCPU            = 500\nMaxMemPerNode           = UNLIMITED\n")).toEqual({ perCpuMb: 500 });
+    expect(parseDefaultMemory("DefMemPerNode           = 64000\n")).toEqual({ perNodeMb: 64000 });
+    expect(parseDefaultMemory("DefMemPerNode           = UNLIMITED\n")).toBeUndefined();
+    expect(parseDefaultMemory("")).toBeUndefined();
+  });
+
   test("job ids, elements and array ranges", () => {
     expect(parseJobId("123")).toEqual({ jobId: "123" });
     expect(parseJobId("123_4")).toEqual({ jobId: "123", indices: [4] });
@@ -91,6 +98,14 @@ describe("parsing scheduler output", () => {
     expect(autoPacking(2000, p({ cpusPerTask: 2 }), small)).toEqual({ workers: 2, slots: 1 });
     expect(autoPacking(2000, p({ gres: "gpu:2" }), small)).toEqual({ workers: 2, slots: 1 });
     expect(autoPacking(2000, p({ mem: "3G" }), small)).toEqual({ workers: 2, slots: 1 });
+    // Each worker's own 96 MiB counts: two 1950 MiB tasks fit a 4000 MiB node alone, one fits beside a worker.
+    expect(autoPacking(2000, p({ mem: "1950M" }), small)).toEqual({ workers: 2, slots: 1 });
+    expect(autoPacking(2000, p({ mem: "1000M" }), small)).toEqual({ workers: 4, slots: 1 });
+    expect(autoPacking(2000, p({ mem: "1000M" }), { ...small, maxSubmitJobs: 2 })).toEqual({ workers: 2, slots: 2 });
+    // Four tasks fit at once in elements of their own: no packing, whatever the workers would need.
+    expect(autoPacking(4, p({ mem: "1950M" }), small)).toBeUndefined();
+    // The cluster's default memory is a task's when it asks for none.
+    expect(autoPacking(2000, p({}), { ...small, defaultMemory: { perCpuMb: 1950 } })).toEqual({ workers: 2, slots: 1 });
     expect(autoPacking(3, p({}), small)).toBeUndefined();
     // A drained or down node takes no jobs: it adds no capacity.
     const drained: ClusterLimits = { ...big, nodes: parseSinfoNodes("n1|2|debug*|4000|gpu:2|infinite|drain\nn2|2|debug*|4000|gpu:2|infinite|idle\nn3|2|debug*|4000|(null)|infinite|down*\n") };

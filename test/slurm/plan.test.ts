@@ -82,14 +82,14 @@ describe("planSubmission", () => {
     );
   });
 
-  test("workers ask for slots times one task's resources, and a walltime of the tasks' time limits they may run", () => {
+  test("workers ask for slots times one task's resources plus the worker's own memory, and a walltime of the tasks' time limits they may run", () => {
     const p = plan({
       taskCount: 12,
       limits: { ...limits, nodes: [{ name: "g1", cpus: 8, partitions: ["debug"], inDefaultPartition: true, memoryMb: 16000, gpus: 4 }] },
       packing: { workers: 3, slots: 2 },
       parameters: parseParameters({ time: 1, cpusPerTask: 2, mem: "1G", gres: "gpu:t4:1", arrayParallelism: 2 }),
     });
-    expect(p.manifest.workers).toEqual({ count: 3, slots: 2, taskTimeSeconds: 60, walltimeSeconds: 60 * 2 + 60, parallelism: 2 });
+    expect(p.manifest.workers).toEqual({ count: 3, slots: 2, taskTimeSeconds: 60, walltimeSeconds: 60 * 2 + 60, taskMemMb: 1024, memMb: 2 * 1024 + 96, parallelism: 2 });
     expect(p.manifest.tasksPerElement).toBeUndefined();
     expect(sbatchLines(p.scripts[0]!.text)).toEqual([
       "#SBATCH --array=0-2%2",
@@ -99,14 +99,14 @@ describe("planSubmission", () => {
       "#SBATCH --gres=gpu:t4:2",
       "#SBATCH --signal=B:USR2@90",
       "#SBATCH --time=00:03:00",
-      "#SBATCH --mem=2G",
+      "#SBATCH --mem=2144M",
       "#SBATCH --no-requeue",
       "#SBATCH --open-mode=append",
       "#SBATCH --comment=slurmkit:s:0",
     ]);
     expect(p.scripts[0]!.text).toContain("\nSLURMKIT_ELEMENT_START=$(date +%s)\nexport SLURMKIT_ELEMENT_START\n");
     expect(runLine(p.scripts[0]!.text)).toBe(
-      "exec /bin/node /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180 --warning USR2 --warn-seconds 90 --max-requeues 3",
+      "exec /bin/node '--max-semi-space-size=1' /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180 --task-mem 1024 --warning USR2 --warn-seconds 90 --max-requeues 3",
     );
     expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state", "/runs/s/logs/elements", "/runs/s/claims", "/runs/s/cancels"]);
   });
@@ -115,6 +115,34 @@ describe("planSubmission", () => {
     expect(() => plan({ taskCount: 8, packing: { workers: 2, slots: 3 }, parameters: parseParameters({ time: 5 }) })).toThrow(
       "Invalid mapArray options: Expected `slots` to be at most 2: a worker asks for slots × one task's CPUs, memory and GPUs, and no node of the partition holds 3 tasks",
     );
+    // Two 1960 MiB tasks fit a 4000 MiB node alone, but not in one worker, which needs 96 MiB of its own.
+    const withMemory: ClusterLimits = { ...limits, nodes: limits.nodes.map((n) => ({ ...n, memoryMb: 4000 })) };
+    expect(() => plan({ taskCount: 8, limits: withMemory, packing: { workers: 2, slots: 2 }, parameters: parseParameters({ time: 5, mem: "1960M" }) })).toThrow(
+      "Invalid mapArray options: Expected `slots` to be at most 1: a worker asks for slots × one task's CPUs, memory and GPUs, plus 96 MiB for its own processes, and no node of the partition holds 2 tasks",
+    );
+  });
+
+  test("a worker's memory is one task's times its slots, plus its own: from mem, memPerCpu, or the cluster's default", () => {
+    const workers = { workers: 2, slots: 2 } as const;
+    const memLine = (p: ReturnType<typeof plan>) => sbatchLines(p.scripts[0]!.text).filter((l) => /--mem/.test(l));
+    // memPerCpu × a task's CPUs is one task's memory; the element asks for it as --mem, once with the worker's own.
+    const perCpu = plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5, memPerCpu: "100M" }) });
+    expect(perCpu.manifest.workers).toMatchObject({ taskMemMb: 100, memMb: 296 });
+    expect(memLine(perCpu)).toEqual(["#SBATCH --mem=296M"]);
+    // A task that asks for no memory gets the cluster's DefMemPerCPU in its own element, and so in a slot.
+    const byDefault = plan({ taskCount: 8, packing: workers, limits: { ...limits, defaultMemory: { perCpuMb: 500 } }, parameters: parseParameters({ time: 5 }) });
+    expect(byDefault.manifest.workers).toMatchObject({ taskMemMb: 500, memMb: 1096 });
+    expect(memLine(byDefault)).toEqual(["#SBATCH --mem=1096M"]);
+    expect(runLine(byDefault.scripts[0]!.text)).toContain(" --task-mem 500 ");
+    // DefMemPerNode is what one task's element gets.
+    expect(plan({ taskCount: 8, packing: workers, limits: { ...limits, defaultMemory: { perNodeMb: 2000 } }, parameters: parseParameters({ time: 5 }) }).manifest.workers).toMatchObject({ taskMemMb: 2000, memMb: 4096 });
+    // Nothing limits memory: nothing is added, and nothing is enforced.
+    const unlimited = plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5 }) });
+    expect(unlimited.manifest.workers).not.toHaveProperty("taskMemMb");
+    expect(memLine(unlimited)).toEqual([]);
+    expect(runLine(unlimited.scripts[0]!.text)).not.toContain("--task-mem");
+    // A worker of one slot carries its own process too.
+    expect(plan({ taskCount: 8, packing: { workers: 2, slots: 1 }, parameters: parseParameters({ time: 5, mem: "100M" }) }).manifest.workers).toMatchObject({ taskMemMb: 100, memMb: 196 });
   });
 
   test("a worker's walltime never exceeds the partition's MaxTime; a task longer than MaxTime is refused", () => {

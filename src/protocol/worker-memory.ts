@@ -1,0 +1,18 @@
+// What a worker element holds besides its tasks, shared by the plan (which asks
+// Slurm for it) and the runner (which keeps within it).
+
+/**
+ * Memory (MiB) a worker element asks for on top of `slots` × one task's
+ * `mem`: the batch shell (about 4 MiB) and the worker's own Node.js process
+ * (47 MiB resident at its start, 57 MiB after claiming 3,000 tasks, kept flat
+ * by WORKER_NODE_FLAGS), with room for other Node.js versions.
+ * Measured on Node 20 (README, "Memory in a worker"). Each slot's process is
+ * the task's own, as the runner is in an element of its own.
+ */
+export const WORKER_OVERHEAD_MB = 96;
+
+/**
+ * Node.js flags of the worker's own process, never of its slots: a young
+ * generation of 1 MiB, so that claiming many tasks does not grow it.
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1"];

@@ -1,0 +1,70 @@
+// Reading a task's memory from /proc and the cgroup files: the parsers on recorded text, and one live read.
+import { spawn } from "node:child_process";
+import { describe, expect, test } from "vitest";
+import { cgroupLimitBytes, oomKills, parseStatParent, parseStatusKb, processTree, sampleTrees } from "../../runner/memory.js";
+
+const status = `Name:\tnode
+VmPeak:\t 1019688 kB
+VmRSS:\t   47356 kB
+RssAnon:\t    9120 kB
+RssFile:\t   38136 kB
+RssShmem:\t     100 kB
+Threads:\t7
+`;
+
+describe("a task's memory, as the node counts it", () => {
+  test("a process's parent, whatever its command name holds", () => {
+    expect(parseStatParent("4892 (node) S 4880 4892 4880 0 -1 4194560 3473 0 0 0 12 3 0 0 20 0 7 0 1234 1044160512 11839 18446744073709551615")).toBe(4880);
+    expect(parseStatParent("77 (a) b (c) d) R 12 77 77 0 -1")).toBe(12);
+  });
+
+  test("resident sets, as Slurm's jobacct_gather/linux counts them; anonymous and shared-memory pages, as a memory cgroup charges them", () => {
+    expect(parseStatusKb(status, "resident")).toBe(47356);
+    expect(parseStatusKb(status, "charged")).toBe(9220);
+    // A kernel thread or a process that has gone shows no memory.
+    expect(parseStatusKb("Name:\tkthreadd\n", "resident")).toBe(0);
+  });
+
+  test("a process tree: the process and everything it started, at any depth", () => {
+    const parents = new Map([[10, 1], [11, 10], [12, 11], [13, 10], [20, 1], [21, 20]]);
+    expect(processTree(10, parents).sort()).toEqual([10, 11, 12, 13]);
+    expect(processTree(21, parents)).toEqual([21]);
+  });
+
+  test("the least memory limit of a process's cgroup and its parents, in cgroup v1 and v2; none when unlimited", () => {
+    const files = (entries: Record<string, string>) => (path: string) => entries[path];
+    const v1 = "12:pids:/slurm/uid_0/job_5/step_batch\n4:memory:/slurm/uid_0/job_5/step_batch\n1:name=systemd:/\n";
+    // Slurm's v1 plugin may limit the job and leave the step unlimited.
+    expect(
+      cgroupLimitBytes(
+        v1,
+        files({
+          "/sys/fs/cgroup/memory/slurm/uid_0/job_5/step_batch/memory.limit_in_bytes": "9223372036854771712\n",
+          "/sys/fs/cgroup/memory/slurm/uid_0/job_5/memory.limit_in_bytes": "310378496\n",
+          "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
+        }),
+      ),
+    ).toBe(310378496);
+    const v2 = "0::/system.slice/slurmstepd.scope/job_7/step_batch/user/task_0\n";
+    expect(cgroupLimitBytes(v2, files({ "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/memory.max": "207618048\n", "/sys/fs/cgroup/system.slice/memory.max": "max\n" }))).toBe(207618048);
+    expect(cgroupLimitBytes(v2, files({}))).toBeUndefined();
+    expect(cgroupLimitBytes("4:memory:/\n", files({ "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712" }))).toBeUndefined();
+  });
+
+  test("a live sample counts a child's memory in its parent's tree", async () => {
+    // A child that holds 64 MiB of its own.
+    const child = spawn(process.execPath, ["-e", "globalThis.b = Buffer.alloc(64 * 1024 * 1024, 1); setTimeout(() => {}, 20000)"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const tree = sampleTrees([process.pid], "resident").get(process.pid)!;
+      expect(tree.pids).toContain(child.pid);
+      const alone = sampleTrees([child.pid!], "charged").get(child.pid!)!;
+      expect(alone.pids).toEqual([child.pid]);
+      expect(alone.kb).toBeGreaterThan(64 * 1024);
+      expect(tree.kb).toBeGreaterThan(alone.kb + process.memoryUsage().rss / 1024 / 2);
+      expect(oomKills()).toBeTypeOf("number");
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
