@@ -6,13 +6,17 @@ import { readdirSync, readFileSync, type Dirent } from "node:fs";
 
 /**
  * How the node counts a job's memory, and so how a task's is counted here:
- * `resident`, the sum of its processes' resident sets (Slurm's
- * jobacct_gather/linux, which kills a job over its `--mem`); or `charged`,
- * their anonymous and shared-memory pages, which is what a memory cgroup
- * charges for them (the program's own code is page cache, shared by every
- * process that runs it).
+ * - `resident`: the sum of its processes' resident sets, as Slurm's
+ *   jobacct_gather/linux counts them (and kills a job over its `--mem` with
+ *   OverMemoryKill);
+ * - `proportional`: the sum of their proportional set sizes (PSS), as
+ *   jobacct_gather counts them with UsePss;
+ * - `charged`: their anonymous and shared-memory pages, shared pages split
+ *   between the processes that share them (Pss_Anon + Pss_Shmem), which is
+ *   what a memory cgroup charges for them: a page once, however many forks
+ *   map it, and the program's own code not at all (it is page cache).
  */
-export type MemoryMeasure = "resident" | "charged";
+export type MemoryMeasure = "resident" | "proportional" | "charged";
 
 /** A process's parent, from the text of /proc/<pid>/stat. */
 export function parseStatParent(text: string): number | undefined {
@@ -22,10 +26,33 @@ export function parseStatParent(text: string): number | undefined {
   return Number.isInteger(ppid) ? ppid : undefined;
 }
 
-/** A process's memory in KiB as `measure` counts it, from the text of /proc/<pid>/status. */
+/** A `Name:   123 kB` field of /proc/<pid>/status or smaps_rollup, in KiB. */
+function kbField(text: string, name: string): number | undefined {
+  const m = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * A process's memory in KiB as `measure` counts it, from the text of
+ * /proc/<pid>/smaps_rollup; undefined when the kernel does not show the
+ * fields it needs (Pss_Anon came in Linux 5.9).
+ */
+export function parseRollupKb(text: string, measure: Exclude<MemoryMeasure, "resident">): number | undefined {
+  if (measure === "proportional") return kbField(text, "Pss");
+  const anon = kbField(text, "Pss_Anon");
+  return anon === undefined ? undefined : anon + (kbField(text, "Pss_Shmem") ?? 0);
+}
+
+/**
+ * A process's memory in KiB from the text of /proc/<pid>/status: its
+ * resident set, or for `charged` its anonymous and shared-memory pages
+ * (shared pages counted in full; the resident set where those fields are
+ * missing). 0 for a kernel thread.
+ */
 export function parseStatusKb(text: string, measure: MemoryMeasure): number {
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
-  return measure === "resident" ? field("VmRSS") : field("RssAnon") + field("RssShmem");
+  const rss = kbField(text, "VmRSS") ?? 0;
+  const anon = kbField(text, "RssAnon");
+  return measure === "charged" && anon !== undefined ? anon + (kbField(text, "RssShmem") ?? 0) : rss;
 }
 
 /**
@@ -34,19 +61,41 @@ export function parseStatusKb(text: string, measure: MemoryMeasure): number {
  * files; undefined when none is set (or none can be read).
  */
 export function cgroupLimitBytes(procCgroup: string, read: (path: string) => string | undefined): number | undefined {
+  const levels = memoryCgroupLevels(procCgroup, read);
+  return levels.length ? Math.min(...levels.map((l) => l.limit)) : undefined;
+}
+
+/**
+ * The OOM kills counted by the memory cgroups of a process, from its own up
+ * to the one that limits it (v1's `oom_kill` in memory.oom_control, v2's in
+ * memory.events), so that kills in other jobs' cgroups do not count;
+ * undefined when no level limits it or none shows a count.
+ */
+export function cgroupOomKills(procCgroup: string, read: (path: string) => string | undefined): number | undefined {
+  const levels = memoryCgroupLevels(procCgroup, read);
+  const counts = levels.map((l) => /^oom_kill (\d+)$/m.exec(read(`${l.dir}/${l.v1 ? "memory.oom_control" : "memory.events"}`) ?? "")?.[1]).filter((c) => c !== undefined);
+  return counts.length ? counts.reduce((sum, c) => sum + Number(c), 0) : undefined;
+}
+
+/**
+ * A process's memory cgroup folders, from its own up to the highest that
+ * sets a limit (Slurm may limit the job's and leave the step's unlimited),
+ * each with that limit (Infinity where unlimited); empty when none is limited.
+ */
+function memoryCgroupLevels(procCgroup: string, read: (path: string) => string | undefined): Array<{ dir: string; limit: number; v1: boolean }> {
   const v1 = cgroupPath(procCgroup, "memory");
   const v2 = cgroupPath(procCgroup, undefined);
   const [base, file, path] = v1 !== undefined ? ["/sys/fs/cgroup/memory", "memory.limit_in_bytes", v1] : v2 !== undefined ? ["/sys/fs/cgroup", "memory.max", v2] : [];
-  if (base === undefined || path === undefined) return undefined;
-  let least: number | undefined;
-  // Slurm may set the job's limit on the job's cgroup and leave the step's unset: each level counts.
+  if (base === undefined || path === undefined) return [];
+  const levels: Array<{ dir: string; limit: number; v1: boolean }> = [];
   for (let dir = path.replace(/\/+$/, ""); ; dir = dir.slice(0, dir.lastIndexOf("/"))) {
-    const limit = Number(read(`${base}${dir}/${file}`)?.trim());
+    const value = Number(read(`${base}${dir}/${file}`)?.trim());
     // "max" (v2) or a number near 2^63 (v1) means no limit.
-    if (Number.isFinite(limit) && limit > 0 && limit < 2 ** 60) least = Math.min(least ?? Infinity, limit);
+    levels.push({ dir: `${base}${dir}`, limit: Number.isFinite(value) && value > 0 && value < 2 ** 60 ? value : Infinity, v1: v1 !== undefined });
     if (dir === "") break;
   }
-  return least;
+  const top = levels.findLastIndex((l) => l.limit !== Infinity);
+  return levels.slice(0, top + 1);
 }
 
 /** A process's cgroup path in one v1 hierarchy (`controller`), or in cgroup v2's (undefined), from the text of /proc/<pid>/cgroup. */
@@ -66,11 +115,30 @@ const readText = (path: string): string | undefined => {
 /**
  * How this element's memory is counted: `charged` when it is in a memory
  * cgroup whose limit is about its own request (`elementMb`, so a whole
- * machine's or container's limit does not count), else `resident`.
+ * machine's or container's limit does not count), else as Slurm's gatherer
+ * counts it (`proportional` where the cluster sets UsePss).
  */
-export function memoryMeasure(elementMb: number): MemoryMeasure {
+export function memoryMeasure(elementMb: number, usePss: boolean): MemoryMeasure {
   const limit = cgroupLimitBytes(readText("/proc/self/cgroup") ?? "", readText);
-  return limit !== undefined && limit <= elementMb * 1.25 * 2 ** 20 ? "charged" : "resident";
+  if (limit !== undefined && limit <= elementMb * 1.25 * 2 ** 20) return "charged";
+  return usePss ? "proportional" : "resident";
+}
+
+/**
+ * A reader of the OOM kills that may have been a task's: this element's
+ * cgroups' count when `measure` is `charged` (it runs in a limited memory
+ * cgroup), else the machine's (`oom_kill` in /proc/vmstat), which counts
+ * the kills in every cgroup too. Undefined where neither is shown.
+ */
+export function oomKillCounter(measure: MemoryMeasure | undefined): () => number | undefined {
+  if (measure === "charged") {
+    const procCgroup = readText("/proc/self/cgroup") ?? "";
+    if (cgroupOomKills(procCgroup, readText) !== undefined) return () => cgroupOomKills(procCgroup, readText);
+  }
+  return () => {
+    const m = /^oom_kill (\d+)$/m.exec(readText("/proc/vmstat") ?? "");
+    return m ? Number(m[1]) : undefined;
+  };
 }
 
 /**
@@ -131,7 +199,16 @@ export function processTree(root: number, parentOf: ReadonlyMap<number, number>)
     else children.set(ppid, [pid]);
   }
   const out = [root];
-  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!) ?? []));
+  // A pid reused between two reads could close a loop: each pid once.
+  const seen = new Set(out);
+  for (let i = 0; i < out.length; i++) {
+    for (const child of children.get(out[i]!) ?? []) {
+      if (!seen.has(child)) {
+        seen.add(child);
+        out.push(child);
+      }
+    }
+  }
   return out;
 }
 
@@ -145,29 +222,18 @@ export function sampleTrees(roots: readonly number[], measure: MemoryMeasure, sc
   const out = new Map<number, { kb: number; pids: number[] }>();
   for (const root of roots) {
     const pids = processTree(root, parentOf);
-    let kb = 0;
-    for (const pid of pids) {
-      const text = readText(`/proc/${pid}/status`);
-      if (text !== undefined) kb += parseStatusKb(text, measure);
-    }
+    const kb = pids.reduce((sum, pid) => sum + (processKb(pid, measure) ?? 0), 0);
     out.set(root, { kb, pids });
   }
   return out;
 }
 
-/** One process's memory in KiB as `measure` counts it; undefined when it cannot be read. */
+/** One process's memory in KiB as `measure` counts it; undefined when it cannot be read (it ended). */
 export function processKb(pid: number, measure: MemoryMeasure): number | undefined {
+  if (measure !== "resident") {
+    const kb = parseRollupKb(readText(`/proc/${pid}/smaps_rollup`) ?? "", measure);
+    if (kb !== undefined) return kb;
+  }
   const text = readText(`/proc/${pid}/status`);
   return text === undefined ? undefined : parseStatusKb(text, measure);
-}
-
-/**
- * How many processes the kernel's OOM killer has killed on this machine
- * (`oom_kill` in /proc/vmstat), or undefined where that is not shown. It
- * counts the kills of every memory cgroup too, so a rise while a task ran
- * tells that a process killed by SIGKILL was the OOM killer's.
- */
-export function oomKills(): number | undefined {
-  const m = /^oom_kill (\d+)$/m.exec(readText("/proc/vmstat") ?? "");
-  return m ? Number(m[1]) : undefined;
 }

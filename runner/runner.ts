@@ -6,7 +6,7 @@
  *         runs one task: SLURMKIT_TASK_INDEX, or O + SLURM_ARRAY_TASK_ID; every
  *         rank of a multi-rank job runs it, and rank r > 0 writes its own result;
  *         on SIG (Slurm's warning) a task that checkpoints is requeued
- *     runner.js <run folder> --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M]
+ *     runner.js <run folder> --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]]
  *               [--warning SIG --warn-seconds S --max-requeues N [--forward-warning]]
  *         a worker element of a packed submission: claims tasks and runs each
  *         in one of K slot processes, started as `runner.js <run folder> --slot`
@@ -63,7 +63,7 @@ function openLogs(folder: RunFolder, index: number): TaskLogs {
 async function main(): Promise<number> {
   const dir = process.argv[2];
   if (!dir) {
-    process.stderr.write("slurmkit runner: usage: runner.js <run folder> [--element-offset O | --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M] | --slot]\n");
+    process.stderr.write("slurmkit runner: usage: runner.js <run folder> [--element-offset O | --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]] | --slot]\n");
     return 2;
   }
   const folder = new RunFolder(dir);
@@ -79,6 +79,7 @@ async function main(): Promise<number> {
       taskTimeSeconds: option(argv, "--task-time"),
       walltimeSeconds: option(argv, "--walltime"),
       taskMemMb: option(argv, "--task-mem"),
+      taskMemPss: argv.includes("--task-mem-pss"),
       ...workerWarning(argv),
     });
   }

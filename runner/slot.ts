@@ -6,6 +6,7 @@ import { readSpecRecord } from "../src/protocol/spec-file.js";
 import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
 import { forgetWarning, passWarning, type Ending } from "./attempts.js";
 import { routeOutput, Terminated } from "./execute.js";
+import { SLOT_MARGIN_MB } from "../src/protocol/worker-memory.js";
 import { processKb, type MemoryMeasure } from "./memory.js";
 import { runOneTask } from "./run-task.js";
 
@@ -75,14 +76,14 @@ export function runSlot(folder: RunFolder): Promise<number> {
           busy = false;
           if (!process.connected) return resolve(0);
           const retire = grown();
-          // Leave only once the worker has the message.
-          process.send?.({ done: index, ok, ...(retire ? { retire } : {}) } satisfies FromSlot, () => (retire ? resolve(0) : undefined));
+          // The worker tells a slot that retires to leave.
+          process.send?.({ done: index, ok, ...(retire ? { retire } : {}) } satisfies FromSlot);
         },
         (error: unknown) => {
           closeSync(logs.out);
           closeSync(logs.err);
-          // Slurm or the worker ended the task: leave without a result; the worker decides what it was.
-          if (error instanceof Terminated) resolve(143);
+          // Slurm, the worker or the kernel ended the task: leave without a result; the worker decides what it was.
+          if (error instanceof Terminated) resolve(error.signal === "SIGKILL" ? 137 : 143);
           else {
             process.stderr.write(`slurmkit runner: slot failed on task ${index}: ${(error as Error).stack ?? String(error)}\n`);
             resolve(2);
@@ -94,22 +95,19 @@ export function runSlot(folder: RunFolder): Promise<number> {
   });
 }
 
-/** A slot process that holds this much more than when it started (or a tenth of a task's `mem`, if more) is replaced. */
-const GROWTH_MARGIN_KB = 8 * 1024;
-
 /**
  * Whether this slot process has grown, after a task, past its footprint at
- * the start by more than GROWTH_MARGIN_KB (after a garbage collection), as
- * its worker counts memory: then it leaves, so that no task carries what the
- * tasks before it left behind, and a task gets no less of its `mem` than in
- * an element of its own. Never, when its worker enforces no `mem`.
+ * the start by more than SLOT_MARGIN_MB (after a garbage collection), as its
+ * worker counts memory: then it retires, and the next task gets a new
+ * process. Up to that margin, the worker does not charge a task with what
+ * its slot carries, and asks Slurm for it on top. Never, when its worker
+ * enforces no `mem`.
  */
 function growthCheck(): () => boolean {
   const measure = process.env.SLURMKIT_MEMORY_MEASURE as MemoryMeasure | undefined;
-  const memMb = Number(process.env.SLURMKIT_TASK_MEM_MB);
-  if ((measure !== "resident" && measure !== "charged") || !(memMb > 0)) return () => false;
+  if (measure !== "resident" && measure !== "proportional" && measure !== "charged") return () => false;
   const start = processKb(process.pid, measure) ?? 0;
-  const limit = start + Math.max(GROWTH_MARGIN_KB, (memMb * 1024) / 10);
+  const limit = start + SLOT_MARGIN_MB * 1024;
   const over = () => (processKb(process.pid, measure) ?? 0) > limit;
   return () => {
     if (!over()) return false;

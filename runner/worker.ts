@@ -9,8 +9,8 @@ import { readSpecCount } from "../src/protocol/spec-file.js";
 import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
 import { dependencyGate } from "./after.js";
 import { endingOf, requeueJob, type Ending } from "./attempts.js";
-import { WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../src/protocol/worker-memory.js";
-import { memoryMeasure, oomKills, ownCgroupDir, sampleTrees } from "./memory.js";
+import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../src/protocol/worker-memory.js";
+import { memoryMeasure, oomKillCounter, ownCgroupDir, processKb, sampleTrees } from "./memory.js";
 import { HOST, jobIdOf } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
@@ -27,6 +27,8 @@ export interface WorkerOptions {
   readonly taskTimeSeconds: number | undefined;
   /** One task's memory in MiB, enforced here: a task whose processes hold more is stopped (OUT_OF_MEMORY); undefined for none. */
   readonly taskMemMb?: number | undefined;
+  /** Slurm's gatherer counts proportional set sizes (UsePss): so does the worker, outside a memory cgroup. */
+  readonly taskMemPss?: boolean;
   /** This element's own time limit in seconds; no task starts that could not finish within it. */
   readonly walltimeSeconds: number | undefined;
   /** The worker's number in its submission (array offset + SLURM_ARRAY_TASK_ID), and how many there were at first. */
@@ -68,6 +70,8 @@ interface Slot {
         sent?: boolean;
         /** The kernel's OOM kills so far when the task started (oomKills). */
         oomKills?: number | undefined;
+        /** What its slot process had grown by since it started, when the task started (KiB, at most SLOT_MARGIN_MB): not the task's. */
+        carriedKb?: number;
         /** What its processes held when the worker stopped it over its `mem`, in KiB. */
         usedKb?: number;
       }
@@ -79,6 +83,8 @@ interface Slot {
   ready: Promise<void>;
   /** The SIGKILL that follows a SIGTERM that stopped a task, cleared when the process ends. */
   kill: NodeJS.Timeout | undefined;
+  /** What its process held when it was ready for its first task, in KiB, as the worker counts memory. */
+  readyKb?: number | undefined;
 }
 
 /**
@@ -113,7 +119,13 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
 
   const slots: Slot[] = shares.map((share, number) => ({ number, share, child: undefined, task: undefined, idle: Promise.resolve(), release: () => undefined, ready: Promise.resolve(), kill: undefined }));
   // How the node counts memory, and so each task's: its cgroup's charge, or resident sets as Slurm's jobacct_gather/linux.
-  const measure = o.taskMemMb === undefined ? undefined : memoryMeasure(o.slots * o.taskMemMb + WORKER_OVERHEAD_MB);
+  const measure = o.taskMemMb === undefined ? undefined : memoryMeasure(o.slots * (o.taskMemMb + SLOT_MARGIN_MB) + WORKER_OVERHEAD_MB, o.taskMemPss === true);
+  // The kernel's OOM kills that could be a task's: this element's cgroup's, or the machine's.
+  const oomKills = oomKillCounter(measure);
+  if (measure !== undefined) {
+    const how = { resident: "as the sum of resident sets", proportional: "as the sum of proportional set sizes (UsePss)", charged: "as a memory cgroup charges it" }[measure];
+    process.stderr.write(`slurmkit runner: worker ${workerId} holds each task to its mem of ${o.taskMemMb} MiB, counted ${how}\n`);
+  }
   // The processes a sample reads: this element's cgroup where there is one, else every process on the node.
   const scope = measure === undefined ? undefined : ownCgroupDir();
   let ownMemoryWarned = false;
@@ -125,7 +137,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       // What one task gets, not what the element holds.
       SLURM_CPUS_PER_TASK: String(o.cpusPerTask),
       ...(o.taskMemMb !== undefined ? { SLURM_MEM_PER_NODE: String(o.taskMemMb), SLURM_MEM_PER_CPU: undefined } : {}),
-      ...(measure !== undefined ? { SLURMKIT_TASK_MEM_MB: String(o.taskMemMb), SLURMKIT_MEMORY_MEASURE: measure } : {}),
+      // How its worker counts memory, for a slot to tell when it has grown.
+      ...(measure !== undefined ? { SLURMKIT_MEMORY_MEASURE: measure } : {}),
       ...(o.warning ? { SLURMKIT_WARNING: o.warning.replace(/^SIG/, ""), SLURMKIT_MAX_REQUEUES: String(o.maxRequeues ?? DEFAULT_MAX_REQUEUES), ...(o.forwardAll ? { SLURMKIT_FORWARD_WARNING: "1" } : {}) } : {}),
     };
     if (slot.share.gpus) env.CUDA_VISIBLE_DEVICES = env.GPU_DEVICE_ORDINAL = slot.share.gpus.join(",");
@@ -140,7 +153,10 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     // A slot that is going away must not crash the worker: its exit settles its task.
     child.on("error", () => undefined);
     child.on("message", (m: FromSlot) => {
-      if ("ready" in m) return listening();
+      if ("ready" in m) {
+        if (measure !== undefined && child.pid !== undefined) slot.readyKb = processKb(child.pid, measure);
+        return listening();
+      }
       // The task checkpointed: stop its process, and run it again (ended() queues it).
       if ("requeued" in m) return slot.task?.index === m.requeued ? stopTask(slot, "REQUEUED") : undefined;
       if (slot.task?.index !== m.done) return;
@@ -148,8 +164,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       // A process told to stop is never reused: its exit (ended) frees the slot, and a new process takes the next task.
       if (slot.task.stopping) return;
       slot.task = undefined;
-      // A slot that grew leaves after its task: the next task gets a new process.
-      if (m.retire) slot.child = undefined;
+      // A slot that grew is told to leave; its exit (ended) frees the slot, and a new process takes the next task.
+      if (m.retire) return child.send({ exit: true } satisfies ToSlot, () => undefined);
       slot.release();
     });
     child.once("exit", (code, signal) => {
@@ -181,7 +197,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     // A task that wrote its result just before it was stopped keeps it.
     if (task && !killedBySlurm && !existsSync(folder.result(task.index))) {
       // A process the worker did not stop, ended while the kernel's OOM killer killed something: that was the task.
-      const oomKilled = !task.stopping && task.oomKills !== undefined && (oomKills() ?? 0) > task.oomKills;
+      const oomKilled = !task.stopping && (signal === "SIGKILL" || code === 137) && task.oomKills !== undefined && (oomKills() ?? 0) > task.oomKills;
       const state = oomKilled ? "OUT_OF_MEMORY" : task.stopping === "REQUEUED" ? undefined : task.stopping;
       const how = signal ? `by ${signal}` : `with exit code ${code}`;
       const messages = {
@@ -262,10 +278,15 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   };
   if (o.warning) process.on(o.warning, () => void onWarning());
 
-  /** Stops each running task whose processes hold more than its `mem` (SIGKILL, as the kernel would): it ends OUT_OF_MEMORY. */
+  /**
+   * Stops each running task whose processes hold more than its `mem`
+   * (SIGKILL, as the kernel would): it ends OUT_OF_MEMORY. What its slot
+   * process carried from earlier tasks is not counted. A task already being
+   * stopped (in its grace after SIGTERM) is killed at once if it goes over.
+   */
   const checkMemory = () => {
     if (measure === undefined || o.taskMemMb === undefined) return;
-    const running = slots.filter((s) => s.task?.sent && !s.task.stopping && s.child?.pid !== undefined);
+    const running = slots.filter((s) => s.task?.sent && s.task.stopping !== "OUT_OF_MEMORY" && s.child?.pid !== undefined);
     if (running.length === 0) return;
     const trees = sampleTrees(
       running.map((s) => s.child!.pid!),
@@ -274,8 +295,15 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     );
     for (const slot of running) {
       const tree = trees.get(slot.child!.pid!);
-      if (!tree || tree.kb <= o.taskMemMb * 1024) continue;
-      slot.task!.usedKb = tree.kb;
+      const task = slot.task!;
+      const used = tree ? tree.kb - (task.carriedKb ?? 0) : 0;
+      if (!tree || used <= o.taskMemMb * 1024) continue;
+      if (task.stopping) {
+        killGroup(slot.child!.pid!, "SIGKILL");
+        for (const pid of tree.pids) killProcess(pid, "SIGKILL");
+        continue;
+      }
+      task.usedKb = used;
       stopTask(slot, "OUT_OF_MEMORY", "SIGKILL", tree.pids);
     }
     // The worker's own process is what WORKER_OVERHEAD_MB covers: say so once if it grows past that.
@@ -345,6 +373,10 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       // The task's time starts when its slot can run it, not while a new slot process starts.
       slot.task.startedAt = Date.now();
       slot.task.oomKills = oomKills();
+      if (measure !== undefined && slot.readyKb !== undefined && slot.child.pid !== undefined) {
+        const grown = (processKb(slot.child.pid, measure) ?? slot.readyKb) - slot.readyKb;
+        slot.task.carriedKb = Math.min(Math.max(0, grown), SLOT_MARGIN_MB * 1024);
+      }
       slot.child.send({ run: index } satisfies ToSlot, () => undefined);
       slot.task.sent = true;
       await slot.idle;

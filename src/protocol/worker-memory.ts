@@ -12,6 +12,14 @@
 export const WORKER_OVERHEAD_MB = 96;
 
 /**
+ * Memory (MiB) a worker asks for per slot on top of one task's `mem`: what a
+ * slot process may have grown by since it started (freed heap that V8
+ * keeps, code paged in) before it is replaced. A task is not charged with it,
+ * so it gets its whole `mem` after other tasks ran in its slot.
+ */
+export const SLOT_MARGIN_MB = 16;
+
+/**
  * Node.js flags of the worker's own process, never of its slots: a young
  * generation of 1 MiB, so that claiming many tasks does not grow it.
  */

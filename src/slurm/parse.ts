@@ -131,6 +131,30 @@ export function parseDefaultMemory(stdout: string): DefaultMemory | undefined {
   return m[1] === "CPU" ? { perCpuMb: Number(m[2]) } : { perNodeMb: Number(m[2]) };
 }
 
+/** Whether Slurm's gatherer counts a job's memory as proportional set sizes (`JobAcctGatherParams=UsePss`), from `scontrol show config`. */
+export function parseUsesPss(stdout: string): boolean {
+  return /^\s*JobAcctGatherParams\s*=.*\bUsePss\b/im.test(stdout);
+}
+
+/**
+ * Each partition's own default memory (DefMemPerCPU or DefMemPerNode), from
+ * `scontrol show partition -o`: undefined where the partition sets none and
+ * the cluster's applies. The default partition is also under
+ * DEFAULT_PARTITION.
+ */
+export function parsePartitionMemory(stdout: string): Map<string, DefaultMemory | undefined> {
+  const out = new Map<string, DefaultMemory | undefined>();
+  for (const line of stdout.split("\n")) {
+    const name = /(?:^|\s)PartitionName=(\S+)/.exec(line)?.[1];
+    if (name === undefined) continue;
+    const m = /(?:^|\s)DefMemPer(CPU|Node)=(\d+)(?:\s|$)/.exec(line);
+    const memory = !m || Number(m[2]) === 0 ? undefined : m[1] === "CPU" ? { perCpuMb: Number(m[2]) } : { perNodeMb: Number(m[2]) };
+    out.set(name, memory);
+    if (/(?:^|\s)Default=YES(?:\s|$)/.test(line)) out.set(DEFAULT_PARTITION, memory);
+  }
+  return out;
+}
+
 /** Expands squeue/sacct entries (array ranges included) into a map from `id` or `id_i` to state. */
 export function indexEntries(entries: readonly QueueEntry[]): Map<string, JobState> {
   const out = new Map<string, JobState>();

@@ -5,11 +5,11 @@ import type { RunFolder } from "../protocol/run-folder.js";
 import { DEFAULT_MAX_REQUEUES } from "../protocol/task-record.js";
 import { isSetupStep } from "../setup/index.js";
 import { gpusPerTask, ranksPerJob, scaleForSlots, toSbatchOptions, type SlurmParameters } from "./parameters.js";
-import { WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../protocol/worker-memory.js";
+import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../protocol/worker-memory.js";
 import { DEFAULT_PARTITION, type DefaultMemory, type NodeCpus } from "./parse.js";
 import type { ClusterLimits } from "./scheduler.js";
 import { renderScript } from "./script.js";
-import { formatDuration } from "./units.js";
+import { formatDuration, parseMemoryMegabytes } from "./units.js";
 
 // Planning a submission is pure: tasks, parameters and the cluster's limits in,
 // sbatch scripts and a manifest out. The executor writes and submits the plan.
@@ -64,19 +64,33 @@ function partitionNodes(nodes: readonly NodeCpus[], partition: string | undefine
 }
 
 /** One task's resources, as far as placing it goes. */
-type TaskShape = Pick<SlurmParameters, "cpusPerTask" | "gres" | "gpusPerNode" | "mem" | "memPerCpu">;
+type TaskShape = Pick<SlurmParameters, "cpusPerTask" | "gres" | "gpusPerNode" | "mem" | "memPerCpu" | "sbatch" | "partition">;
+
+/** Raw sbatch options that set a task's memory: a worker asks for its own `--mem` instead. */
+const RAW_MEMORY = ["mem", "mem-per-cpu", "mem-per-gpu"] as const;
 
 /**
  * One task's memory in MiB, as Slurm would give it in an element of its own:
- * `mem`, or `memPerCpu` × its CPUs, or the cluster's DefMemPerCPU or
- * DefMemPerNode. Undefined when nothing limits it.
+ * `mem`, or `memPerCpu` × its CPUs, or the same raw sbatch options
+ * (`mem-per-gpu` × its GPUs too), or its partition's default (DefMemPerCPU ×
+ * CPUs, or DefMemPerNode; the smallest of a comma list of partitions), or
+ * the cluster's. Undefined when nothing limits it, or a raw option says
+ * what cannot be counted (`mem: 0`, a node's whole memory).
  */
-export function taskMemoryMb(p: TaskShape, defaults?: DefaultMemory): number | undefined {
+export function taskMemoryMb(p: TaskShape, limits?: Pick<ClusterLimits, "defaultMemory" | "partitionMemory">): number | undefined {
   const cpus = p.cpusPerTask ?? 1;
   if (p.mem !== undefined) return p.mem;
   if (p.memPerCpu !== undefined) return p.memPerCpu * cpus;
-  if (defaults === undefined) return undefined;
-  return "perCpuMb" in defaults ? defaults.perCpuMb * cpus : defaults.perNodeMb;
+  const raw = RAW_MEMORY.find((key) => p.sbatch?.[key] !== undefined);
+  if (raw !== undefined) {
+    const mb = parseMemoryMegabytes(String(p.sbatch![raw]));
+    const per = raw === "mem" ? 1 : raw === "mem-per-cpu" ? cpus : gpusPerTask(p);
+    return mb === undefined || per === 0 ? undefined : mb * per;
+  }
+  const byDefault = (d: DefaultMemory | undefined) => (d === undefined ? undefined : "perCpuMb" in d ? d.perCpuMb * cpus : d.perNodeMb);
+  const partitions = p.partition?.split(",").map((name) => name.trim()) ?? [DEFAULT_PARTITION];
+  const each = partitions.map((name) => byDefault(limits?.partitionMemory?.get(name)) ?? byDefault(limits?.defaultMemory));
+  return each.some((mb) => mb === undefined) ? undefined : Math.min(...(each as number[]));
 }
 
 /**
@@ -85,23 +99,24 @@ export function taskMemoryMb(p: TaskShape, defaults?: DefaultMemory): number | u
  * of its own (the default partition without one; a comma list means any of
  * them). Undefined when no node is known.
  */
-export function concurrentSlots(nodes: readonly NodeCpus[], partition: string | undefined, task: number | TaskShape = 1, defaults?: DefaultMemory): number | undefined {
+export function concurrentSlots(nodes: readonly NodeCpus[], partition: string | undefined, task: number | TaskShape = 1): number | undefined {
   const shape = typeof task === "number" ? { cpusPerTask: task } : task;
   const inPartition = partitionNodes(nodes, partition);
   if (inPartition.length === 0) return undefined;
-  return inPartition.reduce((sum, n) => sum + tasksOnNode(n, shape, taskMemoryMb(shape, defaults)), 0);
+  return inPartition.reduce((sum, n) => sum + tasksOnNode(n, shape, taskMemoryMb(shape)), 0);
 }
 
 /**
  * How many of one task's CPUs, GPUs and memory a node holds at once: in
  * elements of their own, or (`worker`) in workers of one slot each, every one
  * with WORKER_OVERHEAD_MB of its own, or (`largest`) in one worker, whose
- * overhead is counted once.
+ * overhead is counted once. In a worker each slot also has SLOT_MARGIN_MB.
  */
 function tasksOnNode(n: NodeCpus, p: TaskShape, memMb: number | undefined, how: "alone" | "worker" | "largest" = "alone"): number {
   const cpus = p.cpusPerTask ?? 1;
   const gpus = gpusPerTask(p);
-  const room = n.memoryMb === undefined || memMb === undefined ? Infinity : how === "largest" ? (n.memoryMb - WORKER_OVERHEAD_MB) / memMb : n.memoryMb / (memMb + (how === "worker" ? WORKER_OVERHEAD_MB : 0));
+  const slot = memMb === undefined ? 0 : how === "alone" ? memMb : memMb + SLOT_MARGIN_MB;
+  const room = n.memoryMb === undefined || memMb === undefined ? Infinity : how === "largest" ? (n.memoryMb - WORKER_OVERHEAD_MB) / slot : n.memoryMb / (slot + (how === "worker" ? WORKER_OVERHEAD_MB : 0));
   return Math.max(0, Math.min(Math.floor(n.cpus / cpus), gpus > 0 && n.gpus !== undefined ? Math.floor(n.gpus / gpus) : Infinity, Math.floor(room)));
 }
 
@@ -114,13 +129,15 @@ function tasksOnNode(n: NodeCpus, p: TaskShape, memMb: number | undefined, how: 
  */
 export function autoPacking(tasks: number, p: SlurmParameters, limits: ClusterLimits): { workers: number; slots: number } | undefined {
   const nodes = partitionNodes(limits.nodes, p.partition);
-  const mem = taskMemoryMb(p, limits.defaultMemory);
+  const mem = taskMemoryMb(p, limits);
   const cap = Math.min(p.arrayParallelism ?? 64, tasks);
   const sum = (how: "alone" | "worker") => (nodes.length ? nodes.reduce((s, n) => s + tasksOnNode(n, p, mem, how), 0) : Infinity);
   if (tasks <= Math.max(1, Math.min(sum("alone"), cap))) return undefined;
   const concurrent = Math.max(1, Math.min(sum("worker"), cap));
   const workers = Math.min(concurrent, limits.maxSubmitJobs ?? Infinity);
-  const biggest = nodes.length ? Math.max(1, ...nodes.map((n) => tasksOnNode(n, p, mem, "largest"))) : Infinity;
+  const biggest = nodes.length ? Math.max(...nodes.map((n) => tasksOnNode(n, p, mem, "largest"))) : Infinity;
+  // A task that fits a node alone but not beside a worker's own memory: one per element.
+  if (biggest < 1) return undefined;
   return { workers, slots: Math.min(Math.ceil(concurrent / workers), biggest) };
 }
 
@@ -202,11 +219,11 @@ function planWorkers(input: PlanInput): WorkersRecord | undefined {
   const chosen = auto ? autoPacking(taskCount, parameters, limits!) : { workers: packing.workers as number, slots: packing.slots ?? 1 };
   if (!chosen) return undefined;
   const slots = packing.slots ?? chosen.slots;
-  const taskMemMb = taskMemoryMb(parameters, limits?.defaultMemory);
+  const taskMemMb = taskMemoryMb(parameters, limits);
   const fits = partitionNodes(limits?.nodes ?? [], parameters.partition).map((n) => tasksOnNode(n, parameters, taskMemMb, "largest"));
   if (fits.length && slots > Math.max(...fits)) {
     throw new ParameterError("mapArray options", [
-      `Expected \`slots\` to be at most ${Math.max(...fits)}: a worker asks for slots × one task's CPUs, memory and GPUs${taskMemMb !== undefined ? `, plus ${WORKER_OVERHEAD_MB} MiB for its own processes` : ""}, and no node of the partition holds ${slots} tasks`,
+      `Expected \`slots\` to be at most ${Math.max(...fits)}: a worker asks for slots × one task's CPUs, memory and GPUs${taskMemMb !== undefined ? ` (and ${SLOT_MARGIN_MB} MiB more per slot), plus ${WORKER_OVERHEAD_MB} MiB for its own processes` : ""}, and no node of the partition holds ${slots} tasks`,
     ]);
   }
   const workers = Math.min(chosen.workers, Math.ceil(taskCount / slots));
@@ -217,7 +234,7 @@ function planWorkers(input: PlanInput): WorkersRecord | undefined {
     slots,
     taskTimeSeconds: taskTime,
     walltimeSeconds: walltime,
-    ...(taskMemMb !== undefined ? { taskMemMb, memMb: slots * taskMemMb + WORKER_OVERHEAD_MB } : {}),
+    ...(taskMemMb !== undefined ? { taskMemMb, memMb: slots * (taskMemMb + SLOT_MARGIN_MB) + WORKER_OVERHEAD_MB } : {}),
     ...(parameters.arrayParallelism !== undefined ? { parallelism: parameters.arrayParallelism } : {}),
   };
 }
@@ -258,7 +275,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     const runner = [
       ...(workers ? [node, ...WORKER_NODE_FLAGS, runnerFile] : input.runner),
       folder.dir,
-      ...runnerOptions(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters),
+      ...runnerOptions(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters, limits?.usesPss === true),
       ...(warning
         ? [
             "--warning",
@@ -345,13 +362,17 @@ function attemptOptions(p: SlurmParameters): Array<[string, string | true]> {
  * or the cluster's default), so that every slot has a whole task's memory.
  */
 function workerElement(p: SlurmParameters, workers: WorkersRecord): SlurmParameters {
-  // memPerCpu is a task's memory (memMb counts it): the element asks for its whole memory as `mem`.
-  const { memPerCpu: _perTask, ...scaled } = scaleForSlots(p, workers.slots);
-  return { ...scaled, ...(workers.memMb !== undefined ? { mem: workers.memMb } : {}), ...(workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {}) };
+  const scaled = scaleForSlots(p, workers.slots);
+  const time = workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {};
+  if (workers.memMb === undefined) return { ...scaled, ...time };
+  // memPerCpu and the raw memory options are a task's memory (memMb counts it): the element asks for all of its own as `mem`.
+  const { memPerCpu: _perTask, sbatch, ...rest } = scaled;
+  const raw = Object.fromEntries(Object.entries(sbatch ?? {}).filter(([key]) => !(RAW_MEMORY as readonly string[]).includes(key)));
+  return { ...rest, ...(Object.keys(raw).length ? { sbatch: raw } : {}), mem: workers.memMb, ...time };
 }
 
 /** The runner's options after the run folder: a worker's shape, or a split array's element offset. */
-function runnerOptions(workers: WorkersRecord | undefined, firstElement: number, packed: boolean, p: SlurmParameters): string[] {
+function runnerOptions(workers: WorkersRecord | undefined, firstElement: number, packed: boolean, p: SlurmParameters, usesPss: boolean): string[] {
   if (workers) {
     return [
       "--worker",
@@ -364,7 +385,7 @@ function runnerOptions(workers: WorkersRecord | undefined, firstElement: number,
       String(p.cpusPerTask ?? 1),
       ...(workers.taskTimeSeconds !== undefined ? ["--task-time", String(workers.taskTimeSeconds)] : []),
       ...(workers.walltimeSeconds !== undefined ? ["--walltime", String(workers.walltimeSeconds)] : []),
-      ...(workers.taskMemMb !== undefined ? ["--task-mem", String(workers.taskMemMb)] : []),
+      ...(workers.taskMemMb !== undefined ? ["--task-mem", String(workers.taskMemMb), ...(usesPss ? ["--task-mem-pss"] : [])] : []),
     ];
   }
   return packed ? ["--element-offset", String(firstElement)] : [];

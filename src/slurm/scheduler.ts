@@ -1,5 +1,5 @@
 import { SchedulerError, SlurmkitError, SubmissionError } from "../errors.js";
-import { parseDefaultMemory, parseMaxArraySize, parseQueueLines, parseSbatchOutput, parseSinfoNodes, SINFO_NODE_FORMAT, type DefaultMemory, type NodeCpus, type QueueEntry } from "./parse.js";
+import { parseDefaultMemory, parseMaxArraySize, parsePartitionMemory, parseUsesPss, parseQueueLines, parseSbatchOutput, parseSinfoNodes, SINFO_NODE_FORMAT, type DefaultMemory, type NodeCpus, type QueueEntry } from "./parse.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 
 /** How many scheduler calls a process has made; tests read it. */
@@ -24,6 +24,10 @@ export interface ClusterLimits {
   readonly maxTimes?: ReadonlyMap<string, number | undefined>;
   /** What a job that asks for no memory gets (DefMemPerCPU or DefMemPerNode), from `scontrol show config`; undefined when unlimited. */
   readonly defaultMemory?: DefaultMemory;
+  /** Partitions' own default memory, where they set one (`scontrol show partition`); the default partition also under "*". */
+  readonly partitionMemory?: ReadonlyMap<string, DefaultMemory | undefined>;
+  /** Slurm's gatherer counts memory as proportional set sizes (`JobAcctGatherParams=UsePss`). */
+  readonly usesPss?: boolean;
 }
 
 /** sbatch, squeue, sacct and scancel through a transport, with a count of every call. */
@@ -39,9 +43,10 @@ export class Scheduler {
   constructor(readonly transport: Transport) {}
 
   /**
-   * Reads MaxArraySize (`scontrol show config`) and the user's MaxSubmitJobs
-   * (`sacctmgr`, when accounting shows it; the smallest over their associations)
-   * and the nodes' CPUs (`sinfo`, when it answers).
+   * Reads MaxArraySize and the default memory (`scontrol show config`), the
+   * user's MaxSubmitJobs (`sacctmgr`, when accounting shows it; the smallest
+   * over their associations), the nodes' CPUs (`sinfo`, when it answers) and
+   * the partitions' own default memory (`scontrol show partition`).
    */
   async limits(): Promise<ClusterLimits> {
     this.calls.limits++;
@@ -70,8 +75,19 @@ export class Scheduler {
       .catch(unlessUnreachable(undefined));
     const maxTimes = new Map<string, number | undefined>();
     const nodes = sinfo?.exitCode === 0 ? parseSinfoNodes(sinfo.stdout, maxTimes) : [];
+    this.calls.limits++;
+    const partitions = await this.transport.run("scontrol", ["show", "partition", "-o"], { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
+    const partitionMemory = partitions?.exitCode === 0 ? parsePartitionMemory(partitions.stdout) : undefined;
     const defaultMemory = parseDefaultMemory(config.stdout);
-    return { maxArraySize, maxSubmitJobs, nodes, maxTimes, ...(defaultMemory ? { defaultMemory } : {}) };
+    return {
+      maxArraySize,
+      maxSubmitJobs,
+      nodes,
+      maxTimes,
+      ...(defaultMemory ? { defaultMemory } : {}),
+      ...(partitionMemory ? { partitionMemory } : {}),
+      ...(parseUsesPss(config.stdout) ? { usesPss: true } : {}),
+    };
   }
 
   /** The user's name on the cluster; undefined when `id -un` fails or prints something else. */

@@ -60,7 +60,8 @@ async function raw(n: number): Promise<Row> {
 }
 
 async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArray"]>[0], options: Parameters<SlurmExecutor["mapArray"]>[1], bundle = true): Promise<Row & { folder: string }> {
-  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, mem: MEM, bundle });
+  // Importing TypeScript on the node (bundle: false) loads tsx and esbuild: about 100 MiB before the task, so that row asks for 200.
+  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, mem: bundle ? MEM : "200M", bundle });
   await executor.limits();
   const before: SchedulerCallCounts = { ...executor.watcher.calls };
   const t0 = performance.now();

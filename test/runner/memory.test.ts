@@ -1,7 +1,17 @@
 // Reading a task's memory from /proc and the cgroup files: the parsers on recorded text, and one live read.
 import { spawn } from "node:child_process";
 import { describe, expect, test } from "vitest";
-import { cgroupLimitBytes, oomKills, parseStatParent, parseStatusKb, processTree, sampleTrees } from "../../runner/memory.js";
+import { cgroupLimitBytes, cgroupOomKills, oomKillCounter, parseRollupKb, parseStatParent, parseStatusKb, processTree, sampleTrees } from "../../runner/memory.js";
+
+const rollup = `55d0c9a4e000-7ffd2f3c2000 ---p 00000000 00:00 0                          [rollup]
+Rss:               47356 kB
+Pss:               21337 kB
+Pss_Dirty:          8210 kB
+Pss_Anon:           8110 kB
+Pss_File:          13127 kB
+Pss_Shmem:           100 kB
+Shared_Clean:      38136 kB
+`;
 
 const status = `Name:\tnode
 VmPeak:\t 1019688 kB
@@ -18,9 +28,14 @@ describe("a task's memory, as the node counts it", () => {
     expect(parseStatParent("77 (a) b (c) d) R 12 77 77 0 -1")).toBe(12);
   });
 
-  test("resident sets, as Slurm's jobacct_gather/linux counts them; anonymous and shared-memory pages, as a memory cgroup charges them", () => {
+  test("resident sets, as Slurm's jobacct_gather/linux counts them; PSS with UsePss; anonymous and shared-memory pages split between sharers, as a memory cgroup charges them", () => {
     expect(parseStatusKb(status, "resident")).toBe(47356);
+    expect(parseRollupKb(rollup, "proportional")).toBe(21337);
+    expect(parseRollupKb(rollup, "charged")).toBe(8210);
+    // A kernel before 5.9 has no Pss_Anon: status's RssAnon + RssShmem then (shared pages in full), or the resident set without those.
+    expect(parseRollupKb("Rss:  100 kB\nPss:  60 kB\n", "charged")).toBeUndefined();
     expect(parseStatusKb(status, "charged")).toBe(9220);
+    expect(parseStatusKb("VmRSS:\t  5000 kB\n", "charged")).toBe(5000);
     // A kernel thread or a process that has gone shows no memory.
     expect(parseStatusKb("Name:\tkthreadd\n", "resident")).toBe(0);
   });
@@ -29,6 +44,8 @@ describe("a task's memory, as the node counts it", () => {
     const parents = new Map([[10, 1], [11, 10], [12, 11], [13, 10], [20, 1], [21, 20]]);
     expect(processTree(10, parents).sort()).toEqual([10, 11, 12, 13]);
     expect(processTree(21, parents)).toEqual([21]);
+    // Parents read at different moments, with a pid reused, can make a loop: each pid is listed once.
+    expect(processTree(30, new Map([[31, 30], [30, 31]])).sort()).toEqual([30, 31]);
   });
 
   test("the least memory limit of a process's cgroup and its parents, in cgroup v1 and v2; none when unlimited", () => {
@@ -49,6 +66,27 @@ describe("a task's memory, as the node counts it", () => {
     expect(cgroupLimitBytes(v2, files({ "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/memory.max": "207618048\n", "/sys/fs/cgroup/system.slice/memory.max": "max\n" }))).toBe(207618048);
     expect(cgroupLimitBytes(v2, files({}))).toBeUndefined();
     expect(cgroupLimitBytes("4:memory:/\n", files({ "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712" }))).toBeUndefined();
+    // Hybrid: a v1 memory line and a v2 line; memory is v1's.
+    expect(cgroupLimitBytes("4:memory:/job_9\n0::/job_9\n", files({ "/sys/fs/cgroup/memory/job_9/memory.limit_in_bytes": "104857600", "/sys/fs/cgroup/job_9/memory.max": "1" }))).toBe(104857600);
+  });
+
+  test("the OOM kills of the element's own cgroups, up to the one that limits it, not those of other jobs above", () => {
+    const files = (entries: Record<string, string>) => (path: string) => entries[path];
+    const v2 = "0::/system.slice/slurmstepd.scope/job_7/step_batch\n";
+    const tree = {
+      "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/memory.max": "207618048\n",
+      "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/step_batch/memory.events": "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+      "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/memory.events": "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+      // Every job's kills, which must not count.
+      "/sys/fs/cgroup/system.slice/slurmstepd.scope/memory.events": "oom_kill 40\n",
+    };
+    expect(cgroupOomKills(v2, files(tree))).toBe(2);
+    const v1 = "4:memory:/slurm/uid_0/job_5/step_batch\n";
+    expect(
+      cgroupOomKills(v1, files({ "/sys/fs/cgroup/memory/slurm/uid_0/job_5/memory.limit_in_bytes": "104857600", "/sys/fs/cgroup/memory/slurm/uid_0/job_5/step_batch/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n" })),
+    ).toBe(2);
+    // Not in a limited cgroup: none of its own.
+    expect(cgroupOomKills("4:memory:/\n", files({}))).toBeUndefined();
   });
 
   test("a live sample counts a child's memory in its parent's tree", async () => {
@@ -62,7 +100,8 @@ describe("a task's memory, as the node counts it", () => {
       expect(alone.pids).toEqual([child.pid]);
       expect(alone.kb).toBeGreaterThan(64 * 1024);
       expect(tree.kb).toBeGreaterThan(alone.kb + process.memoryUsage().rss / 1024 / 2);
-      expect(oomKills()).toBeTypeOf("number");
+      // Outside a limited cgroup, the machine's count.
+      expect(oomKillCounter("resident")()).toBeTypeOf("number");
     } finally {
       child.kill("SIGKILL");
     }

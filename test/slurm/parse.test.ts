@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { parseJobState } from "../../src/api/job-state.js";
-import { indexEntries, parseDefaultMemory, parseJobId, parseQueueLines, parseSbatchOutput, parseSinfoNodes } from "../../src/slurm/parse.js";
+import { indexEntries, parseDefaultMemory, parseJobId, parsePartitionMemory, parseQueueLines, parseSbatchOutput, parseSinfoNodes, parseUsesPss } from "../../src/slurm/parse.js";
 import { autoPacking, concurrentSlots } from "../../src/slurm/plan.js";
 import { parseParameters } from "../../src/slurm/parameters.js";
 import type { ClusterLimits } from "../../src/slurm/scheduler.js";
@@ -11,6 +11,13 @@ describe("parsing scheduler output", () => {
     expect(parseDefaultMemory("DefMemPerNode           = 64000\n")).toEqual({ perNodeMb: 64000 });
     expect(parseDefaultMemory("DefMemPerNode           = UNLIMITED\n")).toBeUndefined();
     expect(parseDefaultMemory("")).toBeUndefined();
+    expect(parseUsesPss("JobAcctGatherParams     = UsePss,OverMemoryKill\n")).toBe(true);
+    expect(parseUsesPss("JobAcctGatherParams     = OverMemoryKill\n")).toBe(false);
+    // A partition's own default, where it sets one; the default partition also under "*".
+    const partitions = parsePartitionMemory(
+      "PartitionName=debug AllowGroups=ALL Default=YES DefMemPerNode=UNLIMITED MaxMemPerNode=UNLIMITED State=UP\nPartitionName=big Default=NO DefMemPerCPU=4000 MaxMemPerCPU=8000\nPartitionName=fat Default=NO DefMemPerNode=512000\n",
+    );
+    expect([...partitions]).toEqual([["debug", undefined], ["*", undefined], ["big", { perCpuMb: 4000 }], ["fat", { perNodeMb: 512000 }]]);
   });
 
   test("job ids, elements and array ranges", () => {
@@ -98,8 +105,10 @@ describe("parsing scheduler output", () => {
     expect(autoPacking(2000, p({ cpusPerTask: 2 }), small)).toEqual({ workers: 2, slots: 1 });
     expect(autoPacking(2000, p({ gres: "gpu:2" }), small)).toEqual({ workers: 2, slots: 1 });
     expect(autoPacking(2000, p({ mem: "3G" }), small)).toEqual({ workers: 2, slots: 1 });
-    // Each worker's own 96 MiB counts: two 1950 MiB tasks fit a 4000 MiB node alone, one fits beside a worker.
+    // Each worker's own 96 MiB (and 16 per slot) counts: two 1950 MiB tasks fit a 4000 MiB node alone, one fits beside a worker.
     expect(autoPacking(2000, p({ mem: "1950M" }), small)).toEqual({ workers: 2, slots: 1 });
+    // A task that fits a node alone but not beside a worker: one per element.
+    expect(autoPacking(2000, p({ mem: "3950M" }), small)).toBeUndefined();
     expect(autoPacking(2000, p({ mem: "1000M" }), small)).toEqual({ workers: 4, slots: 1 });
     expect(autoPacking(2000, p({ mem: "1000M" }), { ...small, maxSubmitJobs: 2 })).toEqual({ workers: 2, slots: 2 });
     // Four tasks fit at once in elements of their own: no packing, whatever the workers would need.
