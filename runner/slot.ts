@@ -7,7 +7,7 @@ import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
 import { forgetWarning, passWarning, type Ending } from "./attempts.js";
 import { routeOutput, Terminated } from "./execute.js";
 import { SLOT_MARGIN_MB } from "../src/protocol/worker-memory.js";
-import { processKb, type MemoryMeasure } from "./memory.js";
+import { footprintKb, type MemoryMeasure } from "./memory.js";
 import { runOneTask } from "./run-task.js";
 
 /** What the worker tells a slot: run this task, pass Slurm's warning on to it, or leave. */
@@ -106,9 +106,9 @@ export function runSlot(folder: RunFolder): Promise<number> {
 function growthCheck(): () => boolean {
   const measure = process.env.SLURMKIT_MEMORY_MEASURE as MemoryMeasure | undefined;
   if (measure !== "resident" && measure !== "proportional" && measure !== "charged") return () => false;
-  const start = processKb(process.pid, measure) ?? 0;
+  const start = footprintKb(process.pid, measure) ?? 0;
   const limit = start + SLOT_MARGIN_MB * 1024;
-  const over = () => (processKb(process.pid, measure) ?? 0) > limit;
+  const over = () => (footprintKb(process.pid, measure) ?? 0) > limit;
   return () => {
     if (!over()) return false;
     collectGarbage();

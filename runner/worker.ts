@@ -10,7 +10,7 @@ import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
 import { dependencyGate } from "./after.js";
 import { endingOf, requeueJob, type Ending } from "./attempts.js";
 import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../src/protocol/worker-memory.js";
-import { memoryMeasure, oomKillCounter, ownCgroupDir, processKb, sampleTrees } from "./memory.js";
+import { footprintKb, memoryMeasure, oomKillCounter, ownCgroupDir, sampleTrees } from "./memory.js";
 import { HOST, jobIdOf } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
@@ -154,7 +154,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     child.on("error", () => undefined);
     child.on("message", (m: FromSlot) => {
       if ("ready" in m) {
-        if (measure !== undefined && child.pid !== undefined) slot.readyKb = processKb(child.pid, measure);
+        if (measure !== undefined && child.pid !== undefined) slot.readyKb = footprintKb(child.pid, measure);
         return listening();
       }
       // The task checkpointed: stop its process, and run it again (ended() queues it).
@@ -374,7 +374,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       slot.task.startedAt = Date.now();
       slot.task.oomKills = oomKills();
       if (measure !== undefined && slot.readyKb !== undefined && slot.child.pid !== undefined) {
-        const grown = (processKb(slot.child.pid, measure) ?? slot.readyKb) - slot.readyKb;
+        const grown = (footprintKb(slot.child.pid, measure) ?? slot.readyKb) - slot.readyKb;
         slot.task.carriedKb = Math.min(Math.max(0, grown), SLOT_MARGIN_MB * 1024);
       }
       slot.child.send({ run: index } satisfies ToSlot, () => undefined);
