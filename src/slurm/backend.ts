@@ -16,13 +16,23 @@ const slurmIds = new WeakMap<Job<unknown>, { readonly jobId: string; readonly in
 
 /**
  * The `afterok` dependency on `jobs`: a whole array as `A` when every one of
- * its futures is listed, else each element as `A_i`.
+ * its futures is listed, else each element as `A_i`. Packed tasks (workers)
+ * have no element of their own that Slurm could judge them by: for them it
+ * throws a ParameterError that points to the `after` option, which checks
+ * each task on the node.
  *
  * @example
  * afterOk(jobs) // "afterok:1234" when jobs are all of array 1234
  */
 export function afterOk(jobs: readonly Job<unknown>[]): string {
-  return slurmDependency(jobs).dependency;
+  const { dependency, afterFile } = slurmDependency(jobs);
+  if (afterFile) {
+    const packed = afterFile.deps.flatMap((d) => d.indices).sort((a, b) => a - b);
+    throw new ParameterError("afterOk", [
+      `Expected job futures with an array element of their own; task${packed.length > 1 ? "s" : ""} ${packed.join(", ")} ${packed.length > 1 ? "are" : "is"} packed in workers, which end COMPLETED whatever their tasks did, so no Slurm dependency can wait for ${packed.length > 1 ? "them" : "it"} to succeed. Pass them as the \`after\` option of submit() or mapArray() instead: it checks each task before the dependent runs`,
+    ]);
+  }
+  return dependency;
 }
 
 /** Slurm's dependency on `jobs`, and the after file for those that are packed tasks. */

@@ -44,6 +44,11 @@ describe("SlurmExecutor on the real cluster", () => {
     const array = jobs[0]!.id.split("_")[0]!;
     expect(afterOk(jobs)).toBe(`afterok:${array}`);
     expect(afterOk([jobs[2]!, jobs[0]!, single])).toBe(`afterok:${array}_0:${array}_2:${single.id}`);
+    // Packed tasks have no element of their own: Slurm's afterok on their workers would not wait for them to succeed.
+    const packed = await executor.mapArray([0, 1, 2].map(() => command("true")), { workers: 1 });
+    expect(() => afterOk([packed[2]!, jobs[0]!, packed[0]!])).toThrow(
+      "Invalid afterOk: Expected job futures with an array element of their own; tasks 0, 2 are packed in workers, which end COMPLETED whatever their tasks did, so no Slurm dependency can wait for them to succeed. Pass them as the `after` option of submit() or mapArray() instead: it checks each task before the dependent runs",
+    );
     const local = await new LocalExecutor({ folder: await runsFolder() }).submit(command("true"));
     expect(() => afterOk([jobs[0]!, local])).toThrow(`Invalid submit options: Expected \`after[1]\` to be a job future from SlurmExecutor or loadJobs, got \`${local.id}\``);
     const then = await executor.submit(command("true"), { after: [jobs[1]!] });
