@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { TaskInterruptedError } from "../src/errors.js";
+import { TaskInterruptedError } from "../src/base/errors.js";
 import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import type { AttemptFile, CheckpointFile } from "../src/protocol/records.js";

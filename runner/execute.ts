@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
 import { writeSync } from "node:fs";
 import { torchDistributedEnv } from "../src/api/job-environment.js";
-import { expandDeep } from "../src/api/runtime-value.js";
+import { expandDeep } from "../src/protocol/runtime-value.js";
 import { isTask, type CommandRecord, type FunctionRecord, type TaskContext, type TaskExport, type TaskRecord } from "../src/protocol/task-record.js";
 import { bind, HOST } from "./node.js";
 

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { expandRuntime, isRuntimeValue, type LateString } from "../src/api/runtime-value.js";
+import { expandRuntime, isRuntimeValue, type LateString } from "../src/protocol/runtime-value.js";
 
 /** This node's name, as Slurm calls it. */
 export const HOST = process.env.SLURMD_NODENAME ?? hostname();

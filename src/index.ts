@@ -2,21 +2,21 @@
  * slurmkit: submit work to Slurm clusters from TypeScript and get typed job futures back.
  * @packageDocumentation
  */
-export { VERSION } from "./version.js";
+export { VERSION } from "./base/version.js";
 
 // Tasks, runtime values and job futures
 export { command, defineTask, isTask } from "./api/tasks.js";
 export type { CommandOptions, CommandResult, ResultOf, Task, TaskContext, TaskOptions, TaskSpec } from "./api/tasks.js";
 export { expandHostlist, jobEnvironment, masterPort, torchDistributedEnv } from "./api/job-environment.js";
 export type { JobEnvironment, TorchDistributedEnv } from "./api/job-environment.js";
-export { atRuntime, concatRuntime, isRuntimeValue, UnsetVariableError } from "./api/runtime-value.js";
-export type { Late, LateString, RuntimePart, RuntimeValue } from "./api/runtime-value.js";
+export { atRuntime, concatRuntime, isRuntimeValue, UnsetVariableError } from "./protocol/runtime-value.js";
+export type { Late, LateString, RuntimePart, RuntimeValue } from "./protocol/runtime-value.js";
 export { Job } from "./api/job.js";
 export type { Attempt, WaitOptions } from "./api/job.js";
-export { JOB_STATES, isTerminal } from "./api/job-state.js";
-export type { JobState } from "./api/job-state.js";
-export { loadJobs } from "./api/load-jobs.js";
-export type { LoadJobsOptions } from "./api/load-jobs.js";
+export { JOB_STATES, isTerminal } from "./base/job-state.js";
+export type { JobState } from "./base/job-state.js";
+export { loadJobs } from "./sdk/load-jobs.js";
+export type { LoadJobsOptions } from "./sdk/load-jobs.js";
 export { rerun } from "./slurm/rerun.js";
 export type { RerunOptions } from "./slurm/rerun.js";
 export { progress } from "./report/progress.js";
@@ -28,10 +28,10 @@ export type { MapArrayOptions, SlurmExecutorOptions, SubmitOptions } from "./slu
 export { afterOk } from "./slurm/backend.js";
 export { LocalExecutor } from "./local/executor.js";
 export type { LocalExecutorOptions, LocalSubmitOptions } from "./local/executor.js";
-export { autoExecutor, slurmAvailable } from "./api/auto-executor.js";
-export type { AutoExecutorOptions } from "./api/auto-executor.js";
-export { executorFromFlags, parseSlurmFlags } from "./api/flags.js";
-export type { ExecutorFromFlagsOptions, ParseSlurmFlagsOptions, SlurmFlags } from "./api/flags.js";
+export { autoExecutor, slurmAvailable } from "./sdk/auto-executor.js";
+export type { AutoExecutorOptions } from "./sdk/auto-executor.js";
+export { executorFromFlags, parseSlurmFlags } from "./sdk/flags.js";
+export type { ExecutorFromFlagsOptions, ParseSlurmFlagsOptions, SlurmFlags } from "./sdk/flags.js";
 
 // Parameters and setup steps
 export { PARAMETER_NAMES, parseParameters, slurmParametersSchema } from "./slurm/parameters.js";
@@ -67,4 +67,4 @@ export {
   TaskFailedError,
   TaskInterruptedError,
   WaitTimeoutError,
-} from "./errors.js";
+} from "./base/errors.js";

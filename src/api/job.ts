@@ -1,5 +1,5 @@
-import { ParameterError, WaitTimeoutError } from "../errors.js";
-import { isTerminal, type JobState } from "./job-state.js";
+import { ParameterError, WaitTimeoutError } from "../base/errors.js";
+import { isTerminal, type JobState } from "../base/job-state.js";
 import type { AttemptFile } from "../protocol/records.js";
 import type { TaskPaths } from "../protocol/run-folder.js";
 

@@ -1,5 +1,5 @@
-import { JobEndedWithoutResultError, TaskFailedError } from "../errors.js";
-import type { JobState } from "./job-state.js";
+import { JobEndedWithoutResultError, TaskFailedError } from "../base/errors.js";
+import type { JobState } from "../base/job-state.js";
 import type { JobOutcome } from "./job.js";
 import type { ResultFile } from "../protocol/records.js";
 import type { Job } from "./job.js";

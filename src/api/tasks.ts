@@ -1,8 +1,8 @@
 import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import { isTask as isTaskExport, TASK, type CommandRecord, type TaskContext, type TaskRecord } from "../protocol/task-record.js";
-import { isRuntimeValue, type Late, type LateString } from "./runtime-value.js";
+import { isRuntimeValue, type Late, type LateString } from "../protocol/runtime-value.js";
 
 export type { CommandRecord, FunctionRecord, TaskContext, TaskRecord } from "../protocol/task-record.js";
 

@@ -1,8 +1,8 @@
 import { basename } from "node:path";
-import { parseSlurmFlags } from "../api/flags.js";
-import { END_STATES, type JobState } from "../api/job-state.js";
+import { parseSlurmFlags } from "../sdk/flags.js";
+import { END_STATES, type JobState } from "../base/job-state.js";
 import type { Job } from "../api/job.js";
-import { originOf } from "../api/origin.js";
+import { originOf } from "../engine/origin.js";
 import { rerun as rerunJobs, type RerunOptions } from "../slurm/rerun.js";
 import type { SlurmParametersInput } from "../slurm/parameters.js";
 import { openFolder, pickTasks } from "./folder.js";

@@ -1,6 +1,6 @@
 import type { Job } from "../api/job.js";
-import { loadJobs } from "../api/load-jobs.js";
-import { originOf, runsOf } from "../api/origin.js";
+import { loadJobs } from "../sdk/load-jobs.js";
+import { originOf, runsOf } from "../engine/origin.js";
 import { firstLook } from "../local/reloaded.js";
 import { Watcher } from "../slurm/watcher.js";
 import { LocalTransport } from "../transport/local.js";

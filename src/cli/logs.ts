@@ -1,7 +1,7 @@
 import { StringDecoder } from "node:string_decoder";
 import type { Job } from "../api/job.js";
 import { unlessUnreachable } from "../transport/transport.js";
-import { runsOf } from "../api/origin.js";
+import { runsOf } from "../engine/origin.js";
 import { openFolder, pickTasks } from "./folder.js";
 import { parse, UsageError } from "./options.js";
 

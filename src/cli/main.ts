@@ -1,6 +1,6 @@
-import { SlurmkitError } from "../errors.js";
-import { closeMatches } from "../suggest.js";
-import { VERSION } from "../version.js";
+import { SlurmkitError } from "../base/errors.js";
+import { closeMatches } from "../base/suggest.js";
+import { VERSION } from "../base/version.js";
 import { cancel, rerun } from "./change.js";
 import { logs } from "./logs.js";
 import { UsageError } from "./options.js";

@@ -1,5 +1,5 @@
 import type { Job } from "../api/job.js";
-import { JobEndedWithoutResultError, TaskFailedError } from "../errors.js";
+import { JobEndedWithoutResultError, TaskFailedError } from "../base/errors.js";
 import { toJson } from "../report/json.js";
 import { viewsOf } from "../report/views.js";
 import { openFolder } from "./folder.js";

@@ -3,7 +3,7 @@ import { readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build, type Message, type Plugin } from "esbuild";
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 
 /** One function task module as a snapshot: plain ESM JavaScript and its source map, named by content. */
 export interface CodeBundle {

@@ -1,4 +1,4 @@
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 
 /** How function tasks' code reaches the nodes: every executor's options. */
 export interface CodeOptions {

@@ -6,14 +6,14 @@ import { basename, dirname, join, resolve } from "node:path";
 import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { snapshotRecords } from "../code/snapshot.js";
 import { writeFileAtomic } from "../protocol/atomic.js";
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import { Job, newJob, setJobState, settleJob, type JobBackend } from "../api/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
 import { decodeResult, encodeManifest, MANIFEST_VERSION, type Manifest } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
 import { encodeSpec } from "../protocol/spec-file.js";
-import { newSubmissionDir, taskRecords } from "../protocol/submission.js";
+import { newSubmissionDir, taskRecords } from "../api/submission.js";
 import type { ResultOf, TaskSpec } from "../api/tasks.js";
 
 /** Options of LocalExecutor's submit() and mapArray(). */

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename } from "node:path";
 import { newJob, setJobState, settleJob, type Job, type JobBackend } from "../api/job.js";
-import { setOrigin } from "../api/origin.js";
+import { setOrigin } from "../engine/origin.js";
 import { LocalTransport } from "../transport/local.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
 import { decodeResult, decodeState, type StateFile } from "../protocol/records.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { RunFolderError } from "../errors.js";
+import { RunFolderError } from "../base/errors.js";
 import { packr } from "./codec.js";
 
 /** The manifest version this slurmkit writes and reads. */

@@ -1,5 +1,5 @@
 import { open } from "node:fs/promises";
-import { RunFolderError } from "../errors.js";
+import { RunFolderError } from "../base/errors.js";
 import { packr } from "./codec.js";
 import type { TaskRecord } from "./task-record.js";
 

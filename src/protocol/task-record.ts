@@ -1,4 +1,4 @@
-import type { RuntimeValue } from "../api/runtime-value.js";
+import type { RuntimeValue } from "./runtime-value.js";
 
 /** A string, or a runtime value expanded on the node. */
 type LateString = string | RuntimeValue;

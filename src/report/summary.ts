@@ -1,4 +1,4 @@
-import { JOB_STATES, type JobState } from "../api/job-state.js";
+import { JOB_STATES, type JobState } from "../base/job-state.js";
 
 /** One task as the reports show it: its latest run. */
 export interface TaskView {

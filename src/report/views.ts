@@ -1,7 +1,7 @@
 import { basename } from "node:path";
-import { isTerminal } from "../api/job-state.js";
+import { isTerminal } from "../base/job-state.js";
 import { runOf, type Job } from "../api/job.js";
-import { originOf } from "../api/origin.js";
+import { originOf } from "../engine/origin.js";
 import { decodeState } from "../protocol/records.js";
 import { unlessUnreachable } from "../transport/transport.js";
 import type { TaskView } from "./summary.js";

@@ -1,5 +1,5 @@
-import { shellWord, showLate, type LateString } from "../api/runtime-value.js";
-import { quoteShell } from "./shell.js";
+import { shellWord, showLate, type LateString } from "../protocol/runtime-value.js";
+import { quoteShell } from "../base/shell.js";
 import { type SetupStep, step, check, need } from "./step.js";
 
 /**

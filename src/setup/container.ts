@@ -1,5 +1,5 @@
-import { ParameterError } from "../errors.js";
-import { shellWord, type LateString } from "../api/runtime-value.js";
+import { ParameterError } from "../base/errors.js";
+import { shellWord, type LateString } from "../protocol/runtime-value.js";
 import { type SetupStep, step, check, need } from "./step.js";
 
 /** Options of container(). */

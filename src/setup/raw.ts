@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import { type SetupStep, step } from "./step.js";
 
 /**

@@ -1,6 +1,6 @@
-import { ParameterError } from "../errors.js";
-import { isRuntimeValue, type LateString } from "../api/runtime-value.js";
-import { quoteShell } from "./shell.js";
+import { ParameterError } from "../base/errors.js";
+import { isRuntimeValue, type LateString } from "../protocol/runtime-value.js";
+import { quoteShell } from "../base/shell.js";
 
 const STEP = Symbol.for("slurmkit.setupStep");
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { isRuntimeValue, shellWord, type LateString } from "../api/runtime-value.js";
-import { quoteShell } from "./shell.js";
+import { isRuntimeValue, shellWord, type LateString } from "../protocol/runtime-value.js";
+import { quoteShell } from "../base/shell.js";
 import { type SetupStep, step, check, need, onEveryNode } from "./step.js";
 
 /** Options of venvPerNode(). */

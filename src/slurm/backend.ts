@@ -1,6 +1,6 @@
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import { Job, newJob, type JobBackend } from "../api/job.js";
-import { setOrigin } from "../api/origin.js";
+import { setOrigin } from "../engine/origin.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
 import { decodeAttempt, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";

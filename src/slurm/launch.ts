@@ -5,7 +5,7 @@ import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } fr
 import type { RunFolder } from "../protocol/run-folder.js";
 import { encodeSpec } from "../protocol/spec-file.js";
 import type { Transport } from "../transport/transport.js";
-import { AmbiguousSubmissionError, SlurmkitError } from "../errors.js";
+import { AmbiguousSubmissionError, SlurmkitError } from "../base/errors.js";
 import { submitOnce } from "./submit-once.js";
 import { SlurmBackend, slurmJobs } from "./backend.js";
 import type { SubmissionPlan } from "./plan.js";

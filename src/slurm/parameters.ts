@@ -1,8 +1,8 @@
 import { constants } from "node:os";
 import { z } from "zod";
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import { isSetupStep, type SetupStep } from "../setup/index.js";
-import { closeMatches } from "../suggest.js";
+import { closeMatches } from "../base/suggest.js";
 import { formatDuration, formatMemory, parseDurationSeconds, parseMemoryMegabytes } from "./units.js";
 
 const show = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v) ?? String(v));

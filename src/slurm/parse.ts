@@ -1,5 +1,5 @@
 // Parsers of Slurm's command output (squeue, sacct, sbatch, sinfo, scontrol): pure functions of text.
-import { parseJobState, type JobState } from "../api/job-state.js";
+import { parseJobState, type JobState } from "../base/job-state.js";
 import { parseDurationSeconds } from "./units.js";
 
 /** One line of squeue or sacct output: a job id or an array range, and its state. */

@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import type { TaskRecord } from "../api/tasks.js";
 
 /** Local path prefixes and the same files' paths on the cluster, e.g. `{ "/Users/ada/sweep": "/home/ada/sweep" }`. */

@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import { MANIFEST_VERSION, type Manifest, type WorkersRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { DEFAULT_MAX_REQUEUES } from "../protocol/task-record.js";

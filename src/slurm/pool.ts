@@ -1,8 +1,8 @@
-import { isTerminal, type JobState } from "../api/job-state.js";
+import { isTerminal, type JobState } from "../base/job-state.js";
 import { encodeManifest, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
-import { AmbiguousSubmissionError } from "../errors.js";
+import { AmbiguousSubmissionError } from "../base/errors.js";
 import { submissionTag } from "./plan.js";
 import type { Scheduler } from "./scheduler.js";
 import { lookUp, submitOnce } from "./submit-once.js";

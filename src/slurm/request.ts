@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { RunFolderError } from "../errors.js";
+import { RunFolderError } from "../base/errors.js";
 import { packr } from "../protocol/codec.js";
 import { isSetupStep, type SetupStep } from "../setup/index.js";
 import { step } from "../setup/step.js";

@@ -1,4 +1,4 @@
-import { SchedulerError, SlurmkitError, SubmissionError } from "../errors.js";
+import { SchedulerError, SlurmkitError, SubmissionError } from "../base/errors.js";
 import { parseDefaultMemory, parseMaxArraySize, parsePartitionMemory, parseUsesPss, parseQueueLines, parseSbatchOutput, parseSinfoNodes, SINFO_NODE_FORMAT, type DefaultMemory, type NodeCpus, type QueueEntry } from "./parse.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 

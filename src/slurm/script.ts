@@ -1,6 +1,6 @@
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import { isSetupStep, STEP_HELPERS, type SetupStep } from "../setup/index.js";
-import { quoteCommand, quoteSbatch, quoteShell } from "../setup/shell.js";
+import { quoteCommand, quoteSbatch, quoteShell } from "../base/shell.js";
 
 /** What goes into an sbatch script. */
 export interface ScriptOptions {

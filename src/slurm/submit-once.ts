@@ -1,4 +1,4 @@
-import { AmbiguousSubmissionError } from "../errors.js";
+import { AmbiguousSubmissionError } from "../base/errors.js";
 import { isUnreachable } from "../transport/transport.js";
 import type { Scheduler } from "./scheduler.js";
 

@@ -1,4 +1,4 @@
-import { isTerminal, parseJobState, type JobState } from "../api/job-state.js";
+import { isTerminal, parseJobState, type JobState } from "../base/job-state.js";
 import { setJobId, setJobState, settleJob, type Job } from "../api/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
 import { packr } from "../protocol/codec.js";

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from "node:crypto";
-import { quoteShell } from "../setup/shell.js";
+import { quoteShell } from "../base/shell.js";
 
 // Host key checks against OpenSSH known_hosts files, for ssh2's hostVerifier.
 // Everything here is pure: the caller reads the files and decides what to do

@@ -1,4 +1,4 @@
-import { SlurmkitError } from "../errors.js";
+import { SlurmkitError } from "../base/errors.js";
 
 /** What a finished command printed. */
 export interface RunResult {

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { atRuntime, command, concatRuntime, ParameterError, SlurmExecutor, stageIn, stageOut, type RuntimeValue } from "../../src/index.js";
-import { expandRuntime } from "../../src/api/runtime-value.js";
+import { expandRuntime } from "../../src/protocol/runtime-value.js";
 import { needCluster } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/behaviour.js";
 

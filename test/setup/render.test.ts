@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { atRuntime, condaActivate, container, lines, modules, ParameterError, setupFile, stageIn, stageOut, venvPerNode } from "../../src/index.js";
 import { renderScript } from "../../src/slurm/script.js";
-import { quoteShell } from "../../src/setup/shell.js";
+import { quoteShell } from "../../src/base/shell.js";
 
 const hasShellcheck = await execa("shellcheck", ["--version"]).then(() => true, () => false);
 const NASTY = `it's "q" $HOME \`id\` $(touch /tmp/pwned) ; & *`;

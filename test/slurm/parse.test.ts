@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { parseJobState } from "../../src/api/job-state.js";
+import { parseJobState } from "../../src/base/job-state.js";
 import { indexEntries, parseDefaultMemory, parseJobId, parsePartitionMemory, parseQueueLines, parseSbatchOutput, parseSinfoNodes, parseUsesPss } from "../../src/slurm/parse.js";
 import { autoPacking, concurrentSlots } from "../../src/slurm/plan.js";
 import { parseParameters } from "../../src/slurm/parameters.js";

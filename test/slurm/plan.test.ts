@@ -1,6 +1,6 @@
 // Planning is pure: these run without a cluster.
 import { describe, expect, test } from "vitest";
-import { ParameterError } from "../../src/errors.js";
+import { ParameterError } from "../../src/base/errors.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { parseParameters } from "../../src/slurm/parameters.js";
 import { checkSubmission, planSubmission, warningOf, type PlanInput } from "../../src/slurm/plan.js";

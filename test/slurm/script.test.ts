@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseParameters, toSbatchOptions } from "../../src/slurm/parameters.js";
 import { renderScript } from "../../src/slurm/script.js";
-import { quotePosix, quoteSbatch, quoteShell } from "../../src/setup/shell.js";
+import { quotePosix, quoteSbatch, quoteShell } from "../../src/base/shell.js";
 
 const NASTY = `it's "quoted" $HOME \`id\` $(touch /tmp/pwned) ; rm -rf / & a\\b`;
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test, vi } from "vitest";
 import { newJob, type Job, type JobBackend } from "../../src/api/job.js";
-import { JobEndedWithoutResultError, RunFolderError, WaitTimeoutError } from "../../src/errors.js";
+import { JobEndedWithoutResultError, RunFolderError, WaitTimeoutError } from "../../src/base/errors.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { parseQueueLines, type QueueEntry } from "../../src/slurm/parse.js";

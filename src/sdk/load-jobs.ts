@@ -1,9 +1,9 @@
 import { basename, dirname, join, posix, resolve } from "node:path";
-import { ParameterError } from "../errors.js";
-import type { Job } from "./job.js";
+import { ParameterError } from "../base/errors.js";
+import type { Job } from "../api/job.js";
 import { reloadLocalJobs } from "../local/reloaded.js";
 import { decodeManifest, type Manifest } from "../protocol/records.js";
-import { originOf } from "./origin.js";
+import { originOf } from "../engine/origin.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { SlurmBackend, slurmJobs } from "../slurm/backend.js";
 import { recoverSubmission } from "../slurm/recover.js";

@@ -1,10 +1,10 @@
 import type { CodeOptions } from "../code/options.js";
-import { ParameterError } from "../errors.js";
+import { ParameterError } from "../base/errors.js";
 import { LocalExecutor } from "../local/executor.js";
 import { FLAG_PARAMETERS, MANAGED_SBATCH, mergeParameters, parseParameters, slurmParametersSchema, type SlurmParametersInput } from "../slurm/parameters.js";
 import { setupFile, type SetupStep } from "../setup/index.js";
 import { SlurmExecutor } from "../slurm/executor.js";
-import { closeMatches } from "../suggest.js";
+import { closeMatches } from "../base/suggest.js";
 import type { PathMap } from "../slurm/path-map.js";
 import type { SshOptions } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";

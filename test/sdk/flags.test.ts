@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { atRuntime, executorFromFlags, LocalExecutor, ParameterError, parseParameters, parseSlurmFlags, SlurmExecutor } from "../../src/index.js";
-import { expandRuntime } from "../../src/api/runtime-value.js";
+import { expandRuntime } from "../../src/protocol/runtime-value.js";
 
 const ACCEPTED =
   "accepted: account, array_parallelism, constraint, cpus_per_task, dependency, exclude, gpus_per_node, gres, job_name, max_requeues, mem, mem_per_cpu, nodelist, nodes, ntasks_per_node, partition, qos, signal, slurm_setup, time, and sbatch.<option> for any other sbatch option";

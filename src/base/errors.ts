@@ -1,4 +1,4 @@
-import type { JobState } from "./api/job-state.js";
+import type { JobState } from "./job-state.js";
 
 /** Options shared by every slurmkit error. */
 export interface SlurmkitErrorOptions {

@@ -1,5 +1,5 @@
-import { ParameterError, SlurmkitError } from "../errors.js";
-import { quoteShell } from "../setup/shell.js";
+import { ParameterError, SlurmkitError } from "../base/errors.js";
+import { quoteShell } from "../base/shell.js";
 
 /** One piece of a runtime value: literal text, or a variable of the node's environment. */
 export type RuntimePart = { readonly text: string } | { readonly variable: string };

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { ParameterError } from "../errors.js";
-import type { TaskRecord, TaskSpec } from "../api/tasks.js";
+import { ParameterError } from "../base/errors.js";
+import type { TaskRecord, TaskSpec } from "./tasks.js";
 
 /** Checks that every element is a task spec and returns their records. */
 export function taskRecords(tasks: readonly TaskSpec<unknown>[]): TaskRecord[] {
