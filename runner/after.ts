@@ -36,7 +36,10 @@ async function check(folder: RunFolder): Promise<string | undefined> {
     const still: Pending[] = [];
     for (const p of pending) {
       const path = new RunFolder(p.dep.dir).result(p.index);
-      const result = await readFile(path).then((b) => packr.unpack(b) as { ok?: unknown; state?: string; error?: { message?: string } }, () => undefined);
+      const result = await readFile(path).then(
+        (b) => packr.unpack(b) as { ok?: unknown; state?: string; error?: { message?: string } },
+        () => undefined,
+      );
       if (result === undefined) still.push(p);
       else if (result.ok !== true) {
         return `Not started: task ${p.index} of ${p.dep.dir} (job ${p.dep.jobId}), which it runs after, ended ${result.state ?? "FAILED"}${result.error?.message ? `: ${result.error.message}` : ""}`;

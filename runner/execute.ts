@@ -44,7 +44,10 @@ const currentLogs = new AsyncLocalStorage<TaskLogs>();
 
 /** Routes process.stdout/stderr writes made inside a packed function task to that task's logs. */
 export function routeOutput(): void {
-  for (const [stream, key] of [[process.stdout, "out"], [process.stderr, "err"]] as const) {
+  for (const [stream, key] of [
+    [process.stdout, "out"],
+    [process.stderr, "err"],
+  ] as const) {
     const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
     stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       const logs = currentLogs.getStore();
@@ -178,4 +181,3 @@ export function runTask(task: TaskRecord, run: RunContext): Promise<unknown> {
 export function inLogs<T>(logs: TaskLogs | undefined, fn: () => Promise<T>): Promise<T> {
   return logs ? currentLogs.run(logs, fn) : fn();
 }
-

@@ -17,7 +17,11 @@ export interface SlotShare {
  * its own, and pinning there would stack the slots of several elements.
  */
 export function shareSlots(slots: number, cpusPerTask: number, visibleGpus: string | undefined, cpus: readonly number[]): SlotShare[] {
-  const gpus = visibleGpus?.split(",").map((g) => g.trim()).filter((g) => g !== "") ?? [];
+  const gpus =
+    visibleGpus
+      ?.split(",")
+      .map((g) => g.trim())
+      .filter((g) => g !== "") ?? [];
   const gpusEach = gpus.length > 0 && gpus.length % slots === 0 ? gpus.length / slots : 0;
   const pin = slots > 1 && cpus.length === slots * cpusPerTask;
   return Array.from({ length: slots }, (_, s) => ({

@@ -98,7 +98,8 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
         () => (attempt.settled = "error"),
       );
       void warning.arrived.then((w) => {
-        if (t.rank === 0 && t.requeue && !attempt.closed) attempt.decision = decide(t, t.requeue, record, history, w, running, attempt, ctx, arg ? arg.value : record.kind === "function" ? record.arg : undefined, startedAt);
+        if (t.rank === 0 && t.requeue && !attempt.closed)
+          attempt.decision = decide(t, t.requeue, record, history, w, running, attempt, ctx, arg ? arg.value : record.kind === "function" ? record.arg : undefined, startedAt);
       });
       outcome = { value: await running };
     } catch (error) {
@@ -213,7 +214,12 @@ async function decide(
   if (attempt.settled === "value") return "end";
   attempt.requeuing = true;
   const at = Date.now();
-  await recordRequeue(t.folder, t.index, { attempt: history.attempt, ended: w.ending, host: HOST, jobId: t.jobId, startedAt, endedAt: at }, next ? { attempt: history.attempt, arg: next.value } : undefined);
+  await recordRequeue(
+    t.folder,
+    t.index,
+    { attempt: history.attempt, ended: w.ending, host: HOST, jobId: t.jobId, startedAt, endedAt: at },
+    next ? { attempt: history.attempt, arg: next.value } : undefined,
+  );
   await writeTaskState(t, "REQUEUED", at);
   const failed = await o.requeue();
   if (failed === undefined) {
@@ -249,4 +255,3 @@ function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; star
     return { bytes: packr.pack({ ok: false, error: { name: "TypeError", message, stack: (error as Error).stack ?? message }, ...meta, endedAt: Date.now() }), ok: false };
   }
 }
-

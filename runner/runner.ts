@@ -63,7 +63,9 @@ function openLogs(folder: RunFolder, index: number): TaskLogs {
 async function main(): Promise<number> {
   const dir = process.argv[2];
   if (!dir) {
-    process.stderr.write("slurmkit runner: usage: runner.js <run folder> [--element-offset O | --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]] | --slot]\n");
+    process.stderr.write(
+      "slurmkit runner: usage: runner.js <run folder> [--element-offset O | --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]] | --slot]\n",
+    );
     return 2;
   }
   const folder = new RunFolder(dir);

@@ -117,7 +117,16 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   /** This worker's own requeue: asked, done, or the error Slurm gave. */
   let requeued: "asked" | "done" | string | undefined;
 
-  const slots: Slot[] = shares.map((share, number) => ({ number, share, child: undefined, task: undefined, idle: Promise.resolve(), release: () => undefined, ready: Promise.resolve(), kill: undefined }));
+  const slots: Slot[] = shares.map((share, number) => ({
+    number,
+    share,
+    child: undefined,
+    task: undefined,
+    idle: Promise.resolve(),
+    release: () => undefined,
+    ready: Promise.resolve(),
+    kill: undefined,
+  }));
   // How the node counts memory, and so each task's: its cgroup's charge, or resident sets as Slurm's jobacct_gather/linux.
   const measure = o.taskMemMb === undefined ? undefined : memoryMeasure(o.slots * (o.taskMemMb + SLOT_MARGIN_MB) + WORKER_OVERHEAD_MB, o.taskMemPss === true);
   // The kernel's OOM kills that could be a task's: this element's cgroup's, or the machine's.
@@ -139,7 +148,9 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       ...(o.taskMemMb !== undefined ? { SLURM_MEM_PER_NODE: String(o.taskMemMb), SLURM_MEM_PER_CPU: undefined } : {}),
       // How its worker counts memory, for a slot to tell when it has grown.
       ...(measure !== undefined ? { SLURMKIT_MEMORY_MEASURE: measure } : {}),
-      ...(o.warning ? { SLURMKIT_WARNING: o.warning.replace(/^SIG/, ""), SLURMKIT_MAX_REQUEUES: String(o.maxRequeues ?? DEFAULT_MAX_REQUEUES), ...(o.forwardAll ? { SLURMKIT_FORWARD_WARNING: "1" } : {}) } : {}),
+      ...(o.warning
+        ? { SLURMKIT_WARNING: o.warning.replace(/^SIG/, ""), SLURMKIT_MAX_REQUEUES: String(o.maxRequeues ?? DEFAULT_MAX_REQUEUES), ...(o.forwardAll ? { SLURMKIT_FORWARD_WARNING: "1" } : {}) }
+        : {}),
     };
     if (slot.share.gpus) env.CUDA_VISIBLE_DEVICES = env.GPU_DEVICE_ORDINAL = slot.share.gpus.join(",");
     // This same runner program (installed, or its bundle in the executor's code/ folder), without the worker's own Node flags.
@@ -404,7 +415,9 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     const problem = requeued;
     for (const index of rerun) {
       failed++;
-      const why = unstarted.has(index) ? `Task ${index} never started: its worker was stopping, and could not be requeued: ${problem}` : `Task ${index} checkpointed, but its worker could not be requeued: ${problem}`;
+      const why = unstarted.has(index)
+        ? `Task ${index} never started: its worker was stopping, and could not be requeued: ${problem}`
+        : `Task ${index} checkpointed, but its worker could not be requeued: ${problem}`;
       await writeResult(folder, index, { host: HOST, jobId: workerId, startedAt: Date.now() }, why, draining ? "PREEMPTED" : "TIMEOUT");
     }
   }
@@ -439,7 +452,13 @@ export async function claimNext(folder: RunFolder, order: { next: number; count:
 }
 
 /** The result of a task that the worker, not the task, ended. */
-async function writeResult(folder: RunFolder, index: number, meta: { host: string; jobId: string; startedAt: number }, message: string, ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "OUT_OF_MEMORY"): Promise<void> {
+async function writeResult(
+  folder: RunFolder,
+  index: number,
+  meta: { host: string; jobId: string; startedAt: number },
+  message: string,
+  ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "OUT_OF_MEMORY",
+): Promise<void> {
   const names = { TIMEOUT: "TaskTimeout", CANCELLED: "TaskCancelled", PREEMPTED: "TaskPreempted", OUT_OF_MEMORY: "TaskOutOfMemory" } as const;
   const result: ResultFile = {
     ok: false,
@@ -475,7 +494,10 @@ async function unfinishedClaims(folder: RunFolder, workerId: string): Promise<nu
   for (const name of await readdir(folder.claimsDir).catch(() => [] as string[])) {
     const index = Number(name);
     if (!Number.isInteger(index) || existsSync(folder.result(index))) continue;
-    const claim = await readFile(folder.claim(index)).then((b) => packr.unpack(b) as ClaimFile, () => undefined);
+    const claim = await readFile(folder.claim(index)).then(
+      (b) => packr.unpack(b) as ClaimFile,
+      () => undefined,
+    );
     if (claim?.worker === workerId) out.push(index);
   }
   return out.sort((a, b) => a - b);

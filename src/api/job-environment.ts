@@ -130,11 +130,30 @@ const int = (text: string | undefined, fallback: number): number => {
  */
 export function jobEnvironment(env: NodeJS.ProcessEnv = process.env): JobEnvironment {
   const cpus = allowedCpus();
-  const gpus = (env.CUDA_VISIBLE_DEVICES ?? "").split(",").map((g) => g.trim()).filter((g) => g !== "");
+  const gpus = (env.CUDA_VISIBLE_DEVICES ?? "")
+    .split(",")
+    .map((g) => g.trim())
+    .filter((g) => g !== "");
   const name = env.SLURMD_NODENAME ?? hostname();
   if (!env.SLURM_JOB_ID) {
     const all = cpus.length ? cpus : Array.from({ length: availableParallelism() }, (_, i) => i);
-    return { slurm: false, jobId: env.SLURMKIT_JOB_ID ?? `local-${process.pid}`, arrayJobId: undefined, arrayIndex: undefined, restarts: 0, rank: 0, localRank: 0, nodeRank: 0, worldSize: 1, localWorldSize: 1, nodeCount: 1, hostname: name, hosts: [name], cpus: all, gpus };
+    return {
+      slurm: false,
+      jobId: env.SLURMKIT_JOB_ID ?? `local-${process.pid}`,
+      arrayJobId: undefined,
+      arrayIndex: undefined,
+      restarts: 0,
+      rank: 0,
+      localRank: 0,
+      nodeRank: 0,
+      worldSize: 1,
+      localWorldSize: 1,
+      nodeCount: 1,
+      hostname: name,
+      hosts: [name],
+      cpus: all,
+      gpus,
+    };
   }
   const inStep = inSrunStep(env);
   const hosts = expandHostlist((inStep ? env.SLURM_STEP_NODELIST : undefined) ?? env.SLURM_JOB_NODELIST ?? name);

@@ -20,6 +20,9 @@ export function taskRecords(tasks: readonly TaskSpec<unknown>[]): TaskRecord[] {
 
 /** A new submission folder's path under the executor's folder: time-ordered and unique. */
 export function newSubmissionDir(folder: string): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   return join(folder, `${stamp}-${randomBytes(3).toString("hex")}`);
 }

@@ -48,8 +48,7 @@ export interface CommandOptions {
   readonly torchDistributed?: boolean;
 }
 
-const isLateString = (v: unknown, nonEmpty = false): v is LateString =>
-  isRuntimeValue(v) || (typeof v === "string" && !v.includes("\0") && (!nonEmpty || v !== ""));
+const isLateString = (v: unknown, nonEmpty = false): v is LateString => isRuntimeValue(v) || (typeof v === "string" && !v.includes("\0") && (!nonEmpty || v !== ""));
 
 /**
  * A task that runs `program` with `args` on the node, as an argv array:
@@ -66,7 +65,9 @@ export function command(program: LateString, args: readonly LateString[] = [], o
     problems.push(`Expected \`program\` to be a non-empty string or runtime value, got \`${String(program)}\``);
   }
   if (!Array.isArray(args)) problems.push(`Expected \`args\` to be an array of strings, got \`${String(args)}\``);
-  else args.forEach((a, i) => !isLateString(a) && problems.push(`Expected \`args[${i}]\` to be a string or runtime value, got \`${String(a)}\``));
+  else {
+    for (const [i, a] of args.entries()) if (!isLateString(a)) problems.push(`Expected \`args[${i}]\` to be a string or runtime value, got \`${String(a)}\``);
+  }
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) problems.push(`Expected env name \`${key}\` to match [A-Za-z_][A-Za-z0-9_]*`);
     if (!isLateString(value)) problems.push(`Expected \`env.${key}\` to be a string or runtime value, got \`${String(value)}\``);
@@ -76,7 +77,8 @@ export function command(program: LateString, args: readonly LateString[] = [], o
   }
   const { requeue } = options;
   if (requeue !== undefined) {
-    if (typeof requeue !== "object" || requeue === null || Array.isArray(requeue)) problems.push(`Expected \`requeue\` to be an object such as { onTimeout: true, onPreempt: true }, got \`${String(requeue)}\``);
+    if (typeof requeue !== "object" || requeue === null || Array.isArray(requeue))
+      problems.push(`Expected \`requeue\` to be an object such as { onTimeout: true, onPreempt: true }, got \`${String(requeue)}\``);
     else {
       for (const [key, value] of Object.entries(requeue)) {
         if (key !== "onTimeout" && key !== "onPreempt") problems.push(`Unknown \`requeue.${key}\`; accepted: onTimeout, onPreempt`);
@@ -109,11 +111,11 @@ export interface Task<A, R> {
   /** The function itself, for calling it locally. */
   readonly fn: (arg: A, ctx: TaskContext) => R | Promise<R>;
   /** Returns the arguments to resume with after a warning, or undefined for no requeue (see TaskOptions). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a checkpoint written without a return statement returns void, and means "stop here".
   readonly checkpoint?: (arg: A, ctx: TaskContext) => A | undefined | void | Promise<A | undefined | void>;
   /** A task spec that calls the function with `arg` on the node; strings in `arg` may be runtime values. */
   with(arg: Late<A>): TaskSpec<R>;
 }
-
 
 /** Options of a function task. */
 export interface TaskOptions<A> {
@@ -127,6 +129,7 @@ export interface TaskOptions<A> {
    * ends TIMEOUT or PREEMPTED. Timeouts count against `maxRequeues`;
    * preemptions do not. In a multi-rank job only rank 0's is called.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a checkpoint written without a return statement returns void, and means "stop here".
   readonly checkpoint?: (arg: A, ctx: TaskContext) => A | undefined | void | Promise<A | undefined | void>;
 }
 

@@ -89,15 +89,8 @@ export class TaskFailedError extends SlurmkitError {
   /** For command tasks ended by a signal: its name. */
   readonly signal: string | undefined;
 
-  constructor(
-    location: TaskLocation & { readonly host: string },
-    remote: { name: string; message: string; stack: string },
-    command: { exitCode?: number; signal?: string } = {},
-  ) {
-    super(
-      `Task ${location.taskIndex} of job ${location.jobId} failed on ${location.host}: ${remote.message}`,
-      `Remote stack:\n${remote.stack}\n\nLogs: ${location.logPath}`,
-    );
+  constructor(location: TaskLocation & { readonly host: string }, remote: { name: string; message: string; stack: string }, command: { exitCode?: number; signal?: string } = {}) {
+    super(`Task ${location.taskIndex} of job ${location.jobId} failed on ${location.host}: ${remote.message}`, `Remote stack:\n${remote.stack}\n\nLogs: ${location.logPath}`);
     this.jobId = location.jobId;
     this.taskIndex = location.taskIndex;
     this.logPath = location.logPath;

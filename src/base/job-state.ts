@@ -1,16 +1,5 @@
 /** The states a job future can be in; the terminal ones never change again. */
-export const JOB_STATES = [
-  "PENDING",
-  "RUNNING",
-  "COMPLETED",
-  "FAILED",
-  "CANCELLED",
-  "TIMEOUT",
-  "OUT_OF_MEMORY",
-  "NODE_FAIL",
-  "PREEMPTED",
-  "UNKNOWN",
-] as const;
+export const JOB_STATES = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "UNKNOWN"] as const;
 
 /** A job's state, as Slurm would name it. */
 export type JobState = (typeof JOB_STATES)[number];

@@ -9,10 +9,10 @@ export function quoteShell(value: string): string {
   if (value.includes("\0")) throw new TypeError(`Cannot put a NUL byte into a shell word: ${JSON.stringify(value)}`);
   // "=" is quoted too: a first word X=1 would be an assignment.
   if (value !== "" && /^[A-Za-z0-9_@%+:,./-]+$/.test(value)) return value;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point: they get ANSI-C escapes.
   if (/[\x00-\x1f\x7f]/.test(value)) {
-    const escaped = value.replace(/[\\'\x00-\x1f\x7f]/g, (c) =>
-      c === "\\" ? "\\\\" : c === "'" ? "\\'" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-    );
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: as above.
+    const escaped = value.replace(/[\\'\x00-\x1f\x7f]/g, (c) => (c === "\\" ? "\\\\" : c === "'" ? "\\'" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
     return `$'${escaped}'`;
   }
   return `'${value.replaceAll("'", `'\\''`)}'`;

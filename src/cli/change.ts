@@ -25,7 +25,6 @@ export async function cancel(args: readonly string[]): Promise<number> {
   }
 }
 
-
 /** The end states of `--state A,B`, upper-cased; an unknown one is a UsageError that lists those accepted. */
 function statesOf(list: string): JobState[] {
   const states = list.split(",").map((s) => s.trim().toUpperCase());
@@ -58,10 +57,17 @@ export async function rerun(args: readonly string[]): Promise<number> {
       const dir = originOf(job)!.folder.dir;
       bySubmission.set(dir, [...(bySubmission.get(dir) ?? []), job]);
     }
-    const rows = [...bySubmission].map(([dir, jobs]) => ({ submission: basename(dir), of: basename(originOf(jobs[0]!)!.root.dir), tasks: jobs.map((j) => originOf(j)!.root.index), ids: jobs.map((j) => j.id) }));
+    const rows = [...bySubmission].map(([dir, jobs]) => ({
+      submission: basename(dir),
+      of: basename(originOf(jobs[0]!)!.root.dir),
+      tasks: jobs.map((j) => originOf(j)!.root.index),
+      ids: jobs.map((j) => j.id),
+    }));
     if (values.json) process.stdout.write(`${JSON.stringify({ reruns: rows })}\n`);
     else if (fresh.length === 0) process.stdout.write("Nothing to rerun: no task matches.\n");
-    else for (const r of rows) process.stdout.write(`Rerunning ${r.tasks.length} task${r.tasks.length === 1 ? "" : "s"} of ${r.of} (${r.tasks.join(", ")}) as ${r.submission}: Slurm job ${r.ids[0]!.split("_")[0]}\n`);
+    else
+      for (const r of rows)
+        process.stdout.write(`Rerunning ${r.tasks.length} task${r.tasks.length === 1 ? "" : "s"} of ${r.of} (${r.tasks.join(", ")}) as ${r.submission}: Slurm job ${r.ids[0]!.split("_")[0]}\n`);
     return 0;
   } finally {
     folder.close();

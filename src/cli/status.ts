@@ -7,7 +7,17 @@ import { parse, UsageError } from "./options.js";
 
 /** The status report's JSON: one object per submission, and the tasks when asked. */
 function statusJson(views: readonly TaskView[], withTasks: boolean): string {
-  const submissions = summarize(views).map(({ id, tasks, states, reruns, done, running, pending, failed, etaMs }) => ({ id, tasks, states, reruns, done, running, pending, failed, etaMs: etaMs ?? null }));
+  const submissions = summarize(views).map(({ id, tasks, states, reruns, done, running, pending, failed, etaMs }) => ({
+    id,
+    tasks,
+    states,
+    reruns,
+    done,
+    running,
+    pending,
+    failed,
+    etaMs: etaMs ?? null,
+  }));
   return `${JSON.stringify({ submissions, ...(withTasks ? { tasks: views } : {}), exitCode: exitCodeOf(views) })}\n`;
 }
 
@@ -56,7 +66,9 @@ export async function watch(args: readonly string[]): Promise<number> {
     const summaries = summarize(viewsOf(folder.jobs));
     const lines = summaries.map((s) => progressLine(s, style));
     if (live) return live.draw(lines);
-    const text = json ? `${JSON.stringify({ submissions: summaries.map(({ id, done, tasks, running, pending, failed, etaMs }) => ({ id, done, tasks, running, pending, failed, etaMs: etaMs ?? null })) })}\n` : `${lines.join("\n")}\n`;
+    const text = json
+      ? `${JSON.stringify({ submissions: summaries.map(({ id, done, tasks, running, pending, failed, etaMs }) => ({ id, done, tasks, running, pending, failed, etaMs: etaMs ?? null })) })}\n`
+      : `${lines.join("\n")}\n`;
     if (text !== last) process.stdout.write(text);
     last = text;
   };

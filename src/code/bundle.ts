@@ -30,7 +30,10 @@ const cache = new Map<string, { inputs: ReadonlyMap<string, number>; bundle: Pro
 /** Whether every input of a cached bundle is unchanged on disk (by modification time). */
 async function unchanged(inputs: ReadonlyMap<string, number>): Promise<boolean> {
   for (const [path, mtime] of inputs) {
-    const now = await stat(path).then((s) => s.mtimeMs, () => -1);
+    const now = await stat(path).then(
+      (s) => s.mtimeMs,
+      () => -1,
+    );
     if (now !== mtime) return false;
   }
   return true;
@@ -93,11 +96,20 @@ async function bundleNow(entry: string, options: BundleOptions, inputs: Map<stri
       ].join("\n"),
     },
   }).catch((error: { errors?: Message[] }) => {
-    throw new ParameterError("function task", (error.errors ?? [{ text: String(error) } as Message]).map((m) => describe(m, entry)));
+    throw new ParameterError(
+      "function task",
+      (error.errors ?? [{ text: String(error) } as Message]).map((m) => describe(m, entry)),
+    );
   });
   for (const input of Object.keys(result.metafile.inputs)) {
     const path = input.startsWith("/") ? input : `${process.cwd()}/${input}`;
-    inputs.set(path, await stat(path).then((s) => s.mtimeMs, () => -1));
+    inputs.set(
+      path,
+      await stat(path).then(
+        (s) => s.mtimeMs,
+        () => -1,
+      ),
+    );
   }
   const js = result.outputFiles.find((f) => f.path.endsWith(".mjs"))!;
   const mapFile = result.outputFiles.find((f) => f.path.endsWith(".map"))!;

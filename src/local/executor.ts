@@ -130,11 +130,12 @@ export class LocalExecutor {
     const states: (string | undefined)[] = after.map(() => undefined);
     await new Promise<void>((resolve) => {
       let left = after.length;
-      after.forEach((j, i) =>
-        void j.wait().then((state) => {
-          states[i] = state;
-          if (state !== "COMPLETED" || --left === 0) resolve();
-        }),
+      after.forEach(
+        (j, i) =>
+          void j.wait().then((state) => {
+            states[i] = state;
+            if (state !== "COMPLETED" || --left === 0) resolve();
+          }),
       );
     });
     const bad = states.findIndex((s) => s !== undefined && s !== "COMPLETED");

@@ -47,7 +47,13 @@ class ReloadedLocalBackend implements JobBackend {
         const state = await readState(job);
         if (!state || !runningHere(state)) {
           // Checked again: the runner may have written its result just before exiting.
-          if (await readFile(job.paths.result).then(() => true, () => false)) continue;
+          if (
+            await readFile(job.paths.result).then(
+              () => true,
+              () => false,
+            )
+          )
+            continue;
           return settleJob(job, outcomeWithoutResult(job, state ? "FAILED" : "UNKNOWN", await this.readText(job.paths.stderr)));
         }
         setJobState(job, "RUNNING");

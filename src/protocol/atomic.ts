@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
+import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 
@@ -45,7 +45,7 @@ async function syncFolder(dir: string): Promise<void> {
  * are not flushed: a claim a crash loses lets another worker take the task.
  */
 export async function createExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
-  let file;
+  let file: FileHandle;
   try {
     file = await open(path, "wx");
   } catch (error) {

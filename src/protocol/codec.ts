@@ -18,7 +18,10 @@ function widenIntegers(value: unknown): unknown {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const w = widenIntegers(value[i]);
-      if (w !== value[i]) (out ??= value.slice())[i] = w;
+      if (w !== value[i]) {
+        out ??= value.slice();
+        out[i] = w;
+      }
     }
     return out ?? value;
   }
@@ -28,7 +31,10 @@ function widenIntegers(value: unknown): unknown {
   let out: Record<string, unknown> | undefined;
   for (const [k, v] of Object.entries(value)) {
     const w = widenIntegers(v);
-    if (w !== v) (out ??= { ...value })[k] = w;
+    if (w !== v) {
+      out ??= { ...value };
+      out[k] = w;
+    }
   }
   return out ?? value;
 }

@@ -57,9 +57,7 @@ export function atRuntime(template: string): RuntimeValue {
     }
     const rest = template.slice(i + 1);
     if (rest.startsWith("(")) {
-      throw new ParameterError("runtime value", [
-        `\`${template}\` has a command substitution \`$(\` at offset ${i}; runtime values expand only $VAR and \${VAR}, never commands`,
-      ]);
+      throw new ParameterError("runtime value", [`\`${template}\` has a command substitution \`$(\` at offset ${i}; runtime values expand only $VAR and \${VAR}, never commands`]);
     }
     if (rest.startsWith("{")) {
       const close = rest.indexOf("}");
@@ -137,13 +135,7 @@ export function isRuntimeValue(value: unknown): value is RuntimeValue {
 export type LateString = string | RuntimeValue;
 
 /** `T` with every string allowed to be a runtime value, deeply. */
-export type Late<T> = T extends string
-  ? T | RuntimeValue
-  : T extends readonly (infer U)[]
-    ? readonly Late<U>[]
-    : T extends object
-      ? { [K in keyof T]: Late<T[K]> }
-      : T;
+export type Late<T> = T extends string ? T | RuntimeValue : T extends readonly (infer U)[] ? readonly Late<U>[] : T extends object ? { [K in keyof T]: Late<T[K]> } : T;
 
 /** An unset variable that a runtime value needs. */
 export class UnsetVariableError extends SlurmkitError {

@@ -30,7 +30,12 @@ function encode(value: unknown): string | undefined {
   if (value instanceof Map) return object(Array.from(value, ([key, item]) => [String(key), item]));
   if (value instanceof Set) return array(Array.from(value));
   if (Array.isArray(value)) return array(value);
-  if (value instanceof Error) return object([["name", value.name], ["message", value.message], ["stack", value.stack]]);
+  if (value instanceof Error)
+    return object([
+      ["name", value.name],
+      ["message", value.message],
+      ["stack", value.stack],
+    ]);
   if (value instanceof RegExp) return JSON.stringify(String(value));
   return object(Object.entries(value));
 }

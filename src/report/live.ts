@@ -68,6 +68,6 @@ export class LiveLines {
 
 /** A line's length on screen, without colour escapes. */
 function visibleLength(line: string): number {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a colour escape starts with ESC.
   return line.replace(/\x1b\[[0-9;]*m/g, "").length;
 }

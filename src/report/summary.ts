@@ -93,7 +93,13 @@ export function table(rows: readonly (readonly string[])[], style: Style, colors
   if (!style.tty) return rows.map((r) => `${r.join("\t")}\n`).join("");
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows
-    .map((r, i) => `${r.map((cell, c) => paint(style, colors[i]?.[c], c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  ")}`.trimEnd() + "\n")
+    .map(
+      (r, i) =>
+        `${r
+          .map((cell, c) => paint(style, colors[i]?.[c], c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+          .join("  ")
+          .trimEnd()}\n`,
+    )
     .join("");
 }
 

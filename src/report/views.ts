@@ -31,31 +31,27 @@ export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
  */
 export async function viewsWithRunning(jobs: readonly Job<unknown>[]): Promise<TaskView[]> {
   const views = viewsOf(jobs);
-  return inChunks(
-    views,
-    READS_AT_ONCE,
-    async (v, i) => {
-      const job = jobs[i]!;
-      const transport = originOf(job)?.transport;
-      const endedUnseen = v.host === undefined && isTerminal(v.state);
-      if ((v.state !== "RUNNING" && !endedUnseen) || !transport) return v;
-      const bytes = await transport.readFile(job.paths.state).catch(unlessUnreachable(undefined));
-      if (!bytes) return v;
-      if (endedUnseen) {
-        // Only a hint: a state file a crash left damaged does not stop the report.
-        const host = (() => {
-          try {
-            return decodeState(bytes, job.paths.state).host;
-          } catch {
-            return undefined;
-          }
-        })();
-        return host === undefined ? v : { ...v, host };
-      }
-      const s = decodeState(bytes, job.paths.state);
-      return s.state === "RUNNING" ? { ...v, host: s.host, startedAt: s.at } : v;
-    },
-  );
+  return inChunks(views, READS_AT_ONCE, async (v, i) => {
+    const job = jobs[i]!;
+    const transport = originOf(job)?.transport;
+    const endedUnseen = v.host === undefined && isTerminal(v.state);
+    if ((v.state !== "RUNNING" && !endedUnseen) || !transport) return v;
+    const bytes = await transport.readFile(job.paths.state).catch(unlessUnreachable(undefined));
+    if (!bytes) return v;
+    if (endedUnseen) {
+      // Only a hint: a state file a crash left damaged does not stop the report.
+      const host = (() => {
+        try {
+          return decodeState(bytes, job.paths.state).host;
+        } catch {
+          return undefined;
+        }
+      })();
+      return host === undefined ? v : { ...v, host };
+    }
+    const s = decodeState(bytes, job.paths.state);
+    return s.state === "RUNNING" ? { ...v, host: s.host, startedAt: s.at } : v;
+  });
 }
 
 /** State files read at once: a large submission over SSH must not queue thousands of reads on one connection. */

@@ -1,4 +1,3 @@
-import { ParameterError } from "../base/errors.js";
 import { shellWord, type LateString } from "../protocol/runtime-value.js";
 import { type SetupStep, step, check, need } from "./step.js";
 
@@ -26,7 +25,7 @@ export function container(options: ContainerOptions): SetupStep {
     problems.push(`Expected \`runtime\` to be "apptainer" or "singularity", got \`${String(options.runtime)}\``);
   }
   need(problems, "image", options.image);
-  (options.binds ?? []).forEach((b, i) => need(problems, `binds[${i}]`, b, "a bind such as `/project` or `/data:/data`"));
+  for (const [i, b] of (options.binds ?? []).entries()) need(problems, `binds[${i}]`, b, "a bind such as `/project` or `/data:/data`");
   check("container", problems);
   return step("container", {
     wrap: [options.runtime, "exec", ...(options.nv ? ["--nv"] : []), ...(options.binds ?? []).flatMap((b) => ["--bind", shellWord(b)]), shellWord(options.image)],

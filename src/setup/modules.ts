@@ -23,8 +23,12 @@ const MODULE_INIT = ["/etc/profile.d/lmod.sh", '"${LMOD_PKG:-/usr/share/lmod/lmo
 export function modules(names: readonly string[], options: ModulesOptions = {}): SetupStep {
   const problems: string[] = [];
   if (!Array.isArray(names) || names.length === 0) problems.push(`Expected \`names\` to be a non-empty array of module names, got \`${String(names)}\``);
-  else names.forEach((n, i) => (typeof n !== "string" || !/^[A-Za-z0-9_.+][A-Za-z0-9_.+\/-]*$/.test(n)) && problems.push(`Expected \`names[${i}]\` to be a module name such as \`python/3.11\`, got \`${String(n)}\``));
-  (options.use ?? []).forEach((u, i) => need(problems, `use[${i}]`, u));
+  else {
+    for (const [i, n] of names.entries()) {
+      if (typeof n !== "string" || !/^[A-Za-z0-9_.+][A-Za-z0-9_.+/-]*$/.test(n)) problems.push(`Expected \`names[${i}]\` to be a module name such as \`python/3.11\`, got \`${String(n)}\``);
+    }
+  }
+  for (const [i, u] of (options.use ?? []).entries()) need(problems, `use[${i}]`, u);
   check("modules", problems);
   const has = "{ declare -F module >/dev/null || command -v module >/dev/null 2>&1; }";
   return step("modules", {

@@ -43,7 +43,10 @@ export function venvPerNode(options: VenvOptions): SetupStep {
     problems.push("Expected exactly one of `requirements` (a file) and `packages` (an array of specifiers)");
   }
   if (options.requirements !== undefined) need(problems, "requirements", options.requirements);
-  if (options.packages !== undefined && (!Array.isArray(options.packages) || options.packages.length === 0 || !options.packages.every((p) => typeof p === "string" && /^[A-Za-z0-9_.\[][A-Za-z0-9_.\-\[\],<>=!~ ]*$/.test(p)))) {
+  if (
+    options.packages !== undefined &&
+    (!Array.isArray(options.packages) || options.packages.length === 0 || !options.packages.every((p) => typeof p === "string" && /^[A-Za-z0-9_.[][A-Za-z0-9_.\-[\],<>=!~ ]*$/.test(p)))
+  ) {
     problems.push(`Expected \`packages\` to be a non-empty array of specifiers such as \`numpy==1.26.4\`, got \`${JSON.stringify(options.packages)}\``);
   }
   check("venvPerNode", problems);
@@ -84,16 +87,10 @@ export function venvPerNode(options: VenvOptions): SetupStep {
       ]
     : [`venv=${venv}`, ...build];
   const keyLines = options.reuse
-    ? [
-        `${keyVar}=$({ command -v ${python}; ${python} -VV; ${options.requirements !== undefined ? `cat ${shellWord(options.requirements)};` : ""} } 2>&1 | sha256sum | cut -c1-12)`,
-        `export ${keyVar}`,
-      ]
+    ? [`${keyVar}=$({ command -v ${python}; ${python} -VV; ${options.requirements !== undefined ? `cat ${shellWord(options.requirements)};` : ""} } 2>&1 | sha256sum | cut -c1-12)`, `export ${keyVar}`]
     : [];
   return step("venvPerNode", {
     batch: [...keyLines, ...onEveryNode("venvPerNode", script)],
-    rank: [
-      "# shellcheck source=/dev/null",
-      `. ${venv}/bin/activate || { echo "slurmkit: cannot activate the venv on \${SLURMD_NODENAME:-$(hostname)}" >&2; exit 1; }`,
-    ],
+    rank: ["# shellcheck source=/dev/null", `. ${venv}/bin/activate || { echo "slurmkit: cannot activate the venv on \${SLURMD_NODENAME:-$(hostname)}" >&2; exit 1; }`],
   });
 }

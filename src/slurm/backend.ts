@@ -58,9 +58,7 @@ function slurmDependency(jobs: readonly Job<unknown>[]): { dependency: string; a
     byJob.set(id.jobId, entry);
   }
   if (problems.length) throw new ParameterError("submit options", problems);
-  const ids = [...byJob].flatMap(([jobId, { size, indices }]) =>
-    indices === undefined || indices.size === size ? [jobId] : [...indices].sort((a, b) => a - b).map((i) => `${jobId}_${i}`),
-  );
+  const ids = [...byJob].flatMap(([jobId, { size, indices }]) => (indices === undefined || indices.size === size ? [jobId] : [...indices].sort((a, b) => a - b).map((i) => `${jobId}_${i}`)));
   // Packed tasks: after their workers end, however their siblings did; the node then checks these exact tasks.
   const workers = [...byPool.keys()].flatMap((pool) => pool.jobIds);
   const dependency = [...(ids.length ? [`afterok:${ids.join(":")}`] : []), ...(workers.length ? [`afterany:${workers.join(":")}`] : [])].join(",");

@@ -209,7 +209,12 @@ export class SlurmExecutor {
       runner: [this.nodeBinary, runner],
     });
     await this.#writeCode(snapshot.files);
-    const request = { parameters: this.#parameters, array, packing: { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots }, runner: [this.nodeBinary, runner] as const };
+    const request = {
+      parameters: this.#parameters,
+      array,
+      packing: { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots },
+      runner: [this.nodeBinary, runner] as const,
+    };
     return (await launch({ transport: this.transport, plan, folder, records, request, afterFile: after?.afterFile })).jobs;
   }
 

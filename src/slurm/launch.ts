@@ -69,7 +69,9 @@ async function sbatchAll(transport: Transport, scripts: SubmissionPlan["scripts"
       const failed: string[] = [];
       for (const a of submitted) await scheduler.cancel(a.jobId).catch((e: unknown) => failed.push(`${a.jobId}: ${(e as Error).message.split("\n")[0]}`));
       if (failed.length) {
-        throw new SlurmkitError(`${(error as Error).message.split("\n")[0]}; and the arrays submitted before it could not all be cancelled (${failed.join("; ")}): cancel them with scancel`, "", { cause: error });
+        throw new SlurmkitError(`${(error as Error).message.split("\n")[0]}; and the arrays submitted before it could not all be cancelled (${failed.join("; ")}): cancel them with scancel`, "", {
+          cause: error,
+        });
       }
       throw error;
     }

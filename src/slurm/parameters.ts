@@ -5,7 +5,7 @@ import { isSetupStep, type SetupStep } from "../setup/index.js";
 import { closeMatches } from "../base/suggest.js";
 import { formatDuration, formatMemory, parseDurationSeconds, parseMemoryMegabytes } from "./units.js";
 
-const show = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string => (typeof v === "string" ? v : (JSON.stringify(v) ?? String(v)));
 
 /**
  * A zod field that users write as `In` and that checks and converts with
@@ -29,18 +29,13 @@ const positiveInteger = () =>
 const nonNegativeInteger = () =>
   field<number, number>("a non-negative integer", (v) => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : undefined));
 
-const text = (pattern = /^[^\n\r\0]+$/, expected = "a non-empty string on one line") =>
-  field<string, string>(expected, (v) => (typeof v === "string" && pattern.test(v) ? v : undefined));
+const text = (pattern = /^[^\n\r\0]+$/, expected = "a non-empty string on one line") => field<string, string>(expected, (v) => (typeof v === "string" && pattern.test(v) ? v : undefined));
 
 const duration = () =>
-  field<number | string, number>("minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`", (v) =>
-    typeof v === "number" || typeof v === "string" ? parseDurationSeconds(v) : undefined,
-  );
+  field<number | string, number>("minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`", (v) => (typeof v === "number" || typeof v === "string" ? parseDurationSeconds(v) : undefined));
 
 const memory = () =>
-  field<number | string, number>("megabytes or a size with a unit such as `500M`, `32G` or `32GB`", (v) =>
-    typeof v === "number" || typeof v === "string" ? parseMemoryMegabytes(v) : undefined,
-  );
+  field<number | string, number>("megabytes or a size with a unit such as `500M`, `32G` or `32GB`", (v) => (typeof v === "number" || typeof v === "string" ? parseMemoryMegabytes(v) : undefined));
 
 const SIGNAL = /^(?:(B|R):)?(?:SIG)?([A-Z0-9]+)(?:@(\d+))?$/;
 
@@ -150,10 +145,7 @@ const PARAMETERS = {
    * every rank; a task's checkpoint or `requeue` answers it).
    */
   signal: def(
-    field<string | SignalSpec, string>(
-      "a signal name such as `USR2@90` or `{ name: \"USR2\", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job)",
-      convertSignal,
-    ),
+    field<string | SignalSpec, string>('a signal name such as `USR2@90` or `{ name: "USR2", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job)', convertSignal),
     { sbatch: "signal", flag: "text" },
   ),
   /** After a timeout a task that checkpoints is requeued at most this many times; preemptions do not count. @default 3 */
@@ -188,9 +180,7 @@ export const slurmParametersSchema = z.strictObject(
 export type SlurmParametersInput = Readonly<z.input<typeof slurmParametersSchema>>;
 
 /** Parameters that `--slurm key=value` takes, with how each is stored ("text" as typed, or "integer"). */
-export const FLAG_PARAMETERS: ReadonlyMap<string, "text" | "integer"> = new Map(
-  Object.entries(PARAMETERS).flatMap(([k, p]: [string, ParameterDef]) => (p.flag ? [[k, p.flag] as const] : [])),
-);
+export const FLAG_PARAMETERS: ReadonlyMap<string, "text" | "integer"> = new Map(Object.entries(PARAMETERS).flatMap(([k, p]: [string, ParameterDef]) => (p.flag ? [[k, p.flag] as const] : [])));
 
 /** Slurm parameters after validation: time in seconds, memory in megabytes. */
 export type SlurmParameters = z.output<typeof slurmParametersSchema>;
@@ -286,7 +276,14 @@ export function scaleForSlots(p: SlurmParameters, slots: number): SlurmParameter
     ...p,
     cpusPerTask: (p.cpusPerTask ?? 1) * slots,
     ...(p.mem !== undefined ? { mem: p.mem * slots } : {}),
-    ...(p.gres !== undefined ? { gres: p.gres.split(",").map((e) => scaleCount(e, slots)).join(",") } : {}),
+    ...(p.gres !== undefined
+      ? {
+          gres: p.gres
+            .split(",")
+            .map((e) => scaleCount(e, slots))
+            .join(","),
+        }
+      : {}),
     ...(p.gpusPerNode !== undefined ? { gpusPerNode: scaleCount(p.gpusPerNode, slots) } : {}),
   };
 }

@@ -28,10 +28,7 @@ export type Packing = { readonly workers: undefined } | { readonly workers: numb
 const positive = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v > 0;
 
 /** Checks what can be checked before the cluster's limits are read. */
-export function checkSubmission(
-  parameters: SlurmParameters,
-  options: PackingOptions & { readonly dependency: string | undefined; readonly taskCount?: number },
-): Packing {
+export function checkSubmission(parameters: SlurmParameters, options: PackingOptions & { readonly dependency: string | undefined; readonly taskCount?: number }): Packing {
   const raw = parameters.dependency ?? parameters.sbatch?.dependency;
   if (options.dependency !== undefined && raw !== undefined) {
     throw new ParameterError("submit options", [`Expected either \`after\` or the \`dependency\` parameter, not both (dependency is \`${String(raw)}\`)`]);
@@ -116,7 +113,8 @@ function tasksOnNode(n: NodeCpus, p: TaskShape, memMb: number | undefined, how: 
   const cpus = p.cpusPerTask ?? 1;
   const gpus = gpusPerTask(p);
   const slot = memMb === undefined ? 0 : how === "alone" ? memMb : memMb + SLOT_MARGIN_MB;
-  const room = n.memoryMb === undefined || memMb === undefined ? Infinity : how === "largest" ? (n.memoryMb - WORKER_OVERHEAD_MB) / slot : n.memoryMb / (slot + (how === "worker" ? WORKER_OVERHEAD_MB : 0));
+  const room =
+    n.memoryMb === undefined || memMb === undefined ? Infinity : how === "largest" ? (n.memoryMb - WORKER_OVERHEAD_MB) / slot : n.memoryMb / (slot + (how === "worker" ? WORKER_OVERHEAD_MB : 0));
   return Math.max(0, Math.min(Math.floor(n.cpus / cpus), gpus > 0 && n.gpus !== undefined ? Math.floor(n.gpus / gpus) : Infinity, Math.floor(room)));
 }
 

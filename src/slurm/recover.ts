@@ -60,7 +60,7 @@ export async function recoverSubmission(transport: Transport, dir: string, manif
       }
     } else {
       const fromRecords = await records.distinctIds(new Set(ids.filter((id) => id !== undefined)), missing.length);
-      if (fromRecords.length === missing.length) missing.forEach((j, k) => (ids[j] = fromRecords[k]));
+      if (fromRecords.length === missing.length) for (const [k, j] of missing.entries()) ids[j] = fromRecords[k];
     }
     if (ids.every((id) => id === undefined)) {
       if (now - Date.parse(manifest.createdAt) > NEVER_FOUND_AFTER_MS) await markNeverFound(transport, folder);
@@ -114,10 +114,7 @@ class StateRecords {
   }
 
   #list(): Promise<string[]> {
-    this.#names ??= this.transport.list(this.folder.stateDir).then(
-      (names) => names.filter((n) => /^\d+\.state$/.test(n)),
-      unlessUnreachable([] as string[]),
-    );
+    this.#names ??= this.transport.list(this.folder.stateDir).then((names) => names.filter((n) => /^\d+\.state$/.test(n)), unlessUnreachable([] as string[]));
     return this.#names;
   }
 

@@ -28,14 +28,18 @@ export interface RerunOptions {
   readonly parameters?: SlurmParametersInput;
 }
 
-
 /** The jobs `only` chooses; every problem with the options or the jobs is a ParameterError. */
 function choose<R>(jobs: readonly Job<R>[], only: RerunOptions["only"]): Job<R>[] {
   if (!Array.isArray(jobs) || jobs.some((j) => !(j instanceof Job))) throw new ParameterError("rerun", [`Expected an array of job futures, got \`${String(jobs)}\``]);
   if (only === undefined) {
     const running = jobs.filter((j) => !j.done());
     if (running.length) {
-      throw new ParameterError("rerun", [`Expected every job to have ended; ${running.map((j) => `${j.id} (task ${j.taskIndex}) is ${j.state}`).slice(0, 5).join(", ")}: wait for it or cancel it first`]);
+      throw new ParameterError("rerun", [
+        `Expected every job to have ended; ${running
+          .map((j) => `${j.id} (task ${j.taskIndex}) is ${j.state}`)
+          .slice(0, 5)
+          .join(", ")}: wait for it or cancel it first`,
+      ]);
     }
     return [...jobs];
   }
@@ -77,7 +81,7 @@ export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = 
   const groups = new Map<string, { origin: JobOrigin; jobs: Job<R>[] }>();
   for (const job of chosen) {
     const origin = originOf(job as Job<unknown>);
-    if (!origin || origin.kind !== "slurm") throw new ParameterError("rerun", [`Expected Slurm job futures (from SlurmExecutor or loadJobs); ${job.id} is not one, and local jobs cannot be rerun`]);
+    if (origin?.kind !== "slurm") throw new ParameterError("rerun", [`Expected Slurm job futures (from SlurmExecutor or loadJobs); ${job.id} is not one, and local jobs cannot be rerun`]);
     const group = groups.get(origin.folder.dir) ?? { origin, jobs: [] };
     group.jobs.push(job);
     groups.set(origin.folder.dir, group);
@@ -133,11 +137,7 @@ async function withdraw(launched: ReadonlyArray<{ launch: Launch; manifest: Mani
     await l.transport.writeFile(l.folder.manifest, encodeManifest({ ...manifest, jobId: null, withdrawn: true })).catch((e: unknown) => problems.push(`${l.folder.manifest}: ${(e as Error).message}`));
   }
   if (problems.length) {
-    throw new SlurmkitError(
-      `A rerun was refused (${(cause as Error).message.split("\n")[0]}), and the reruns submitted before it could not all be withdrawn`,
-      problems.join("\n"),
-      { cause },
-    );
+    throw new SlurmkitError(`A rerun was refused (${(cause as Error).message.split("\n")[0]}), and the reruns submitted before it could not all be withdrawn`, problems.join("\n"), { cause });
   }
 }
 
@@ -147,7 +147,9 @@ async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides:
   const read = (path: string, what: string) =>
     transport.readFile(path).catch((error: unknown) => {
       if (isUnreachable(error)) throw error;
-      throw new ParameterError("rerun", [`Expected ${path} (${what}) to be readable: ${(error as Error).message}. Submissions made before slurmkit kept their request cannot be rerun; submit their tasks again`]);
+      throw new ParameterError("rerun", [
+        `Expected ${path} (${what}) to be readable: ${(error as Error).message}. Submissions made before slurmkit kept their request cannot be rerun; submit their tasks again`,
+      ]);
     });
   const request = decodeRequest(await read(folder.request, "the submission's parameters"), folder.request);
   const merged = overrides === undefined ? withoutDependency(request.parameters) : mergeParameters(withoutDependency(request.parameters), overrides);

@@ -1,6 +1,18 @@
 import { SchedulerError, SlurmkitError, SubmissionError } from "../base/errors.js";
-import { parseDefaultMemory, parseMaxArraySize, parsePartitionMemory, parseUsesPss, parseQueueLines, parseSbatchOutput, parseSinfoNodes, SINFO_NODE_FORMAT, type DefaultMemory, type NodeCpus, type QueueEntry } from "./parse.js";
-import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
+import {
+  parseDefaultMemory,
+  parseMaxArraySize,
+  parsePartitionMemory,
+  parseUsesPss,
+  parseQueueLines,
+  parseSbatchOutput,
+  parseSinfoNodes,
+  SINFO_NODE_FORMAT,
+  type DefaultMemory,
+  type NodeCpus,
+  type QueueEntry,
+} from "./parse.js";
+import { isUnreachable, unlessUnreachable, type RunResult, type Transport } from "../transport/transport.js";
 
 /** How many scheduler calls a process has made; tests read it. */
 export interface SchedulerCallCounts {
@@ -66,13 +78,15 @@ export class Scheduler {
             .run("sacctmgr", ["--noheader", "--parsable2", "show", "assoc", "where", `user=${user}`, "format=MaxSubmit"], { timeoutMs: this.timeoutMs })
             .catch(unlessUnreachable(undefined));
     if (assoc?.exitCode === 0) {
-      const values = assoc.stdout.split("\n").map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).map(Number);
+      const values = assoc.stdout
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => /^\d+$/.test(l))
+        .map(Number);
       if (values.length) maxSubmitJobs = Math.min(...values);
     }
     this.calls.limits++;
-    const sinfo = await this.transport
-      .run("sinfo", ["--noheader", "--Node", `--format=${SINFO_NODE_FORMAT}`], { timeoutMs: this.timeoutMs })
-      .catch(unlessUnreachable(undefined));
+    const sinfo = await this.transport.run("sinfo", ["--noheader", "--Node", `--format=${SINFO_NODE_FORMAT}`], { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
     const maxTimes = new Map<string, number | undefined>();
     const nodes = sinfo?.exitCode === 0 ? parseSinfoNodes(sinfo.stdout, maxTimes) : [];
     this.calls.limits++;
@@ -101,7 +115,7 @@ export class Scheduler {
   async submit(script: string, args: readonly string[] = []): Promise<string> {
     const argv = ["--parsable", ...args, script];
     this.calls.sbatch++;
-    let result;
+    let result: RunResult;
     try {
       result = await this.transport.run("sbatch", argv, { timeoutMs: this.timeoutMs });
     } catch (error) {
@@ -138,7 +152,7 @@ export class Scheduler {
     const argv = ["-n", "-P", "-X", "-j", jobIds.join(","), "-o", "JobID,State"];
     this.calls.sacct++;
     const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
-    if (!result || result.exitCode !== 0) {
+    if (result?.exitCode !== 0) {
       if (result && /accounting storage is disabled/i.test(result.stderr + result.stdout)) this.accountingWorks = false;
       else this.#sacctRetryAt = Date.now() + 60_000;
       return undefined;

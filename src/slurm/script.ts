@@ -35,7 +35,7 @@ export function renderScript(o: ScriptOptions): string {
   if (o.recordStart) lines.push("SLURMKIT_ELEMENT_START=$(date +%s)", "export SLURMKIT_ELEMENT_START", "");
   const steps = o.setup.filter(isSetupStep);
   const containers = steps.filter((s) => s.wrap.length > 0);
-  if (containers.length > 1) throw new ParameterError("setup", ["Expected at most one container step, got " + containers.length]);
+  if (containers.length > 1) throw new ParameterError("setup", [`Expected at most one container step, got ${containers.length}`]);
   if (steps.length) {
     lines.push("# slurmkit helpers", ...STEP_HELPERS, "");
   }
@@ -44,7 +44,7 @@ export function renderScript(o: ScriptOptions): string {
   const offset = o.exitMarkerOffset === "from-env" ? "${slurmkit_offset}" : o.exitMarkerOffset ? String(Math.trunc(o.exitMarkerOffset)) : undefined;
   const element = offset ? `$(( \${SLURM_ARRAY_TASK_ID:-0} + ${offset} ))` : "${SLURM_ARRAY_TASK_ID:-0}";
   if (o.exitMarkerOffset === "from-env") {
-    lines.push("slurmkit_offset=${SLURMKIT_ELEMENT_OFFSET:-0}", 'case $slurmkit_offset in *[!0-9]*) slurmkit_offset=0 ;; esac', "");
+    lines.push("slurmkit_offset=${SLURMKIT_ELEMENT_OFFSET:-0}", "case $slurmkit_offset in *[!0-9]*) slurmkit_offset=0 ;; esac", "");
   }
   const marker = o.exitMarkerDir ? `${quoteShell(`${o.exitMarkerDir}/`)}"${element}.exited"` : undefined;
   if (exits.length) {
@@ -64,8 +64,8 @@ export function renderScript(o: ScriptOptions): string {
       "# shellcheck disable=SC2317 # called by the traps below",
       'slurmkit_forward() { [ -n "${slurmkit_child:-}" ] && kill "-$1" "$slurmkit_child" 2>/dev/null; }',
       "trap slurmkit_on_exit EXIT",
-      'trap \'slurmkit_forward TERM; wait "${slurmkit_child:-}"; exit 143\' TERM',
-      'trap \'slurmkit_forward INT; wait "${slurmkit_child:-}"; exit 130\' INT',
+      "trap 'slurmkit_forward TERM; wait \"${slurmkit_child:-}\"; exit 143' TERM",
+      "trap 'slurmkit_forward INT; wait \"${slurmkit_child:-}\"; exit 130' INT",
       "trap 'slurmkit_forward USR1' USR1",
       "trap 'slurmkit_forward USR2' USR2",
       // A requeued job's earlier attempt may have left its marker.
@@ -100,7 +100,6 @@ export function renderScript(o: ScriptOptions): string {
       'while :; do wait "$slurmkit_child"; slurmkit_status=$?; kill -0 "$slurmkit_child" 2>/dev/null || break; done',
       'exit "$slurmkit_status"',
     );
-  }
-  else lines.push(`exec ${command}`);
+  } else lines.push(`exec ${command}`);
   return `${lines.join("\n")}\n`;
 }

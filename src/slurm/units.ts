@@ -19,8 +19,7 @@ export function parseDurationSeconds(value: number | string): number | undefined
   m = /^(\d+)(?::(\d+)(?::(\d+))?)?$/.exec(text);
   if (!m) return undefined;
   const [, a, b, c] = m;
-  const total =
-    c !== undefined ? Number(a) * 3600 + Number(b) * 60 + Number(c) : b !== undefined ? Number(a) * 60 + Number(b) : Number(a) * 60;
+  const total = c !== undefined ? Number(a) * 3600 + Number(b) * 60 + Number(c) : b !== undefined ? Number(a) * 60 + Number(b) : Number(a) * 60;
   return total > 0 ? total : undefined;
 }
 

@@ -309,9 +309,7 @@ export class Watcher implements JobWatcher {
       if (failed >= FAILING_POLLS) this.#report({ kind: "recovered", failedPolls: failed });
       const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
       // Packed tasks of a running element, and pooled tasks: RUNNING once their own state file exists.
-      const started = await this.#list(
-        tracked.filter((t) => (t.elementStderr !== undefined && lookup(queue, t) === "RUNNING") || (t.pool && t.worker === undefined)).map((t) => t.folder.stateDir),
-      );
+      const started = await this.#list(tracked.filter((t) => (t.elementStderr !== undefined && lookup(queue, t) === "RUNNING") || (t.pool && t.worker === undefined)).map((t) => t.folder.stateDir));
       const absent: Tracked[] = [];
       const unstarted: Tracked[] = [];
       for (const t of tracked) {
@@ -477,7 +475,12 @@ export class Watcher implements JobWatcher {
     const unclaimed: Tracked[] = [];
     for (const t of waiting) {
       if (!claims.has(String(t.job.taskIndex))) unclaimed.push(t);
-      else await this.#guard(t, async () => (await this.#learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker), false));
+      else {
+        await this.#guard(t, async () => {
+          await this.#learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker);
+          return false;
+        });
+      }
     }
     if (unclaimed.length === 0) return false;
     const outcome = await pool.topUp(unclaimed.length, claims.size, states);
@@ -594,4 +597,3 @@ function lookup(states: ReadonlyMap<string, JobState>, t: Tracked): JobState | u
   if (t.arrayIndex === undefined) return states.get(t.schedulerId);
   return states.get(`${t.schedulerId}_${t.arrayIndex}`) ?? states.get(t.schedulerId);
 }
-

@@ -99,13 +99,7 @@ function openSocket(s: ConnectSettings, fail: Fail): Promise<Socket> {
 }
 
 /** SSH handshake and authentication on an open socket, with the host key checked against known_hosts. */
-async function handshake(
-  s: ConnectSettings,
-  socket: Socket,
-  known: KnownHosts,
-  auth: { privateKey: Buffer | string | undefined; agent: string | undefined },
-  fail: Fail,
-): Promise<Client> {
+async function handshake(s: ConnectSettings, socket: Socket, known: KnownHosts, auth: { privateKey: Buffer | string | undefined; agent: string | undefined }, fail: Fail): Promise<Client> {
   const algorithms = hostKeyAlgorithms(knownKeyTypes(known.entries, s.host, s.port));
   let hostKeyProblem: string | undefined;
   let handshakeDone = false;
@@ -149,7 +143,10 @@ async function handshake(
       return fail("auth", `the private key cannot be used: ${error.message.replace(/^Cannot parse privateKey: /, "")}`);
     }
     if (/host key/i.test(error.message) && algorithms.length) {
-      return fail("host key", `${error.message}: ${s.knownHostsFile} only has keys of type ${knownKeyTypes(known.entries, s.host, s.port).join(", ")} for this host, and the server offers none of them`);
+      return fail(
+        "host key",
+        `${error.message}: ${s.knownHostsFile} only has keys of type ${knownKeyTypes(known.entries, s.host, s.port).join(", ")} for this host, and the server offers none of them`,
+      );
     }
     if (handshakeDone && error.level !== "client-socket" && error.level !== "client-timeout") {
       // The server hung up during authentication (too many keys offered, say).

@@ -47,7 +47,8 @@ export function validateSshOptions(o: SshOptions): string[] {
   if (o.privateKey !== undefined && !Buffer.isBuffer(o.privateKey) && (typeof o.privateKey !== "string" || o.privateKey === "")) {
     problems.push("Expected `ssh.privateKey` to be a key file's path, or the key as a Buffer or string");
   }
-  if (o.agent !== undefined && o.agent !== true && (typeof o.agent !== "string" || o.agent === "")) problems.push(`Expected \`ssh.agent\` to be true or an agent socket's path, got \`${String(o.agent)}\``);
+  if (o.agent !== undefined && o.agent !== true && (typeof o.agent !== "string" || o.agent === ""))
+    problems.push(`Expected \`ssh.agent\` to be true or an agent socket's path, got \`${String(o.agent)}\``);
   if (o.knownHosts !== undefined && (typeof o.knownHosts !== "string" || o.knownHosts === "")) problems.push(`Expected \`ssh.knownHosts\` to be a file path, got \`${String(o.knownHosts)}\``);
   for (const k of ["keepaliveMs", "reconnectMs", "connectTimeoutMs"] as const) {
     const v = o[k];

@@ -76,7 +76,10 @@ export class SshTransport implements Transport {
     this.#live = undefined;
     clearInterval(this.#keepalive);
     this.#keepalive = undefined;
-    void current?.then((c) => this.#drop(c), () => undefined);
+    void current?.then(
+      (c) => this.#drop(c),
+      () => undefined,
+    );
   }
 
   async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -89,7 +92,8 @@ export class SshTransport implements Transport {
       return await this.#use((c) => execCommand(c, this.destination, program, command, options));
     } finally {
       const next = this.#execQueue.shift();
-      if (next) next(); // the slot passes on as it is
+      if (next)
+        next(); // the slot passes on as it is
       else this.#execs--;
     }
   }
@@ -208,17 +212,8 @@ export class SshTransport implements Transport {
   }
 
   /** One sftp call. With `retry` (idempotent calls), a dropped connection is reopened and the call made once more. */
-  async #sftp<T>(
-    what: string,
-    path: string,
-    call: (sftp: SFTPWrapper, done: SftpCallback<T>) => void,
-    { retry = true } = {},
-  ): Promise<T> {
-    const attempt = () =>
-      this.#use(
-        (c) =>
-          sftpCall(c, this.destination, what, path, call),
-      );
+  async #sftp<T>(what: string, path: string, call: (sftp: SFTPWrapper, done: SftpCallback<T>) => void, { retry = true } = {}): Promise<T> {
+    const attempt = () => this.#use((c) => sftpCall(c, this.destination, what, path, call));
     try {
       return await attempt();
     } catch (error) {
@@ -322,19 +317,22 @@ export class SshTransport implements Transport {
   #startKeepalive(): void {
     clearInterval(this.#keepalive);
     const every = this.#options.keepaliveMs;
-    this.#keepalive = setInterval(() => {
-      const c = this.#live;
-      if (!c || c.closed) return;
-      const quiet = Date.now() - c.lastData;
-      if (quiet >= 3 * every) {
-        c.closed = true;
-        this.#live = undefined;
-        this.#options.log(`ssh ${this.destination}: no answer for ${Math.round(quiet / 1000)} s; dropping the connection`);
-        c.client.destroy();
-      } else if (quiet >= every) {
-        c.sftp.stat("/", () => undefined);
-      }
-    }, Math.max(100, Math.floor(every / 3)));
+    this.#keepalive = setInterval(
+      () => {
+        const c = this.#live;
+        if (!c || c.closed) return;
+        const quiet = Date.now() - c.lastData;
+        if (quiet >= 3 * every) {
+          c.closed = true;
+          this.#live = undefined;
+          this.#options.log(`ssh ${this.destination}: no answer for ${Math.round(quiet / 1000)} s; dropping the connection`);
+          c.client.destroy();
+        } else if (quiet >= every) {
+          c.sftp.stat("/", () => undefined);
+        }
+      },
+      Math.max(100, Math.floor(every / 3)),
+    );
     this.#keepalive.unref();
   }
 }

@@ -56,12 +56,7 @@ export class TransportError extends SlurmkitError {
   /** "ENOENT" when a file or folder does not exist. */
   readonly code: string | undefined;
 
-  constructor(
-    stage: SshStage,
-    destination: string,
-    message: string,
-    options: { detail?: string; unreachable?: boolean; code?: string; cause?: unknown } = {},
-  ) {
+  constructor(stage: SshStage, destination: string, message: string, options: { detail?: string; unreachable?: boolean; code?: string; cause?: unknown } = {}) {
     super(`ssh ${destination} (${stage}): ${message}`, options.detail ?? "", options.cause === undefined ? {} : { cause: options.cause });
     this.stage = stage;
     this.destination = destination;
@@ -82,4 +77,3 @@ export function unlessUnreachable<T>(fallback: T): (error: unknown) => T {
 export function isUnreachable(error: unknown): boolean {
   return error instanceof TransportError && error.unreachable;
 }
-

@@ -35,7 +35,22 @@ describe("jobEnvironment", () => {
       SLURM_RESTART_COUNT: "2",
       CUDA_VISIBLE_DEVICES: "0,1",
     });
-    expect(env).toMatchObject({ slurm: true, jobId: "812", arrayJobId: "811", arrayIndex: 1, restarts: 2, rank: 3, localRank: 1, nodeRank: 1, worldSize: 4, localWorldSize: 2, nodeCount: 2, hostname: "n2", hosts: ["n1", "n2"], gpus: ["0", "1"] });
+    expect(env).toMatchObject({
+      slurm: true,
+      jobId: "812",
+      arrayJobId: "811",
+      arrayIndex: 1,
+      restarts: 2,
+      rank: 3,
+      localRank: 1,
+      nodeRank: 1,
+      worldSize: 4,
+      localWorldSize: 2,
+      nodeCount: 2,
+      hostname: "n2",
+      hosts: ["n1", "n2"],
+      gpus: ["0", "1"],
+    });
   });
 
   test("a single-rank task started by the batch script is rank 0 of 1 on its node", () => {

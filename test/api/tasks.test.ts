@@ -28,9 +28,7 @@ describe("tasks", () => {
 
   test("defineTask needs a file URL (or absolute path) and an identifier", () => {
     expect(defineTask("/abs/tasks.js", "f", () => 1).moduleUrl).toBe("file:///abs/tasks.js");
-    expect(() => defineTask("tasks.js", "f", () => 1)).toThrow(
-      "Invalid function task: Expected `moduleUrl` to be a file: URL or an absolute path (pass import.meta.url), got `tasks.js`",
-    );
+    expect(() => defineTask("tasks.js", "f", () => 1)).toThrow("Invalid function task: Expected `moduleUrl` to be a file: URL or an absolute path (pass import.meta.url), got `tasks.js`");
     expect(() => defineTask(import.meta.url, "not valid", () => 1)).toThrow("Expected `name` to be an identifier such as `train`, got `not valid`");
   });
 });

@@ -51,7 +51,10 @@ async function raw(n: number): Promise<Row> {
   for (let first = 0; first < n; first += limit) {
     const count = Math.min(limit, n - first);
     const script = join(dir, `raw-${first}.sbatch`);
-    await writeFile(script, `#!/bin/bash\n#SBATCH --array=0-${count - 1}\n#SBATCH --time=5\n#SBATCH --mem=${MEM}\n#SBATCH --output=/dev/null\necho done > ${out}/$(( SLURM_ARRAY_TASK_ID + ${first} ))\n`);
+    await writeFile(
+      script,
+      `#!/bin/bash\n#SBATCH --array=0-${count - 1}\n#SBATCH --time=5\n#SBATCH --mem=${MEM}\n#SBATCH --output=/dev/null\necho done > ${out}/$(( SLURM_ARRAY_TASK_ID + ${first} ))\n`,
+    );
     await execa("sbatch", ["--parsable", script]);
     sbatch++;
   }
@@ -109,7 +112,11 @@ async function elementPeak(folder: string): Promise<{ askedMb: number; peakMb: n
   let peaks: number[] = [];
   for (let i = 0; i < 20 && peaks.length === 0; i++) {
     const { stdout } = await execa("sacct", ["-j", ids, "-n", "-P", "--format=JobID,MaxRSS"]);
-    peaks = stdout.split("\n").filter((l) => l.includes(".batch|") && /\|\d/.test(l)).map((l) => Number(/\|(\d+)K/.exec(l)?.[1] ?? NaN) / 1024).filter(Number.isFinite);
+    peaks = stdout
+      .split("\n")
+      .filter((l) => l.includes(".batch|") && /\|\d/.test(l))
+      .map((l) => Number(/\|(\d+)K/.exec(l)?.[1] ?? NaN) / 1024)
+      .filter(Number.isFinite);
     if (peaks.length === 0) await new Promise((r) => setTimeout(r, 1000));
   }
   return { askedMb: manifest.workers.memMb, peakMb: Math.max(...peaks), workers: peaks.length };
@@ -123,12 +130,31 @@ for (const n of sizes) {
   rows.push({ ...(await raw(n)), workload: work });
   if (n <= 200 || full) {
     log(`${work}: slurmkit, one per element, imported by path (bundle: false)`);
-    rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element, bundle: false (tsx on the node)", Array.from({ length: n }, (_, i) => square.with(i)), {}, false)), workload: work });
+    rows.push({
+      ...(await viaSlurmkit(
+        "slurmkit, 1 per element, bundle: false (tsx on the node)",
+        Array.from({ length: n }, (_, i) => square.with(i)),
+        {},
+        false,
+      )),
+      workload: work,
+    });
     log(`${work}: slurmkit, one per element`);
-    rows.push({ ...(await viaSlurmkit("slurmkit, 1 per element (code snapshots)", Array.from({ length: n }, (_, i) => square.with(i)), {})), workload: work });
+    rows.push({
+      ...(await viaSlurmkit(
+        "slurmkit, 1 per element (code snapshots)",
+        Array.from({ length: n }, (_, i) => square.with(i)),
+        {},
+      )),
+      workload: work,
+    });
   }
   log(`${work}: slurmkit packed`);
-  const packed = await viaSlurmkit('slurmkit, workers ("auto")', Array.from({ length: n }, (_, i) => square.with(i)), { workers: "auto" });
+  const packed = await viaSlurmkit(
+    'slurmkit, workers ("auto")',
+    Array.from({ length: n }, (_, i) => square.with(i)),
+    { workers: "auto" },
+  );
   rows.push({ ...packed, workload: work, how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner` });
   largest = { n, folder: packed.folder };
   workerMemory.push({ n, ...(await elementPeak(packed.folder)) });
@@ -155,7 +181,10 @@ const tail: Array<{ how: string; seconds: number; ideal: number }> = [];
 {
   const n = Number(process.env.BENCH_TAIL ?? (full ? "200" : "80"));
   let seed = 20261121;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   const seconds = Array.from({ length: n }, () => {
     const normal = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
     return Math.min(5, Math.max(0.1, 0.5 * Math.exp(normal)));
@@ -283,9 +312,13 @@ console.log(
 );
 if (largest) console.log(`command line on ${largest.n.toLocaleString("en")} completed tasks (packed): ${cliMs.map((c) => `${c.command} ${c.ms.toFixed(0)} ms`).join(", ")}`);
 for (const w of workerMemory) {
-  console.log(`worker memory, ${w.n.toLocaleString("en")} packed tasks at mem ${MEM}: each worker asked for ${w.askedMb} MiB; the most one held was ${w.peakMb.toFixed(1)} MiB (sacct MaxRSS over ${w.workers} workers)`);
+  console.log(
+    `worker memory, ${w.n.toLocaleString("en")} packed tasks at mem ${MEM}: each worker asked for ${w.askedMb} MiB; the most one held was ${w.peakMb.toFixed(1)} MiB (sacct MaxRSS over ${w.workers} workers)`,
+  );
 }
 console.log(`memory sample of a running task's process tree: ${sampleMs.toFixed(2)} ms (${sampleScope}), every 500 ms while tasks run`);
 console.log(`claims: ${claimMs.toFixed(3)} ms per task (4 workers claiming 10,000 tasks by exclusive create, this machine's file system)`);
-console.log(`mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`);
+console.log(
+  `mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`,
+);
 process.exit(0);

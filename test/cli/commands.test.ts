@@ -71,7 +71,10 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
     needCluster(ctx);
     const out = await cli(["results", folder]);
     expect(out.exitCode).toBe(0);
-    const rows = out.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = out.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(rows.map((r) => r.index)).toEqual([...Array(10).keys()]);
     for (const [i, r] of rows.entries()) {
       expect(r.id).toBe(jobs[i]!.id);
@@ -86,13 +89,26 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
         expect(r.result).toBeUndefined();
       } else {
         expect(r.state).toBe("COMPLETED");
-        expect(r.result).toEqual({ i, big: 2 ** 40 + i, huge: 18446744073709552000, negative: -(2 ** 40), ratio: i / 4, bytes: { $base64: Buffer.from([i, 255]).toString("base64") }, text: "naïve ✓" });
+        expect(r.result).toEqual({
+          i,
+          big: 2 ** 40 + i,
+          huge: 18446744073709552000,
+          negative: -(2 ** 40),
+          ratio: i / 4,
+          bytes: { $base64: Buffer.from([i, 255]).toString("base64") },
+          text: "naïve ✓",
+        });
       }
     }
     // The wide integer is written with every digit, though JSON.parse in JavaScript rounds it.
     expect(out.stdout).toContain('"huge":18446744073709551615');
     const failed = await cli(["results", folder, "--failed"]);
-    expect(failed.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { task: number }).task)).toEqual(FAILING);
+    expect(
+      failed.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { task: number }).task),
+    ).toEqual(FAILING);
   });
 
   test("Python's msgpack reads a result file written on the cluster, with the same values and integers kept", async (ctx) => {
@@ -187,7 +203,10 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
     expect(status.stdout.split("\n")[0]!.split("\t")).toEqual(["SUBMISSION", "TASKS", "COMPLETED", "RERUN"]);
     expect(status.stdout.split("\n")[1]!.split("\t")).toEqual([original, "10", "10", "3"]);
 
-    const rows = (await cli(["results", folder])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { task: number; id: string; state: string; result: { i: number } });
+    const rows = (await cli(["results", folder])).stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { task: number; id: string; state: string; result: { i: number } });
     expect(rows.map((r) => [r.task, r.state, r.result.i])).toEqual([...Array(10).keys()].map((i) => [i, "COMPLETED", i]));
     for (const i of FAILING) expect(rows[i]!.id).not.toBe(jobs[i]!.id);
 
@@ -340,7 +359,10 @@ describe("the command line over SSH", { timeout: 240_000 }, () => {
     expect(status.stderr).toBe("");
     expect(status.exitCode).toBe(1);
     expect((JSON.parse(status.stdout) as { submissions: Array<{ states: object }> }).submissions[0]!.states).toEqual({ COMPLETED: 1, FAILED: 1 });
-    const rows = (await cli(["results", folder, ...ssh])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { state: string; result?: { big: number }; error?: { message: string } });
+    const rows = (await cli(["results", folder, ...ssh])).stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { state: string; result?: { big: number }; error?: { message: string } });
     expect(rows[0]!.result!.big).toBe(2 ** 40);
     expect(rows[1]!.error!.message).toBe(`task 1 fails until ${marker} exists`);
     expect((await cli(["logs", folder, "1", ...ssh])).stdout).toMatch(/^hello from 1 on n[12]$/);

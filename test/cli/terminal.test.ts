@@ -14,7 +14,7 @@ const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url
 const script = fileURLToPath(new URL("../fixtures/progress-script.ts", import.meta.url));
 
 /** Lines of the screen that are a progress line of the submission. */
-const progressLines = (screen: string) => screen.split("\n").filter((l) => /^\d{8}T\d{6}Z-[0-9a-f]{6}  \d+\/\d+ done/.test(l));
+const progressLines = (screen: string) => screen.split("\n").filter((l) => /^\d{8}T\d{6}Z-[0-9a-f]{6} {2}\d+\/\d+ done/.test(l));
 
 describe("live progress in a terminal", { timeout: 240_000 }, () => {
   test("watch redraws one line in place while tasks run, then prints the status summary", async (ctx) => {
@@ -25,7 +25,7 @@ describe("live progress in a terminal", { timeout: 240_000 }, () => {
     const term = await startTerminal(["node", bin, "watch", folder, "--interval", "0.3"], { env: { SLURM_CONF: process.env.SLURM_CONF! } });
     try {
       // While tasks run: exactly one progress line, however many times it was redrawn.
-      const running = await term.waitFor(/  [1-5]\/6 done  [12] running/, 120_000);
+      const running = await term.waitFor(/ {2}[1-5]\/6 done {2}[12] running/, 120_000);
       expect(progressLines(running)).toHaveLength(1);
       const later = await term.waitFor((s: string) => progressLines(s)[0] !== progressLines(running)[0], 60_000);
       expect(progressLines(later)).toHaveLength(1);
@@ -33,9 +33,9 @@ describe("live progress in a terminal", { timeout: 240_000 }, () => {
       const end = await term.screen();
       const lines = progressLines(end);
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/  6\/6 done  0 running  0 pending  1 failed$/);
+      expect(lines[0]).toMatch(/ {2}6\/6 done {2}0 running {2}0 pending {2}1 failed$/);
       // Then the summary, aligned on the TTY.
-      expect(end).toMatch(/SUBMISSION {7,}TASKS  COMPLETED  FAILED\n\d{8}T\d{6}Z-[0-9a-f]{6}  6 {6}5 {10}1/);
+      expect(end).toMatch(/SUBMISSION {7,}TASKS {2}COMPLETED {2}FAILED\n\d{8}T\d{6}Z-[0-9a-f]{6} {2}6 {6}5 {10}1/);
     } finally {
       await term.close();
     }
@@ -46,7 +46,7 @@ describe("live progress in a terminal", { timeout: 240_000 }, () => {
     const env = { SLURM_CONF: process.env.SLURM_CONF! };
     const term = await startTerminal([tsx, script, await runsFolder(), "4", "2500"], { env });
     try {
-      const during = await term.waitFor(/  [0-3]\/4 done/, 120_000);
+      const during = await term.waitFor(/ {2}[0-3]\/4 done/, 120_000);
       expect(progressLines(during)).toHaveLength(1);
       expect(await term.exited(120_000)).toBe(0);
       const end = await term.screen();
@@ -54,7 +54,7 @@ describe("live progress in a terminal", { timeout: 240_000 }, () => {
       // Each result on a line of its own, none mixed into the progress line, which ends at 4/4 below them.
       for (let i = 0; i < 4; i++) expect(rows).toContain(`result ${i}: ${2 ** 40 + i}`);
       expect(progressLines(end)).toHaveLength(1);
-      expect(progressLines(end)[0]).toMatch(/  4\/4 done  0 running  0 pending  0 failed$/);
+      expect(progressLines(end)[0]).toMatch(/ {2}4\/4 done {2}0 running {2}0 pending {2}0 failed$/);
       expect(rows.indexOf(progressLines(end)[0]!)).toBeGreaterThan(Math.max(...[0, 1, 2, 3].map((i) => rows.indexOf(`result ${i}: ${2 ** 40 + i}`))));
       expect(rows.at(-1)).toBe("all done");
     } finally {

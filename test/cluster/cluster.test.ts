@@ -6,10 +6,14 @@ import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 
 /** Waits until the job has left squeue's list of pending and running jobs. */
 async function waitForJobToLeaveQueue(jobId: string): Promise<void> {
-  await waitFor(`job ${jobId} to finish`, async () => {
-    const { stdout } = await slurm("squeue", ["-h", "-j", jobId, "-t", "PD,R,CG", "-o", "%i"], { reject: false });
-    return stdout.trim() === "" ? true : undefined;
-  }, 90_000);
+  await waitFor(
+    `job ${jobId} to finish`,
+    async () => {
+      const { stdout } = await slurm("squeue", ["-h", "-j", jobId, "-t", "PD,R,CG", "-o", "%i"], { reject: false });
+      return stdout.trim() === "" ? true : undefined;
+    },
+    90_000,
+  );
 }
 
 describe("the test cluster is a real two-node Slurm", () => {
@@ -17,12 +21,7 @@ describe("the test cluster is a real two-node Slurm", () => {
     needCluster(ctx);
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-cluster-"));
     // Each task takes a whole node (2 CPUs), so six of them must use both nodes.
-    const script = [
-      "#!/bin/bash",
-      'test -d "$SLURM_TMPDIR" || exit 7',
-      'echo "$SLURMD_NODENAME $SLURM_TMPDIR" > "$OUT/task-$SLURM_ARRAY_TASK_ID"',
-      "sleep 2",
-    ].join("\n");
+    const script = ["#!/bin/bash", 'test -d "$SLURM_TMPDIR" || exit 7', 'echo "$SLURMD_NODENAME $SLURM_TMPDIR" > "$OUT/task-$SLURM_ARRAY_TASK_ID"', "sleep 2"].join("\n");
     const submitted = await slurm("sbatch", ["--parsable", "--array=0-5", "--cpus-per-task=2", "-o", "/dev/null", "--export", `ALL,OUT=${dir}`], {
       input: script,
     });
@@ -49,11 +48,15 @@ describe("the test cluster is a real two-node Slurm", () => {
     for (const d of n1Dirs) expect(n2Dirs.has(d)).toBe(false);
     for (const d of [...n1Dirs, ...n2Dirs]) expect((await stat(d)).isDirectory()).toBe(true);
 
-    const states = await waitFor("sacct to record the array", async () => {
-      const { stdout } = await slurm("sacct", ["-j", jobId, "-X", "-n", "-P", "-o", "JobID,State,ExitCode"]);
-      const rows = stdout.trim().split("\n").filter(Boolean);
-      return rows.length === 6 && rows.every((r) => r.includes("|COMPLETED|")) ? rows : undefined;
-    }, 60_000);
+    const states = await waitFor(
+      "sacct to record the array",
+      async () => {
+        const { stdout } = await slurm("sacct", ["-j", jobId, "-X", "-n", "-P", "-o", "JobID,State,ExitCode"]);
+        const rows = stdout.trim().split("\n").filter(Boolean);
+        return rows.length === 6 && rows.every((r) => r.includes("|COMPLETED|")) ? rows : undefined;
+      },
+      60_000,
+    );
     expect(states.map((r) => r.split("|")[0]).sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `${jobId}_${i}`));
     expect(states.every((r) => r.endsWith("|0:0"))).toBe(true);
   });

@@ -4,16 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test, type TestContext } from "vitest";
-import {
-  atRuntime,
-  command,
-  defineTask,
-  JobEndedWithoutResultError,
-  ParameterError,
-  TaskFailedError,
-  type LocalExecutor,
-  type SlurmExecutor,
-} from "../../src/index.js";
+import { atRuntime, command, defineTask, JobEndedWithoutResultError, ParameterError, TaskFailedError, type LocalExecutor, type SlurmExecutor } from "../../src/index.js";
 import { explode, lingering, square, usr1 } from "../fixtures/tasks.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
@@ -162,7 +153,14 @@ export function executorBehaviour(name: string, make: MakeExecutor): void {
     test("futures rebuilt from the folder in a fresh process return the same results", async (ctx) => {
       const executor = await make(ctx);
       const jobs = await executor.mapArray([square.with(3), square.with(4), explode.with("no")]);
-      const here = await Promise.all(jobs.map((j) => j.result().then((value) => ({ value }), (e: Error) => ({ error: e.name }))));
+      const here = await Promise.all(
+        jobs.map((j) =>
+          j.result().then(
+            (value) => ({ value }),
+            (e: Error) => ({ error: e.name }),
+          ),
+        ),
+      );
       const submission = dirname(dirname(jobs[0]!.paths.result));
       const { stdout } = await execa(tsx, [join(fixtures, "reload.mts"), executor.folder]);
       const rebuilt = JSON.parse(stdout) as Array<{ id: string; state: string }>;

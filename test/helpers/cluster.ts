@@ -36,11 +36,7 @@ export interface CommandOutput {
 }
 
 /** Runs a Slurm client command against the test cluster; rejects on failure unless `reject: false`. */
-export async function slurm(
-  file: string,
-  args: readonly string[],
-  options: { input?: string; reject?: boolean } = {},
-): Promise<CommandOutput> {
+export async function slurm(file: string, args: readonly string[], options: { input?: string; reject?: boolean } = {}): Promise<CommandOutput> {
   const info = inject("cluster");
   const result = await execa(file, args, {
     reject: options.reject ?? true,

@@ -43,15 +43,47 @@ export async function startTerminal(argv: readonly string[], options: TerminalOp
   const { cwd = process.cwd(), env = {}, cols = 120, rows = 30 } = options;
   const socket = `test-terminal-${process.pid}-${++sessions}-${Date.now().toString(36)}`;
   const clientEnv: Record<string, string | undefined> = { ...process.env, TMUX: undefined, TMUX_PANE: undefined, CI: undefined };
-  const tmux = async (...args: string[]): Promise<string> =>
-    (await execa("tmux", ["-L", socket, "-f", "/dev/null", ...args], { env: clientEnv, extendEnv: false, stdin: "ignore" })).stdout;
+  const tmux = async (...args: string[]): Promise<string> => (await execa("tmux", ["-L", socket, "-f", "/dev/null", ...args], { env: clientEnv, extendEnv: false, stdin: "ignore" })).stdout;
   const assignments = Object.entries(env).map(([key, value]) => shellQuote(`${key}=${value}`));
   // The shell outlives the program a little: tmux 3.3a closes the pane's pty, unread output and all, as soon as it reaps the pane's process,
   // which loses the output of a program that exits within milliseconds of starting. It exits with the program's status (128 + n for signal n).
   const command = `${["env", "-u", "CI", "-u", "TMUX", ...assignments, ...argv.map(shellQuote)].join(" ")}; s=$?; sleep 0.2; exit $s`;
   // The pane first runs `sleep`, so remain-on-exit is in effect before the program starts.
-  await tmux("new-session", "-d", "-s", "t", "-x", String(cols), "-y", String(rows), "-c", cwd, "sleep 2147483647", ";", "set-option", "-g", "status", "off", ";",
-    "set-option", "-g", "remain-on-exit", "on", ";", "set-option", "-g", "default-shell", "/bin/sh", ";", "respawn-pane", "-k", "-t", "t", "-c", cwd, command,
+  await tmux(
+    "new-session",
+    "-d",
+    "-s",
+    "t",
+    "-x",
+    String(cols),
+    "-y",
+    String(rows),
+    "-c",
+    cwd,
+    "sleep 2147483647",
+    ";",
+    "set-option",
+    "-g",
+    "status",
+    "off",
+    ";",
+    "set-option",
+    "-g",
+    "remain-on-exit",
+    "on",
+    ";",
+    "set-option",
+    "-g",
+    "default-shell",
+    "/bin/sh",
+    ";",
+    "respawn-pane",
+    "-k",
+    "-t",
+    "t",
+    "-c",
+    cwd,
+    command,
   ).catch(async (error: unknown) => {
     await tmux("kill-server").catch(() => undefined);
     throw error;
@@ -66,15 +98,15 @@ export async function startTerminal(argv: readonly string[], options: TerminalOp
     // #{pane_dead}, which is set earlier, at the pty's EOF), tmux has scrolled the screen up one line and written "Pane is dead" on the bottom
     // line: undo that by taking the line scrolled into the history and dropping the bottom line.
     const [state, scrolled = "", ...visible] = (
-      await tmux("display-message", "-p", "-t", "t", "#{?pane_dead_time,1,0}#{pane_dead}", ";", "capture-pane", "-p", "-t", "t", "-S", "-1", "-E", "-1", ";",
-        "capture-pane", "-p", "-t", "t")
+      await tmux("display-message", "-p", "-t", "t", "#{?pane_dead_time,1,0}#{pane_dead}", ";", "capture-pane", "-p", "-t", "t", "-S", "-1", "-E", "-1", ";", "capture-pane", "-p", "-t", "t")
     ).split("\n");
     const lines = (state === "11" ? [scrolled, ...visible.slice(0, -1)] : visible).map((line) => line.trimEnd());
     // tmux uses libutempter, whose own SIGCHLD handler can swallow the program's SIGCHLD as the pty closes (tmux/tmux#311): then tmux never
     // collects the exit status. Nudge it while the pty is closed (#{pane_dead}) but no status is in.
     if (state === "01") process.kill(serverPid, "SIGCHLD");
     while (lines.length > 0 && lines.at(-1) === "") lines.pop();
-    return (last = lines.join("\n"));
+    last = lines.join("\n");
+    return last;
   };
 
   const poll = async <T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> => {

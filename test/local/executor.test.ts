@@ -4,13 +4,15 @@ import { whereAmI } from "../fixtures/tasks.js";
 import { needCluster } from "../helpers/cluster.js";
 import { executorBehaviour, runsFolder } from "../helpers/behaviour.js";
 
-executorBehaviour("LocalExecutor", async (_ctx, options = {}) =>
-  new LocalExecutor({
-    folder: await runsFolder(),
-    maxParallel: options.maxParallel ?? 2,
-    ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
-    ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
-  }),
+executorBehaviour(
+  "LocalExecutor",
+  async (_ctx, options = {}) =>
+    new LocalExecutor({
+      folder: await runsFolder(),
+      maxParallel: options.maxParallel ?? 2,
+      ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
+      ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
+    }),
 );
 
 describe("LocalExecutor", () => {

@@ -21,7 +21,10 @@ async function commonjsProject(ctx: TestContext): Promise<string> {
 test("a CommonJS project requires slurmkit, and imports it from TypeScript run by tsx", { timeout: 60_000 }, async (ctx) => {
   const project = await commonjsProject(ctx);
   await writeFile(join(project, "plain.js"), 'const { SlurmExecutor, VERSION } = require("slurmkit");\nconsole.log(VERSION, typeof SlurmExecutor);\n');
-  await writeFile(join(project, "typed.ts"), 'import { LocalExecutor, command, VERSION } from "slurmkit";\nconst e = new LocalExecutor({ folder: "runs" });\ne.submit(command("true")).then((j) => j.result()).then((r) => console.log(VERSION, r.exitCode));\n');
+  await writeFile(
+    join(project, "typed.ts"),
+    'import { LocalExecutor, command, VERSION } from "slurmkit";\nconst e = new LocalExecutor({ folder: "runs" });\ne.submit(command("true")).then((j) => j.result()).then((r) => console.log(VERSION, r.exitCode));\n',
+  );
   const { version } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
   const plain = await execa("node", ["plain.js"], { cwd: project, reject: false });
   expect(plain.stderr).toBe("");

@@ -42,9 +42,7 @@ describe("run-folder records decoded with zod", () => {
     expect(thrown(() => decodeResult(packr.pack({ ok: true, value: 1 }), "/r/0.result")).message).toBe(
       "/r/0.result is not a slurmkit result file: `host`: Invalid input: expected string, received undefined; `jobId`: Invalid input: expected string, received undefined; `startedAt`: Invalid input: expected number, received undefined",
     );
-    expect(thrown(() => decodeState(packr.pack({ state: "DONE", host: "n1", jobId: "1", pid: 1, at: 1 }), "/s/0.state")).message).toMatch(
-      /^\/s\/0\.state is not a slurmkit state file: `state`: /,
-    );
+    expect(thrown(() => decodeState(packr.pack({ state: "DONE", host: "n1", jobId: "1", pid: 1, at: 1 }), "/s/0.state")).message).toMatch(/^\/s\/0\.state is not a slurmkit state file: `state`: /);
   });
 
   test("a manifest from a newer slurmkit says so", () => {

@@ -8,16 +8,18 @@ const packr = new Packr({ useRecords: false, moreTypes: true, int64AsType: "auto
 
 describe("toJson", () => {
   test("plain JSON values come out exactly as JSON.stringify gives them", () => {
-    const values = ["a\n\"b\"\u2028", "", true, false, null, 0, -0, 1.5, -3e-7, 1e300, [], {}, [1, "x", [null]], { a: 1, "b c": { d: [true] } }];
+    const values = ['a\n"b"\u2028', "", true, false, null, 0, -0, 1.5, -3e-7, 1e300, [], {}, [1, "x", [null]], { a: 1, "b c": { d: [true] } }];
     for (const value of values) expect(toJson(value)).toBe(JSON.stringify(value));
   });
 
   test("any fast-check JSON value parses back like JSON.stringify's text", () => {
-    fc.assert(fc.property(fc.jsonValue(), (value) => {
-      const text = toJson(value);
-      expect(text).not.toContain("\n");
-      expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
-    }));
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const text = toJson(value);
+        expect(text).not.toContain("\n");
+        expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
+      }),
+    );
   });
 
   test("NaN and infinities give null", () => {
@@ -38,7 +40,15 @@ describe("toJson", () => {
     expect(toJson(Symbol("s"))).toBe("null");
     expect(toJson([undefined, () => 1, Symbol("s"), 1])).toBe("[null,null,null,1]");
     expect(toJson({ a: undefined, b: () => 1, c: Symbol("s"), d: 1 })).toBe('{"d":1}');
-    expect(toJson(new Map([["a", undefined], ["b", 2]]))).toBe('{"b":2}');
+    expect(
+      toJson(
+        new Map([
+          ["a", undefined],
+          ["b", 2],
+        ]),
+      ),
+    ).toBe('{"b":2}');
+    // biome-ignore lint/suspicious/noSparseArray: a hole is what this line tests.
     expect(toJson([1, , 3])).toBe("[1,null,3]");
   });
 
@@ -57,7 +67,12 @@ describe("toJson", () => {
   });
 
   test("Maps give objects with String(key) keys, Sets give arrays", () => {
-    const map = new Map<unknown, unknown>([[1, "one"], [2n ** 64n, "big"], [true, new Set([1, "a"])], ['q"\n', new Map([["x", null]])]]);
+    const map = new Map<unknown, unknown>([
+      [1, "one"],
+      [2n ** 64n, "big"],
+      [true, new Set([1, "a"])],
+      ['q"\n', new Map([["x", null]])],
+    ]);
     expect(toJson(map)).toBe('{"1":"one","18446744073709551616":"big","true":[1,"a"],"q\\"\\n":{"x":null}}');
     expect(toJson(new Set())).toBe("[]");
     expect(toJson(new Map())).toBe("{}");
@@ -72,7 +87,7 @@ describe("toJson", () => {
   });
 
   test("object keys are escaped and insertion order is kept", () => {
-    expect(toJson({ z: 1, "a\"\n\\": 2, 1: 3 })).toBe(JSON.stringify({ z: 1, "a\"\n\\": 2, 1: 3 }));
+    expect(toJson({ z: 1, 'a"\n\\': 2, 1: 3 })).toBe(JSON.stringify({ z: 1, 'a"\n\\': 2, 1: 3 }));
     expect(toJson({ b: 1, a: 2 })).toBe('{"b":1,"a":2}');
   });
 
@@ -104,9 +119,11 @@ describe("toJson", () => {
   });
 
   test("output never contains a raw newline", () => {
-    fc.assert(fc.property(fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true }), (value) => {
-      expect(toJson(value)).not.toContain("\n");
-    }));
+    fc.assert(
+      fc.property(fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true }), (value) => {
+        expect(toJson(value)).not.toContain("\n");
+      }),
+    );
   });
 });
 

@@ -50,7 +50,8 @@ describe("the reports' summaries", () => {
   });
 
   test("a log with several attempts is split at the runner's headers", () => {
-    const log = "first\nline\n\n===== slurmkit: task 3, attempt 1, on n1 at 2026-11-22T00:00:00.000Z =====\nsecond\n\n===== slurmkit: task 3, attempt 2, on n2 at 2026-11-22T00:01:00.000Z =====\nthird\n";
+    const log =
+      "first\nline\n\n===== slurmkit: task 3, attempt 1, on n1 at 2026-11-22T00:00:00.000Z =====\nsecond\n\n===== slurmkit: task 3, attempt 2, on n2 at 2026-11-22T00:01:00.000Z =====\nthird\n";
     expect(attemptSection(log, 0)).toBe("first\nline\n");
     expect(attemptSection(log, 1)).toBe("second\n");
     expect(attemptSection(log, 2)).toBe("third\n");

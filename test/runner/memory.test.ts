@@ -41,11 +41,26 @@ describe("a task's memory, as the node counts it", () => {
   });
 
   test("a process tree: the process and everything it started, at any depth", () => {
-    const parents = new Map([[10, 1], [11, 10], [12, 11], [13, 10], [20, 1], [21, 20]]);
+    const parents = new Map([
+      [10, 1],
+      [11, 10],
+      [12, 11],
+      [13, 10],
+      [20, 1],
+      [21, 20],
+    ]);
     expect(processTree(10, parents).sort()).toEqual([10, 11, 12, 13]);
     expect(processTree(21, parents)).toEqual([21]);
     // Parents read at different moments, with a pid reused, can make a loop: each pid is listed once.
-    expect(processTree(30, new Map([[31, 30], [30, 31]])).sort()).toEqual([30, 31]);
+    expect(
+      processTree(
+        30,
+        new Map([
+          [31, 30],
+          [30, 31],
+        ]),
+      ).sort(),
+    ).toEqual([30, 31]);
   });
 
   test("the least memory limit of a process's cgroup and its parents, in cgroup v1 and v2; none when unlimited", () => {
@@ -83,7 +98,13 @@ describe("a task's memory, as the node counts it", () => {
     expect(cgroupOomKills(v2, files(tree))).toBe(2);
     const v1 = "4:memory:/slurm/uid_0/job_5/step_batch\n";
     expect(
-      cgroupOomKills(v1, files({ "/sys/fs/cgroup/memory/slurm/uid_0/job_5/memory.limit_in_bytes": "104857600", "/sys/fs/cgroup/memory/slurm/uid_0/job_5/step_batch/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n" })),
+      cgroupOomKills(
+        v1,
+        files({
+          "/sys/fs/cgroup/memory/slurm/uid_0/job_5/memory.limit_in_bytes": "104857600",
+          "/sys/fs/cgroup/memory/slurm/uid_0/job_5/step_batch/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        }),
+      ),
     ).toBe(2);
     // Not in a limited cgroup: none of its own.
     expect(cgroupOomKills("4:memory:/\n", files({}))).toBeUndefined();

@@ -139,9 +139,7 @@ describe("parseSlurmFlags errors name the flag and what is accepted", () => {
   });
 
   test("argv that is not an array of strings", () => {
-    expect(() => parseSlurmFlags("--slurm mem=1G" as unknown as string[])).toThrow(
-      "Invalid command line: Expected argv to be an array of strings such as process.argv.slice(2), got `--slurm mem=1G`",
-    );
+    expect(() => parseSlurmFlags("--slurm mem=1G" as unknown as string[])).toThrow("Invalid command line: Expected argv to be an array of strings such as process.argv.slice(2), got `--slurm mem=1G`");
   });
 });
 

@@ -48,7 +48,12 @@ describe("SlurmExecutor with accounting off", () => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), partition: "low", time: 10 });
     const job = await executor.submit(stubborn.with(600));
-    await preemptWhenRunning(job, () => readFile(job.paths.state).then(() => true, () => false));
+    await preemptWhenRunning(job, () =>
+      readFile(job.paths.state).then(
+        () => true,
+        () => false,
+      ),
+    );
     const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
     expect(error).toBeInstanceOf(JobEndedWithoutResultError);
     expect(error.state).toBe("PREEMPTED");

@@ -19,10 +19,14 @@ describe("a cluster with accounting switched off", () => {
     const jobId = submitted.stdout.trim();
     const seen = await slurm("squeue", ["-h", "-j", jobId, "-o", "%i %T"]);
     expect(seen.stdout.trim()).toMatch(new RegExp(`^${jobId} (PENDING|RUNNING|CONFIGURING)$`));
-    await waitFor(`job ${jobId} to complete without accounting`, async () => {
-      const { stdout } = await slurm("squeue", ["-h", "-j", jobId, "-t", "all", "-o", "%T"], { reject: false });
-      return stdout.trim() === "COMPLETED" ? true : undefined;
-    }, 60_000);
+    await waitFor(
+      `job ${jobId} to complete without accounting`,
+      async () => {
+        const { stdout } = await slurm("squeue", ["-h", "-j", jobId, "-t", "all", "-o", "%T"], { reject: false });
+        return stdout.trim() === "COMPLETED" ? true : undefined;
+      },
+      60_000,
+    );
 
     await execa("bash", [clusterScript, "accounting", "on"]);
     const back = await slurm("sacct", ["-n", "-X", "-S", "now-1minute"]);

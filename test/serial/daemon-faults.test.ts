@@ -24,7 +24,7 @@ async function daemonPid(slurmConf: string, name: string): Promise<number> {
 function timingTransport(): { transport: FaultyTransport; longestSqueueMs: () => number } {
   let longest = 0;
   const transport = new FaultyTransport(new LocalTransport(), {
-    async run(program, args, real) {
+    async run(program, _args, real) {
       const started = Date.now();
       const result = await real();
       if (program === "squeue") longest = Math.max(longest, Date.now() - started);
@@ -92,7 +92,7 @@ describe("Slurm daemons killed under running tasks", { timeout: 420_000 }, () =>
     // The client met the outage, and any failing report it made was followed by a recovery.
     expect(longestSqueueMs()).toBeGreaterThan(5000);
     expect(health.length % 2).toBe(0);
-    health.forEach((e, i) => expect(e.kind).toBe(i % 2 === 0 ? "failing" : "recovered"));
+    for (const [i, e] of health.entries()) expect(e.kind).toBe(i % 2 === 0 ? "failing" : "recovered");
   });
 
   test("the slurmd of a node running a task killed: that task ends NODE_FAIL within SlurmdTimeout plus two polls, and the other tasks complete", async (ctx) => {

@@ -17,9 +17,42 @@ const dump = fileURLToPath(new URL("../fixtures/dump.cjs", import.meta.url));
 
 // Everything a shell would act on, plus unicode: any injected command creates ./slurmkit-canary.
 const FRAGMENTS = [
-  "'", '"', `$(touch ${CANARY})`, `\`touch ${CANARY}\``, `;touch ${CANARY};`, `|touch ${CANARY}`, `&& touch ${CANARY}`,
-  "\n", "\r", "\t", " ", ";", "*", "?", "[ab]", "~", "$HOME", "${HOME}", "$", "${", "}", "$((1+1))", "\\", "!", "#", "%", "-", "--", "=", ">", "<",
-  "é", "✓", "😀", "日本", "\u200b",
+  "'",
+  '"',
+  `$(touch ${CANARY})`,
+  `\`touch ${CANARY}\``,
+  `;touch ${CANARY};`,
+  `|touch ${CANARY}`,
+  `&& touch ${CANARY}`,
+  "\n",
+  "\r",
+  "\t",
+  " ",
+  ";",
+  "*",
+  "?",
+  "[ab]",
+  "~",
+  "$HOME",
+  "${HOME}",
+  "$",
+  "${",
+  "}",
+  "$((1+1))",
+  "\\",
+  "!",
+  "#",
+  "%",
+  "-",
+  "--",
+  "=",
+  ">",
+  "<",
+  "é",
+  "✓",
+  "😀",
+  "日本",
+  "\u200b",
 ];
 const piece = fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ unit: "grapheme", maxLength: 6 }));
 const adversarial = fc.array(piece, { maxLength: 6 }).map((p) => p.join("").replaceAll("\0", ""));
@@ -35,7 +68,11 @@ describe("adversarial strings reach the task byte for byte, and never run", () =
     const args = sample(adversarial, 2000, SEED);
     const envValues = sample(adversarial, 500, SEED + 1);
     // File names: no "/", not empty, "." or "..", and unique.
-    const names = sample(adversarial, 300, SEED + 2).map((s, i) => Array.from(`${i}-${s.replaceAll("/", "_")}`).slice(0, 60).join(""));
+    const names = sample(adversarial, 300, SEED + 2).map((s, i) =>
+      Array.from(`${i}-${s.replaceAll("/", "_")}`)
+        .slice(0, 60)
+        .join(""),
+    );
 
     // Runtime values: templates that atRuntime refuses are errors at construction; the rest expand as the model says.
     process.env.SKP_VAR = `value with $(touch ${CANARY}) and 'quotes' \`x\``;

@@ -7,7 +7,10 @@ import { atRuntime, condaActivate, container, lines, modules, ParameterError, se
 import { renderScript } from "../../src/slurm/script.js";
 import { quoteShell } from "../../src/base/shell.js";
 
-const hasShellcheck = await execa("shellcheck", ["--version"]).then(() => true, () => false);
+const hasShellcheck = await execa("shellcheck", ["--version"]).then(
+  () => true,
+  () => false,
+);
 const NASTY = `it's "q" $HOME \`id\` $(touch /tmp/pwned) ; & *`;
 
 async function lint(script: string): Promise<void> {
@@ -46,9 +49,16 @@ describe("setup steps", async () => {
       expect(script).toContain("export FOO=1");
       expect(script).not.toContain("exec /usr/bin/node");
     }
-    const wrapped = renderScript({ options: [], setup: [container({ runtime: "apptainer", image: atRuntime("$HOME/env.sif"), binds: ["/project", `/x/${NASTY}`], nv: true })], runner: ["node", "/r.js", "/d"], ranks: 1 });
+    const wrapped = renderScript({
+      options: [],
+      setup: [container({ runtime: "apptainer", image: atRuntime("$HOME/env.sif"), binds: ["/project", `/x/${NASTY}`], nv: true })],
+      runner: ["node", "/r.js", "/d"],
+      ranks: 1,
+    });
     await lint(wrapped);
-    expect(wrapped).toContain(`exec apptainer exec --nv --bind /project --bind '/x/it'\\''s "q" $HOME \`id\` $(touch /tmp/pwned) ; & *' "\${HOME?is not set (needed by a slurmkit runtime value)}"/env.sif node /r.js /d\n`);
+    expect(wrapped).toContain(
+      `exec apptainer exec --nv --bind /project --bind '/x/it'\\''s "q" $HOME \`id\` $(touch /tmp/pwned) ; & *' "\${HOME?is not set (needed by a slurmkit runtime value)}"/env.sif node /r.js /d\n`,
+    );
   });
 
   test("where no `module` command exists, the script says so in its log and fails", async (ctx) => {
@@ -58,7 +68,7 @@ describe("setup steps", async () => {
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-nomodule-"));
     const path = join(dir, "job.sbatch");
     await writeFile(path, script);
-    const hide = "for d in /usr/share/lmod /etc/profile.d /usr/share/modules; do [ -d $d ] && mount -t tmpfs none $d; done; exec env -i PATH=/usr/bin:/bin bash \"$0\"";
+    const hide = 'for d in /usr/share/lmod /etc/profile.d /usr/share/modules; do [ -d $d ] && mount -t tmpfs none $d; done; exec env -i PATH=/usr/bin:/bin bash "$0"';
     const run = await execa("unshare", ["-m", "sh", "-c", hide, path], { reject: false });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).not.toContain("runner started");

@@ -2,19 +2,7 @@ import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import {
-  atRuntime,
-  command,
-  JobEndedWithoutResultError,
-  lines,
-  LocalTransport,
-  modules,
-  SlurmExecutor,
-  stageIn,
-  stageOut,
-  venvPerNode,
-  type SetupStep,
-} from "../../src/index.js";
+import { atRuntime, command, JobEndedWithoutResultError, lines, LocalTransport, modules, SlurmExecutor, stageIn, stageOut, venvPerNode, type SetupStep } from "../../src/index.js";
 import { Watcher } from "../../src/slurm/watcher.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { makeSetupFixtures, REPORT_PY, type SetupFixtures } from "../helpers/fixtures.js";
@@ -106,7 +94,12 @@ describe("setup steps on the real two-node cluster", () => {
     expect(count(stderr, /^slurmkit: staging in /)).toBe(2);
     for (const node of ["n1", "n2"]) {
       const files = (await readdir(join(out, job.id, node, "out"))).sort();
-      expect(files).toEqual(seen.filter((r) => r.node === node).map((r) => `rank${r.rank}.txt`).sort());
+      expect(files).toEqual(
+        seen
+          .filter((r) => r.node === node)
+          .map((r) => `rank${r.rank}.txt`)
+          .sort(),
+      );
     }
   });
 
@@ -137,12 +130,7 @@ describe("setup steps on the real two-node cluster", () => {
 
   test("on cancel, stage-out waits for the task to stop, so what it writes on SIGTERM is staged too", async (ctx) => {
     needCluster(ctx);
-    const task = [
-      'mkdir -p "$SLURM_TMPDIR/out"',
-      'trap \'sleep 1; echo checkpoint > "$SLURM_TMPDIR/out/checkpoint.txt"; exit 0\' TERM',
-      "echo started",
-      "sleep 60 & wait $!",
-    ].join("\n");
+    const task = ['mkdir -p "$SLURM_TMPDIR/out"', "trap 'sleep 1; echo checkpoint > \"$SLURM_TMPDIR/out/checkpoint.txt\"; exit 0' TERM", "echo started", "sleep 60 & wait $!"].join("\n");
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out })] });
     const job = await executor.submit(command("bash", ["-c", task]));
     ctx.onTestFinished(async () => void (await slurm("scancel", [job.id])));
@@ -174,7 +162,7 @@ describe("setup steps on the real two-node cluster", () => {
     const task = [
       'mkdir -p "$SLURM_TMPDIR/out"',
       "got=0",
-      'trap \'got=1; echo usr1 > "$SLURM_TMPDIR/out/usr1.txt"\' USR1',
+      "trap 'got=1; echo usr1 > \"$SLURM_TMPDIR/out/usr1.txt\"' USR1",
       "echo started",
       'for _ in $(seq 100); do [ "$got" = 1 ] && exit 0; sleep 0.2 & wait $!; done',
       "exit 9",
@@ -194,16 +182,16 @@ describe("setup steps on the real two-node cluster", () => {
     needCluster(ctx);
     const write = 'mkdir -p "$SLURM_TMPDIR/out" && echo "$1" > "$SLURM_TMPDIR/out/partial.txt" && echo written';
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 10, setup: [stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: out })] });
-    const [failing, cancelled] = await executor.mapArray([
-      command("sh", ["-c", `${write}; exit 4`, "sh", "failed"]),
-      command("sh", ["-c", `${write}; sleep 60`, "sh", "cancelled"]),
-    ]);
+    const [failing, cancelled] = await executor.mapArray([command("sh", ["-c", `${write}; exit 4`, "sh", "failed"]), command("sh", ["-c", `${write}; sleep 60`, "sh", "cancelled"])]);
     ctx.onTestFinished(async () => void (await slurm("scancel", [failing!.id.split("_")[0]!])));
     expect(((await failing!.result().catch((e: unknown) => e)) as { exitCode?: number }).exitCode).toBe(4);
     await waitFor("the second task to write its output", async () => ((await cancelled!.stdout()).includes("written") ? true : undefined));
     await cancelled!.cancel();
     expect(await cancelled!.wait()).toBe("CANCELLED");
-    for (const [job, text] of [[failing!, "failed"], [cancelled!, "cancelled"]] as const) {
+    for (const [job, text] of [
+      [failing!, "failed"],
+      [cancelled!, "cancelled"],
+    ] as const) {
       const file = join(out, job.id, "out", "partial.txt");
       const content = await waitFor(`${file}`, async () => (await readFile(file, "utf8").catch(() => undefined)) ?? undefined, 30_000);
       expect(content).toBe(`${text}\n`);

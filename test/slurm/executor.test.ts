@@ -1,18 +1,7 @@
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import {
-  afterOk,
-  command,
-  LocalExecutor,
-  JobEndedWithoutResultError,
-  loadJobs,
-  ParameterError,
-  SlurmExecutor,
-  SubmissionError,
-  LocalTransport,
-  type SlurmExecutorOptions,
-} from "../../src/index.js";
+import { afterOk, command, LocalExecutor, JobEndedWithoutResultError, loadJobs, ParameterError, SlurmExecutor, SubmissionError, LocalTransport, type SlurmExecutorOptions } from "../../src/index.js";
 import { Watcher } from "../../src/slurm/watcher.js";
 import { hog, whereAmI } from "../fixtures/tasks.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
@@ -45,7 +34,10 @@ describe("SlurmExecutor on the real cluster", () => {
     expect(afterOk(jobs)).toBe(`afterok:${array}`);
     expect(afterOk([jobs[2]!, jobs[0]!, single])).toBe(`afterok:${array}_0:${array}_2:${single.id}`);
     // Packed tasks have no element of their own: Slurm's afterok on their workers would not wait for them to succeed.
-    const packed = await executor.mapArray([0, 1, 2].map(() => command("true")), { workers: 1 });
+    const packed = await executor.mapArray(
+      [0, 1, 2].map(() => command("true")),
+      { workers: 1 },
+    );
     expect(() => afterOk([packed[2]!, jobs[0]!, packed[0]!])).toThrow(
       "Invalid afterOk: Expected job futures with an array element of their own; tasks 0, 2 are packed in workers, which end COMPLETED whatever their tasks did, so no Slurm dependency can wait for them to succeed. Pass them as the `after` option of submit() or mapArray() instead: it checks each task before the dependent runs",
     );
@@ -237,12 +229,8 @@ describe("SlurmExecutor on the real cluster", () => {
     const executor = await slurmExecutor();
     const before = executor.watcher.calls.sbatch;
     expect(() => executor.update({ cpusPerTask: 0 })).toThrow(ParameterError);
-    expect(() => new SlurmExecutor({ folder: executor.folder, cpus: 2 } as never)).toThrow(
-      "Invalid Slurm parameters: Unknown parameter `cpus` (did you mean `cpusPerTask`?)",
-    );
-    await expect(executor.mapArray([command("true"), "echo hi" as never])).rejects.toThrow(
-      "Invalid tasks: Expected `tasks[1]` to be a task spec from command() or task.with(), got `echo hi`",
-    );
+    expect(() => new SlurmExecutor({ folder: executor.folder, cpus: 2 } as never)).toThrow("Invalid Slurm parameters: Unknown parameter `cpus` (did you mean `cpusPerTask`?)");
+    await expect(executor.mapArray([command("true"), "echo hi" as never])).rejects.toThrow("Invalid tasks: Expected `tasks[1]` to be a task spec from command() or task.with(), got `echo hi`");
     expect(executor.watcher.calls.sbatch).toBe(before);
     expect(await readdir(executor.folder)).toEqual([]);
   });

@@ -6,7 +6,19 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, onTestFinished, test, vi } from "vitest";
-import { AmbiguousSubmissionError, command, FAILING_POLLS, LocalTransport, loadJobs, READ_ATTEMPTS, SlurmExecutor, SshTransport, TransportError, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
+import {
+  AmbiguousSubmissionError,
+  command,
+  FAILING_POLLS,
+  LocalTransport,
+  loadJobs,
+  READ_ATTEMPTS,
+  SlurmExecutor,
+  SshTransport,
+  TransportError,
+  WaitTimeoutError,
+  type WatcherHealth,
+} from "../../src/index.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
@@ -21,7 +33,10 @@ const submissionOf = (job: { paths: { result: string } }) => dirname(dirname(job
 /** Runs test/fixtures/killed-client.ts: it submits `tasks` tasks and dies (SIGKILL) right after its `calls`-th sbatch. */
 function killedClient(folder: string, tasks: number, calls: number, hold?: "hold") {
   // node itself runs the client (tsx as a loader), so the process that dies is the one execa started.
-  return execa(process.execPath, ["--import", "tsx", join(fixtures, "killed-client.ts"), folder, String(tasks), String(calls), ...(hold ? [hold] : [])], { reject: false, env: { SLURM_CONF: process.env.SLURM_CONF } });
+  return execa(process.execPath, ["--import", "tsx", join(fixtures, "killed-client.ts"), folder, String(tasks), String(calls), ...(hold ? [hold] : [])], {
+    reject: false,
+    env: { SLURM_CONF: process.env.SLURM_CONF },
+  });
 }
 
 /** The local transport, except that squeue's answers by tag keep only the lines `keep` accepts: Slurm has forgotten the others. */
@@ -62,7 +77,10 @@ describe("fault drills", { timeout: 240_000 }, () => {
     const [dir] = (await readdir(folder)).filter((n) => /^\d{8}T/.test(n));
     const results = join(folder, dir!, "results");
     await waitFor("three results", async () => ((await readdir(results).catch(() => [])).length === 3 ? true : undefined), 120_000);
-    const real = (await slurm("squeue", ["-h", "-t", "all", "-o", "%F|%k"])).stdout.split("\n").find((l) => l.endsWith(`|slurmkit:${dir}:0`))!.split("|")[0];
+    const real = (await slurm("squeue", ["-h", "-t", "all", "-o", "%F|%k"])).stdout
+      .split("\n")
+      .find((l) => l.endsWith(`|slurmkit:${dir}:0`))!
+      .split("|")[0];
     const jobs = await loadJobs(folder, { transport: forgetful(() => false) });
     expect(await Promise.all(jobs.map((j) => j.result()))).toEqual([1, 2, 3].map((n) => expect.objectContaining({ x: n, square: n * n })));
     expect(jobs.map((j) => j.id)).toEqual([0, 1, 2].map((i) => `${real}_${i}`));
@@ -99,7 +117,7 @@ describe("fault drills", { timeout: 240_000 }, () => {
     onTestFinished(() => ssh.close());
     let cut = false;
     const transport = new FaultyTransport(ssh, {
-      async run(program, args, real) {
+      async run(program, _args, real) {
         if (program !== "sbatch" || cut) return real();
         // sbatch runs and makes the job; then the connection drops before its answer arrives.
         await real();
@@ -120,7 +138,7 @@ describe("fault drills", { timeout: 240_000 }, () => {
   test("sbatch's answer lost and no job found by its tag: a typed error, nothing submitted again, and loadJobs finds nothing", async (ctx) => {
     needCluster(ctx);
     const transport = new FaultyTransport(new LocalTransport(), {
-      run: (program, args, real) => (program === "sbatch" ? Promise.reject(new TransportError("exec", "root@cluster", "the connection dropped before sbatch ran", { unreachable: true })) : real()),
+      run: (program, _args, real) => (program === "sbatch" ? Promise.reject(new TransportError("exec", "root@cluster", "the connection dropped before sbatch ran", { unreachable: true })) : real()),
     });
     const folder = await runsFolder();
     const executor = new SlurmExecutor({ folder, time: 2, transport });
@@ -138,7 +156,12 @@ describe("fault drills", { timeout: 240_000 }, () => {
     expect(await loadJobs(folder)).toEqual([]);
     expect(JSON.parse(await readFile(manifestPath, "utf8"))).toMatchObject({ withdrawn: true });
     let squeues = 0;
-    const counting = new FaultyTransport(new LocalTransport(), { run: (program, args, real) => ((squeues += program === "squeue" ? 1 : 0), real()) });
+    const counting = new FaultyTransport(new LocalTransport(), {
+      run: (program, _args, real) => {
+        if (program === "squeue") squeues++;
+        return real();
+      },
+    });
     expect(await loadJobs(folder, { transport: counting })).toEqual([]);
     expect(squeues).toBe(0);
   });
@@ -147,7 +170,8 @@ describe("fault drills", { timeout: 240_000 }, () => {
     needCluster(ctx);
     let broken = true;
     const transport = new FaultyTransport(new LocalTransport(), {
-      run: (program, args, real) => (program === "squeue" && broken ? Promise.resolve({ stdout: "", stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)", exitCode: 1 }) : real()),
+      run: (program, _args, real) =>
+        program === "squeue" && broken ? Promise.resolve({ stdout: "", stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)", exitCode: 1 }) : real(),
     });
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, transport });
     executor.watcher.setIntervals({ minMs: 200, maxMs: 400 });

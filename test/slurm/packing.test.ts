@@ -15,16 +15,19 @@ describe("packing and splitting on the real cluster", () => {
   test("packed tasks keep their own results, logs and failures", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, cpusPerTask: 2 });
-    const tasks = [
-      ...[1, 2, 3, 4, 5, 6, 7].map((x) => square.with(x)),
-      explode.with("only task 7 fails"),
-      command("sh", ["-c", 'echo "out of $1"; echo "err of $1" >&2', "sh", "task 8"]),
-    ];
+    const tasks = [...[1, 2, 3, 4, 5, 6, 7].map((x) => square.with(x)), explode.with("only task 7 fails"), command("sh", ["-c", 'echo "out of $1"; echo "err of $1" >&2', "sh", "task 8"])];
     // Three tasks per element: three workers, which claim the tasks as they go.
     const jobs = await executor.mapArray(tasks, { tasksPerElement: 3 });
     const array = jobs[0]!.id;
     expect(jobs.every((j) => j.id === array)).toBe(true); // no worker has taken a task yet
-    const outcomes = await Promise.all(jobs.map((j) => j.result().then((v) => v, (e: unknown) => e)));
+    const outcomes = await Promise.all(
+      jobs.map((j) =>
+        j.result().then(
+          (v) => v,
+          (e: unknown) => e,
+        ),
+      ),
+    );
     // Each future now carries the id of the worker that ran it.
     for (const job of jobs) expect([0, 1, 2].map((e) => `${array}_${e}`)).toContain(job.id);
     expect(outcomes.slice(0, 7).map((r) => (r as { square: number }).square)).toEqual([1, 4, 9, 16, 25, 36, 49]);
@@ -90,7 +93,10 @@ describe("packing and splitting on the real cluster", () => {
   test("a multi-rank submission split at MaxArraySize runs each element as one task: each rank writes its own result once, rank 0 the task's logs", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, nodes: 2, ntasksPerNode: 1, sbatch: { hold: true } });
-    const jobs = await executor.mapArray(Array.from({ length: 1002 }, () => whereAmI.with(10)), { tasksPerElement: "auto" });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 1002 }, () => whereAmI.with(10)),
+      { tasksPerElement: "auto" },
+    );
     const [a, b] = [jobs[0]!.id.split("_")[0]!, jobs[1001]!.id.split("_")[0]!];
     ctx.onTestFinished(async () => void (await slurm("scancel", [a, b])));
     expect(jobs[1001]!.id).toBe(`${b}_0`);
@@ -111,7 +117,10 @@ describe("packing and splitting on the real cluster", () => {
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
     expect((await executor.limits()).nodes.map((n) => `${n.name}:${n.cpus}`).sort()).toEqual(["n1:2", "n2:2"]);
     const before = executor.watcher.calls.sbatch;
-    const jobs = await executor.mapArray(Array.from({ length: 2000 }, (_, i) => square.with(i)), { tasksPerElement: "auto" });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 2000 }, (_, i) => square.with(i)),
+      { tasksPerElement: "auto" },
+    );
     expect(executor.watcher.calls.sbatch - before).toBe(1);
     const results = await Promise.all(jobs.map((j) => j.result()));
     expect(results.map((r) => r.square)).toEqual(Array.from({ length: 2000 }, (_, i) => i * i));
@@ -125,9 +134,7 @@ describe("packing and splitting on the real cluster", () => {
   test("bad tasksPerElement is refused before anything is submitted", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
-    await expect(executor.mapArray([square.with(1)], { tasksPerElement: 0 })).rejects.toThrow(
-      'Invalid mapArray options: Expected `tasksPerElement` to be a positive integer or "auto", got `0`',
-    );
+    await expect(executor.mapArray([square.with(1)], { tasksPerElement: 0 })).rejects.toThrow('Invalid mapArray options: Expected `tasksPerElement` to be a positive integer or "auto", got `0`');
     const multi = new SlurmExecutor({ folder: await runsFolder(), time: 5, nodes: 2 });
     await expect(multi.mapArray([square.with(1)], { tasksPerElement: 2 })).rejects.toThrow(
       "Invalid mapArray options: Expected `tasksPerElement` to be 1 for jobs with several ranks (nodes × ntasksPerNode = 2), got `2`",

@@ -84,7 +84,7 @@ describe("parseParameters", () => {
     ]);
     expect(problemsOf({ sbatch: { arr: "0-3" } })).toHaveLength(1); // sbatch would take "arr" for --array
     expect(problemsOf({ sbatch: { array: "0-3" } })[0]).toBe(
-      "Expected `sbatch` to be an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error, wrap or signal (use the signal parameter), got `{\"array\":\"0-3\"}`",
+      'Expected `sbatch` to be an object of sbatch long options (lower-case, without dashes) to string, number or true; not array, output, error, wrap or signal (use the signal parameter), got `{"array":"0-3"}`',
     );
   });
 
@@ -101,7 +101,7 @@ describe("parseParameters", () => {
       "Expected `time` to be minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`, got `soon`",
       "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, got `lots`",
       "Expected `arrayParallelism` to be a positive integer, got `1.5`",
-      "Expected `signal` to be a signal name such as `USR2@90` or `{ name: \"USR2\", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job), got `USR1@x`",
+      'Expected `signal` to be a signal name such as `USR2@90` or `{ name: "USR2", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job), got `USR1@x`',
     ]);
   });
 
@@ -114,9 +114,7 @@ describe("parseParameters", () => {
   });
 
   test("the error message starts with the first problem", () => {
-    expect(() => parseParameters({ partition: "a\nb" })).toThrow(
-      "Invalid Slurm parameters: Expected `partition` to be a non-empty string on one line, got `a\nb`",
-    );
+    expect(() => parseParameters({ partition: "a\nb" })).toThrow("Invalid Slurm parameters: Expected `partition` to be a non-empty string on one line, got `a\nb`");
   });
 });
 

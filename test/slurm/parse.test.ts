@@ -17,7 +17,12 @@ describe("parsing scheduler output", () => {
     const partitions = parsePartitionMemory(
       "PartitionName=debug AllowGroups=ALL Default=YES DefMemPerNode=UNLIMITED MaxMemPerNode=UNLIMITED State=UP\nPartitionName=big Default=NO DefMemPerCPU=4000 MaxMemPerCPU=8000\nPartitionName=fat Default=NO DefMemPerNode=512000\n",
     );
-    expect([...partitions]).toEqual([["debug", undefined], ["*", undefined], ["big", { perCpuMb: 4000 }], ["fat", { perNodeMb: 512000 }]]);
+    expect([...partitions]).toEqual([
+      ["debug", undefined],
+      ["*", undefined],
+      ["big", { perCpuMb: 4000 }],
+      ["fat", { perNodeMb: 512000 }],
+    ]);
   });
 
   test("job ids, elements and array ranges", () => {
@@ -89,7 +94,12 @@ describe("parsing scheduler output", () => {
       { name: "g1", cpus: 64, partitions: ["gpu"], inDefaultPartition: false, memoryMb: 512000, gpus: 4 },
       { name: "c1", cpus: 8, partitions: ["debug"], inDefaultPartition: true, memoryMb: 1000, gpus: 0 },
     ]);
-    expect([...maxTimes]).toEqual([["debug", undefined], ["*", undefined], ["short", 120], ["gpu", 172800]]);
+    expect([...maxTimes]).toEqual([
+      ["debug", undefined],
+      ["*", undefined],
+      ["short", 120],
+      ["gpu", 172800],
+    ]);
   });
 
   test('"auto" runs as many tasks at once as the partition holds, in as many workers as may be queued, each no bigger than a node', () => {

@@ -27,7 +27,7 @@ describe("path maps", () => {
 
   test("bad maps are refused, each problem named", () => {
     expect(() => checkPathMap({ "rel/dir": "/x", "/ok": "also/rel" })).toThrow(
-      "Invalid executor options: Expected the `pathMap` key `rel/dir` to be an absolute local path\n\nExpected `pathMap[\"/ok\"]` to be an absolute path on the cluster, got `also/rel`",
+      'Invalid executor options: Expected the `pathMap` key `rel/dir` to be an absolute local path\n\nExpected `pathMap["/ok"]` to be an absolute path on the cluster, got `also/rel`',
     );
     expect(() => checkPathMap(["/a"])).toThrow("Expected `pathMap` to be an object from local to cluster paths, got `/a`");
     expect(() => checkPathMap({ "/a": "/b" })).not.toThrow();

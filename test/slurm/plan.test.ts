@@ -17,7 +17,16 @@ const limits: ClusterLimits = {
 const folder = new RunFolder("/runs/s");
 
 function plan(over: Partial<PlanInput> & { taskCount: number }) {
-  return planSubmission({ array: true, parameters: parseParameters({}), limits, packing: { workers: undefined }, dependency: undefined, folder, runner: ["/bin/node", "/pkg/dist/runner/runner.js"], ...over });
+  return planSubmission({
+    array: true,
+    parameters: parseParameters({}),
+    limits,
+    packing: { workers: undefined },
+    dependency: undefined,
+    folder,
+    runner: ["/bin/node", "/pkg/dist/runner/runner.js"],
+    ...over,
+  });
 }
 
 const sbatchLines = (text: string) => text.split("\n").filter((l) => l.startsWith("#SBATCH"));
@@ -141,7 +150,15 @@ describe("planSubmission", () => {
     expect(whole.manifest.workers).not.toHaveProperty("taskMemMb");
     expect(memLines(whole)).toEqual(["#SBATCH --mem=0"]);
     // A task that asks for no memory gets its partition's default, else the cluster's, in its own element, and so in a slot.
-    const defaults: ClusterLimits = { ...limits, defaultMemory: { perCpuMb: 500 }, partitionMemory: new Map([["big", { perCpuMb: 4000 }], ["debug", undefined], ["*", undefined]]) };
+    const defaults: ClusterLimits = {
+      ...limits,
+      defaultMemory: { perCpuMb: 500 },
+      partitionMemory: new Map([
+        ["big", { perCpuMb: 4000 }],
+        ["debug", undefined],
+        ["*", undefined],
+      ]),
+    };
     const byDefault = plan({ taskCount: 8, packing: workers, limits: defaults, parameters: parseParameters({ time: 5 }) });
     expect(byDefault.manifest.workers).toMatchObject({ taskMemMb: 500, memMb: 2 * 516 + 96 });
     expect(memLines(byDefault)).toEqual(["#SBATCH --mem=1128M"]);
@@ -149,9 +166,14 @@ describe("planSubmission", () => {
     const bigNodes: ClusterLimits = { ...defaults, nodes: [{ name: "b1", cpus: 8, partitions: ["big"], inDefaultPartition: false }] };
     expect(plan({ taskCount: 8, packing: workers, limits: bigNodes, parameters: parseParameters({ time: 5, partition: "big" }) }).manifest.workers).toMatchObject({ taskMemMb: 4000 });
     // DefMemPerNode is what one task's element gets.
-    expect(plan({ taskCount: 8, packing: workers, limits: { ...limits, defaultMemory: { perNodeMb: 2000 } }, parameters: parseParameters({ time: 5 }) }).manifest.workers).toMatchObject({ taskMemMb: 2000, memMb: 4128 });
+    expect(plan({ taskCount: 8, packing: workers, limits: { ...limits, defaultMemory: { perNodeMb: 2000 } }, parameters: parseParameters({ time: 5 }) }).manifest.workers).toMatchObject({
+      taskMemMb: 2000,
+      memMb: 4128,
+    });
     // A cluster that counts proportional set sizes (UsePss): the worker counts them too.
-    expect(runLine(plan({ taskCount: 8, packing: workers, limits: { ...defaults, usesPss: true }, parameters: parseParameters({ time: 5 }) }).scripts[0]!.text)).toContain(" --task-mem 500 --task-mem-pss ");
+    expect(runLine(plan({ taskCount: 8, packing: workers, limits: { ...defaults, usesPss: true }, parameters: parseParameters({ time: 5 }) }).scripts[0]!.text)).toContain(
+      " --task-mem 500 --task-mem-pss ",
+    );
     // Nothing limits memory: nothing is added, and nothing is enforced.
     const unlimited = plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5 }) });
     expect(unlimited.manifest.workers).not.toHaveProperty("taskMemMb");
@@ -229,7 +251,6 @@ describe("planSubmission", () => {
 });
 
 describe("checkSubmission", () => {
-
   const problem = (f: () => unknown) => {
     try {
       f();

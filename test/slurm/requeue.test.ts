@@ -18,7 +18,11 @@ import { preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
-const started = (path: string) => () => readFile(path).then(() => true, () => false);
+const started = (path: string) => () =>
+  readFile(path).then(
+    () => true,
+    () => false,
+  );
 
 describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
   beforeAll(() => {

@@ -11,7 +11,7 @@ describe("scheduler commands fail as SlurmkitErrors", () => {
     needCluster(ctx);
     // squeue and scancel hang (as with a controller that accepts connections and never answers): a sleep runs in their place, with their time limit.
     const inner = new LocalTransport();
-    const hanging = new FaultyTransport(inner, { run: (program, args, real, options) => (program === "squeue" || program === "scancel" ? inner.run("sleep", ["30"], options) : real()) });
+    const hanging = new FaultyTransport(inner, { run: (program, _args, real, options) => (program === "squeue" || program === "scancel" ? inner.run("sleep", ["30"], options) : real()) });
     const scheduler = new Scheduler(hanging);
     scheduler.timeoutMs = 300;
     for (const call of [() => scheduler.queue(["1"]), () => scheduler.cancel("1")]) {

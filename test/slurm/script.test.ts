@@ -9,7 +9,10 @@ import { quotePosix, quoteSbatch, quoteShell } from "../../src/base/shell.js";
 
 const NASTY = `it's "quoted" $HOME \`id\` $(touch /tmp/pwned) ; rm -rf / & a\\b`;
 
-const hasShellcheck = await execa("shellcheck", ["--version"]).then(() => true, () => false);
+const hasShellcheck = await execa("shellcheck", ["--version"]).then(
+  () => true,
+  () => false,
+);
 
 async function lint(script: string): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "slurmkit-script-"));

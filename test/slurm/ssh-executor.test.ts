@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { atRuntime, command, defineTask, loadJobs, ParameterError, SlurmExecutor, SshTransport, TaskFailedError, TransportError, type SlurmExecutorOptions } from "../../src/index.js";
+import { atRuntime, command, type defineTask, loadJobs, ParameterError, SlurmExecutor, SshTransport, TaskFailedError, TransportError, type SlurmExecutorOptions } from "../../src/index.js";
 import { explode, square, whereAmI } from "../fixtures/tasks.js";
 import { needSsh, restartSshd, secretLines, sshOptions, type SshServerInfo } from "../helpers/ssh.js";
 import { runsFolder } from "../helpers/behaviour.js";
@@ -18,7 +18,7 @@ beforeEach(() => {
   savedConf = process.env.SLURM_CONF;
 });
 afterEach(() => {
-  executors.splice(0).forEach((e) => e.close());
+  for (const e of executors.splice(0)) e.close();
   if (savedConf !== undefined) process.env.SLURM_CONF = savedConf;
 });
 
@@ -42,13 +42,15 @@ describe("SlurmExecutor over SSH", () => {
     const info = needSsh(ctx);
     const lines: string[] = [];
     const executor = await sshExecutor(info, lines);
-    const jobs = await executor.mapArray([
-      square.with(3),
-      square.with(4),
-      explode.with("remote boom"),
-      command("sh", ["-c", 'echo "job $1 says $2"', "sh", atRuntime("$SLURM_JOB_ID"), "it's $HOME"]),
-    ]);
-    const outcomes = await Promise.all(jobs.map((j) => j.result().then((v) => v, (e: unknown) => e)));
+    const jobs = await executor.mapArray([square.with(3), square.with(4), explode.with("remote boom"), command("sh", ["-c", 'echo "job $1 says $2"', "sh", atRuntime("$SLURM_JOB_ID"), "it's $HOME"])]);
+    const outcomes = await Promise.all(
+      jobs.map((j) =>
+        j.result().then(
+          (v) => v,
+          (e: unknown) => e,
+        ),
+      ),
+    );
     expect((outcomes[0] as { square: number }).square).toBe(9);
     expect((outcomes[1] as { square: number }).square).toBe(16);
     expect(outcomes[2]).toBeInstanceOf(TaskFailedError);
@@ -114,8 +116,7 @@ describe("SlurmExecutor over SSH", () => {
     // "laptop" and "cluster" copies of one module, each saying where it is.
     const root = await mkdtemp(join(tmpdir(), "slurmkit-pathmap-"));
     const dist = pathToFileURL(fileURLToPath(new URL("../../dist/src/index.js", import.meta.url))).href;
-    const source = (where: string) =>
-      `import { defineTask } from ${JSON.stringify(dist)};\nexport const where = defineTask(import.meta.url, "where", () => ${JSON.stringify(where)});\n`;
+    const source = (where: string) => `import { defineTask } from ${JSON.stringify(dist)};\nexport const where = defineTask(import.meta.url, "where", () => ${JSON.stringify(where)});\n`;
     await mkdir(join(root, "laptop", "proj"), { recursive: true });
     await mkdir(join(root, "cluster", "proj"), { recursive: true });
     await writeFile(join(root, "laptop", "proj", "where.mjs"), source("laptop"));
@@ -135,8 +136,6 @@ describe("SlurmExecutor over SSH", () => {
     expect(() => new SlurmExecutor({ folder: "runs/x", ssh: sshOptions(info) })).toThrow(
       new ParameterError("executor options", ["Expected `folder` to be an absolute path on the cluster when `ssh` is given, got `runs/x`"]),
     );
-    expect(() => new SlurmExecutor({ folder: "/tmp/x", ssh: sshOptions(info), pathMap: { "relative/path": "/x" } })).toThrow(
-      "Expected the `pathMap` key `relative/path` to be an absolute local path",
-    );
+    expect(() => new SlurmExecutor({ folder: "/tmp/x", ssh: sshOptions(info), pathMap: { "relative/path": "/x" } })).toThrow("Expected the `pathMap` key `relative/path` to be an absolute local path");
   });
 });

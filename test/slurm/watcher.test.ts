@@ -30,7 +30,14 @@ class RecordedScheduler implements WatchedScheduler {
   }
 }
 
-const backend: JobBackend = { acquire() {}, release() {}, async cancel() {}, async readText() { return ""; } };
+const backend: JobBackend = {
+  acquire() {},
+  release() {},
+  async cancel() {},
+  async readText() {
+    return "";
+  },
+};
 
 async function setup(options: { resultGraceMs?: number } = {}) {
   const folder = new RunFolder(await mkdtemp(join(tmpdir(), "slurmkit-watcher-")));
@@ -43,8 +50,7 @@ async function setup(options: { resultGraceMs?: number } = {}) {
     watcher.track(job, folder, "100", index, options);
     return job;
   };
-  const result = (index: number, value: unknown) =>
-    writeFile(folder.task(index).result, packr.pack({ ok: true, value, host: "n1", jobId: `100_${index}`, startedAt: 1, endedAt: 2 }));
+  const result = (index: number, value: unknown) => writeFile(folder.task(index).result, packr.pack({ ok: true, value, host: "n1", jobId: `100_${index}`, startedAt: 1, endedAt: 2 }));
   return { folder, scheduler, watcher, track, result };
 }
 
@@ -208,12 +214,14 @@ describe("the watcher on recorded scheduler output", () => {
     await watcher.pollNow();
     expect(job.state).toBe("UNKNOWN");
     const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
-    expect(error.logTail).toContain(`could not read the result of 100_0 on ${READ_ATTEMPTS} polls in a row: ${folder.task(0).result} is not a readable result file (40 bytes, truncated or corrupt msgpack`);
+    expect(error.logTail).toContain(
+      `could not read the result of 100_0 on ${READ_ATTEMPTS} polls in a row: ${folder.task(0).result} is not a readable result file (40 bytes, truncated or corrupt msgpack`,
+    );
     expect(error.cause).toBeInstanceOf(RunFolderError);
   });
 
   test("a result read that fails once (a transient file-system error) is read again, and the job settles COMPLETED", async () => {
-    const { folder, scheduler, track, result } = await setup();
+    const { folder, scheduler, result } = await setup();
     // The same files, but the first read of a result fails as a flaky NFS or sftp read would.
     let failures = 1;
     const local = new LocalTransport();
@@ -238,7 +246,7 @@ describe("the watcher on recorded scheduler output", () => {
   });
 
   test("a results folder that cannot be listed fails only its own submission's polls; the other submission settles", async () => {
-    const { folder, scheduler, watcher, track, result } = await setup();
+    const { scheduler, watcher, track, result } = await setup();
     const other = new RunFolder(await mkdtemp(join(tmpdir(), "slurmkit-watcher-")));
     await mkdir(other.resultsDir, { recursive: true });
     const broken = newJob(backend, "200_0", 0, other.task(0));
@@ -296,7 +304,10 @@ describe("the watcher on recorded scheduler output", () => {
     const { scheduler, watcher, track } = await setup();
     track(0);
     const lines: string[] = [];
-    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => (lines.push(String(chunk)), true));
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
     try {
       scheduler.squeueError = new Error("squeue: command not found");
       await polls(watcher, FAILING_POLLS);

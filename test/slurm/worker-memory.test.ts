@@ -33,7 +33,10 @@ describe("a packed task gets its own mem: slurmkit's processes are asked for on 
   test("tasks that fit in mem: 100M alone (a command holding 30 MiB, a function task holding 30 MiB) fit there one per element", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, mem: MEM });
-    const jobs = [...(await executor.mapArray([pythonHolding30(), pythonHolding30()])), ...(await executor.mapArray([holdMemory.with({ mb: 30, holdMs: 3000 }), holdMemory.with({ mb: 30, holdMs: 3000 })]))];
+    const jobs = [
+      ...(await executor.mapArray([pythonHolding30(), pythonHolding30()])),
+      ...(await executor.mapArray([holdMemory.with({ mb: 30, holdMs: 3000 }), holdMemory.with({ mb: 30, holdMs: 3000 })])),
+    ];
     expect(await states(jobs)).toEqual(["COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]);
   });
 
@@ -47,7 +50,10 @@ describe("a packed task gets its own mem: slurmkit's processes are asked for on 
       needCluster(ctx);
       const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, mem: MEM });
       const commands = await executor.mapArray(Array.from({ length: 8 }, pythonHolding30), packing);
-      const functions = await executor.mapArray(Array.from({ length: 8 }, () => holdMemory.with({ mb: 30, holdMs: 3000 })), packing);
+      const functions = await executor.mapArray(
+        Array.from({ length: 8 }, () => holdMemory.with({ mb: 30, holdMs: 3000 })),
+        packing,
+      );
       for (const jobs of [commands, functions]) {
         expect((await manifestOf(jobs[0]!)).workers).toMatchObject({ slots, taskMemMb: 100, memMb: slots * (100 + 16) + 96 });
       }
@@ -59,7 +65,10 @@ describe("a packed task gets its own mem: slurmkit's processes are asked for on 
   test('1,000 trivial function tasks at mem: 100M with workers: "auto" all complete', { timeout: 180_000 }, async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, mem: MEM });
-    const jobs = await executor.mapArray(Array.from({ length: 1000 }, (_, i) => square.with(i)), { workers: "auto" });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 1000 }, (_, i) => square.with(i)),
+      { workers: "auto" },
+    );
     const results = await Promise.all(jobs.map((j) => j.result()));
     expect(results.map((r) => r.square)).toEqual(Array.from({ length: 1000 }, (_, i) => i * i));
   });
@@ -105,7 +114,10 @@ describe("a worker holds each task to its own mem", () => {
 
     /** A command that holds 15 MiB and forks two children that share those pages (copy on write), as Python's multiprocessing does. */
     const forking = () =>
-      command("/usr/bin/python3", ["-c", "import os, time\nb = b'x' * (15 << 20)\nkids = [os.fork() for _ in range(2)]\nif 0 in kids:\n    time.sleep(3); os._exit(0)\nfor k in kids: os.waitpid(k, 0)\n"]);
+      command("/usr/bin/python3", [
+        "-c",
+        "import os, time\nb = b'x' * (15 << 20)\nkids = [os.fork() for _ in range(2)]\nif 0 in kids:\n    time.sleep(3); os._exit(0)\nfor k in kids: os.waitpid(k, 0)\n",
+      ]);
 
     test("a task whose forks share its pages fits its mem as the cgroup charges it once; counted as resident sets, it would not", { timeout: 180_000 }, async (ctx) => {
       needCluster(ctx);

@@ -28,7 +28,9 @@ function overlapping(results: readonly Probe[]): Array<[Probe, Probe]> {
   return out;
 }
 
-async function manifestOf(job: Job<unknown>): Promise<{ workers: { count: number; slots: number; walltimeSeconds?: number; taskMemMb?: number; memMb?: number }; arrays: Array<{ jobId: string; elements: number }> }> {
+async function manifestOf(
+  job: Job<unknown>,
+): Promise<{ workers: { count: number; slots: number; walltimeSeconds?: number; taskMemMb?: number; memMb?: number }; arrays: Array<{ jobId: string; elements: number }> }> {
   return JSON.parse(await readFile(join(dirname(dirname(job.paths.result)), "manifest.json"), "utf8"));
 }
 
@@ -37,7 +39,10 @@ describe("workers that claim tasks keep each task's resources and time limit", (
     needCluster(ctx);
     // Two 40 s tasks per worker, each within its own one-minute limit: one-minute elements would have timed out.
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1 });
-    const jobs = await executor.mapArray(Array.from({ length: 4 }, () => command("sleep", ["40"])), { workers: 2 });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 4 }, () => command("sleep", ["40"])),
+      { workers: 2 },
+    );
     // No mem: each task gets the test cluster's DefMemPerCPU (500 MiB), as in its own element; the worker asks 16 + 96 MiB more.
     expect((await manifestOf(jobs[0]!)).workers).toEqual({ count: 2, slots: 1, taskTimeSeconds: 60, walltimeSeconds: 60 * 2 + 60, taskMemMb: 500, memMb: 612 });
     expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(["COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]);
@@ -58,7 +63,10 @@ describe("workers that claim tasks keep each task's resources and time limit", (
   test("with cpusPerTask: 2, a two-CPU worker runs one task at a time, and the task sees its own two CPUs", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, cpusPerTask: 2 });
-    const jobs = await executor.mapArray(Array.from({ length: 6 }, () => probe.with({ ms: 1500 })), { workers: 2 });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 6 }, () => probe.with({ ms: 1500 })),
+      { workers: 2 },
+    );
     const results = await Promise.all(jobs.map((j) => j.result()));
     expect(results.map((r) => r.cpusPerTask)).toEqual(Array(6).fill("2"));
     // Never two tasks of one worker at once: that worker holds two CPUs, one task's worth.
@@ -69,7 +77,10 @@ describe("workers that claim tasks keep each task's resources and time limit", (
   test("with two slots, a worker runs two tasks at once, each pinned to its own CPU", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, cpusPerTask: 1 });
-    const jobs = await executor.mapArray(Array.from({ length: 4 }, () => probe.with({ ms: 3000 })), { workers: 1, slots: 2 });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 4 }, () => probe.with({ ms: 3000 })),
+      { workers: 1, slots: 2 },
+    );
     const results = await Promise.all(jobs.map((j) => j.result()));
     const together = overlapping(results);
     expect(together.length).toBeGreaterThan(0);
@@ -80,26 +91,28 @@ describe("workers that claim tasks keep each task's resources and time limit", (
     expect(new Set(results.map((r) => r.slot))).toEqual(new Set(["0", "1"]));
   });
 
-  for (const gpus of [{ gres: "gpu:1" }, { gpusPerNode: 1 }]) test(`with ${JSON.stringify(gpus)}, every task sees exactly one GPU, never one another running task on its node sees; two slots see different GPUs`, async (ctx) => {
-    needCluster(ctx);
-    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, ...gpus });
-    const jobs = await executor.mapArray(Array.from({ length: 8 }, () => probe.with({ ms: 2000 })), { workers: 2, slots: 2 });
-    const results = await Promise.all(jobs.map((j) => j.result()));
-    for (const r of results) expect(r.gpus).toMatch(/^\d+$/);
-    for (const [a, b] of overlapping(results)) if (a.node === b.node) expect(a.gpus).not.toBe(b.gpus);
-    // Within a worker, slot 0 and slot 1 each keep one GPU of their own.
-    for (const worker of new Set(results.map((r) => r.worker))) {
-      const slots = new Map(results.filter((r) => r.worker === worker).map((r) => [r.slot, r.gpus]));
-      if (slots.size === 2) expect(slots.get("0")).not.toBe(slots.get("1"));
-    }
-  });
+  for (const gpus of [{ gres: "gpu:1" }, { gpusPerNode: 1 }])
+    test(`with ${JSON.stringify(gpus)}, every task sees exactly one GPU, never one another running task on its node sees; two slots see different GPUs`, async (ctx) => {
+      needCluster(ctx);
+      const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, ...gpus });
+      const jobs = await executor.mapArray(
+        Array.from({ length: 8 }, () => probe.with({ ms: 2000 })),
+        { workers: 2, slots: 2 },
+      );
+      const results = await Promise.all(jobs.map((j) => j.result()));
+      for (const r of results) expect(r.gpus).toMatch(/^\d+$/);
+      for (const [a, b] of overlapping(results)) if (a.node === b.node) expect(a.gpus).not.toBe(b.gpus);
+      // Within a worker, slot 0 and slot 1 each keep one GPU of their own.
+      for (const worker of new Set(results.map((r) => r.worker))) {
+        const slots = new Map(results.filter((r) => r.worker === worker).map((r) => [r.slot, r.gpus]));
+        if (slots.size === 2) expect(slots.get("0")).not.toBe(slots.get("1"));
+      }
+    });
 
   test("a CPU-bound function task in each of two slots runs in parallel: slots are processes, not one event loop", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
-    const [a, b] = await Promise.all(
-      (await executor.mapArray([probe.with({ ms: 3000, spin: true }), probe.with({ ms: 3000, spin: true })], { workers: 1, slots: 2 })).map((j) => j.result()),
-    );
+    const [a, b] = await Promise.all((await executor.mapArray([probe.with({ ms: 3000, spin: true }), probe.with({ ms: 3000, spin: true })], { workers: 1, slots: 2 })).map((j) => j.result()));
     // One event loop would run them one after the other; two processes overlap almost entirely.
     const shared = Math.min(a!.endedAt, b!.endedAt) - Math.max(a!.startedAt, b!.startedAt);
     expect(shared).toBeGreaterThan(2000);
@@ -142,7 +155,10 @@ describe("workers that claim tasks keep each task's resources and time limit", (
   test("cancel() of one packed task, queued or running, leaves its siblings to complete", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
-    const jobs = await executor.mapArray(Array.from({ length: 4 }, () => command("sleep", ["4"])), { workers: 1 });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 4 }, () => command("sleep", ["4"])),
+      { workers: 1 },
+    );
     await waitFor("a task to run", async () => (jobs.some((j) => j.state === "RUNNING") ? true : undefined));
     const running = jobs.find((j) => j.state === "RUNNING")!;
     const queued = jobs.find((j) => j.state === "PENDING")!;
@@ -160,7 +176,10 @@ describe("workers that claim tasks keep each task's resources and time limit", (
   test("cancelling every task of a packed submission cancels its workers", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
-    const jobs = await executor.mapArray(Array.from({ length: 3 }, () => command("sleep", ["30"])), { workers: 1 });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 3 }, () => command("sleep", ["30"])),
+      { workers: 1 },
+    );
     const array = jobs[0]!.id;
     await waitFor("a task to run", async () => (jobs.some((j) => j.state === "RUNNING") ? true : undefined));
     await Promise.all(jobs.map((j) => j.cancel()));
@@ -174,7 +193,10 @@ describe("workers that claim tasks keep each task's resources and time limit", (
   test("a worker killed mid-task fails that task with its state; the tasks it had not started still complete", async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
-    const jobs = await executor.mapArray(Array.from({ length: 6 }, () => whereAmI.with(3000)), { workers: 2 });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 6 }, () => whereAmI.with(3000)),
+      { workers: 2 },
+    );
     const victim = await waitFor("a task to run", async () => jobs.find((j) => j.state === "RUNNING"));
     await slurm("scancel", [victim.id]);
     expect(await victim.wait()).toBe("CANCELLED");
@@ -188,7 +210,10 @@ describe("workers that claim tasks keep each task's resources and time limit", (
     needCluster(ctx);
     // The short partition's MaxTime is 2 minutes: a worker there fits two or three 25 s tasks of a one-minute limit.
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, partition: "short" });
-    const jobs = await executor.mapArray(Array.from({ length: 4 }, () => probe.with({ ms: 25_000 })), { workers: 1 });
+    const jobs = await executor.mapArray(
+      Array.from({ length: 4 }, () => probe.with({ ms: 25_000 })),
+      { workers: 1 },
+    );
     expect((await manifestOf(jobs[0]!)).workers.walltimeSeconds).toBe(120);
     const results = await Promise.all(jobs.map((j) => j.result()));
     const manifest = await manifestOf(jobs[0]!);

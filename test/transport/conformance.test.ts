@@ -9,7 +9,9 @@ import { LocalTransport, SshTransport, type Transport } from "../../src/index.js
 import { needSsh, sshOptions } from "../helpers/ssh.js";
 
 const made: Transport[] = [];
-afterAll(() => made.forEach((t) => t.close?.()));
+afterAll(() => {
+  for (const t of made) t.close?.();
+});
 
 const transports: Array<{ name: string; make: (ctx: TestContext) => Transport }> = [
   { name: "LocalTransport", make: () => new LocalTransport() },

@@ -157,7 +157,7 @@ describe("matching hosts", () => {
 
   test("entries hashed with ssh-keygen -H are found for their host and port only", () => {
     const file = join(dir, "hashed_known_hosts");
-    writeFileSync(file, [line("login.example.org", keys.ed), line("[127.0.0.1]:2222", keys.rsa), line("other", keys.ecdsa)].join("\n") + "\n");
+    writeFileSync(file, `${[line("login.example.org", keys.ed), line("[127.0.0.1]:2222", keys.rsa), line("other", keys.ecdsa)].join("\n")}\n`);
     sshKeygen(["-H", "-f", file]);
     const entries = parseKnownHosts(readFileSync(file, "utf8"), file);
     expect(entries).toHaveLength(3);
@@ -239,14 +239,7 @@ describe("checking a host key", () => {
   });
 
   test("known key types: distinct, in file order, plain entries for the host only", () => {
-    const entries = parse(
-      line("cluster", keys.ecdsa),
-      line("other", keys.ed),
-      line("*", keys.rsa, "@revoked"),
-      line("clus*", keys.rsa),
-      line("cluster", keys.ecdsa),
-      line("cluster", keys.ed2),
-    );
+    const entries = parse(line("cluster", keys.ecdsa), line("other", keys.ed), line("*", keys.rsa, "@revoked"), line("clus*", keys.rsa), line("cluster", keys.ecdsa), line("cluster", keys.ed2));
     expect(knownKeyTypes(entries, "cluster", 22)).toEqual(["ecdsa-sha2-nistp256", "ssh-rsa", "ssh-ed25519"]);
     expect(knownKeyTypes(entries, "other", 22)).toEqual(["ssh-ed25519"]);
     expect(knownKeyTypes(entries, "cluster", 2222)).toEqual([]);
@@ -283,9 +276,7 @@ describe("keys", () => {
       "ecdsa-sha2-nistp384",
       "ssh-ed25519",
     ]);
-    expect(
-      hostKeyAlgorithms(["ssh-dss", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-ed25519-cert-v01@openssh.com", "toString", "ssh-ed25519"]),
-    ).toEqual(["ssh-ed25519"]);
+    expect(hostKeyAlgorithms(["ssh-dss", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-ed25519-cert-v01@openssh.com", "toString", "ssh-ed25519"])).toEqual(["ssh-ed25519"]);
     expect(hostKeyAlgorithms([])).toEqual([]);
   });
 });

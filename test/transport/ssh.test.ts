@@ -15,7 +15,7 @@ const { SFTP } = createRequire(import.meta.url)("ssh2/lib/protocol/SFTP.js") as 
 
 const open: SshTransport[] = [];
 afterEach(() => {
-  open.splice(0).forEach((t) => t.close());
+  for (const t of open.splice(0)) t.close();
 });
 function transport(...args: Parameters<typeof sshOptions>): SshTransport {
   const t = new SshTransport(sshOptions(...args));
@@ -127,7 +127,15 @@ describe("SshTransport", () => {
     const sock = join(tmp, "agent.sock");
     const agent = execa("ssh-agent", ["-D", "-a", sock]);
     try {
-      for (let i = 0; i < 50 && !(await readFile(sock).then(() => true, (e: NodeJS.ErrnoException) => e.code !== "ENOENT")); i++) {
+      for (
+        let i = 0;
+        i < 50 &&
+        !(await readFile(sock).then(
+          () => true,
+          (e: NodeJS.ErrnoException) => e.code !== "ENOENT",
+        ));
+        i++
+      ) {
         await new Promise((r) => setTimeout(r, 100));
       }
       await execa("ssh-add", ["-q", join(info.dir, "userkey")], { env: { SSH_AUTH_SOCK: sock } });
