@@ -1,3 +1,4 @@
+import { failedResult } from "../src/protocol/results.js";
 import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import type { ResultFile, StateFile } from "../src/protocol/records.js";
@@ -70,7 +71,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
   if (blocked !== undefined) {
     // As Slurm's --kill-on-invalid-dep would: the task never runs, and ends CANCELLED.
     t.report(`slurmkit runner: task ${t.index} ${blocked[0]!.toLowerCase()}${blocked.slice(1)}\n`);
-    const result: ResultFile = { ok: false, state: "CANCELLED", error: { name: "DependencyFailed", message: blocked, stack: blocked }, host: HOST, jobId: t.jobId, startedAt, endedAt: Date.now() };
+    const result = failedResult({ name: "DependencyFailed", message: blocked }, { host: HOST, jobId: t.jobId, startedAt }, "CANCELLED");
     if (t.rank === 0) await writeFileAtomic(t.folder.result(t.index), packr.pack(result));
     await writeState("FAILED");
     return false;
@@ -244,14 +245,13 @@ function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; star
   if ("value" in outcome) result = { ok: true, value: outcome.value, ...meta, endedAt: Date.now() };
   else {
     const e = outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
-    const extra = e instanceof CommandFailed ? { ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) } : {};
-    const ending = outcome.ending ? { state: outcome.ending } : {};
-    result = { ok: false, ...ending, error: { name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...extra }, ...meta, endedAt: Date.now() };
+    const command = e instanceof CommandFailed ? { exitCode: e.exitCode, signal: e.signal || undefined } : {};
+    result = failedResult({ name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...command }, meta, outcome.ending);
   }
   try {
     return { bytes: packr.pack(result), ok: result.ok };
   } catch (error) {
     const message = `The task's result cannot be sent through msgpack: ${(error as Error).message}`;
-    return { bytes: packr.pack({ ok: false, error: { name: "TypeError", message, stack: (error as Error).stack ?? message }, ...meta, endedAt: Date.now() }), ok: false };
+    return { bytes: packr.pack(failedResult({ name: "TypeError", message, stack: (error as Error).stack ?? message }, meta)), ok: false };
   }
 }

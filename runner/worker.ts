@@ -1,9 +1,10 @@
+import { failedResult } from "../src/protocol/results.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { createExclusive, writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
-import type { ClaimFile, ResultFile, StateFile } from "../src/protocol/records.js";
+import type { ClaimFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecCount } from "../src/protocol/spec-file.js";
 import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
@@ -460,14 +461,7 @@ async function writeResult(
   ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "OUT_OF_MEMORY",
 ): Promise<void> {
   const names = { TIMEOUT: "TaskTimeout", CANCELLED: "TaskCancelled", PREEMPTED: "TaskPreempted", OUT_OF_MEMORY: "TaskOutOfMemory" } as const;
-  const result: ResultFile = {
-    ok: false,
-    ...(ended ? { state: ended } : {}),
-    error: { name: ended ? names[ended] : "TaskProcessDied", message, stack: message },
-    ...meta,
-    endedAt: Date.now(),
-  };
-  await writeFileAtomic(folder.result(index), packr.pack(result));
+  await writeFileAtomic(folder.result(index), packr.pack(failedResult({ name: ended ? names[ended] : "TaskProcessDied", message }, meta, ended)));
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -1,9 +1,10 @@
+import { failedResult } from "../protocol/results.js";
 import { ParameterError } from "../base/errors.js";
 import { Job, newJob, type JobBackend } from "../api/job.js";
 import { setOrigin } from "../engine/origin.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
-import { decodeAttempt, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";
+import { decodeAttempt, type AfterFile, type AttemptFile, type ClaimFile, type Manifest } from "../protocol/records.js";
 import { posix } from "node:path";
 import { RunFolder } from "../protocol/run-folder.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
@@ -122,7 +123,7 @@ export class SlurmBackend implements JobBackend {
     if (started) return;
     const at = Date.now();
     const message = `Task ${job.taskIndex} was cancelled`;
-    const result: ResultFile = { ok: false, state: "CANCELLED", error: { name: "TaskCancelled", message, stack: message }, host: "", jobId: job.id, startedAt: at, endedAt: at };
+    const result = failedResult({ name: "TaskCancelled", message }, { host: "", jobId: job.id, startedAt: at, endedAt: at }, "CANCELLED");
     await this.transport.createExclusive(job.paths.result, packr.pack(result)).catch(unlessUnreachable(false));
   }
 
@@ -138,7 +139,7 @@ export class SlurmBackend implements JobBackend {
     const claimed = await this.transport.createExclusive(pool.folder.claim(i), packr.pack({ worker: "client", slot: 0, host: hostname(), at } satisfies ClaimFile));
     if (claimed) {
       const message = `Task ${i} was cancelled before it started`;
-      const result: ResultFile = { ok: false, state: "CANCELLED", error: { name: "TaskCancelled", message, stack: message }, host: hostname(), jobId: job.id, startedAt: at, endedAt: at };
+      const result = failedResult({ name: "TaskCancelled", message }, { host: hostname(), jobId: job.id, startedAt: at, endedAt: at }, "CANCELLED");
       await this.transport.writeFile(job.paths.result, packr.pack(result));
     } else {
       await this.transport.writeFile(pool.folder.cancel(i), "");

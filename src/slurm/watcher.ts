@@ -1,8 +1,9 @@
+import { failedResult } from "../protocol/results.js";
 import { isTerminal, parseJobState, type JobState } from "../base/job-state.js";
 import { setJobId, setJobState, settleJob, type Job } from "../api/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
 import { packr } from "../protocol/codec.js";
-import { decodeClaim, decodeResult, decodeState, type ResultFile } from "../protocol/records.js";
+import { decodeClaim, decodeResult, decodeState } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 import { indexEntries, type QueueEntry } from "./parse.js";
@@ -569,7 +570,7 @@ export class Watcher implements JobWatcher {
   async #recordEnd(t: Tracked, state: JobState, message: string): Promise<void> {
     if (!t.pool || state === "COMPLETED") return;
     const ended = state === "PENDING" || state === "RUNNING" ? "UNKNOWN" : state;
-    const result: ResultFile = { ok: false, state: ended, error: { name: "WorkerEnded", message, stack: message }, host: "", jobId: t.job.id, startedAt: 0, endedAt: Date.now() };
+    const result = failedResult({ name: "WorkerEnded", message }, { host: "", jobId: t.job.id, startedAt: 0 }, ended);
     await this.files.writeFile(t.job.paths.result, packr.pack(result)).catch(unlessUnreachable(undefined));
   }
 

@@ -5,6 +5,7 @@ import { describe, expect, test } from "vitest";
 import { loadJobs, RunFolderError, SlurmkitError } from "../../src/index.js";
 import { packr } from "../../src/protocol/codec.js";
 import { decodeManifest, decodeResult, decodeState, encodeManifest, type Manifest } from "../../src/protocol/records.js";
+import { failedResult } from "../../src/protocol/results.js";
 
 const manifest: Manifest = { version: 1, kind: "local", createdAt: "2026-11-21T00:00:00.000Z", taskCount: 2, jobId: null, array: true, ranks: 1 };
 const ok = { ok: true, value: { loss: 0.25, big: 2 ** 40, huge: 2n ** 64n - 1n }, host: "n1", jobId: "7_0", startedAt: 1_763_780_000_000, endedAt: 1_763_780_000_001 };
@@ -75,5 +76,18 @@ describe("run-folder records decoded with zod", () => {
     }
     const jobs = await loadJobs(root);
     expect(jobs.map((j) => j.id)).toEqual(["local-20261121T000000Z-ffffff_0", "local-20261121T000000Z-000000_0", "local-20261121T000000Z-000000_1"]);
+  });
+});
+
+describe("the one builder of a failed task's result", () => {
+  test("an error's stack defaults to its message; state, exit code and signal only where given; the record decodes", () => {
+    const meta = { host: "n1", jobId: "12_3", startedAt: 1000, endedAt: 2000 };
+    const cancelled = failedResult({ name: "TaskCancelled", message: "Task 3 was cancelled" }, meta, "CANCELLED");
+    expect(cancelled).toEqual({ ok: false, state: "CANCELLED", error: { name: "TaskCancelled", message: "Task 3 was cancelled", stack: "Task 3 was cancelled" }, ...meta });
+    const command = failedResult({ name: "CommandFailed", message: "exit 2", stack: "CommandFailed: exit 2", exitCode: 2, signal: undefined }, meta);
+    expect(command).toEqual({ ok: false, error: { name: "CommandFailed", message: "exit 2", stack: "CommandFailed: exit 2", exitCode: 2 }, ...meta });
+    expect(decodeResult(packr.pack(command), "/r")).toEqual(command);
+    const now = failedResult({ name: "WorkerEnded", message: "gone" }, { host: "", jobId: "12", startedAt: 0 }, "NODE_FAIL");
+    expect(now.endedAt).toBeGreaterThan(0);
   });
 });
