@@ -9,7 +9,7 @@ export { command, defineTask, isTask } from "./api/tasks.js";
 export type { CommandOptions, CommandResult, ResultOf, Task, TaskContext, TaskOptions, TaskSpec } from "./api/tasks.js";
 export { expandHostlist, jobEnvironment, masterPort, torchDistributedEnv } from "./api/job-environment.js";
 export type { JobEnvironment, TorchDistributedEnv } from "./api/job-environment.js";
-export { atRuntime, concatRuntime, isRuntimeValue, UnsetVariableError } from "./protocol/runtime-value.js";
+export { atRuntime, concatRuntime, isRuntimeValue } from "./protocol/runtime-value.js";
 export type { Late, LateString, RuntimePart, RuntimeValue } from "./protocol/runtime-value.js";
 export { Job } from "./api/job.js";
 export type { Attempt, WaitOptions } from "./api/job.js";
@@ -49,8 +49,8 @@ export type { NodeCpus } from "./slurm/parse.js";
 export { LocalTransport } from "./transport/local.js";
 export { SshTransport } from "./transport/ssh.js";
 export type { SshOptions } from "./transport/ssh-options.js";
-export { TransportError, isUnreachable } from "./transport/transport.js";
-export type { RunOptions, RunResult, SshStage, Transport } from "./transport/transport.js";
+export { isUnreachable } from "./transport/transport.js";
+export type { RunOptions, RunResult, Transport } from "./transport/transport.js";
 export type { PathMap } from "./slurm/path-map.js";
 export type { CodeOptions } from "./code/options.js";
 export type { TaskPaths } from "./protocol/run-folder.js";
@@ -58,6 +58,7 @@ export type { TaskPaths } from "./protocol/run-folder.js";
 // Errors
 export {
   AmbiguousSubmissionError,
+  CommandError,
   JobEndedWithoutResultError,
   ParameterError,
   RunFolderError,
@@ -66,5 +67,8 @@ export {
   SubmissionError,
   TaskFailedError,
   TaskInterruptedError,
+  TransportError,
+  UnsetVariableError,
   WaitTimeoutError,
 } from "./base/errors.js";
+export type { SshStage } from "./base/errors.js";

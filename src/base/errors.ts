@@ -33,9 +33,13 @@ export class ParameterError extends SlurmkitError {
   }
 }
 
-/** sbatch refused the job, or could not be run. */
-export class SubmissionError extends SlurmkitError {
-  override name = "SubmissionError";
+/**
+ * A scheduler command failed: the command as run, its exit code (-1 when it
+ * could not run) and its stderr. SubmissionError (sbatch) and SchedulerError
+ * (every other command) are its two kinds.
+ */
+export class CommandError extends SlurmkitError {
+  override name = "CommandError";
   /** The command as run: program and arguments. */
   readonly command: readonly string[];
   readonly exitCode: number;
@@ -49,19 +53,14 @@ export class SubmissionError extends SlurmkitError {
   }
 }
 
-/** A scheduler command other than sbatch (squeue, sacct, scancel) failed. */
-export class SchedulerError extends SlurmkitError {
-  override name = "SchedulerError";
-  readonly command: readonly string[];
-  readonly exitCode: number;
-  readonly stderr: string;
+/** sbatch refused the job, or could not be run. */
+export class SubmissionError extends CommandError {
+  override name = "SubmissionError";
+}
 
-  constructor(command: readonly string[], exitCode: number, stderr: string, options: SlurmkitErrorOptions = {}) {
-    super(`Command failed with exit code ${exitCode}: ${command.join(" ")}`, stderr.trim(), options);
-    this.command = command;
-    this.exitCode = exitCode;
-    this.stderr = stderr;
-  }
+/** A scheduler command other than sbatch (squeue, sacct, scancel) failed. */
+export class SchedulerError extends CommandError {
+  override name = "SchedulerError";
 }
 
 /** Where a task ran, for error messages. */
@@ -187,4 +186,44 @@ export class AmbiguousSubmissionError extends SlurmkitError {
   ) {
     super(`sbatch's answer was lost and the job tagged ${tag} is uncertain (${why}); nothing was submitted again: loadJobs on the executor's folder finds the job if it exists`, "", { cause });
   }
+}
+
+/** Where an SSH operation failed. */
+export type SshStage = "connect" | "host key" | "auth" | "exec" | "sftp";
+
+/** An SSH operation failed; `stage` says where, and the message never holds a key or passphrase. */
+export class TransportError extends SlurmkitError {
+  override name = "TransportError";
+  readonly stage: SshStage;
+  /** `user@host:port`. */
+  readonly destination: string;
+  /** True when the cluster could not be reached: connect, host key or auth failed, or the connection dropped mid-operation. */
+  readonly unreachable: boolean;
+  /** "ENOENT" when a file or folder does not exist. */
+  readonly code: string | undefined;
+
+  constructor(stage: SshStage, destination: string, message: string, options: { detail?: string; unreachable?: boolean; code?: string; cause?: unknown } = {}) {
+    super(`ssh ${destination} (${stage}): ${message}`, options.detail ?? "", options.cause === undefined ? {} : { cause: options.cause });
+    this.stage = stage;
+    this.destination = destination;
+    this.unreachable = options.unreachable ?? (stage === "connect" || stage === "host key" || stage === "auth");
+    this.code = options.code;
+  }
+}
+
+/** An unset variable that a runtime value needs. */
+export class UnsetVariableError extends SlurmkitError {
+  override name = "UnsetVariableError";
+  constructor(
+    readonly variable: string,
+    readonly template: string,
+    host: string,
+  ) {
+    super(`Runtime value \`${template}\` needs $${variable}, which is not set on ${host}`);
+  }
+}
+
+/** A mistake in how the `slurmkit` bin was called: the message says what is accepted; exit code 2. */
+export class UsageError extends SlurmkitError {
+  override readonly name = "UsageError";
 }

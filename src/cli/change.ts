@@ -1,3 +1,4 @@
+import { UsageError } from "../base/errors.js";
 import { basename } from "node:path";
 import { parseSlurmFlags } from "../sdk/flags.js";
 import { END_STATES, type JobState } from "../base/job-state.js";
@@ -6,7 +7,7 @@ import { originOf } from "../engine/origin.js";
 import { rerun as rerunJobs, type RerunOptions } from "../slurm/rerun.js";
 import type { SlurmParametersInput } from "../slurm/parameters.js";
 import { openFolder, pickTasks } from "./folder.js";
-import { parse, UsageError } from "./options.js";
+import { parse } from "./options.js";
 
 /** `slurmkit cancel <folder> [task...]`: cancels the tasks named, or every task that has not ended. */
 export async function cancel(args: readonly string[]): Promise<number> {

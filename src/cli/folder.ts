@@ -1,3 +1,4 @@
+import { UsageError } from "../base/errors.js";
 import type { Job } from "../api/job.js";
 import { loadJobs } from "../sdk/load-jobs.js";
 import { originOf, runsOf } from "../engine/origin.js";
@@ -6,7 +7,7 @@ import { Watcher } from "../slurm/watcher.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";
-import { sshFromFlags, UsageError, type Values } from "./options.js";
+import { sshFromFlags, type Values } from "./options.js";
 
 /** A run folder opened by a command: its tasks (latest runs, in loadJobs order) and where it is. */
 export interface OpenFolder {

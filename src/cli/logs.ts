@@ -1,9 +1,10 @@
+import { UsageError } from "../base/errors.js";
 import { StringDecoder } from "node:string_decoder";
 import type { Job } from "../api/job.js";
 import { unlessUnreachable } from "../transport/transport.js";
 import { runsOf } from "../engine/origin.js";
 import { openFolder, pickTasks } from "./folder.js";
-import { parse, UsageError } from "./options.js";
+import { parse } from "./options.js";
 
 /** The runner's line that starts each later attempt in a task's log (see runner/run-task.ts). */
 const ATTEMPT_HEADER = /^===== slurmkit: task \d+, attempt (\d+), on .* =====$/m;

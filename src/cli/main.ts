@@ -3,7 +3,7 @@ import { closeMatches } from "../base/suggest.js";
 import { VERSION } from "../base/version.js";
 import { cancel, rerun } from "./change.js";
 import { logs } from "./logs.js";
-import { UsageError } from "./options.js";
+
 import { results } from "./results.js";
 import { status, watch } from "./status.js";
 
@@ -64,7 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (error) {
-    const known = error instanceof UsageError || error instanceof SlurmkitError;
+    const known = error instanceof SlurmkitError; // UsageError is one too
     process.stderr.write(`slurmkit ${first}: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
     return 2;
   }

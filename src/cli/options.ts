@@ -1,13 +1,9 @@
+import { UsageError } from "../base/errors.js";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { SshOptions } from "../transport/ssh-options.js";
-
-/** A mistake in how the command was called: the message says what is accepted; exit code 2. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-}
 
 /** Options every command takes. */
 export const COMMON = {

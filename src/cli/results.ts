@@ -1,9 +1,9 @@
 import type { Job } from "../api/job.js";
-import { JobEndedWithoutResultError, TaskFailedError } from "../base/errors.js";
+import { JobEndedWithoutResultError, TaskFailedError, UsageError } from "../base/errors.js";
 import { toJson } from "../report/json.js";
 import { viewsOf } from "../report/views.js";
 import { openFolder } from "./folder.js";
-import { parse, UsageError } from "./options.js";
+import { parse } from "./options.js";
 
 /** What a failed task's row says about its error. */
 function errorOf(error: unknown, job: Job<unknown>): Record<string, unknown> {

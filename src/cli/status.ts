@@ -1,9 +1,10 @@
+import { UsageError } from "../base/errors.js";
 import { LiveLines } from "../report/live.js";
 import { styleOf } from "../report/progress.js";
 import { exitCodeOf, progressLine, statusTable, summarize, tasksTable, type TaskView } from "../report/summary.js";
 import { viewsOf, viewsWithRunning } from "../report/views.js";
 import { openFolder, type OpenFolder } from "./folder.js";
-import { parse, UsageError } from "./options.js";
+import { parse } from "./options.js";
 
 /** The status report's JSON: one object per submission, and the tasks when asked. */
 function statusJson(views: readonly TaskView[], withTasks: boolean): string {

@@ -1,4 +1,4 @@
-import { ParameterError, SlurmkitError } from "../base/errors.js";
+import { ParameterError, UnsetVariableError } from "../base/errors.js";
 import { quoteShell } from "../base/shell.js";
 
 /** One piece of a runtime value: literal text, or a variable of the node's environment. */
@@ -136,18 +136,6 @@ export type LateString = string | RuntimeValue;
 
 /** `T` with every string allowed to be a runtime value, deeply. */
 export type Late<T> = T extends string ? T | RuntimeValue : T extends readonly (infer U)[] ? readonly Late<U>[] : T extends object ? { [K in keyof T]: Late<T[K]> } : T;
-
-/** An unset variable that a runtime value needs. */
-export class UnsetVariableError extends SlurmkitError {
-  override name = "UnsetVariableError";
-  constructor(
-    readonly variable: string,
-    readonly template: string,
-    host: string,
-  ) {
-    super(`Runtime value \`${template}\` needs $${variable}, which is not set on ${host}`);
-  }
-}
 
 /** Expands a runtime value with an environment; an unset variable throws UnsetVariableError. */
 export function expandRuntime(value: RuntimeValue, env: NodeJS.ProcessEnv, host = "this node"): string {

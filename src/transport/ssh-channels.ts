@@ -1,6 +1,7 @@
+import { TransportError } from "../base/errors.js";
 import type { SFTPWrapper } from "ssh2";
 import type { Connection } from "./ssh-connect.js";
-import { TransportError, type RunOptions, type RunResult } from "./transport.js";
+import type { RunOptions, RunResult } from "./transport.js";
 
 /** sftp status codes (draft-ietf-secsh-filexfer-02). */
 const SFTP_NO_SUCH_FILE = 2;

@@ -1,3 +1,4 @@
+import { TransportError, type SshStage } from "../base/errors.js";
 import { readFile } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { homedir } from "node:os";
@@ -5,7 +6,6 @@ import { posix } from "node:path";
 import { Client, type ConnectConfig, type SFTPWrapper } from "ssh2";
 import { checkHostKey, describeHostKeyProblem, hostKeyAlgorithms, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.js";
 import { describeKeyPath, isInlineKey, type SshOptions } from "./ssh-options.js";
-import { TransportError, type SshStage } from "./transport.js";
 
 /** One open SSH connection with its sftp channel. */
 export interface Connection {

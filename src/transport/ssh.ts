@@ -3,12 +3,12 @@ import { homedir } from "node:os";
 import { posix } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { FileEntryWithStats, SFTPWrapper, Stats } from "ssh2";
-import { ParameterError } from "../base/errors.js";
+import { ParameterError, TransportError } from "../base/errors.js";
 import { quotePosix } from "../base/shell.js";
 import { execCommand, sftpCall, type SftpCallback } from "./ssh-channels.js";
 import { openConnection, type ConnectSettings, type Connection } from "./ssh-connect.js";
 import { validateSshOptions, type SshOptions } from "./ssh-options.js";
-import { isUnreachable, TransportError, type RunOptions, type RunResult, type Transport } from "./transport.js";
+import { isUnreachable, type RunOptions, type RunResult, type Transport } from "./transport.js";
 
 export type { SshOptions } from "./ssh-options.js";
 

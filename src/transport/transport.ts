@@ -1,4 +1,4 @@
-import { SlurmkitError } from "../base/errors.js";
+import { TransportError } from "../base/errors.js";
 
 /** What a finished command printed. */
 export interface RunResult {
@@ -40,29 +40,6 @@ export interface Transport {
   mkdir(path: string): Promise<void>;
   /** Closes a connection, if the transport keeps one. */
   close?(): void;
-}
-
-/** Where an SSH operation failed. */
-export type SshStage = "connect" | "host key" | "auth" | "exec" | "sftp";
-
-/** An SSH operation failed; `stage` says where, and the message never holds a key or passphrase. */
-export class TransportError extends SlurmkitError {
-  override name = "TransportError";
-  readonly stage: SshStage;
-  /** `user@host:port`. */
-  readonly destination: string;
-  /** True when the cluster could not be reached: connect, host key or auth failed, or the connection dropped mid-operation. */
-  readonly unreachable: boolean;
-  /** "ENOENT" when a file or folder does not exist. */
-  readonly code: string | undefined;
-
-  constructor(stage: SshStage, destination: string, message: string, options: { detail?: string; unreachable?: boolean; code?: string; cause?: unknown } = {}) {
-    super(`ssh ${destination} (${stage}): ${message}`, options.detail ?? "", options.cause === undefined ? {} : { cause: options.cause });
-    this.stage = stage;
-    this.destination = destination;
-    this.unreachable = options.unreachable ?? (stage === "connect" || stage === "host key" || stage === "auth");
-    this.code = options.code;
-  }
 }
 
 /** A rejection handler for optional reads: `fallback` for a missing file or a failed command, a rethrow when the cluster is out of reach. */

@@ -1,6 +1,7 @@
+import { UnsetVariableError } from "../../src/base/errors.js";
 import { describe, expect, expectTypeOf, test } from "vitest";
 import { atRuntime, command, concatRuntime, isRuntimeValue, defineTask, ParameterError, SlurmkitError, type RuntimeValue, type TaskSpec } from "../../src/index.js";
-import { expandDeep, expandRuntime, shellWord, UnsetVariableError } from "../../src/protocol/runtime-value.js";
+import { expandDeep, expandRuntime, shellWord } from "../../src/protocol/runtime-value.js";
 import { packr } from "../../src/protocol/codec.js";
 import { execa } from "execa";
 

@@ -1,3 +1,4 @@
+import { TransportError } from "../../src/base/errors.js";
 // Fault drills on the real cluster: each fault must settle every future
 // correctly, with nothing lost. Faults are injected through a transport
 // that wraps the real one (test/helpers/faults.ts).
@@ -6,19 +7,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, onTestFinished, test, vi } from "vitest";
-import {
-  AmbiguousSubmissionError,
-  command,
-  FAILING_POLLS,
-  LocalTransport,
-  loadJobs,
-  READ_ATTEMPTS,
-  SlurmExecutor,
-  SshTransport,
-  TransportError,
-  WaitTimeoutError,
-  type WatcherHealth,
-} from "../../src/index.js";
+import { AmbiguousSubmissionError, command, FAILING_POLLS, LocalTransport, loadJobs, READ_ATTEMPTS, SlurmExecutor, SshTransport, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";

@@ -1,3 +1,4 @@
+import { TransportError } from "../../src/base/errors.js";
 // SlurmExecutor({ ssh }) against the test sshd in front of the test cluster.
 // The client's SLURM_CONF is removed while these run: only the SSH session
 // (which gets it from sshd's SetEnv) can reach Slurm, so every scheduler call
@@ -7,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { atRuntime, command, type defineTask, loadJobs, ParameterError, SlurmExecutor, SshTransport, TaskFailedError, TransportError, type SlurmExecutorOptions } from "../../src/index.js";
+import { atRuntime, command, type defineTask, loadJobs, ParameterError, SlurmExecutor, SshTransport, TaskFailedError, type SlurmExecutorOptions } from "../../src/index.js";
 import { explode, square, whereAmI } from "../fixtures/tasks.js";
 import { needSsh, restartSshd, secretLines, sshOptions, type SshServerInfo } from "../helpers/ssh.js";
 import { runsFolder } from "../helpers/behaviour.js";

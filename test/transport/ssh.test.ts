@@ -1,3 +1,4 @@
+import { TransportError } from "../../src/base/errors.js";
 // SshTransport against Debian's OpenSSH on 127.0.0.1:2222 (test/ssh/sshd.sh):
 // host keys, user keys, errors by stage, reconnects, and no secret in any message.
 import { execa } from "execa";
@@ -7,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { afterEach, describe, expect, test, vi } from "vitest";
-import { ParameterError, SshTransport, TransportError } from "../../src/index.js";
+import { ParameterError, SshTransport } from "../../src/index.js";
 import { restartSshd, needSsh, secretLines, sshOptions } from "../helpers/ssh.js";
 
 // ssh2's SFTP client class, to watch the requests it sends to the real server.
