@@ -34,16 +34,14 @@ export { executorFromFlags, parseSlurmFlags } from "./sdk/flags.js";
 export type { ExecutorFromFlagsOptions, ParseSlurmFlagsOptions, SlurmFlags } from "./sdk/flags.js";
 
 // Parameters and setup steps
-export { PARAMETER_NAMES, parseParameters, slurmParametersSchema } from "./slurm/parameters.js";
+export { PARAMETER_NAMES, parseParameters } from "./slurm/parameters.js";
 export type { SignalSpec, SlurmParameters, SlurmParametersInput } from "./slurm/parameters.js";
 export { condaActivate, container, isSetupStep, lines, modules, setupFile, stageIn, stageOut, venvPerNode } from "./setup/index.js";
 export type { ContainerOptions, ModulesOptions, SetupStep, StageInOptions, StageOutOptions, VenvOptions } from "./setup/index.js";
 
 // The watcher, as executor.watcher shows it
-export { FAILING_POLLS, MIN_POLL_INTERVAL_MS, READ_ATTEMPTS } from "./slurm/watcher.js";
 export type { JobWatcher, WatcherHealth, WatcherIntervals, WatcherStats } from "./slurm/watcher.js";
-export type { ClusterLimits, SchedulerCallCounts } from "./slurm/scheduler.js";
-export type { NodeCpus } from "./slurm/parse.js";
+export type { SchedulerCallCounts } from "./slurm/scheduler.js";
 
 // Transports
 export { LocalTransport } from "./transport/local.js";
