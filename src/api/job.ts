@@ -1,6 +1,6 @@
-import { ParameterError, WaitTimeoutError } from "../base/errors.js";
+import { ParameterError, TaskFailedError, WaitTimeoutError } from "../base/errors.js";
 import { isTerminal, type JobState } from "../base/job-state.js";
-import type { AttemptFile } from "../protocol/records.js";
+import type { AttemptFile, ResultFile } from "../protocol/records.js";
 import type { TaskPaths } from "../protocol/run-folder.js";
 
 /** Where and when a task ran, from its result file (ms since epoch). */
@@ -23,6 +23,8 @@ export interface JobBackend {
   readText(path: string): Promise<string>;
   /** The records of the task's attempts that ended in a requeue, in order; none where tasks are never requeued. */
   readAttempts?(job: Job<unknown>): Promise<AttemptFile[]>;
+  /** The results of a job's ranks above 0, in rank order (undefined where a rank wrote none); none for a job of one rank. */
+  readRankResults?(job: Job<unknown>): Promise<Array<ResultFile | undefined>>;
 }
 
 /** One run of a task: a requeued task has several, and one future. */
@@ -131,6 +133,32 @@ export class Job<R> {
     const outcome = await this.#waitOutcome(options);
     if ("error" in outcome) throw outcome.error;
     return outcome.value as R;
+  }
+
+  /**
+   * Waits for the job and returns every rank's result, in rank order: rank
+   * 0's, which `result()` returns, first. A job of one rank gives one.
+   * Rejects as `result()` does, and with TaskFailedError when another rank
+   * failed or wrote no result.
+   *
+   * @example
+   * const [leader, ...others] = await job.results(); // nodes: 2, ntasksPerNode: 4 gives 8
+   */
+  async results(options: WaitOptions = {}): Promise<R[]> {
+    const first = await this.result(options);
+    const others = (await this.#backend.readRankResults?.(this as Job<unknown>)) ?? [];
+    return [
+      first,
+      ...others.map((result, k) => {
+        if (result?.ok) return result.value as R;
+        const rank = k + 1;
+        const remote = result ? result.error : { name: "RankWithoutResult", message: `Rank ${rank} wrote no result`, stack: `Rank ${rank} wrote no result` };
+        const command = result
+          ? { ...(result.error.exitCode !== undefined ? { exitCode: result.error.exitCode } : {}), ...(result.error.signal !== undefined ? { signal: result.error.signal } : {}) }
+          : {};
+        throw new TaskFailedError({ jobId: this.#id, taskIndex: this.taskIndex, logPath: this.paths.stderr, host: result?.host ?? "" }, remote, command);
+      }),
+    ];
   }
 
   /** Cancels the job in the scheduler (or kills the local process). */

@@ -4,7 +4,7 @@ import { Job, newJob, type JobBackend } from "../api/job.js";
 import { setOrigin } from "../engine/origin.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
-import { decodeAttempt, type AfterFile, type AttemptFile, type ClaimFile, type Manifest } from "../protocol/records.js";
+import { decodeAttempt, decodeResult, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";
 import { posix } from "node:path";
 import { RunFolder } from "../protocol/run-folder.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
@@ -82,6 +82,12 @@ export function dependencyOf(after: readonly Job<unknown>[] | undefined): { depe
   return waiting.length ? slurmDependency(waiting) : undefined;
 }
 
+/** Jobs of several ranks (nodes × ntasksPerNode), by future: how many. */
+const rankCounts = new WeakMap<Job<unknown>, number>();
+
+/** How long results() waits for a rank's result after rank 0's: ranks end about together, and each renames its own file. */
+const RANK_WAIT_MS = 30_000;
+
 /** Pooled tasks: their pool, by future. */
 const pools = new WeakMap<Job<unknown>, WorkerPool>();
 
@@ -157,6 +163,21 @@ export class SlurmBackend implements JobBackend {
     mine.sort((a, b) => a.attempt - b.attempt);
     return Promise.all(mine.map(async ({ name }) => decodeAttempt(await this.transport.readFile(posix.join(dir, name)), posix.join(dir, name))));
   }
+  async readRankResults(job: Job<unknown>): Promise<Array<ResultFile | undefined>> {
+    const ranks = rankCounts.get(job) ?? 1;
+    const dir = posix.dirname(job.paths.result);
+    const deadline = Date.now() + RANK_WAIT_MS;
+    const read = async (rank: number): Promise<ResultFile | undefined> => {
+      const path = posix.join(dir, RunFolder.resultName(job.taskIndex, rank));
+      for (;;) {
+        const bytes = await this.transport.readFile(path).catch(unlessUnreachable(undefined));
+        if (bytes) return decodeResult(bytes, path);
+        if (Date.now() > deadline) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    };
+    return Promise.all(Array.from({ length: ranks - 1 }, (_, k) => read(k + 1)));
+  }
   readText(path: string): Promise<string> {
     return this.transport.readFile(path).then(String, (e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT" || /no such file/i.test(e.message)) return "";
@@ -170,6 +191,7 @@ export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Ma
   const jobs = manifest.workers ? pooledJobs(backend, folder, manifest) : arrayJobs(backend, folder, manifest);
   const { rerun } = manifest;
   for (const job of jobs) {
+    if (manifest.ranks > 1) rankCounts.set(job, manifest.ranks);
     const root = rerun ? { dir: posix.join(posix.dirname(folder.dir), rerun.of), index: rerun.tasks[job.taskIndex] ?? job.taskIndex } : { dir: folder.dir, index: job.taskIndex };
     setOrigin(job, { kind: "slurm", folder, transport: backend.transport, root });
   }

@@ -1,7 +1,20 @@
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { rankOrFail } from "../fixtures/ranks.js";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { afterOk, command, LocalExecutor, JobEndedWithoutResultError, loadJobs, ParameterError, SlurmExecutor, SubmissionError, LocalTransport, type SlurmExecutorOptions } from "../../src/index.js";
+import {
+  afterOk,
+  command,
+  LocalExecutor,
+  JobEndedWithoutResultError,
+  loadJobs,
+  ParameterError,
+  SlurmExecutor,
+  SubmissionError,
+  LocalTransport,
+  TaskFailedError,
+  type SlurmExecutorOptions,
+} from "../../src/index.js";
 import { Watcher } from "../../src/slurm/watcher.js";
 import { hog, whereAmI } from "../fixtures/tasks.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
@@ -144,12 +157,26 @@ describe("SlurmExecutor on the real cluster", () => {
     const executor = await slurmExecutor({ nodes: 2, ntasksPerNode: 1 });
     const job = await executor.submit(whereAmI.with(100));
     expect(await job.result()).toEqual({ node: "n1", rank: 0 });
+    // Every rank's result, in rank order (rank 1's may be renamed a moment after rank 0's settled the job).
+    expect(await job.results()).toEqual([
+      { node: "n1", rank: 0 },
+      { node: "n2", rank: 1 },
+    ]);
     // Rank 1 may still be renaming its file when rank 0's result settles the job.
     const files = await waitFor("rank 1's result", async () => {
       const names = (await readdir(join(job.paths.result, ".."))).sort();
       return names.includes("0.r1.result") ? names : undefined;
     });
     expect(files).toEqual(["0.r1.result", "0.result"]);
+    // A rank above 0 that failed: result() is rank 0's, results() rejects with that rank's error.
+    const failing = await executor.submit(rankOrFail.with(1));
+    expect(await failing.result()).toBe(0);
+    const error = (await failing.results().catch((e: unknown) => e)) as TaskFailedError;
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect(error.remote.message).toBe("rank 1 failed on purpose");
+    // Every rank that succeeded, in order; a job of one rank gives one.
+    expect(await (await executor.submit(rankOrFail.with(5))).results()).toEqual([0, 1]);
+    expect(await (await (await slurmExecutor()).submit(rankOrFail.with(5))).results()).toEqual([0]);
   });
 
   test("the interval backs off by 1.5x while nothing changes, up to the ceiling, never below the floor, and returns to the floor on a change", async (ctx) => {
