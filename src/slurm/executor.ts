@@ -52,7 +52,8 @@ export interface MapArrayOptions extends SubmitOptions {
   readonly workers?: number | "auto";
   /**
    * Task slots per worker: the worker asks for `slots` times one task's CPUs,
-   * memory and GPUs, and runs up to `slots` tasks at once, each with its own
+   * memory and GPUs (and memory of its own, see the README's "Memory in a
+   * worker"), and runs up to `slots` tasks at once, each with its own
    * share (its own GPUs in CUDA_VISIBLE_DEVICES, its own CPUs where the node
    * allows pinning). @default 1, or what "auto" picks
    */
@@ -60,7 +61,9 @@ export interface MapArrayOptions extends SubmitOptions {
   /**
    * The older way to ask for workers: `k` makes ceil(N / k) workers, "auto"
    * is `workers: "auto"`. Submissions with more elements than MaxArraySize
-   * are split into several array jobs either way.
+   * are split into several array jobs either way. Kept, not deprecated: it
+   * maps exactly onto `workers`, and users who think in tasks per element
+   * (submitit's habit) would otherwise do that division themselves.
    * @default 1
    */
   readonly tasksPerElement?: number | "auto";

@@ -45,8 +45,6 @@ export interface SignalSpec {
   readonly name: string;
   /** Seconds before the time limit. @default 60 (Slurm's) */
   readonly secondsBefore?: number;
-  /** @deprecated Ignored: slurmkit always sends the signal to the batch shell (`B:`), which passes it on to the task and to srun's ranks. */
-  readonly batchOnly?: boolean;
 }
 
 /** Signals that would end or pause the job (or a worker's slots) rather than warn it. */
@@ -61,6 +59,8 @@ function convertSignal(v: unknown): string | undefined {
   }
   if (v && typeof v === "object") {
     const s = v as Partial<SignalSpec>;
+    // Nothing else is read: `batchOnly` (deprecated at 0.1.0, ignored since the signal always goes to the batch shell) is gone, and says so.
+    if (Object.keys(s).some((key) => key !== "name" && key !== "secondsBefore")) return undefined;
     if (typeof s.name !== "string" || !/^(?:SIG)?[A-Z0-9]+$/.test(s.name) || !isWarningName(s.name.replace(/^SIG/, ""))) return undefined;
     if (s.secondsBefore !== undefined && !(Number.isInteger(s.secondsBefore) && s.secondsBefore >= 0)) return undefined;
     return `${s.name.replace(/^SIG/, "")}${s.secondsBefore !== undefined ? `@${s.secondsBefore}` : ""}`;

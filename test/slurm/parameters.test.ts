@@ -60,7 +60,7 @@ describe("durations and memory", () => {
 
 describe("parseParameters", () => {
   test("normalises units and renders only what was asked for", () => {
-    const p = parseParameters({ time: "1-00:00:00", mem: "32GB", cpusPerTask: 4, gres: "gpu:t4:1", signal: { name: "USR1", secondsBefore: 90, batchOnly: true } });
+    const p = parseParameters({ time: "1-00:00:00", mem: "32GB", cpusPerTask: 4, gres: "gpu:t4:1", signal: { name: "USR1", secondsBefore: 90 } });
     expect(p.time).toBe(86400);
     expect(p.mem).toBe(32768);
     expect(toSbatchOptions(p)).toEqual([
@@ -106,7 +106,8 @@ describe("parseParameters", () => {
   });
 
   test("a signal that would end or pause the job, or a number, is refused; one given in the raw sbatch map too", () => {
-    for (const signal of ["TERM@60", "KILL", "10@90", { name: "SIGSTOP" }]) {
+    // batchOnly, deprecated at 0.1.0, is refused rather than ignored: the signal always goes to the batch shell.
+    for (const signal of ["TERM@60", "KILL", "10@90", { name: "SIGSTOP" }, { name: "USR1", batchOnly: true }]) {
       expect(problemsOf({ signal })[0]).toMatch(/^Expected `signal` to be a signal name such as `USR2@90`/);
     }
     expect(parseParameters({ signal: "SIGUSR1@120" }).signal).toBe("USR1@120");
