@@ -37,10 +37,16 @@ function timingTransport(): { transport: FaultyTransport; longestSqueueMs: () =>
 /** Makes slurmctld save its job state now (a held job submitted, then cancelled) and waits until the file is written after each. */
 async function savedState(slurmConf: string): Promise<void> {
   const file = join(dirname(dirname(slurmConf)), "state", "slurmctld", "job_state");
+  // A new cluster's slurmctld has saved nothing yet: no file is older than any save.
+  const savedAt = () =>
+    stat(file).then(
+      (s) => s.mtimeMs,
+      (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? 0 : Promise.reject(e)),
+    );
   const saved = async (what: string, act: () => Promise<unknown>) => {
-    const before = (await stat(file)).mtimeMs;
+    const before = await savedAt();
     await act();
-    await waitFor(`slurmctld to save its job state after ${what}`, async () => ((await stat(file)).mtimeMs > before ? true : undefined), 30_000);
+    await waitFor(`slurmctld to save its job state after ${what}`, async () => ((await savedAt()) > before ? true : undefined), 30_000);
   };
   let held = "";
   await saved("a submission", async () => (held = (await slurm("sbatch", ["--parsable", "--hold", "-o", "/dev/null", "--wrap", "true"])).stdout.trim()));
