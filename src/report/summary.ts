@@ -63,7 +63,7 @@ export function summarize(tasks: readonly TaskView[]): SubmissionSummary[] {
 }
 
 /** A duration as people read it: 45s, 3m 05s, 2h 10m. */
-export function formatDuration(ms: number): string {
+export function formatElapsed(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
@@ -83,7 +83,7 @@ const stateColor = (s: JobState) => COLORS[s] ?? (s === "PENDING" || s === "RUNN
 
 /** One submission's progress line: done/total, running, pending, failed and the ETA. */
 export function progressLine(s: SubmissionSummary, style: Style): string {
-  const eta = s.etaMs === 0 ? "" : `  ETA ${s.etaMs === undefined ? "?" : formatDuration(s.etaMs)}`;
+  const eta = s.etaMs === 0 ? "" : `  ETA ${s.etaMs === undefined ? "?" : formatElapsed(s.etaMs)}`;
   const failed = paint(style, s.failed ? "31" : undefined, `${s.failed} failed`);
   return `${s.id}  ${s.done}/${s.tasks} done  ${s.running} running  ${s.pending} pending  ${failed}${eta}`;
 }
@@ -127,7 +127,7 @@ export function statusTable(summaries: readonly SubmissionSummary[], style: Styl
 export function tasksTable(tasks: readonly TaskView[], style: Style, now = Date.now()): string {
   const head = ["INDEX", "SUBMISSION", "TASK", "ID", "STATE", "HOST", "ELAPSED"];
   const rows = tasks.map((t) => {
-    const elapsed = t.startedAt === undefined ? "" : formatDuration((t.endedAt ?? now) - t.startedAt);
+    const elapsed = t.startedAt === undefined ? "" : formatElapsed((t.endedAt ?? now) - t.startedAt);
     return [String(t.index), t.submission, String(t.task), t.id, t.rerun ? `${t.state} (rerun)` : t.state, t.host ?? "", elapsed];
   });
   const colors = [[], ...tasks.map((t) => [undefined, undefined, undefined, undefined, stateColor(t.state)])];

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { ParameterError } from "../base/errors.js";
 import { isSetupStep, type SetupStep } from "../setup/index.js";
 import { closeMatches } from "../base/suggest.js";
-import { formatDuration, formatMemory, parseDurationSeconds, parseMemoryMegabytes } from "./units.js";
+import { formatSlurmTime, formatMemory, parseDurationSeconds, parseMemoryMegabytes } from "./units.js";
 
 const show = (v: unknown): string => (typeof v === "string" ? v : (JSON.stringify(v) ?? String(v)));
 
@@ -124,7 +124,7 @@ const PARAMETERS = {
   ),
   gres: def(text(/^[A-Za-z0-9_.:,=-]+$/, "a gres string such as `gpu:t4:1`"), { sbatch: "gres", flag: "text" }),
   /** Time limit: minutes, or "HH:MM:SS", "D-HH:MM:SS" and Slurm's other forms. Stored as seconds. */
-  time: def(duration(), { sbatch: "time", render: formatDuration, flag: "text" }),
+  time: def(duration(), { sbatch: "time", render: formatSlurmTime, flag: "text" }),
   /** Memory per node: megabytes, or "32G", "32GB", "500M". Stored as megabytes. */
   mem: def(memory(), { sbatch: "mem", render: formatMemory, flag: "text" }),
   /** Memory per CPU, like `mem`. */

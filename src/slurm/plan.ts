@@ -9,7 +9,7 @@ import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../protoc
 import { DEFAULT_PARTITION, type DefaultMemory, type NodeCpus } from "./parse.js";
 import type { ClusterLimits } from "./scheduler.js";
 import { renderScript } from "./script.js";
-import { formatDuration, parseMemoryMegabytes } from "./units.js";
+import { formatSlurmTime, parseMemoryMegabytes } from "./units.js";
 
 // Planning a submission is pure: tasks, parameters and the cluster's limits in,
 // sbatch scripts and a manifest out. The executor writes and submits the plan.
@@ -205,13 +205,13 @@ function planWorkers(input: PlanInput): WorkersRecord | undefined {
   const limitsOf = listed.map((p) => limits?.maxTimes?.get(p)).filter((t): t is number => t !== undefined);
   const maxTime = limitsOf.length ? Math.min(...limitsOf) : undefined;
   if (maxTime !== undefined && taskTime > maxTime) {
-    throw new ParameterError("Slurm parameters", [`Expected \`time\` (${formatDuration(taskTime)}) to be at most the partition's MaxTime (${formatDuration(maxTime)}): no worker could run a task`]);
+    throw new ParameterError("Slurm parameters", [`Expected \`time\` (${formatSlurmTime(taskTime)}) to be at most the partition's MaxTime (${formatSlurmTime(maxTime)}): no worker could run a task`]);
   }
   if (maxTime !== undefined && taskTime + WORKER_MARGIN_SECONDS > maxTime) {
     // A worker needs its start and setup on top of one task's time.
     if (auto) return undefined;
     throw new ParameterError("mapArray options", [
-      `Expected \`time\` (${formatDuration(taskTime)}) plus ${WORKER_MARGIN_SECONDS} s for a worker's start to fit the partition's MaxTime (${formatDuration(maxTime)}); run these tasks one per element`,
+      `Expected \`time\` (${formatSlurmTime(taskTime)}) plus ${WORKER_MARGIN_SECONDS} s for a worker's start to fit the partition's MaxTime (${formatSlurmTime(maxTime)}); run these tasks one per element`,
     ]);
   }
   const chosen = auto ? autoPacking(taskCount, parameters, limits!) : { workers: packing.workers as number, slots: packing.slots ?? 1 };

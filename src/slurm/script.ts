@@ -86,7 +86,8 @@ export function renderScript(o: ScriptOptions): string {
   if (o.ranks > 1) {
     // Since Slurm 22.05 srun does not take --cpus-per-task from the job.
     lines.push('[ -n "${SLURM_CPUS_PER_TASK:-}" ] && export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"');
-    const srun = `srun --ntasks=${o.ranks} --kill-on-bad-exit=1 --unbuffered`;
+    // No --unbuffered: srun then writes each rank's output a whole line at a time, so lines of ranks never interleave.
+    const srun = `srun --ntasks=${o.ranks} --kill-on-bad-exit=1`;
     command = rank.length ? `${srun} bash -c ${quoteShell([...rank, 'exec "$@"'].join("\n"))} slurmkit-rank ${launch}` : `${srun} ${launch}`;
   } else {
     lines.push(...rank);

@@ -24,7 +24,7 @@ export function parseDurationSeconds(value: number | string): number | undefined
 }
 
 /** Renders seconds as Slurm's "D-HH:MM:SS" (or "HH:MM:SS" under a day). */
-export function formatDuration(seconds: number): string {
+export function formatSlurmTime(seconds: number): string {
   const d = Math.floor(seconds / 86400);
   const h = Math.floor((seconds % 86400) / 3600);
   const m = Math.floor((seconds % 3600) / 60);

@@ -18,7 +18,7 @@ describe("examples/ezpz (the README's command)", () => {
     const jobId = /^Launched (\d+); run folder /m.exec(stdout)?.[1];
     expect(jobId, stdout).toBeDefined();
     const lines = stdout.split("\n").filter((l) => l.startsWith("rank "));
-    expect(lines).toHaveLength(4);
+    expect(lines, stdout).toHaveLength(4);
     const at = `127.0.0.1:${masterPort(jobId!)}`;
     for (const [r, line] of lines.entries()) {
       const node = r < 2 ? "n1" : "n2";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { exitCodeOf, formatDuration, progressLine, statusTable, summarize, tasksTable, type TaskView } from "../../src/report/summary.js";
+import { exitCodeOf, formatElapsed, progressLine, statusTable, summarize, tasksTable, type TaskView } from "../../src/report/summary.js";
 import { attemptSection } from "../../src/cli/logs.js";
 
 const view = (index: number, state: TaskView["state"], extra: Partial<TaskView> = {}): TaskView => ({ index, submission: "S1", task: index, id: `7_${index}`, state, rerun: false, ...extra });
@@ -46,7 +46,7 @@ describe("the reports' summaries", () => {
   });
 
   test("durations as people read them", () => {
-    expect([0, 45_000, 185_000, 7_800_000].map(formatDuration)).toEqual(["0s", "45s", "3m 05s", "2h 10m"]);
+    expect([0, 45_000, 185_000, 7_800_000].map(formatElapsed)).toEqual(["0s", "45s", "3m 05s", "2h 10m"]);
   });
 
   test("a log with several attempts is split at the runner's headers", () => {

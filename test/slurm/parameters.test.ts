@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, test } from "vitest";
 import { executorFromFlags, ParameterError, parseParameters, parseSlurmFlags, SlurmExecutor, type SetupStep, type SignalSpec, type SlurmParametersInput } from "../../src/index.js";
 import { toSbatchOptions } from "../../src/slurm/parameters.js";
-import { formatDuration, parseDurationSeconds, parseMemoryMegabytes } from "../../src/slurm/units.js";
+import { formatSlurmTime, parseDurationSeconds, parseMemoryMegabytes } from "../../src/slurm/units.js";
 
 function problemsOf(input: unknown): readonly string[] {
   try {
@@ -37,8 +37,8 @@ describe("durations and memory", () => {
   });
 
   test("durations render as Slurm reads them", () => {
-    expect(formatDuration(5400)).toBe("01:30:00");
-    expect(formatDuration(93784)).toBe("1-02:03:04");
+    expect(formatSlurmTime(5400)).toBe("01:30:00");
+    expect(formatSlurmTime(93784)).toBe("1-02:03:04");
   });
 
   test.each([

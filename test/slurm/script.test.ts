@@ -54,7 +54,7 @@ describe("the sbatch script", () => {
 
   test("several ranks start through srun", () => {
     const script = renderScript({ options: [], setup: [], runner: ["node", "r.js", "/d"], ranks: 4 });
-    expect(script).toContain("exec srun --ntasks=4 --kill-on-bad-exit=1 --unbuffered node r.js /d\n");
+    expect(script).toContain("exec srun --ntasks=4 --kill-on-bad-exit=1 node r.js /d\n");
   });
 
   test("parameters with quotes, spaces, $ and backticks pass shellcheck and bash -n", async (ctx) => {
