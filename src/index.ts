@@ -40,7 +40,7 @@ export { condaActivate, container, isSetupStep, lines, modules, setupFile, stage
 export type { ContainerOptions, ModulesOptions, SetupStep, StageInOptions, StageOutOptions, VenvOptions } from "./setup/index.js";
 
 // The watcher, as executor.watcher shows it
-export type { JobWatcher, WatcherHealth, WatcherIntervals, WatcherStats } from "./slurm/watcher.js";
+export type { JobWatcher, WatcherHealth, WatcherIntervals, WatcherStats } from "./engine/watcher.js";
 export type { SchedulerCallCounts } from "./slurm/scheduler.js";
 
 // Transports

@@ -3,7 +3,7 @@ import type { Job } from "../api/job.js";
 import { loadJobs } from "../sdk/load-jobs.js";
 import { originOf, runsOf } from "../engine/origin.js";
 import { firstLook } from "../local/reloaded.js";
-import { Watcher } from "../slurm/watcher.js";
+import { slurmWatcher } from "../slurm/watch.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";
@@ -27,7 +27,7 @@ export async function openFolder(folder: string | undefined, values: Values, com
   try {
     const jobs = await loadJobs(folder, { transport });
     const refresh = async () => {
-      const watcher = Watcher.for(transport);
+      const watcher = slurmWatcher(transport);
       await watcher.pollNow();
       await watcher.pollNow();
       await Promise.all(jobs.map((j) => (originOf(j)?.kind === "local" ? firstLook(j) : undefined)));

@@ -8,7 +8,7 @@ import { RunFolder } from "../protocol/run-folder.js";
 import { SlurmBackend, slurmJobs } from "../slurm/backend.js";
 import { recoverSubmission } from "../slurm/recover.js";
 import { sharedScheduler } from "../slurm/scheduler.js";
-import { Watcher } from "../slurm/watcher.js";
+import { slurmWatcher } from "../slurm/watch.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport } from "../transport/ssh.js";
 import type { SshOptions } from "../transport/ssh-options.js";
@@ -90,7 +90,7 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
       return manifest ? { ...f, manifest } : f;
     }),
   );
-  return latestRuns(recovered, new SlurmBackend(Watcher.for(transport), sharedScheduler(transport), transport));
+  return latestRuns(recovered, new SlurmBackend(slurmWatcher(transport), sharedScheduler(transport), transport));
 }
 
 /** The reruns, among a submission folder's siblings, of tasks of that submission; for a rerun, also its original (not listed). */

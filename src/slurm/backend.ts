@@ -10,7 +10,8 @@ import { RunFolder } from "../protocol/run-folder.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
 import type { Scheduler } from "./scheduler.js";
 import { WorkerPool } from "./pool.js";
-import type { Watcher } from "./watcher.js";
+import type { Watcher } from "../engine/watcher.js";
+import type { SchedulerCallCounts } from "./scheduler.js";
 
 /** Where each Slurm job future sits in Slurm: its submission's id, its array index, and the submission's size. */
 const slurmIds = new WeakMap<Job<unknown>, { readonly jobId: string; readonly index: number | undefined; readonly size: number; readonly pool?: WorkerPool }>();
@@ -94,7 +95,7 @@ const pools = new WeakMap<Job<unknown>, WorkerPool>();
 /** The JobBackend of Slurm jobs: the shared watcher, scancel, and log reads. */
 export class SlurmBackend implements JobBackend {
   constructor(
-    readonly watcher: Watcher,
+    readonly watcher: Watcher<SchedulerCallCounts>,
     readonly scheduler: Scheduler,
     readonly transport: Transport,
   ) {}

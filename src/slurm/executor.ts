@@ -17,8 +17,9 @@ import { launch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
 import { checkSubmission, planSubmission } from "./plan.js";
-import { sharedScheduler, type ClusterLimits, type Scheduler } from "./scheduler.js";
-import { Watcher, type JobWatcher } from "./watcher.js";
+import { sharedScheduler, type ClusterLimits, type Scheduler, type SchedulerCallCounts } from "./scheduler.js";
+import type { JobWatcher } from "../engine/watcher.js";
+import { slurmWatcher, releaseSlurmWatcher } from "./watch.js";
 
 /** Options of SlurmExecutor besides the Slurm parameters. */
 export interface SlurmExecutorOptions extends SlurmParametersInput, CodeOptions {
@@ -126,7 +127,7 @@ export class SlurmExecutor {
    * call opens new ones.
    */
   close(): void {
-    Watcher.release(this.transport);
+    releaseSlurmWatcher(this.transport);
     this.transport.close?.();
   }
 
@@ -136,15 +137,11 @@ export class SlurmExecutor {
   }
 
   /**
-   * The watcher shared by every job on this executor's transport: `calls`
-   * counts scheduler calls, `stats` polls, and `setIntervals` tunes polling.
+   * The watcher shared by every job on this executor's transport: `stats()`
+   * counts scheduler calls and polls, and `setIntervals` tunes polling.
    */
-  get watcher(): JobWatcher {
-    return this.#watcher;
-  }
-
-  get #watcher(): Watcher {
-    return Watcher.for(this.transport);
+  get watcher(): JobWatcher<SchedulerCallCounts> {
+    return slurmWatcher(this.transport);
   }
 
   get #scheduler(): Scheduler {

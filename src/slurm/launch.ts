@@ -11,7 +11,7 @@ import { SlurmBackend, slurmJobs } from "./backend.js";
 import type { SubmissionPlan } from "./plan.js";
 import { encodeRequest, type SubmissionRequest } from "./request.js";
 import { sharedScheduler } from "./scheduler.js";
-import { Watcher } from "./watcher.js";
+import { slurmWatcher } from "./watch.js";
 
 /** A planned submission, ready to be written and submitted. */
 export interface Launch {
@@ -49,7 +49,7 @@ export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifes
   }
   const submitted = { ...manifest, jobId: arrays[0]!.jobId, ...(l.plan.packed ? { arrays } : {}) };
   await t.writeFile(l.folder.manifest, encodeManifest(submitted));
-  return { jobs: slurmJobs(new SlurmBackend(Watcher.for(t), sharedScheduler(t), t), l.folder, submitted), manifest: submitted };
+  return { jobs: slurmJobs(new SlurmBackend(slurmWatcher(t), sharedScheduler(t), t), l.folder, submitted), manifest: submitted };
 }
 
 /**

@@ -1,17 +1,7 @@
 // Parsers of Slurm's command output (squeue, sacct, sbatch, sinfo, scontrol): pure functions of text.
-import { parseJobState, type JobState } from "../base/job-state.js";
+import { parseJobState } from "../base/job-state.js";
 import { parseDurationSeconds } from "./units.js";
-
-/** One line of squeue or sacct output: a job id or an array range, and its state. */
-export interface QueueEntry {
-  /** The job id (the array's id for array elements). */
-  readonly jobId: string;
-  /** The array indices this line covers; undefined for a job that is not an array element. */
-  readonly indices?: readonly number[];
-  readonly state: JobState;
-  /** The raw state text, e.g. "CANCELLED by 0". */
-  readonly rawState: string;
-}
+import type { QueueEntry } from "../engine/scheduler.js";
 
 /**
  * Parses a job id as squeue or sacct print it: "123", "123_4", or an array
@@ -151,16 +141,6 @@ export function parsePartitionMemory(stdout: string): Map<string, DefaultMemory 
     const memory = !m || Number(m[2]) === 0 ? undefined : m[1] === "CPU" ? { perCpuMb: Number(m[2]) } : { perNodeMb: Number(m[2]) };
     out.set(name, memory);
     if (/(?:^|\s)Default=YES(?:\s|$)/.test(line)) out.set(DEFAULT_PARTITION, memory);
-  }
-  return out;
-}
-
-/** Expands squeue/sacct entries (array ranges included) into a map from `id` or `id_i` to state. */
-export function indexEntries(entries: readonly QueueEntry[]): Map<string, JobState> {
-  const out = new Map<string, JobState>();
-  for (const e of entries) {
-    if (e.indices === undefined) out.set(e.jobId, e.state);
-    else for (const i of e.indices) out.set(`${e.jobId}_${i}`, e.state);
   }
   return out;
 }

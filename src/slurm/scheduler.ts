@@ -10,8 +10,8 @@ import {
   SINFO_NODE_FORMAT,
   type DefaultMemory,
   type NodeCpus,
-  type QueueEntry,
 } from "./parse.js";
+import type { QueueEntry } from "../engine/scheduler.js";
 import { isUnreachable, unlessUnreachable, type RunResult, type Transport } from "../transport/transport.js";
 
 /** How many scheduler calls a process has made; tests read it. */

@@ -11,7 +11,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { command, LocalTransport, SlurmExecutor, type SchedulerCallCounts } from "../../src/index.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { claimNext, claimOrder } from "../../runner/worker.js";
@@ -22,7 +22,7 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 await execa("bash", [join(root, "test/cluster/cluster.sh"), "up"], { stdio: "inherit" });
 // From the script, as SLURMKIT_CLUSTER_DIR may put the cluster elsewhere.
 process.env.SLURM_CONF = (await execa("bash", [join(root, "test/cluster/cluster.sh"), "env"])).stdout.replace(/^export SLURM_CONF=/, "").trim();
-Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 
 const full = process.env.BENCH_FULL === "1";
 const sizes = (process.env.BENCH_SIZES ?? "200,2000").split(",").map(Number);
@@ -66,12 +66,12 @@ async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArra
   // Importing TypeScript on the node (bundle: false) loads tsx and esbuild: about 100 MiB before the task, so that row asks for 200.
   const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, mem: bundle ? MEM : "200M", bundle });
   await executor.limits();
-  const before: SchedulerCallCounts = { ...executor.watcher.calls };
+  const before: SchedulerCallCounts = { ...executor.watcher.stats().calls };
   const t0 = performance.now();
   const jobs = await executor.mapArray(tasks, options);
   await Promise.all(jobs.map((j) => j.result()));
   const seconds = (performance.now() - t0) / 1000;
-  const c = executor.watcher.calls;
+  const c = executor.watcher.stats().calls;
   return { workload: "", how, seconds, sbatch: c.sbatch - before.sbatch, squeue: c.squeue - before.squeue, sacct: c.sacct - before.sacct, folder: executor.folder };
 }
 
@@ -284,13 +284,13 @@ const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurm
 await executor.limits();
 const tasks = Array.from({ length: 10_000 }, (_, i) => square.with(i));
 const rssBefore = process.memoryUsage().rss;
-const c0 = { ...executor.watcher.calls };
+const c0 = { ...executor.watcher.stats().calls };
 const t0 = performance.now();
 const jobs = await executor.mapArray(tasks, { workers: "auto" });
 const clientMs = performance.now() - t0;
 const rss = process.memoryUsage().rss;
 await executor.watcher.pollNow();
-const pollCalls = executor.watcher.calls.squeue - c0.squeue;
+const pollCalls = executor.watcher.stats().calls.squeue - c0.squeue;
 await execa("scancel", [...new Set(jobs.map((j) => j.id.split("_")[0]!))]);
 
 console.log(`slurmkit benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, test cluster (2 nodes × 2 CPUs)`);
@@ -319,6 +319,6 @@ for (const w of workerMemory) {
 console.log(`memory sample of a running task's process tree: ${sampleMs.toFixed(2)} ms (${sampleScope}), every 500 ms while tasks run`);
 console.log(`claims: ${claimMs.toFixed(3)} ms per task (4 workers claiming 10,000 tasks by exclusive create, this machine's file system)`);
 console.log(
-  `mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`,
+  `mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.stats().calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`,
 );
 process.exit(0);

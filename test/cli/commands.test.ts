@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, inject, onTestFinished, test } from "vitest";
 import { command, LocalTransport, loadJobs, ParameterError, rerun, SlurmExecutor, SubmissionError, type Job } from "../../src/index.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { flaky } from "../fixtures/sweep.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { needCluster, slurm } from "../helpers/cluster.js";
@@ -30,7 +30,7 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
 
   beforeAll(async () => {
     if (!inject("cluster").available) return; // each test then skips, or fails under CI=true
-    Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+    slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
     folder = await runsFolder();
     marker = join(folder, "fixed");
     const executor = new SlurmExecutor({ folder, time: 2, mem: "100M" });

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
 import { defineTask, LocalTransport, SlurmExecutor, TaskFailedError, type Task } from "../../src/index.js";
 import { packr } from "../../src/protocol/codec.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { needSsh, sshOptions } from "../helpers/ssh.js";
 
@@ -15,7 +15,7 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const index = join(root, "src/index.ts");
 
 beforeAll(() => {
-  Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 });
 
 /** A fresh folder inside the repository (so that bare imports such as "zod" resolve), with a task module and a helper. */

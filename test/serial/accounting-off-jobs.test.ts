@@ -1,7 +1,7 @@
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor } from "../../src/index.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { Scheduler } from "../../src/slurm/scheduler.js";
 import { hog, square } from "../fixtures/tasks.js";
 import { stubborn } from "../fixtures/requeue.js";
@@ -13,7 +13,7 @@ import { runsFolder } from "../helpers/behaviour.js";
 // With accounting off, sacct fails: squeue and the runner's files must decide.
 describe("SlurmExecutor with accounting off", () => {
   beforeAll(async () => {
-    Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+    slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
     if (process.getuid?.() === 0) await execa("bash", [clusterScript, "accounting", "off"], { reject: false });
   });
   afterAll(async () => {

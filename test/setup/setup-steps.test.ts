@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { atRuntime, command, JobEndedWithoutResultError, lines, LocalTransport, modules, SlurmExecutor, stageIn, stageOut, venvPerNode, type SetupStep } from "../../src/index.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { makeSetupFixtures, REPORT_PY, type SetupFixtures } from "../helpers/fixtures.js";
 import { runsFolder } from "../helpers/behaviour.js";
@@ -54,7 +54,7 @@ function expectNodeLocal(r: Report): void {
 }
 
 beforeAll(async () => {
-  Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
   if (process.getuid?.() === 0) {
     fx = await makeSetupFixtures();
     out = await mkdtemp(join(tmpdir(), "slurmkit-out-"));
@@ -143,7 +143,7 @@ describe("setup steps on the real two-node cluster", () => {
 
   test("a future settles only after stage-out has copied everything back", async (ctx) => {
     needCluster(ctx);
-    const w = Watcher.for(new LocalTransport());
+    const w = slurmWatcher(new LocalTransport());
     const saved = w.intervals;
     ctx.onTestFinished(() => w.setIntervals(saved));
     // Poll every 200 ms: copying 3000 files takes longer than that, so a future

@@ -15,7 +15,7 @@ import {
   TaskFailedError,
   type SlurmExecutorOptions,
 } from "../../src/index.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { hog, whereAmI } from "../fixtures/tasks.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { executorBehaviour, runsFolder } from "../helpers/behaviour.js";
@@ -25,7 +25,7 @@ async function slurmExecutor(options: Partial<SlurmExecutorOptions> = {}): Promi
 }
 
 beforeAll(() => {
-  Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 });
 
 executorBehaviour("SlurmExecutor", async (ctx, options = {}) => {
@@ -79,9 +79,9 @@ describe("SlurmExecutor on the real cluster", () => {
   test("one sbatch call runs an array spread over n1 and n2", async (ctx) => {
     needCluster(ctx);
     const executor = await slurmExecutor({ cpusPerTask: 2 });
-    const before = executor.watcher.calls.sbatch;
+    const before = executor.watcher.stats().calls.sbatch;
     const jobs = await executor.mapArray([0, 1, 2, 3, 4, 5].map(() => whereAmI.with(1500)));
-    expect(executor.watcher.calls.sbatch - before).toBe(1);
+    expect(executor.watcher.stats().calls.sbatch - before).toBe(1);
     const arrayId = jobs[0]!.id.split("_")[0];
     expect(jobs.map((j) => j.id)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `${arrayId}_${i}`));
     const results = await Promise.all(jobs.map((j) => j.result()));
@@ -139,13 +139,13 @@ describe("SlurmExecutor on the real cluster", () => {
     ctx.onTestFinished(async () => void (await slurm("scancel", [jobs[0]!.id.split("_")[0]!])));
     const w = executor.watcher;
     expect(w.trackedCount).toBeGreaterThanOrEqual(200);
-    const squeue0 = w.calls.squeue;
-    const sacct0 = w.calls.sacct;
-    const polls0 = w.stats.polls;
+    const squeue0 = w.stats().calls.squeue;
+    const sacct0 = w.stats().calls.sacct;
+    const polls0 = w.stats().polls;
     for (let i = 0; i < 3; i++) await w.pollNow();
-    expect(w.stats.polls - polls0).toBeGreaterThanOrEqual(3);
-    expect(w.calls.squeue - squeue0).toBe(w.stats.polls - polls0);
-    expect(w.calls.sacct - sacct0).toBe(0);
+    expect(w.stats().polls - polls0).toBeGreaterThanOrEqual(3);
+    expect(w.stats().calls.squeue - squeue0).toBe(w.stats().polls - polls0);
+    expect(w.stats().calls.sacct - sacct0).toBe(0);
     expect(jobs.every((j) => j.state === "PENDING")).toBe(true);
     await jobs[0]!.cancel();
     await slurm("scancel", [jobs[0]!.id.split("_")[0]!]);
@@ -231,7 +231,7 @@ describe("SlurmExecutor on the real cluster", () => {
     const manifest = { version: 1, kind: "slurm", createdAt: new Date().toISOString(), taskCount: 1, jobId: "3999999", array: true, ranks: 1 };
     await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
     const [job] = await loadJobs(folder);
-    const w = Watcher.for(new LocalTransport());
+    const w = slurmWatcher(new LocalTransport());
     await w.pollNow();
     await w.pollNow();
     expect(job!.done()).toBe(true);
@@ -254,11 +254,11 @@ describe("SlurmExecutor on the real cluster", () => {
   test("bad parameters are refused before anything is written or submitted", async (ctx) => {
     needCluster(ctx);
     const executor = await slurmExecutor();
-    const before = executor.watcher.calls.sbatch;
+    const before = executor.watcher.stats().calls.sbatch;
     expect(() => executor.update({ cpusPerTask: 0 })).toThrow(ParameterError);
     expect(() => new SlurmExecutor({ folder: executor.folder, cpus: 2 } as never)).toThrow("Invalid Slurm parameters: Unknown parameter `cpus` (did you mean `cpusPerTask`?)");
     await expect(executor.mapArray([command("true"), "echo hi" as never])).rejects.toThrow("Invalid tasks: Expected `tasks[1]` to be a task spec from command() or task.with(), got `echo hi`");
-    expect(executor.watcher.calls.sbatch).toBe(before);
+    expect(executor.watcher.stats().calls.sbatch).toBe(before);
     expect(await readdir(executor.folder)).toEqual([]);
   });
 

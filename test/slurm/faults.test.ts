@@ -8,12 +8,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, onTestFinished, test, vi } from "vitest";
 import { AmbiguousSubmissionError, command, LocalTransport, loadJobs, SlurmExecutor, SshTransport, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
-import { FAILING_POLLS, READ_ATTEMPTS } from "../../src/slurm/watcher.js";
+import { FAILING_POLLS, READ_ATTEMPTS } from "../../src/engine/watcher.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { FaultyTransport } from "../helpers/faults.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { Watcher } from "../../src/engine/watcher.js";
 import { NEVER_FOUND_AFTER_MS } from "../../src/slurm/recover.js";
 import { needSsh, restartSshd, sshOptions } from "../helpers/ssh.js";
 

@@ -2,13 +2,13 @@ import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { command, LocalTransport, SlurmExecutor, TaskFailedError } from "../../src/index.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { explode, square, whereAmI } from "../fixtures/tasks.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/behaviour.js";
 
 beforeAll(() => {
-  Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 });
 
 describe("packing and splitting on the real cluster", () => {
@@ -47,7 +47,7 @@ describe("packing and splitting on the real cluster", () => {
 
   test("a packed task is PENDING until it starts, RUNNING while it runs, COMPLETED once its own result exists", async (ctx) => {
     needCluster(ctx);
-    const w = Watcher.for(new LocalTransport());
+    const w = slurmWatcher(new LocalTransport());
     const saved = w.intervals;
     ctx.onTestFinished(() => w.setIntervals(saved));
     w.setIntervals({ minMs: 250, maxMs: 250 });
@@ -68,9 +68,9 @@ describe("packing and splitting on the real cluster", () => {
     // Held, so that the test runs four chosen elements rather than 2,000.
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, sbatch: { hold: true } });
     expect((await executor.limits()).maxArraySize).toBe(1001);
-    const before = { ...executor.watcher.calls };
+    const before = { ...executor.watcher.stats().calls };
     const jobs = await executor.mapArray(Array.from({ length: 2000 }, (_, i) => square.with(i)));
-    expect(executor.watcher.calls.sbatch - before.sbatch).toBe(2);
+    expect(executor.watcher.stats().calls.sbatch - before.sbatch).toBe(2);
     const [a, b] = [jobs[0]!.id.split("_")[0]!, jobs[1001]!.id.split("_")[0]!];
     ctx.onTestFinished(async () => void (await slurm("scancel", [a, b])));
     expect(a).not.toBe(b);
@@ -116,12 +116,12 @@ describe("packing and splitting on the real cluster", () => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5 });
     expect((await executor.limits()).nodes.map((n) => `${n.name}:${n.cpus}`).sort()).toEqual(["n1:2", "n2:2"]);
-    const before = executor.watcher.calls.sbatch;
+    const before = executor.watcher.stats().calls.sbatch;
     const jobs = await executor.mapArray(
       Array.from({ length: 2000 }, (_, i) => square.with(i)),
       { tasksPerElement: "auto" },
     );
-    expect(executor.watcher.calls.sbatch - before).toBe(1);
+    expect(executor.watcher.stats().calls.sbatch - before).toBe(1);
     const results = await Promise.all(jobs.map((j) => j.result()));
     expect(results.map((r) => r.square)).toEqual(Array.from({ length: 2000 }, (_, i) => i * i));
     // Four workers, one per CPU of the cluster; every task ran in one of them.

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
 import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor } from "../../src/index.js";
 import { packr } from "../../src/protocol/codec.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { endless, environment, ranked, resumable, stubborn } from "../fixtures/requeue.js";
 import { square } from "../fixtures/tasks.js";
 import { needCluster } from "../helpers/cluster.js";
@@ -26,7 +26,7 @@ const started = (path: string) => () =>
 
 describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
   beforeAll(() => {
-    Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+    slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
   });
 
   test("a timeout: the task checkpoints, is requeued under the same id, resumes and completes; loadJobs in a new process follows it", async (ctx) => {

@@ -60,8 +60,8 @@ describe("SlurmExecutor over SSH", () => {
     expect(await jobs[3]!.stdout()).toMatch(/^job \d+ says it's \$HOME\n$/);
     expect(await jobs[2]!.stderr()).toContain("RangeError: remote boom");
     expect(jobs.map((j) => j.state)).toEqual(["COMPLETED", "COMPLETED", "FAILED", "COMPLETED"]);
-    expect(executor.watcher.calls.sbatch).toBe(1);
-    expect(executor.watcher.calls.squeue).toBeGreaterThan(0);
+    expect(executor.watcher.stats().calls.sbatch).toBe(1);
+    expect(executor.watcher.stats().calls.squeue).toBeGreaterThan(0);
 
     // The futures rebuilt over SSH from the folder on the cluster say the same.
     const reloaded = await loadJobs(executor.folder, { ssh: sshOptions(info, lines) });

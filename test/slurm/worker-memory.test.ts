@@ -7,14 +7,14 @@ import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor, TaskFailedError, type Job, type MapArrayOptions } from "../../src/index.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { holdMemory, killSelf, outgrowCgroup } from "../fixtures/memory.js";
 import { square } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/behaviour.js";
 import { needCluster } from "../helpers/cluster.js";
 
 beforeAll(() => {
-  Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 });
 
 /** One task's small, realistic request: 100 MiB. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { command, JobEndedWithoutResultError, LocalTransport, loadJobs, SlurmExecutor, type Job } from "../../src/index.js";
-import { Watcher } from "../../src/slurm/watcher.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
 import { execa } from "execa";
 import { fileURLToPath } from "node:url";
 import { probe } from "../fixtures/probe.js";
@@ -13,7 +13,7 @@ import { runsFolder } from "../helpers/behaviour.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 
 beforeAll(() => {
-  Watcher.for(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 });
 
 type Probe = Awaited<ReturnType<typeof probe.fn>>;

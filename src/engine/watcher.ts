@@ -6,10 +6,8 @@ import { packr } from "../protocol/codec.js";
 import { decodeClaim, decodeResult, decodeState } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
-import { indexEntries, type QueueEntry } from "./parse.js";
 import { PollLoop, type WatcherIntervals } from "./poll-loop.js";
-import type { WorkerPool } from "./pool.js";
-import { forgetScheduler, sharedScheduler, type SchedulerCallCounts } from "./scheduler.js";
+import { indexEntries, type SchedulerCalls, type TaskPool, type WatchedScheduler } from "./scheduler.js";
 
 export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
 
@@ -29,15 +27,6 @@ export const FAILING_POLLS = 5;
 
 /** What the watcher reports about its polls: failing (with the last error), or working again. */
 export type WatcherHealth = { readonly kind: "failing"; readonly error: Error; readonly failedPolls: number } | { readonly kind: "recovered"; readonly failedPolls: number };
-
-/** What the watcher asks of the scheduler: one squeue call and at most one sacct call per poll. */
-export interface WatchedScheduler {
-  /** squeue for these job ids, finished ones included while Slurm lists them. */
-  queue(jobIds: readonly string[]): Promise<QueueEntry[]>;
-  /** sacct for these job ids; undefined when accounting cannot answer. */
-  accounting(jobIds: readonly string[]): Promise<QueueEntry[] | undefined>;
-  readonly calls: Readonly<SchedulerCallCounts>;
-}
 
 /** What the watcher reads: result, state and log files, and folder listings. */
 export type WatchedFiles = Pick<Transport, "readFile" | "list" | "writeFile">;
@@ -61,7 +50,7 @@ interface Tracked {
   /** Packed: the element's own stderr log; the task is RUNNING only once its state file exists. */
   elementStderr: string | undefined;
   /** A task of a packed submission: the workers that claim it. */
-  readonly pool: WorkerPool | undefined;
+  readonly pool: TaskPool | undefined;
   /** Pooled: the worker (`A_w`) that took it, once known. */
   worker: string | undefined;
   /** Pooled: whether its submission stages out (exit markers per worker). */
@@ -79,13 +68,15 @@ export interface TrackOptions {
   /** The task is packed: its element's stderr log, read when the task has none. */
   readonly elementStderr?: string;
   /** The task is claimed by the workers of this pool; its id becomes its worker's. */
-  readonly pool?: WorkerPool;
+  readonly pool?: TaskPool;
   /** Pooled: its submission stages out, so a result counts once its worker's exit marker is listed. */
   readonly exitMarkers?: boolean;
 }
 
-/** Counts that tests and users can read. */
-export interface WatcherStats {
+/** What `watcher.stats()` tells: scheduler calls, polls and listings, and the last error. */
+export interface WatcherStats<Calls extends SchedulerCalls = SchedulerCalls> {
+  /** Scheduler calls made so far by this watcher and the executors that share it (for Slurm: sbatch, squeue, sacct, scancel, limits). */
+  calls: Calls;
   /** Polls made. */
   polls: number;
   /** Folder listings made to look for results. */
@@ -100,11 +91,9 @@ export interface WatcherStats {
  * What `executor.watcher` shows of the watcher that serves its jobs: scheduler
  * call counts, poll statistics, and the polling interval.
  */
-export interface JobWatcher {
-  /** Scheduler calls made so far on this transport (sbatch, squeue, sacct, scancel, limits). */
-  readonly calls: Readonly<SchedulerCallCounts>;
-  /** Polls and listings made, and the last error a poll hit. */
-  readonly stats: Readonly<WatcherStats>;
+export interface JobWatcher<Calls extends SchedulerCalls = SchedulerCalls> {
+  /** A copy of the counts so far: scheduler calls, polls and listings, and the last error a poll hit. */
+  stats(): WatcherStats<Calls>;
   /** Jobs tracked and not yet settled. */
   readonly trackedCount: number;
   /** The current interval between polls. */
@@ -125,20 +114,22 @@ export interface JobWatcher {
 }
 
 /**
- * One watcher per transport per process, shared by every Slurm job: each poll
- * makes one squeue call for all tracked jobs, at most one sacct call for those
- * squeue no longer lists, and one listing per results folder.
+ * Follows jobs of one scheduler through its queue and the run folders, and
+ * settles their futures. Each poll makes one queue call for all tracked jobs,
+ * at most one accounting call for those the queue no longer lists, and one
+ * listing per results folder. One watcher serves each scheduler and
+ * transport per process (`Watcher.shared`).
  */
-export class Watcher implements JobWatcher {
-  static readonly #byKey = new Map<string, Watcher>();
+export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements JobWatcher<Calls> {
+  static readonly #byKey = new Map<string, Watcher<SchedulerCalls>>();
 
-  /** The watcher for a transport (one per transport key). */
-  static for(transport: Transport): Watcher {
-    let w = Watcher.#byKey.get(transport.key);
+  /** The watcher kept under `key`, made by `make` on first use; `forget` runs when it is let go. */
+  static shared<C extends SchedulerCalls>(key: string, make: () => Watcher<C>): Watcher<C> {
+    let w = Watcher.#byKey.get(key) as Watcher<C> | undefined;
     if (!w) {
-      w = new Watcher(sharedScheduler(transport), transport);
-      w.#key = transport.key;
-      Watcher.#byKey.set(transport.key, w);
+      w = make();
+      w.#key = key;
+      Watcher.#byKey.set(key, w as unknown as Watcher<SchedulerCalls>);
     }
     return w;
   }
@@ -148,8 +139,8 @@ export class Watcher implements JobWatcher {
    * now if no job is tracked, else once the last one settles. A later use of
    * the transport makes new ones.
    */
-  static release(transport: Transport): void {
-    const w = Watcher.#byKey.get(transport.key);
+  static release(key: string): void {
+    const w = Watcher.#byKey.get(key);
     if (!w) return;
     w.#closing = true;
     w.#dropIfIdle();
@@ -167,11 +158,11 @@ export class Watcher implements JobWatcher {
 
   #dropIfIdle(): void {
     if (!this.#closing || this.#tracked.size > 0 || this.#key === undefined) return;
-    if (Watcher.#byKey.get(this.#key) === this) Watcher.#byKey.delete(this.#key);
-    forgetScheduler(this.#key);
+    if (Watcher.#byKey.get(this.#key) === (this as unknown as Watcher<SchedulerCalls>)) Watcher.#byKey.delete(this.#key);
+    this.onIdle?.();
   }
 
-  readonly stats: WatcherStats = { polls: 0, listings: 0, lastError: undefined, failedPolls: 0 };
+  readonly #stats: Omit<WatcherStats, "calls"> = { polls: 0, listings: 0, lastError: undefined, failedPolls: 0 };
   readonly #health = new Set<(event: WatcherHealth) => void>();
   /** Jobs whose reads failed in the poll under way. */
   readonly #failedThisPoll = new Set<Tracked>();
@@ -181,15 +172,16 @@ export class Watcher implements JobWatcher {
     () => this.#tracked.size > 0,
   );
 
-  /** A watcher of its own, for tests: most code uses Watcher.for(transport). */
+  /** A watcher of `scheduler`'s jobs, reading their files through `files`; `onIdle` runs when a shared one is let go. */
   constructor(
-    private readonly scheduler: WatchedScheduler,
+    private readonly scheduler: WatchedScheduler<Calls>,
     private readonly files: WatchedFiles,
+    private readonly onIdle?: () => void,
   ) {}
 
-  /** Scheduler calls made so far by this watcher and its executors. */
-  get calls(): Readonly<SchedulerCallCounts> {
-    return this.scheduler.calls;
+  /** A copy of the counts so far (see JobWatcher). */
+  stats(): WatcherStats<Calls> {
+    return { ...this.#stats, calls: { ...this.scheduler.calls } };
   }
 
   /** Number of jobs tracked and not yet settled. */
@@ -296,7 +288,7 @@ export class Watcher implements JobWatcher {
       this.#dropIfIdle();
       return undefined;
     }
-    this.stats.polls++;
+    this.#stats.polls++;
     let changed = false;
     this.#failedThisPoll.clear();
     try {
@@ -305,8 +297,8 @@ export class Watcher implements JobWatcher {
       for (const pool of pools) for (const id of pool.jobIds) ids.add(id);
       const queue = indexEntries(await this.scheduler.queue([...ids]));
       // squeue answers again: say so before any job settles.
-      const failed = this.stats.failedPolls;
-      this.stats.failedPolls = 0;
+      const failed = this.#stats.failedPolls;
+      this.#stats.failedPolls = 0;
       if (failed >= FAILING_POLLS) this.#report({ kind: "recovered", failedPolls: failed });
       const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
       // Packed tasks of a running element, and pooled tasks: RUNNING once their own state file exists.
@@ -365,16 +357,16 @@ export class Watcher implements JobWatcher {
         } catch (error) {
           // This pool's claims could not be read: the next poll tries again, and the other submissions go on.
           if (isUnreachable(error)) throw error;
-          this.stats.lastError = error as Error;
+          this.#stats.lastError = error as Error;
         }
       }
       // A job's read failures count polls in a row: a poll where all its reads worked starts the count again.
       for (const t of tracked) if (!this.#failedThisPoll.has(t)) t.readFailures = 0;
-      if (this.#failedThisPoll.size === 0) this.stats.lastError = undefined;
+      if (this.#failedThisPoll.size === 0) this.#stats.lastError = undefined;
     } catch (error) {
-      this.stats.lastError = error as Error;
-      this.stats.failedPolls++;
-      if (this.stats.failedPolls === FAILING_POLLS) this.#report({ kind: "failing", error: error as Error, failedPolls: FAILING_POLLS });
+      this.#stats.lastError = error as Error;
+      this.#stats.failedPolls++;
+      if (this.#stats.failedPolls === FAILING_POLLS) this.#report({ kind: "failing", error: error as Error, failedPolls: FAILING_POLLS });
     }
     this.#dropIfIdle();
     return changed;
@@ -393,7 +385,7 @@ export class Watcher implements JobWatcher {
       // The cluster is out of reach: end this poll, settle nothing, try again later.
       if (isUnreachable(error)) throw error;
       const e = error as Error;
-      this.stats.lastError = e;
+      this.#stats.lastError = e;
       if (!this.#failedThisPoll.has(t)) t.readFailures++;
       this.#failedThisPoll.add(t);
       if (t.readFailures < READ_ATTEMPTS) return false;
@@ -414,7 +406,7 @@ export class Watcher implements JobWatcher {
     const out = new Map<string, Set<string> | Error>();
     await Promise.all(
       [...new Set(dirs)].map(async (dir) => {
-        this.stats.listings++;
+        this.#stats.listings++;
         try {
           out.set(dir, new Set(await this.files.list(dir)));
         } catch (error) {
@@ -471,7 +463,7 @@ export class Watcher implements JobWatcher {
    * unclaimed ones get more workers, unless the last workers took nothing:
    * then they fail, with the workers' log.
    */
-  async #poolEnded(pool: WorkerPool, waiting: readonly Tracked[], states: ReadonlyMap<string, JobState>): Promise<boolean> {
+  async #poolEnded(pool: TaskPool, waiting: readonly Tracked[], states: ReadonlyMap<string, JobState>): Promise<boolean> {
     const claims = new Set(await this.files.list(pool.folder.claimsDir));
     const unclaimed: Tracked[] = [];
     for (const t of waiting) {

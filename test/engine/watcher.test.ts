@@ -7,9 +7,10 @@ import { newJob, type Job, type JobBackend } from "../../src/api/job.js";
 import { JobEndedWithoutResultError, RunFolderError, WaitTimeoutError } from "../../src/base/errors.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
-import { parseQueueLines, type QueueEntry } from "../../src/slurm/parse.js";
+import { parseQueueLines } from "../../src/slurm/parse.js";
+import type { QueueEntry, WatchedScheduler } from "../../src/engine/scheduler.js";
 import type { SchedulerCallCounts } from "../../src/slurm/scheduler.js";
-import { FAILING_POLLS, READ_ATTEMPTS, Watcher, type WatchedFiles, type WatchedScheduler, type WatcherHealth } from "../../src/slurm/watcher.js";
+import { FAILING_POLLS, READ_ATTEMPTS, Watcher, type WatchedFiles, type WatcherHealth } from "../../src/engine/watcher.js";
 import { LocalTransport } from "../../src/transport/local.js";
 
 /** Replays recorded squeue and sacct output, one entry per poll (the last one repeats). */
@@ -240,7 +241,7 @@ describe("the watcher on recorded scheduler output", () => {
     scheduler.squeue = ["100_0|COMPLETED"];
     await watcher.pollNow();
     expect(job.done()).toBe(false);
-    expect(watcher.stats.lastError?.message).toContain("EIO");
+    expect(watcher.stats().lastError?.message).toContain("EIO");
     await watcher.pollNow();
     expect(await job.result()).toBe(42);
   });
@@ -266,7 +267,7 @@ describe("the watcher on recorded scheduler output", () => {
     scheduler.squeue = ["200_0|COMPLETED"];
     await polls(watcher, READ_ATTEMPTS - 1);
     expect(broken.done()).toBe(false);
-    expect(watcher.stats.lastError?.message).toContain("ENOTDIR");
+    expect(watcher.stats().lastError?.message).toContain("ENOTDIR");
     await watcher.pollNow();
     expect(broken.state).toBe("UNKNOWN");
     expect(((await broken.result().catch((e: unknown) => e)) as Error).cause).toMatchObject({ code: "ENOTDIR" });
@@ -284,7 +285,7 @@ describe("the watcher on recorded scheduler output", () => {
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ kind: "failing", failedPolls: FAILING_POLLS });
     expect((events[0] as { error: Error }).error.message).toContain("Unable to contact slurm controller");
-    expect(watcher.stats.failedPolls).toBe(FAILING_POLLS + 2);
+    expect(watcher.stats().failedPolls).toBe(FAILING_POLLS + 2);
     expect(job.done()).toBe(false);
     // A wait with a bound rejects, typed, and the job goes on.
     const waited = await job.wait({ timeoutMs: 300 }).catch((e: unknown) => e);
@@ -324,7 +325,7 @@ describe("the watcher on recorded scheduler output", () => {
     await polls(watcher, 3);
     expect(job.state).toBe("PENDING");
     expect(job.done()).toBe(false);
-    expect(watcher.stats.lastError?.message).toContain("Unable to contact slurm controller");
+    expect(watcher.stats().lastError?.message).toContain("Unable to contact slurm controller");
     expect(scheduler.calls.sacct).toBe(0);
   });
 });
