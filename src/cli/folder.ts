@@ -2,7 +2,7 @@ import { UsageError } from "../base/errors.js";
 import type { Job } from "../api/job.js";
 import { loadJobs } from "../sdk/load-jobs.js";
 import { originOf, runsOf } from "../engine/origin.js";
-import { firstLook } from "../local/reloaded.js";
+import { reloadedLocalWatcher } from "../local/reloaded.js";
 import { slurmWatcher } from "../slurm/watch.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport } from "../transport/ssh.js";
@@ -27,10 +27,11 @@ export async function openFolder(folder: string | undefined, values: Values, com
   try {
     const jobs = await loadJobs(folder, { transport });
     const refresh = async () => {
-      const watcher = slurmWatcher(transport);
-      await watcher.pollNow();
-      await watcher.pollNow();
-      await Promise.all(jobs.map((j) => (originOf(j)?.kind === "local" ? firstLook(j) : undefined)));
+      const watchers = jobs.some((j) => originOf(j)?.kind === "local") ? [slurmWatcher(transport), reloadedLocalWatcher()] : [slurmWatcher(transport)];
+      for (const watcher of watchers) {
+        await watcher.pollNow();
+        await watcher.pollNow();
+      }
     };
     const opened = { jobs, transport, refresh, close: () => transport.close?.() };
     await refresh();

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, open, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -7,11 +6,13 @@ import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { snapshotRecords } from "../code/snapshot.js";
 import { writeFileAtomic } from "../protocol/atomic.js";
 import { ParameterError } from "../base/errors.js";
-import { Job, newJob, setJobState, settleJob, type JobBackend } from "../api/job.js";
-import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
-import { decodeResult, encodeManifest, MANIFEST_VERSION, type Manifest } from "../protocol/records.js";
+import { Job, newJob, type JobBackend } from "../api/job.js";
+import { setOrigin } from "../engine/origin.js";
+import { Watcher, type JobWatcher } from "../engine/watcher.js";
+import { encodeManifest, MANIFEST_VERSION, type Manifest } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
-import { runnerPath } from "../protocol/runner-path.js";
+import { LocalTransport } from "../transport/local.js";
+import { LocalScheduler, type LocalSchedulerCalls } from "./scheduler.js";
 import { encodeSpec } from "../protocol/spec-file.js";
 import { newSubmissionDir, taskRecords } from "../api/submission.js";
 import type { ResultOf, TaskSpec } from "../api/tasks.js";
@@ -38,41 +39,30 @@ export interface LocalExecutorOptions extends CodeOptions {
   readonly nodeBinary?: string;
 }
 
-interface LocalTask {
-  readonly job: Job<unknown>;
-  readonly folder: RunFolder;
-  child?: ChildProcess;
-  cancelled: boolean;
-  /** Waits for the jobs in `after` before it is queued. */
-  waiting: boolean;
-}
-
-async function readText(path: string): Promise<string> {
-  return readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
-    if (e.code === "ENOENT") return "";
-    throw e;
-  });
-}
-
 /**
  * Runs tasks as local processes with the same runner and run-folder layout as
- * SlurmExecutor: for laptops, tests, and scripts run without `--slurm`.
+ * SlurmExecutor: for laptops, tests, and scripts run without `--slurm`. Its
+ * scheduler is a LocalScheduler, and a watcher settles its futures by the
+ * same rules as Slurm jobs'.
  */
 export class LocalExecutor {
   readonly folder: string;
   readonly maxParallel: number;
   readonly nodeBinary: string;
-  readonly #queue: LocalTask[] = [];
-  readonly #byJob = new Map<Job<unknown>, LocalTask>();
-  #running = 0;
   readonly #bundle: boolean;
   readonly #external: readonly string[];
+  readonly #scheduler: LocalScheduler;
+  readonly #watcher: Watcher<LocalSchedulerCalls>;
+  readonly #transport = new LocalTransport();
   /** What the futures call: not part of the executor's own API. */
   readonly #backend: JobBackend = {
-    acquire: () => undefined,
-    release: () => undefined,
-    cancel: (job) => this.#cancel(job),
-    readText,
+    acquire: () => this.#watcher.acquire(),
+    release: () => this.#watcher.release(),
+    cancel: async (job) => {
+      await this.#scheduler.cancel(job.id);
+      this.#watcher.markCancelled(job);
+    },
+    readText: (path) => this.#transport.readFile(path).then(String, () => ""),
   };
 
   constructor(options: LocalExecutorOptions) {
@@ -87,6 +77,13 @@ export class LocalExecutor {
     this.nodeBinary = options.nodeBinary ?? process.execPath;
     this.#bundle = checkBundleOptions(options.bundle, options.external);
     this.#external = options.external ?? [];
+    this.#scheduler = new LocalScheduler({ maxParallel: max, nodeBinary: this.nodeBinary, changed: () => void this.#watcher.pollNow() });
+    this.#watcher = new Watcher(this.#scheduler, this.#transport);
+  }
+
+  /** The watcher of this executor's tasks: `stats()` counts its polls and its scheduler's calls. */
+  get watcher(): JobWatcher<LocalSchedulerCalls> {
+    return this.#watcher;
   }
 
   /** Runs one task. */
@@ -115,109 +112,30 @@ export class LocalExecutor {
     await writeFileAtomic(folder.manifest, encodeManifest(manifest));
     const jobs = records.map((_, i) => {
       const job = newJob(this.#backend, `local-${basename(folder.dir)}_${i}`, i, folder.task(i));
-      const task: LocalTask = { job, folder, cancelled: false, waiting: after.length > 0 };
-      this.#byJob.set(job, task);
-      return task;
+      setOrigin(job, { kind: "local", folder, transport: this.#transport, root: { dir: folder.dir, index: i } });
+      this.#watcher.track(job, folder, job.id, undefined);
+      return job;
     });
-    if (after.length === 0) this.#enqueue(jobs);
-    else void this.#after(after, jobs);
-    return jobs.map((t) => t.job) as Job<ResultOf<T>>[];
+    this.#scheduler.submit(
+      jobs.map((job) => ({ id: job.id, folder, index: job.taskIndex })),
+      after.length ? afterAll(after) : undefined,
+    );
+    return jobs as Job<ResultOf<T>>[];
   }
+}
 
-  /** Queues the tasks once every job in `after` completed; cancels them if one did not. */
-  async #after(after: readonly Job<unknown>[], tasks: LocalTask[]): Promise<void> {
-    // As Slurm's --kill-on-invalid-dep: the first job that does not complete cancels these.
-    const states: (string | undefined)[] = after.map(() => undefined);
-    await new Promise<void>((resolve) => {
-      let left = after.length;
-      after.forEach(
-        (j, i) =>
-          void j.wait().then((state) => {
-            states[i] = state;
-            if (state !== "COMPLETED" || --left === 0) resolve();
-          }),
-      );
-    });
-    const bad = states.findIndex((s) => s !== undefined && s !== "COMPLETED");
-    const live = tasks.filter((t) => !t.cancelled);
-    for (const t of live) t.waiting = false;
-    if (bad < 0) return this.#enqueue(live);
-    for (const t of live) {
-      this.#byJob.delete(t.job);
-      settleJob(t.job, outcomeWithoutResult(t.job, "CANCELLED", `slurmkit: not started: job ${after[bad]!.id}, which it runs after, ended ${states[bad]}`));
-    }
-  }
-
-  #enqueue(tasks: LocalTask[]): void {
-    this.#queue.push(...tasks);
-    this.#drain();
-  }
-
-  #drain(): void {
-    while (this.#running < this.maxParallel && this.#queue.length) {
-      const task = this.#queue.shift()!;
-      if (task.cancelled) continue;
-      this.#running++;
-      setJobState(task.job, "RUNNING");
-      void this.#run(task).finally(() => {
-        this.#running--;
-        this.#byJob.delete(task.job);
-        this.#drain();
+/**
+ * Resolves once every job in `after` completed, or with why not once the
+ * first of them ended otherwise (as Slurm's --kill-on-invalid-dep).
+ */
+function afterAll(after: readonly Job<unknown>[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let left = after.length;
+    for (const j of after) {
+      void j.wait().then((state) => {
+        if (state !== "COMPLETED") resolve(`slurmkit: not started: job ${j.id}, which it runs after, ended ${state}`);
+        else if (--left === 0) resolve(undefined);
       });
     }
-  }
-
-  /** Runs one task's runner; always settles the job, whatever fails. */
-  async #run(task: LocalTask): Promise<void> {
-    const { job } = task;
-    try {
-      await this.#spawn(task);
-      const bytes = await readFile(job.paths.result).catch(() => undefined);
-      if (bytes) settleJob(job, outcomeFromResult(job, decodeResult(bytes, job.paths.result)));
-      else settleJob(job, outcomeWithoutResult(job, task.cancelled ? "CANCELLED" : "FAILED", await readText(job.paths.stderr)));
-    } catch (error) {
-      const stderr = await readText(job.paths.stderr).catch(() => "");
-      settleJob(job, outcomeWithoutResult(job, task.cancelled ? "CANCELLED" : "UNKNOWN", `${stderr}\nslurmkit: ${(error as Error).message}`));
-    }
-  }
-
-  async #spawn(task: LocalTask): Promise<void> {
-    const { job, folder } = task;
-    const out = await open(job.paths.stdout, "w");
-    const err = await open(job.paths.stderr, "w").catch(async (e: unknown) => {
-      await out.close();
-      throw e;
-    });
-    try {
-      // cancel() may have come while the log files were opened.
-      if (task.cancelled) return;
-      const child = spawn(this.nodeBinary, [runnerPath(), folder.dir], {
-        stdio: ["ignore", out.fd, err.fd],
-        env: { ...process.env, SLURMKIT_TASK_INDEX: String(job.taskIndex), SLURMKIT_JOB_ID: job.id },
-      });
-      task.child = child;
-      const spawnError = await new Promise<Error | undefined>((done) => {
-        child.once("error", done);
-        child.once("close", () => done(undefined));
-      });
-      if (spawnError) await err.write(`slurmkit: could not start the runner: ${spawnError.message}\n`);
-    } finally {
-      await out.close();
-      await err.close();
-    }
-  }
-
-  /** Cancels a queued task, or sends SIGTERM to a running one. */
-  async #cancel(job: Job<unknown>): Promise<void> {
-    const task = this.#byJob.get(job);
-    if (!task || job.done()) return;
-    task.cancelled = true;
-    if (task.child) task.child.kill("SIGTERM");
-    else if (task.waiting || this.#queue.includes(task)) {
-      if (!task.waiting) this.#queue.splice(this.#queue.indexOf(task), 1);
-      this.#byJob.delete(job);
-      settleJob(job, outcomeWithoutResult(job, "CANCELLED", ""));
-    }
-    // Otherwise it is starting: #run sees `cancelled` and settles it.
-  }
+  });
 }

@@ -19,6 +19,8 @@ describe("LocalExecutor", () => {
   test("runs at most maxParallel tasks at once; cancel() on a queued task gives CANCELLED, on a running one too", async () => {
     const executor = new LocalExecutor({ folder: await runsFolder(), maxParallel: 1 });
     const jobs = await executor.mapArray([command("sleep", ["30"]), command("sleep", ["30"]), command("true")]);
+    // A future's state is what its watcher saw, as for Slurm jobs: one poll shows the first task started and the others queued.
+    await executor.watcher.pollNow();
     expect(jobs.map((j) => j.state)).toEqual(["RUNNING", "PENDING", "PENDING"]);
     await jobs[1]!.cancel();
     expect(await jobs[1]!.wait()).toBe("CANCELLED");
