@@ -24,7 +24,8 @@ export type { Progress, ProgressOptions } from "./report/progress.js";
 
 // Executors
 export { SlurmExecutor } from "./slurm/executor.js";
-export type { MapArrayOptions, SlurmExecutorOptions, SubmitOptions } from "./slurm/executor.js";
+export type { SlurmExecutorOptions } from "./slurm/executor.js";
+export type { Executor, MapArrayOptions, SubmitOptions } from "./engine/executor.js";
 export { afterOk } from "./slurm/backend.js";
 export { LocalExecutor } from "./local/executor.js";
 export type { LocalExecutorOptions, LocalSubmitOptions } from "./local/executor.js";

@@ -8,6 +8,7 @@ import { writeFileAtomic } from "../protocol/atomic.js";
 import { ParameterError } from "../base/errors.js";
 import { Job, newJob, type JobBackend } from "../api/job.js";
 import { setOrigin } from "../engine/origin.js";
+import type { Executor, MapArrayOptions } from "../engine/executor.js";
 import { Watcher, type JobWatcher } from "../engine/watcher.js";
 import { encodeManifest, MANIFEST_VERSION, type Manifest } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
@@ -17,17 +18,12 @@ import { encodeSpec } from "../protocol/spec-file.js";
 import { newSubmissionDir, taskRecords } from "../api/submission.js";
 import type { ResultOf, TaskSpec } from "../api/tasks.js";
 
-/** Options of LocalExecutor's submit() and mapArray(). */
-export interface LocalSubmitOptions {
-  /** Jobs that must all complete successfully before these tasks start; if one does not, these end CANCELLED without running. */
-  readonly after?: readonly Job<unknown>[];
-  /** Accepted for the same calls as SlurmExecutor's, and ignored: local tasks cost no scheduling round. */
-  readonly tasksPerElement?: number | "auto";
-  /** Accepted for the same calls as SlurmExecutor's, and ignored. */
-  readonly workers?: number | "auto";
-  /** Accepted for the same calls as SlurmExecutor's, and ignored. */
-  readonly slots?: number;
-}
+/**
+ * Options of LocalExecutor's submit() and mapArray(): those of every executor.
+ * `after` waits for those jobs; `workers`, `slots` and `tasksPerElement` are
+ * accepted and ignored, since local tasks cost no scheduling round.
+ */
+export type LocalSubmitOptions = MapArrayOptions;
 
 /** Options of LocalExecutor. */
 export interface LocalExecutorOptions extends CodeOptions {
@@ -45,7 +41,7 @@ export interface LocalExecutorOptions extends CodeOptions {
  * scheduler is a LocalScheduler, and a watcher settles its futures by the
  * same rules as Slurm jobs'.
  */
-export class LocalExecutor {
+export class LocalExecutor implements Executor {
   readonly folder: string;
   readonly maxParallel: number;
   readonly nodeBinary: string;
@@ -85,6 +81,9 @@ export class LocalExecutor {
   get watcher(): JobWatcher<LocalSchedulerCalls> {
     return this.#watcher;
   }
+
+  /** Nothing to let go: its processes end with their tasks. Here so that every Executor can be closed alike. */
+  close(): void {}
 
   /** Runs one task. */
   async submit<T extends TaskSpec<unknown>>(task: T, options: LocalSubmitOptions = {}): Promise<Job<ResultOf<T>>> {

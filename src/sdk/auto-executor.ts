@@ -1,4 +1,5 @@
 import type { CodeOptions } from "../code/options.js";
+import type { Executor } from "../engine/executor.js";
 import { LocalExecutor } from "../local/executor.js";
 import { parseParameters, type SlurmParametersInput } from "../slurm/parameters.js";
 import { SlurmExecutor } from "../slurm/executor.js";
@@ -31,7 +32,7 @@ export async function slurmAvailable(transport: Transport = new LocalTransport()
  * @example
  * const executor = await autoExecutor({ folder: "runs/try", time: 10 });
  */
-export async function autoExecutor(options: AutoExecutorOptions): Promise<SlurmExecutor | LocalExecutor> {
+export async function autoExecutor(options: AutoExecutorOptions): Promise<Executor> {
   const { maxParallel, ...slurm } = options;
   const { folder, nodeBinary, transport, bundle, external, ...parameters } = slurm;
   parseParameters(parameters); // bad parameters are an error on every machine, not only on a cluster

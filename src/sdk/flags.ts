@@ -1,5 +1,6 @@
 import type { CodeOptions } from "../code/options.js";
 import { ParameterError } from "../base/errors.js";
+import type { Executor } from "../engine/executor.js";
 import { LocalExecutor } from "../local/executor.js";
 import { FLAG_PARAMETERS, MANAGED_SBATCH, mergeParameters, parseParameters, slurmParametersSchema, type SlurmParametersInput } from "../slurm/parameters.js";
 import { setupFile, type SetupStep } from "../setup/index.js";
@@ -177,7 +178,7 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput, CodeOpti
  * @example
  * const executor = executorFromFlags(parseSlurmFlags(process.argv.slice(2)), { folder: "runs/compare", time: "00:30:00" });
  */
-export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsOptions): SlurmExecutor | LocalExecutor {
+export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsOptions): Executor {
   const { folder, maxParallel, nodeBinary, transport, ssh, pathMap, bundle, external, ...defaults } = options;
   const code = { ...(bundle !== undefined ? { bundle } : {}), ...(external !== undefined ? { external } : {}) };
   parseParameters(defaults); // bad defaults fail here too, not only on a cluster

@@ -18,6 +18,7 @@ import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParam
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
 import { checkSubmission, planSubmission } from "./plan.js";
 import { sharedScheduler, type ClusterLimits, type Scheduler, type SchedulerCallCounts } from "./scheduler.js";
+import type { Executor, MapArrayOptions, SubmitOptions } from "../engine/executor.js";
 import type { JobWatcher } from "../engine/watcher.js";
 import { slurmWatcher, releaseSlurmWatcher } from "./watch.js";
 
@@ -39,47 +40,6 @@ export interface SlurmExecutorOptions extends SlurmParametersInput, CodeOptions 
   readonly pathMap?: PathMap;
 }
 
-/** Options of mapArray(). */
-export interface MapArrayOptions extends SubmitOptions {
-  /**
-   * Pack the tasks into this many array elements that work as workers: each
-   * claims tasks one at a time and runs each with exactly one task's
-   * resources and time limit, so a task gets what it would get in its own
-   * element. "auto" picks workers and slots from the task count, the
-   * partition's free capacity, `arrayParallelism`, MaxSubmitJobs and
-   * MaxTime, and falls back to one task per element when packing cannot help.
-   * @default one task per element
-   */
-  readonly workers?: number | "auto";
-  /**
-   * Task slots per worker: the worker asks for `slots` times one task's CPUs,
-   * memory and GPUs (and memory of its own, see the README's "Memory in a
-   * worker"), and runs up to `slots` tasks at once, each with its own
-   * share (its own GPUs in CUDA_VISIBLE_DEVICES, its own CPUs where the node
-   * allows pinning). @default 1, or what "auto" picks
-   */
-  readonly slots?: number;
-  /**
-   * The older way to ask for workers: `k` makes ceil(N / k) workers, "auto"
-   * is `workers: "auto"`. Submissions with more elements than MaxArraySize
-   * are split into several array jobs either way. Kept, not deprecated: it
-   * maps exactly onto `workers`, and users who think in tasks per element
-   * (submitit's habit) would otherwise do that division themselves.
-   * @default 1
-   */
-  readonly tasksPerElement?: number | "auto";
-}
-
-/** Options of submit() and mapArray(). */
-export interface SubmitOptions {
-  /**
-   * Jobs that must all complete successfully before these tasks start
-   * (Slurm's `afterok`). If one of them fails, these jobs end CANCELLED
-   * without running (`--kill-on-invalid-dep=yes`), rather than pending forever.
-   */
-  readonly after?: readonly Job<unknown>[];
-}
-
 /**
  * Submits tasks to Slurm: one sbatch call per `mapArray`, one spec file per
  * submission, and futures that a shared watcher keeps up to date.
@@ -89,7 +49,7 @@ export interface SubmitOptions {
  * const jobs = await executor.mapArray(configs.map((c) => train.with(c)));
  * for (const job of jobs) console.log(job.id, await job.result());
  */
-export class SlurmExecutor {
+export class SlurmExecutor implements Executor {
   readonly folder: string;
   readonly nodeBinary: string;
   readonly transport: Transport;
