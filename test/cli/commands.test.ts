@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, inject, onTestFinished, test } from "vites
 import { command, LocalTransport, loadJobs, ParameterError, rerun, SlurmExecutor, SubmissionError, type Job } from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { flaky } from "../fixtures/sweep.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 import { needCluster, slurm } from "../helpers/cluster.js";
 import { needSsh } from "../helpers/ssh.js";
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { SlurmExecutor } from "../../src/index.js";
 import { flaky } from "../fixtures/sweep.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 import { needCluster } from "../helpers/cluster.js";
 import { startTerminal } from "../helpers/terminal.js";
 

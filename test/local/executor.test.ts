@@ -2,18 +2,7 @@ import { describe, expect, test } from "vitest";
 import { autoExecutor, command, JobEndedWithoutResultError, LocalExecutor, SlurmExecutor } from "../../src/index.js";
 import { whereAmI } from "../fixtures/tasks.js";
 import { needCluster } from "../helpers/cluster.js";
-import { executorBehaviour, runsFolder } from "../helpers/behaviour.js";
-
-executorBehaviour(
-  "LocalExecutor",
-  async (_ctx, options = {}) =>
-    new LocalExecutor({
-      folder: await runsFolder(),
-      maxParallel: options.maxParallel ?? 2,
-      ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
-      ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
-    }),
-);
+import { runsFolder } from "../helpers/runs-folder.js";
 
 describe("LocalExecutor", () => {
   test("runs at most maxParallel tasks at once; cancel() on a queued task gives CANCELLED, on a running one too", async () => {

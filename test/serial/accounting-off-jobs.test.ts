@@ -8,7 +8,7 @@ import { stubborn } from "../fixtures/requeue.js";
 import { preemptWhenRunning } from "../helpers/requeue.js";
 import { readFile } from "node:fs/promises";
 import { clusterScript, needCluster } from "../helpers/cluster.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 
 // With accounting off, sacct fails: squeue and the runner's files must decide.
 describe("SlurmExecutor with accounting off", () => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, onTestFinished, test } from "vitest";
 import { JobEndedWithoutResultError, loadJobs, LocalTransport, SlurmExecutor, type WatcherHealth } from "../../src/index.js";
 import { whereAmI } from "../fixtures/tasks.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 import { clusterScript, needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { FaultyTransport } from "../helpers/faults.js";
 

@@ -9,7 +9,7 @@ import { describe, expect, test } from "vitest";
 import { atRuntime, command, concatRuntime, ParameterError, SlurmExecutor, stageIn, stageOut, type RuntimeValue } from "../../src/index.js";
 import { expandRuntime } from "../../src/protocol/runtime-value.js";
 import { needCluster } from "../helpers/cluster.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 
 const SEED = 20261121;
 const CANARY = "slurmkit-canary";

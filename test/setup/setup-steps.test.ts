@@ -6,7 +6,7 @@ import { atRuntime, command, JobEndedWithoutResultError, lines, LocalTransport, 
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { makeSetupFixtures, REPORT_PY, type SetupFixtures } from "../helpers/fixtures.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 
 interface Report {
   node: string;

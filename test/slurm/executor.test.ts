@@ -18,7 +18,7 @@ import {
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { hog, whereAmI } from "../fixtures/tasks.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
-import { executorBehaviour, runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 
 async function slurmExecutor(options: Partial<SlurmExecutorOptions> = {}): Promise<SlurmExecutor> {
   return new SlurmExecutor({ folder: await runsFolder(), time: 5, ...options });
@@ -26,15 +26,6 @@ async function slurmExecutor(options: Partial<SlurmExecutorOptions> = {}): Promi
 
 beforeAll(() => {
   slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
-});
-
-executorBehaviour("SlurmExecutor", async (ctx, options = {}) => {
-  needCluster(ctx);
-  return slurmExecutor({
-    ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
-    ...(options.arrayParallelism ? { arrayParallelism: options.arrayParallelism } : {}),
-    ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
-  });
 });
 
 describe("SlurmExecutor on the real cluster", () => {

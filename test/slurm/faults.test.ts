@@ -10,7 +10,7 @@ import { describe, expect, onTestFinished, test, vi } from "vitest";
 import { AmbiguousSubmissionError, command, LocalTransport, loadJobs, SlurmExecutor, SshTransport, WaitTimeoutError, type WatcherHealth } from "../../src/index.js";
 import { FAILING_POLLS, READ_ATTEMPTS } from "../../src/engine/watcher.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { FaultyTransport } from "../helpers/faults.js";
 import { Watcher } from "../../src/engine/watcher.js";

@@ -5,7 +5,7 @@ import { command, LocalTransport, SlurmExecutor, TaskFailedError } from "../../s
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { explode, square, whereAmI } from "../fixtures/tasks.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 
 beforeAll(() => {
   slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });

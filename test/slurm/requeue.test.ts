@@ -13,7 +13,7 @@ import { slurmWatcher } from "../../src/slurm/watch.js";
 import { endless, environment, ranked, resumable, stubborn } from "../fixtures/requeue.js";
 import { square } from "../fixtures/tasks.js";
 import { needCluster } from "../helpers/cluster.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 import { preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { atRuntime, command, type defineTask, loadJobs, ParameterError, SlurmExecutor, SshTransport, TaskFailedError, type SlurmExecutorOptions } from "../../src/index.js";
 import { explode, square, whereAmI } from "../fixtures/tasks.js";
 import { needSsh, restartSshd, secretLines, sshOptions, type SshServerInfo } from "../helpers/ssh.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 
 const executors: SlurmExecutor[] = [];
 let savedConf: string | undefined;

@@ -10,7 +10,7 @@ import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor, Tas
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { holdMemory, killSelf, outgrowCgroup } from "../fixtures/memory.js";
 import { square } from "../fixtures/tasks.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 import { needCluster } from "../helpers/cluster.js";
 
 beforeAll(() => {

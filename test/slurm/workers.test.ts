@@ -9,7 +9,7 @@ import { execa } from "execa";
 import { fileURLToPath } from "node:url";
 import { probe } from "../fixtures/probe.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
-import { runsFolder } from "../helpers/behaviour.js";
+import { runsFolder } from "../helpers/runs-folder.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 
 beforeAll(() => {

@@ -1,0 +1,41 @@
+// One suite, every scheduler behind the engine: local processes
+// (LocalExecutor) and Slurm (SlurmExecutor on the test cluster), as
+// test/transport/conformance.test.ts does for transports.
+import { beforeAll, describe } from "vitest";
+import { LocalExecutor, LocalTransport, SlurmExecutor } from "../../src/index.js";
+import { slurmWatcher } from "../../src/slurm/watch.js";
+import { needCluster } from "../helpers/cluster.js";
+import { type MakeExecutor, schedulerConformance } from "../helpers/conformance.js";
+import { runsFolder } from "../helpers/runs-folder.js";
+
+beforeAll(() => {
+  slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+});
+
+const schedulers: Array<{ name: string; make: MakeExecutor }> = [
+  {
+    name: "local processes (LocalExecutor)",
+    make: async (_ctx, options = {}) =>
+      new LocalExecutor({
+        folder: await runsFolder(),
+        maxParallel: options.maxParallel ?? 2,
+        ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
+        ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
+      }),
+  },
+  {
+    name: "Slurm (SlurmExecutor)",
+    make: async (ctx, options = {}) => {
+      needCluster(ctx);
+      return new SlurmExecutor({
+        folder: await runsFolder(),
+        time: 5,
+        ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
+        ...(options.arrayParallelism ? { arrayParallelism: options.arrayParallelism } : {}),
+        ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
+      });
+    },
+  },
+];
+
+describe.each(schedulers)("$name", ({ make }) => schedulerConformance(make));
