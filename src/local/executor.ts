@@ -13,6 +13,7 @@ import { Watcher, type JobWatcher } from "../engine/watcher.js";
 import { encodeManifest, MANIFEST_VERSION, type Manifest } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { LocalTransport } from "../transport/local.js";
+import { parseDurationSeconds } from "../slurm/units.js";
 import { LocalScheduler, type LocalSchedulerCalls } from "./scheduler.js";
 import { encodeSpec } from "../protocol/spec-file.js";
 import { newSubmissionDir, taskRecords } from "../api/submission.js";
@@ -33,6 +34,12 @@ export interface LocalExecutorOptions extends CodeOptions {
   readonly maxParallel?: number;
   /** The Node.js binary for the runner. @default the one running this process */
   readonly nodeBinary?: string;
+  /**
+   * Each task's time limit, as SlurmExecutor's `time` (a number of minutes, or
+   * "HH:MM:SS", "D-HH:MM:SS"...): a task still running then gets SIGTERM,
+   * SIGKILL 30 s later, and ends TIMEOUT. @default no limit
+   */
+  readonly time?: number | string;
 }
 
 /**
@@ -45,6 +52,8 @@ export class LocalExecutor implements Executor {
   readonly folder: string;
   readonly maxParallel: number;
   readonly nodeBinary: string;
+  /** Each task's time limit in seconds; undefined for none. */
+  readonly timeSeconds: number | undefined;
   readonly #bundle: boolean;
   readonly #external: readonly string[];
   readonly #scheduler: LocalScheduler;
@@ -73,7 +82,12 @@ export class LocalExecutor implements Executor {
     this.nodeBinary = options.nodeBinary ?? process.execPath;
     this.#bundle = checkBundleOptions(options.bundle, options.external);
     this.#external = options.external ?? [];
-    this.#scheduler = new LocalScheduler({ maxParallel: max, nodeBinary: this.nodeBinary, changed: () => void this.#watcher.pollNow() });
+    const timeSeconds = options.time === undefined ? undefined : parseDurationSeconds(options.time);
+    if (options.time !== undefined && timeSeconds === undefined) {
+      throw new ParameterError("executor options", [`Expected \`time\` to be minutes (a positive number) or a Slurm time such as "01:30:00" or "1-00:00:00", got \`${String(options.time)}\``]);
+    }
+    this.timeSeconds = timeSeconds;
+    this.#scheduler = new LocalScheduler({ maxParallel: max, nodeBinary: this.nodeBinary, timeSeconds, changed: () => void this.#watcher.pollNow() });
     this.#watcher = new Watcher(this.#scheduler, this.#transport);
   }
 

@@ -10,6 +10,9 @@ import { decodeState } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
 
+/** How long a task past its time limit has between SIGTERM and SIGKILL (Slurm's KillWait default). */
+const KILL_WAIT_MS = 30_000;
+
 /** What a LocalScheduler counts. */
 export interface LocalSchedulerCalls {
   /** Tasks handed to it. */
@@ -50,7 +53,7 @@ export class LocalScheduler implements WatchedScheduler<LocalSchedulerCalls> {
   #running = 0;
 
   /** `changed` runs when a task starts or ends, so that its watcher polls soon. */
-  constructor(private readonly options: { readonly maxParallel: number; readonly nodeBinary: string; readonly changed: () => void }) {}
+  constructor(private readonly options: { readonly maxParallel: number; readonly nodeBinary: string; readonly timeSeconds?: number | undefined; readonly changed: () => void }) {}
 
   /**
    * Queues tasks. With `hold`, they wait until it resolves: to nothing, and
@@ -160,13 +163,31 @@ export class LocalScheduler implements WatchedScheduler<LocalSchedulerCalls> {
         env: { ...process.env, SLURMKIT_TASK_INDEX: String(e.index), SLURMKIT_JOB_ID: e.id },
       });
       e.child = child;
+      // As Slurm at a time limit: SIGTERM, then SIGKILL after KILL_WAIT_MS; the runner then writes no result.
+      let timedOut = false;
+      const limit = this.options.timeSeconds;
+      const timers: NodeJS.Timeout[] = [];
+      if (limit !== undefined) {
+        timers.push(
+          setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGTERM");
+            timers.push(setTimeout(() => child.kill("SIGKILL"), KILL_WAIT_MS));
+          }, limit * 1000),
+        );
+      }
       const ended = await new Promise<{ error?: Error; code?: number | null }>((done) => {
         child.once("error", (error) => done({ error }));
         child.once("close", (code) => done({ code }));
       });
+      for (const t of timers) clearTimeout(t);
       if (ended.error) {
         await err.write(`slurmkit: could not start the runner: ${ended.error.message}\n`);
         return "FAILED";
+      }
+      if (timedOut && !e.cancelled) {
+        await err.write(`slurmkit: task ${e.index} ran past its time limit of ${limit} s and was stopped\n`);
+        return "TIMEOUT";
       }
       return ended.code === 0 ? "COMPLETED" : "FAILED";
     } finally {

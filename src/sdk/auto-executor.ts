@@ -37,7 +37,9 @@ export async function autoExecutor(options: AutoExecutorOptions): Promise<Execut
   const { folder, nodeBinary, transport, bundle, external, ...parameters } = slurm;
   parseParameters(parameters); // bad parameters are an error on every machine, not only on a cluster
   if (await slurmAvailable(transport)) return new SlurmExecutor(slurm);
+  // Local processes keep each task's time limit; the other parameters ask a scheduler for resources, which local processes do not reserve.
   return new LocalExecutor({
+    ...(parameters.time !== undefined ? { time: parameters.time } : {}),
     ...(bundle !== undefined ? { bundle } : {}),
     ...(external !== undefined ? { external } : {}),
     folder,

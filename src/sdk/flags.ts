@@ -183,7 +183,14 @@ export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsO
   const code = { ...(bundle !== undefined ? { bundle } : {}), ...(external !== undefined ? { external } : {}) };
   parseParameters(defaults); // bad defaults fail here too, not only on a cluster
   if (flags.parameters === undefined) {
-    return new LocalExecutor({ folder, ...code, ...(maxParallel !== undefined ? { maxParallel } : {}), ...(nodeBinary !== undefined ? { nodeBinary } : {}) });
+    // Without --slurm the tasks run here, each still within the defaults' `time`.
+    return new LocalExecutor({
+      folder,
+      ...code,
+      ...(defaults.time !== undefined ? { time: defaults.time } : {}),
+      ...(maxParallel !== undefined ? { maxParallel } : {}),
+      ...(nodeBinary !== undefined ? { nodeBinary } : {}),
+    });
   }
   const setup = [...(defaults.setup ?? []), ...(flags.setup ?? [])];
   return new SlurmExecutor({

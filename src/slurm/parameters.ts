@@ -214,13 +214,14 @@ export function parseParameters(input: unknown): SlurmParameters {
 /**
  * The sbatch long options the parameters ask for, as [name, value] pairs; only
  * what was set. Plain options come in the table's order, then those with
- * units (time, memory), then the raw `sbatch` map.
+ * units (time, memory), then the raw `sbatch` map. `walltimeSeconds` is a
+ * worker element's own limit: its `--time` in place of the task's `time`.
  */
-export function toSbatchOptions(p: SlurmParameters): Array<[string, string | true]> {
+export function toSbatchOptions(p: SlurmParameters, walltimeSeconds?: number): Array<[string, string | true]> {
   const out: Array<[string, string | true]> = [];
   const entries = Object.entries(PARAMETERS) as Array<[ParameterName, ParameterDef]>;
   for (const [key, def] of [...entries.filter(([, d]) => !d.render), ...entries.filter(([, d]) => d.render)]) {
-    const value = p[key];
+    const value = key === "time" && walltimeSeconds !== undefined ? walltimeSeconds : p[key];
     if (value === undefined || def.sbatch === undefined) continue;
     out.push([def.sbatch, def.render ? def.render(value as never) : String(value)]);
   }

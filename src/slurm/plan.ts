@@ -257,7 +257,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const warning = input.warned === false && parameters.signal === undefined ? undefined : warningOf(parameters.signal);
   const sized = workers ? workerElement(parameters, workers) : parameters;
   const element = warning ? { ...sized, signal: warning.option } : sized;
-  const base = [...toSbatchOptions(element), ...attemptOptions(parameters)];
+  const base = [...toSbatchOptions(element, workers?.walltimeSeconds), ...attemptOptions(parameters)];
   const common = input.dependency === undefined ? base : [...base, ["dependency", input.dependency] as [string, string], ["kill-on-invalid-dep", "yes"] as [string, string]];
   const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
   const render = (firstElement: number | "from-env", count: number, path: string, common: ReadonlyArray<[string, string | true]>, tag: string): PlannedScript => {
@@ -354,19 +354,20 @@ function attemptOptions(p: SlurmParameters): Array<[string, string | true]> {
 }
 
 /**
- * A worker element's sbatch parameters: `slots` × one task's CPUs and GPUs,
- * its walltime, and `slots` × one task's memory plus WORKER_OVERHEAD_MB for
- * the worker's own processes (as `mem`, also when the task's is `memPerCpu`
- * or the cluster's default), so that every slot has a whole task's memory.
+ * A worker element's resources: `slots` × one task's CPUs and GPUs, and
+ * `slots` × one task's memory plus WORKER_OVERHEAD_MB for the worker's own
+ * processes (as `mem`, also when the task's is `memPerCpu` or the cluster's
+ * default), so that every slot has a whole task's memory. Its time limit is
+ * its walltime (`WorkersRecord.walltimeSeconds`), rendered in place of the
+ * task's `time`, which stays the task's.
  */
 function workerElement(p: SlurmParameters, workers: WorkersRecord): SlurmParameters {
   const scaled = scaleForSlots(p, workers.slots);
-  const time = workers.walltimeSeconds !== undefined ? { time: workers.walltimeSeconds } : {};
-  if (workers.memMb === undefined) return { ...scaled, ...time };
+  if (workers.memMb === undefined) return scaled;
   // memPerCpu and the raw memory options are a task's memory (memMb counts it): the element asks for all of its own as `mem`.
   const { memPerCpu: _perTask, sbatch, ...rest } = scaled;
   const raw = Object.fromEntries(Object.entries(sbatch ?? {}).filter(([key]) => !(RAW_MEMORY as readonly string[]).includes(key)));
-  return { ...rest, ...(Object.keys(raw).length ? { sbatch: raw } : {}), mem: workers.memMb, ...time };
+  return { ...rest, ...(Object.keys(raw).length ? { sbatch: raw } : {}), mem: workers.memMb };
 }
 
 /** The runner's options after the run folder: a worker's shape, or a split array's element offset. */

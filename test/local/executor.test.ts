@@ -20,6 +20,18 @@ describe("LocalExecutor", () => {
     expect(await jobs[2]!.result()).toEqual({ exitCode: 0 });
   });
 
+  test("time: a task still running at its limit gets SIGTERM and ends TIMEOUT, its log saying so; a bad time is a ParameterError", async () => {
+    const executor = new LocalExecutor({ folder: await runsFolder(), time: "0:02" });
+    expect(executor.timeSeconds).toBe(2);
+    const [slow, quick] = await executor.mapArray([command("sleep", ["60"]), command("true")]);
+    const error = (await slow!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.state).toBe("TIMEOUT");
+    expect(await slow!.stderr()).toContain("task 0 ran past its time limit of 2 s and was stopped");
+    expect(await quick!.result()).toEqual({ exitCode: 0 });
+    expect(() => new LocalExecutor({ folder: "x", time: "soon" })).toThrow(/Expected `time` to be minutes .* got `soon`/);
+  });
+
   test("the same run-folder layout as SlurmExecutor", async () => {
     const executor = new LocalExecutor({ folder: await runsFolder() });
     const job = await executor.submit(whereAmI.with(10));
@@ -51,7 +63,10 @@ describe("autoExecutor", () => {
     const saved = process.env.PATH;
     process.env.PATH = await runsFolder();
     try {
-      expect(await autoExecutor({ folder: await runsFolder(), time: 5 })).toBeInstanceOf(LocalExecutor);
+      const executor = await autoExecutor({ folder: await runsFolder(), time: 5 });
+      expect(executor).toBeInstanceOf(LocalExecutor);
+      // The fallback keeps each task's time limit.
+      expect((executor as LocalExecutor).timeSeconds).toBe(300);
     } finally {
       process.env.PATH = saved;
     }

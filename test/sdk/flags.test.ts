@@ -151,6 +151,8 @@ describe("executorFromFlags", () => {
     const local = executorFromFlags(parseSlurmFlags(["-o", "x"]), { folder, time: 5, maxParallel: 2 });
     expect(local).toBeInstanceOf(LocalExecutor);
     expect((local as LocalExecutor).maxParallel).toBe(2);
+    // Run here, each task keeps its time limit (5 minutes).
+    expect((local as LocalExecutor).timeSeconds).toBe(300);
 
     const flags = parseSlurmFlags(["--slurm", "time=01:00:00", "sbatch.mail-type=END", "slurm_setup=setup.txt"], { cwd: folder });
     const slurm = executorFromFlags(flags, { folder, time: 5, mem: "1G", sbatch: { "mail-user": "a@b" }, setup: ["echo from-code"] });
