@@ -1,6 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { packr } from "../src/protocol/codec.js";
-import type { AfterFile } from "../src/protocol/records.js";
+import { decodeAfter, decodeResult, type AfterFile } from "../src/protocol/records.js";
 import { RunFolder } from "../src/protocol/run-folder.js";
 
 /** How often a task that waits for its dependencies' results looks again. */
@@ -27,8 +26,7 @@ async function check(folder: RunFolder): Promise<string | undefined> {
     throw e;
   });
   if (!bytes) return undefined;
-  const after = packr.unpack(bytes) as AfterFile;
-  if (!Array.isArray(after?.deps)) throw new Error(`${folder.after} is not a slurmkit dependency file`);
+  const after = decodeAfter(bytes, folder.after);
   type Pending = { readonly dep: AfterFile["deps"][number]; readonly index: number };
   let pending: Pending[] = after.deps.flatMap((dep) => dep.indices.map((index: number) => ({ dep, index })));
   let lastSaid = Date.now();
@@ -37,12 +35,12 @@ async function check(folder: RunFolder): Promise<string | undefined> {
     for (const p of pending) {
       const path = new RunFolder(p.dep.dir).result(p.index);
       const result = await readFile(path).then(
-        (b) => packr.unpack(b) as { ok?: unknown; state?: string; error?: { message?: string } },
+        (b) => decodeResult(b, path),
         () => undefined,
       );
       if (result === undefined) still.push(p);
-      else if (result.ok !== true) {
-        return `Not started: task ${p.index} of ${p.dep.dir} (job ${p.dep.jobId}), which it runs after, ended ${result.state ?? "FAILED"}${result.error?.message ? `: ${result.error.message}` : ""}`;
+      else if (!result.ok) {
+        return `Not started: task ${p.index} of ${p.dep.dir} (job ${p.dep.jobId}), which it runs after, ended ${result.state ?? "FAILED"}${result.error.message ? `: ${result.error.message}` : ""}`;
       }
     }
     if (still.length === 0) return undefined;

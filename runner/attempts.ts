@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 import { TaskInterruptedError } from "../src/base/errors.js";
 import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
-import type { AttemptFile, CheckpointFile } from "../src/protocol/records.js";
+import { decodeAttempt, decodeCheckpoint, type AttemptFile, type CheckpointFile } from "../src/protocol/records.js";
 import { RunFolder } from "../src/protocol/run-folder.js";
 
 // Attempts of a task that Slurm warns about (time limit, preemption): the
@@ -30,7 +30,8 @@ export async function readHistory(folder: RunFolder, index: number, restarted: b
   let timeouts = 0;
   for (const name of names) {
     if (RunFolder.parseAttemptName(name)?.index !== index) continue;
-    const record = packr.unpack(await readFile(`${folder.attemptsDir}/${name}`)) as Partial<AttemptFile>;
+    const path = `${folder.attemptsDir}/${name}`;
+    const record = decodeAttempt(await readFile(path), path);
     attempt++;
     if (record.ended === "TIMEOUT") timeouts++;
   }
@@ -40,7 +41,7 @@ export async function readHistory(folder: RunFolder, index: number, restarted: b
 /** The checkpoint task `index` resumes from, if an earlier attempt wrote one. */
 export async function readCheckpoint(folder: RunFolder, index: number): Promise<CheckpointFile | undefined> {
   const bytes = await readFile(folder.checkpoint(index)).catch(() => undefined);
-  return bytes ? (packr.unpack(bytes) as CheckpointFile) : undefined;
+  return bytes ? decodeCheckpoint(bytes, folder.checkpoint(index)) : undefined;
 }
 
 /** Records an attempt that ends in a requeue, and the checkpoint the next one starts from. */

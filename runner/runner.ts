@@ -2,6 +2,9 @@
  * The slurmkit runner, started on the node by the sbatch script (or by
  * LocalExecutor):
  *
+ * Its options are one codec, src/protocol/runner-args.ts, which the plan and
+ * the worker (for its slots) write with:
+ *
  *     runner.js <run folder> [--element-offset O] [--warning SIG --max-requeues N [--forward-warning]]
  *         runs one task: SLURMKIT_TASK_INDEX, or O + SLURM_ARRAY_TASK_ID; every
  *         rank of a multi-rank job runs it, and rank r > 0 writes its own result;
@@ -9,7 +12,7 @@
  *     runner.js <run folder> --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]]
  *               [--warning SIG --warn-seconds S --max-requeues N [--forward-warning]]
  *         a worker element of a packed submission: claims tasks and runs each
- *         in one of K slot processes, started as `runner.js <run folder> --slot`
+ *         in one of K slot processes, started as `runner.js <run folder> --slot [--warning ...]`
  *
  * Exit code: 0 when the task (or every task a worker ran) succeeded, 1 when
  * one failed, 2 when the runner itself could not work.
@@ -18,40 +21,14 @@ import { mkdir } from "node:fs/promises";
 import { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
 import { openSync, writeSync } from "node:fs";
-import { constants } from "node:os";
 import { routeOutput, Terminated, type TaskLogs } from "./execute.js";
 import { jobIdOf, taskIndex } from "./node.js";
 import { inSrunStep } from "../src/api/job-environment.js";
-import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
+import { decodeRunnerArgs, RUNNER_USAGE } from "../src/protocol/runner-args.js";
 import { listenForWarning, requeueJob } from "./attempts.js";
 import { runOneTask } from "./run-task.js";
 import { runSlot } from "./slot.js";
 import { runWorker } from "./worker.js";
-
-/** Reads `--name value` from argv. */
-function option(argv: readonly string[], name: string): number | undefined {
-  const i = argv.indexOf(name);
-  if (i < 0) return undefined;
-  const value = Number(argv[i + 1]);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`Bad ${name} '${argv[i + 1]}': expected a non-negative integer`);
-  return value;
-}
-
-/** Reads `--name SIG` from argv: a signal name such as USR2. */
-function signalOption(argv: readonly string[], name: string): NodeJS.Signals | undefined {
-  const i = argv.indexOf(name);
-  if (i < 0) return undefined;
-  const value = argv[i + 1] ?? "";
-  if (!/^[A-Z0-9]+$/.test(value) || !(`SIG${value}` in constants.signals)) throw new Error(`Bad ${name} '${value}': expected a signal name such as USR2`);
-  return `SIG${value}` as NodeJS.Signals;
-}
-
-/** A worker's warning options: the signal, how long before each task's limit, the cap, and whether every command gets it. */
-function workerWarning(argv: readonly string[]): { warning?: NodeJS.Signals; warnSeconds?: number; maxRequeues?: number; forwardAll?: boolean } {
-  const warning = signalOption(argv, "--warning");
-  if (!warning) return {};
-  return { warning, warnSeconds: option(argv, "--warn-seconds") ?? 60, maxRequeues: option(argv, "--max-requeues") ?? DEFAULT_MAX_REQUEUES, forwardAll: argv.includes("--forward-warning") };
-}
 
 /** Opens a task's own log files (appending: a requeued task keeps each attempt's), and sends what a function task prints there. */
 function openLogs(folder: RunFolder, index: number): TaskLogs {
@@ -62,33 +39,30 @@ function openLogs(folder: RunFolder, index: number): TaskLogs {
 
 async function main(): Promise<number> {
   const dir = process.argv[2];
-  if (!dir) {
-    process.stderr.write(
-      "slurmkit runner: usage: runner.js <run folder> [--element-offset O | --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]] | --slot]\n",
-    );
+  if (!dir || dir.startsWith("--")) {
+    process.stderr.write(`slurmkit runner: usage: ${RUNNER_USAGE}\n`);
     return 2;
   }
   const folder = new RunFolder(dir);
-  const argv = process.argv;
-  if (argv.includes("--slot")) return runSlot(folder);
-  const worker = option(argv, "--worker");
-  if (worker !== undefined) {
+  const args = decodeRunnerArgs(process.argv.slice(3));
+  if (args.mode === "slot") return runSlot(folder, args.warning);
+  if (args.mode === "worker") {
+    const w = args.worker;
     return runWorker(folder, {
-      workerIndex: worker + taskIndex({ ...process.env, SLURMKIT_INDEX_OFFSET: "0" }),
-      workerCount: option(argv, "--workers") ?? 1,
-      slots: option(argv, "--slots") ?? 1,
-      cpusPerTask: option(argv, "--cpus-per-task") ?? 1,
-      taskTimeSeconds: option(argv, "--task-time"),
-      walltimeSeconds: option(argv, "--walltime"),
-      taskMemMb: option(argv, "--task-mem"),
-      taskMemPss: argv.includes("--task-mem-pss"),
-      ...workerWarning(argv),
+      workerIndex: w.firstWorker + taskIndex({ ...process.env, SLURMKIT_INDEX_OFFSET: "0" }),
+      workerCount: w.workers,
+      slots: w.slots,
+      cpusPerTask: w.cpusPerTask,
+      taskTimeSeconds: w.taskTimeSeconds,
+      walltimeSeconds: w.walltimeSeconds,
+      taskMemMb: w.taskMemMb,
+      taskMemPss: w.taskMemPss,
+      warning: args.warning,
     });
   }
   // Listen for Slurm's warning first thing, so that none is missed.
-  const warning = signalOption(argv, "--warning");
-  if (warning) listenForWarning(warning, process.env.SLURM_JOB_ID, (line) => process.stderr.write(line));
-  const offset = option(argv, "--element-offset");
+  const { warning, elementOffset: offset } = args;
+  if (warning) listenForWarning(warning.signal, process.env.SLURM_JOB_ID, (line) => process.stderr.write(line));
   const index = taskIndex({ ...process.env, SLURMKIT_INDEX_OFFSET: String(offset ?? 0) });
   const rank = Number(process.env.SLURM_PROCID ?? "0");
   await mkdir(folder.stateDir, { recursive: true });
@@ -107,11 +81,11 @@ async function main(): Promise<number> {
       ...(warning
         ? {
             requeue: {
-              maxRequeues: option(argv, "--max-requeues") ?? DEFAULT_MAX_REQUEUES,
+              maxRequeues: warning.maxRequeues,
               requeue: slurmJobId === undefined ? undefined : () => requeueJob(slurmJobId),
               restarted: Number(process.env.SLURM_RESTART_COUNT ?? "0") > 0,
-              forward: inSrunStep(process.env) ? undefined : warning,
-              forwardAll: argv.includes("--forward-warning"),
+              forward: inSrunStep(process.env) ? undefined : warning.signal,
+              forwardAll: warning.forwardAll,
             },
           }
         : {}),

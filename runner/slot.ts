@@ -3,7 +3,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
-import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
+import type { WarningArgs } from "../src/protocol/runner-args.js";
 import { forgetWarning, passWarning, type Ending } from "./attempts.js";
 import { routeOutput, Terminated } from "./execute.js";
 import { SLOT_MARGIN_MB } from "../src/protocol/worker-memory.js";
@@ -27,11 +27,10 @@ export type FromSlot = { readonly ready: true } | { readonly done: number; reado
  * module is imported once per slot. The process ends when the worker says so
  * or goes away.
  */
-export function runSlot(folder: RunFolder): Promise<number> {
+export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Promise<number> {
   const jobId = process.env.SLURMKIT_WORKER_ID ?? "local";
   // Set by a worker whose tasks get Slurm's warning.
-  const signal = process.env.SLURMKIT_WARNING ? (`SIG${process.env.SLURMKIT_WARNING}` as NodeJS.Signals) : undefined;
-  const maxRequeues = Number(process.env.SLURMKIT_MAX_REQUEUES ?? DEFAULT_MAX_REQUEUES);
+  const signal = warning?.signal;
   // The slot sends the warning signal to itself for a command task to get it: it must not end the slot.
   if (signal) process.on(signal, () => undefined);
   routeOutput();
@@ -59,8 +58,8 @@ export function runSlot(folder: RunFolder): Promise<number> {
         ? {
             requeue: {
               forward: signal,
-              forwardAll: process.env.SLURMKIT_FORWARD_WARNING === "1",
-              maxRequeues,
+              forwardAll: warning!.forwardAll,
+              maxRequeues: warning!.maxRequeues,
               restarted: true,
               requeue: async () => {
                 process.send?.({ requeued: index } satisfies FromSlot);

@@ -1,13 +1,17 @@
+// A worker element. About 450 lines: runWorker is one function whose steps
+// (start a slot, run a task on it, stop it, warn it, check its memory,
+// requeue) close over the same slots, claims and deadlines. What needs none of
+// that is beside it: claims (claims.ts), memory (memory.ts), shares of GPUs
+// and CPUs (resources.ts), and the slot process (slot.ts).
 import { failedResult } from "../src/protocol/results.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile } from "node:fs/promises";
-import { createExclusive, writeFileAtomic } from "../src/protocol/atomic.js";
+import { mkdir } from "node:fs/promises";
+import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
-import type { ClaimFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecCount } from "../src/protocol/spec-file.js";
-import { DEFAULT_MAX_REQUEUES } from "../src/protocol/task-record.js";
+import { encodeRunnerArgs, type WarningArgs } from "../src/protocol/runner-args.js";
 import { dependencyGate } from "./after.js";
 import { endingOf, requeueJob, type Ending } from "./attempts.js";
 import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../src/protocol/worker-memory.js";
@@ -15,6 +19,7 @@ import { footprintKb, memoryMeasure, oomKillCounter, ownCgroupDir, sampleTrees }
 import { HOST, jobIdOf } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
+import { claimNext, claimOrder, unfinishedClaims, wasRequeued } from "./claims.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -35,14 +40,8 @@ export interface WorkerOptions {
   /** The worker's number in its submission (array offset + SLURM_ARRAY_TASK_ID), and how many there were at first. */
   readonly workerIndex: number;
   readonly workerCount: number;
-  /** Slurm's warning signal (`--signal`): the worker passes it on to its tasks, and a task that checkpoints is run again. */
-  readonly warning?: NodeJS.Signals;
-  /** A task gets the warning this many seconds before its own time limit. */
-  readonly warnSeconds?: number;
-  /** Requeues of one task after a timeout, at most. */
-  readonly maxRequeues?: number;
-  /** Every command task gets the signal (the user set `signal`), not only those with `requeue`. */
-  readonly forwardAll?: boolean;
+  /** Slurm's warning (`--signal`): the worker passes it on to each task `warnSeconds` before the task's own limit, and a task that checkpoints is run again. */
+  readonly warning?: WarningArgs | undefined;
 }
 
 /** A preempted worker requeues itself this long before Slurm's deadline, so that the requeue beats Slurm's TERM. */
@@ -149,13 +148,10 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       ...(o.taskMemMb !== undefined ? { SLURM_MEM_PER_NODE: String(o.taskMemMb), SLURM_MEM_PER_CPU: undefined } : {}),
       // How its worker counts memory, for a slot to tell when it has grown.
       ...(measure !== undefined ? { SLURMKIT_MEMORY_MEASURE: measure } : {}),
-      ...(o.warning
-        ? { SLURMKIT_WARNING: o.warning.replace(/^SIG/, ""), SLURMKIT_MAX_REQUEUES: String(o.maxRequeues ?? DEFAULT_MAX_REQUEUES), ...(o.forwardAll ? { SLURMKIT_FORWARD_WARNING: "1" } : {}) }
-        : {}),
     };
     if (slot.share.gpus) env.CUDA_VISIBLE_DEVICES = env.GPU_DEVICE_ORDINAL = slot.share.gpus.join(",");
     // This same runner program (installed, or its bundle in the executor's code/ folder), without the worker's own Node flags.
-    const argv = [...process.execArgv.filter((flag) => !WORKER_NODE_FLAGS.includes(flag)), process.argv[1]!, folder.dir, "--slot"];
+    const argv = [...process.execArgv.filter((flag) => !WORKER_NODE_FLAGS.includes(flag)), process.argv[1]!, folder.dir, ...encodeRunnerArgs({ mode: "slot", warning: o.warning })];
     const [program, args] = taskset && slot.share.cpus ? ["taskset", ["-c", slot.share.cpus.join(","), process.execPath, ...argv]] : [process.execPath, argv];
     // Its own process group, so that stopping a task stops whatever the task started.
     const child = spawn(program, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env, detached: true });
@@ -288,7 +284,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     if (problem === undefined) process.stderr.write(`slurmkit runner: worker ${workerId} requeued itself to run task(s) ${[...rerun].join(", ")} again\n`);
     else process.stderr.write(`slurmkit runner: worker ${workerId} could not requeue itself for task(s) ${[...rerun].join(", ")}: ${problem}\n`);
   };
-  if (o.warning) process.on(o.warning, () => void onWarning());
+  if (o.warning) process.on(o.warning.signal, () => void onWarning());
 
   /**
    * Stops each running task whose processes hold more than its `mem`
@@ -334,7 +330,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       if (!task) continue;
       const limit = o.taskTimeSeconds;
       // Each task gets Slurm's warning before its own time limit, as it would in its own element.
-      if (o.warning && limit !== undefined && !task.warned && !task.stopping && Date.now() >= task.startedAt + Math.max(0, limit - (o.warnSeconds ?? 60)) * 1000) {
+      if (o.warning && limit !== undefined && !task.warned && !task.stopping && Date.now() >= task.startedAt + Math.max(0, limit - o.warning.warnSeconds) * 1000) {
         warn(slot, "TIMEOUT", task.startedAt + limit * 1000);
       }
       if (limit !== undefined && Date.now() - task.startedAt > limit * 1000) stopTask(slot, "TIMEOUT");
@@ -430,28 +426,6 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   return failed ? 1 : 0;
 }
 
-/**
- * The order in which a worker tries tasks: from its own part of the list
- * (worker w of W starts at w·N/W) round to the start, so that workers rarely
- * try the same claim, and a worker that is done with its part takes others'.
- */
-export function claimOrder(count: number, workerIndex: number, workerCount: number): { next: number; readonly count: number; tried: number } {
-  const first = workerCount > 0 ? Math.floor(((workerIndex % workerCount) * count) / workerCount) : 0;
-  return { next: first, count, tried: 0 };
-}
-
-/** Claims the next task not claimed yet; undefined when every task is claimed. */
-export async function claimNext(folder: RunFolder, order: { next: number; count: number; tried: number }, claim: ClaimFile): Promise<number | undefined> {
-  const bytes = packr.pack(claim);
-  while (order.tried < order.count) {
-    const index = order.next;
-    order.next = (order.next + 1) % order.count;
-    order.tried++;
-    if (await createExclusive(folder.claim(index), bytes)) return index;
-  }
-  return undefined;
-}
-
 /** The result of a task that the worker, not the task, ended. */
 async function writeResult(
   folder: RunFolder,
@@ -474,25 +448,4 @@ function killProcess(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
-}
-
-/** Whether the task's runner wrote its requeue records (its state says REQUEUED). */
-async function wasRequeued(folder: RunFolder, index: number): Promise<boolean> {
-  const bytes = await readFile(folder.task(index).state).catch(() => undefined);
-  return bytes !== undefined && (packr.unpack(bytes) as Partial<StateFile>).state === "REQUEUED";
-}
-
-/** Tasks this worker claimed in an earlier run that have no result. */
-async function unfinishedClaims(folder: RunFolder, workerId: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const name of await readdir(folder.claimsDir).catch(() => [] as string[])) {
-    const index = Number(name);
-    if (!Number.isInteger(index) || existsSync(folder.result(index))) continue;
-    const claim = await readFile(folder.claim(index)).then(
-      (b) => packr.unpack(b) as ClaimFile,
-      () => undefined,
-    );
-    if (claim?.worker === workerId) out.push(index);
-  }
-  return out.sort((a, b) => a - b);
 }

@@ -1,117 +1,27 @@
-import { failedResult } from "../protocol/results.js";
+// The watcher: one class of about 400 lines, since the poll, the guard on
+// reads and the end-state machine share its tracked jobs, the poll's failures
+// and its loop. What needs none of that lives beside it: the tracked record
+// (tracked.ts), a job's other files (job-files.ts), and what users see of it
+// (job-watcher.ts).
 import { isTerminal, parseJobState, type JobState } from "../base/job-state.js";
 import { setJobId, setJobState, settleJob, type Job } from "../api/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
-import { packr } from "../protocol/codec.js";
 import { decodeClaim, decodeResult, decodeState } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
-import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
+import { isUnreachable, unlessUnreachable } from "../transport/transport.js";
 import { PollLoop, type WatcherIntervals } from "./poll-loop.js";
+import { FAILING_POLLS, HealthReport, type JobWatcher, type WatcherHealth, type WatcherStats } from "./job-watcher.js";
 import { indexEntries, type SchedulerCalls, type TaskPool, type WatchedScheduler } from "./scheduler.js";
+import { learnWorker, listing, lookup, newTracked, type TrackOptions, type Tracked } from "./tracked.js";
+import { readStderr, recordEnd, requeuedRecently, type WatchedFiles } from "./job-files.js";
 
 export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
-
-/**
- * How long a task whose runner requeued it counts as pending although Slurm
- * shows it ended: the attempt that was requeued may show so for a moment.
- * The next attempt's start rewrites the state; one that never starts (its
- * launch failed) ends with Slurm's state after this.
- */
-const REQUEUE_GRACE_MS = 60_000;
+export { FAILING_POLLS, type JobWatcher, type WatcherHealth, type WatcherStats } from "./job-watcher.js";
 
 /** Polls in a row that fail to read a job's files (its results folder, result or state) before it settles UNKNOWN with the error. */
 export const READ_ATTEMPTS = 3;
 
-/** Polls in a row that fail (squeue, or the cluster out of reach) before the watcher reports it; it reports again when a poll works. */
-export const FAILING_POLLS = 5;
-
-/** What the watcher reports about its polls: failing (with the last error), or working again. */
-export type WatcherHealth = { readonly kind: "failing"; readonly error: Error; readonly failedPolls: number } | { readonly kind: "recovered"; readonly failedPolls: number };
-
-/** What the watcher reads: result, state and log files, and folder listings. */
-export type WatchedFiles = Pick<Transport, "readFile" | "list" | "writeFile">;
-
-/** What the watcher knows about one tracked Slurm job. */
-interface Tracked {
-  readonly job: Job<unknown>;
-  readonly folder: RunFolder;
-  /** The id squeue and sacct know the job by (the array's id for elements); a pooled task's worker once known. */
-  schedulerId: string;
-  /** The array index, or undefined for a job that is not an array. */
-  arrayIndex: number | undefined;
-  /** Polls in a row that saw the job ended (or gone) without a result. */
-  endedPolls: number;
-  /** When the job was first seen ended without a result (ms since epoch). */
-  endedSince: number | undefined;
-  /** scancel succeeded for it: if it vanishes, it was cancelled. */
-  cancelled: boolean;
-  /** The array element whose exit marker must be listed before the result counts (stage-out done). */
-  exitElement: number | undefined;
-  /** Packed: the element's own stderr log; the task is RUNNING only once its state file exists. */
-  elementStderr: string | undefined;
-  /** A task of a packed submission: the workers that claim it. */
-  readonly pool: TaskPool | undefined;
-  /** Pooled: the worker (`A_w`) that took it, once known. */
-  worker: string | undefined;
-  /** Pooled: whether its submission stages out (exit markers per worker). */
-  readonly exitMarkers: boolean;
-  /** The REQUEUED state record last seen (its `at`), and when this process first saw it. */
-  requeueSeen?: { readonly at: number; readonly since: number };
-  /** Polls in a row whose reads of this job's files failed (not for want of the cluster). */
-  readFailures: number;
-}
-
-/** How a job is tracked beyond its ids. */
-export interface TrackOptions {
-  /** A listed result counts only once this element's exit marker is listed too, or once the job has ended. */
-  readonly exitElement?: number;
-  /** The task is packed: its element's stderr log, read when the task has none. */
-  readonly elementStderr?: string;
-  /** The task is claimed by the workers of this pool; its id becomes its worker's. */
-  readonly pool?: TaskPool;
-  /** Pooled: its submission stages out, so a result counts once its worker's exit marker is listed. */
-  readonly exitMarkers?: boolean;
-}
-
-/** What `watcher.stats()` tells: scheduler calls, polls and listings, and the last error. */
-export interface WatcherStats<Calls extends SchedulerCalls = SchedulerCalls> {
-  /** Scheduler calls made so far by this watcher and the executors that share it (for Slurm: sbatch, squeue, sacct, scancel, limits). */
-  calls: Calls;
-  /** Polls made. */
-  polls: number;
-  /** Folder listings made to look for results. */
-  listings: number;
-  /** The last error a poll hit (a poll error never fails the jobs; the next poll retries). */
-  lastError: Error | undefined;
-  /** Polls in a row that failed as a whole (squeue failed, or the cluster was out of reach); 0 after one that worked. */
-  failedPolls: number;
-}
-
-/**
- * What `executor.watcher` shows of the watcher that serves its jobs: scheduler
- * call counts, poll statistics, and the polling interval.
- */
-export interface JobWatcher<Calls extends SchedulerCalls = SchedulerCalls> {
-  /** A copy of the counts so far: scheduler calls, polls and listings, and the last error a poll hit. */
-  stats(): WatcherStats<Calls>;
-  /** Jobs tracked and not yet settled. */
-  readonly trackedCount: number;
-  /** The current interval between polls. */
-  readonly intervalMs: number;
-  /** The intervals in force. */
-  readonly intervals: WatcherIntervals;
-  /** Sets the polling floor and ceiling; the floor cannot go below MIN_POLL_INTERVAL_MS. */
-  setIntervals(intervals: Partial<WatcherIntervals>): void;
-  /** Polls now, ignoring the floor: resolves after a poll that started after this call. */
-  pollNow(): Promise<void>;
-  /**
-   * Hears when polls keep failing (FAILING_POLLS in a row, with the error) and
-   * when one works again. Jobs keep waiting meanwhile. Without a listener the
-   * watcher writes one line to stderr for each. Returns a function that
-   * removes the listener.
-   */
-  onHealth(listener: (event: WatcherHealth) => void): () => void;
-}
+export type { WatchedFiles } from "./job-files.js";
 
 /**
  * Follows jobs of one scheduler through its queue and the run folders, and
@@ -163,7 +73,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   }
 
   readonly #stats: Omit<WatcherStats, "calls"> = { polls: 0, listings: 0, lastError: undefined, failedPolls: 0 };
-  readonly #health = new Set<(event: WatcherHealth) => void>();
+  readonly #health = new HealthReport();
   /** Jobs whose reads failed in the poll under way. */
   readonly #failedThisPoll = new Set<Tracked>();
   readonly #tracked = new Map<Job<unknown>, Tracked>();
@@ -206,26 +116,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
 
   /** Hears when polls keep failing and when they work again (see JobWatcher). */
   onHealth(listener: (event: WatcherHealth) => void): () => void {
-    this.#health.add(listener);
-    return () => this.#health.delete(listener);
-  }
-
-  #report(event: WatcherHealth): void {
-    if (this.#health.size === 0) {
-      process.stderr.write(
-        event.kind === "failing"
-          ? `slurmkit: ${event.failedPolls} polls in a row failed; jobs keep waiting and polls go on. Last error: ${event.error.message.split("\n")[0]}\n`
-          : `slurmkit: polls work again after ${event.failedPolls} failed\n`,
-      );
-    }
-    for (const listener of this.#health) {
-      try {
-        listener(event);
-      } catch (error) {
-        // A listener's own error must not stop the polls, nor the other listeners.
-        process.stderr.write(`slurmkit: a watcher health listener threw: ${(error as Error).stack ?? String(error)}\n`);
-      }
-    }
+    return this.#health.listen(listener);
   }
 
   /** Stops tracking a job that will not be waited on (a rerun replaced it). */
@@ -236,21 +127,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   /** Starts tracking a job. */
   track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined, options: TrackOptions = {}): void {
     this.#closing = false;
-    this.#tracked.set(job, {
-      job,
-      folder,
-      schedulerId,
-      arrayIndex,
-      endedPolls: 0,
-      endedSince: undefined,
-      cancelled: false,
-      exitElement: options.exitElement,
-      elementStderr: options.elementStderr,
-      pool: options.pool,
-      worker: undefined,
-      exitMarkers: options.exitMarkers ?? false,
-      readFailures: 0,
-    });
+    this.#tracked.set(job, newTracked(job, folder, schedulerId, arrayIndex, options));
     this.#loop.schedule();
   }
 
@@ -299,7 +176,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       // squeue answers again: say so before any job settles.
       const failed = this.#stats.failedPolls;
       this.#stats.failedPolls = 0;
-      if (failed >= FAILING_POLLS) this.#report({ kind: "recovered", failedPolls: failed });
+      if (failed >= FAILING_POLLS) this.#health.report({ kind: "recovered", failedPolls: failed });
       const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
       // Packed tasks of a running element, and pooled tasks: RUNNING once their own state file exists.
       const started = await this.#list(tracked.filter((t) => (t.elementStderr !== undefined && lookup(queue, t) === "RUNNING") || (t.pool && t.worker === undefined)).map((t) => t.folder.stateDir));
@@ -321,7 +198,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
                 unstarted.push(t);
                 return false;
               }
-              await this.#learnWorker(t, decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state).jobId);
+              await learnWorker(t, decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state).jobId);
             }
             const state = lookup(queue, t);
             if (listed?.has(RunFolder.resultName(t.job.taskIndex))) {
@@ -366,7 +243,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     } catch (error) {
       this.#stats.lastError = error as Error;
       this.#stats.failedPolls++;
-      if (this.#stats.failedPolls === FAILING_POLLS) this.#report({ kind: "failing", error: error as Error, failedPolls: FAILING_POLLS });
+      if (this.#stats.failedPolls === FAILING_POLLS) this.#health.report({ kind: "failing", error: error as Error, failedPolls: FAILING_POLLS });
     }
     this.#dropIfIdle();
     return changed;
@@ -389,7 +266,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       if (!this.#failedThisPoll.has(t)) t.readFailures++;
       this.#failedThisPoll.add(t);
       if (t.readFailures < READ_ATTEMPTS) return false;
-      const stderr = await this.#readStderr(t).catch(() => "");
+      const stderr = await readStderr(this.files, t).catch(() => "");
       const why = `slurmkit: could not read the result of ${t.job.id} on ${READ_ATTEMPTS} polls in a row: ${e.message}`;
       settleJob(t.job, outcomeWithoutResult(t.job, "UNKNOWN", `${stderr}\n${why}`, e));
       this.#tracked.delete(t.job);
@@ -437,24 +314,11 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     if (t.pool) setJobId(t.job, result.jobId);
     if (!result.ok && result.state) {
       const ran = { host: result.host, startedAt: result.startedAt, endedAt: result.endedAt };
-      settleJob(t.job, { ...outcomeWithoutResult(t.job, result.state, `${await this.#readStderr(t)}\nslurmkit: ${result.error.message}`), ...(result.host ? { ran } : {}) });
+      settleJob(t.job, { ...outcomeWithoutResult(t.job, result.state, `${await readStderr(this.files, t)}\nslurmkit: ${result.error.message}`), ...(result.host ? { ran } : {}) });
     } else {
       settleJob(t.job, outcomeFromResult(t.job, result));
     }
     this.#tracked.delete(t.job);
-  }
-
-  /** A pooled task's worker is known: from now on the task follows that array element. */
-  async #learnWorker(t: Tracked, worker: string): Promise<void> {
-    const [jobId, index] = worker.split("_");
-    t.worker = worker;
-    if (!jobId || index === undefined) return;
-    t.schedulerId = jobId;
-    t.arrayIndex = Number(index);
-    t.elementStderr = t.folder.elementLog(jobId, Number(index), "err");
-    if (t.pool && t.pool.element(worker) === undefined) await t.pool.adopt(jobId);
-    if (t.exitMarkers) t.exitElement = t.pool?.element(worker);
-    setJobId(t.job, worker);
   }
 
   /**
@@ -470,7 +334,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       if (!claims.has(String(t.job.taskIndex))) unclaimed.push(t);
       else {
         await this.#guard(t, async () => {
-          await this.#learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker);
+          await learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker);
           return false;
         });
       }
@@ -489,7 +353,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
           : outcome === "stalled"
             ? `slurmkit: every worker of this submission ended, and the last ones took no task; task ${t.job.taskIndex} never started. The first worker's log is ${logPath ?? "missing"}.`
             : `slurmkit: task ${t.job.taskIndex} never started: its workers ended, and more could not be submitted: ${outcome.message}`;
-      await this.#recordEnd(t, state, why);
+      await recordEnd(this.files, t, state, why);
       settleJob(t.job, outcomeWithoutResult(t.job, state, `${log}\n${why}`));
       this.#tracked.delete(t.job);
     }
@@ -522,7 +386,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
    */
   async #endedWithoutListedResult(t: Tracked, state: JobState): Promise<boolean> {
     if (await this.#tryResult(t)) return true;
-    if (await this.#requeued(t)) {
+    if (await requeuedRecently(this.files, t)) {
       // The runner requeued the task: Slurm may show the attempt that ended (REQUEUED, PREEMPTED, TIMEOUT) for a moment.
       t.endedPolls = 0;
       t.endedSince = undefined;
@@ -534,59 +398,10 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     if (state === "COMPLETED" && Date.now() - t.endedSince < this.#loop.intervals.resultGraceMs) return false;
     // A worker that finished without a result for a task it took lost that task: it failed.
     const ended = t.pool && state === "COMPLETED" ? "FAILED" : state;
-    const outcome = outcomeWithoutResult(t.job, ended, await this.#readStderr(t));
-    await this.#recordEnd(t, outcome.state, `Task ${t.job.taskIndex}'s worker ${t.worker ?? ""} ended ${outcome.state} while the task ran`);
+    const outcome = outcomeWithoutResult(t.job, ended, await readStderr(this.files, t));
+    await recordEnd(this.files, t, outcome.state, `Task ${t.job.taskIndex}'s worker ${t.worker ?? ""} ended ${outcome.state} while the task ran`);
     settleJob(t.job, outcome);
     this.#tracked.delete(t.job);
     return true;
   }
-
-  /**
-   * Whether the task's runner requeued it (its state file says REQUEUED) less
-   * than REQUEUE_GRACE_MS ago, timed by this process's clock from when it
-   * first saw that record (the node's clock may differ).
-   */
-  async #requeued(t: Tracked): Promise<boolean> {
-    const file = await this.files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
-    if (!file) return false;
-    const s = decodeState(file, t.job.paths.state);
-    if (s.state !== "REQUEUED") return false;
-    if (t.requeueSeen?.at !== s.at) t.requeueSeen = { at: s.at, since: Date.now() };
-    return Date.now() - t.requeueSeen.since < REQUEUE_GRACE_MS;
-  }
-
-  /**
-   * A pooled task settled without a result of its own: write one that says how
-   * it ended, so that tasks that run after it (checked on the node) can tell.
-   */
-  async #recordEnd(t: Tracked, state: JobState, message: string): Promise<void> {
-    if (!t.pool || state === "COMPLETED") return;
-    const ended = state === "PENDING" || state === "RUNNING" ? "UNKNOWN" : state;
-    const result = failedResult({ name: "WorkerEnded", message }, { host: "", jobId: t.job.id, startedAt: 0 }, ended);
-    await this.files.writeFile(t.job.paths.result, packr.pack(result)).catch(unlessUnreachable(undefined));
-  }
-
-  /** The task's stderr; for a packed task that wrote none, its element's (a failed setup, say). */
-  async #readStderr(t: Tracked): Promise<string> {
-    const own = await this.files.readFile(t.job.paths.stderr).then(String, unlessUnreachable(""));
-    if (own || t.elementStderr === undefined) return own;
-    return this.files.readFile(t.elementStderr).then(String, unlessUnreachable(""));
-  }
-}
-
-/** A folder's listing, or its listing error thrown (inside a job's guard); undefined when it was not listed. */
-function listing(listings: ReadonlyMap<string, Set<string> | Error>, dir: string): Set<string> | undefined {
-  const l = listings.get(dir);
-  if (l instanceof Error) throw l;
-  return l;
-}
-
-/**
- * A tracked job's state in an id-to-state map. sacct lists array elements that
- * never started under the array's own id ("123|CANCELLED"), so that id stands
- * for any element not listed by itself.
- */
-function lookup(states: ReadonlyMap<string, JobState>, t: Tracked): JobState | undefined {
-  if (t.arrayIndex === undefined) return states.get(t.schedulerId);
-  return states.get(`${t.schedulerId}_${t.arrayIndex}`) ?? states.get(t.schedulerId);
 }

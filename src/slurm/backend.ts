@@ -13,8 +13,17 @@ import { WorkerPool } from "./pool.js";
 import type { Watcher } from "../engine/watcher.js";
 import type { SchedulerCallCounts } from "./scheduler.js";
 
-/** Where each Slurm job future sits in Slurm: its submission's id, its array index, and the submission's size. */
-const slurmIds = new WeakMap<Job<unknown>, { readonly jobId: string; readonly index: number | undefined; readonly size: number; readonly pool?: WorkerPool }>();
+/** Where a Slurm job future sits in Slurm: its submission's id, its array index, the submission's size, its ranks, and the workers that claim it when packed. */
+interface Placement {
+  readonly jobId: string;
+  readonly index: number | undefined;
+  readonly size: number;
+  readonly ranks: number;
+  readonly pool?: WorkerPool | undefined;
+}
+
+/** Every Slurm future's placement, written once when the future is made (the one table of facts the backend keeps about a job). */
+const placements = new WeakMap<Job<unknown>, Placement>();
 
 /**
  * The `afterok` dependency on `jobs`: a whole array as `A` when every one of
@@ -46,7 +55,7 @@ function slurmDependency(jobs: readonly Job<unknown>[]): { dependency: string; a
   const byJob = new Map<string, { size: number; indices: Set<number> | undefined }>();
   const byPool = new Map<WorkerPool, number[]>();
   for (const [i, job] of jobs.entries()) {
-    const id = slurmIds.get(job);
+    const id = placements.get(job);
     if (!id) {
       problems.push(`Expected \`after[${i}]\` to be a job future from SlurmExecutor or loadJobs, got \`${String((job as { id?: unknown } | null)?.id ?? job)}\``);
       continue;
@@ -83,14 +92,8 @@ export function dependencyOf(after: readonly Job<unknown>[] | undefined): { depe
   return waiting.length ? slurmDependency(waiting) : undefined;
 }
 
-/** Jobs of several ranks (nodes × ntasksPerNode), by future: how many. */
-const rankCounts = new WeakMap<Job<unknown>, number>();
-
 /** How long results() waits for a rank's result after rank 0's: ranks end about together, and each renames its own file. */
 const RANK_WAIT_MS = 30_000;
-
-/** Pooled tasks: their pool, by future. */
-const pools = new WeakMap<Job<unknown>, WorkerPool>();
 
 /** The JobBackend of Slurm jobs: the shared watcher, scancel, and log reads. */
 export class SlurmBackend implements JobBackend {
@@ -107,7 +110,7 @@ export class SlurmBackend implements JobBackend {
   }
   async cancel(job: Job<unknown>): Promise<void> {
     if (job.done()) return;
-    const pool = pools.get(job);
+    const pool = placements.get(job)?.pool;
     if (pool) await this.#cancelPooled(job, pool);
     else {
       await this.scheduler.cancel(job.id);
@@ -165,7 +168,7 @@ export class SlurmBackend implements JobBackend {
     return Promise.all(mine.map(async ({ name }) => decodeAttempt(await this.transport.readFile(posix.join(dir, name)), posix.join(dir, name))));
   }
   async readRankResults(job: Job<unknown>): Promise<Array<ResultFile | undefined>> {
-    const ranks = rankCounts.get(job) ?? 1;
+    const ranks = placements.get(job)?.ranks ?? 1;
     const dir = posix.dirname(job.paths.result);
     const deadline = Date.now() + RANK_WAIT_MS;
     const read = async (rank: number): Promise<ResultFile | undefined> => {
@@ -192,7 +195,6 @@ export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Ma
   const jobs = manifest.workers ? pooledJobs(backend, folder, manifest) : arrayJobs(backend, folder, manifest);
   const { rerun } = manifest;
   for (const job of jobs) {
-    if (manifest.ranks > 1) rankCounts.set(job, manifest.ranks);
     const root = rerun ? { dir: posix.join(posix.dirname(folder.dir), rerun.of), index: rerun.tasks[job.taskIndex] ?? job.taskIndex } : { dir: folder.dir, index: job.taskIndex };
     setOrigin(job, { kind: "slurm", folder, transport: backend.transport, root });
   }
@@ -219,7 +221,7 @@ function arrayJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest 
     }
     const id = arrayIndex === undefined ? schedulerId : `${schedulerId}_${arrayIndex}`;
     const job = newJob(backend, id, i, folder.task(i));
-    slurmIds.set(job, { jobId: schedulerId, index: arrayIndex, size });
+    placements.set(job, { jobId: schedulerId, index: arrayIndex, size, ranks: manifest.ranks });
     backend.watcher.track(job, folder, schedulerId, arrayIndex, {
       ...(manifest.exitMarkers ? { exitElement: element } : {}),
       ...(packed && arrayIndex !== undefined ? { elementStderr: folder.elementLog(schedulerId, arrayIndex, "err") } : {}),
@@ -233,8 +235,7 @@ function pooledJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest
   const pool = new WorkerPool(folder, manifest, backend);
   return Array.from({ length: manifest.taskCount }, (_, i) => {
     const job = newJob(backend, manifest.jobId, i, folder.task(i));
-    pools.set(job, pool);
-    slurmIds.set(job, { jobId: manifest.jobId, index: undefined, size: 1, pool });
+    placements.set(job, { jobId: manifest.jobId, index: undefined, size: 1, ranks: manifest.ranks, pool });
     backend.watcher.track(job, folder, manifest.jobId, undefined, { pool, exitMarkers: manifest.exitMarkers ?? false });
     return job;
   });

@@ -4,7 +4,6 @@ import type { Job } from "../api/job.js";
 import type { ResultOf, TaskSpec } from "../api/tasks.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
-import { wantsWarning } from "../protocol/task-record.js";
 import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { bundleRunner } from "../code/bundle.js";
 import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
@@ -13,10 +12,9 @@ import { LocalTransport } from "../transport/local.js";
 import { SshTransport, type SshOptions } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";
 import { dependencyOf } from "./backend.js";
-import { launch } from "./launch.js";
+import { launch, prepareLaunch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
-import { checkSubmission, planSubmission } from "./plan.js";
 import { sharedScheduler, type ClusterLimits, type Scheduler, type SchedulerCallCounts } from "./scheduler.js";
 import type { Executor, MapArrayOptions, SubmitOptions } from "../engine/executor.js";
 import type { JobWatcher } from "../engine/watcher.js";
@@ -151,31 +149,19 @@ export class SlurmExecutor implements Executor {
     const runner = runnerBundle ? posix.join(codeDir, runnerBundle.name) : mapPath(runnerPath(), this.#pathMap);
     if (runnerBundle) snapshot.files.push(...codeFiles(runnerBundle, codeDir));
     const records = snapshot.records;
-    const parameters = this.parameters;
-    const after = dependencyOf(options.after);
-    const dependency = after?.dependency;
-    const packing = checkSubmission(parameters, { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots, dependency, taskCount: records.length });
-    if (records.length === 0) return [];
-    const folder = new RunFolder(newSubmissionDir(this.folder));
-    const plan = planSubmission({
-      warned: records.some(wantsWarning),
-      taskCount: records.length,
-      array,
-      parameters,
-      limits: array ? await this.limits() : undefined,
-      packing,
-      dependency,
-      folder,
-      runner: [this.nodeBinary, runner],
-    });
-    await this.#writeCode(snapshot.files);
     const request = {
       parameters: this.#parameters,
       array,
       packing: { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots },
       runner: [this.nodeBinary, runner] as const,
     };
-    return (await launch({ transport: this.transport, plan, folder, records, request, afterFile: after?.afterFile })).jobs;
+    const after = dependencyOf(options.after);
+    const folder = new RunFolder(newSubmissionDir(this.folder));
+    // Planned before anything is written: bad packing options or an oversized request write nothing.
+    const planned = await prepareLaunch({ transport: this.transport, folder, records, parameters: this.parameters, request, limits: () => this.limits(), after });
+    if (!planned) return [];
+    await this.#writeCode(snapshot.files);
+    return (await launch(planned)).jobs;
   }
 
   /** Writes code snapshots that are not there yet (they are named by content). */

@@ -1,5 +1,6 @@
 import type { Job } from "../api/job.js";
 import type { TaskRecord } from "../api/tasks.js";
+import { wantsWarning } from "../protocol/task-record.js";
 import { packr } from "../protocol/codec.js";
 import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
@@ -8,7 +9,10 @@ import type { Transport } from "../transport/transport.js";
 import { AmbiguousSubmissionError, SlurmkitError } from "../base/errors.js";
 import { submitOnce } from "./submit-once.js";
 import { SlurmBackend, slurmJobs } from "./backend.js";
-import type { SubmissionPlan } from "./plan.js";
+import type { SlurmParameters } from "./parameters.js";
+import { checkSubmission } from "./packing.js";
+import { planSubmission, type SubmissionPlan } from "./plan.js";
+import type { ClusterLimits } from "./scheduler.js";
 import { encodeRequest, type SubmissionRequest } from "./request.js";
 import { sharedScheduler } from "./scheduler.js";
 import { slurmWatcher } from "./watch.js";
@@ -23,6 +27,41 @@ export interface Launch {
   readonly afterFile?: AfterFile | undefined;
   /** A rerun: which tasks of which original submission it runs again. */
   readonly rerun?: Manifest["rerun"];
+}
+
+/** What a submission needs to be planned: a new one (mapArray, submit) and a rerun alike. */
+export interface LaunchInput {
+  readonly transport: Transport;
+  readonly folder: RunFolder;
+  readonly records: readonly TaskRecord[];
+  /** The validated parameters; the request keeps them as given. */
+  readonly parameters: SlurmParameters;
+  readonly request: SubmissionRequest;
+  /** The cluster's limits, read only for an array. */
+  readonly limits: () => Promise<ClusterLimits>;
+  /** The `afterok` dependency and the `after` file of packed dependencies. */
+  readonly after?: { readonly dependency: string; readonly afterFile: AfterFile | undefined } | undefined;
+  readonly rerun?: Manifest["rerun"];
+}
+
+/** Checks the packing options and plans the submission: the one path from tasks to a Launch. Undefined for no tasks, once the options were checked. */
+export async function prepareLaunch(i: LaunchInput): Promise<Launch | undefined> {
+  const { parameters, records, request } = i;
+  const dependency = i.after?.dependency;
+  const packing = checkSubmission(parameters, { ...request.packing, dependency, taskCount: records.length });
+  if (records.length === 0) return undefined;
+  const plan = planSubmission({
+    warned: records.some(wantsWarning),
+    taskCount: records.length,
+    array: request.array,
+    parameters,
+    limits: request.array ? await i.limits() : undefined,
+    packing,
+    dependency,
+    folder: i.folder,
+    runner: request.runner,
+  });
+  return { transport: i.transport, plan, folder: i.folder, records, request, afterFile: i.after?.afterFile, ...(i.rerun ? { rerun: i.rerun } : {}) };
 }
 
 /**

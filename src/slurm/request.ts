@@ -4,7 +4,7 @@ import { packr } from "../protocol/codec.js";
 import { isSetupStep, type SetupStep } from "../setup/index.js";
 import { step } from "../setup/step.js";
 import type { SlurmParametersInput } from "./parameters.js";
-import type { PackingOptions } from "./plan.js";
+import type { PackingOptions } from "./packing.js";
 
 /** What a Slurm submission was asked with, kept in its folder so that its tasks can be run again (`rerun`). */
 export interface SubmissionRequest {

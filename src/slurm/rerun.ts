@@ -7,11 +7,9 @@ import { encodeManifest, type Manifest } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { specRecordsAt } from "../protocol/spec-file.js";
 import { newSubmissionDir } from "../api/submission.js";
-import { wantsWarning } from "../protocol/task-record.js";
 import { isUnreachable } from "../transport/transport.js";
-import { launch, type Launch } from "./launch.js";
+import { launch, prepareLaunch, type Launch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
-import { checkSubmission, planSubmission } from "./plan.js";
 import { decodeRequest } from "./request.js";
 import { sharedScheduler } from "./scheduler.js";
 
@@ -156,18 +154,20 @@ async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides:
   const parameters = parseParameters(merged);
   const indices = jobs.map((j) => j.taskIndex);
   const records = specRecordsAt(await read(folder.spec, "the tasks"), folder.spec, indices);
-  const { workers, slots, tasksPerElement } = request.packing;
-  const packing = checkSubmission(parameters, {
-    workers: typeof workers === "number" ? Math.min(workers, records.length) : workers,
-    slots,
-    tasksPerElement,
-    dependency: undefined,
-    taskCount: records.length,
-  });
+  const { workers } = request.packing;
+  // A rerun of fewer tasks never asks for more workers than it has tasks; a single task stays an array if it was one.
+  const packing = { ...request.packing, workers: typeof workers === "number" ? Math.min(workers, records.length) : workers };
   const array = request.array || records.length > 1;
-  const limits = array ? await sharedScheduler(transport).limits() : undefined;
   const next = new RunFolder(newSubmissionDir(dirname(origin.root.dir)));
-  const plan = planSubmission({ warned: records.some(wantsWarning), taskCount: records.length, array, parameters, limits, packing, dependency: undefined, folder: next, runner: request.runner });
   const rerunOf = { of: basename(origin.root.dir), tasks: jobs.map((j) => originOf(j as Job<unknown>)!.root.index) };
-  return { transport, plan, folder: next, records, request: { ...request, parameters: merged }, rerun: rerunOf };
+  const planned = await prepareLaunch({
+    transport,
+    folder: next,
+    records,
+    parameters,
+    request: { ...request, parameters: merged, packing, array },
+    limits: () => sharedScheduler(transport).limits(),
+    rerun: rerunOf,
+  });
+  return planned!;
 }

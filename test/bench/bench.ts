@@ -14,7 +14,7 @@ import { command, LocalTransport, SlurmExecutor, type SchedulerCallCounts } from
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
-import { claimNext, claimOrder } from "../../runner/worker.js";
+import { claimNext, claimOrder } from "../../runner/claims.js";
 import { ownCgroupDir, sampleTrees } from "../../runner/memory.js";
 import { square } from "../fixtures/tasks.js";
 

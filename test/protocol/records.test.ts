@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { loadJobs, RunFolderError, SlurmkitError } from "../../src/index.js";
 import { packr } from "../../src/protocol/codec.js";
-import { decodeManifest, decodeResult, decodeState, encodeManifest, type Manifest } from "../../src/protocol/records.js";
+import { decodeAfter, decodeAttempt, decodeCheckpoint, decodeClaim, decodeManifest, decodeResult, decodeState, encodeManifest, type Manifest } from "../../src/protocol/records.js";
 import { failedResult } from "../../src/protocol/results.js";
 
 const manifest: Manifest = { version: 1, kind: "local", createdAt: "2026-11-21T00:00:00.000Z", taskCount: 2, jobId: null, array: true, ranks: 1 };
@@ -21,7 +21,7 @@ function thrown(f: () => unknown): RunFolderError {
   throw new Error("expected a RunFolderError");
 }
 
-describe("run-folder records decoded with zod", () => {
+describe("run-folder records decoded with zod/mini, one decoder per record for the client and the runner", () => {
   test("a result, a state and a manifest round-trip", () => {
     expect(decodeResult(packr.pack(ok), "/r/0.result")).toEqual(ok);
     const failed = { ok: false, error: { name: "Error", message: "boom", stack: "Error: boom", exitCode: 2 }, host: "n2", jobId: "7_1", startedAt: 1, endedAt: 2 };
@@ -29,6 +29,21 @@ describe("run-folder records decoded with zod", () => {
     const state = { state: "RUNNING", host: "n1", jobId: "7_0", pid: 42, at: 3 };
     expect(decodeState(packr.pack(state), "/s/0.state")).toEqual(state);
     expect(decodeManifest(encodeManifest(manifest), "/m/manifest.json")).toEqual(manifest);
+  });
+
+  test("the records the runner reads (claims, attempts, checkpoints, `after`) round-trip, and a foreign one names what is wrong", () => {
+    const claim = { worker: "7_1", slot: 0, host: "n1", at: 5 };
+    expect(decodeClaim(packr.pack(claim), "/c/3")).toEqual(claim);
+    const attempt = { attempt: 0, ended: "TIMEOUT", host: "n1", jobId: "7_1", startedAt: 1, endedAt: 2 };
+    expect(decodeAttempt(packr.pack(attempt), "/a/3.0")).toEqual(attempt);
+    const checkpoint = { attempt: 1, arg: { step: 2n ** 64n - 1n, path: "/ckpt" } };
+    expect(decodeCheckpoint(packr.pack(checkpoint), "/k/3")).toEqual(checkpoint);
+    const after = { deps: [{ dir: "/runs/a", jobId: "12", indices: [0, 2] }] };
+    expect(decodeAfter(packr.pack(after), "/runs/b/after")).toEqual(after);
+    expect(thrown(() => decodeAfter(packr.pack({ deps: [{ dir: "/runs/a", jobId: "12", indices: [-1] }] }), "/runs/b/after")).message).toMatch(
+      /^\/runs\/b\/after is not a slurmkit dependency file: `deps\.0\.indices\.0`: /,
+    );
+    expect(thrown(() => decodeCheckpoint(packr.pack({ arg: 1 }), "/k/3")).message).toMatch(/^\/k\/3 is not a slurmkit checkpoint file: `attempt`: /);
   });
 
   test("a truncated result file is a RunFolderError naming the file", () => {

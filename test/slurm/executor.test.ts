@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { rankOrFail } from "../fixtures/ranks.js";
 import { dirname, join } from "node:path";
@@ -106,6 +107,8 @@ describe("SlurmExecutor on the real cluster", () => {
     expect(error.state).toBe("CANCELLED");
     expect(error.shortMessage).toBe(`Job ${jobs[2]!.id} (task 2) ended with state CANCELLED and wrote no result`);
     await waitFor("element 0 to start", async () => (jobs[0]!.state === "RUNNING" ? true : undefined));
+    // Slurm shows RUNNING once the batch script starts; the runner is running the command once it wrote its state file.
+    await waitFor("task 0's runner to start its command", async () => (existsSync(jobs[0]!.paths.state) ? true : undefined));
     // A running command is cancelled too: the runner leaves without a result.
     await Promise.all(jobs.slice(0, 2).map((j) => j.cancel()));
     expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(["CANCELLED", "CANCELLED", "CANCELLED"]);

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { parseJobState } from "../../src/base/job-state.js";
 import { indexEntries } from "../../src/engine/scheduler.js";
 import { parseDefaultMemory, parseJobId, parsePartitionMemory, parseQueueLines, parseSbatchOutput, parseSinfoNodes, parseUsesPss } from "../../src/slurm/parse.js";
-import { autoPacking, concurrentSlots } from "../../src/slurm/plan.js";
+import { autoPacking, concurrentSlots } from "../../src/slurm/packing.js";
 import { parseParameters } from "../../src/slurm/parameters.js";
 import type { ClusterLimits } from "../../src/slurm/scheduler.js";
 

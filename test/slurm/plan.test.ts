@@ -3,7 +3,8 @@ import { describe, expect, test } from "vitest";
 import { ParameterError } from "../../src/base/errors.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { parseParameters } from "../../src/slurm/parameters.js";
-import { checkSubmission, planSubmission, warningOf, type PlanInput } from "../../src/slurm/plan.js";
+import { checkSubmission } from "../../src/slurm/packing.js";
+import { planSubmission, warningOf, type PlanInput } from "../../src/slurm/plan.js";
 import type { ClusterLimits } from "../../src/slurm/scheduler.js";
 
 const limits: ClusterLimits = {

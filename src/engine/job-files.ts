@@ -1,0 +1,50 @@
+// What the watcher reads and writes of one job's files, beyond its result.
+import type { JobState } from "../base/job-state.js";
+import { packr } from "../protocol/codec.js";
+import { decodeState } from "../protocol/records.js";
+import { failedResult } from "../protocol/results.js";
+import { unlessUnreachable, type Transport } from "../transport/transport.js";
+import type { Tracked } from "./tracked.js";
+
+/** What the watcher reads: result, state and log files, and folder listings. */
+export type WatchedFiles = Pick<Transport, "readFile" | "list" | "writeFile">;
+
+/**
+ * How long a task whose runner requeued it counts as pending although Slurm
+ * shows it ended: the attempt that was requeued may show so for a moment.
+ * The next attempt's start rewrites the state; one that never starts (its
+ * launch failed) ends with Slurm's state after this.
+ */
+const REQUEUE_GRACE_MS = 60_000;
+
+/**
+ * Whether the task's runner requeued it (its state file says REQUEUED) less
+ * than REQUEUE_GRACE_MS ago, timed by this process's clock from when it
+ * first saw that record (the node's clock may differ).
+ */
+export async function requeuedRecently(files: WatchedFiles, t: Tracked): Promise<boolean> {
+  const file = await files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
+  if (!file) return false;
+  const s = decodeState(file, t.job.paths.state);
+  if (s.state !== "REQUEUED") return false;
+  if (t.requeueSeen?.at !== s.at) t.requeueSeen = { at: s.at, since: Date.now() };
+  return Date.now() - t.requeueSeen.since < REQUEUE_GRACE_MS;
+}
+
+/**
+ * A pooled task settled without a result of its own: write one that says how
+ * it ended, so that tasks that run after it (checked on the node) can tell.
+ */
+export async function recordEnd(files: WatchedFiles, t: Tracked, state: JobState, message: string): Promise<void> {
+  if (!t.pool || state === "COMPLETED") return;
+  const ended = state === "PENDING" || state === "RUNNING" ? "UNKNOWN" : state;
+  const result = failedResult({ name: "WorkerEnded", message }, { host: "", jobId: t.job.id, startedAt: 0 }, ended);
+  await files.writeFile(t.job.paths.result, packr.pack(result)).catch(unlessUnreachable(undefined));
+}
+
+/** The task's stderr; for a packed task that wrote none, its element's (a failed setup, say). */
+export async function readStderr(files: WatchedFiles, t: Tracked): Promise<string> {
+  const own = await files.readFile(t.job.paths.stderr).then(String, unlessUnreachable(""));
+  if (own || t.elementStderr === undefined) return own;
+  return files.readFile(t.elementStderr).then(String, unlessUnreachable(""));
+}
