@@ -313,7 +313,9 @@ console.log(
 if (largest) console.log(`command line on ${largest.n.toLocaleString("en")} completed tasks (packed): ${cliMs.map((c) => `${c.command} ${c.ms.toFixed(0)} ms`).join(", ")}`);
 for (const w of workerMemory) {
   console.log(
-    `worker memory, ${w.n.toLocaleString("en")} packed tasks at mem ${MEM}: each worker asked for ${w.askedMb} MiB; the most one held was ${w.peakMb.toFixed(1)} MiB (sacct MaxRSS over ${w.workers} workers)`,
+    w.workers === 0
+      ? `worker memory, ${w.n.toLocaleString("en")} packed tasks at mem ${MEM}: each worker asked for ${w.askedMb} MiB; sacct gave no MaxRSS for its workers (they ended before a sample)`
+      : `worker memory, ${w.n.toLocaleString("en")} packed tasks at mem ${MEM}: each worker asked for ${w.askedMb} MiB; the most one held was ${w.peakMb.toFixed(1)} MiB (sacct MaxRSS over ${w.workers} workers)`,
   );
 }
 console.log(`memory sample of a running task's process tree: ${sampleMs.toFixed(2)} ms (${sampleScope}), every 500 ms while tasks run`);
