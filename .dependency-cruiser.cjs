@@ -4,7 +4,7 @@
 const layers = [
   ["base", "^src/base/"],
   ["protocol", "^src/protocol/"],
-  ["core", "^src/api/"],
+  ["core", "^src/core/"],
   ["setup, transport, code", "^src/(setup|transport|code)/"],
   ["engine", "^src/engine/"],
   ["schedulers", "^src/(slurm|local)/"],
@@ -36,7 +36,7 @@ module.exports = {
       comment: "the runner on the node imports only base, protocol and the job environment from src/, so it stays small and starts fast",
       severity: "error",
       from: { path: "^runner/" },
-      to: { path: "^src/(?!base/|protocol/|api/job-environment\\.ts$)" },
+      to: { path: "^src/(?!base/|protocol/|core/job-environment\\.ts$)" },
     },
   ],
   options: {

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { spawn, type ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
 import { writeSync } from "node:fs";
-import { torchDistributedEnv } from "../src/api/job-environment.js";
+import { torchDistributedEnv } from "../src/core/job-environment.js";
 import { expandDeep } from "../src/protocol/runtime-value.js";
 import { isTask, type CommandRecord, type FunctionRecord, type TaskContext, type TaskExport, type TaskRecord } from "../src/protocol/task-record.js";
 import { bind, HOST } from "./node.js";

@@ -1,4 +1,4 @@
-export { allowedCpus, parseCpuList } from "../src/api/job-environment.js";
+export { allowedCpus, parseCpuList } from "../src/core/job-environment.js";
 
 /** What one slot of a worker may use. */
 export interface SlotShare {

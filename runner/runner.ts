@@ -23,7 +23,7 @@ import { readSpecRecord } from "../src/protocol/spec-file.js";
 import { openSync, writeSync } from "node:fs";
 import { routeOutput, Terminated, type TaskLogs } from "./execute.js";
 import { jobIdOf, taskIndex } from "./node.js";
-import { inSrunStep } from "../src/api/job-environment.js";
+import { inSrunStep } from "../src/core/job-environment.js";
 import { decodeRunnerArgs, RUNNER_USAGE } from "../src/protocol/runner-args.js";
 import { listenForWarning, requeueJob } from "./attempts.js";
 import { runOneTask } from "./run-task.js";

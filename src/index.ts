@@ -5,14 +5,14 @@
 export { VERSION } from "./base/version.js";
 
 // Tasks, runtime values and job futures
-export { command, defineTask, isTask } from "./api/tasks.js";
-export type { CommandOptions, CommandResult, ResultOf, Task, TaskContext, TaskOptions, TaskSpec } from "./api/tasks.js";
-export { expandHostlist, jobEnvironment, masterPort, torchDistributedEnv } from "./api/job-environment.js";
-export type { JobEnvironment, TorchDistributedEnv } from "./api/job-environment.js";
+export { command, defineTask, isTask } from "./core/tasks.js";
+export type { CommandOptions, CommandResult, ResultOf, Task, TaskContext, TaskOptions, TaskSpec } from "./core/tasks.js";
+export { expandHostlist, jobEnvironment, masterPort, torchDistributedEnv } from "./core/job-environment.js";
+export type { JobEnvironment, TorchDistributedEnv } from "./core/job-environment.js";
 export { atRuntime, concatRuntime, isRuntimeValue } from "./protocol/runtime-value.js";
 export type { Late, LateString, RuntimePart, RuntimeValue } from "./protocol/runtime-value.js";
-export { Job } from "./api/job.js";
-export type { Attempt, WaitOptions } from "./api/job.js";
+export { Job } from "./core/job.js";
+export type { Attempt, WaitOptions } from "./core/job.js";
 export { JOB_STATES, isTerminal } from "./base/job-state.js";
 export type { JobState } from "./base/job-state.js";
 export { loadJobs } from "./sdk/load-jobs.js";

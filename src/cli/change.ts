@@ -2,7 +2,7 @@ import { UsageError } from "../base/errors.js";
 import { basename } from "node:path";
 import { parseSlurmFlags } from "../sdk/flags.js";
 import { END_STATES, type JobState } from "../base/job-state.js";
-import type { Job } from "../api/job.js";
+import type { Job } from "../core/job.js";
 import { originOf } from "../engine/origin.js";
 import { rerun as rerunJobs, type RerunOptions } from "../slurm/rerun.js";
 import type { SlurmParametersInput } from "../slurm/parameters.js";

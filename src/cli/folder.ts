@@ -1,5 +1,5 @@
 import { UsageError } from "../base/errors.js";
-import type { Job } from "../api/job.js";
+import type { Job } from "../core/job.js";
 import { loadJobs } from "../sdk/load-jobs.js";
 import { originOf, runsOf } from "../engine/origin.js";
 import { reloadedLocalWatcher } from "../local/reloaded.js";

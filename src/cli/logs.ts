@@ -1,6 +1,6 @@
 import { UsageError } from "../base/errors.js";
 import { StringDecoder } from "node:string_decoder";
-import type { Job } from "../api/job.js";
+import type { Job } from "../core/job.js";
 import { unlessUnreachable } from "../transport/transport.js";
 import { runsOf } from "../engine/origin.js";
 import { openFolder, pickTasks } from "./folder.js";

@@ -1,4 +1,4 @@
-import type { Job } from "../api/job.js";
+import type { Job } from "../core/job.js";
 import { JobEndedWithoutResultError, TaskFailedError, UsageError } from "../base/errors.js";
 import { toJson } from "../report/json.js";
 import { viewsOf } from "../report/views.js";

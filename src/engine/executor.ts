@@ -1,6 +1,6 @@
 // What every executor offers, whatever scheduler runs its tasks.
-import type { Job } from "../api/job.js";
-import type { ResultOf, TaskSpec } from "../api/tasks.js";
+import type { Job } from "../core/job.js";
+import type { ResultOf, TaskSpec } from "../core/tasks.js";
 import type { SchedulerCalls } from "./scheduler.js";
 import type { JobWatcher } from "./watcher.js";
 

@@ -1,4 +1,4 @@
-import type { Job } from "../api/job.js";
+import type { Job } from "../core/job.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
 

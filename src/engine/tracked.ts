@@ -1,7 +1,7 @@
 // What the watcher keeps about each job it follows, and how it looks one up
 // in a poll's queue states and folder listings.
 import type { JobState } from "../base/job-state.js";
-import { setJobId, type Job } from "../api/job.js";
+import { setJobId, type Job } from "../core/job.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { TaskPool } from "./scheduler.js";
 

@@ -4,8 +4,8 @@
 // (tracked.ts), a job's other files (job-files.ts), and what users see of it
 // (job-watcher.ts).
 import { isTerminal, parseJobState, type JobState } from "../base/job-state.js";
-import { setJobId, setJobState, settleJob, type Job } from "../api/job.js";
-import { outcomeFromResult, outcomeWithoutResult } from "../api/outcome.js";
+import { setJobId, setJobState, settleJob, type Job } from "../core/job.js";
+import { outcomeFromResult, outcomeWithoutResult } from "../core/outcome.js";
 import { decodeClaim, decodeResult, decodeState } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { isUnreachable, unlessUnreachable } from "../transport/transport.js";

@@ -6,7 +6,7 @@ import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { snapshotRecords } from "../code/snapshot.js";
 import { writeFileAtomic } from "../protocol/atomic.js";
 import { ParameterError } from "../base/errors.js";
-import { Job, newJob, type JobBackend } from "../api/job.js";
+import { Job, newJob, type JobBackend } from "../core/job.js";
 import { setOrigin } from "../engine/origin.js";
 import type { Executor, MapArrayOptions } from "../engine/executor.js";
 import { Watcher, type JobWatcher } from "../engine/watcher.js";
@@ -16,8 +16,8 @@ import { LocalTransport } from "../transport/local.js";
 import { parseDurationSeconds } from "../slurm/units.js";
 import { LocalScheduler, type LocalSchedulerCalls } from "./scheduler.js";
 import { encodeSpec } from "../protocol/spec-file.js";
-import { newSubmissionDir, taskRecords } from "../api/submission.js";
-import type { ResultOf, TaskSpec } from "../api/tasks.js";
+import { newSubmissionDir, taskRecords } from "../core/submission.js";
+import type { ResultOf, TaskSpec } from "../core/tasks.js";
 
 /**
  * Options of LocalExecutor's submit() and mapArray(): those of every executor.

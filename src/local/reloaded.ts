@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
-import { newJob, type Job, type JobBackend } from "../api/job.js";
+import { newJob, type Job, type JobBackend } from "../core/job.js";
 import { setOrigin } from "../engine/origin.js";
 import { Watcher } from "../engine/watcher.js";
 import type { RunFolder } from "../protocol/run-folder.js";

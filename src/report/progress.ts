@@ -1,4 +1,4 @@
-import type { Job } from "../api/job.js";
+import type { Job } from "../core/job.js";
 import { LiveLines } from "./live.js";
 import { progressLine, summarize, type Style } from "./summary.js";
 import { viewsOf } from "./views.js";

@@ -1,6 +1,6 @@
 import { basename } from "node:path";
 import { isTerminal } from "../base/job-state.js";
-import { runOf, type Job } from "../api/job.js";
+import { runOf, type Job } from "../core/job.js";
 import { originOf } from "../engine/origin.js";
 import { decodeState } from "../protocol/records.js";
 import { unlessUnreachable } from "../transport/transport.js";

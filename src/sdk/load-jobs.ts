@@ -1,6 +1,6 @@
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { ParameterError } from "../base/errors.js";
-import type { Job } from "../api/job.js";
+import type { Job } from "../core/job.js";
 import { reloadLocalJobs } from "../local/reloaded.js";
 import { decodeManifest, type Manifest } from "../protocol/records.js";
 import { originOf } from "../engine/origin.js";

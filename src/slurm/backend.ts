@@ -1,6 +1,6 @@
 import { failedResult } from "../protocol/results.js";
 import { ParameterError } from "../base/errors.js";
-import { Job, newJob, type JobBackend } from "../api/job.js";
+import { Job, newJob, type JobBackend } from "../core/job.js";
 import { setOrigin } from "../engine/origin.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";

@@ -1,13 +1,13 @@
 import { posix, resolve } from "node:path";
 import { ParameterError } from "../base/errors.js";
-import type { Job } from "../api/job.js";
-import type { ResultOf, TaskSpec } from "../api/tasks.js";
+import type { Job } from "../core/job.js";
+import type { ResultOf, TaskSpec } from "../core/tasks.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
 import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { bundleRunner } from "../code/bundle.js";
 import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
-import { newSubmissionDir, taskRecords } from "../api/submission.js";
+import { newSubmissionDir, taskRecords } from "../core/submission.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport, type SshOptions } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";

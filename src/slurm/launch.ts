@@ -1,5 +1,5 @@
-import type { Job } from "../api/job.js";
-import type { TaskRecord } from "../api/tasks.js";
+import type { Job } from "../core/job.js";
+import type { TaskRecord } from "../core/tasks.js";
 import { wantsWarning } from "../protocol/task-record.js";
 import { packr } from "../protocol/codec.js";
 import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } from "../protocol/records.js";

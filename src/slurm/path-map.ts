@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ParameterError } from "../base/errors.js";
-import type { TaskRecord } from "../api/tasks.js";
+import type { TaskRecord } from "../core/tasks.js";
 
 /** Local path prefixes and the same files' paths on the cluster, e.g. `{ "/Users/ada/sweep": "/home/ada/sweep" }`. */
 export type PathMap = Readonly<Record<string, string>>;

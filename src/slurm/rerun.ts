@@ -1,12 +1,12 @@
 import { basename, dirname } from "node:path";
 import { ParameterError, SlurmkitError } from "../base/errors.js";
 import { END_STATES, type JobState } from "../base/job-state.js";
-import { Job } from "../api/job.js";
+import { Job } from "../core/job.js";
 import { originOf, type JobOrigin } from "../engine/origin.js";
 import { encodeManifest, type Manifest } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { specRecordsAt } from "../protocol/spec-file.js";
-import { newSubmissionDir } from "../api/submission.js";
+import { newSubmissionDir } from "../core/submission.js";
 import { isUnreachable } from "../transport/transport.js";
 import { launch, prepareLaunch, type Launch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";

@@ -3,7 +3,7 @@ import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test, vi } from "vitest";
-import { newJob, type Job, type JobBackend } from "../../src/api/job.js";
+import { newJob, type Job, type JobBackend } from "../../src/core/job.js";
 import { JobEndedWithoutResultError, RunFolderError, WaitTimeoutError } from "../../src/base/errors.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";

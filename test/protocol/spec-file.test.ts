@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { packr } from "../../src/protocol/codec.js";
 import { encodeSpec, readSpecRange, readSpecRecord } from "../../src/protocol/spec-file.js";
-import type { TaskRecord } from "../../src/api/tasks.js";
+import type { TaskRecord } from "../../src/core/tasks.js";
 
 describe("the spec file", () => {
   test("holds every task, and a task is read by index without decoding the others", async () => {

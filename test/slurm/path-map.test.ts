@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { checkPathMap, mapPath, mapRecords } from "../../src/slurm/path-map.js";
-import type { TaskRecord } from "../../src/api/tasks.js";
+import type { TaskRecord } from "../../src/core/tasks.js";
 
 describe("path maps", () => {
   const map = { "/Users/ada/sweep": "/home/ada/sweep", "/Users/ada/sweep/vendor/": "/scratch/vendor", "/Users/ada/lib": "/opt/lib" };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { expandHostlist, jobEnvironment, masterPort } from "../../src/index.js";
-import { expandTasksPerNode } from "../../src/api/job-environment.js";
+import { expandTasksPerNode } from "../../src/core/job-environment.js";
 
 describe("expandHostlist", () => {
   test("expands ranges, lists, zero padding, several brackets and several entries", () => {
