@@ -33,10 +33,24 @@ module.exports = {
     },
     {
       name: "runner-stays-small",
-      comment: "the runner on the node imports only base, protocol and the job environment from src/, so it stays small and starts fast",
+      comment: "the runner on the node imports only base, protocol and the core's job environment and node side from src/, so it stays small and starts fast",
       severity: "error",
       from: { path: "^runner/" },
-      to: { path: "^src/(?!base/|protocol/|core/job-environment\\.ts$)" },
+      to: { path: "^src/(?!base/|protocol/|core/(job-environment|node-side)\\.ts$)" },
+    },
+    {
+      name: "node-sides-stay-small",
+      comment: "a scheduler's node side and runner entry are bundled with the runner: they import only base, protocol, the core's job environment and node side, the runner, and their own node side",
+      severity: "error",
+      from: { path: "^src/(slurm|local)/(node|runner)\\.ts$" },
+      to: { path: "^(?!src/(base/|protocol/|core/(job-environment|node-side)\\.ts$|(slurm|local)/node\\.ts$)|runner/|node_modules/)", dependencyTypesNot: ["core"] },
+    },
+    {
+      name: "only-runner-entries-import-the-runner",
+      comment: "the client side never imports the node's program; each scheduler's runner entry (src/<scheduler>/runner.ts) starts it",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/(slurm|local)/runner\\.ts$" },
+      to: { path: "^runner/" },
     },
   ],
   options: {

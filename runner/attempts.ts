@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -7,12 +6,11 @@ import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import { decodeAttempt, decodeCheckpoint, type AttemptFile, type CheckpointFile } from "../src/protocol/records.js";
 import { RunFolder } from "../src/protocol/run-folder.js";
+import type { WarningNews } from "../src/core/node-side.js";
+import { nodeSide } from "./node.js";
 
 // Attempts of a task that Slurm warns about (time limit, preemption): the
 // warning, how the attempt is ending, and the requeue with its records.
-
-/** How an attempt is ending once Slurm warned. */
-export type Ending = "TIMEOUT" | "PREEMPTED";
 
 /** The attempts a task had before this one. */
 export interface History {
@@ -59,45 +57,6 @@ export async function forgetRequeue(folder: RunFolder, index: number, attempt: n
   await rm(folder.attempt(index, attempt), { force: true });
 }
 
-function run(program: string, args: readonly string[], timeoutMs = 60_000): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(program, args, { timeout: timeoutMs }, (error, stdout, stderr) => resolve({ ok: !error, stdout, stderr: stderr || (error?.message ?? "") }));
-  });
-}
-
-/**
- * Requeues this job (same id): allows it first, as slurmkit submits with
- * `--no-requeue` so that Slurm never reruns a task by itself. Returns an
- * error message, or undefined when Slurm took the request.
- */
-export async function requeueJob(jobId: string): Promise<string | undefined> {
-  const allow = await run("scontrol", ["update", `JobId=${jobId}`, "Requeue=1"]);
-  if (!allow.ok) return `scontrol update JobId=${jobId} Requeue=1 failed: ${allow.stderr.trim()}`;
-  const requeue = await run("scontrol", ["requeue", jobId]);
-  return requeue.ok ? undefined : `scontrol requeue ${jobId} failed: ${requeue.stderr.trim()}`;
-}
-
-/** What the warning says: how the attempt ends, and when (ms since epoch) if known. */
-export interface WarningNews {
-  readonly ending: Ending;
-  readonly deadline: number | undefined;
-}
-
-/**
- * How the attempt is ending, as Slurm says: a job being preempted has a
- * PreemptTime; one warned of its time limit has none. Also its end time.
- * When squeue cannot answer, it says so through `report` and takes it as the
- * time limit's.
- */
-export async function endingOf(jobId: string, report: (line: string) => void = () => undefined): Promise<WarningNews> {
-  const r = await run("squeue", ["-h", "-j", jobId, "-O", "PreemptTime:40,EndTime:40"], 10_000);
-  if (!r.ok) report(`slurmkit runner: could not ask squeue how job ${jobId} ends (${r.stderr.trim()}); taking the warning as the time limit's\n`);
-  const [preempt, end] = r.stdout.trim().split(/\s+/);
-  const preempted = /^\d{4}-\d\d-\d\dT/.test(preempt ?? "");
-  const deadline = end && /^\d{4}-\d\d-\d\dT/.test(end) ? Date.parse(end) : undefined;
-  return { ending: preempted ? "PREEMPTED" : "TIMEOUT", deadline: Number.isNaN(deadline) ? undefined : deadline };
-}
-
 /** The warning this process got, kept so that a task that starts listening later still hears it. */
 let latest: Promise<WarningNews> | undefined;
 const news = new EventEmitter();
@@ -108,13 +67,14 @@ function announce(warning: Promise<WarningNews>): void {
 }
 
 /**
- * Listens for Slurm's warning signal (`--signal`, USR2 by default) for the
- * rest of the process's life: the runner calls it first thing, so that no
- * warning is missed. Outside Slurm (no job id) it is taken as the time limit's.
+ * Listens for the scheduler's warning signal (Slurm's `--signal`, USR2 by
+ * default) for the rest of the process's life: the runner calls it first
+ * thing, so that no warning is missed. Outside a batch job (no job id) it is
+ * taken as the time limit's.
  */
 export function listenForWarning(name: NodeJS.Signals, jobId: string | undefined, report: (line: string) => void): void {
   process.on(name, () => {
-    if (!latest) announce(jobId ? endingOf(jobId, report) : Promise.resolve({ ending: "TIMEOUT", deadline: undefined }));
+    if (!latest) announce(jobId ? nodeSide().ending(jobId, report) : Promise.resolve({ ending: "TIMEOUT", deadline: undefined }));
   });
 }
 

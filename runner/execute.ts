@@ -2,10 +2,10 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { spawn, type ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
 import { writeSync } from "node:fs";
-import { torchDistributedEnv } from "../src/core/job-environment.js";
+import { torchEnvironment } from "../src/core/job-environment.js";
 import { expandDeep } from "../src/protocol/runtime-value.js";
 import { isTask, type CommandRecord, type FunctionRecord, type TaskContext, type TaskExport, type TaskRecord } from "../src/protocol/task-record.js";
-import { bind, HOST } from "./node.js";
+import { bind, HOST, nodeSide } from "./node.js";
 
 // Running one task's code: a command as a child process, or a function task
 // imported and called in this process.
@@ -80,7 +80,7 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   const program = bind(task.program);
   const args = task.args.map(bind);
   const env = Object.fromEntries(Object.entries(task.env ?? {}).map(([k, v]) => [k, bind(v)]));
-  if (task.torchDistributed) Object.assign(env, await torchDistributedEnv());
+  if (task.torchDistributed) Object.assign(env, await torchEnvironment(nodeSide().environment(process.env), nodeSide().address));
   const cwd = task.cwd === undefined ? undefined : bind(task.cwd);
   const child = spawn(program, args, {
     stdio: ["ignore", logs?.out ?? "inherit", logs?.err ?? "inherit"],

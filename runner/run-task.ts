@@ -9,14 +9,15 @@ import { expandDeep } from "../src/protocol/runtime-value.js";
 import { TaskInterruptedError } from "../src/base/errors.js";
 import { CommandFailed, findTask, inLogs, runTask, Terminated, type TaskLogs } from "./execute.js";
 import { dependencyGate } from "./after.js";
-import { forgetRequeue, readCheckpoint, readHistory, recordRequeue, watchWarning, type Ending, type History, type WarningNews } from "./attempts.js";
+import { forgetRequeue, readCheckpoint, readHistory, recordRequeue, watchWarning, type History } from "./attempts.js";
+import type { Ending, WarningNews } from "../src/core/node-side.js";
 import { HOST } from "./node.js";
 
 /** One task to run, and where its files go. */
 export interface OneTask {
   readonly folder: RunFolder;
   readonly index: number;
-  /** The rank (SLURM_PROCID); only rank 0 writes state files, rank r > 0 writes `<i>.r<r>.result`. */
+  /** The rank (as the scheduler numbers it); only rank 0 writes state files, rank r > 0 writes `<i>.r<r>.result`. */
   readonly rank: number;
   readonly jobId: string;
   /** Reads the task's record; a failure to read it is the task's failure. */
@@ -42,7 +43,7 @@ export interface RequeueOptions {
    * task cannot be requeued (outside Slurm).
    */
   readonly requeue: (() => Promise<string | undefined>) | undefined;
-  /** Whether earlier attempts may exist (SLURM_RESTART_COUNT > 0, or a worker's slot): then their records are read. */
+  /** Whether earlier attempts may exist (the scheduler restarted the job, or a worker's slot): then their records are read. */
   readonly restarted: boolean;
   /** The signal a command task is sent on the warning: none inside srun's step, where Slurm itself signals every process. */
   readonly forward: NodeJS.Signals | undefined;

@@ -13,10 +13,10 @@ import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecCount } from "../src/protocol/spec-file.js";
 import { encodeRunnerArgs, type WarningArgs } from "../src/protocol/runner-args.js";
 import { dependencyGate } from "./after.js";
-import { endingOf, requeueJob, type Ending } from "./attempts.js";
+import type { Ending } from "../src/core/node-side.js";
 import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../src/protocol/worker-memory.js";
 import { footprintKb, memoryMeasure, oomKillCounter, ownCgroupDir, sampleTrees } from "./memory.js";
-import { HOST, jobIdOf } from "./node.js";
+import { HOST, jobIdOf, nodeSide } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
 import { claimNext, claimOrder, unfinishedClaims, wasRequeued } from "./claims.js";
@@ -37,7 +37,7 @@ export interface WorkerOptions {
   readonly taskMemPss?: boolean;
   /** This element's own time limit in seconds; no task starts that could not finish within it. */
   readonly walltimeSeconds: number | undefined;
-  /** The worker's number in its submission (array offset + SLURM_ARRAY_TASK_ID), and how many there were at first. */
+  /** The worker's number in its submission (array offset + its element's index), and how many there were at first. */
   readonly workerIndex: number;
   readonly workerCount: number;
   /** Slurm's warning (`--signal`): the worker passes it on to each task `warnSeconds` before the task's own limit, and a task that checkpoints is run again. */
@@ -106,8 +106,10 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   const shares = shareSlots(o.slots, o.cpusPerTask, process.env.CUDA_VISIBLE_DEVICES, allowedCpus());
   const taskset = shares.some((s) => s.cpus) && spawnSync("taskset", ["--version"]).status === 0;
   const claims = claimOrder(count, o.workerIndex, o.workerCount);
-  // A requeued worker (same id, SLURM_RESTART_COUNT > 0) runs again the tasks it had taken and not finished.
-  const rerun = Number(process.env.SLURM_RESTART_COUNT ?? "0") > 0 ? await unfinishedClaims(folder, workerId) : [];
+  const node = nodeSide();
+  // A requeued worker (same id, restarted by the scheduler) runs again the tasks it had taken and not finished.
+  const rerun = node.environment(process.env).restarts > 0 ? await unfinishedClaims(folder, workerId) : [];
+  const requeueable = node.requeueableJob(process.env);
   let failed = 0;
   let terminated: NodeJS.Signals | undefined;
   /** Set when the worker is being preempted: it starts no more tasks. */
@@ -144,8 +146,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       SLURMKIT_WORKER_ID: workerId,
       SLURMKIT_SLOT: String(slot.number),
       // What one task gets, not what the element holds.
-      SLURM_CPUS_PER_TASK: String(o.cpusPerTask),
-      ...(o.taskMemMb !== undefined ? { SLURM_MEM_PER_NODE: String(o.taskMemMb), SLURM_MEM_PER_CPU: undefined } : {}),
+      ...node.taskShare(o.cpusPerTask, o.taskMemMb),
       // How its worker counts memory, for a slot to tell when it has grown.
       ...(measure !== undefined ? { SLURMKIT_MEMORY_MEASURE: measure } : {}),
     };
@@ -257,9 +258,9 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
    * its own limit and warning, and no task starts that could not finish.
    */
   const onWarning = async () => {
-    const jobId = process.env.SLURM_JOB_ID;
+    const jobId = requeueable;
     if (draining || !jobId) return;
-    const { ending, deadline } = await endingOf(jobId, (line) => process.stderr.write(line));
+    const { ending, deadline } = await node.ending(jobId, (line) => process.stderr.write(line));
     if (ending !== "PREEMPTED") return;
     draining = true;
     for (const slot of slots) warn(slot, ending, deadline);
@@ -279,7 +280,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   const requeueSelf = async (jobId: string) => {
     if (requeued !== undefined) return;
     requeued = "asked";
-    const problem = await requeueJob(jobId);
+    const problem = await node.requeue(jobId);
     requeued = problem === undefined ? "done" : problem;
     if (problem === undefined) process.stderr.write(`slurmkit runner: worker ${workerId} requeued itself to run task(s) ${[...rerun].join(", ")} again\n`);
     else process.stderr.write(`slurmkit runner: worker ${workerId} could not requeue itself for task(s) ${[...rerun].join(", ")}: ${problem}\n`);
@@ -400,8 +401,8 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   while (requeued === "asked") await sleep(100);
   if (rerun.length && !terminated && requeued === undefined) {
     // Tasks to run again and no walltime left for them: requeue this worker, which runs them first when it restarts.
-    if (process.env.SLURM_JOB_ID) await requeueSelf(process.env.SLURM_JOB_ID);
-    else requeued = "not under Slurm";
+    if (requeueable) await requeueSelf(requeueable);
+    else requeued = `${node.scheduler} cannot requeue it`;
   }
   if (requeued === "done") {
     // Slurm ends this attempt (TERM) at once; leave by then.

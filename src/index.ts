@@ -7,7 +7,8 @@ export { VERSION } from "./base/version.js";
 // Tasks, runtime values and job futures
 export { command, defineTask, isTask } from "./core/tasks.js";
 export type { CommandOptions, CommandResult, ResultOf, Task, TaskContext, TaskOptions, TaskSpec } from "./core/tasks.js";
-export { expandHostlist, jobEnvironment, masterPort, torchDistributedEnv } from "./core/job-environment.js";
+export { expandHostlist, masterPort } from "./core/job-environment.js";
+export { jobEnvironment, torchDistributedEnv } from "./sdk/job-environment.js";
 export type { JobEnvironment, TorchDistributedEnv } from "./core/job-environment.js";
 export { atRuntime, concatRuntime, isRuntimeValue } from "./protocol/runtime-value.js";
 export type { Late, LateString, RuntimePart, RuntimeValue } from "./protocol/runtime-value.js";
@@ -29,7 +30,8 @@ export type { Executor, MapArrayOptions, SubmitOptions } from "./engine/executor
 export { afterOk } from "./slurm/backend.js";
 export { LocalExecutor } from "./local/executor.js";
 export type { LocalExecutorOptions, LocalSubmitOptions } from "./local/executor.js";
-export { autoExecutor, slurmAvailable } from "./sdk/auto-executor.js";
+export { autoExecutor } from "./sdk/auto-executor.js";
+export { slurmAvailable } from "./slurm/scheduler.js";
 export type { AutoExecutorOptions } from "./sdk/auto-executor.js";
 export { executorFromFlags, parseSlurmFlags } from "./sdk/flags.js";
 export type { ExecutorFromFlagsOptions, ParseSlurmFlagsOptions, SlurmFlags } from "./sdk/flags.js";

@@ -1,5 +1,3 @@
-import { execFile } from "node:child_process";
-import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
 
@@ -114,80 +112,41 @@ export function allowedCpus(): number[] {
   }
 }
 
-const int = (text: string | undefined, fallback: number): number => {
+/** A non-negative integer from the environment, or `fallback`. */
+export function envInt(text: string | undefined, fallback: number): number {
   const n = Number(text);
   return text !== undefined && text !== "" && Number.isInteger(n) && n >= 0 ? n : fallback;
-};
+}
 
-/**
- * Where this task runs, read from Slurm's environment: call it inside a task.
- * A single-rank task (started by the batch script, not srun) is rank 0 of 1;
- * srun's ranks read their step's variables. Outside Slurm it describes this
- * process on this machine: rank 0 of 1, job id `local-<pid>`.
- *
- * @example
- * const { rank, worldSize, hosts } = jobEnvironment();
- */
-export function jobEnvironment(env: NodeJS.ProcessEnv = process.env): JobEnvironment {
-  const cpus = allowedCpus();
-  const gpus = (env.CUDA_VISIBLE_DEVICES ?? "")
+/** The GPUs this process may use (`CUDA_VISIBLE_DEVICES`), [] when none. */
+export function visibleGpus(env: NodeJS.ProcessEnv): string[] {
+  return (env.CUDA_VISIBLE_DEVICES ?? "")
     .split(",")
     .map((g) => g.trim())
     .filter((g) => g !== "");
-  const name = env.SLURMD_NODENAME ?? hostname();
-  if (!env.SLURM_JOB_ID) {
-    const all = cpus.length ? cpus : Array.from({ length: availableParallelism() }, (_, i) => i);
-    return {
-      slurm: false,
-      jobId: env.SLURMKIT_JOB_ID ?? `local-${process.pid}`,
-      arrayJobId: undefined,
-      arrayIndex: undefined,
-      restarts: 0,
-      rank: 0,
-      localRank: 0,
-      nodeRank: 0,
-      worldSize: 1,
-      localWorldSize: 1,
-      nodeCount: 1,
-      hostname: name,
-      hosts: [name],
-      cpus: all,
-      gpus,
-    };
-  }
-  const inStep = inSrunStep(env);
-  const hosts = expandHostlist((inStep ? env.SLURM_STEP_NODELIST : undefined) ?? env.SLURM_JOB_NODELIST ?? name);
-  const array = env.SLURM_ARRAY_JOB_ID && env.SLURM_ARRAY_TASK_ID !== undefined;
-  const common = {
-    slurm: true,
-    jobId: env.SLURM_JOB_ID,
-    arrayJobId: array ? env.SLURM_ARRAY_JOB_ID : undefined,
-    arrayIndex: array ? int(env.SLURM_ARRAY_TASK_ID, 0) : undefined,
-    restarts: int(env.SLURM_RESTART_COUNT, 0),
-    hostname: name,
-    cpus,
-    gpus,
-  };
-  if (!inStep) {
-    return { ...common, rank: 0, localRank: 0, nodeRank: 0, worldSize: 1, localWorldSize: 1, nodeCount: 1, hosts: [name] };
-  }
-  const nodeRank = int(env.SLURM_NODEID, 0);
-  const perNode = expandTasksPerNode(env.SLURM_STEP_TASKS_PER_NODE ?? env.SLURM_TASKS_PER_NODE ?? "");
-  return {
-    ...common,
-    rank: int(env.SLURM_PROCID, 0),
-    localRank: int(env.SLURM_LOCALID, 0),
-    nodeRank,
-    worldSize: int(env.SLURM_STEP_NUM_TASKS ?? env.SLURM_NTASKS, 1),
-    localWorldSize: perNode[nodeRank] ?? 1,
-    nodeCount: int(env.SLURM_STEP_NUM_NODES ?? env.SLURM_JOB_NUM_NODES, hosts.length),
-    hosts,
-  };
 }
 
-/** Whether this process runs in an srun step (not the batch script), where Slurm signals every process itself. */
-export function inSrunStep(env: NodeJS.ProcessEnv): boolean {
-  return env.SLURM_STEP_ID !== undefined && env.SLURM_STEP_ID !== "batch";
+/** This process on this machine, outside any scheduler: rank 0 of 1, job id `SLURMKIT_JOB_ID` or `local-<pid>`. */
+export function localEnvironment(env: NodeJS.ProcessEnv): JobEnvironment {
+  const cpus = allowedCpus();
+  const name = hostname();
+  return {
+    slurm: false,
+    jobId: env.SLURMKIT_JOB_ID ?? `local-${process.pid}`,
+    arrayJobId: undefined,
+    arrayIndex: undefined,
+    restarts: 0,
+    rank: 0,
+    localRank: 0,
+    nodeRank: 0,
+    worldSize: 1,
+    localWorldSize: 1,
+    nodeCount: 1,
+    hostname: name,
+    hosts: [name],
+    cpus: cpus.length ? cpus : Array.from({ length: availableParallelism() }, (_, i) => i),
+    gpus: visibleGpus(env),
+  };
 }
 
 /**
@@ -198,20 +157,6 @@ export function inSrunStep(env: NodeJS.ProcessEnv): boolean {
 export function masterPort(jobId: string, slot = 0): number {
   const n = Number(/\d+/.exec(jobId)?.[0] ?? 0);
   return 20000 + ((n + slot * 1000) % 10000);
-}
-
-/** A node's address: its name if that resolves, else Slurm's NodeAddr for it (`scontrol show node`). */
-export async function nodeAddress(node: string): Promise<string> {
-  try {
-    return (await lookup(node)).address;
-  } catch {
-    const text = await new Promise<string>((resolve) => {
-      execFile("scontrol", ["show", "node", node], { timeout: 30_000 }, (error, stdout) => resolve(error ? "" : stdout));
-    });
-    const addr = /\bNodeAddr=(\S+)/.exec(text)?.[1];
-    if (!addr) throw new Error(`Cannot find the address of node ${node}: its name does not resolve and scontrol shows no NodeAddr for it`);
-    return addr;
-  }
 }
 
 /** PyTorch's env:// rendezvous variables. */
@@ -226,15 +171,15 @@ export interface TorchDistributedEnv {
 }
 
 /**
- * The variables of PyTorch's env:// rendezvous for this rank: MASTER_ADDR is
- * the address of rank 0's node (the first host), MASTER_PORT is derived from
- * the job id so every rank agrees without talking. Call it inside a task;
- * command tasks get them with `command(..., { torchDistributed: true })`.
+ * The variables of PyTorch's env:// rendezvous for one rank: MASTER_ADDR is
+ * the address of rank 0's node (the first host, as `address` resolves it;
+ * 127.0.0.1 outside a scheduler), MASTER_PORT is derived from the job id so
+ * every rank agrees without talking.
  */
-export async function torchDistributedEnv(environment: JobEnvironment = jobEnvironment()): Promise<TorchDistributedEnv> {
+export async function torchEnvironment(environment: JobEnvironment, address: (host: string) => Promise<string>): Promise<TorchDistributedEnv> {
   const first = environment.hosts[0] ?? environment.hostname;
   return {
-    MASTER_ADDR: environment.slurm ? await nodeAddress(first) : "127.0.0.1",
+    MASTER_ADDR: environment.slurm ? await address(first) : "127.0.0.1",
     MASTER_PORT: String(masterPort(environment.jobId, Number(process.env.SLURMKIT_SLOT ?? 0) || 0)),
     RANK: String(environment.rank),
     LOCAL_RANK: String(environment.localRank),

@@ -158,7 +158,7 @@ export class LocalScheduler implements WatchedScheduler<LocalSchedulerCalls> {
     try {
       // cancel() may have come while the log files were opened.
       if (e.cancelled) return "CANCELLED";
-      const child = spawn(this.options.nodeBinary, [runnerPath(), e.folder.dir], {
+      const child = spawn(this.options.nodeBinary, [runnerPath("local"), e.folder.dir], {
         stdio: ["ignore", out.fd, err.fd],
         env: { ...process.env, SLURMKIT_TASK_INDEX: String(e.index), SLURMKIT_JOB_ID: e.id },
       });

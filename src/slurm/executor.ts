@@ -145,8 +145,8 @@ export class SlurmExecutor implements Executor {
     const codeDir = posix.join(this.folder, "code");
     const snapshot = this.#bundle ? await snapshotRecords(taskRecords(tasks), codeDir, this.#external) : { records: mapRecords(taskRecords(tasks), this.#pathMap), files: [] };
     // Bundled, the runner travels too: the nodes need plain Node. Otherwise the installed one, through pathMap.
-    const runnerBundle = this.#bundle ? await bundleRunner(runnerPath()) : undefined;
-    const runner = runnerBundle ? posix.join(codeDir, runnerBundle.name) : mapPath(runnerPath(), this.#pathMap);
+    const runnerBundle = this.#bundle ? await bundleRunner(runnerPath("slurm")) : undefined;
+    const runner = runnerBundle ? posix.join(codeDir, runnerBundle.name) : mapPath(runnerPath("slurm"), this.#pathMap);
     if (runnerBundle) snapshot.files.push(...codeFiles(runnerBundle, codeDir));
     const records = snapshot.records;
     const request = {

@@ -12,6 +12,7 @@ import {
   type NodeCpus,
 } from "./parse.js";
 import type { QueueEntry } from "../engine/scheduler.js";
+import { LocalTransport } from "../transport/local.js";
 import { isUnreachable, unlessUnreachable, type RunResult, type Transport } from "../transport/transport.js";
 
 /** How many scheduler calls a process has made; tests read it. */
@@ -209,4 +210,14 @@ export function sharedScheduler(transport: Transport): Scheduler {
 /** Lets go of the scheduler of a transport key (its watcher was let go). */
 export function forgetScheduler(key: string): void {
   schedulers.delete(key);
+}
+
+/** Whether a Slurm controller answers here: `squeue` runs and succeeds within `timeoutMs`. */
+export async function slurmAvailable(transport: Transport = new LocalTransport(), timeoutMs = 15_000): Promise<boolean> {
+  try {
+    const r = await transport.run("squeue", ["-h", "-o", "%i", "-j", "1"], { timeoutMs });
+    return r.exitCode === 0 || /Invalid job id/i.test(r.stderr);
+  } catch {
+    return false;
+  }
 }

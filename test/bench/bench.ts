@@ -227,7 +227,7 @@ const snapshots = { bundleMs: NaN, runnerMs: NaN, startBundled: NaN, startTsx: N
   const script = `import { bundleModule, bundleRunner } from ${JSON.stringify(join(root, "src/code/bundle.ts"))};
     import { runnerPath } from ${JSON.stringify(join(root, "src/protocol/runner-path.ts"))};
     let t = performance.now(); await bundleModule(${JSON.stringify(new URL("../fixtures/tasks.ts", import.meta.url).href)});
-    const bundleMs = performance.now() - t; t = performance.now(); await bundleRunner(runnerPath());
+    const bundleMs = performance.now() - t; t = performance.now(); await bundleRunner(runnerPath("slurm"));
     console.log(JSON.stringify({ bundleMs, runnerMs: performance.now() - t }));`;
   const file = join(await mkdtemp(join(tmpdir(), "slurmkit-bench-bundle-")), "bundle.mts");
   await writeFile(file, script);

@@ -1,12 +1,13 @@
 /**
  * The slurmkit runner, started on the node by the sbatch script (or by
- * LocalExecutor):
+ * LocalExecutor) through its scheduler's entry (src/<scheduler>/runner.ts),
+ * which calls runRunner with the scheduler's node side:
  *
  * Its options are one codec, src/protocol/runner-args.ts, which the plan and
  * the worker (for its slots) write with:
  *
  *     runner.js <run folder> [--element-offset O] [--warning SIG --max-requeues N [--forward-warning]]
- *         runs one task: SLURMKIT_TASK_INDEX, or O + SLURM_ARRAY_TASK_ID; every
+ *         runs one task: O + the element's index in its array; every
  *         rank of a multi-rank job runs it, and rank r > 0 writes its own result;
  *         on SIG (Slurm's warning) a task that checkpoints is requeued
  *     runner.js <run folder> --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]]
@@ -22,10 +23,10 @@ import { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
 import { openSync, writeSync } from "node:fs";
 import { routeOutput, Terminated, type TaskLogs } from "./execute.js";
-import { jobIdOf, taskIndex } from "./node.js";
-import { inSrunStep } from "../src/core/job-environment.js";
+import type { NodeSide } from "../src/core/node-side.js";
+import { jobIdOf, taskIndex, useNodeSide } from "./node.js";
 import { decodeRunnerArgs, RUNNER_USAGE } from "../src/protocol/runner-args.js";
-import { listenForWarning, requeueJob } from "./attempts.js";
+import { listenForWarning } from "./attempts.js";
 import { runOneTask } from "./run-task.js";
 import { runSlot } from "./slot.js";
 import { runWorker } from "./worker.js";
@@ -37,7 +38,7 @@ function openLogs(folder: RunFolder, index: number): TaskLogs {
   return { out: openSync(paths.stdout, "a"), err: openSync(paths.stderr, "a") };
 }
 
-async function main(): Promise<number> {
+async function main(node: NodeSide): Promise<number> {
   const dir = process.argv[2];
   if (!dir || dir.startsWith("--")) {
     process.stderr.write(`slurmkit runner: usage: ${RUNNER_USAGE}\n`);
@@ -49,7 +50,7 @@ async function main(): Promise<number> {
   if (args.mode === "worker") {
     const w = args.worker;
     return runWorker(folder, {
-      workerIndex: w.firstWorker + taskIndex({ ...process.env, SLURMKIT_INDEX_OFFSET: "0" }),
+      workerIndex: taskIndex(process.env, w.firstWorker),
       workerCount: w.workers,
       slots: w.slots,
       cpusPerTask: w.cpusPerTask,
@@ -60,16 +61,17 @@ async function main(): Promise<number> {
       warning: args.warning,
     });
   }
-  // Listen for Slurm's warning first thing, so that none is missed.
+  // Listen for the scheduler's warning first thing, so that none is missed.
   const { warning, elementOffset: offset } = args;
-  if (warning) listenForWarning(warning.signal, process.env.SLURM_JOB_ID, (line) => process.stderr.write(line));
-  const index = taskIndex({ ...process.env, SLURMKIT_INDEX_OFFSET: String(offset ?? 0) });
-  const rank = Number(process.env.SLURM_PROCID ?? "0");
+  const requeueable = node.requeueableJob(process.env);
+  if (warning) listenForWarning(warning.signal, requeueable, (line) => process.stderr.write(line));
+  const index = taskIndex(process.env, offset ?? 0);
+  const here = node.environment(process.env);
+  const rank = here.rank;
   await mkdir(folder.stateDir, { recursive: true });
   await mkdir(folder.resultsDir, { recursive: true });
   // A split array's element is not the task's index, so Slurm's own log is the element's: rank 0 writes the task's logs.
   const logs = offset !== undefined && rank === 0 ? openLogs(folder, index) : undefined;
-  const slurmJobId = process.env.SLURM_JOB_ID;
   try {
     const ok = await runOneTask({
       folder,
@@ -82,9 +84,9 @@ async function main(): Promise<number> {
         ? {
             requeue: {
               maxRequeues: warning.maxRequeues,
-              requeue: slurmJobId === undefined ? undefined : () => requeueJob(slurmJobId),
-              restarted: Number(process.env.SLURM_RESTART_COUNT ?? "0") > 0,
-              forward: inSrunStep(process.env) ? undefined : warning.signal,
+              requeue: requeueable === undefined ? undefined : () => node.requeue(requeueable),
+              restarted: here.restarts > 0,
+              forward: node.inStep(process.env) ? undefined : warning.signal,
               forwardAll: warning.forwardAll,
             },
           }
@@ -100,20 +102,24 @@ async function main(): Promise<number> {
   }
 }
 
-// Stacks of bundled function tasks name the user's own files and lines.
-process.setSourceMapsEnabled(true);
+/** Runs the runner on this node with its scheduler's node side, and exits with its code. */
+export function runRunner(node: NodeSide): void {
+  useNodeSide(node);
+  // Stacks of bundled function tasks name the user's own files and lines.
+  process.setSourceMapsEnabled(true);
 
-// Without a handler, SIGUSR1 (a common pre-timeout signal) would open Node's
-// inspector on the node. Tasks may add their own handlers.
-// SIGUSR2 (Slurm's warning by default) would end the process: the task decides what it means.
-process.on("SIGUSR1", () => {});
-process.on("SIGUSR2", () => {});
+  // Without a handler, SIGUSR1 (a common pre-timeout signal) would open Node's
+  // inspector on the node. Tasks may add their own handlers.
+  // SIGUSR2 (Slurm's warning by default) would end the process: the task decides what it means.
+  process.on("SIGUSR1", () => {});
+  process.on("SIGUSR2", () => {});
 
-// Exit once the result is written, even if the task left timers or sockets open.
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`slurmkit runner: ${(error as Error).stack ?? String(error)}\n`);
-    process.exit(2);
-  },
-);
+  // Exit once the result is written, even if the task left timers or sockets open.
+  main(node).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`slurmkit runner: ${(error as Error).stack ?? String(error)}\n`);
+      process.exit(2);
+    },
+  );
+}

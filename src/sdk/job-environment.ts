@@ -1,0 +1,28 @@
+import { localEnvironment, torchEnvironment, type JobEnvironment, type TorchDistributedEnv } from "../core/job-environment.js";
+import { SCHEDULERS } from "./schedulers.js";
+
+/**
+ * Where this task runs, read from its scheduler's environment: call it
+ * inside a task. Under Slurm, a single-rank task (started by the batch
+ * script, not srun) is rank 0 of 1, and srun's ranks read their step's
+ * variables. Outside a scheduler it describes this process on this machine:
+ * rank 0 of 1, job id `local-<pid>`.
+ *
+ * @example
+ * const { rank, worldSize, hosts } = jobEnvironment();
+ */
+export function jobEnvironment(env: NodeJS.ProcessEnv = process.env): JobEnvironment {
+  const scheduler = SCHEDULERS.find((s) => s.node.detects(env));
+  return scheduler ? scheduler.node.environment(env) : localEnvironment(env);
+}
+
+/**
+ * The variables of PyTorch's env:// rendezvous for this rank: MASTER_ADDR is
+ * the address of rank 0's node (the first host), MASTER_PORT is derived from
+ * the job id so every rank agrees without talking. Call it inside a task;
+ * command tasks get them with `command(..., { torchDistributed: true })`.
+ */
+export function torchDistributedEnv(environment: JobEnvironment = jobEnvironment()): Promise<TorchDistributedEnv> {
+  const scheduler = SCHEDULERS.find((s) => s.node.detects(process.env)) ?? SCHEDULERS[0];
+  return torchEnvironment(environment, (host) => (scheduler ? scheduler.node.address(host) : Promise.resolve(host)));
+}
