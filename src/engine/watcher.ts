@@ -3,10 +3,10 @@
 // and its loop. What needs none of that lives beside it: the tracked record
 // (tracked.ts), a job's other files (job-files.ts), and what users see of it
 // (job-watcher.ts).
-import { isTerminal, parseJobState, type JobState } from "../base/job-state.js";
+import { isTerminal, type JobState } from "../base/job-state.js";
 import { setJobId, setJobState, settleJob, type Job } from "../core/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../core/outcome.js";
-import { decodeClaim, decodeResult, decodeState } from "../protocol/records.js";
+import { decodeClaim, decodeResult, decodeState, stateFileEnd } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { isUnreachable, unlessUnreachable } from "../transport/transport.js";
 import { PollLoop, type WatcherIntervals } from "./poll-loop.js";
@@ -373,8 +373,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     let state: JobState = t.cancelled ? "CANCELLED" : "UNKNOWN";
     const file = t.cancelled ? undefined : await this.files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
     if (file) {
-      const s = decodeState(file, t.job.paths.state);
-      state = s.state === "RUNNING" ? "FAILED" : s.state === "REQUEUED" ? "UNKNOWN" : parseJobState(s.state);
+      state = stateFileEnd(decodeState(file, t.job.paths.state));
     }
     return this.#endedWithoutListedResult(t, state);
   }

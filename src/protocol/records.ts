@@ -3,6 +3,7 @@
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { RunFolderError } from "../base/errors.js";
+import type { JobState } from "../base/job-state.js";
 import { packr } from "./codec.js";
 
 // English messages, as full zod gives them, for errors that name what is wrong.
@@ -58,6 +59,15 @@ const stateSchema = z.object({
 
 /** What the runner writes to a state file (msgpack): when a task starts, and when it ends. */
 export type StateFile = z.output<typeof stateSchema>;
+
+/**
+ * How a task ended whose job left the scheduler without a result, from its
+ * last state record: COMPLETED or FAILED as the runner wrote, FAILED when it
+ * still said RUNNING (the runner died), UNKNOWN after a requeue it asked for.
+ */
+export function stateFileEnd(s: StateFile): JobState {
+  return s.state === "RUNNING" ? "FAILED" : s.state === "REQUEUED" ? "UNKNOWN" : s.state;
+}
 
 const attemptSchema = z.object({
   /** The attempt's number, from 0. */

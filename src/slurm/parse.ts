@@ -1,5 +1,5 @@
 // Parsers of Slurm's command output (squeue, sacct, sbatch, sinfo, scontrol): pure functions of text.
-import { parseJobState } from "../base/job-state.js";
+import { parseSlurmState } from "./states.js";
 import { parseDurationSeconds } from "./units.js";
 import type { QueueEntry } from "../engine/scheduler.js";
 
@@ -33,7 +33,7 @@ export function parseQueueLines(stdout: string): QueueEntry[] {
     if (!idText || rawState === undefined) continue;
     const id = parseJobId(idText);
     if (!id) continue;
-    out.push({ ...id, state: parseJobState(rawState), rawState: rawState.trim() });
+    out.push({ ...id, state: parseSlurmState(rawState), rawState: rawState.trim() });
   }
   return out;
 }

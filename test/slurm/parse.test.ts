@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { parseJobState } from "../../src/base/job-state.js";
+import { parseSlurmState } from "../../src/slurm/states.js";
 import { indexEntries } from "../../src/engine/scheduler.js";
 import { parseDefaultMemory, parseJobId, parsePartitionMemory, parseQueueLines, parseSbatchOutput, parseSinfoNodes, parseUsesPss } from "../../src/slurm/parse.js";
 import { autoPacking, concurrentSlots } from "../../src/slurm/packing.js";
@@ -55,15 +55,15 @@ describe("parsing scheduler output", () => {
   });
 
   test("every Slurm state maps to a typed state", () => {
-    expect(parseJobState("COMPLETING")).toBe("RUNNING");
-    expect(parseJobState("CONFIGURING")).toBe("RUNNING");
-    expect(parseJobState("NODE_FAIL")).toBe("NODE_FAIL");
-    expect(parseJobState("PREEMPTED")).toBe("PREEMPTED");
-    expect(parseJobState("TIMEOUT")).toBe("TIMEOUT");
-    expect(parseJobState("DEADLINE")).toBe("TIMEOUT");
-    expect(parseJobState("BOOT_FAIL")).toBe("FAILED");
-    expect(parseJobState("REQUEUED")).toBe("PENDING");
-    expect(parseJobState("SOMETHING_NEW")).toBe("UNKNOWN");
+    expect(parseSlurmState("COMPLETING")).toBe("RUNNING");
+    expect(parseSlurmState("CONFIGURING")).toBe("RUNNING");
+    expect(parseSlurmState("NODE_FAIL")).toBe("NODE_FAIL");
+    expect(parseSlurmState("PREEMPTED")).toBe("PREEMPTED");
+    expect(parseSlurmState("TIMEOUT")).toBe("TIMEOUT");
+    expect(parseSlurmState("DEADLINE")).toBe("TIMEOUT");
+    expect(parseSlurmState("BOOT_FAIL")).toBe("FAILED");
+    expect(parseSlurmState("REQUEUED")).toBe("PENDING");
+    expect(parseSlurmState("SOMETHING_NEW")).toBe("UNKNOWN");
   });
 
   test("sbatch --parsable output", () => {
