@@ -26,6 +26,7 @@ export type { Progress, ProgressOptions } from "./report/progress.js";
 // Executors
 export { SlurmExecutor } from "./slurm/executor.js";
 export type { SlurmExecutorOptions } from "./slurm/executor.js";
+export type { ExecutorSettings } from "./slurm/options.js";
 export type { Executor, MapArrayOptions, SubmitOptions } from "./engine/executor.js";
 export { afterOk } from "./slurm/backend.js";
 export { LocalExecutor } from "./local/executor.js";

@@ -1,37 +1,41 @@
-import type { CodeOptions } from "../code/options.js";
 import type { Executor } from "../engine/executor.js";
 import { LocalExecutor } from "../local/executor.js";
-import { parseParameters, type SlurmParametersInput } from "../slurm/parameters.js";
+import { splitOptions, type ExecutorSettings } from "../slurm/options.js";
+import { parseParameters, type SlurmParameters, type SlurmParametersInput } from "../slurm/parameters.js";
+import { formatSlurmTime } from "../slurm/units.js";
 import { SCHEDULERS } from "./schedulers.js";
-import type { Transport } from "../transport/transport.js";
 
-/** Options of autoExecutor: Slurm parameters (ignored when running locally) and the folder. */
-export interface AutoExecutorOptions extends SlurmParametersInput, CodeOptions {
-  readonly folder: string;
-  /** For LocalExecutor. @default the number of CPUs */
-  readonly maxParallel?: number;
-  readonly nodeBinary?: string;
-  readonly transport?: Transport;
-}
+/** Options of autoExecutor: Slurm parameters (only `time` counts when running locally), the folder, and the settings of both executors. */
+export interface AutoExecutorOptions extends SlurmParametersInput, Omit<ExecutorSettings, "ssh" | "pathMap"> {}
 
 /**
  * The executor of the first scheduler that answers here (`SCHEDULERS`: a
- * SlurmExecutor when `squeue` works), else a LocalExecutor on the same folder.
+ * SlurmExecutor when `squeue` works), else a LocalExecutor on the same
+ * folder. Bad parameters are an error either way.
  *
  * @example
  * const executor = await autoExecutor({ folder: "runs/try", time: 10 });
  */
 export async function autoExecutor(options: AutoExecutorOptions): Promise<Executor> {
-  const { maxParallel, ...slurm } = options;
-  const { folder, nodeBinary, transport, bundle, external, ...parameters } = slurm;
-  parseParameters(parameters); // bad parameters are an error on every machine, not only on a cluster
-  for (const scheduler of SCHEDULERS) if (await scheduler.available(transport)) return scheduler.executor(slurm);
-  // Local processes keep each task's time limit; the other parameters ask a scheduler for resources, which local processes do not reserve.
+  const { settings, input } = splitOptions(options);
+  const { maxParallel, ...schedulerSettings } = settings;
+  for (const scheduler of SCHEDULERS) if (await scheduler.available(settings.transport)) return scheduler.executor({ ...schedulerSettings, ...input });
+  return localFallback(settings, parseParameters(input));
+}
+
+/**
+ * The LocalExecutor that stands in for a scheduler (autoExecutor finds none,
+ * or executorFromFlags has no `--slurm`): the same folder and code options,
+ * and each task's `time`. The other parameters ask a scheduler for
+ * resources, which local processes do not reserve.
+ */
+export function localFallback(settings: ExecutorSettings, parameters: SlurmParameters): LocalExecutor {
+  const { folder, maxParallel, nodeBinary, bundle, external } = settings;
   return new LocalExecutor({
-    ...(parameters.time !== undefined ? { time: parameters.time } : {}),
+    folder,
+    ...(parameters.time !== undefined ? { time: formatSlurmTime(parameters.time) } : {}),
     ...(bundle !== undefined ? { bundle } : {}),
     ...(external !== undefined ? { external } : {}),
-    folder,
     ...(maxParallel !== undefined ? { maxParallel } : {}),
     ...(nodeBinary !== undefined ? { nodeBinary } : {}),
   });

@@ -1,14 +1,11 @@
-import type { CodeOptions } from "../code/options.js";
 import { ParameterError } from "../base/errors.js";
 import type { Executor } from "../engine/executor.js";
-import { LocalExecutor } from "../local/executor.js";
 import { FLAG_PARAMETERS, MANAGED_SBATCH, mergeParameters, parseParameters, slurmParametersSchema, type SlurmParametersInput } from "../slurm/parameters.js";
 import { setupFile, type SetupStep } from "../setup/index.js";
 import { SlurmExecutor } from "../slurm/executor.js";
+import { splitOptions, type ExecutorSettings } from "../slurm/options.js";
+import { localFallback } from "./auto-executor.js";
 import { closeMatches } from "../base/suggest.js";
-import type { PathMap } from "../slurm/path-map.js";
-import type { SshOptions } from "../transport/ssh.js";
-import type { Transport } from "../transport/transport.js";
 
 /** What parseSlurmFlags found in argv. */
 export interface SlurmFlags {
@@ -153,21 +150,8 @@ export function parseSlurmFlags(argv: readonly string[], options: ParseSlurmFlag
   return { parameters: parameters as SlurmParametersInput, setup, rest };
 }
 
-/** Options of executorFromFlags: the folder, defaults the flags override, and executor options. */
-export interface ExecutorFromFlagsOptions extends SlurmParametersInput, CodeOptions {
-  /** The folder for submissions (on shared storage when on Slurm). */
-  readonly folder: string;
-  /** For LocalExecutor. @default the number of CPUs */
-  readonly maxParallel?: number;
-  /** The Node.js binary for the runner. @default the one running this process */
-  readonly nodeBinary?: string;
-  /** For SlurmExecutor: where sbatch runs. @default this machine */
-  readonly transport?: Transport;
-  /** For SlurmExecutor: reach the cluster over SSH (see SlurmExecutorOptions). */
-  readonly ssh?: SshOptions;
-  /** For SlurmExecutor: local path prefixes and their paths on the cluster. */
-  readonly pathMap?: PathMap;
-}
+/** Options of executorFromFlags: the defaults the flags override, the folder, and the settings of both executors. */
+export interface ExecutorFromFlagsOptions extends SlurmParametersInput, ExecutorSettings {}
 
 /**
  * The executor the flags ask for: a SlurmExecutor when argv had `--slurm`
@@ -179,28 +163,10 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput, CodeOpti
  * const executor = executorFromFlags(parseSlurmFlags(process.argv.slice(2)), { folder: "runs/compare", time: "00:30:00" });
  */
 export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsOptions): Executor {
-  const { folder, maxParallel, nodeBinary, transport, ssh, pathMap, bundle, external, ...defaults } = options;
-  const code = { ...(bundle !== undefined ? { bundle } : {}), ...(external !== undefined ? { external } : {}) };
-  parseParameters(defaults); // bad defaults fail here too, not only on a cluster
-  if (flags.parameters === undefined) {
-    // Without --slurm the tasks run here, each still within the defaults' `time`.
-    return new LocalExecutor({
-      folder,
-      ...code,
-      ...(defaults.time !== undefined ? { time: defaults.time } : {}),
-      ...(maxParallel !== undefined ? { maxParallel } : {}),
-      ...(nodeBinary !== undefined ? { nodeBinary } : {}),
-    });
-  }
+  const { settings, input: defaults } = splitOptions(options);
+  // Without --slurm the tasks run here, each still within the defaults' `time`.
+  if (flags.parameters === undefined) return localFallback(settings, parseParameters(defaults));
+  const { maxParallel, ...slurmSettings } = settings;
   const setup = [...(defaults.setup ?? []), ...(flags.setup ?? [])];
-  return new SlurmExecutor({
-    folder,
-    ...(nodeBinary !== undefined ? { nodeBinary } : {}),
-    ...(transport !== undefined ? { transport } : {}),
-    ...(ssh !== undefined ? { ssh } : {}),
-    ...(pathMap !== undefined ? { pathMap } : {}),
-    ...code,
-    ...mergeParameters(defaults, flags.parameters),
-    ...(setup.length ? { setup } : {}),
-  });
+  return new SlurmExecutor({ ...slurmSettings, ...mergeParameters(defaults, flags.parameters), ...(setup.length ? { setup } : {}) });
 }

@@ -4,39 +4,25 @@ import type { Job } from "../core/job.js";
 import type { ResultOf, TaskSpec } from "../core/tasks.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { runnerPath } from "../protocol/runner-path.js";
-import { checkBundleOptions, type CodeOptions } from "../code/options.js";
+import { checkBundleOptions } from "../code/options.js";
 import { bundleRunner } from "../code/bundle.js";
 import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
 import { newSubmissionDir, taskRecords } from "../core/submission.js";
 import { LocalTransport } from "../transport/local.js";
-import { SshTransport, type SshOptions } from "../transport/ssh.js";
+import { SshTransport } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";
 import { dependencyOf } from "./backend.js";
 import { launch, prepareLaunch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
+import { splitOptions, type ExecutorSettings } from "./options.js";
 import { sharedScheduler, type ClusterLimits, type Scheduler, type SchedulerCallCounts } from "./scheduler.js";
 import type { Executor, MapArrayOptions, SubmitOptions } from "../engine/executor.js";
 import type { JobWatcher } from "../engine/watcher.js";
 import { slurmWatcher, releaseSlurmWatcher } from "./watch.js";
 
-/** Options of SlurmExecutor besides the Slurm parameters. */
-export interface SlurmExecutorOptions extends SlurmParametersInput, CodeOptions {
-  /** The folder for submissions, on a file system the compute nodes share (with `ssh`: an absolute path on the cluster). */
-  readonly folder: string;
-  /** The Node.js binary on the compute nodes. @default the one running this process; with `ssh`, `node` from the nodes' PATH */
-  readonly nodeBinary?: string;
-  /** Where sbatch runs and files are written. @default this machine, or the `ssh` login node */
-  readonly transport?: Transport;
-  /** Submit from another machine (a laptop): run sbatch and keep the folder on this login node, over SSH. */
-  readonly ssh?: SshOptions;
-  /**
-   * Where this machine's files are on the cluster, by path prefix, for function
-   * task modules and slurmkit's runner: `{ "/Users/ada/sweep": "/home/ada/sweep" }`.
-   * @default the same paths on the cluster
-   */
-  readonly pathMap?: PathMap;
-}
+/** Options of SlurmExecutor: the Slurm parameters, and the settings it takes (all but `maxParallel`). */
+export interface SlurmExecutorOptions extends SlurmParametersInput, Omit<ExecutorSettings, "maxParallel"> {}
 
 /**
  * Submits tasks to Slurm: one sbatch call per `mapArray`, one spec file per
@@ -54,12 +40,15 @@ export class SlurmExecutor implements Executor {
   readonly #pathMap: PathMap | undefined;
   readonly #bundle: boolean;
   readonly #external: readonly string[];
-  #parameters: SlurmParametersInput;
+  /** The parameters as given (update() merges into them), and their validated value. */
+  #input: SlurmParametersInput;
+  #parameters: SlurmParameters;
   #limits: Promise<ClusterLimits> | undefined;
 
   constructor(options: SlurmExecutorOptions) {
     if (typeof options !== "object" || options === null) throw new ParameterError("executor options", [`Expected an options object with at least \`folder\`, got \`${String(options)}\``]);
-    const { folder, nodeBinary, transport, ssh, pathMap, bundle, external, ...parameters } = options;
+    const { settings, input } = splitOptions(options, ["maxParallel"]);
+    const { folder, nodeBinary, transport, ssh, pathMap, bundle, external } = settings;
     if (typeof folder !== "string" || folder === "" || /[%\n\\]/.test(folder)) {
       // sbatch expands % in log paths (%j, %u...), so such a folder would scatter the logs.
       throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path without %, \\ or newlines, got \`${String(folder)}\``]);
@@ -69,14 +58,14 @@ export class SlurmExecutor implements Executor {
       throw new ParameterError("executor options", [`Expected \`folder\` to be an absolute path on the cluster when \`ssh\` is given, got \`${folder}\``]);
     }
     if (pathMap !== undefined) checkPathMap(pathMap);
-    parseParameters(parameters);
+    this.#parameters = parseParameters(input);
+    this.#input = input;
     this.folder = ssh ? posix.normalize(folder) : resolve(folder);
     this.nodeBinary = nodeBinary ?? (ssh ? "node" : process.execPath);
     this.transport = transport ?? (ssh ? new SshTransport(ssh) : new LocalTransport());
     this.#pathMap = pathMap;
     this.#bundle = checkBundleOptions(bundle, external);
     this.#external = external ?? [];
-    this.#parameters = parameters;
   }
 
   /**
@@ -91,7 +80,7 @@ export class SlurmExecutor implements Executor {
 
   /** The validated parameters (time in seconds, memory in megabytes). */
   get parameters(): SlurmParameters {
-    return parseParameters(this.#parameters);
+    return this.#parameters;
   }
 
   /**
@@ -112,9 +101,9 @@ export class SlurmExecutor implements Executor {
    * changes nothing) if the result is invalid.
    */
   update(parameters: SlurmParametersInput): void {
-    const merged = mergeParameters(this.#parameters, parameters);
-    parseParameters(merged);
-    this.#parameters = merged;
+    const merged = mergeParameters(this.#input, parameters);
+    this.#parameters = parseParameters(merged);
+    this.#input = merged;
   }
 
   /** Submits one task as one (non-array) job. */
@@ -150,7 +139,7 @@ export class SlurmExecutor implements Executor {
     if (runnerBundle) snapshot.files.push(...codeFiles(runnerBundle, codeDir));
     const records = snapshot.records;
     const request = {
-      parameters: this.#parameters,
+      parameters: this.#input,
       array,
       packing: { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots },
       runner: [this.nodeBinary, runner] as const,
