@@ -29,7 +29,7 @@ export function stageIn(options: StageInOptions): SetupStep {
   return step("stageIn", {
     batch: onEveryNode("stageIn", [
       `mkdir -p -- ${to}`,
-      `echo "slurmkit: staging in" ${from} "to" ${to} "on \${SLURMD_NODENAME:-$(hostname)}" >&2`,
+      `echo "slurmkit: staging in" ${from} "to" ${to} "on $slurmkit_node" >&2`,
       options.unzip ? `unzip -q -o ${from} -d ${to}` : `cp -R -- ${from} ${to}/`,
     ]),
   });
@@ -60,18 +60,15 @@ export function stageOut(options: StageOutOptions): SetupStep {
   check("stageOut", problems);
   const from = shellWord(options.from);
   const dest = `${shellWord(options.to)}/"$slurmkit_job"`;
-  const copy = (target: string) => [
-    `mkdir -p -- ${target}`,
-    `if [ -e ${from} ]; then cp -R -- ${from} ${target}/; else echo "slurmkit: nothing to stage out at" ${from} "on \${SLURMD_NODENAME:-$(hostname)}" >&2; fi`,
-  ];
-  const perNode = ["set -euo pipefail", `slurmkit_job=\${1:?}`, ...copy(`${dest}/"\${SLURMD_NODENAME:-$(hostname)}"`)].join("\n");
+  // On several nodes each node's files go to a folder named after the node.
+  const perNode = [
+    "set -euo pipefail",
+    `slurmkit_job=\${1:?}`,
+    `if [ "$slurmkit_node_count" -gt 1 ]; then slurmkit_to=${dest}/"$slurmkit_node"; else slurmkit_to=${dest}; fi`,
+    'mkdir -p -- "$slurmkit_to"',
+    `if [ -e ${from} ]; then cp -R -- ${from} "$slurmkit_to"/; else echo "slurmkit: nothing to stage out at" ${from} "on $slurmkit_node" >&2; fi`,
+  ].join("\n");
   return step("stageOut", {
-    exit: [
-      'if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then',
-      `  srun --overlap --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c ${quoteShell(perNode)} slurmkit-stage-out "$slurmkit_job" || echo "slurmkit: stage-out failed" >&2`,
-      "else",
-      ...copy(dest).map((l) => `  ${l}`),
-      "fi",
-    ],
+    exit: [`slurmkit_on_every_node_at_exit ${quoteShell(perNode)} "$slurmkit_job" || echo "slurmkit: stage-out failed" >&2`],
   });
 }

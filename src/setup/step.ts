@@ -49,23 +49,22 @@ export function need(problems: string[], name: string, value: unknown, expected 
   if (!lateOk(value)) problems.push(`Expected \`${name}\` to be ${expected}, got \`${String(value)}\``);
 }
 
-/** Runs a script once on every node of the job: through srun on several nodes, directly on one. */
+/** Runs a script once on every node of the job (the scheduler's `slurmkit_on_every_node`); the job fails if it fails on one. */
 export function onEveryNode(kind: string, script: readonly string[]): string[] {
   const body = ["set -euo pipefail", ...script].join("\n");
   return [`slurmkit_on_every_node ${quoteShell(body)} || slurmkit_fail ${quoteShell(`setup step ${kind} failed`)}`];
 }
 
-/** Helper functions the steps use; rendered once at the top of the setup section. */
-export const STEP_HELPERS = [
-  "slurmkit_node=${SLURMD_NODENAME:-$(hostname)}",
-  "# shellcheck disable=SC2317 # used by some steps only",
-  'slurmkit_fail() { echo "slurmkit: $1 on $slurmkit_node" >&2; exit 1; }',
-  "# shellcheck disable=SC2317 # used by some steps only",
-  "slurmkit_on_every_node() {",
-  '  if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then',
-  '    srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c "$1"',
-  "  else",
-  '    bash -c "$1"',
-  "  fi",
-  "}",
-];
+/**
+ * Steps are the same for every scheduler. They use what the scheduler's
+ * script defines before the setup (its `nodeHelpers`), and these helpers:
+ *
+ *     slurmkit_node                      this node's name, as the scheduler calls it
+ *     slurmkit_on_every_node SCRIPT      runs SCRIPT (bash) once on every node of the job; fails if it fails on one
+ *     slurmkit_on_every_node_at_exit SCRIPT ARGS...
+ *                                        the same from the exit trap, beside what still runs; fails if it fails on one
+ *
+ * A script run on every node sees `slurmkit_node` and `slurmkit_node_count`
+ * (the job's nodes); rank lines see `slurmkit_node`.
+ */
+export const STEP_HELPERS = ["# shellcheck disable=SC2317 # used by some steps only", 'slurmkit_fail() { echo "slurmkit: $1 on $slurmkit_node" >&2; exit 1; }'];

@@ -65,7 +65,7 @@ export function venvPerNode(options: VenvOptions): SetupStep {
     options.requirements !== undefined ? `-r ${shellWord(options.requirements)}` : options.packages!.map(quoteShell).join(" "),
   ].join(" ");
   const build = [
-    'echo "slurmkit: building venv $venv on ${SLURMD_NODENAME:-$(hostname)}" >&2',
+    'echo "slurmkit: building venv $venv on $slurmkit_node" >&2',
     // Never delete a folder that is not a venv: the path may be a mistake.
     'if [ -e "$venv" ] && [ ! -f "$venv/pyvenv.cfg" ] && [ -n "$(ls -A "$venv")" ]; then echo "slurmkit: $venv exists and is not a venv; not touching it" >&2; exit 1; fi',
     'rm -rf "$venv"',
@@ -80,7 +80,7 @@ export function venvPerNode(options: VenvOptions): SetupStep {
         'exec 9>"$venv.lock"',
         'flock -w 3600 9 || { echo "slurmkit: waited an hour for the lock on $venv" >&2; exit 1; }',
         'if [ -e "$venv/.slurmkit-ready" ]; then',
-        '  echo "slurmkit: reusing venv $venv on ${SLURMD_NODENAME:-$(hostname)}" >&2',
+        '  echo "slurmkit: reusing venv $venv on $slurmkit_node" >&2',
         "else",
         ...build.map((l) => `  ${l}`),
         "fi",
@@ -91,6 +91,6 @@ export function venvPerNode(options: VenvOptions): SetupStep {
     : [];
   return step("venvPerNode", {
     batch: [...keyLines, ...onEveryNode("venvPerNode", script)],
-    rank: ["# shellcheck source=/dev/null", `. ${venv}/bin/activate || { echo "slurmkit: cannot activate the venv on \${SLURMD_NODENAME:-$(hostname)}" >&2; exit 1; }`],
+    rank: ["# shellcheck source=/dev/null", `. ${venv}/bin/activate || { echo "slurmkit: cannot activate the venv on $slurmkit_node" >&2; exit 1; }`],
   });
 }

@@ -20,6 +20,34 @@ export interface ScriptOptions {
   readonly recordStart?: boolean;
 }
 
+/** This node's name, as Slurm calls it. */
+const NODE_NAME = "slurmkit_node=${SLURMD_NODENAME:-$(hostname)}";
+
+/**
+ * The node helpers of setup steps (see STEP_HELPERS) on Slurm: on several
+ * nodes, srun runs a script once per node (at exit with --overlap, beside
+ * the task's step); on one node, bash runs it here.
+ */
+const SLURM_NODE_HELPERS = [
+  NODE_NAME,
+  "# shellcheck disable=SC2317 # used by some steps only",
+  "slurmkit_nodes_run() {",
+  "  local flag=$1 nodes=${SLURM_JOB_NUM_NODES:-1}",
+  "  case $nodes in '' | *[!0-9]*) nodes=1 ;; esac",
+  '  local script="slurmkit_node=\\${SLURMD_NODENAME:-\\$(hostname)}; slurmkit_node_count=$nodes; $2"',
+  "  shift 2",
+  '  if [ "$nodes" -gt 1 ]; then',
+  '    srun "$flag" --ntasks="$nodes" --ntasks-per-node=1 bash -c "$script" slurmkit-node "$@"',
+  "  else",
+  '    bash -c "$script" slurmkit-node "$@"',
+  "  fi",
+  "}",
+  "# shellcheck disable=SC2317 # used by some steps only",
+  'slurmkit_on_every_node() { slurmkit_nodes_run --kill-on-bad-exit=1 "$@"; }',
+  "# shellcheck disable=SC2317 # used by some steps only",
+  'slurmkit_on_every_node_at_exit() { slurmkit_nodes_run --overlap "$@"; }',
+];
+
 /**
  * Renders the sbatch script: the `#SBATCH` header, the setup, then the runner
  * launch (through srun for several ranks, wrapped by a container step, with an
@@ -37,7 +65,7 @@ export function renderScript(o: ScriptOptions): string {
   const containers = steps.filter((s) => s.wrap.length > 0);
   if (containers.length > 1) throw new ParameterError("setup", [`Expected at most one container step, got ${containers.length}`]);
   if (steps.length) {
-    lines.push("# slurmkit helpers", ...STEP_HELPERS, "");
+    lines.push("# slurmkit helpers", ...SLURM_NODE_HELPERS, ...STEP_HELPERS, "");
   }
   const exits = steps.flatMap((s) => s.exit);
   // Later workers learn their array's first element from SLURMKIT_ELEMENT_OFFSET (sbatch --export), checked to be a number.
@@ -88,7 +116,7 @@ export function renderScript(o: ScriptOptions): string {
     lines.push('[ -n "${SLURM_CPUS_PER_TASK:-}" ] && export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"');
     // No --unbuffered: srun then writes each rank's output a whole line at a time, so lines of ranks never interleave.
     const srun = `srun --ntasks=${o.ranks} --kill-on-bad-exit=1`;
-    command = rank.length ? `${srun} bash -c ${quoteShell([...rank, 'exec "$@"'].join("\n"))} slurmkit-rank ${launch}` : `${srun} ${launch}`;
+    command = rank.length ? `${srun} bash -c ${quoteShell([NODE_NAME, ...rank, 'exec "$@"'].join("\n"))} slurmkit-rank ${launch}` : `${srun} ${launch}`;
   } else {
     lines.push(...rank);
     command = launch;
