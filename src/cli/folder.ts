@@ -2,8 +2,7 @@ import { UsageError } from "../base/errors.js";
 import type { Job } from "../core/job.js";
 import { loadJobs } from "../sdk/load-jobs.js";
 import { originOf, runsOf } from "../engine/origin.js";
-import { reloadedLocalWatcher } from "../local/reloaded.js";
-import { slurmWatcher } from "../slurm/watch.js";
+import { reloadOf } from "../sdk/schedulers.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";
@@ -27,8 +26,10 @@ export async function openFolder(folder: string | undefined, values: Values, com
   try {
     const jobs = await loadJobs(folder, { transport });
     const refresh = async () => {
-      const watchers = jobs.some((j) => originOf(j)?.kind === "local") ? [slurmWatcher(transport), reloadedLocalWatcher()] : [slurmWatcher(transport)];
-      for (const watcher of watchers) {
+      // The watcher of each scheduler the folder's jobs ran on.
+      const kinds = new Set(jobs.map((j) => originOf(j)?.kind ?? "slurm"));
+      for (const kind of kinds) {
+        const { watcher } = reloadOf(kind, transport, folder);
         await watcher.pollNow();
         await watcher.pollNow();
       }

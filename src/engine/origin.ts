@@ -4,7 +4,8 @@ import type { Transport } from "../transport/transport.js";
 
 /** Where a job future comes from: its submission, and the original task it runs again if it is a rerun (internal). */
 export interface JobOrigin {
-  readonly kind: "slurm" | "local";
+  /** The scheduler that runs it, as its manifest names it ("slurm", "local"). */
+  readonly kind: string;
   /** The job's own submission folder. */
   readonly folder: RunFolder;
   /** Where that folder is. */

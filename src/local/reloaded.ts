@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { basename } from "node:path";
 import { newJob, type Job, type JobBackend } from "../core/job.js";
 import { setOrigin } from "../engine/origin.js";
+import type { SchedulerReload } from "../engine/reload.js";
 import { Watcher } from "../engine/watcher.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { LocalTransport } from "../transport/local.js";
@@ -11,9 +12,13 @@ const local = new LocalTransport();
 
 let reloaded: { readonly scheduler: LocalScheduler; readonly watcher: Watcher<LocalSchedulerCalls> } | undefined;
 
-/** The watcher of local jobs an earlier process started (one per process): RUNNING while their runner lives on this host, then settled from their files. */
-export function reloadedLocalWatcher(): Watcher<LocalSchedulerCalls> {
-  return follower().watcher;
+/**
+ * Local submissions' futures rebuilt from their folders, on one watcher per
+ * process: RUNNING while their runner lives on this host, then settled from
+ * their files.
+ */
+export function localReload(): SchedulerReload {
+  return { recover: async (_dir, manifest) => manifest, jobs: (folder, manifest) => reloadLocalJobs(folder, manifest.taskCount), watcher: follower().watcher };
 }
 
 function follower(): { readonly scheduler: LocalScheduler; readonly watcher: Watcher<LocalSchedulerCalls> } {
@@ -26,7 +31,7 @@ function follower(): { readonly scheduler: LocalScheduler; readonly watcher: Wat
 }
 
 /** The futures of a LocalExecutor submission made by an earlier process, followed through their files. */
-export function reloadLocalJobs(folder: RunFolder, taskCount: number): Job<unknown>[] {
+function reloadLocalJobs(folder: RunFolder, taskCount: number): Job<unknown>[] {
   const { scheduler, watcher } = follower();
   const backend: JobBackend = {
     acquire: () => watcher.acquire(),

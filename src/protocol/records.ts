@@ -173,7 +173,8 @@ export type SubmittedArray = z.output<typeof submittedArraySchema>;
 
 const manifestSchema = z.object({
   version: z.literal(MANIFEST_VERSION),
-  kind: z.enum(["slurm", "local"]),
+  /** The scheduler that runs it ("slurm", "local"): which one rebuilds its futures. */
+  kind: z.string().check(z.regex(/^[a-z][a-z0-9-]*$/)),
   createdAt: z.string(),
   taskCount: z.int().check(z.nonnegative()),
   /** Slurm: the job id sbatch printed; null until sbatch returns. */

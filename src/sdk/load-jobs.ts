@@ -1,18 +1,15 @@
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { ParameterError } from "../base/errors.js";
 import type { Job } from "../core/job.js";
-import { reloadLocalJobs } from "../local/reloaded.js";
 import { decodeManifest, type Manifest } from "../protocol/records.js";
 import { originOf } from "../engine/origin.js";
 import { RunFolder } from "../protocol/run-folder.js";
-import { SlurmBackend, slurmJobs } from "../slurm/backend.js";
-import { recoverSubmission } from "../slurm/recover.js";
-import { sharedScheduler } from "../slurm/scheduler.js";
-import { slurmWatcher } from "../slurm/watch.js";
+import type { SchedulerReload } from "../engine/reload.js";
 import { LocalTransport } from "../transport/local.js";
 import { SshTransport } from "../transport/ssh.js";
 import type { SshOptions } from "../transport/ssh-options.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
+import { reloadOf } from "./schedulers.js";
 
 /** Options of loadJobs. */
 export interface LoadJobsOptions {
@@ -32,6 +29,8 @@ interface Found {
   readonly manifest: Manifest;
   /** Its tasks are listed (not only used to replace tasks of a listed submission). */
   readonly listed: boolean;
+  /** How its scheduler rebuilds its futures. */
+  readonly reload: SchedulerReload;
 }
 
 /**
@@ -61,7 +60,7 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
   let found: Found[];
   if (own !== undefined) {
     const manifest = decodeManifest(own, join(root, MANIFEST));
-    found = [{ dir: root, manifest, listed: true }, ...(await rerunsOf(transport, root, manifest))];
+    found = [{ dir: root, manifest, listed: true, reload: reloadOf(manifest.kind, transport, join(root, MANIFEST)) }, ...(await rerunsOf(transport, root, manifest))];
   } else {
     const names = (
       await transport.list(root).catch((error: unknown) => {
@@ -70,7 +69,11 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
       })
     ).sort();
     const read = await Promise.all(names.map(async (name) => ({ dir: join(root, name), text: await readManifest(join(root, name)) })));
-    found = read.flatMap(({ dir, text }) => (text === undefined ? [] : [{ dir, manifest: decodeManifest(text, join(dir, MANIFEST)), listed: true }]));
+    found = read.flatMap(({ dir, text }) => {
+      if (text === undefined) return [];
+      const manifest = decodeManifest(text, join(dir, MANIFEST));
+      return [{ dir, manifest, listed: true, reload: reloadOf(manifest.kind, transport, join(dir, MANIFEST)) }];
+    });
     if (found.length === 0) {
       throw new ParameterError("folder", [`No slurmkit submission (manifest.json) in ${root} or its subfolders${names.length ? "" : ": it is empty or does not exist"}`]);
     }
@@ -81,16 +84,9 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
     const [x, y] = [rank(a), rank(b)];
     return x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : x[2] < y[2] ? -1 : 1);
   });
-  // A submission whose manifest never got its job id: found by its tags, if sbatch made the jobs.
-  const recovered = await Promise.all(
-    found.map(async (f) => {
-      if (f.manifest.kind !== "slurm" || f.manifest.jobId !== null) return f;
-      // squeue failing here is an error, not a submission to skip: the user must not think nothing was submitted.
-      const manifest = await recoverSubmission(transport, f.dir, f.manifest);
-      return manifest ? { ...f, manifest } : f;
-    }),
-  );
-  return latestRuns(recovered, new SlurmBackend(slurmWatcher(transport), sharedScheduler(transport), transport));
+  // A submission whose manifest never got its job id: its scheduler looks for it (Slurm: by its tags), if sbatch made the jobs.
+  const recovered = await Promise.all(found.map(async (f) => ({ ...f, manifest: await f.reload.recover(f.dir, f.manifest) })));
+  return latestRuns(recovered);
 }
 
 /** The reruns, among a submission folder's siblings, of tasks of that submission; for a rerun, also its original (not listed). */
@@ -105,7 +101,7 @@ async function rerunsOf(transport: Transport, dir: string, manifest: Manifest): 
       if (text === undefined) return [];
       try {
         const m = decodeManifest(text, path);
-        return m.rerun?.of === original || name === original ? [{ dir: join(parent, name), manifest: m, listed: false }] : [];
+        return m.rerun?.of === original || name === original ? [{ dir: join(parent, name), manifest: m, listed: false, reload: reloadOf(m.kind, transport, path) }] : [];
       } catch {
         return []; // A sibling that is not a readable submission is not ours to judge here.
       }
@@ -115,22 +111,23 @@ async function rerunsOf(transport: Transport, dir: string, manifest: Manifest): 
 }
 
 /** The futures of the submissions, oldest first, each task once: its latest run, with the runs it replaced linked. */
-function latestRuns(found: readonly Found[], slurm: SlurmBackend): Job<unknown>[] {
+function latestRuns(found: readonly Found[]): Job<unknown>[] {
   const latest = new Map<string, Job<unknown>>();
   /** Runs of tasks that are not listed, kept to link a listed later run to them. */
   const unlisted = new Map<string, Job<unknown>>();
   const order: string[] = [];
-  for (const { dir, manifest, listed } of found) {
-    const runFolder = new RunFolder(dir);
-    if (manifest.kind === "slurm" && manifest.jobId === null) continue; // sbatch never returned: nothing was submitted
-    const jobs = manifest.kind === "slurm" ? slurmJobs(slurm, runFolder, { ...manifest, jobId: manifest.jobId! }) : reloadLocalJobs(runFolder, manifest.taskCount);
+  /** The watcher of each future, to stop following the runs that are not listed. */
+  const watchers = new Map<Job<unknown>, SchedulerReload["watcher"]>();
+  for (const { dir, manifest, listed, reload } of found) {
+    const jobs = reload.jobs(new RunFolder(dir), manifest);
     for (const job of jobs) {
+      watchers.set(job, reload.watcher);
       const origin = originOf(job)!;
       const key = `${origin.root.dir}\0${origin.root.index}`;
       const previous = latest.get(key) ?? unlisted.get(key);
       if (previous) {
         origin.previous = previous;
-        slurm.watcher.forget(previous);
+        watchers.get(previous)?.forget(previous);
       }
       if (latest.has(key)) {
         latest.set(key, job);
@@ -138,7 +135,7 @@ function latestRuns(found: readonly Found[], slurm: SlurmBackend): Job<unknown>[
         order.push(key);
         latest.set(key, job);
       } else {
-        slurm.watcher.forget(job);
+        reload.watcher.forget(job);
         unlisted.set(key, job);
       }
     }
