@@ -78,6 +78,19 @@ describe("run-folder records decoded with zod/mini, one decoder per record for t
     expect((error as Error).message).toContain("manifest version 3");
   });
 
+  test("loadJobs refuses a submission of a scheduler it does not know, naming the file, the kind and the kinds it knows", async () => {
+    const root = await mkdtemp(join(tmpdir(), "slurmkit-records-"));
+    const dir = join(root, "20261121T000000Z-abcdef");
+    await mkdir(dir);
+    await writeFile(join(dir, "manifest.json"), encodeManifest({ ...manifest, kind: "pbs" }));
+    const error = await loadJobs(root).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RunFolderError);
+    expect((error as RunFolderError).path).toBe(join(dir, "manifest.json"));
+    expect((error as Error).message).toBe(`${join(dir, "manifest.json")}: its kind 'pbs' is no scheduler this slurmkit knows (it knows slurm, local)`);
+    // A kind that is not a scheduler's name at all is a foreign manifest.
+    expect(thrown(() => decodeManifest(JSON.stringify({ ...manifest, kind: "Slurm; rm" }), "/m/manifest.json")).path).toBe("/m/manifest.json");
+  });
+
   test("loadJobs lists submissions made in the same second oldest first, by their manifests' times, not by the random part of their names", async () => {
     const root = await mkdtemp(join(tmpdir(), "slurmkit-records-"));
     // Same second; the later one has the smaller random suffix.
