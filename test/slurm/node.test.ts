@@ -31,6 +31,8 @@ describe("Slurm's node side", () => {
   test("jobEnvironment() reads the node side of the scheduler it finds, and this process outside one", () => {
     expect(jobEnvironment(element)).toEqual(slurmNode.environment(element));
     expect(jobEnvironment({ SLURMKIT_JOB_ID: "local-x_3" })).toMatchObject({ slurm: false, jobId: "local-x_3", rank: 0 });
+    // A local task whose client runs inside an allocation inherits Slurm's variables: it is still a local process.
+    expect(jobEnvironment({ ...element, SLURMKIT_TASK_INDEX: "3", SLURMKIT_JOB_ID: "local-x_3" })).toMatchObject({ slurm: false, jobId: "local-x_3", worldSize: 1 });
   });
 });
 
