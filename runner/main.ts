@@ -39,6 +39,7 @@ function openLogs(folder: RunFolder, index: number): TaskLogs {
 }
 
 async function main(node: NodeSide): Promise<number> {
+  useNodeSide(node);
   const dir = process.argv[2];
   if (!dir || dir.startsWith("--")) {
     process.stderr.write(`slurmkit runner: usage: ${RUNNER_USAGE}\n`);
@@ -104,7 +105,6 @@ async function main(node: NodeSide): Promise<number> {
 
 /** Runs the runner on this node with its scheduler's node side, and exits with its code. */
 export function runRunner(node: NodeSide): void {
-  useNodeSide(node);
   // Stacks of bundled function tasks name the user's own files and lines.
   process.setSourceMapsEnabled(true);
 

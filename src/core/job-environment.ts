@@ -172,14 +172,14 @@ export interface TorchDistributedEnv {
 
 /**
  * The variables of PyTorch's env:// rendezvous for one rank: MASTER_ADDR is
- * the address of rank 0's node (the first host, as `address` resolves it;
- * 127.0.0.1 outside a scheduler), MASTER_PORT is derived from the job id so
- * every rank agrees without talking.
+ * the address of rank 0's node (the first host, as the scheduler's node side
+ * resolves it: 127.0.0.1 for local processes), MASTER_PORT is derived from
+ * the job id so every rank agrees without talking.
  */
 export async function torchEnvironment(environment: JobEnvironment, address: (host: string) => Promise<string>): Promise<TorchDistributedEnv> {
   const first = environment.hosts[0] ?? environment.hostname;
   return {
-    MASTER_ADDR: environment.slurm ? await address(first) : "127.0.0.1",
+    MASTER_ADDR: await address(first),
     MASTER_PORT: String(masterPort(environment.jobId, Number(process.env.SLURMKIT_SLOT ?? 0) || 0)),
     RANK: String(environment.rank),
     LOCAL_RANK: String(environment.localRank),

@@ -18,9 +18,10 @@ export interface AutoExecutorOptions extends SlurmParametersInput, Omit<Executor
  */
 export async function autoExecutor(options: AutoExecutorOptions): Promise<Executor> {
   const { settings, input } = splitOptions(options);
+  const parameters = parseParameters(input); // bad parameters are an error on every machine, before any scheduler is asked
   const { maxParallel, ...schedulerSettings } = settings;
   for (const scheduler of SCHEDULERS) if (await scheduler.available(settings.transport)) return scheduler.executor({ ...schedulerSettings, ...input });
-  return localFallback(settings, parseParameters(input));
+  return localFallback(settings, parameters);
 }
 
 /**

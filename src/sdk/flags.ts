@@ -164,8 +164,9 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput, Executor
  */
 export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsOptions): Executor {
   const { settings, input: defaults } = splitOptions(options);
+  const parsed = parseParameters(defaults); // bad defaults fail on their own, with or without flags over them
   // Without --slurm the tasks run here, each still within the defaults' `time`.
-  if (flags.parameters === undefined) return localFallback(settings, parseParameters(defaults));
+  if (flags.parameters === undefined) return localFallback(settings, parsed);
   const { maxParallel, ...slurmSettings } = settings;
   const setup = [...(defaults.setup ?? []), ...(flags.setup ?? [])];
   return new SlurmExecutor({ ...slurmSettings, ...mergeParameters(defaults, flags.parameters), ...(setup.length ? { setup } : {}) });

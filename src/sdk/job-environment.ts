@@ -1,4 +1,5 @@
-import { localEnvironment, torchEnvironment, type JobEnvironment, type TorchDistributedEnv } from "../core/job-environment.js";
+import type { NodeSide } from "../core/node-side.js";
+import { torchEnvironment, type JobEnvironment, type TorchDistributedEnv } from "../core/job-environment.js";
 import { localNode } from "../local/node.js";
 import { SCHEDULERS } from "./schedulers.js";
 
@@ -13,10 +14,7 @@ import { SCHEDULERS } from "./schedulers.js";
  * const { rank, worldSize, hosts } = jobEnvironment();
  */
 export function jobEnvironment(env: NodeJS.ProcessEnv = process.env): JobEnvironment {
-  // A local task is local, even when its client runs inside a scheduler's allocation (whose variables it inherits).
-  if (localNode.detects(env)) return localNode.environment(env);
-  const scheduler = SCHEDULERS.find((s) => s.node.detects(env));
-  return scheduler ? scheduler.node.environment(env) : localEnvironment(env);
+  return nodeSideOf(env).environment(env);
 }
 
 /**
@@ -26,6 +24,12 @@ export function jobEnvironment(env: NodeJS.ProcessEnv = process.env): JobEnviron
  * command tasks get them with `command(..., { torchDistributed: true })`.
  */
 export function torchDistributedEnv(environment: JobEnvironment = jobEnvironment()): Promise<TorchDistributedEnv> {
-  const scheduler = localNode.detects(process.env) ? undefined : (SCHEDULERS.find((s) => s.node.detects(process.env)) ?? SCHEDULERS[0]);
-  return torchEnvironment(environment, (host) => (scheduler ? scheduler.node.address(host) : Promise.resolve(host)));
+  return torchEnvironment(environment, nodeSideOf(process.env).address);
+}
+
+/** The node side that describes `env`: local processes', the scheduler's whose job it is, or local processes' outside any. */
+function nodeSideOf(env: NodeJS.ProcessEnv): NodeSide {
+  // A local task is local, even when its client runs inside a scheduler's allocation (whose variables it inherits).
+  if (localNode.detects(env)) return localNode;
+  return SCHEDULERS.find((s) => s.node.detects(env))?.node ?? localNode;
 }

@@ -57,7 +57,8 @@ export function onEveryNode(kind: string, script: readonly string[]): string[] {
 
 /**
  * Steps are the same for every scheduler. They use what the scheduler's
- * script defines before the setup (its `nodeHelpers`), and these helpers:
+ * script defines before the setup (Slurm's: `SLURM_NODE_HELPERS` in
+ * src/slurm/script.ts), and these helpers:
  *
  *     slurmkit_node                      this node's name, as the scheduler calls it
  *     slurmkit_on_every_node SCRIPT      runs SCRIPT (bash) once on every node of the job; fails if it fails on one

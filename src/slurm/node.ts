@@ -28,7 +28,6 @@ function slurmEnvironment(env: NodeJS.ProcessEnv): JobEnvironment {
   if (!env.SLURM_JOB_ID) return localEnvironment(env);
   const name = env.SLURMD_NODENAME ?? hostname();
   const inStep = inSrunStep(env);
-  const hosts = expandHostlist((inStep ? env.SLURM_STEP_NODELIST : undefined) ?? env.SLURM_JOB_NODELIST ?? name);
   const array = env.SLURM_ARRAY_JOB_ID && env.SLURM_ARRAY_TASK_ID !== undefined;
   const common = {
     slurm: true,
@@ -43,6 +42,7 @@ function slurmEnvironment(env: NodeJS.ProcessEnv): JobEnvironment {
   if (!inStep) {
     return { ...common, rank: 0, localRank: 0, nodeRank: 0, worldSize: 1, localWorldSize: 1, nodeCount: 1, hosts: [name] };
   }
+  const hosts = expandHostlist(env.SLURM_STEP_NODELIST ?? env.SLURM_JOB_NODELIST ?? name);
   const nodeRank = envInt(env.SLURM_NODEID, 0);
   const perNode = expandTasksPerNode(env.SLURM_STEP_TASKS_PER_NODE ?? env.SLURM_TASKS_PER_NODE ?? "");
   return {

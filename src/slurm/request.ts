@@ -49,5 +49,7 @@ export function decodeRequest(bytes: Uint8Array, path: string): SubmissionReques
   if (!parsed.success) throw new RunFolderError(path, `${path} is not a slurmkit request file: ${parsed.error.issues[0]?.message ?? "unexpected content"}`);
   const { parameters, setup, array, packing, runner } = parsed.data;
   const steps = setup?.map((s) => (typeof s === "string" ? s : step(s.kind, s)));
-  return { parameters: { ...(parameters as SlurmParametersInput), ...(steps ? { setup: steps } : {}) }, array, packing, runner };
+  // Before each scheduler had a runner entry, an installed runner (bundle: false) was dist/runner/runner.js; the same package's is now its Slurm entry.
+  const entry: readonly [string, string] = [runner[0], runner[1].replace(/\/dist\/runner\/runner\.js$/, "/dist/src/slurm/runner.js")];
+  return { parameters: { ...(parameters as SlurmParametersInput), ...(steps ? { setup: steps } : {}) }, array, packing, runner: entry };
 }

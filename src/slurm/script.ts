@@ -26,7 +26,8 @@ const NODE_NAME = "slurmkit_node=${SLURMD_NODENAME:-$(hostname)}";
 /**
  * The node helpers of setup steps (see STEP_HELPERS) on Slurm: on several
  * nodes, srun runs a script once per node (at exit with --overlap, beside
- * the task's step); on one node, bash runs it here.
+ * the task's step); on one node, a subshell of the batch shell runs it, so
+ * it sees the shell's own variables too.
  */
 const SLURM_NODE_HELPERS = [
   NODE_NAME,
@@ -39,7 +40,7 @@ const SLURM_NODE_HELPERS = [
   '  if [ "$nodes" -gt 1 ]; then',
   '    srun "$flag" --ntasks="$nodes" --ntasks-per-node=1 bash -c "$script" slurmkit-node "$@"',
   "  else",
-  '    bash -c "$script" slurmkit-node "$@"',
+  '    (eval "$script")',
   "  fi",
   "}",
   "# shellcheck disable=SC2317 # used by some steps only",

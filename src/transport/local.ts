@@ -3,7 +3,7 @@ import { createExclusive, writeFileAtomic } from "../protocol/atomic.js";
 import type { RunOptions, RunResult, Transport } from "./transport.js";
 
 /** Variables LocalExecutor sets for the runner. */
-const RUNNER_VARIABLES = new Set(["SLURMKIT_TASK_INDEX", "SLURMKIT_JOB_ID", "SLURMKIT_INDEX_OFFSET"]);
+const RUNNER_VARIABLES = new Set(["SLURMKIT_TASK_INDEX", "SLURMKIT_JOB_ID"]);
 
 /**
  * The environment for scheduler commands: without the SLURM_* variables of an

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { autoExecutor, command, JobEndedWithoutResultError, LocalExecutor, SlurmExecutor } from "../../src/index.js";
+import { autoExecutor, command, JobEndedWithoutResultError, LocalExecutor, LocalTransport, SlurmExecutor } from "../../src/index.js";
 import { whereAmI } from "../fixtures/tasks.js";
 import { needCluster } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
@@ -70,5 +70,18 @@ describe("autoExecutor", () => {
     } finally {
       process.env.PATH = saved;
     }
+  });
+
+  test("bad parameters are an error before any scheduler is asked: its transport runs nothing", async () => {
+    class Counting extends LocalTransport {
+      asked = 0;
+      override run(...args: Parameters<LocalTransport["run"]>) {
+        this.asked++;
+        return super.run(...args);
+      }
+    }
+    const transport = new Counting();
+    await expect(autoExecutor({ folder: await runsFolder(), time: "soon", transport })).rejects.toThrow("Expected `time` to be minutes");
+    expect(transport.asked).toBe(0);
   });
 });
