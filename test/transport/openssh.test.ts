@@ -1,0 +1,95 @@
+import { execa } from "execa";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { TransportError } from "../../src/index.js";
+import { OpenSshTransport } from "../../src/transport/openssh.js";
+import { needSsh } from "../helpers/ssh.js";
+
+/** An ssh_config with the alias `testcluster` for the test sshd; `extra` lines go into its Host block. */
+async function sshConfig(dir: string, extra: string[] = [], knownHosts = join(dir, "known_hosts")): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), "slurmkit-openssh-"));
+  const path = join(folder, "config");
+  const lines = [
+    "Host testcluster",
+    "  HostName 127.0.0.1",
+    "  Port 2222",
+    "  User root",
+    `  IdentityFile ${join(dir, "userkey")}`,
+    "  IdentitiesOnly yes",
+    `  UserKnownHostsFile ${knownHosts}`,
+    "  StrictHostKeyChecking yes",
+    ...extra.map((l) => `  ${l}`),
+  ];
+  await writeFile(path, `${lines.join("\n")}\n`);
+  return path;
+}
+
+/** Authentications sshd has accepted so far (its log). */
+async function accepted(dir: string): Promise<number> {
+  return ((await readFile(join(dir, "sshd.log"), "utf8")).match(/Accepted publickey/g) ?? []).length;
+}
+
+const opened: OpenSshTransport[] = [];
+afterEach(() => {
+  for (const t of opened.splice(0)) t.close();
+});
+
+describe("the system's ssh, with the user's own configuration (test sshd on loopback)", () => {
+  test("an alias: commands ride one connection that authenticates once, and every argument arrives intact", async (ctx) => {
+    const { dir } = needSsh(ctx);
+    const lines: string[] = [];
+    const t = new OpenSshTransport("testcluster", { configFile: await sshConfig(dir), interactive: false, log: (l) => lines.push(l) });
+    opened.push(t);
+    const before = await accepted(dir);
+    const odd = ["a b", "it's", "$(id)", "`id`", "*", "\\n", ""];
+    const r = await t.run("printf", ["%s|", ...odd]);
+    expect(r).toEqual({ stdout: `${odd.join("|")}|`, stderr: "", exitCode: 0 });
+    for (let i = 0; i < 10; i++) expect((await t.run("squeue", ["-h", "-o", "%i"])).exitCode).toBe(0);
+    expect((await t.run("sh", ["-c", "exit 3"])).exitCode).toBe(3);
+    expect((await t.run("cat", [], { input: "from stdin" })).stdout).toBe("from stdin");
+    expect(await accepted(dir)).toBe(before + 1);
+    expect(lines).toEqual(["slurmkit: connecting to testcluster (root@127.0.0.1:2222)"]);
+  });
+
+  test("the user's own ControlMaster, opened beforehand (ssh -fNM): no new authentication at all", async (ctx) => {
+    const { dir } = needSsh(ctx);
+    const socketDir = await mkdtemp(join(tmpdir(), "slurmkit-cm-"));
+    const config = await sshConfig(dir, ["ControlMaster auto", `ControlPath ${socketDir}/%r@%h:%p`, "ControlPersist 60"]);
+    await execa("ssh", ["-F", config, "-fNM", "testcluster"]);
+    try {
+      const before = await accepted(dir);
+      const t = new OpenSshTransport("testcluster", { configFile: config, interactive: false, log: () => undefined });
+      opened.push(t);
+      for (let i = 0; i < 5; i++) expect((await t.run("hostname", [])).exitCode).toBe(0);
+      expect(await accepted(dir)).toBe(before);
+    } finally {
+      await execa("ssh", ["-F", config, "-O", "exit", "testcluster"], { reject: false });
+    }
+  });
+
+  test("an unknown host key is refused by OpenSSH, as a connect error", async (ctx) => {
+    const { dir } = needSsh(ctx);
+    const empty = join(await mkdtemp(join(tmpdir(), "slurmkit-kh-")), "known_hosts");
+    await writeFile(empty, "");
+    const t = new OpenSshTransport("testcluster", { configFile: await sshConfig(dir, [], empty), interactive: false, log: () => undefined });
+    opened.push(t);
+    const error = await t.run("true", []).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportError);
+    expect(error).toMatchObject({ stage: "connect", unreachable: true });
+    expect((error as Error).message).toContain("Host key verification failed");
+  });
+
+  test("with no terminal to answer a prompt, a login that needs one fails at once with a typed error that says what to do", async (ctx) => {
+    const { dir } = needSsh(ctx);
+    // The authorized key is not offered: ssh would have to ask for a password, and BatchMode says it may not.
+    const config = await sshConfig(dir, [`IdentityFile ${join(dir, "wrongkey")}`]);
+    await writeFile(config, (await readFile(config, "utf8")).replace(`IdentityFile ${join(dir, "userkey")}\n`, ""));
+    const t = new OpenSshTransport("testcluster", { configFile: config, interactive: false, log: () => undefined });
+    opened.push(t);
+    const error = await t.run("true", []).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportError);
+    expect((error as Error).message).toContain("open the connection first");
+  });
+});
