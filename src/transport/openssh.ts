@@ -1,8 +1,9 @@
 // The system's ssh as a transport (issue 25, in progress on this branch):
 // every command rides one multiplexed connection, the user's own
 // ControlMaster when their configuration has a live one, else one that this
-// transport starts on a private socket and closes with close(). Files are
-// not done yet: only run() is.
+// transport starts on a private socket and closes with close(). Files move
+// as commands on the same connection (cat, mv, sync), so no second channel
+// or subsystem is needed.
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import { TransportError } from "../base/errors.js";
 import { quotePosix } from "../base/shell.js";
 import { parseSshDestination, resolveSshConfig, type OpenSshConfig, type SshDestination } from "./openssh-config.js";
-import type { RunOptions, RunResult } from "./transport.js";
+import type { RunOptions, RunResult, Transport } from "./transport.js";
 
 /** Options of OpenSshTransport. */
 export interface OpenSshOptions {
@@ -26,18 +27,21 @@ export interface OpenSshOptions {
 
 interface Exited {
   readonly code: number;
-  readonly stdout: string;
+  readonly stdout: Buffer;
   readonly stderr: string;
 }
 
-function exec(program: string, args: readonly string[], input: string | undefined, timeoutMs: number | undefined): Promise<Exited> {
+/** A command killed by `timeout -s KILL` exits with 128 + 9. */
+const KILLED = 137;
+
+function exec(program: string, args: readonly string[], input: string | Uint8Array | undefined, timeoutMs: number | undefined): Promise<Exited> {
   return new Promise((resolve, reject) => {
-    const child = execFile(program, args, { encoding: "utf8", maxBuffer: 1 << 30, ...(timeoutMs ? { timeout: timeoutMs } : {}) }, (error, stdout, stderr) => {
+    const child = execFile(program, args, { encoding: "buffer", maxBuffer: 1 << 30, ...(timeoutMs ? { timeout: timeoutMs } : {}) }, (error, stdout, stderr) => {
       if (error && typeof error.code !== "number") return reject(error);
-      resolve({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr });
+      resolve({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr: stderr.toString() });
     });
-    if (input !== undefined) child.stdin?.end(input);
-    else child.stdin?.end();
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(input ?? undefined);
   });
 }
 
@@ -46,7 +50,7 @@ function exec(program: string, args: readonly string[], input: string | undefine
  * own configuration: aliases, ProxyJump, ControlMaster, certificates,
  * Kerberos. Host keys are OpenSSH's to check; nothing here turns that off.
  */
-export class OpenSshTransport {
+export class OpenSshTransport implements Transport {
   readonly key: string;
   readonly #destination: SshDestination;
   readonly #options: OpenSshOptions;
@@ -102,7 +106,7 @@ export class OpenSshTransport {
       let stderr = "";
       child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
       child.on("error", reject);
-      child.on("exit", (code) => resolve({ code: code ?? 255, stdout: "", stderr }));
+      child.on("exit", (code) => resolve({ code: code ?? 255, stdout: Buffer.alloc(0), stderr }));
     });
     if (opened.code !== 0) {
       const why = opened.stderr.trim() || `ssh exited with ${opened.code}`;
@@ -112,17 +116,89 @@ export class OpenSshTransport {
     return ["-S", this.#ownSocket, "-o", "ControlMaster=no"];
   }
 
-  /** Runs `program` with `args` on the login node, each argument intact (quoted for its shell). */
-  async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  /** Runs a command line on the login node; ssh's own failure (exit 255) is an unreachable TransportError. */
+  async #exec(argv: readonly string[], input: string | Uint8Array | undefined, timeoutMs?: number): Promise<Exited> {
     const connection = await this.#connection();
-    const command = [program, ...args].map(quotePosix).join(" ");
-    const r = await exec(this.#ssh, [...this.#base, ...connection, "-o", "BatchMode=yes", "--", this.#destination.destination, command], options.input, options.timeoutMs);
-    // 255: ssh itself failed (the connection), not the command.
+    const command = argv.map(quotePosix).join(" ");
+    // The server kills a command that outlives its timeout (closing the channel would not); ssh gets a margin over it.
+    // `; exit $?`: the login shell must not exec timeout, which kills its own process group, or ssh would see a signal (255), not 137.
+    const remote = timeoutMs === undefined ? command : `timeout -s KILL ${Math.max(1, timeoutMs) / 1000} ${command}; exit $?`;
+    const r = await exec(
+      this.#ssh,
+      [...this.#base, ...connection, "-o", "BatchMode=yes", "--", this.#destination.destination, remote],
+      input,
+      timeoutMs === undefined ? undefined : timeoutMs + 30_000,
+    );
     if (r.code === 255) {
       this.#master = undefined;
       throw new TransportError("exec", this.#destination.destination, `the connection failed: ${r.stderr.trim()}`, { unreachable: true });
     }
-    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.code };
+    return r;
+  }
+
+  /** Runs `program` with `args` on the login node, each argument intact (quoted for its shell). */
+  async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    const started = Date.now();
+    const r = await this.#exec([program, ...args], options.input, options.timeoutMs);
+    if (options.timeoutMs !== undefined && r.code === KILLED && Date.now() - started >= options.timeoutMs) {
+      throw new TransportError("exec", this.#destination.destination, `${program} timed out after ${options.timeoutMs} ms and was killed`);
+    }
+    return { stdout: r.stdout.toString().replace(/\n$/, ""), stderr: r.stderr.replace(/\n$/, ""), exitCode: r.code };
+  }
+
+  /** A failed file command as a TransportError, with ENOENT or EEXIST when its stderr says so. */
+  #fileError(what: string, path: string, r: Exited): TransportError {
+    const code = /No such file or directory|Directory nonexistent/.test(r.stderr)
+      ? "ENOENT"
+      : /File exists|Not a directory/.test(r.stderr)
+        ? /Not a directory/.test(r.stderr)
+          ? "ENOTDIR"
+          : "EEXIST"
+        : undefined;
+    return new TransportError("exec", this.#destination.destination, `${what} ${path}: ${r.stderr.trim() || `exit code ${r.code}`}`, code ? { code } : {});
+  }
+
+  /** Reads a file; a missing one rejects with code ENOENT. */
+  async readFile(path: string): Promise<Buffer> {
+    const r = await this.#exec(["cat", "--", path], undefined);
+    if (r.code !== 0) throw this.#fileError("read", path, r);
+    return r.stdout;
+  }
+
+  /** Writes a file atomically: a temporary name beside it, flushed, renamed, and its folder flushed. */
+  async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    const script = 'set -e; t="$1.slurmkit-tmp.$$"; cat > "$t" || { rm -f -- "$t"; exit 1; }; sync -- "$t"; mv -f -- "$t" "$1"; sync -- "$(dirname -- "$1")" 2>/dev/null || true';
+    const r = await this.#exec(["sh", "-c", script, "sh", path], data);
+    if (r.code !== 0) throw this.#fileError("write", path, r);
+  }
+
+  /** Creates a file that must not exist yet (the shell's noclobber: O_CREAT | O_EXCL); true if this call created it. */
+  async createExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
+    // The empty file is the claim; its content follows (>| past noclobber). Exit 3: it existed. Otherwise the second try says why it failed.
+    const script = 'set -C; if (: > "$1") 2>/dev/null; then cat >| "$1"; sync -- "$1"; exit 0; fi; [ -e "$1" ] && exit 3; : > "$1"';
+    const r = await this.#exec(["sh", "-c", script, "sh", path], data);
+    if (r.code === 3) return false;
+    if (r.code !== 0) throw this.#fileError("create", path, r);
+    return true;
+  }
+
+  /** Lists a folder's entry names; [] if it does not exist. */
+  async list(path: string): Promise<string[]> {
+    const r = await this.#exec(["find", path, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\\0"], undefined);
+    if (r.code !== 0) {
+      if (/No such file or directory/.test(r.stderr)) return [];
+      throw this.#fileError("list", path, r);
+    }
+    return r.stdout
+      .toString()
+      .split("\0")
+      .filter((n) => n !== "");
+  }
+
+  /** Makes a folder and its parents. */
+  async mkdir(path: string): Promise<void> {
+    const r = await this.#exec(["mkdir", "-p", "--", path], undefined);
+    if (r.code !== 0) throw this.#fileError("mkdir", path, r);
   }
 
   /** Closes the connection this transport started (the user's own stays up). */
