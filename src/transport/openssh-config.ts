@@ -15,8 +15,8 @@ export interface SshDestination {
 export function parseSshDestination(text: unknown): SshDestination {
   const accepted = 'a Host alias from ~/.ssh/config ("cedar") or user@host[:port] ("ada@cedar.example.org:2200")';
   if (typeof text !== "string" || text === "") throw new ParameterError("ssh", [`Expected ${accepted}, got \`${String(text)}\``]);
-  // Nothing that ssh could read as an option, and nothing a shell or ssh would split.
-  if (text.startsWith("-") || /[\s\0-\x1f\x7f'"`$\\;&|<>()]/.test(text)) throw new ParameterError("ssh", [`Expected ${accepted}, without spaces, quotes or a leading -, got \`${text}\``]);
+  // Nothing that ssh could read as an option, and only what names a host and a user: no spaces, quotes or shell characters.
+  if (text.startsWith("-") || !/^[\w.@:+-]+$/.test(text)) throw new ParameterError("ssh", [`Expected ${accepted}, without spaces, quotes or a leading -, got \`${text}\``]);
   const m = /^(?:([^@:]+)@)?([^@:]+)(?::(\d+))?$/.exec(text);
   if (!m) throw new ParameterError("ssh", [`Expected ${accepted}, got \`${text}\``]);
   const port = m[3] === undefined ? undefined : Number(m[3]);
