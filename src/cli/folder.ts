@@ -4,7 +4,7 @@ import { loadJobs } from "../sdk/load-jobs.js";
 import { originOf, runsOf } from "../engine/origin.js";
 import { reloadOf } from "../sdk/schedulers.js";
 import { LocalTransport } from "../transport/local.js";
-import { SshTransport } from "../transport/ssh.js";
+import { sshTransport } from "../transport/ssh-target.js";
 import type { Transport } from "../transport/transport.js";
 import { sshFromFlags, type Values } from "./options.js";
 
@@ -22,7 +22,7 @@ export async function openFolder(folder: string | undefined, values: Values, com
   if (folder === undefined) throw new UsageError(`slurmkit ${command} needs a run folder: the executor's folder, or one submission in it`);
   const ssh = sshFromFlags(values);
   if (ssh && !folder.startsWith("/")) throw new UsageError(`With --ssh the folder is a path on the cluster and must be absolute, got '${folder}'`);
-  const transport: Transport = ssh ? new SshTransport(ssh) : new LocalTransport();
+  const transport: Transport = ssh !== undefined ? sshTransport(ssh) : new LocalTransport();
   try {
     const jobs = await loadJobs(folder, { transport });
     const refresh = async () => {

@@ -2,6 +2,7 @@ import { SlurmkitError } from "../base/errors.js";
 import { closeMatches } from "../base/suggest.js";
 import { VERSION } from "../base/version.js";
 import { cancel, rerun } from "./change.js";
+import { connect } from "./connect.js";
 import { logs } from "./logs.js";
 
 import { results } from "./results.js";
@@ -24,11 +25,17 @@ Commands:
   cancel <folder> [task...]          cancel the tasks named, or every one not ended
   rerun <folder> (--failed | --state TIMEOUT,... | --all | task...) [--slurm key=value ...]
                                      run tasks again from the stored spec, with overrides
+  connect DEST [--persist 12h] [--close]
+                                     log in to a cluster once on this terminal (MFA, a passphrase)
+                                     and keep the connection for later runs, even without a terminal
 
 Options of every command:
-  --ssh user@host[:port]             the folder is on a cluster reached over SSH
-  --identity FILE                    the SSH key (default: ssh-agent, else ~/.ssh/id_ed25519...)
-  --known-hosts FILE                 host keys to trust (default: ~/.ssh/known_hosts)
+  --ssh DEST                         the folder is on a cluster reached with the system's ssh:
+                                     DEST is a Host alias from ~/.ssh/config or user@host[:port]
+  --ssh-config FILE                  read this ssh_config instead of ~/.ssh/config
+  --identity FILE                    use the built-in SSH client with this key instead
+                                     (DEST is then user@host[:port])
+  --known-hosts FILE                 the built-in client's host keys (default: ~/.ssh/known_hosts)
   --json                             machine-readable output
 
 Exit codes: 0 done (status and watch: every task completed); 1 a task failed;
@@ -38,7 +45,7 @@ Exit codes: 0 done (status and watch: every task completed); 1 a task failed;
 slurmkit --version prints the version.
 `;
 
-const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = { status, watch, logs, results, cancel, rerun };
+const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = { status, watch, logs, results, cancel, rerun, connect };
 
 /** Runs the slurmkit command line with the given arguments and resolves to its exit code. */
 export async function main(argv: readonly string[]): Promise<number> {

@@ -3,11 +3,12 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { SshOptions } from "../transport/ssh-options.js";
+import type { SshTarget } from "../transport/ssh-target.js";
 
 /** Options every command takes. */
 export const COMMON = {
   ssh: { type: "string" },
+  "ssh-config": { type: "string" },
   identity: { type: "string" },
   "known-hosts": { type: "string" },
   json: { type: "boolean" },
@@ -28,20 +29,27 @@ export function parse(command: string, args: readonly string[], options: NonNull
 }
 
 /**
- * SSH options from `--ssh user@host[:port]`, `--identity FILE` and
- * `--known-hosts FILE`. Without --identity: the ssh-agent when SSH_AUTH_SOCK
- * is set, else the first of ~/.ssh/id_ed25519, id_ecdsa and id_rsa. Host keys
- * are checked against known_hosts (~/.ssh/known_hosts by default), as the SDK does.
+ * Where `--ssh DEST` points. By default the system's ssh with the user's own
+ * configuration (`--ssh-config FILE` for another than ~/.ssh/config): DEST is
+ * a Host alias or user@host[:port]. With `--identity FILE` or `--known-hosts
+ * FILE`, the built-in client with that key (DEST is then user@host[:port]);
+ * host keys are checked against known_hosts either way.
  */
-export function sshFromFlags(values: Values): SshOptions | undefined {
-  const [ssh, identity, knownHosts] = (["ssh", "identity", "known-hosts"] as const).map((k) => values[k] as string | undefined);
+export function sshFromFlags(values: Values): SshTarget | undefined {
+  const [ssh, config, identity, knownHosts] = (["ssh", "ssh-config", "identity", "known-hosts"] as const).map((k) => values[k] as string | undefined);
   if (ssh === undefined) {
-    if (identity !== undefined || knownHosts !== undefined) throw new UsageError("--identity and --known-hosts go with --ssh user@host[:port]");
+    if (identity !== undefined || knownHosts !== undefined || config !== undefined) throw new UsageError("--ssh-config, --identity and --known-hosts go with --ssh DEST");
     return undefined;
   }
+  const log = (line: string) => process.stderr.write(line.startsWith("slurmkit: ") ? `${line}\n` : `slurmkit: ${line}\n`);
+  if (identity === undefined && knownHosts === undefined) {
+    if (ssh.startsWith("-") || !/^[\w.@:+-]+$/.test(ssh)) throw new UsageError(`Expected --ssh to be a Host alias from ~/.ssh/config or user@host[:port], got '${ssh}'`);
+    return { destination: ssh, ...(config !== undefined ? { configFile: config } : {}), log };
+  }
+  if (config !== undefined) throw new UsageError("--ssh-config is for the system's ssh; --identity and --known-hosts are for the built-in client: give one or the other");
   const m = /^([^@\s]+)@(\[[^\]\s]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(ssh);
   const port = m?.[3] === undefined ? undefined : Number(m[3]);
-  if (!m || (port !== undefined && !(port > 0 && port < 65536))) throw new UsageError(`Expected --ssh user@host or user@host:port (port 1-65535), got '${ssh}'`);
+  if (!m || (port !== undefined && !(port > 0 && port < 65536))) throw new UsageError(`Expected --ssh user@host or user@host:port (port 1-65535) with --identity or --known-hosts, got '${ssh}'`);
   const host = m[2]!.replace(/^\[(.*)\]$/, "$1");
   const key = identity ?? (process.env.SSH_AUTH_SOCK ? undefined : ["id_ed25519", "id_ecdsa", "id_rsa"].map((n) => join(homedir(), ".ssh", n)).find((p) => existsSync(p)));
   if (key === undefined && !process.env.SSH_AUTH_SOCK) throw new UsageError("No SSH key: pass --identity FILE, start an ssh-agent, or create ~/.ssh/id_ed25519");
@@ -51,6 +59,6 @@ export function sshFromFlags(values: Values): SshOptions | undefined {
     ...(port !== undefined ? { port } : {}),
     ...(key !== undefined ? { privateKey: key } : { agent: true as const }),
     ...(knownHosts !== undefined ? { knownHosts } : {}),
-    log: (line) => process.stderr.write(`slurmkit: ${line}\n`),
+    log,
   };
 }

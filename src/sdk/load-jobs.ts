@@ -6,8 +6,7 @@ import { originOf } from "../engine/origin.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import type { SchedulerReload } from "../engine/reload.js";
 import { LocalTransport } from "../transport/local.js";
-import { SshTransport } from "../transport/ssh.js";
-import type { SshOptions } from "../transport/ssh-options.js";
+import { sshTransport, type SshTarget } from "../transport/ssh-target.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 import { reloadOf } from "./schedulers.js";
 
@@ -16,7 +15,7 @@ export interface LoadJobsOptions {
   /** Where the folder is. @default this machine */
   readonly transport?: Transport;
   /** The folder is on a cluster reached over SSH (an absolute path there). loadJobs then opens a connection that only the process's end closes: pass `executor` to close it yourself. */
-  readonly ssh?: SshOptions;
+  readonly ssh?: SshTarget;
   /** Reach the folder through this executor's transport; `executor.close()` then closes what loadJobs used. */
   readonly executor?: { readonly transport: Transport };
 }
@@ -51,7 +50,7 @@ interface Found {
 export async function loadJobs(folder: string, options: LoadJobsOptions = {}): Promise<Job<unknown>[]> {
   const given = [options.ssh, options.transport, options.executor].filter((o) => o !== undefined).length;
   if (given > 1) throw new ParameterError("loadJobs options", ["Expected at most one of `ssh`, `transport` and `executor`"]);
-  const transport = options.executor?.transport ?? options.transport ?? (options.ssh ? new SshTransport(options.ssh) : new LocalTransport());
+  const transport = options.executor?.transport ?? options.transport ?? (options.ssh !== undefined ? sshTransport(options.ssh) : new LocalTransport());
   // A folder on another machine is a POSIX path there, never resolved against this machine's working directory.
   const remote = !(transport instanceof LocalTransport);
   const root = remote ? posix.normalize(folder).replace(/(.)\/+$/, "$1") : resolve(folder);

@@ -9,7 +9,7 @@ import { bundleRunner } from "../code/bundle.js";
 import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
 import { newSubmissionDir, taskRecords } from "../core/submission.js";
 import { LocalTransport } from "../transport/local.js";
-import { SshTransport } from "../transport/ssh.js";
+import { sshTransport } from "../transport/ssh-target.js";
 import type { Transport } from "../transport/transport.js";
 import { dependencyOf } from "./backend.js";
 import { launch, prepareLaunch } from "./launch.js";
@@ -62,7 +62,7 @@ export class SlurmExecutor implements Executor {
     this.#input = input;
     this.folder = ssh ? posix.normalize(folder) : resolve(folder);
     this.nodeBinary = nodeBinary ?? (ssh ? "node" : process.execPath);
-    this.transport = transport ?? (ssh ? new SshTransport(ssh) : new LocalTransport());
+    this.transport = transport ?? (ssh !== undefined ? sshTransport(ssh) : new LocalTransport());
     this.#pathMap = pathMap;
     this.#bundle = checkBundleOptions(bundle, external);
     this.#external = external ?? [];

@@ -1,5 +1,5 @@
 import type { CodeOptions } from "../code/options.js";
-import type { SshOptions } from "../transport/ssh-options.js";
+import type { SshTarget } from "../transport/ssh-target.js";
 import type { Transport } from "../transport/transport.js";
 import type { SlurmParametersInput } from "./parameters.js";
 import type { PathMap } from "./path-map.js";
@@ -12,8 +12,14 @@ export interface ExecutorSettings extends CodeOptions {
   readonly nodeBinary?: string;
   /** Where sbatch runs and files are written. @default this machine, or the `ssh` login node */
   readonly transport?: Transport;
-  /** Submit from another machine (a laptop): run sbatch and keep the folder on this login node, over SSH. */
-  readonly ssh?: SshOptions;
+  /**
+   * Submit from another machine (a laptop): run sbatch and keep the folder on
+   * this login node, over SSH. A string (`"cedar"`, a Host alias, or
+   * `user@host[:port]`) uses the system's ssh with your own ~/.ssh/config:
+   * ProxyJump, ControlMaster, MFA prompts on your terminal. An object with
+   * `host` uses the built-in client with keys given in code.
+   */
+  readonly ssh?: SshTarget;
   /**
    * Where this machine's files are on the cluster, by path prefix, for function
    * task modules and slurmkit's runner: `{ "/Users/ada/sweep": "/home/ada/sweep" }`.

@@ -1,12 +1,12 @@
-// The system's ssh as a transport (issue 25, in progress on this branch):
-// every command rides one multiplexed connection, the user's own
+// The system's ssh as a transport: every command rides one multiplexed connection, the user's own
 // ControlMaster when their configuration has a live one, else one that this
 // transport starts on a private socket and closes with close(). Files move
 // as commands on the same connection (cat, mv, sync), so no second channel
 // or subsystem is needed.
-import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { TransportError } from "../base/errors.js";
 import { quotePosix } from "../base/shell.js";
@@ -19,7 +19,7 @@ export interface OpenSshOptions {
   readonly configFile?: string;
   /** The ssh program. @default "ssh" */
   readonly ssh?: string;
-  /** Whether ssh may prompt (MFA, a passphrase) on this terminal. @default whether stdin is a terminal */
+  /** Whether ssh may prompt (MFA, a passphrase): on this terminal, or through SSH_ASKPASS. @default whether stdin is a terminal, or SSH_ASKPASS_REQUIRE=force */
   readonly interactive?: boolean;
   /** Where the transport says what it does (a connection opened, a reconnect). @default stderr */
   readonly log?: (line: string) => void;
@@ -33,6 +33,38 @@ interface Exited {
 
 /** A command killed by `timeout -s KILL` exits with 128 + 9. */
 const KILLED = 137;
+
+/** Sessions at once on the connection: sshd refuses more than MaxSessions (10 by default), and the user's own sessions may share it. */
+const SESSIONS = 8;
+
+/** How long the connection this transport starts stays up idle after its last use, if close() is never called. */
+const PERSIST = "10m";
+
+/** Connections started here and not closed yet: the process's end closes them (ControlPersist would keep them up). */
+const started = new Map<string, readonly string[]>();
+let exitHook = false;
+function closeAtExit(socket: string, exitArgs: readonly string[]): void {
+  started.set(socket, exitArgs);
+  if (exitHook) return;
+  exitHook = true;
+  process.once("exit", () => {
+    for (const [socket, args] of started) {
+      spawnSync(args[0]!, args.slice(1), { stdio: "ignore", timeout: 5000 });
+      rmSync(join(socket, ".."), { recursive: true, force: true });
+    }
+  });
+}
+
+/** What to do about a failed connection, after ssh's own words. */
+function connectHint(why: string, dest: string, interactive: boolean): string {
+  if (/Host key verification failed|No \S+ host key is known|host key for .* has changed/i.test(why)) {
+    return `; OpenSSH does not trust this host's key. Run \`ssh ${dest}\` once in a terminal, compare the fingerprint it shows with the one your site publishes, and answer yes (or add the key to known_hosts)`;
+  }
+  if (!interactive && /Permission denied|passphrase|password|keyboard-interactive|Authentication failed/i.test(why)) {
+    return `; nothing can answer a prompt here (no terminal): open the connection first in a terminal, with \`slurmkit connect ${dest}\` (or \`ssh -fN ${dest}\` with ControlMaster and ControlPersist in ~/.ssh/config), then run this again`;
+  }
+  return "";
+}
 
 function exec(program: string, args: readonly string[], input: string | Uint8Array | undefined, timeoutMs: number | undefined): Promise<Exited> {
   return new Promise((resolve, reject) => {
@@ -58,6 +90,11 @@ export class OpenSshTransport implements Transport {
   /** The socket of the connection this transport started, when it started one. */
   #ownSocket: string | undefined;
   #master: Promise<string[]> | undefined;
+  /** Connections this transport has opened (the first, then reconnects). */
+  #opened = 0;
+  /** Sessions running, and the calls waiting for one. */
+  #sessions = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(destination: string, options: OpenSshOptions = {}) {
     this.#destination = parseSshDestination(destination);
@@ -80,26 +117,39 @@ export class OpenSshTransport implements Transport {
 
   /** The options that make a call ride the connection: the user's live master, or one this transport starts. */
   #connection(): Promise<string[]> {
-    this.#master ??= this.#open().catch((error: unknown) => {
-      this.#master = undefined;
+    if (this.#master) return this.#master;
+    const opening: Promise<string[]> = this.#open().catch((error: unknown) => {
+      if (this.#master === opening) this.#master = undefined;
       throw error;
     });
-    return this.#master;
+    this.#master = opening;
+    return opening;
+  }
+
+  /** The connection `used` failed: the next call opens a new one (once, however many calls saw it fail). */
+  #dropped(used: Promise<string[]>): void {
+    if (this.#master === used) this.#master = undefined;
+  }
+
+  /** True when a connection listens on `socket`. */
+  async #live(socket: string): Promise<boolean> {
+    return (await exec(this.#ssh, [...this.#base, "-S", socket, "-O", "check", "--", this.#destination.destination], undefined, 10_000)).code === 0;
   }
 
   async #open(): Promise<string[]> {
     this.#config ??= resolveSshConfig(this.#destination, { ...(this.#options.configFile ? { configFile: this.#options.configFile } : {}), ssh: this.#ssh });
     const config = await this.#config;
     const dest = this.#destination.destination;
-    // The user's own ControlMaster, when it is up: every call rides it, and no one is asked anything.
-    if (config.controlPath !== undefined && config.controlMaster !== "no") {
-      const check = await exec(this.#ssh, [...this.#base, "-S", config.controlPath, "-O", "check", "--", dest], undefined, 10_000);
-      if (check.code === 0) return ["-S", config.controlPath, "-o", "ControlMaster=no"];
+    // A connection already up, so no one is asked anything: the user's own ControlMaster, or one `slurmkit connect` opened.
+    for (const socket of [config.controlMaster !== "no" ? config.controlPath : undefined, this.sharedSocket]) {
+      if (socket !== undefined && (await this.#live(socket))) return ["-S", socket, "-o", "ControlMaster=no"];
     }
-    const interactive = this.#options.interactive ?? process.stdin.isTTY === true;
+    const interactive = this.#options.interactive ?? (process.stdin.isTTY === true || process.env.SSH_ASKPASS_REQUIRE === "force");
     this.#ownSocket ??= join(mkdtempSync(join(tmpdir(), "slurmkit-ssh-")), "master");
-    const args = [...this.#base, "-M", "-S", this.#ownSocket, "-o", "ControlPersist=yes", "-o", `BatchMode=${interactive ? "no" : "yes"}`, "-fN", "--", dest];
-    this.#log(`slurmkit: connecting to ${dest} (${config.user}@${config.hostname}:${config.port})${interactive ? "; answer any prompt on this terminal" : ""}`);
+    // ControlPersist: the master outlives a process that never called close() by at most this idle time.
+    const args = [...this.#base, "-M", "-S", this.#ownSocket, "-o", `ControlPersist=${PERSIST}`, "-o", `BatchMode=${interactive ? "no" : "yes"}`, "-fN", "--", dest];
+    const again = this.#opened++ > 0 ? "the connection dropped; reconnecting" : "connecting";
+    this.#log(`slurmkit: ${again} to ${dest} (${config.user}@${config.hostname}:${config.port})${interactive ? "; answer any prompt on this terminal" : ""}`);
     const opened = await new Promise<Exited>((resolve, reject) => {
       // With a terminal, ssh asks on it (MFA, a passphrase); -f puts the master in the background once it is up.
       const child = spawn(this.#ssh, args, { stdio: interactive ? "inherit" : ["ignore", "pipe", "pipe"] });
@@ -110,27 +160,82 @@ export class OpenSshTransport implements Transport {
     });
     if (opened.code !== 0) {
       const why = opened.stderr.trim() || `ssh exited with ${opened.code}`;
-      const hint = interactive ? "" : `; nothing can answer a prompt here (no terminal): open the connection first, e.g. \`ssh -fN ${dest}\` with ControlMaster and ControlPersist in ~/.ssh/config`;
-      throw new TransportError("connect", dest, `the system's ssh could not connect: ${why}${hint}`);
+      throw new TransportError("connect", dest, `the system's ssh could not connect: ${why}${connectHint(why, dest, interactive)}`);
     }
+    closeAtExit(this.#ownSocket, this.#exitArgs(this.#ownSocket));
     return ["-S", this.#ownSocket, "-o", "ControlMaster=no"];
+  }
+
+  /** The command that stops the connection on `socket`. */
+  #exitArgs(socket: string): string[] {
+    return [this.#ssh, ...this.#base, "-S", socket, "-O", "exit", "--", this.#destination.destination];
+  }
+
+  /** Where `slurmkit connect` keeps this destination's connection, for every later process on this machine. */
+  get sharedSocket(): string {
+    const id = createHash("sha256")
+      .update(`${this.#options.configFile ?? ""}\0${this.key}`)
+      .digest("hex")
+      .slice(0, 16);
+    return join(process.env.SLURMKIT_SSH_DIR ?? join(homedir(), ".slurmkit", "ssh"), id);
+  }
+
+  /**
+   * Opens a connection that later processes on this machine use (`slurmkit
+   * connect`): prompts on this terminal, then stays up until `persist` of idle
+   * time has passed or disconnect() closes it. Resolves to whether it was already up.
+   */
+  async connect(persist = "12h"): Promise<boolean> {
+    const socket = this.sharedSocket;
+    if (await this.#live(socket)) return true;
+    mkdirSync(join(socket, ".."), { recursive: true, mode: 0o700 });
+    const dest = this.#destination.destination;
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(this.#ssh, [...this.#base, "-M", "-S", socket, "-o", `ControlPersist=${persist}`, "-fN", "--", dest], { stdio: ["inherit", "inherit", "pipe"] });
+      let stderr = "";
+      child.stderr?.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        process.stderr.write(d);
+      });
+      child.on("error", reject);
+      child.on("exit", (code) =>
+        code === 0 ? resolve() : reject(new TransportError("connect", dest, `the system's ssh could not connect: ${stderr.trim() || `exit ${code}`}${connectHint(stderr, dest, true)}`)),
+      );
+    });
+    return false;
+  }
+
+  /** Closes the connection `connect()` opened; false if none was up. */
+  async disconnect(): Promise<boolean> {
+    const socket = this.sharedSocket;
+    if (!(await this.#live(socket))) return false;
+    await exec(this.#ssh, [...this.#base, "-S", socket, "-O", "exit", "--", this.#destination.destination], undefined, 10_000);
+    return true;
   }
 
   /** Runs a command line on the login node; ssh's own failure (exit 255) is an unreachable TransportError. */
   async #exec(argv: readonly string[], input: string | Uint8Array | undefined, timeoutMs?: number): Promise<Exited> {
-    const connection = await this.#connection();
+    const used = this.#connection();
+    const connection = await used;
     const command = argv.map(quotePosix).join(" ");
     // The server kills a command that outlives its timeout (closing the channel would not); ssh gets a margin over it.
     // `; exit $?`: the login shell must not exec timeout, which kills its own process group, or ssh would see a signal (255), not 137.
     const remote = timeoutMs === undefined ? command : `timeout -s KILL ${Math.max(1, timeoutMs) / 1000} ${command}; exit $?`;
-    const r = await exec(
-      this.#ssh,
-      [...this.#base, ...connection, "-o", "BatchMode=yes", "--", this.#destination.destination, remote],
-      input,
-      timeoutMs === undefined ? undefined : timeoutMs + 30_000,
-    );
+    // ProxyCommand=false: if the connection is gone, ssh must fail (255) rather than log in anew on its own, with a prompt nobody sees.
+    const args = [...this.#base, ...connection, "-o", "BatchMode=yes", "-o", "ProxyCommand=false", "--", this.#destination.destination, remote];
+    // A session ending hands its slot to the next waiting call.
+    if (this.#sessions < SESSIONS) this.#sessions++;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    let r: Exited;
+    try {
+      r = await exec(this.#ssh, args, input, timeoutMs === undefined ? undefined : timeoutMs + 30_000);
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#sessions--;
+    }
     if (r.code === 255) {
-      this.#master = undefined;
+      this.#dropped(used);
       throw new TransportError("exec", this.#destination.destination, `the connection failed: ${r.stderr.trim()}`, { unreachable: true });
     }
     return r;
@@ -207,8 +312,8 @@ export class OpenSshTransport implements Transport {
     this.#master = undefined;
     this.#ownSocket = undefined;
     if (!socket) return;
-    spawn(this.#ssh, [...this.#base, "-S", socket, "-O", "exit", "--", this.#destination.destination], { stdio: "ignore" }).on("exit", () =>
-      rmSync(join(socket, ".."), { recursive: true, force: true }),
-    );
+    started.delete(socket);
+    const [program, ...args] = this.#exitArgs(socket);
+    spawn(program!, args, { stdio: "ignore" }).on("exit", () => rmSync(join(socket, ".."), { recursive: true, force: true }));
   }
 }

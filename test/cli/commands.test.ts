@@ -10,7 +10,7 @@ import { slurmWatcher } from "../../src/slurm/watch.js";
 import { flaky } from "../fixtures/sweep.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 import { needCluster, slurm } from "../helpers/cluster.js";
-import { needSsh } from "../helpers/ssh.js";
+import { acceptedLogins, answerPrompts, needSsh } from "../helpers/ssh.js";
 
 const bin = fileURLToPath(new URL("../../dist/src/cli.js", import.meta.url));
 
@@ -169,7 +169,10 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
       [["rerun", folder], "Say which tasks to rerun, one way"],
       [["rerun", folder, "--state", "FIALED"], "Expected --state to be end states separated by commas"],
       [["rerun", folder, "42"], "No task 42"],
-      [["status", folder, "--ssh", "nobody"], "Expected --ssh user@host or user@host:port"],
+      [["status", folder, "--ssh", "nobody", "--identity", "key"], "Expected --ssh user@host or user@host:port (port 1-65535) with --identity"],
+      [["status", folder, "--ssh=-oProxyCommand=touch /tmp/x"], "Expected --ssh to be a Host alias from ~/.ssh/config or user@host[:port]"],
+      [["status", folder, "--ssh-config", "ssh_config"], "--ssh-config, --identity and --known-hosts go with --ssh DEST"],
+      [["status", "/tmp", "--ssh", "somewhere", "--ssh-config", "c", "--identity", "k"], "--ssh-config is for the system's ssh"],
     ];
     for (const [args, message] of cases) {
       const r = await cli(args);
@@ -389,5 +392,63 @@ describe("the command line over SSH", { timeout: 240_000 }, () => {
     const stranger = await cli(["status", folder, "--ssh", "root@127.0.0.1:2222", "--identity", join(info.dir, "userkey"), "--known-hosts", "/dev/null"]);
     expect(stranger.exitCode).toBe(2);
     expect(stranger.stderr).toMatch(/host key|known_hosts/i);
+  });
+
+  test("--ssh takes a Host alias for the system's ssh (--ssh-config for another ssh_config); an unknown host key says how to accept it", async (ctx) => {
+    const info = needSsh(ctx);
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 2 });
+    const jobs = await executor.mapArray([flaky.with({ i: 0, fail: false, unless: "" }), flaky.with({ i: 1, fail: true, unless: join(folder, "never") })]);
+    await Promise.all(jobs.map((j) => j.wait()));
+    const config = join(info.dir, "openssh-config");
+    const ssh = ["--ssh", "slurmkit-via-bastion", "--ssh-config", config];
+    const status = await cli(["status", folder, "--json", ...ssh]);
+    expect(status.exitCode).toBe(1);
+    expect((JSON.parse(status.stdout) as { submissions: Array<{ states: object }> }).submissions[0]!.states).toEqual({ COMPLETED: 1, FAILED: 1 });
+    expect(status.stderr).toBe("slurmkit: connecting to slurmkit-via-bastion (root@127.0.0.1:2222)");
+    expect((await cli(["logs", folder, "1", ...ssh])).stdout).toMatch(/^hello from 1 on n[12]$/);
+    // A config whose known_hosts does not have the server's key.
+    const stranger = join(await runsFolder(), "ssh_config");
+    await writeFile(stranger, (await readFile(config, "utf8")).replaceAll(join(info.dir, "known_hosts"), "/dev/null"));
+    const refused = await cli(["status", folder, "--ssh", "slurmkit-test", "--ssh-config", stranger]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain("Run `ssh slurmkit-test` once in a terminal, compare the fingerprint");
+  });
+
+  test("connect logs in once (MFA answered on the terminal) and later runs without a terminal use it; after --close they fail at once, saying what to do", async (ctx) => {
+    const info = needSsh(ctx);
+    const folder = await runsFolder();
+    const executor = new SlurmExecutor({ folder, time: 2 });
+    await Promise.all((await executor.mapArray([flaky.with({ i: 0, fail: false, unless: "" })])).map((j) => j.wait()));
+    const sockets = await runsFolder();
+    const askpass = await answerPrompts(info);
+    const ssh = ["--ssh", "slurmkit-mfa", "--ssh-config", join(info.dir, "openssh-config")];
+    const run = (args: string[], prompts: boolean) =>
+      execa("node", [bin, ...args], {
+        reject: false,
+        stdin: "ignore",
+        env: { SLURMKIT_SSH_DIR: sockets, CI: "", ...(prompts ? {} : { SSH_ASKPASS: "", SSH_ASKPASS_REQUIRE: "" }) },
+      });
+    try {
+      const before = await acceptedLogins(info, "mfa");
+      const connected = await run(["connect", "slurmkit-mfa", "--ssh-config", join(info.dir, "openssh-config"), "--persist", "5m"], true);
+      expect(connected.stdout).toContain("Connected to slurmkit-mfa.");
+      expect(connected.exitCode).toBe(0);
+      expect(await askpass.prompts()).toHaveLength(1);
+      // No terminal and no askpass now: the runs ride the connection connect opened.
+      for (let i = 0; i < 3; i++) {
+        const status = await run(["status", folder, ...ssh], false);
+        expect(status.stderr).toBe("");
+        expect(status.exitCode).toBe(0);
+      }
+      expect(await acceptedLogins(info, "mfa")).toBe(before + 1);
+      expect((await run(["connect", "slurmkit-mfa", "--ssh-config", join(info.dir, "openssh-config"), "--close"], false)).stdout).toBe("Closed the connection to slurmkit-mfa.");
+      const refused = await run(["status", folder, ...ssh], false);
+      expect(refused.exitCode).toBe(2);
+      expect(refused.stderr).toContain("nothing can answer a prompt here (no terminal): open the connection first in a terminal, with `slurmkit connect slurmkit-mfa`");
+      expect(await askpass.prompts()).toHaveLength(1);
+    } finally {
+      askpass.restore();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // One suite, every transport: LocalTransport (execa, node:fs), SshTransport
 // (ssh2 to the test sshd on 127.0.0.1:2222, which is this same machine), and
 // OpenSshTransport (the system's ssh to the same sshd through an ssh_config alias).
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,22 +30,9 @@ const transports: Array<{ name: string; make: (ctx: TestContext) => Transport }>
     make: (ctx) => {
       const { dir } = needSsh(ctx);
       // The system's ssh with an ssh_config alias for the test sshd (written once; the key and known_hosts are the test sshd's).
+      // The aliases test/ssh/sshd.sh writes for its servers.
       const config = join(dir, "openssh-config");
-      writeFileSync(
-        config,
-        [
-          "Host testcluster",
-          "  HostName 127.0.0.1",
-          "  Port 2222",
-          "  User root",
-          `  IdentityFile ${join(dir, "userkey")}`,
-          "  IdentitiesOnly yes",
-          `  UserKnownHostsFile ${join(dir, "known_hosts")}`,
-          "  StrictHostKeyChecking yes",
-          "",
-        ].join("\n"),
-      );
-      const t = new OpenSshTransport("testcluster", { configFile: config, interactive: false, log: () => undefined });
+      const t = new OpenSshTransport("slurmkit-test", { configFile: config, interactive: false, log: () => undefined });
       made.push(t);
       return t;
     },

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { TransportError } from "../../src/index.js";
 import { OpenSshTransport } from "../../src/transport/openssh.js";
-import { needSsh } from "../helpers/ssh.js";
+import { acceptedLogins, answerPrompts, dropConnections, needSsh } from "../helpers/ssh.js";
 
 /** An ssh_config with the alias `testcluster` for the test sshd; `extra` lines go into its Host block. */
 async function sshConfig(dir: string, extra: string[] = [], knownHosts = join(dir, "known_hosts")): Promise<string> {
@@ -79,6 +79,7 @@ describe("the system's ssh, with the user's own configuration (test sshd on loop
     expect(error).toBeInstanceOf(TransportError);
     expect(error).toMatchObject({ stage: "connect", unreachable: true });
     expect((error as Error).message).toContain("Host key verification failed");
+    expect((error as Error).message).toContain("Run `ssh testcluster` once in a terminal, compare the fingerprint");
   });
 
   test("with no terminal to answer a prompt, a login that needs one fails at once with a typed error that says what to do", async (ctx) => {
@@ -91,5 +92,58 @@ describe("the system's ssh, with the user's own configuration (test sshd on loop
     const error = await t.run("true", []).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransportError);
     expect((error as Error).message).toContain("open the connection first");
+  });
+
+  test("ProxyJump through a bastion: every command rides one connection, with one login on each server", async (ctx) => {
+    const info = needSsh(ctx);
+    const lines: string[] = [];
+    const t = new OpenSshTransport("slurmkit-via-bastion", { configFile: join(info.dir, "openssh-config"), interactive: false, log: (l) => lines.push(l) });
+    opened.push(t);
+    const before = { bastion: await acceptedLogins(info, "bastion"), login: await acceptedLogins(info, "sshd") };
+    const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => t.run("sh", ["-c", 'echo "$1 $SLURM_CONF"', "sh", String(i)])));
+    expect(runs.map((r) => r.stdout)).toEqual(Array.from({ length: 12 }, (_, i) => `${i} ${process.env.SLURM_CONF}`));
+    await t.writeFile("/tmp/slurmkit-openssh-jump", "through the bastion");
+    expect(String(await t.readFile("/tmp/slurmkit-openssh-jump"))).toBe("through the bastion");
+    expect(await acceptedLogins(info, "bastion")).toBe(before.bastion + 1);
+    expect(await acceptedLogins(info, "sshd")).toBe(before.login + 1);
+    expect(lines).toEqual(["slurmkit: connecting to slurmkit-via-bastion (root@127.0.0.1:2222)"]);
+  });
+
+  test("multifactor authentication: the passcode is asked once for many commands, and once more after the connection drops", async (ctx) => {
+    const info = needSsh(ctx);
+    const askpass = await answerPrompts(info);
+    try {
+      const lines: string[] = [];
+      const t = new OpenSshTransport("slurmkit-mfa", { configFile: join(info.dir, "openssh-config"), log: (l) => lines.push(l) });
+      opened.push(t);
+      const before = await acceptedLogins(info, "mfa");
+      for (let i = 0; i < 10; i++) expect((await t.run("squeue", ["-h"])).exitCode).toBe(0);
+      expect(await askpass.prompts()).toEqual(["(root@127.0.0.1) Password: "]);
+      expect(await acceptedLogins(info, "mfa")).toBe(before + 1);
+      // Cut: the calls in flight fail as unreachable; the next ones share one new login.
+      await dropConnections(info, "mfa");
+      const cut = await t.run("true", []).catch((e: unknown) => e);
+      expect(cut).toMatchObject({ unreachable: true });
+      const after = await Promise.all(Array.from({ length: 6 }, () => t.run("hostname", [])));
+      expect(after.every((r) => r.exitCode === 0)).toBe(true);
+      expect(await askpass.prompts()).toHaveLength(2);
+      expect(await acceptedLogins(info, "mfa")).toBe(before + 2);
+      expect(lines).toEqual([
+        "slurmkit: connecting to slurmkit-mfa (root@127.0.0.1:2224); answer any prompt on this terminal",
+        "slurmkit: the connection dropped; reconnecting to slurmkit-mfa (root@127.0.0.1:2224); answer any prompt on this terminal",
+      ]);
+    } finally {
+      askpass.restore();
+    }
+  });
+
+  test("more commands at once than sshd allows sessions on one connection: they wait for a session, none logs in anew", async (ctx) => {
+    const info = needSsh(ctx);
+    const t = new OpenSshTransport("slurmkit-test", { configFile: join(info.dir, "openssh-config"), interactive: false, log: () => undefined });
+    opened.push(t);
+    const before = await acceptedLogins(info, "sshd");
+    const runs = await Promise.all(Array.from({ length: 40 }, (_, i) => t.run("sh", ["-c", "sleep 0.2; echo $1", "sh", String(i)])));
+    expect(runs.map((r) => Number(r.stdout))).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(await acceptedLogins(info, "sshd")).toBe(before + 1);
   });
 });
