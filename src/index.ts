@@ -64,6 +64,7 @@ export {
   AmbiguousSubmissionError,
   CommandError,
   JobEndedWithoutResultError,
+  NodeUnusableError,
   ParameterError,
   RunFolderError,
   SchedulerError,

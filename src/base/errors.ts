@@ -111,9 +111,9 @@ export class JobEndedWithoutResultError extends SlurmkitError {
   /** The last lines of the task's stderr log. */
   readonly logTail: string;
 
-  constructor(location: TaskLocation, state: JobState, logTail: string, options: SlurmkitErrorOptions = {}) {
+  constructor(location: TaskLocation, state: JobState, logTail: string, options: SlurmkitErrorOptions = {}, summary?: string) {
     super(
-      `Job ${location.jobId} (task ${location.taskIndex}) ended with state ${state} and wrote no result`,
+      summary ?? `Job ${location.jobId} (task ${location.taskIndex}) ended with state ${state} and wrote no result`,
       `${logTail.trim() ? `Last lines of ${location.logPath}:\n${logTail.trimEnd()}` : `${location.logPath} is empty or missing.`}`,
       options,
     );
@@ -122,6 +122,32 @@ export class JobEndedWithoutResultError extends SlurmkitError {
     this.logPath = location.logPath;
     this.state = state;
     this.logTail = logTail;
+  }
+}
+
+/**
+ * The task never ran: the node had no usable Node.js for slurmkit's runner
+ * (not found, or older than it supports). Tasks of the same submission that
+ * had not started were cancelled, and fail with this error too.
+ */
+export class NodeUnusableError extends JobEndedWithoutResultError {
+  override name = "NodeUnusableError";
+  /** The node that was checked. */
+  readonly node: string;
+  /** What was wrong: the path tried, and it was missing or its version. */
+  readonly reason: string;
+
+  constructor(location: TaskLocation, state: JobState, logTail: string, found: { readonly node: string; readonly reason: string; readonly cancelled: boolean }) {
+    const by = found.cancelled ? " (found by another task of its submission, so this one was cancelled before it started)" : "";
+    super(
+      location,
+      state,
+      logTail,
+      {},
+      `Task ${location.taskIndex} (job ${location.jobId}) did not run: no usable Node.js on node ${found.node}${by}: ${found.reason}. Fix: load Node.js in the executor's setup (for example modules(["nodejs"])), or set nodeBinary to a Node.js 18 or newer on the nodes`,
+    );
+    this.node = found.node;
+    this.reason = found.reason;
   }
 }
 

@@ -74,7 +74,8 @@ async function bundleNow(entry: string, options: BundleOptions, inputs: Map<stri
     bundle: true,
     platform: "node",
     format: "esm",
-    target: "node20",
+    // The oldest Node the runner supports (RUNNER_NODE_MAJOR): clusters still have Node 18.
+    target: "node18",
     write: false,
     outfile: resolve("task.mjs"),
     sourcemap: "external",

@@ -1,4 +1,4 @@
-import { JobEndedWithoutResultError, TaskFailedError } from "../base/errors.js";
+import { JobEndedWithoutResultError, NodeUnusableError, TaskFailedError } from "../base/errors.js";
 import type { JobState } from "../base/job-state.js";
 import type { JobOutcome } from "./job.js";
 import type { ResultFile } from "../protocol/records.js";
@@ -26,6 +26,9 @@ export function tail(text: string, lines = 20): string {
   return all.slice(-lines).join("\n");
 }
 
+/** The line an sbatch script writes when the node has no usable Node.js (src/slurm/script.ts); a task cancelled for it reads the line with `(cancelled before it started)`. */
+const NODE_UNUSABLE = /^slurmkit: no usable Node\.js on node (\S+): (.*?)( \(cancelled before it started\))?$/m;
+
 const MEMORY_KILL = /Exceeded (job|step) memory limit|oom[-_ ]kill|Out Of Memory/i;
 
 /**
@@ -35,6 +38,11 @@ const MEMORY_KILL = /Exceeded (job|step) memory limit|oom[-_ ]kill|Out Of Memory
  */
 export function outcomeWithoutResult(job: Job<unknown>, state: JobState, stderr: string, cause?: unknown): JobOutcome {
   const logTail = tail(stderr);
+  const unusable = NODE_UNUSABLE.exec(stderr);
+  if (unusable) {
+    const location = { jobId: job.id, taskIndex: job.taskIndex, logPath: job.paths.stderr };
+    return { state: "FAILED", error: new NodeUnusableError(location, "FAILED", logTail, { node: unusable[1]!, reason: unusable[2]!, cancelled: unusable[3] !== undefined }) };
+  }
   const final: JobState = (state === "FAILED" || state === "UNKNOWN") && MEMORY_KILL.test(stderr) ? "OUT_OF_MEMORY" : state;
   return {
     state: final,

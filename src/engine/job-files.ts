@@ -42,9 +42,16 @@ export async function recordEnd(files: WatchedFiles, t: Tracked, state: JobState
   await files.writeFile(t.job.paths.result, packr.pack(result)).catch(unlessUnreachable(undefined));
 }
 
-/** The task's stderr; for a packed task that wrote none, its element's (a failed setup, say). */
+/**
+ * The task's stderr; for a packed task that wrote none, its element's (a
+ * failed setup, say). A task with no log at all, in a submission where an
+ * element found no usable Node.js, was cancelled for it: that element's line.
+ */
 export async function readStderr(files: WatchedFiles, t: Tracked): Promise<string> {
   const own = await files.readFile(t.job.paths.stderr).then(String, unlessUnreachable(""));
-  if (own || t.elementStderr === undefined) return own;
-  return files.readFile(t.elementStderr).then(String, unlessUnreachable(""));
+  if (own) return own;
+  const element = t.elementStderr === undefined ? "" : await files.readFile(t.elementStderr).then(String, unlessUnreachable(""));
+  if (element) return element;
+  const unusable = await files.readFile(t.folder.nodeUnusable).then(String, unlessUnreachable(""));
+  return unusable ? `${unusable.trimEnd()} (cancelled before it started)\n` : "";
 }

@@ -58,6 +58,10 @@ export class RunFolder {
   get manifest(): string {
     return join(this.dir, "manifest.json");
   }
+  /** Written by the first element that found no usable Node.js on its node: that line of its log. */
+  get nodeUnusable(): string {
+    return join(this.dir, "node-unusable");
+  }
   /** Slurm: what the submission was asked with (parameters, packing, runner), so that its tasks can be run again. */
   get request(): string {
     return join(this.dir, "request");

@@ -156,6 +156,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
       setup,
       runner,
       ranks,
+      nodeCheck: { marker: folder.nodeUnusable },
       ...(workers ? { recordStart: true } : {}),
       ...(exitMarkers ? { exitMarkerDir: folder.resultsDir, exitMarkerOffset: firstElement } : {}),
     });

@@ -18,6 +18,41 @@ export interface ScriptOptions {
   readonly exitMarkerOffset?: number | "from-env";
   /** Export SLURMKIT_ELEMENT_START (epoch seconds) before setup: a worker measures its walltime from it. */
   readonly recordStart?: boolean;
+  /**
+   * Check the node's Node.js after setup, before the runner starts (not
+   * inside a container step). A missing or too old one ends the element with
+   * a `slurmkit: no usable Node.js` line on stderr, writes `marker` (the first
+   * such line of the submission) and cancels the array's elements that have
+   * not started, which would fail the same way.
+   */
+  readonly nodeCheck?: { readonly marker: string };
+}
+
+/** The oldest Node.js major version the runner runs on (its bundle targets it). */
+export const RUNNER_NODE_MAJOR = 18;
+
+/** The script lines of ScriptOptions.nodeCheck, for the node binary `node`. */
+function nodeCheckLines(node: string, marker: string): string[] {
+  const old = Array.from({ length: RUNNER_NODE_MAJOR - 10 }, (_, i) => String(10 + i)).join("|");
+  return [
+    "# check the node's Node.js before the runner starts",
+    `slurmkit_node_bin=${quoteShell(node)}`,
+    'slurmkit_node_version=$("$slurmkit_node_bin" -e "process.stdout.write(process.versions.node)" 2>/dev/null) || slurmkit_node_version=',
+    "slurmkit_node_why=",
+    "case $slurmkit_node_version in",
+    `  '') slurmkit_node_why="'$slurmkit_node_bin' was not found or does not run (PATH=$PATH)" ;;`,
+    `  [0-9].* | ${old.replaceAll("|", ".* | ")}.*) slurmkit_node_why="'$slurmkit_node_bin' is v$slurmkit_node_version; the runner needs v${RUNNER_NODE_MAJOR} or newer" ;;`,
+    "esac",
+    'if [ -n "$slurmkit_node_why" ]; then',
+    '  slurmkit_node_line="slurmkit: no usable Node.js on node ${SLURMD_NODENAME:-$(hostname)}: $slurmkit_node_why"',
+    `  printf '%s\\n' "$slurmkit_node_line" >&2`,
+    `  (set -C; printf '%s\\n' "$slurmkit_node_line" > ${quoteShell(marker)}) 2>/dev/null`,
+    "  # The elements not started yet would fail the same way.",
+    '  if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then scancel --state=PENDING "$SLURM_ARRAY_JOB_ID" 2>/dev/null; fi',
+    "  exit 1",
+    "fi",
+    "",
+  ];
 }
 
 /** This node's name, as Slurm calls it. */
@@ -108,6 +143,7 @@ export function renderScript(o: ScriptOptions): string {
     // A setup file's `set -euo pipefail` must not change how the launch below waits and forwards signals.
     lines.push("set +euo pipefail", "");
   }
+  if (o.nodeCheck && containers.length === 0) lines.push(...nodeCheckLines(o.runner[0]!, o.nodeCheck.marker));
   const rank = steps.flatMap((s) => s.rank);
   const launch = [...(containers[0]?.wrap ?? []), quoteCommand(o.runner)].join(" ");
   lines.push("# run the task");

@@ -1,10 +1,11 @@
 import { execa } from "execa";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseParameters, toSbatchOptions } from "../../src/slurm/parameters.js";
 import { renderScript } from "../../src/slurm/script.js";
+import { container } from "../../src/setup/container.js";
 import { quotePosix, quoteSbatch, quoteShell } from "../../src/base/shell.js";
 
 const NASTY = `it's "quoted" $HOME \`id\` $(touch /tmp/pwned) ; rm -rf / & a\\b`;
@@ -85,5 +86,53 @@ describe("the sbatch script", () => {
       expect(stdout.split("\0").slice(0, -1)).toEqual(words);
     }
     expect(() => quotePosix("a\0b")).toThrow("Cannot put a NUL byte into a shell word");
+  });
+
+  test("the node check: after setup and before the runner, it passes shellcheck, and tells a missing, an old and a good Node.js apart", async (ctx) => {
+    if (!hasShellcheck && process.env.CI !== "true") ctx.skip("shellcheck is not installed (npm run cluster:up installs it)");
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-nodecheck-"));
+    const render = (node: string) =>
+      renderScript({ options: [], setup: ["export SETUP_RAN=1"], runner: [node, `${dir}/runner.mjs`, `${dir}/it's`], ranks: 1, nodeCheck: { marker: join(dir, "node-unusable") } });
+    const script = render("node");
+    await lint(script);
+    expect(script.indexOf("# check the node's Node.js")).toBeGreaterThan(script.indexOf("export SETUP_RAN=1"));
+    expect(script.indexOf("# check the node's Node.js")).toBeLessThan(script.indexOf("# run the task"));
+    // The check alone (the runner's line cut off), with stand-in programs that print a version as node -e would.
+    const check = async (node: string) => {
+      const text = render(node).split("# run the task")[0]!;
+      return execa("bash", ["-c", text], { reject: false, env: { SLURMD_NODENAME: "nX" } });
+    };
+    const fake = async (name: string, version: string) => {
+      const path = join(dir, name);
+      await writeFile(path, `#!/bin/sh\nprintf '%s' '${version}'\n`, { mode: 0o755 });
+      return path;
+    };
+    const missing = await check(join(dir, "no-such-node"));
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(new RegExp(`^slurmkit: no usable Node\\.js on node nX: '${dir}/no-such-node' was not found or does not run \\(PATH=`));
+    for (const [version, ok] of [
+      ["9.11.2", false],
+      ["16.20.2", false],
+      ["17.9.1", false],
+      ["18.0.0", true],
+      ["20.11.1", true],
+      ["100.0.0", true],
+    ] as const) {
+      const r = await check(await fake(`node-${version}`, version));
+      expect(r.exitCode, version).toBe(ok ? 0 : 1);
+      if (!ok) expect(r.stderr).toBe(`slurmkit: no usable Node.js on node nX: '${dir}/node-${version}' is v${version}; the runner needs v18 or newer`);
+    }
+    // The first failure's line is the marker; a later one does not replace it.
+    expect(await readFile(join(dir, "node-unusable"), "utf8")).toMatch(/no-such-node' was not found/);
+    // Inside a container the check is the container's business.
+    const boxed = renderScript({
+      options: [],
+      setup: [container({ runtime: "apptainer", image: "/images/node20.sif" })],
+      runner: ["node", "r.mjs", "/d"],
+      ranks: 1,
+      nodeCheck: { marker: "/d/node-unusable" },
+    });
+    expect(boxed).not.toContain("# check the node's Node.js");
+    expect(boxed).toContain("node r.mjs /d");
   });
 });
