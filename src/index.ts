@@ -50,6 +50,7 @@ export type { SchedulerCallCounts } from "./slurm/scheduler.js";
 // Transports
 export { LocalTransport } from "./transport/local.js";
 export { SshTransport } from "./transport/ssh.js";
+export type { CheckLine, CheckOptions, CheckReport, CheckStatus } from "./slurm/doctor.js";
 export { OpenSshTransport, type OpenSshOptions } from "./transport/openssh.js";
 export type { OpenSshTarget, SshTarget } from "./transport/ssh-target.js";
 export type { SshOptions } from "./transport/ssh-options.js";

@@ -3,6 +3,7 @@ import { closeMatches } from "../base/suggest.js";
 import { VERSION } from "../base/version.js";
 import { cancel, rerun } from "./change.js";
 import { connect } from "./connect.js";
+import { doctor } from "./doctor.js";
 import { logs } from "./logs.js";
 
 import { results } from "./results.js";
@@ -25,6 +26,10 @@ Commands:
   cancel <folder> [task...]          cancel the tasks named, or every one not ended
   rerun <folder> (--failed | --state TIMEOUT,... | --all | task...) [--slurm key=value ...]
                                      run tasks again from the stored spec, with overrides
+  doctor [--folder DIR] [--partition P] [--node-binary PATH] [--setup LINE]... [--no-job]
+                                     check what the cluster allows before a first sweep: Slurm,
+                                     accounting, limits, partitions, preemption, sbatch --test-only,
+                                     then one small job that reports from a node (exit 1: a check failed)
   connect DEST [--persist 12h] [--close]
                                      log in to a cluster once on this terminal (MFA, a passphrase)
                                      and keep the connection for later runs, even without a terminal
@@ -45,7 +50,7 @@ Exit codes: 0 done (status and watch: every task completed); 1 a task failed;
 slurmkit --version prints the version.
 `;
 
-const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = { status, watch, logs, results, cancel, rerun, connect };
+const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = { status, watch, logs, results, cancel, rerun, connect, doctor };
 
 /** Runs the slurmkit command line with the given arguments and resolves to its exit code. */
 export async function main(argv: readonly string[]): Promise<number> {

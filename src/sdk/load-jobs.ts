@@ -14,7 +14,12 @@ import { reloadOf } from "./schedulers.js";
 export interface LoadJobsOptions {
   /** Where the folder is. @default this machine */
   readonly transport?: Transport;
-  /** The folder is on a cluster reached over SSH (an absolute path there). loadJobs then opens a connection that only the process's end closes: pass `executor` to close it yourself. */
+  /**
+   * The folder is on a cluster reached over SSH (an absolute path there), as
+   * an executor's `ssh` says it: `"cedar"` for the system's ssh, or keys for
+   * the built-in client. loadJobs then opens a connection that only the
+   * process's end closes: pass `executor` to close it yourself.
+   */
   readonly ssh?: SshTarget;
   /** Reach the folder through this executor's transport; `executor.close()` then closes what loadJobs used. */
   readonly executor?: { readonly transport: Transport };

@@ -10,6 +10,7 @@ import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
 import { newSubmissionDir, taskRecords } from "../core/submission.js";
 import { LocalTransport } from "../transport/local.js";
 import { sshTransport } from "../transport/ssh-target.js";
+import { checkCluster, type CheckOptions, type CheckReport } from "./doctor.js";
 import type { Transport } from "../transport/transport.js";
 import { dependencyOf } from "./backend.js";
 import { launch, prepareLaunch } from "./launch.js";
@@ -76,6 +77,18 @@ export class SlurmExecutor implements Executor {
   close(): void {
     releaseSlurmWatcher(this.transport);
     this.transport.close?.();
+  }
+
+  /**
+   * Checks what this cluster allows before a first sweep, as `slurmkit
+   * doctor` does: Slurm's commands and version, accounting, limits,
+   * partitions, preemption, an `sbatch --test-only` of these parameters,
+   * then one small job with the executor's setup that reports from a node
+   * (the folder at the same path, Node.js, scratch, python3, module, GPUs).
+   */
+  check(options: CheckOptions = {}): Promise<CheckReport> {
+    const where = this.transport instanceof LocalTransport ? "this machine (sbatch runs here)" : this.transport.key;
+    return checkCluster({ transport: this.transport, scheduler: this.#scheduler, folder: this.folder, nodeBinary: this.nodeBinary, parameters: this.#parameters, where }, options);
   }
 
   /** The validated parameters (time in seconds, memory in megabytes). */

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { command, LocalTransport, SlurmExecutor, type SchedulerCallCounts } from "../../src/index.js";
+import { command, LocalTransport, OpenSshTransport, SlurmExecutor, type SchedulerCallCounts, type Transport } from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
@@ -279,6 +279,43 @@ let sampleScope = "";
   sampleMs = (performance.now() - t0) / 200;
 }
 
+// Over the system's ssh (the test sshd, through an alias): the round trips one poll costs, with 10 and with 200
+// jobs queued or running. Every Transport call is one command on the one multiplexed connection.
+const roundTrips: { jobs: number; perPoll: number; pollMs: number }[] = [];
+{
+  await execa("bash", [join(root, "test/ssh/sshd.sh"), "up"], { stdio: "inherit" });
+  const sshDir = (await execa("bash", [join(root, "test/ssh/sshd.sh"), "dir"])).stdout.trim();
+  const inner = new OpenSshTransport("slurmkit-test", { configFile: join(sshDir, "openssh-config"), interactive: false, log: () => undefined });
+  let calls = 0;
+  /** Counts a call, then makes it. */
+  const count = <T>(call: () => T): T => {
+    calls++;
+    return call();
+  };
+  const counted: Transport = {
+    key: inner.key,
+    run: (...a) => count(() => inner.run(...a)),
+    readFile: (p) => count(() => inner.readFile(p)),
+    writeFile: (p, d) => count(() => inner.writeFile(p, d)),
+    createExclusive: (p, d) => count(() => inner.createExclusive(p, d)),
+    list: (p) => count(() => inner.list(p)),
+    mkdir: (p) => count(() => inner.mkdir(p)),
+    close: () => inner.close(),
+  };
+  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-ssh-")), transport: counted, time: 5, mem: MEM });
+  for (const n of [10, 200]) {
+    const jobs = await executor.mapArray(Array.from({ length: n }, () => command("sleep", ["120"])));
+    await executor.watcher.pollNow();
+    const before = calls;
+    const t0 = performance.now();
+    for (let i = 0; i < 5; i++) await executor.watcher.pollNow();
+    roundTrips.push({ jobs: n, perPoll: (calls - before) / 5, pollMs: (performance.now() - t0) / 5 });
+    await execa("scancel", [...new Set(jobs.map((j) => j.id.split("_")[0]!))]);
+    await Promise.all(jobs.map((j) => j.wait()));
+  }
+  executor.close();
+}
+
 // Client side: mapArray of 10,000 tasks (held, then cancelled: only the client is timed).
 const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-client-")), time: 5, mem: MEM, sbatch: { hold: true } });
 await executor.limits();
@@ -318,6 +355,7 @@ for (const w of workerMemory) {
       : `worker memory, ${w.n.toLocaleString("en")} packed tasks at mem ${MEM}: each worker asked for ${w.askedMb} MiB; the most one held was ${w.peakMb.toFixed(1)} MiB (sacct MaxRSS over ${w.workers} workers)`,
   );
 }
+console.log(`over the system's ssh (one multiplexed connection): one poll costs ${roundTrips.map((r) => `${r.perPoll} round trips (${r.pollMs.toFixed(0)} ms) with ${r.jobs} jobs`).join(", ")}`);
 console.log(`memory sample of a running task's process tree: ${sampleMs.toFixed(2)} ms (${sampleScope}), every 500 ms while tasks run`);
 console.log(`claims: ${claimMs.toFixed(3)} ms per task (4 workers claiming 10,000 tasks by exclusive create, this machine's file system)`);
 console.log(
