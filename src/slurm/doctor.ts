@@ -325,7 +325,7 @@ async function probe(target: CheckTarget, parameters: SlurmParameters, header: A
       line(
         "Node.js on the nodes",
         "fail",
-        `'${target.nodeBinary}' not found on ${node} (PATH=${seen.get("path") ?? ""})`,
+        target.nodeBinary.includes("/") ? `'${target.nodeBinary}' does not exist or does not run on ${node}` : `'${target.nodeBinary}' was not found on ${node} (PATH=${seen.get("path") ?? ""})`,
         `load it in the executor's setup (modules(["nodejs"])), or set nodeBinary to a Node.js ${RUNNER_NODE_MAJOR} or newer on the nodes (an unpacked tarball in $HOME works)`,
       ),
     );
@@ -378,6 +378,7 @@ export function formatReport(report: CheckReport): string {
   }
   const fails = report.lines.filter((l) => l.status === "fail").length;
   const warns = report.lines.filter((l) => l.status === "warn").length;
-  out.push("", fails ? `${fails} failed, ${warns} warnings: fix the failures before the first sweep.` : `Ready: ${warns ? `${warns} warnings, ` : ""}nothing failed.`);
+  const warnings = `${warns} warning${warns === 1 ? "" : "s"}`;
+  out.push("", fails ? `${fails} failed, ${warnings}: fix the failures before the first sweep.` : `Ready: ${warns ? `${warnings}, ` : ""}nothing failed.`);
   return `${out.join("\n")}\n`;
 }

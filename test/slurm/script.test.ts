@@ -109,7 +109,10 @@ describe("the sbatch script", () => {
     };
     const missing = await check(join(dir, "no-such-node"));
     expect(missing.exitCode).toBe(1);
-    expect(missing.stderr).toMatch(new RegExp(`^slurmkit: no usable Node\\.js on node nX: '${dir}/no-such-node' was not found or does not run \\(PATH=`));
+    expect(missing.stderr).toBe(`slurmkit: no usable Node.js on node nX: '${dir}/no-such-node' does not exist or does not run`);
+    const bare = await check("no-such-node-on-path");
+    expect(bare.exitCode).toBe(1);
+    expect(bare.stderr).toMatch(/^slurmkit: no usable Node\.js on node nX: 'no-such-node-on-path' was not found on PATH=\S+$/);
     for (const [version, ok] of [
       ["9.11.2", false],
       ["16.20.2", false],
@@ -123,7 +126,7 @@ describe("the sbatch script", () => {
       if (!ok) expect(r.stderr).toBe(`slurmkit: no usable Node.js on node nX: '${dir}/node-${version}' is v${version}; the runner needs v18 or newer`);
     }
     // The first failure's line is the marker; a later one does not replace it.
-    expect(await readFile(join(dir, "node-unusable"), "utf8")).toMatch(/no-such-node' was not found/);
+    expect(await readFile(join(dir, "node-unusable"), "utf8")).toMatch(/no-such-node' does not exist or does not run/);
     // Inside a container the check is the container's business.
     const boxed = renderScript({
       options: [],
