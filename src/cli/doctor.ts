@@ -1,5 +1,5 @@
 import { UsageError } from "../base/errors.js";
-import { formatReport } from "../slurm/doctor.js";
+import { formatReport, type CheckReport } from "../slurm/doctor.js";
 import { SlurmExecutor } from "../slurm/executor.js";
 import { sshTransport } from "../transport/ssh-target.js";
 import { parse, sshFromFlags } from "./options.js";
@@ -22,7 +22,20 @@ export async function doctor(args: readonly string[]): Promise<number> {
   let folder = values.folder as string | undefined;
   if (folder === undefined) {
     // The probe's report comes back through a folder the nodes share: the home folder's is the usual one.
-    const home = transport ? (await transport.run("printenv", ["HOME"])).stdout.trim() : process.cwd();
+    let home = process.cwd();
+    if (transport) {
+      try {
+        home = (await transport.run("printenv", ["HOME"])).stdout.trim();
+      } catch (error) {
+        transport.close?.();
+        const report: CheckReport = {
+          ok: false,
+          lines: [{ name: "transport", status: "fail", detail: `${transport.key}: ${(error as Error).message}`, fix: "check that `ssh HOST true` works in a terminal" }],
+        };
+        process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatReport(report));
+        return 1;
+      }
+    }
     folder = `${home}/slurmkit-runs`;
   } else if (transport && !folder.startsWith("/")) {
     throw new UsageError(`With --ssh the folder is a path on the cluster and must be absolute, got '${folder}'`);

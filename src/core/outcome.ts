@@ -41,7 +41,7 @@ export function outcomeWithoutResult(job: Job<unknown>, state: JobState, stderr:
   const unusable = NODE_UNUSABLE.exec(stderr);
   if (unusable) {
     const location = { jobId: job.id, taskIndex: job.taskIndex, logPath: job.paths.stderr };
-    return { state: "FAILED", error: new NodeUnusableError(location, "FAILED", logTail, { node: unusable[1]!, reason: unusable[2]!, cancelled: unusable[3] !== undefined }) };
+    return { state, error: new NodeUnusableError(location, state, logTail, { node: unusable[1]!, reason: unusable[2]!, cancelled: unusable[3] !== undefined }) };
   }
   const final: JobState = (state === "FAILED" || state === "UNKNOWN") && MEMORY_KILL.test(stderr) ? "OUT_OF_MEMORY" : state;
   return {

@@ -44,14 +44,15 @@ export async function recordEnd(files: WatchedFiles, t: Tracked, state: JobState
 
 /**
  * The task's stderr; for a packed task that wrote none, its element's (a
- * failed setup, say). A task with no log at all, in a submission where an
- * element found no usable Node.js, was cancelled for it: that element's line.
+ * failed setup, say). A task that ended CANCELLED with no log at all (not by
+ * this client), in a submission where an element found no usable Node.js,
+ * was cancelled for it: that element's line.
  */
-export async function readStderr(files: WatchedFiles, t: Tracked): Promise<string> {
+export async function readStderr(files: WatchedFiles, t: Tracked, state?: JobState): Promise<string> {
   const own = await files.readFile(t.job.paths.stderr).then(String, unlessUnreachable(""));
   if (own) return own;
   const element = t.elementStderr === undefined ? "" : await files.readFile(t.elementStderr).then(String, unlessUnreachable(""));
-  if (element) return element;
+  if (element || state !== "CANCELLED" || t.cancelled) return element;
   const unusable = await files.readFile(t.folder.nodeUnusable).then(String, unlessUnreachable(""));
   return unusable ? `${unusable.trimEnd()} (cancelled before it started)\n` : "";
 }

@@ -397,7 +397,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     if (state === "COMPLETED" && Date.now() - t.endedSince < this.#loop.intervals.resultGraceMs) return false;
     // A worker that finished without a result for a task it took lost that task: it failed.
     const ended = t.pool && state === "COMPLETED" ? "FAILED" : state;
-    const outcome = outcomeWithoutResult(t.job, ended, await readStderr(this.files, t));
+    const outcome = outcomeWithoutResult(t.job, ended, await readStderr(this.files, t, ended));
     await recordEnd(this.files, t, outcome.state, `Task ${t.job.taskIndex}'s worker ${t.worker ?? ""} ended ${outcome.state} while the task ran`);
     settleJob(t.job, outcome);
     this.#tracked.delete(t.job);

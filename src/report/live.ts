@@ -39,9 +39,11 @@ export class LiveLines {
 
   /** Replaces the lines on screen. */
   draw(lines: readonly string[]): void {
-    this.#erase();
+    // One write: a terminal never shows the lines erased and not yet drawn again.
+    const erase = this.#erasing();
     this.#lines = lines;
-    this.#paint();
+    const paint = this.#painting();
+    if (erase || paint) this.#write(erase + paint);
   }
 
   /** Stops: the last lines stay on screen, ended by a newline, and writes go straight through again. */
@@ -53,16 +55,29 @@ export class LiveLines {
   }
 
   #erase(): void {
-    if (!this.#drawn) return;
-    this.#write(`\r\x1b[K${"\x1b[1A\x1b[K".repeat(this.#drawn - 1)}`);
-    this.#drawn = 0;
+    const text = this.#erasing();
+    if (text) this.#write(text);
   }
 
   #paint(): void {
-    if (this.#midLine || !this.#lines.length || this.#drawn) return;
+    const text = this.#painting();
+    if (text) this.#write(text);
+  }
+
+  /** What erases the lines drawn (none drawn: ""); they count as erased. */
+  #erasing(): string {
+    if (!this.#drawn) return "";
+    const text = `\r\x1b[K${"\x1b[1A\x1b[K".repeat(this.#drawn - 1)}`;
+    this.#drawn = 0;
+    return text;
+  }
+
+  /** What draws the lines (nothing to draw: ""); they count as drawn. */
+  #painting(): string {
+    if (this.#midLine || !this.#lines.length || this.#drawn) return "";
     const width = Math.max(20, (this.#out.columns || 100) - 1); // a pseudo-terminal may report 0 columns
-    this.#write(this.#lines.map((l) => (visibleLength(l) > width ? `${l.slice(0, width - 1)}…${l.includes("\x1b[") ? "\x1b[0m" : ""}` : l)).join("\n"));
     this.#drawn = this.#lines.length;
+    return this.#lines.map((l) => (visibleLength(l) > width ? `${l.slice(0, width - 1)}…${l.includes("\x1b[") ? "\x1b[0m" : ""}` : l)).join("\n");
   }
 }
 

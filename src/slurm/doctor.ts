@@ -52,6 +52,9 @@ export interface CheckTarget {
   readonly where: string;
 }
 
+/** How often the probe job's state is asked while it waits. */
+const POLL_MS = 2000;
+
 /** The oldest Node.js slurmkit's client runs on. */
 const CLIENT_NODE_MAJOR = 20;
 const COMMANDS = ["sbatch", "squeue", "sacct", "scontrol", "sinfo"] as const;
@@ -148,6 +151,10 @@ export async function checkCluster(target: CheckTarget, options: CheckOptions = 
     return { lines, ok: false };
   }
   const found = await run("sh", ["-c", 'for c in "$@"; do command -v "$c" >/dev/null 2>&1 || printf "%s " "$c"; done', "sh", ...COMMANDS]);
+  if (found.exitCode !== 0) {
+    lines.push(line("Slurm commands", "fail", `could not look for them: sh exited with ${found.exitCode}: ${found.stderr.trim()}`, "check that the login shell is a POSIX shell"));
+    return { lines, ok: false };
+  }
   const missing = found.stdout.trim();
   const version = await run("sbatch", ["--version"]).catch(() => undefined);
   if (missing) {
@@ -273,10 +280,15 @@ async function probe(target: CheckTarget, parameters: SlurmParameters, header: A
   let state = "PENDING";
   let lastSaid = Date.now();
   for (;;) {
-    const q = await transport.run("squeue", ["-h", "-j", id, "-o", "%T"], { timeoutMs: 60_000 });
+    // squeue fails now and then on a busy controller (a socket timeout): that is not the job's end, unless it no longer knows the id.
+    const q = await transport.run("squeue", ["-h", "-j", id, "-o", "%T"], { timeoutMs: 60_000 }).catch((error: unknown) => {
+      if (isUnreachable(error)) throw error;
+      return { exitCode: -1, stdout: "", stderr: (error as Error).message };
+    });
     const now = q.stdout.trim();
-    if (q.exitCode !== 0 || now === "" || /COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE/.test(now)) break;
-    state = now;
+    if (q.exitCode === 0 && (now === "" || /COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE/.test(now))) break;
+    if (q.exitCode !== 0 && /Invalid job id/i.test(q.stderr)) break;
+    if (q.exitCode === 0) state = now;
     if (Date.now() - started > timeout) {
       await transport.run("scancel", [id]).catch(() => undefined);
       return [
@@ -292,7 +304,7 @@ async function probe(target: CheckTarget, parameters: SlurmParameters, header: A
       log(`probe job ${id} is ${state} (${Math.round((Date.now() - started) / 1000)} s)`);
       lastSaid = Date.now();
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
   // The output file may reach a network file system a moment after the job ended.
   let report = "";

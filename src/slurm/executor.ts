@@ -10,6 +10,8 @@ import { codeFiles, snapshotRecords, type CodeFile } from "../code/snapshot.js";
 import { newSubmissionDir, taskRecords } from "../core/submission.js";
 import { LocalTransport } from "../transport/local.js";
 import { sshTransport } from "../transport/ssh-target.js";
+import { OpenSshTransport } from "../transport/openssh.js";
+import { SshTransport } from "../transport/ssh.js";
 import { checkCluster, type CheckOptions, type CheckReport } from "./doctor.js";
 import type { Transport } from "../transport/transport.js";
 import { dependencyOf } from "./backend.js";
@@ -87,7 +89,14 @@ export class SlurmExecutor implements Executor {
    * (the folder at the same path, Node.js, scratch, python3, module, GPUs).
    */
   check(options: CheckOptions = {}): Promise<CheckReport> {
-    const where = this.transport instanceof LocalTransport ? "this machine (sbatch runs here)" : this.transport.key;
+    const where =
+      this.transport instanceof LocalTransport
+        ? "this machine (sbatch runs here)"
+        : this.transport instanceof OpenSshTransport
+          ? `${this.transport.destination}, through the system's ssh`
+          : this.transport instanceof SshTransport
+            ? `${this.transport.destination}, through the built-in ssh client`
+            : this.transport.key;
     return checkCluster({ transport: this.transport, scheduler: this.#scheduler, folder: this.folder, nodeBinary: this.nodeBinary, parameters: this.#parameters, where }, options);
   }
 

@@ -31,29 +31,42 @@ export interface ScriptOptions {
 /** The oldest Node.js major version the runner runs on (its bundle targets it). */
 export const RUNNER_NODE_MAJOR = 18;
 
-/** The script lines of ScriptOptions.nodeCheck, for the node binary `node`. */
+/**
+ * The script lines of ScriptOptions.nodeCheck, for the node binary `node`.
+ * A binary that is missing or too old fails every element the same way, so
+ * the pending ones are cancelled; one that is there but fails to run (out of
+ * memory, a file system hiccup) fails this element alone.
+ */
 function nodeCheckLines(node: string, marker: string): string[] {
   const old = Array.from({ length: RUNNER_NODE_MAJOR - 10 }, (_, i) => String(10 + i)).join("|");
   return [
     "# check the node's Node.js before the runner starts",
     `slurmkit_node_bin=${quoteShell(node)}`,
-    'slurmkit_node_version=$("$slurmkit_node_bin" -e "process.stdout.write(process.versions.node)" 2>/dev/null) || slurmkit_node_version=',
+    'slurmkit_node_out=$("$slurmkit_node_bin" -e "process.stdout.write(process.versions.node)" 2>&1)',
+    "slurmkit_node_status=$?",
     "slurmkit_node_why=",
-    "case $slurmkit_node_version in",
-    "  '')",
-    "    case $slurmkit_node_bin in",
-    `      */*) slurmkit_node_why="'$slurmkit_node_bin' does not exist or does not run" ;;`,
-    `      *) slurmkit_node_why="'$slurmkit_node_bin' was not found on PATH=$PATH" ;;`,
-    "    esac",
-    "    ;;",
-    `  [0-9].* | ${old.replaceAll("|", ".* | ")}.*) slurmkit_node_why="'$slurmkit_node_bin' is v$slurmkit_node_version; the runner needs v${RUNNER_NODE_MAJOR} or newer" ;;`,
-    "esac",
+    "slurmkit_node_all=yes",
+    'if ! command -v "$slurmkit_node_bin" >/dev/null 2>&1; then',
+    "  case $slurmkit_node_bin in",
+    `    */*) slurmkit_node_why="'$slurmkit_node_bin' does not exist or does not run" ;;`,
+    `    *) slurmkit_node_why="'$slurmkit_node_bin' was not found on PATH=$PATH" ;;`,
+    "  esac",
+    'elif [ "$slurmkit_node_status" -ne 0 ]; then',
+    `  slurmkit_node_why="'$slurmkit_node_bin' failed to run (exit $slurmkit_node_status): $(printf '%s\\n' "$slurmkit_node_out" | head -n 1)"`,
+    "  slurmkit_node_all=no",
+    "else",
+    "  case $slurmkit_node_out in",
+    `    '' | [0-9].* | ${old.replaceAll("|", ".* | ")}.*) slurmkit_node_why="'$slurmkit_node_bin' is v$slurmkit_node_out; the runner needs v${RUNNER_NODE_MAJOR} or newer" ;;`,
+    "  esac",
+    "fi",
     'if [ -n "$slurmkit_node_why" ]; then',
     '  slurmkit_node_line="slurmkit: no usable Node.js on node ${SLURMD_NODENAME:-$(hostname)}: $slurmkit_node_why"',
     `  printf '%s\\n' "$slurmkit_node_line" >&2`,
-    `  (set -C; printf '%s\\n' "$slurmkit_node_line" > ${quoteShell(marker)}) 2>/dev/null`,
-    "  # The elements not started yet would fail the same way.",
-    '  if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then scancel --state=PENDING "$SLURM_ARRAY_JOB_ID" 2>/dev/null; fi',
+    '  if [ "$slurmkit_node_all" = yes ]; then',
+    "    # The elements not started yet would fail the same way.",
+    `    (set -C; printf '%s\\n' "$slurmkit_node_line" > ${quoteShell(marker)}) 2>/dev/null`,
+    '    if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then scancel --state=PENDING "$SLURM_ARRAY_JOB_ID" 2>/dev/null; fi',
+    "  fi",
     "  exit 1",
     "fi",
     "",

@@ -7,7 +7,7 @@ import { execFile, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { TransportError } from "../base/errors.js";
 import { quotePosix } from "../base/shell.js";
 import { parseSshDestination, resolveSshConfig, type OpenSshConfig, type SshDestination } from "./openssh-config.js";
@@ -29,10 +29,18 @@ interface Exited {
   readonly code: number;
   readonly stdout: Buffer;
   readonly stderr: string;
+  /** ssh itself was killed (its timeout passed) or died of a signal. */
+  readonly killed?: boolean;
 }
 
 /** A command killed by `timeout -s KILL` exits with 128 + 9. */
 const KILLED = 137;
+
+/** Numbers transports, so that two of them to one destination never share a watcher (their configs may differ). */
+let transports = 0;
+
+/** Printed before a command's output, so that whatever a login shell's rc file prints first is dropped. */
+const BEGIN = "SLURMKIT-OUTPUT-BEGINS";
 
 /** Sessions at once on the connection: sshd refuses more than MaxSessions (10 by default), and the user's own sessions may share it. */
 const SESSIONS = 8;
@@ -55,6 +63,13 @@ function closeAtExit(socket: string, exitArgs: readonly string[]): void {
   });
 }
 
+/** The output after BEGIN: what a login shell's rc files print first is dropped. */
+function withoutPreamble(r: Exited): Exited {
+  const marker = Buffer.from(`${BEGIN}\n`);
+  const at = r.stdout.indexOf(marker);
+  return at < 0 ? r : { ...r, stdout: r.stdout.subarray(at + marker.length) };
+}
+
 /** What to do about a failed connection, after ssh's own words. */
 function connectHint(why: string, dest: string, interactive: boolean): string {
   if (/Host key verification failed|No \S+ host key is known|host key for .* has changed/i.test(why)) {
@@ -69,7 +84,8 @@ function connectHint(why: string, dest: string, interactive: boolean): string {
 function exec(program: string, args: readonly string[], input: string | Uint8Array | undefined, timeoutMs: number | undefined): Promise<Exited> {
   return new Promise((resolve, reject) => {
     const child = execFile(program, args, { encoding: "buffer", maxBuffer: 1 << 30, ...(timeoutMs ? { timeout: timeoutMs } : {}) }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== "number") return reject(error);
+      if (error && typeof error.code === "string") return reject(error); // ssh could not start (ENOENT)
+      if (error && typeof error.code !== "number") return resolve({ code: -1, stdout, stderr: stderr.toString(), killed: true });
       resolve({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr: stderr.toString() });
     });
     child.stdin?.on("error", () => undefined);
@@ -86,6 +102,12 @@ export class OpenSshTransport implements Transport {
   readonly key: string;
   readonly #destination: SshDestination;
   readonly #options: OpenSshOptions;
+  /** The destination and port as given. */
+  readonly #where: string;
+  /** How the login node was named: the alias or `user@host[:port]`. */
+  get destination(): string {
+    return this.#where;
+  }
   #config: Promise<OpenSshConfig> | undefined;
   /** The socket of the connection this transport started, when it started one. */
   #ownSocket: string | undefined;
@@ -99,7 +121,8 @@ export class OpenSshTransport implements Transport {
   constructor(destination: string, options: OpenSshOptions = {}) {
     this.#destination = parseSshDestination(destination);
     this.#options = options;
-    this.key = `openssh:${this.#destination.destination}${this.#destination.port !== undefined ? `:${this.#destination.port}` : ""}`;
+    this.#where = `${this.#destination.destination}${this.#destination.port !== undefined ? `:${this.#destination.port}` : ""}`;
+    this.key = `openssh:${this.#where}#${++transports}`;
   }
 
   get #ssh(): string {
@@ -137,7 +160,10 @@ export class OpenSshTransport implements Transport {
   }
 
   async #open(): Promise<string[]> {
-    this.#config ??= resolveSshConfig(this.#destination, { ...(this.#options.configFile ? { configFile: this.#options.configFile } : {}), ssh: this.#ssh });
+    this.#config ??= resolveSshConfig(this.#destination, { ...(this.#options.configFile ? { configFile: this.#options.configFile } : {}), ssh: this.#ssh }).catch((error: unknown) => {
+      this.#config = undefined;
+      throw new TransportError("connect", this.#destination.destination, `ssh -G could not read the configuration: ${(error as Error).message}`, { cause: error });
+    });
     const config = await this.#config;
     const dest = this.#destination.destination;
     // A connection already up, so no one is asked anything: the user's own ControlMaster, or one `slurmkit connect` opened.
@@ -145,9 +171,20 @@ export class OpenSshTransport implements Transport {
       if (socket !== undefined && (await this.#live(socket))) return ["-S", socket, "-o", "ControlMaster=no"];
     }
     const interactive = this.#options.interactive ?? (process.stdin.isTTY === true || process.env.SSH_ASKPASS_REQUIRE === "force");
-    this.#ownSocket ??= join(mkdtempSync(join(tmpdir(), "slurmkit-ssh-")), "master");
+    // A new socket for each connection: a master that died may have left its socket behind.
+    if (this.#ownSocket) {
+      started.delete(this.#ownSocket);
+      rmSync(join(this.#ownSocket, ".."), { recursive: true, force: true });
+    }
+    const socket = join(mkdtempSync(join(tmpdir(), "slurmkit-ssh-")), "master");
+    this.#ownSocket = socket;
     // ControlPersist: the master outlives a process that never called close() by at most this idle time.
-    const args = [...this.#base, "-M", "-S", this.#ownSocket, "-o", `ControlPersist=${PERSIST}`, "-o", `BatchMode=${interactive ? "no" : "yes"}`, "-fN", "--", dest];
+    // ServerAlive: a connection that stopped answering (a laptop that slept) is dropped within 45 s, not when TCP gives up.
+    const args = [
+      ...this.#base,
+      ...["-M", "-S", socket, "-o", `ControlPersist=${PERSIST}`, "-o", `BatchMode=${interactive ? "no" : "yes"}`],
+      ...["-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3", "-o", "ConnectTimeout=30", "-fN", "--", dest],
+    ];
     const again = this.#opened++ > 0 ? "the connection dropped; reconnecting" : "connecting";
     this.#log(`slurmkit: ${again} to ${dest} (${config.user}@${config.hostname}:${config.port})${interactive ? "; answer any prompt on this terminal" : ""}`);
     const opened = await new Promise<Exited>((resolve, reject) => {
@@ -162,8 +199,8 @@ export class OpenSshTransport implements Transport {
       const why = opened.stderr.trim() || `ssh exited with ${opened.code}`;
       throw new TransportError("connect", dest, `the system's ssh could not connect: ${why}${connectHint(why, dest, interactive)}`);
     }
-    closeAtExit(this.#ownSocket, this.#exitArgs(this.#ownSocket));
-    return ["-S", this.#ownSocket, "-o", "ControlMaster=no"];
+    closeAtExit(socket, this.#exitArgs(socket));
+    return ["-S", socket, "-o", "ControlMaster=no"];
   }
 
   /** The command that stops the connection on `socket`. */
@@ -174,7 +211,7 @@ export class OpenSshTransport implements Transport {
   /** Where `slurmkit connect` keeps this destination's connection, for every later process on this machine. */
   get sharedSocket(): string {
     const id = createHash("sha256")
-      .update(`${this.#options.configFile ?? ""}\0${this.key}`)
+      .update(`${this.#options.configFile ? resolve(this.#options.configFile) : ""}\0${this.#where}`)
       .digest("hex")
       .slice(0, 16);
     return join(process.env.SLURMKIT_SSH_DIR ?? join(homedir(), ".slurmkit", "ssh"), id);
@@ -214,13 +251,15 @@ export class OpenSshTransport implements Transport {
   }
 
   /** Runs a command line on the login node; ssh's own failure (exit 255) is an unreachable TransportError. */
-  async #exec(argv: readonly string[], input: string | Uint8Array | undefined, timeoutMs?: number): Promise<Exited> {
+  async #exec(argv: readonly string[], input: string | Uint8Array | undefined, timeoutMs?: number, own = false): Promise<Exited> {
     const used = this.#connection();
     const connection = await used;
-    const command = argv.map(quotePosix).join(" ");
+    // Our own file commands run in the C locale, so that their error messages read the same on every server.
+    const command = [...(own ? ["env", "LC_ALL=C"] : []), ...argv].map(quotePosix).join(" ");
     // The server kills a command that outlives its timeout (closing the channel would not); ssh gets a margin over it.
     // `; exit $?`: the login shell must not exec timeout, which kills its own process group, or ssh would see a signal (255), not 137.
-    const remote = timeoutMs === undefined ? command : `timeout -s KILL ${Math.max(1, timeoutMs) / 1000} ${command}; exit $?`;
+    const body = timeoutMs === undefined ? command : `timeout -s KILL ${Math.max(1, timeoutMs) / 1000} ${command}; exit $?`;
+    const remote = `printf '%s\\n' ${BEGIN}; ${body}`;
     // ProxyCommand=false: if the connection is gone, ssh must fail (255) rather than log in anew on its own, with a prompt nobody sees.
     const args = [...this.#base, ...connection, "-o", "BatchMode=yes", "-o", "ProxyCommand=false", "--", this.#destination.destination, remote];
     // A session ending hands its slot to the next waiting call.
@@ -234,11 +273,16 @@ export class OpenSshTransport implements Transport {
       if (next) next();
       else this.#sessions--;
     }
-    if (r.code === 255) {
-      this.#dropped(used);
-      throw new TransportError("exec", this.#destination.destination, `the connection failed: ${r.stderr.trim()}`, { unreachable: true });
+    if (r.code === 255 || r.killed) {
+      // 255 is also a command's own exit code: the connection failed only if its master is gone.
+      const socket = connection[connection.indexOf("-S") + 1]!;
+      const alive = await this.#live(socket);
+      if (alive && !r.killed) return withoutPreamble(r);
+      if (!alive) this.#dropped(used);
+      const why = r.killed ? "ssh got no answer in time and was stopped" : r.stderr.trim();
+      throw new TransportError("exec", this.#destination.destination, `the connection failed: ${why}`, { unreachable: true });
     }
-    return r;
+    return withoutPreamble(r);
   }
 
   /** Runs `program` with `args` on the login node, each argument intact (quoted for its shell). */
@@ -265,23 +309,38 @@ export class OpenSshTransport implements Transport {
 
   /** Reads a file; a missing one rejects with code ENOENT. */
   async readFile(path: string): Promise<Buffer> {
-    const r = await this.#exec(["cat", "--", path], undefined);
+    const r = await this.#exec(["cat", "--", path], undefined, undefined, true);
     if (r.code !== 0) throw this.#fileError("read", path, r);
     return r.stdout;
   }
 
   /** Writes a file atomically: a temporary name beside it, flushed, renamed, and its folder flushed. */
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
-    const script = 'set -e; t="$1.slurmkit-tmp.$$"; cat > "$t" || { rm -f -- "$t"; exit 1; }; sync -- "$t"; mv -f -- "$t" "$1"; sync -- "$(dirname -- "$1")" 2>/dev/null || true';
-    const r = await this.#exec(["sh", "-c", script, "sh", path], data);
+    // dd conv=fsync flushes the file (sync FILE needs coreutils 8.24); the folder is flushed where sync takes a file.
+    const script = [
+      't="$1.slurmkit-tmp.$$"',
+      'dd of="$t" bs=65536 conv=fsync status=none || { rm -f -- "$t"; exit 1; }',
+      'mv -f -- "$t" "$1" || { rm -f -- "$t"; exit 1; }',
+      'case $(sync --help 2>&1) in *FILE*) sync -- "$(dirname -- "$1")" 2>/dev/null ;; esac',
+      "exit 0",
+    ].join("\n");
+    const r = await this.#exec(["sh", "-c", script, "sh", path], data, undefined, true);
     if (r.code !== 0) throw this.#fileError("write", path, r);
   }
 
   /** Creates a file that must not exist yet (the shell's noclobber: O_CREAT | O_EXCL); true if this call created it. */
   async createExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
-    // The empty file is the claim; its content follows (>| past noclobber). Exit 3: it existed. Otherwise the second try says why it failed.
-    const script = 'set -C; if (: > "$1") 2>/dev/null; then cat >| "$1"; sync -- "$1"; exit 0; fi; [ -e "$1" ] && exit 3; : > "$1"';
-    const r = await this.#exec(["sh", "-c", script, "sh", path], data);
+    // The empty file is the claim; its content follows. Exit 3: it existed. Otherwise say why it could not be made.
+    const script = [
+      "set -C",
+      'if (: > "$1") 2>/dev/null; then dd of="$1" bs=65536 conv=fsync status=none || exit 1; exit 0; fi',
+      '[ -e "$1" ] && exit 3',
+      'd=$(dirname -- "$1")',
+      '[ -d "$d" ] || { printf \'%s: No such file or directory\\n\' "$d" >&2; exit 1; }',
+      "printf '%s: Permission denied\\n' \"$1\" >&2",
+      "exit 1",
+    ].join("\n");
+    const r = await this.#exec(["sh", "-c", script, "sh", path], data, undefined, true);
     if (r.code === 3) return false;
     if (r.code !== 0) throw this.#fileError("create", path, r);
     return true;
@@ -289,7 +348,13 @@ export class OpenSshTransport implements Transport {
 
   /** Lists a folder's entry names; [] if it does not exist. */
   async list(path: string): Promise<string[]> {
-    const r = await this.#exec(["find", path, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\\0"], undefined);
+    // POSIX sh, not GNU find: cd follows a folder that is a symlink (~/runs to /scratch/...), as readdir does.
+    const script = [
+      '[ -e "$1" ] || { printf \'%s: No such file or directory\\n\' "$1" >&2; exit 1; }',
+      'cd -- "$1" || exit 1',
+      'for f in * .[!.]* ..?*; do if [ -e "$f" ] || [ -L "$f" ]; then printf \'%s\\0\' "$f"; fi; done',
+    ].join("\n");
+    const r = await this.#exec(["sh", "-c", script, "sh", path], undefined, undefined, true);
     if (r.code !== 0) {
       if (/No such file or directory/.test(r.stderr)) return [];
       throw this.#fileError("list", path, r);
@@ -302,7 +367,7 @@ export class OpenSshTransport implements Transport {
 
   /** Makes a folder and its parents. */
   async mkdir(path: string): Promise<void> {
-    const r = await this.#exec(["mkdir", "-p", "--", path], undefined);
+    const r = await this.#exec(["mkdir", "-p", "--", path], undefined, undefined, true);
     if (r.code !== 0) throw this.#fileError("mkdir", path, r);
   }
 

@@ -11,6 +11,7 @@ describe("errors", () => {
       "AmbiguousSubmissionError",
       "CommandError",
       "JobEndedWithoutResultError",
+      "NodeUnusableError",
       "ParameterError",
       "RunFolderError",
       "SchedulerError",

@@ -108,7 +108,7 @@ describe("executor.check() on the test cluster", { timeout: 180_000 }, () => {
     const ok = await execa("node", [bin, "doctor", "--folder", folder, "--json", ...ssh], { reject: false, env });
     expect(ok.exitCode).toBe(0);
     const report = JSON.parse(ok.stdout) as CheckReport;
-    expect(byName(report).get("transport")!.detail).toBe("openssh:slurmkit-test");
+    expect(byName(report).get("transport")!.detail).toBe("slurmkit-test, through the system's ssh");
     expect(byName(report).get("Node.js on the nodes")!.status).toBe("ok");
     const failing = await execa("node", [bin, "doctor", "--folder", folder, "--node-binary", "/opt/no-such-node/bin/node", ...ssh], { reject: false, env });
     expect(failing.exitCode).toBe(1);

@@ -1,4 +1,5 @@
 import { execa } from "execa";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -125,6 +126,15 @@ describe("the sbatch script", () => {
       expect(r.exitCode, version).toBe(ok ? 0 : 1);
       if (!ok) expect(r.stderr).toBe(`slurmkit: no usable Node.js on node nX: '${dir}/node-${version}' is v${version}; the runner needs v18 or newer`);
     }
+    // A node that is there but fails to run (out of memory, say) fails this element alone: no marker, nothing cancelled.
+    const failing = join(dir, "node-fails");
+    await writeFile(failing, "#!/bin/sh\necho 'out of memory' >&2\nexit 3\n", { mode: 0o755 });
+    const alone = await mkdtemp(join(tmpdir(), "slurmkit-nodecheck-"));
+    const text = renderScript({ options: [], setup: [], runner: [failing, "r.mjs", "/d"], ranks: 1, nodeCheck: { marker: join(alone, "node-unusable") } }).split("# run the task")[0]!;
+    const crashed = await execa("bash", ["-c", text], { reject: false, env: { SLURMD_NODENAME: "nX", SLURM_ARRAY_JOB_ID: "no-such-job" } });
+    expect(crashed.exitCode).toBe(1);
+    expect(crashed.stderr).toBe(`slurmkit: no usable Node.js on node nX: '${failing}' failed to run (exit 3): out of memory`);
+    expect(existsSync(join(alone, "node-unusable"))).toBe(false);
     // The first failure's line is the marker; a later one does not replace it.
     expect(await readFile(join(dir, "node-unusable"), "utf8")).toMatch(/no-such-node' does not exist or does not run/);
     // Inside a container the check is the container's business.

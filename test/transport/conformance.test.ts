@@ -2,7 +2,7 @@
 // (ssh2 to the test sshd on 127.0.0.1:2222, which is this same machine), and
 // OpenSshTransport (the system's ssh to the same sshd through an ssh_config alias).
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test, type TestContext } from "vitest";
@@ -107,6 +107,19 @@ describe.each(transports)("$name", ({ make }) => {
     await expect(t.readFile(join(dir, "nope"))).rejects.toMatchObject({ code: "ENOENT" });
     expect(await t.list(join(dir, "no-such-folder"))).toEqual([]);
     await expect(t.writeFile(join(dir, "no-such-folder", "f"), "x")).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  test("list reads a folder through a symlink (~/runs to /scratch), with dotfiles and odd names; a program's own exit code 255 is its own", async (ctx) => {
+    const t = make(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-transport-"));
+    const names = ["a", ".hidden", "..two", "with space", "it's", "-dash", "*"];
+    await mkdir(join(dir, "real"));
+    for (const n of names) await writeFile(join(dir, "real", n), n);
+    await symlink(join(dir, "real"), join(dir, "link"));
+    expect((await t.list(join(dir, "link"))).sort()).toEqual([...names].sort());
+    const r = await t.run("sh", ["-c", "exit 255"]);
+    expect(r.exitCode).toBe(255);
+    expect((await t.run("true", [])).exitCode).toBe(0);
   });
 
   test("mkdir makes parents, accepts an existing folder, and refuses a file in the way", async (ctx) => {
