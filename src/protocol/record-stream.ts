@@ -1,0 +1,178 @@
+// A record stream: one append-only file per writer (a worker), holding
+// length-prefixed records with a checksum each. Readers read on from an
+// offset and stop at the last good record, so a torn or corrupt tail (a
+// worker killed mid-write, a node that died) is never misread.
+//
+// Layout: the 8-byte magic `SKSTRM01`, then records, each
+//   uint32 LE  payload length n
+//   uint32 LE  CRC-32 (IEEE) of the payload
+//   n bytes    payload
+import { type FileHandle, open } from "node:fs/promises";
+
+/** The first bytes of every stream. */
+export const STREAM_MAGIC = Buffer.from("SKSTRM01", "latin1");
+const HEADER = 8;
+/** No record is this large; a length above it is a corrupt header, not a record still being written. */
+const MAX_RECORD = 64 * 2 ** 20;
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (IEEE 802.3, as zlib's), in plain JavaScript: the runner also runs on Node 18, whose zlib has no crc32. */
+export function crc32(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** One record framed for a stream: length, checksum, payload. */
+export function frameRecord(payload: Uint8Array): Buffer {
+  if (payload.length > MAX_RECORD) throw new RangeError(`A stream record holds at most ${MAX_RECORD} bytes, got ${payload.length}`);
+  const out = Buffer.allocUnsafe(HEADER + payload.length);
+  out.writeUInt32LE(payload.length, 0);
+  out.writeUInt32LE(crc32(payload), 4);
+  out.set(payload, HEADER);
+  return out;
+}
+
+/** What a read from an offset found. */
+export interface StreamRead {
+  /** The good records after the offset, in order. */
+  readonly records: Buffer[];
+  /** Where the next read starts: just after the last good record. */
+  readonly offset: number;
+  /**
+   * Why reading stopped before the end of the bytes, if it did: "torn" (a
+   * record not wholly written yet, or cut by a crash) or "corrupt" (a
+   * checksum or length that cannot be right). Nothing after it is read.
+   */
+  readonly stopped?: "torn" | "corrupt";
+}
+
+/**
+ * Parses the records in `bytes`, which start at stream offset `offset` (0 is
+ * the file's start, where the magic is). Stops at the first record that is
+ * incomplete or fails its checksum.
+ */
+export function parseRecords(bytes: Uint8Array, offset = 0): StreamRead {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  if (offset === 0) {
+    if (buf.length < STREAM_MAGIC.length) return { records: [], offset: 0, ...(buf.length ? { stopped: "torn" as const } : {}) };
+    if (!buf.subarray(0, STREAM_MAGIC.length).equals(STREAM_MAGIC)) return { records: [], offset: 0, stopped: "corrupt" };
+    at = STREAM_MAGIC.length;
+  }
+  const records: Buffer[] = [];
+  while (at < buf.length) {
+    if (buf.length - at < HEADER) return { records, offset: offset + at, stopped: "torn" };
+    const length = buf.readUInt32LE(at);
+    if (length > MAX_RECORD) return { records, offset: offset + at, stopped: "corrupt" };
+    if (buf.length - at - HEADER < length) return { records, offset: offset + at, stopped: "torn" };
+    const payload = buf.subarray(at + HEADER, at + HEADER + length);
+    if (crc32(payload) !== buf.readUInt32LE(at + 4)) return { records, offset: offset + at, stopped: "corrupt" };
+    records.push(Buffer.from(payload));
+    at += HEADER + length;
+  }
+  return { records, offset: offset + at };
+}
+
+/** Reads a stream's good records from `offset` on; a missing file reads as nothing new. */
+export async function readStream(path: string, offset = 0): Promise<StreamRead> {
+  const handle = await open(path, "r").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return undefined;
+    throw error;
+  });
+  if (!handle) return { records: [], offset };
+  try {
+    const { size } = await handle.stat();
+    if (size <= offset) return { records: [], offset };
+    const bytes = Buffer.allocUnsafe(size - offset);
+    const { bytesRead } = await handle.read(bytes, 0, bytes.length, offset);
+    return parseRecords(bytes.subarray(0, bytesRead), offset);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Options of StreamWriter. */
+export interface StreamWriterOptions {
+  /** Flush what is ready at most this long after it was appended. @default 20 */
+  readonly groupCommitMs?: number;
+}
+
+/**
+ * Appends records to a new stream and group-commits them: `append` queues a
+ * record, and one write and one fsync carry every record queued by then,
+ * within `groupCommitMs`, or at once with `flush()`. A stream is created
+ * once (exclusively) and never rewritten: a writer that starts again opens
+ * a new one.
+ */
+export class StreamWriter {
+  #pending: Buffer[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+  #error: unknown;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    /** The stream's path. */
+    readonly path: string,
+    private readonly groupCommitMs: number,
+  ) {}
+
+  /** Creates the stream at `path`, which must not exist yet, and writes its magic. */
+  static async create(path: string, options: StreamWriterOptions = {}): Promise<StreamWriter> {
+    const handle = await open(path, "wx");
+    await handle.write(STREAM_MAGIC);
+    await handle.sync();
+    return new StreamWriter(handle, path, options.groupCommitMs ?? 20);
+  }
+
+  /** Queues a record; it is on disk once the next flush (at most groupCommitMs away) resolves. */
+  append(payload: Uint8Array): void {
+    if (this.#error !== undefined) throw this.#error;
+    this.#pending.push(frameRecord(payload));
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.flush().catch(() => undefined);
+    }, this.groupCommitMs);
+  }
+
+  /** Writes and syncs every record queued so far, in one write; rejects if a write failed. */
+  flush(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#flushing = this.#flushing.then(async () => {
+      if (this.#error !== undefined) throw this.#error;
+      if (batch.length === 0) return;
+      try {
+        await this.handle.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+        await this.handle.sync();
+      } catch (error) {
+        this.#error = error;
+        throw error;
+      }
+    });
+    return this.#flushing;
+  }
+
+  /** Flushes, then closes the file. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.handle.close();
+    }
+  }
+}
