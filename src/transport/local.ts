@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir } from "node:fs/promises";
+import { mkdir, open, readFile, readdir } from "node:fs/promises";
 import { createExclusive, writeFileAtomic } from "../protocol/atomic.js";
 import type { RunOptions, RunResult, Transport } from "./transport.js";
 
@@ -55,6 +55,19 @@ export class LocalTransport implements Transport {
 
   createExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
     return createExclusive(path, data);
+  }
+
+  async readFrom(path: string, offset: number): Promise<Buffer> {
+    const handle = await open(path, "r");
+    try {
+      const { size } = await handle.stat();
+      if (size <= offset) return Buffer.alloc(0);
+      const bytes = Buffer.allocUnsafe(size - offset);
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, offset);
+      return bytes.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
   }
 
   async list(path: string): Promise<string[]> {

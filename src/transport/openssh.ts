@@ -314,6 +314,13 @@ export class OpenSshTransport implements Transport {
     return r.stdout;
   }
 
+  /** Reads a file from byte `offset` on (`tail -c +N`, POSIX); a missing one rejects with code ENOENT. */
+  async readFrom(path: string, offset: number): Promise<Buffer> {
+    const r = await this.#exec(["tail", "-c", `+${Math.max(0, Math.floor(offset)) + 1}`, "--", path], undefined, undefined, true);
+    if (r.code !== 0) throw this.#fileError("read", path, r);
+    return r.stdout;
+  }
+
   /** Writes a file atomically: a temporary name beside it, flushed, renamed, and its folder flushed. */
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
     // dd conv=fsync flushes the file (sync FILE needs coreutils 8.24); the folder is flushed where sync takes a file.

@@ -86,6 +86,10 @@ export class SshTransport implements Transport {
     return this.#sftp<Buffer>("read", path, (sftp, done) => sftp.readFile(path, done));
   }
 
+  readFrom(path: string, offset: number): Promise<Buffer> {
+    return this.#sftp<Buffer>("read", path, (sftp, done) => readFromOffset(sftp, path, offset, done));
+  }
+
   /**
    * Writes to a temporary name, flushes it to disk where the server offers
    * OpenSSH's fsync, then renames over `path` (OpenSSH's posix-rename), so
@@ -208,6 +212,29 @@ export class SshTransport implements Transport {
 }
 
 /** Opens, writes, fsyncs (when the server has fsync@openssh.com) and closes `path`; the handle is closed whatever fails. */
+/** Reads `path` from `offset` to its end over sftp, in the chunks the server gives. */
+function readFromOffset(sftp: SFTPWrapper, path: string, offset: number, done: SftpCallback<Buffer>): void {
+  sftp.open(path, "r", (error, handle) => {
+    if (error) return done(error);
+    const finish = (failure: Error | undefined, value?: Buffer) => sftp.close(handle, () => (failure ? done(failure) : done(undefined, value)));
+    sftp.fstat(handle, (statError, stats) => {
+      if (statError) return finish(statError);
+      const size = stats.size ?? 0;
+      if (size <= offset) return finish(undefined, Buffer.alloc(0));
+      const out = Buffer.allocUnsafe(size - offset);
+      const next = (at: number) => {
+        if (at >= out.length) return finish(undefined, out);
+        sftp.read(handle, out, at, Math.min(out.length - at, 256 * 1024), offset + at, (readError, bytesRead) => {
+          if (readError) return finish(readError);
+          if (bytesRead === 0) return finish(undefined, out.subarray(0, at));
+          next(at + bytesRead);
+        });
+      };
+      next(0);
+    });
+  });
+}
+
 function writeFlushed(sftp: SFTPWrapper, path: string, bytes: Buffer, done: SftpCallback<void>): void {
   sftp.open(path, "w", (openError, handle) => {
     if (openError) return done(openError);

@@ -27,6 +27,12 @@ export interface Transport {
   run(program: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** Reads a file; rejects with code ENOENT if it does not exist. */
   readFile(path: string): Promise<Buffer>;
+  /**
+   * Reads a file from byte `offset` to its end (empty at or past the end):
+   * how readers follow a record stream that grows. Rejects with code ENOENT
+   * if it does not exist.
+   */
+  readFrom(path: string, offset: number): Promise<Buffer>;
   /** Writes a file atomically (temporary name, then rename). */
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
   /**

@@ -27,6 +27,9 @@ export class FaultyTransport implements Transport {
     const real = () => this.inner.readFile(path);
     return this.hooks.readFile ? this.hooks.readFile(path, real) : real();
   }
+  readFrom(path: string, offset: number): Promise<Buffer> {
+    return this.inner.readFrom(path, offset);
+  }
   list(path: string): Promise<string[]> {
     const real = () => this.inner.list(path);
     return this.hooks.list ? this.hooks.list(path, real) : real();

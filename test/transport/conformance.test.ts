@@ -2,7 +2,7 @@
 // (ssh2 to the test sshd on 127.0.0.1:2222, which is this same machine), and
 // OpenSshTransport (the system's ssh to the same sshd through an ssh_config alias).
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test, type TestContext } from "vitest";
@@ -88,6 +88,22 @@ describe.each(transports)("$name", ({ make }) => {
     await t.writeFile(join(dir, "b.txt"), new Uint8Array([104, 105]).subarray(1));
     expect(String(await t.readFile(join(dir, "b.txt")))).toBe("i");
     expect((await t.list(dir)).sort()).toEqual(["a.bin", "b.txt"]);
+  });
+
+  test("readFrom reads a growing file from an offset: all of it from 0, the rest from the middle, nothing at or past the end", async (ctx) => {
+    const t = make(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-transport-"));
+    const path = join(dir, "w0.stream");
+    const first = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 256));
+    await writeFile(path, first);
+    expect(await t.readFrom(path, 0)).toEqual(first);
+    expect(await t.readFrom(path, 600)).toEqual(first.subarray(600));
+    expect(await t.readFrom(path, 1000)).toEqual(Buffer.alloc(0));
+    expect(await t.readFrom(path, 5000)).toEqual(Buffer.alloc(0));
+    const more = Buffer.from("appended after a reader stopped\n\0 with a NUL");
+    await appendFile(path, more);
+    expect(await t.readFrom(path, 1000)).toEqual(more);
+    await expect(t.readFrom(join(dir, "nope"), 0)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   test("createExclusive creates a file once: the first caller wins, every other gets false, the content is the winner's", async (ctx) => {
