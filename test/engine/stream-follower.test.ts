@@ -1,0 +1,80 @@
+import { appendFile, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { frameRecord, StreamWriter } from "../../src/protocol/record-stream.js";
+import { StreamFollower } from "../../src/engine/stream-follower.js";
+import { LocalTransport, type Transport } from "../../src/index.js";
+
+/** A LocalTransport that counts its calls. */
+function counted(): { transport: Transport; calls: () => number } {
+  const inner = new LocalTransport();
+  let calls = 0;
+  const count = <T>(call: () => T): T => {
+    calls++;
+    return call();
+  };
+  const transport: Transport = {
+    key: "counted",
+    run: (...a) => inner.run(...a),
+    readFile: (p) => count(() => inner.readFile(p)),
+    readFrom: (p, o) => count(() => inner.readFrom(p, o)),
+    writeFile: (p, d) => inner.writeFile(p, d),
+    createExclusive: (p, d) => inner.createExclusive(p, d),
+    list: (p) => count(() => inner.list(p)),
+    mkdir: (p) => inner.mkdir(p),
+  };
+  return { transport, calls: () => calls };
+}
+
+const text = (records: ReadonlyMap<string, Buffer[]>) => Object.fromEntries([...records].map(([k, v]) => [k, v.map(String)]));
+
+describe("following record streams", () => {
+  test("each poll reads only what was added: one listing plus one read per stream, however many records", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-follow-"));
+    const w0 = await StreamWriter.create(join(dir, "0_0.stream"));
+    const w1 = await StreamWriter.create(join(dir, "0_1.stream"));
+    await writeFile(join(dir, "not-a-stream.txt"), "ignored");
+    const { transport, calls } = counted();
+    const follower = new StreamFollower(transport, dir);
+    for (let i = 0; i < 500; i++) w0.append(Buffer.from(`a${i}`));
+    w1.append(Buffer.from("b0"));
+    await Promise.all([w0.flush(), w1.flush()]);
+    const first = await follower.poll();
+    expect(first.records.get("0_0.stream")).toHaveLength(500);
+    expect(text(first.records)["0_1.stream"]).toEqual(["b0"]);
+    expect(calls()).toBe(3);
+    w1.append(Buffer.from("b1"));
+    await w1.flush();
+    expect(text((await follower.poll()).records)).toEqual({ "0_1.stream": ["b1"] });
+    expect(calls()).toBe(6);
+    expect((await follower.poll()).records.size).toBe(0);
+    await Promise.all([w0.close(), w1.close()]);
+  });
+
+  test("a record still being written is read once it is whole; a corrupt tail is reported and never read past", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-follow-"));
+    const path = join(dir, "1_0.stream");
+    const w = await StreamWriter.create(path);
+    w.append(Buffer.from("whole"));
+    await w.close();
+    const follower = new StreamFollower(new LocalTransport(), dir);
+    expect(text((await follower.poll()).records)).toEqual({ "1_0.stream": ["whole"] });
+    // Half a record: nothing yet, and the offset stays before it.
+    const next = frameRecord(Buffer.from("second"));
+    await appendFile(path, next.subarray(0, 5));
+    const before = follower.offset("1_0.stream");
+    expect((await follower.poll()).records.size).toBe(0);
+    expect(follower.offset("1_0.stream")).toBe(before);
+    await appendFile(path, next.subarray(5));
+    expect(text((await follower.poll()).records)).toEqual({ "1_0.stream": ["second"] });
+    // A record whose checksum is wrong: reported, and the good one after it is not read as if it followed.
+    const bad = frameRecord(Buffer.from("third"));
+    bad[bad.length - 1]! ^= 0x20;
+    await appendFile(path, Buffer.concat([bad, frameRecord(Buffer.from("fourth"))]));
+    const polled = await follower.poll();
+    expect(polled.records.size).toBe(0);
+    expect(polled.corrupt).toEqual(["1_0.stream"]);
+    expect((await readFile(path)).length).toBeGreaterThan(follower.offset("1_0.stream"));
+  });
+});
