@@ -1,6 +1,8 @@
-import { readFile } from "node:fs/promises";
-import { decodeAfter, decodeResult, type AfterFile } from "../src/protocol/records.js";
+import { readdir, readFile } from "node:fs/promises";
+import { readStream } from "../src/protocol/record-stream.js";
+import { decodeAfter, decodeResult, type AfterFile, type ResultFile } from "../src/protocol/records.js";
 import { RunFolder } from "../src/protocol/run-folder.js";
+import { decodeTaskRecord, parseTaskStreamName } from "../src/protocol/task-stream.js";
 
 /** How often a task that waits for its dependencies' results looks again. */
 const POLL_MS = 5_000;
@@ -30,14 +32,22 @@ async function check(folder: RunFolder): Promise<string | undefined> {
   type Pending = { readonly dep: AfterFile["deps"][number]; readonly index: number };
   let pending: Pending[] = after.deps.flatMap((dep) => dep.indices.map((index: number) => ({ dep, index })));
   let lastSaid = Date.now();
+  const streams = new Map<string, StreamResults>();
   for (;;) {
     const still: Pending[] = [];
+    for (const dir of new Set(pending.map((p) => p.dep.dir))) {
+      let s = streams.get(dir);
+      if (!s) streams.set(dir, (s = new StreamResults(new RunFolder(dir))));
+      await s.read();
+    }
     for (const p of pending) {
       const path = new RunFolder(p.dep.dir).result(p.index);
-      const result = await readFile(path).then(
-        (b) => decodeResult(b, path),
-        () => undefined,
-      );
+      const result =
+        streams.get(p.dep.dir)!.results.get(p.index) ??
+        (await readFile(path).then(
+          (b) => decodeResult(b, path),
+          () => undefined,
+        ));
       if (result === undefined) still.push(p);
       else if (!result.ok) {
         return `Not started: task ${p.index} of ${p.dep.dir} (job ${p.dep.jobId}), which it runs after, ended ${result.state ?? "FAILED"}${result.error.message ? `: ${result.error.message}` : ""}`;
@@ -50,5 +60,29 @@ async function check(folder: RunFolder): Promise<string | undefined> {
       lastSaid = Date.now();
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/** The results in a packed submission's worker streams, read on from where the last read stopped. */
+class StreamResults {
+  readonly results = new Map<number, ResultFile>();
+  readonly #offsets = new Map<string, number>();
+  constructor(private readonly folder: RunFolder) {}
+
+  async read(): Promise<void> {
+    const names = await readdir(this.folder.streamsDir).catch(() => [] as string[]);
+    for (const name of names.filter((n) => parseTaskStreamName(n) !== undefined)) {
+      const path = `${this.folder.streamsDir}/${name}`;
+      const read = await readStream(path, this.#offsets.get(name) ?? 0);
+      this.#offsets.set(name, read.offset);
+      for (const payload of read.records) {
+        try {
+          const r = decodeTaskRecord(payload, path);
+          if ("result" in r && !this.results.has(r.index)) this.results.set(r.index, r.result);
+        } catch {
+          // Not a record slurmkit wrote: passed over.
+        }
+      }
+    }
   }
 }

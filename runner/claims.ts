@@ -1,11 +1,10 @@
 // How workers share a packed submission's tasks: each task is claimed once,
 // by exclusive create of its claim file, and a restarted worker finds its own
 // unfinished claims again.
-import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { createExclusive } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
-import { decodeClaim, decodeState, type ClaimFile } from "../src/protocol/records.js";
+import { decodeClaim, type ClaimFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 
 /**
@@ -30,24 +29,12 @@ export async function claimNext(folder: RunFolder, order: { next: number; count:
   return undefined;
 }
 
-/** Whether the task's runner wrote its requeue records (its state says REQUEUED). */
-export async function wasRequeued(folder: RunFolder, index: number): Promise<boolean> {
-  const path = folder.task(index).state;
-  const bytes = await readFile(path).catch(() => undefined);
-  if (bytes === undefined) return false;
-  try {
-    return decodeState(bytes, path).state === "REQUEUED";
-  } catch {
-    return false; // A state file cut short by a node that died: not a requeue record.
-  }
-}
-
 /** Tasks this worker claimed in an earlier run that have no result. */
-export async function unfinishedClaims(folder: RunFolder, workerId: string): Promise<number[]> {
+export async function unfinishedClaims(folder: RunFolder, workerId: string, hasResult: (index: number) => boolean): Promise<number[]> {
   const out: number[] = [];
   for (const name of await readdir(folder.claimsDir).catch(() => [] as string[])) {
     const index = Number(name);
-    if (!Number.isInteger(index) || existsSync(folder.result(index))) continue;
+    if (!Number.isInteger(index) || hasResult(index)) continue;
     const claim = await readFile(folder.claim(index)).then(
       (b) => decodeClaim(b, folder.claim(index)),
       () => undefined,

@@ -1,5 +1,4 @@
 import { failedResult } from "../src/protocol/results.js";
-import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import type { ResultFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
@@ -12,6 +11,7 @@ import { dependencyGate } from "./after.js";
 import { forgetRequeue, readCheckpoint, readHistory, recordRequeue, watchWarning, type History } from "./attempts.js";
 import type { Ending, WarningNews } from "../src/core/node-side.js";
 import { HOST } from "./node.js";
+import { fileSink, type TaskRecordSink } from "./task-records.js";
 
 /** One task to run, and where its files go. */
 export interface OneTask {
@@ -30,6 +30,8 @@ export interface OneTask {
   readonly checkAfter?: boolean;
   /** Slurm's warning before the time limit or on preemption, and how many timeouts may be requeued; none for packed tasks. */
   readonly requeue?: RequeueOptions;
+  /** Where its state and result records go. @default files per task */
+  readonly sink?: TaskRecordSink;
 }
 
 /** What the runner needs to requeue a task that Slurm warns about (the warning itself comes through attempts.ts). */
@@ -73,7 +75,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     // As Slurm's --kill-on-invalid-dep would: the task never runs, and ends CANCELLED.
     t.report(`slurmkit runner: task ${t.index} ${blocked[0]!.toLowerCase()}${blocked.slice(1)}\n`);
     const result = failedResult({ name: "DependencyFailed", message: blocked }, { host: HOST, jobId: t.jobId, startedAt }, "CANCELLED");
-    if (t.rank === 0) await writeFileAtomic(t.folder.result(t.index), packr.pack(result));
+    if (t.rank === 0) await sinkOf(t).result(t.index, 0, result, packr.pack(result));
     await writeState("FAILED");
     return false;
   }
@@ -124,8 +126,8 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
       const e = outcome.error as Error;
       t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : "failed"} on ${HOST}: ${e.stack ?? e.message}\n`);
     }
-    const { bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt });
-    await writeFileAtomic(t.folder.result(t.index, t.rank), bytes);
+    const { result, bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt });
+    await sinkOf(t).result(t.index, t.rank, result, bytes);
     await writeState(ok ? "COMPLETED" : "FAILED");
     return ok;
   } finally {
@@ -235,13 +237,23 @@ async function decide(
   return "end";
 }
 
-/** Writes the task's state file (rank 0's job): what it is doing, where, and since when. */
+/** Records the task's state (rank 0's job): what it is doing, where, and since when. */
 async function writeTaskState(t: OneTask, state: StateFile["state"], at = Date.now()): Promise<void> {
-  await writeFileAtomic(t.folder.task(t.index).state, packr.pack({ state, host: HOST, jobId: t.jobId, pid: process.pid, at } satisfies StateFile));
+  await sinkOf(t).state(t.index, { state, host: HOST, jobId: t.jobId, pid: process.pid, at });
 }
 
-/** A task's outcome as a result file; a result msgpack cannot carry becomes a TypeError result. */
-function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; startedAt: number }): { bytes: Buffer; ok: boolean } {
+const fileSinks = new WeakMap<RunFolder, TaskRecordSink>();
+
+/** The task's sink: its own, or files per task in its folder. */
+function sinkOf(t: OneTask): TaskRecordSink {
+  if (t.sink) return t.sink;
+  let sink = fileSinks.get(t.folder);
+  if (!sink) fileSinks.set(t.folder, (sink = fileSink(t.folder)));
+  return sink;
+}
+
+/** A task's outcome as a result and its bytes; a result msgpack cannot carry becomes a TypeError result. */
+function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; startedAt: number }): { result: ResultFile; bytes: Buffer; ok: boolean } {
   let result: ResultFile;
   if ("value" in outcome) result = { ok: true, value: outcome.value, ...meta, endedAt: Date.now() };
   else {
@@ -250,9 +262,10 @@ function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; star
     result = failedResult({ name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...command }, meta, outcome.ending);
   }
   try {
-    return { bytes: packr.pack(result), ok: result.ok };
+    return { result, bytes: packr.pack(result), ok: result.ok };
   } catch (error) {
     const message = `The task's result cannot be sent through msgpack: ${(error as Error).message}`;
-    return { bytes: packr.pack(failedResult({ name: "TypeError", message, stack: (error as Error).stack ?? message }, meta)), ok: false };
+    const failed = failedResult({ name: "TypeError", message, stack: (error as Error).stack ?? message }, meta);
+    return { result: failed, bytes: packr.pack(failed), ok: false };
   }
 }

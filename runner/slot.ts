@@ -10,21 +10,23 @@ import { routeOutput, Terminated } from "./execute.js";
 import { SLOT_MARGIN_MB } from "../src/protocol/worker-memory.js";
 import { footprintKb, type MemoryMeasure } from "./memory.js";
 import { runOneTask } from "./run-task.js";
+import { slotSink, type RecordMessage } from "./task-records.js";
 
 /** What the worker tells a slot: run this task, pass Slurm's warning on to it, or leave. */
 export type ToSlot = { readonly run: number } | { readonly warn: Ending; readonly deadline: number | undefined } | { readonly exit: true };
 /**
- * What a slot tells its worker: it is ready for tasks, a task is done (its
- * result and state are written), or a task checkpointed and asks to be run
- * again (its records are written; the worker stops this process). `retire`:
- * the process leaves after this task (it grew), and the next gets a new one.
+ * What a slot tells its worker: it is ready for tasks, a task's state or
+ * result record (for the worker's stream), a task is done (its records were
+ * sent), or a task checkpointed and asks to be run again (its records are
+ * sent; the worker stops this process). `retire`: the process leaves after
+ * this task (it grew), and the next gets a new one.
  */
-export type FromSlot = { readonly ready: true } | { readonly done: number; readonly ok: boolean; readonly retire?: boolean } | { readonly requeued: number };
+export type FromSlot = { readonly ready: true } | RecordMessage | { readonly done: number; readonly ok: boolean; readonly retire?: boolean } | { readonly requeued: number };
 
 /**
  * One slot of a worker, in its own process (`runner.js <dir> --slot`): it runs
- * the tasks its worker sends, one at a time, each with its own logs, result
- * and state. Function tasks run here, so slots run in parallel and a task
+ * the tasks its worker sends, one at a time, each with its own logs; their
+ * states and results go to the worker's stream. Function tasks run here, so slots run in parallel and a task
  * module is imported once per slot. The process ends when the worker says so
  * or goes away.
  */
@@ -36,6 +38,7 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
   if (signal) process.on(signal, () => undefined);
   routeOutput();
   const grown = growthCheck();
+  const sink = slotSink();
   return new Promise((resolve) => {
     let busy = false;
     process.on("disconnect", () => {
@@ -69,7 +72,7 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
             },
           }
         : {};
-      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => writeSync(logs.err, line), checkAfter: false, ...requeue }).then(
+      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => writeSync(logs.err, line), checkAfter: false, sink, ...requeue }).then(
         (ok) => {
           closeSync(logs.out);
           closeSync(logs.err);

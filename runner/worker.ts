@@ -7,8 +7,6 @@ import { failedResult } from "../src/protocol/results.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { writeFileAtomic } from "../src/protocol/atomic.js";
-import { packr } from "../src/protocol/codec.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecCount } from "../src/protocol/spec-file.js";
 import { encodeRunnerArgs, type WarningArgs } from "../src/protocol/runner-args.js";
@@ -19,7 +17,8 @@ import { footprintKb, memoryMeasure, oomKillCounter, ownCgroupDir, sampleTrees }
 import { HOST, jobIdOf, nodeSide } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
-import { claimNext, claimOrder, unfinishedClaims, wasRequeued } from "./claims.js";
+import { claimNext, claimOrder, unfinishedClaims } from "./claims.js";
+import { WorkerRecords } from "./task-records.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -98,22 +97,36 @@ interface Slot {
  * left to claim. Returns the exit code: 0 when every task it ran succeeded.
  */
 export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<number> {
-  const count = await readSpecCount(folder.spec);
   const workerId = jobIdOf(process.env);
+  await Promise.all([folder.streamsDir, folder.claimsDir].map((d) => mkdir(d, { recursive: true })));
+  // Its tasks' states and results: one stream for this attempt of the worker, closed (flushed) however it ends.
+  const records = await WorkerRecords.open(folder, workerId);
+  try {
+    return await work(folder, o, workerId, records);
+  } finally {
+    await records.close();
+  }
+}
+
+async function work(folder: RunFolder, o: WorkerOptions, workerId: string, records: WorkerRecords): Promise<number> {
+  const count = await readSpecCount(folder.spec);
   const startedAt = Number(process.env.SLURMKIT_ELEMENT_START) * 1000 || Date.now();
   const deadline = o.walltimeSeconds === undefined ? Infinity : startedAt + o.walltimeSeconds * 1000;
-  await Promise.all([folder.stateDir, folder.resultsDir, folder.claimsDir].map((d) => mkdir(d, { recursive: true })));
+  /** Whether a task has its result: in this worker's stream, or (cancelled by the client, say) a result file. */
+  const hasResult = (index: number) => records.hasResult(index) || existsSync(folder.result(index));
   const shares = shareSlots(o.slots, o.cpusPerTask, process.env.CUDA_VISIBLE_DEVICES, allowedCpus());
   const taskset = shares.some((s) => s.cpus) && spawnSync("taskset", ["--version"]).status === 0;
   const claims = claimOrder(count, o.workerIndex, o.workerCount);
   const node = nodeSide();
   // A requeued worker (same id, restarted by the scheduler) runs again the tasks it had taken and not finished.
-  const rerun = node.environment(process.env).restarts > 0 ? await unfinishedClaims(folder, workerId) : [];
+  const rerun = node.environment(process.env).restarts > 0 ? await unfinishedClaims(folder, workerId, hasResult) : [];
   const requeueable = node.requeueableJob(process.env);
   let failed = 0;
   let terminated: NodeJS.Signals | undefined;
   /** Set when the worker is being preempted: it starts no more tasks. */
   let draining = false;
+  /** Its stream could not be written: it takes no more tasks, and exits 2. */
+  let streamFailed = false;
   /** Tasks claimed after the worker began to stop: they never started. */
   const unstarted = new Set<number>();
   /** This worker's own requeue: asked, done, or the error Slurm gave. */
@@ -166,6 +179,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
         if (measure !== undefined && child.pid !== undefined) slot.readyKb = footprintKb(child.pid, measure);
         return listening();
       }
+      if ("record" in m) return records.appendMessage(m);
       // The task checkpointed: stop its process, and run it again (ended() queues it).
       if ("requeued" in m) return slot.task?.index === m.requeued ? stopTask(slot, "REQUEUED") : undefined;
       if (slot.task?.index !== m.done) return;
@@ -175,9 +189,10 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       slot.task = undefined;
       // A slot that grew is told to leave; its exit (ended) frees the slot, and a new process takes the next task.
       if (m.retire) return child.send({ exit: true } satisfies ToSlot, () => undefined);
-      slot.release();
+      free(slot);
     });
-    child.once("exit", (code, signal) => {
+    // "close", not "exit": every message the slot sent (its records) has arrived by then.
+    child.once("close", (code, signal) => {
       listening();
       void ended(slot, child, code, signal);
     });
@@ -196,15 +211,15 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     const killedBySlurm = !task?.stopping && terminated !== undefined;
     // A task whose records say it was requeued is run again, even when its process ended before it said so
     // (the worker stopped it at its limit or on preemption), unless the client cancelled it.
-    if (task && !killedBySlurm && !existsSync(folder.result(task.index)) && (task.stopping === "REQUEUED" || (await wasRequeued(folder, task.index)))) {
+    if (task && !killedBySlurm && !hasResult(task.index) && (task.stopping === "REQUEUED" || records.lastState(task.index) === "REQUEUED")) {
       if (!existsSync(folder.cancel(task.index))) {
         rerun.push(task.index);
-        return slot.release();
+        return free(slot);
       }
       task.stopping = "CANCELLED";
     }
     // A task that wrote its result just before it was stopped keeps it.
-    if (task && !killedBySlurm && !existsSync(folder.result(task.index))) {
+    if (task && !killedBySlurm && !hasResult(task.index)) {
       // A process the worker did not stop, ended while the kernel's OOM killer killed something: that was the task.
       const oomKilled = !task.stopping && (signal === "SIGKILL" || code === 137) && task.oomKills !== undefined && (oomKills() ?? 0) > task.oomKills;
       const state = oomKilled ? "OUT_OF_MEMORY" : task.stopping === "REQUEUED" ? undefined : task.stopping;
@@ -219,9 +234,21 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       };
       const message = state ? messages[state] : `Task ${task.index}'s process ended ${how} before it wrote a result`;
       failed++;
-      await writeResult(folder, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state);
+      writeResult(records, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state);
     }
-    slot.release();
+    free(slot);
+  };
+
+  /** The slot may take its next task once its last task's records are on disk. */
+  const free = (slot: Slot) => {
+    records.flush().then(
+      () => slot.release(),
+      (error: unknown) => {
+        process.stderr.write(`slurmkit runner: worker ${workerId} could not write its stream ${records.path}: ${(error as Error).message}\n`);
+        streamFailed = true;
+        slot.release();
+      },
+    );
   };
 
   const stopTask = (slot: Slot, why: Stop, signal: NodeJS.Signals = "SIGTERM", others: readonly number[] = []) => {
@@ -268,7 +295,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     const cut = deadline !== undefined ? deadline - PREEMPT_CUT_MS : Date.now() + 20_000;
     while (Date.now() < cut && slots.some((s) => s.task && s.task.stopping !== "REQUEUED")) await sleep(250);
     const running = slots.filter((s) => s.task && s.task.stopping !== "REQUEUED");
-    const checkpointed = await Promise.all(running.map((s) => wasRequeued(folder, s.task!.index)));
+    const checkpointed = running.map((s) => records.lastState(s.task!.index) === "REQUEUED");
     if (!slots.some((s) => s.task?.stopping === "REQUEUED") && !checkpointed.some(Boolean) && rerun.length === 0) return;
     // Some task will resume: end the others now (they cannot), then requeue this worker before Slurm ends it.
     for (const slot of running) if (slot.task && !slot.task.stopping) stopTask(slot, "PREEMPTED", "SIGKILL");
@@ -341,7 +368,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
 
   const runOn = async (slot: Slot): Promise<void> => {
     for (;;) {
-      if (terminated || draining) return;
+      if (terminated || draining || streamFailed) return;
       if (o.taskTimeSeconds !== undefined && deadline - Date.now() < o.taskTimeSeconds * 1000 + START_SLACK_MS) return;
       const index = rerun.shift() ?? (await claimNext(folder, claims, { worker: workerId, slot: slot.number, host: HOST, at: Date.now() }));
       if (index === undefined) return;
@@ -353,13 +380,13 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       }
       const meta = { host: HOST, jobId: workerId, startedAt: Date.now() };
       if (existsSync(folder.cancel(index))) {
-        await writeResult(folder, index, meta, `Task ${index} was cancelled before it started`, "CANCELLED");
+        writeResult(records, index, meta, `Task ${index} was cancelled before it started`, "CANCELLED");
         continue;
       }
       // Tasks it runs after: checked here, before the task's own time starts.
       const blocked = await dependencyGate(folder);
       if (blocked !== undefined) {
-        await writeResult(folder, index, meta, blocked, "CANCELLED");
+        writeResult(records, index, meta, blocked, "CANCELLED");
         continue;
       }
       if (!slot.child) start(slot);
@@ -416,7 +443,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
       const why = unstarted.has(index)
         ? `Task ${index} never started: its worker was stopping, and could not be requeued: ${problem}`
         : `Task ${index} checkpointed, but its worker could not be requeued: ${problem}`;
-      await writeResult(folder, index, { host: HOST, jobId: workerId, startedAt: Date.now() }, why, draining ? "PREEMPTED" : "TIMEOUT");
+      writeResult(records, index, { host: HOST, jobId: workerId, startedAt: Date.now() }, why, draining ? "PREEMPTED" : "TIMEOUT");
     }
   }
   for (const slot of slots) slot.child?.send({ exit: true } satisfies ToSlot);
@@ -424,19 +451,20 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
     process.stderr.write(`slurmkit runner: worker ${workerId} terminated by ${terminated}; its running tasks have no result\n`);
     return terminated === "SIGINT" ? 130 : 143;
   }
+  if (streamFailed) return 2;
   return failed ? 1 : 0;
 }
 
-/** The result of a task that the worker, not the task, ended. */
-async function writeResult(
-  folder: RunFolder,
+/** The result of a task that the worker, not the task, ended, appended to the worker's stream. */
+function writeResult(
+  records: WorkerRecords,
   index: number,
   meta: { host: string; jobId: string; startedAt: number },
   message: string,
   ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "OUT_OF_MEMORY",
-): Promise<void> {
+): void {
   const names = { TIMEOUT: "TaskTimeout", CANCELLED: "TaskCancelled", PREEMPTED: "TaskPreempted", OUT_OF_MEMORY: "TaskOutOfMemory" } as const;
-  await writeFileAtomic(folder.result(index), packr.pack(failedResult({ name: ended ? names[ended] : "TaskProcessDied", message }, meta, ended)));
+  records.appendResult(index, failedResult({ name: ended ? names[ended] : "TaskProcessDied", message }, meta, ended));
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

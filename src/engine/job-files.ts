@@ -1,13 +1,13 @@
 // What the watcher reads and writes of one job's files, beyond its result.
 import type { JobState } from "../base/job-state.js";
 import { packr } from "../protocol/codec.js";
-import { decodeState } from "../protocol/records.js";
+import type { StateFile } from "../protocol/records.js";
 import { failedResult } from "../protocol/results.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
 import type { Tracked } from "./tracked.js";
 
-/** What the watcher reads: result, state and log files, and folder listings. */
-export type WatchedFiles = Pick<Transport, "readFile" | "list" | "writeFile">;
+/** What the watcher reads: result, state and log files, folder listings, and record streams from an offset. */
+export type WatchedFiles = Pick<Transport, "readFile" | "list" | "writeFile" | "readFrom">;
 
 /**
  * How long a task whose runner requeued it counts as pending although Slurm
@@ -18,15 +18,12 @@ export type WatchedFiles = Pick<Transport, "readFile" | "list" | "writeFile">;
 const REQUEUE_GRACE_MS = 60_000;
 
 /**
- * Whether the task's runner requeued it (its state file says REQUEUED) less
+ * Whether the task's runner requeued it (its last state `s` says REQUEUED) less
  * than REQUEUE_GRACE_MS ago, timed by this process's clock from when it
  * first saw that record (the node's clock may differ).
  */
-export async function requeuedRecently(files: WatchedFiles, t: Tracked): Promise<boolean> {
-  const file = await files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
-  if (!file) return false;
-  const s = decodeState(file, t.job.paths.state);
-  if (s.state !== "REQUEUED") return false;
+export async function requeuedRecently(s: StateFile | undefined, t: Tracked): Promise<boolean> {
+  if (s?.state !== "REQUEUED") return false;
   if (t.requeueSeen?.at !== s.at) t.requeueSeen = { at: s.at, since: Date.now() };
   return Date.now() - t.requeueSeen.since < REQUEUE_GRACE_MS;
 }

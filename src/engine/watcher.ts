@@ -6,7 +6,7 @@
 import { isTerminal, type JobState } from "../base/job-state.js";
 import { setJobId, setJobState, settleJob, type Job } from "../core/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../core/outcome.js";
-import { decodeClaim, decodeResult, decodeState, stateFileEnd } from "../protocol/records.js";
+import { decodeClaim, decodeResult, decodeState, stateFileEnd, type ResultFile, type StateFile } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { isUnreachable, unlessUnreachable } from "../transport/transport.js";
 import { PollLoop, type WatcherIntervals } from "./poll-loop.js";
@@ -14,6 +14,7 @@ import { FAILING_POLLS, HealthReport, type JobWatcher, type WatcherHealth, type 
 import { indexEntries, type SchedulerCalls, type TaskPool, type WatchedScheduler } from "./scheduler.js";
 import { learnWorker, listing, lookup, newTracked, type TrackOptions, type Tracked } from "./tracked.js";
 import { readStderr, recordEnd, requeuedRecently, type WatchedFiles } from "./job-files.js";
+import { taskRecords, type TaskRecords } from "./task-records.js";
 
 export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
 export { FAILING_POLLS, type JobWatcher, type WatcherHealth, type WatcherStats } from "./job-watcher.js";
@@ -178,6 +179,8 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       this.#stats.failedPolls = 0;
       if (failed >= FAILING_POLLS) this.#health.report({ kind: "recovered", failedPolls: failed });
       const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
+      // Packed submissions: what their workers' streams gained since the last poll.
+      const streams = await this.#follow(tracked.flatMap((t) => (t.pool ? [t] : [])));
       // Packed tasks of a running element, and pooled tasks: RUNNING once their own state file exists.
       const started = await this.#list(tracked.filter((t) => (t.elementStderr !== undefined && lookup(queue, t) === "RUNNING") || (t.pool && t.worker === undefined)).map((t) => t.folder.stateDir));
       const absent: Tracked[] = [];
@@ -192,17 +195,20 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
               if (now !== undefined && !isTerminal(now)) return this.#observe(t, now);
             }
             const listed = listing(results, t.folder.resultsDir);
+            const streamed = t.pool ? followed(streams, t) : undefined;
+            const hasResult = listed?.has(RunFolder.resultName(t.job.taskIndex)) || streamed?.result(t.job.taskIndex) !== undefined;
             if (t.pool && t.worker === undefined) {
-              if (listed?.has(RunFolder.resultName(t.job.taskIndex))) return this.#settleFromResult(t);
-              if (!listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+              if (hasResult) return this.#settleFromResult(t);
+              const streamedState = streamed?.state(t.job.taskIndex);
+              if (!streamedState && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
                 unstarted.push(t);
                 return false;
               }
-              await learnWorker(t, decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state).jobId);
+              await learnWorker(t, (streamedState ?? decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state)).jobId);
             }
             const state = lookup(queue, t);
-            if (listed?.has(RunFolder.resultName(t.job.taskIndex))) {
-              const staging = t.exitElement !== undefined && !listed.has(RunFolder.exitedName(t.exitElement)) && state !== undefined && !isTerminal(state);
+            if (hasResult) {
+              const staging = t.exitElement !== undefined && !listed?.has(RunFolder.exitedName(t.exitElement)) && state !== undefined && !isTerminal(state);
               // The task is done but its exit steps (stage-out) still run: wait for them, polling at the floor.
               if (!staging) return this.#settleFromResult(t);
               setJobState(t.job, "RUNNING");
@@ -295,22 +301,58 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     return out;
   }
 
+  /**
+   * Reads each packed submission's streams once. A folder whose streams
+   * cannot be read maps to its error, which fails only the jobs in it; an
+   * unreachable cluster fails the poll.
+   */
+  async #follow(pooled: readonly Tracked[]): Promise<Map<string, TaskRecords | Error>> {
+    const out = new Map<string, TaskRecords | Error>();
+    const folders = new Map(pooled.map((t) => [t.folder.dir, t.folder]));
+    await Promise.all(
+      [...folders.values()].map(async (folder) => {
+        const records = taskRecords(this.files, folder);
+        this.#stats.listings++;
+        try {
+          await records.refresh();
+          out.set(folder.dir, records);
+        } catch (error) {
+          if (isUnreachable(error)) throw error;
+          out.set(folder.dir, error as Error);
+        }
+      }),
+    );
+    return out;
+  }
+
+  /** A packed task's records in its workers' streams (as read so far). */
+  #streamed(t: Tracked): TaskRecords | undefined {
+    return t.pool ? taskRecords(this.files, t.folder) : undefined;
+  }
+
   async #settleFromResult(t: Tracked): Promise<boolean> {
-    await this.#settleWith(t, await this.files.readFile(t.job.paths.result));
+    const streamed = this.#streamed(t)?.result(t.job.taskIndex);
+    await this.#settleWith(t, streamed ?? decodeResult(await this.files.readFile(t.job.paths.result), t.job.paths.result));
     return true;
   }
 
-  /** Reads the result file by its path, past any stale directory cache; false if it is not there. */
+  /** The task's result from its worker's stream, or its result file read by path (past any stale directory cache); false if there is none. */
   async #tryResult(t: Tracked): Promise<boolean> {
+    const streamed = this.#streamed(t);
+    if (streamed) await streamed.refresh();
+    const result = streamed?.result(t.job.taskIndex);
+    if (result) {
+      await this.#settleWith(t, result);
+      return true;
+    }
     const bytes = await this.files.readFile(t.job.paths.result).catch(unlessUnreachable(undefined));
     if (!bytes) return false;
-    await this.#settleWith(t, bytes);
+    await this.#settleWith(t, decodeResult(bytes, t.job.paths.result));
     return true;
   }
 
-  /** Settles a job from its result file; a worker's TIMEOUT or CANCELLED is that state, as if Slurm had ended the task. */
-  async #settleWith(t: Tracked, bytes: Buffer): Promise<void> {
-    const result = decodeResult(bytes, t.job.paths.result);
+  /** Settles a job from its result; a worker's TIMEOUT or CANCELLED is that state, as if Slurm had ended the task. */
+  async #settleWith(t: Tracked, result: ResultFile): Promise<void> {
     if (t.pool) setJobId(t.job, result.jobId);
     if (!result.ok && result.state) {
       const ran = { host: result.host, startedAt: result.startedAt, endedAt: result.endedAt };
@@ -371,11 +413,17 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
 
   async #gone(t: Tracked): Promise<boolean> {
     let state: JobState = t.cancelled ? "CANCELLED" : "UNKNOWN";
-    const file = t.cancelled ? undefined : await this.files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
-    if (file) {
-      state = stateFileEnd(decodeState(file, t.job.paths.state));
-    }
+    const last = t.cancelled ? undefined : await this.#lastState(t);
+    if (last) state = stateFileEnd(last);
     return this.#endedWithoutListedResult(t, state);
+  }
+
+  /** The task's last state record: from its worker's stream, or its state file. */
+  async #lastState(t: Tracked): Promise<StateFile | undefined> {
+    const streamed = this.#streamed(t)?.state(t.job.taskIndex);
+    if (streamed) return streamed;
+    const file = await this.files.readFile(t.job.paths.state).catch(unlessUnreachable(undefined));
+    return file ? decodeState(file, t.job.paths.state) : undefined;
   }
 
   /**
@@ -385,7 +433,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
    */
   async #endedWithoutListedResult(t: Tracked, state: JobState): Promise<boolean> {
     if (await this.#tryResult(t)) return true;
-    if (await requeuedRecently(this.files, t)) {
+    if (await requeuedRecently(await this.#lastState(t), t)) {
       // The runner requeued the task: Slurm may show the attempt that ended (REQUEUED, PREEMPTED, TIMEOUT) for a moment.
       t.endedPolls = 0;
       t.endedSince = undefined;
@@ -403,4 +451,11 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     this.#tracked.delete(t.job);
     return true;
   }
+}
+
+/** A packed task's stream records from this poll, or the error reading them threw (inside the job's guard). */
+function followed(streams: ReadonlyMap<string, TaskRecords | Error>, t: Tracked): TaskRecords | undefined {
+  const r = streams.get(t.folder.dir);
+  if (r instanceof Error) throw r;
+  return r;
 }

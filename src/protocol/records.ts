@@ -9,8 +9,12 @@ import { packr } from "./codec.js";
 // English messages, as full zod gives them, for errors that name what is wrong.
 z.config(en());
 
-/** The manifest version this slurmkit writes and reads. */
-export const MANIFEST_VERSION = 1;
+/**
+ * The manifest version this slurmkit writes. Version 2: a packed
+ * submission's workers write task states and results to record streams
+ * (`streams/`), not to files per task. Version 1 folders are read as before.
+ */
+export const MANIFEST_VERSION = 2;
 
 const resultMeta = {
   /** The node the task ran on. */
@@ -22,7 +26,8 @@ const resultMeta = {
   endedAt: z.number(),
 };
 
-const resultSchema = z.discriminatedUnion("ok", [
+/** A result's shape (the result file, or a stream's result record). */
+export const resultSchema = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), value: z.unknown(), ...resultMeta }),
   z.object({
     ok: z.literal(false),
@@ -48,7 +53,8 @@ const resultSchema = z.discriminatedUnion("ok", [
 /** What the runner writes to a result file (msgpack). */
 export type ResultFile = z.output<typeof resultSchema>;
 
-const stateSchema = z.object({
+/** A state's shape (the state file, or a stream's state record). */
+export const stateSchema = z.object({
   /** REQUEUED: the runner asked Slurm to requeue the task (`at` says when); the next attempt writes RUNNING. */
   state: z.enum(["RUNNING", "COMPLETED", "FAILED", "REQUEUED"]),
   host: z.string(),
@@ -172,7 +178,7 @@ const submittedArraySchema = z.object({
 export type SubmittedArray = z.output<typeof submittedArraySchema>;
 
 const manifestSchema = z.object({
-  version: z.literal(MANIFEST_VERSION),
+  version: z.union([z.literal(1), z.literal(MANIFEST_VERSION)]),
   /** The scheduler that runs it ("slurm", "local"): which one rebuilds its futures. */
   kind: z.string().check(z.regex(/^[a-z][a-z0-9-]*$/)),
   createdAt: z.string(),
@@ -243,7 +249,7 @@ export function decodeManifest(text: string, path: string): Manifest {
   }
   const version = (value as { version?: unknown } | null)?.version;
   if (typeof version === "number" && version > MANIFEST_VERSION) {
-    throw new RunFolderError(path, `${path} was written by a newer slurmkit (manifest version ${version}); this slurmkit reads version ${MANIFEST_VERSION}: upgrade slurmkit to load it`);
+    throw new RunFolderError(path, `${path} was written by a newer slurmkit (manifest version ${version}); this slurmkit reads versions 1 to ${MANIFEST_VERSION}: upgrade slurmkit to load it`);
   }
   return decodeWith(manifestSchema, value, path, "manifest");
 }

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { taskStreamName } from "./task-stream.js";
 
 /** Where one task's files live. */
 export interface TaskPaths {
@@ -28,6 +29,7 @@ export interface TaskPaths {
  *     <dir>/results/<i>.result           result per task (rank 0; rank r > 0 writes <i>.r<r>.result)
  *     <dir>/results/<e>.exited           array element e's exit steps (stage-out) are done
  *     <dir>/state/<i>.state              started/ended per task
+ *     <dir>/streams/<A>_<a>.<n>.rec      packed (manifest version 2): worker A_a's task states and results, attempt n (record-stream.ts, task-stream.ts)
  *     <dir>/claims/<i>                   packed: the worker that took task i (created exclusively, never removed)
  *     <dir>/cancels/<i>                  packed: the client asks the worker running task i to stop it
  *     <dir>/after                        the packed tasks this submission runs after (msgpack), checked on the node
@@ -74,6 +76,14 @@ export class RunFolder {
   }
   get stateDir(): string {
     return join(this.dir, "state");
+  }
+  /** Packed: one record stream per worker attempt, with its tasks' states and results. */
+  get streamsDir(): string {
+    return join(this.dir, "streams");
+  }
+  /** A worker's record stream for its attempt `attempt`. */
+  taskStream(worker: string, attempt: number): string {
+    return join(this.streamsDir, taskStreamName(worker, attempt));
   }
   /** Packed: one file per task a worker has taken. */
   get claimsDir(): string {

@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { isTerminal } from "../base/job-state.js";
 import { runOf, type Job } from "../core/job.js";
 import { originOf } from "../engine/origin.js";
+import { followedRecords } from "../engine/task-records.js";
 import { decodeState } from "../protocol/records.js";
 import { unlessUnreachable } from "../transport/transport.js";
 import type { TaskView } from "./summary.js";
@@ -26,16 +27,20 @@ export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
 
 /**
  * The views, with where and since when each running task runs, from its
- * state file; and where a task that ended without a result ran (a node that
+ * state record (its state file, or its worker's stream); and where a task that ended without a result ran (a node that
  * failed under it, for one).
  */
 export async function viewsWithRunning(jobs: readonly Job<unknown>[]): Promise<TaskView[]> {
   const views = viewsOf(jobs);
   return inChunks(views, READS_AT_ONCE, async (v, i) => {
     const job = jobs[i]!;
-    const transport = originOf(job)?.transport;
+    const origin = originOf(job);
+    const transport = origin?.transport;
     const endedUnseen = v.host === undefined && isTerminal(v.state);
     if ((v.state !== "RUNNING" && !endedUnseen) || !transport) return v;
+    // A packed task: its worker's stream, as the watcher last read it.
+    const streamed = followedRecords(transport, origin.folder)?.state(job.taskIndex);
+    if (streamed) return endedUnseen ? { ...v, host: streamed.host } : streamed.state === "RUNNING" ? { ...v, host: streamed.host, startedAt: streamed.at } : v;
     const bytes = await transport.readFile(job.paths.state).catch(unlessUnreachable(undefined));
     if (!bytes) return v;
     if (endedUnseen) {

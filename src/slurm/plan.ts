@@ -179,7 +179,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     ...(exitMarkers ? { exitMarkers } : {}),
     ...(workers ? { workers } : packed ? { tasksPerElement: 1 } : {}),
   };
-  const dirs = [folder.logsDir, folder.resultsDir, folder.stateDir, ...(packed ? [folder.elementLogsDir] : []), ...(workers ? [folder.claimsDir, folder.cancelsDir] : [])];
+  const dirs = [folder.logsDir, folder.resultsDir, folder.stateDir, ...(packed ? [folder.elementLogsDir] : []), ...(workers ? [folder.streamsDir, folder.claimsDir, folder.cancelsDir] : [])];
   return { perElement: workers ? undefined : 1, packed, dirs, scripts, ...(topUp ? { topUp } : {}), manifest };
 }
 

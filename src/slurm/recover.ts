@@ -1,5 +1,6 @@
 import { decodeManifest, decodeState, encodeManifest, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
+import { parseTaskStreamName } from "../protocol/task-stream.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 import { submissionTag } from "./plan.js";
 import { sharedScheduler } from "./scheduler.js";
@@ -84,7 +85,7 @@ async function markNeverFound(transport: Transport, folder: RunFolder): Promise<
   await transport.writeFile(folder.manifest, encodeManifest({ ...current, withdrawn: true })).catch(unlessUnreachable(undefined));
 }
 
-/** The job ids runners of a submission wrote in its state files (`A_i`, or `A`, as the array's `A`). A file that cannot be read or decoded is passed over. */
+/** The job ids runners of a submission wrote in its state files (`A_i`, or `A`, as the array's `A`), and its workers' stream names. A file that cannot be read or decoded is passed over. */
 class StateRecords {
   #names: Promise<string[]> | undefined;
   constructor(
@@ -105,6 +106,11 @@ class StateRecords {
   /** Up to `wanted` array ids other than `known`, in the order Slurm gave them; reading stops once that many are found. */
   async distinctIds(known: ReadonlySet<string>, wanted: number): Promise<string[]> {
     const ids = new Set<string>();
+    // Workers' record streams are named by their worker, `A_w`.
+    for (const name of await this.transport.list(this.folder.streamsDir).catch(unlessUnreachable([] as string[]))) {
+      const id = parseTaskStreamName(name)?.worker.split("_")[0];
+      if (id !== undefined && !known.has(id) && ids.size < wanted) ids.add(id);
+    }
     for (const name of await this.#list()) {
       if (ids.size === wanted) break;
       const id = await this.#read(name);

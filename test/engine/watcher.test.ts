@@ -228,6 +228,7 @@ describe("the watcher on recorded scheduler output", () => {
     const local = new LocalTransport();
     const flaky: WatchedFiles = {
       list: (dir) => local.list(dir),
+      readFrom: (path, offset) => local.readFrom(path, offset),
       writeFile: (path, data) => local.writeFile(path, data),
       readFile: async (path) => {
         if (path.endsWith(".result") && failures-- > 0) throw Object.assign(new Error(`EIO: i/o error, open '${path}'`), { code: "EIO" });

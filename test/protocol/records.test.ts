@@ -61,9 +61,14 @@ describe("run-folder records decoded with zod/mini, one decoder per record for t
     expect(thrown(() => decodeState(packr.pack({ state: "DONE", host: "n1", jobId: "1", pid: 1, at: 1 }), "/s/0.state")).message).toMatch(/^\/s\/0\.state is not a slurmkit state file: `state`: /);
   });
 
+  test("a version 1 manifest (files per task) still reads; version 2 is what this slurmkit writes", () => {
+    expect(decodeManifest(JSON.stringify({ ...manifest, version: 1 }), "/m.json").version).toBe(1);
+    expect(decodeManifest(JSON.stringify({ ...manifest, version: 2 }), "/m.json").version).toBe(2);
+  });
+
   test("a manifest from a newer slurmkit says so", () => {
-    const e = thrown(() => decodeManifest(JSON.stringify({ ...manifest, version: 2, shards: [] }), "/runs/x/manifest.json"));
-    expect(e.message).toBe("/runs/x/manifest.json was written by a newer slurmkit (manifest version 2); this slurmkit reads version 1: upgrade slurmkit to load it");
+    const e = thrown(() => decodeManifest(JSON.stringify({ ...manifest, version: 3, shards: [] }), "/runs/x/manifest.json"));
+    expect(e.message).toBe("/runs/x/manifest.json was written by a newer slurmkit (manifest version 3); this slurmkit reads versions 1 to 2: upgrade slurmkit to load it");
     expect(thrown(() => decodeManifest('{"version": 1, "kind": "slurm"', "/m.json")).message).toMatch(/^\/m\.json is not valid JSON \(truncated or corrupt\): /);
   });
 

@@ -50,7 +50,7 @@ describe("planSubmission", () => {
       "#SBATCH --comment=slurmkit:s:0",
     ]);
     expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR2 --max-requeues 3");
-    expect(p.manifest).toMatchObject({ version: 1, kind: "slurm", taskCount: 10, jobId: null, array: true, ranks: 1 });
+    expect(p.manifest).toMatchObject({ version: 2, kind: "slurm", taskCount: 10, jobId: null, array: true, ranks: 1 });
     expect(p.manifest.tasksPerElement).toBeUndefined();
     expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state"]);
   });
@@ -118,7 +118,7 @@ describe("planSubmission", () => {
     expect(runLine(p.scripts[0]!.text)).toBe(
       "exec /bin/node '--max-semi-space-size=1' /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180 --task-mem 1024 --warning USR2 --warn-seconds 90 --max-requeues 3",
     );
-    expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state", "/runs/s/logs/elements", "/runs/s/claims", "/runs/s/cancels"]);
+    expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state", "/runs/s/logs/elements", "/runs/s/streams", "/runs/s/claims", "/runs/s/cancels"]);
   });
 
   test("a worker bigger than any node is refused", () => {

@@ -180,7 +180,8 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
     const [resumed, stuck] = await executor.mapArray([resumable.with({ step: 0, endings: [] }), stubborn.with(600)], { workers: 1, slots: 2 });
     const release = startRequeuedAtOnce(resumed!);
     try {
-      await preemptWhenRunning(resumed!, async () => (await Promise.all([resumed!, stuck!].map((j) => started(j.paths.state)()))).every(Boolean));
+      // Each task's RUNNING record is in its worker's stream once the future says RUNNING.
+      await preemptWhenRunning(resumed!, async () => [resumed!, stuck!].every((j) => j.state === "RUNNING"));
       const error = (await stuck!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
       expect(error).toBeInstanceOf(JobEndedWithoutResultError);
       expect(error.state).toBe("PREEMPTED");
