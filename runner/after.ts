@@ -36,8 +36,8 @@ async function check(folder: RunFolder): Promise<string | undefined> {
   for (;;) {
     const still: Pending[] = [];
     for (const dir of new Set(pending.map((p) => p.dep.dir))) {
-      let s = streams.get(dir);
-      if (!s) streams.set(dir, (s = new StreamResults(new RunFolder(dir))));
+      const s = streams.get(dir) ?? new StreamResults(new RunFolder(dir));
+      streams.set(dir, s);
       await s.read();
     }
     for (const p of pending) {

@@ -247,8 +247,8 @@ const fileSinks = new WeakMap<RunFolder, TaskRecordSink>();
 /** The task's sink: its own, or files per task in its folder. */
 function sinkOf(t: OneTask): TaskRecordSink {
   if (t.sink) return t.sink;
-  let sink = fileSinks.get(t.folder);
-  if (!sink) fileSinks.set(t.folder, (sink = fileSink(t.folder)));
+  const sink = fileSinks.get(t.folder) ?? fileSink(t.folder);
+  fileSinks.set(t.folder, sink);
   return sink;
 }
 

@@ -100,10 +100,10 @@ const known = new WeakMap<object, Map<string, TaskRecords>>();
 
 /** The one TaskRecords of a folder read through `files` (a transport), made on first use. */
 export function taskRecords(files: StreamFiles, folder: RunFolder): TaskRecords {
-  let byDir = known.get(files);
-  if (!byDir) known.set(files, (byDir = new Map()));
-  let records = byDir.get(folder.dir);
-  if (!records) byDir.set(folder.dir, (records = new TaskRecords(files, folder)));
+  const byDir = known.get(files) ?? new Map<string, TaskRecords>();
+  known.set(files, byDir);
+  const records = byDir.get(folder.dir) ?? new TaskRecords(files, folder);
+  byDir.set(folder.dir, records);
   return records;
 }
 
