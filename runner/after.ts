@@ -2,7 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { readStream } from "../src/protocol/record-stream.js";
 import { decodeAfter, decodeResult, type AfterFile, type ResultFile } from "../src/protocol/records.js";
 import { RunFolder } from "../src/protocol/run-folder.js";
-import { decodeTaskRecord, parseTaskStreamName } from "../src/protocol/task-stream.js";
+import { decodeTaskRecord, isRecordStream } from "../src/protocol/task-stream.js";
 
 /** How often a task that waits for its dependencies' results looks again. */
 const POLL_MS = 5_000;
@@ -71,7 +71,7 @@ class StreamResults {
 
   async read(): Promise<void> {
     const names = await readdir(this.folder.streamsDir).catch(() => [] as string[]);
-    for (const name of names.filter((n) => parseTaskStreamName(n) !== undefined)) {
+    for (const name of names.filter(isRecordStream)) {
       const path = `${this.folder.streamsDir}/${name}`;
       const read = await readStream(path, this.#offsets.get(name) ?? 0);
       this.#offsets.set(name, read.offset);

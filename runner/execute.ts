@@ -33,10 +33,37 @@ export class Terminated extends Error {
   }
 }
 
-/** Where a packed task's output goes: its own log files. */
+/**
+ * Where one of a task's outputs goes: a file (its descriptor, which a
+ * command gets as is), or a writer (a packed task's: chunks for its
+ * worker's log stream).
+ */
+export interface LogTarget {
+  /** The file's descriptor, for a file. */
+  readonly fd?: number;
+  /** Writes a chunk; false when the writer would rather the caller waited for `drained()`. */
+  write(chunk: string | Uint8Array): boolean;
+  /** Resolves once everything written has been handed on. */
+  drained(): Promise<void>;
+}
+
+/** A file as a LogTarget: writes go straight to it. */
+export function fileTarget(fd: number): LogTarget {
+  return {
+    fd,
+    write: (chunk) => {
+      if (typeof chunk === "string") writeSync(fd, chunk);
+      else writeSync(fd, chunk);
+      return true;
+    },
+    drained: () => Promise.resolve(),
+  };
+}
+
+/** Where a packed (or split) task's output goes: its own log files, or its worker's log streams. */
 export interface TaskLogs {
-  readonly out: number;
-  readonly err: number;
+  readonly out: LogTarget;
+  readonly err: LogTarget;
 }
 
 /** The log files of the packed task whose code is running (function tasks run in-process). */
@@ -52,8 +79,7 @@ export function routeOutput(): void {
     stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       const logs = currentLogs.getStore();
       if (!logs) return original(chunk, ...rest);
-      if (typeof chunk === "string") writeSync(logs[key], chunk);
-      else writeSync(logs[key], chunk);
+      logs[key].write(chunk);
       const done = rest.find((r) => typeof r === "function") as (() => void) | undefined;
       done?.();
       return true;
@@ -83,10 +109,12 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   if (task.torchDistributed) Object.assign(env, await torchEnvironment(nodeSide().environment(process.env), nodeSide().address));
   const cwd = task.cwd === undefined ? undefined : bind(task.cwd);
   const child = spawn(program, args, {
-    stdio: ["ignore", logs?.out ?? "inherit", logs?.err ?? "inherit"],
+    stdio: ["ignore", logs ? (logs.out.fd ?? "pipe") : "inherit", logs ? (logs.err.fd ?? "pipe") : "inherit"],
     env: { ...process.env, ...env },
     ...(cwd !== undefined ? { cwd } : {}),
   });
+  // A writer, not a file: the command's output passes through here, and waits while the writer is behind.
+  if (logs) for (const [from, to] of [[child.stdout, logs.out] as const, [child.stderr, logs.err] as const]) if (from) relay(from, to);
   children.add(child);
   let terminatedBy: NodeJS.Signals | undefined;
   const passed = new Set<NodeJS.Signals>(["SIGUSR1", ...(run.forward ? [run.forward] : [])]);
@@ -122,6 +150,15 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     children.delete(child);
     for (const signal of signals) process.off(signal, forward);
   }
+}
+
+/** Passes a command's output on to a writer, pausing the pipe while the writer is behind. */
+function relay(from: NodeJS.ReadableStream, to: LogTarget): void {
+  from.on("data", (chunk: Buffer) => {
+    if (to.write(chunk)) return;
+    from.pause();
+    void to.drained().then(() => from.resume());
+  });
 }
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();

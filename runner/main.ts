@@ -22,7 +22,7 @@ import { mkdir } from "node:fs/promises";
 import { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
 import { openSync, writeSync } from "node:fs";
-import { routeOutput, Terminated, type TaskLogs } from "./execute.js";
+import { fileTarget, routeOutput, Terminated, type TaskLogs } from "./execute.js";
 import type { NodeSide } from "../src/core/node-side.js";
 import { jobIdOf, taskIndex, useNodeSide } from "./node.js";
 import { decodeRunnerArgs, RUNNER_USAGE } from "../src/protocol/runner-args.js";
@@ -35,7 +35,7 @@ import { runWorker } from "./worker.js";
 function openLogs(folder: RunFolder, index: number): TaskLogs {
   const paths = folder.task(index);
   routeOutput();
-  return { out: openSync(paths.stdout, "a"), err: openSync(paths.stderr, "a") };
+  return { out: fileTarget(openSync(paths.stdout, "a")), err: fileTarget(openSync(paths.stderr, "a")) };
 }
 
 async function main(node: NodeSide): Promise<number> {
@@ -92,7 +92,7 @@ async function main(node: NodeSide): Promise<number> {
             },
           }
         : {}),
-      report: (line) => (logs ? writeSync(logs.err, line) : process.stderr.write(line)),
+      report: (line) => (logs ? logs.err.write(line) : process.stderr.write(line)),
     });
     return ok ? 0 : 1;
   } catch (error) {

@@ -82,7 +82,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
   const history = await readHistory(t.folder, t.index, t.requeue?.restarted ?? false);
   if (history.attempt > 0 && t.rank === 0) {
     const header = `\n===== slurmkit: task ${t.index}, attempt ${history.attempt}, on ${HOST} at ${new Date().toISOString()} =====\n`;
-    if (t.logs) for (const fd of [t.logs.out, t.logs.err]) writeSync(fd, header);
+    if (t.logs) for (const target of [t.logs.out, t.logs.err]) target.write(header);
     else for (const stream of [process.stdout, process.stderr]) stream.write(header);
   }
   const warning = watchWarning(history.attempt);

@@ -10,7 +10,7 @@ import { routeOutput, Terminated } from "./execute.js";
 import { SLOT_MARGIN_MB } from "../src/protocol/worker-memory.js";
 import { footprintKb, type MemoryMeasure } from "./memory.js";
 import { runOneTask } from "./run-task.js";
-import { slotSink, type RecordMessage } from "./task-records.js";
+import { slotLog, slotSink, type LogMessage, type RecordMessage } from "./task-records.js";
 
 /** What the worker tells a slot: run this task, pass Slurm's warning on to it, or leave. */
 export type ToSlot = { readonly run: number } | { readonly warn: Ending; readonly deadline: number | undefined } | { readonly exit: true };
@@ -21,7 +21,7 @@ export type ToSlot = { readonly run: number } | { readonly warn: Ending; readonl
  * sent; the worker stops this process). `retire`: the process leaves after
  * this task (it grew), and the next gets a new one.
  */
-export type FromSlot = { readonly ready: true } | RecordMessage | { readonly done: number; readonly ok: boolean; readonly retire?: boolean } | { readonly requeued: number };
+export type FromSlot = { readonly ready: true } | RecordMessage | LogMessage | { readonly done: number; readonly ok: boolean; readonly retire?: boolean } | { readonly requeued: number };
 
 /**
  * One slot of a worker, in its own process (`runner.js <dir> --slot`): it runs
@@ -55,9 +55,8 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
       busy = true;
       forgetWarning();
       const index = message.run;
-      const paths = folder.task(index);
-      // Appended to: a task run again after a requeue keeps each attempt's output.
-      const logs = { out: openSync(paths.stdout, "a"), err: openSync(paths.stderr, "a") };
+      // Into the worker's log streams, framed by task: a task run again after a requeue keeps each attempt's output.
+      const logs = { out: slotLog("out", index), err: slotLog("err", index) };
       const requeue = signal
         ? {
             requeue: {
@@ -72,10 +71,9 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
             },
           }
         : {};
-      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => writeSync(logs.err, line), checkAfter: false, sink, ...requeue }).then(
-        (ok) => {
-          closeSync(logs.out);
-          closeSync(logs.err);
+      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => logs.err.write(line), checkAfter: false, sink, ...requeue }).then(
+        async (ok) => {
+          await Promise.all([logs.out.drained(), logs.err.drained()]);
           busy = false;
           if (!process.connected) return resolve(0);
           const retire = grown();
@@ -83,8 +81,6 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
           process.send?.({ done: index, ok, ...(retire ? { retire } : {}) } satisfies FromSlot);
         },
         (error: unknown) => {
-          closeSync(logs.out);
-          closeSync(logs.err);
           // Slurm, the worker or the kernel ended the task: leave without a result; the worker decides what it was.
           if (error instanceof Terminated) resolve(error.signal === "SIGKILL" ? 137 : 143);
           else {

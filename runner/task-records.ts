@@ -8,7 +8,8 @@ import { packr } from "../src/protocol/codec.js";
 import { readStream, StreamWriter } from "../src/protocol/record-stream.js";
 import type { ResultFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
-import { decodeTaskRecord, encodeTaskRecord, parseTaskStreamName, type TaskStreamRecord } from "../src/protocol/task-stream.js";
+import type { LogTarget } from "./execute.js";
+import { decodeTaskRecord, encodeLogChunk, encodeTaskRecord, parseTaskStreamName, type TaskStreamRecord } from "../src/protocol/task-stream.js";
 
 /** Where the runner writes a task's records. */
 export interface TaskRecordSink {
@@ -34,6 +35,40 @@ export interface RecordMessage {
   readonly kind: StateFile["state"] | "result";
 }
 
+/** What a slot sends its worker for each chunk of a task's output: which stream, the task, and the bytes (base64). */
+export interface LogMessage {
+  readonly log: "out" | "err";
+  readonly index: number;
+  readonly data: string;
+}
+
+/** Chunks larger than this go to the worker in parts: a stream record stays small. */
+const LOG_CHUNK = 1 << 20;
+
+/** A slot's task's stdout or stderr: chunks go to the worker over IPC, which frames them into its log stream. */
+export function slotLog(log: "out" | "err", index: number): LogTarget {
+  let last: Promise<void> = Promise.resolve();
+  const sendOne = (bytes: Buffer): boolean => {
+    let ok = true;
+    last = new Promise<void>((resolve) => {
+      const message: LogMessage = { log, index, data: bytes.toString("base64") };
+      ok = process.send?.(message, () => resolve()) ?? true;
+      if (!process.send) resolve();
+    });
+    return ok;
+  };
+  return {
+    write(chunk) {
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      let ok = true;
+      for (let at = 0; at < bytes.length; at += LOG_CHUNK) ok = sendOne(bytes.subarray(at, at + LOG_CHUNK)) && ok;
+      return ok;
+    },
+    // Messages go out in order: once the last one is sent, every one is.
+    drained: () => last,
+  };
+}
+
 /** A worker's slot: records go to the worker over IPC, in order, before the slot says the task is done. */
 export function slotSink(): TaskRecordSink {
   const send = (record: TaskStreamRecord, kind: RecordMessage["kind"]) =>
@@ -49,17 +84,20 @@ export function slotSink(): TaskRecordSink {
 }
 
 /**
- * A worker's records: its own stream (`streams/<worker>.<n>.rec`, a new one
- * for each attempt of the worker), what it has written there, and what its
- * earlier attempts wrote. Records are flushed at most 20 ms after they come,
- * and at once by `flush()`: before a slot takes its next task, and before the
- * worker exits.
+ * A worker's streams, a new set for each attempt of the worker: its tasks'
+ * records (`streams/<worker>.<n>.rec`) and their stdout and stderr in chunks
+ * (`.out`, `.err`); what it has written, and what its earlier attempts wrote.
+ * Everything is flushed at most 20 ms after it comes, and at once by
+ * `flush()`: before a slot takes its next task, and before the worker exits.
  */
 export class WorkerRecords {
   readonly #results = new Set<number>();
   readonly #states = new Map<number, StateFile["state"]>();
 
-  private constructor(private readonly writer: StreamWriter) {}
+  private constructor(
+    private readonly writer: StreamWriter,
+    private readonly logs: { readonly out: StreamWriter; readonly err: StreamWriter },
+  ) {}
 
   /**
    * Opens this worker attempt's stream. A restarted worker first reads what
@@ -72,10 +110,10 @@ export class WorkerRecords {
     });
     const earlier = names.flatMap((name) => {
       const parsed = parseTaskStreamName(name);
-      return parsed?.worker === worker ? [{ name, attempt: parsed.attempt }] : [];
+      return parsed?.worker === worker ? [{ name, attempt: parsed.attempt, kind: parsed.kind }] : [];
     });
     const records: TaskStreamRecord[] = [];
-    for (const { name } of earlier.sort((a, b) => a.attempt - b.attempt)) {
+    for (const { name } of earlier.filter((e) => e.kind === "rec").sort((a, b) => a.attempt - b.attempt)) {
       const path = `${folder.streamsDir}/${name}`;
       for (const payload of (await readStream(path)).records) {
         try {
@@ -94,7 +132,12 @@ export class WorkerRecords {
       });
       attempt++;
     }
-    const out = new WorkerRecords(writer);
+    attempt--;
+    const logs = {
+      out: await StreamWriter.create(folder.taskStream(worker, attempt, "out")),
+      err: await StreamWriter.create(folder.taskStream(worker, attempt, "err")),
+    };
+    const out = new WorkerRecords(writer, logs);
     for (const r of records) out.#note(r.index, "result" in r ? "result" : r.state.state);
     return out;
   }
@@ -121,6 +164,11 @@ export class WorkerRecords {
     this.#note(index, "result");
   }
 
+  /** Appends a chunk of a task's output that a slot sent. */
+  appendLog(m: LogMessage): void {
+    this.logs[m.log].append(encodeLogChunk(m.index, Buffer.from(m.data, "base64")));
+  }
+
   /** Whether the task has a result here (this attempt's or an earlier one's). */
   hasResult(index: number): boolean {
     return this.#results.has(index);
@@ -131,13 +179,15 @@ export class WorkerRecords {
     return this.#states.get(index);
   }
 
-  /** Writes and syncs what is queued. */
-  flush(): Promise<void> {
-    return this.writer.flush();
+  /** Writes and syncs what is queued: logs first, so that a task's output is on disk once its result is. */
+  async flush(): Promise<void> {
+    await Promise.all([this.logs.out.flush(), this.logs.err.flush()]);
+    await this.writer.flush();
   }
 
-  /** Flushes and closes the stream. */
-  close(): Promise<void> {
-    return this.writer.close();
+  /** Flushes and closes the streams. */
+  async close(): Promise<void> {
+    await Promise.all([this.logs.out.close(), this.logs.err.close()]);
+    await this.writer.close();
   }
 }

@@ -180,6 +180,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
         return listening();
       }
       if ("record" in m) return records.appendMessage(m);
+      if ("log" in m) return records.appendLog(m);
       // The task checkpointed: stop its process, and run it again (ended() queues it).
       if ("requeued" in m) return slot.task?.index === m.requeued ? stopTask(slot, "REQUEUED") : undefined;
       if (slot.task?.index !== m.done) return;

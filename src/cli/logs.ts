@@ -1,6 +1,6 @@
 import { UsageError } from "../base/errors.js";
 import { StringDecoder } from "node:string_decoder";
-import type { Job } from "../core/job.js";
+import { readJobLog, type Job } from "../core/job.js";
 import { unlessUnreachable } from "../transport/transport.js";
 import { runsOf } from "../engine/origin.js";
 import { openFolder, pickTasks } from "./folder.js";
@@ -36,8 +36,7 @@ export async function logs(args: readonly string[]): Promise<number> {
   const folder = await openFolder(positionals[0], values, "logs");
   try {
     const [job] = pickTasks(folder.jobs, [positionals[1]!]);
-    const path = (run: Job<unknown>) => (values.err ? run.paths.stderr : run.paths.stdout);
-    const read = (run: Job<unknown>) => folder.transport.readFile(path(run)).catch(unlessUnreachable(Buffer.alloc(0)));
+    const read = (run: Job<unknown>) => readJobLog(run, values.err ? "err" : "out").catch(unlessUnreachable(Buffer.alloc(0)));
     if (values.attempt === undefined) {
       if (values.follow) return await follow(job!, read, Buffer.alloc(0));
       process.stdout.write(await read(job!));

@@ -21,6 +21,8 @@ export interface JobBackend {
   release(job: Job<unknown>): void;
   cancel(job: Job<unknown>): Promise<void>;
   readText(path: string): Promise<string>;
+  /** The task's stdout or stderr bytes, where they are not its own files (a packed task's, in its worker's log streams). */
+  readLog?(job: Job<unknown>, which: "out" | "err"): Promise<Buffer>;
   /** The records of the task's attempts that ended in a requeue, in order; none where tasks are never requeued. */
   readAttempts?(job: Job<unknown>): Promise<AttemptFile[]>;
   /** The results of a job's ranks above 0, in rank order (undefined where a rank wrote none); none for a job of one rank. */
@@ -63,6 +65,8 @@ export let setJobId: (job: Job<unknown>, id: string) => void;
 export let settleJob: (job: Job<unknown>, outcome: JobOutcome) => void;
 /** Where and when a settled job's task ran, if its result file said. */
 export let runOf: (job: Job<unknown>) => TaskRun | undefined;
+/** A job's stdout or stderr as bytes, wherever its backend keeps them ("" when there is none yet). */
+export let readJobLog: (job: Job<unknown>, which: "out" | "err") => Promise<Buffer>;
 
 /**
  * The future of one task: its scheduler id, state, result and logs.
@@ -74,6 +78,7 @@ export class Job<R> {
     setJobState = (job, state) => job.#setState(state);
     settleJob = (job, outcome) => job.#settle(outcome);
     runOf = (job) => job.#outcome?.ran;
+    readJobLog = (job, which) => job.#log(which);
     setJobId = (job, id) => {
       if (!job.#outcome) job.#id = id;
     };
@@ -179,12 +184,17 @@ export class Job<R> {
 
   /** The task's stdout so far ("" if there is none yet). */
   stdout(): Promise<string> {
-    return this.#backend.readText(this.paths.stdout);
+    return this.#backend.readLog ? this.#log("out").then(String) : this.#backend.readText(this.paths.stdout);
   }
 
   /** The task's stderr so far ("" if there is none yet). */
   stderr(): Promise<string> {
-    return this.#backend.readText(this.paths.stderr);
+    return this.#backend.readLog ? this.#log("err").then(String) : this.#backend.readText(this.paths.stderr);
+  }
+
+  async #log(which: "out" | "err"): Promise<Buffer> {
+    if (this.#backend.readLog) return this.#backend.readLog(this as Job<unknown>, which);
+    return Buffer.from(await this.#backend.readText(which === "out" ? this.paths.stdout : this.paths.stderr));
   }
 
   #setState(state: JobState): boolean {

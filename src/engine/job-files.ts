@@ -4,6 +4,7 @@ import { packr } from "../protocol/codec.js";
 import type { StateFile } from "../protocol/records.js";
 import { failedResult } from "../protocol/results.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
+import { readTaskLog } from "./task-logs.js";
 import type { Tracked } from "./tracked.js";
 
 /** What the watcher reads: result, state and log files, folder listings, and record streams from an offset. */
@@ -40,13 +41,14 @@ export async function recordEnd(files: WatchedFiles, t: Tracked, state: JobState
 }
 
 /**
- * The task's stderr; for a packed task that wrote none, its element's (a
+ * The task's stderr (a packed task's from its worker's log stream); for a packed task that wrote none, its element's (a
  * failed setup, say). A task that ended CANCELLED with no log at all (not by
  * this client), in a submission where an element found no usable Node.js,
  * was cancelled for it: that element's line.
  */
 export async function readStderr(files: WatchedFiles, t: Tracked, state?: JobState): Promise<string> {
-  const own = await files.readFile(t.job.paths.stderr).then(String, unlessUnreachable(""));
+  const streamed = t.pool ? String(await readTaskLog(files, t.folder, t.job.taskIndex, "err", t.worker)) : "";
+  const own = streamed || (await files.readFile(t.job.paths.stderr).then(String, unlessUnreachable("")));
   if (own) return own;
   const element = t.elementStderr === undefined ? "" : await files.readFile(t.elementStderr).then(String, unlessUnreachable(""));
   if (element || state !== "CANCELLED" || t.cancelled) return element;

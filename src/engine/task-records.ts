@@ -4,7 +4,7 @@
 // stream, whatever the number of tasks.
 import type { ResultFile, StateFile } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
-import { decodeTaskRecord, parseTaskStreamName } from "../protocol/task-stream.js";
+import { decodeTaskRecord, isRecordStream, parseTaskStreamName } from "../protocol/task-stream.js";
 import type { Transport } from "../transport/transport.js";
 import { StreamFollower } from "./stream-follower.js";
 
@@ -36,7 +36,7 @@ export class TaskRecords {
     /** The submission's folder. */
     readonly folder: RunFolder,
   ) {
-    this.#follower = new StreamFollower(files as Transport, folder.streamsDir, (name) => parseTaskStreamName(name) !== undefined);
+    this.#follower = new StreamFollower(files as Transport, folder.streamsDir, isRecordStream);
   }
 
   /** Reads what the streams gained since the last read; resolves whether anything was new. Calls made while one runs share it. */

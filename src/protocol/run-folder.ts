@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { taskStreamName } from "./task-stream.js";
+import { taskStreamName, type TaskStreamKind } from "./task-stream.js";
 
 /** Where one task's files live. */
 export interface TaskPaths {
@@ -30,6 +30,7 @@ export interface TaskPaths {
  *     <dir>/results/<e>.exited           array element e's exit steps (stage-out) are done
  *     <dir>/state/<i>.state              started/ended per task
  *     <dir>/streams/<A>_<a>.<n>.rec      packed (manifest version 2): worker A_a's task states and results, attempt n (record-stream.ts, task-stream.ts)
+ *     <dir>/streams/<A>_<a>.<n>.out|.err packed: its tasks' stdout and stderr, in chunks framed by task index
  *     <dir>/claims/<i>                   packed: the worker that took task i (created exclusively, never removed)
  *     <dir>/cancels/<i>                  packed: the client asks the worker running task i to stop it
  *     <dir>/after                        the packed tasks this submission runs after (msgpack), checked on the node
@@ -81,9 +82,9 @@ export class RunFolder {
   get streamsDir(): string {
     return join(this.dir, "streams");
   }
-  /** A worker's record stream for its attempt `attempt`. */
-  taskStream(worker: string, attempt: number): string {
-    return join(this.streamsDir, taskStreamName(worker, attempt));
+  /** A worker's stream of records (or of its tasks' stdout or stderr) for its attempt `attempt`. */
+  taskStream(worker: string, attempt: number, kind: TaskStreamKind = "rec"): string {
+    return join(this.streamsDir, taskStreamName(worker, attempt, kind));
   }
   /** Packed: one file per task a worker has taken. */
   get claimsDir(): string {

@@ -29,13 +29,40 @@ export function decodeTaskRecord(payload: Uint8Array, stream: string): TaskStrea
   return parsed.data as TaskStreamRecord;
 }
 
-/** A worker's record stream's name: `<worker>.<n>.rec`, n counting the worker's attempts (0, then 1 after a requeue, ...). */
-export function taskStreamName(worker: string, attempt: number): string {
-  return `${worker}.${attempt}.rec`;
+/** What a worker's stream holds: task records (`rec`), or its tasks' stdout (`out`) or stderr (`err`) in chunks. */
+export type TaskStreamKind = "rec" | "out" | "err";
+
+/** A worker's stream's name: `<worker>.<n>.<kind>`, n counting the worker's attempts (0, then 1 after a requeue, ...). */
+export function taskStreamName(worker: string, attempt: number, kind: TaskStreamKind = "rec"): string {
+  return `${worker}.${attempt}.${kind}`;
 }
 
-/** The worker (`A_w`) and attempt of a record stream's name; undefined for any other name. */
-export function parseTaskStreamName(name: string): { worker: string; attempt: number } | undefined {
-  const m = /^(\d+(?:_\d+)?)\.(\d+)\.rec$/.exec(name);
-  return m ? { worker: m[1]!, attempt: Number(m[2]) } : undefined;
+/** The worker (`A_w`), attempt and kind of a stream's name; undefined for any other name. */
+export function parseTaskStreamName(name: string): { worker: string; attempt: number; kind: TaskStreamKind } | undefined {
+  const m = /^(\d+(?:_\d+)?)\.(\d+)\.(rec|out|err)$/.exec(name);
+  return m ? { worker: m[1]!, attempt: Number(m[2]), kind: m[3] as TaskStreamKind } : undefined;
+}
+
+/** Whether a name is a worker's record stream (not a log stream). */
+export function isRecordStream(name: string): boolean {
+  return parseTaskStreamName(name)?.kind === "rec";
+}
+
+/**
+ * One chunk of a task's output in a worker's log stream: the task's index
+ * (uint32 LE), then the bytes as the task wrote them. A task's chunks are in
+ * the order it wrote them.
+ */
+export function encodeLogChunk(index: number, data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(4 + data.length);
+  out.writeUInt32LE(index, 0);
+  out.set(data, 4);
+  return out;
+}
+
+/** A log chunk's task and bytes; a payload too short to hold an index is a RunFolderError naming the stream. */
+export function decodeLogChunk(payload: Uint8Array, stream: string): { index: number; data: Buffer } {
+  if (payload.length < 4) throw new RunFolderError(stream, `${stream} holds a log chunk of ${payload.length} bytes, too short for a task index`);
+  const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  return { index: buf.readUInt32LE(0), data: buf.subarray(4) };
 }

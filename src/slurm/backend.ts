@@ -11,6 +11,7 @@ import { unlessUnreachable, type Transport } from "../transport/transport.js";
 import type { Scheduler } from "./scheduler.js";
 import { WorkerPool } from "./pool.js";
 import type { Watcher } from "../engine/watcher.js";
+import { readTaskLog } from "../engine/task-logs.js";
 import type { SchedulerCallCounts } from "./scheduler.js";
 
 /** Where a Slurm job future sits in Slurm: its submission's id, its array index, the submission's size, its ranks, and the workers that claim it when packed. */
@@ -183,8 +184,23 @@ export class SlurmBackend implements JobBackend {
     return Promise.all(Array.from({ length: ranks - 1 }, (_, k) => read(k + 1)));
   }
   readText(path: string): Promise<string> {
-    return this.transport.readFile(path).then(String, (e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT" || /no such file/i.test(e.message)) return "";
+    return this.#readBytes(path).then(String);
+  }
+
+  /** A packed task's log from its worker's log streams (a version 1 folder's: its own file); any other task's, its file. */
+  async readLog(job: Job<unknown>, which: "out" | "err"): Promise<Buffer> {
+    const path = which === "out" ? job.paths.stdout : job.paths.stderr;
+    const pool = placements.get(job)?.pool;
+    if (!pool) return this.#readBytes(path);
+    // Its id is its worker's (A_w) once a worker took it: then only that worker's streams are read.
+    const worker = /^\d+_\d+$/.test(job.id) ? job.id : undefined;
+    const streamed = await readTaskLog(this.transport, pool.folder, job.taskIndex, which, worker);
+    return streamed.length > 0 ? streamed : this.#readBytes(path);
+  }
+
+  #readBytes(path: string): Promise<Buffer> {
+    return this.transport.readFile(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT" || /no such file/i.test(e.message)) return Buffer.alloc(0);
       throw e;
     });
   }

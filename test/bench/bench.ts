@@ -14,6 +14,8 @@ import { command, LocalTransport, OpenSshTransport, SlurmExecutor, type Schedule
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
+import { parseRecords } from "../../src/protocol/record-stream.js";
+import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
 import { claimNext, claimOrder } from "../../runner/claims.js";
 import { ownCgroupDir, sampleTrees } from "../../runner/memory.js";
 import { square } from "../fixtures/tasks.js";
@@ -76,18 +78,20 @@ async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArra
 }
 
 /**
- * Mean runner time per packed task, module import left out: per element, the
+ * Mean runner time per packed task, module import left out: per worker, the
  * time from its first task's end to its last task's end, over the tasks after
- * the first (each of those spans reading its spec, running, writing result and
- * state).
+ * the first (each of those spans reading its spec, running, and its records).
+ * Results come from the workers' record streams.
  */
 async function perTaskMs(folder: string): Promise<number> {
   const [submission] = await readdir(folder);
-  const dir = join(folder, submission!, "results");
+  const dir = join(folder, submission!, "streams");
   const ends = new Map<string, number[]>();
-  for (const f of (await readdir(dir)).filter((f) => f.endsWith(".result"))) {
-    const r = packr.unpack(await readFile(join(dir, f))) as { jobId: string; endedAt: number };
-    ends.set(r.jobId, [...(ends.get(r.jobId) ?? []), r.endedAt]);
+  for (const f of (await readdir(dir)).filter((f) => f.endsWith(".rec"))) {
+    for (const payload of parseRecords(await readFile(join(dir, f))).records) {
+      const r = decodeTaskRecord(payload, f);
+      if ("result" in r) ends.set(r.result.jobId, [...(ends.get(r.result.jobId) ?? []), r.result.endedAt]);
+    }
   }
   let busy = 0;
   let tasks = 0;
@@ -97,6 +101,13 @@ async function perTaskMs(folder: string): Promise<number> {
     tasks += e.length - 1;
   }
   return tasks === 0 ? NaN : busy / tasks;
+}
+
+/** Every file under a submission folder (the run folder's file count, as a quota counts it). */
+async function filesIn(folder: string): Promise<number> {
+  const [submission] = await readdir(folder);
+  const entries = await readdir(join(folder, submission!), { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).length;
 }
 
 /**
@@ -155,7 +166,11 @@ for (const n of sizes) {
     Array.from({ length: n }, (_, i) => square.with(i)),
     { workers: "auto" },
   );
-  rows.push({ ...packed, workload: work, how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner` });
+  rows.push({
+    ...packed,
+    workload: work,
+    how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner, ${(await filesIn(packed.folder)).toLocaleString("en")} files in the run folder`,
+  });
   largest = { n, folder: packed.folder };
   workerMemory.push({ n, ...(await elementPeak(packed.folder)) });
 }
