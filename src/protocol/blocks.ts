@@ -1,26 +1,34 @@
 // Guided self-scheduling blocks of a packed submission's tasks: fixed ahead
 // from the task count and the planned workers, so that the client and every
 // worker compute the same blocks without talking. Blocks shrink as the
-// queue drains: the first are large (few claims), the last hold one task
-// (a balanced tail).
+// queue drains: the first are large (few claims), the last small (a
+// balanced tail). A floor that grows with the task count keeps the number
+// of blocks, and so of claim files, the same whatever the task count.
 
 /** How many blocks per worker the remaining tasks are cut into, at each step. */
 export const GUIDED_FACTOR = 2;
+/** The smallest block is the tasks over this many times the workers (and at least 1). */
+export const TAIL_BLOCKS = 16;
 
 /**
  * The blocks' starts, then `count` at the end: block b holds tasks
  * `starts[b]` to `starts[b + 1] - 1`. Block b has
- * `max(1, ceil(R / (factor · workers)))` tasks, R being the tasks not in
- * blocks before it.
+ * `max(ceil(count / (TAIL_BLOCKS · workers)), ceil(R / (factor · workers)))`
+ * tasks (at least 1), R being the tasks not in blocks before it. With
+ * factor 2 the guided part ends when R falls below count / 8, after about
+ * 2·W·ln 8 ≈ 4.2·W blocks; the rest is about 2·W blocks of the floor. So
+ * about 6·W blocks in all, whatever the count, and the tail costs a worker
+ * at most one floor block (1/16 of its share) more than an even split.
  */
 export function guidedBlocks(count: number, workers: number, factor = GUIDED_FACTOR): Uint32Array {
   if (!Number.isInteger(count) || count < 0 || count >= 2 ** 32) throw new RangeError(`Expected a task count from 0 to 2^32 - 1, got ${count}`);
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`Expected at least one worker, got ${workers}`);
   const starts: number[] = [];
+  const floor = Math.max(1, Math.ceil(count / (TAIL_BLOCKS * workers)));
   let at = 0;
   while (at < count) {
     starts.push(at);
-    at += Math.max(1, Math.ceil((count - at) / (factor * workers)));
+    at += Math.max(floor, Math.ceil((count - at) / (factor * workers)));
   }
   starts.push(count);
   return Uint32Array.from(starts);

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { blockOf, guidedBlocks } from "../../src/protocol/blocks.js";
 
 describe("guided blocks", () => {
-  test("they cover every task once, in order, and shrink to one task at the tail", () => {
+  test("they cover every task once, in order, and shrink to the floor (the tasks over 16 times the workers) at the tail", () => {
     for (const [count, workers] of [
       [1, 1],
       [7, 3],
@@ -16,18 +16,22 @@ describe("guided blocks", () => {
       const sizes = Array.from(starts.subarray(1), (s, b) => s - starts[b]!);
       expect(sizes.every((s) => s >= 1)).toBe(true);
       expect(sizes.every((s, b) => b === 0 || s <= sizes[b - 1]!)).toBe(true);
-      expect(sizes.at(-1)).toBe(1);
+      expect(sizes.at(-2) ?? 1).toBe(Math.max(1, Math.ceil(count / (16 * workers))));
     }
   });
 
-  test("the first block is the tasks over twice the workers, and the number of blocks grows with the log of the task count", () => {
+  test("the first block is the tasks over twice the workers, and the number of blocks does not grow with the task count", () => {
     expect(Array.from(guidedBlocks(10, 1))).toEqual([0, 5, 8, 9, 10]);
     expect(guidedBlocks(1_000_000, 16)[1]).toBe(31_250);
-    const blocks = (n: number) => guidedBlocks(n, 16).length - 1;
-    // About 2W·ln(N/2W) + 2W: 330 blocks for a million tasks on 16 workers, about 20 claim files per worker.
-    expect(blocks(1_000_000)).toBeLessThan(400);
-    expect(blocks(1_000_000)).toBeGreaterThan(250);
-    expect(blocks(10_000) / blocks(100)).toBeLessThan(10);
+    const blocks = (n: number, w: number) => guidedBlocks(n, w).length - 1;
+    // About 6 per worker: 24 for 4 workers from 5,000 tasks up, 98 for 16.
+    for (const n of [5000, 100_000, 1_000_000]) {
+      expect(blocks(n, 4)).toBe(24);
+      expect(Math.abs(blocks(n, 16) - 98)).toBeLessThanOrEqual(1);
+    }
+    expect(blocks(1_000_000, 16)).toBeLessThanOrEqual(7 * 16);
+    expect(blocks(100, 4)).toBe(20);
+    expect(blocks(1_000_000, 64)).toBeLessThanOrEqual(7 * 64);
     expect(guidedBlocks(0, 3)).toEqual(Uint32Array.from([0]));
   });
 
