@@ -73,12 +73,15 @@ class StreamResults {
     const names = await readdir(this.folder.streamsDir).catch(() => [] as string[]);
     for (const name of names.filter(isRecordStream)) {
       const path = `${this.folder.streamsDir}/${name}`;
-      const read = await readStream(path, this.#offsets.get(name) ?? 0);
+      // A read that fails (a file system hiccup) is tried again on the next look, as a result file's was.
+      const read = await readStream(path, this.#offsets.get(name) ?? 0).catch(() => undefined);
+      if (!read) continue;
       this.#offsets.set(name, read.offset);
       for (const payload of read.records) {
         try {
           const r = decodeTaskRecord(payload, path);
-          if ("result" in r && !this.results.has(r.index)) this.results.set(r.index, r.result);
+          // Only what the check needs: whether it completed, and how it ended if not.
+          if ("result" in r && !this.results.has(r.index)) this.results.set(r.index, r.result.ok ? { ...r.result, value: null } : r.result);
         } catch {
           // Not a record slurmkit wrote: passed over.
         }

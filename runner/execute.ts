@@ -127,8 +127,10 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   try {
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child.once("error", reject);
-      child.once("close", (c, s) => resolve([c, s]));
+      // "exit", not "close": a background process the command left (`server &`) may hold its output open for hours.
+      child.once("exit", (c, s) => resolve([c, s]));
     });
+    await outputEnded(child);
     const shown = [program, ...args].join(" ");
     if (terminatedBy) throw new Terminated(terminatedBy);
     // Slurm signals every process of the job; the child may die before our own handler runs.
@@ -150,6 +152,19 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     children.delete(child);
     for (const signal of signals) process.off(signal, forward);
   }
+}
+
+/** How long a command's piped output may go on after it exited (a background process it left holds the pipe), before it is cut. */
+const OUTPUT_GRACE_MS = 2_000;
+
+/** Waits for a command's piped output to end, at most OUTPUT_GRACE_MS after its exit; then stops reading it. */
+async function outputEnded(child: ChildProcess): Promise<void> {
+  const pipes = [child.stdout, child.stderr].filter((p) => p !== null && !p.readableEnded && !p.destroyed);
+  if (pipes.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(pipes.map((p) => new Promise((resolve) => p!.once("close", resolve)))), new Promise((resolve) => (timer = setTimeout(resolve, OUTPUT_GRACE_MS)))]);
+  clearTimeout(timer);
+  for (const p of pipes) p!.destroy();
 }
 
 /** Passes a command's output on to a writer, pausing the pipe while the writer is behind. */

@@ -80,7 +80,9 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
           // The worker tells a slot that retires to leave.
           process.send?.({ done: index, ok, ...(retire ? { retire } : {}) } satisfies FromSlot);
         },
-        (error: unknown) => {
+        async (error: unknown) => {
+          // What the task wrote last reaches the worker first, if it can within a moment.
+          await Promise.race([Promise.all([logs.out.drained(), logs.err.drained()]), new Promise((r) => setTimeout(r, 2_000))]);
           // Slurm, the worker or the kernel ended the task: leave without a result; the worker decides what it was.
           if (error instanceof Terminated) resolve(error.signal === "SIGKILL" ? 137 : 143);
           else {

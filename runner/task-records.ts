@@ -5,7 +5,8 @@
 import { readdir } from "node:fs/promises";
 import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
-import { readStream, StreamWriter } from "../src/protocol/record-stream.js";
+import { MAX_RECORD, readStream, StreamWriter } from "../src/protocol/record-stream.js";
+import { failedResult } from "../src/protocol/results.js";
 import type { ResultFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import type { LogTarget } from "./execute.js";
@@ -42,6 +43,11 @@ export interface LogMessage {
   readonly data: string;
 }
 
+/** The worker's streams are flushed at most this long after something was appended. */
+const GROUP_COMMIT_MS = 20;
+/** Its writers flush only when WorkerRecords says. */
+const MANUAL = { groupCommitMs: false } as const;
+
 /** Chunks larger than this go to the worker in parts: a stream record stays small. */
 const LOG_CHUNK = 1 << 20;
 
@@ -73,7 +79,13 @@ export function slotLog(log: "out" | "err", index: number): LogTarget {
 export function slotSink(): TaskRecordSink {
   const send = (record: TaskStreamRecord, kind: RecordMessage["kind"]) =>
     new Promise<void>((resolve) => {
-      const message: RecordMessage = { record: encodeTaskRecord(record).toString("base64"), index: record.index, kind };
+      let payload = encodeTaskRecord(record);
+      if (payload.length > MAX_RECORD && "result" in record) {
+        const message = `The task's result is ${payload.length} bytes as msgpack, more than a record of its worker's stream holds (${MAX_RECORD} bytes): write large outputs to files, and return their paths`;
+        const { host, jobId, startedAt } = record.result;
+        payload = encodeTaskRecord({ index: record.index, result: failedResult({ name: "TypeError", message }, { host, jobId, startedAt }) });
+      }
+      const message: RecordMessage = { record: payload.toString("base64"), index: record.index, kind };
       // A worker that is gone cannot take it: the task's result is lost with the worker, as with a file on a dead node.
       if (!process.send?.(message, () => resolve())) resolve();
     });
@@ -93,6 +105,10 @@ export function slotSink(): TaskRecordSink {
 export class WorkerRecords {
   readonly #results = new Set<number>();
   readonly #states = new Map<number, StateFile["state"]>();
+  /** One timer for all three streams, so that a task's output goes to disk no later than its result. */
+  #timer: NodeJS.Timeout | undefined;
+  /** Why a stream could not be written; from then on nothing more is appended, and the worker takes no more tasks. */
+  #failure: Error | undefined;
 
   private constructor(
     private readonly writer: StreamWriter,
@@ -126,7 +142,7 @@ export class WorkerRecords {
     let attempt = earlier.reduce((n, e) => Math.max(n, e.attempt + 1), 0);
     let writer: StreamWriter | undefined;
     while (!writer) {
-      writer = await StreamWriter.create(folder.taskStream(worker, attempt)).catch((e: NodeJS.ErrnoException) => {
+      writer = await StreamWriter.create(folder.taskStream(worker, attempt), MANUAL).catch((e: NodeJS.ErrnoException) => {
         if (e.code === "EEXIST") return undefined;
         throw e;
       });
@@ -134,8 +150,8 @@ export class WorkerRecords {
     }
     attempt--;
     const logs = {
-      out: await StreamWriter.create(folder.taskStream(worker, attempt, "out")),
-      err: await StreamWriter.create(folder.taskStream(worker, attempt, "err")),
+      out: await StreamWriter.create(folder.taskStream(worker, attempt, "out"), MANUAL),
+      err: await StreamWriter.create(folder.taskStream(worker, attempt, "err"), MANUAL),
     };
     const out = new WorkerRecords(writer, logs);
     for (const r of records) out.#note(r.index, "result" in r ? "result" : r.state.state);
@@ -152,21 +168,41 @@ export class WorkerRecords {
     else this.#states.set(index, kind);
   }
 
+  /** Why its streams could not be written, if they could not: the worker then takes no more tasks. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** Appends to one stream, and flushes within GROUP_COMMIT_MS. Never throws: a failure is kept in `failure`. */
+  #append(to: StreamWriter, payload: () => Uint8Array): void {
+    if (this.#failure) return;
+    try {
+      to.append(payload());
+    } catch (error) {
+      this.#failure = error as Error;
+      return;
+    }
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.flush().catch(() => undefined);
+    }, GROUP_COMMIT_MS);
+  }
+
   /** Appends a record a slot sent. */
   appendMessage(m: RecordMessage): void {
-    this.writer.append(Buffer.from(m.record, "base64"));
+    this.#append(this.writer, () => Buffer.from(m.record, "base64"));
     this.#note(m.index, m.kind);
   }
 
   /** Appends a task's result that the worker itself decided (a task it stopped, or one that never started). */
   appendResult(index: number, result: ResultFile): void {
-    this.writer.append(encodeTaskRecord({ index, result }));
+    this.#append(this.writer, () => encodeTaskRecord({ index, result }));
     this.#note(index, "result");
   }
 
   /** Appends a chunk of a task's output that a slot sent. */
   appendLog(m: LogMessage): void {
-    this.logs[m.log].append(encodeLogChunk(m.index, Buffer.from(m.data, "base64")));
+    this.#append(this.logs[m.log], () => encodeLogChunk(m.index, Buffer.from(m.data, "base64")));
   }
 
   /** Whether the task has a result here (this attempt's or an earlier one's). */
@@ -179,15 +215,31 @@ export class WorkerRecords {
     return this.#states.get(index);
   }
 
-  /** Writes and syncs what is queued: logs first, so that a task's output is on disk once its result is. */
+  /**
+   * Writes and syncs what is queued: logs first, so that a task's output is
+   * on disk once its result is. The records are flushed even when a log
+   * stream fails; rejects with the first failure.
+   */
   async flush(): Promise<void> {
-    await Promise.all([this.logs.out.flush(), this.logs.err.flush()]);
-    await this.writer.flush();
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const logs = await Promise.allSettled([this.logs.out.flush(), this.logs.err.flush()]);
+    const records = await Promise.allSettled([this.writer.flush()]);
+    this.#fail([...logs, ...records]);
   }
 
-  /** Flushes and closes the streams. */
+  /** Flushes and closes the streams, each whatever the others do. */
   async close(): Promise<void> {
-    await Promise.all([this.logs.out.close(), this.logs.err.close()]);
-    await this.writer.close();
+    clearTimeout(this.#timer);
+    const logs = await Promise.allSettled([this.logs.out.close(), this.logs.err.close()]);
+    const records = await Promise.allSettled([this.writer.close()]);
+    this.#fail([...logs, ...records]);
+  }
+
+  #fail(settled: readonly PromiseSettledResult<void>[]): void {
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (!failed) return;
+    this.#failure ??= failed.reason as Error;
+    throw this.#failure;
   }
 }

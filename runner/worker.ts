@@ -104,7 +104,7 @@ export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<nu
   try {
     return await work(folder, o, workerId, records);
   } finally {
-    await records.close();
+    await records.close().catch((error: unknown) => process.stderr.write(`slurmkit runner: worker ${workerId} could not close its streams: ${(error as Error).message}\n`));
   }
 }
 
@@ -125,8 +125,6 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   let terminated: NodeJS.Signals | undefined;
   /** Set when the worker is being preempted: it starts no more tasks. */
   let draining = false;
-  /** Its stream could not be written: it takes no more tasks, and exits 2. */
-  let streamFailed = false;
   /** Tasks claimed after the worker began to stop: they never started. */
   const unstarted = new Set<number>();
   /** This worker's own requeue: asked, done, or the error Slurm gave. */
@@ -244,11 +242,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   const free = (slot: Slot) => {
     records.flush().then(
       () => slot.release(),
-      (error: unknown) => {
-        process.stderr.write(`slurmkit runner: worker ${workerId} could not write its stream ${records.path}: ${(error as Error).message}\n`);
-        streamFailed = true;
-        slot.release();
-      },
+      () => slot.release(), // records.failure says why; the slot's loop stops on it
     );
   };
 
@@ -369,7 +363,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
 
   const runOn = async (slot: Slot): Promise<void> => {
     for (;;) {
-      if (terminated || draining || streamFailed) return;
+      if (terminated || draining || records.failure) return;
       if (o.taskTimeSeconds !== undefined && deadline - Date.now() < o.taskTimeSeconds * 1000 + START_SLACK_MS) return;
       const index = rerun.shift() ?? (await claimNext(folder, claims, { worker: workerId, slot: slot.number, host: HOST, at: Date.now() }));
       if (index === undefined) return;
@@ -452,7 +446,10 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     process.stderr.write(`slurmkit runner: worker ${workerId} terminated by ${terminated}; its running tasks have no result\n`);
     return terminated === "SIGINT" ? 130 : 143;
   }
-  if (streamFailed) return 2;
+  if (records.failure) {
+    process.stderr.write(`slurmkit runner: worker ${workerId} stopped taking tasks: its streams (${records.path} and its logs) could not be written: ${records.failure.message}\n`);
+    return 2;
+  }
   return failed ? 1 : 0;
 }
 

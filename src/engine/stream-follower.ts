@@ -2,7 +2,7 @@
 // the folder once and reads each stream only from where the last read
 // stopped, so a poll costs one listing plus one read per stream, whatever
 // the number of records (tasks) in them.
-import type { Transport } from "../transport/transport.js";
+import { readFrom, type Transport } from "../transport/transport.js";
 import { parseRecords } from "../protocol/record-stream.js";
 
 /** What one poll of the streams found. */
@@ -36,18 +36,22 @@ export class StreamFollower {
    * is reported, and reading that stream stops there.
    */
   async poll(): Promise<FollowedRecords> {
-    const names = (await this.transport.list(this.dir)).filter(this.isStream).sort();
+    // Names in natural order: a worker's attempt 10 after its attempt 2.
+    const names = (await this.transport.list(this.dir)).filter(this.isStream).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
     const records = new Map<string, Buffer[]>();
     const corrupt: string[] = [];
+    const moved = new Map<string, number>();
     for (const name of names) {
       const from = this.offset(name);
-      const bytes = await this.transport.readFrom(`${this.dir}/${name}`, from);
+      const bytes = await readFrom(this.transport, `${this.dir}/${name}`, from);
       if (bytes.length === 0) continue;
       const read = parseRecords(bytes, from);
-      this.#offsets.set(name, read.offset);
+      moved.set(name, read.offset);
       if (read.records.length) records.set(name, read.records);
       if (read.stopped === "corrupt") corrupt.push(name);
     }
+    // Only a poll that read every stream moves on: one that failed half-way is read again whole, so no record is skipped.
+    for (const [name, offset] of moved) this.#offsets.set(name, offset);
     return { records, corrupt };
   }
 }

@@ -7,7 +7,7 @@ import type { Transport } from "../transport/transport.js";
 import { StreamFollower } from "./stream-follower.js";
 
 /** What the logs are read with. */
-export type LogFiles = Pick<Transport, "list" | "readFrom">;
+export type LogFiles = Pick<Transport, "list" | "readFrom" | "readFile">;
 
 /** One worker's (or every worker's) stdout or stderr streams, split by task. */
 class WorkerLogs {

@@ -9,7 +9,7 @@ import type { Transport } from "../transport/transport.js";
 import { StreamFollower } from "./stream-follower.js";
 
 /** What TaskRecords reads with. */
-export type StreamFiles = Pick<Transport, "list" | "readFrom">;
+export type StreamFiles = Pick<Transport, "list" | "readFrom" | "readFile">;
 
 /** A problem found in a stream: a corrupt tail (nothing after it is read), or a record that is not slurmkit's. */
 export interface StreamProblem {

@@ -446,7 +446,10 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     // A worker that finished without a result for a task it took lost that task: it failed.
     const ended = t.pool && state === "COMPLETED" ? "FAILED" : state;
     // A worker stream that is corrupt may have held this task's result: say so, rather than only that the task did not finish.
-    const problems = (this.#streamed(t)?.problems ?? []).map((p) => `slurmkit: ${p.message}; task ${t.job.taskIndex}'s records may have been lost there\n`).join("");
+    const problems = (this.#streamed(t)?.problems ?? [])
+      .filter((p) => t.worker === undefined || p.stream.startsWith(`${t.worker}.`))
+      .map((p) => `slurmkit: ${p.message}; task ${t.job.taskIndex}'s records may have been lost there\n`)
+      .join("");
     const outcome = outcomeWithoutResult(t.job, ended, `${await readStderr(this.files, t, ended)}${problems}`);
     await recordEnd(this.files, t, outcome.state, `Task ${t.job.taskIndex}'s worker ${t.worker ?? ""} ended ${outcome.state} while the task ran`);
     settleJob(t.job, outcome);

@@ -13,7 +13,7 @@ import { type FileHandle, open } from "node:fs/promises";
 export const STREAM_MAGIC = Buffer.from("SKSTRM01", "latin1");
 const HEADER = 8;
 /** No record is this large; a length above it is a corrupt header, not a record still being written. */
-const MAX_RECORD = 64 * 2 ** 20;
+export const MAX_RECORD = 64 * 2 ** 20;
 
 const CRC_TABLE = (() => {
   const table = new Uint32Array(256);
@@ -34,6 +34,7 @@ export function crc32(data: Uint8Array): number {
 
 /** One record framed for a stream: length, checksum, payload. */
 export function frameRecord(payload: Uint8Array): Buffer {
+  if (payload.length === 0) throw new RangeError("A stream record holds at least one byte");
   if (payload.length > MAX_RECORD) throw new RangeError(`A stream record holds at most ${MAX_RECORD} bytes, got ${payload.length}`);
   const out = Buffer.allocUnsafe(HEADER + payload.length);
   out.writeUInt32LE(payload.length, 0);
@@ -73,6 +74,8 @@ export function parseRecords(bytes: Uint8Array, offset = 0): StreamRead {
   while (at < buf.length) {
     if (buf.length - at < HEADER) return { records, offset: offset + at, stopped: "torn" };
     const length = buf.readUInt32LE(at);
+    // No record is empty: zeros here are a tail not written yet (a file system that shows the size first), or never.
+    if (length === 0) return { records, offset: offset + at, stopped: "torn" };
     if (length > MAX_RECORD) return { records, offset: offset + at, stopped: "corrupt" };
     if (buf.length - at - HEADER < length) return { records, offset: offset + at, stopped: "torn" };
     const payload = buf.subarray(at + HEADER, at + HEADER + length);
@@ -103,8 +106,8 @@ export async function readStream(path: string, offset = 0): Promise<StreamRead> 
 
 /** Options of StreamWriter. */
 export interface StreamWriterOptions {
-  /** Flush what is ready at most this long after it was appended. @default 20 */
-  readonly groupCommitMs?: number;
+  /** Flush what is ready at most this long after it was appended; `false`: only on flush(). @default 20 */
+  readonly groupCommitMs?: number | false;
 }
 
 /**
@@ -124,7 +127,7 @@ export class StreamWriter {
     private readonly handle: FileHandle,
     /** The stream's path. */
     readonly path: string,
-    private readonly groupCommitMs: number,
+    private readonly groupCommitMs: number | false,
   ) {}
 
   /** Creates the stream at `path`, which must not exist yet, and writes its magic. */
@@ -139,6 +142,7 @@ export class StreamWriter {
   append(payload: Uint8Array): void {
     if (this.#error !== undefined) throw this.#error;
     this.#pending.push(frameRecord(payload));
+    if (this.groupCommitMs === false) return;
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       this.flush().catch(() => undefined);
@@ -157,7 +161,9 @@ export class StreamWriter {
       if (this.#error !== undefined) throw this.#error;
       if (batch.length === 0) return;
       try {
-        await this.handle.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+        const bytes = batch.length === 1 ? batch[0]! : Buffer.concat(batch);
+        // One write call may write less than it was given (a full disk, a signal): write the rest.
+        for (let at = 0; at < bytes.length; ) at += (await this.handle.write(bytes, at, bytes.length - at)).bytesWritten;
         await this.handle.sync();
       } catch (error) {
         this.#error = error;

@@ -211,7 +211,6 @@ export class SshTransport implements Transport {
   }
 }
 
-/** Opens, writes, fsyncs (when the server has fsync@openssh.com) and closes `path`; the handle is closed whatever fails. */
 /** Reads `path` from `offset` to its end over sftp, in the chunks the server gives. */
 function readFromOffset(sftp: SFTPWrapper, path: string, offset: number, done: SftpCallback<Buffer>): void {
   sftp.open(path, "r", (error, handle) => {
@@ -235,6 +234,7 @@ function readFromOffset(sftp: SFTPWrapper, path: string, offset: number, done: S
   });
 }
 
+/** Opens, writes, fsyncs (when the server has fsync@openssh.com) and closes `path`; the handle is closed whatever fails. */
 function writeFlushed(sftp: SFTPWrapper, path: string, bytes: Buffer, done: SftpCallback<void>): void {
   sftp.open(path, "w", (openError, handle) => {
     if (openError) return done(openError);

@@ -30,9 +30,10 @@ export interface Transport {
   /**
    * Reads a file from byte `offset` to its end (empty at or past the end):
    * how readers follow a record stream that grows. Rejects with code ENOENT
-   * if it does not exist.
+   * if it does not exist. Optional: without it, the whole file is read and
+   * the part before `offset` dropped.
    */
-  readFrom(path: string, offset: number): Promise<Buffer>;
+  readFrom?(path: string, offset: number): Promise<Buffer>;
   /** Writes a file atomically (temporary name, then rename). */
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
   /**
@@ -59,4 +60,11 @@ export function unlessUnreachable<T>(fallback: T): (error: unknown) => T {
 /** True for an error that means the cluster could not be reached, as opposed to a missing file or a failed command. */
 export function isUnreachable(error: unknown): boolean {
   return error instanceof TransportError && error.unreachable;
+}
+
+/** `path` from byte `offset` on, through the transport's `readFrom`, or its whole file cut where it has none. */
+export async function readFrom(transport: Pick<Transport, "readFile" | "readFrom">, path: string, offset: number): Promise<Buffer> {
+  if (transport.readFrom) return transport.readFrom(path, offset);
+  const whole = await transport.readFile(path);
+  return whole.subarray(Math.min(offset, whole.length));
 }

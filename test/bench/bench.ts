@@ -311,7 +311,7 @@ const roundTrips: { jobs: number; perPoll: number; pollMs: number }[] = [];
     key: inner.key,
     run: (...a) => count(() => inner.run(...a)),
     readFile: (p) => count(() => inner.readFile(p)),
-    readFrom: (p, o) => count(() => inner.readFrom(p, o)),
+    readFrom: (p, o) => count(() => inner.readFrom!(p, o)),
     writeFile: (p, d) => count(() => inner.writeFile(p, d)),
     createExclusive: (p, d) => count(() => inner.createExclusive(p, d)),
     list: (p) => count(() => inner.list(p)),

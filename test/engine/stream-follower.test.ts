@@ -18,7 +18,7 @@ function counted(): { transport: Transport; calls: () => number } {
     key: "counted",
     run: (...a) => inner.run(...a),
     readFile: (p) => count(() => inner.readFile(p)),
-    readFrom: (p, o) => count(() => inner.readFrom(p, o)),
+    readFrom: (p, o) => count(() => inner.readFrom!(p, o)),
     writeFile: (p, d) => inner.writeFile(p, d),
     createExclusive: (p, d) => inner.createExclusive(p, d),
     list: (p) => count(() => inner.list(p)),
@@ -76,5 +76,61 @@ describe("following record streams", () => {
     expect(polled.records.size).toBe(0);
     expect(polled.corrupt).toEqual(["1_0.stream"]);
     expect((await readFile(path)).length).toBeGreaterThan(follower.offset("1_0.stream"));
+  });
+
+  test("a poll that fails half-way moves no offset: the next poll reads every record the failed one had read", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-follow-"));
+    const w0 = await StreamWriter.create(join(dir, "2_0.stream"));
+    const w1 = await StreamWriter.create(join(dir, "2_1.stream"));
+    w0.append(Buffer.from("a"));
+    w1.append(Buffer.from("b"));
+    await Promise.all([w0.close(), w1.close()]);
+    const inner = new LocalTransport();
+    let fail = true;
+    const flaky: Transport = {
+      ...Object.fromEntries(
+        (["key", "run", "readFile", "writeFile", "createExclusive", "list", "mkdir"] as const).map((k) => [
+          k,
+          typeof inner[k] === "function" ? (inner[k] as (...a: unknown[]) => unknown).bind(inner) : inner[k],
+        ]),
+      ),
+      readFrom: async (p: string, o: number) => {
+        // The second stream's read fails once, after the first stream's worked.
+        if (p.endsWith("2_1.stream") && fail) {
+          fail = false;
+          throw Object.assign(new Error("connection lost"), { code: "ECONNRESET" });
+        }
+        return inner.readFrom(p, o);
+      },
+    } as Transport;
+    const follower = new StreamFollower(flaky, dir);
+    await expect(follower.poll()).rejects.toThrow("connection lost");
+    expect(follower.offset("2_0.stream")).toBe(0);
+    expect(text((await follower.poll()).records)).toEqual({ "2_0.stream": ["a"], "2_1.stream": ["b"] });
+  });
+
+  test("streams are read in natural order (attempt 10 after attempt 2), and a transport without readFrom reads whole files", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-follow-"));
+    for (const n of [10, 2, 1]) {
+      const w = await StreamWriter.create(join(dir, `3_0.${n}.stream`));
+      w.append(Buffer.from(`attempt ${n}`));
+      await w.close();
+    }
+    const inner = new LocalTransport();
+    const plain = {
+      key: "plain",
+      run: inner.run.bind(inner),
+      readFile: inner.readFile.bind(inner),
+      writeFile: inner.writeFile.bind(inner),
+      createExclusive: inner.createExclusive.bind(inner),
+      list: inner.list.bind(inner),
+      mkdir: inner.mkdir.bind(inner),
+    } as Transport;
+    const follower = new StreamFollower(plain, dir);
+    expect([...(await follower.poll()).records.keys()]).toEqual(["3_0.1.stream", "3_0.2.stream", "3_0.10.stream"]);
+    const w = await StreamWriter.create(join(dir, "3_0.11.stream"));
+    w.append(Buffer.from("later"));
+    await w.close();
+    expect(text((await follower.poll()).records)).toEqual({ "3_0.11.stream": ["later"] });
   });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { RunOptions, RunResult, Transport } from "../../src/index.js";
+import { readFrom } from "../../src/transport/transport.js";
 
 /** Where a fault is injected: each hook gets the call and the real operation, and may fail, delay or pass it on. */
 export interface FaultHooks {
@@ -28,7 +29,7 @@ export class FaultyTransport implements Transport {
     return this.hooks.readFile ? this.hooks.readFile(path, real) : real();
   }
   readFrom(path: string, offset: number): Promise<Buffer> {
-    return this.inner.readFrom(path, offset);
+    return readFrom(this.inner, path, offset);
   }
   list(path: string): Promise<string[]> {
     const real = () => this.inner.list(path);

@@ -80,4 +80,13 @@ describe("record streams", () => {
     wrongMagic[0] = 0x41;
     expect(parseRecords(wrongMagic)).toEqual({ records: [], offset: 0, stopped: "corrupt" });
   });
+
+  test("zeros where a record should start (a tail a file system shows before its bytes) are a torn tail, never an empty record; no record is empty", () => {
+    const whole = Buffer.concat([STREAM_MAGIC, frameRecord(Buffer.from("one")), Buffer.alloc(64)]);
+    const read = parseRecords(whole);
+    expect(read.records.map(String)).toEqual(["one"]);
+    expect(read.stopped).toBe("torn");
+    expect(read.offset).toBe(STREAM_MAGIC.length + 8 + 3);
+    expect(() => frameRecord(Buffer.alloc(0))).toThrow("A stream record holds at least one byte");
+  });
 });

@@ -121,4 +121,15 @@ print(json.dumps({"squares": [results[i]["value"]["square"] for i in range(12)],
     const error = await reloaded[failed[0]!]!.result().catch((e: Error & { logTail?: string }) => e);
     expect(String((error as { logTail?: string }).logTail ?? (error as Error).message)).toContain(`${n} is corrupt at byte ${offset}`);
   });
+
+  test("a packed command that leaves a background process holding its output ends when the command exits, with its output", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, cpusPerTask: 1, mem: "100M" });
+    // The pipe to the worker stays open while `sleep` lives: the task must not wait for it (it would end TIMEOUT after a minute).
+    const [job, next] = await executor.mapArray([command("sh", ["-c", "sleep 600 & echo started"]), command("echo", ["next"])], { workers: 1, slots: 1 });
+    expect(await job!.result()).toEqual({ exitCode: 0 });
+    expect(job!.state).toBe("COMPLETED");
+    expect(await job!.stdout()).toBe("started\n");
+    expect(await next!.stdout()).toBe("next\n");
+  });
 });
