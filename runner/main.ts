@@ -21,7 +21,7 @@
 import { mkdir } from "node:fs/promises";
 import { RunFolder } from "../src/protocol/run-folder.js";
 import { readSpecRecord } from "../src/protocol/spec-file.js";
-import { openSync, writeSync } from "node:fs";
+import { openSync } from "node:fs";
 import { fileTarget, routeOutput, Terminated, type TaskLogs } from "./execute.js";
 import type { NodeSide } from "../src/core/node-side.js";
 import { jobIdOf, taskIndex, useNodeSide } from "./node.js";

@@ -3,7 +3,6 @@ import { packr } from "../src/protocol/codec.js";
 import type { ResultFile, StateFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import type { TaskContext, TaskRecord } from "../src/protocol/task-record.js";
-import { writeSync } from "node:fs";
 import { expandDeep } from "../src/protocol/runtime-value.js";
 import { TaskInterruptedError } from "../src/base/errors.js";
 import { CommandFailed, findTask, inLogs, runTask, Terminated, type TaskLogs } from "./execute.js";
