@@ -12,7 +12,6 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { command, LocalTransport, OpenSshTransport, SlurmExecutor, type SchedulerCallCounts, type Transport } from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
-import { packr } from "../../src/protocol/codec.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { parseRecords } from "../../src/protocol/record-stream.js";
 import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
