@@ -49,6 +49,7 @@ async function raw(n: number): Promise<Row> {
   const limit = 1001;
   const t0 = performance.now();
   let sbatch = 0;
+  const ids: string[] = [];
   for (let first = 0; first < n; first += limit) {
     const count = Math.min(limit, n - first);
     const script = join(dir, `raw-${first}.sbatch`);
@@ -56,11 +57,17 @@ async function raw(n: number): Promise<Row> {
       script,
       `#!/bin/bash\n#SBATCH --array=0-${count - 1}\n#SBATCH --time=5\n#SBATCH --mem=${MEM}\n#SBATCH --output=/dev/null\necho done > ${out}/$(( SLURM_ARRAY_TASK_ID + ${first} ))\n`,
     );
-    await execa("sbatch", ["--parsable", script]);
+    ids.push((await execa("sbatch", ["--parsable", script])).stdout.trim());
     sbatch++;
   }
-  while ((await readdir(out)).length < n) await new Promise((r) => setTimeout(r, 500));
-  return { workload: "", how: "raw sbatch array", seconds: (performance.now() - t0) / 1000, sbatch, squeue: 0, sacct: 0 };
+  // Until every file exists, or the arrays have left the queue (an element that failed on the node never writes its file).
+  for (let polls = 0; (await readdir(out)).length < n; polls++) {
+    if (polls % 10 === 9 && (await execa("squeue", ["-h", "-j", ids.join(",")])).stdout.trim() === "") break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const missing = n - (await readdir(out)).length;
+  if (missing > 0) log(`raw: ${missing} of ${n} elements wrote no file (they failed on the node; see sacct)`);
+  return { workload: "", how: missing > 0 ? `raw sbatch array (${missing} elements failed)` : "raw sbatch array", seconds: (performance.now() - t0) / 1000, sbatch, squeue: 0, sacct: 0 };
 }
 
 async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArray"]>[0], options: Parameters<SlurmExecutor["mapArray"]>[1], bundle = true): Promise<Row & { folder: string }> {
@@ -350,7 +357,7 @@ console.log("");
 console.log("| workload | how | seconds | speed vs raw | sbatch | squeue | sacct |");
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
 for (const r of rows) {
-  const base = rows.find((x) => x.workload === r.workload && x.how === "raw sbatch array")!;
+  const base = rows.find((x) => x.workload === r.workload && x.how.startsWith("raw sbatch array"))!;
   console.log(`| ${r.workload} | ${r.how} | ${r.seconds.toFixed(1)} | ${(base.seconds / r.seconds).toFixed(1)}x | ${r.sbatch} | ${r.squeue} | ${r.sacct} |`);
 }
 console.log("");
