@@ -1,45 +1,248 @@
-// How workers share a packed submission's tasks: each task is claimed once,
-// by exclusive create of its claim file, and a restarted worker finds its own
-// unfinished claims again.
-import { readdir, readFile } from "node:fs/promises";
-import { createExclusive } from "../src/protocol/atomic.js";
+// How workers share a packed submission's tasks: by blocks (blocks.ts), each
+// claimed once by an exclusive create of `claims/b<b>`. A worker with nothing
+// left says so (`wants/<worker>`), and a worker whose slots are all busy gives
+// it half the tasks it holds and has not started (`releases/<claim>.s<k>`).
+// A worker that stops hands back what it never started (`releases/<claim>.end`).
+// Each release is taken once (`claims/r<release>`). A restarted worker finds
+// its own unfinished claims again.
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createExclusive, writeFileAtomic } from "../src/protocol/atomic.js";
+import { blockClaimName, blockTasks, endName, guidedBlocks, isReleaseName, parseClaimName, releaseClaimName, releaseOf, splitName } from "../src/protocol/blocks.js";
 import { packr } from "../src/protocol/codec.js";
-import { decodeClaim, type ClaimFile } from "../src/protocol/records.js";
+import { decodeClaim, decodeRelease, type ClaimFile, type ReleaseFile } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 
+/** A claim this worker holds, with the tasks it has not handed out yet. */
+interface Held {
+  readonly name: string;
+  readonly tasks: number[];
+  /** Parts given away so far. */
+  splits: number;
+}
+
+/** A task handed out by `next()`: give it back if it does not start. */
+export interface Taken {
+  readonly index: number;
+  readonly claim: Held;
+}
+
+/** How long a worker with nothing to run waits for a part of another worker's claim, after the last part it got. */
+export const WANT_MS = 2_000;
+/** How often it looks for one meanwhile. */
+const WANT_POLL_MS = 200;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const list = (dir: string) =>
+  readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return [] as string[];
+    throw e;
+  });
+
 /**
- * The order in which a worker tries tasks: from its own part of the list
- * (worker w of W starts at w·N/W) round to the start, so that workers rarely
- * try the same claim, and a worker that is done with its part takes others'.
+ * One worker's claims. `next()` hands out the tasks of the claims it holds,
+ * and claims the next block (from its own part of the list round to the
+ * start) when they run out; once every block is claimed, it takes released
+ * tasks, and then waits a while for other workers to give it some. After
+ * each claim it lists `cancels/`: the client creates a cancel before it
+ * looks for the block's claim, so a task cancelled before its block was
+ * claimed is always seen here (`cancelled`).
  */
-export function claimOrder(count: number, workerIndex: number, workerCount: number): { next: number; readonly count: number; tried: number } {
-  const first = workerCount > 0 ? Math.floor(((workerIndex % workerCount) * count) / workerCount) : 0;
-  return { next: first, count, tried: 0 };
-}
+export class Claims {
+  readonly #starts: Uint32Array;
+  /** Blocks in the order this worker tries them. */
+  readonly #order: number[];
+  #tried = 0;
+  readonly #held: Held[] = [];
+  readonly #triedReleases = new Set<string>();
+  #cancels = new Set<number>();
+  #busy: Promise<unknown> = Promise.resolve();
+  /** Set once it waited for parts in vain: no more tasks come. */
+  #exhausted = false;
 
-/** Claims the next task not claimed yet; undefined when every task is claimed. */
-export async function claimNext(folder: RunFolder, order: { next: number; count: number; tried: number }, claim: ClaimFile): Promise<number | undefined> {
-  const bytes = packr.pack(claim);
-  while (order.tried < order.count) {
-    const index = order.next;
-    order.next = (order.next + 1) % order.count;
-    order.tried++;
-    if (await createExclusive(folder.claim(index), bytes)) return index;
+  constructor(
+    private readonly folder: RunFolder,
+    count: number,
+    workerIndex: number,
+    workerCount: number,
+    private readonly claim: () => ClaimFile,
+    /** This worker's id, for its want. */
+    private readonly worker = claim().worker,
+  ) {
+    this.#starts = guidedBlocks(count, Math.max(1, workerCount));
+    const blocks = this.#starts.length - 1;
+    const first = workerCount > 0 && blocks > 0 ? Math.floor(((workerIndex % workerCount) * blocks) / workerCount) : 0;
+    this.#order = Array.from({ length: blocks }, (_, k) => (first + k) % blocks);
   }
-  return undefined;
-}
 
-/** Tasks this worker claimed in an earlier run that have no result. */
-export async function unfinishedClaims(folder: RunFolder, workerId: string, hasResult: (index: number) => boolean): Promise<number[]> {
-  const out: number[] = [];
-  for (const name of await readdir(folder.claimsDir).catch(() => [] as string[])) {
-    const index = Number(name);
-    if (!Number.isInteger(index) || hasResult(index)) continue;
-    const claim = await readFile(folder.claim(index)).then(
-      (b) => decodeClaim(b, folder.claim(index)),
-      () => undefined,
-    );
-    if (claim?.worker === workerId) out.push(index);
+  /** How many blocks the tasks are cut into. */
+  get blocks(): number {
+    return this.#starts.length - 1;
   }
-  return out.sort((a, b) => a - b);
+
+  /**
+   * Takes up the claims this worker held in an earlier attempt (it was
+   * requeued): their tasks with no result, not given away and not released,
+   * first in line. A claim it released already is never released again: its
+   * tasks that are left (they had started) are returned, to run again before
+   * any other.
+   */
+  async resume(hasResult: (index: number) => boolean): Promise<number[]> {
+    const again: number[] = [];
+    const releases = await list(this.folder.releasesDir);
+    for (const name of (await list(this.folder.claimsDir)).sort()) {
+      if (!parseClaimName(name)) continue;
+      const claim = await readFile(this.folder.claimFile(name))
+        .then((b) => decodeClaim(b, this.folder.claimFile(name)))
+        .catch(() => undefined);
+      if (claim?.worker !== this.worker) continue;
+      const gone = new Set<number>();
+      let splits = 0;
+      let stopped = false;
+      for (const r of releases) {
+        const of = releaseOf(r);
+        if (of?.claim !== name) continue;
+        for (const i of (await this.#readRelease(r))?.tasks ?? []) gone.add(i);
+        if (of.split === undefined) stopped = true;
+        else splits = Math.max(splits, of.split);
+      }
+      const tasks = (await this.#tasksOf(name)).filter((i) => !gone.has(i) && !hasResult(i));
+      if (stopped) again.push(...tasks);
+      else if (tasks.length) this.#held.push({ name, tasks, splits });
+    }
+    await this.refreshCancels();
+    return again;
+  }
+
+  /** The next task to run, claiming more as needed; undefined when no task is left to claim. Calls run one at a time. */
+  next(): Promise<Taken | undefined> {
+    const next = this.#busy.then(() => this.#next());
+    this.#busy = next.catch(() => undefined);
+    return next;
+  }
+
+  async #next(): Promise<Taken | undefined> {
+    for (;;) {
+      const claim = this.#held.find((h) => h.tasks.length > 0);
+      if (claim) return { index: claim.tasks.shift()!, claim };
+      if (this.#exhausted || !((await this.#claimMore()) || (await this.#wait()))) return undefined;
+    }
+  }
+
+  /** A task `next()` handed out that did not start: first in line again, and released if the worker stops. */
+  giveBack(taken: Taken): void {
+    taken.claim.tasks.unshift(taken.index);
+  }
+
+  /** Whether the client asked to cancel the task, as of the last listing of `cancels/`. */
+  cancelled(index: number): boolean {
+    return this.#cancels.has(index);
+  }
+
+  /** Lists `cancels/` again. */
+  async refreshCancels(): Promise<void> {
+    this.#cancels = new Set((await list(this.folder.cancelsDir)).map(Number).filter(Number.isInteger));
+  }
+
+  /** Tasks handed out by none yet, of the claims this worker holds. */
+  get unstarted(): number {
+    return this.#held.reduce((n, h) => n + h.tasks.length, 0);
+  }
+
+  /**
+   * Gives half the unstarted tasks of its fullest claim (at least one) to
+   * the workers that wait for tasks, if any does: call it when every slot is
+   * busy, so that tasks behind a long one do not wait for it. Returns how
+   * many tasks it gave.
+   */
+  async share(): Promise<number> {
+    const fullest = this.#held.reduce<Held | undefined>((a, h) => (h.tasks.length > (a?.tasks.length ?? 0) ? h : a), undefined);
+    if (!fullest) return 0;
+    const wanting = (await list(this.folder.wantsDir)).some((w) => w !== this.worker);
+    if (!wanting) return 0;
+    const give = fullest.tasks.splice(Math.floor(fullest.tasks.length / 2));
+    const release: ReleaseFile = { tasks: give, by: this.worker, at: Date.now() };
+    try {
+      await writeFileAtomic(this.folder.release(splitName(fullest.name, fullest.splits + 1)), packr.pack(release));
+    } catch (error) {
+      fullest.tasks.push(...give);
+      throw error;
+    }
+    fullest.splits++;
+    return give.length;
+  }
+
+  /**
+   * Hands back the tasks of its claims that it never started, each claim's
+   * in `releases/<claim>.end` (written atomically), for another worker to claim.
+   * Called once, as the worker stops: it then holds nothing. Returns how
+   * many tasks it released.
+   */
+  async release(): Promise<number> {
+    this.#exhausted = true;
+    let released = 0;
+    for (const h of this.#held.splice(0)) {
+      if (h.tasks.length === 0) continue;
+      const release: ReleaseFile = { tasks: h.tasks, by: this.worker, at: Date.now() };
+      await writeFileAtomic(this.folder.release(endName(h.name)), packr.pack(release));
+      released += release.tasks.length;
+    }
+    return released;
+  }
+
+  async #claimMore(): Promise<boolean> {
+    const bytes = packr.pack(this.claim());
+    while (this.#tried < this.#order.length) {
+      const block = this.#order[this.#tried++]!;
+      const name = blockClaimName(block);
+      if (await createExclusive(this.folder.claimFile(name), bytes)) return this.#hold(name, blockTasks(this.#starts, block));
+    }
+    // Every block is claimed: the tasks other workers released or gave away.
+    for (const released of await list(this.folder.releasesDir)) {
+      if (this.#triedReleases.has(released) || !isReleaseName(released)) continue;
+      this.#triedReleases.add(released);
+      const release = await this.#readRelease(released);
+      if (!release) continue;
+      if (await createExclusive(this.folder.claimFile(releaseClaimName(released)), bytes)) return this.#hold(releaseClaimName(released), release.tasks);
+    }
+    return false;
+  }
+
+  /** Says it wants tasks, and waits up to WANT_MS for a worker to give it some; false when none came. */
+  async #wait(): Promise<boolean> {
+    const want = this.folder.want(this.worker);
+    await writeFile(want, "").catch(() => undefined);
+    try {
+      for (const until = Date.now() + WANT_MS; Date.now() < until; ) {
+        await sleep(WANT_POLL_MS);
+        if (await this.#claimMore()) return true;
+      }
+      this.#exhausted = true;
+      return false;
+    } finally {
+      await rm(want, { force: true }).catch(() => undefined);
+    }
+  }
+
+  async #hold(name: string, tasks: number[]): Promise<true> {
+    // After the claim, never before: a cancel the client made before it saw no claim is in this listing.
+    await this.refreshCancels();
+    this.#held.push({ name, tasks, splits: 0 });
+    return true;
+  }
+
+  async #tasksOf(name: string): Promise<number[]> {
+    const parsed = parseClaimName(name);
+    if (parsed?.kind === "block") return parsed.block < this.blocks ? blockTasks(this.#starts, parsed.block) : [];
+    if (parsed?.kind === "release") return (await this.#readRelease(parsed.of))?.tasks ?? [];
+    return [];
+  }
+
+  /** A release file; undefined when there is none (a corrupt one too: it was written atomically, so no slurmkit wrote it). */
+  async #readRelease(name: string): Promise<ReleaseFile | undefined> {
+    const path = this.folder.release(name);
+    return readFile(path)
+      .then((b) => decodeRelease(b, path))
+      .catch(() => undefined);
+  }
 }

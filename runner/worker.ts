@@ -17,7 +17,7 @@ import { footprintKb, memoryMeasure, oomKillCounter, ownCgroupDir, sampleTrees }
 import { HOST, jobIdOf, nodeSide } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
-import { claimNext, claimOrder, unfinishedClaims } from "./claims.js";
+import { Claims, type Taken } from "./claims.js";
 import { WorkerRecords } from "./task-records.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -88,17 +88,19 @@ interface Slot {
 
 /**
  * A worker element of a packed submission: it claims tasks from the run
- * folder one at a time (an exclusive create of `claims/<i>`, so no task runs
- * twice) and runs each in one of its slots, a process with one task's share of
+ * folder by blocks (an exclusive create of `claims/b<b>`, so no task runs
+ * twice; claims.ts) and runs each in one of its slots, a process with one task's share of
  * the element's GPUs and CPUs. It starts a task only while its remaining
  * walltime covers the task's time limit, stops a task that outlives that limit
  * (TIMEOUT), whose processes hold more than its `mem` (OUT_OF_MEMORY), or that
  * the client cancels (CANCELLED), and ends when no task is
- * left to claim. Returns the exit code: 0 when every task it ran succeeded.
+ * left to claim. Tasks of its blocks that it never started are handed back
+ * (`releases/`) when it stops. Returns the exit code: 0 when every task it
+ * ran succeeded.
  */
 export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<number> {
   const workerId = jobIdOf(process.env);
-  await Promise.all([folder.streamsDir, folder.claimsDir].map((d) => mkdir(d, { recursive: true })));
+  await Promise.all([folder.streamsDir, folder.claimsDir, folder.releasesDir, folder.wantsDir].map((d) => mkdir(d, { recursive: true })));
   // Its tasks' states and results: one stream for this attempt of the worker, closed (flushed) however it ends.
   const records = await WorkerRecords.open(folder, workerId);
   try {
@@ -116,17 +118,16 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   const hasResult = (index: number) => records.hasResult(index) || existsSync(folder.result(index));
   const shares = shareSlots(o.slots, o.cpusPerTask, process.env.CUDA_VISIBLE_DEVICES, allowedCpus());
   const taskset = shares.some((s) => s.cpus) && spawnSync("taskset", ["--version"]).status === 0;
-  const claims = claimOrder(count, o.workerIndex, o.workerCount);
+  const claims = new Claims(folder, count, o.workerIndex, o.workerCount, () => ({ worker: workerId, slot: 0, host: HOST, at: Date.now() }));
   const node = nodeSide();
   // A requeued worker (same id, restarted by the scheduler) runs again the tasks it had taken and not finished.
-  const rerun = node.environment(process.env).restarts > 0 ? await unfinishedClaims(folder, workerId, hasResult) : [];
+  /** Tasks that started before and are run again (they checkpointed, or this worker restarted): before any other. */
+  const rerun = node.environment(process.env).restarts > 0 ? await claims.resume(hasResult) : [];
   const requeueable = node.requeueableJob(process.env);
   let failed = 0;
   let terminated: NodeJS.Signals | undefined;
   /** Set when the worker is being preempted: it starts no more tasks. */
   let draining = false;
-  /** Tasks claimed after the worker began to stop: they never started. */
-  const unstarted = new Set<number>();
   /** This worker's own requeue: asked, done, or the error Slurm gave. */
   let requeued: "asked" | "done" | string | undefined;
 
@@ -298,6 +299,14 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     await requeueSelf(jobId);
   };
 
+  /** Hands back the tasks it claimed and never started, once; a failure is said, and the client hands them back when the worker has ended. */
+  let releasing: Promise<void> | undefined;
+  const releaseClaims = () =>
+    (releasing ??= claims.release().then(
+      (n) => void (n > 0 && process.stderr.write(`slurmkit runner: worker ${workerId} handed back ${n} task(s) it never started\n`)),
+      (error: Error) => void process.stderr.write(`slurmkit runner: worker ${workerId} could not hand back the tasks it never started: ${error.message}\n`),
+    ));
+
   /** Requeues this worker (once): when it restarts it runs its unfinished claims first. */
   const requeueSelf = async (jobId: string) => {
     if (requeued !== undefined) return;
@@ -346,8 +355,19 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   };
 
   // Checks running tasks against their memory and time limits and the client's cancel requests.
+  let ticks = 0;
+  let sharing: Promise<unknown> | undefined;
   const checker = setInterval(() => {
     checkMemory();
+    // A cancel made after the last claim: seen within a few checks, before a task of the claim starts.
+    if (++ticks % 4 === 0) claims.refreshCancels().catch(() => undefined);
+    // Every slot busy and tasks waiting behind them: give some to a worker that has none.
+    if (!sharing && claims.unstarted > 0 && slots.every((s) => s.task)) {
+      sharing = claims
+        .share()
+        .catch((error: Error) => void process.stderr.write(`slurmkit runner: worker ${workerId} could not give tasks to an idle worker: ${error.message}\n`))
+        .finally(() => (sharing = undefined));
+    }
     for (const slot of slots) {
       const task = slot.task;
       if (!task) continue;
@@ -365,16 +385,18 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     for (;;) {
       if (terminated || draining || records.failure) return;
       if (o.taskTimeSeconds !== undefined && deadline - Date.now() < o.taskTimeSeconds * 1000 + START_SLACK_MS) return;
-      const index = rerun.shift() ?? (await claimNext(folder, claims, { worker: workerId, slot: slot.number, host: HOST, at: Date.now() }));
+      const again = rerun.shift();
+      const taken: Taken | undefined = again === undefined ? await claims.next() : undefined;
+      const index = again ?? taken?.index;
       if (index === undefined) return;
-      if (terminated || draining) {
-        // Claimed as the worker stopped: it runs when the worker restarts, or fails saying it never started.
-        unstarted.add(index);
-        rerun.push(index);
+      /** The task did not start: run it later, or hand it back when the worker stops. */
+      const putBack = () => (taken ? claims.giveBack(taken) : rerun.unshift(index));
+      if (terminated || draining || records.failure) {
+        putBack();
         return;
       }
       const meta = { host: HOST, jobId: workerId, startedAt: Date.now() };
-      if (existsSync(folder.cancel(index))) {
+      if (claims.cancelled(index)) {
         writeResult(records, index, meta, `Task ${index} was cancelled before it started`, "CANCELLED");
         continue;
       }
@@ -396,8 +418,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       if (draining || terminated) {
         // The worker began to stop while the slot started: the task never ran.
         slot.task = undefined;
-        unstarted.add(index);
-        rerun.push(index);
+        putBack();
         slot.release();
         return;
       }
@@ -419,6 +440,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     await Promise.all(slots.map(runOn));
   }
   clearInterval(checker);
+  // The tasks of its blocks it never started: for other workers (and, after a requeue, never for its own next attempt).
+  await releaseClaims();
   // A preempted worker requeues itself from onWarning; wait for it to decide.
   while (requeued === "asked") await sleep(100);
   if (rerun.length && !terminated && requeued === undefined) {
@@ -435,9 +458,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     const problem = requeued;
     for (const index of rerun) {
       failed++;
-      const why = unstarted.has(index)
-        ? `Task ${index} never started: its worker was stopping, and could not be requeued: ${problem}`
-        : `Task ${index} checkpointed, but its worker could not be requeued: ${problem}`;
+      const why = `Task ${index} started, but its worker could not be requeued to run it again: ${problem}`;
       writeResult(records, index, { host: HOST, jobId: workerId, startedAt: Date.now() }, why, draining ? "PREEMPTED" : "TIMEOUT");
     }
   }

@@ -45,8 +45,14 @@ export interface TaskPool {
   alive(states: ReadonlyMap<string, JobState>): boolean;
   /** Takes in a worker array this process did not submit (a top-up by an earlier process). */
   adopt(jobId: string): Promise<void>;
-  /** Every worker ended with tasks unclaimed: submit more, or say why not. */
-  topUp(unclaimed: number, claims: number, states: ReadonlyMap<string, JobState>): Promise<"submitted" | "cancelled" | "stalled" | Error>;
+  /** The starts of the blocks its workers claim (manifest version 3, blocks.ts); undefined when they claim one task at a time (version 2). */
+  readonly blocks: Uint32Array | undefined;
+  /**
+   * Every worker ended with tasks unclaimed: submit more, or say why not.
+   * `progress` grows as workers take tasks (tasks with records, or version 2's
+   * claim files): a round after which it did not grow is "stalled".
+   */
+  topUp(unclaimed: number, progress: number, states: ReadonlyMap<string, JobState>): Promise<"submitted" | "cancelled" | "stalled" | Error>;
 }
 
 /** Expands queue entries (array ranges included) into a map from `id` or `id_i` to state. */

@@ -29,6 +29,7 @@ export class TaskRecords {
   readonly #states = new Map<number, StateFile>();
   readonly #problems: StreamProblem[] = [];
   readonly #workers = new Set<string>();
+  #recorded = 0;
   #reading: Promise<boolean> | undefined;
 
   constructor(
@@ -64,11 +65,12 @@ export class TaskRecords {
           this.#problems.push({ stream: name, message: (error as Error).message });
           continue;
         }
+        const before = this.#states.get(r.index);
+        if (!before && !this.#results.has(r.index)) this.#recorded++;
         if ("result" in r) {
           if (!this.#results.has(r.index)) this.#results.set(r.index, r.result);
-        } else {
-          const before = this.#states.get(r.index);
-          if (!before || r.state.at >= before.at) this.#states.set(r.index, r.state);
+        } else if (!before || r.state.at >= before.at) {
+          this.#states.set(r.index, r.state);
         }
       }
     }
@@ -83,6 +85,11 @@ export class TaskRecords {
   /** The task's latest state record. */
   state(index: number): StateFile | undefined {
     return this.#states.get(index);
+  }
+
+  /** How many tasks have a record (a state or a result): tasks that workers took up. */
+  get recorded(): number {
+    return this.#recorded;
   }
 
   /** The workers (`A_w`) that wrote records. */

@@ -12,6 +12,7 @@ import { isUnreachable, unlessUnreachable } from "../transport/transport.js";
 import { PollLoop, type WatcherIntervals } from "./poll-loop.js";
 import { FAILING_POLLS, HealthReport, type JobWatcher, type WatcherHealth, type WatcherStats } from "./job-watcher.js";
 import { indexEntries, type SchedulerCalls, type TaskPool, type WatchedScheduler } from "./scheduler.js";
+import { handBackUnstarted } from "./releases.js";
 import { learnWorker, listing, lookup, newTracked, type TrackOptions, type Tracked } from "./tracked.js";
 import { readStderr, recordEnd, requeuedRecently, type WatchedFiles } from "./job-files.js";
 import { taskRecords, type TaskRecords } from "./task-records.js";
@@ -364,25 +365,16 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   }
 
   /**
-   * Every worker of a pool has ended and these tasks never started. Those a
-   * worker claimed follow that worker (it died before the task began). The
-   * unclaimed ones get more workers, unless the last workers took nothing:
-   * then they fail, with the workers' log.
+   * Every worker of a pool has ended and these tasks never started. Those its
+   * workers claimed and never started are handed back (version 2: they
+   * follow the worker that claimed them). The unclaimed ones get more
+   * workers, unless the last workers took nothing: then they fail, with the
+   * workers' log.
    */
   async #poolEnded(pool: TaskPool, waiting: readonly Tracked[], states: ReadonlyMap<string, JobState>): Promise<boolean> {
-    const claims = new Set(await this.files.list(pool.folder.claimsDir));
-    const unclaimed: Tracked[] = [];
-    for (const t of waiting) {
-      if (!claims.has(String(t.job.taskIndex))) unclaimed.push(t);
-      else {
-        await this.#guard(t, async () => {
-          await learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker);
-          return false;
-        });
-      }
-    }
-    if (unclaimed.length === 0) return false;
-    const outcome = await pool.topUp(unclaimed.length, claims.size, states);
+    const { unclaimed, progress, changed } = pool.blocks ? await this.#handBack(pool, pool.blocks, waiting) : await this.#taskClaims(pool, waiting);
+    if (unclaimed.length === 0) return changed;
+    const outcome = await pool.topUp(unclaimed.length, progress, states);
     if (outcome === "submitted") return false;
     const last = pool.arrays.at(-1);
     const logPath = last ? pool.folder.elementLog(last.jobId, 0, "err") : undefined;
@@ -400,6 +392,49 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       this.#tracked.delete(t.job);
     }
     return true;
+  }
+
+  /**
+   * Blocks (manifest version 3): every worker ended, so what they claimed and
+   * never started is handed back (releases.ts) and counts as unclaimed. A
+   * task cancelled before it started ends CANCELLED. Tasks of a worker whose
+   * stream is corrupt follow that worker.
+   */
+  async #handBack(pool: TaskPool, starts: Uint32Array, waiting: readonly Tracked[]): Promise<{ unclaimed: Tracked[]; progress: number; changed: boolean }> {
+    const records = taskRecords(this.files, pool.folder);
+    const cancels = new Set((await this.files.list(pool.folder.cancelsDir)).map(Number));
+    const { kept } = await handBackUnstarted(this.files, pool.folder, starts, records, cancels);
+    const unclaimed: Tracked[] = [];
+    let changed = false;
+    for (const t of waiting) {
+      const i = t.job.taskIndex;
+      const holder = kept.get(i);
+      if (holder !== undefined) await this.#guard(t, () => learnWorker(t, holder).then(() => false));
+      else if (t.cancelled || cancels.has(i)) {
+        const why = `Task ${i} was cancelled before it started`;
+        await recordEnd(this.files, t, "CANCELLED", why);
+        settleJob(t.job, outcomeWithoutResult(t.job, "CANCELLED", `slurmkit: ${why}`));
+        this.#tracked.delete(t.job);
+        changed = true;
+      } else unclaimed.push(t);
+    }
+    return { unclaimed, progress: records.recorded, changed };
+  }
+
+  /** Claims per task (manifest version 2): a task a worker claimed follows that worker (it died before the task began). */
+  async #taskClaims(pool: TaskPool, waiting: readonly Tracked[]): Promise<{ unclaimed: Tracked[]; progress: number; changed: boolean }> {
+    const claims = new Set(await this.files.list(pool.folder.claimsDir));
+    const unclaimed: Tracked[] = [];
+    for (const t of waiting) {
+      if (!claims.has(String(t.job.taskIndex))) unclaimed.push(t);
+      else {
+        await this.#guard(t, async () => {
+          await learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker);
+          return false;
+        });
+      }
+    }
+    return { unclaimed, progress: claims.size, changed: false };
   }
 
   async #observe(t: Tracked, state: JobState): Promise<boolean> {

@@ -46,3 +46,54 @@ export function blockOf(starts: Uint32Array, index: number): number {
   }
   return lo;
 }
+
+/** The claim of block b: `b<b>`. */
+export function blockClaimName(block: number): string {
+  return `b${block}`;
+}
+
+/** The claim of the tasks that claim `released` handed back: `r<released>`. */
+export function releaseClaimName(released: string): string {
+  return `r${released}`;
+}
+
+/**
+ * A claim's kind from its name: a block, or a release (`releases/<of>`)
+ * taken up; undefined for any other name (a version 2 task claim).
+ */
+export function parseClaimName(name: string): { kind: "block"; block: number } | { kind: "release"; of: string } | undefined {
+  const block = /^b(\d+)$/.exec(name);
+  if (block) return { kind: "block", block: Number(block[1]) };
+  const release = /^r(.+)$/.exec(name);
+  return release && isReleaseName(release[1]!) ? { kind: "release", of: release[1]! } : undefined;
+}
+
+/** The part of claim `claim`'s tasks its holder gave away to an idle worker, its `split`-th: `<claim>.s<split>`. */
+export function splitName(claim: string, split: number): string {
+  return `${claim}.s${split}`;
+}
+
+/** What claim `claim`'s holder never started, handed back as it stopped: `<claim>.end`. */
+export function endName(claim: string): string {
+  return `${claim}.end`;
+}
+
+/** The claim a release's name belongs to, and its split number (undefined for its `.end`); undefined for any other name. */
+export function releaseOf(name: string): { claim: string; split: number | undefined } | undefined {
+  const m = /^(.+)\.(?:s(\d+)|end)$/.exec(name);
+  if (!m || parseClaimName(m[1]!) === undefined) return undefined;
+  return { claim: m[1]!, split: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+/** Whether a name is a release's: `<claim>.end` or `<claim>.s<k>`. */
+export function isReleaseName(name: string): boolean {
+  return releaseOf(name) !== undefined;
+}
+
+/** The tasks of block b, in order. */
+export function blockTasks(starts: Uint32Array, block: number): number[] {
+  const from = starts[block];
+  const to = starts[block + 1];
+  if (from === undefined || to === undefined) throw new RangeError(`Block ${block} is not one of the ${Math.max(0, starts.length - 1)} blocks`);
+  return Array.from({ length: to - from }, (_, k) => from + k);
+}

@@ -12,9 +12,14 @@ z.config(en());
 /**
  * The manifest version this slurmkit writes. Version 2: a packed
  * submission's workers write task states and results to record streams
- * (`streams/`), not to files per task. Version 1 folders are read as before.
+ * (`streams/`), not to files per task. Version 3: they claim tasks by
+ * blocks (`claims/b<b>`), and hand back what they did not start
+ * (`releases/`). Versions 1 and 2 are read as before.
  */
-export const MANIFEST_VERSION = 2;
+export const MANIFEST_VERSION = 3;
+
+/** The first manifest version whose packed workers claim tasks by blocks. */
+export const BLOCK_CLAIMS_VERSION = 3;
 
 const resultMeta = {
   /** The node the task ran on. */
@@ -111,19 +116,35 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): CheckpointFil
 }
 
 const claimSchema = z.object({
-  /** The worker element (`A_w`) that took the task, or "client" for a task cancelled before any worker took it. */
+  /** The worker element (`A_w`) that took the task or block, or "client" for a task cancelled before any worker took it (version 2). */
   worker: z.string(),
   slot: z.int().check(z.nonnegative()),
   host: z.string(),
   at: z.number(),
 });
 
-/** What a claim file holds: who took the task. */
+/** What a claim file holds: who took the task (version 2) or the block or release (version 3). */
 export type ClaimFile = z.output<typeof claimSchema>;
 
 /** Decodes a claim file's bytes; a corrupt one is a RunFolderError naming `path`. */
 export function decodeClaim(bytes: Uint8Array, path: string): ClaimFile {
   return decodeWith(claimSchema, unpack(bytes, path, "claim file"), path, "claim file");
+}
+
+const releaseSchema = z.object({
+  /** The tasks of the claim that never started, in the order they were to run. */
+  tasks: z.array(z.int().check(z.nonnegative())),
+  /** Who wrote it: the worker (`A_w`) that held the claim, or "client" for a worker that ended without writing one. */
+  by: z.string(),
+  at: z.number(),
+});
+
+/** What a release file (`releases/<claim>`) holds: the tasks of a claim whose holder stopped before starting them. */
+export type ReleaseFile = z.output<typeof releaseSchema>;
+
+/** Decodes a release file's bytes; a corrupt one is a RunFolderError naming `path`. */
+export function decodeRelease(bytes: Uint8Array, path: string): ReleaseFile {
+  return decodeWith(releaseSchema, unpack(bytes, path, "release file"), path, "release file");
 }
 
 const workersSchema = z.object({
@@ -178,7 +199,7 @@ const submittedArraySchema = z.object({
 export type SubmittedArray = z.output<typeof submittedArraySchema>;
 
 const manifestSchema = z.object({
-  version: z.union([z.literal(1), z.literal(MANIFEST_VERSION)]),
+  version: z.union([z.literal(1), z.literal(2), z.literal(MANIFEST_VERSION)]),
   /** The scheduler that runs it ("slurm", "local"): which one rebuilds its futures. */
   kind: z.string().check(z.regex(/^[a-z][a-z0-9-]*$/)),
   createdAt: z.string(),

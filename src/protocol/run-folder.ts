@@ -31,7 +31,12 @@ export interface TaskPaths {
  *     <dir>/state/<i>.state              started/ended per task
  *     <dir>/streams/<A>_<a>.<n>.rec      packed (manifest version 2): worker A_a's task states and results, attempt n (record-stream.ts, task-stream.ts)
  *     <dir>/streams/<A>_<a>.<n>.out|.err packed: its tasks' stdout and stderr, in chunks framed by task index
- *     <dir>/claims/<i>                   packed: the worker that took task i (created exclusively, never removed)
+ *     <dir>/claims/b<b>                  packed (version 3): the worker that took block b of the tasks (blocks.ts; created exclusively, never removed)
+ *     <dir>/claims/r<release>            packed: the worker that took the tasks of releases/<release>
+ *     <dir>/claims/<i>                   packed, version 2: the worker that took task i
+ *     <dir>/releases/<c>.end             packed: the tasks of claim c (b<b>, or r<release>) that its holder never started (msgpack, written atomically)
+ *     <dir>/releases/<c>.s<k>            packed: the k-th part of claim c's tasks its holder gave to an idle worker
+ *     <dir>/wants/<A>_<a>                packed: worker A_a has nothing to run and waits for a part of another's claim (removed after)
  *     <dir>/cancels/<i>                  packed: the client asks the worker running task i to stop it
  *     <dir>/after                        the packed tasks this submission runs after (msgpack), checked on the node
  *     <dir>/attempts/<i>.<n>             attempt n of task i ended and the task was requeued (msgpack)
@@ -94,9 +99,29 @@ export class RunFolder {
   get cancelsDir(): string {
     return join(this.dir, "cancels");
   }
-  /** The claim file of a task. */
+  /** The claim file of a task (manifest version 2). */
   claim(index: number): string {
     return join(this.claimsDir, String(index));
+  }
+  /** A claim by name: `b<b>` for a block, `r<release>` for a release's tasks (blocks.ts). */
+  claimFile(name: string): string {
+    return join(this.claimsDir, name);
+  }
+  /** Packed: one file per claim whose holder stopped with tasks it never started. */
+  get releasesDir(): string {
+    return join(this.dir, "releases");
+  }
+  /** Packed: one file per worker that waits for tasks, while it waits. */
+  get wantsDir(): string {
+    return join(this.dir, "wants");
+  }
+  /** Worker `worker`'s request for tasks. */
+  want(worker: string): string {
+    return join(this.wantsDir, worker);
+  }
+  /** A release by name: claim c's unstarted tasks (`c.end`), or a part its holder gave away (`c.s<k>`). */
+  release(name: string): string {
+    return join(this.releasesDir, name);
   }
   /** The cancel request of a task. */
   cancel(index: number): string {

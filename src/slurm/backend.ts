@@ -4,6 +4,7 @@ import { Job, newJob, type JobBackend } from "../core/job.js";
 import { setOrigin } from "../engine/origin.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
+import { blockClaimName, blockOf } from "../protocol/blocks.js";
 import { decodeAttempt, decodeResult, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";
 import { posix } from "node:path";
 import { RunFolder } from "../protocol/run-folder.js";
@@ -139,20 +140,29 @@ export class SlurmBackend implements JobBackend {
   }
 
   /**
-   * Cancels one task of a packed submission and nothing else: a task no
-   * worker took yet is claimed here so that none ever will, and gets its
-   * CANCELLED result; a running one gets a cancel request, and its worker
-   * stops it (SIGTERM, then SIGKILL). Cancelling every task cancels the workers.
+   * Cancels one task of a packed submission and nothing else: a task whose
+   * block no worker claimed yet gets its CANCELLED result here, and the
+   * worker that claims the block skips it; a claimed one gets a cancel
+   * request, and its worker skips it or stops it (SIGTERM, then SIGKILL).
+   * Cancelling every task cancels the workers.
    */
   async #cancelPooled(job: Job<unknown>, pool: WorkerPool): Promise<void> {
     const i = job.taskIndex;
     const at = Date.now();
-    const claimed = await this.transport.createExclusive(pool.folder.claim(i), packr.pack({ worker: "client", slot: 0, host: hostname(), at } satisfies ClaimFile));
-    if (claimed) {
+    let unclaimed: boolean;
+    if (pool.blocks) {
+      // The cancel first, then the look for its block's claim: a worker lists cancels/ after it claims a block, so if no
+      // claim is seen here, whoever claims the block later sees the cancel and never starts the task (ARCHITECTURE.md).
+      await this.transport.writeFile(pool.folder.cancel(i), "");
+      unclaimed = !(await this.transport.list(pool.folder.claimsDir)).includes(blockClaimName(blockOf(pool.blocks, i)));
+    } else {
+      unclaimed = await this.transport.createExclusive(pool.folder.claim(i), packr.pack({ worker: "client", slot: 0, host: hostname(), at } satisfies ClaimFile));
+    }
+    if (unclaimed) {
       const message = `Task ${i} was cancelled before it started`;
       const result = failedResult({ name: "TaskCancelled", message }, { host: hostname(), jobId: job.id, startedAt: at, endedAt: at }, "CANCELLED");
       await this.transport.writeFile(job.paths.result, packr.pack(result));
-    } else {
+    } else if (!pool.blocks) {
       await this.transport.writeFile(pool.folder.cancel(i), "");
     }
     if (pool.cancelled(i)) await pool.cancelWorkers();

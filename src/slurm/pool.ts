@@ -1,5 +1,6 @@
 import { isTerminal, type JobState } from "../base/job-state.js";
-import { encodeManifest, type Manifest, type SubmittedArray } from "../protocol/records.js";
+import { guidedBlocks } from "../protocol/blocks.js";
+import { BLOCK_CLAIMS_VERSION, encodeManifest, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
 import { AmbiguousSubmissionError } from "../base/errors.js";
@@ -25,8 +26,8 @@ export interface PoolSubmitter {
 export class WorkerPool {
   /** The array jobs of workers, first the submitted ones, then each top-up. */
   readonly arrays: SubmittedArray[];
-  /** Claims by workers counted when the last top-up was submitted (0 before any: the first workers must take something). */
-  #claimsAtTopUp = 0;
+  /** Progress counted when the last top-up was submitted (0 before any: the first workers must take something). */
+  #progressAtTopUp = 0;
   /** sbatch failures of top-ups in a row. */
   #failures = 0;
   /** Tasks the client cancelled. */
@@ -42,7 +43,11 @@ export class WorkerPool {
     private readonly submitter: PoolSubmitter,
   ) {
     this.arrays = [...(manifest.arrays ?? [])];
+    this.blocks = manifest.version >= BLOCK_CLAIMS_VERSION ? guidedBlocks(manifest.taskCount, manifest.workers?.count ?? 1) : undefined;
   }
+
+  /** The starts of the blocks its workers claim; undefined for a version 2 folder, whose workers claim one task at a time. */
+  readonly blocks: Uint32Array | undefined;
 
   get taskCount(): number {
     return this.manifest.taskCount;
@@ -79,15 +84,16 @@ export class WorkerPool {
    * (scancel, or a dependency that failed), "stalled" when they took nothing,
    * or `Error` when sbatch failed three times in a row.
    */
-  async topUp(unclaimed: number, claims: number, states: ReadonlyMap<string, JobState>): Promise<"submitted" | "cancelled" | "stalled" | Error> {
+  async topUp(unclaimed: number, progress: number, states: ReadonlyMap<string, JobState>): Promise<"submitted" | "cancelled" | "stalled" | Error> {
     if (this.#adopted) {
       this.#adopted = false; // the next poll asks squeue about the array taken in
       return "submitted";
     }
     const ended = [...states].filter(([key]) => this.arrays.some((a) => a.jobId === key.split("_")[0])).map(([, s]) => s);
     if (ended.length > 0 && ended.every((s) => s === "CANCELLED")) return "cancelled";
-    const taken = claims - this.#cancelled.size;
-    if (taken <= this.#claimsAtTopUp) return "stalled";
+    // Version 2: the client's claims of cancelled tasks are no progress.
+    const taken = this.blocks ? progress : progress - this.#cancelled.size;
+    if (taken <= this.#progressAtTopUp) return "stalled";
     let outcome: "submitted" | "waiting";
     try {
       outcome = await this.#submit(unclaimed);
@@ -97,7 +103,7 @@ export class WorkerPool {
     }
     if (outcome === "waiting") return "submitted";
     this.#failures = 0;
-    this.#claimsAtTopUp = taken;
+    this.#progressAtTopUp = taken;
     return "submitted";
   }
 

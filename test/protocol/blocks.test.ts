@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { blockOf, guidedBlocks } from "../../src/protocol/blocks.js";
+import { blockClaimName, blockOf, blockTasks, endName, guidedBlocks, isReleaseName, parseClaimName, releaseClaimName, releaseOf, splitName } from "../../src/protocol/blocks.js";
 
 describe("guided blocks", () => {
   test("they cover every task once, in order, and shrink to the floor (the tasks over 16 times the workers) at the tail", () => {
@@ -44,5 +44,35 @@ describe("guided blocks", () => {
     expect(blockOf(starts, 4999)).toBe(starts.length - 2);
     expect(() => blockOf(starts, 5000)).toThrow("Task 5000 is in no block of 5000 tasks");
     expect(() => guidedBlocks(10, 0)).toThrow("Expected at least one worker, got 0");
+  });
+});
+
+describe("claim names", () => {
+  test("a block's claim, a release's claim, and a release of a release, parse back; a version 2 task claim is none of them", () => {
+    expect(parseClaimName(blockClaimName(12))).toEqual({ kind: "block", block: 12 });
+    expect(parseClaimName(releaseClaimName("b12.end"))).toEqual({ kind: "release", of: "b12.end" });
+    expect(parseClaimName(releaseClaimName(endName(releaseClaimName("b3.s1"))))).toEqual({ kind: "release", of: "rb3.s1.end" });
+    // Not a release's name: a claim's.
+    expect(parseClaimName(releaseClaimName("b12"))).toBeUndefined();
+    for (const other of ["12", "b", "rx3", "b3.tmp-n1-5-ab", "c0"]) expect(parseClaimName(other)).toBeUndefined();
+  });
+
+  test("releases: a claim's end and the parts its holder gave away, of blocks and of releases taken up, never two of one name", () => {
+    expect(splitName("b3", 2)).toBe("b3.s2");
+    expect(endName("rb3.s2")).toBe("rb3.s2.end");
+    expect(parseClaimName(releaseClaimName(splitName("b3", 2)))).toEqual({ kind: "release", of: "b3.s2" });
+    for (const name of ["b3.end", "b3.s2", "rb3.s2.end", "rb3.s2.s1", "rb3.end.end"]) expect(isReleaseName(name)).toBe(true);
+    for (const name of ["b3", "b3.s2.s1", "3", "b3.tmp-n1-5-ab", "b3.s", "rb3"]) expect(isReleaseName(name)).toBe(false);
+    expect(releaseOf("rb3.s2.s1")).toEqual({ claim: "rb3.s2", split: 1 });
+    expect(releaseOf("rb3.s2.end")).toEqual({ claim: "rb3.s2", split: undefined });
+    // Split 2 of the claim "rb3" and the end of the claim "rb3.s2" are different names.
+    expect(splitName(releaseClaimName(endName("b3")), 2)).not.toBe(endName(releaseClaimName(splitName("b3", 2))));
+  });
+
+  test("a block's tasks are its range; a block past the last is a RangeError", () => {
+    const starts = guidedBlocks(10, 1);
+    expect(blockTasks(starts, 0)).toEqual([0, 1, 2, 3, 4]);
+    expect(blockTasks(starts, 3)).toEqual([9]);
+    expect(() => blockTasks(starts, 4)).toThrow(RangeError);
   });
 });

@@ -4,7 +4,19 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { loadJobs, RunFolderError, SlurmkitError } from "../../src/index.js";
 import { packr } from "../../src/protocol/codec.js";
-import { decodeAfter, decodeAttempt, decodeCheckpoint, decodeClaim, decodeManifest, decodeResult, decodeState, encodeManifest, type Manifest } from "../../src/protocol/records.js";
+import {
+  decodeAfter,
+  decodeAttempt,
+  decodeCheckpoint,
+  decodeClaim,
+  decodeManifest,
+  decodeRelease,
+  decodeResult,
+  decodeState,
+  encodeManifest,
+  MANIFEST_VERSION,
+  type Manifest,
+} from "../../src/protocol/records.js";
 import { failedResult } from "../../src/protocol/results.js";
 
 const manifest: Manifest = { version: 1, kind: "local", createdAt: "2026-11-21T00:00:00.000Z", taskCount: 2, jobId: null, array: true, ranks: 1 };
@@ -61,14 +73,22 @@ describe("run-folder records decoded with zod/mini, one decoder per record for t
     expect(thrown(() => decodeState(packr.pack({ state: "DONE", host: "n1", jobId: "1", pid: 1, at: 1 }), "/s/0.state")).message).toMatch(/^\/s\/0\.state is not a slurmkit state file: `state`: /);
   });
 
-  test("a version 1 manifest (files per task) still reads; version 2 is what this slurmkit writes", () => {
+  test("version 1 (files per task) and 2 (streams, claims per task) manifests still read; version 3 is what this slurmkit writes", () => {
     expect(decodeManifest(JSON.stringify({ ...manifest, version: 1 }), "/m.json").version).toBe(1);
     expect(decodeManifest(JSON.stringify({ ...manifest, version: 2 }), "/m.json").version).toBe(2);
+    expect(decodeManifest(JSON.stringify({ ...manifest, version: 3 }), "/m.json").version).toBe(3);
+    expect(MANIFEST_VERSION).toBe(3);
+  });
+
+  test("a release names the tasks a claim's holder never started; a foreign one says what is wrong", () => {
+    const release = { tasks: [4, 5, 9], by: "7_1", at: 5 };
+    expect(decodeRelease(packr.pack(release), "/r/b3")).toEqual(release);
+    expect(thrown(() => decodeRelease(packr.pack({ tasks: [-1], by: "7_1", at: 5 }), "/r/b3")).message).toMatch(/^\/r\/b3 is not a slurmkit release file: `tasks.0`: /);
   });
 
   test("a manifest from a newer slurmkit says so", () => {
-    const e = thrown(() => decodeManifest(JSON.stringify({ ...manifest, version: 3, shards: [] }), "/runs/x/manifest.json"));
-    expect(e.message).toBe("/runs/x/manifest.json was written by a newer slurmkit (manifest version 3); this slurmkit reads versions 1 to 2: upgrade slurmkit to load it");
+    const e = thrown(() => decodeManifest(JSON.stringify({ ...manifest, version: 4, shards: [] }), "/runs/x/manifest.json"));
+    expect(e.message).toBe("/runs/x/manifest.json was written by a newer slurmkit (manifest version 4); this slurmkit reads versions 1 to 3: upgrade slurmkit to load it");
     expect(thrown(() => decodeManifest('{"version": 1, "kind": "slurm"', "/m.json")).message).toMatch(/^\/m\.json is not valid JSON \(truncated or corrupt\): /);
   });
 
@@ -76,11 +96,11 @@ describe("run-folder records decoded with zod/mini, one decoder per record for t
     const root = await mkdtemp(join(tmpdir(), "slurmkit-records-"));
     const dir = join(root, "20261121T000000Z-abcdef");
     await mkdir(dir);
-    await writeFile(join(dir, "manifest.json"), JSON.stringify({ ...manifest, version: 3 }));
+    await writeFile(join(dir, "manifest.json"), JSON.stringify({ ...manifest, version: 4 }));
     const error = await loadJobs(root).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RunFolderError);
     expect((error as RunFolderError).path).toBe(join(dir, "manifest.json"));
-    expect((error as Error).message).toContain("manifest version 3");
+    expect((error as Error).message).toContain("manifest version 4");
   });
 
   test("loadJobs refuses a submission of a scheduler it does not know, naming the file, the kind and the kinds it knows", async () => {

@@ -1,7 +1,8 @@
 // A packed run folder on the real cluster: no files per task for results,
 // states and logs; readers in TypeScript and Python; a corrupt stream.
 import { execa } from "execa";
-import { cp, readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
@@ -10,15 +11,17 @@ import { slurmWatcher } from "../../src/slurm/watch.js";
 import { parseRecords } from "../../src/protocol/record-stream.js";
 import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
 import { square } from "../fixtures/tasks.js";
-import { needCluster } from "../helpers/cluster.js";
+import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
+import { decodeRelease } from "../../src/protocol/records.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
 const readme = fileURLToPath(new URL("../../README.md", import.meta.url));
 const submissionOf = (job: Job<unknown>) => dirname(dirname(job.paths.result));
 
-/** How many entries each folder of a submission holds (logs/elements counted apart from logs/). */
+/** How many entries each folder of a submission holds (logs/elements counted apart from logs/), and all its files. */
 async function fileCounts(dir: string): Promise<Record<string, number>> {
   const count = async (sub: string) => (await readdir(join(dir, sub)).catch(() => [])).length;
+  const all = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).length;
   return {
     results: await count("results"),
     state: await count("state"),
@@ -26,6 +29,8 @@ async function fileCounts(dir: string): Promise<Record<string, number>> {
     elements: await count("logs/elements"),
     streams: await count("streams"),
     claims: await count("claims"),
+    releases: await count("releases"),
+    all,
   };
 }
 
@@ -43,21 +48,67 @@ beforeAll(() => {
 });
 
 describe("packed run folders keep records in streams", { timeout: 300_000 }, () => {
-  test("100 and 1,000 tasks leave the same files for results, states and logs: three streams per worker, none per task", async (ctx) => {
+  test("100 and 5,000 tasks leave the same number of files, ± a constant: three streams per worker, claims by blocks, nothing per task", async (ctx) => {
     needCluster(ctx);
     const small = await sweep(100);
-    const large = await sweep(1000);
+    const large = await sweep(5000);
     const [a, b] = await Promise.all([fileCounts(submissionOf(small[0]!)), fileCounts(submissionOf(large[0]!))]);
+    console.log(`files in a packed run folder (2 workers of 2 slots): 100 tasks ${JSON.stringify(a)}; 5,000 tasks ${JSON.stringify(b)}`);
     const perTaskFree = (c: Record<string, number>) => ({ results: c.results, state: c.state, logs: c.logs, elements: c.elements, streams: c.streams });
     expect(perTaskFree(a)).toEqual({ results: 0, state: 0, logs: 0, elements: 4, streams: 6 });
     expect(perTaskFree(b)).toEqual(perTaskFree(a));
-    // Claims are still one per task (claims by blocks are to come).
-    expect([a.claims, b.claims]).toEqual([100, 1000]);
+    // Claims: one per block (10 blocks of 100 tasks for 2 workers, 12 of 5,000), and one per part an idle worker took at the end.
+    for (const c of [a, b]) expect(c.claims).toBeLessThanOrEqual(12 + (c.releases ?? 0));
+    // Everything: at most about 10 files per worker, plus a constant (scripts, manifest, spec, request), whatever the count.
+    expect(Math.abs((b.all ?? 0) - (a.all ?? 0))).toBeLessThanOrEqual(12);
+    expect(b.all).toBeLessThanOrEqual(2 * 10 + 20);
     // Each task's own output, through its future, from its worker's streams.
-    for (const i of [0, 537, 999]) {
+    for (const i of [0, 537, 4999]) {
       expect(await large[i]!.stdout()).toBe(`out ${i}\n`);
       expect(await large[i]!.stderr()).toBe(`err ${i}\n`);
     }
+  });
+
+  test("a worker killed with SIGKILL holding a block: only its running task fails; the tasks it never started run on the next workers, once", async (ctx) => {
+    needCluster(ctx);
+    const marks = await mkdtemp(join(tmpdir(), "slurmkit-marks-"));
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, cpusPerTask: 1, mem: "100M" });
+    // Block 0 of 8 tasks for one worker is tasks 0 to 3.
+    const tasks = Array.from({ length: 8 }, (_, i) => command("sh", ["-c", 'echo ran >> "$1"; sleep 3', "sh", join(marks, String(i))]));
+    const jobs = await executor.mapArray(tasks, { workers: 1, slots: 1 });
+    const victim = await waitFor("a task to run", async () => jobs.find((j) => j.state === "RUNNING"));
+    // The worker's runner process, as a crash or the kernel would (the test cluster's nodes run on this machine): it hands nothing back itself.
+    const dir = submissionOf(jobs[0]!);
+    const { stdout } = await execa("pgrep", ["-f", "--", `${dir} --worker`]);
+    const pids = stdout.split("\n").filter(Boolean);
+    expect(pids.length).toBe(1);
+    process.kill(Number(pids[0]), "SIGKILL");
+    const states = await Promise.all(jobs.map((j) => j.wait()));
+    expect(states.filter((s, i) => s !== "COMPLETED" && jobs[i] !== victim)).toEqual([]);
+    expect(states[victim.taskIndex]).not.toBe("COMPLETED");
+    // The client handed back the dead worker's unstarted tasks, and more workers ran them.
+    const release = decodeRelease(await readFile(join(dir, "releases", "b0.end")), "b0.end");
+    expect(release.by).toBe("client");
+    expect(release.tasks).not.toContain(victim.taskIndex);
+    expect(release.tasks.length).toBeGreaterThan(0);
+    expect(JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")).arrays.length).toBeGreaterThanOrEqual(2);
+    for (let i = 0; i < 8; i++) expect((await readFile(join(marks, String(i)), "utf8")).trim().split("\n")).toHaveLength(1);
+  });
+
+  test("cancelling tasks during a run: one in a block no worker claimed yet, and one claimed but not started; neither runs, the others complete", async (ctx) => {
+    needCluster(ctx);
+    const marks = await mkdtemp(join(tmpdir(), "slurmkit-marks-"));
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, cpusPerTask: 1, mem: "100M" });
+    const tasks = Array.from({ length: 8 }, (_, i) => command("sh", ["-c", 'echo ran >> "$1"; sleep 2', "sh", join(marks, String(i))]));
+    const jobs = await executor.mapArray(tasks, { workers: 1, slots: 1 });
+    await waitFor("task 0 to run", async () => (jobs[0]!.state === "RUNNING" ? true : undefined));
+    const dir = submissionOf(jobs[0]!);
+    // Block 0 (tasks 0 to 3) is claimed; the last block (task 7) is not.
+    expect(await readdir(join(dir, "claims"))).toEqual(["b0"]);
+    await Promise.all([jobs[7]!.cancel(), jobs[2]!.cancel()]);
+    const states = await Promise.all(jobs.map((j) => j.wait()));
+    expect(states).toEqual(["COMPLETED", "COMPLETED", "CANCELLED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "CANCELLED"]);
+    expect((await readdir(marks)).sort()).toEqual(["0", "1", "3", "4", "5", "6"]);
   });
 
   test("the README's Python reader reads a packed folder's results and logs as the futures do", async (ctx) => {
