@@ -18,6 +18,8 @@ interface Held {
   readonly tasks: number[];
   /** Parts given away so far. */
   splits: number;
+  /** Workers that died holding these tasks (from the release it took). */
+  readonly deaths: number;
 }
 
 /** A task handed out by `next()`: give it back if it does not start. */
@@ -107,8 +109,10 @@ export class Claims {
         else splits = Math.max(splits, of.split);
       }
       const tasks = (await this.#tasksOf(name)).filter((i) => !gone.has(i) && !hasResult(i));
+      const parsed = parseClaimName(name);
+      const deaths = parsed?.kind === "release" ? ((await this.#readRelease(parsed.of))?.deaths ?? 0) : 0;
       if (stopped) again.push(...tasks);
-      else if (tasks.length) this.#held.push({ name, tasks, splits });
+      else if (tasks.length) this.#held.push({ name, tasks, splits, deaths });
     }
     await this.refreshCancels();
     return again;
@@ -161,7 +165,7 @@ export class Claims {
     const wanting = (await list(this.folder.wantsDir)).some((w) => w !== this.worker);
     if (!wanting) return 0;
     const give = fullest.tasks.splice(Math.floor(fullest.tasks.length / 2));
-    const release: ReleaseFile = { tasks: give, by: this.worker, at: Date.now() };
+    const release: ReleaseFile = { tasks: give, by: this.worker, at: Date.now(), deaths: fullest.deaths };
     try {
       await writeFileAtomic(this.folder.release(splitName(fullest.name, fullest.splits + 1)), packr.pack(release));
     } catch (error) {
@@ -183,7 +187,7 @@ export class Claims {
     let released = 0;
     for (const h of this.#held.splice(0)) {
       if (h.tasks.length === 0) continue;
-      const release: ReleaseFile = { tasks: h.tasks, by: this.worker, at: Date.now() };
+      const release: ReleaseFile = { tasks: h.tasks, by: this.worker, at: Date.now(), deaths: h.deaths };
       await writeFileAtomic(this.folder.release(endName(h.name)), packr.pack(release));
       released += release.tasks.length;
     }
@@ -195,7 +199,7 @@ export class Claims {
     while (this.#tried < this.#order.length) {
       const block = this.#order[this.#tried++]!;
       const name = blockClaimName(block);
-      if (await createExclusive(this.folder.claimFile(name), bytes)) return this.#hold(name, blockTasks(this.#starts, block));
+      if (await createExclusive(this.folder.claimFile(name), bytes)) return this.#hold(name, blockTasks(this.#starts, block), 0);
     }
     // Every block is claimed: the tasks other workers released or gave away.
     for (const released of await list(this.folder.releasesDir)) {
@@ -203,7 +207,7 @@ export class Claims {
       this.#triedReleases.add(released);
       const release = await this.#readRelease(released);
       if (!release) continue;
-      if (await createExclusive(this.folder.claimFile(releaseClaimName(released)), bytes)) return this.#hold(releaseClaimName(released), release.tasks);
+      if (await createExclusive(this.folder.claimFile(releaseClaimName(released)), bytes)) return this.#hold(releaseClaimName(released), release.tasks, release.deaths ?? 0);
     }
     return false;
   }
@@ -224,10 +228,10 @@ export class Claims {
     }
   }
 
-  async #hold(name: string, tasks: number[]): Promise<true> {
+  async #hold(name: string, tasks: number[], deaths: number): Promise<true> {
     // After the claim, never before: a cancel the client made before it saw no claim is in this listing.
     await this.refreshCancels();
-    this.#held.push({ name, tasks, splits: 0 });
+    this.#held.push({ name, tasks, splits: 0, deaths });
     return true;
   }
 

@@ -77,7 +77,8 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
           if (!process.connected) return resolve(0);
           const retire = grown();
           // The worker tells a slot that retires to leave.
-          process.send?.({ done: index, ok, ...(retire ? { retire } : {}) } satisfies FromSlot);
+          // A worker that died meanwhile cannot take it: the slot's disconnect ends it (no unhandled EPIPE).
+          process.send?.({ done: index, ok, ...(retire ? { retire } : {}) } satisfies FromSlot, () => undefined);
         },
         async (error: unknown) => {
           // What the task wrote last reaches the worker first, if it can within a moment.

@@ -43,6 +43,13 @@ export interface LogMessage {
   readonly data: string;
 }
 
+/**
+ * A fault for tests (set in the environment the job inherits): the worker
+ * kills itself (SIGKILL) right after it appended this task's result, before
+ * any flush, as a worker killed in its group-commit window would be.
+ */
+const FAULT_KILL_AFTER_RESULT = Number(process.env.SLURMKIT_FAULT_KILL_AFTER_RESULT ?? Number.NaN);
+
 /** The worker's streams are flushed at most this long after something was appended. */
 const GROUP_COMMIT_MS = 20;
 /** Its writers flush only when WorkerRecords says. */
@@ -192,6 +199,7 @@ export class WorkerRecords {
   appendMessage(m: RecordMessage): void {
     this.#append(this.writer, () => Buffer.from(m.record, "base64"));
     this.#note(m.index, m.kind);
+    if (m.kind === "result" && m.index === FAULT_KILL_AFTER_RESULT) process.kill(process.pid, "SIGKILL");
   }
 
   /** Appends a task's result that the worker itself decided (a task it stopped, or one that never started). */

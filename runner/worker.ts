@@ -440,6 +440,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     await Promise.all(slots.map(runOn));
   }
   clearInterval(checker);
+  await sharing;
   // The tasks of its blocks it never started: for other workers (and, after a requeue, never for its own next attempt).
   await releaseClaims();
   // A preempted worker requeues itself from onWarning; wait for it to decide.

@@ -11,14 +11,18 @@ import { unlessUnreachable } from "../transport/transport.js";
 import type { WatchedFiles } from "./job-files.js";
 import type { TaskRecords } from "./task-records.js";
 
+/** Tasks are handed back for at most this many workers that died holding them before they started; then they fail with the last. */
+export const MAX_DEATHS = 3;
+
 /** What the client made of the claims of a pool whose workers all ended. */
 export interface HandedBack {
   /** Tasks released now, for the next workers. */
   readonly released: number;
   /**
-   * Unstarted tasks of workers whose record streams are corrupt: their
-   * records may be lost, so they are not run again; each follows its
-   * worker, and fails naming the stream.
+   * Unstarted tasks not handed back, each with the worker that held it:
+   * that worker's record stream is corrupt (its records may be lost, so
+   * they are not run again, and fail naming the stream), or MAX_DEATHS
+   * workers died holding them. Each follows its worker, and fails with it.
    */
   readonly kept: ReadonlyMap<number, string>;
 }
@@ -26,10 +30,13 @@ export interface HandedBack {
 /**
  * Writes `releases/<claim>.end` for each claim with no release whose tasks
  * include some that never started (no state or result record), were not
- * given to another worker (`releases/<claim>.s<k>`) and were not cancelled. Call it only once every worker has ended: a live holder may
+ * given to another worker (`releases/<claim>.s<k>`) and were not
+ * cancelled. Call it only once every worker has ended: a live holder may
  * still start them. Two clients that do it at once write the same release.
+ * The first `slots` tasks of each go last: a task whose start was not
+ * flushed may be what killed its worker.
  */
-export async function handBackUnstarted(files: WatchedFiles, folder: RunFolder, starts: Uint32Array, records: TaskRecords, cancelled: ReadonlySet<number>): Promise<HandedBack> {
+export async function handBackUnstarted(files: WatchedFiles, folder: RunFolder, starts: Uint32Array, slots: number, records: TaskRecords, cancelled: ReadonlySet<number>): Promise<HandedBack> {
   const [claims, releases] = await Promise.all([files.list(folder.claimsDir), files.list(folder.releasesDir)]);
   const done = new Set(releases);
   const corrupt = new Set(records.problems.map((p) => parseTaskStreamName(p.stream)?.worker));
@@ -38,7 +45,9 @@ export async function handBackUnstarted(files: WatchedFiles, folder: RunFolder, 
   for (const name of claims) {
     const claim = parseClaimName(name);
     if (!claim || done.has(endName(name))) continue;
-    const tasks = claim.kind === "block" ? (claim.block < starts.length - 1 ? blockTasks(starts, claim.block) : []) : ((await readRelease(files, folder, claim.of))?.tasks ?? []);
+    const taken = claim.kind === "release" ? await readRelease(files, folder, claim.of) : undefined;
+    const tasks = claim.kind === "block" ? (claim.block < starts.length - 1 ? blockTasks(starts, claim.block) : []) : (taken?.tasks ?? []);
+    const deaths = (taken?.deaths ?? 0) + 1;
     // Parts its holder gave to other workers are theirs now.
     const given = new Set<number>();
     for (const r of releases) if (releaseOf(r)?.claim === name && r !== endName(name)) for (const i of (await readRelease(files, folder, r))?.tasks ?? []) given.add(i);
@@ -48,11 +57,14 @@ export async function handBackUnstarted(files: WatchedFiles, folder: RunFolder, 
       .readFile(folder.claimFile(name))
       .then((b) => decodeClaim(b, folder.claimFile(name)).worker)
       .catch(unlessUnreachable(undefined));
-    if (holder !== undefined && corrupt.has(holder)) {
+    // Its records may be lost (a corrupt stream), or workers keep dying before these tasks start: they fail with this one.
+    if (holder !== undefined && (corrupt.has(holder) || deaths > MAX_DEATHS)) {
       for (const i of unstarted) kept.set(i, holder);
       continue;
     }
-    const release: ReleaseFile = { tasks: unstarted, by: "client", at: Date.now() };
+    // The first `slots` were likeliest running when the worker died, before their records were flushed (one may have killed it): last in line.
+    const k = Math.min(slots, unstarted.length - 1);
+    const release: ReleaseFile = { tasks: [...unstarted.slice(k), ...unstarted.slice(0, k)], by: "client", at: Date.now(), deaths };
     await files.writeFile(folder.release(endName(name)), packr.pack(release));
     released += unstarted.length;
   }

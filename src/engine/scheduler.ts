@@ -47,6 +47,8 @@ export interface TaskPool {
   adopt(jobId: string): Promise<void>;
   /** The starts of the blocks its workers claim (manifest version 3, blocks.ts); undefined when they claim one task at a time (version 2). */
   readonly blocks: Uint32Array | undefined;
+  /** Task slots per worker: how many tasks a worker may have been running when it died. */
+  readonly slots: number;
   /**
    * Every worker ended with tasks unclaimed: submit more, or say why not.
    * `progress` grows as workers take tasks (tasks with records, or version 2's

@@ -403,7 +403,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   async #handBack(pool: TaskPool, starts: Uint32Array, waiting: readonly Tracked[]): Promise<{ unclaimed: Tracked[]; progress: number; changed: boolean }> {
     const records = taskRecords(this.files, pool.folder);
     const cancels = new Set((await this.files.list(pool.folder.cancelsDir)).map(Number));
-    const { kept } = await handBackUnstarted(this.files, pool.folder, starts, records, cancels);
+    const { kept } = await handBackUnstarted(this.files, pool.folder, starts, pool.slots, records, cancels);
     const unclaimed: Tracked[] = [];
     let changed = false;
     for (const t of waiting) {
@@ -418,7 +418,9 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
         changed = true;
       } else unclaimed.push(t);
     }
-    return { unclaimed, progress: records.recorded, changed };
+    // Workers that claimed tasks made progress, though they died before their records: the release bounds how often (MAX_DEATHS).
+    const claims = (await this.files.list(pool.folder.claimsDir)).length;
+    return { unclaimed, progress: records.recorded + claims, changed };
   }
 
   /** Claims per task (manifest version 2): a task a worker claimed follows that worker (it died before the task began). */

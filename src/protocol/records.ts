@@ -137,6 +137,8 @@ const releaseSchema = z.object({
   /** Who wrote it: the worker (`A_w`) that held the claim, or "client" for a worker that ended without writing one. */
   by: z.string(),
   at: z.number(),
+  /** How many workers died holding these tasks before they started (the client's releases); 0 when absent. */
+  deaths: z.optional(z.int().check(z.nonnegative())),
 });
 
 /** What a release file (`releases/<claim>`) holds: the tasks of a claim whose holder stopped before starting them. */

@@ -49,6 +49,10 @@ export class WorkerPool {
   /** The starts of the blocks its workers claim; undefined for a version 2 folder, whose workers claim one task at a time. */
   readonly blocks: Uint32Array | undefined;
 
+  get slots(): number {
+    return this.manifest.workers?.slots ?? 1;
+  }
+
   get taskCount(): number {
     return this.manifest.taskCount;
   }

@@ -246,8 +246,9 @@ describe("fault drills", { timeout: 240_000 }, () => {
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, transport });
     executor.watcher.setIntervals({ minMs: 300, maxMs: 1000 });
     // The first task kills its worker (its slot's parent), so the other two are left unclaimed and more workers are submitted.
-    // They run long enough for the watcher to see them start under the new workers.
-    const killWorker = command("sh", ["-c", 'kill -9 "$(cut -d " " -f4 /proc/$PPID/stat)"']);
+    // It waits a second first, so that its start is on disk (a task whose worker dies within the 20 ms before its start record
+    // is flushed is handed back and runs again). The others run long enough for the watcher to see them start under the new workers.
+    const killWorker = command("sh", ["-c", 'sleep 1; kill -9 "$(cut -d " " -f4 /proc/$PPID/stat)"']);
     const jobs = await executor.mapArray([killWorker, whereAmI.with(5000), whereAmI.with(5000)], { workers: 1 });
     expect(await jobs[1]!.result()).toMatchObject({ node: expect.stringMatching(/^n[12]$/) });
     expect(await jobs[2]!.result()).toMatchObject({ node: expect.stringMatching(/^n[12]$/) });

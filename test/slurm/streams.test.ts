@@ -6,12 +6,12 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
-import { command, LocalTransport, loadJobs, SlurmExecutor, type Job } from "../../src/index.js";
+import { command, JobEndedWithoutResultError, LocalTransport, loadJobs, SlurmExecutor, type Job } from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { parseRecords } from "../../src/protocol/record-stream.js";
 import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
 import { square } from "../fixtures/tasks.js";
-import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
+import { needCluster, waitFor } from "../helpers/cluster.js";
 import { decodeRelease } from "../../src/protocol/records.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
@@ -93,6 +93,31 @@ describe("packed run folders keep records in streams", { timeout: 300_000 }, () 
     expect(release.tasks.length).toBeGreaterThan(0);
     expect(JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")).arrays.length).toBeGreaterThanOrEqual(2);
     for (let i = 0; i < 8; i++) expect((await readFile(join(marks, String(i)), "utf8")).trim().split("\n")).toHaveLength(1);
+  });
+
+  test("a worker killed (SIGKILL) right after it appended a result, before its flush: no result the client saw is lost, and that task is reported, never dropped", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, cpusPerTask: 1, mem: "100M" });
+    const tasks = Array.from({ length: 8 }, (_, i) => command("sh", ["-c", 'sleep 1; echo "out $1"', "sh", String(i)]));
+    // The fault point in the worker's stream (runner/task-records.ts): the job inherits this client's environment.
+    process.env.SLURMKIT_FAULT_KILL_AFTER_RESULT = "2";
+    let jobs: Job<unknown>[];
+    try {
+      jobs = await executor.mapArray(tasks, { workers: 1, slots: 1 });
+    } finally {
+      delete process.env.SLURMKIT_FAULT_KILL_AFTER_RESULT;
+    }
+    // What the client saw before the kill: tasks 0 and 1 ran before task 2 in the worker's only slot.
+    const seen = await Promise.all([jobs[0]!.result(), jobs[1]!.result()]);
+    const states = await Promise.all(jobs.map((j) => j.wait()));
+    // Task 2's result was never flushed: it is reported as ended with its worker (it had started), and every other task completes.
+    expect(states).toEqual(["COMPLETED", "COMPLETED", "FAILED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]);
+    const error = await jobs[2]!.result().catch((e: Error) => e);
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    // A fresh reader finds the results the client saw, unchanged.
+    const reloaded = await loadJobs(submissionOf(jobs[0]!));
+    expect(await Promise.all([reloaded[0]!.result(), reloaded[1]!.result()])).toEqual(seen);
+    expect(await Promise.all(reloaded.map((j) => j.wait()))).toEqual(states);
   });
 
   test("cancelling tasks during a run: one in a block no worker claimed yet, and one claimed but not started; neither runs, the others complete", async (ctx) => {
