@@ -176,6 +176,17 @@ export class Claims {
     return give.length;
   }
 
+  /** Tasks no worker holds: in blocks nobody claimed, and in releases nobody took. */
+  async left(): Promise<number> {
+    const claimed = new Set(await list(this.folder.claimsDir));
+    let n = 0;
+    for (let b = 0; b < this.blocks; b++) if (!claimed.has(blockClaimName(b))) n += this.#starts[b + 1]! - this.#starts[b]!;
+    for (const r of await list(this.folder.releasesDir)) {
+      if (isReleaseName(r) && !claimed.has(releaseClaimName(r))) n += (await this.#readRelease(r))?.tasks.length ?? 0;
+    }
+    return n;
+  }
+
   /**
    * Hands back the tasks of its claims that it never started, each claim's
    * in `releases/<claim>.end` (written atomically), for another worker to claim.

@@ -19,6 +19,7 @@ import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
 import { Claims, type Taken } from "./claims.js";
 import { WorkerRecords } from "./task-records.js";
+import { submitNextRound } from "./rounds.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -100,7 +101,7 @@ interface Slot {
  */
 export async function runWorker(folder: RunFolder, o: WorkerOptions): Promise<number> {
   const workerId = jobIdOf(process.env);
-  await Promise.all([folder.streamsDir, folder.claimsDir, folder.releasesDir, folder.wantsDir].map((d) => mkdir(d, { recursive: true })));
+  await Promise.all([folder.streamsDir, folder.claimsDir, folder.releasesDir, folder.wantsDir, folder.roundsDir].map((d) => mkdir(d, { recursive: true })));
   // Its tasks' states and results: one stream for this attempt of the worker, closed (flushed) however it ends.
   const records = await WorkerRecords.open(folder, workerId);
   try {
@@ -355,6 +356,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   };
 
   // Checks running tasks against their memory and time limits and the client's cancel requests.
+  /** Its walltime cannot fit another task: tasks left go to the next round of workers. */
+  let outOfTime = false;
   let ticks = 0;
   let sharing: Promise<unknown> | undefined;
   const checker = setInterval(() => {
@@ -384,7 +387,10 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   const runOn = async (slot: Slot): Promise<void> => {
     for (;;) {
       if (terminated || draining || records.failure) return;
-      if (o.taskTimeSeconds !== undefined && deadline - Date.now() < o.taskTimeSeconds * 1000 + START_SLACK_MS) return;
+      if (o.taskTimeSeconds !== undefined && deadline - Date.now() < o.taskTimeSeconds * 1000 + START_SLACK_MS) {
+        outOfTime = true;
+        return;
+      }
       const again = rerun.shift();
       const taken: Taken | undefined = again === undefined ? await claims.next() : undefined;
       const index = again ?? taken?.index;
@@ -443,6 +449,14 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   await sharing;
   // The tasks of its blocks it never started: for other workers (and, after a requeue, never for its own next attempt).
   await releaseClaims();
+  // Walk-away: tasks left and no time for them here; the next round is submitted by one worker (or the client).
+  if (outOfTime && !terminated && !draining && !records.failure) {
+    const said = await claims
+      .left()
+      .then((left) => submitNextRound(folder, node, workerId, left))
+      .catch((error: Error) => `worker ${workerId} could not submit the next round of workers: ${error.message}`);
+    if (said) process.stderr.write(`slurmkit runner: ${said}\n`);
+  }
   // A preempted worker requeues itself from onWarning; wait for it to decide.
   while (requeued === "asked") await sleep(100);
   if (rerun.length && !terminated && requeued === undefined) {

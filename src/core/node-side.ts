@@ -38,6 +38,13 @@ export interface NodeSide {
   ending(jobId: string, report: (line: string) => void): Promise<WarningNews>;
   /** Requeues job `jobId` (same id): an error message, or undefined when the scheduler took the request. */
   requeue(jobId: string): Promise<string | undefined>;
+  /**
+   * Submits a batch script from the node, with sbatch-style options: its job
+   * id; `refused` when the scheduler said no or is not there (some sites
+   * forbid submitting from compute nodes); `lost` when no answer came (the
+   * job may exist). Absent where a node cannot submit.
+   */
+  submit?(script: string, args: readonly string[]): Promise<{ jobId: string } | { refused: string } | { lost: string }>;
 }
 
 /** The id a task's records carry: `<array>_<index>` for an array element, else the job's id. */

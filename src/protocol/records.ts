@@ -141,6 +141,31 @@ const releaseSchema = z.object({
   deaths: z.optional(z.int().check(z.nonnegative())),
 });
 
+const roundSchema = z.object({
+  /** The round: 0 for the workers submitted first, then 1, 2, ... */
+  round: z.int().check(z.positive()),
+  /** Its workers' element numbers start here (round × the manifest's workers), and there are `elements` of them. */
+  firstElement: z.int().check(z.nonnegative()),
+  elements: z.int().check(z.positive()),
+  /** Who submits it: a worker (`A_w`) whose time ran out with tasks left, or "client". */
+  by: z.string(),
+  at: z.number(),
+  /** sbatch's job id, once it answered. */
+  jobId: z.optional(z.string().check(z.regex(/^\d+$/))),
+  /** Why it was not submitted (sbatch refused, or is not there on the node): the client submits the next round. */
+  refused: z.optional(z.string()),
+  /** sbatch's answer was lost: the job may exist, and is found by its tag. */
+  lost: z.optional(z.string()),
+});
+
+/** What a round file (`rounds/<n>`) holds: one round of workers, submitted once by whoever created the file. */
+export type RoundFile = z.output<typeof roundSchema>;
+
+/** Decodes a round file's bytes; a corrupt one is a RunFolderError naming `path`. */
+export function decodeRound(bytes: Uint8Array, path: string): RoundFile {
+  return decodeWith(roundSchema, unpack(bytes, path, "round file"), path, "round file");
+}
+
 /** What a release file (`releases/<claim>`) holds: the tasks of a claim whose holder stopped before starting them. */
 export type ReleaseFile = z.output<typeof releaseSchema>;
 

@@ -38,6 +38,8 @@ export interface TaskPaths {
  *     <dir>/releases/<c>.s<k>            packed: the k-th part of claim c's tasks its holder gave to an idle worker
  *     <dir>/wants/<A>_<a>                packed: worker A_a has nothing to run and waits for a part of another's claim (removed after)
  *     <dir>/cancels/<i>                  packed: the client asks the worker running task i to stop it
+ *     <dir>/rounds/<n>                   packed: round n (1, 2, ...) of workers, submitted by whoever created the file (msgpack; rounds.ts)
+ *     <dir>/rounds/no-sbatch             packed: sbatch failed on a node; workers leave the rounds to the client
  *     <dir>/after                        the packed tasks this submission runs after (msgpack), checked on the node
  *     <dir>/attempts/<i>.<n>             attempt n of task i ended and the task was requeued (msgpack)
  *     <dir>/checkpoints/<i>              the arguments task i resumes with (msgpack), written before a requeue
@@ -110,6 +112,18 @@ export class RunFolder {
   /** Packed: one file per claim whose holder stopped with tasks it never started. */
   get releasesDir(): string {
     return join(this.dir, "releases");
+  }
+  /** Packed: one file per round of workers after the first. */
+  get roundsDir(): string {
+    return join(this.dir, "rounds");
+  }
+  /** Round n of workers. */
+  round(n: number): string {
+    return join(this.roundsDir, String(n));
+  }
+  /** Written when sbatch failed on a node: workers then leave the next rounds to the client. */
+  get noSbatch(): string {
+    return join(this.roundsDir, "no-sbatch");
   }
   /** Packed: one file per worker that waits for tasks, while it waits. */
   get wantsDir(): string {

@@ -1,17 +1,40 @@
 // Slurm's node side: what the runner and jobEnvironment() read from Slurm's
-// variables on the node, and the runner's two requests to Slurm (squeue for
-// how a warned job ends, scontrol to requeue it). Imports only base,
-// protocol and core, as the runner bundles it.
+// variables on the node, and the runner's requests to Slurm (squeue for how a
+// warned job ends, scontrol to requeue it, sbatch for the next round of
+// workers). Imports only base, protocol and core, as the runner bundles it.
 import { execFile } from "node:child_process";
 import { lookup } from "node:dns/promises";
 import { hostname } from "node:os";
 import { allowedCpus, envInt, expandHostlist, expandTasksPerNode, localEnvironment, visibleGpus, type JobEnvironment } from "../core/job-environment.js";
 import type { NodeSide, WarningNews } from "../core/node-side.js";
 
-function run(program: string, args: readonly string[], timeoutMs = 60_000): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+function run(program: string, args: readonly string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<{ ok: boolean; stdout: string; stderr: string; missing: boolean; killed: boolean }> {
   return new Promise((resolve) => {
-    execFile(program, args, { timeout: timeoutMs }, (error, stdout, stderr) => resolve({ ok: !error, stdout, stderr: stderr || (error?.message ?? "") }));
+    execFile(program, args, { timeout: timeoutMs, ...(env ? { env } : {}) }, (error, stdout, stderr) =>
+      resolve({ ok: !error, stdout, stderr: stderr || (error?.message ?? ""), missing: error?.code === "ENOENT", killed: error?.killed === true }),
+    );
   });
+}
+
+/** How long sbatch on a node may take before its answer counts as lost. */
+const NODE_SBATCH_TIMEOUT_MS = 60_000;
+
+/**
+ * sbatch from the node, with this job's own Slurm variables left out (sbatch
+ * would read some of them as options, and the new job gets its own), but
+ * SLURM_CONF kept.
+ */
+async function slurmSubmit(script: string, args: readonly string[]): Promise<{ jobId: string } | { refused: string } | { lost: string }> {
+  // SLURM_CONF says where the cluster's configuration is, as it did for the client's sbatch.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === "SLURM_CONF" || !/^(SLURM_|SBATCH_|SLURMKIT_)/.test(k)));
+  const r = await run("sbatch", ["--parsable", ...args, script], NODE_SBATCH_TIMEOUT_MS, env);
+  if (r.ok) {
+    const jobId = /^(\d+)/.exec(r.stdout.trim())?.[1];
+    return jobId ? { jobId } : { lost: `sbatch answered ${JSON.stringify(r.stdout.trim())}, not a job id` };
+  }
+  if (r.missing) return { refused: "sbatch is not on this node's PATH" };
+  if (r.killed) return { lost: `sbatch gave no answer within ${NODE_SBATCH_TIMEOUT_MS / 1000} s` };
+  return { refused: `sbatch failed: ${r.stderr.trim().split("\n")[0]}` };
 }
 
 /** Whether this process runs in an srun step (not the batch script), where Slurm signals every process itself. */
@@ -111,4 +134,5 @@ export const slurmNode: NodeSide = {
   address: nodeAddress,
   ending: slurmEnding,
   requeue: slurmRequeue,
+  submit: slurmSubmit,
 };

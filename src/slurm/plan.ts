@@ -179,7 +179,13 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     ...(exitMarkers ? { exitMarkers } : {}),
     ...(workers ? { workers } : packed ? { tasksPerElement: 1 } : {}),
   };
-  const dirs = [folder.logsDir, folder.resultsDir, folder.stateDir, ...(packed ? [folder.elementLogsDir] : []), ...(workers ? [folder.streamsDir, folder.claimsDir, folder.cancelsDir] : [])];
+  const dirs = [
+    folder.logsDir,
+    folder.resultsDir,
+    folder.stateDir,
+    ...(packed ? [folder.elementLogsDir] : []),
+    ...(workers ? [folder.streamsDir, folder.claimsDir, folder.cancelsDir, folder.releasesDir, folder.wantsDir, folder.roundsDir] : []),
+  ];
   return { perElement: workers ? undefined : 1, packed, dirs, scripts, ...(topUp ? { topUp } : {}), manifest };
 }
 

@@ -1,8 +1,10 @@
 import { isTerminal, type JobState } from "../base/job-state.js";
 import { guidedBlocks } from "../protocol/blocks.js";
-import { BLOCK_CLAIMS_VERSION, encodeManifest, type Manifest, type SubmittedArray } from "../protocol/records.js";
+import { packr } from "../protocol/codec.js";
+import { BLOCK_CLAIMS_VERSION, decodeRound, encodeManifest, type Manifest, type RoundFile, type SubmittedArray } from "../protocol/records.js";
+import { roundNumbers, roundOffset, roundSbatchArgs } from "../protocol/rounds.js";
 import type { RunFolder } from "../protocol/run-folder.js";
-import type { Transport } from "../transport/transport.js";
+import { unlessUnreachable, type Transport } from "../transport/transport.js";
 import { AmbiguousSubmissionError } from "../base/errors.js";
 import { submissionTag } from "./plan.js";
 import type { Scheduler } from "./scheduler.js";
@@ -14,7 +16,7 @@ const LOST_ANSWER_MARGIN_MS = 30_000;
 /** What the pool needs to submit more workers: sbatch (and squeue by tag), and the transport that writes the manifest. */
 export interface PoolSubmitter {
   readonly scheduler: Pick<Scheduler, "submit" | "cancel" | "tagged" | "timeoutMs">;
-  readonly transport: Pick<Transport, "writeFile">;
+  readonly transport: Pick<Transport, "writeFile" | "list" | "readFile" | "createExclusive" | "mkdir">;
 }
 
 /**
@@ -113,14 +115,17 @@ export class WorkerPool {
 
   /**
    * Submits one round of workers, never a second array for one lost sbatch
-   * answer. Every top-up carries the tag `slurmkit:<folder>:workers`: a
-   * tagged array this pool does not know is a top-up whose answer was lost
-   * (here, or in a client that died), and is taken in instead. After a lost
-   * answer with no array found, nothing is submitted until that sbatch cannot
-   * be running any more (its time limit, plus a margin): "waiting".
+   * answer. Every round carries the tag `slurmkit:<folder>:workers`: a
+   * tagged array this pool does not know is a round whose answer was lost
+   * (here, or in a client that died) or that a worker submitted, and is
+   * taken in instead. A round is elected by an exclusive create of
+   * `rounds/<n>`, as workers elect theirs (rounds.ts): one that another
+   * process is still submitting is waited for. After a lost answer with no
+   * array found, nothing is submitted until that sbatch cannot be running
+   * any more (its time limit, plus a margin): "waiting".
    */
   async #submit(unclaimed: number): Promise<"submitted" | "waiting"> {
-    const { scheduler } = this.submitter;
+    const { scheduler, transport } = this.submitter;
     const tag = submissionTag(this.folder, "workers");
     const isNew = (jobId: string) => !this.arrays.some((a) => a.jobId === jobId);
     const [lost] = await lookUp(scheduler, tag, isNew);
@@ -129,22 +134,45 @@ export class WorkerPool {
       return "submitted";
     }
     if (this.#uncertain && Date.now() - this.#uncertain.sentAt < scheduler.timeoutMs + LOST_ANSWER_MARGIN_MS) return "waiting";
+    const rounds = await this.#rounds();
+    const latest = rounds.at(-1);
+    // Another process (a worker whose time ran out) is submitting that round: its array shows up by its tag.
+    if (latest && latest.jobId === undefined && latest.refused === undefined && Date.now() - latest.at < scheduler.timeoutMs + LOST_ANSWER_MARGIN_MS) return "waiting";
     const workers = this.manifest.workers;
-    const elements = Math.min(unclaimed, workers?.count ?? 1);
-    const limit = workers?.parallelism !== undefined ? `%${workers.parallelism}` : "";
-    const firstElement = this.#nextElement();
-    const args = [`--array=0-${elements - 1}${limit}`, `--export=ALL,SLURMKIT_ELEMENT_OFFSET=${firstElement}`];
-    const sentAt = Date.now();
+    const round = Math.max(0, ...rounds.map((r) => r.round)) + 1;
+    const count = workers?.count ?? 1;
+    const record: RoundFile = { round, firstElement: roundOffset(round, count), elements: Math.min(unclaimed, count), by: "client", at: Date.now() };
+    // A folder from before rounds (manifest version 2) has no rounds/.
+    await transport.mkdir(this.folder.roundsDir);
+    if (!(await transport.createExclusive(this.folder.round(round), packr.pack(record)))) return "waiting";
+    const args = roundSbatchArgs(round, record.firstElement, record.elements, workers?.parallelism);
     let jobId: string;
     try {
       jobId = await submitOnce(scheduler, { path: this.folder.workersScript, tag, args }, isNew);
     } catch (error) {
-      if (!(error instanceof AmbiguousSubmissionError)) throw error;
-      this.#uncertain = { elements, sentAt };
+      const ambiguous = error instanceof AmbiguousSubmissionError;
+      await transport.writeFile(this.folder.round(round), packr.pack({ ...record, ...(ambiguous ? { lost: (error as Error).message } : { refused: (error as Error).message }) }));
+      if (!ambiguous) throw error;
+      this.#uncertain = { elements: record.elements, sentAt: record.at };
       return "waiting";
     }
-    await this.#record({ jobId, firstElement, elements });
+    await transport.writeFile(this.folder.round(round), packr.pack({ ...record, jobId }));
+    await this.#record({ jobId, firstElement: record.firstElement, elements: record.elements });
     return "submitted";
+  }
+
+  /** The rounds recorded in `rounds/`, in order (corrupt ones left out: a round is only ever written whole, or being created). */
+  async #rounds(): Promise<RoundFile[]> {
+    const names = await this.submitter.transport.list(this.folder.roundsDir).catch(unlessUnreachable([] as string[]));
+    const rounds = await Promise.all(
+      roundNumbers(names).map((n) =>
+        this.submitter.transport
+          .readFile(this.folder.round(n))
+          .then((b) => decodeRound(b, this.folder.round(n)))
+          .catch(unlessUnreachable(undefined)),
+      ),
+    );
+    return rounds.filter((r): r is RoundFile => r !== undefined).sort((a, b) => a.round - b.round);
   }
 
   /**
@@ -159,8 +187,16 @@ export class WorkerPool {
     await this.#takeIn(jobId);
   }
 
-  /** Records a top-up whose answer was lost: the lost round's size if this process sent it, else the largest a round can be (numbers skipped, never shared). */
+  /**
+   * Records an array this pool did not submit, or whose answer was lost:
+   * its round's numbers when a round file names it (or is the one whose
+   * answer was lost); else the lost round's size if this process sent it,
+   * else the largest a round can be (numbers skipped, never shared).
+   */
   async #takeIn(jobId: string): Promise<void> {
+    const rounds = await this.#rounds();
+    const round = rounds.find((r) => r.jobId === jobId) ?? rounds.filter((r) => r.jobId === undefined && r.refused === undefined).at(-1);
+    if (round) return this.#record({ jobId, firstElement: round.firstElement, elements: round.elements });
     await this.#record({ jobId, firstElement: this.#nextElement(), elements: this.#uncertain?.elements ?? this.manifest.workers?.count ?? 1 });
   }
 

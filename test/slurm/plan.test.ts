@@ -118,7 +118,18 @@ describe("planSubmission", () => {
     expect(runLine(p.scripts[0]!.text)).toBe(
       "exec /bin/node '--max-semi-space-size=1' /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180 --task-mem 1024 --warning USR2 --warn-seconds 90 --max-requeues 3",
     );
-    expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state", "/runs/s/logs/elements", "/runs/s/streams", "/runs/s/claims", "/runs/s/cancels"]);
+    expect(p.dirs).toEqual([
+      "/runs/s/logs",
+      "/runs/s/results",
+      "/runs/s/state",
+      "/runs/s/logs/elements",
+      "/runs/s/streams",
+      "/runs/s/claims",
+      "/runs/s/cancels",
+      "/runs/s/releases",
+      "/runs/s/wants",
+      "/runs/s/rounds",
+    ]);
   });
 
   test("a worker bigger than any node is refused", () => {

@@ -11,11 +11,15 @@ import { slurmWatcher } from "../../src/slurm/watch.js";
 import { parseRecords } from "../../src/protocol/record-stream.js";
 import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
 import { square } from "../fixtures/tasks.js";
-import { needCluster, waitFor } from "../helpers/cluster.js";
-import { decodeRelease } from "../../src/protocol/records.js";
+import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
+import { decodeRelease, decodeRound } from "../../src/protocol/records.js";
+import { RunFolder } from "../../src/protocol/run-folder.js";
+import { TaskRecords } from "../../src/engine/task-records.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
 const readme = fileURLToPath(new URL("../../README.md", import.meta.url));
+const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
+const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
 const submissionOf = (job: Job<unknown>) => dirname(dirname(job.paths.result));
 
 /** How many entries each folder of a submission holds (logs/elements counted apart from logs/), and all its files. */
@@ -134,6 +138,78 @@ describe("packed run folders keep records in streams", { timeout: 300_000 }, () 
     const states = await Promise.all(jobs.map((j) => j.wait()));
     expect(states).toEqual(["COMPLETED", "COMPLETED", "CANCELLED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "CANCELLED"]);
     expect((await readdir(marks)).sort()).toEqual(["0", "1", "3", "4", "5", "6"]);
+  });
+
+  test("walk-away: the client exits right after mapArray of a sweep that needs three rounds; the workers submit each later round, with one sbatch per round, and loadJobs later finds every task completed", {
+    timeout: 600_000,
+  }, async (ctx) => {
+    needCluster(ctx);
+    const { stdout } = await execa(tsx, [join(fixtures, "walk-away.ts"), await runsFolder(), "6"]);
+    const dir = stdout.trim().split("\n").at(-1)!;
+    // No client watches: the run goes on by itself. Its results as any reader sees them.
+    const records = new TaskRecords(new LocalTransport(), new RunFolder(dir));
+    await waitFor(
+      "all 6 results, with no client",
+      async () => {
+        await records.refresh();
+        return Array.from({ length: 6 }, (_, i) => records.result(i)).every(Boolean) ? true : undefined;
+      },
+      540_000,
+    );
+    const rounds = (await readdir(join(dir, "rounds"))).filter((n) => /^\d+$/.test(n)).sort();
+    expect(rounds).toEqual(["1", "2"]);
+    const byRound = await Promise.all(rounds.map(async (n) => decodeRound(await readFile(join(dir, "rounds", n)), n)));
+    for (const r of byRound) {
+      expect(r.by).toMatch(/^\d+_0$/);
+      expect(r.jobId).toMatch(/^\d+$/);
+      expect(r).toMatchObject({ firstElement: r.round, elements: 1 });
+    }
+    // sacct: every array this run's scripts made: the first round (job.sbatch) and one per later round (workers.sbatch), no more.
+    const acct = await slurm("sacct", ["-X", "-n", "-P", "-S", "now-30minutes", "-o", "JobID,SubmitLine%500"]);
+    const arrays = new Map<string, string>();
+    for (const line of acct.stdout.split("\n")) {
+      const [id, submitLine] = line.split("|");
+      if (id && submitLine?.includes(dir)) arrays.set(id.split("_")[0]!, submitLine);
+    }
+    expect([...arrays.values()].filter((l) => l.endsWith("/job.sbatch"))).toHaveLength(1);
+    expect([...arrays.keys()].filter((id) => arrays.get(id)!.endsWith("/workers.sbatch")).sort()).toEqual(byRound.map((r) => r.jobId).sort());
+    // A later client finds the run as it is, the rounds the workers submitted included.
+    const jobs = await loadJobs(dir);
+    expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(Array(6).fill("COMPLETED"));
+    expect(await Promise.all(jobs.map((j) => j.stdout()))).toEqual(Array.from({ length: 6 }, (_, i) => `task ${i}\n`));
+    expect(new Set(jobs.map((j) => j.id.split("_")[0])).size).toBe(3);
+  });
+
+  test("where a site forbids sbatch on compute nodes, the worker says so once in its log, and the client submits the next round", { timeout: 600_000 }, async (ctx) => {
+    needCluster(ctx);
+    // sbatch that refuses inside a job, as a site's policy would; the client's own sbatch goes through.
+    const bin = await mkdtemp(join(tmpdir(), "slurmkit-sbatch-"));
+    const real = (await execa("sh", ["-c", "command -v sbatch"])).stdout.trim();
+    await writeFile(
+      join(bin, "sbatch"),
+      `#!/bin/sh\nif [ -n "$SLURM_JOB_ID" ]; then echo "sbatch: error: Batch job submission failed: Access/permission denied" >&2; exit 1; fi\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, partition: "short", cpusPerTask: 1, mem: "100M" });
+      const jobs = await executor.mapArray(
+        Array.from({ length: 4 }, (_, i) => command("sh", ["-c", 'sleep 25; echo "task $1"', "sh", String(i)])),
+        { workers: 1 },
+      );
+      expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(Array(4).fill("COMPLETED"));
+      const dir = submissionOf(jobs[0]!);
+      expect((await readdir(join(dir, "rounds"))).sort()).toEqual(["1", "2", "no-sbatch"]);
+      const [first, second] = await Promise.all(["1", "2"].map(async (n) => decodeRound(await readFile(join(dir, "rounds", n)), n)));
+      expect(first!.refused).toContain("Access/permission denied");
+      expect(first!.jobId).toBeUndefined();
+      expect(second).toMatchObject({ by: "client", firstElement: 2, elements: 1, jobId: expect.stringMatching(/^\d+$/) });
+      const logs = await Promise.all((await readdir(join(dir, "logs", "elements"))).filter((n) => n.endsWith(".err")).map((n) => readFile(join(dir, "logs", "elements", n), "utf8")));
+      expect(logs.join("").match(/could not submit the next round of workers/g)).toHaveLength(1);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   test("the README's Python reader reads a packed folder's results and logs as the futures do", async (ctx) => {
