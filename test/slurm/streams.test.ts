@@ -182,12 +182,12 @@ describe("packed run folders keep records in streams", { timeout: 300_000 }, () 
 
   test("where a site forbids sbatch on compute nodes, the worker says so once in its log, and the client submits the next round", { timeout: 600_000 }, async (ctx) => {
     needCluster(ctx);
-    // sbatch that refuses inside a job, as a site's policy would; the client's own sbatch goes through.
+    // sbatch that refuses on a compute node, as a site's policy would; the client's own sbatch goes through.
     const bin = await mkdtemp(join(tmpdir(), "slurmkit-sbatch-"));
     const real = (await execa("sh", ["-c", "command -v sbatch"])).stdout.trim();
     await writeFile(
       join(bin, "sbatch"),
-      `#!/bin/sh\nif [ -n "$SLURM_JOB_ID" ]; then echo "sbatch: error: Batch job submission failed: Access/permission denied" >&2; exit 1; fi\nexec ${real} "$@"\n`,
+      `#!/bin/sh\nif [ -n "$SLURMD_NODENAME" ]; then echo "sbatch: error: Batch job submission failed: Access/permission denied" >&2; exit 1; fi\nexec ${real} "$@"\n`,
       { mode: 0o755 },
     );
     const path = process.env.PATH;
