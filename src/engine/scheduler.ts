@@ -43,6 +43,8 @@ export interface TaskPool {
   element(workerId: string): number | undefined;
   /** Whether a worker may still claim tasks, by the states of this poll. */
   alive(states: ReadonlyMap<string, JobState>): boolean;
+  /** Whether workers it does not know yet may run (a round a worker submitted, taken in now, or one being submitted): then it has not ended. */
+  moreWorkers(): Promise<boolean>;
   /** Takes in a worker array this process did not submit (a top-up by an earlier process). */
   adopt(jobId: string): Promise<void>;
   /** The starts of the blocks its workers claim (manifest version 3, blocks.ts); undefined when they claim one task at a time (version 2). */

@@ -372,6 +372,8 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
    * workers' log.
    */
   async #poolEnded(pool: TaskPool, waiting: readonly Tracked[], states: ReadonlyMap<string, JobState>): Promise<boolean> {
+    // A round a worker submitted, not known here yet: its workers may hold claims, so nothing is handed back.
+    if (pool.blocks && (await pool.moreWorkers())) return false;
     const { unclaimed, progress, changed } = pool.blocks ? await this.#handBack(pool, pool.blocks, waiting) : await this.#taskClaims(pool, waiting);
     if (unclaimed.length === 0) return changed;
     const outcome = await pool.topUp(unclaimed.length, progress, states);

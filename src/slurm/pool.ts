@@ -114,6 +114,23 @@ export class WorkerPool {
   }
 
   /**
+   * Whether workers this pool does not know may still run: a tagged array
+   * it did not know (a round a worker submitted, or a lost answer), now
+   * taken in, or a round being submitted right now. Until their states are
+   * known, nothing of what the known workers left may be handed back.
+   */
+  async moreWorkers(): Promise<boolean> {
+    const tag = submissionTag(this.folder, "workers");
+    const [unknown] = await lookUp(this.submitter.scheduler, tag, (jobId) => !this.arrays.some((a) => a.jobId === jobId));
+    if (unknown !== undefined) {
+      await this.#takeIn(unknown);
+      return true;
+    }
+    const latest = (await this.#rounds()).at(-1);
+    return latest !== undefined && latest.jobId === undefined && latest.refused === undefined && Date.now() - latest.at < this.submitter.scheduler.timeoutMs + LOST_ANSWER_MARGIN_MS;
+  }
+
+  /**
    * Submits one round of workers, never a second array for one lost sbatch
    * answer. Every round carries the tag `slurmkit:<folder>:workers`: a
    * tagged array this pool does not know is a round whose answer was lost
