@@ -5,8 +5,9 @@
 // A worker that stops hands back what it never started (`releases/<claim>.end`).
 // Each release is taken once (`claims/r<release>`). A restarted worker finds
 // its own unfinished claims again.
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createExclusive, writeFileAtomic } from "../src/protocol/atomic.js";
+import { existsSync } from "node:fs";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createExclusive, writeFileAtomic, writeFileExclusive } from "../src/protocol/atomic.js";
 import { blockClaimName, blockTasks, endName, guidedBlocks, isReleaseName, parseClaimName, releaseClaimName, releaseOf, splitName } from "../src/protocol/blocks.js";
 import { packr } from "../src/protocol/codec.js";
 import { decodeClaim, decodeRelease, type ClaimFile, type ReleaseFile } from "../src/protocol/records.js";
@@ -133,9 +134,10 @@ export class Claims {
     }
   }
 
-  /** A task `next()` handed out that did not start: first in line again, and released if the worker stops. */
-  giveBack(taken: Taken): void {
-    taken.claim.tasks.unshift(taken.index);
+  /** A task `next()` handed out that did not start: first in line again (or last), and released if the worker stops. */
+  giveBack(taken: Taken, last = false): void {
+    if (last) taken.claim.tasks.push(taken.index);
+    else taken.claim.tasks.unshift(taken.index);
   }
 
   /** Whether the client asked to cancel the task, as of the last listing of `cancels/`. */
@@ -143,9 +145,12 @@ export class Claims {
     return this.#cancels.has(index);
   }
 
-  /** Lists `cancels/` again. */
+  /** Lists `cancels/` again; cancels are never taken back, so a listing only adds (one that started earlier cannot hide a newer cancel). */
   async refreshCancels(): Promise<void> {
-    this.#cancels = new Set((await list(this.folder.cancelsDir)).map(Number).filter(Number.isInteger));
+    for (const name of await list(this.folder.cancelsDir)) {
+      const index = Number(name);
+      if (Number.isInteger(index)) this.#cancels.add(index);
+    }
   }
 
   /** Tasks handed out by none yet, of the claims this worker holds. */
@@ -162,17 +167,18 @@ export class Claims {
   async share(): Promise<number> {
     const fullest = this.#held.reduce<Held | undefined>((a, h) => (h.tasks.length > (a?.tasks.length ?? 0) ? h : a), undefined);
     if (!fullest) return 0;
-    const wanting = (await list(this.folder.wantsDir)).some((w) => w !== this.worker);
-    if (!wanting) return 0;
+    if (!(await this.#wanted())) return 0;
     const give = fullest.tasks.splice(Math.floor(fullest.tasks.length / 2));
     const release: ReleaseFile = { tasks: give, by: this.worker, at: Date.now(), deaths: fullest.deaths };
+    // Numbered before the write: a name is never used twice, even when a write that failed left its file.
+    const path = this.folder.release(splitName(fullest.name, ++fullest.splits));
     try {
-      await writeFileAtomic(this.folder.release(splitName(fullest.name, fullest.splits + 1)), packr.pack(release));
+      await writeFileAtomic(path, packr.pack(release));
     } catch (error) {
-      fullest.tasks.push(...give);
+      // A rename that reported failure may still have happened (NFS): then the part is given.
+      if (!existsSync(path)) fullest.tasks.push(...give);
       throw error;
     }
-    fullest.splits++;
     return give.length;
   }
 
@@ -199,8 +205,8 @@ export class Claims {
     for (const h of this.#held.splice(0)) {
       if (h.tasks.length === 0) continue;
       const release: ReleaseFile = { tasks: h.tasks, by: this.worker, at: Date.now(), deaths: h.deaths };
-      await writeFileAtomic(this.folder.release(endName(h.name)), packr.pack(release));
-      released += release.tasks.length;
+      // Never over one the client wrote (it only does for a worker that ended): whole, and only if none is there.
+      if (await writeFileExclusive(this.folder.release(endName(h.name)), packr.pack(release))) released += release.tasks.length;
     }
     return released;
   }
@@ -223,6 +229,19 @@ export class Claims {
     return false;
   }
 
+  /** Whether another worker waits for tasks now (a want older than WANT_MS and a margin is one left by a worker that died). */
+  async #wanted(): Promise<boolean> {
+    for (const w of await list(this.folder.wantsDir)) {
+      if (w === this.worker) continue;
+      const since = await stat(this.folder.want(w)).then(
+        (st) => Date.now() - st.mtimeMs,
+        () => Infinity,
+      );
+      if (since < WANT_MS + 5_000) return true;
+    }
+    return false;
+  }
+
   /** Says it wants tasks, and waits up to WANT_MS for a worker to give it some; false when none came. */
   async #wait(): Promise<boolean> {
     const want = this.folder.want(this.worker);
@@ -240,9 +259,23 @@ export class Claims {
   }
 
   async #hold(name: string, tasks: number[], deaths: number): Promise<true> {
+    // Held at once, so that it is released if the worker stops; its tasks are handed out only after the listing below.
+    const held: Held = { name, tasks: [], splits: 0, deaths };
+    this.#held.push(held);
     // After the claim, never before: a cancel the client made before it saw no claim is in this listing.
-    await this.refreshCancels();
-    this.#held.push({ name, tasks, splits: 0, deaths });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.refreshCancels();
+        break;
+      } catch (error) {
+        if (attempt === 3) {
+          held.tasks.push(...tasks);
+          throw error;
+        }
+        await sleep(1000);
+      }
+    }
+    held.tasks.push(...tasks);
     return true;
   }
 

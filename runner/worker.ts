@@ -64,6 +64,8 @@ interface Slot {
   task:
     | {
         readonly index: number;
+        /** Its claim, when it came from one: handed back if it turns out never to have started. */
+        readonly taken?: Taken | undefined;
         startedAt: number;
         stopping?: Stop;
         warned?: boolean;
@@ -210,6 +212,11 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     const interrupted = signal === "SIGTERM" || signal === "SIGINT" || code === 143 || code === 130;
     if (interrupted && terminated === undefined && !task?.stopping) await new Promise((r) => setTimeout(r, 500));
     const killedBySlurm = !task?.stopping && terminated !== undefined;
+    // Stopped before its start record was written: it never ran, and is released with the rest of its claim (last in line).
+    if (task?.taken && killedBySlurm && records.lastState(task.index) === undefined && !hasResult(task.index)) {
+      claims.giveBack(task.taken, true);
+      return free(slot);
+    }
     // A task whose records say it was requeued is run again, even when its process ended before it said so
     // (the worker stopped it at its limit or on preemption), unless the client cancelled it.
     if (task && !killedBySlurm && !hasResult(task.index) && (task.stopping === "REQUEUED" || records.lastState(task.index) === "REQUEUED")) {
@@ -356,6 +363,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   };
 
   // Checks running tasks against their memory and time limits and the client's cancel requests.
+  /** Why claiming failed, if it did: the worker took no more tasks. */
+  let claimsFailed: Error | undefined;
   /** Its walltime cannot fit another task: tasks left go to the next round of workers. */
   let outOfTime = false;
   let ticks = 0;
@@ -392,7 +401,14 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
         return;
       }
       const again = rerun.shift();
-      const taken: Taken | undefined = again === undefined ? await claims.next() : undefined;
+      let taken: Taken | undefined;
+      try {
+        taken = again === undefined ? await claims.next() : undefined;
+      } catch (error) {
+        // The run folder could not be read or written: take no more tasks; what this worker holds is released as it stops.
+        claimsFailed ??= error as Error;
+        return;
+      }
       const index = again ?? taken?.index;
       if (index === undefined) return;
       /** The task did not start: run it later, or hand it back when the worker stops. */
@@ -414,7 +430,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       }
       if (!slot.child) start(slot);
       slot.idle = new Promise((resolve) => (slot.release = resolve));
-      slot.task = { index, startedAt: Date.now() };
+      slot.task = { index, startedAt: Date.now(), taken };
       await slot.ready;
       // The slot's process may have ended while it started (and its task with it).
       if (slot.task?.index !== index || !slot.child?.connected) {
@@ -484,6 +500,10 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   }
   if (records.failure) {
     process.stderr.write(`slurmkit runner: worker ${workerId} stopped taking tasks: its streams (${records.path} and its logs) could not be written: ${records.failure.message}\n`);
+    return 2;
+  }
+  if (claimsFailed) {
+    process.stderr.write(`slurmkit runner: worker ${workerId} stopped taking tasks: it could not claim more (${claimsFailed.message}); it handed back what it held\n`);
     return 2;
   }
   return failed ? 1 : 0;

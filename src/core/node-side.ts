@@ -45,6 +45,8 @@ export interface NodeSide {
    * job may exist). Absent where a node cannot submit.
    */
   submit?(script: string, args: readonly string[]): Promise<{ jobId: string } | { refused: string } | { lost: string }>;
+  /** Whether job `jobId` (or an element of it) is still pending or running; undefined when the scheduler cannot say. */
+  queued?(jobId: string): Promise<boolean | undefined>;
 }
 
 /** The id a task's records carry: `<array>_<index>` for an array element, else the job's id. */

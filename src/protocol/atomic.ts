@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { type FileHandle, link, open, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 
@@ -25,6 +25,32 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     throw error;
   }
   await syncFolder(dirname(path));
+}
+
+/**
+ * Writes a file whole under a temporary name, flushes it, and links it into
+ * place only if nothing is there (link fails on an existing name, atomic on
+ * NFS too): true if this call made it, false if it was there.
+ */
+export async function writeFileExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
+  const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const file = await open(tmp, "wx");
+  try {
+    try {
+      await file.writeFile(data);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await link(tmp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  await syncFolder(dirname(path));
+  return true;
 }
 
 /**

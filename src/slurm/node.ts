@@ -20,13 +20,13 @@ function run(program: string, args: readonly string[], timeoutMs = 60_000, env?:
 const NODE_SBATCH_TIMEOUT_MS = 60_000;
 
 /**
- * sbatch from the node, with this job's own Slurm variables left out (sbatch
- * would read some of them as options, and the new job gets its own), but
- * SLURM_CONF kept.
+ * sbatch from the node, with this job's own Slurm variables left out (the
+ * new job gets its own), but SLURM_CONF and the SBATCH_* input variables
+ * kept.
  */
 async function slurmSubmit(script: string, args: readonly string[]): Promise<{ jobId: string } | { refused: string } | { lost: string }> {
-  // SLURM_CONF says where the cluster's configuration is, as it did for the client's sbatch.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === "SLURM_CONF" || !/^(SLURM_|SBATCH_|SLURMKIT_)/.test(k)));
+  // SLURM_CONF says where the cluster's configuration is, and SBATCH_* what the client's sbatch read (an account, say), as for round 0.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === "SLURM_CONF" || !/^(SLURM_|SLURMKIT_)/.test(k)));
   const r = await run("sbatch", ["--parsable", ...args, script], NODE_SBATCH_TIMEOUT_MS, env);
   if (r.ok) {
     const jobId = /^(\d+)/.exec(r.stdout.trim())?.[1];
@@ -118,6 +118,13 @@ async function slurmRequeue(jobId: string): Promise<string | undefined> {
   return requeue.ok ? undefined : `scontrol requeue ${jobId} failed: ${requeue.stderr.trim()}`;
 }
 
+/** Whether squeue still lists job `jobId` (any element); undefined when squeue cannot say. */
+async function slurmQueued(jobId: string): Promise<boolean | undefined> {
+  const r = await run("squeue", ["-h", "-j", jobId, "-o", "%T"], 30_000);
+  if (r.ok) return r.stdout.trim() !== "";
+  return /invalid job id/i.test(r.stderr) ? false : undefined;
+}
+
 /** Slurm's node side. */
 export const slurmNode: NodeSide = {
   scheduler: "Slurm",
@@ -135,4 +142,5 @@ export const slurmNode: NodeSide = {
   ending: slurmEnding,
   requeue: slurmRequeue,
   submit: slurmSubmit,
+  queued: slurmQueued,
 };

@@ -156,7 +156,8 @@ export class WorkerPool {
     // Another process (a worker whose time ran out) is submitting that round: its array shows up by its tag.
     if (latest && latest.jobId === undefined && latest.refused === undefined && Date.now() - latest.at < scheduler.timeoutMs + LOST_ANSWER_MARGIN_MS) return "waiting";
     const workers = this.manifest.workers;
-    const round = Math.max(0, ...rounds.map((r) => r.round)) + 1;
+    // After every round file there is, readable or not (one whose writer died before it wrote it is skipped).
+    const round = Math.max(0, ...rounds.map((r) => r.round), ...rounds.unreadable) + 1;
     const count = workers?.count ?? 1;
     const record: RoundFile = { round, firstElement: roundOffset(round, count), elements: Math.min(unclaimed, count), by: "client", at: Date.now() };
     // A folder from before rounds (manifest version 2) has no rounds/.
@@ -178,18 +179,20 @@ export class WorkerPool {
     return "submitted";
   }
 
-  /** The rounds recorded in `rounds/`, in order (corrupt ones left out: a round is only ever written whole, or being created). */
-  async #rounds(): Promise<RoundFile[]> {
+  /** The rounds recorded in `rounds/`, in order, and the numbers of those that cannot be read (being created, or whose writer died first). */
+  async #rounds(): Promise<RoundFile[] & { unreadable: number[] }> {
     const names = await this.submitter.transport.list(this.folder.roundsDir).catch(unlessUnreachable([] as string[]));
-    const rounds = await Promise.all(
-      roundNumbers(names).map((n) =>
-        this.submitter.transport
+    const read = await Promise.all(
+      roundNumbers(names).map(async (n) => ({
+        n,
+        round: await this.submitter.transport
           .readFile(this.folder.round(n))
           .then((b) => decodeRound(b, this.folder.round(n)))
           .catch(unlessUnreachable(undefined)),
-      ),
+      })),
     );
-    return rounds.filter((r): r is RoundFile => r !== undefined).sort((a, b) => a.round - b.round);
+    const rounds = read.flatMap((r) => (r.round ? [r.round] : [])).sort((a, b) => a.round - b.round);
+    return Object.assign(rounds, { unreadable: read.flatMap((r) => (r.round ? [] : [r.n])) });
   }
 
   /**
