@@ -3,6 +3,22 @@ import { type FileHandle, link, open, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 
+/** Writes `data` to a new temporary name beside `path` and flushes it; returns that name. */
+async function writeTemporary(path: string, data: Uint8Array | string): Promise<string> {
+  const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const file = await open(tmp, "wx");
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } catch (error) {
+    await file.close();
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  await file.close();
+  return tmp;
+}
+
 /**
  * Writes a file under a temporary name in the same folder, flushes it to
  * disk, renames it, then flushes the folder: readers never see half of it,
@@ -10,15 +26,8 @@ import { dirname } from "node:path";
  * behind where the rename said there was one.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const file = await open(tmp, "w");
+  const tmp = await writeTemporary(path, data);
   try {
-    try {
-      await file.writeFile(data);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
     await rename(tmp, path);
   } catch (error) {
     await rm(tmp, { force: true });
@@ -33,15 +42,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * NFS too): true if this call made it, false if it was there.
  */
 export async function writeFileExclusive(path: string, data: Uint8Array | string): Promise<boolean> {
-  const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const file = await open(tmp, "wx");
+  const tmp = await writeTemporary(path, data);
   try {
-    try {
-      await file.writeFile(data);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
     await link(tmp, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
