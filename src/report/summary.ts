@@ -47,7 +47,11 @@ export function exitCodeOf(tasks: readonly TaskView[]): 0 | 1 | 3 {
  */
 export function summarize(tasks: readonly TaskView[]): SubmissionSummary[] {
   const groups = new Map<string, TaskView[]>();
-  for (const t of tasks) groups.set(t.submission, [...(groups.get(t.submission) ?? []), t]);
+  for (const t of tasks) {
+    const group = groups.get(t.submission);
+    if (group) group.push(t);
+    else groups.set(t.submission, [t]);
+  }
   return [...groups].map(([id, group]) => {
     const states: Partial<Record<JobState, number>> = {};
     for (const t of group) states[t.state] = (states[t.state] ?? 0) + 1;
