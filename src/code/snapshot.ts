@@ -21,12 +21,9 @@ export async function snapshotRecords(records: readonly TaskRecord[], codeDir: s
   const modules = [...new Set(records.flatMap((r) => (r.kind === "function" ? [r.moduleUrl] : [])))];
   const bundles = new Map(await Promise.all(modules.map(async (url) => [url, await bundleModule(url, { external })] as const)));
   const files = [...bundles.values()].flatMap((b) => codeFiles(b, codeDir));
+  const urls = new Map([...bundles].map(([url, bundle]) => [url, pathToFileURL(posix.join(codeDir, bundle.name)).href]));
   return {
-    records: records.map((r) => {
-      if (r.kind !== "function") return r;
-      const bundle = bundles.get(r.moduleUrl)!;
-      return { ...r, moduleUrl: pathToFileURL(posix.join(codeDir, bundle.name)).href, source: r.moduleUrl };
-    }),
+    records: records.map((r) => (r.kind === "function" ? { ...r, moduleUrl: urls.get(r.moduleUrl)!, source: r.moduleUrl } : r)),
     files,
   };
 }

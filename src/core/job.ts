@@ -1,7 +1,7 @@
 import { ParameterError, TaskFailedError, WaitTimeoutError } from "../base/errors.js";
 import { isTerminal, type JobState } from "../base/job-state.js";
 import type { AttemptFile, ResultFile } from "../protocol/records.js";
-import type { TaskPaths } from "../protocol/run-folder.js";
+import type { RunFolder, TaskPaths } from "../protocol/run-folder.js";
 
 /** Where and when a task ran, from its result file (ms since epoch). */
 export interface TaskRun {
@@ -56,7 +56,7 @@ export interface WaitOptions {
 }
 
 /** Makes a job future; executors and loadJobs use it, users get jobs from them. */
-export let newJob: (backend: JobBackend, id: string, taskIndex: number, paths: TaskPaths) => Job<unknown>;
+export let newJob: (backend: JobBackend, id: string, taskIndex: number, folder: RunFolder) => Job<unknown>;
 /** Sets a job's non-final state; false when nothing changed (same state, or already settled). */
 export let setJobState: (job: Job<unknown>, state: JobState) => boolean;
 /** Changes a job's id: a packed task takes its worker's once a worker claims it. */
@@ -74,7 +74,7 @@ export let readJobLog: (job: Job<unknown>, which: "out" | "err") => Promise<Buff
  */
 export class Job<R> {
   static {
-    newJob = (backend, id, taskIndex, paths) => new Job(backend, id, taskIndex, paths);
+    newJob = (backend, id, taskIndex, folder) => new Job(backend, id, taskIndex, folder);
     setJobState = (job, state) => job.#setState(state);
     settleJob = (job, outcome) => job.#settle(outcome);
     runOf = (job) => job.#outcome?.ran;
@@ -84,11 +84,14 @@ export class Job<R> {
     };
   }
 
+  // A future is small (a million of them fit in well under 1 GiB): its paths are made when asked, and its
+  // promise only once someone waits.
   #state: JobState = "PENDING";
   #outcome: JobOutcome | undefined;
-  readonly #settled: Promise<JobOutcome>;
-  #resolve!: (outcome: JobOutcome) => void;
+  #settled: Promise<JobOutcome> | undefined;
+  #resolve: ((outcome: JobOutcome) => void) | undefined;
   readonly #backend: JobBackend;
+  readonly #folder: RunFolder;
 
   #id: string;
 
@@ -97,12 +100,16 @@ export class Job<R> {
     id: string,
     /** The task's index in its submission (a rerun's own: the rerun submission holds only the tasks it runs again). */
     readonly taskIndex: number,
-    /** The task's log, result and state files. */
-    readonly paths: TaskPaths,
+    folder: RunFolder,
   ) {
     this.#backend = backend;
     this.#id = id;
-    this.#settled = new Promise((resolve) => (this.#resolve = resolve));
+    this.#folder = folder;
+  }
+
+  /** The task's log, result and state files. */
+  get paths(): TaskPaths {
+    return this.#folder.task(this.taskIndex);
   }
 
   /**
@@ -207,7 +214,7 @@ export class Job<R> {
     if (this.#outcome) return;
     this.#outcome = outcome;
     this.#state = outcome.state;
-    this.#resolve(outcome);
+    this.#resolve?.(outcome);
   }
 
   async #waitOutcome(options: WaitOptions): Promise<JobOutcome> {
@@ -218,6 +225,8 @@ export class Job<R> {
     }
     if (this.#outcome) return this.#outcome;
     signal?.throwIfAborted();
+    this.#settled ??= new Promise((resolve) => (this.#resolve = resolve));
+    const settled = this.#settled;
     this.#backend.acquire(this as Job<unknown>);
     let onAbort: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -232,7 +241,7 @@ export class Job<R> {
         );
       }
       if (timeoutMs !== undefined) stops.push(new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new WaitTimeoutError(this.#id, this.#state, timeoutMs)), timeoutMs))));
-      return await (stops.length ? Promise.race([this.#settled, ...stops]) : this.#settled);
+      return await (stops.length ? Promise.race([settled, ...stops]) : settled);
     } finally {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener("abort", onAbort);

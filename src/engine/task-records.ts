@@ -31,6 +31,9 @@ export class TaskRecords {
   readonly #workers = new Set<string>();
   #recorded = 0;
   #reading: Promise<boolean> | undefined;
+  /** The task index of every record read, in order (the first #logged entries): what changed, for those that keep a cursor. */
+  #log = new Uint32Array(1024);
+  #logged = 0;
 
   constructor(
     files: StreamFiles,
@@ -65,6 +68,7 @@ export class TaskRecords {
           this.#problems.push({ stream: name, message: (error as Error).message });
           continue;
         }
+        this.#note(r.index);
         const before = this.#states.get(r.index);
         if (!before && !this.#results.has(r.index)) this.#recorded++;
         if ("result" in r) {
@@ -75,6 +79,23 @@ export class TaskRecords {
       }
     }
     return records.size > 0;
+  }
+
+  #note(index: number): void {
+    if (this.#logged === this.#log.length) {
+      const grown = new Uint32Array(this.#log.length * 2);
+      grown.set(this.#log);
+      this.#log = grown;
+    }
+    this.#log[this.#logged++] = index;
+  }
+
+  /**
+   * The tasks whose records were read after `cursor` (a task may appear more
+   * than once), and the cursor to pass next time; 0 starts from the first.
+   */
+  changedSince(cursor: number): { readonly tasks: Uint32Array; readonly cursor: number } {
+    return { tasks: this.#log.subarray(cursor, this.#logged), cursor: this.#logged };
   }
 
   /** The task's result, once a stream holds it. */

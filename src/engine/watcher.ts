@@ -16,6 +16,7 @@ import { handBackUnstarted } from "./releases.js";
 import { learnWorker, listing, lookup, newTracked, type TrackOptions, type Tracked } from "./tracked.js";
 import { readStderr, recordEnd, requeuedRecently, type WatchedFiles } from "./job-files.js";
 import { taskRecords, type TaskRecords } from "./task-records.js";
+import { PooledUnit } from "./pooled-unit.js";
 
 export { MIN_POLL_INTERVAL_MS, type WatcherIntervals } from "./poll-loop.js";
 export { FAILING_POLLS, type JobWatcher, type WatcherHealth, type WatcherStats } from "./job-watcher.js";
@@ -69,7 +70,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   #closing = false;
 
   #dropIfIdle(): void {
-    if (!this.#closing || this.#tracked.size > 0 || this.#key === undefined) return;
+    if (!this.#closing || this.trackedCount > 0 || this.#key === undefined) return;
     if (Watcher.#byKey.get(this.#key) === (this as unknown as Watcher<SchedulerCalls>)) Watcher.#byKey.delete(this.#key);
     this.onIdle?.();
   }
@@ -78,10 +79,14 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   readonly #health = new HealthReport();
   /** Jobs whose reads failed in the poll under way. */
   readonly #failedThisPoll = new Set<Tracked>();
+  /** A unit's folder could not be read in the poll under way. */
+  #unitFailed = false;
   readonly #tracked = new Map<Job<unknown>, Tracked>();
+  /** Packed submissions' futures that no worker has taken up yet, one unit per submission. */
+  readonly #units = new Map<TaskPool, PooledUnit>();
   readonly #loop = new PollLoop(
     () => this.#poll(),
-    () => this.#tracked.size > 0,
+    () => this.trackedCount > 0,
   );
 
   /** A watcher of `scheduler`'s jobs, reading their files through `files`; `onIdle` runs when a shared one is let go. */
@@ -98,7 +103,9 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
 
   /** Number of jobs tracked and not yet settled. */
   get trackedCount(): number {
-    return this.#tracked.size;
+    let n = this.#tracked.size;
+    for (const unit of this.#units.values()) n += unit.waiting;
+    return n;
   }
 
   /** The current interval between polls: the floor after a change, growing by 1.5× while nothing changes. */
@@ -123,13 +130,27 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
 
   /** Stops tracking a job that will not be waited on (a rerun replaced it). */
   forget(job: Job<unknown>): void {
-    this.#tracked.delete(job);
+    if (this.#tracked.delete(job)) return;
+    for (const unit of this.#units.values()) if (unit.holds(job)) unit.take(job.taskIndex);
   }
 
   /** Starts tracking a job. */
   track(job: Job<unknown>, folder: RunFolder, schedulerId: string, arrayIndex: number | undefined, options: TrackOptions = {}): void {
     this.#closing = false;
     this.#tracked.set(job, newTracked(job, folder, schedulerId, arrayIndex, options));
+    this.#loop.schedule();
+  }
+
+  /**
+   * Starts tracking the futures of a packed submission, whose workers claim
+   * its tasks. They are followed as one unit until a task shows a sign of
+   * life, so a poll costs what changed, however many futures wait.
+   */
+  trackPool(jobs: readonly Job<unknown>[], pool: TaskPool, exitMarkers: boolean): void {
+    this.#closing = false;
+    const unit = this.#units.get(pool);
+    if (unit) for (const job of jobs) unit.putBack(job);
+    else this.#units.set(pool, new PooledUnit(pool, pool.folder, exitMarkers, jobs));
     this.#loop.schedule();
   }
 
@@ -141,6 +162,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   markCancelled(job: Job<unknown>): void {
     const t = this.#tracked.get(job);
     if (t) t.cancelled = true;
+    for (const unit of this.#units.values()) if (unit.holds(job)) unit.cancelled.add(job.taskIndex);
     this.#loop.schedule(0);
   }
 
@@ -162,16 +184,19 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   /** One poll; resolves whether any job changed, or undefined when none is tracked. */
   async #poll(): Promise<boolean | undefined> {
     for (const [job, t] of this.#tracked) if (t.job.done()) this.#tracked.delete(job);
+    for (const [pool, unit] of this.#units) if (unit.waiting === 0) this.#units.delete(pool);
     const tracked = [...this.#tracked.values()];
-    if (tracked.length === 0) {
+    const units = [...this.#units.values()];
+    if (tracked.length === 0 && units.length === 0) {
       this.#dropIfIdle();
       return undefined;
     }
     this.#stats.polls++;
     let changed = false;
     this.#failedThisPoll.clear();
+    this.#unitFailed = false;
     try {
-      const pools = new Set(tracked.flatMap((t) => (t.pool ? [t.pool] : [])));
+      const pools = new Set([...tracked.flatMap((t) => (t.pool ? [t.pool] : [])), ...units.map((u) => u.pool)]);
       const ids = new Set(tracked.map((t) => t.schedulerId));
       for (const pool of pools) for (const id of pool.jobIds) ids.add(id);
       const queue = indexEntries(await this.scheduler.queue([...ids]));
@@ -179,13 +204,17 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       const failed = this.#stats.failedPolls;
       this.#stats.failedPolls = 0;
       if (failed >= FAILING_POLLS) this.#health.report({ kind: "recovered", failedPolls: failed });
-      const results = await this.#list(tracked.map((t) => t.folder.resultsDir));
+      const results = await this.#list([...tracked.map((t) => t.folder.resultsDir), ...units.map((u) => u.folder.resultsDir)]);
       // Packed submissions: what their workers' streams gained since the last poll.
-      const streams = await this.#follow(tracked.flatMap((t) => (t.pool ? [t] : [])));
-      // Packed tasks of a running element, and pooled tasks: RUNNING once their own state file exists.
-      const started = await this.#list(tracked.filter((t) => (t.elementStderr !== undefined && lookup(queue, t) === "RUNNING") || (t.pool && t.worker === undefined)).map((t) => t.folder.stateDir));
+      const streams = await this.#follow([...tracked.flatMap((t) => (t.pool ? [t.folder] : [])), ...units.map((u) => u.folder)]);
+      // Packed tasks of a running element, and pooled tasks (version 1 folders): RUNNING once their own state file exists.
+      const started = await this.#list([
+        ...tracked.filter((t) => (t.elementStderr !== undefined && lookup(queue, t) === "RUNNING") || (t.pool && t.worker === undefined)).map((t) => t.folder.stateDir),
+        ...units.map((u) => u.folder.stateDir),
+      ]);
+      // Waiting packed tasks that show a sign of life are followed alone from now on.
+      for (const unit of units) tracked.push(...this.#takeIn(unit, results, streams, started));
       const absent: Tracked[] = [];
-      const unstarted: Tracked[] = [];
       for (const t of tracked) {
         changed =
           (await this.#guard(t, async () => {
@@ -202,7 +231,9 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
               if (hasResult) return this.#settleFromResult(t);
               const streamedState = streamed?.state(t.job.taskIndex);
               if (!streamedState && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
-                unstarted.push(t);
+                // Nothing of it yet after all: it waits with its submission's other tasks.
+                this.#tracked.delete(t.job);
+                this.#unitOf(t).putBack(t.job);
                 return false;
               }
               await learnWorker(t, (streamedState ?? decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state)).jobId);
@@ -233,11 +264,10 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
           changed = (await this.#guard(t, () => (state !== undefined ? this.#observe(t, state) : this.#gone(t)))) || changed;
         }
       }
-      for (const pool of pools) {
-        const waiting = unstarted.filter((t) => t.pool === pool);
-        if (!waiting.length || pool.alive(queue)) continue;
+      for (const unit of this.#units.values()) {
+        if (unit.waiting === 0 || unit.pool.alive(queue)) continue;
         try {
-          changed = (await this.#poolEnded(pool, waiting, queue)) || changed;
+          changed = (await this.#poolEnded(unit, queue)) || changed;
         } catch (error) {
           // This pool's claims could not be read: the next poll tries again, and the other submissions go on.
           if (isUnreachable(error)) throw error;
@@ -246,7 +276,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       }
       // A job's read failures count polls in a row: a poll where all its reads worked starts the count again.
       for (const t of tracked) if (!this.#failedThisPoll.has(t)) t.readFailures = 0;
-      if (this.#failedThisPoll.size === 0) this.#stats.lastError = undefined;
+      if (this.#failedThisPoll.size === 0 && !this.#unitFailed) this.#stats.lastError = undefined;
     } catch (error) {
       this.#stats.lastError = error as Error;
       this.#stats.failedPolls++;
@@ -307,9 +337,9 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
    * cannot be read maps to its error, which fails only the jobs in it; an
    * unreachable cluster fails the poll.
    */
-  async #follow(pooled: readonly Tracked[]): Promise<Map<string, TaskRecords | Error>> {
+  async #follow(pooled: readonly RunFolder[]): Promise<Map<string, TaskRecords | Error>> {
     const out = new Map<string, TaskRecords | Error>();
-    const folders = new Map(pooled.map((t) => [t.folder.dir, t.folder]));
+    const folders = new Map(pooled.map((f) => [f.dir, f]));
     await Promise.all(
       [...folders.values()].map(async (folder) => {
         const records = taskRecords(this.files, folder);
@@ -365,35 +395,75 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   }
 
   /**
-   * Every worker of a pool has ended and these tasks never started. Those its
-   * workers claimed and never started are handed back (version 2: they
-   * follow the worker that claimed them). The unclaimed ones get more
+   * Every worker of a pool has ended and the unit's tasks never started.
+   * Those its workers claimed and never started are handed back (version 2:
+   * they follow the worker that claimed them). The unclaimed ones get more
    * workers, unless the last workers took nothing: then they fail, with the
    * workers' log.
    */
-  async #poolEnded(pool: TaskPool, waiting: readonly Tracked[], states: ReadonlyMap<string, JobState>): Promise<boolean> {
+  async #poolEnded(unit: PooledUnit, states: ReadonlyMap<string, JobState>): Promise<boolean> {
+    const { pool } = unit;
     // A round a worker submitted, not known here yet: its workers may hold claims, so nothing is handed back.
     if (pool.blocks && (await pool.moreWorkers())) return false;
-    const { unclaimed, progress, changed } = pool.blocks ? await this.#handBack(pool, pool.blocks, waiting) : await this.#taskClaims(pool, waiting);
-    if (unclaimed.length === 0) return changed;
-    const outcome = await pool.topUp(unclaimed.length, progress, states);
+    const { progress, changed } = pool.blocks ? await this.#handBack(unit, pool.blocks) : await this.#taskClaims(unit);
+    if (unit.waiting === 0) return changed;
+    const outcome = await pool.topUp(unit.waiting, progress, states);
     if (outcome === "submitted") return false;
     const last = pool.arrays.at(-1);
     const logPath = last ? pool.folder.elementLog(last.jobId, 0, "err") : undefined;
     const log = logPath ? await this.files.readFile(logPath).then(String, unlessUnreachable("")) : "";
     const state: JobState = outcome === "cancelled" ? "CANCELLED" : "FAILED";
-    for (const t of unclaimed) {
+    for (const job of unit.takeAll()) {
+      const i = job.taskIndex;
       const why =
         outcome === "cancelled"
-          ? `slurmkit: task ${t.job.taskIndex} never started: its workers were cancelled`
+          ? `slurmkit: task ${i} never started: its workers were cancelled`
           : outcome === "stalled"
-            ? `slurmkit: every worker of this submission ended, and the last ones took no task; task ${t.job.taskIndex} never started. The first worker's log is ${logPath ?? "missing"}.`
-            : `slurmkit: task ${t.job.taskIndex} never started: its workers ended, and more could not be submitted: ${outcome.message}`;
-      await recordEnd(this.files, t, state, why);
-      settleJob(t.job, outcomeWithoutResult(t.job, state, `${log}\n${why}`));
-      this.#tracked.delete(t.job);
+            ? `slurmkit: every worker of this submission ended, and the last ones took no task; task ${i} never started. The first worker's log is ${logPath ?? "missing"}.`
+            : `slurmkit: task ${i} never started: its workers ended, and more could not be submitted: ${outcome.message}`;
+      await recordEnd(this.files, this.#alone(unit, job, false), state, why);
+      settleJob(job, outcomeWithoutResult(job, state, `${log}\n${why}`));
     }
     return true;
+  }
+
+  /** A waiting task's own record, as it leaves its unit; `follow` keeps it tracked. */
+  #alone(unit: PooledUnit, job: Job<unknown>, follow = true): Tracked {
+    const t = newTracked(job, unit.folder, job.id, undefined, { pool: unit.pool, exitMarkers: unit.exitMarkers });
+    t.cancelled = unit.cancelled.has(job.taskIndex);
+    if (follow) this.#tracked.set(job, t);
+    return t;
+  }
+
+  /** The unit of a pooled task's submission (made again if it had emptied). */
+  #unitOf(t: Tracked): PooledUnit {
+    const pool = t.pool!;
+    const unit = this.#units.get(pool) ?? new PooledUnit(pool, t.folder, t.exitMarkers);
+    this.#units.set(pool, unit);
+    return unit;
+  }
+
+  /**
+   * The unit's tasks that show a sign of life in this poll's reads leave it,
+   * to be followed alone. When its folder cannot be read, READ_ATTEMPTS polls
+   * in a row, every task leaves, and fails as a task alone would.
+   */
+  #takeIn(unit: PooledUnit, results: ReadonlyMap<string, Set<string> | Error>, streams: ReadonlyMap<string, TaskRecords | Error>, started: ReadonlyMap<string, Set<string> | Error>): Tracked[] {
+    const records = streams.get(unit.folder.dir);
+    const listed = [results.get(unit.folder.resultsDir), started.get(unit.folder.stateDir)];
+    const error = [records, ...listed].find((r): r is Error => r instanceof Error);
+    if (!error) {
+      unit.readFailures = 0;
+      return unit.takeChanged(records as TaskRecords | undefined, listed as (Set<string> | undefined)[]).map((job) => this.#alone(unit, job));
+    }
+    this.#stats.lastError = error;
+    this.#unitFailed = true;
+    if (++unit.readFailures < READ_ATTEMPTS) return [];
+    return unit.takeAll().map((job) => {
+      const t = this.#alone(unit, job);
+      t.readFailures = READ_ATTEMPTS - 1;
+      return t;
+    });
   }
 
   /**
@@ -402,43 +472,45 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
    * task cancelled before it started ends CANCELLED. Tasks of a worker whose
    * stream is corrupt follow that worker.
    */
-  async #handBack(pool: TaskPool, starts: Uint32Array, waiting: readonly Tracked[]): Promise<{ unclaimed: Tracked[]; progress: number; changed: boolean }> {
+  async #handBack(unit: PooledUnit, starts: Uint32Array): Promise<{ progress: number; changed: boolean }> {
+    const { pool } = unit;
     const records = taskRecords(this.files, pool.folder);
     const cancels = new Set((await this.files.list(pool.folder.cancelsDir)).map(Number));
     const { kept } = await handBackUnstarted(this.files, pool.folder, starts, pool.slots, records, cancels);
-    const unclaimed: Tracked[] = [];
     let changed = false;
-    for (const t of waiting) {
-      const i = t.job.taskIndex;
-      const holder = kept.get(i);
-      if (holder !== undefined) await this.#guard(t, () => learnWorker(t, holder).then(() => false));
-      else if (t.cancelled || cancels.has(i)) {
-        const why = `Task ${i} was cancelled before it started`;
-        await recordEnd(this.files, t, "CANCELLED", why);
-        settleJob(t.job, outcomeWithoutResult(t.job, "CANCELLED", `slurmkit: ${why}`));
-        this.#tracked.delete(t.job);
-        changed = true;
-      } else unclaimed.push(t);
+    for (const [i, holder] of kept) {
+      const job = unit.take(i);
+      if (!job) continue;
+      const t = this.#alone(unit, job);
+      await this.#guard(t, () => learnWorker(t, holder).then(() => false));
+    }
+    for (const i of new Set([...unit.cancelled, ...cancels])) {
+      const job = unit.take(i);
+      if (!job) continue;
+      const why = `Task ${i} was cancelled before it started`;
+      await recordEnd(this.files, this.#alone(unit, job, false), "CANCELLED", why);
+      settleJob(job, outcomeWithoutResult(job, "CANCELLED", `slurmkit: ${why}`));
+      changed = true;
     }
     // Workers that claimed tasks made progress, though they died before their records: the release bounds how often (MAX_DEATHS).
     const claims = (await this.files.list(pool.folder.claimsDir)).length;
-    return { unclaimed, progress: records.recorded + claims, changed };
+    return { progress: records.recorded + claims, changed };
   }
 
   /** Claims per task (manifest version 2): a task a worker claimed follows that worker (it died before the task began). */
-  async #taskClaims(pool: TaskPool, waiting: readonly Tracked[]): Promise<{ unclaimed: Tracked[]; progress: number; changed: boolean }> {
-    const claims = new Set(await this.files.list(pool.folder.claimsDir));
-    const unclaimed: Tracked[] = [];
-    for (const t of waiting) {
-      if (!claims.has(String(t.job.taskIndex))) unclaimed.push(t);
-      else {
-        await this.#guard(t, async () => {
-          await learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(t.job.taskIndex)), pool.folder.claim(t.job.taskIndex)).worker);
-          return false;
-        });
-      }
+  async #taskClaims(unit: PooledUnit): Promise<{ progress: number; changed: boolean }> {
+    const { pool } = unit;
+    const claims = await this.files.list(pool.folder.claimsDir);
+    for (const name of claims) {
+      const job = /^\d+$/.test(name) ? unit.take(Number(name)) : undefined;
+      if (!job) continue;
+      const t = this.#alone(unit, job);
+      await this.#guard(t, async () => {
+        await learnWorker(t, decodeClaim(await this.files.readFile(pool.folder.claim(job.taskIndex)), pool.folder.claim(job.taskIndex)).worker);
+        return false;
+      });
     }
-    return { unclaimed, progress: claims.size, changed: false };
+    return { progress: claims.length, changed: false };
   }
 
   async #observe(t: Tracked, state: JobState): Promise<boolean> {

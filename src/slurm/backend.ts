@@ -220,10 +220,8 @@ export class SlurmBackend implements JobBackend {
 export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
   const jobs = manifest.workers ? pooledJobs(backend, folder, manifest) : arrayJobs(backend, folder, manifest);
   const { rerun } = manifest;
-  for (const job of jobs) {
-    const root = rerun ? { dir: posix.join(posix.dirname(folder.dir), rerun.of), index: rerun.tasks[job.taskIndex] ?? job.taskIndex } : { dir: folder.dir, index: job.taskIndex };
-    setOrigin(job, { kind: "slurm", folder, transport: backend.transport, root });
-  }
+  const source = { kind: "slurm", folder, transport: backend.transport, ...(rerun ? { rerun: { dir: posix.join(posix.dirname(folder.dir), rerun.of), tasks: rerun.tasks } } : {}) };
+  for (const job of jobs) setOrigin(job, source);
   return jobs;
 }
 
@@ -246,7 +244,7 @@ function arrayJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest 
       size = a.elements;
     }
     const id = arrayIndex === undefined ? schedulerId : `${schedulerId}_${arrayIndex}`;
-    const job = newJob(backend, id, i, folder.task(i));
+    const job = newJob(backend, id, i, folder);
     placements.set(job, { jobId: schedulerId, index: arrayIndex, size, ranks: manifest.ranks });
     backend.watcher.track(job, folder, schedulerId, arrayIndex, {
       ...(manifest.exitMarkers ? { exitElement: element } : {}),
@@ -259,10 +257,12 @@ function arrayJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest 
 /** The futures of a packed submission: each follows whichever worker claims its task. */
 function pooledJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
   const pool = new WorkerPool(folder, manifest, backend);
-  return Array.from({ length: manifest.taskCount }, (_, i) => {
-    const job = newJob(backend, manifest.jobId, i, folder.task(i));
-    placements.set(job, { jobId: manifest.jobId, index: undefined, size: 1, ranks: manifest.ranks, pool });
-    backend.watcher.track(job, folder, manifest.jobId, undefined, { pool, exitMarkers: manifest.exitMarkers ?? false });
+  const placement: Placement = { jobId: manifest.jobId, index: undefined, size: 1, ranks: manifest.ranks, pool };
+  const jobs = Array.from({ length: manifest.taskCount }, (_, i) => {
+    const job = newJob(backend, manifest.jobId, i, folder);
+    placements.set(job, placement);
     return job;
   });
+  backend.watcher.trackPool(jobs, pool, manifest.exitMarkers ?? false);
+  return jobs;
 }

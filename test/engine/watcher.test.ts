@@ -47,7 +47,7 @@ async function setup(options: { resultGraceMs?: number } = {}) {
   const watcher = new Watcher(scheduler, new LocalTransport());
   watcher.setIntervals({ minMs: 200, maxMs: 200, resultGraceMs: options.resultGraceMs ?? 60_000 });
   const track = (index: number, options: { exitElement?: number; elementStderr?: string } = {}): Job<unknown> => {
-    const job = newJob(backend, `100_${index}`, index, folder.task(index));
+    const job = newJob(backend, `100_${index}`, index, folder);
     watcher.track(job, folder, "100", index, options);
     return job;
   };
@@ -236,7 +236,7 @@ describe("the watcher on recorded scheduler output", () => {
       },
     };
     const watcher = new Watcher(scheduler, flaky);
-    const job = newJob(backend, "100_0", 0, folder.task(0));
+    const job = newJob(backend, "100_0", 0, folder);
     watcher.track(job, folder, "100", 0);
     await result(0, 42);
     scheduler.squeue = ["100_0|COMPLETED"];
@@ -251,7 +251,7 @@ describe("the watcher on recorded scheduler output", () => {
     const { scheduler, watcher, track, result } = await setup();
     const other = new RunFolder(await mkdtemp(join(tmpdir(), "slurmkit-watcher-")));
     await mkdir(other.resultsDir, { recursive: true });
-    const broken = newJob(backend, "200_0", 0, other.task(0));
+    const broken = newJob(backend, "200_0", 0, other);
     watcher.track(broken, other, "200", 0);
     // Not a folder any more (root reads through permissions, so this is the listing error a test can make).
     await rm(other.resultsDir, { recursive: true });

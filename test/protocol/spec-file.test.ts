@@ -37,6 +37,15 @@ describe("the spec file", () => {
     expect(bytes.subarray(0, 8).toString("latin1")).toBe("SKSPEC01");
   });
 
+  test("records larger than the first guess of their size, and of mixed sizes, are all written whole", async () => {
+    // The encoder starts with 128 bytes a task and grows its buffer: a few large records force that.
+    const records: TaskRecord[] = Array.from({ length: 300 }, (_, i) => ({ kind: "command", program: "echo", args: [i % 7 === 0 ? "x".repeat(5_000 + i) : String(i)] }));
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-spec-"));
+    const path = join(dir, "tasks.spec");
+    await writeFile(path, encodeSpec(records));
+    expect(await readSpecRange(path, 0, 300)).toEqual(records);
+  });
+
   test("a file that is not a spec file is refused", async () => {
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-spec-"));
     const path = join(dir, "x.spec");
