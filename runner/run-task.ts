@@ -59,7 +59,8 @@ const DEADLINE_MARGIN_MS = 5_000;
 
 /**
  * The one place that runs a task: state RUNNING, the task, its result file,
- * then state COMPLETED or FAILED. Returns whether it succeeded. Throws
+ * then state COMPLETED or FAILED (not in a worker's stream, where the result
+ * says it). Returns whether it succeeded. Throws
  * Terminated, writing nothing more, when Slurm ended the task (scancel, time
  * limit), so the scheduler's state is what the client reports.
  */
@@ -75,7 +76,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     t.report(`slurmkit runner: task ${t.index} ${blocked[0]!.toLowerCase()}${blocked.slice(1)}\n`);
     const result = failedResult({ name: "DependencyFailed", message: blocked }, { host: HOST, jobId: t.jobId, startedAt }, "CANCELLED");
     if (t.rank === 0) await sinkOf(t).result(t.index, 0, result, packr.pack(result));
-    await writeState("FAILED");
+    if (!sinkOf(t).resultEnds) await writeState("FAILED");
     return false;
   }
   const history = await readHistory(t.folder, t.index, t.requeue?.restarted ?? false);
@@ -127,7 +128,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     }
     const { result, bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt });
     await sinkOf(t).result(t.index, t.rank, result, bytes);
-    await writeState(ok ? "COMPLETED" : "FAILED");
+    if (!sinkOf(t).resultEnds) await writeState(ok ? "COMPLETED" : "FAILED");
     return ok;
   } finally {
     warning.dispose();

@@ -18,6 +18,8 @@ export interface TaskRecordSink {
   state(index: number, state: StateFile): Promise<void>;
   /** A task's result from rank `rank`; `bytes` is it packed (the result file's content). */
   result(index: number, rank: number, result: ResultFile, bytes: Buffer): Promise<void>;
+  /** A result ends the task's records: no COMPLETED or FAILED state follows it (a worker's stream, where it would only repeat the result). */
+  readonly resultEnds?: boolean;
 }
 
 /** Files per task: `state/<i>.state` and `results/<i>[.r<r>].result`, each written atomically. */
@@ -99,6 +101,7 @@ export function slotSink(): TaskRecordSink {
   return {
     state: (index, state) => send({ index, state }, state.state),
     result: (index, _rank, result) => send({ index, result }, "result"),
+    resultEnds: true,
   };
 }
 

@@ -1,7 +1,7 @@
 import { UsageError } from "../base/errors.js";
 import type { Job } from "../core/job.js";
 import { loadJobs } from "../sdk/load-jobs.js";
-import { originOf, runsOf } from "../engine/origin.js";
+import { originSourceOf, runsOf } from "../engine/origin.js";
 import { reloadOf } from "../sdk/schedulers.js";
 import { LocalTransport } from "../transport/local.js";
 import { sshTransport } from "../transport/ssh-target.js";
@@ -27,7 +27,7 @@ export async function openFolder(folder: string | undefined, values: Values, com
     const jobs = await loadJobs(folder, { transport });
     const refresh = async () => {
       // The watcher of each scheduler the folder's jobs ran on.
-      const kinds = new Set(jobs.map((j) => originOf(j)?.kind ?? "slurm"));
+      const kinds = new Set(jobs.map((j) => originSourceOf(j)?.kind ?? "slurm"));
       for (const kind of kinds) {
         const { watcher } = reloadOf(kind, transport, folder);
         await watcher.pollNow();

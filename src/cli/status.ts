@@ -1,14 +1,14 @@
 import { UsageError } from "../base/errors.js";
 import { LiveLines } from "../report/live.js";
 import { styleOf } from "../report/progress.js";
-import { exitCodeOf, progressLine, statusTable, summarize, tasksTable, type TaskView } from "../report/summary.js";
-import { viewsOf, viewsWithRunning } from "../report/views.js";
+import { exitCodeOfSummaries, progressLine, statusTable, summarize, tasksTable, type SubmissionSummary, type TaskView } from "../report/summary.js";
+import { summaryOf, viewsWithRunning } from "../report/views.js";
 import { openFolder, type OpenFolder } from "./folder.js";
 import { parse } from "./options.js";
 
 /** The status report's JSON: one object per submission, and the tasks when asked. */
-function statusJson(views: readonly TaskView[], withTasks: boolean): string {
-  const submissions = summarize(views).map(({ id, tasks, states, reruns, done, running, pending, failed, etaMs }) => ({
+function statusJson(summaries: readonly SubmissionSummary[], views: readonly TaskView[] | undefined, exitCode: number): string {
+  const submissions = summaries.map(({ id, tasks, states, reruns, done, running, pending, failed, etaMs }) => ({
     id,
     tasks,
     states,
@@ -19,16 +19,19 @@ function statusJson(views: readonly TaskView[], withTasks: boolean): string {
     failed,
     etaMs: etaMs ?? null,
   }));
-  return `${JSON.stringify({ submissions, ...(withTasks ? { tasks: views } : {}), exitCode: exitCodeOf(views) })}\n`;
+  return `${JSON.stringify({ submissions, ...(views ? { tasks: views } : {}), exitCode })}\n`;
 }
 
 /** Prints the summary (and the task list with --tasks) and returns the exit code. */
 async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Promise<number> {
-  const views = withTasks ? await viewsWithRunning(folder.jobs) : viewsOf(folder.jobs);
+  // Without --tasks, no view per task: a million tasks are counted, not listed.
+  const views = withTasks ? await viewsWithRunning(folder.jobs) : undefined;
+  const summaries = views ? summarize(views) : summaryOf(folder.jobs);
+  const exitCode = exitCodeOfSummaries(summaries);
   const style = styleOf(process.stdout);
-  if (json) process.stdout.write(statusJson(views, withTasks));
-  else process.stdout.write(`${statusTable(summarize(views), style)}${withTasks ? `\n${tasksTable(views, style)}` : ""}`);
-  return exitCodeOf(views);
+  if (json) process.stdout.write(statusJson(summaries, views, exitCode));
+  else process.stdout.write(`${statusTable(summaries, style)}${views ? `\n${tasksTable(views, style)}` : ""}`);
+  return exitCode;
 }
 
 /** `slurmkit status <folder> [--tasks]`. */
@@ -64,7 +67,7 @@ export async function watch(args: readonly string[]): Promise<number> {
   process.once("SIGINT", onInterrupt);
   let last = "";
   const draw = () => {
-    const summaries = summarize(viewsOf(folder.jobs));
+    const summaries = summaryOf(folder.jobs);
     const lines = summaries.map((s) => progressLine(s, style));
     if (live) return live.draw(lines);
     const text = json

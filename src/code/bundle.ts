@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, type Message, type Plugin } from "esbuild";
+import type { Message, Plugin } from "esbuild";
 import { ParameterError } from "../base/errors.js";
 
 /** One function task module as a snapshot: plain ESM JavaScript and its source map, named by content. */
@@ -69,6 +69,8 @@ export async function bundleRunner(runner: string): Promise<CodeBundle> {
 }
 
 async function bundleNow(entry: string, options: BundleOptions, inputs: Map<string, number>): Promise<CodeBundle> {
+  // Loaded when a bundle is first made: reading a run folder never needs esbuild.
+  const { build } = await import("esbuild");
   const result = await build({
     entryPoints: [entry],
     bundle: true,

@@ -65,6 +65,10 @@ export let setJobId: (job: Job<unknown>, id: string) => void;
 export let settleJob: (job: Job<unknown>, outcome: JobOutcome) => void;
 /** Where and when a settled job's task ran, if its result file said. */
 export let runOf: (job: Job<unknown>) => TaskRun | undefined;
+/** A settled job's outcome, without waiting; undefined until it settles. */
+export let outcomeOf: (job: Job<unknown>) => JobOutcome | undefined;
+/** The submission folder a job was made with (one object per submission, shared by its futures); undefined for anything that is not a Job. */
+export let folderOf: (job: Job<unknown>) => RunFolder | undefined;
 /** A job's stdout or stderr as bytes, wherever its backend keeps them ("" when there is none yet). */
 export let readJobLog: (job: Job<unknown>, which: "out" | "err") => Promise<Buffer>;
 
@@ -78,7 +82,9 @@ export class Job<R> {
     setJobState = (job, state) => job.#setState(state);
     settleJob = (job, outcome) => job.#settle(outcome);
     runOf = (job) => job.#outcome?.ran;
+    outcomeOf = (job) => job.#outcome;
     readJobLog = (job, which) => job.#log(which);
+    folderOf = (job) => (job !== null && typeof job === "object" && #folder in job ? job.#folder : undefined);
     setJobId = (job, id) => {
       if (!job.#outcome) job.#id = id;
     };

@@ -1,4 +1,4 @@
-import type { Job } from "../core/job.js";
+import { folderOf, type Job } from "../core/job.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
 
@@ -25,25 +25,35 @@ export interface OriginSource {
   readonly rerun?: { readonly dir: string; readonly tasks: readonly number[] };
 }
 
-// One source per submission, shared by its futures: a million futures do not each carry their own.
-const sources = new WeakMap<Job<unknown>, OriginSource>();
+// One source per submission, found through the folder its futures share: a million futures carry nothing each.
+const sources = new WeakMap<RunFolder, OriginSource>();
 const previousRuns = new WeakMap<Job<unknown>, Job<unknown>>();
 
-/** Records where a job comes from. */
-export function setOrigin(job: Job<unknown>, source: OriginSource): void {
-  sources.set(job, source);
+/** Records where the futures made with `source.folder` come from. */
+export function setOrigin(source: OriginSource): void {
+  sources.set(source.folder, source);
+}
+
+/** Where a job's submission comes from, without building its JobOrigin; undefined for futures not made by slurmkit. */
+export function originSourceOf(job: Job<unknown>): OriginSource | undefined {
+  const folder = folderOf(job);
+  return folder ? sources.get(folder) : undefined;
+}
+
+/** The index of a job's task in its original submission (its own index unless it is a rerun). */
+export function rootIndex(source: OriginSource, job: Job<unknown>): number {
+  return source.rerun ? (source.rerun.tasks[job.taskIndex] ?? job.taskIndex) : job.taskIndex;
 }
 
 /** Where a job comes from; undefined for futures not made by slurmkit's executors or loadJobs. */
 export function originOf(job: Job<unknown>): JobOrigin | undefined {
-  const s = sources.get(job);
+  const s = originSourceOf(job);
   if (!s) return undefined;
-  const i = job.taskIndex;
   return {
     kind: s.kind,
     folder: s.folder,
     transport: s.transport,
-    root: s.rerun ? { dir: s.rerun.dir, index: s.rerun.tasks[i] ?? i } : { dir: s.folder.dir, index: i },
+    root: { dir: s.rerun?.dir ?? s.folder.dir, index: rootIndex(s, job) },
     get previous() {
       return previousRuns.get(job);
     },

@@ -33,8 +33,12 @@ export class PooledUnit {
     readonly exitMarkers: boolean,
     jobs: readonly Job<unknown>[] = [],
   ) {
-    this.#jobs = [];
-    for (const job of jobs) this.#jobs[job.taskIndex] = job;
+    // Usually every task's future, in order: a copy. Otherwise by task index.
+    if (jobs.every((job, i) => job.taskIndex === i)) this.#jobs = jobs.slice();
+    else {
+      this.#jobs = [];
+      for (const job of jobs) this.#jobs[job.taskIndex] = job;
+    }
     this.#waiting = jobs.length;
   }
 

@@ -51,7 +51,7 @@ export async function handBackUnstarted(files: WatchedFiles, folder: RunFolder, 
     // Parts its holder gave to other workers are theirs now.
     const given = new Set<number>();
     for (const r of releases) if (releaseOf(r)?.claim === name && r !== endName(name)) for (const i of (await readRelease(files, folder, r))?.tasks ?? []) given.add(i);
-    const unstarted = tasks.filter((i) => !given.has(i) && records.state(i) === undefined && records.result(i) === undefined && !cancelled.has(i));
+    const unstarted = tasks.filter((i) => !given.has(i) && records.state(i) === undefined && !records.hasResult(i) && !cancelled.has(i));
     if (unstarted.length === 0) continue;
     const holder = await files
       .readFile(folder.claimFile(name))

@@ -3,7 +3,7 @@
 // stopped, so a poll costs one listing plus one read per stream, whatever
 // the number of records (tasks) in them.
 import { readFrom, type Transport } from "../transport/transport.js";
-import { parseRecords } from "../protocol/record-stream.js";
+import { scanRecords } from "../protocol/record-stream.js";
 
 /** What one poll of the streams found. */
 export interface FollowedRecords {
@@ -36,22 +36,36 @@ export class StreamFollower {
    * is reported, and reading that stream stops there.
    */
   async poll(): Promise<FollowedRecords> {
+    const records = new Map<string, Buffer[]>();
+    const { corrupt } = await this.scan((name, bytes, start, end) => {
+      const list = records.get(name) ?? [];
+      list.push(Buffer.from(bytes.subarray(start, end)));
+      records.set(name, list);
+    });
+    return { records, corrupt };
+  }
+
+  /**
+   * As poll, but hands each new record to `visit` in place (`bytes[start,
+   * end)`, valid only during the call), stream by stream in order. Every
+   * stream is read before any record is visited, so a poll that fails
+   * visits nothing and moves no offset.
+   */
+  async scan(visit: (name: string, bytes: Buffer, start: number, end: number) => void): Promise<{ readonly corrupt: readonly string[] }> {
     // Names in natural order: a worker's attempt 10 after its attempt 2.
     const names = (await this.transport.list(this.dir)).filter(this.isStream).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
-    const records = new Map<string, Buffer[]>();
-    const corrupt: string[] = [];
-    const moved = new Map<string, number>();
+    const read: Array<{ name: string; from: number; bytes: Buffer }> = [];
     for (const name of names) {
       const from = this.offset(name);
       const bytes = await readFrom(this.transport, `${this.dir}/${name}`, from);
-      if (bytes.length === 0) continue;
-      const read = parseRecords(bytes, from);
-      moved.set(name, read.offset);
-      if (read.records.length) records.set(name, read.records);
-      if (read.stopped === "corrupt") corrupt.push(name);
+      if (bytes.length > 0) read.push({ name, from, bytes });
     }
-    // Only a poll that read every stream moves on: one that failed half-way is read again whole, so no record is skipped.
-    for (const [name, offset] of moved) this.#offsets.set(name, offset);
-    return { records, corrupt };
+    const corrupt: string[] = [];
+    for (const { name, from, bytes } of read) {
+      const scan = scanRecords(bytes, from, (b, start, end) => visit(name, b, start, end));
+      this.#offsets.set(name, scan.offset);
+      if (scan.stopped === "corrupt") corrupt.push(name);
+    }
+    return { corrupt };
   }
 }

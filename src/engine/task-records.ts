@@ -2,9 +2,11 @@
 // from its workers' record streams: each poll reads only what the streams
 // gained (StreamFollower), so it costs one listing and one read per worker
 // stream, whatever the number of tasks.
+import { RunFolderError } from "../base/errors.js";
+import { packr } from "../protocol/codec.js";
 import type { ResultFile, StateFile } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
-import { decodeTaskRecord, isRecordStream, parseTaskStreamName } from "../protocol/task-stream.js";
+import { decodeTaskRecord, isRecordStream, parseTaskStreamName, peekTaskRecord, type PeekedTaskRecord } from "../protocol/task-stream.js";
 import type { Transport } from "../transport/transport.js";
 import { StreamFollower } from "./stream-follower.js";
 
@@ -17,16 +19,33 @@ export interface StreamProblem {
   readonly message: string;
 }
 
+/** What a task's result says without its value: enough to settle its future (a completed task's value is decoded when asked for). */
+export interface ResultSummary {
+  readonly ok: boolean;
+  readonly host: string;
+  readonly jobId: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+const STATES: readonly StateFile["state"][] = ["RUNNING", "COMPLETED", "FAILED", "REQUEUED"];
+/** How a task's result is kept: an ok result's value alone (its record was checked when read), or a whole record (ok or failed) to decode. */
+const VALUE_ONLY = 1;
+const OK_RECORD = 2;
+const FAILED_RECORD = 3;
+
 /**
  * The states and results of one packed submission's tasks, as its workers'
  * streams hold them. A task's first result is its result (a worker writes
  * one per task; a second could only come from a worker that ran the task
  * again after a crash, and is ignored). Its state is the latest by time.
+ *
+ * Kept compact, for a million tasks: typed arrays by task index, strings
+ * (hosts, job ids) once each, and each result's record left in the bytes
+ * the streams were read in, decoded only when someone asks for the result.
  */
 export class TaskRecords {
   readonly #follower: StreamFollower;
-  readonly #results = new Map<number, ResultFile>();
-  readonly #states = new Map<number, StateFile>();
   readonly #problems: StreamProblem[] = [];
   readonly #workers = new Set<string>();
   #recorded = 0;
@@ -34,6 +53,40 @@ export class TaskRecords {
   /** The task index of every record read, in order (the first #logged entries): what changed, for those that keep a cursor. */
   #log = new Uint32Array(1024);
   #logged = 0;
+  /** Strings (hosts, job ids) by id, and ids by string. */
+  readonly #strings: string[] = [];
+  readonly #stringIds = new Map<string, number>();
+  readonly #lastString: [string | undefined, string | undefined] = [undefined, undefined];
+  readonly #lastId = new Uint32Array(2);
+  /** Tasks the arrays below have room for. */
+  #capacity = 0;
+  /** By task: 1 + the index of its latest state in STATES (0: none), and that state's time, pid, host and job id. */
+  #state = new Uint8Array(0);
+  #stateAt = new Float64Array(0);
+  #statePid = new Float64Array(0);
+  #stateHost = new Uint32Array(0);
+  #stateJob = new Uint32Array(0);
+  /**
+   * By task: 0 no result, else VALUE_ONLY, OK_RECORD or FAILED_RECORD; its times, host and job id; where
+   * its bytes are (a chunk the streams were read in, and the offset there):
+   * an ok result's value alone, as the record was checked when it was read,
+   * or a failed task's whole record.
+   */
+  #result = new Uint8Array(0);
+  #resultStarted = new Float64Array(0);
+  #resultEnded = new Float64Array(0);
+  #resultHost = new Uint32Array(0);
+  #resultJob = new Uint32Array(0);
+  #resultChunk = new Uint32Array(0);
+  #resultAt = new Float64Array(0);
+  #resultLength = new Uint32Array(0);
+  /** By task: the id (in #strings) of the stream its result came from. */
+  #resultStream = new Uint32Array(0);
+  /** The bytes the streams were read in that hold a result (kept rather than copying a million records out of them). */
+  readonly #chunks: Buffer[] = [];
+  /** The stream the last record came from: its worker is known. */
+  #lastStream = "";
+  readonly #peeked: PeekedTaskRecord = { index: 0, kind: "state", state: "RUNNING", at: 0, endedAt: 0, valueStart: 0, valueEnd: 0, pid: 0, host: "", jobId: "" };
 
   constructor(
     files: StreamFiles,
@@ -50,44 +103,119 @@ export class TaskRecords {
   }
 
   async #read(): Promise<boolean> {
-    const { records, corrupt } = await this.#follower.poll();
+    let any = false;
+    const { corrupt } = await this.#follower.scan((name, bytes, start, end) => {
+      any = true;
+      this.#take(name, bytes, start, end);
+    });
     for (const name of corrupt) {
       if (!this.#problems.some((p) => p.stream === name)) {
         this.#problems.push({ stream: name, message: `${this.folder.streamsDir}/${name} is corrupt at byte ${this.#follower.offset(name)}: nothing after it is read` });
       }
     }
-    for (const [name, payloads] of records) {
-      const worker = parseTaskStreamName(name)?.worker;
-      if (worker) this.#workers.add(worker);
-      const path = `${this.folder.streamsDir}/${name}`;
-      for (const payload of payloads) {
-        let r: ReturnType<typeof decodeTaskRecord>;
-        try {
-          r = decodeTaskRecord(payload, path);
-        } catch (error) {
-          this.#problems.push({ stream: name, message: (error as Error).message });
-          continue;
-        }
-        this.#note(r.index);
-        const before = this.#states.get(r.index);
-        if (!before && !this.#results.has(r.index)) this.#recorded++;
-        if ("result" in r) {
-          if (!this.#results.has(r.index)) this.#results.set(r.index, r.result);
-        } else if (!before || r.state.at >= before.at) {
-          this.#states.set(r.index, r.state);
-        }
-      }
-    }
-    return records.size > 0;
+    return any;
   }
 
-  #note(index: number): void {
+  /** One record of stream `name`: peeked at in place, or decoded whole when it is not the common shape. */
+  #take(name: string, bytes: Buffer, start: number, end: number): void {
+    if (name !== this.#lastStream) {
+      this.#lastStream = name;
+      const worker = parseTaskStreamName(name)?.worker;
+      if (worker) this.#workers.add(worker);
+    }
+    const p = this.#peeked;
+    if (peekTaskRecord(bytes, start, end, p)) {
+      if (p.kind === "state") this.#noteState(p.index, p.state, p.at, p.pid, p.host, p.jobId);
+      else this.#noteResult(name, p.index, VALUE_ONLY, p.at, p.endedAt, p.host, p.jobId, bytes, p.valueStart, p.valueEnd);
+      return;
+    }
+    const path = `${this.folder.streamsDir}/${name}`;
+    let r: ReturnType<typeof decodeTaskRecord>;
+    try {
+      r = decodeTaskRecord(bytes.subarray(start, end), path);
+    } catch (error) {
+      this.#problems.push({ stream: name, message: (error as Error).message });
+      return;
+    }
+    if ("result" in r) this.#noteResult(name, r.index, r.result.ok ? OK_RECORD : FAILED_RECORD, r.result.startedAt, r.result.endedAt, r.result.host, r.result.jobId, bytes, start, end);
+    else this.#noteState(r.index, r.state.state, r.state.at, r.state.pid, r.state.host, r.state.jobId);
+  }
+
+  #noteState(index: number, state: StateFile["state"], at: number, pid: number, host: string, jobId: string): void {
+    this.#arrive(index);
+    if (this.#state[index] !== 0 && at < this.#stateAt[index]!) return;
+    this.#state[index] = STATES.indexOf(state) + 1;
+    this.#stateAt[index] = at;
+    this.#statePid[index] = pid;
+    this.#stateHost[index] = this.#idOf(host);
+    this.#stateJob[index] = this.#idOf(jobId);
+  }
+
+  #noteResult(stream: string, index: number, kind: number, startedAt: number, endedAt: number, host: string, jobId: string, bytes: Buffer, start: number, end: number): void {
+    this.#arrive(index);
+    if (this.#result[index] !== 0) return;
+    this.#result[index] = kind;
+    this.#resultStarted[index] = startedAt;
+    this.#resultEnded[index] = endedAt;
+    this.#resultHost[index] = this.#idOf(host);
+    this.#resultJob[index] = this.#idOf(jobId);
+    if (this.#chunks.at(-1) !== bytes) this.#chunks.push(bytes);
+    this.#resultChunk[index] = this.#chunks.length - 1;
+    this.#resultAt[index] = start;
+    this.#resultLength[index] = end - start;
+    this.#resultStream[index] = this.#idOf(stream);
+  }
+
+  /** A record of task `index` arrived: room for it, a count if it is the task's first, and a line in the change log. */
+  #arrive(index: number): void {
+    if (index >= this.#capacity) this.#grow(index + 1);
+    if (this.#state[index] === 0 && this.#result[index] === 0) this.#recorded++;
     if (this.#logged === this.#log.length) {
       const grown = new Uint32Array(this.#log.length * 2);
       grown.set(this.#log);
       this.#log = grown;
     }
     this.#log[this.#logged++] = index;
+  }
+
+  #grow(needed: number): void {
+    const size = Math.max(needed, this.#capacity * 2, 1024);
+    const grow = <A extends Uint8Array | Uint32Array | Float64Array>(a: A, make: new (n: number) => A): A => {
+      const out = new make(size);
+      out.set(a);
+      return out;
+    };
+    this.#state = grow(this.#state, Uint8Array);
+    this.#stateAt = grow(this.#stateAt, Float64Array);
+    this.#statePid = grow(this.#statePid, Float64Array);
+    this.#stateHost = grow(this.#stateHost, Uint32Array);
+    this.#stateJob = grow(this.#stateJob, Uint32Array);
+    this.#result = grow(this.#result, Uint8Array);
+    this.#resultStarted = grow(this.#resultStarted, Float64Array);
+    this.#resultEnded = grow(this.#resultEnded, Float64Array);
+    this.#resultHost = grow(this.#resultHost, Uint32Array);
+    this.#resultJob = grow(this.#resultJob, Uint32Array);
+    this.#resultChunk = grow(this.#resultChunk, Uint32Array);
+    this.#resultAt = grow(this.#resultAt, Float64Array);
+    this.#resultLength = grow(this.#resultLength, Uint32Array);
+    this.#resultStream = grow(this.#resultStream, Uint32Array);
+    this.#capacity = size;
+  }
+
+  #idOf(s: string): number {
+    // Records of one worker repeat the same strings: the last two looked up are kept.
+    if (s === this.#lastString[0]) return this.#lastId[0]!;
+    if (s === this.#lastString[1]) return this.#lastId[1]!;
+    let id = this.#stringIds.get(s);
+    if (id === undefined) {
+      id = this.#strings.push(s) - 1;
+      this.#stringIds.set(s, id);
+    }
+    this.#lastString[1] = this.#lastString[0]!;
+    this.#lastId[1] = this.#lastId[0]!;
+    this.#lastString[0] = s;
+    this.#lastId[0] = id;
+    return id;
   }
 
   /**
@@ -98,14 +226,54 @@ export class TaskRecords {
     return { tasks: this.#log.subarray(cursor, this.#logged), cursor: this.#logged };
   }
 
-  /** The task's result, once a stream holds it. */
+  /** Whether a stream holds the task's result. */
+  hasResult(index: number): boolean {
+    return index < this.#capacity && this.#result[index] !== 0;
+  }
+
+  /** The task's result, once a stream holds it, decoded now (a RunFolderError if it cannot be). */
   result(index: number): ResultFile | undefined {
-    return this.#results.get(index);
+    if (!this.hasResult(index)) return undefined;
+    const at = this.#resultAt[index]!;
+    const bytes = this.#chunks[this.#resultChunk[index]!]!.subarray(at, at + this.#resultLength[index]!);
+    const stream = () => `${this.folder.streamsDir}/${this.#strings[this.#resultStream[index]!]}`;
+    if (this.#result[index] === VALUE_ONLY) {
+      const summary = this.resultSummary(index)!;
+      let value: unknown;
+      try {
+        value = packr.unpack(bytes);
+      } catch (error) {
+        throw new RunFolderError(stream(), `${stream()} holds task ${index}'s result, whose value is not msgpack: ${(error as Error).message}`, { cause: error });
+      }
+      return { ok: true, value, host: summary.host, jobId: summary.jobId, startedAt: summary.startedAt, endedAt: summary.endedAt };
+    }
+    const record = decodeTaskRecord(bytes, stream());
+    return "result" in record ? record.result : undefined;
+  }
+
+  /** What the task's result says, without decoding its value. */
+  resultSummary(index: number): ResultSummary | undefined {
+    if (!this.hasResult(index)) return undefined;
+    return {
+      ok: this.#result[index] !== FAILED_RECORD,
+      host: this.#strings[this.#resultHost[index]!]!,
+      jobId: this.#strings[this.#resultJob[index]!]!,
+      startedAt: this.#resultStarted[index]!,
+      endedAt: this.#resultEnded[index]!,
+    };
   }
 
   /** The task's latest state record. */
   state(index: number): StateFile | undefined {
-    return this.#states.get(index);
+    const code = index < this.#capacity ? this.#state[index]! : 0;
+    if (code === 0) return undefined;
+    return {
+      state: STATES[code - 1]!,
+      host: this.#strings[this.#stateHost[index]!]!,
+      jobId: this.#strings[this.#stateJob[index]!]!,
+      pid: this.#statePid[index]!,
+      at: this.#stateAt[index]!,
+    };
   }
 
   /** How many tasks have a record (a state or a result): tasks that workers took up. */

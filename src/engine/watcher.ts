@@ -4,7 +4,7 @@
 // (tracked.ts), a job's other files (job-files.ts), and what users see of it
 // (job-watcher.ts).
 import { isTerminal, type JobState } from "../base/job-state.js";
-import { setJobId, setJobState, settleJob, type Job } from "../core/job.js";
+import { setJobId, setJobState, settleJob, type Job, type TaskRun } from "../core/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../core/outcome.js";
 import { decodeClaim, decodeResult, decodeState, stateFileEnd, type ResultFile, type StateFile } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
@@ -226,7 +226,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
             }
             const listed = listing(results, t.folder.resultsDir);
             const streamed = t.pool ? followed(streams, t) : undefined;
-            const hasResult = listed?.has(RunFolder.resultName(t.job.taskIndex)) || streamed?.result(t.job.taskIndex) !== undefined;
+            const hasResult = listed?.has(RunFolder.resultName(t.job.taskIndex)) || streamed?.hasResult(t.job.taskIndex) === true;
             if (t.pool && t.worker === undefined) {
               if (hasResult) return this.#settleFromResult(t);
               const streamedState = streamed?.state(t.job.taskIndex);
@@ -362,8 +362,13 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   }
 
   async #settleFromResult(t: Tracked): Promise<boolean> {
-    const streamed = this.#streamed(t)?.result(t.job.taskIndex);
-    await this.#settleWith(t, streamed ?? decodeResult(await this.files.readFile(t.job.paths.result), t.job.paths.result));
+    const records = this.#streamed(t);
+    if (records?.hasResult(t.job.taskIndex)) {
+      if (!settleCompleted(t.job, records)) await this.#settleWith(t, records.result(t.job.taskIndex)!);
+      this.#tracked.delete(t.job);
+      return true;
+    }
+    await this.#settleWith(t, decodeResult(await this.files.readFile(t.job.paths.result), t.job.paths.result));
     return true;
   }
 
@@ -454,7 +459,14 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     const error = [records, ...listed].find((r): r is Error => r instanceof Error);
     if (!error) {
       unit.readFailures = 0;
-      return unit.takeChanged(records as TaskRecords | undefined, listed as (Set<string> | undefined)[]).map((job) => this.#alone(unit, job));
+      const streamed = records as TaskRecords | undefined;
+      const out: Tracked[] = [];
+      for (const job of unit.takeChanged(streamed, listed as (Set<string> | undefined)[])) {
+        // A completed task settles here (with no stage-out to wait for): a million finished tasks cost no tracking each.
+        if (!unit.exitMarkers && streamed && settleCompleted(job, streamed)) continue;
+        out.push(this.#alone(unit, job));
+      }
+      return out;
     }
     this.#stats.lastError = error;
     this.#unitFailed = true;
@@ -566,6 +578,44 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
     settleJob(t.job, outcome);
     this.#tracked.delete(t.job);
     return true;
+  }
+}
+
+/**
+ * Settles a pooled job whose stream holds its result, if the task completed:
+ * COMPLETED at once, its value decoded from the record when first asked for
+ * (a million results cost their summaries, not their values). False for a
+ * failed task's result, which the caller decodes whole.
+ */
+function settleCompleted(job: Job<unknown>, records: TaskRecords): boolean {
+  const summary = records.resultSummary(job.taskIndex);
+  if (!summary?.ok) return false;
+  setJobId(job, summary.jobId);
+  settleJob(job, new StreamedOutcome(records, job.taskIndex));
+  return true;
+}
+
+/** A completed task's outcome whose value stays in its stream record until asked for. */
+class StreamedOutcome {
+  readonly state = "COMPLETED" as const;
+  #decoded: { value: unknown } | undefined;
+
+  constructor(
+    private readonly records: TaskRecords,
+    private readonly index: number,
+  ) {}
+
+  get ran(): TaskRun {
+    const { host, startedAt, endedAt } = this.records.resultSummary(this.index)!;
+    return { host, startedAt, endedAt };
+  }
+
+  get value(): unknown {
+    if (!this.#decoded) {
+      const result = this.records.result(this.index);
+      this.#decoded = { value: result?.ok ? result.value : undefined };
+    }
+    return this.#decoded.value;
   }
 }
 

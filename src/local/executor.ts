@@ -123,10 +123,9 @@ export class LocalExecutor implements Executor {
     await writeFileAtomic(folder.spec, encodeSpec(records));
     const manifest: Manifest = { version: MANIFEST_VERSION, kind: "local", createdAt: new Date().toISOString(), taskCount: records.length, jobId: null, array: true, ranks: 1 };
     await writeFileAtomic(folder.manifest, encodeManifest(manifest));
-    const source = { kind: "local", folder, transport: this.#transport };
+    setOrigin({ kind: "local", folder, transport: this.#transport });
     const jobs = records.map((_, i) => {
       const job = newJob(this.#backend, `local-${basename(folder.dir)}_${i}`, i, folder);
-      setOrigin(job, source);
       this.#watcher.track(job, folder, job.id, undefined);
       return job;
     });

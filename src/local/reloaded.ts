@@ -39,10 +39,9 @@ function reloadLocalJobs(folder: RunFolder, taskCount: number): Job<unknown>[] {
     cancel: (job) => scheduler.cancel(job.id),
     readText: (path) => local.readFile(path).then(String, () => ""),
   };
-  const source = { kind: "local", folder, transport: local };
+  setOrigin({ kind: "local", folder, transport: local });
   return Array.from({ length: taskCount }, (_, i) => {
     const job = newJob(backend, `local-${basename(folder.dir)}_${i}`, i, folder);
-    setOrigin(job, source);
     scheduler.adopt(job.id, job.paths.state);
     watcher.track(job, folder, job.id, undefined);
     return job;

@@ -15,20 +15,36 @@ const HEADER = 8;
 /** No record is this large; a length above it is a corrupt header, not a record still being written. */
 export const MAX_RECORD = 64 * 2 ** 20;
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
+/** Slice-by-8 tables: table k advances a byte through k more zero bytes (table 0 is the usual one). */
+const CRC_TABLES = (() => {
+  const t = new Uint32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
+    t[n] = c >>> 0;
   }
-  return table;
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k * 256 + n] = (t[(k - 1) * 256 + n]! >>> 8) ^ t[t[(k - 1) * 256 + n]! & 0xff]!;
+  return t;
 })();
 
-/** CRC-32 (IEEE 802.3, as zlib's), in plain JavaScript: the runner also runs on Node 18, whose zlib has no crc32. */
-export function crc32(data: Uint8Array): number {
+/** CRC-32 (IEEE 802.3, as zlib's) of `data[start, end)`, in plain JavaScript (the runner also runs on Node 18, whose zlib has no crc32), eight bytes a step. */
+export function crc32(data: Uint8Array, start = 0, end = data.length): number {
+  const t = CRC_TABLES;
   let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    const a = (c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24))) >>> 0;
+    c =
+      t[1792 + (a & 0xff)]! ^
+      t[1536 + ((a >>> 8) & 0xff)]! ^
+      t[1280 + ((a >>> 16) & 0xff)]! ^
+      t[1024 + (a >>> 24)]! ^
+      t[768 + data[i + 4]!]! ^
+      t[512 + data[i + 5]!]! ^
+      t[256 + data[i + 6]!]! ^
+      t[data[i + 7]!]!;
+  }
+  for (; i < end; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
@@ -57,33 +73,50 @@ export interface StreamRead {
   readonly stopped?: "torn" | "corrupt";
 }
 
+/** Where a scan of a stream's bytes stopped: the stream offset after the last good record, and why it stopped early, if it did. */
+export interface StreamScan {
+  readonly offset: number;
+  readonly stopped?: "torn" | "corrupt";
+}
+
 /**
- * Parses the records in `bytes`, which start at stream offset `offset` (0 is
- * the file's start, where the magic is). Stops at the first record that is
- * incomplete or fails its checksum.
+ * Visits the good records in `bytes` (which start at stream offset `offset`;
+ * 0 is the file's start, where the magic is) in place: `visit` gets each
+ * payload as `bytes[start, end)`, with no copy. Stops at the first record
+ * that is incomplete or fails its checksum.
  */
-export function parseRecords(bytes: Uint8Array, offset = 0): StreamRead {
+export function scanRecords(bytes: Uint8Array, offset: number, visit: (bytes: Buffer, start: number, end: number) => void): StreamScan {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   if (offset === 0) {
-    if (buf.length < STREAM_MAGIC.length) return { records: [], offset: 0, ...(buf.length ? { stopped: "torn" as const } : {}) };
-    if (!buf.subarray(0, STREAM_MAGIC.length).equals(STREAM_MAGIC)) return { records: [], offset: 0, stopped: "corrupt" };
+    if (buf.length < STREAM_MAGIC.length) return { offset: 0, ...(buf.length ? { stopped: "torn" as const } : {}) };
+    if (!buf.subarray(0, STREAM_MAGIC.length).equals(STREAM_MAGIC)) return { offset: 0, stopped: "corrupt" };
     at = STREAM_MAGIC.length;
   }
-  const records: Buffer[] = [];
   while (at < buf.length) {
-    if (buf.length - at < HEADER) return { records, offset: offset + at, stopped: "torn" };
+    if (buf.length - at < HEADER) return { offset: offset + at, stopped: "torn" };
     const length = buf.readUInt32LE(at);
     // No record is empty: zeros here are a tail not written yet (a file system that shows the size first), or never.
-    if (length === 0) return { records, offset: offset + at, stopped: "torn" };
-    if (length > MAX_RECORD) return { records, offset: offset + at, stopped: "corrupt" };
-    if (buf.length - at - HEADER < length) return { records, offset: offset + at, stopped: "torn" };
-    const payload = buf.subarray(at + HEADER, at + HEADER + length);
-    if (crc32(payload) !== buf.readUInt32LE(at + 4)) return { records, offset: offset + at, stopped: "corrupt" };
-    records.push(Buffer.from(payload));
-    at += HEADER + length;
+    if (length === 0) return { offset: offset + at, stopped: "torn" };
+    if (length > MAX_RECORD) return { offset: offset + at, stopped: "corrupt" };
+    if (buf.length - at - HEADER < length) return { offset: offset + at, stopped: "torn" };
+    const start = at + HEADER;
+    if (crc32(buf, start, start + length) !== buf.readUInt32LE(at + 4)) return { offset: offset + at, stopped: "corrupt" };
+    visit(buf, start, start + length);
+    at = start + length;
   }
-  return { records, offset: offset + at };
+  return { offset: offset + at };
+}
+
+/**
+ * Parses the records in `bytes`, which start at stream offset `offset` (0 is
+ * the file's start, where the magic is), each copied out. Stops at the first
+ * record that is incomplete or fails its checksum.
+ */
+export function parseRecords(bytes: Uint8Array, offset = 0): StreamRead {
+  const records: Buffer[] = [];
+  const scan = scanRecords(bytes, offset, (buf, start, end) => records.push(Buffer.from(buf.subarray(start, end))));
+  return { records, ...scan };
 }
 
 /** Reads a stream's good records from `offset` on; a missing file reads as nothing new. */

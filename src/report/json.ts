@@ -14,7 +14,24 @@
  * - Compact, as `JSON.stringify` without indentation. Circular structures are not handled (msgpack has none).
  */
 export function toJson(value: unknown): string {
+  // Most values are plain JSON already: JSON.stringify writes those natively, a million results in a second.
+  if (plain(value, 0)) return JSON.stringify(value);
   return encode(value) ?? "null";
+}
+
+/** Whether JSON.stringify writes `value` as toJson would: finite numbers, strings, booleans, null, and plain arrays and objects of them (not too deep to check). */
+function plain(value: unknown, depth: number): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (typeof value !== "object" || depth > 32) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!(i in value) || !plain(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in value) if (!plain((value as Record<string, unknown>)[key], depth + 1)) return false;
+  return true;
 }
 
 /** JSON text of `value`, or undefined where JSON.stringify would drop it (undefined, function, symbol). */

@@ -34,36 +34,64 @@ export interface SubmissionSummary {
   readonly etaMs: number | undefined;
 }
 
-/** The exit code of `status` and `watch`: 3 while any task is pending or running, else 1 if any failed, else 0. */
-export function exitCodeOf(tasks: readonly TaskView[]): 0 | 1 | 3 {
-  if (tasks.some((t) => t.state === "PENDING" || t.state === "RUNNING")) return 3;
-  return tasks.some((t) => t.state !== "COMPLETED") ? 1 : 0;
+/** The exit code of `status` and `watch`, from the submissions' counts: 3 while any task is pending or running, else 1 if any failed, else 0. */
+export function exitCodeOfSummaries(summaries: readonly SubmissionSummary[]): 0 | 1 | 3 {
+  if (summaries.some((s) => s.running + s.pending > 0)) return 3;
+  return summaries.some((s) => s.failed > 0) ? 1 : 0;
 }
 
-/**
- * Counts per submission, in order of first appearance. The ETA is the mean
- * duration of the completed tasks times the rounds the unfinished tasks still
- * need, with as many at once as run now (at least one).
- */
-export function summarize(tasks: readonly TaskView[]): SubmissionSummary[] {
-  const groups = new Map<string, TaskView[]>();
-  for (const t of tasks) {
-    const group = groups.get(t.submission);
-    if (group) group.push(t);
-    else groups.set(t.submission, [t]);
+/** One submission's counts so far. */
+interface Counts {
+  tasks: number;
+  reruns: number;
+  readonly states: Partial<Record<JobState, number>>;
+  durations: number;
+  durationSum: number;
+}
+
+/** Counts tasks per submission as they are added: summarize, without a view object per task. */
+export class SummaryCounter {
+  readonly #groups = new Map<string, Counts>();
+
+  /** Adds one task. */
+  add(submission: string, state: JobState, rerun: boolean, startedAt: number | undefined, endedAt: number | undefined): void {
+    let g = this.#groups.get(submission);
+    if (!g) {
+      g = { tasks: 0, reruns: 0, states: {}, durations: 0, durationSum: 0 };
+      this.#groups.set(submission, g);
+    }
+    g.tasks++;
+    if (rerun) g.reruns++;
+    g.states[state] = (g.states[state] ?? 0) + 1;
+    if (state === "COMPLETED" && startedAt !== undefined && endedAt !== undefined) {
+      g.durations++;
+      g.durationSum += endedAt - startedAt;
+    }
   }
-  return [...groups].map(([id, group]) => {
-    const states: Partial<Record<JobState, number>> = {};
-    for (const t of group) states[t.state] = (states[t.state] ?? 0) + 1;
-    const running = states.RUNNING ?? 0;
-    const pending = states.PENDING ?? 0;
-    const done = group.length - running - pending;
-    const durations = group.flatMap((t) => (t.state === "COMPLETED" && t.startedAt !== undefined && t.endedAt !== undefined ? [t.endedAt - t.startedAt] : []));
-    const mean = durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : undefined;
-    const left = running + pending;
-    const etaMs = left === 0 ? 0 : mean === undefined ? undefined : Math.ceil(left / Math.max(running, 1)) * mean;
-    return { id, tasks: group.length, states, reruns: group.filter((t) => t.rerun).length, done, running, pending, failed: done - (states.COMPLETED ?? 0), etaMs };
-  });
+
+  /**
+   * Counts per submission, in order of first appearance. The ETA is the mean
+   * duration of the completed tasks times the rounds the unfinished tasks still
+   * need, with as many at once as run now (at least one).
+   */
+  summaries(): SubmissionSummary[] {
+    return [...this.#groups].map(([id, g]) => {
+      const running = g.states.RUNNING ?? 0;
+      const pending = g.states.PENDING ?? 0;
+      const done = g.tasks - running - pending;
+      const mean = g.durations ? g.durationSum / g.durations : undefined;
+      const left = running + pending;
+      const etaMs = left === 0 ? 0 : mean === undefined ? undefined : Math.ceil(left / Math.max(running, 1)) * mean;
+      return { id, tasks: g.tasks, states: { ...g.states }, reruns: g.reruns, done, running, pending, failed: done - (g.states.COMPLETED ?? 0), etaMs };
+    });
+  }
+}
+
+/** Counts per submission (SummaryCounter.summaries) of these tasks. */
+export function summarize(tasks: readonly TaskView[]): SubmissionSummary[] {
+  const counter = new SummaryCounter();
+  for (const t of tasks) counter.add(t.submission, t.state, t.rerun, t.startedAt, t.endedAt);
+  return counter.summaries();
 }
 
 /** A duration as people read it: 45s, 3m 05s, 2h 10m. */

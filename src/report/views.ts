@@ -1,28 +1,51 @@
 import { basename } from "node:path";
 import { isTerminal } from "../base/job-state.js";
 import { runOf, type Job } from "../core/job.js";
-import { originOf } from "../engine/origin.js";
+import { originOf, originSourceOf, rootIndex, type OriginSource } from "../engine/origin.js";
 import { followedRecords } from "../engine/task-records.js";
 import { decodeState } from "../protocol/records.js";
 import { unlessUnreachable } from "../transport/transport.js";
-import type { TaskView } from "./summary.js";
+import { SummaryCounter, type SubmissionSummary, type TaskView } from "./summary.js";
 
 /** The jobs as the reports show them; `index` is each one's place in `jobs`. Reads nothing. */
 export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
+  const submissionOf = submissionNames();
   return jobs.map((job, index) => {
-    const origin = originOf(job);
+    const source = originSourceOf(job);
+    const submission = submissionOf(source);
     const ran = runOf(job);
-    const rootDir = origin?.root.dir;
-    return {
-      index,
-      submission: rootDir ? basename(rootDir) : "jobs",
-      task: origin?.root.index ?? job.taskIndex,
-      id: job.id,
-      state: job.state,
-      rerun: origin !== undefined && origin.root.dir !== origin.folder.dir,
-      ...(ran ? { host: ran.host, startedAt: ran.startedAt, endedAt: ran.endedAt } : {}),
-    };
+    const task = source ? rootIndex(source, job) : job.taskIndex;
+    const rerun = source?.rerun !== undefined;
+    return ran
+      ? { index, submission, task, id: job.id, state: job.state, rerun, host: ran.host, startedAt: ran.startedAt, endedAt: ran.endedAt }
+      : { index, submission, task, id: job.id, state: job.state, rerun };
   });
+}
+
+/** The submission a job belongs to, as the reports name it: its original folder's name, once per submission. */
+function submissionNames(): (source: OriginSource | undefined) => string {
+  const names = new Map<OriginSource, string>();
+  return (source) => {
+    if (!source) return "jobs";
+    let name = names.get(source);
+    if (name === undefined) {
+      name = basename(source.rerun?.dir ?? source.folder.dir);
+      names.set(source, name);
+    }
+    return name;
+  };
+}
+
+/** summarize(viewsOf(jobs)), without a view per job: what status and watch print for a million tasks. */
+export function summaryOf(jobs: readonly Job<unknown>[]): SubmissionSummary[] {
+  const submissionOf = submissionNames();
+  const counter = new SummaryCounter();
+  for (const job of jobs) {
+    const source = originSourceOf(job);
+    const ran = runOf(job);
+    counter.add(submissionOf(source), job.state, source?.rerun !== undefined, ran?.startedAt, ran?.endedAt);
+  }
+  return counter.summaries();
 }
 
 /**

@@ -116,6 +116,11 @@ async function rerunsOf(transport: Transport, dir: string, manifest: Manifest): 
 
 /** The futures of the submissions, oldest first, each task once: its latest run, with the runs it replaced linked. */
 function latestRuns(found: readonly Found[]): Job<unknown>[] {
+  // No reruns: every task is listed once, as it was made (a million of them need no bookkeeping).
+  if (found.every((f) => f.listed && !f.manifest.rerun)) {
+    const made = found.map(({ dir, manifest, reload }) => reload.jobs(new RunFolder(dir), manifest));
+    return made.length === 1 ? made[0]! : made.flat();
+  }
   const latest = new Map<string, Job<unknown>>();
   /** Runs of tasks that are not listed, kept to link a listed later run to them. */
   const unlisted = new Map<string, Job<unknown>>();

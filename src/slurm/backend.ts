@@ -1,6 +1,6 @@
 import { failedResult } from "../protocol/results.js";
 import { ParameterError } from "../base/errors.js";
-import { Job, newJob, type JobBackend } from "../core/job.js";
+import { folderOf, Job, newJob, type JobBackend } from "../core/job.js";
 import { setOrigin } from "../engine/origin.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
@@ -26,6 +26,14 @@ interface Placement {
 
 /** Every Slurm future's placement, written once when the future is made (the one table of facts the backend keeps about a job). */
 const placements = new WeakMap<Job<unknown>, Placement>();
+/** The one placement of a packed submission's futures, by the folder they share. */
+const poolPlacements = new WeakMap<RunFolder, Placement>();
+
+/** Where a job runs; undefined for futures not made by this backend. */
+function placementOf(job: Job<unknown>): Placement | undefined {
+  const folder = folderOf(job);
+  return placements.get(job) ?? (folder ? poolPlacements.get(folder) : undefined);
+}
 
 /**
  * The `afterok` dependency on `jobs`: a whole array as `A` when every one of
@@ -57,7 +65,7 @@ function slurmDependency(jobs: readonly Job<unknown>[]): { dependency: string; a
   const byJob = new Map<string, { size: number; indices: Set<number> | undefined }>();
   const byPool = new Map<WorkerPool, number[]>();
   for (const [i, job] of jobs.entries()) {
-    const id = placements.get(job);
+    const id = placementOf(job);
     if (!id) {
       problems.push(`Expected \`after[${i}]\` to be a job future from SlurmExecutor or loadJobs, got \`${String((job as { id?: unknown } | null)?.id ?? job)}\``);
       continue;
@@ -112,7 +120,7 @@ export class SlurmBackend implements JobBackend {
   }
   async cancel(job: Job<unknown>): Promise<void> {
     if (job.done()) return;
-    const pool = placements.get(job)?.pool;
+    const pool = placementOf(job)?.pool;
     if (pool) await this.#cancelPooled(job, pool);
     else {
       await this.scheduler.cancel(job.id);
@@ -179,7 +187,7 @@ export class SlurmBackend implements JobBackend {
     return Promise.all(mine.map(async ({ name }) => decodeAttempt(await this.transport.readFile(posix.join(dir, name)), posix.join(dir, name))));
   }
   async readRankResults(job: Job<unknown>): Promise<Array<ResultFile | undefined>> {
-    const ranks = placements.get(job)?.ranks ?? 1;
+    const ranks = placementOf(job)?.ranks ?? 1;
     const dir = posix.dirname(job.paths.result);
     const deadline = Date.now() + RANK_WAIT_MS;
     const read = async (rank: number): Promise<ResultFile | undefined> => {
@@ -200,7 +208,7 @@ export class SlurmBackend implements JobBackend {
   /** A packed task's log from its worker's log streams (a version 1 folder's: its own file); any other task's, its file. */
   async readLog(job: Job<unknown>, which: "out" | "err"): Promise<Buffer> {
     const path = which === "out" ? job.paths.stdout : job.paths.stderr;
-    const pool = placements.get(job)?.pool;
+    const pool = placementOf(job)?.pool;
     if (!pool) return this.#readBytes(path);
     // Its id is its worker's (A_w) once a worker took it: then only that worker's streams are read.
     const worker = /^\d+_\d+$/.test(job.id) ? job.id : undefined;
@@ -221,7 +229,7 @@ export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Ma
   const jobs = manifest.workers ? pooledJobs(backend, folder, manifest) : arrayJobs(backend, folder, manifest);
   const { rerun } = manifest;
   const source = { kind: "slurm", folder, transport: backend.transport, ...(rerun ? { rerun: { dir: posix.join(posix.dirname(folder.dir), rerun.of), tasks: rerun.tasks } } : {}) };
-  for (const job of jobs) setOrigin(job, source);
+  setOrigin(source);
   return jobs;
 }
 
@@ -258,11 +266,8 @@ function arrayJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest 
 function pooledJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
   const pool = new WorkerPool(folder, manifest, backend);
   const placement: Placement = { jobId: manifest.jobId, index: undefined, size: 1, ranks: manifest.ranks, pool };
-  const jobs = Array.from({ length: manifest.taskCount }, (_, i) => {
-    const job = newJob(backend, manifest.jobId, i, folder);
-    placements.set(job, placement);
-    return job;
-  });
+  poolPlacements.set(folder, placement);
+  const jobs = Array.from({ length: manifest.taskCount }, (_, i) => newJob(backend, manifest.jobId, i, folder));
   backend.watcher.trackPool(jobs, pool, manifest.exitMarkers ?? false);
   return jobs;
 }

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { homedir } from "node:os";
 import { posix } from "node:path";
-import { Client, type ConnectConfig, type SFTPWrapper } from "ssh2";
+import type { Client, ConnectConfig, SFTPWrapper } from "ssh2";
 import { checkHostKey, describeHostKeyProblem, hostKeyAlgorithms, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.js";
 import { describeKeyPath, isInlineKey, type SshOptions } from "./ssh-options.js";
 
@@ -48,8 +48,10 @@ export async function openConnection(s: ConnectSettings, onLost: (c: Connection,
   const privateKey = await loadPrivateKey(s, fail);
   const agent = s.agent === true ? process.env.SSH_AUTH_SOCK : s.agent;
   if (s.agent === true && !agent) throw fail("auth", "`agent: true` but SSH_AUTH_SOCK is not set: start ssh-agent, or pass the agent's socket path or a privateKey");
+  // Loaded on the first connection (before the socket opens): a command that stays on this machine never needs ssh2.
+  const ssh2 = await import("ssh2");
   const socket = await openSocket(s, fail);
-  const client = await handshake(s, socket, known, { privateKey, agent }, fail);
+  const client = await handshake(ssh2, s, socket, known, { privateKey, agent }, fail);
   const sftp = await openSftp(s, client, fail);
   const c: Connection = { client, sftp, socket, closed: false, lastData: Date.now() };
   socket.on("data", () => (c.lastData = Date.now()));
@@ -99,12 +101,19 @@ function openSocket(s: ConnectSettings, fail: Fail): Promise<Socket> {
 }
 
 /** SSH handshake and authentication on an open socket, with the host key checked against known_hosts. */
-async function handshake(s: ConnectSettings, socket: Socket, known: KnownHosts, auth: { privateKey: Buffer | string | undefined; agent: string | undefined }, fail: Fail): Promise<Client> {
+async function handshake(
+  ssh2: typeof import("ssh2"),
+  s: ConnectSettings,
+  socket: Socket,
+  known: KnownHosts,
+  auth: { privateKey: Buffer | string | undefined; agent: string | undefined },
+  fail: Fail,
+): Promise<Client> {
   const algorithms = hostKeyAlgorithms(knownKeyTypes(known.entries, s.host, s.port));
   let hostKeyProblem: string | undefined;
   let handshakeDone = false;
   const agentProblems: string[] = [];
-  const client = new Client();
+  const client = new ssh2.Client();
   const config: ConnectConfig = {
     sock: socket,
     username: s.username,

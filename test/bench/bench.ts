@@ -356,6 +356,22 @@ await executor.watcher.pollNow();
 const pollCalls = executor.watcher.stats().calls.squeue - c0.squeue;
 await execa("scancel", [...new Set(jobs.map((j) => j.id.split("_")[0]!))]);
 
+// A million futures in a process of their own (million.ts), then the command line on that folder once every task has a result.
+const million = { n: Number(process.env.BENCH_MILLION ?? "1000000"), mapArrayMs: NaN, heapMb: NaN, rssMb: NaN, pollMs: NaN, statusMs: NaN, resultsMs: NaN, folder: "" };
+{
+  log(`${million.n.toLocaleString("en")} futures`);
+  const r = await execa(process.execPath, ["--expose-gc", "--import", "tsx", join(root, "test/bench/million.ts"), String(million.n)], { cwd: root });
+  Object.assign(million, JSON.parse(r.stdout.trim().split("\n").at(-1)!));
+  const bin = join(root, "dist/src/cli.js");
+  if (!largest) await execa("npm", ["run", "build"], { cwd: root });
+  for (const command of ["status", "results"] as const) {
+    const t0 = performance.now();
+    const run = await execa(process.execPath, [bin, command, million.folder], { reject: false, stdout: "ignore" });
+    if (run.exitCode !== 0) throw new Error(`bench: slurmkit ${command} on ${million.n} tasks exited ${run.exitCode}: ${run.stderr}`);
+    million[`${command}Ms`] = performance.now() - t0;
+  }
+}
+
 console.log(`slurmkit benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, test cluster (2 nodes × 2 CPUs)`);
 console.log("");
 console.log("| workload | how | seconds | speed vs raw | sbatch | squeue | sacct |");
@@ -386,5 +402,9 @@ console.log(`memory sample of a running task's process tree: ${sampleMs.toFixed(
 console.log(`claims: ${claimMs.toFixed(4)} ms per task, ${claimFiles} claim files (4 workers taking 10,000 tasks by blocks, exclusive creates on this machine's file system)`);
 console.log(
   `mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.stats().calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`,
+);
+console.log(
+  `${million.n.toLocaleString("en")} futures from one mapArray (held): ${(million.mapArrayMs / 1000).toFixed(1)} s, heap +${million.heapMb.toFixed(0)} MiB (${((million.heapMb * 2 ** 20) / million.n).toFixed(0)} B each), RSS ${million.rssMb.toFixed(0)} MiB; one poll ${million.pollMs.toFixed(0)} ms. ` +
+    `Once every task has a result (streams written as workers write them): slurmkit status ${million.statusMs.toFixed(0)} ms, slurmkit results ${million.resultsMs.toFixed(0)} ms (to /dev/null)`,
 );
 process.exit(0);

@@ -64,6 +64,29 @@ describe("task records in worker streams", () => {
     expect(records.problems).toEqual([]);
   });
 
+  test("results are decoded when asked: a plain value, one only msgpackr can read, a failed task's error; each with its summary, and states rebuilt whole", async () => {
+    const f = await folder();
+    const w = await StreamWriter.create(f.taskStream("7_0", 0));
+    const failed: ResultFile = { ok: false, state: "TIMEOUT", error: { name: "E", message: "late", stack: "E: late" }, host: "n2", jobId: "7_0", startedAt: 3, endedAt: 4 };
+    w.append(encodeTaskRecord({ index: 0, result: result({ loss: 0.25, tags: ["a"] }) }));
+    w.append(encodeTaskRecord({ index: 1, result: result(new Set([1, 2])) }));
+    w.append(encodeTaskRecord({ index: 2, result: failed }));
+    w.append(encodeTaskRecord({ index: 5000, state: state("REQUEUED", 9, "7_3") }));
+    await w.close();
+    const records = new TaskRecords(new LocalTransport(), f);
+    await records.refresh();
+    expect(records.result(0)).toEqual(result({ loss: 0.25, tags: ["a"] }));
+    expect(records.result(1)).toEqual(result(new Set([1, 2])));
+    expect(records.result(2)).toEqual(failed);
+    expect([0, 1, 2, 3, 5000].map((i) => records.hasResult(i))).toEqual([true, true, true, false, false]);
+    expect(records.resultSummary(2)).toEqual({ ok: false, host: "n2", jobId: "7_0", startedAt: 3, endedAt: 4 });
+    expect(records.resultSummary(1)).toEqual({ ok: true, host: "n1", jobId: "7_0", startedAt: 1, endedAt: 2 });
+    expect(records.state(5000)).toEqual(state("REQUEUED", 9, "7_3"));
+    expect(records.state(4999)).toBeUndefined();
+    expect(records.recorded).toBe(4);
+    expect([...records.changedSince(0).tasks]).toEqual([0, 1, 2, 5000]);
+  });
+
   test("a torn tail is read once it is whole; a flipped byte stops the stream there, and the task whose record was lost has no result (never another task's)", async () => {
     const f = await folder();
     const path = f.taskStream("7_1", 0);

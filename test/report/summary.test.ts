@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { exitCodeOf, formatElapsed, progressLine, statusTable, summarize, tasksTable, type TaskView } from "../../src/report/summary.js";
+import { exitCodeOfSummaries, formatElapsed, progressLine, statusTable, summarize, tasksTable, type TaskView } from "../../src/report/summary.js";
 import { attemptSection } from "../../src/cli/logs.js";
 
 const view = (index: number, state: TaskView["state"], extra: Partial<TaskView> = {}): TaskView => ({ index, submission: "S1", task: index, id: `7_${index}`, state, rerun: false, ...extra });
@@ -30,9 +30,9 @@ describe("the reports' summaries", () => {
   });
 
   test("exit codes: 3 while any task is pending or running, else 1 if any failed, else 0", () => {
-    expect(exitCodeOf([view(0, "COMPLETED"), view(1, "FAILED"), view(2, "RUNNING")])).toBe(3);
-    expect(exitCodeOf([view(0, "COMPLETED"), view(1, "TIMEOUT")])).toBe(1);
-    expect(exitCodeOf([view(0, "COMPLETED")])).toBe(0);
+    expect(exitCodeOfSummaries(summarize([view(0, "COMPLETED"), view(1, "FAILED"), view(2, "RUNNING")]))).toBe(3);
+    expect(exitCodeOfSummaries(summarize([view(0, "COMPLETED"), view(1, "TIMEOUT")]))).toBe(1);
+    expect(exitCodeOfSummaries(summarize([view(0, "COMPLETED")]))).toBe(0);
   });
 
   test("tables: tab-separated off a TTY, aligned on one, a total row for several submissions", () => {

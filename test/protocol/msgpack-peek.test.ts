@@ -1,0 +1,145 @@
+import { describe, expect, test } from "vitest";
+import { packr } from "../../src/protocol/codec.js";
+import { MsgpackCursor } from "../../src/protocol/msgpack-peek.js";
+import { decodeTaskRecord, encodeTaskRecord, peekTaskRecord, type PeekedTaskRecord } from "../../src/protocol/task-stream.js";
+
+const values: unknown[] = [
+  0,
+  1,
+  127,
+  128,
+  255,
+  256,
+  65535,
+  65536,
+  2 ** 32 - 1,
+  2 ** 32,
+  2 ** 40,
+  Number.MAX_SAFE_INTEGER,
+  -1,
+  -32,
+  -33,
+  -128,
+  -129,
+  -32768,
+  -32769,
+  -(2 ** 31),
+  -(2 ** 31) - 1,
+  -(2 ** 40),
+  0.5,
+  -1.25,
+  1e300,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  2n ** 64n - 1n,
+  -(2n ** 63n),
+  "",
+  "a",
+  "x".repeat(31),
+  "x".repeat(32),
+  "x".repeat(255),
+  "x".repeat(256),
+  "x".repeat(70_000),
+  "héllo ✓",
+  true,
+  false,
+  null,
+  undefined,
+  [],
+  [1, [2, [3, [4]]]],
+  Array.from({ length: 20 }, (_, i) => i),
+  Array.from({ length: 70_000 }, () => 0),
+  {},
+  { a: 1, b: { c: [1, "two", { d: null }] } },
+  Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i])),
+  Buffer.from([1, 2, 3]),
+  Buffer.alloc(300),
+  Buffer.alloc(70_000),
+  new Date(1_800_000_000_000),
+  new Date(1.5),
+  new Map([[1, "a"]]),
+  [undefined, { u: undefined }],
+];
+/** Values msgpackr writes as extensions other than timestamps: some with their data after the extension, so skip refuses them all. */
+const extensions: unknown[] = [new Set([1, 2]), new Error("boom"), /a+/g, new Float64Array([1.5, 2.5]), new Uint8Array([1]), { nested: [new Set(["host", "n1"])] }];
+
+const peeked = (): PeekedTaskRecord => ({ index: 0, kind: "state", state: "RUNNING", at: 0, endedAt: 0, valueStart: 0, valueEnd: 0, pid: 0, host: "", jobId: "" });
+
+describe("reading task records in place", () => {
+  test("skip passes over exactly one value of every kind msgpack holds, and numbers read as msgpackr reads them", () => {
+    const c = new MsgpackCursor();
+    for (const value of values) {
+      const bytes = packr.pack(value);
+      // Two values back to back: skipping the first lands exactly on the second.
+      const both = Buffer.concat([bytes, bytes]);
+      expect(c.reset(both, 0, both.length).skip()).toBe(true);
+      expect(c.at).toBe(bytes.length);
+      expect(c.reset(bytes, 0, bytes.length - 1).skip()).toBe(false);
+      const decoded = packr.unpack(bytes);
+      if (typeof decoded === "number") expect(Object.is(c.reset(bytes, 0, bytes.length).number(), decoded)).toBe(true);
+    }
+    for (const value of extensions) {
+      const bytes = packr.pack(value);
+      expect(c.reset(bytes, 0, bytes.length).skip()).toBe(false);
+    }
+  });
+
+  test("every state and completed result peeks as decodeTaskRecord decodes it, the value's bytes included", () => {
+    const out = peeked();
+    for (const [i, value] of values.entries()) {
+      const result = { ok: true as const, value, host: "n1", jobId: `7_${i}`, startedAt: 1_796_000_000_000 + i, endedAt: 1_796_000_000_500.5 };
+      const bytes = encodeTaskRecord({ index: i, result });
+      expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(true);
+      const whole = decodeTaskRecord(bytes, "/s.rec");
+      expect(out).toMatchObject({ index: whole.index, kind: "ok", host: "n1", jobId: `7_${i}`, at: result.startedAt, endedAt: result.endedAt });
+      expect(packr.unpack(bytes.subarray(out.valueStart, out.valueEnd))).toEqual("result" in whole && whole.result.ok ? whole.result.value : Symbol("no"));
+    }
+    // A value only a full decode can read: the record is left to decodeTaskRecord, which reads it.
+    for (const value of extensions) {
+      const bytes = encodeTaskRecord({ index: 1, result: { ok: true, value, host: "n1", jobId: "7_0", startedAt: 1, endedAt: 2 } });
+      expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(false);
+      expect(decodeTaskRecord(bytes, "/s.rec")).toMatchObject({ index: 1, result: { ok: true, value } });
+    }
+    for (const state of ["RUNNING", "COMPLETED", "FAILED", "REQUEUED"] as const) {
+      const record = { index: 2 ** 31 + 5, state: { state, host: "nödé-1", jobId: "12_3", pid: 4_000_000, at: 1_796_000_000_123 } };
+      const bytes = encodeTaskRecord(record);
+      expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(true);
+      expect(out).toMatchObject({ index: record.index, kind: "state", state, host: "nödé-1", jobId: "12_3", pid: 4_000_000, at: record.state.at });
+    }
+  });
+
+  test("a record at an offset in a larger buffer, in another key order, or with keys the schema does not know, peeks the same", () => {
+    const out = peeked();
+    const bytes = packr.pack({ result: { extra: [1, 2], endedAt: 9, jobId: "1_0", value: { x: 1 }, host: "h", startedAt: 8, ok: true }, index: 3 });
+    const framed = Buffer.concat([Buffer.from([0xc1, 0xc1]), bytes, Buffer.from([0xc1])]);
+    expect(peekTaskRecord(framed, 2, 2 + bytes.length, out)).toBe(true);
+    expect(out).toMatchObject({ index: 3, kind: "ok", host: "h", jobId: "1_0", at: 8, endedAt: 9 });
+    expect(packr.unpack(framed.subarray(out.valueStart, out.valueEnd))).toEqual({ x: 1 });
+  });
+
+  test("what it does not accept is left to decodeTaskRecord: failed results, missing or mistyped fields, foreign shapes, trailing bytes", () => {
+    const out = peeked();
+    const meta = { host: "n1", jobId: "7_0", startedAt: 1, endedAt: 2 };
+    const refused: unknown[] = [
+      { index: 0, result: { ok: false, error: { name: "E", message: "m", stack: "s" }, ...meta } },
+      { index: 0, result: { ok: true, host: "n1", jobId: "7_0", startedAt: 1 } },
+      { index: 0, result: { ok: true, value: 1, ...meta, host: 5 } },
+      { index: -1, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: 1 } },
+      { index: 0.5, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: 1 } },
+      { index: 0, state: { state: "SLEEPING", host: "n1", jobId: "7_0", pid: 1, at: 1 } },
+      { index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1.5, at: 1 } },
+      { index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: "1" } },
+      { index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: 1 }, more: 1 },
+      { index: 0 },
+      [0, 1],
+      "index",
+    ];
+    for (const record of refused) {
+      const bytes = packr.pack(record);
+      expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(false);
+    }
+    const good = encodeTaskRecord({ index: 0, result: { ok: true, value: 1, ...meta } });
+    expect(peekTaskRecord(Buffer.concat([good, Buffer.from([0])]), 0, good.length + 1, out)).toBe(false);
+    for (let cut = 0; cut < good.length; cut++) expect(peekTaskRecord(good, 0, cut, out)).toBe(false);
+  });
+});
