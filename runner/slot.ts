@@ -1,7 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { RunFolder } from "../src/protocol/run-folder.js";
-import { readSpecRecord } from "../src/protocol/spec-file.js";
+import { SpecReader } from "../src/protocol/spec-file.js";
 import type { WarningArgs } from "../src/protocol/runner-args.js";
 import { forgetWarning, passWarning } from "./attempts.js";
 import type { Ending } from "../src/core/node-side.js";
@@ -38,6 +38,8 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
   routeOutput();
   const grown = growthCheck();
   const sink = slotSink();
+  // One open spec file for the slot's life: a task costs one read of it, not an open, three reads and a close.
+  const spec = new SpecReader(folder.spec);
   return new Promise((resolve) => {
     let busy = false;
     process.on("disconnect", () => {
@@ -70,7 +72,7 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
             },
           }
         : {};
-      runOneTask({ folder, index, rank: 0, jobId, load: () => readSpecRecord(folder.spec, index), logs, report: (line) => logs.err.write(line), checkAfter: false, sink, ...requeue }).then(
+      runOneTask({ folder, index, rank: 0, jobId, load: () => spec.read(index), logs, report: (line) => logs.err.write(line), checkAfter: false, sink, ...requeue }).then(
         async (ok) => {
           await Promise.all([logs.out.drained(), logs.err.drained()]);
           busy = false;

@@ -80,17 +80,17 @@ export class PooledUnit {
 
   /**
    * Takes out the futures of tasks that show a sign of life since the last
-   * call: a record in the workers' streams, or a file of their own in
-   * `listed` (result files; state files of version 1 folders).
+   * call, handing each to `each`: a record in the workers' streams, or a
+   * file of their own in `listed` (result files; state files of version 1
+   * folders).
    */
-  takeChanged(records: TaskRecords | undefined, listed: readonly (ReadonlySet<string> | undefined)[]): Job<unknown>[] {
-    const out: Job<unknown>[] = [];
+  takeChanged(records: TaskRecords | undefined, listed: readonly (ReadonlySet<string> | undefined)[], each: (job: Job<unknown>) => void): void {
     if (records) {
       const { tasks, cursor } = records.changedSince(this.#cursor);
       this.#cursor = cursor;
-      for (const i of tasks) {
-        const job = this.take(i);
-        if (job) out.push(job);
+      for (let k = 0; k < tasks.length; k++) {
+        const job = this.take(tasks[k]!);
+        if (job) each(job);
       }
     }
     for (const names of listed) {
@@ -98,9 +98,8 @@ export class PooledUnit {
       for (const name of names) {
         const i = taskOfFile(name);
         const job = i === undefined ? undefined : this.take(i);
-        if (job) out.push(job);
+        if (job) each(job);
       }
     }
-    return out;
   }
 }

@@ -251,6 +251,16 @@ export class TaskRecords {
     return "result" in record ? record.result : undefined;
   }
 
+  /** Whether the task's result says it completed; undefined while it has none. Allocates nothing (a million tasks settle through it). */
+  resultOk(index: number): boolean | undefined {
+    return this.hasResult(index) ? this.#result[index] !== FAILED_RECORD : undefined;
+  }
+
+  /** The job id in the task's result ("" while it has none). */
+  resultJobId(index: number): string {
+    return this.hasResult(index) ? this.#strings[this.#resultJob[index]!]! : "";
+  }
+
   /** What the task's result says, without decoding its value. */
   resultSummary(index: number): ResultSummary | undefined {
     if (!this.hasResult(index)) return undefined;

@@ -461,11 +461,11 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       unit.readFailures = 0;
       const streamed = records as TaskRecords | undefined;
       const out: Tracked[] = [];
-      for (const job of unit.takeChanged(streamed, listed as (Set<string> | undefined)[])) {
+      unit.takeChanged(streamed, listed as (Set<string> | undefined)[], (job) => {
         // A completed task settles here (with no stage-out to wait for): a million finished tasks cost no tracking each.
-        if (!unit.exitMarkers && streamed && settleCompleted(job, streamed)) continue;
+        if (!unit.exitMarkers && streamed && settleCompleted(job, streamed)) return;
         out.push(this.#alone(unit, job));
-      }
+      });
       return out;
     }
     this.#stats.lastError = error;
@@ -588,9 +588,8 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
  * failed task's result, which the caller decodes whole.
  */
 function settleCompleted(job: Job<unknown>, records: TaskRecords): boolean {
-  const summary = records.resultSummary(job.taskIndex);
-  if (!summary?.ok) return false;
-  setJobId(job, summary.jobId);
+  if (records.resultOk(job.taskIndex) !== true) return false;
+  setJobId(job, records.resultJobId(job.taskIndex));
   settleJob(job, new StreamedOutcome(records, job.taskIndex));
   return true;
 }

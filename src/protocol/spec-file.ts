@@ -86,6 +86,67 @@ export async function readSpecRange(path: string, start: number, end: number, wh
   }
 }
 
+/** Offsets read at once by a SpecReader: 1,024 tasks' worth (8 KiB). */
+const OFFSETS_AT_ONCE = 1024;
+
+/**
+ * Reads tasks one by one from a spec file kept open, as a worker's slot
+ * does for thousands of tasks: the header once, the offsets table 1,024
+ * entries at a time, and then one read per task. A spec file never changes
+ * once written, so nothing read goes stale.
+ */
+export class SpecReader {
+  #file: Awaited<ReturnType<typeof open>> | undefined;
+  #count = -1;
+  /** Offsets of tasks #from .. #from + #offsets.length - 1. */
+  #from = 0;
+  #offsets: number[] = [];
+
+  constructor(
+    /** The spec file. */
+    readonly path: string,
+  ) {}
+
+  /** Task `index`'s record. */
+  async read(index: number): Promise<TaskRecord> {
+    const { path } = this;
+    if (!this.#file) {
+      const file = await open(path, "r");
+      const head = Buffer.alloc(HEADER);
+      const { bytesRead } = await file.read(head, 0, HEADER, 0);
+      if (bytesRead < HEADER || !head.subarray(0, MAGIC.length).equals(MAGIC)) {
+        await file.close();
+        throw new RunFolderError(path, `${path} is not a slurmkit spec file (no SKSPEC01 header)`);
+      }
+      this.#count = head.readUInt32LE(MAGIC.length);
+      this.#file = file;
+    }
+    if (!Number.isInteger(index) || index < 0 || index >= this.#count) throw new RunFolderError(path, `Task index ${index} is out of range: ${path} holds tasks 0 to ${this.#count - 1}`);
+    if (index < this.#from || index + 1 >= this.#from + this.#offsets.length) {
+      const n = Math.min(OFFSETS_AT_ONCE, this.#count - index) + 1;
+      const table = Buffer.alloc(8 * n);
+      const { bytesRead } = await this.#file.read(table, 0, table.length, HEADER + 8 * index);
+      if (bytesRead !== table.length) throw new RunFolderError(path, `${path} is truncated: its offsets table ends before task ${index}'s`);
+      this.#from = index;
+      this.#offsets = Array.from({ length: n }, (_, i) => table.readUInt32LE(8 * i) + 2 ** 32 * table.readUInt32LE(8 * i + 4));
+    }
+    const start = this.#offsets[index - this.#from]!;
+    const end = this.#offsets[index - this.#from + 1]!;
+    if (start < HEADER || end < start) throw new RunFolderError(path, `${path} is corrupt: task ${index} has offsets ${start}, ${end}`);
+    const body = Buffer.alloc(end - start);
+    const { bytesRead } = await this.#file.read(body, 0, body.length, start);
+    if (bytesRead !== body.length) throw new RunFolderError(path, `${path} is truncated: task ${index} needs bytes ${start}..${end}`);
+    return decodeRecord(body, path, index);
+  }
+
+  /** Closes the file. */
+  async close(): Promise<void> {
+    const file = this.#file;
+    this.#file = undefined;
+    await file?.close();
+  }
+}
+
 /** One task record; anything but a command or function record is a RunFolderError. */
 function decodeRecord(bytes: Uint8Array, path: string, index: number): TaskRecord {
   let record: unknown;

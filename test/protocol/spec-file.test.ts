@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { packr } from "../../src/protocol/codec.js";
-import { encodeSpec, readSpecRange, readSpecRecord } from "../../src/protocol/spec-file.js";
+import { encodeSpec, readSpecRange, readSpecRecord, SpecReader } from "../../src/protocol/spec-file.js";
 import type { TaskRecord } from "../../src/core/tasks.js";
 
 describe("the spec file", () => {
@@ -44,6 +44,21 @@ describe("the spec file", () => {
     const path = join(dir, "tasks.spec");
     await writeFile(path, encodeSpec(records));
     expect(await readSpecRange(path, 0, 300)).toEqual(records);
+  });
+
+  test("a reader kept open (a slot's) reads any task, in order or not, across windows of its offsets table", async () => {
+    const records: TaskRecord[] = Array.from({ length: 3_000 }, (_, i) => ({ kind: "function", moduleUrl: "file:///m.js", name: "f", arg: i % 500 === 0 ? "y".repeat(3_000) : i }));
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-spec-"));
+    const path = join(dir, "tasks.spec");
+    await writeFile(path, encodeSpec(records));
+    const reader = new SpecReader(path);
+    for (const i of [0, 1, 1023, 1024, 1025, 2999, 5, 2047, 2048, 1500, 0]) expect(await reader.read(i)).toEqual(records[i]);
+    for (let i = 0; i < 3_000; i += 7) expect(await reader.read(i)).toEqual(records[i]);
+    await expect(reader.read(3_000)).rejects.toThrow(`Task index 3000 is out of range: ${path} holds tasks 0 to 2999`);
+    await expect(reader.read(-1)).rejects.toThrow("Task index -1 is out of range");
+    await reader.close();
+    await writeFile(join(dir, "other"), "not a spec file at all");
+    await expect(new SpecReader(join(dir, "other")).read(0)).rejects.toThrow("is not a slurmkit spec file (no SKSPEC01 header)");
   });
 
   test("a file that is not a spec file is refused", async () => {
