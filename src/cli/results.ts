@@ -48,13 +48,22 @@ export async function results(args: readonly string[]): Promise<number> {
       if (endedAt !== undefined) line += `,"endedAt":${toJson(endedAt)}`;
       // Settled jobs are read as they are: a million rows do not each wait on a promise.
       const outcome = outcomeOf(job);
-      if (outcome) line += "error" in outcome ? `,"error":${toJson(errorOf(outcome.error, job))}` : `,"result":${toJson(outcome.value ?? null)}`;
+      if (outcome) line += "error" in outcome ? `,"error":${toJson(errorOf(outcome.error, job))}` : resultField(outcome, job);
       if (out.line(`${line}}`)) await out.flush();
     }
     await out.flush();
     return 0;
   } finally {
     folder.close();
+  }
+}
+
+/** A completed task's `"result"` member; an `"error"` one if its value cannot be read (it is decoded from its record only now). */
+function resultField(outcome: { readonly value: unknown }, job: Job<unknown>): string {
+  try {
+    return `,"result":${toJson(outcome.value ?? null)}`;
+  } catch (error) {
+    return `,"error":${toJson(errorOf(error, job))}`;
   }
 }
 

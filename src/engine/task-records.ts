@@ -29,6 +29,8 @@ export interface ResultSummary {
 }
 
 const STATES: readonly StateFile["state"][] = ["RUNNING", "COMPLETED", "FAILED", "REQUEUED"];
+/** No submission has more tasks than this (2^28): a record beyond it is foreign, not a reason to allocate gigabytes. */
+const MAX_TASK_INDEX = 2 ** 28 - 1;
 /** How a task's result is kept: an ok result's value alone (its record was checked when read), or a whole record (ok or failed) to decode. */
 const VALUE_ONLY = 1;
 const OK_RECORD = 2;
@@ -123,6 +125,15 @@ export class TaskRecords {
       const worker = parseTaskStreamName(name)?.worker;
       if (worker) this.#workers.add(worker);
     }
+    try {
+      this.#takeRecord(name, bytes, start, end);
+    } catch (error) {
+      // Never let one record stop the stream: it is reported, and reading goes on.
+      this.#problems.push({ stream: name, message: `${this.folder.streamsDir}/${name} holds a record that cannot be taken in: ${(error as Error).message}` });
+    }
+  }
+
+  #takeRecord(name: string, bytes: Buffer, start: number, end: number): void {
     const p = this.#peeked;
     if (peekTaskRecord(bytes, start, end, p)) {
       if (p.kind === "state") this.#noteState(p.index, p.state, p.at, p.pid, p.host, p.jobId);
@@ -168,6 +179,7 @@ export class TaskRecords {
 
   /** A record of task `index` arrived: room for it, a count if it is the task's first, and a line in the change log. */
   #arrive(index: number): void {
+    if (index > MAX_TASK_INDEX) throw new RangeError(`task ${index} is beyond any submission (at most ${MAX_TASK_INDEX + 1} tasks)`);
     if (index >= this.#capacity) this.#grow(index + 1);
     if (this.#state[index] === 0 && this.#result[index] === 0) this.#recorded++;
     if (this.#logged === this.#log.length) {

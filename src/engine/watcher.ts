@@ -228,15 +228,22 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
             const streamed = t.pool ? followed(streams, t) : undefined;
             const hasResult = listed?.has(RunFolder.resultName(t.job.taskIndex)) || streamed?.hasResult(t.job.taskIndex) === true;
             if (t.pool && t.worker === undefined) {
-              if (hasResult) return this.#settleFromResult(t);
+              if (hasResult && !t.exitMarkers) return this.#settleFromResult(t);
               const streamedState = streamed?.state(t.job.taskIndex);
-              if (!streamedState && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+              if (hasResult) {
+                // Its submission stages out: the result counts once its worker's exit marker is listed (below).
+                const fromStream = streamed?.hasResult(t.job.taskIndex) ? streamed.resultJobId(t.job.taskIndex) : undefined;
+                await learnWorker(t, fromStream ?? decodeResult(await this.files.readFile(t.job.paths.result), t.job.paths.result).jobId);
+              } else if (!streamedState && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
                 // Nothing of it yet after all: it waits with its submission's other tasks.
                 this.#tracked.delete(t.job);
-                this.#unitOf(t).putBack(t.job);
+                const unit = this.#unitOf(t);
+                unit.putBack(t.job);
+                if (t.cancelled) unit.cancelled.add(t.job.taskIndex);
                 return false;
+              } else {
+                await learnWorker(t, (streamedState ?? decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state)).jobId);
               }
-              await learnWorker(t, (streamedState ?? decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state)).jobId);
             }
             const state = lookup(queue, t);
             if (hasResult) {
@@ -265,7 +272,8 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
         }
       }
       for (const unit of this.#units.values()) {
-        if (unit.waiting === 0 || unit.pool.alive(queue)) continue;
+        // A unit whose folder could not be read this poll is not judged on what it showed before.
+        if (unit.waiting === 0 || unit.readFailures > 0 || unit.pool.alive(queue)) continue;
         try {
           changed = (await this.#poolEnded(unit, queue)) || changed;
         } catch (error) {

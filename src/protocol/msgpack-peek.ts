@@ -4,6 +4,9 @@
 // (task-stream.ts peeks at them, and decodes a record whole only on demand).
 // Anything unexpected returns NaN or -1, and the caller decodes in full.
 
+/** Values nested deeper than this are left to a full decode. */
+const MAX_DEPTH = 64;
+
 /** A cursor over msgpack bytes `buf[at, end)`. */
 export class MsgpackCursor {
   buf: Uint8Array = new Uint8Array(0);
@@ -146,101 +149,115 @@ export class MsgpackCursor {
 
   /**
    * Passes over one value; false if the bytes end first, hold no msgpack
-   * value, or hold an extension other than a timestamp or msgpackr's
+   * value, hold an extension other than a timestamp or msgpackr's
    * `undefined` (msgpackr writes some, Set and Error among them, with their
-   * data after the extension, so only a full decode knows where they end).
+   * data after the extension, so only a full decode knows where they end),
+   * a map key that is not a string or an integer (which msgpackr does not
+   * read into an object), or nesting deeper than MAX_DEPTH.
    */
-  skip(): boolean {
-    let values = 1;
-    while (values > 0) {
-      values--;
-      const b = this.#byte();
-      if (b < 0) return false;
-      if (!this.#plainExtension(b)) return false;
-      let n = 0;
-      if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) n = 0;
-      else if (b >= 0x80 && b <= 0x8f) values += 2 * (b & 0x0f);
-      else if (b >= 0x90 && b <= 0x9f) values += b & 0x0f;
-      else if (b >= 0xa0 && b <= 0xbf) n = b & 0x1f;
-      else {
-        switch (b) {
-          case 0xc4:
-          case 0xd9:
-            n = this.#uint(1);
-            break;
-          case 0xc5:
-          case 0xda:
-            n = this.#uint(2);
-            break;
-          case 0xc6:
-          case 0xdb:
-            n = this.#uint(4);
-            break;
-          case 0xc7:
-            n = this.#uint(1) + 1;
-            break;
-          case 0xc8:
-            n = this.#uint(2) + 1;
-            break;
-          case 0xc9:
-            n = this.#uint(4) + 1;
-            break;
-          case 0xca:
-            n = 4;
-            break;
-          case 0xcb:
-            n = 8;
-            break;
-          case 0xcc:
-          case 0xd0:
-            n = 1;
-            break;
-          case 0xcd:
-          case 0xd1:
-            n = 2;
-            break;
-          case 0xce:
-          case 0xd2:
-            n = 4;
-            break;
-          case 0xcf:
-          case 0xd3:
-            n = 8;
-            break;
-          case 0xd4:
-            n = 2;
-            break;
-          case 0xd5:
-            n = 3;
-            break;
-          case 0xd6:
-            n = 5;
-            break;
-          case 0xd7:
-            n = 9;
-            break;
-          case 0xd8:
-            n = 17;
-            break;
-          case 0xdc:
-            values += this.#uint(2);
-            break;
-          case 0xdd:
-            values += this.#uint(4);
-            break;
-          case 0xde:
-            values += 2 * this.#uint(2);
-            break;
-          case 0xdf:
-            values += 2 * this.#uint(4);
-            break;
-          default:
-            return false; // 0xc1 is never used
-        }
+  skip(depth = 0): boolean {
+    const b = this.#byte();
+    if (b < 0 || depth > MAX_DEPTH) return false;
+    if (!this.#plainExtension(b)) return false;
+    let n = 0;
+    let items = 0;
+    let map = false;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) n = 0;
+    else if (b >= 0x80 && b <= 0x8f) {
+      items = b & 0x0f;
+      map = true;
+    } else if (b >= 0x90 && b <= 0x9f) items = b & 0x0f;
+    else if (b >= 0xa0 && b <= 0xbf) n = b & 0x1f;
+    else {
+      switch (b) {
+        case 0xc4:
+        case 0xd9:
+          n = this.#uint(1);
+          break;
+        case 0xc5:
+        case 0xda:
+          n = this.#uint(2);
+          break;
+        case 0xc6:
+        case 0xdb:
+          n = this.#uint(4);
+          break;
+        case 0xc7:
+          n = this.#uint(1) + 1;
+          break;
+        case 0xc8:
+          n = this.#uint(2) + 1;
+          break;
+        case 0xc9:
+          n = this.#uint(4) + 1;
+          break;
+        case 0xca:
+          n = 4;
+          break;
+        case 0xcb:
+          n = 8;
+          break;
+        case 0xcc:
+        case 0xd0:
+          n = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          n = 2;
+          break;
+        case 0xce:
+        case 0xd2:
+          n = 4;
+          break;
+        case 0xcf:
+        case 0xd3:
+          n = 8;
+          break;
+        case 0xd4:
+          n = 2;
+          break;
+        case 0xd5:
+          n = 3;
+          break;
+        case 0xd6:
+          n = 5;
+          break;
+        case 0xd7:
+          n = 9;
+          break;
+        case 0xd8:
+          n = 17;
+          break;
+        case 0xdc:
+          items = this.#uint(2);
+          break;
+        case 0xdd:
+          items = this.#uint(4);
+          break;
+        case 0xde:
+          items = this.#uint(2);
+          map = true;
+          break;
+        case 0xdf:
+          items = this.#uint(4);
+          map = true;
+          break;
+        default:
+          return false; // 0xc1 is never used
       }
-      if (Number.isNaN(n) || Number.isNaN(values) || this.at + n > this.end) return false;
-      this.at += n;
+    }
+    if (Number.isNaN(n) || Number.isNaN(items) || this.at + n > this.end) return false;
+    this.at += n;
+    for (let k = 0; k < items; k++) {
+      if (map && !this.#keyAhead()) return false;
+      if (!this.skip(depth + 1) || (map && !this.skip(depth + 1))) return false;
     }
     return true;
+  }
+
+  /** Whether the next value is a string or an integer: a map key msgpackr reads into an object. */
+  #keyAhead(): boolean {
+    const b = this.#ahead(0);
+    return b >= 0 && (b <= 0x7f || b >= 0xe0 || (b >= 0xa0 && b <= 0xbf) || (b >= 0xcc && b <= 0xd3) || (b >= 0xd9 && b <= 0xdb));
   }
 }

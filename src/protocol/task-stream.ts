@@ -118,7 +118,7 @@ export function peekTaskRecord(payload: Uint8Array, start: number, end: number, 
     if (!c.str()) return false;
     if (c.strIs("index")) {
       index = c.number();
-      if (!(Number.isInteger(index) && index >= 0)) return false;
+      if (!(Number.isSafeInteger(index) && index >= 0)) return false;
     } else if (c.strIs("state")) {
       body = 0;
       if (!peekBody(c, "state", out)) return false;
@@ -147,7 +147,7 @@ function peekBody(c: MsgpackCursor, kind: PeekedTaskRecord["kind"], out: PeekedT
       case 2:
         if (state && c.strIs("at")) {
           out.at = c.number();
-          if (Number.isNaN(out.at)) return false;
+          if (!Number.isFinite(out.at)) return false;
           bit = 16;
         } else if (!state && c.strIs("ok")) {
           if (c.bool() !== 1) return false;
@@ -157,7 +157,7 @@ function peekBody(c: MsgpackCursor, kind: PeekedTaskRecord["kind"], out: PeekedT
       case 3:
         if (state && c.strIs("pid")) {
           out.pid = c.number();
-          if (!Number.isInteger(out.pid)) return false;
+          if (!Number.isSafeInteger(out.pid)) return false;
           bit = 8;
         }
         break;
@@ -190,14 +190,14 @@ function peekBody(c: MsgpackCursor, kind: PeekedTaskRecord["kind"], out: PeekedT
       case 7:
         if (!state && c.strIs("endedAt")) {
           out.endedAt = c.number();
-          if (Number.isNaN(out.endedAt)) return false;
+          if (!Number.isFinite(out.endedAt)) return false;
           bit = 32;
         }
         break;
       case 9:
         if (!state && c.strIs("startedAt")) {
           out.at = c.number();
-          if (Number.isNaN(out.at)) return false;
+          if (!Number.isFinite(out.at)) return false;
           bit = 16;
         }
         break;

@@ -87,6 +87,22 @@ describe("task records in worker streams", () => {
     expect([...records.changedSince(0).tasks]).toEqual([0, 1, 2, 5000]);
   });
 
+  test("a record of a task beyond any submission is reported, and the records after it are still read", async () => {
+    const f = await folder();
+    const w = await StreamWriter.create(f.taskStream("7_0", 0));
+    w.append(encodeTaskRecord({ index: 2 ** 40, result: result("far") }));
+    w.append(encodeTaskRecord({ index: 1, result: result("one") }));
+    await w.close();
+    const records = new TaskRecords(new LocalTransport(), f);
+    await records.refresh();
+    expect(records.result(1)).toEqual(result("one"));
+    expect(records.hasResult(2 ** 40)).toBe(false);
+    expect(records.problems.map((p) => p.message)).toEqual([expect.stringMatching(/task 1099511627776 is beyond any submission/)]);
+    // The stream moved on: nothing is read twice.
+    expect(await records.refresh()).toBe(false);
+    expect([...records.changedSince(0).tasks]).toEqual([1]);
+  });
+
   test("a torn tail is read once it is whole; a flipped byte stops the stream there, and the task whose record was lost has no result (never another task's)", async () => {
     const f = await folder();
     const path = f.taskStream("7_1", 0);

@@ -130,6 +130,12 @@ describe("reading task records in place", () => {
       { index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1.5, at: 1 } },
       { index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: "1" } },
       { index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: 1 }, more: 1 },
+      { index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: Number.POSITIVE_INFINITY } },
+      { index: 0, result: { ok: true, value: 1, ...meta, endedAt: Number.NEGATIVE_INFINITY } },
+      { index: 1e300, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: 1 } },
+      { index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 2 ** 60, at: 1 } },
+      // A map whose key is an array: msgpackr cannot read it into an object.
+      { index: 0, result: { ok: true, value: new Map<unknown, unknown>([[[1, 2], "x"]]), ...meta } },
       { index: 0 },
       [0, 1],
       "index",
@@ -138,6 +144,12 @@ describe("reading task records in place", () => {
       const bytes = packr.pack(record);
       expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(false);
     }
+    // Nested deeper than the cursor follows: left to the full decoder, which reads it.
+    let deep: unknown = "bottom";
+    for (let i = 0; i < 100; i++) deep = [deep];
+    const nested = encodeTaskRecord({ index: 4, result: { ok: true, value: deep, ...meta } });
+    expect(peekTaskRecord(nested, 0, nested.length, out)).toBe(false);
+    expect(decodeTaskRecord(nested, "/s.rec")).toMatchObject({ index: 4, result: { value: deep } });
     const good = encodeTaskRecord({ index: 0, result: { ok: true, value: 1, ...meta } });
     expect(peekTaskRecord(Buffer.concat([good, Buffer.from([0])]), 0, good.length + 1, out)).toBe(false);
     for (let cut = 0; cut < good.length; cut++) expect(peekTaskRecord(good, 0, cut, out)).toBe(false);
