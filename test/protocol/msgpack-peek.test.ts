@@ -68,20 +68,33 @@ const peeked = (): PeekedTaskRecord => ({ index: 0, kind: "state", state: "RUNNI
 describe("reading task records in place", () => {
   test("skip passes over exactly one value of every kind msgpack holds, and numbers read as msgpackr reads them", () => {
     const c = new MsgpackCursor();
-    for (const value of values) {
+    // Per value: whole, skip lands exactly on a second copy; cut short by one byte, skip refuses.
+    const skips = values.map((value) => {
       const bytes = packr.pack(value);
-      // Two values back to back: skipping the first lands exactly on the second.
       const both = Buffer.concat([bytes, bytes]);
-      expect(c.reset(both, 0, both.length).skip()).toBe(true);
-      expect(c.at).toBe(bytes.length);
-      expect(c.reset(bytes, 0, bytes.length - 1).skip()).toBe(false);
-      const decoded = packr.unpack(bytes);
-      if (typeof decoded === "number") expect(Object.is(c.reset(bytes, 0, bytes.length).number(), decoded)).toBe(true);
-    }
-    for (const value of extensions) {
-      const bytes = packr.pack(value);
-      expect(c.reset(bytes, 0, bytes.length).skip()).toBe(false);
-    }
+      const whole = c.reset(both, 0, both.length).skip();
+      const landed = c.at === bytes.length;
+      const cut = c.reset(bytes, 0, bytes.length - 1).skip();
+      return { value, whole, landed, cut };
+    });
+    expect(skips).toHaveLength(values.length);
+    expect(skips).toEqual(values.map((value) => ({ value, whole: true, landed: true, cut: false })));
+    // Numbers read as msgpackr reads them.
+    const numbers = values.filter((v): v is number => typeof v === "number");
+    expect(numbers.length).toBeGreaterThan(20);
+    expect(
+      numbers.map((v) => {
+        const bytes = packr.pack(v);
+        return Object.is(c.reset(bytes, 0, bytes.length).number(), packr.unpack(bytes));
+      }),
+    ).toEqual(numbers.map(() => true));
+    // Extensions whose end only a full decode knows: refused, every one.
+    expect(
+      extensions.map((value) => {
+        const bytes = packr.pack(value);
+        return c.reset(bytes, 0, bytes.length).skip();
+      }),
+    ).toEqual(extensions.map(() => false));
   });
 
   test("every state and completed result peeks as decodeTaskRecord decodes it, the value's bytes included", () => {
