@@ -17,6 +17,15 @@ export interface OpenFolder {
   close(): void;
 }
 
+/** An error's first line, and the last line of a command's stderr in it (what squeue said). */
+function briefly(error: Error): string {
+  const lines = error.message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return lines.length > 1 ? `${lines[0]}: ${lines.at(-1)}` : (lines[0] ?? String(error));
+}
+
 /** Opens the folder (over SSH with --ssh) and reads where every task is. */
 export async function openFolder(folder: string | undefined, values: Values, command: string): Promise<OpenFolder> {
   if (folder === undefined) throw new UsageError(`slurmkit ${command} needs a run folder: the executor's folder, or one submission in it`);
@@ -25,6 +34,7 @@ export async function openFolder(folder: string | undefined, values: Values, com
   const transport: Transport = ssh !== undefined ? sshTransport(ssh) : new LocalTransport();
   try {
     const jobs = await loadJobs(folder, { transport });
+    const warned = new Set<string>();
     const refresh = async () => {
       // The watcher of each scheduler the folder's jobs ran on.
       const kinds = new Set(jobs.map((j) => originSourceOf(j)?.kind ?? "slurm"));
@@ -32,6 +42,14 @@ export async function openFolder(folder: string | undefined, values: Values, com
         const { watcher } = reloadOf(kind, transport, folder);
         await watcher.pollNow();
         await watcher.pollNow();
+        // Tasks with a result are shown as they ended; the others' states need the scheduler.
+        const { failedPolls, lastError } = watcher.stats();
+        if (failedPolls > 0 && lastError && !warned.has(lastError.message)) {
+          warned.add(lastError.message);
+          process.stderr.write(
+            `slurmkit: could not ask the scheduler where tasks are (${briefly(lastError)}); tasks with a result show how they ended, the others show their last known state (PENDING when none)\n`,
+          );
+        }
       }
     };
     const opened = { jobs, transport, refresh, close: () => transport.close?.() };

@@ -199,11 +199,19 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       const pools = new Set([...tracked.flatMap((t) => (t.pool ? [t.pool] : [])), ...units.map((u) => u.pool)]);
       const ids = new Set(tracked.map((t) => t.schedulerId));
       for (const pool of pools) for (const id of pool.jobIds) ids.add(id);
-      const queue = indexEntries(await this.scheduler.queue([...ids]));
-      // squeue answers again: say so before any job settles.
-      const failed = this.#stats.failedPolls;
-      this.#stats.failedPolls = 0;
-      if (failed >= FAILING_POLLS) this.#health.report({ kind: "recovered", failedPolls: failed });
+      // Without an answer from the scheduler (its controller restarts, say), tasks with a result still settle; nothing else is judged.
+      let queueError: Error | undefined;
+      const queue = await this.scheduler.queue([...ids]).then(indexEntries, (error: Error) => {
+        if (isUnreachable(error)) throw error;
+        queueError = error;
+        return new Map<string, JobState>();
+      });
+      if (!queueError) {
+        // squeue answers again: say so before any job settles.
+        const failed = this.#stats.failedPolls;
+        this.#stats.failedPolls = 0;
+        if (failed >= FAILING_POLLS) this.#health.report({ kind: "recovered", failedPolls: failed });
+      }
       const results = await this.#list([...tracked.map((t) => t.folder.resultsDir), ...units.map((u) => u.folder.resultsDir)]);
       // Packed submissions: what their workers' streams gained since the last poll.
       const streams = await this.#follow([...tracked.flatMap((t) => (t.pool ? [t.folder] : [])), ...units.map((u) => u.folder)]);
@@ -247,12 +255,14 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
             }
             const state = lookup(queue, t);
             if (hasResult) {
-              const staging = t.exitElement !== undefined && !listed?.has(RunFolder.exitedName(t.exitElement)) && state !== undefined && !isTerminal(state);
+              const staging = t.exitElement !== undefined && !listed?.has(RunFolder.exitedName(t.exitElement)) && (queueError !== undefined || (state !== undefined && !isTerminal(state)));
+              if (staging && queueError) return false;
               // The task is done but its exit steps (stage-out) still run: wait for them, polling at the floor.
               if (!staging) return this.#settleFromResult(t);
               setJobState(t.job, "RUNNING");
               return true;
             }
+            if (queueError) return false;
             if (state === undefined) {
               absent.push(t);
               return false;
@@ -273,7 +283,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       }
       for (const unit of this.#units.values()) {
         // A unit whose folder could not be read this poll is not judged on what it showed before.
-        if (unit.waiting === 0 || unit.readFailures > 0 || unit.pool.alive(queue)) continue;
+        if (queueError || unit.waiting === 0 || unit.readFailures > 0 || unit.pool.alive(queue)) continue;
         try {
           changed = (await this.#poolEnded(unit, queue)) || changed;
         } catch (error) {
@@ -285,6 +295,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       // A job's read failures count polls in a row: a poll where all its reads worked starts the count again.
       for (const t of tracked) if (!this.#failedThisPoll.has(t)) t.readFailures = 0;
       if (this.#failedThisPoll.size === 0 && !this.#unitFailed) this.#stats.lastError = undefined;
+      if (queueError) throw queueError;
     } catch (error) {
       this.#stats.lastError = error as Error;
       this.#stats.failedPolls++;

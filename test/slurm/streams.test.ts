@@ -16,10 +16,12 @@ import { decodeRelease, decodeRound } from "../../src/protocol/records.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { TaskRecords } from "../../src/engine/task-records.js";
 import { runsFolder } from "../helpers/runs-folder.js";
+import { FaultyTransport } from "../helpers/faults.js";
 
 const readme = fileURLToPath(new URL("../../README.md", import.meta.url));
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
+const cliBin = fileURLToPath(new URL("../../dist/src/cli.js", import.meta.url));
 const submissionOf = (job: Job<unknown>) => dirname(dirname(job.paths.result));
 
 /** How many entries each folder of a submission holds (logs/elements counted apart from logs/), and all its files. */
@@ -122,6 +124,26 @@ describe("packed run folders keep records in streams", { timeout: 300_000 }, () 
     const reloaded = await loadJobs(submissionOf(jobs[0]!));
     expect(await Promise.all([reloaded[0]!.result(), reloaded[1]!.result()])).toEqual(seen);
     expect(await Promise.all(reloaded.map((j) => j.wait()))).toEqual(states);
+  });
+
+  test("without an answer from squeue (no Slurm configuration where it runs), status and loadJobs still show how every packed task ended, and status says what failed", async (ctx) => {
+    needCluster(ctx);
+    const jobs = await sweep(50);
+    const dir = submissionOf(jobs[0]!);
+    const status = await execa("node", [cliBin, "status", dir], { reject: false, env: { SLURM_CONF: "/nonexistent/slurm.conf", CI: "" } });
+    expect(status.stdout.split("\n").map((l) => l.split("\t").slice(1))).toEqual([
+      ["TASKS", "COMPLETED"],
+      ["50", "50"],
+    ]);
+    expect(status.exitCode).toBe(0);
+    expect(status.stderr).toMatch(/^slurmkit: could not ask the scheduler where tasks are \(.*squeue.*\); tasks with a result show how they ended/);
+    // The SDK, through a transport whose squeue always fails: the results settle the futures all the same.
+    const failing = new FaultyTransport(new LocalTransport(), {
+      run: async (program, args, real) => (program === "squeue" ? Promise.reject(new Error("squeue: error: Unable to contact slurm controller (connect failure)")) : real()),
+    });
+    const reloaded = await loadJobs(dir, { transport: failing });
+    expect(await Promise.all(reloaded.map((j) => j.wait()))).toEqual(jobs.map(() => "COMPLETED"));
+    expect(await reloaded[17]!.stdout()).toBe("out 17\n");
   });
 
   test("cancelling tasks during a run: one in a block no worker claimed yet, and one claimed but not started; neither runs, the others complete", async (ctx) => {
