@@ -139,7 +139,7 @@ describe("packed run folders keep records in streams", { timeout: 300_000 }, () 
     expect(status.stderr).toMatch(/^slurmkit: could not ask the scheduler where tasks are \(.*squeue.*\); tasks with a result show how they ended/);
     // The SDK, through a transport whose squeue always fails: the results settle the futures all the same.
     const failing = new FaultyTransport(new LocalTransport(), {
-      run: async (program, args, real) => (program === "squeue" ? Promise.reject(new Error("squeue: error: Unable to contact slurm controller (connect failure)")) : real()),
+      run: async (program, _args, real) => (program === "squeue" ? Promise.reject(new Error("squeue: error: Unable to contact slurm controller (connect failure)")) : real()),
     });
     const reloaded = await loadJobs(dir, { transport: failing });
     expect(await Promise.all(reloaded.map((j) => j.wait()))).toEqual(jobs.map(() => "COMPLETED"));
