@@ -1,15 +1,20 @@
 // npm run bench: raw Slurm vs slurmkit (one task per element) vs slurmkit packed,
 // on the test cluster, in one run. Prints seconds, ratios, client time and
-// memory, and scheduler calls. The default run takes about 10 minutes;
-// BENCH_FULL=1 adds one task per element at 2,000 tasks, the command-task rows
-// and a longer tail (about 35 minutes). BENCH_SIZES sets the function-task sizes.
+// memory, and scheduler calls. The default run takes 8 to 11 minutes (the raw
+// 2,000-element array alone 4.5 to 7; see the README on the controller's
+// slow state). BENCH_FULL=1 adds one task per element at 2,000 tasks and
+// bash's raw floor at 200, 100,000 packed tasks (20,000 without it), the
+// command-task rows, the tail one per element and a 200-task tail (about 40
+// minutes). BENCH_SIZES sets the function-task sizes, BENCH_PACKED the
+// packed run's, BENCH_TAIL the tail's, BENCH_MILLION the futures'; BENCH_NODE
+// names a Node 22.1 or newer for the compile cache figure.
 // Every task asks for a small, realistic mem of 100 MiB, so that slurmkit's own
 // processes cannot hide behind a generous request.
 import { execa } from "execa";
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { command, LocalTransport, OpenSshTransport, SlurmExecutor, type SchedulerCallCounts, type Transport } from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
@@ -27,7 +32,8 @@ slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 
 const full = process.env.BENCH_FULL === "1";
 const sizes = (process.env.BENCH_SIZES ?? "200,2000").split(",").map(Number);
-const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const began = performance.now();
+const log = (line: string) => process.stderr.write(`bench: [${((performance.now() - began) / 1000).toFixed(0)} s] ${line}\n`);
 /** One task's memory in every run: small and realistic. */
 const MEM = "100M";
 
@@ -41,8 +47,12 @@ interface Row {
 }
 const rows: Row[] = [];
 
-/** Raw Slurm: arrays whose elements each write one file; done when all files exist. */
-async function raw(n: number): Promise<Row> {
+/**
+ * Raw Slurm: arrays whose elements each write one file; done when all files
+ * exist. "shell": bash writes it (the least an element can do); "node": `node
+ * -e` writes it (the floor for any runner in Node).
+ */
+async function raw(n: number, kind: "shell" | "node" = "shell"): Promise<Row> {
   const dir = await mkdtemp(join(tmpdir(), "slurmkit-bench-raw-"));
   const out = join(dir, "out");
   await mkdir(out);
@@ -55,7 +65,9 @@ async function raw(n: number): Promise<Row> {
     const script = join(dir, `raw-${first}.sbatch`);
     await writeFile(
       script,
-      `#!/bin/bash\n#SBATCH --array=0-${count - 1}\n#SBATCH --time=5\n#SBATCH --mem=${MEM}\n#SBATCH --output=/dev/null\necho done > ${out}/$(( SLURM_ARRAY_TASK_ID + ${first} ))\n`,
+      `#!/bin/bash\n#SBATCH --array=0-${count - 1}\n#SBATCH --time=5\n#SBATCH --mem=${MEM}\n#SBATCH --output=/dev/null\n${
+        kind === "node" ? `${process.execPath} -e 'require("fs").writeFileSync(process.argv[1], "done")'` : "echo done >"
+      } ${out}/$(( SLURM_ARRAY_TASK_ID + ${first} ))\n`,
     );
     ids.push((await execa("sbatch", ["--parsable", script])).stdout.trim());
     sbatch++;
@@ -67,7 +79,8 @@ async function raw(n: number): Promise<Row> {
   }
   const missing = n - (await readdir(out)).length;
   if (missing > 0) log(`raw: ${missing} of ${n} elements wrote no file (they failed on the node; see sacct)`);
-  return { workload: "", how: missing > 0 ? `raw sbatch array (${missing} elements failed)` : "raw sbatch array", seconds: (performance.now() - t0) / 1000, sbatch, squeue: 0, sacct: 0 };
+  const how = kind === "node" ? "raw sbatch array, node -e" : "raw sbatch array";
+  return { workload: "", how: missing > 0 ? `${how} (${missing} elements failed)` : how, seconds: (performance.now() - t0) / 1000, sbatch, squeue: 0, sacct: 0 };
 }
 
 async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArray"]>[0], options: Parameters<SlurmExecutor["mapArray"]>[1], bundle = true): Promise<Row & { folder: string }> {
@@ -143,19 +156,29 @@ const workerMemory: Array<{ n: number; askedMb: number; peakMb: number; workers:
 let largest: { n: number; folder: string } | undefined;
 for (const n of sizes) {
   const work = `${n} function tasks`;
-  log(`${work}: raw`);
-  rows.push({ ...(await raw(n)), workload: work });
-  if (n <= 200 || full) {
-    log(`${work}: slurmkit, one per element, imported by path (bundle: false)`);
-    rows.push({
-      ...(await viaSlurmkit(
-        "slurmkit, 1 per element, bundle: false (tsx on the node)",
-        Array.from({ length: n }, (_, i) => square.with(i)),
-        {},
-        false,
-      )),
-      workload: work,
-    });
+  // One per element is compared with the floor for a Node runner; packed tasks with the least a raw element can do.
+  const perElement = n <= 200 || full;
+  if (perElement) {
+    log(`${work}: raw, node -e`);
+    rows.push({ ...(await raw(n, "node")), workload: work });
+  }
+  if (!perElement || full) {
+    log(`${work}: raw`);
+    rows.push({ ...(await raw(n)), workload: work });
+  }
+  if (perElement) {
+    if (full) {
+      log(`${work}: slurmkit, one per element, imported by path (bundle: false)`);
+      rows.push({
+        ...(await viaSlurmkit(
+          "slurmkit, 1 per element, bundle: false (tsx on the node)",
+          Array.from({ length: n }, (_, i) => square.with(i)),
+          {},
+          false,
+        )),
+        workload: work,
+      });
+    }
     log(`${work}: slurmkit, one per element`);
     rows.push({
       ...(await viaSlurmkit(
@@ -181,6 +204,14 @@ for (const n of sizes) {
   workerMemory.push({ n, ...(await elementPeak(packed.folder)) });
 }
 
+// Many packed tasks really run, the client in a process of its own (packed.ts), then `slurmkit status` on that folder.
+const many = { n: Number(process.env.BENCH_PACKED ?? (full ? "100000" : "20000")), seconds: NaN, runnerMsPerTask: NaN, files: 0, peakRssMb: NaN, peakHeapMb: NaN, statusMs: NaN, folder: "" };
+if (many.n > 0) {
+  log(`${many.n.toLocaleString("en")} packed function tasks`);
+  const r = await execa(process.execPath, ["--import", "tsx", join(root, "test/bench/packed.ts"), String(many.n)], { cwd: root });
+  Object.assign(many, JSON.parse(r.stdout.trim().split("\n").at(-1)!));
+}
+
 // The command line on the largest packed run folder, as a user runs it from the shell (a fresh process each time).
 const cliMs: Array<{ command: string; ms: number }> = [];
 if (largest) {
@@ -192,6 +223,13 @@ if (largest) {
     if (r.exitCode !== 0) throw new Error(`bench: slurmkit ${args.join(" ")} exited ${r.exitCode}: ${r.stderr}`);
     cliMs.push({ command: `slurmkit ${args.join(" ")}`, ms: performance.now() - t0 });
   }
+}
+if (many.n > 0) {
+  if (!largest) await execa("npm", ["run", "build"], { cwd: root });
+  const t0 = performance.now();
+  const r = await execa(process.execPath, [join(root, "dist/src/cli.js"), "status", many.folder], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`bench: slurmkit status on ${many.n} tasks exited ${r.exitCode}: ${r.stderr}`);
+  many.statusMs = performance.now() - t0;
 }
 
 // Long-tailed durations: lognormal around 0.5 s, clamped to 0.1–5 s, the same
@@ -214,8 +252,10 @@ const tail: Array<{ how: string; seconds: number; ideal: number }> = [];
   const slots = 4; // the test cluster's CPUs, each a task at once
   const ideal = seconds.reduce((a, b) => a + b, 0) / slots;
   const work = `${n} long-tailed tasks`;
-  log(`${work}: slurmkit, one per element`);
-  tail.push({ how: "1 per element", seconds: (await viaSlurmkit("", sleeps, {})).seconds, ideal });
+  if (full) {
+    log(`${work}: slurmkit, one per element`);
+    tail.push({ how: "1 per element", seconds: (await viaSlurmkit("", sleeps, {})).seconds, ideal });
+  }
   log(`${work}: fixed chunks`);
   {
     const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, mem: MEM });
@@ -240,10 +280,12 @@ if (full) {
   rows.push({ ...(await viaSlurmkit('slurmkit, workers ("auto")', tasks, { workers: "auto" })), workload: work });
 }
 
+log("code snapshots and an element's start");
 // Code snapshots: bundling the task module (it imports slurmkit) and the runner, in a fresh process as a
 // first submission would; then the start of one element on this machine, from node's start to the task's
 // result, with the snapshots against the installed runner importing the TypeScript module through tsx.
 const snapshots = { bundleMs: NaN, runnerMs: NaN, startBundled: NaN, startTsx: NaN };
+const start = { node: NaN, runnerLoad: NaN, taskLoad: NaN, rest: NaN, runnerKb: NaN, taskKb: NaN, lean: NaN, leanKb: NaN, cacheNode: "", uncached: NaN, cached: NaN };
 {
   const script = `import { bundleModule, bundleRunner } from ${JSON.stringify(join(root, "src/code/bundle.ts"))};
     import { runnerPath } from ${JSON.stringify(join(root, "src/protocol/runner-path.ts"))};
@@ -253,24 +295,58 @@ const snapshots = { bundleMs: NaN, runnerMs: NaN, startBundled: NaN, startTsx: N
   const file = join(await mkdtemp(join(tmpdir(), "slurmkit-bench-bundle-")), "bundle.mts");
   await writeFile(file, script);
   Object.assign(snapshots, JSON.parse((await execa(join(root, "node_modules/.bin/tsx"), [file])).stdout));
-  const startOf = async (bundle: boolean): Promise<number> => {
+  /** The median of 5 timed runs of `node args` (after one run that warms the file cache). */
+  const median5 = async (node: string, args: string[], env: Record<string, string> = {}): Promise<number> => {
+    const times: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t0 = performance.now();
+      await execa(node, args, { env, reject: false });
+      if (i > 0) times.push(performance.now() - t0);
+    }
+    return times.sort((a, b) => a - b)[2]!;
+  };
+  /** A held submission of one task, cancelled: its folder, and the runner its script runs. */
+  const held = async (bundle: boolean): Promise<{ dir: string; runner: string }> => {
     const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-start-")), time: 5, mem: MEM, bundle, sbatch: { hold: true } });
     const [job] = await executor.mapArray([square.with(3)]);
     await execa("scancel", [job!.id.split("_")[0]!]);
     const dir = dirname(dirname(job!.paths.result));
-    const runner = /^exec \S+ (\S+) /m.exec(await readFile(join(dir, "job.sbatch"), "utf8"))![1]!;
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      await execa(process.execPath, [runner, dir], { env: { SLURMKIT_TASK_INDEX: "0" } });
-      times.push(performance.now() - t0);
-    }
-    return times.sort((a, b) => a - b)[2]!;
+    return { dir, runner: /^exec \S+ (\S+) /m.exec(await readFile(join(dir, "job.sbatch"), "utf8"))![1]! };
   };
-  snapshots.startBundled = await startOf(true);
-  snapshots.startTsx = await startOf(false);
+  const one = { SLURMKIT_TASK_INDEX: "0" };
+  const bundled = await held(true);
+  snapshots.startBundled = await median5(process.execPath, [bundled.runner, bundled.dir], one);
+  const tsxHeld = await held(false);
+  snapshots.startTsx = await median5(process.execPath, [tsxHeld.runner, tsxHeld.dir], one);
+  // Where an element's start goes: Node itself, loading the runner's bundle (it prints its usage without a folder),
+  // loading the task's module (its snapshot), and the rest (reading and decoding the task, running it, writing and flushing its result).
+  const code = join(dirname(bundled.dir), "code");
+  const taskBundle = join(code, (await readdir(code)).find((f) => f.endsWith(".mjs") && !f.startsWith("runner-"))!);
+  const probes = await mkdtemp(join(tmpdir(), "slurmkit-bench-probes-"));
+  await writeFile(join(probes, "empty.mjs"), "");
+  await writeFile(join(probes, "task.mjs"), `await import(${JSON.stringify(pathToFileURL(taskBundle).href)});\n`);
+  start.node = await median5(process.execPath, [join(probes, "empty.mjs")]);
+  start.runnerLoad = (await median5(process.execPath, [bundled.runner])) - start.node;
+  start.taskLoad = (await median5(process.execPath, [join(probes, "task.mjs")])) - start.node;
+  start.rest = snapshots.startBundled - start.node - start.runnerLoad - start.taskLoad;
+  start.runnerKb = (await stat(bundled.runner)).size / 1024;
+  start.taskKb = (await stat(taskBundle)).size / 1024;
+  // A leaner runner: the same bundle minified (esbuild), beside the original.
+  const { transform } = await import("esbuild");
+  const lean = bundled.runner.replace(/\.mjs$/, ".min.mjs");
+  await writeFile(lean, (await transform(await readFile(bundled.runner, "utf8"), { minify: true, format: "esm", target: "node18" })).code);
+  start.leanKb = (await stat(lean)).size / 1024;
+  start.lean = await median5(process.execPath, [lean, bundled.dir], one);
+  // Node's compile cache (NODE_COMPILE_CACHE, Node 22.1 or newer): BENCH_NODE names such a node when this one is older.
+  const newer = process.env.BENCH_NODE ?? process.execPath;
+  start.cacheNode = (await execa(newer, ["--version"])).stdout.trim();
+  if (Number(/^v(\d+)\.(\d+)/.exec(start.cacheNode)![1]) * 100 + Number(/^v\d+\.(\d+)/.exec(start.cacheNode)![1]) >= 2201) {
+    const cache = await mkdtemp(join(tmpdir(), "slurmkit-bench-cache-"));
+    start.uncached = await median5(newer, [bundled.runner, bundled.dir], one);
+    start.cached = await median5(newer, [bundled.runner, bundled.dir], { ...one, NODE_COMPILE_CACHE: cache });
+  }
 }
-
+log("claims alone");
 // Claims alone: 4 workers taking 10,000 tasks in one folder by blocks, as workers do (exclusive creates on this file system).
 let claimMs = NaN;
 let claimFiles = 0;
@@ -304,44 +380,49 @@ let sampleScope = "";
   sampleMs = (performance.now() - t0) / 200;
 }
 
+log("polls over ssh");
 // Over the system's ssh (the test sshd, through an alias): the round trips one poll costs, with 10 and with 200
 // jobs queued or running. Every Transport call is one command on the one multiplexed connection.
 const roundTrips: { jobs: number; perPoll: number; pollMs: number }[] = [];
 {
   await execa("bash", [join(root, "test/ssh/sshd.sh"), "up"], { stdio: "inherit" });
   const sshDir = (await execa("bash", [join(root, "test/ssh/sshd.sh"), "dir"])).stdout.trim();
-  const inner = new OpenSshTransport("slurmkit-test", { configFile: join(sshDir, "openssh-config"), interactive: false, log: () => undefined });
-  let calls = 0;
-  /** Counts a call, then makes it. */
-  const count = <T>(call: () => T): T => {
-    calls++;
-    return call();
-  };
-  const counted: Transport = {
-    key: inner.key,
-    run: (...a) => count(() => inner.run(...a)),
-    readFile: (p) => count(() => inner.readFile(p)),
-    readFrom: (p, o) => count(() => inner.readFrom!(p, o)),
-    writeFile: (p, d) => count(() => inner.writeFile(p, d)),
-    createExclusive: (p, d) => count(() => inner.createExclusive(p, d)),
-    list: (p) => count(() => inner.list(p)),
-    mkdir: (p) => count(() => inner.mkdir(p)),
-    close: () => inner.close(),
-  };
-  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-ssh-")), transport: counted, time: 5, mem: MEM });
   for (const n of [10, 200]) {
+    // A connection and a watcher of its own for each size (a transport's key picks its watcher): the cancelled jobs of one are not read in the polls of the next.
+    const inner = new OpenSshTransport("slurmkit-test", { configFile: join(sshDir, "openssh-config"), interactive: false, log: () => undefined });
+    let calls = 0;
+    /** Counts a call, then makes it. */
+    const count = <T>(call: () => T): T => {
+      calls++;
+      return call();
+    };
+    const counted: Transport = {
+      key: inner.key,
+      run: (...a) => count(() => inner.run(...a)),
+      readFile: (p) => count(() => inner.readFile(p)),
+      readFrom: (p, o) => count(() => inner.readFrom!(p, o)),
+      writeFile: (p, d) => count(() => inner.writeFile(p, d)),
+      createExclusive: (p, d) => count(() => inner.createExclusive(p, d)),
+      list: (p) => count(() => inner.list(p)),
+      mkdir: (p) => count(() => inner.mkdir(p)),
+      close: () => inner.close(),
+    };
+    const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-ssh-")), transport: counted, time: 5, mem: MEM });
     const jobs = await executor.mapArray(Array.from({ length: n }, () => command("sleep", ["120"])));
     await executor.watcher.pollNow();
     const before = calls;
     const t0 = performance.now();
-    for (let i = 0; i < 5; i++) await executor.watcher.pollNow();
-    roundTrips.push({ jobs: n, perPoll: (calls - before) / 5, pollMs: (performance.now() - t0) / 5 });
-    await execa("scancel", [...new Set(jobs.map((j) => j.id.split("_")[0]!))]);
-    await Promise.all(jobs.map((j) => j.wait()));
+    for (let i = 0; i < 3; i++) await executor.watcher.pollNow();
+    roundTrips.push({ jobs: n, perPoll: (calls - before) / 3, pollMs: (performance.now() - t0) / 3 });
+    const ids = [...new Set(jobs.map((j) => j.id.split("_")[0]!))];
+    await execa("scancel", ids);
+    // Until Slurm has them all ended; their futures are not waited for (each cancelled one costs reads over SSH).
+    while ((await execa("squeue", ["-h", "-j", ids.join(",")])).stdout.trim() !== "") await new Promise((r) => setTimeout(r, 500));
+    executor.close();
   }
-  executor.close();
 }
 
+log("mapArray of 10,000 tasks");
 // Client side: mapArray of 10,000 tasks (held, then cancelled: only the client is timed).
 const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-client-")), time: 5, mem: MEM, sbatch: { hold: true } });
 await executor.limits();
@@ -381,6 +462,21 @@ for (const r of rows) {
   console.log(`| ${r.workload} | ${r.how} | ${r.seconds.toFixed(1)} | ${(base.seconds / r.seconds).toFixed(1)}x | ${r.sbatch} | ${r.squeue} | ${r.sacct} |`);
 }
 console.log("");
+console.log(
+  `one element's start, median of 5 on this machine: ${snapshots.startBundled.toFixed(0)} ms from node's start to the task's result = Node itself ${start.node.toFixed(0)} ms + ` +
+    `loading the runner's bundle (${start.runnerKb.toFixed(0)} KiB) ${start.runnerLoad.toFixed(0)} ms + loading the task's snapshot (${start.taskKb.toFixed(0)} KiB) ${start.taskLoad.toFixed(0)} ms + ` +
+    `reading, running and writing the task (its result flushed) ${start.rest.toFixed(0)} ms; the runner minified (${start.leanKb.toFixed(0)} KiB): ${start.lean.toFixed(0)} ms; ` +
+    (Number.isNaN(start.cached)
+      ? `Node's compile cache needs Node 22.1 or newer (this is ${start.cacheNode}; set BENCH_NODE to one)`
+      : `Node ${start.cacheNode}: ${start.uncached.toFixed(0)} ms, ${start.cached.toFixed(0)} ms with its compile cache (NODE_COMPILE_CACHE)`),
+);
+if (many.n > 0) {
+  console.log(
+    `${many.n.toLocaleString("en")} packed function tasks (workers "auto", mem ${MEM}): ${many.seconds.toFixed(1)} s from mapArray to the last result seen, ` +
+      `${many.runnerMsPerTask.toFixed(2)} ms per task from the first claim to the last result, ${many.files} files in the run folder, ` +
+      `client peak RSS ${many.peakRssMb.toFixed(0)} MiB (heap ${many.peakHeapMb.toFixed(0)} MiB); slurmkit status on it ${many.statusMs.toFixed(0)} ms`,
+  );
+}
 console.log("| long-tailed workload | how | makespan (s) | sum / slots (s) | ratio |");
 console.log("| --- | --- | ---: | ---: | ---: |");
 for (const t of tail) console.log(`| durations 0.1–5 s | ${t.how} | ${t.seconds.toFixed(1)} | ${t.ideal.toFixed(1)} | ${(t.seconds / t.ideal).toFixed(2)}x |`);
