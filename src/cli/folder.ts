@@ -5,7 +5,7 @@ import { originSourceOf, runsOf } from "../engine/origin.js";
 import { reloadOf } from "../sdk/schedulers.js";
 import { LocalTransport } from "../transport/local.js";
 import { sshTransport } from "../transport/ssh-target.js";
-import type { Transport } from "../transport/transport.js";
+import { isUnreachable, type Transport } from "../transport/transport.js";
 import { sshFromFlags, type Values } from "./options.js";
 
 /** A run folder opened by a command: its tasks (latest runs, in loadJobs order) and where it is. */
@@ -47,7 +47,9 @@ export async function openFolder(folder: string | undefined, values: Values, com
         if (failedPolls > 0 && lastError && !warned.has(lastError.message)) {
           warned.add(lastError.message);
           process.stderr.write(
-            `slurmkit: could not ask the scheduler where tasks are (${briefly(lastError)}); tasks with a result show how they ended, the others show their last known state (PENDING when none)\n`,
+            isUnreachable(lastError)
+              ? `slurmkit: could not reach the cluster (${briefly(lastError)}); tasks show what was known before (PENDING when nothing)\n`
+              : `slurmkit: could not ask the scheduler where tasks are (${briefly(lastError)}); tasks with a result show how they ended, the others show their last known state (PENDING when none)\n`,
           );
         }
       }

@@ -231,6 +231,8 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
               // Slurm says the job has not ended: its result cannot be there yet, so a folder that cannot be listed is no failure now.
               const now = lookup(queue, t);
               if (now !== undefined && !isTerminal(now)) return this.#observe(t, now);
+              // Without the queue it cannot be told: no failure is counted.
+              if (queueError) return false;
             }
             const listed = listing(results, t.folder.resultsDir);
             const streamed = t.pool ? followed(streams, t) : undefined;

@@ -296,12 +296,13 @@ const start = { node: NaN, runnerLoad: NaN, taskLoad: NaN, rest: NaN, runnerKb: 
   await writeFile(file, script);
   Object.assign(snapshots, JSON.parse((await execa(join(root, "node_modules/.bin/tsx"), [file])).stdout));
   /** The median of 5 timed runs of `node args` (after one run that warms the file cache). */
-  const median5 = async (node: string, args: string[], env: Record<string, string> = {}): Promise<number> => {
+  const median5 = async (node: string, args: string[], env: Record<string, string> = {}, exitCode = 0): Promise<number> => {
     const times: number[] = [];
     for (let i = 0; i < 6; i++) {
       const t0 = performance.now();
-      await execa(node, args, { env, reject: false });
+      const r = await execa(node, args, { env, reject: false });
       if (i > 0) times.push(performance.now() - t0);
+      if (r.exitCode !== exitCode) throw new Error(`bench: ${node} ${args.join(" ")} exited ${r.exitCode}, not ${exitCode}: ${r.stderr}`);
     }
     return times.sort((a, b) => a - b)[2]!;
   };
@@ -326,7 +327,7 @@ const start = { node: NaN, runnerLoad: NaN, taskLoad: NaN, rest: NaN, runnerKb: 
   await writeFile(join(probes, "empty.mjs"), "");
   await writeFile(join(probes, "task.mjs"), `await import(${JSON.stringify(pathToFileURL(taskBundle).href)});\n`);
   start.node = await median5(process.execPath, [join(probes, "empty.mjs")]);
-  start.runnerLoad = (await median5(process.execPath, [bundled.runner])) - start.node;
+  start.runnerLoad = (await median5(process.execPath, [bundled.runner], {}, 2)) - start.node;
   start.taskLoad = (await median5(process.execPath, [join(probes, "task.mjs")])) - start.node;
   start.rest = snapshots.startBundled - start.node - start.runnerLoad - start.taskLoad;
   start.runnerKb = (await stat(bundled.runner)).size / 1024;
@@ -458,7 +459,9 @@ console.log("");
 console.log("| workload | how | seconds | speed vs raw | sbatch | squeue | sacct |");
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
 for (const r of rows) {
-  const base = rows.find((x) => x.workload === r.workload && x.how.startsWith("raw sbatch array"))!;
+  // One per element against the node -e floor; packed rows against bash where the run has it.
+  const raws = rows.filter((x) => x.workload === r.workload && x.how.startsWith("raw sbatch array"));
+  const base = (r.how.includes("workers") ? raws.find((x) => !x.how.includes("node -e")) : raws.find((x) => x.how.includes("node -e"))) ?? raws[0]!;
   console.log(`| ${r.workload} | ${r.how} | ${r.seconds.toFixed(1)} | ${(base.seconds / r.seconds).toFixed(1)}x | ${r.sbatch} | ${r.squeue} | ${r.sacct} |`);
 }
 console.log("");
