@@ -319,6 +319,26 @@ describe("the watcher on recorded scheduler output", () => {
     expect(lines).toEqual([`slurmkit: ${FAILING_POLLS} polls in a row failed; jobs keep waiting and polls go on. Last error: squeue: command not found\n`]);
   });
 
+  test("while squeue fails, a job whose result is listed settles with it; the others wait, and a results folder that cannot be listed counts no failure", async () => {
+    const { scheduler, watcher, track, result } = await setup();
+    const done = track(0);
+    const waiting = track(1);
+    const other = new RunFolder(await mkdtemp(join(tmpdir(), "slurmkit-watcher-")));
+    await writeFile(other.resultsDir, ""); // not a folder: its listing fails
+    const unlistable = newJob(backend, "200_0", 0, other);
+    watcher.track(unlistable, other, "200", 0);
+    await result(0, "kept");
+    const health: WatcherHealth[] = [];
+    watcher.onHealth((e) => health.push(e));
+    scheduler.squeueError = new Error("slurm_load_jobs error: Unable to contact slurm controller");
+    await polls(watcher, READ_ATTEMPTS + 2);
+    expect(health.map((e) => e.kind)).toEqual(READ_ATTEMPTS + 2 >= FAILING_POLLS ? ["failing"] : []);
+    expect(await done.result()).toBe("kept");
+    expect([waiting.done(), waiting.state, unlistable.done(), unlistable.state]).toEqual([false, "PENDING", false, "PENDING"]);
+    expect(watcher.stats().failedPolls).toBe(READ_ATTEMPTS + 2);
+    expect(scheduler.calls.sacct).toBe(0);
+  });
+
   test("a poll whose squeue fails changes no job and keeps the error in stats", async () => {
     const { scheduler, watcher, track } = await setup();
     const job = track(0);
