@@ -123,7 +123,7 @@ export function schedulerConformance(make: MakeExecutor): void {
     expect(ea.remote.message).toMatch(/^Cannot import task module file:\/\/\/nonexistent\/tasks\.ts on \S+: /);
     const eb = (await b!.result().catch((e: unknown) => e)) as TaskFailedError;
     expect(eb.remote.message).toBe(
-      `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks explode, hog, lingering, square, usr1, whereAmI. Export the value defineTask returns.`,
+      `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks explode, hog, lingering, marked, square, usr1, whereAmI. Export the value defineTask returns.`,
     );
   });
 

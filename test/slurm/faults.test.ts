@@ -156,7 +156,7 @@ describe("fault drills", { timeout: 240_000 }, () => {
     expect(squeues).toBe(0);
   });
 
-  test("squeue broken for the whole wait: the watcher reports it once, wait({ timeoutMs }) rejects typed, and the job settles once squeue works again", async (ctx) => {
+  test("squeue broken for the whole wait: the watcher reports it once, wait({ timeoutMs }) rejects typed, the job settles from its result all the same, and the watcher says when squeue works again", async (ctx) => {
     needCluster(ctx);
     let broken = true;
     const transport = new FaultyTransport(new LocalTransport(), {
@@ -168,15 +168,20 @@ describe("fault drills", { timeout: 240_000 }, () => {
     const events: WatcherHealth[] = [];
     const stop = executor.watcher.onHealth((e) => events.push(e));
     onTestFinished(stop);
-    const [job] = await executor.mapArray([command("sleep", ["1"])]);
-    const waited = await job!.wait({ timeoutMs: 8000 }).catch((e: unknown) => e);
+    const [job] = await executor.mapArray([command("sleep", ["12"])]);
+    const waited = await job!.wait({ timeoutMs: 6000 }).catch((e: unknown) => e);
     expect(waited).toBeInstanceOf(WaitTimeoutError);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ kind: "failing", failedPolls: FAILING_POLLS });
     expect((events[0] as { error: Error }).error.message).toContain("Unable to contact slurm controller");
     expect(job!.done()).toBe(false);
-    broken = false;
+    // Its result is final whatever squeue says: it settles while squeue is still broken.
     expect(await job!.result()).toEqual({ exitCode: 0 });
+    expect(executor.watcher.stats().failedPolls).toBeGreaterThan(FAILING_POLLS);
+    expect(events.map((e) => e.kind)).toEqual(["failing"]);
+    broken = false;
+    const [next] = await executor.mapArray([command("true", [])]);
+    expect(await next!.result()).toEqual({ exitCode: 0 });
     expect(events.map((e) => e.kind)).toEqual(["failing", "recovered"]);
   });
 

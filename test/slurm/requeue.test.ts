@@ -12,7 +12,7 @@ import { packr } from "../../src/protocol/codec.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { endless, environment, ranked, resumable, stubborn } from "../fixtures/requeue.js";
 import { square } from "../fixtures/tasks.js";
-import { needCluster } from "../helpers/cluster.js";
+import { needCluster, waitFor } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 import { preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
 
@@ -201,7 +201,9 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
     const executor = new SlurmExecutor({ folder: await runsFolder(), nodes: 2, ntasksPerNode: 2, gres: "gpu:2", time: 5 });
     const job = await executor.submit(environment.with(undefined));
     const rank0 = await job.result();
-    const others = await Promise.all([1, 2, 3].map(async (r) => (packr.unpack(await readFile(job.paths.result.replace(/0\.result$/, `0.r${r}.result`))) as { value: typeof rank0 }).value));
+    // Rank 0's result settles the job; the other ranks write theirs as they finish, maybe a moment later.
+    const rankResult = (r: number) => readFile(job.paths.result.replace(/0\.result$/, `0.r${r}.result`)).catch(() => undefined);
+    const others = await Promise.all([1, 2, 3].map(async (r) => (packr.unpack(await waitFor(`rank ${r}'s result`, () => rankResult(r), 30_000)) as { value: typeof rank0 }).value));
     const all = [rank0, ...others];
     for (const [r, env] of all.entries()) {
       expect(env).toMatchObject({ slurm: true, rank: r, localRank: r % 2, nodeRank: Math.floor(r / 2), worldSize: 4, localWorldSize: 2, nodeCount: 2, hosts: ["n1", "n2"], restarts: 0 });
