@@ -1,7 +1,7 @@
 import { outcomeOf, type Job } from "../core/job.js";
 import { JobEndedWithoutResultError, TaskFailedError, UsageError } from "../base/errors.js";
 import { toJson } from "../report/json.js";
-import { viewsOf } from "../report/views.js";
+import { viewer } from "../report/views.js";
 import { openFolder } from "./folder.js";
 import { parse } from "./options.js";
 
@@ -26,7 +26,7 @@ export async function results(args: readonly string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`slurmkit results takes one folder, got ${positionals.length} arguments`);
   const folder = await openFolder(positionals[0], values, "results");
   try {
-    const views = viewsOf(folder.jobs);
+    const view = viewer();
     const out = new LineWriter(process.stdout);
     const quoted = new Map<string, string>();
     /** A string as JSON, once per distinct string (submissions, hosts and ids repeat). */
@@ -40,7 +40,7 @@ export async function results(args: readonly string[]): Promise<number> {
     };
     for (const [i, job] of folder.jobs.entries()) {
       if (values.failed && (!job.done() || job.state === "COMPLETED")) continue;
-      const { index, submission, task, id, state, host, startedAt, endedAt } = views[i]!;
+      const { index, submission, task, id, state, host, startedAt, endedAt } = view(job, i);
       // The row as toJson writes it, field by field: a million rows are not each an object to encode.
       let line = `{"index":${index},"submission":${quote(submission)},"task":${task},"id":${quote(id)},"state":${quote(state)}`;
       if (host !== undefined) line += `,"host":${quote(host)}`;

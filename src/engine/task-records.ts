@@ -98,6 +98,11 @@ export class TaskRecords {
     this.#follower = new StreamFollower(files as Transport, folder.streamsDir, isRecordStream);
   }
 
+  /** Makes room for tasks `[0, tasks)` at once (a submission's size, known up front), rather than growing as records arrive. */
+  reserve(tasks: number): void {
+    if (tasks > this.#capacity && tasks <= MAX_TASK_INDEX + 1) this.#grow(tasks);
+  }
+
   /** Reads what the streams gained since the last read; resolves whether anything was new. Calls made while one runs share it. */
   refresh(): Promise<boolean> {
     this.#reading ??= this.#read().finally(() => (this.#reading = undefined));
@@ -191,7 +196,7 @@ export class TaskRecords {
   }
 
   #grow(needed: number): void {
-    const size = Math.max(needed, this.#capacity * 2, 1024);
+    const size = Math.min(Math.max(needed, this.#capacity * 2, 1024), MAX_TASK_INDEX + 1);
     const grow = <A extends Uint8Array | Uint32Array | Float64Array>(a: A, make: new (n: number) => A): A => {
       const out = new make(size);
       out.set(a);
@@ -261,6 +266,23 @@ export class TaskRecords {
     }
     const record = decodeTaskRecord(bytes, stream());
     return "result" in record ? record.result : undefined;
+  }
+
+  /** A completed task's value, decoded now, without the rest of its result; undefined for a failed task or none. */
+  resultValue(index: number): unknown {
+    if (!this.hasResult(index)) return undefined;
+    if (this.#result[index] !== VALUE_ONLY) {
+      const result = this.result(index);
+      return result?.ok ? result.value : undefined;
+    }
+    const at = this.#resultAt[index]!;
+    try {
+      return packr.unpack(this.#chunks[this.#resultChunk[index]!]!.subarray(at, at + this.#resultLength[index]!));
+    } catch {
+      // result() throws the error that says what is wrong with it.
+      const result = this.result(index);
+      return result?.ok ? result.value : undefined;
+    }
   }
 
   /** Whether the task's result says it completed; undefined while it has none. Allocates nothing (a million tasks settle through it). */

@@ -149,6 +149,8 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   trackPool(jobs: readonly Job<unknown>[], pool: TaskPool, exitMarkers: boolean): void {
     this.#closing = false;
     const unit = this.#units.get(pool);
+    // Room for every task's records at once: a million tasks' arrays are not grown by doubling.
+    taskRecords(this.files, pool.folder).reserve(jobs.reduce((n, job) => Math.max(n, job.taskIndex + 1), 0));
     if (unit) for (const job of jobs) unit.putBack(job);
     else this.#units.set(pool, new PooledUnit(pool, pool.folder, exitMarkers, jobs));
     this.#loop.schedule();
@@ -615,10 +617,13 @@ function settleCompleted(job: Job<unknown>, records: TaskRecords): boolean {
   return true;
 }
 
+const UNREAD: unique symbol = Symbol("unread");
+
 /** A completed task's outcome whose value stays in its stream record until asked for. */
 class StreamedOutcome {
   readonly state = "COMPLETED" as const;
-  #decoded: { value: unknown } | undefined;
+  /** The value once decoded (UNREAD until then): a field, not an object per task. */
+  #value: unknown = UNREAD;
 
   constructor(
     private readonly records: TaskRecords,
@@ -631,11 +636,8 @@ class StreamedOutcome {
   }
 
   get value(): unknown {
-    if (!this.#decoded) {
-      const result = this.records.result(this.index);
-      this.#decoded = { value: result?.ok ? result.value : undefined };
-    }
-    return this.#decoded.value;
+    if (this.#value === UNREAD) this.#value = this.records.resultValue(this.index);
+    return this.#value;
   }
 }
 

@@ -14,6 +14,8 @@
  * - Compact, as `JSON.stringify` without indentation. Circular structures are not handled (msgpack has none).
  */
 export function toJson(value: unknown): string {
+  // The commonest results first: a finite number is its own text (JSON.stringify(-0) and String(-0) are both "0").
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
   // Most values are plain JSON already: JSON.stringify writes those natively, a million results in a second.
   if (plain(value, 0)) return JSON.stringify(value);
   return encode(value) ?? "null";

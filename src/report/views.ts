@@ -9,8 +9,14 @@ import { SummaryCounter, type SubmissionSummary, type TaskView } from "./summary
 
 /** The jobs as the reports show them; `index` is each one's place in `jobs`. Reads nothing. */
 export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
+  const view = viewer();
+  return jobs.map((job, index) => view(job, index));
+}
+
+/** Makes one job's view at a time (what viewsOf makes for all): a report of a million tasks need not hold a million views. */
+export function viewer(): (job: Job<unknown>, index: number) => TaskView {
   const submissionOf = submissionNames();
-  return jobs.map((job, index) => {
+  return (job, index) => {
     const source = originSourceOf(job);
     const submission = submissionOf(source);
     const ran = runOf(job);
@@ -19,7 +25,7 @@ export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
     return ran
       ? { index, submission, task, id: job.id, state: job.state, rerun, host: ran.host, startedAt: ran.startedAt, endedAt: ran.endedAt }
       : { index, submission, task, id: job.id, state: job.state, rerun };
-  });
+  };
 }
 
 /** The submission a job belongs to, as the reports name it: its original folder's name, once per submission. */

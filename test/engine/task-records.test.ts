@@ -85,6 +85,29 @@ describe("task records in worker streams", () => {
     expect(records.state(4999)).toBeUndefined();
     expect(records.recorded).toBe(4);
     expect([...records.changedSince(0).tasks]).toEqual([0, 1, 2, 5000]);
+    // The value alone, as a completed future reads it: none for a failed task or one without a result.
+    expect([0, 1, 2, 3].map((i) => records.resultValue(i))).toEqual([{ loss: 0.25, tags: ["a"] }, new Set([1, 2]), undefined, undefined]);
+  });
+
+  test("room reserved for a submission's tasks up front changes nothing read; a record whose value is not msgpack is reported, and gives no value", async () => {
+    const f = await folder();
+    const w = await StreamWriter.create(f.taskStream("7_0", 0));
+    w.append(encodeTaskRecord({ index: 3, result: result(9) }));
+    // A record whose value was damaged before its checksum was taken: a string header whose length runs past the record.
+    const bad = encodeTaskRecord({ index: 4, result: result(7) });
+    bad[bad.indexOf(Buffer.from("value")) + 5] = 0xd9;
+    w.append(bad);
+    await w.close();
+    const records = new TaskRecords(new LocalTransport(), f);
+    records.reserve(3000);
+    await records.refresh();
+    expect(records.resultValue(3)).toBe(9);
+    expect(records.state(2999)).toBeUndefined();
+    expect(records.hasResult(2999)).toBe(false);
+    expect(records.recorded).toBe(1);
+    expect(records.hasResult(4)).toBe(false);
+    expect(records.resultValue(4)).toBeUndefined();
+    expect(records.problems.map((p) => p.message)).toEqual([expect.stringMatching(/7_0\.0\.rec holds a record that is not msgpack/)]);
   });
 
   test("a record of a task beyond any submission is reported, and the records after it are still read", async () => {
