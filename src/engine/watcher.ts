@@ -3,6 +3,7 @@
 // and its loop. What needs none of that lives beside it: the tracked record
 // (tracked.ts), a job's other files (job-files.ts), and what users see of it
 // (job-watcher.ts).
+import { inChunks } from "../base/in-chunks.js";
 import { isTerminal, type JobState } from "../base/job-state.js";
 import { setJobId, setJobState, settleJob, type Job, type TaskRun } from "../core/job.js";
 import { outcomeFromResult, outcomeWithoutResult } from "../core/outcome.js";
@@ -225,65 +226,67 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
       // Waiting packed tasks that show a sign of life are followed alone from now on.
       for (const unit of units) tracked.push(...this.#takeIn(unit, results, streams, started));
       const absent: Tracked[] = [];
-      for (const t of tracked) {
-        changed =
-          (await this.#guard(t, async () => {
-            const unlisted = results.get(t.folder.resultsDir);
-            if (unlisted instanceof Error && !t.pool) {
-              // Slurm says the job has not ended: its result cannot be there yet, so a folder that cannot be listed is no failure now.
-              const now = lookup(queue, t);
-              if (now !== undefined && !isTerminal(now)) return this.#observe(t, now);
-              // Without the queue it cannot be told: no failure is counted.
-              if (queueError) return false;
-            }
-            const listed = listing(results, t.folder.resultsDir);
-            const streamed = t.pool ? followed(streams, t) : undefined;
-            const hasResult = listed?.has(RunFolder.resultName(t.job.taskIndex)) || streamed?.hasResult(t.job.taskIndex) === true;
-            if (t.pool && t.worker === undefined) {
-              if (hasResult && !t.exitMarkers) return this.#settleFromResult(t);
-              const streamedState = streamed?.state(t.job.taskIndex);
-              if (hasResult) {
-                // Its submission stages out: the result counts once its worker's exit marker is listed (below).
-                const fromStream = streamed?.hasResult(t.job.taskIndex) ? streamed.resultJobId(t.job.taskIndex) : undefined;
-                await learnWorker(t, fromStream ?? decodeResult(await this.files.readFile(t.job.paths.result), t.job.paths.result).jobId);
-              } else if (!streamedState && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
-                // Nothing of it yet after all: it waits with its submission's other tasks.
-                this.#tracked.delete(t.job);
-                const unit = this.#unitOf(t);
-                unit.putBack(t.job);
-                if (t.cancelled) unit.cancelled.add(t.job.taskIndex);
-                return false;
-              } else {
-                await learnWorker(t, (streamedState ?? decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state)).jobId);
-              }
-            }
-            const state = lookup(queue, t);
-            if (hasResult) {
-              const staging = t.exitElement !== undefined && !listed?.has(RunFolder.exitedName(t.exitElement)) && (queueError !== undefined || (state !== undefined && !isTerminal(state)));
-              if (staging && queueError) return false;
-              // The task is done but its exit steps (stage-out) still run: wait for them, polling at the floor.
-              if (!staging) return this.#settleFromResult(t);
-              setJobState(t.job, "RUNNING");
-              return true;
-            }
+      // Jobs are judged JUDGED_AT_ONCE at a time: the reads of many ended jobs go out together (over ssh, in one command: read-batch.ts).
+      const judged = await inChunks(tracked, JUDGED_AT_ONCE, (t) =>
+        this.#guard(t, async () => {
+          const unlisted = results.get(t.folder.resultsDir);
+          if (unlisted instanceof Error && !t.pool) {
+            // Slurm says the job has not ended: its result cannot be there yet, so a folder that cannot be listed is no failure now.
+            const now = lookup(queue, t);
+            if (now !== undefined && !isTerminal(now)) return this.#observe(t, now);
+            // Without the queue it cannot be told: no failure is counted.
             if (queueError) return false;
-            if (state === undefined) {
-              absent.push(t);
+          }
+          const listed = listing(results, t.folder.resultsDir);
+          const streamed = t.pool ? followed(streams, t) : undefined;
+          const hasResult = listed?.has(RunFolder.resultName(t.job.taskIndex)) || streamed?.hasResult(t.job.taskIndex) === true;
+          if (t.pool && t.worker === undefined) {
+            if (hasResult && !t.exitMarkers) return this.#settleFromResult(t);
+            const streamedState = streamed?.state(t.job.taskIndex);
+            if (hasResult) {
+              // Its submission stages out: the result counts once its worker's exit marker is listed (below).
+              const fromStream = streamed?.hasResult(t.job.taskIndex) ? streamed.resultJobId(t.job.taskIndex) : undefined;
+              await learnWorker(t, fromStream ?? decodeResult(await this.files.readFile(t.job.paths.result), t.job.paths.result).jobId);
+            } else if (!streamedState && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+              // Nothing of it yet after all: it waits with its submission's other tasks.
+              this.#tracked.delete(t.job);
+              const unit = this.#unitOf(t);
+              unit.putBack(t.job);
+              if (t.cancelled) unit.cancelled.add(t.job.taskIndex);
               return false;
+            } else {
+              await learnWorker(t, (streamedState ?? decodeState(await this.files.readFile(t.job.paths.state), t.job.paths.state)).jobId);
             }
-            if (state === "RUNNING" && t.elementStderr !== undefined && !t.pool && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
-              return this.#observe(t, "PENDING");
-            }
-            return this.#observe(t, state);
-          })) || changed;
-      }
+          }
+          const state = lookup(queue, t);
+          if (hasResult) {
+            const staging = t.exitElement !== undefined && !listed?.has(RunFolder.exitedName(t.exitElement)) && (queueError !== undefined || (state !== undefined && !isTerminal(state)));
+            if (staging && queueError) return false;
+            // The task is done but its exit steps (stage-out) still run: wait for them, polling at the floor.
+            if (!staging) return this.#settleFromResult(t);
+            setJobState(t.job, "RUNNING");
+            return true;
+          }
+          if (queueError) return false;
+          if (state === undefined) {
+            absent.push(t);
+            return false;
+          }
+          if (state === "RUNNING" && t.elementStderr !== undefined && !t.pool && !listing(started, t.folder.stateDir)?.has(RunFolder.stateName(t.job.taskIndex))) {
+            return this.#observe(t, "PENDING");
+          }
+          return this.#observe(t, state);
+        }),
+      );
+      changed = judged.includes(true) || changed;
       if (absent.length) {
         const acct = await this.scheduler.accounting([...new Set(absent.map((t) => t.schedulerId))]);
         const byKey = acct ? indexEntries(acct) : new Map<string, JobState>();
-        for (const t of absent) {
+        const gone = await inChunks(absent, JUDGED_AT_ONCE, (t) => {
           const state = lookup(byKey, t);
-          changed = (await this.#guard(t, () => (state !== undefined ? this.#observe(t, state) : this.#gone(t)))) || changed;
-        }
+          return this.#guard(t, () => (state !== undefined ? this.#observe(t, state) : this.#gone(t)));
+        });
+        changed = gone.includes(true) || changed;
       }
       for (const unit of this.#units.values()) {
         // A unit whose folder could not be read this poll is not judged on what it showed before.
@@ -618,6 +621,9 @@ function settleCompleted(job: Job<unknown>, records: TaskRecords): boolean {
 }
 
 const UNREAD: unique symbol = Symbol("unread");
+
+/** Jobs judged at once in a poll: enough that the reads of many ended jobs share a command over ssh, few enough not to queue thousands of reads. */
+const JUDGED_AT_ONCE = 256;
 
 /** A completed task's outcome whose value stays in its stream record until asked for. */
 class StreamedOutcome {

@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import { inChunks } from "../base/in-chunks.js";
 import { isTerminal } from "../base/job-state.js";
 import { runOf, type Job } from "../core/job.js";
 import { originOf, originSourceOf, rootIndex, type OriginSource } from "../engine/origin.js";
@@ -90,10 +91,3 @@ export async function viewsWithRunning(jobs: readonly Job<unknown>[]): Promise<T
 
 /** State files read at once: a large submission over SSH must not queue thousands of reads on one connection. */
 const READS_AT_ONCE = 64;
-
-/** `f` over `items`, `size` at a time, in order. */
-async function inChunks<T, U>(items: readonly T[], size: number, f: (item: T, index: number) => Promise<U>): Promise<U[]> {
-  const out: U[] = [];
-  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map((item, k) => f(item, i + k)))));
-  return out;
-}

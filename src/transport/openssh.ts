@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { TransportError } from "../base/errors.js";
 import { quotePosix } from "../base/shell.js";
 import { parseSshDestination, resolveSshConfig, type OpenSshConfig, type SshDestination } from "./openssh-config.js";
+import { BATCH_READ_SCRIPT, parseBatchRead, ReadBatcher, type BatchedRead } from "./read-batch.js";
 import type { RunOptions, RunResult, Transport } from "./transport.js";
 
 /** Options of OpenSshTransport. */
@@ -117,6 +118,12 @@ export class OpenSshTransport implements Transport {
   /** Sessions running, and the calls waiting for one. */
   #sessions = 0;
   readonly #waiting: (() => void)[] = [];
+  /** Reads asked for at the same moment go in one command. */
+  readonly #reads = new ReadBatcher(
+    (path) => this.#readOne(path),
+    (paths) => this.#readMany(paths),
+    (path, error) => this.#fileError("read", path, { code: 1, stdout: Buffer.alloc(0), stderr: error }),
+  );
 
   constructor(destination: string, options: OpenSshOptions = {}) {
     this.#destination = parseSshDestination(destination);
@@ -308,10 +315,25 @@ export class OpenSshTransport implements Transport {
   }
 
   /** Reads a file; a missing one rejects with code ENOENT. */
-  async readFile(path: string): Promise<Buffer> {
+  readFile(path: string): Promise<Buffer> {
+    return this.#reads.read(path);
+  }
+
+  async #readOne(path: string): Promise<Buffer> {
     const r = await this.#exec(["cat", "--", path], undefined, undefined, true);
     if (r.code !== 0) throw this.#fileError("read", path, r);
     return r.stdout;
+  }
+
+  /** Several files in one command (read-batch.ts). */
+  async #readMany(paths: readonly string[]): Promise<BatchedRead[]> {
+    const r = await this.#exec(["sh", "-c", BATCH_READ_SCRIPT], `${paths.join("\n")}\n`, undefined, true);
+    if (r.code !== 0) throw new TransportError("exec", this.#destination.destination, `reading ${paths.length} files: ${r.stderr.trim() || `exit code ${r.code}`}`);
+    try {
+      return parseBatchRead(r.stdout, paths.length);
+    } catch (error) {
+      throw new TransportError("exec", this.#destination.destination, (error as Error).message);
+    }
   }
 
   /** Reads a file from byte `offset` on (`tail -c +N`, POSIX); a missing one rejects with code ENOENT. */

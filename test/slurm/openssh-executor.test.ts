@@ -7,7 +7,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { loadJobs, ParameterError, SlurmExecutor, type SshTarget } from "../../src/index.js";
+import { command, loadJobs, ParameterError, SlurmExecutor, type SshTarget } from "../../src/index.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
 import { acceptedLogins, answerPrompts, dropConnections, needSsh } from "../helpers/ssh.js";
 import { runsFolder } from "../helpers/runs-folder.js";
@@ -83,6 +83,32 @@ describe("SlurmExecutor over the system's ssh", { timeout: 180_000 }, () => {
     const e = await executor({ destination: "slurmkit-via-bastion", configFile: join(info.dir, "openssh-config"), interactive: false, log: () => undefined });
     const [job] = await e.mapArray([square.with(7)]);
     expect((await job!.result()).square).toBe(49);
+  });
+
+  test("40 tasks cancelled at once settle CANCELLED in a few commands, not several reads each", async (ctx) => {
+    const info = needSsh(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-ssh-count-"));
+    const counter = join(dir, "runs");
+    const wrapper = join(dir, "ssh");
+    await writeFile(wrapper, `#!/bin/sh\necho run >> '${counter}'\nexec ssh "$@"\n`, { mode: 0o755 });
+    const runs = async () => (await readFile(counter, "utf8")).split("\n").length - 1;
+    const e = await executor({ destination: "slurmkit-test", configFile: join(info.dir, "openssh-config"), ssh: wrapper, log: () => undefined });
+    const jobs = await e.mapArray(Array.from({ length: 40 }, () => command("sleep", ["120"])));
+    await e.watcher.pollNow();
+    const before = await runs();
+    await execa("scancel", [jobs[0]!.id.split("_")[0]!], { env: { SLURM_CONF: savedConf } });
+    const errors = await Promise.all(
+      jobs.map((j) =>
+        j.result().then(
+          () => undefined,
+          (error: unknown) => error as Error,
+        ),
+      ),
+    );
+    expect(jobs.map((j) => j.state)).toEqual(Array(40).fill("CANCELLED"));
+    expect(errors.every((error) => error instanceof Error && /CANCELLED/.test(error.message))).toBe(true);
+    // Each ended job reads its result, state and log files on two polls: one command per job and read would be 160 or more.
+    expect((await runs()) - before).toBeLessThan(40);
   });
 
   test("a bad destination is a ParameterError before anything runs", async () => {

@@ -147,3 +147,40 @@ describe("the system's ssh, with the user's own configuration (test sshd on loop
     expect(await acceptedLogins(info, "sshd")).toBe(before + 1);
   });
 });
+
+describe("reads asked for at once", () => {
+  test("go out as one command: every file's bytes intact, a missing one ENOENT, a folder an error, a path with a newline read alone", async (ctx) => {
+    const info = needSsh(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-batch-read-"));
+    // ssh through a wrapper that counts its runs.
+    const counter = join(dir, "ssh-runs");
+    const wrapper = join(dir, "ssh");
+    await writeFile(wrapper, `#!/bin/sh\necho run >> '${counter}'\nexec ssh "$@"\n`, { mode: 0o755 });
+    const t = new OpenSshTransport("slurmkit-test", { configFile: join(info.dir, "openssh-config"), interactive: false, log: () => undefined, ssh: wrapper });
+    opened.push(t);
+    const files: Record<string, Buffer> = {
+      plain: Buffer.from("a result\n"),
+      binary: Buffer.from([0, 10, 10, 0xff, 0x46, 0x20, 0x31, 10, 0]),
+      empty: Buffer.alloc(0),
+      "it's $(id) `x`.txt": Buffer.from("odd name"),
+      big: Buffer.alloc(300_000, 7),
+      "line\nbreak": Buffer.from("read alone"),
+    };
+    for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
+    await t.run("true", []);
+    const runsBefore = (await readFile(counter, "utf8")).split("\n").length;
+    const paths = [...Object.keys(files).map((n) => join(dir, n)), join(dir, "missing"), dir];
+    const reads = await Promise.all(paths.map((p) => t.readFile(p).catch((e: unknown) => e)));
+    Object.values(files).forEach((bytes, i) => expect(reads[i]).toEqual(bytes));
+    const missing = reads.at(-2) as TransportError;
+    const folder = reads.at(-1) as TransportError;
+    expect(missing).toBeInstanceOf(TransportError);
+    expect(missing.code).toBe("ENOENT");
+    expect(missing.message).toContain(`${dir}/missing`);
+    expect(folder).toBeInstanceOf(TransportError);
+    expect(folder.code).toBeUndefined();
+    expect(folder.message).toMatch(/Is a directory/);
+    // One command for the batch, one for the path that cannot go on a line.
+    expect((await readFile(counter, "utf8")).split("\n").length - runsBefore).toBe(2);
+  });
+});
