@@ -40,8 +40,8 @@ describe("packing and splitting on the real cluster", () => {
     expect(await jobs[7]!.stderr()).toContain("slurmkit runner: task 7 failed on");
     expect(await jobs[6]!.stderr()).toBe("");
     const manifest = JSON.parse(await readFile(join(dirname(dirname(jobs[0]!.paths.result)), "manifest.json"), "utf8")) as { workers: unknown; arrays: unknown };
-    // Each task's memory is the cluster's DefMemPerCPU (500 MiB) × its 2 CPUs, as in its own element; the worker asks 16 + 96 MiB more.
-    expect(manifest.workers).toEqual({ count: 3, slots: 1, taskTimeSeconds: 300, walltimeSeconds: 300 * 3 + 60, taskMemMb: 1000, memMb: 1112 });
+    // Each task's memory is the cluster's DefMemPerCPU (500 MiB) × its 2 CPUs, as in its own element; the worker asks 32 + 96 MiB more.
+    expect(manifest.workers).toEqual({ count: 3, slots: 1, taskTimeSeconds: 300, walltimeSeconds: 300 * 3 + 60, taskMemMb: 1000, memMb: 1128 });
     expect(manifest.arrays).toEqual([{ jobId: array, firstElement: 0, elements: 3 }]);
   });
 

@@ -99,7 +99,7 @@ describe("planSubmission", () => {
       packing: { workers: 3, slots: 2 },
       parameters: parseParameters({ time: 1, cpusPerTask: 2, mem: "1G", gres: "gpu:t4:1", arrayParallelism: 2 }),
     });
-    expect(p.manifest.workers).toEqual({ count: 3, slots: 2, taskTimeSeconds: 60, walltimeSeconds: 60 * 2 + 60, taskMemMb: 1024, memMb: 2 * (1024 + 16) + 96, parallelism: 2 });
+    expect(p.manifest.workers).toEqual({ count: 3, slots: 2, taskTimeSeconds: 60, walltimeSeconds: 60 * 2 + 60, taskMemMb: 1024, memMb: 2 * (1024 + 32) + 96, parallelism: 2 });
     expect(p.manifest.tasksPerElement).toBeUndefined();
     expect(sbatchLines(p.scripts[0]!.text)).toEqual([
       "#SBATCH --array=0-2%2",
@@ -109,7 +109,7 @@ describe("planSubmission", () => {
       "#SBATCH --gres=gpu:t4:2",
       "#SBATCH --signal=B:USR2@90",
       "#SBATCH --time=00:03:00",
-      "#SBATCH --mem=2176M",
+      "#SBATCH --mem=2208M",
       "#SBATCH --no-requeue",
       "#SBATCH --open-mode=append",
       "#SBATCH --comment=slurmkit:s:0",
@@ -139,22 +139,22 @@ describe("planSubmission", () => {
     // Two 1960 MiB tasks fit a 4000 MiB node alone, but not in one worker, which needs 96 MiB of its own.
     const withMemory: ClusterLimits = { ...limits, nodes: limits.nodes.map((n) => ({ ...n, memoryMb: 4000 })) };
     expect(() => plan({ taskCount: 8, limits: withMemory, packing: { workers: 2, slots: 2 }, parameters: parseParameters({ time: 5, mem: "1960M" }) })).toThrow(
-      "Invalid mapArray options: Expected `slots` to be at most 1: a worker asks for slots × one task's CPUs, memory and GPUs (and 16 MiB more per slot), plus 96 MiB for its own processes, and no node of the partition holds 2 tasks",
+      "Invalid mapArray options: Expected `slots` to be at most 1: a worker asks for slots × one task's CPUs, memory and GPUs (and 32 MiB more per slot), plus 96 MiB for its own processes, and no node of the partition holds 2 tasks",
     );
   });
 
   test("a worker's memory is one task's and a slot's margin, times its slots, plus its own: from mem, memPerCpu, raw options, or the defaults", () => {
     const workers = { workers: 2, slots: 2 } as const;
     const memLines = (p: ReturnType<typeof plan>) => sbatchLines(p.scripts[0]!.text).filter((l) => /--mem/.test(l));
-    // memPerCpu × a task's CPUs is one task's memory; the element asks for it as --mem, with 16 MiB per slot and the worker's own 96.
+    // memPerCpu × a task's CPUs is one task's memory; the element asks for it as --mem, with 32 MiB per slot and the worker's own 96.
     const perCpu = plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5, memPerCpu: "100M" }) });
-    expect(perCpu.manifest.workers).toMatchObject({ taskMemMb: 100, memMb: 2 * 116 + 96 });
-    expect(memLines(perCpu)).toEqual(["#SBATCH --mem=328M"]);
+    expect(perCpu.manifest.workers).toMatchObject({ taskMemMb: 100, memMb: 2 * 132 + 96 });
+    expect(memLines(perCpu)).toEqual(["#SBATCH --mem=360M"]);
     // Raw memory options are a task's too; the element asks for its own --mem instead, and keeps the other raw options.
     const wide: ClusterLimits = { ...limits, nodes: [{ name: "c1", cpus: 8, partitions: ["debug"], inDefaultPartition: true }] };
     const raw = plan({ taskCount: 8, packing: workers, limits: wide, parameters: parseParameters({ time: 5, cpusPerTask: 2, sbatch: { "mem-per-cpu": "1G", "mail-type": "END" } }) });
-    expect(raw.manifest.workers).toMatchObject({ taskMemMb: 2048, memMb: 2 * 2064 + 96 });
-    expect(memLines(raw)).toEqual(["#SBATCH --mem=4224M"]);
+    expect(raw.manifest.workers).toMatchObject({ taskMemMb: 2048, memMb: 2 * 2080 + 96 });
+    expect(memLines(raw)).toEqual(["#SBATCH --mem=4256M"]);
     expect(sbatchLines(raw.scripts[0]!.text)).toContain("#SBATCH --mail-type=END");
     expect(plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5, gres: "gpu:1", sbatch: { "mem-per-gpu": "3G" } }) }).manifest.workers).toMatchObject({ taskMemMb: 3072 });
     // --mem=0 (a node's whole memory) cannot be shared out: left as it is, nothing enforced.
@@ -172,15 +172,15 @@ describe("planSubmission", () => {
       ]),
     };
     const byDefault = plan({ taskCount: 8, packing: workers, limits: defaults, parameters: parseParameters({ time: 5 }) });
-    expect(byDefault.manifest.workers).toMatchObject({ taskMemMb: 500, memMb: 2 * 516 + 96 });
-    expect(memLines(byDefault)).toEqual(["#SBATCH --mem=1128M"]);
+    expect(byDefault.manifest.workers).toMatchObject({ taskMemMb: 500, memMb: 2 * 532 + 96 });
+    expect(memLines(byDefault)).toEqual(["#SBATCH --mem=1160M"]);
     expect(runLine(byDefault.scripts[0]!.text)).toContain(" --task-mem 500 ");
     const bigNodes: ClusterLimits = { ...defaults, nodes: [{ name: "b1", cpus: 8, partitions: ["big"], inDefaultPartition: false }] };
     expect(plan({ taskCount: 8, packing: workers, limits: bigNodes, parameters: parseParameters({ time: 5, partition: "big" }) }).manifest.workers).toMatchObject({ taskMemMb: 4000 });
     // DefMemPerNode is what one task's element gets.
     expect(plan({ taskCount: 8, packing: workers, limits: { ...limits, defaultMemory: { perNodeMb: 2000 } }, parameters: parseParameters({ time: 5 }) }).manifest.workers).toMatchObject({
       taskMemMb: 2000,
-      memMb: 4128,
+      memMb: 4160,
     });
     // A cluster that counts proportional set sizes (UsePss): the worker counts them too.
     expect(runLine(plan({ taskCount: 8, packing: workers, limits: { ...defaults, usesPss: true }, parameters: parseParameters({ time: 5 }) }).scripts[0]!.text)).toContain(
@@ -192,7 +192,7 @@ describe("planSubmission", () => {
     expect(memLines(unlimited)).toEqual([]);
     expect(runLine(unlimited.scripts[0]!.text)).not.toContain("--task-mem");
     // A worker of one slot carries its own process too.
-    expect(plan({ taskCount: 8, packing: { workers: 2, slots: 1 }, parameters: parseParameters({ time: 5, mem: "100M" }) }).manifest.workers).toMatchObject({ taskMemMb: 100, memMb: 212 });
+    expect(plan({ taskCount: 8, packing: { workers: 2, slots: 1 }, parameters: parseParameters({ time: 5, mem: "100M" }) }).manifest.workers).toMatchObject({ taskMemMb: 100, memMb: 228 });
   });
 
   test("a worker's walltime never exceeds the partition's MaxTime; a task longer than MaxTime is refused", () => {

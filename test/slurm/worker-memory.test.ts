@@ -46,7 +46,7 @@ describe("a packed task gets its own mem: slurmkit's processes are asked for on 
     ["workers: 2, slots: 2", { workers: 2, slots: 2 }, 2],
   ];
   for (const [name, packing, slots] of packings) {
-    test(`packed with ${name}, the same tasks at mem: 100M complete; each worker asks for slots × (100 + 16) MiB + 96 MiB, and each task sees its own 100 MiB`, { timeout: 180_000 }, async (ctx) => {
+    test(`packed with ${name}, the same tasks at mem: 100M complete; each worker asks for slots × (100 + 32) MiB + 96 MiB, and each task sees its own 100 MiB`, { timeout: 180_000 }, async (ctx) => {
       needCluster(ctx);
       const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, mem: MEM });
       const commands = await executor.mapArray(Array.from({ length: 8 }, pythonHolding30), packing);
@@ -55,7 +55,7 @@ describe("a packed task gets its own mem: slurmkit's processes are asked for on 
         packing,
       );
       for (const jobs of [commands, functions]) {
-        expect((await manifestOf(jobs[0]!)).workers).toMatchObject({ slots, taskMemMb: 100, memMb: slots * (100 + 16) + 96 });
+        expect((await manifestOf(jobs[0]!)).workers).toMatchObject({ slots, taskMemMb: 100, memMb: slots * (100 + 32) + 96 });
       }
       expect(await states([...commands, ...functions])).toEqual(Array(16).fill("COMPLETED"));
       for (const job of functions) expect(await job.result()).toMatchObject({ mb: 30, memPerNode: "100" });
@@ -78,7 +78,7 @@ describe("a worker holds each task to its own mem", () => {
   test("in a two-slot worker, a task that allocates past its own mem ends OUT_OF_MEMORY, and its sibling completes", { timeout: 180_000 }, async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, mem: MEM });
-    // 10 MiB every 200 ms: the worker's sample (every 500 ms) sees it pass 100 MiB long before the element's 328 MiB.
+    // 10 MiB every 200 ms: the worker's sample (every 500 ms) sees it pass 100 MiB long before the element's 360 MiB.
     const [greedy, sibling] = await executor.mapArray([holdMemory.with({ mb: 250, holdMs: 5000, stepMb: 10, stepMs: 200 }), holdMemory.with({ mb: 20, holdMs: 8000 })], { workers: 1, slots: 2 });
     expect(await greedy!.wait()).toBe("OUT_OF_MEMORY");
     const error = (await greedy!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
@@ -89,17 +89,17 @@ describe("a worker holds each task to its own mem", () => {
     expect(sibling!.id).toBe(greedy!.id);
   });
 
-  test("a task after others in the same slot still gets its whole mem: a slot that grew past 16 MiB is replaced, and less is not charged to the next task", { timeout: 180_000 }, async (ctx) => {
+  test("a task after others in the same slot still gets its whole mem: a slot that grew past 32 MiB is replaced, and less is not charged to the next task", { timeout: 180_000 }, async (ctx) => {
     needCluster(ctx);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, mem: MEM });
     // One slot, so the tasks run one after the other in it. The second and fourth hold 45 MiB, which fits
     // in 100 MiB beside a fresh slot's process (as beside the runner in an element of their own).
     const [leaky, afterLeaky, small, afterSmall] = await executor.mapArray(
-      [holdMemory.with({ mb: 0, holdMs: 0, leak: 30 }), holdMemory.with({ mb: 45, holdMs: 2000 }), holdMemory.with({ mb: 0, holdMs: 0, leak: 8 }), holdMemory.with({ mb: 45, holdMs: 2000 })],
+      [holdMemory.with({ mb: 0, holdMs: 0, leak: 40 }), holdMemory.with({ mb: 45, holdMs: 2000 }), holdMemory.with({ mb: 0, holdMs: 0, leak: 8 }), holdMemory.with({ mb: 45, holdMs: 2000 })],
       { workers: 1, slots: 1 },
     );
     const results = await Promise.all([leaky, afterLeaky, small, afterSmall].map((j) => j!.result()));
-    // 30 MiB left behind: the slot process retired, and the next task had a new one.
+    // 40 MiB left behind: the slot process retired, and the next task had a new one.
     expect(results[1]!.pid).not.toBe(results[0]!.pid);
     // 8 MiB left behind: the same process went on, and those 8 MiB were not charged to the next task.
     expect(results[3]!.pid).toBe(results[2]!.pid);
@@ -121,12 +121,12 @@ describe("a worker holds each task to its own mem", () => {
 
     test("a task whose forks share its pages fits its mem as the cgroup charges it once; counted as resident sets, it would not", { timeout: 180_000 }, async (ctx) => {
       needCluster(ctx);
-      // The element's cgroup, as Slurm's task/cgroup makes one: limited to what the worker asks for (100 + 16 + 96 MiB).
+      // The element's cgroup, as Slurm's task/cgroup makes one: limited to what the worker asks for (100 + 32 + 96 MiB).
       const v1 = existsSync("/sys/fs/cgroup/memory/cgroup.procs");
       const cgroup = `${v1 ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup"}/slurmkit-test-element-${process.pid}`;
       await mkdir(cgroup);
       cgroups.push(cgroup);
-      await writeFile(`${cgroup}/${v1 ? "memory.limit_in_bytes" : "memory.max"}`, String(212 * 2 ** 20));
+      await writeFile(`${cgroup}/${v1 ? "memory.limit_in_bytes" : "memory.max"}`, String(228 * 2 ** 20));
       const inCgroup = new SlurmExecutor({ folder: await runsFolder(), time: 1, mem: MEM, setup: [`echo $$ > ${cgroup}/cgroup.procs`] });
       const [charged] = await inCgroup.mapArray([forking(), forking()], { workers: 1, slots: 1 });
       expect(await charged!.wait()).toBe("COMPLETED");
