@@ -67,15 +67,30 @@ function announce(warning: Promise<WarningNews>): void {
 }
 
 /**
+ * Whether the warning came before the runner could listen: the batch script
+ * saw it (and exports SLURMKIT_WARNED=1), or it came while the runner set up.
+ * Call first thing; the variable is taken out of the environment tasks get.
+ */
+export function earlyWarning(name: NodeJS.Signals | undefined): () => boolean {
+  let came = process.env.SLURMKIT_WARNED === "1";
+  delete process.env.SLURMKIT_WARNED;
+  if (name) process.on(name, () => (came = true));
+  return () => came;
+}
+
+/**
  * Listens for the scheduler's warning signal (Slurm's `--signal`, USR2 by
  * default) for the rest of the process's life: the runner calls it first
- * thing, so that no warning is missed. Outside a batch job (no job id) it is
- * taken as the time limit's.
+ * thing, so that no warning is missed. `early`: it came already (see
+ * earlyWarning). Outside a batch job (no job id) it is taken as the time
+ * limit's.
  */
-export function listenForWarning(name: NodeJS.Signals, jobId: string | undefined, report: (line: string) => void): void {
-  process.on(name, () => {
+export function listenForWarning(name: NodeJS.Signals, jobId: string | undefined, report: (line: string) => void, early = false): void {
+  const take = () => {
     if (!latest) announce(jobId ? nodeSide().ending(jobId, report) : Promise.resolve({ ending: "TIMEOUT", deadline: undefined }));
-  });
+  };
+  process.on(name, take);
+  if (early) take();
 }
 
 /** A worker's slot: the worker passed Slurm's warning on, for the task the slot runs. */

@@ -26,7 +26,7 @@ import { fileTarget, routeOutput, Terminated, type TaskLogs } from "./execute.js
 import type { NodeSide } from "../src/core/node-side.js";
 import { jobIdOf, taskIndex, useNodeSide } from "./node.js";
 import { decodeRunnerArgs, RUNNER_USAGE } from "../src/protocol/runner-args.js";
-import { listenForWarning } from "./attempts.js";
+import { earlyWarning, listenForWarning } from "./attempts.js";
 import { runOneTask } from "./run-task.js";
 import { runSlot } from "./slot.js";
 import { runWorker } from "./worker.js";
@@ -48,6 +48,8 @@ async function main(node: NodeSide): Promise<number> {
   const folder = new RunFolder(dir);
   const args = decodeRunnerArgs(process.argv.slice(3));
   if (args.mode === "slot") return runSlot(folder, args.warning);
+  // A warning that came before the runner listens (the batch script kept it, or it comes while a worker sets up) is not lost.
+  const warnedEarly = earlyWarning(args.warning?.signal);
   if (args.mode === "worker") {
     const w = args.worker;
     return runWorker(folder, {
@@ -60,12 +62,13 @@ async function main(node: NodeSide): Promise<number> {
       taskMemMb: w.taskMemMb,
       taskMemPss: w.taskMemPss,
       warning: args.warning,
+      warnedEarly,
     });
   }
   // Listen for the scheduler's warning first thing, so that none is missed.
   const { warning, elementOffset: offset } = args;
   const requeueable = node.requeueableJob(process.env);
-  if (warning) listenForWarning(warning.signal, requeueable, (line) => process.stderr.write(line));
+  if (warning) listenForWarning(warning.signal, requeueable, (line) => process.stderr.write(line), warnedEarly());
   const index = taskIndex(process.env, offset ?? 0);
   const here = node.environment(process.env);
   const rank = here.rank;

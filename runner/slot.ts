@@ -12,7 +12,8 @@ import { runOneTask } from "./run-task.js";
 import { slotLog, slotSink, type LogMessage, type RecordMessage } from "./task-records.js";
 
 /** What the worker tells a slot: run this task, pass Slurm's warning on to it, or leave. */
-export type ToSlot = { readonly run: number } | { readonly warn: Ending; readonly deadline: number | undefined } | { readonly exit: true };
+/** `fresh`: the task never ran before (a block this worker claimed first, in its first attempt), so it has no earlier attempts to read. */
+export type ToSlot = { readonly run: number; readonly fresh?: true } | { readonly warn: Ending; readonly deadline: number | undefined } | { readonly exit: true };
 /**
  * What a slot tells its worker: it is ready for tasks, a task's state or
  * result record (for the worker's stream), a task is done (its records were
@@ -64,7 +65,7 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
               forward: signal,
               forwardAll: warning!.forwardAll,
               maxRequeues: warning!.maxRequeues,
-              restarted: true,
+              restarted: !("fresh" in message && message.fresh),
               requeue: async () => {
                 process.send?.({ requeued: index } satisfies FromSlot);
                 return undefined;

@@ -42,6 +42,8 @@ export interface WorkerOptions {
   readonly workerCount: number;
   /** Slurm's warning (`--signal`): the worker passes it on to each task `warnSeconds` before the task's own limit, and a task that checkpoints is run again. */
   readonly warning?: WarningArgs | undefined;
+  /** Whether Slurm's warning came before the worker listened for it. */
+  readonly warnedEarly?: () => boolean;
 }
 
 /** A preempted worker requeues itself this long before Slurm's deadline, so that the requeue beats Slurm's TERM. */
@@ -125,7 +127,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   const node = nodeSide();
   // A requeued worker (same id, restarted by the scheduler) runs again the tasks it had taken and not finished.
   /** Tasks that started before and are run again (they checkpointed, or this worker restarted): before any other. */
-  const rerun = node.environment(process.env).restarts > 0 ? await claims.resume(hasResult) : [];
+  const restarted = node.environment(process.env).restarts > 0;
+  const rerun = restarted ? await claims.resume(hasResult) : [];
   const requeueable = node.requeueableJob(process.env);
   let failed = 0;
   let terminated: NodeJS.Signals | undefined;
@@ -324,7 +327,10 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     if (problem === undefined) process.stderr.write(`slurmkit runner: worker ${workerId} requeued itself to run task(s) ${[...rerun].join(", ")} again\n`);
     else process.stderr.write(`slurmkit runner: worker ${workerId} could not requeue itself for task(s) ${[...rerun].join(", ")}: ${problem}\n`);
   };
-  if (o.warning) process.on(o.warning.signal, () => void onWarning());
+  if (o.warning) {
+    process.on(o.warning.signal, () => void onWarning());
+    if (o.warnedEarly?.()) void onWarning();
+  }
 
   /**
    * Stops each running task whose processes hold more than its `mem`
@@ -451,7 +457,9 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
         const grown = (footprintKb(slot.child.pid, measure) ?? slot.readyKb) - slot.readyKb;
         slot.task.carriedKb = Math.min(Math.max(0, grown), SLOT_MARGIN_MB * 1024);
       }
-      slot.child.send({ run: index } satisfies ToSlot, () => undefined);
+      // A task of a block this worker claimed itself, in its first attempt, never ran before: its slot need not look for earlier attempts.
+      const fresh = !restarted && again === undefined && taken !== undefined && /^b\d+$/.test(taken.claim.name);
+      slot.child.send({ run: index, ...(fresh ? { fresh } : {}) } satisfies ToSlot, () => undefined);
       slot.task.sent = true;
       await slot.idle;
     }

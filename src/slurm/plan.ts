@@ -157,6 +157,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
       runner,
       ranks,
       nodeCheck: { marker: folder.nodeUnusable },
+      ...(warning?.option.startsWith("B:") ? { warningSignal: warning.name } : {}),
       ...(workers ? { recordStart: true } : {}),
       ...(exitMarkers ? { exitMarkerDir: folder.resultsDir, exitMarkerOffset: firstElement } : {}),
     });

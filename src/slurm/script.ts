@@ -26,6 +26,13 @@ export interface ScriptOptions {
    * not started, which would fail the same way.
    */
   readonly nodeCheck?: { readonly marker: string };
+  /**
+   * The warning signal Slurm sends the batch shell (`--signal=B:<name>`).
+   * It may come while setup runs, before the runner listens (Slurm sends it
+   * up to a minute early): the script keeps it and tells the runner
+   * (SLURMKIT_WARNED=1), rather than dying of it.
+   */
+  readonly warningSignal?: string;
 }
 
 /** The oldest Node.js major version the runner runs on (its bundle targets it). */
@@ -114,6 +121,11 @@ export function renderScript(o: ScriptOptions): string {
     lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteSbatch(value)}`);
   }
   lines.push("");
+  const warned = o.warningSignal;
+  if (warned) {
+    if (!/^[A-Z][A-Z0-9]*$/.test(warned)) throw new ParameterError("signal", [`Expected a signal name such as USR2, got '${warned}'`]);
+    lines.push("# Slurm's warning may come before the runner listens: kept, and passed on", "slurmkit_warned=", `trap 'slurmkit_warned=1' ${warned}`, "");
+  }
   if (o.recordStart) lines.push("SLURMKIT_ELEMENT_START=$(date +%s)", "export SLURMKIT_ELEMENT_START", "");
   const steps = o.setup.filter(isSetupStep);
   const containers = steps.filter((s) => s.wrap.length > 0);
@@ -148,8 +160,7 @@ export function renderScript(o: ScriptOptions): string {
       "trap slurmkit_on_exit EXIT",
       "trap 'slurmkit_forward TERM; wait \"${slurmkit_child:-}\"; exit 143' TERM",
       "trap 'slurmkit_forward INT; wait \"${slurmkit_child:-}\"; exit 130' INT",
-      "trap 'slurmkit_forward USR1' USR1",
-      "trap 'slurmkit_forward USR2' USR2",
+      ...["USR1", "USR2"].map((sig) => (sig === warned ? `trap 'slurmkit_warned=1; slurmkit_forward ${sig}' ${sig}` : `trap 'slurmkit_forward ${sig}' ${sig}`)),
       // A requeued job's earlier attempt may have left its marker.
       ...(marker ? [`rm -f -- ${marker}`] : []),
       "",
@@ -176,14 +187,16 @@ export function renderScript(o: ScriptOptions): string {
     lines.push(...rank);
     command = launch;
   }
+  // From here the runner takes the warning: ignored until it listens (a signal in that moment is lost, not fatal), and one that came before is passed on.
+  const handOver = warned ? [`trap '' ${warned}`, 'if [ -n "$slurmkit_warned" ]; then export SLURMKIT_WARNED=1; fi'] : [];
   if (exits.length) {
     lines.push(
-      `${command} &`,
+      ...(warned ? [`(${handOver.join("; ")}; exec ${command}) &`] : [`${command} &`]),
       "slurmkit_child=$!",
       // wait returns early when a trapped signal arrives; wait again while the task runs.
       'while :; do wait "$slurmkit_child"; slurmkit_status=$?; kill -0 "$slurmkit_child" 2>/dev/null || break; done',
       'exit "$slurmkit_status"',
     );
-  } else lines.push(`exec ${command}`);
+  } else lines.push(...handOver, `exec ${command}`);
   return `${lines.join("\n")}\n`;
 }

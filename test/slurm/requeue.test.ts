@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
-import { command, JobEndedWithoutResultError, LocalTransport, SlurmExecutor } from "../../src/index.js";
+import { command, JobEndedWithoutResultError, lines, LocalTransport, SlurmExecutor } from "../../src/index.js";
 import { packr } from "../../src/protocol/codec.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { endless, environment, ranked, resumable, stubborn } from "../fixtures/requeue.js";
@@ -27,6 +27,22 @@ const started = (path: string) => () =>
 describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
   beforeAll(() => {
     slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+  });
+
+  test("a warning that comes while setup runs, before the runner listens, is kept: the task hears it as it starts, checkpoints and resumes", async (ctx) => {
+    needCluster(ctx);
+    // Slurm sends its warning up to a minute early: with a short time limit, it can come before the runner runs.
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, signal: "USR2@30", setup: [lines("echo setup-started >&2; sleep 6")] });
+    const [job] = await executor.mapArray([resumable.with({ step: 0, endings: [] })]);
+    await waitFor("setup to start", async () => ((await job!.stderr()).includes("setup-started") ? true : undefined));
+    await execa("scancel", ["--batch", "--signal=USR2", job!.id]);
+    const release = startRequeuedAtOnce(job!);
+    try {
+      expect(await job!.result()).toEqual({ resumedAt: 1, attempt: 1, endings: ["TIMEOUT"], restarts: 1 });
+    } finally {
+      release();
+    }
+    expect(await job!.stdout()).toContain("attempt 0 warned: TIMEOUT");
   });
 
   test("a timeout: the task checkpoints, is requeued under the same id, resumes and completes; loadJobs in a new process follows it", async (ctx) => {

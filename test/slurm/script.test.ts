@@ -7,6 +7,7 @@ import { describe, expect, test } from "vitest";
 import { parseParameters, toSbatchOptions } from "../../src/slurm/parameters.js";
 import { renderScript } from "../../src/slurm/script.js";
 import { container } from "../../src/setup/container.js";
+import { atRuntime, stageOut } from "../../src/index.js";
 import { quotePosix, quoteSbatch, quoteShell } from "../../src/base/shell.js";
 
 const NASTY = `it's "quoted" $HOME \`id\` $(touch /tmp/pwned) ; rm -rf / & a\\b`;
@@ -65,6 +66,24 @@ describe("the sbatch script", () => {
     const script = renderScript({ options: toSbatchOptions(params), setup: ["echo hello"], runner: ["/opt/my node/bin/node", NASTY, "/tmp/dir with 'quote'"], ranks: 2 });
     await lint(script);
     expect(script).toContain(`#SBATCH --job-name='it'\\''s "quoted" $HOME \`id\` $(touch /tmp/pwned) ; rm -rf / & a\\\\b'`);
+  });
+
+  test("Slurm's warning to the batch shell is kept from the top, handed to the runner before it starts (exec, or in the background for stage-out); a bad name is refused", async (ctx) => {
+    if (!hasShellcheck && process.env.CI !== "true") ctx.skip("shellcheck is not installed (npm run cluster:up installs it)");
+    const base = { options: [["signal", "B:USR2@30"]] as const, runner: ["/usr/bin/node", "/r.mjs", "/f"], ranks: 1, warningSignal: "USR2" };
+    const plain = renderScript({ ...base, setup: ["echo setup"] });
+    const staged = renderScript({ ...base, setup: [stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: "/o" })], exitMarkerDir: "/f/results", exitMarkerOffset: 0 });
+    for (const script of [plain, staged]) {
+      await lint(script);
+      // The trap comes before any setup line.
+      expect(script.indexOf("trap 'slurmkit_warned=1")).toBeLessThan(script.indexOf("setup"));
+    }
+    expect(plain).toMatch(/trap '' USR2\nif \[ -n "\$slurmkit_warned" \]; then export SLURMKIT_WARNED=1; fi\nexec \/usr\/bin\/node/);
+    expect(staged).toContain("trap 'slurmkit_warned=1; slurmkit_forward USR2' USR2");
+    expect(staged).toContain(`(trap '' USR2; if [ -n "$slurmkit_warned" ]; then export SLURMKIT_WARNED=1; fi; exec /usr/bin/node /r.mjs /f) &`);
+    // Without a warning to the batch shell, no trap.
+    expect(renderScript({ options: [], runner: base.runner, ranks: 1, setup: [] })).not.toContain("slurmkit_warned");
+    expect(() => renderScript({ ...base, warningSignal: "USR2; id", setup: [] })).toThrow(/Expected a signal name such as USR2, got 'USR2; id'/);
   });
 
   test("sbatch header values double backslashes, which sbatch reads as escapes even in single quotes", () => {

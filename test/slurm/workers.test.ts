@@ -43,8 +43,8 @@ describe("workers that claim tasks keep each task's resources and time limit", (
       Array.from({ length: 4 }, () => command("sleep", ["40"])),
       { workers: 2 },
     );
-    // No mem: each task gets the test cluster's DefMemPerCPU (500 MiB), as in its own element; the worker asks 16 + 96 MiB more.
-    expect((await manifestOf(jobs[0]!)).workers).toEqual({ count: 2, slots: 1, taskTimeSeconds: 60, walltimeSeconds: 60 * 2 + 60, taskMemMb: 500, memMb: 612 });
+    // No mem: each task gets the test cluster's DefMemPerCPU (500 MiB), as in its own element; the worker asks 32 + 96 MiB more.
+    expect((await manifestOf(jobs[0]!)).workers).toEqual({ count: 2, slots: 1, taskTimeSeconds: 60, walltimeSeconds: 60 * 2 + 60, taskMemMb: 500, memMb: 628 });
     expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(["COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]);
   });
 
