@@ -1,7 +1,7 @@
 // npm run bench: raw Slurm vs slurmkit (one task per element) vs slurmkit packed,
 // on the test cluster, in one run. Prints seconds, ratios, client time and
-// memory, and scheduler calls. The default run takes 8 to 11 minutes (the raw
-// 2,000-element array alone 4.5 to 7; see the README on the controller's
+// memory, and scheduler calls. The default run takes 8 to 13 minutes (the raw
+// 2,000-element array alone 4.5 to 8; see the README on the controller's
 // slow state). BENCH_FULL=1 adds one task per element at 2,000 tasks and
 // bash's raw floor at 200, 100,000 packed tasks (20,000 without it), the
 // command-task rows, the tail one per element and a 200-task tail (about 40
