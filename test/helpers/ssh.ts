@@ -97,3 +97,13 @@ export async function answerPrompts(info: SshServerInfo): Promise<{ prompts: () 
     },
   };
 }
+
+/** An `ssh` program that runs the system's ssh and counts its runs: each Transport call over the system's ssh is one. */
+export async function countingSsh(): Promise<{ ssh: string; runs: () => Promise<number> }> {
+  const dir = await mkdtemp(join(tmpdir(), "slurmkit-ssh-count-"));
+  const counter = join(dir, "runs");
+  const ssh = join(dir, "ssh");
+  await writeFile(counter, "");
+  await writeFile(ssh, `#!/bin/sh\necho run >> '${counter}'\nexec ssh "$@"\n`, { mode: 0o755 });
+  return { ssh, runs: async () => (await readFile(counter, "utf8")).split("\n").length - 1 };
+}

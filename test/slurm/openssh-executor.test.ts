@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { command, loadJobs, ParameterError, SlurmExecutor, type SshTarget } from "../../src/index.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
-import { acceptedLogins, answerPrompts, dropConnections, needSsh } from "../helpers/ssh.js";
+import { acceptedLogins, answerPrompts, countingSsh, dropConnections, needSsh } from "../helpers/ssh.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
 const executors: SlurmExecutor[] = [];
@@ -87,12 +87,8 @@ describe("SlurmExecutor over the system's ssh", { timeout: 180_000 }, () => {
 
   test("40 tasks cancelled at once settle CANCELLED in a few commands, not several reads each", async (ctx) => {
     const info = needSsh(ctx);
-    const dir = await mkdtemp(join(tmpdir(), "slurmkit-ssh-count-"));
-    const counter = join(dir, "runs");
-    const wrapper = join(dir, "ssh");
-    await writeFile(wrapper, `#!/bin/sh\necho run >> '${counter}'\nexec ssh "$@"\n`, { mode: 0o755 });
-    const runs = async () => (await readFile(counter, "utf8")).split("\n").length - 1;
-    const e = await executor({ destination: "slurmkit-test", configFile: join(info.dir, "openssh-config"), ssh: wrapper, log: () => undefined });
+    const { ssh, runs } = await countingSsh();
+    const e = await executor({ destination: "slurmkit-test", configFile: join(info.dir, "openssh-config"), ssh, log: () => undefined });
     const jobs = await e.mapArray(Array.from({ length: 40 }, () => command("sleep", ["120"])));
     await e.watcher.pollNow();
     const before = await runs();

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { TransportError } from "../../src/index.js";
 import { OpenSshTransport } from "../../src/transport/openssh.js";
-import { acceptedLogins, answerPrompts, dropConnections, needSsh } from "../helpers/ssh.js";
+import { acceptedLogins, answerPrompts, countingSsh, dropConnections, needSsh } from "../helpers/ssh.js";
 
 /** An ssh_config with the alias `testcluster` for the test sshd; `extra` lines go into its Host block. */
 async function sshConfig(dir: string, extra: string[] = [], knownHosts = join(dir, "known_hosts")): Promise<string> {
@@ -152,11 +152,8 @@ describe("reads asked for at once", () => {
   test("go out as one command: every file's bytes intact, a missing one ENOENT, a folder an error, a path with a newline read alone", async (ctx) => {
     const info = needSsh(ctx);
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-batch-read-"));
-    // ssh through a wrapper that counts its runs.
-    const counter = join(dir, "ssh-runs");
-    const wrapper = join(dir, "ssh");
-    await writeFile(wrapper, `#!/bin/sh\necho run >> '${counter}'\nexec ssh "$@"\n`, { mode: 0o755 });
-    const t = new OpenSshTransport("slurmkit-test", { configFile: join(info.dir, "openssh-config"), interactive: false, log: () => undefined, ssh: wrapper });
+    const { ssh, runs } = await countingSsh();
+    const t = new OpenSshTransport("slurmkit-test", { configFile: join(info.dir, "openssh-config"), interactive: false, log: () => undefined, ssh });
     opened.push(t);
     const files: Record<string, Buffer> = {
       plain: Buffer.from("a result\n"),
@@ -168,7 +165,7 @@ describe("reads asked for at once", () => {
     };
     for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
     await t.run("true", []);
-    const runsBefore = (await readFile(counter, "utf8")).split("\n").length;
+    const runsBefore = await runs();
     const paths = [...Object.keys(files).map((n) => join(dir, n)), join(dir, "missing"), dir];
     const reads = await Promise.all(paths.map((p) => t.readFile(p).catch((e: unknown) => e)));
     expect(reads.slice(0, -2)).toEqual(Object.values(files));
@@ -181,6 +178,6 @@ describe("reads asked for at once", () => {
     expect(folder.code).toBeUndefined();
     expect(folder.message).toMatch(/Is a directory/);
     // One command for the batch, one for the path that cannot go on a line.
-    expect((await readFile(counter, "utf8")).split("\n").length - runsBefore).toBe(2);
+    expect((await runs()) - runsBefore).toBe(2);
   });
 });
