@@ -35,6 +35,8 @@ const MAX_TASK_INDEX = 2 ** 28 - 1;
 const VALUE_ONLY = 1;
 const OK_RECORD = 2;
 const FAILED_RECORD = 3;
+/** Results' bytes are kept in blocks of this size (a larger result in a block of its own). */
+const RESULT_BLOCK = 2 ** 20;
 
 /**
  * The states and results of one packed submission's tasks, as its workers'
@@ -43,8 +45,9 @@ const FAILED_RECORD = 3;
  * again after a crash, and is ignored). Its state is the latest by time.
  *
  * Kept compact, for a million tasks: typed arrays by task index, strings
- * (hosts, job ids) once each, and each result's record left in the bytes
- * the streams were read in, decoded only when someone asks for the result.
+ * (hosts, job ids) once each, and each result's bytes (a completed task's
+ * value alone) copied into shared blocks, decoded only when someone asks
+ * for the result.
  */
 export class TaskRecords {
   readonly #follower: StreamFollower;
@@ -70,7 +73,7 @@ export class TaskRecords {
   #stateJob = new Uint32Array(0);
   /**
    * By task: 0 no result, else VALUE_ONLY, OK_RECORD or FAILED_RECORD; its times, host and job id; where
-   * its bytes are (a chunk the streams were read in, and the offset there):
+   * its bytes are (a block of #chunks, and the offset there):
    * an ok result's value alone, as the record was checked when it was read,
    * or a failed task's whole record.
    */
@@ -84,10 +87,13 @@ export class TaskRecords {
   #resultLength = new Uint32Array(0);
   /** By task: the id (in #strings) of the stream its result came from. */
   #resultStream = new Uint32Array(0);
-  /** The bytes the streams were read in that hold a result (kept rather than copying a million records out of them). */
+  /** Blocks that hold the results' bytes, copied out of the windows the streams are read in; #blockUsed bytes of the last are taken. */
   readonly #chunks: Buffer[] = [];
+  #blockUsed = 0;
   /** The stream the last record came from: its worker is known. */
   #lastStream = "";
+  /** Its id in #strings (kept here: the two last strings #idOf keeps are a record's host and job id). */
+  #lastStreamId = 0;
   readonly #peeked: PeekedTaskRecord = { index: 0, kind: "state", state: "RUNNING", at: 0, endedAt: 0, valueStart: 0, valueEnd: 0, pid: 0, host: "", jobId: "" };
 
   constructor(
@@ -127,6 +133,7 @@ export class TaskRecords {
   #take(name: string, bytes: Buffer, start: number, end: number): void {
     if (name !== this.#lastStream) {
       this.#lastStream = name;
+      this.#lastStreamId = this.#idOf(name);
       const worker = parseTaskStreamName(name)?.worker;
       if (worker) this.#workers.add(worker);
     }
@@ -142,7 +149,7 @@ export class TaskRecords {
     const p = this.#peeked;
     if (peekTaskRecord(bytes, start, end, p)) {
       if (p.kind === "state") this.#noteState(p.index, p.state, p.at, p.pid, p.host, p.jobId);
-      else this.#noteResult(name, p.index, VALUE_ONLY, p.at, p.endedAt, p.host, p.jobId, bytes, p.valueStart, p.valueEnd);
+      else this.#noteResult(p.index, VALUE_ONLY, p.at, p.endedAt, p.host, p.jobId, bytes, p.valueStart, p.valueEnd);
       return;
     }
     const path = `${this.folder.streamsDir}/${name}`;
@@ -153,7 +160,7 @@ export class TaskRecords {
       this.#problems.push({ stream: name, message: (error as Error).message });
       return;
     }
-    if ("result" in r) this.#noteResult(name, r.index, r.result.ok ? OK_RECORD : FAILED_RECORD, r.result.startedAt, r.result.endedAt, r.result.host, r.result.jobId, bytes, start, end);
+    if ("result" in r) this.#noteResult(r.index, r.result.ok ? OK_RECORD : FAILED_RECORD, r.result.startedAt, r.result.endedAt, r.result.host, r.result.jobId, bytes, start, end);
     else this.#noteState(r.index, r.state.state, r.state.at, r.state.pid, r.state.host, r.state.jobId);
   }
 
@@ -167,7 +174,7 @@ export class TaskRecords {
     this.#stateJob[index] = this.#idOf(jobId);
   }
 
-  #noteResult(stream: string, index: number, kind: number, startedAt: number, endedAt: number, host: string, jobId: string, bytes: Buffer, start: number, end: number): void {
+  #noteResult(index: number, kind: number, startedAt: number, endedAt: number, host: string, jobId: string, bytes: Buffer, start: number, end: number): void {
     this.#arrive(index);
     if (this.#result[index] !== 0) return;
     this.#result[index] = kind;
@@ -175,11 +182,22 @@ export class TaskRecords {
     this.#resultEnded[index] = endedAt;
     this.#resultHost[index] = this.#idOf(host);
     this.#resultJob[index] = this.#idOf(jobId);
-    if (this.#chunks.at(-1) !== bytes) this.#chunks.push(bytes);
+    const length = end - start;
+    let block = this.#chunks.at(-1);
+    if (block === undefined || this.#blockUsed + length > block.length) {
+      block = Buffer.allocUnsafe(Math.max(RESULT_BLOCK, length));
+      this.#chunks.push(block);
+      this.#blockUsed = 0;
+    }
+    const at = this.#blockUsed;
+    // A small value (most are) is copied byte by byte: cheaper than a call into Buffer.copy.
+    if (length <= 32) for (let k = 0; k < length; k++) block[at + k] = bytes[start + k]!;
+    else bytes.copy(block, at, start, end);
+    this.#blockUsed += length;
     this.#resultChunk[index] = this.#chunks.length - 1;
-    this.#resultAt[index] = start;
-    this.#resultLength[index] = end - start;
-    this.#resultStream[index] = this.#idOf(stream);
+    this.#resultAt[index] = at;
+    this.#resultLength[index] = length;
+    this.#resultStream[index] = this.#lastStreamId;
   }
 
   /** A record of task `index` arrived: room for it, a count if it is the task's first, and a line in the change log. */

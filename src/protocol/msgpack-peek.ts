@@ -4,6 +4,12 @@
 // (task-stream.ts peeks at them, and decodes a record whole only on demand).
 // Anything unexpected returns NaN or -1, and the caller decodes in full.
 
+/** Where number() puts a float's bytes to read it. */
+const SCRATCH_F64 = new Float64Array(1);
+const SCRATCH_BYTES = new Uint8Array(SCRATCH_F64.buffer);
+const SCRATCH_F32 = new Float32Array(SCRATCH_F64.buffer, 0, 1);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Values nested deeper than this are left to a full decode. */
 const MAX_DEPTH = 64;
 
@@ -115,11 +121,13 @@ export class MsgpackCursor {
       }
       case 0xca:
       case 0xcb: {
+        // Big-endian bytes into a scratch float, with no view made per number (times are float64s: three in most records).
         const bytes = b === 0xca ? 4 : 8;
         if (this.at + bytes > this.end) return Number.NaN;
-        const view = new DataView(this.buf.buffer, this.buf.byteOffset + this.at, bytes);
+        const from = this.at;
         this.at += bytes;
-        return bytes === 4 ? view.getFloat32(0) : view.getFloat64(0);
+        for (let k = 0; k < bytes; k++) SCRATCH_BYTES[LITTLE_ENDIAN ? bytes - 1 - k : k] = this.buf[from + k]!;
+        return bytes === 4 ? SCRATCH_F32[0]! : SCRATCH_F64[0]!;
       }
       default:
         return Number.NaN;

@@ -11,7 +11,9 @@ import { type FileHandle, open } from "node:fs/promises";
 
 /** The first bytes of every stream. */
 export const STREAM_MAGIC = Buffer.from("SKSTRM01", "latin1");
-const HEADER = 8;
+/** A record's header: its length and its checksum. */
+export const RECORD_HEADER = 8;
+const HEADER = RECORD_HEADER;
 /** No record is this large; a length above it is a corrupt header, not a record still being written. */
 export const MAX_RECORD = 64 * 2 ** 20;
 

@@ -15,10 +15,27 @@
  */
 export function toJson(value: unknown): string {
   // The commonest results first: a finite number is its own text (JSON.stringify(-0) and String(-0) are both "0").
-  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  if (typeof value === "number" && Number.isFinite(value)) return numberText(value);
   // Most values are plain JSON already: JSON.stringify writes those natively, a million results in a second.
   if (plain(value, 0)) return JSON.stringify(value);
   return encode(value) ?? "null";
+}
+
+const ZEROS = ["", "0", "00", "000", "0000", "00000"];
+
+/**
+ * A finite number's text, as String gives it. An integer of 10 digits or
+ * more (a time in milliseconds: every row of `results` has two) is written
+ * as two small integers, which V8 turns into text several times faster
+ * than one large one.
+ */
+export function numberText(n: number): string {
+  if (n >= 1e9 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n)) {
+    const high = Math.floor(n / 1e6);
+    const low = String(n - high * 1e6);
+    return `${high}${ZEROS[6 - low.length]}${low}`;
+  }
+  return String(n);
 }
 
 /** Whether JSON.stringify writes `value` as toJson would: finite numbers, strings, booleans, null, and plain arrays and objects of them (not too deep to check). */

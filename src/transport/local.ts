@@ -70,6 +70,22 @@ export class LocalTransport implements Transport {
     }
   }
 
+  async readInto(path: string, offset: number, into: Buffer): Promise<number> {
+    const handle = await open(path, "r");
+    try {
+      let got = 0;
+      // A read may return fewer bytes than asked before the end (a pipe, a signal): read on until the buffer is full or the file ends.
+      while (got < into.length) {
+        const { bytesRead } = await handle.read(into, got, into.length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got;
+    } finally {
+      await handle.close();
+    }
+  }
+
   async list(path: string): Promise<string[]> {
     try {
       return await readdir(path);

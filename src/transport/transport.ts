@@ -34,6 +34,14 @@ export interface Transport {
    * the part before `offset` dropped.
    */
   readFrom?(path: string, offset: number): Promise<Buffer>;
+  /**
+   * Reads up to `into.length` bytes of a file from byte `offset` into
+   * `into`, and resolves how many it read (fewer at the file's end, 0 at or
+   * past it): how readers go through a large stream in one reused buffer.
+   * Rejects with code ENOENT if the file does not exist. Optional: readers
+   * fall back to readFrom.
+   */
+  readInto?(path: string, offset: number, into: Buffer): Promise<number>;
   /** Writes a file atomically (temporary name, then rename). */
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
   /**

@@ -109,6 +109,71 @@ describe("following record streams", () => {
     expect(text((await follower.poll()).records)).toEqual({ "2_0.stream": ["a"], "2_1.stream": ["b"] });
   });
 
+  test("scan reads a large stream in windows: records across a window's edge, one larger than a window, and a torn tail, each visited once and in order", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-follow-"));
+    const path = join(dir, "4_0.stream");
+    const w = await StreamWriter.create(path);
+    // About 3 MiB of records of odd sizes (so that edges fall inside them), then one of 2.5 MiB: larger than a window.
+    const payloads: Buffer[] = [];
+    for (let i = 0; payloads.reduce((n, p) => n + p.length, 0) < 3 * 2 ** 20; i++) payloads.push(Buffer.alloc(1 + ((i * 7919) % 4093), i % 251));
+    payloads.push(Buffer.alloc(2.5 * 2 ** 20, 7));
+    for (const p of payloads) w.append(p);
+    await w.close();
+    const next = frameRecord(Buffer.from("after the large one"));
+    await appendFile(path, next.subarray(0, 6));
+    const reads: number[] = [];
+    const inner = new LocalTransport();
+    const transport = {
+      ...counted().transport,
+      readInto: (p: string, o: number, into: Buffer) => {
+        reads.push(o);
+        return inner.readInto(p, o, into);
+      },
+    } as Transport;
+    const follower = new StreamFollower(transport, dir);
+    const seen: Buffer[] = [];
+    const visit = (_: string, b: Buffer, start: number, end: number) => seen.push(Buffer.from(b.subarray(start, end)));
+    expect((await follower.scan(visit)).corrupt).toEqual([]);
+    expect(seen.length).toBe(payloads.length);
+    expect(seen.every((b, i) => b.equals(payloads[i]!))).toBe(true);
+    // Several windows, not one read of the whole file.
+    expect(reads.length).toBeGreaterThan(3);
+    // The torn tail is not visited; once whole, it is, and nothing before it again.
+    expect(follower.offset("4_0.stream")).toBe((await readFile(path)).length - 6);
+    await appendFile(path, next.subarray(6));
+    seen.length = 0;
+    await follower.scan(visit);
+    expect(seen.map(String)).toEqual(["after the large one"]);
+  });
+
+  test("a scan whose read fails keeps what it visited: the next scan visits no record twice", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-follow-"));
+    for (const name of ["5_0.stream", "5_1.stream"]) {
+      const w = await StreamWriter.create(join(dir, name));
+      w.append(Buffer.from(name));
+      await w.close();
+    }
+    const inner = new LocalTransport();
+    let fail = true;
+    const transport = {
+      ...counted().transport,
+      readInto: async (p: string, o: number, into: Buffer) => {
+        if (p.endsWith("5_1.stream") && fail) {
+          fail = false;
+          throw Object.assign(new Error("connection lost"), { code: "ECONNRESET" });
+        }
+        return inner.readInto(p, o, into);
+      },
+    } as Transport;
+    const follower = new StreamFollower(transport, dir);
+    const seen: string[] = [];
+    const visit = (name: string, b: Buffer, start: number, end: number) => seen.push(`${name}:${b.subarray(start, end)}`);
+    await expect(follower.scan(visit)).rejects.toThrow("connection lost");
+    expect(seen).toEqual(["5_0.stream:5_0.stream"]);
+    await follower.scan(visit);
+    expect(seen).toEqual(["5_0.stream:5_0.stream", "5_1.stream:5_1.stream"]);
+  });
+
   test("streams are read in natural order (attempt 10 after attempt 2), and a transport without readFrom reads whole files", async () => {
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-follow-"));
     for (const n of [10, 2, 1]) {

@@ -89,6 +89,26 @@ describe("task records in worker streams", () => {
     expect([0, 1, 2, 3].map((i) => records.resultValue(i))).toEqual([{ loss: 0.25, tags: ["a"] }, new Set([1, 2]), undefined, undefined]);
   });
 
+  test("results outlive the reads they came in: three streams of several windows each, values of every size across blocks, each task's own value", async () => {
+    const f = await folder();
+    const n = 9000;
+    // Values from a byte to 1.5 MiB (larger than a window and a block), strings whose bytes tell their task.
+    const taskValue = (i: number) => (i % 1000 === 999 ? `${i}:`.padEnd(1.5 * 2 ** 20, "x") : i % 3 === 0 ? i : `${i}:`.padEnd(20 + (i % 400), String.fromCharCode(97 + (i % 26))));
+    const writers = await Promise.all([0, 1, 2].map((w) => StreamWriter.create(f.taskStream(`8_${w}`, 0))));
+    for (let i = 0; i < n; i++) {
+      const w = writers[i % 3]!;
+      w.append(encodeTaskRecord({ index: i, state: state("RUNNING", i, `8_${i % 3}`) }));
+      w.append(encodeTaskRecord({ index: i, result: result(taskValue(i), `8_${i % 3}`) }));
+    }
+    await Promise.all(writers.map((w) => w.close()));
+    const records = new TaskRecords(new LocalTransport(), f);
+    await records.refresh();
+    expect(records.recorded).toBe(n);
+    const wrong = Array.from({ length: n }, (_, i) => i).filter((i) => records.resultValue(i) !== taskValue(i) || records.resultJobId(i) !== `8_${i % 3}`);
+    expect(wrong).toEqual([]);
+    expect(records.result(1999)).toEqual(result(taskValue(1999), "8_1"));
+  });
+
   test("room reserved for a submission's tasks up front changes nothing read; a record whose value is not msgpack is reported, and gives no value", async () => {
     const f = await folder();
     const w = await StreamWriter.create(f.taskStream("7_0", 0));

@@ -88,6 +88,17 @@ describe("reading task records in place", () => {
         return Object.is(c.reset(bytes, 0, bytes.length).number(), packr.unpack(bytes));
       }),
     ).toEqual(numbers.map(() => true));
+    // Floats written by hand, float32 too (msgpackr writes none by default); a float cut short is NaN.
+    const float = (tag: number, n: number) => {
+      const b = Buffer.alloc(tag === 0xca ? 5 : 9);
+      b[0] = tag;
+      if (tag === 0xca) b.writeFloatBE(n, 1);
+      else b.writeDoubleBE(n, 1);
+      return b;
+    };
+    const floats = [1.5, -0.25, 3.4028234663852886e38, 1_764_862_420_123.5, -1e-300, 2 ** 53 + 2];
+    expect(floats.map((n) => [0xca, 0xcb].map((tag) => c.reset(float(tag, n), 0, tag === 0xca ? 5 : 9).number()))).toEqual(floats.map((n) => [Math.fround(n), n]));
+    expect(c.reset(float(0xcb, 1.5), 0, 8).number()).toBeNaN();
     // Extensions whose end only a full decode knows: refused, every one.
     expect(
       extensions.map((value) => {

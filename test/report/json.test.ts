@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { describe, expect, test } from "vitest";
-import { toJson } from "../../src/report/json.js";
+import { numberText, toJson } from "../../src/report/json.js";
 
 // msgpackr supports int64AsType "auto" (a bigint only beyond 2^53) at runtime, but its typings lack it.
 const packr = new Packr({ useRecords: false, moreTypes: true, int64AsType: "auto" as "bigint" });
@@ -20,6 +20,13 @@ describe("toJson", () => {
         expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
       }),
     );
+  });
+
+  test("a number's text is String's, for times in milliseconds, the edges of the fast path, and any double", () => {
+    const edges = [1e9, 1e9 - 1, 1e9 + 0.5, 1_000_000_000_123, 1_764_862_420_123, 999_999_999_999_999, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 1, 2 ** 60, -1e12, 0, -0, 5e-324];
+    for (const n of edges) expect(numberText(n)).toBe(String(n));
+    fc.assert(fc.property(fc.integer({ min: 1e9, max: Number.MAX_SAFE_INTEGER }), (n) => numberText(n) === String(n)));
+    fc.assert(fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (n) => numberText(n) === String(n)));
   });
 
   test("NaN and infinities give null", () => {

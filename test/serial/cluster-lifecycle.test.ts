@@ -3,15 +3,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { clusterScript, needCluster } from "../helpers/cluster.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive } from "../helpers/controller.js";
 
 async function daemonPids(runDir: string): Promise<Map<string, number>> {
   const pids = new Map<string, number>();

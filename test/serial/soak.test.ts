@@ -14,6 +14,7 @@ import { parseRecords } from "../../src/protocol/record-stream.js";
 import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
 import { marked } from "../fixtures/tasks.js";
 import { clusterScript, needCluster, slurm, waitFor } from "../helpers/cluster.js";
+import { stopController } from "../helpers/controller.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,16 +27,6 @@ function seeded(seed: number): () => number {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed / 2 ** 31;
   };
-}
-
-/** Is the process alive? */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("the soak", { timeout: 1_200_000 }, () => {
@@ -95,9 +86,7 @@ describe("the soak", { timeout: 1_200_000 }, () => {
       killed.add(`${env.SLURM_ARRAY_JOB_ID}_${env.SLURM_ARRAY_TASK_ID}`);
       if (killed.size === 2) {
         restart = (async () => {
-          const ctld = Number((await readFile(join(dirname(dirname(info.slurmConf)), "run", "slurmctld.pid"), "utf8")).trim());
-          process.kill(ctld, "SIGTERM");
-          await waitFor("slurmctld to stop", async () => (alive(ctld) ? undefined : true), 60_000);
+          await stopController(info.slurmConf);
           const at = Date.now() - t0;
           await sleep(5000);
           await execa("bash", [clusterScript, "up"]);
