@@ -15,7 +15,7 @@ import { RunFolder } from "../protocol/run-folder.js";
 import { LocalTransport } from "../transport/local.js";
 import { parseDurationSeconds } from "../slurm/units.js";
 import { LocalScheduler, type LocalSchedulerCalls } from "./scheduler.js";
-import { encodeSpec } from "../protocol/spec-file.js";
+import { specParts } from "../protocol/spec-file.js";
 import { newSubmissionDir, taskRecords } from "../core/submission.js";
 import type { ResultOf, TaskSpec } from "../core/tasks.js";
 
@@ -120,7 +120,7 @@ export class LocalExecutor implements Executor {
       await mkdir(dirname(file.path), { recursive: true });
       if (!existsSync(file.path)) await writeFileAtomic(file.path, file.data);
     }
-    await writeFileAtomic(folder.spec, encodeSpec(records));
+    await writeFileAtomic(folder.spec, specParts(records));
     const manifest: Manifest = { version: MANIFEST_VERSION, kind: "local", createdAt: new Date().toISOString(), taskCount: records.length, jobId: null, array: true, ranks: 1 };
     await writeFileAtomic(folder.manifest, encodeManifest(manifest));
     setOrigin({ kind: "local", folder, transport: this.#transport });

@@ -2,13 +2,20 @@ import { randomBytes } from "node:crypto";
 import { type FileHandle, link, open, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
+import type { FilePart } from "./spec-file.js";
 
-/** Writes `data` to a new temporary name beside `path` and flushes it; returns that name. */
-async function writeTemporary(path: string, data: Uint8Array | string): Promise<string> {
+/** Writes `data` (or the parts at their offsets) to a new temporary name beside `path` and flushes it; returns that name. */
+async function writeTemporary(path: string, data: Uint8Array | string | Iterable<FilePart>): Promise<string> {
   const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const file = await open(tmp, "wx");
   try {
-    await file.writeFile(data);
+    if (typeof data === "string" || data instanceof Uint8Array) await file.writeFile(data);
+    else {
+      // Each part is written whole before the next is asked for: a part's buffer may be reused.
+      for (const { at, bytes } of data) {
+        for (let done = 0; done < bytes.length; ) done += (await file.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+      }
+    }
     await file.sync();
   } catch (error) {
     await file.close();
@@ -20,12 +27,13 @@ async function writeTemporary(path: string, data: Uint8Array | string): Promise<
 }
 
 /**
- * Writes a file under a temporary name in the same folder, flushes it to
- * disk, renames it, then flushes the folder: readers never see half of it,
+ * Writes a file (whole, or as parts at their offsets, each written before
+ * the next is asked for) under a temporary name in the same folder, flushes
+ * it to disk, renames it, then flushes the folder: readers never see half of it,
  * and a node that crashes right after cannot leave an empty or missing file
  * behind where the rename said there was one.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | string | Iterable<FilePart>): Promise<void> {
   const tmp = await writeTemporary(path, data);
   try {
     await rename(tmp, path);

@@ -1,7 +1,7 @@
 import { open } from "node:fs/promises";
 import { RunFolderError } from "../base/errors.js";
 import { packr } from "./codec.js";
-import type { TaskRecord } from "./task-record.js";
+import type { FunctionRecord, TaskRecord } from "./task-record.js";
 
 /**
  * One spec file holds every task of a submission. Layout: the 8-byte magic
@@ -12,33 +12,124 @@ import type { TaskRecord } from "./task-record.js";
 const MAGIC = Buffer.from("SKSPEC01", "latin1");
 const HEADER = MAGIC.length + 4;
 
+/** A piece of a file and where it goes: what specParts yields. */
+export interface FilePart {
+  /** The byte offset in the file. */
+  readonly at: number;
+  /** The bytes; a buffer that may be reused once the next part is asked for. */
+  readonly bytes: Uint8Array;
+}
+
+/** How much of a spec file's records specParts gathers before it hands them out. */
+const CHUNK_BYTES = 2 ** 20;
+
 /**
- * Encodes all task records into one spec file's bytes, in one pass: each
- * record is packed and copied into the file's buffer at once, so no record's
- * bytes are held apart (a million tasks need the file's size, about 100 bytes
- * a task, and a few seconds).
+ * A spec file of all task records, in one pass, as parts to write at their
+ * offsets: the records in chunks of about 1 MiB (one buffer, reused: write
+ * each part before asking for the next), then the header and offsets table
+ * at offset 0 (made once the records' sizes are known). A million tasks need
+ * a few megabytes besides the records, never the whole file in memory.
  */
-export function encodeSpec(records: readonly TaskRecord[]): Buffer {
+export function* specParts(records: readonly TaskRecord[]): Generator<FilePart> {
   const n = records.length;
-  const start = HEADER + 8 * (n + 1);
-  let out = Buffer.allocUnsafe(start + 128 * n);
-  MAGIC.copy(out, 0);
-  out.writeUInt32LE(n, MAGIC.length);
-  let at = start;
+  const head = Buffer.allocUnsafe(HEADER + 8 * (n + 1));
+  head.set(MAGIC, 0);
+  head.writeUInt32LE(n, MAGIC.length);
+  const template = new RecordTemplate();
+  const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  let chunkAt = head.length;
+  let used = 0;
   for (let i = 0; i <= n; i++) {
+    const at = chunkAt + used;
     // A uint64 offset as two uint32 halves: no BigInt per record.
-    out.writeUInt32LE(at % 2 ** 32, HEADER + 8 * i);
-    out.writeUInt32LE(Math.floor(at / 2 ** 32), HEADER + 8 * i + 4);
+    head.writeUInt32LE(at % 2 ** 32, HEADER + 8 * i);
+    head.writeUInt32LE(Math.floor(at / 2 ** 32), HEADER + 8 * i + 4);
     if (i === n) break;
-    const body = packr.pack(records[i]);
-    if (at + body.length > out.length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * out.length, at + body.length));
-      out.copy(grown, 0, 0, at);
-      out = grown;
+    const record = records[i]!;
+    const parts = template.parts(record);
+    const body = parts ? packr.pack((record as FunctionRecord).arg) : packr.pack(record);
+    const length = parts ? parts.before.length + body.length + parts.after.length : body.length;
+    if (used + length > chunk.length) {
+      if (used > 0) yield { at: chunkAt, bytes: chunk.subarray(0, used) };
+      chunkAt += used;
+      used = 0;
+      if (length > chunk.length) {
+        // A record larger than a chunk goes out on its own.
+        yield { at: chunkAt, bytes: parts ? Buffer.concat([parts.before, body, parts.after]) : body };
+        chunkAt += length;
+        continue;
+      }
     }
-    at += body.copy(out, at);
+    if (parts) {
+      chunk.set(parts.before, used);
+      chunk.set(body, used + parts.before.length);
+      chunk.set(parts.after, used + parts.before.length + body.length);
+    } else chunk.set(body, used);
+    used += length;
   }
-  return out.subarray(0, at);
+  if (used > 0) yield { at: chunkAt, bytes: chunk.subarray(0, used) };
+  yield { at: 0, bytes: head };
+}
+
+/** All task records as one spec file's bytes (specParts, gathered): for transports that write a file whole. */
+export function encodeSpec(records: readonly TaskRecord[]): Buffer {
+  const parts: FilePart[] = [];
+  let size = 0;
+  for (const { at, bytes } of specParts(records)) {
+    parts.push({ at, bytes: Buffer.from(bytes) });
+    size = Math.max(size, at + bytes.length);
+  }
+  const out = Buffer.allocUnsafe(size);
+  for (const { at, bytes } of parts) out.set(bytes, at);
+  return out;
+}
+
+/**
+ * The bytes of a function record around its argument, made once for a run
+ * of records that differ only in `arg` (a sweep's tasks: same module, name
+ * and source). msgpack writes a map as its entries in order, so such a
+ * record is the bytes before its argument, the argument's own msgpack, and
+ * the bytes after it: packing only the argument saves most of a record's
+ * work (its strings). The parts are found by packing the record with two
+ * one-byte arguments and taking the one byte where they differ.
+ */
+class RecordTemplate {
+  #keys: readonly string[] = [];
+  #like: FunctionRecord | undefined;
+  #parts: { readonly before: Buffer; readonly after: Buffer } | undefined;
+
+  /** The parts around `record`'s argument; undefined for a record packed whole (a command, or a function record with a field that is not a plain string, number or boolean). */
+  parts(record: TaskRecord): { readonly before: Buffer; readonly after: Buffer } | undefined {
+    if (record.kind !== "function") return undefined;
+    if (this.#like && this.#same(record, this.#like)) return this.#parts;
+    this.#like = undefined;
+    const keys = Object.keys(record);
+    const fields = record as unknown as Record<string, unknown>;
+    if (!keys.includes("arg") || !keys.every((k) => k === "arg" || (["string", "number", "boolean"] as const).includes(typeof fields[k] as "string"))) return undefined;
+    const a = packr.pack({ ...record, arg: null });
+    const b = packr.pack({ ...record, arg: true });
+    let at = 0;
+    while (at < a.length && a[at] === b[at]) at++;
+    if (a.length !== b.length || at === a.length || !a.subarray(at + 1).equals(b.subarray(at + 1))) return undefined;
+    this.#keys = keys;
+    this.#like = record;
+    this.#parts = { before: Buffer.from(a.subarray(0, at)), after: Buffer.from(a.subarray(at + 1)) };
+    return this.#parts;
+  }
+
+  /** Whether `record` has `like`'s keys in its order, and its values except `arg` (fields by name, keys by for-in: no array per record). */
+  #same(record: FunctionRecord, like: FunctionRecord): boolean {
+    if (record.moduleUrl !== like.moduleUrl || record.name !== like.name || record.source !== like.source || record.checkpoint !== like.checkpoint) return false;
+    const a = record as unknown as Record<string, unknown>;
+    const b = like as unknown as Record<string, unknown>;
+    let k = 0;
+    for (const key in record) {
+      if (key !== this.#keys[k++]) return false;
+      // A field a FunctionRecord does not name (none today): compared too.
+      if (key !== "arg" && key !== "kind" && key !== "moduleUrl" && key !== "name" && key !== "source" && key !== "checkpoint" && a[key] !== b[key]) return false;
+    }
+    return k === this.#keys.length;
+  }
 }
 
 /** The number of tasks in a spec file, from its header. */

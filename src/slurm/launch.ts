@@ -4,7 +4,7 @@ import { wantsWarning } from "../protocol/task-record.js";
 import { packr } from "../protocol/codec.js";
 import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
-import { encodeSpec } from "../protocol/spec-file.js";
+import { encodeSpec, specParts } from "../protocol/spec-file.js";
 import type { Transport } from "../transport/transport.js";
 import { AmbiguousSubmissionError, SlurmkitError } from "../base/errors.js";
 import { submitOnce } from "./submit-once.js";
@@ -73,7 +73,8 @@ export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifes
   const t = l.transport;
   const manifest: Manifest = { ...l.plan.manifest, ...(l.rerun ? { rerun: l.rerun } : {}) };
   await Promise.all(l.plan.dirs.map((d) => t.mkdir(d)));
-  await t.writeFile(l.folder.spec, encodeSpec(l.records));
+  // In one pass, never whole in memory where the transport can write parts (a million tasks' spec is about 170 MB).
+  await (t.writeFileParts ? t.writeFileParts(l.folder.spec, specParts(l.records)) : t.writeFile(l.folder.spec, encodeSpec(l.records)));
   await t.writeFile(l.folder.request, encodeRequest(l.request));
   if (l.afterFile) await t.writeFile(l.folder.after, packr.pack(l.afterFile));
   await Promise.all([...l.plan.scripts, ...(l.plan.topUp ? [l.plan.topUp] : [])].map((s) => t.writeFile(s.path, s.text)));

@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, readdir } from "node:fs/promises";
 import { createExclusive, writeFileAtomic } from "../protocol/atomic.js";
+import type { FilePart } from "../protocol/spec-file.js";
 import type { RunOptions, RunResult, Transport } from "./transport.js";
 
 /** Variables LocalExecutor sets for the runner. */
@@ -51,6 +52,10 @@ export class LocalTransport implements Transport {
 
   writeFile(path: string, data: Uint8Array | string): Promise<void> {
     return writeFileAtomic(path, data);
+  }
+
+  writeFileParts(path: string, parts: Iterable<FilePart>): Promise<void> {
+    return writeFileAtomic(path, parts);
   }
 
   createExclusive(path: string, data: Uint8Array | string): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { TransportError } from "../base/errors.js";
+import type { FilePart } from "../protocol/spec-file.js";
 
 /** What a finished command printed. */
 export interface RunResult {
@@ -44,6 +45,13 @@ export interface Transport {
   readInto?(path: string, offset: number, into: Buffer): Promise<number>;
   /** Writes a file atomically (temporary name, then rename). */
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  /**
+   * Writes a file atomically from parts at their offsets, each written
+   * before the next is asked for (a part's buffer may be reused): how a
+   * large file (a million tasks' spec) is written without being held whole.
+   * Optional: writers fall back to writeFile.
+   */
+  writeFileParts?(path: string, parts: Iterable<FilePart>): Promise<void>;
   /**
    * Creates a file that must not exist yet (O_CREAT | O_EXCL, atomic on local
    * file systems and NFS): true if this call created it, false if it existed.

@@ -1,13 +1,14 @@
 // npm run bench: raw Slurm vs slurmkit (one task per element) vs slurmkit packed,
 // on the test cluster, in one run. Prints seconds, ratios, client time and
-// memory, and scheduler calls. The default run takes 8 to 13 minutes (the raw
-// 2,000-element array alone 4.5 to 8; see the README on the controller's
-// slow state). BENCH_FULL=1 adds one task per element at 2,000 tasks and
-// bash's raw floor at 200, 100,000 packed tasks (20,000 without it), the
-// command-task rows, the tail one per element and a 200-task tail (about 40
-// minutes). BENCH_SIZES sets the function-task sizes, BENCH_PACKED the
-// packed run's, BENCH_TAIL the tail's, BENCH_MILLION the futures'; BENCH_NODE
-// names a Node 22.1 or newer for the compile cache figure.
+// memory, and scheduler calls. slurmctld is restarted before each size's
+// rows (see freshController). The default run takes about 9 minutes, the
+// raw 2,000-element array about half of it. BENCH_FULL=1 adds one task per
+// element at 2,000 tasks and bash's raw floor at 200, 100,000 packed tasks
+// (20,000 without it), the command-task rows and the tail one per element
+// (about 40 minutes). BENCH_SIZES sets the function-task sizes, BENCH_PACKED
+// the packed run's, BENCH_TAIL the tail's (200), BENCH_MILLION the
+// futures'; BENCH_NODE names a Node 22.1 or newer for the compile cache
+// figure.
 // Every task asks for a small, realistic mem of 100 MiB, so that slurmkit's own
 // processes cannot hide behind a generous request.
 import { execa } from "execa";
@@ -252,7 +253,7 @@ if (many.n > 0) {
 // as many chunks as workers), each measured as the makespan over (sum / slots).
 const tail: Array<{ how: string; seconds: number; ideal: number }> = [];
 {
-  const n = Number(process.env.BENCH_TAIL ?? (full ? "200" : "80"));
+  const n = Number(process.env.BENCH_TAIL ?? "200");
   let seed = 20261121;
   const random = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;

@@ -1,9 +1,11 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { packr } from "../../src/protocol/codec.js";
-import { encodeSpec, readSpecRange, readSpecRecord, SpecReader } from "../../src/protocol/spec-file.js";
+import { writeFileAtomic } from "../../src/protocol/atomic.js";
+import { encodeSpec, readSpecRange, readSpecRecord, SpecReader, specParts } from "../../src/protocol/spec-file.js";
 import type { TaskRecord } from "../../src/core/tasks.js";
 
 describe("the spec file", () => {
@@ -59,6 +61,73 @@ describe("the spec file", () => {
     await reader.close();
     await writeFile(join(dir, "other"), "not a spec file at all");
     await expect(new SpecReader(join(dir, "other")).read(0)).rejects.toThrow("is not a slurmkit spec file (no SKSPEC01 header)");
+  });
+
+  test("function records of one shape, packed around their argument, are the same bytes as each record packed whole", () => {
+    /** The layout, each record packed whole: what encodeSpec writes, however it makes the bytes. */
+    const whole = (records: readonly TaskRecord[]) => {
+      const bodies = records.map((r) => packr.pack(r));
+      const head = Buffer.alloc(12 + 8 * (records.length + 1));
+      head.write("SKSPEC01", 0, "latin1");
+      head.writeUInt32LE(records.length, 8);
+      let at = head.length;
+      for (let i = 0; i <= records.length; i++) {
+        head.writeBigUInt64LE(BigInt(at), 12 + 8 * i);
+        at += bodies[i]?.length ?? 0;
+      }
+      return Buffer.concat([head, ...bodies]);
+    };
+    const fn = (moduleUrl: string, arg: unknown, extra: Record<string, unknown> = {}): TaskRecord =>
+      ({ kind: "function", moduleUrl, name: "f", arg, ...extra, source: "file:///src/f.ts" }) as TaskRecord;
+    // Runs of one shape, shapes that change (module, checkpoint, key order, no source), commands between, and any argument.
+    const record = fc
+      .tuple(fc.integer({ min: 0, max: 6 }), fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true }))
+      .map(([shape, arg]): TaskRecord => {
+        switch (shape) {
+          case 0:
+            return fn("file:///code/a.mjs", arg);
+          case 1:
+            // The same keys as case 0, another module.
+            return fn("file:///code/c.mjs", arg);
+          case 2:
+            return fn("file:///code/b.mjs", arg, { checkpoint: true });
+          case 3:
+            return { kind: "function", arg, name: "f", moduleUrl: "file:///code/a.mjs" } as TaskRecord;
+          case 4:
+            return { kind: "function", moduleUrl: "file:///code/a.mjs", name: "f", arg: [arg, 2 ** 40, -(2 ** 40), 0.5] };
+          case 5:
+            return { kind: "function", moduleUrl: "file:///code/a.mjs", name: "f" } as unknown as TaskRecord;
+          default:
+            return { kind: "command", program: "echo", args: [String(shape)] };
+        }
+      });
+    fc.assert(
+      fc.property(fc.array(record, { maxLength: 40 }), (records) => encodeSpec(records).equals(whole(records))),
+      { numRuns: 300 },
+    );
+  });
+
+  test("written in parts (a reused 1 MiB chunk, a record larger than a chunk, the header last), the file is the same bytes, and every record reads back", async () => {
+    const records: TaskRecord[] = Array.from({ length: 30_000 }, (_, i) =>
+      i === 7_000
+        ? { kind: "function", moduleUrl: "file:///m.js", name: "f", arg: "x".repeat(3 * 2 ** 20) }
+        : { kind: "function", moduleUrl: "file:///m.js", name: "f", arg: { i, pad: "y".repeat(i % 300) } },
+    );
+    const path = join(await mkdtemp(join(tmpdir(), "slurmkit-spec-")), "tasks.spec");
+    let parts = 0;
+    await writeFileAtomic(
+      path,
+      (function* () {
+        for (const part of specParts(records)) {
+          parts++;
+          yield part;
+        }
+      })(),
+    );
+    expect(parts).toBeGreaterThan(5);
+    const bytes = await readFile(path);
+    expect(bytes.equals(encodeSpec(records))).toBe(true);
+    for (const i of [0, 6_999, 7_000, 7_001, 29_999]) expect(await readSpecRecord(path, i)).toEqual(records[i]);
   });
 
   test("a file that is not a spec file is refused", async () => {
