@@ -1,13 +1,13 @@
 // npm run bench: raw Slurm vs slurmkit (one task per element) vs slurmkit packed,
 // on the test cluster, in one run. Prints seconds, ratios, client time and
-// memory, and scheduler calls. slurmctld is restarted before each size's
-// rows (see freshController). The default run takes about 9 minutes, the
-// raw 2,000-element array about half of it. BENCH_FULL=1 adds one task per
-// element at 2,000 tasks and bash's raw floor at 200, 100,000 packed tasks
-// (20,000 without it), the command-task rows and the tail one per element
-// (about 40 minutes). BENCH_SIZES sets the function-task sizes, BENCH_PACKED
-// the packed run's, BENCH_TAIL the tail's (200), BENCH_MILLION the
-// futures'; BENCH_NODE names a Node 22.1 or newer for the compile cache
+// memory, and scheduler calls. The default run takes about 6 minutes.
+// BENCH_FULL=1 adds the 2,000-task rows (a raw 2,000-element array takes 4.5
+// to 8 minutes alone, see the README on the controller's slow state; and one
+// task per element at 2,000) and bash's raw floor at 200, 100,000 packed
+// tasks (20,000 without it), the command-task rows and the tail one per
+// element (about 45 minutes). BENCH_SIZES sets the function-task sizes,
+// BENCH_PACKED the packed run's, BENCH_TAIL the tail's (200), BENCH_MILLION
+// the futures'; BENCH_NODE names a Node 22.1 or newer for the compile cache
 // figure.
 // Every task asks for a small, realistic mem of 100 MiB, so that slurmkit's own
 // processes cannot hide behind a generous request.
@@ -24,7 +24,6 @@ import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
 import { Claims } from "../../runner/claims.js";
 import { ownCgroupDir, sampleTrees } from "../../runner/memory.js";
 import { square } from "../fixtures/tasks.js";
-import { stopController } from "../helpers/controller.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 await execa("bash", [join(root, "test/cluster/cluster.sh"), "up"], { stdio: "inherit" });
@@ -32,20 +31,8 @@ await execa("bash", [join(root, "test/cluster/cluster.sh"), "up"], { stdio: "inh
 process.env.SLURM_CONF = (await execa("bash", [join(root, "test/cluster/cluster.sh"), "env"])).stdout.replace(/^export SLURM_CONF=/, "").trim();
 slurmWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
 
-/**
- * Restarts slurmctld, so that every size's rows (raw and slurmkit) run on a
- * controller in the same state: fresh. Left running, the test cluster's
- * controller drifts into a state where it starts jobs only on its
- * once-a-second pass (README, "Performance"), which doubles the raw arrays'
- * time and makes rows of different runs incomparable.
- */
-async function freshController(): Promise<void> {
-  await stopController(process.env.SLURM_CONF!);
-  await execa("bash", [join(root, "test/cluster/cluster.sh"), "up"]);
-}
-
 const full = process.env.BENCH_FULL === "1";
-const sizes = (process.env.BENCH_SIZES ?? "200,2000").split(",").map(Number);
+const sizes = (process.env.BENCH_SIZES ?? (full ? "200,2000" : "200")).split(",").map(Number);
 const began = performance.now();
 const log = (line: string) => process.stderr.write(`bench: [${((performance.now() - began) / 1000).toFixed(0)} s] ${line}\n`);
 /** One task's memory in every run: small and realistic. */
@@ -172,7 +159,6 @@ for (const n of sizes) {
   const work = `${n} function tasks`;
   // One per element is compared with the floor for a Node runner; packed tasks with the least a raw element can do.
   const perElement = n <= 200 || full;
-  await freshController();
   if (perElement) {
     log(`${work}: raw, node -e`);
     rows.push({ ...(await raw(n, "node")), workload: work });
