@@ -91,45 +91,73 @@ export function encodeSpec(records: readonly TaskRecord[]): Buffer {
  * record is the bytes before its argument, the argument's own msgpack, and
  * the bytes after it: packing only the argument saves most of a record's
  * work (its strings). The parts are found by packing the record with two
- * one-byte arguments and taking the one byte where they differ.
+ * one-byte arguments and taking the one byte where they differ. Up to
+ * SHAPES kinds of record are kept (a sweep that interleaves a few tasks).
  */
 class RecordTemplate {
-  #keys: readonly string[] = [];
-  #like: FunctionRecord | undefined;
-  #parts: { readonly before: Buffer; readonly after: Buffer } | undefined;
+  /** The shapes seen, newest first: the record that made each, its keys, and its parts. */
+  readonly #shapes: Shape[] = [];
+  /** The last record that matched no shape, once #shapes is full: a shape is added when it is seen a second time. */
+  #missed: FunctionRecord | undefined;
 
-  /** The parts around `record`'s argument; undefined for a record packed whole (a command, or a function record with a field that is not a plain string, number or boolean). */
-  parts(record: TaskRecord): { readonly before: Buffer; readonly after: Buffer } | undefined {
+  /** The parts around `record`'s argument; undefined for a record packed whole (a command, a function record with a field that is not a plain string, number or boolean, or a shape seen once while SHAPES others are kept). */
+  parts(record: TaskRecord): Parts | undefined {
     if (record.kind !== "function") return undefined;
-    if (this.#like && this.#same(record, this.#like)) return this.#parts;
-    this.#like = undefined;
-    const keys = Object.keys(record);
-    const fields = record as unknown as Record<string, unknown>;
-    if (!keys.includes("arg") || !keys.every((k) => k === "arg" || (["string", "number", "boolean"] as const).includes(typeof fields[k] as "string"))) return undefined;
-    const a = packr.pack({ ...record, arg: null });
-    const b = packr.pack({ ...record, arg: true });
-    let at = 0;
-    while (at < a.length && a[at] === b[at]) at++;
-    if (a.length !== b.length || at === a.length || !a.subarray(at + 1).equals(b.subarray(at + 1))) return undefined;
-    this.#keys = keys;
-    this.#like = record;
-    this.#parts = { before: Buffer.from(a.subarray(0, at)), after: Buffer.from(a.subarray(at + 1)) };
-    return this.#parts;
-  }
-
-  /** Whether `record` has `like`'s keys in its order, and its values except `arg` (fields by name, keys by for-in: no array per record). */
-  #same(record: FunctionRecord, like: FunctionRecord): boolean {
-    if (record.moduleUrl !== like.moduleUrl || record.name !== like.name || record.source !== like.source || record.checkpoint !== like.checkpoint) return false;
-    const a = record as unknown as Record<string, unknown>;
-    const b = like as unknown as Record<string, unknown>;
-    let k = 0;
-    for (const key in record) {
-      if (key !== this.#keys[k++]) return false;
-      // A field a FunctionRecord does not name (none today): compared too.
-      if (key !== "arg" && key !== "kind" && key !== "moduleUrl" && key !== "name" && key !== "source" && key !== "checkpoint" && a[key] !== b[key]) return false;
+    for (const shape of this.#shapes) if (sameShape(record, shape.like, shape.keys)) return shape.parts;
+    // Sweeps that interleave a few tasks keep them all; more shapes than that do not cost two extra packs per record.
+    if (this.#shapes.length >= SHAPES) {
+      const missed = this.#missed;
+      this.#missed = record;
+      if (!missed || !sameShape(record, missed, Object.keys(missed))) return undefined;
+      this.#shapes.pop();
     }
-    return k === this.#keys.length;
+    const shape = shapeOf(record);
+    if (shape) this.#shapes.unshift(shape);
+    return shape?.parts;
   }
+}
+
+/** The bytes of a record before and after its argument. */
+interface Parts {
+  readonly before: Buffer;
+  readonly after: Buffer;
+}
+
+/** One shape of function record: the record that made it, its keys in order, and its parts. */
+interface Shape {
+  readonly like: FunctionRecord;
+  readonly keys: readonly string[];
+  readonly parts: Parts;
+}
+
+/** Shapes a RecordTemplate keeps. */
+const SHAPES = 4;
+
+/** The shape of `record`: undefined if it has no `arg`, or a field other than `arg` that is not a string, number or boolean. */
+function shapeOf(record: FunctionRecord): Shape | undefined {
+  const keys = Object.keys(record);
+  const fields = record as unknown as Record<string, unknown>;
+  if (!keys.includes("arg") || !keys.every((k) => k === "arg" || (["string", "number", "boolean"] as const).includes(typeof fields[k] as "string"))) return undefined;
+  const a = packr.pack({ ...record, arg: null });
+  const b = packr.pack({ ...record, arg: true });
+  let at = 0;
+  while (at < a.length && a[at] === b[at]) at++;
+  if (a.length !== b.length || at === a.length || !a.subarray(at + 1).equals(b.subarray(at + 1))) return undefined;
+  return { like: record, keys, parts: { before: Buffer.from(a.subarray(0, at)), after: Buffer.from(a.subarray(at + 1)) } };
+}
+
+/** Whether `record` has the keys `keys` of `like`, in that order, and `like`'s values except `arg` (fields by name, keys by for-in: no array per record). */
+function sameShape(record: FunctionRecord, like: FunctionRecord, keys: readonly string[]): boolean {
+  if (record.moduleUrl !== like.moduleUrl || record.name !== like.name || record.source !== like.source || record.checkpoint !== like.checkpoint) return false;
+  const a = record as unknown as Record<string, unknown>;
+  const b = like as unknown as Record<string, unknown>;
+  let k = 0;
+  for (const key in record) {
+    if (key !== keys[k++]) return false;
+    // A field a FunctionRecord does not name (none today): compared too.
+    if (key !== "arg" && key !== "kind" && key !== "moduleUrl" && key !== "name" && key !== "source" && key !== "checkpoint" && a[key] !== b[key]) return false;
+  }
+  return k === keys.length;
 }
 
 /** The number of tasks in a spec file, from its header. */
