@@ -89,6 +89,10 @@ export interface PeekedTaskRecord {
 
 const STATES: readonly StateFile["state"][] = ["RUNNING", "COMPLETED", "FAILED", "REQUEUED"];
 const cursor = new MsgpackCursor();
+/** Where numberAt puts a float64's bytes to read it. */
+const FLOAT = new Float64Array(1);
+const FLOAT_BYTES = new Uint8Array(FLOAT.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** The last host and job id read, to give back the same string while the bytes repeat (one worker writes them all). */
 const lastStrings = { host: "", jobId: "" };
 
@@ -109,6 +113,161 @@ function stringOf(key: "host" | "jobId"): string {
  * decodeTaskRecord accepts too.
  */
 export function peekTaskRecord(payload: Uint8Array, start: number, end: number, out: PeekedTaskRecord): boolean {
+  return peekAsWritten(payload, start, end, out) || peekAnyOrder(payload, start, end, out);
+}
+
+// The fast path: a record exactly as the runner writes it (keys in its order,
+// times as integers or float64s). About three times faster than the general
+// path, which reads any key order and every number.
+
+/** A key as msgpack writes it: a fixstr header, then its bytes. */
+const keyBytes = (key: string): Uint8Array => Uint8Array.from([0xa0 | key.length, ...Buffer.from(key, "latin1")]);
+const K_INDEX = keyBytes("index");
+const K_STATE = keyBytes("state");
+const K_RESULT = keyBytes("result");
+const K_HOST = keyBytes("host");
+const K_JOB = keyBytes("jobId");
+const K_PID = keyBytes("pid");
+const K_AT = keyBytes("at");
+const K_OK = keyBytes("ok");
+const K_VALUE = keyBytes("value");
+const K_STARTED = keyBytes("startedAt");
+const K_ENDED = keyBytes("endedAt");
+const STATE_BYTES = STATES.map(keyBytes);
+/** Where the fast path is in the record it reads. */
+let at = 0;
+
+/** A map header of `n` entries (fixmap or map16) at `at`, passed over; false for anything else. */
+function mapOf(b: Uint8Array, end: number, n: number): boolean {
+  const x = b[at];
+  if (x === (0x80 | n)) {
+    at += 1;
+    return true;
+  }
+  if (x === 0xde && at + 3 <= end && b[at + 1] === 0 && b[at + 2] === n) {
+    at += 3;
+    return true;
+  }
+  return false;
+}
+
+/** Whether the bytes at `at` are `k` (passed over if so). */
+function is(b: Uint8Array, end: number, k: Uint8Array): boolean {
+  const n = k.length;
+  if (at + n > end) return false;
+  for (let i = 0; i < n; i++) if (b[at + i] !== k[i]) return false;
+  at += n;
+  return true;
+}
+
+/** A non-negative integer or a float64 at `at`, passed over; NaN for any other number (the general path reads those). */
+function numberAt(b: Uint8Array, end: number): number {
+  const x = b[at]!;
+  if (x <= 0x7f) {
+    at += 1;
+    return x;
+  }
+  if (x === 0xcd && at + 3 <= end) {
+    at += 3;
+    return (b[at - 2]! << 8) | b[at - 1]!;
+  }
+  if (x === 0xce && at + 5 <= end) {
+    at += 5;
+    return b[at - 4]! * 0x100_0000 + ((b[at - 3]! << 16) | (b[at - 2]! << 8) | b[at - 1]!);
+  }
+  if ((x === 0xd3 || x === 0xcf) && at + 9 <= end && b[at + 1] === 0 && b[at + 2] === 0 && b[at + 3]! < 0x20) {
+    // An int64 or uint64 below 2^53 (msgpackr writes times in ms as int64): the high half, then the low half.
+    const hi = (b[at + 3]! << 8) | b[at + 4]!;
+    const lo = b[at + 5]! * 0x100_0000 + ((b[at + 6]! << 16) | (b[at + 7]! << 8) | b[at + 8]!);
+    at += 9;
+    return hi * 0x1_0000_0000 + lo;
+  }
+  if (x === 0xcb && at + 9 <= end) {
+    for (let k = 0; k < 8; k++) FLOAT_BYTES[LITTLE_ENDIAN ? 7 - k : k] = b[at + 1 + k]!;
+    at += 9;
+    return FLOAT[0]!;
+  }
+  return Number.NaN;
+}
+
+/** A host or job id at `at` (a fixstr), passed over: the same string as the last one of `key` while its bytes repeat. */
+function stringAt(b: Uint8Array, end: number, key: "host" | "jobId"): string | undefined {
+  const x = b[at]!;
+  if (x < 0xa0 || x > 0xbf) return undefined;
+  const n = x & 0x1f;
+  const from = at + 1;
+  if (from + n > end) return undefined;
+  at = from + n;
+  const last = lastStrings[key];
+  if (last.length === n) {
+    let k = 0;
+    while (k < n && b[from + k] === last.charCodeAt(k)) k++;
+    if (k === n) return last;
+  }
+  cursor.reset(b, from - 1, end).str();
+  return stringOf(key);
+}
+
+/** peekTaskRecord for a record as the runner writes it; false for anything else (the general path reads it). */
+function peekAsWritten(b: Uint8Array, start: number, end: number, out: PeekedTaskRecord): boolean {
+  at = start;
+  if (!mapOf(b, end, 2) || !is(b, end, K_INDEX)) return false;
+  const index = numberAt(b, end);
+  if (!(index >= 0 && Number.isSafeInteger(index))) return false;
+  if (is(b, end, K_STATE)) {
+    if (!mapOf(b, end, 5) || !is(b, end, K_STATE)) return false;
+    let state = -1;
+    for (let i = 0; i < STATE_BYTES.length && state < 0; i++) if (is(b, end, STATE_BYTES[i]!)) state = i;
+    if (state < 0 || !is(b, end, K_HOST)) return false;
+    const host = stringAt(b, end, "host");
+    if (host === undefined || !is(b, end, K_JOB)) return false;
+    const jobId = stringAt(b, end, "jobId");
+    if (jobId === undefined || !is(b, end, K_PID)) return false;
+    const pid = numberAt(b, end);
+    if (!Number.isSafeInteger(pid) || !is(b, end, K_AT)) return false;
+    const stateAt = numberAt(b, end);
+    if (!Number.isFinite(stateAt) || at !== end) return false;
+    out.kind = "state";
+    out.state = STATES[state]!;
+    out.host = host;
+    out.jobId = jobId;
+    out.pid = pid;
+    out.at = stateAt;
+  } else if (is(b, end, K_RESULT)) {
+    if (!mapOf(b, end, 6) || !is(b, end, K_OK) || b[at] !== 0xc3) return false;
+    at += 1;
+    if (!is(b, end, K_VALUE)) return false;
+    const valueStart = at;
+    if (b[at]! <= 0x7f) at += 1;
+    else {
+      cursor.reset(b, at, end);
+      if (!cursor.skip()) return false;
+      at = cursor.at;
+    }
+    const valueEnd = at;
+    if (!is(b, end, K_HOST)) return false;
+    const host = stringAt(b, end, "host");
+    if (host === undefined || !is(b, end, K_JOB)) return false;
+    const jobId = stringAt(b, end, "jobId");
+    if (jobId === undefined || !is(b, end, K_STARTED)) return false;
+    const startedAt = numberAt(b, end);
+    if (!Number.isFinite(startedAt) || !is(b, end, K_ENDED)) return false;
+    const endedAt = numberAt(b, end);
+    if (!Number.isFinite(endedAt) || at !== end) return false;
+    out.kind = "ok";
+    out.valueStart = valueStart;
+    out.valueEnd = valueEnd;
+    out.host = host;
+    out.jobId = jobId;
+    out.at = startedAt;
+    out.endedAt = endedAt;
+  } else return false;
+  out.index = index;
+  return true;
+}
+
+/** peekTaskRecord for keys in any order, numbers of any width and keys the schema drops. */
+function peekAnyOrder(payload: Uint8Array, start: number, end: number, out: PeekedTaskRecord): boolean {
   const c = cursor.reset(payload, start, end);
   const top = c.mapLength();
   if (top !== 2) return false;

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { packr } from "../../src/protocol/codec.js";
 import { MsgpackCursor } from "../../src/protocol/msgpack-peek.js";
@@ -63,6 +64,14 @@ const values: unknown[] = [
 /** Values msgpackr writes as extensions other than timestamps: some with their data after the extension, so skip refuses them all. */
 const extensions: unknown[] = [new Set([1, 2]), new Error("boom"), /a+/g, new Float64Array([1.5, 2.5]), new Uint8Array([1]), { nested: [new Set(["host", "n1"])] }];
 
+const decodes = (bytes: Uint8Array): boolean => {
+  try {
+    decodeTaskRecord(bytes, "/s.rec");
+    return true;
+  } catch {
+    return false;
+  }
+};
 const peeked = (): PeekedTaskRecord => ({ index: 0, kind: "state", state: "RUNNING", at: 0, endedAt: 0, valueStart: 0, valueEnd: 0, pid: 0, host: "", jobId: "" });
 
 describe("reading task records in place", () => {
@@ -177,5 +186,41 @@ describe("reading task records in place", () => {
     const good = encodeTaskRecord({ index: 0, result: { ok: true, value: 1, ...meta } });
     expect(peekTaskRecord(Buffer.concat([good, Buffer.from([0])]), 0, good.length + 1, out)).toBe(false);
     for (let cut = 0; cut < good.length; cut++) expect(peekTaskRecord(good, 0, cut, out)).toBe(false);
+  });
+
+  test("any state or completed result, whole or with one byte changed: what peek accepts, decodeTaskRecord decodes to the same fields", () => {
+    const out = peeked();
+    const text = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom("n1", "gpu-node-17", "12345_678", "nödé"));
+    const number = fc.oneof(fc.integer(), fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.double(), fc.constantFrom(0, 127, 128, 2 ** 32, 1_796_000_000_123, -1, 2 ** 53));
+    const state = fc.record({ state: fc.constantFrom("RUNNING", "COMPLETED", "FAILED", "REQUEUED"), host: text, jobId: text, pid: number, at: number });
+    const ok = fc.record({ ok: fc.constant(true), value: fc.jsonValue(), host: text, jobId: text, startedAt: number, endedAt: number });
+    const record = fc.oneof(fc.record({ index: fc.oneof(fc.nat(), number), state }), fc.record({ index: fc.oneof(fc.nat(), number), result: ok }));
+    let accepted = 0;
+    fc.assert(
+      fc.property(record, fc.option(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 }))), (r, change) => {
+        const bytes = Buffer.from(packr.pack(r));
+        if (change) {
+          const at = change[0] % bytes.length;
+          bytes[at] = bytes[at]! ^ change[1];
+        }
+        const peekedIt = peekTaskRecord(bytes, 0, bytes.length, out);
+        // Unchanged, a record that decodes is peeked at too (its value is plain JSON: no extension for the full decoder).
+        if (!change) expect(peekedIt).toBe(decodes(bytes));
+        if (!peekedIt) return;
+        accepted++;
+        const whole = decodeTaskRecord(bytes, "/s.rec");
+        expect(out.index).toBe(whole.index);
+        if ("state" in whole) expect(out).toMatchObject({ kind: "state", ...whole.state });
+        else {
+          expect(whole.result.ok).toBe(true);
+          const { host, jobId, startedAt, endedAt } = whole.result;
+          expect(out).toMatchObject({ kind: "ok", host, jobId, at: startedAt, endedAt });
+          expect(packr.unpack(bytes.subarray(out.valueStart, out.valueEnd))).toEqual(whole.result.ok ? whole.result.value : undefined);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    // Most records are accepted (not all are valid: a fractional pid, a NaN time).
+    expect(accepted).toBeGreaterThan(500);
   });
 });
