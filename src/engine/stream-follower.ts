@@ -65,20 +65,20 @@ export class StreamFollower {
   /**
    * As poll, but hands each new record to `visit` in place (`bytes[start,
    * end)`, valid only during the call: copy what you keep), stream by stream
-   * in order. Where the transport can (readInto), a stream is read in
-   * windows of one reused buffer, so that a large stream is never held
-   * whole. A stream's offset moves with the records visited: if a read
-   * fails, the records visited before it stay visited and are not visited
-   * again, and the error is thrown.
+   * in order, each stream's records after `enter(name)`. Where the transport
+   * can (readInto), a stream is read in windows of one reused buffer, so that
+   * a large stream is never held whole. A stream's offset moves with the
+   * records visited: if a read fails, the records visited before it stay
+   * visited and are not visited again, and the error is thrown.
    */
-  async scan(visit: (name: string, bytes: Buffer, start: number, end: number) => void): Promise<{ readonly corrupt: readonly string[] }> {
+  async scan(visit: (bytes: Buffer, start: number, end: number) => void, enter: (name: string) => void = () => undefined): Promise<{ readonly corrupt: readonly string[] }> {
     const corrupt: string[] = [];
     for (const name of await this.#names()) {
       const path = `${this.dir}/${name}`;
-      const onRecord = (b: Buffer, start: number, end: number) => visit(name, b, start, end);
+      enter(name);
       let from = this.offset(name);
       if (!this.transport.readInto) {
-        const scan = scanRecords(await readFrom(this.transport, path, from), from, onRecord);
+        const scan = scanRecords(await readFrom(this.transport, path, from), from, visit);
         this.#offsets.set(name, scan.offset);
         if (scan.stopped === "corrupt") corrupt.push(name);
         continue;
@@ -86,7 +86,7 @@ export class StreamFollower {
       let window = this.#window;
       for (;;) {
         const got = await this.transport.readInto(path, from, window);
-        const scan = scanRecords(window.subarray(0, got), from, onRecord);
+        const scan = scanRecords(window.subarray(0, got), from, visit);
         this.#offsets.set(name, scan.offset);
         if (scan.stopped === "corrupt") corrupt.push(name);
         // The file's end, or a corrupt record: done with this stream for now.

@@ -90,8 +90,10 @@ export class TaskRecords {
   /** Blocks that hold the results' bytes, copied out of the windows the streams are read in; #blockUsed bytes of the last are taken. */
   readonly #chunks: Buffer[] = [];
   #blockUsed = 0;
-  /** The stream the last record came from: its worker is known. */
+  /** The stream being read (the last one entered). */
   #lastStream = "";
+  /** Records taken in so far. */
+  #taken = 0;
   /** Its id in #strings (kept here: the two last strings #idOf keeps are a record's host and job id). */
   #lastStreamId = 0;
   readonly #peeked: PeekedTaskRecord = { index: 0, kind: "state", state: "RUNNING", at: 0, endedAt: 0, valueStart: 0, valueEnd: 0, pid: 0, host: "", jobId: "" };
@@ -116,34 +118,34 @@ export class TaskRecords {
   }
 
   async #read(): Promise<boolean> {
-    let any = false;
-    const { corrupt } = await this.#follower.scan((name, bytes, start, end) => {
-      any = true;
-      this.#take(name, bytes, start, end);
-    });
+    const before = this.#taken;
+    const { corrupt } = await this.#follower.scan(this.#take, this.#enter);
     for (const name of corrupt) {
       if (!this.#problems.some((p) => p.stream === name)) {
         this.#problems.push({ stream: name, message: `${this.folder.streamsDir}/${name} is corrupt at byte ${this.#follower.offset(name)}: nothing after it is read` });
       }
     }
-    return any;
+    return this.#taken !== before;
   }
 
-  /** One record of stream `name`: peeked at in place, or decoded whole when it is not the common shape. */
-  #take(name: string, bytes: Buffer, start: number, end: number): void {
-    if (name !== this.#lastStream) {
-      this.#lastStream = name;
-      this.#lastStreamId = this.#idOf(name);
-      const worker = parseTaskStreamName(name)?.worker;
-      if (worker) this.#workers.add(worker);
-    }
+  /** The stream whose records come next: its worker is known. */
+  readonly #enter = (name: string): void => {
+    this.#lastStream = name;
+    this.#lastStreamId = this.#idOf(name);
+    const worker = parseTaskStreamName(name)?.worker;
+    if (worker) this.#workers.add(worker);
+  };
+
+  /** One record of the stream entered last: peeked at in place, or decoded whole when it is not the common shape. */
+  readonly #take = (bytes: Buffer, start: number, end: number): void => {
+    this.#taken++;
     try {
-      this.#takeRecord(name, bytes, start, end);
+      this.#takeRecord(this.#lastStream, bytes, start, end);
     } catch (error) {
       // Never let one record stop the stream: it is reported, and reading goes on.
-      this.#problems.push({ stream: name, message: `${this.folder.streamsDir}/${name} holds a record that cannot be taken in: ${(error as Error).message}` });
+      this.#problems.push({ stream: this.#lastStream, message: `${this.folder.streamsDir}/${this.#lastStream} holds a record that cannot be taken in: ${(error as Error).message}` });
     }
-  }
+  };
 
   #takeRecord(name: string, bytes: Buffer, start: number, end: number): void {
     const p = this.#peeked;

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdir, open, readFile, readdir } from "node:fs/promises";
 import { createExclusive, writeFileAtomic } from "../protocol/atomic.js";
 import type { FilePart } from "../protocol/spec-file.js";
@@ -22,28 +23,66 @@ export function schedulerEnv(env: NodeJS.ProcessEnv = process.env): Record<strin
   return out;
 }
 
-/** The transport for this machine: execa and node:fs. */
+/** A command line as messages show it. */
+const commandLine = (program: string, args: readonly string[]) => [program, ...args].join(" ");
+/** Output as a string without its final newline, as callers compare it. */
+const text = (chunks: Buffer[]) =>
+  Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
+
+/**
+ * The transport for this machine: node:child_process and node:fs. (Not
+ * execa: importing it costs about 140 ms, which every `slurmkit` command
+ * and every script's first scheduler command would pay.)
+ */
 export class LocalTransport implements Transport {
   readonly key = "local";
 
-  async run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    // Loaded when first needed: execa is ESM-only all the way down, and a CommonJS project that
-    // require()s slurmkit through a CommonJS loader (tsx) could not load it eagerly.
-    const { execa } = await import("execa");
-    const result = await execa(program, args, {
-      reject: false,
-      extendEnv: false,
-      env: schedulerEnv(),
-      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
-      ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }),
+  run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(program, args, { env: schedulerEnv(), stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout?.on("data", (d: Buffer) => out.push(d));
+      child.stderr?.on("data", (d: Buffer) => err.push(d));
+      let timedOut = false;
+      let done = false;
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              child.kill("SIGTERM");
+              // One that ignores SIGTERM is killed for good a few seconds later.
+              setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+            }, options.timeoutMs);
+      const finish = (settle: () => void) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        settle();
+      };
+      child.on("error", (error: NodeJS.ErrnoException) =>
+        finish(() =>
+          error.code === "ENOENT"
+            ? resolve({ stdout: "", stderr: `${program}: command not found`, exitCode: 127 })
+            : reject(new Error(`Command failed to start (${error.code ?? error.message}): ${commandLine(program, args)}`, { cause: error })),
+        ),
+      );
+      child.on("close", (code, signal) =>
+        finish(() => {
+          if (timedOut) reject(new Error(`Command timed out after ${options.timeoutMs} milliseconds: ${commandLine(program, args)}`));
+          else if (code === null) reject(new Error(`Command was killed with ${signal}: ${commandLine(program, args)}`));
+          else resolve({ stdout: text(out), stderr: text(err), exitCode: code });
+        }),
+      );
+      if (options.input !== undefined && child.stdin) {
+        // A command that exits without reading its input is not an error of ours.
+        child.stdin.on("error", () => undefined);
+        child.stdin.end(options.input);
+      }
     });
-    if (result.failed && result.exitCode === undefined && !result.timedOut && (result.cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
-      return { stdout: "", stderr: `${program}: command not found`, exitCode: 127 };
-    }
-    if (result.failed && (result.exitCode === undefined || result.timedOut)) {
-      throw result;
-    }
-    return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
   }
 
   readFile(path: string): Promise<Buffer> {

@@ -132,7 +132,7 @@ describe("following record streams", () => {
     } as Transport;
     const follower = new StreamFollower(transport, dir);
     const seen: Buffer[] = [];
-    const visit = (_: string, b: Buffer, start: number, end: number) => seen.push(Buffer.from(b.subarray(start, end)));
+    const visit = (b: Buffer, start: number, end: number) => seen.push(Buffer.from(b.subarray(start, end)));
     expect((await follower.scan(visit)).corrupt).toEqual([]);
     expect(seen.length).toBe(payloads.length);
     expect(seen.every((b, i) => b.equals(payloads[i]!))).toBe(true);
@@ -167,10 +167,14 @@ describe("following record streams", () => {
     } as Transport;
     const follower = new StreamFollower(transport, dir);
     const seen: string[] = [];
-    const visit = (name: string, b: Buffer, start: number, end: number) => seen.push(`${name}:${b.subarray(start, end)}`);
-    await expect(follower.scan(visit)).rejects.toThrow("connection lost");
+    let name = "";
+    const enter = (entered: string) => {
+      name = entered;
+    };
+    const visit = (b: Buffer, start: number, end: number) => seen.push(`${name}:${b.subarray(start, end)}`);
+    await expect(follower.scan(visit, enter)).rejects.toThrow("connection lost");
     expect(seen).toEqual(["5_0.stream:5_0.stream"]);
-    await follower.scan(visit);
+    await follower.scan(visit, enter);
     expect(seen).toEqual(["5_0.stream:5_0.stream", "5_1.stream:5_1.stream"]);
   });
 
