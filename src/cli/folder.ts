@@ -1,6 +1,6 @@
 import { UsageError } from "../base/errors.js";
 import type { Job } from "../core/job.js";
-import { loadJobs } from "../sdk/load-jobs.js";
+import { loadJobs, loadRun, type RunPart } from "../sdk/load-jobs.js";
 import { originSourceOf, runsOf } from "../engine/origin.js";
 import { reloadOf } from "../sdk/schedulers.js";
 import { LocalTransport } from "../transport/local.js";
@@ -10,7 +10,10 @@ import { sshFromFlags, type Values } from "./options.js";
 
 /** A run folder opened by a command: its tasks (latest runs, in loadJobs order) and where it is. */
 export interface OpenFolder {
+  /** The futures; with `parts`, only those of tasks not completed in their streams. */
   readonly jobs: Job<unknown>[];
+  /** Each submission's futures and its tasks completed in their streams, when opened with `streamed` (and the folder holds no reruns). */
+  readonly parts?: readonly RunPart[];
   readonly transport: Transport;
   /** Reads every task's current state: two polls, so that an ended job with no result settles too. */
   refresh(): Promise<void>;
@@ -26,14 +29,19 @@ function briefly(error: Error): string {
   return lines.length > 1 ? `${lines[0]}: ${lines.at(-1)}` : (lines[0] ?? String(error));
 }
 
-/** Opens the folder (over SSH with --ssh) and reads where every task is. */
-export async function openFolder(folder: string | undefined, values: Values, command: string): Promise<OpenFolder> {
+/**
+ * Opens the folder (over SSH with --ssh) and reads where every task is.
+ * `streamed`: a packed task whose stream holds its completed result gets no
+ * future (see loadRun), for commands that read tasks by `parts`.
+ */
+export async function openFolder(folder: string | undefined, values: Values, command: string, streamed = false): Promise<OpenFolder> {
   if (folder === undefined) throw new UsageError(`slurmkit ${command} needs a run folder: the executor's folder, or one submission in it`);
   const ssh = sshFromFlags(values);
   if (ssh && !folder.startsWith("/")) throw new UsageError(`With --ssh the folder is a path on the cluster and must be absolute, got '${folder}'`);
   const transport: Transport = ssh !== undefined ? sshTransport(ssh) : new LocalTransport();
   try {
-    const jobs = await loadJobs(folder, { transport });
+    const parts = streamed ? await loadRun(folder, transport) : undefined;
+    const jobs = parts ? parts.flatMap((p) => p.jobs) : await loadJobs(folder, { transport });
     const warned = new Set<string>();
     const refresh = async () => {
       // The watcher of each scheduler the folder's jobs ran on.
@@ -54,7 +62,7 @@ export async function openFolder(folder: string | undefined, values: Values, com
         }
       }
     };
-    const opened = { jobs, transport, refresh, close: () => transport.close?.() };
+    const opened = { jobs, ...(parts ? { parts } : {}), transport, refresh, close: () => transport.close?.() };
     await refresh();
     return opened;
   } catch (error) {

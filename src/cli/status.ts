@@ -2,7 +2,7 @@ import { UsageError } from "../base/errors.js";
 import { LiveLines } from "../report/live.js";
 import { styleOf } from "../report/progress.js";
 import { exitCodeOfSummaries, progressLine, statusTable, summarize, tasksTable, type SubmissionSummary, type TaskView } from "../report/summary.js";
-import { summaryOf, viewsWithRunning } from "../report/views.js";
+import { summaryOf, summaryOfParts, viewsWithRunning } from "../report/views.js";
 import { openFolder, type OpenFolder } from "./folder.js";
 import { parse } from "./options.js";
 
@@ -26,7 +26,7 @@ function statusJson(summaries: readonly SubmissionSummary[], views: readonly Tas
 async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Promise<number> {
   // Without --tasks, no view per task: a million tasks are counted, not listed.
   const views = withTasks ? await viewsWithRunning(folder.jobs) : undefined;
-  const summaries = views ? summarize(views) : summaryOf(folder.jobs);
+  const summaries = views ? summarize(views) : folder.parts ? summaryOfParts(folder.parts) : summaryOf(folder.jobs);
   const exitCode = exitCodeOfSummaries(summaries);
   const style = styleOf(process.stdout);
   if (json) process.stdout.write(statusJson(summaries, views, exitCode));
@@ -38,7 +38,8 @@ async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Pr
 export async function status(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("status", args, { tasks: { type: "boolean" } });
   if (positionals.length > 1) throw new UsageError(`slurmkit status takes one folder, got ${positionals.length} arguments`);
-  const folder = await openFolder(positionals[0], values, "status");
+  // Without --tasks, a packed task completed in its stream is counted there, with no future made for it.
+  const folder = await openFolder(positionals[0], values, "status", values.tasks !== true);
   try {
     return await report(folder, values.json === true, values.tasks === true);
   } finally {

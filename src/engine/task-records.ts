@@ -4,6 +4,7 @@
 // stream, whatever the number of tasks.
 import { RunFolderError } from "../base/errors.js";
 import { packr } from "../protocol/codec.js";
+import { NOT_SCALAR, scalarAt } from "../protocol/msgpack-peek.js";
 import type { ResultFile, StateFile } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { decodeTaskRecord, isRecordStream, parseTaskStreamName, peekTaskRecord, type PeekedTaskRecord } from "../protocol/task-stream.js";
@@ -296,8 +297,11 @@ export class TaskRecords {
       return result?.ok ? result.value : undefined;
     }
     const at = this.#resultAt[index]!;
+    const block = this.#chunks[this.#resultChunk[index]!]!;
+    const scalar = scalarAt(block, at, at + this.#resultLength[index]!);
+    if (scalar !== NOT_SCALAR) return scalar;
     try {
-      return packr.unpack(this.#chunks[this.#resultChunk[index]!]!.subarray(at, at + this.#resultLength[index]!));
+      return packr.unpack(block.subarray(at, at + this.#resultLength[index]!));
     } catch {
       // result() throws the error that says what is wrong with it.
       const result = this.result(index);
@@ -313,6 +317,19 @@ export class TaskRecords {
   /** The job id in the task's result ("" while it has none). */
   resultJobId(index: number): string {
     return this.hasResult(index) ? this.#strings[this.#resultJob[index]!]! : "";
+  }
+
+  /** When the task's result says it started and ended, and where it ran (NaN, NaN and "" while it has none); these allocate nothing. */
+  resultStartedAt(index: number): number {
+    return this.hasResult(index) ? this.#resultStarted[index]! : Number.NaN;
+  }
+
+  resultEndedAt(index: number): number {
+    return this.hasResult(index) ? this.#resultEnded[index]! : Number.NaN;
+  }
+
+  resultHost(index: number): string {
+    return this.hasResult(index) ? this.#strings[this.#resultHost[index]!]! : "";
   }
 
   /** What the task's result says, without decoding its value. */

@@ -269,3 +269,29 @@ export class MsgpackCursor {
     return b >= 0 && (b <= 0x7f || b >= 0xe0 || (b >= 0xa0 && b <= 0xbf) || (b >= 0xcc && b <= 0xd3) || (b >= 0xd9 && b <= 0xdb));
   }
 }
+
+/** What scalarAt returns for a value that is not a plain number, boolean or nil. */
+export const NOT_SCALAR: unique symbol = Symbol("not a scalar");
+const scalarCursor = new MsgpackCursor();
+
+/**
+ * The number, boolean or null that fills `buf[start, end)` exactly, as
+ * msgpackr decodes it (a task's value is often one: a loss, a count), read
+ * without a decoder call; NOT_SCALAR for anything else (an integer beyond
+ * 2^53 too, which msgpackr decodes as a bigint).
+ */
+export function scalarAt(buf: Uint8Array, start: number, end: number): number | boolean | null | typeof NOT_SCALAR {
+  if (end <= start) return NOT_SCALAR;
+  const b = buf[start]!;
+  if (end - start === 1) {
+    if (b <= 0x7f) return b;
+    if (b >= 0xe0) return b - 0x100;
+    if (b === 0xc0) return null;
+    if (b === 0xc2 || b === 0xc3) return b === 0xc3;
+    return NOT_SCALAR;
+  }
+  if (b < 0xca || b > 0xd3) return NOT_SCALAR;
+  const c = scalarCursor.reset(buf, start, end);
+  const n = c.number();
+  return Number.isNaN(n) || c.at !== end ? NOT_SCALAR : n;
+}

@@ -69,6 +69,20 @@ export class SummaryCounter {
     }
   }
 
+  /** Adds `count` tasks that completed, whose durations (end minus start) add up to `durationSum`. */
+  addCompleted(submission: string, count: number, durationSum: number): void {
+    if (count === 0) return;
+    let g = this.#groups.get(submission);
+    if (!g) {
+      g = { tasks: 0, reruns: 0, states: {}, durations: 0, durationSum: 0 };
+      this.#groups.set(submission, g);
+    }
+    g.tasks += count;
+    g.states.COMPLETED = (g.states.COMPLETED ?? 0) + count;
+    g.durations += count;
+    g.durationSum += durationSum;
+  }
+
   /**
    * Counts per submission, in order of first appearance. The ETA is the mean
    * duration of the completed tasks times the rounds the unfinished tasks still

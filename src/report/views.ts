@@ -4,6 +4,7 @@ import { isTerminal } from "../base/job-state.js";
 import { runOf, type Job } from "../core/job.js";
 import { originOf, originSourceOf, rootIndex, type OriginSource } from "../engine/origin.js";
 import { followedRecords } from "../engine/task-records.js";
+import type { RunPart } from "../engine/run-part.js";
 import { decodeState } from "../protocol/records.js";
 import { unlessUnreachable } from "../transport/transport.js";
 import { SummaryCounter, type SubmissionSummary, type TaskView } from "./summary.js";
@@ -51,6 +52,32 @@ export function summaryOf(jobs: readonly Job<unknown>[]): SubmissionSummary[] {
     const source = originSourceOf(job);
     const ran = runOf(job);
     counter.add(submissionOf(source), job.state, source?.rerun !== undefined, ran?.startedAt, ran?.endedAt);
+  }
+  return counter.summaries();
+}
+
+/**
+ * summaryOf for loadRun's parts: each future as summaryOf counts it, and
+ * each task completed in its stream (no future) as COMPLETED, with its
+ * result's times, as its future would have settled.
+ */
+export function summaryOfParts(parts: readonly RunPart[]): SubmissionSummary[] {
+  const counter = new SummaryCounter();
+  for (const { submission, jobs, streamed } of parts) {
+    for (const job of jobs) {
+      const ran = runOf(job);
+      counter.add(submission, job.state, false, ran?.startedAt, ran?.endedAt);
+    }
+    if (!streamed) continue;
+    const { settled, records } = streamed;
+    let count = 0;
+    let durationSum = 0;
+    for (let i = 0; i < settled.length; i++) {
+      if (settled[i] === 0) continue;
+      count++;
+      durationSum += records.resultEndedAt(i) - records.resultStartedAt(i);
+    }
+    counter.addCompleted(submission, count, durationSum);
   }
   return counter.summaries();
 }

@@ -3,8 +3,11 @@ import { ParameterError } from "../base/errors.js";
 import type { Job } from "../core/job.js";
 import { decodeManifest, type Manifest } from "../protocol/records.js";
 import { originOf } from "../engine/origin.js";
+import type { RunPart } from "../engine/run-part.js";
+import { taskRecords } from "../engine/task-records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import type { SchedulerReload } from "../engine/reload.js";
+export type { RunPart } from "../engine/run-part.js";
 import { LocalTransport } from "../transport/local.js";
 import { sshTransport, type SshTarget } from "../transport/ssh-target.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
@@ -56,6 +59,45 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
   const given = [options.ssh, options.transport, options.executor].filter((o) => o !== undefined).length;
   if (given > 1) throw new ParameterError("loadJobs options", ["Expected at most one of `ssh`, `transport` and `executor`"]);
   const transport = options.executor?.transport ?? options.transport ?? (options.ssh !== undefined ? sshTransport(options.ssh) : new LocalTransport());
+  return latestRuns(await findSubmissions(folder, transport));
+}
+
+/**
+ * The submissions' tasks as the command line reads a large run: as
+ * loadJobs's futures, except that a packed submission's tasks whose worker
+ * streams already hold a completed result get no future (a million of them
+ * cost their records, not a million objects); their futures would settle
+ * COMPLETED from that result at the first poll, with nothing to wait for
+ * (no stage-out). Undefined when the folder holds reruns: use loadJobs.
+ */
+export async function loadRun(folder: string, transport: Transport): Promise<RunPart[] | undefined> {
+  const found = await findSubmissions(folder, transport);
+  if (found.some((f) => !f.listed || f.manifest.rerun)) return undefined;
+  const parts: RunPart[] = [];
+  for (const { dir, manifest, reload } of found) {
+    const runFolder = new RunFolder(dir);
+    const submission = basename(dir);
+    if (!manifest.workers || manifest.exitMarkers || manifest.jobId === null) {
+      parts.push({ submission, taskCount: manifest.taskCount, jobs: reload.jobs(runFolder, manifest), streamed: undefined });
+      continue;
+    }
+    const records = taskRecords(transport, runFolder);
+    records.reserve(manifest.taskCount);
+    await records.refresh();
+    const settled = new Uint8Array(manifest.taskCount);
+    const jobs = reload.jobs(runFolder, manifest, (i) => {
+      const done = records.resultOk(i) === true;
+      if (done) settled[i] = 1;
+      return done;
+    });
+    // A scheduler that makes every future anyway: no task is read from the streams.
+    parts.push({ submission, taskCount: manifest.taskCount, jobs, streamed: jobs.length < manifest.taskCount ? { settled, records } : undefined });
+  }
+  return parts;
+}
+
+/** The submissions in `folder` (one submission, and its reruns; or every one in an executor's folder), in the order loadJobs lists them, their manifests recovered. */
+async function findSubmissions(folder: string, transport: Transport): Promise<Found[]> {
   // A folder on another machine is a POSIX path there, never resolved against this machine's working directory.
   const remote = !(transport instanceof LocalTransport);
   const root = remote ? posix.normalize(folder).replace(/(.)\/+$/, "$1") : resolve(folder);
@@ -90,7 +132,7 @@ export async function loadJobs(folder: string, options: LoadJobsOptions = {}): P
   });
   // A submission whose manifest never got its job id: its scheduler looks for it (Slurm: by its tags), if sbatch made the jobs.
   const recovered = await Promise.all(found.map(async (f) => ({ ...f, manifest: await f.reload.recover(f.dir, f.manifest) })));
-  return latestRuns(recovered);
+  return recovered;
 }
 
 /** The reruns, among a submission folder's siblings, of tasks of that submission; for a rerun, also its original (not listed). */

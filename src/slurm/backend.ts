@@ -224,9 +224,9 @@ export class SlurmBackend implements JobBackend {
   }
 }
 
-/** Makes the futures of a submitted Slurm submission from its manifest, and tracks them. */
-export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
-  const jobs = manifest.workers ? pooledJobs(backend, folder, manifest) : arrayJobs(backend, folder, manifest);
+/** Makes the futures of a submitted Slurm submission from its manifest, and tracks them; a packed one's tasks that are `settled` get none (SchedulerReload.jobs). */
+export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }, settled?: (index: number) => boolean): Job<unknown>[] {
+  const jobs = manifest.workers ? pooledJobs(backend, folder, manifest, settled) : arrayJobs(backend, folder, manifest);
   const { rerun } = manifest;
   const source = { kind: "slurm", folder, transport: backend.transport, ...(rerun ? { rerun: { dir: posix.join(posix.dirname(folder.dir), rerun.of), tasks: rerun.tasks } } : {}) };
   setOrigin(source);
@@ -262,12 +262,16 @@ function arrayJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest 
   });
 }
 
-/** The futures of a packed submission: each follows whichever worker claims its task. */
-function pooledJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }): Job<unknown>[] {
+/** The futures of a packed submission (but those of `settled` tasks): each follows whichever worker claims its task. */
+function pooledJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }, settled?: (index: number) => boolean): Job<unknown>[] {
   const pool = new WorkerPool(folder, manifest, backend);
   const placement: Placement = { jobId: manifest.jobId, index: undefined, size: 1, ranks: manifest.ranks, pool };
   poolPlacements.set(folder, placement);
-  const jobs = Array.from({ length: manifest.taskCount }, (_, i) => newJob(backend, manifest.jobId, i, folder));
+  let jobs: Job<unknown>[];
+  if (settled) {
+    jobs = [];
+    for (let i = 0; i < manifest.taskCount; i++) if (!settled(i)) jobs.push(newJob(backend, manifest.jobId, i, folder));
+  } else jobs = Array.from({ length: manifest.taskCount }, (_, i) => newJob(backend, manifest.jobId, i, folder));
   backend.watcher.trackPool(jobs, pool, manifest.exitMarkers ?? false);
   return jobs;
 }

@@ -12,7 +12,7 @@ export function slurmReload(transport: Transport): SchedulerReload {
     // squeue failing here is an error, not a submission to skip: the user must not think nothing was submitted.
     recover: async (dir, manifest) => (manifest.jobId !== null ? manifest : ((await recoverSubmission(transport, dir, manifest)) ?? manifest)),
     // A manifest without a job id: sbatch never returned, and nothing was found, so nothing was submitted.
-    jobs: (folder, manifest) => (manifest.jobId === null ? [] : slurmJobs(backend, folder, { ...manifest, jobId: manifest.jobId })),
+    jobs: (folder, manifest, settled) => (manifest.jobId === null ? [] : slurmJobs(backend, folder, { ...manifest, jobId: manifest.jobId }, settled)),
     watcher: backend.watcher,
   };
 }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { packr } from "../../src/protocol/codec.js";
-import { MsgpackCursor } from "../../src/protocol/msgpack-peek.js";
+import { MsgpackCursor, NOT_SCALAR, scalarAt } from "../../src/protocol/msgpack-peek.js";
 import { decodeTaskRecord, encodeTaskRecord, peekTaskRecord, type PeekedTaskRecord } from "../../src/protocol/task-stream.js";
 
 const values: unknown[] = [
@@ -222,5 +222,21 @@ describe("reading task records in place", () => {
     );
     // Most records are accepted (not all are valid: a fractional pid, a NaN time).
     expect(accepted).toBeGreaterThan(500);
+  });
+
+  test("scalarAt reads numbers, booleans and nil as msgpackr does, and leaves every other value (and a bigint) to it", () => {
+    const read = [...values, true, false, null, 2n ** 64n - 1n, -(2n ** 63n)].map((value) => {
+      const bytes = Buffer.concat([Buffer.from([0xc1]), packr.pack(value), Buffer.from([0xc1])]);
+      const got = scalarAt(bytes, 1, bytes.length - 1);
+      const decoded = packr.unpack(bytes.subarray(1, bytes.length - 1));
+      return { value, scalar: got !== NOT_SCALAR, same: got === NOT_SCALAR || Object.is(got, decoded) };
+    });
+    expect(read.every((r) => r.same)).toBe(true);
+    // Every number (NaN aside: msgpackr reads it), boolean and null is read here; strings, objects, arrays and bigints are not.
+    expect(read.filter((r) => r.scalar).map((r) => r.value)).toEqual([...values, true, false, null].filter((v) => v === null || typeof v === "boolean" || (typeof v === "number" && !Number.isNaN(v))));
+    // A value that does not fill the range, or is cut short, is not a scalar.
+    const two = packr.pack(1234);
+    expect(scalarAt(Buffer.concat([two, two]), 0, two.length * 2)).toBe(NOT_SCALAR);
+    expect(scalarAt(two, 0, two.length - 1)).toBe(NOT_SCALAR);
   });
 });
