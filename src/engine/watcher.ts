@@ -223,8 +223,13 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
         ...tracked.filter((t) => (t.elementStderr !== undefined && lookup(queue, t) === "RUNNING") || (t.pool && t.worker === undefined)).map((t) => t.folder.stateDir),
         ...units.map((u) => u.folder.stateDir),
       ]);
-      // Waiting packed tasks that show a sign of life are followed alone from now on.
-      for (const unit of units) tracked.push(...this.#takeIn(unit, results, streams, started));
+      // Waiting packed tasks that show a sign of life are followed alone from now on; those that completed settle at once.
+      for (const unit of units) {
+        const taken = this.#takeIn(unit, results, streams, started);
+        tracked.push(...taken.tracked);
+        // A change like any other: the next poll comes at the floor, not backed off.
+        if (taken.settled > 0) changed = true;
+      }
       const absent: Tracked[] = [];
       // Jobs are judged JUDGED_AT_ONCE at a time: the reads of many ended jobs go out together (over ssh, in one command: read-batch.ts).
       const judged = await inChunks(tracked, JUDGED_AT_ONCE, (t) =>
@@ -479,29 +484,36 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
    * to be followed alone. When its folder cannot be read, READ_ATTEMPTS polls
    * in a row, every task leaves, and fails as a task alone would.
    */
-  #takeIn(unit: PooledUnit, results: ReadonlyMap<string, Set<string> | Error>, streams: ReadonlyMap<string, TaskRecords | Error>, started: ReadonlyMap<string, Set<string> | Error>): Tracked[] {
+  #takeIn(
+    unit: PooledUnit,
+    results: ReadonlyMap<string, Set<string> | Error>,
+    streams: ReadonlyMap<string, TaskRecords | Error>,
+    started: ReadonlyMap<string, Set<string> | Error>,
+  ): { tracked: Tracked[]; settled: number } {
     const records = streams.get(unit.folder.dir);
     const listed = [results.get(unit.folder.resultsDir), started.get(unit.folder.stateDir)];
     const error = [records, ...listed].find((r): r is Error => r instanceof Error);
     if (!error) {
       unit.readFailures = 0;
       const streamed = records as TaskRecords | undefined;
-      const out: Tracked[] = [];
+      const tracked: Tracked[] = [];
+      let settled = 0;
       unit.takeChanged(streamed, listed as (Set<string> | undefined)[], (job) => {
         // A completed task settles here (with no stage-out to wait for): a million finished tasks cost no tracking each.
-        if (!unit.exitMarkers && streamed && settleCompleted(job, streamed)) return;
-        out.push(this.#alone(unit, job));
+        if (!unit.exitMarkers && streamed && settleCompleted(job, streamed)) settled++;
+        else tracked.push(this.#alone(unit, job));
       });
-      return out;
+      return { tracked, settled };
     }
     this.#stats.lastError = error;
     this.#unitFailed = true;
-    if (++unit.readFailures < READ_ATTEMPTS) return [];
-    return unit.takeAll().map((job) => {
+    if (++unit.readFailures < READ_ATTEMPTS) return { tracked: [], settled: 0 };
+    const tracked = unit.takeAll().map((job) => {
       const t = this.#alone(unit, job);
       t.readFailures = READ_ATTEMPTS - 1;
       return t;
     });
+    return { tracked, settled: 0 };
   }
 
   /**

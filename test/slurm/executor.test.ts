@@ -17,6 +17,8 @@ import {
   type SlurmExecutorOptions,
 } from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
+import { readStream } from "../../src/protocol/record-stream.js";
+import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
 import { hog, whereAmI } from "../fixtures/tasks.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
@@ -196,6 +198,34 @@ describe("SlurmExecutor on the real cluster", () => {
       await w.pollNow();
       return job!.state !== "PENDING" ? true : undefined;
     });
+    expect(w.intervalMs).toBe(200);
+  });
+
+  test("a poll that settles packed tasks from their streams is a change: the interval goes back to the floor", async (ctx) => {
+    needCluster(ctx);
+    const executor = await slurmExecutor({ mem: "100M", sbatch: { hold: true } });
+    const jobs = await executor.mapArray([command("true"), command("true"), command("true")], { workers: 1 });
+    const array = jobs[0]!.id.split("_")[0]!;
+    ctx.onTestFinished(async () => void (await slurm("scancel", [array])));
+    const w = executor.watcher;
+    const saved = w.intervals;
+    ctx.onTestFinished(() => w.setIntervals(saved));
+    // Backed off far enough that no poll of its own comes while the worker runs.
+    w.setIntervals({ minMs: 200, maxMs: 600_000 });
+    for (let i = 0; i < 12; i++) await w.pollNow();
+    expect(w.intervalMs).toBeGreaterThan(20_000);
+    await slurm("scontrol", ["release", array]);
+    // Every task's result in the worker's stream, read here without the watcher.
+    const streams = join(dirname(dirname(jobs[0]!.paths.result)), "streams");
+    await waitFor("the worker to write three results", async () => {
+      const names = await readdir(streams).catch(() => [] as string[]);
+      const records = (await Promise.all(names.filter((n) => n.endsWith(".rec")).map((n) => readStream(join(streams, n))))).flatMap((r) => r.records);
+      return records.filter((p) => "result" in decodeTaskRecord(p, "rec")).length === 3 ? true : undefined;
+    });
+    expect(jobs.map((j) => j.state)).toEqual(["PENDING", "PENDING", "PENDING"]);
+    // One poll sees the three results at once: they settle in their unit, and that is a change.
+    await w.pollNow();
+    expect(jobs.map((j) => j.state)).toEqual(["COMPLETED", "COMPLETED", "COMPLETED"]);
     expect(w.intervalMs).toBe(200);
   });
 
