@@ -83,7 +83,11 @@ export async function loadRun(folder: string, transport: Transport): Promise<Run
     }
     const records = taskRecords(transport, runFolder);
     records.reserve(manifest.taskCount);
-    await records.refresh();
+    // A stream that cannot be read now (a folder without permission, say): what was read counts, and the futures of
+    // the other tasks meet the error at their first poll, as loadJobs's would.
+    await records.refresh().catch((error: unknown) => {
+      if (isUnreachable(error)) throw error;
+    });
     const settled = new Uint8Array(manifest.taskCount);
     const jobs = reload.jobs(runFolder, manifest, (i) => {
       const done = records.resultOk(i) === true;

@@ -12,6 +12,7 @@ import { slurmWatcher } from "../../src/slurm/watch.js";
 import { flaky } from "../fixtures/sweep.js";
 import { lingering } from "../fixtures/tasks.js";
 import { needCluster } from "../helpers/cluster.js";
+import { FaultyTransport } from "../helpers/faults.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
 const bin = fileURLToPath(new URL("../../dist/src/cli.js", import.meta.url));
@@ -53,6 +54,30 @@ describe("status and results on packed submissions read completed tasks from the
       { tasks: 8, futures: FAILING, streamed: 6 },
       { tasks: SCALARS.length, futures: [], streamed: SCALARS.length },
     ]);
+  });
+
+  test("a streams folder that cannot be read at first: every task gets a future, and they settle as loadJobs's do", async (ctx) => {
+    needCluster(ctx);
+    let refused = 0;
+    const faulty = new FaultyTransport(new LocalTransport(), {
+      list: async (path, real) => {
+        if (path.endsWith("/streams") && refused === 0) {
+          refused++;
+          throw Object.assign(new Error(`EACCES: permission denied, scandir '${path}'`), { code: "EACCES" });
+        }
+        return real();
+      },
+    });
+    const parts = (await loadRun(folder, faulty))!;
+    expect(refused).toBe(1);
+    // The first submission's streams could not be listed: all its tasks get futures. The second's could.
+    expect(parts.map((p) => ({ futures: p.jobs.length, streamed: p.streamed?.settled.reduce((n, x) => n + x, 0) }))).toEqual([
+      { futures: 8, streamed: undefined },
+      { futures: 0, streamed: SCALARS.length },
+    ]);
+    const states = await Promise.all(parts[0]!.jobs.map((j) => j.wait()));
+    expect(states).toEqual(jobs.slice(0, 8).map((j) => j.state));
+    expect(states.filter((s) => s === "FAILED")).toHaveLength(FAILING.length);
   });
 
   test("status counts them as the futures do: the same summaries as status --tasks, which makes a future per task", async (ctx) => {

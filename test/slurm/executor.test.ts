@@ -22,6 +22,7 @@ import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
 import { hog, whereAmI } from "../fixtures/tasks.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
+import { FaultyTransport } from "../helpers/faults.js";
 
 async function slurmExecutor(options: Partial<SlurmExecutorOptions> = {}): Promise<SlurmExecutor> {
   return new SlurmExecutor({ folder: await runsFolder(), time: 5, ...options });
@@ -203,13 +204,15 @@ describe("SlurmExecutor on the real cluster", () => {
 
   test("a poll that settles packed tasks from their streams is a change: the interval goes back to the floor", async (ctx) => {
     needCluster(ctx);
-    const executor = await slurmExecutor({ mem: "100M", sbatch: { hold: true } });
+    // A watcher of its own (a transport with its own key): no other test's jobs change under its polls.
+    const executor = await slurmExecutor({ mem: "100M", sbatch: { hold: true }, transport: new FaultyTransport(new LocalTransport()) });
     const jobs = await executor.mapArray([command("true"), command("true"), command("true")], { workers: 1 });
     const array = jobs[0]!.id.split("_")[0]!;
-    ctx.onTestFinished(async () => void (await slurm("scancel", [array])));
+    ctx.onTestFinished(async () => {
+      await slurm("scancel", [array]);
+      executor.close();
+    });
     const w = executor.watcher;
-    const saved = w.intervals;
-    ctx.onTestFinished(() => w.setIntervals(saved));
     // Backed off far enough that no poll of its own comes while the worker runs.
     w.setIntervals({ minMs: 200, maxMs: 600_000 });
     for (let i = 0; i < 12; i++) await w.pollNow();
