@@ -294,8 +294,9 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
         changed = gone.includes(true) || changed;
       }
       for (const unit of this.#units.values()) {
-        // A unit whose folder could not be read this poll is not judged on what it showed before.
-        if (queueError || unit.waiting === 0 || unit.readFailures > 0 || unit.pool.alive(queue)) continue;
+        // A unit whose folder could not be read this poll is not judged on what it showed before; nor one tracked
+        // while this poll ran (a submission made meanwhile), whose workers squeue was not asked about.
+        if (queueError || !pools.has(unit.pool) || unit.waiting === 0 || unit.readFailures > 0 || unit.pool.alive(queue)) continue;
         try {
           changed = (await this.#poolEnded(unit, queue)) || changed;
         } catch (error) {

@@ -49,6 +49,7 @@ describe("status and results on packed submissions read completed tasks from the
 
   test("only the tasks without a completed result in a stream get a future", async (ctx) => {
     needCluster(ctx);
+    expect(jobs.map((j) => j.state)).toEqual([...Array.from({ length: 8 }, (_, i) => (FAILING.includes(i) ? "FAILED" : "COMPLETED")), ...SCALARS.map(() => "COMPLETED")]);
     const parts = (await loadRun(folder, new LocalTransport()))!;
     expect(parts.map((p) => ({ tasks: p.taskCount, futures: p.jobs.map((j) => j.taskIndex), streamed: p.streamed?.settled.reduce((n, x) => n + x, 0) }))).toEqual([
       { tasks: 8, futures: FAILING, streamed: 6 },

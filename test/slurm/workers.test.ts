@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { probe } from "../fixtures/probe.js";
 import { square, whereAmI } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/runs-folder.js";
+import { FaultyTransport } from "../helpers/faults.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
 
 beforeAll(() => {
@@ -204,6 +205,31 @@ describe("workers that claim tasks keep each task's resources and time limit", (
     const states = await Promise.all(others.map((j) => j.wait()));
     // The killed worker may have been running one more task in the moment it died; no other task is lost.
     expect(states.filter((s) => s !== "COMPLETED")).toEqual([]);
+  });
+
+  test("a packed submission made while a poll waits on squeue is not judged by that poll: its tasks run and complete", async (ctx) => {
+    needCluster(ctx);
+    // The first poll's squeue is held until the second submission is tracked; that squeue was never asked about its workers.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let asked!: () => void;
+    const squeueAsked = new Promise<void>((r) => (asked = r));
+    let queries = 0;
+    const transport = new FaultyTransport(new LocalTransport(), {
+      run: async (program, args, real) => {
+        if (program === "squeue" && args.includes("-j") && queries++ === 0) {
+          asked();
+          await held;
+        }
+        return real();
+      },
+    });
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, mem: "100M", transport });
+    const first = await executor.mapArray([square.with(2)], { workers: 1 });
+    await squeueAsked;
+    const second = await executor.mapArray([square.with(3), square.with(4)], { workers: 1 });
+    release();
+    expect((await Promise.all([...first, ...second].map((j) => j.result()))).map((r) => r.square)).toEqual([4, 9, 16]);
   });
 
   test("when the workers run out of walltime, more workers take the tasks left; loadJobs in a new process follows them", { timeout: 300_000 }, async (ctx) => {
