@@ -56,7 +56,7 @@ export type { OpenSshTarget, SshTarget } from "./transport/ssh-target.js";
 export type { SshOptions } from "./transport/ssh-options.js";
 export { isUnreachable } from "./transport/transport.js";
 export type { RunOptions, RunResult, Transport } from "./transport/transport.js";
-export type { FilePart } from "./protocol/spec-file.js";
+export type { FilePart } from "./protocol/atomic.js";
 export type { PathMap } from "./slurm/path-map.js";
 export type { CodeOptions } from "./code/options.js";
 export type { TaskPaths } from "./protocol/run-folder.js";

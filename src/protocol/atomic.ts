@@ -2,7 +2,14 @@ import { randomBytes } from "node:crypto";
 import { type FileHandle, link, open, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
-import type { FilePart } from "./spec-file.js";
+
+/** A piece of a file and where it goes: what specParts yields, and what writeFileAtomic and Transport.writeFileParts take. */
+export interface FilePart {
+  /** The byte offset in the file. */
+  readonly at: number;
+  /** The bytes; a buffer that may be reused once the next part is asked for. */
+  readonly bytes: Uint8Array;
+}
 
 /** Writes `data` (or the parts at their offsets) to a new temporary name beside `path` and flushes it; returns that name. */
 async function writeTemporary(path: string, data: Uint8Array | string | Iterable<FilePart>): Promise<string> {

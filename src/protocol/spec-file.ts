@@ -1,5 +1,6 @@
 import { open } from "node:fs/promises";
 import { RunFolderError } from "../base/errors.js";
+import type { FilePart } from "./atomic.js";
 import { packr } from "./codec.js";
 import type { FunctionRecord, TaskRecord } from "./task-record.js";
 
@@ -11,14 +12,6 @@ import type { FunctionRecord, TaskRecord } from "./task-record.js";
  */
 const MAGIC = Buffer.from("SKSPEC01", "latin1");
 const HEADER = MAGIC.length + 4;
-
-/** A piece of a file and where it goes: what specParts yields. */
-export interface FilePart {
-  /** The byte offset in the file. */
-  readonly at: number;
-  /** The bytes; a buffer that may be reused once the next part is asked for. */
-  readonly bytes: Uint8Array;
-}
 
 /** How much of a spec file's records specParts gathers before it hands them out. */
 const CHUNK_BYTES = 2 ** 20;

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { mkdir, open, readFile, readdir } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readFile, readdir } from "node:fs/promises";
 import { createExclusive, writeFileAtomic } from "../protocol/atomic.js";
-import type { FilePart } from "../protocol/spec-file.js";
+import type { FilePart } from "../protocol/atomic.js";
 import type { RunOptions, RunResult, Transport } from "./transport.js";
 
 /** Variables LocalExecutor sets for the runner. */
@@ -107,8 +107,7 @@ export class LocalTransport implements Transport {
       const { size } = await handle.stat();
       if (size <= offset) return Buffer.alloc(0);
       const bytes = Buffer.allocUnsafe(size - offset);
-      const { bytesRead } = await handle.read(bytes, 0, bytes.length, offset);
-      return bytes.subarray(0, bytesRead);
+      return bytes.subarray(0, await readFully(handle, offset, bytes));
     } finally {
       await handle.close();
     }
@@ -117,14 +116,7 @@ export class LocalTransport implements Transport {
   async readInto(path: string, offset: number, into: Buffer): Promise<number> {
     const handle = await open(path, "r");
     try {
-      let got = 0;
-      // A read may return fewer bytes than asked before the end (a pipe, a signal): read on until the buffer is full or the file ends.
-      while (got < into.length) {
-        const { bytesRead } = await handle.read(into, got, into.length - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return got;
+      return await readFully(handle, offset, into);
     } finally {
       await handle.close();
     }
@@ -142,4 +134,15 @@ export class LocalTransport implements Transport {
   async mkdir(path: string): Promise<void> {
     await mkdir(path, { recursive: true });
   }
+}
+
+/** Reads from `offset` into `into` until it is full or the file ends (a read may return fewer bytes before the end: a pipe, a signal); the bytes read. */
+async function readFully(handle: FileHandle, offset: number, into: Buffer): Promise<number> {
+  let got = 0;
+  while (got < into.length) {
+    const { bytesRead } = await handle.read(into, got, into.length - got, offset + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
 }

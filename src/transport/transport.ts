@@ -1,5 +1,5 @@
 import { TransportError } from "../base/errors.js";
-import type { FilePart } from "../protocol/spec-file.js";
+import type { FilePart } from "../protocol/atomic.js";
 
 /** What a finished command printed. */
 export interface RunResult {
