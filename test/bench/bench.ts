@@ -157,6 +157,18 @@ const workerMemory: Array<{ n: number; askedMb: number; peakMb: number; workers:
 let largest: { n: number; folder: string } | undefined;
 for (const n of sizes) {
   const work = `${n} function tasks`;
+  // Packed first: every run then starts on a controller without the finished jobs of another (Slurm keeps them MinJobAge, 300 s).
+  log(`${work}: slurmkit packed`);
+  const packed = await viaSlurmkit(
+    'slurmkit, workers ("auto")',
+    Array.from({ length: n }, (_, i) => square.with(i)),
+    { workers: "auto" },
+  );
+  rows.push({
+    ...packed,
+    workload: work,
+    how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner, ${(await filesIn(packed.folder)).toLocaleString("en")} files in the run folder`,
+  });
   // One per element is compared with the floor for a Node runner; packed tasks with the least a raw element can do.
   const perElement = n <= 200 || full;
   if (perElement) {
@@ -190,17 +202,6 @@ for (const n of sizes) {
       workload: work,
     });
   }
-  log(`${work}: slurmkit packed`);
-  const packed = await viaSlurmkit(
-    'slurmkit, workers ("auto")',
-    Array.from({ length: n }, (_, i) => square.with(i)),
-    { workers: "auto" },
-  );
-  rows.push({
-    ...packed,
-    workload: work,
-    how: `${packed.how}, ${(await perTaskMs(packed.folder)).toFixed(2)} ms/task in the runner, ${(await filesIn(packed.folder)).toLocaleString("en")} files in the run folder`,
-  });
   largest = { n, folder: packed.folder };
   workerMemory.push({ n, ...(await elementPeak(packed.folder)) });
 }
@@ -459,7 +460,11 @@ console.log(`slurmkit benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpu
 console.log("");
 console.log("| workload | how | seconds | speed vs raw | sbatch | squeue | sacct |");
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-for (const r of rows) {
+// Each workload's raw rows first, as they were measured before packing ran first.
+const workloads = [...new Set(rows.map((r) => r.workload))];
+const rank = (r: Row) => workloads.indexOf(r.workload) * 2 + Number(!r.how.startsWith("raw"));
+const shown = [...rows].sort((a, b) => rank(a) - rank(b));
+for (const r of shown) {
   // One per element against the node -e floor; packed rows against bash where the run has it.
   const raws = rows.filter((x) => x.workload === r.workload && x.how.startsWith("raw sbatch array"));
   const base = (r.how.includes("workers") ? raws.find((x) => !x.how.includes("node -e")) : raws.find((x) => x.how.includes("node -e"))) ?? raws[0]!;
