@@ -140,8 +140,9 @@ const PARAMETERS = {
   arrayParallelism: def(positiveInteger(), { flag: "integer" }),
   /**
    * The signal Slurm sends before the time limit, and on preemption where the
-   * cluster allows it: "USR1@90" or a SignalSpec. @default "USR2@90" (one
-   * task per element; it goes to the batch shell, which passes it on to
+   * cluster allows it: "USR1@90" or a SignalSpec. @default "USR2@90" (less
+   * under a 3-minute `time`, none under 91 s, so that it never comes in a
+   * job's first 30 s; it goes to the batch shell, which passes it on to
    * every rank; a task's checkpoint or `requeue` answers it).
    */
   signal: def(

@@ -130,7 +130,8 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
 
   const setup = parameters.setup ?? [];
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
-  const warning = input.warned === false && parameters.signal === undefined ? undefined : warningOf(parameters.signal);
+  const wanted = input.warned !== false || parameters.signal !== undefined;
+  const warning = wanted ? warningOf(parameters.signal, workers?.walltimeSeconds ?? parameters.time, workers ? parameters.time : undefined) : undefined;
   const sized = workers ? workerElement(parameters, workers) : parameters;
   const element = warning ? { ...sized, signal: warning.option } : sized;
   const base = [...toSbatchOptions(element, workers?.walltimeSeconds), ...attemptOptions(parameters)];
@@ -200,15 +201,40 @@ export function submissionTag(folder: RunFolder, script: number | "workers"): st
   return `slurmkit:${basename(folder.dir)}:${script}`;
 }
 
+/** Slurm may send the warning up to this many seconds before the time it was asked for (sbatch(1), `--signal`). */
+export const WARNING_EARLY_SECONDS = 60;
+/** The default warning never comes sooner than this after a job (or a packed task) starts. */
+const WARNING_FIRST_SECONDS = 30;
+
 /**
- * Slurm's warning signal and its sbatch option: `signal` (USR2 90 s before
- * the time limit by default), sent to the batch shell (`B:`), which passes it
- * on to the runner or to srun's ranks; and how many seconds before the limit
- * it comes (Slurm's default is 60), which a worker uses for each task's.
+ * The default warning's lead for a job of `timeSeconds`: 90 s, less for a
+ * short time limit, so that it never comes in the job's first
+ * WARNING_FIRST_SECONDS (a signal before the batch shell traps it ends the
+ * job, and one at the start leaves a task no time to work); undefined, no
+ * warning, when the limit is too short for one. Unknown limit: 90.
  */
-export function warningOf(signal: string | undefined): { name: string; option: string; seconds: number } {
-  const text = signal ?? "USR2@90";
-  const m = /^(?:(B|R):)?([A-Z0-9]+)(?:@(\d+))?$/.exec(text)!;
+export function defaultWarningSeconds(timeSeconds: number | undefined): number | undefined {
+  if (timeSeconds === undefined) return 90;
+  const lead = Math.min(90, timeSeconds - WARNING_EARLY_SECONDS - WARNING_FIRST_SECONDS);
+  return lead >= 1 ? lead : undefined;
+}
+
+/**
+ * Slurm's warning signal and its sbatch option: `signal`, else USR2
+ * defaultWarningSeconds(elementSeconds) before the element's limit (none when
+ * it is too short), sent to the batch shell (`B:`), which passes it on to the
+ * runner or to srun's ranks; and how many seconds before a packed task's
+ * limit (`taskSeconds`) its worker warns it: the signal's (Slurm's default is
+ * 60), or by default 90 s but never in the task's first WARNING_FIRST_SECONDS.
+ */
+export function warningOf(signal: string | undefined, elementSeconds?: number, taskSeconds?: number): { name: string; option: string; seconds: number } | undefined {
+  if (signal === undefined) {
+    const lead = defaultWarningSeconds(elementSeconds);
+    if (lead === undefined) return undefined;
+    const perTask = taskSeconds === undefined ? lead : Math.max(0, Math.min(90, taskSeconds - WARNING_FIRST_SECONDS));
+    return { name: "USR2", option: `B:USR2@${lead}`, seconds: perTask };
+  }
+  const m = /^(?:(B|R):)?([A-Z0-9]+)(?:@(\d+))?$/.exec(signal)!;
   return { name: m[2]!, option: `${m[1] === "R" ? "R:" : "B:"}${m[2]}${m[3] !== undefined ? `@${m[3]}` : ""}`, seconds: m[3] !== undefined ? Number(m[3]) : 60 };
 }
 

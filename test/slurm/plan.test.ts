@@ -116,8 +116,8 @@ describe("planSubmission", () => {
     ]);
     expect(p.scripts[0]!.text).toContain("\nSLURMKIT_ELEMENT_START=$(date +%s)\nexport SLURMKIT_ELEMENT_START\n");
     expect(runLine(p.scripts[0]!.text)).toBe(
-      "exec /bin/node '--max-semi-space-size=1' /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180 --task-mem 1024 --warning USR2 --warn-seconds 90 --max-requeues 3",
-    );
+      "exec /bin/node '--max-semi-space-size=1' /pkg/dist/runner/runner.js /runs/s --worker 0 --workers 3 --slots 2 --cpus-per-task 2 --task-time 60 --walltime 180 --task-mem 1024 --warning USR2 --warn-seconds 30 --max-requeues 3",
+    ); // a 60 s task is warned 30 s in, not at its start
     expect(p.dirs).toEqual([
       "/runs/s/logs",
       "/runs/s/results",
@@ -244,6 +244,25 @@ describe("planSubmission", () => {
     expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR1 --max-requeues 0 --forward-warning");
     expect(warningOf("R:USR2@60")).toEqual({ name: "USR2", option: "R:USR2@60", seconds: 60 });
     expect(warningOf(undefined)).toEqual({ name: "USR2", option: "B:USR2@90", seconds: 90 });
+  });
+
+  test("the default warning never comes in a job's first 30 s, though Slurm sends it up to 60 s early; a limit too short gets none", () => {
+    const option = (time: number) => sbatchLines(plan({ taskCount: 2, parameters: parseParameters({ time }) }).scripts[0]!.text).find((l) => l.includes("--signal"));
+    expect(option(60)).toBe("#SBATCH --signal=B:USR2@90"); // minutes: an hour
+    expect(option(3)).toBe("#SBATCH --signal=B:USR2@90");
+    expect(option(2)).toBe("#SBATCH --signal=B:USR2@30");
+    expect(option(1)).toBeUndefined();
+    const one = plan({ taskCount: 2, parameters: parseParameters({ time: 1 }) }).scripts[0]!.text;
+    expect(runLine(one)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s");
+    expect(one).not.toContain("trap");
+    expect(warningOf(undefined, 150)).toEqual({ name: "USR2", option: "B:USR2@60", seconds: 60 });
+    expect(warningOf(undefined, 91)).toEqual({ name: "USR2", option: "B:USR2@1", seconds: 1 });
+    expect(warningOf(undefined, 90)).toBeUndefined();
+    // A worker: Slurm's lead from its walltime; its own warning to each task, which is exact, from the task's time.
+    expect(warningOf(undefined, 3600, 20)).toEqual({ name: "USR2", option: "B:USR2@90", seconds: 0 });
+    expect(warningOf(undefined, 3600, 45)).toEqual({ name: "USR2", option: "B:USR2@90", seconds: 15 });
+    // One the user asked for is theirs, short limit or not.
+    expect(sbatchLines(plan({ taskCount: 2, parameters: parseParameters({ time: 1, signal: "USR2@30" }) }).scripts[0]!.text)).toContain("#SBATCH --signal=B:USR2@30");
   });
 
   test("workers get the warning too, and pass it on to each task before its own time limit", () => {

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { command, JobEndedWithoutResultError, lines, LocalTransport, SlurmExecutor } from "../../src/index.js";
 import { packr } from "../../src/protocol/codec.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
-import { endless, environment, ranked, resumable, stubborn } from "../fixtures/requeue.js";
+import { endless, environment, patient, ranked, resumable, stubborn } from "../fixtures/requeue.js";
 import { square } from "../fixtures/tasks.js";
 import { needCluster, waitFor } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
@@ -43,6 +43,15 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
       release();
     }
     expect(await job!.stdout()).toContain("attempt 0 warned: TIMEOUT");
+  });
+
+  test("the default warning for a 2-minute task does not come in its first half minute (Slurm sends it up to a minute early)", async (ctx) => {
+    needCluster(ctx);
+    // USR2@90 came at Slurm's first check after the start (within 30 s): a checkpointing task had no time, and a signal before the batch shell's trap killed it.
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2 });
+    const [job] = await executor.mapArray([patient.with(35)]);
+    expect(await job!.result()).toEqual({ warnedAfterMs: null });
+    expect(await readFile(join(dirname(dirname(job!.paths.result)), "job.sbatch"), "utf8")).toContain("#SBATCH --signal=B:USR2@30\n");
   });
 
   test("a timeout: the task checkpoints, is requeued under the same id, resumes and completes; loadJobs in a new process follows it", async (ctx) => {
