@@ -440,7 +440,7 @@ await executor.watcher.pollNow();
 const pollCalls = executor.watcher.stats().calls.squeue - c0.squeue;
 await execa("scancel", [...new Set(jobs.map((j) => j.id.split("_")[0]!))]);
 // Not waited for: their futures would settle during the timings below, and this process would take CPU from them.
-for (const job of jobs) executor.watcher.forget(job);
+for (const job of jobs) slurmWatcher(new LocalTransport()).forget(job);
 
 // A million futures in a process of their own (million.ts), then the command line on that folder once every task has a result.
 const million = { n: Number(process.env.BENCH_MILLION ?? "1000000"), mapArrayMs: NaN, heapMb: NaN, rssMb: NaN, pollMs: NaN, statusMs: NaN, resultsMs: NaN, folder: "" };
