@@ -93,6 +93,15 @@ export function listenForWarning(name: NodeJS.Signals, jobId: string | undefined
   if (early) take();
 }
 
+/**
+ * Whether a worker warns its packed task now: `warnSeconds` before the task's
+ * own limit (at once if that is longer than the limit), and never with a
+ * lead of 0, for which Slurm sends no warning either.
+ */
+export function taskWarningDue(warnSeconds: number, limitSeconds: number, startedAt: number, now: number): boolean {
+  return warnSeconds > 0 && now >= startedAt + Math.max(0, limitSeconds - warnSeconds) * 1000;
+}
+
 /** A worker's slot: the worker passed Slurm's warning on, for the task the slot runs. */
 export function passWarning(warning: WarningNews): void {
   announce(Promise.resolve(warning));

@@ -20,6 +20,7 @@ import type { FromSlot, ToSlot } from "./slot.js";
 import { Claims, type Taken } from "./claims.js";
 import { WorkerRecords } from "./task-records.js";
 import { submitNextRound } from "./rounds.js";
+import { taskWarningDue } from "./attempts.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -391,7 +392,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       if (!task) continue;
       const limit = o.taskTimeSeconds;
       // Each task gets Slurm's warning before its own time limit, as it would in its own element.
-      if (o.warning && limit !== undefined && !task.warned && !task.stopping && Date.now() >= task.startedAt + Math.max(0, limit - o.warning.warnSeconds) * 1000) {
+      if (o.warning && limit !== undefined && !task.warned && !task.stopping && taskWarningDue(o.warning.warnSeconds, limit, task.startedAt, Date.now())) {
         warn(slot, "TIMEOUT", task.startedAt + limit * 1000);
       }
       if (limit !== undefined && Date.now() - task.startedAt > limit * 1000) stopTask(slot, "TIMEOUT");

@@ -141,9 +141,10 @@ const PARAMETERS = {
   /**
    * The signal Slurm sends before the time limit, and on preemption where the
    * cluster allows it: "USR1@90" or a SignalSpec. @default "USR2@90" (less
-   * under a 3-minute `time`, none under 91 s, so that it never comes in a
-   * job's first 30 s; it goes to the batch shell, which passes it on to
-   * every rank; a task's checkpoint or `requeue` answers it).
+   * when the job's time limit, a worker's walltime, is under 3 minutes, none
+   * under 91 s, so that it never comes in a job's first 30 s; it goes to the
+   * batch shell, which passes it on to every rank; a task's checkpoint or
+   * `requeue` answers it).
    */
   signal: def(
     field<string | SignalSpec, string>('a signal name such as `USR2@90` or `{ name: "USR2", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job)', convertSignal),

@@ -10,7 +10,7 @@ import { DEFAULT_PARTITION } from "./parse.js";
 import type { ClusterLimits } from "./scheduler.js";
 import { autoPacking, partitionNodes, RAW_MEMORY, taskMemoryMb, tasksOnNode, type Packing } from "./packing.js";
 import { renderScript } from "./script.js";
-import { formatSlurmTime } from "./units.js";
+import { formatSlurmTime, parseDurationSeconds } from "./units.js";
 
 // Planning a submission is pure: tasks, parameters and the cluster's limits in,
 // sbatch scripts and a manifest out. The executor writes and submits the plan.
@@ -131,7 +131,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const setup = parameters.setup ?? [];
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
   const wanted = input.warned !== false || parameters.signal !== undefined;
-  const warning = wanted ? warningOf(parameters.signal, workers?.walltimeSeconds ?? parameters.time, workers ? parameters.time : undefined) : undefined;
+  const warning = wanted ? warningOf(parameters.signal, workers?.walltimeSeconds ?? timeLimitOf(parameters), workers ? parameters.time : undefined) : undefined;
   const sized = workers ? workerElement(parameters, workers) : parameters;
   const element = warning ? { ...sized, signal: warning.option } : sized;
   const base = [...toSbatchOptions(element, workers?.walltimeSeconds), ...attemptOptions(parameters)];
@@ -202,7 +202,7 @@ export function submissionTag(folder: RunFolder, script: number | "workers"): st
 }
 
 /** Slurm may send the warning up to this many seconds before the time it was asked for (sbatch(1), `--signal`). */
-export const WARNING_EARLY_SECONDS = 60;
+const WARNING_EARLY_SECONDS = 60;
 /** The default warning never comes sooner than this after a job (or a packed task) starts. */
 const WARNING_FIRST_SECONDS = 30;
 
@@ -219,13 +219,21 @@ export function defaultWarningSeconds(timeSeconds: number | undefined): number |
   return lead >= 1 ? lead : undefined;
 }
 
+/** A job's time limit in seconds: `time`, or `time` in the raw `sbatch` map; undefined when the partition's default applies. */
+function timeLimitOf(p: SlurmParameters): number | undefined {
+  if (p.time !== undefined) return p.time;
+  const raw = p.sbatch?.time ?? p.sbatch?.t;
+  return typeof raw === "string" ? parseDurationSeconds(raw) : undefined;
+}
+
 /**
  * Slurm's warning signal and its sbatch option: `signal`, else USR2
  * defaultWarningSeconds(elementSeconds) before the element's limit (none when
  * it is too short), sent to the batch shell (`B:`), which passes it on to the
  * runner or to srun's ranks; and how many seconds before a packed task's
  * limit (`taskSeconds`) its worker warns it: the signal's (Slurm's default is
- * 60), or by default 90 s but never in the task's first WARNING_FIRST_SECONDS.
+ * 60), or by default 90 s but never in the task's first WARNING_FIRST_SECONDS
+ * (0, no warning, for a task that short).
  */
 export function warningOf(signal: string | undefined, elementSeconds?: number, taskSeconds?: number): { name: string; option: string; seconds: number } | undefined {
   if (signal === undefined) {

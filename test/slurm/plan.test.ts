@@ -258,7 +258,10 @@ describe("planSubmission", () => {
     expect(warningOf(undefined, 150)).toEqual({ name: "USR2", option: "B:USR2@60", seconds: 60 });
     expect(warningOf(undefined, 91)).toEqual({ name: "USR2", option: "B:USR2@1", seconds: 1 });
     expect(warningOf(undefined, 90)).toBeUndefined();
-    // A worker: Slurm's lead from its walltime; its own warning to each task, which is exact, from the task's time.
+    // A time limit in the raw map counts the same.
+    expect(sbatchLines(plan({ taskCount: 2, parameters: parseParameters({ sbatch: { time: "0:01:30" } }) }).scripts[0]!.text).find((l) => l.includes("--signal"))).toBeUndefined();
+    expect(sbatchLines(plan({ taskCount: 2, parameters: parseParameters({ sbatch: { time: "2" } }) }).scripts[0]!.text)).toContain("#SBATCH --signal=B:USR2@30");
+    // A worker: Slurm's lead from its walltime; its own warning to each task, which is exact, from the task's time (0: none).
     expect(warningOf(undefined, 3600, 20)).toEqual({ name: "USR2", option: "B:USR2@90", seconds: 0 });
     expect(warningOf(undefined, 3600, 45)).toEqual({ name: "USR2", option: "B:USR2@90", seconds: 15 });
     // One the user asked for is theirs, short limit or not.
