@@ -205,6 +205,8 @@ export function submissionTag(folder: RunFolder, script: number | "workers"): st
 const WARNING_EARLY_SECONDS = 60;
 /** The default warning never comes sooner than this after a job (or a packed task) starts. */
 const WARNING_FIRST_SECONDS = 30;
+/** The default warning's lead when the time limit leaves room for it (submitit's too). */
+const WARNING_LEAD_SECONDS = 90;
 
 /**
  * The default warning's lead for a job of `timeSeconds`: 90 s, less for a
@@ -213,9 +215,9 @@ const WARNING_FIRST_SECONDS = 30;
  * job, and one at the start leaves a task no time to work); undefined, no
  * warning, when the limit is too short for one. Unknown limit: 90.
  */
-export function defaultWarningSeconds(timeSeconds: number | undefined): number | undefined {
-  if (timeSeconds === undefined) return 90;
-  const lead = Math.min(90, timeSeconds - WARNING_EARLY_SECONDS - WARNING_FIRST_SECONDS);
+function defaultWarningSeconds(timeSeconds: number | undefined): number | undefined {
+  if (timeSeconds === undefined) return WARNING_LEAD_SECONDS;
+  const lead = Math.min(WARNING_LEAD_SECONDS, timeSeconds - WARNING_EARLY_SECONDS - WARNING_FIRST_SECONDS);
   return lead >= 1 ? lead : undefined;
 }
 
@@ -239,7 +241,7 @@ export function warningOf(signal: string | undefined, elementSeconds?: number, t
   if (signal === undefined) {
     const lead = defaultWarningSeconds(elementSeconds);
     if (lead === undefined) return undefined;
-    const perTask = taskSeconds === undefined ? lead : Math.max(0, Math.min(90, taskSeconds - WARNING_FIRST_SECONDS));
+    const perTask = taskSeconds === undefined ? lead : Math.max(0, Math.min(WARNING_LEAD_SECONDS, taskSeconds - WARNING_FIRST_SECONDS));
     return { name: "USR2", option: `B:USR2@${lead}`, seconds: perTask };
   }
   const m = /^(?:(B|R):)?([A-Z0-9]+)(?:@(\d+))?$/.exec(signal)!;
