@@ -2,6 +2,7 @@ import { outcomeOf, type Job } from "../core/job.js";
 import { JobEndedWithoutResultError, TaskFailedError, UsageError } from "../base/errors.js";
 import { toJson } from "../report/json.js";
 import { ascii, JsonLinesWriter } from "../report/json-lines.js";
+import type { TaskRecords } from "../engine/task-records.js";
 import { viewer } from "../report/views.js";
 import { openFolder } from "./folder.js";
 import { parse } from "./options.js";
@@ -60,6 +61,18 @@ export async function results(args: readonly string[]): Promise<number> {
       }
       return out.bytes(F.result).text(json);
     };
+    /** A task's `"result"` from its stream: a number written as it is; anything else through result(). */
+    const streamedResult = (r: TaskRecords, task: number) => {
+      let v: unknown;
+      let read = true;
+      try {
+        v = r.resultValue(task);
+      } catch {
+        read = false;
+      }
+      if (read && typeof v === "number") out.bytes(F.result).number(v);
+      else result(read ? () => v : () => r.resultValue(task), () => r.folder.task(task).stderr);
+    };
     /** A future's row; false when --failed leaves it out. */
     const jobRow = (job: Job<unknown>, i: number): boolean => {
       if (failedOnly && (!job.done() || job.state === "COMPLETED")) return false;
@@ -84,6 +97,9 @@ export async function results(args: readonly string[]): Promise<number> {
       let index = 0;
       for (const { submission, taskCount, jobs, streamed } of folder.parts) {
         let next = 0;
+        // The fixed parts of a streamed row, as bytes once: up to the task's number, and from its job id to its start.
+        const head = Buffer.from(`,"submission":${JSON.stringify(submission)},"task":`, "utf8");
+        const middles = new Map<number, Uint8Array>();
         for (let task = 0; task < taskCount; task++, index++) {
           if (streamed?.settled[task] !== 1) {
             if (jobRow(jobs[next++]!, index) && out.end()) await out.flush();
@@ -92,12 +108,14 @@ export async function results(args: readonly string[]): Promise<number> {
           // Completed in its stream: the row its future would give, read from the records.
           if (failedOnly) continue;
           const r = streamed.records;
-          out.bytes(F.index).number(index).bytes(F.submission).string(submission).bytes(F.task).number(task).bytes(F.id).string(r.resultJobId(task)).bytes(F.completed);
-          out.bytes(F.host).string(r.resultHost(task)).bytes(F.startedAt).number(r.resultStartedAt(task)).bytes(F.endedAt).number(r.resultEndedAt(task));
-          result(
-            () => r.resultValue(task),
-            () => r.folder.task(task).stderr,
-          );
+          const place = r.resultPlace(task);
+          let middle = middles.get(place);
+          if (middle === undefined) {
+            middle = Buffer.from(`,"id":${JSON.stringify(r.resultJobId(task))},"state":"COMPLETED","host":${JSON.stringify(r.resultHost(task))},"startedAt":`);
+            middles.set(place, middle);
+          }
+          out.bytes(F.index).number(index).bytes(head).number(task).bytes(middle).number(r.resultStartedAt(task)).bytes(F.endedAt).number(r.resultEndedAt(task));
+          streamedResult(r, task);
           out.bytes(F.close);
           if (out.end()) await out.flush();
         }

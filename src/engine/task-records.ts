@@ -332,6 +332,11 @@ export class TaskRecords {
     return this.hasResult(index) ? this.#strings[this.#resultHost[index]!]! : "";
   }
 
+  /** A number that two results share exactly when their job id and host are the same (-1 while it has none): a key for what a report writes once per worker. */
+  resultPlace(index: number): number {
+    return this.hasResult(index) ? this.#resultJob[index]! * 2 ** 21 + this.#resultHost[index]! : -1;
+  }
+
   /** What the task's result says, without decoding its value. */
   resultSummary(index: number): ResultSummary | undefined {
     if (!this.hasResult(index)) return undefined;
