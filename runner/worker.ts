@@ -289,15 +289,22 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
    * tasks and passes the warning on to its running tasks. If one of them
    * checkpointed, the others (which cannot resume) end PREEMPTED here and the
    * worker requeues itself, to run the checkpointed ones again when it
-   * restarts. A warning of its own time limit needs nothing: each task has
+   * restarts. If none did, it ends once its running tasks end, and submits the
+   * next round for the tasks left, as a worker out of time does (a warning
+   * that came during setup stops it before its first task). A warning of its own time limit needs nothing: each task has
    * its own limit and warning, and no task starts that could not finish.
    */
   const onWarning = async () => {
     const jobId = requeueable;
     if (draining || !jobId) return;
     const { ending, deadline } = await node.ending(jobId, (line) => process.stderr.write(line));
-    if (ending !== "PREEMPTED") return;
+    if (ending !== "PREEMPTED" || draining) return;
     draining = true;
+    await (preempting = drain(jobId, ending, deadline));
+  };
+  /** The preempted worker's decision, once it began: the end of run() waits for it. */
+  let preempting: Promise<void> | undefined;
+  const drain = async (jobId: string, ending: "PREEMPTED", deadline: number | undefined) => {
     for (const slot of slots) warn(slot, ending, deadline);
     // Until every running task has asked for a requeue, or until the requeue must go out to beat Slurm's deadline.
     const cut = deadline !== undefined ? deadline - PREEMPT_CUT_MS : Date.now() + 20_000;
@@ -328,9 +335,11 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     if (problem === undefined) process.stderr.write(`slurmkit runner: worker ${workerId} requeued itself to run task(s) ${[...rerun].join(", ")} again\n`);
     else process.stderr.write(`slurmkit runner: worker ${workerId} could not requeue itself for task(s) ${[...rerun].join(", ")}: ${problem}\n`);
   };
+  /** A warning that came before the worker listened (during setup): heard before the first task, so that a preempted worker starts none. */
+  let heardEarly: Promise<void> | undefined;
   if (o.warning) {
     process.on(o.warning.signal, () => void onWarning());
-    if (o.warnedEarly?.()) void onWarning();
+    if (o.warnedEarly?.()) heardEarly = onWarning();
   }
 
   /**
@@ -465,6 +474,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       await slot.idle;
     }
   };
+  await heardEarly;
   await Promise.all(slots.map(runOn));
   // A task requeued after its slots' loops ended: run it while the walltime allows.
   while (rerun.length && !terminated && !draining && (o.taskTimeSeconds === undefined || deadline - Date.now() >= o.taskTimeSeconds * 1000 + START_SLACK_MS)) {
@@ -474,15 +484,17 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   await sharing;
   // The tasks of its blocks it never started: for other workers (and, after a requeue, never for its own next attempt).
   await releaseClaims();
-  // Walk-away: tasks left and no time for them here; the next round is submitted by one worker (or the client).
-  if (outOfTime && !terminated && !draining && !records.failure) {
+  // A preempted worker requeues itself from drain() when a task checkpointed; wait for it to decide.
+  await preempting;
+  // Walk-away: tasks left and no time for them here (its walltime ran out, or it was preempted and does not come back);
+  // the next round is submitted by one worker (or the client).
+  if ((outOfTime || draining) && requeued !== "done" && !terminated && !records.failure) {
     const said = await claims
       .left()
       .then((left) => submitNextRound(folder, node, workerId, left))
       .catch((error: Error) => `worker ${workerId} could not submit the next round of workers: ${error.message}`);
     if (said) process.stderr.write(`slurmkit runner: ${said}\n`);
   }
-  // A preempted worker requeues itself from onWarning; wait for it to decide.
   while (requeued === "asked") await sleep(100);
   if (rerun.length && !terminated && requeued === undefined) {
     // Tasks to run again and no walltime left for them: requeue this worker, which runs them first when it restarts.

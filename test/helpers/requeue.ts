@@ -31,6 +31,11 @@ export function startRequeuedAtOnce(job: Job<unknown>): () => void {
 /** Waits until the task runs (its state file says so), then submits a job to the high partition that needs every CPU: it preempts the low one. */
 export async function preemptWhenRunning(job: Job<unknown>, started: () => Promise<boolean>): Promise<string> {
   await waitFor(`${job.id} to run its task`, async () => ((await started()) ? true : undefined), 90_000);
+  return preemptLow();
+}
+
+/** Submits a job to the high partition that needs every CPU for 3 s: it preempts whatever runs in low. Returns its id. */
+export async function preemptLow(): Promise<string> {
   const { stdout } = await slurm("sbatch", ["--parsable", "--partition=high", "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=2", "--output=/dev/null", "--wrap=sleep 3"]);
   return stdout.trim();
 }

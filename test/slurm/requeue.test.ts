@@ -7,14 +7,17 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
-import { command, JobEndedWithoutResultError, lines, LocalTransport, SlurmExecutor } from "../../src/index.js";
+import { command, JobEndedWithoutResultError, lines, LocalTransport, loadJobs, SlurmExecutor } from "../../src/index.js";
+import { TaskRecords } from "../../src/engine/task-records.js";
+import { decodeRound } from "../../src/protocol/records.js";
+import { RunFolder } from "../../src/protocol/run-folder.js";
 import { packr } from "../../src/protocol/codec.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { endless, environment, patient, ranked, resumable, stubborn } from "../fixtures/requeue.js";
-import { square } from "../fixtures/tasks.js";
+import { marked, square } from "../fixtures/tasks.js";
 import { needCluster, waitFor } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
-import { preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
+import { preemptLow, preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
@@ -219,6 +222,49 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
       ["COMPLETED", false],
     ]);
     expect(resumed!.id).toBe(stuck!.id);
+  });
+
+  test("packed, walk-away: a worker preempted while its setup runs starts no task and submits the next round itself; with no client, every task runs once", {
+    timeout: 420_000,
+  }, async (ctx) => {
+    needCluster(ctx);
+    const marks = join(await mkdtemp(join(tmpdir(), "slurmkit-preempt-setup-")), "marks");
+    const { stdout } = await execa(tsx, [join(fixtures, "preempted-walk-away.ts"), await runsFolder(), marks]);
+    const dir = stdout.trim().split("\n").at(-1)!;
+    const elementLog = async () => {
+      const logs = join(dir, "logs", "elements");
+      const names = (await readdir(logs).catch(() => [] as string[])).filter((n) => n.endsWith(".err")).sort();
+      return (await Promise.all(names.map((n) => readFile(join(logs, n), "utf8")))).join("");
+    };
+    // The high job comes while the worker's setup sleeps: Slurm's warning reaches the batch shell before the runner starts.
+    await waitFor("the worker's setup to start", async () => ((await elementLog()).includes("setup-started") ? true : undefined), 90_000);
+    await preemptLow();
+    // No client watches: the run goes on by itself.
+    const records = new TaskRecords(new LocalTransport(), new RunFolder(dir));
+    await waitFor(
+      "all 6 results, with no client",
+      async () => {
+        await records.refresh();
+        return Array.from({ length: 6 }, (_, i) => records.result(i)).every(Boolean) ? true : undefined;
+      },
+      360_000,
+    );
+    const workers = (await readdir(join(dir, "logs", "elements"))).map((n) => n.replace(/\.(out|err)$/, ""));
+    const firstWorker = workers.sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10))[0]!;
+    // The preempted worker ran nothing, and submitted round 1, whose worker ran every task once.
+    const rounds = (await readdir(join(dir, "rounds"))).filter((n) => /^\d+$/.test(n));
+    expect(rounds).toEqual(["1"]);
+    const round = decodeRound(await readFile(join(dir, "rounds", "1")), "1");
+    expect(round.by).toBe(firstWorker);
+    expect(await elementLog()).toContain(`worker ${firstWorker} submitted round 1 of workers (job ${round.jobId}`);
+    const runs = (await readFile(marks, "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => line.split(" "));
+    expect(runs.map(([i]) => Number(i)).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(new Set(runs.map(([, worker]) => worker!.split("_")[0]))).toEqual(new Set([round.jobId]));
+    const jobs = await loadJobs(dir);
+    expect(await Promise.all(jobs.map((j) => j.result()))).toEqual([0, 2, 4, 6, 8, 10]);
   });
 
   test("four ranks on two nodes each see their own rank, node, the expanded host list and their GPUs", async (ctx) => {
