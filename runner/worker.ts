@@ -300,7 +300,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     const { ending, deadline } = await node.ending(jobId, (line) => process.stderr.write(line));
     if (ending !== "PREEMPTED" || draining) return;
     draining = true;
-    await (preempting = drain(jobId, ending, deadline));
+    preempting = drain(jobId, ending, deadline);
+    await preempting;
   };
   /** The preempted worker's decision, once it began: the end of run() waits for it. */
   let preempting: Promise<void> | undefined;

@@ -14,7 +14,7 @@ import { RunFolder } from "../../src/protocol/run-folder.js";
 import { packr } from "../../src/protocol/codec.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { endless, environment, patient, ranked, resumable, stubborn } from "../fixtures/requeue.js";
-import { marked, square } from "../fixtures/tasks.js";
+import { square } from "../fixtures/tasks.js";
 import { needCluster, waitFor } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 import { preemptLow, preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
