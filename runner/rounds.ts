@@ -1,5 +1,5 @@
-// Walk-away: a worker whose time ran out with tasks left submits the next
-// round of workers itself, so a packed run finishes without its client. The
+// Walk-away: a worker whose time ran out, or that was preempted and does not
+// requeue itself, with tasks left, submits the next round of workers itself, so a packed run finishes without its client. The
 // round is elected by an exclusive create of `rounds/<n>` (protocol/rounds.ts):
 // one sbatch per round, whoever sees the moment. Where sbatch fails on a
 // node, it says so once and leaves the rounds to the client.

@@ -286,13 +286,15 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
 
   /**
    * Slurm's warning to the worker itself. On preemption it starts no more
-   * tasks and passes the warning on to its running tasks. If one of them
-   * checkpointed, the others (which cannot resume) end PREEMPTED here and the
-   * worker requeues itself, to run the checkpointed ones again when it
-   * restarts. If none did, it ends once its running tasks end, and submits the
-   * next round for the tasks left, as a worker out of time does (a warning
-   * that came during setup stops it before its first task). A warning of its own time limit needs nothing: each task has
-   * its own limit and warning, and no task starts that could not finish.
+   * tasks and passes the warning on to its running tasks, which may finish or
+   * checkpoint until shortly before Slurm's deadline. Then those that did
+   * neither end PREEMPTED (they cannot resume). If some checkpointed, the
+   * worker requeues itself, to run them again when it restarts; if none did,
+   * it submits the next round for the tasks left, as a worker out of time
+   * does. A warning that came during setup is judged before the first task,
+   * so a worker preempted then starts none. A warning of its own time limit
+   * needs nothing: each task has its own limit and warning, and no task
+   * starts that could not finish.
    */
   const onWarning = async () => {
     const jobId = requeueable;
@@ -300,22 +302,27 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     const { ending, deadline } = await node.ending(jobId, (line) => process.stderr.write(line));
     if (ending !== "PREEMPTED" || draining) return;
     draining = true;
-    preempting = drain(jobId, ending, deadline);
-    await preempting;
+    await drain(jobId, ending, deadline);
   };
-  /** The preempted worker's decision, once it began: the end of run() waits for it. */
-  let preempting: Promise<void> | undefined;
+  /** Every warning heard, until it is judged (and, when preempted, drained): the end of the run waits for them. */
+  const hearings: Promise<void>[] = [];
+  const hear = () => {
+    const hearing = onWarning().catch((error: Error) => void process.stderr.write(`slurmkit runner: worker ${workerId} could not judge Slurm's warning: ${error.message}\n`));
+    hearings.push(hearing);
+    return hearing;
+  };
   const drain = async (jobId: string, ending: "PREEMPTED", deadline: number | undefined) => {
     for (const slot of slots) warn(slot, ending, deadline);
     // Until every running task has asked for a requeue, or until the requeue must go out to beat Slurm's deadline.
     const cut = deadline !== undefined ? deadline - PREEMPT_CUT_MS : Date.now() + 20_000;
     while (Date.now() < cut && slots.some((s) => s.task && s.task.stopping !== "REQUEUED")) await sleep(250);
     const running = slots.filter((s) => s.task && s.task.stopping !== "REQUEUED");
-    const checkpointed = running.map((s) => records.lastState(s.task!.index) === "REQUEUED");
-    if (!slots.some((s) => s.task?.stopping === "REQUEUED") && !checkpointed.some(Boolean) && rerun.length === 0) return;
-    // Some task will resume: end the others now (they cannot), then requeue this worker before Slurm ends it.
+    const resumes = slots.some((s) => s.task?.stopping === "REQUEUED") || running.some((s) => records.lastState(s.task!.index) === "REQUEUED");
+    // The tasks that did not checkpoint cannot resume: they end PREEMPTED now, before Slurm ends the worker, so
+    // that it can requeue itself for those that did, or submit the next round for the tasks left.
     for (const slot of running) if (slot.task && !slot.task.stopping) stopTask(slot, "PREEMPTED", "SIGKILL");
     for (let i = 0; i < 50 && slots.some((s) => s.task); i++) await sleep(100);
+    if (!resumes && rerun.length === 0) return;
     await requeueSelf(jobId);
   };
 
@@ -339,8 +346,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   /** A warning that came before the worker listened (during setup): heard before the first task, so that a preempted worker starts none. */
   let heardEarly: Promise<void> | undefined;
   if (o.warning) {
-    process.on(o.warning.signal, () => void onWarning());
-    if (o.warnedEarly?.()) heardEarly = onWarning();
+    process.on(o.warning.signal, () => void hear());
+    if (o.warnedEarly?.()) heardEarly = hear();
   }
 
   /**
@@ -485,23 +492,27 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   await sharing;
   // The tasks of its blocks it never started: for other workers (and, after a requeue, never for its own next attempt).
   await releaseClaims();
-  // A preempted worker requeues itself from drain() when a task checkpointed; wait for it to decide.
-  await preempting;
-  // Walk-away: tasks left and no time for them here (its walltime ran out, or it was preempted and does not come back);
-  // the next round is submitted by one worker (or the client).
-  if ((outOfTime || draining) && requeued !== "done" && !terminated && !records.failure) {
+  // Every warning judged; a preempted worker has ended the tasks that cannot resume, and requeued itself if some can (drain()).
+  await Promise.all(hearings);
+  /** Walk-away: tasks left and no worker here for them; the next round is submitted by one worker (or the client). */
+  const walkAway = async () => {
+    if (terminated || records.failure) return;
     const said = await claims
       .left()
       .then((left) => submitNextRound(folder, node, workerId, left))
       .catch((error: Error) => `worker ${workerId} could not submit the next round of workers: ${error.message}`);
     if (said) process.stderr.write(`slurmkit runner: ${said}\n`);
-  }
+  };
+  // Out of walltime: the round goes out first, before a requeue (for tasks to run again) brings Slurm's TERM.
+  if (outOfTime) await walkAway();
   while (requeued === "asked") await sleep(100);
   if (rerun.length && !terminated && requeued === undefined) {
     // Tasks to run again and no walltime left for them: requeue this worker, which runs them first when it restarts.
     if (requeueable) await requeueSelf(requeueable);
     else requeued = `${node.scheduler} cannot requeue it`;
   }
+  // Preempted, and not coming back: the round for the tasks left.
+  if (draining && !outOfTime && requeued !== "done") await walkAway();
   if (requeued === "done") {
     // Slurm ends this attempt (TERM) at once; leave by then.
     for (let i = 0; i < 1500 && !terminated; i++) await sleep(200);

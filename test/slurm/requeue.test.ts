@@ -224,23 +224,27 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
     expect(resumed!.id).toBe(stuck!.id);
   });
 
-  test("packed, walk-away: a worker preempted while its setup runs starts no task and submits the next round itself; with no client, every task runs once", {
-    timeout: 420_000,
-  }, async (ctx) => {
-    needCluster(ctx);
-    const marks = join(await mkdtemp(join(tmpdir(), "slurmkit-preempt-setup-")), "marks");
-    const { stdout } = await execa(tsx, [join(fixtures, "preempted-walk-away.ts"), await runsFolder(), marks]);
+  /** Runs the preempted-walk-away fixture (its client exits at once), preempts its worker once `ready` says so, and waits for every task's result with no client. */
+  const preemptedWalkAway = async (mode: "setup" | "running") => {
+    const marks = join(await mkdtemp(join(tmpdir(), "slurmkit-preempt-walk-")), "marks");
+    const { stdout } = await execa(tsx, [join(fixtures, "preempted-walk-away.ts"), await runsFolder(), marks, mode]);
     const dir = stdout.trim().split("\n").at(-1)!;
+    const logs = join(dir, "logs", "elements");
     const elementLog = async () => {
-      const logs = join(dir, "logs", "elements");
       const names = (await readdir(logs).catch(() => [] as string[])).filter((n) => n.endsWith(".err")).sort();
       return (await Promise.all(names.map((n) => readFile(join(logs, n), "utf8")))).join("");
     };
-    // The high job comes while the worker's setup sleeps: Slurm's warning reaches the batch shell before the runner starts.
-    await waitFor("the worker's setup to start", async () => ((await elementLog()).includes("setup-started") ? true : undefined), 90_000);
+    const records = new TaskRecords(new LocalTransport(), new RunFolder(dir));
+    const ready =
+      mode === "setup"
+        ? async () => (await elementLog()).includes("setup-started")
+        : async () => {
+            await records.refresh();
+            return records.state(0)?.state === "RUNNING";
+          };
+    await waitFor(`the worker to be ready for preemption (${mode})`, async () => ((await ready()) ? true : undefined), 90_000);
     await preemptLow();
     // No client watches: the run goes on by itself.
-    const records = new TaskRecords(new LocalTransport(), new RunFolder(dir));
     await waitFor(
       "all 6 results, with no client",
       async () => {
@@ -249,22 +253,48 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
       },
       360_000,
     );
-    const workers = (await readdir(join(dir, "logs", "elements"))).map((n) => n.replace(/\.(out|err)$/, ""));
-    const firstWorker = workers.sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10))[0]!;
-    // The preempted worker ran nothing, and submitted round 1, whose worker ran every task once.
+    const workers = (await readdir(logs)).map((n) => n.replace(/\.(out|err)$/, ""));
+    const firstWorker = workers.sort((x, y) => Number.parseInt(x, 10) - Number.parseInt(y, 10))[0]!;
     const rounds = (await readdir(join(dir, "rounds"))).filter((n) => /^\d+$/.test(n));
-    expect(rounds).toEqual(["1"]);
     const round = decodeRound(await readFile(join(dir, "rounds", "1")), "1");
-    expect(round.by).toBe(firstWorker);
-    expect(await elementLog()).toContain(`worker ${firstWorker} submitted round 1 of workers (job ${round.jobId}`);
     const runs = (await readFile(marks, "utf8"))
       .trim()
       .split("\n")
       .map((line) => line.split(" "));
+    return { dir, records, firstWorker, rounds, round, runs, log: await elementLog() };
+  };
+
+  test("packed, walk-away: a worker preempted while its setup runs starts no task and submits the next round itself; with no client, every task runs once", {
+    timeout: 480_000,
+  }, async (ctx) => {
+    needCluster(ctx);
+    const { dir, firstWorker, rounds, round, runs, log } = await preemptedWalkAway("setup");
+    // The preempted worker ran nothing, and submitted round 1, whose worker ran every task once.
+    expect(rounds).toEqual(["1"]);
+    expect(round.by).toBe(firstWorker);
+    expect(log).toContain(`worker ${firstWorker} submitted round 1 of workers (job ${round.jobId}`);
     expect(runs.map(([i]) => Number(i)).sort()).toEqual([0, 1, 2, 3, 4, 5]);
     expect(new Set(runs.map(([, worker]) => worker!.split("_")[0]))).toEqual(new Set([round.jobId]));
     const jobs = await loadJobs(dir);
     expect(await Promise.all(jobs.map((j) => j.result()))).toEqual([0, 2, 4, 6, 8, 10]);
+  });
+
+  test("packed, walk-away: a preempted worker ends a task that ignores the warning PREEMPTED before Slurm's deadline, and submits the next round for the rest", {
+    timeout: 480_000,
+  }, async (ctx) => {
+    needCluster(ctx);
+    const { dir, records, firstWorker, rounds, round, runs, log } = await preemptedWalkAway("running");
+    expect(records.result(0)).toMatchObject({ ok: false, state: "PREEMPTED", jobId: firstWorker });
+    expect(rounds).toEqual(["1"]);
+    expect(round.by).toBe(firstWorker);
+    expect(log).toContain(`worker ${firstWorker} submitted round 1 of workers (job ${round.jobId}`);
+    // Tasks 1 to 5 ran once each, all in round 1 (the first worker ran only task 0).
+    expect(runs.map(([i]) => Number(i)).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(new Set(runs.map(([, worker]) => worker!.split("_")[0]))).toEqual(new Set([round.jobId]));
+    const jobs = await loadJobs(dir);
+    const error = (await jobs[0]!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error.state).toBe("PREEMPTED");
+    expect(await Promise.all(jobs.slice(1).map((j) => j.result()))).toEqual([2, 4, 6, 8, 10]);
   });
 
   test("four ranks on two nodes each see their own rank, node, the expanded host list and their GPUs", async (ctx) => {
