@@ -112,7 +112,7 @@ export async function results(args: readonly string[]): Promise<number> {
           let middle = middles.get(place);
           if (middle === undefined) {
             middle = Buffer.from(`,"id":${JSON.stringify(r.resultJobId(task))},"state":"COMPLETED","host":${JSON.stringify(r.resultHost(task))},"startedAt":`);
-            middles.set(place, middle);
+            if (place >= 0) middles.set(place, middle);
           }
           out.bytes(F.index).number(index).bytes(head).number(task).bytes(middle).number(r.resultStartedAt(task)).bytes(F.endedAt).number(r.resultEndedAt(task));
           streamedResult(r, task);

@@ -332,9 +332,14 @@ export class TaskRecords {
     return this.hasResult(index) ? this.#strings[this.#resultHost[index]!]! : "";
   }
 
-  /** A number that two results share exactly when their job id and host are the same (-1 while it has none): a key for what a report writes once per worker. */
+  /**
+   * A number that two results share exactly when their job id and host are the
+   * same: a key for what a report writes once per worker. -1 while it has
+   * none, and beyond 2^21 strings (never seen: one per worker and host).
+   */
   resultPlace(index: number): number {
-    return this.hasResult(index) ? this.#resultJob[index]! * 2 ** 21 + this.#resultHost[index]! : -1;
+    if (!this.hasResult(index) || this.#resultHost[index]! >= 2 ** 21) return -1;
+    return this.#resultJob[index]! * 2 ** 21 + this.#resultHost[index]!;
   }
 
   /** What the task's result says, without decoding its value. */
