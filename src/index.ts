@@ -13,6 +13,8 @@ export type { JobEnvironment, TorchDistributedEnv } from "./core/job-environment
 export { atRuntime, concatRuntime, isRuntimeValue } from "./protocol/runtime-value.js";
 export type { Late, LateString, RuntimePart, RuntimeValue } from "./protocol/runtime-value.js";
 export { Job } from "./core/job.js";
+export { asCompleted } from "./core/as-completed.js";
+export type { AsCompletedOptions } from "./core/as-completed.js";
 export type { Attempt, WaitOptions } from "./core/job.js";
 export { JOB_STATES, isTerminal } from "./base/job-state.js";
 export type { JobState } from "./base/job-state.js";

@@ -55,6 +55,13 @@ export interface WaitOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * Calls `listener` once when the job settles (at once, in a microtask, if it
+ * has), and keeps its watcher polling meanwhile, as a wait does, without a
+ * promise or an abort listener per job. The function it returns stops
+ * listening; call it once the listener ran, or to give up.
+ */
+export let onSettled: (job: Job<unknown>, listener: () => void) => () => void;
 /** Makes a job future; executors and loadJobs use it, users get jobs from them. */
 export let newJob: (backend: JobBackend, id: string, taskIndex: number, folder: RunFolder) => Job<unknown>;
 /** Sets a job's non-final state; false when nothing changed (same state, or already settled). */
@@ -85,6 +92,7 @@ export class Job<R> {
     outcomeOf = (job) => job.#outcome;
     readJobLog = (job, which) => job.#log(which);
     folderOf = (job) => (job !== null && typeof job === "object" && #folder in job ? job.#folder : undefined);
+    onSettled = (job, listener) => job.#onSettled(listener);
     setJobId = (job, id) => {
       if (!job.#outcome) job.#id = id;
     };
@@ -96,6 +104,7 @@ export class Job<R> {
   #outcome: JobOutcome | undefined;
   #settled: Promise<JobOutcome> | undefined;
   #resolve: ((outcome: JobOutcome) => void) | undefined;
+  #listeners: (() => void)[] | undefined;
   readonly #backend: JobBackend;
   readonly #folder: RunFolder;
 
@@ -221,6 +230,27 @@ export class Job<R> {
     this.#outcome = outcome;
     this.#state = outcome.state;
     this.#resolve?.(outcome);
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners) for (const listener of listeners) listener();
+  }
+
+  #onSettled(listener: () => void): () => void {
+    if (this.#outcome) {
+      queueMicrotask(listener);
+      return () => undefined;
+    }
+    this.#listeners ??= [];
+    this.#listeners.push(listener);
+    this.#backend.acquire(this as Job<unknown>);
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      const at = this.#listeners?.indexOf(listener) ?? -1;
+      if (at >= 0) this.#listeners!.splice(at, 1);
+      this.#backend.release(this as Job<unknown>);
+    };
   }
 
   async #waitOutcome(options: WaitOptions): Promise<JobOutcome> {
