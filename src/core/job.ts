@@ -1,3 +1,4 @@
+import { whenAborted } from "../base/abort.js";
 import { ParameterError, TaskFailedError, WaitTimeoutError } from "../base/errors.js";
 import { isTerminal, type JobState } from "../base/job-state.js";
 import type { AttemptFile, ResultFile } from "../protocol/records.js";
@@ -264,23 +265,16 @@ export class Job<R> {
     this.#settled ??= new Promise((resolve) => (this.#resolve = resolve));
     const settled = this.#settled;
     this.#backend.acquire(this as Job<unknown>);
-    let onAbort: (() => void) | undefined;
+    let unlisten: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       const stops: Promise<never>[] = [];
-      if (signal) {
-        stops.push(
-          new Promise<never>((_, reject) => {
-            onAbort = () => reject(signal.reason);
-            signal.addEventListener("abort", onAbort, { once: true });
-          }),
-        );
-      }
+      if (signal) stops.push(new Promise<never>((_, reject) => (unlisten = whenAborted(signal, () => reject(signal.reason)))));
       if (timeoutMs !== undefined) stops.push(new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new WaitTimeoutError(this.#id, this.#state, timeoutMs)), timeoutMs))));
       return await (stops.length ? Promise.race([settled, ...stops]) : settled);
     } finally {
       clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
+      unlisten?.();
       this.#backend.release(this as Job<unknown>);
     }
   }

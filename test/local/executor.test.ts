@@ -1,10 +1,28 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, test } from "vitest";
-import { autoExecutor, command, JobEndedWithoutResultError, LocalExecutor, LocalTransport, SlurmExecutor } from "../../src/index.js";
+import { autoExecutor, command, JobEndedWithoutResultError, LocalExecutor, LocalTransport, SlurmExecutor, WaitTimeoutError } from "../../src/index.js";
 import { whereAmI } from "../fixtures/tasks.js";
 import { needCluster } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
 describe("LocalExecutor", () => {
+  test("many waits on one AbortSignal: it holds one listener, and an abort ends every wait with its reason", async () => {
+    const executor = new LocalExecutor({ folder: await runsFolder(), maxParallel: 1 });
+    const jobs = await executor.mapArray(Array.from({ length: 2_000 }, () => command("sleep", ["30"])));
+    const controller = new AbortController();
+    const waits = jobs.map((job) => job.wait({ signal: controller.signal }).catch((e: unknown) => e));
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(1);
+    // A wait that ends takes its callback away: the signal still holds one listener.
+    const other = new AbortController();
+    const one = jobs[0]!.wait({ signal: other.signal, timeoutMs: 10 }).catch((e: unknown) => e);
+    expect(await one).toBeInstanceOf(WaitTimeoutError);
+    controller.abort(new Error("enough"));
+    expect(new Set((await Promise.all(waits)).map((e) => (e as Error).message))).toEqual(new Set(["enough"]));
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+    expect(jobs.every((job) => !job.done())).toBe(true);
+    await Promise.all(jobs.map((job) => job.cancel()));
+  });
+
   test("runs at most maxParallel tasks at once; cancel() on a queued task gives CANCELLED, on a running one too", async () => {
     const executor = new LocalExecutor({ folder: await runsFolder(), maxParallel: 1 });
     const jobs = await executor.mapArray([command("sleep", ["30"]), command("sleep", ["30"]), command("true")]);
