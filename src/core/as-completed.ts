@@ -17,16 +17,23 @@ export interface AsCompletedOptions {
  *
  * When `signal` aborts, or the loop is left early (`break`), it stops
  * waiting: the loop ends without an error and the jobs go on running.
+ * (Only `signal` ends a wait in progress: an iterator's `return()` called
+ * while its `next()` is pending takes effect when the next job settles.)
+ * A list that holds something other than a job rejects the first `next()`
+ * with a ParameterError.
  *
  * @example
  * for await (const job of asCompleted(jobs, { signal: AbortSignal.timeout(3_600_000) })) {
  *   console.log(job.id, job.state);
  * }
  */
-export async function* asCompleted<R>(jobs: Iterable<Job<R>>, options: AsCompletedOptions = {}): AsyncGenerator<Job<R>, void, undefined> {
+export async function* asCompleted<J extends Job<unknown>>(jobs: Iterable<J>, options: AsCompletedOptions = {}): AsyncGenerator<J, void, undefined> {
   const list = [...jobs];
   const bad = list.findIndex((job) => !(job instanceof Job));
-  if (bad >= 0) throw new ParameterError("asCompleted", [`Expected jobs (futures from an executor or loadJobs); item ${bad} is ${typeof list[bad]}`]);
+  if (bad >= 0) {
+    const what = list[bad] === null ? "null" : typeof list[bad];
+    throw new ParameterError("asCompleted", [`Expected jobs (futures from an executor or loadJobs); item ${bad} is ${what}`]);
+  }
   const { signal } = options;
   if (signal?.aborted) return;
   let aborted = false;
@@ -36,9 +43,9 @@ export async function* asCompleted<R>(jobs: Iterable<Job<R>>, options: AsComplet
     wake?.();
   };
   signal?.addEventListener("abort", onAbort, { once: true });
-  const settled: Job<R>[] = [];
+  const settled: J[] = [];
   // One listener per job that has not settled (no promise, no abort listener each: a million jobs stay cheap).
-  const stops = new Map<Job<R>, () => void>();
+  const stops = new Map<J, () => void>();
   try {
     for (const job of new Set(list)) {
       if (job.done()) {
@@ -61,7 +68,7 @@ export async function* asCompleted<R>(jobs: Iterable<Job<R>>, options: AsComplet
         if (aborted) return;
         const job = settled[next]!;
         // What was yielded is let go: a long run does not keep every settled job here.
-        settled[next++] = undefined as unknown as Job<R>;
+        settled[next++] = undefined as unknown as J;
         yield job;
       }
       if (stops.size === 0 || aborted) return;

@@ -57,10 +57,11 @@ export interface WaitOptions {
 }
 
 /**
- * Calls `listener` once when the job settles (at once, in a microtask, if it
- * has), and keeps its watcher polling meanwhile, as a wait does, without a
- * promise or an abort listener per job. The function it returns stops
- * listening; call it once the listener ran, or to give up.
+ * Calls `listener` once when the job settles (in a microtask if it has
+ * already), and keeps its watcher polling meanwhile, as a wait does, without
+ * a promise or an abort listener per job. The function it returns stops
+ * listening (while the job has not settled) and lets the watcher go; call it
+ * once the listener ran, or to give up.
  */
 export let onSettled: (job: Job<unknown>, listener: () => void) => () => void;
 /** Makes a job future; executors and loadJobs use it, users get jobs from them. */
@@ -233,7 +234,17 @@ export class Job<R> {
     this.#resolve?.(outcome);
     const listeners = this.#listeners;
     this.#listeners = undefined;
-    if (listeners) for (const listener of listeners) listener();
+    if (!listeners) return;
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        // One listener's failure stops neither the others nor the settling.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   #onSettled(listener: () => void): () => void {

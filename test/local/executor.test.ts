@@ -12,10 +12,12 @@ describe("LocalExecutor", () => {
     const controller = new AbortController();
     const waits = jobs.map((job) => job.wait({ signal: controller.signal }).catch((e: unknown) => e));
     expect(getEventListeners(controller.signal, "abort")).toHaveLength(1);
-    // A wait that ends takes its callback away: the signal still holds one listener.
+    // A wait that ends takes its callback away, and with the last one the signal's listener goes.
     const other = new AbortController();
     const one = jobs[0]!.wait({ signal: other.signal, timeoutMs: 10 }).catch((e: unknown) => e);
+    expect(getEventListeners(other.signal, "abort")).toHaveLength(1);
     expect(await one).toBeInstanceOf(WaitTimeoutError);
+    expect(getEventListeners(other.signal, "abort")).toHaveLength(0);
     controller.abort(new Error("enough"));
     expect(new Set((await Promise.all(waits)).map((e) => (e as Error).message))).toEqual(new Set(["enough"]));
     expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
