@@ -30,6 +30,7 @@ import { earlyWarning, listenForWarning } from "./attempts.js";
 import { runOneTask } from "./run-task.js";
 import { runSlot } from "./slot.js";
 import { runWorker } from "./worker.js";
+import { ElementMeter } from "./usage.js";
 
 /** Opens a task's own log files (appending: a requeued task keeps each attempt's), and sends what a function task prints there. */
 function openLogs(folder: RunFolder, index: number): TaskLogs {
@@ -83,6 +84,7 @@ async function main(node: NodeSide): Promise<number> {
       rank,
       jobId: jobIdOf(process.env),
       load: () => readSpecRecord(folder.spec, index),
+      meter: () => new ElementMeter(),
       ...(logs ? { logs } : {}),
       ...(warning
         ? {

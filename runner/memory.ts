@@ -173,21 +173,46 @@ function cgroupPids(dir: string, out: number[] = []): number[] {
   return out;
 }
 
-/** The parents of the processes in `scope` (a cgroup folder), or of every process in /proc; empty where there is no /proc. */
-function parents(scope: string | undefined): Map<number, number> {
-  const out = new Map<number, number>();
+/**
+ * A process's CPU time in clock ticks from the text of /proc/<pid>/stat:
+ * its own user and system time, and that of the children it has reaped
+ * (utime + stime + cutime + cstime).
+ */
+export function parseStatCpuTicks(text: string): number | undefined {
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ", 15);
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  return Number.isFinite(ticks) ? ticks : undefined;
+}
+
+/** The CPU ticks of the children a process reaped (cutime + cstime), from the text of /proc/<pid>/stat. */
+export function parseStatChildrenTicks(text: string): number | undefined {
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ", 15);
+  const ticks = Number(fields[13]) + Number(fields[14]);
+  return Number.isFinite(ticks) ? ticks : undefined;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux that slurmkit runs on). */
+export const TICKS_PER_SECOND = 100;
+
+/** The parents of the processes in `scope` (a cgroup folder), or of every process in /proc, and their CPU ticks (parseStatCpuTicks); empty where there is no /proc. */
+function parents(scope: string | undefined): { parentOf: Map<number, number>; cpuOf: Map<number, number> } {
+  const parentOf = new Map<number, number>();
+  const cpuOf = new Map<number, number>();
   let pids: number[];
   try {
     pids = scope !== undefined ? cgroupPids(scope) : readdirSync("/proc").map(Number).filter(Number.isInteger);
   } catch {
-    return out;
+    return { parentOf, cpuOf };
   }
   for (const pid of pids) {
     const text = readText(`/proc/${pid}/stat`);
-    const ppid = text === undefined ? undefined : parseStatParent(text);
-    if (ppid !== undefined) out.set(pid, ppid);
+    if (text === undefined) continue;
+    const ppid = parseStatParent(text);
+    if (ppid !== undefined) parentOf.set(pid, ppid);
+    const cpu = parseStatCpuTicks(text);
+    if (cpu !== undefined) cpuOf.set(pid, cpu);
   }
-  return out;
+  return { parentOf, cpuOf };
 }
 
 /** A process and everything it started (their pids), from a map of parents. */
@@ -212,18 +237,29 @@ export function processTree(root: number, parentOf: ReadonlyMap<number, number>)
   return out;
 }
 
+/** One process tree as sampleTrees reads it. */
+export interface TreeSample {
+  /** Its memory (KiB) as the measure counts it. */
+  readonly kb: number;
+  readonly pids: number[];
+  /** Its CPU time in clock ticks: each process's own, and what each has reaped. */
+  readonly cpuTicks: number;
+}
+
 /**
- * The memory (KiB) of each root's process tree as `measure` counts it, in one
- * pass over the processes of `scope` (ownCgroupDir, or every process), with
- * the pids of each tree. A process that ended while it was read counts nothing.
+ * The memory (KiB) and CPU ticks of each root's process tree as `measure`
+ * counts it, in one pass over the processes of `scope` (ownCgroupDir, or
+ * every process), with the pids of each tree. A process that ended while it
+ * was read counts nothing.
  */
-export function sampleTrees(roots: readonly number[], measure: MemoryMeasure, scope?: string): Map<number, { kb: number; pids: number[] }> {
-  const parentOf = parents(scope);
-  const out = new Map<number, { kb: number; pids: number[] }>();
+export function sampleTrees(roots: readonly number[], measure: MemoryMeasure, scope?: string): Map<number, TreeSample> {
+  const { parentOf, cpuOf } = parents(scope);
+  const out = new Map<number, TreeSample>();
   for (const root of roots) {
     const pids = processTree(root, parentOf);
     const kb = pids.reduce((sum, pid) => sum + (processKb(pid, measure) ?? 0), 0);
-    out.set(root, { kb, pids });
+    const cpuTicks = pids.reduce((sum, pid) => sum + (cpuOf.get(pid) ?? 0), 0);
+    out.set(root, { kb, pids, cpuTicks });
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { failedResult } from "../src/protocol/results.js";
 import { packr } from "../src/protocol/codec.js";
-import type { ResultFile, StateFile } from "../src/protocol/records.js";
+import type { ResultFile, StateFile, UsageRecord } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import type { TaskContext, TaskRecord } from "../src/protocol/task-record.js";
 import { expandDeep } from "../src/protocol/runtime-value.js";
@@ -31,6 +31,8 @@ export interface OneTask {
   readonly requeue?: RequeueOptions;
   /** Where its state and result records go. @default files per task */
   readonly sink?: TaskRecordSink;
+  /** Measures what the task uses from its start, for its result (one per element; a worker measures its slots' tasks itself). */
+  readonly meter?: () => { stop(): UsageRecord | undefined };
 }
 
 /** What the runner needs to requeue a task that Slurm warns about (the warning itself comes through attempts.ts). */
@@ -66,6 +68,7 @@ const DEADLINE_MARGIN_MS = 5_000;
  */
 export async function runOneTask(t: OneTask): Promise<boolean> {
   const startedAt = Date.now();
+  const meter = t.meter?.();
   const writeState = async (state: StateFile["state"]) => {
     if (t.rank === 0) await writeTaskState(t, state);
   };
@@ -126,11 +129,13 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
       const e = outcome.error as Error;
       t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : "failed"} on ${HOST}: ${e.stack ?? e.message}\n`);
     }
-    const { result, bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt });
+    const usage = meter?.stop();
+    const { result, bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt }, usage);
     await sinkOf(t).result(t.index, t.rank, result, bytes);
     if (!sinkOf(t).resultEnds) await writeState(ok ? "COMPLETED" : "FAILED");
     return ok;
   } finally {
+    meter?.stop();
     warning.dispose();
     clearInterval(alive);
   }
@@ -253,7 +258,7 @@ function sinkOf(t: OneTask): TaskRecordSink {
 }
 
 /** A task's outcome as a result and its bytes; a result msgpack cannot carry becomes a TypeError result. */
-function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; startedAt: number }): { result: ResultFile; bytes: Buffer; ok: boolean } {
+function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; startedAt: number }, usage: UsageRecord | undefined): { result: ResultFile; bytes: Buffer; ok: boolean } {
   let result: ResultFile;
   if ("value" in outcome) result = { ok: true, value: outcome.value, ...meta, endedAt: Date.now() };
   else {
@@ -261,6 +266,7 @@ function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; star
     const command = e instanceof CommandFailed ? { exitCode: e.exitCode, signal: e.signal || undefined } : {};
     result = failedResult({ name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...command }, meta, outcome.ending);
   }
+  if (usage) result.usage = usage;
   try {
     return { result, bytes: packr.pack(result), ok: result.ok };
   } catch (error) {

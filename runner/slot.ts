@@ -9,6 +9,7 @@ import { routeOutput, Terminated } from "./execute.js";
 import { SLOT_MARGIN_MB } from "../src/protocol/worker-memory.js";
 import { footprintKb, type MemoryMeasure } from "./memory.js";
 import { runOneTask } from "./run-task.js";
+import { OwnCpu } from "./usage.js";
 import { slotLog, slotSink, type LogMessage, type RecordMessage } from "./task-records.js";
 
 /** What the worker tells a slot: run this task, pass Slurm's warning on to it, or leave. */
@@ -21,7 +22,13 @@ export type ToSlot = { readonly run: number; readonly fresh?: true } | { readonl
  * sent; the worker stops this process). `retire`: the process leaves after
  * this task (it grew), and the next gets a new one.
  */
-export type FromSlot = { readonly ready: true } | RecordMessage | LogMessage | { readonly done: number; readonly ok: boolean; readonly retire?: boolean } | { readonly requeued: number };
+/** `cpu`: the slot process's CPU ms so far (its own and its reaped children's, OwnCpu), for its worker to tell each task's. */
+export type FromSlot =
+  | { readonly ready: true; readonly cpu?: number | undefined }
+  | RecordMessage
+  | LogMessage
+  | { readonly done: number; readonly ok: boolean; readonly retire?: boolean; readonly cpu?: number | undefined }
+  | { readonly requeued: number };
 
 /**
  * One slot of a worker, in its own process (`runner.js <dir> --slot`): it runs
@@ -41,6 +48,7 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
   const sink = slotSink();
   // One open spec file for the slot's life: a task costs one read of it, not an open, three reads and a close.
   const spec = new SpecReader(folder.spec);
+  const cpu = new OwnCpu();
   return new Promise((resolve) => {
     let busy = false;
     process.on("disconnect", () => {
@@ -78,10 +86,12 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
           await Promise.all([logs.out.drained(), logs.err.drained()]);
           busy = false;
           if (!process.connected) return resolve(0);
+          // Before the slot's own check, which may collect garbage: that is not the task's.
+          const cpuMs = cpu.ms();
           const retire = grown();
           // The worker tells a slot that retires to leave.
           // A worker that died meanwhile cannot take it: the slot's disconnect ends it (no unhandled EPIPE).
-          process.send?.({ done: index, ok, ...(retire ? { retire } : {}) } satisfies FromSlot, () => undefined);
+          process.send?.({ done: index, ok, ...(retire ? { retire } : {}), cpu: cpuMs } satisfies FromSlot, () => undefined);
         },
         async (error: unknown) => {
           // What the task wrote last reaches the worker first, if it can within a moment.
@@ -95,7 +105,7 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
         },
       );
     });
-    process.send?.({ ready: true } satisfies FromSlot);
+    process.send?.({ ready: true, cpu: cpu.ms() } satisfies FromSlot);
   });
 }
 

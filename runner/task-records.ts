@@ -7,7 +7,7 @@ import { writeFileAtomic } from "../src/protocol/atomic.js";
 import { packr } from "../src/protocol/codec.js";
 import { MAX_RECORD, readStream, StreamWriter } from "../src/protocol/record-stream.js";
 import { failedResult } from "../src/protocol/results.js";
-import type { ResultFile, StateFile } from "../src/protocol/records.js";
+import type { ResultFile, StateFile, UsageRecord } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import type { LogTarget } from "./execute.js";
 import { decodeTaskRecord, encodeLogChunk, encodeTaskRecord, parseTaskStreamName, type TaskStreamRecord } from "../src/protocol/task-stream.js";
@@ -164,7 +164,10 @@ export class WorkerRecords {
       err: await StreamWriter.create(folder.taskStream(worker, attempt, "err"), MANUAL),
     };
     const out = new WorkerRecords(writer, logs);
-    for (const r of records) out.#note(r.index, "result" in r ? "result" : r.state.state);
+    for (const r of records) {
+      if ("result" in r) out.#note(r.index, "result");
+      else if ("state" in r) out.#note(r.index, r.state.state);
+    }
     return out;
   }
 
@@ -209,6 +212,11 @@ export class WorkerRecords {
   appendResult(index: number, result: ResultFile): void {
     this.#append(this.writer, () => encodeTaskRecord({ index, result }));
     this.#note(index, "result");
+  }
+
+  /** Appends what a task used, after its result. */
+  appendUsage(index: number, usage: UsageRecord): void {
+    this.#append(this.writer, () => encodeTaskRecord({ index, usage }));
   }
 
   /** Appends a chunk of a task's output that a slot sent. */

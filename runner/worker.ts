@@ -21,6 +21,9 @@ import { Claims, type Taken } from "./claims.js";
 import { WorkerRecords } from "./task-records.js";
 import { submitNextRound } from "./rounds.js";
 import { taskWarningDue } from "./attempts.js";
+import { GpuSampler, type GpuUsage } from "./gpu.js";
+import { MS_PER_TICK, USAGE_SAMPLE_MS } from "./usage.js";
+import type { UsageRecord } from "../src/protocol/records.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -79,6 +82,14 @@ interface Slot {
         carriedKb?: number;
         /** What its processes held when the worker stopped it over its `mem`, in KiB. */
         usedKb?: number;
+        /** Its slot's CPU ms when it started (the slot's last report), and its tree's at the last sample (ms). */
+        cpuStart?: number | undefined;
+        cpuSeen?: number;
+        /** The most its processes held at a sample (KiB, less carriedKb), and how many samples were taken. */
+        peakKb?: number;
+        samples: number;
+        /** Its GPUs' samples, until called. */
+        gpu?: (() => GpuUsage | undefined) | undefined;
       }
     | undefined;
   /** Resolves when the slot finishes its task (or its process ends). */
@@ -90,6 +101,10 @@ interface Slot {
   kill: NodeJS.Timeout | undefined;
   /** What its process held when it was ready for its first task, in KiB, as the worker counts memory. */
   readyKb?: number | undefined;
+  /** Without `mem`: what its process carried at the last read, and when (performance.now()), reused for half a second. */
+  carried?: { kb: number; at: number } | undefined;
+  /** Its process's CPU ms at its last report (ready, or a task done). */
+  cpuMs?: number | undefined;
 }
 
 /**
@@ -156,8 +171,12 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     const how = { resident: "as the sum of resident sets", proportional: "as the sum of proportional set sizes (UsePss)", charged: "as a memory cgroup charges it" }[measure];
     process.stderr.write(`slurmkit runner: worker ${workerId} holds each task to its mem of ${o.taskMemMb} MiB, counted ${how}\n`);
   }
+  // What a task used is measured as its `mem` is enforced, or as Slurm's gatherer counts (resident sets) without one.
+  const usageMeasure = measure ?? (o.taskMemPss === true ? "proportional" : "resident");
   // The processes a sample reads: this element's cgroup where there is one, else every process on the node.
-  const scope = measure === undefined ? undefined : ownCgroupDir();
+  const scope = ownCgroupDir();
+  // The element's GPUs, sampled by one nvidia-smi for every slot.
+  const gpus = GpuSampler.start(process.env.CUDA_VISIBLE_DEVICES);
   let ownMemoryWarned = false;
   const start = (slot: Slot) => {
     const env: NodeJS.ProcessEnv = {
@@ -176,13 +195,15 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     // Its own process group, so that stopping a task stops whatever the task started.
     const child = spawn(program, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env, detached: true });
     slot.child = child;
+    slot.carried = undefined;
     let listening: () => void = () => undefined;
     slot.ready = new Promise((resolve) => (listening = resolve));
     // A slot that is going away must not crash the worker: its exit settles its task.
     child.on("error", () => undefined);
     child.on("message", (m: FromSlot) => {
       if ("ready" in m) {
-        if (measure !== undefined && child.pid !== undefined) slot.readyKb = footprintKb(child.pid, measure);
+        if (child.pid !== undefined) slot.readyKb = footprintKb(child.pid, usageMeasure);
+        slot.cpuMs = m.cpu;
         return listening();
       }
       if ("record" in m) return records.appendMessage(m);
@@ -191,6 +212,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       if ("requeued" in m) return slot.task?.index === m.requeued ? stopTask(slot, "REQUEUED") : undefined;
       if (slot.task?.index !== m.done) return;
       if (!m.ok) failed++;
+      records.appendUsage(m.done, usageOf(slot, slot.task, m.cpu));
+      slot.cpuMs = m.cpu;
       // A process told to stop is never reused: its exit (ended) frees the slot, and a new process takes the next task.
       if (slot.task.stopping) return;
       slot.task = undefined;
@@ -247,7 +270,10 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       const message = state ? messages[state] : `Task ${task.index}'s process ended ${how} before it wrote a result`;
       failed++;
       writeResult(records, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state);
+      records.appendUsage(task.index, usageOf(slot, task, undefined));
     }
+    // Its GPUs' samples stop with it, whatever became of it.
+    task?.gpu?.();
     free(slot);
   };
 
@@ -351,25 +377,30 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   }
 
   /**
-   * Stops each running task whose processes hold more than its `mem`
-   * (SIGKILL, as the kernel would): it ends OUT_OF_MEMORY. What its slot
-   * process carried from earlier tasks is not counted. A task already being
-   * stopped (in its grace after SIGTERM) is killed at once if it goes over.
+   * Samples each running task's processes: what they hold and their CPU
+   * time, for the task's usage. Stops each task whose processes hold more
+   * than its `mem` (SIGKILL, as the kernel would): it ends OUT_OF_MEMORY.
+   * What its slot process carried from earlier tasks is not counted. A task
+   * already being stopped (in its grace after SIGTERM) is killed at once if
+   * it goes over.
    */
-  const checkMemory = () => {
-    if (measure === undefined || o.taskMemMb === undefined) return;
+  const sampleTasks = () => {
     const running = slots.filter((s) => s.task?.sent && s.task.stopping !== "OUT_OF_MEMORY" && s.child?.pid !== undefined);
     if (running.length === 0) return;
     const trees = sampleTrees(
       running.map((s) => s.child!.pid!),
-      measure,
+      usageMeasure,
       scope,
     );
     for (const slot of running) {
       const tree = trees.get(slot.child!.pid!);
       const task = slot.task!;
-      const used = tree ? tree.kb - (task.carriedKb ?? 0) : 0;
-      if (!tree || used <= o.taskMemMb * 1024) continue;
+      if (!tree) continue;
+      const used = Math.max(0, tree.kb - (task.carriedKb ?? 0));
+      task.peakKb = Math.max(task.peakKb ?? 0, used);
+      task.samples++;
+      task.cpuSeen = tree.cpuTicks * MS_PER_TICK;
+      if (measure === undefined || o.taskMemMb === undefined || used <= o.taskMemMb * 1024) continue;
       if (task.stopping) {
         killGroup(slot.child!.pid!, "SIGKILL");
         for (const pid of tree.pids) killProcess(pid, "SIGKILL");
@@ -394,7 +425,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   let ticks = 0;
   let sharing: Promise<unknown> | undefined;
   const checker = setInterval(() => {
-    checkMemory();
+    sampleTasks();
     // A cancel made after the last claim: seen within a few checks, before a task of the claim starts.
     if (++ticks % 4 === 0) claims.refreshCancels().catch(() => undefined);
     // Every slot busy and tasks waiting behind them: give some to a worker that has none.
@@ -454,7 +485,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       }
       if (!slot.child) start(slot);
       slot.idle = new Promise((resolve) => (slot.release = resolve));
-      slot.task = { index, startedAt: Date.now(), taken };
+      slot.task = { index, startedAt: Date.now(), taken, samples: 0 };
       await slot.ready;
       // The slot's process may have ended while it started (and its task with it).
       if (slot.task?.index !== index || !slot.child?.connected) {
@@ -474,7 +505,18 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       if (measure !== undefined && slot.readyKb !== undefined && slot.child.pid !== undefined) {
         const grown = (footprintKb(slot.child.pid, measure) ?? slot.readyKb) - slot.readyKb;
         slot.task.carriedKb = Math.min(Math.max(0, grown), SLOT_MARGIN_MB * 1024);
+      } else if (slot.readyKb !== undefined && slot.child.pid !== undefined) {
+        // Without `mem` only usage needs it (a slot is never replaced, so it is not capped): read at most every
+        // half second, as the samples are, so that a run of short tasks does not pay 20 µs each for it.
+        const now = performance.now();
+        if (!slot.carried || now - slot.carried.at >= USAGE_SAMPLE_MS) {
+          const grown = (footprintKb(slot.child.pid, usageMeasure) ?? slot.readyKb) - slot.readyKb;
+          slot.carried = { kb: Math.max(0, grown), at: now };
+        }
+        slot.task.carriedKb = slot.carried.kb;
       }
+      slot.task.cpuStart = slot.cpuMs;
+      if (gpus && slot.share.gpus) slot.task.gpu = gpus.track(slot.share.gpus);
       // A task of a block this worker claimed itself, in its first attempt, never ran before: its slot need not look for earlier attempts.
       const fresh = !restarted && again === undefined && taken !== undefined && /^b\d+$/.test(taken.claim.name);
       slot.child.send({ run: index, ...(fresh ? { fresh } : {}) } satisfies ToSlot, () => undefined);
@@ -489,6 +531,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     await Promise.all(slots.map(runOn));
   }
   clearInterval(checker);
+  gpus?.close();
   await sharing;
   // The tasks of its blocks it never started: for other workers (and, after a requeue, never for its own next attempt).
   await releaseClaims();
@@ -540,6 +583,24 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     return 2;
   }
   return failed ? 1 : 0;
+}
+
+/**
+ * What a task used: its slot's CPU ms from its start to its end (`cpuEnd`,
+ * the slot's report when it finished; else the last sample of its
+ * processes), the most its processes held at a sample, and its GPUs.
+ */
+function usageOf(slot: Slot, task: NonNullable<Slot["task"]>, cpuEnd: number | undefined): UsageRecord {
+  const end = cpuEnd ?? task.cpuSeen;
+  const cpuMs = end !== undefined && task.cpuStart !== undefined ? Math.round(Math.max(0, end - task.cpuStart)) : 0;
+  const gpu = task.gpu?.();
+  return {
+    cpuMs,
+    ...(task.peakKb !== undefined ? { memKb: task.peakKb } : {}),
+    memSamples: task.samples,
+    slot: slot.number,
+    ...(gpu ? { gpu } : {}),
+  };
 }
 
 /** The result of a task that the worker, not the task, ended, appended to the worker's stream. */

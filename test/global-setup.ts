@@ -4,9 +4,18 @@ import type { TestProject } from "vitest/node";
 import type { ClusterInfo } from "./helpers/cluster.js";
 
 import type { SshServerInfo } from "./helpers/ssh.js";
+import type { BrowserInfo } from "./helpers/browser.js";
 
 const script = fileURLToPath(new URL("./cluster/cluster.sh", import.meta.url));
 const sshdScript = fileURLToPath(new URL("./ssh/sshd.sh", import.meta.url));
+const chromiumScript = fileURLToPath(new URL("./browser/chromium.sh", import.meta.url));
+
+/** Headless Chromium for the report tests: Debian's, installed when missing. */
+async function findBrowser(): Promise<BrowserInfo> {
+  const found = await execa("bash", [chromiumScript, "path"], { reject: false });
+  const path = found.stdout.trim();
+  return found.exitCode === 0 && path ? { available: true, reason: "", path } : { available: false, reason: found.stderr.trim() || "no chromium", path: "" };
+}
 
 async function startCluster(): Promise<ClusterInfo> {
   if (process.platform !== "linux") {
@@ -46,4 +55,7 @@ export default async function setup(project: TestProject): Promise<void> {
     throw new Error(`CI=true and the test sshd is not available: ${ssh.reason}`);
   }
   project.provide("ssh", ssh);
+  const browser = await findBrowser();
+  if (!browser.available && process.env.CI === "true") throw new Error(`CI=true and no headless Chromium for the report tests: ${browser.reason}`);
+  project.provide("browser", browser);
 }

@@ -7,6 +7,11 @@ import { originOf } from "../engine/origin.js";
 import { rerun as rerunJobs, type RerunOptions } from "../slurm/rerun.js";
 import type { SlurmParametersInput } from "../slurm/parameters.js";
 import { openFolder, pickTasks } from "./folder.js";
+import { originSourceOf } from "../engine/origin.js";
+import { rightSize, type RightSized } from "../report/right-size.js";
+import { requestCaps } from "../slurm/packing.js";
+import { sharedScheduler } from "../slurm/scheduler.js";
+import { isUnreachable } from "../transport/transport.js";
 import { parse } from "./options.js";
 
 /** `slurmkit cancel <folder> [task...]`: cancels the tasks named, or every task that has not ended. */
@@ -35,14 +40,46 @@ function statesOf(list: string): JobState[] {
 }
 
 /**
- * `slurmkit rerun <folder> (--failed | --state S,... | --all | task...) [--slurm key=value ...]`:
- * runs the chosen tasks again from the stored spec, with parameter overrides.
+ * What `--right-size` gives each chosen task that ran out of memory or time:
+ * twice its `mem` or `time`, capped by its partition. A task whose request
+ * cannot grow is a UsageError, and nothing is submitted.
+ */
+async function rightSizing(chosen: readonly Job<unknown>[], transport: Parameters<typeof sharedScheduler>[0], explicit: SlurmParametersInput | undefined): Promise<Map<Job<unknown>, RightSized>> {
+  const out = new Map<Job<unknown>, RightSized>();
+  const grown = chosen.filter((j) => j.state === "OUT_OF_MEMORY" || j.state === "TIMEOUT");
+  if (grown.length === 0) return out;
+  const limits = await sharedScheduler(transport)
+    .limits()
+    .catch((error: unknown) => {
+      if (isUnreachable(error)) throw error;
+      return undefined;
+    });
+  const problems: string[] = [];
+  for (const job of grown) {
+    // What the user set with --slurm is theirs: --right-size does not change it.
+    if ((job.state === "OUT_OF_MEMORY" && explicit?.mem !== undefined) || (job.state === "TIMEOUT" && explicit?.time !== undefined)) continue;
+    const request = originSourceOf(job)?.request;
+    try {
+      const sized = rightSize(job.state, request, limits ? requestCaps(request?.partition, limits) : {});
+      if (sized) out.set(job, sized);
+    } catch (error) {
+      problems.push(`${job.id} (${job.state}): ${(error as Error).message}`);
+    }
+  }
+  if (problems.length) throw new UsageError(`--right-size cannot grow ${problems.length === 1 ? "this task" : "these tasks"}, so nothing was submitted:\n  ${problems.join("\n  ")}`);
+  return out;
+}
+
+/**
+ * `slurmkit rerun <folder> (--failed | --state S,... | --all | task...) [--right-size] [--slurm key=value ...]`:
+ * runs the chosen tasks again from the stored spec, with parameter overrides;
+ * `--right-size` gives those that ran out of memory or time twice as much.
  * Bad flags or overrides submit nothing.
  */
 export async function rerun(args: readonly string[]): Promise<number> {
   // The --slurm pairs first: their values are checked before anything is read or submitted.
   const flags = parseSlurmFlags(args);
-  const { values, positionals } = parse("rerun", flags.rest, { failed: { type: "boolean" }, state: { type: "string" }, all: { type: "boolean" } });
+  const { values, positionals } = parse("rerun", flags.rest, { failed: { type: "boolean" }, state: { type: "string" }, all: { type: "boolean" }, "right-size": { type: "boolean" } });
   const named = positionals.slice(1);
   const ways = [values.failed === true, values.state !== undefined, values.all === true, named.length > 0].filter(Boolean).length;
   if (ways !== 1) throw new UsageError("Say which tasks to rerun, one way: --failed, --state TIMEOUT,OUT_OF_MEMORY,..., --all, or task indices or Slurm ids");
@@ -52,23 +89,35 @@ export async function rerun(args: readonly string[]): Promise<number> {
   const folder = await openFolder(positionals[0], values, "rerun");
   try {
     const chosen: Job<unknown>[] = named.length ? pickTasks(folder.jobs, named) : folder.jobs;
-    const fresh = await rerunJobs(chosen, { ...(only ? { only } : {}), ...(overrides ? { parameters: overrides } : {}) });
+    const sized = values["right-size"] ? await rightSizing(chosen, folder.transport, flags.parameters) : new Map<Job<unknown>, RightSized>();
+    const fresh = await rerunJobs(chosen, {
+      ...(only ? { only } : {}),
+      ...(overrides ? { parameters: overrides } : {}),
+      ...(sized.size ? { parametersOf: (job: Job<unknown>) => sized.get(job)?.parameters } : {}),
+    });
     const bySubmission = new Map<string, Job<unknown>[]>();
     for (const job of fresh) {
       const dir = originOf(job)!.folder.dir;
       bySubmission.set(dir, [...(bySubmission.get(dir) ?? []), job]);
     }
-    const rows = [...bySubmission].map(([dir, jobs]) => ({
-      submission: basename(dir),
-      of: basename(originOf(jobs[0]!)!.root.dir),
-      tasks: jobs.map((j) => originOf(j)!.root.index),
-      ids: jobs.map((j) => j.id),
-    }));
+    const rows = [...bySubmission].map(([dir, jobs]) => {
+      const before = originOf(jobs[0]!)!.previous;
+      const change = before ? sized.get(before)?.note : undefined;
+      return {
+        submission: basename(dir),
+        of: basename(originOf(jobs[0]!)!.root.dir),
+        tasks: jobs.map((j) => originOf(j)!.root.index),
+        ids: jobs.map((j) => j.id),
+        ...(change ? { rightSized: change } : {}),
+      };
+    });
     if (values.json) process.stdout.write(`${JSON.stringify({ reruns: rows })}\n`);
     else if (fresh.length === 0) process.stdout.write("Nothing to rerun: no task matches.\n");
     else
       for (const r of rows)
-        process.stdout.write(`Rerunning ${r.tasks.length} task${r.tasks.length === 1 ? "" : "s"} of ${r.of} (${r.tasks.join(", ")}) as ${r.submission}: Slurm job ${r.ids[0]!.split("_")[0]}\n`);
+        process.stdout.write(
+          `Rerunning ${r.tasks.length} task${r.tasks.length === 1 ? "" : "s"} of ${r.of} (${r.tasks.join(", ")}) as ${r.submission}: Slurm job ${r.ids[0]!.split("_")[0]}${r.rightSized ? `, ${r.rightSized}` : ""}\n`,
+        );
     return 0;
   } finally {
     folder.close();

@@ -8,6 +8,8 @@ import { logs } from "./logs.js";
 
 import { results } from "./results.js";
 import { status, watch } from "./status.js";
+import { suggestCommand } from "./suggest.js";
+import { reportCommand } from "./report.js";
 
 const USAGE = `slurmkit ${VERSION}: submit work to Slurm and get typed job futures back.
 
@@ -16,16 +18,24 @@ Usage: slurmkit <command> <folder> [options]
 <folder> is a run folder: an executor's folder, or one submission in it.
 
 Commands:
-  status <folder> [--tasks]          one row per submission with its tasks per state;
-                                     --tasks lists every task (index, id, state, host, elapsed)
+  status <folder> [--tasks]          one row per submission with its tasks per state, and what
+                                     they used (CPU and memory against what they asked for);
+                                     --tasks lists every task (index, id, state, host, elapsed, usage)
   watch <folder> [--interval S]      live progress until every task ended, then the status
   logs <folder> <task> [--err] [--follow] [--attempt N]
                                      a task's stdout (stderr with --err); <task> is an index
                                      or a Slurm id such as 1234_7
-  results <folder> [--failed]        JSON Lines: each task's result, or its error
+  results <folder> [--failed]        JSON Lines: each task's result, or its error, and what it used
+  report <folder> [-o report.html] [--title T]
+                                     one self-contained HTML file: a timeline of every task,
+                                     distributions of time, CPU and memory, failures, totals
+  suggest <folder>                   what to ask for next time (time, mem, CPUs), from what the
+                                     tasks used, as --slurm pairs and executor options
   cancel <folder> [task...]          cancel the tasks named, or every one not ended
-  rerun <folder> (--failed | --state TIMEOUT,... | --all | task...) [--slurm key=value ...]
-                                     run tasks again from the stored spec, with overrides
+  rerun <folder> (--failed | --state TIMEOUT,... | --all | task...) [--right-size] [--slurm key=value ...]
+                                     run tasks again from the stored spec, with overrides;
+                                     --right-size gives OUT_OF_MEMORY tasks twice the mem and
+                                     TIMEOUT tasks twice the time (capped by the partition)
   doctor [--folder DIR] [--partition P] [--node-binary PATH] [--setup LINE]... [--no-job]
                                      check what the cluster allows before a first sweep: Slurm,
                                      accounting, limits, partitions, preemption, sbatch --test-only,
@@ -50,7 +60,7 @@ Exit codes: 0 done (status and watch: every task completed); 1 a task failed;
 slurmkit --version prints the version.
 `;
 
-const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = { status, watch, logs, results, cancel, rerun, connect, doctor };
+const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = { status, watch, logs, results, suggest: suggestCommand, report: reportCommand, cancel, rerun, connect, doctor };
 
 /** Runs the slurmkit command line with the given arguments and resolves to its exit code. */
 export async function main(argv: readonly string[]): Promise<number> {

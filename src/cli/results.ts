@@ -3,7 +3,7 @@ import { JobEndedWithoutResultError, TaskFailedError, UsageError } from "../base
 import { toJson } from "../report/json.js";
 import { ascii, JsonLinesWriter } from "../report/json-lines.js";
 import type { TaskRecords } from "../engine/task-records.js";
-import { viewer } from "../report/views.js";
+import { usageOf, viewer } from "../report/views.js";
 import { openFolder } from "./folder.js";
 import { parse } from "./options.js";
 
@@ -31,13 +31,19 @@ const F = {
   result: ascii(',"result":'),
   error: ascii(',"error":'),
   close: ascii("}"),
+  cpuMs: ascii(',"usage":{"cpuMs":'),
+  memKb: ascii(',"memKb":'),
+  memSamples: ascii(',"memSamples":'),
+  slot: ascii(',"slot":'),
 };
 
 /**
  * `slurmkit results <folder> [--failed]`: JSON Lines, one object per task
  * (its latest run): index, submission, task, id, state, host and times, and
  * `result` (the value, msgpack decoded; see toJson for values JSON cannot
- * hold) or `error`. Tasks that have not ended have neither.
+ * hold) or `error`. Tasks that have not ended have neither. `usage`: what an
+ * ended task used, as recorded on its node (cpuMs, memKb, memSamples, slot,
+ * gpu; see records.ts).
  */
 export async function results(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("results", args, { failed: { type: "boolean" } });
@@ -87,9 +93,26 @@ export async function results(args: readonly string[]): Promise<number> {
       if (outcome) {
         if ("error" in outcome) out.bytes(F.error).text(toJson(errorOf(outcome.error, log)));
         else result(() => outcome.value, log);
+        const usage = usageOf(job, outcome.ran);
+        if (usage) out.text(`,"usage":${JSON.stringify(usage)}`);
       }
       out.bytes(F.close);
       return true;
+    };
+    /** A streamed task's `"usage"`, from its worker's record, field by field. */
+    const streamedUsage = (r: TaskRecords, task: number) => {
+      if (!r.hasUsage(task)) return;
+      if (r.usageHasGpu(task)) {
+        out.text(`,"usage":${JSON.stringify(r.usage(task))}`);
+        return;
+      }
+      out.bytes(F.cpuMs).number(r.usageCpuMs(task));
+      const memKb = r.usageMemKb(task);
+      if (!Number.isNaN(memKb)) out.bytes(F.memKb).number(memKb);
+      out.bytes(F.memSamples).number(r.usageSamples(task));
+      const slot = r.usageSlot(task);
+      if (slot >= 0) out.bytes(F.slot).number(slot);
+      out.bytes(F.close);
     };
     if (!folder.parts) {
       for (const [i, job] of folder.jobs.entries()) if (jobRow(job, i) && out.end()) await out.flush();
@@ -116,6 +139,7 @@ export async function results(args: readonly string[]): Promise<number> {
           }
           out.bytes(F.index).number(index).bytes(head).number(task).bytes(middle).number(r.resultStartedAt(task)).bytes(F.endedAt).number(r.resultEndedAt(task));
           streamedResult(r, task);
+          streamedUsage(r, task);
           out.bytes(F.close);
           if (out.end()) await out.flush();
         }

@@ -1,14 +1,14 @@
 import { UsageError } from "../base/errors.js";
 import { LiveLines } from "../report/live.js";
 import { styleOf } from "../report/progress.js";
-import { exitCodeOfSummaries, progressLine, statusTable, summarize, tasksTable, type SubmissionSummary, type TaskView } from "../report/summary.js";
-import { summaryOf, summaryOfParts, viewsWithRunning } from "../report/views.js";
+import { exitCodeOfSummaries, progressLine, statusTable, summarize, tasksTable, usageTable, type SubmissionSummary, type TaskView } from "../report/summary.js";
+import { requestsOf, summaryOf, summaryOfParts, viewsWithRunning } from "../report/views.js";
 import { openFolder, type OpenFolder } from "./folder.js";
 import { parse } from "./options.js";
 
 /** The status report's JSON: one object per submission, and the tasks when asked. */
 function statusJson(summaries: readonly SubmissionSummary[], views: readonly TaskView[] | undefined, exitCode: number): string {
-  const submissions = summaries.map(({ id, tasks, states, reruns, done, running, pending, failed, etaMs }) => ({
+  const submissions = summaries.map(({ id, tasks, states, reruns, done, running, pending, failed, etaMs, usage }) => ({
     id,
     tasks,
     states,
@@ -18,6 +18,7 @@ function statusJson(summaries: readonly SubmissionSummary[], views: readonly Tas
     pending,
     failed,
     etaMs: etaMs ?? null,
+    usage: usage ?? null,
   }));
   return `${JSON.stringify({ submissions, ...(views ? { tasks: views } : {}), exitCode })}\n`;
 }
@@ -26,11 +27,14 @@ function statusJson(summaries: readonly SubmissionSummary[], views: readonly Tas
 async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Promise<number> {
   // Without --tasks, no view per task: a million tasks are counted, not listed.
   const views = withTasks ? await viewsWithRunning(folder.jobs) : undefined;
-  const summaries = views ? summarize(views) : folder.parts ? summaryOfParts(folder.parts) : summaryOf(folder.jobs);
+  const summaries = views ? summarize(views, requestsOf(folder.jobs)) : folder.parts ? summaryOfParts(folder.parts) : summaryOf(folder.jobs);
   const exitCode = exitCodeOfSummaries(summaries);
   const style = styleOf(process.stdout);
   if (json) process.stdout.write(statusJson(summaries, views, exitCode));
-  else process.stdout.write(`${statusTable(summaries, style)}${views ? `\n${tasksTable(views, style)}` : ""}`);
+  else {
+    const usage = usageTable(summaries, style);
+    process.stdout.write(`${statusTable(summaries, style)}${usage ? `\n${usage}` : ""}${views ? `\n${tasksTable(views, style)}` : ""}`);
+  }
   return exitCode;
 }
 

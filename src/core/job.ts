@@ -1,14 +1,18 @@
 import { whenAborted } from "../base/abort.js";
 import { ParameterError, TaskFailedError, WaitTimeoutError } from "../base/errors.js";
 import { isTerminal, type JobState } from "../base/job-state.js";
-import type { AttemptFile, ResultFile } from "../protocol/records.js";
+import type { AttemptFile, ResultFile, TaskRequest, UsageRecord } from "../protocol/records.js";
+import { taskUsage, type AccountedUsage, type TaskUsage } from "./usage.js";
 import type { RunFolder, TaskPaths } from "../protocol/run-folder.js";
 
-/** Where and when a task ran, from its result file (ms since epoch). */
+/** Where and when a task ran, from its result file (ms since epoch), and what it used when the result says. */
 export interface TaskRun {
   readonly host: string;
   readonly startedAt: number;
   readonly endedAt: number;
+  /** The job that ran it (its element, or its worker), when known. */
+  readonly jobId?: string;
+  readonly usage?: UsageRecord;
 }
 
 /** What a job ended with: a value, or the error `result()` rejects with; and where it ran, when a result file says. */
@@ -28,6 +32,12 @@ export interface JobBackend {
   readAttempts?(job: Job<unknown>): Promise<AttemptFile[]>;
   /** The results of a job's ranks above 0, in rank order (undefined where a rank wrote none); none for a job of one rank. */
   readRankResults?(job: Job<unknown>): Promise<Array<ResultFile | undefined>>;
+  /** What an ended task used, where it is not in its result (a packed task's usage record). */
+  readUsage?(job: Job<unknown>): Promise<UsageRecord | undefined>;
+  /** What one task of the job's submission asked for. */
+  readRequest?(job: Job<unknown>): Promise<TaskRequest | undefined>;
+  /** What the scheduler's accounting says the job's element used, where the task had one of its own. */
+  readAccounting?(job: Job<unknown>): Promise<AccountedUsage | undefined>;
 }
 
 /** One run of a task: a requeued task has several, and one future. */
@@ -204,6 +214,24 @@ export class Job<R> {
     const records = (await this.#backend.readAttempts?.(this as Job<unknown>)) ?? [];
     const past: Attempt[] = records.map((r) => ({ attempt: r.attempt, ended: r.ended, requeued: true, host: r.host, startedAt: r.startedAt, endedAt: r.endedAt }));
     return [...past, { attempt: past.length, ended: this.#outcome?.state, requeued: false }];
+  }
+
+  /**
+   * What the task used, measured on its node: wall and CPU time, peak
+   * memory, its node, worker and slot, and its GPUs; against what it asked
+   * for, and (one per element, with accounting on) what sacct says. Undefined
+   * until it ended, or when it never ran. Reads the run folder.
+   *
+   * @example
+   * const u = await job.usage();
+   * console.log(`${u?.cpuSeconds} s CPU, ${u?.memPeakMb} MiB at most`);
+   */
+  async usage(): Promise<TaskUsage | undefined> {
+    const ran = this.#outcome?.ran;
+    if (!ran || ran.host === "") return undefined;
+    const job = this as Job<unknown>;
+    const [record, requested, accounting] = await Promise.all([ran.usage ?? this.#backend.readUsage?.(job), this.#backend.readRequest?.(job), this.#backend.readAccounting?.(job)]);
+    return taskUsage({ host: ran.host, jobId: ran.jobId ?? this.#id, startedAt: ran.startedAt, endedAt: ran.endedAt }, record, requested, accounting);
   }
 
   /** The task's stdout so far ("" if there is none yet). */

@@ -1,12 +1,12 @@
 import { JobEndedWithoutResultError, NodeUnusableError, TaskFailedError } from "../base/errors.js";
 import type { JobState } from "../base/job-state.js";
-import type { JobOutcome } from "./job.js";
+import type { JobOutcome, TaskRun } from "./job.js";
 import type { ResultFile } from "../protocol/records.js";
 import type { Job } from "./job.js";
 
 /** Turns a result file into the job's outcome. */
 export function outcomeFromResult(job: Job<unknown>, result: ResultFile): JobOutcome {
-  const ran = { host: result.host, startedAt: result.startedAt, endedAt: result.endedAt };
+  const ran = runOfResult(result);
   if (result.ok) return { state: "COMPLETED", value: result.value, ran };
   const { error } = result;
   return {
@@ -18,6 +18,11 @@ export function outcomeFromResult(job: Job<unknown>, result: ResultFile): JobOut
       { ...(error.exitCode !== undefined ? { exitCode: error.exitCode } : {}), ...(error.signal !== undefined ? { signal: error.signal } : {}) },
     ),
   };
+}
+
+/** Where, when and by which job a result says its task ran, and what it used when it says. */
+export function runOfResult(result: ResultFile): TaskRun {
+  return { host: result.host, startedAt: result.startedAt, endedAt: result.endedAt, jobId: result.jobId, ...(result.usage ? { usage: result.usage } : {}) };
 }
 
 /** The last `lines` lines of a log. */

@@ -1,3 +1,4 @@
+import type { TaskRequest } from "../protocol/records.js";
 import { folderOf, type Job } from "../core/job.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
@@ -23,6 +24,8 @@ export interface OriginSource {
   readonly transport: Transport;
   /** A rerun: the original submission's folder, and the original index of each of its tasks. */
   readonly rerun?: { readonly dir: string; readonly tasks: readonly number[] };
+  /** What one task asked for, from the manifest (version 4 on). */
+  readonly request?: TaskRequest | undefined;
 }
 
 // One source per submission, found through the folder its futures share: a million futures carry nothing each.

@@ -5,7 +5,7 @@
 import { RunFolderError } from "../base/errors.js";
 import { packr } from "../protocol/codec.js";
 import { NOT_SCALAR, scalarAt } from "../protocol/msgpack-peek.js";
-import type { ResultFile, StateFile } from "../protocol/records.js";
+import type { ResultFile, StateFile, UsageRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { decodeTaskRecord, isRecordStream, parseTaskStreamName, peekTaskRecord, type PeekedTaskRecord } from "../protocol/task-stream.js";
 import type { Transport } from "../transport/transport.js";
@@ -97,7 +97,32 @@ export class TaskRecords {
   #taken = 0;
   /** Its id in #strings (kept here: the two last strings #idOf keeps are a record's host and job id). */
   #lastStreamId = 0;
-  readonly #peeked: PeekedTaskRecord = { index: 0, kind: "state", state: "RUNNING", at: 0, endedAt: 0, valueStart: 0, valueEnd: 0, pid: 0, host: "", jobId: "" };
+  readonly #peeked: PeekedTaskRecord = {
+    index: 0,
+    kind: "state",
+    state: "RUNNING",
+    at: 0,
+    endedAt: 0,
+    valueStart: 0,
+    valueEnd: 0,
+    pid: 0,
+    host: "",
+    jobId: "",
+    cpuMs: 0,
+    memKb: 0,
+    memSamples: 0,
+    slot: 0,
+  };
+  /**
+   * By task, once usage records come (manifest version 4): 1 when it has one; its CPU ms, peak KiB
+   * (NaN: not sampled), samples and slot (-1: none); GPUs, rare, in a map.
+   */
+  #usage = new Uint8Array(0);
+  #usageCpu = new Float64Array(0);
+  #usageMem = new Float64Array(0);
+  #usageSamples = new Uint32Array(0);
+  #usageSlot = new Int32Array(0);
+  readonly #usageGpu = new Map<number, NonNullable<UsageRecord["gpu"]>>();
 
   constructor(
     files: StreamFiles,
@@ -152,6 +177,7 @@ export class TaskRecords {
     const p = this.#peeked;
     if (peekTaskRecord(bytes, start, end, p)) {
       if (p.kind === "state") this.#noteState(p.index, p.state, p.at, p.pid, p.host, p.jobId);
+      else if (p.kind === "usage") this.#noteUsage(p.index, p.cpuMs, p.memKb, p.memSamples, p.slot, undefined);
       else this.#noteResult(p.index, VALUE_ONLY, p.at, p.endedAt, p.host, p.jobId, bytes, p.valueStart, p.valueEnd);
       return;
     }
@@ -164,7 +190,10 @@ export class TaskRecords {
       return;
     }
     if ("result" in r) this.#noteResult(r.index, r.result.ok ? OK_RECORD : FAILED_RECORD, r.result.startedAt, r.result.endedAt, r.result.host, r.result.jobId, bytes, start, end);
-    else this.#noteState(r.index, r.state.state, r.state.at, r.state.pid, r.state.host, r.state.jobId);
+    else if ("usage" in r) {
+      const u = r.usage;
+      this.#noteUsage(r.index, u.cpuMs, u.memKb ?? Number.NaN, u.memSamples, u.slot ?? -1, u.gpu);
+    } else this.#noteState(r.index, r.state.state, r.state.at, r.state.pid, r.state.host, r.state.jobId);
   }
 
   #noteState(index: number, state: StateFile["state"], at: number, pid: number, host: string, jobId: string): void {
@@ -175,6 +204,34 @@ export class TaskRecords {
     this.#statePid[index] = pid;
     this.#stateHost[index] = this.#idOf(host);
     this.#stateJob[index] = this.#idOf(jobId);
+  }
+
+  #noteUsage(index: number, cpuMs: number, memKb: number, memSamples: number, slot: number, gpu: UsageRecord["gpu"]): void {
+    if (index > MAX_TASK_INDEX) throw new RangeError(`task ${index} is beyond any submission (at most ${MAX_TASK_INDEX + 1} tasks)`);
+    if (index >= this.#capacity) this.#grow(index + 1);
+    if (this.#usage.length < this.#capacity) this.#growUsage();
+    // The first one counts, as the first result does.
+    if (this.#usage[index] === 1) return;
+    this.#usage[index] = 1;
+    this.#usageCpu[index] = cpuMs;
+    this.#usageMem[index] = memKb;
+    this.#usageSamples[index] = memSamples;
+    this.#usageSlot[index] = slot;
+    if (gpu) this.#usageGpu.set(index, gpu);
+  }
+
+  #growUsage(): void {
+    const size = this.#capacity;
+    const grow = <A extends Uint8Array | Uint32Array | Int32Array | Float64Array>(a: A, make: new (n: number) => A): A => {
+      const out = new make(size);
+      out.set(a);
+      return out;
+    };
+    this.#usage = grow(this.#usage, Uint8Array);
+    this.#usageCpu = grow(this.#usageCpu, Float64Array);
+    this.#usageMem = grow(this.#usageMem, Float64Array);
+    this.#usageSamples = grow(this.#usageSamples, Uint32Array);
+    this.#usageSlot = grow(this.#usageSlot, Int32Array);
   }
 
   #noteResult(index: number, kind: number, startedAt: number, endedAt: number, host: string, jobId: string, bytes: Buffer, start: number, end: number): void {
@@ -352,6 +409,49 @@ export class TaskRecords {
       startedAt: this.#resultStarted[index]!,
       endedAt: this.#resultEnded[index]!,
     };
+  }
+
+  /** Whether a stream holds what the task used (its worker writes it after the result). */
+  hasUsage(index: number): boolean {
+    return index < this.#usage.length && this.#usage[index] === 1;
+  }
+
+  /** What the task used, as its worker recorded it; undefined while none is read (or before manifest version 4). */
+  usage(index: number): UsageRecord | undefined {
+    if (!this.hasUsage(index)) return undefined;
+    const memKb = this.#usageMem[index]!;
+    const slot = this.#usageSlot[index]!;
+    const gpu = this.#usageGpu.get(index);
+    return {
+      cpuMs: this.#usageCpu[index]!,
+      ...(Number.isNaN(memKb) ? {} : { memKb }),
+      memSamples: this.#usageSamples[index]!,
+      ...(slot >= 0 ? { slot } : {}),
+      ...(gpu ? { gpu } : {}),
+    };
+  }
+
+  /** The task's CPU ms and peak memory KiB (NaN when unknown), without an object: totals over a million tasks. */
+  usageCpuMs(index: number): number {
+    return this.hasUsage(index) ? this.#usageCpu[index]! : Number.NaN;
+  }
+
+  usageMemKb(index: number): number {
+    return this.hasUsage(index) ? this.#usageMem[index]! : Number.NaN;
+  }
+
+  /** The task's memory samples, and its slot (-1: none); 0 and -1 without usage. */
+  usageSamples(index: number): number {
+    return this.hasUsage(index) ? this.#usageSamples[index]! : 0;
+  }
+
+  usageSlot(index: number): number {
+    return this.hasUsage(index) ? this.#usageSlot[index]! : -1;
+  }
+
+  /** Whether the task's usage has GPU figures (then usage() has them all). */
+  usageHasGpu(index: number): boolean {
+    return this.#usageGpu.has(index);
   }
 
   /** The task's latest state record. */

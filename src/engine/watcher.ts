@@ -6,7 +6,7 @@
 import { inChunks } from "../base/in-chunks.js";
 import { isTerminal, type JobState } from "../base/job-state.js";
 import { setJobId, setJobState, settleJob, type Job, type TaskRun } from "../core/job.js";
-import { outcomeFromResult, outcomeWithoutResult } from "../core/outcome.js";
+import { outcomeFromResult, outcomeWithoutResult, runOfResult } from "../core/outcome.js";
 import { decodeClaim, decodeResult, decodeState, stateFileEnd, type ResultFile, type StateFile } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
 import { isUnreachable, unlessUnreachable } from "../transport/transport.js";
@@ -423,7 +423,7 @@ export class Watcher<Calls extends SchedulerCalls = SchedulerCalls> implements J
   async #settleWith(t: Tracked, result: ResultFile): Promise<void> {
     if (t.pool) setJobId(t.job, result.jobId);
     if (!result.ok && result.state) {
-      const ran = { host: result.host, startedAt: result.startedAt, endedAt: result.endedAt };
+      const ran = runOfResult(result);
       settleJob(t.job, { ...outcomeWithoutResult(t.job, result.state, `${await readStderr(this.files, t)}\nslurmkit: ${result.error.message}`), ...(result.host ? { ran } : {}) });
     } else {
       settleJob(t.job, outcomeFromResult(t.job, result));
@@ -650,8 +650,9 @@ class StreamedOutcome {
   ) {}
 
   get ran(): TaskRun {
-    const { host, startedAt, endedAt } = this.records.resultSummary(this.index)!;
-    return { host, startedAt, endedAt };
+    const { host, jobId, startedAt, endedAt } = this.records.resultSummary(this.index)!;
+    const usage = this.records.usage(this.index);
+    return { host, jobId, startedAt, endedAt, ...(usage ? { usage } : {}) };
   }
 
   get value(): unknown {

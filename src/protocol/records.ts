@@ -14,12 +14,45 @@ z.config(en());
  * submission's workers write task states and results to record streams
  * (`streams/`), not to files per task. Version 3: they claim tasks by
  * blocks (`claims/b<b>`), and hand back what they did not start
- * (`releases/`). Versions 1 and 2 are read as before.
+ * (`releases/`). Version 4: tasks record what they used (`usage` in a
+ * result, and usage records in workers' streams), and the manifest what
+ * one task asked for (`request`). Older versions are read as before.
  */
-export const MANIFEST_VERSION = 3;
+export const MANIFEST_VERSION = 4;
 
 /** The first manifest version whose packed workers claim tasks by blocks. */
 export const BLOCK_CLAIMS_VERSION = 3;
+
+/**
+ * What a task used, measured on its node by the runner (one per element) or
+ * its worker (packed). Wall time is the result's `endedAt - startedAt`.
+ */
+export const usageSchema = z.object({
+  /** CPU time (user + system, ms) of the task's processes, from /proc's clock ticks (10 ms); children count once reaped. */
+  cpuMs: z.number().check(z.nonnegative()),
+  /** The peak of its processes' memory (KiB), as the node counts it against `mem`; absent when no sample was taken. */
+  memKb: z.optional(z.number().check(z.nonnegative())),
+  /** How many times its memory was sampled. */
+  memSamples: z.int().check(z.nonnegative()),
+  /** Packed: the worker's slot that ran it. */
+  slot: z.optional(z.int().check(z.nonnegative())),
+  /**
+   * Its GPUs, from nvidia-smi: mean utilisation (%) over its GPUs and
+   * samples, and each GPU's peak memory in use (MiB), added up; a figure no
+   * sample showed is absent (MIG shows no utilisation).
+   */
+  gpu: z.optional(
+    z.object({
+      count: z.int().check(z.positive()),
+      utilPct: z.optional(z.number().check(z.nonnegative())),
+      memMb: z.optional(z.number().check(z.nonnegative())),
+      samples: z.int().check(z.nonnegative()),
+    }),
+  ),
+});
+
+/** What a task used (a result's `usage`, or a usage record of a worker's stream). */
+export type UsageRecord = z.output<typeof usageSchema>;
 
 const resultMeta = {
   /** The node the task ran on. */
@@ -29,6 +62,8 @@ const resultMeta = {
   /** ms since epoch. */
   startedAt: z.number(),
   endedAt: z.number(),
+  /** What the task used (one per element; a packed task's is a record of its own in the stream). */
+  usage: z.optional(usageSchema),
 };
 
 /** A result's shape (the result file, or a stream's result record). */
@@ -225,8 +260,24 @@ const submittedArraySchema = z.object({
 /** One array job of a packed or split submission. */
 export type SubmittedArray = z.output<typeof submittedArraySchema>;
 
+const requestSchema = z.object({
+  /** CPUs per task. */
+  cpus: z.int().check(z.positive()),
+  /** Memory per task (MiB), when `mem` or `memPerCpu` was set. */
+  memMb: z.optional(z.int().check(z.positive())),
+  /** Time per task (s), when `time` was set. */
+  timeSeconds: z.optional(z.int().check(z.positive())),
+  /** GPUs per task. */
+  gpus: z.optional(z.int().check(z.positive())),
+  /** The partition(s) asked for. */
+  partition: z.optional(z.string()),
+});
+
+/** What one task asked for, as the manifest records it (for usage reports and right-sizing). */
+export type TaskRequest = z.output<typeof requestSchema>;
+
 const manifestSchema = z.object({
-  version: z.union([z.literal(1), z.literal(2), z.literal(MANIFEST_VERSION)]),
+  version: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(MANIFEST_VERSION)]),
   /** The scheduler that runs it ("slurm", "local"): which one rebuilds its futures. */
   kind: z.string().check(z.regex(/^[a-z][a-z0-9-]*$/)),
   createdAt: z.string(),
@@ -247,6 +298,8 @@ const manifestSchema = z.object({
   workers: z.optional(workersSchema),
   /** Slurm: its jobs were cancelled right after sbatch, sbatch refused it (a rerun or split array that was all or nothing), or no job of it was found long after it was made: never look for them. */
   withdrawn: z.optional(z.literal(true)),
+  /** Version 4: what one task asked for. */
+  request: z.optional(requestSchema),
   /** A rerun: its task k runs task `tasks[k]` of the submission folder `of` (a sibling; the original, never another rerun) again. */
   rerun: z.optional(z.object({ of: z.string().check(z.regex(/^[^/]+$/)), tasks: z.array(z.int().check(z.nonnegative())) })),
 });

@@ -1,16 +1,25 @@
 // What a worker writes to its record stream (record-stream.ts): one msgpack
-// map per record, either a task's state or its result, with the same shapes
-// as the per-task state and result files of one-per-element submissions.
+// map per record, a task's state or its result, with the same shapes as the
+// per-task state and result files of one-per-element submissions, or (since
+// manifest version 4) what the task used, after its result.
 import * as z from "zod/mini";
 import { RunFolderError } from "../base/errors.js";
 import { packr } from "./codec.js";
 import { MsgpackCursor } from "./msgpack-peek.js";
-import { resultSchema, stateSchema, type ResultFile, type StateFile } from "./records.js";
+import { resultSchema, stateSchema, usageSchema, type ResultFile, type StateFile, type UsageRecord } from "./records.js";
 
-/** One record of a worker's stream: `{ index, state }` or `{ index, result }`. */
-export type TaskStreamRecord = { readonly index: number; readonly state: StateFile } | { readonly index: number; readonly result: ResultFile };
+/** One record of a worker's stream: `{ index, state }`, `{ index, result }` or `{ index, usage }`. */
+export type TaskStreamRecord =
+  | { readonly index: number; readonly state: StateFile }
+  | { readonly index: number; readonly result: ResultFile }
+  | { readonly index: number; readonly usage: UsageRecord };
 
-const recordSchema = z.union([z.object({ index: z.int().check(z.nonnegative()), state: stateSchema }), z.object({ index: z.int().check(z.nonnegative()), result: resultSchema })]);
+const taskIndexSchema = z.int().check(z.nonnegative());
+const recordSchema = z.union([
+  z.object({ index: taskIndexSchema, state: stateSchema }),
+  z.object({ index: taskIndexSchema, result: resultSchema }),
+  z.object({ index: taskIndexSchema, usage: usageSchema }),
+]);
 
 /** A record's payload (msgpack); throws when msgpack cannot carry the result's value. */
 export function encodeTaskRecord(record: TaskStreamRecord): Buffer {
@@ -26,7 +35,7 @@ export function decodeTaskRecord(payload: Uint8Array, stream: string): TaskStrea
     throw new RunFolderError(stream, `${stream} holds a record that is not msgpack (${payload.length} bytes): ${(error as Error).message}`, { cause: error });
   }
   const parsed = recordSchema.safeParse(value);
-  if (!parsed.success) throw new RunFolderError(stream, `${stream} holds a record that is not a task's state or result: ${parsed.error.issues[0]?.message ?? "unknown shape"}`);
+  if (!parsed.success) throw new RunFolderError(stream, `${stream} holds a record that is not a task's state, result or usage: ${parsed.error.issues[0]?.message ?? "unknown shape"}`);
   return parsed.data as TaskStreamRecord;
 }
 
@@ -71,8 +80,8 @@ export function decodeLogChunk(payload: Uint8Array, stream: string): { index: nu
 /** A task record's fields read in place by peekTaskRecord (one object, reused). */
 export interface PeekedTaskRecord {
   index: number;
-  /** A state record, or a result record whose task completed (`ok: true`). */
-  kind: "state" | "ok";
+  /** A state record, a result record whose task completed (`ok: true`), or a usage record without GPUs. */
+  kind: "state" | "ok" | "usage";
   /** State records: the state. */
   state: StateFile["state"];
   /** State records: `at`; ok results: `startedAt`. */
@@ -85,6 +94,11 @@ export interface PeekedTaskRecord {
   pid: number;
   host: string;
   jobId: string;
+  /** Usage records: CPU ms, peak memory KiB (NaN when absent), samples and slot (-1 when absent). */
+  cpuMs: number;
+  memKb: number;
+  memSamples: number;
+  slot: number;
 }
 
 const STATES: readonly StateFile["state"][] = ["RUNNING", "COMPLETED", "FAILED", "REQUEUED"];
@@ -105,8 +119,8 @@ function stringOf(key: "host" | "jobId"): string {
 }
 
 /**
- * Reads a state record, or the result record of a task that completed,
- * from `payload[start, end)` into `out` without decoding it whole (a
+ * Reads a state record, the result record of a task that completed, or a
+ * usage record without GPUs (as a worker writes it), from `payload[start, end)` into `out` without decoding it whole (a
  * result's value is passed over). False for any other record (a failed
  * task's result, a shape it does not know): decode that one with
  * decodeTaskRecord, which also says what is wrong with it. What it accepts,
@@ -133,6 +147,11 @@ const K_OK = keyBytes("ok");
 const K_VALUE = keyBytes("value");
 const K_STARTED = keyBytes("startedAt");
 const K_ENDED = keyBytes("endedAt");
+const K_USAGE = keyBytes("usage");
+const K_CPU = keyBytes("cpuMs");
+const K_MEM = keyBytes("memKb");
+const K_SAMPLES = keyBytes("memSamples");
+const K_SLOT = keyBytes("slot");
 const STATE_BYTES = STATES.map(keyBytes);
 /** Where the fast path is in the record it reads. */
 let at = 0;
@@ -261,6 +280,32 @@ function peekAsWritten(b: Uint8Array, start: number, end: number, out: PeekedTas
     out.jobId = jobId;
     out.at = startedAt;
     out.endedAt = endedAt;
+  } else if (is(b, end, K_USAGE)) {
+    // { cpuMs, memKb?, memSamples, slot? }, in that order.
+    let n = 2;
+    while (n <= 4 && !mapOf(b, end, n)) n++;
+    if (n > 4 || !is(b, end, K_CPU)) return false;
+    const cpuMs = numberAt(b, end);
+    if (!(cpuMs >= 0)) return false;
+    let memKb = Number.NaN;
+    if (is(b, end, K_MEM)) {
+      memKb = numberAt(b, end);
+      if (!(memKb >= 0)) return false;
+    }
+    if (!is(b, end, K_SAMPLES)) return false;
+    const memSamples = numberAt(b, end);
+    if (!(memSamples >= 0 && Number.isSafeInteger(memSamples))) return false;
+    let slot = -1;
+    if (is(b, end, K_SLOT)) {
+      slot = numberAt(b, end);
+      if (!(slot >= 0 && Number.isSafeInteger(slot))) return false;
+    }
+    if (at !== end || n !== 2 + (Number.isNaN(memKb) ? 0 : 1) + (slot < 0 ? 0 : 1)) return false;
+    out.kind = "usage";
+    out.cpuMs = cpuMs;
+    out.memKb = memKb;
+    out.memSamples = memSamples;
+    out.slot = slot;
   } else return false;
   out.index = index;
   return true;
@@ -284,10 +329,45 @@ function peekAnyOrder(payload: Uint8Array, start: number, end: number, out: Peek
     } else if (c.strIs("result")) {
       body = 1;
       if (!peekBody(c, "ok", out)) return false;
+    } else if (c.strIs("usage")) {
+      body = 2;
+      if (!peekUsage(c, out)) return false;
     } else return false;
   }
   if (index < 0 || body < 0 || c.at !== end) return false;
   out.index = index;
+  return true;
+}
+
+/** A usage map without GPUs, as peekTaskRecord reads it; every field checked as the schema would. */
+function peekUsage(c: MsgpackCursor, out: PeekedTaskRecord): boolean {
+  const n = c.mapLength();
+  if (n < 0) return false;
+  let cpuMs = Number.NaN;
+  let memSamples = Number.NaN;
+  out.memKb = Number.NaN;
+  out.slot = -1;
+  for (let k = 0; k < n; k++) {
+    if (!c.str()) return false;
+    if (c.strIs("cpuMs")) {
+      cpuMs = c.number();
+      if (!(cpuMs >= 0 && cpuMs < Number.POSITIVE_INFINITY)) return false;
+    } else if (c.strIs("memKb")) {
+      out.memKb = c.number();
+      if (!(out.memKb >= 0 && out.memKb < Number.POSITIVE_INFINITY)) return false;
+    } else if (c.strIs("memSamples")) {
+      memSamples = c.number();
+      if (!(memSamples >= 0 && Number.isSafeInteger(memSamples))) return false;
+    } else if (c.strIs("slot")) {
+      out.slot = c.number();
+      if (!(out.slot >= 0 && Number.isSafeInteger(out.slot))) return false;
+    } else if (c.strIs("gpu")) return false;
+    else if (!c.skip()) return false;
+  }
+  if (Number.isNaN(cpuMs) || Number.isNaN(memSamples)) return false;
+  out.kind = "usage";
+  out.cpuMs = cpuMs;
+  out.memSamples = memSamples;
   return true;
 }
 

@@ -1,4 +1,6 @@
 import { JOB_STATES, type JobState } from "../base/job-state.js";
+import type { TaskRequest } from "../protocol/records.js";
+import { UsageCounter, type UsageTotals } from "./usage-totals.js";
 
 /** One task as the reports show it: its latest run. */
 export interface TaskView {
@@ -16,6 +18,11 @@ export interface TaskView {
   /** ms since epoch. */
   readonly startedAt?: number;
   readonly endedAt?: number;
+  /** What it used, when it ended and was measured: CPU seconds, CPU efficiency (of the CPUs it asked for), peak MiB, and its slot when packed. */
+  readonly cpuSeconds?: number;
+  readonly cpuEfficiency?: number;
+  readonly memPeakMb?: number;
+  readonly slot?: number;
 }
 
 /** One submission's counts. */
@@ -32,6 +39,8 @@ export interface SubmissionSummary {
   readonly failed: number;
   /** Estimated ms until every task ended, from completed task durations; undefined without one. */
   readonly etaMs: number | undefined;
+  /** What its measured tasks used; undefined when none was measured. */
+  readonly usage: UsageTotals | undefined;
 }
 
 /** The exit code of `status` and `watch`, from the submissions' counts: 3 while any task is pending or running, else 1 if any failed, else 0. */
@@ -47,19 +56,26 @@ interface Counts {
   readonly states: Partial<Record<JobState, number>>;
   durations: number;
   durationSum: number;
+  usage: UsageCounter | undefined;
 }
 
 /** Counts tasks per submission as they are added: summarize, without a view object per task. */
 export class SummaryCounter {
   readonly #groups = new Map<string, Counts>();
 
-  /** Adds one task. */
-  add(submission: string, state: JobState, rerun: boolean, startedAt: number | undefined, endedAt: number | undefined): void {
+  #group(submission: string): Counts {
     let g = this.#groups.get(submission);
     if (!g) {
-      g = { tasks: 0, reruns: 0, states: {}, durations: 0, durationSum: 0 };
+      g = { tasks: 0, reruns: 0, states: {}, durations: 0, durationSum: 0, usage: undefined };
       this.#groups.set(submission, g);
     }
+    return g;
+  }
+
+  /** Adds one task; `cpuMs` and `memKb` (NaN when unknown) are what it used, when it was measured. */
+  add(submission: string, state: JobState, rerun: boolean, startedAt: number | undefined, endedAt: number | undefined, cpuMs = Number.NaN, memKb = Number.NaN, request?: TaskRequest): void {
+    const g = this.#group(submission);
+    if (!Number.isNaN(cpuMs) && startedAt !== undefined && endedAt !== undefined) this.usage(submission, request).add(endedAt - startedAt, cpuMs, memKb);
     g.tasks++;
     if (rerun) g.reruns++;
     g.states[state] = (g.states[state] ?? 0) + 1;
@@ -72,15 +88,18 @@ export class SummaryCounter {
   /** Adds `count` tasks that completed, whose durations (end minus start) add up to `durationSum`. */
   addCompleted(submission: string, count: number, durationSum: number): void {
     if (count === 0) return;
-    let g = this.#groups.get(submission);
-    if (!g) {
-      g = { tasks: 0, reruns: 0, states: {}, durations: 0, durationSum: 0 };
-      this.#groups.set(submission, g);
-    }
+    const g = this.#group(submission);
     g.tasks += count;
     g.states.COMPLETED = (g.states.COMPLETED ?? 0) + count;
     g.durations += count;
     g.durationSum += durationSum;
+  }
+
+  /** The submission's usage counter, made with what one of its tasks asked for: tasks counted elsewhere add their figures to it. */
+  usage(submission: string, request: TaskRequest | undefined): UsageCounter {
+    const g = this.#group(submission);
+    g.usage ??= new UsageCounter(request);
+    return g.usage;
   }
 
   /**
@@ -96,16 +115,58 @@ export class SummaryCounter {
       const mean = g.durations ? g.durationSum / g.durations : undefined;
       const left = running + pending;
       const etaMs = left === 0 ? 0 : mean === undefined ? undefined : Math.ceil(left / Math.max(running, 1)) * mean;
-      return { id, tasks: g.tasks, states: { ...g.states }, reruns: g.reruns, done, running, pending, failed: done - (g.states.COMPLETED ?? 0), etaMs };
+      const usage = g.usage?.measured ? g.usage.totals() : undefined;
+      return { id, tasks: g.tasks, states: { ...g.states }, reruns: g.reruns, done, running, pending, failed: done - (g.states.COMPLETED ?? 0), etaMs, usage };
     });
   }
 }
 
-/** Counts per submission (SummaryCounter.summaries) of these tasks. */
-export function summarize(tasks: readonly TaskView[]): SubmissionSummary[] {
+/** Counts per submission (SummaryCounter.summaries) of these tasks; `requests`: what one task of each submission asked for. */
+export function summarize(tasks: readonly TaskView[], requests?: ReadonlyMap<string, TaskRequest>): SubmissionSummary[] {
   const counter = new SummaryCounter();
-  for (const t of tasks) counter.add(t.submission, t.state, t.rerun, t.startedAt, t.endedAt);
+  for (const t of tasks) {
+    const cpuMs = t.cpuSeconds === undefined ? Number.NaN : t.cpuSeconds * 1000;
+    const memKb = t.memPeakMb === undefined ? Number.NaN : t.memPeakMb * 1024;
+    counter.add(t.submission, t.state, t.rerun, t.startedAt, t.endedAt, cpuMs, memKb, requests?.get(t.submission));
+  }
   return counter.summaries();
+}
+
+/** Memory as people read it: 85 MiB, 12.5 GiB. */
+export function formatMb(mb: number): string {
+  return mb >= 10 * 1024 ? `${(mb / 1024).toFixed(1)} GiB` : `${Math.round(mb)} MiB`;
+}
+
+/** A share as a percentage: 73%. */
+const percent = (x: number | undefined) => (x === undefined ? "" : `${Math.round(x * 100)}%`);
+
+/**
+ * The usage table under `status`: per submission, the tasks measured, CPU
+ * time used against the CPU time they held (wall × CPUs asked for), and
+ * the largest peak memory against the `mem` one task asked for, as seff
+ * counts efficiency. Empty when no task was measured.
+ */
+export function usageTable(summaries: readonly SubmissionSummary[], style: Style): string {
+  const measured = summaries.filter((s) => s.usage);
+  if (measured.length === 0) return "";
+  const gpus = measured.some((s) => s.usage!.heldGpuSeconds > 0);
+  const head = ["SUBMISSION", "MEASURED", "CPU USED", "CPU HELD", "CPU EFF", "MEM PEAK", "MEM MEAN", "MEM ASKED", "MEM EFF", "LONGEST", ...(gpus ? ["GPU HELD"] : [])];
+  const rows = measured.map(({ id, usage: u }) => [
+    id,
+    String(u!.measured),
+    formatElapsed(u!.cpuSeconds * 1000),
+    formatElapsed(u!.heldCpuSeconds * 1000),
+    percent(u!.cpuEfficiency),
+    u!.memPeakMb === undefined ? "" : formatMb(u!.memPeakMb),
+    u!.memMeanPeakMb === undefined ? "" : formatMb(u!.memMeanPeakMb),
+    u!.requested?.memMb === undefined ? "" : formatMb(u!.requested.memMb),
+    percent(u!.memEfficiency),
+    formatElapsed(u!.maxWallSeconds * 1000),
+    ...(gpus ? [formatElapsed(u!.heldGpuSeconds * 1000)] : []),
+  ]);
+  const low = (x: number | undefined, under: number) => (x !== undefined && x < under ? "33" : undefined);
+  const colors = [[], ...measured.map(({ usage: u }) => [undefined, undefined, undefined, undefined, low(u!.cpuEfficiency, 0.5), undefined, undefined, undefined, low(u!.memEfficiency, 0.25)])];
+  return table([head, ...rows], style, colors);
 }
 
 /** A duration as people read it: 45s, 3m 05s, 2h 10m. */
@@ -171,10 +232,12 @@ export function statusTable(summaries: readonly SubmissionSummary[], style: Styl
 
 /** The `status --tasks` table: one row per task. */
 export function tasksTable(tasks: readonly TaskView[], style: Style, now = Date.now()): string {
-  const head = ["INDEX", "SUBMISSION", "TASK", "ID", "STATE", "HOST", "ELAPSED"];
+  const measured = tasks.some((t) => t.cpuSeconds !== undefined);
+  const head = ["INDEX", "SUBMISSION", "TASK", "ID", "STATE", "HOST", "ELAPSED", ...(measured ? ["CPU", "CPU EFF", "MEM PEAK"] : [])];
   const rows = tasks.map((t) => {
     const elapsed = t.startedAt === undefined ? "" : formatElapsed((t.endedAt ?? now) - t.startedAt);
-    return [String(t.index), t.submission, String(t.task), t.id, t.rerun ? `${t.state} (rerun)` : t.state, t.host ?? "", elapsed];
+    const usage = measured ? [t.cpuSeconds === undefined ? "" : `${t.cpuSeconds.toFixed(2)}s`, percent(t.cpuEfficiency), t.memPeakMb === undefined ? "" : formatMb(t.memPeakMb)] : [];
+    return [String(t.index), t.submission, String(t.task), t.id, t.rerun ? `${t.state} (rerun)` : t.state, t.host ?? "", elapsed, ...usage];
   });
   const colors = [[], ...tasks.map((t) => [undefined, undefined, undefined, undefined, stateColor(t.state)])];
   return table([head, ...rows], style, colors);

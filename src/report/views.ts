@@ -1,7 +1,8 @@
 import { basename } from "node:path";
 import { inChunks } from "../base/in-chunks.js";
 import { isTerminal } from "../base/job-state.js";
-import { runOf, type Job } from "../core/job.js";
+import { runOf, type Job, type TaskRun } from "../core/job.js";
+import type { TaskRequest, UsageRecord } from "../protocol/records.js";
 import { originOf, originSourceOf, rootIndex, type OriginSource } from "../engine/origin.js";
 import { followedRecords } from "../engine/task-records.js";
 import type { RunPart } from "../engine/run-part.js";
@@ -24,10 +25,42 @@ export function viewer(): (job: Job<unknown>, index: number) => TaskView {
     const ran = runOf(job);
     const task = source ? rootIndex(source, job) : job.taskIndex;
     const rerun = source?.rerun !== undefined;
-    return ran
-      ? { index, submission, task, id: job.id, state: job.state, rerun, host: ran.host, startedAt: ran.startedAt, endedAt: ran.endedAt }
-      : { index, submission, task, id: job.id, state: job.state, rerun };
+    if (!ran) return { index, submission, task, id: job.id, state: job.state, rerun };
+    const view = { index, submission, task, id: job.id, state: job.state, rerun, host: ran.host, startedAt: ran.startedAt, endedAt: ran.endedAt };
+    const usage = usageOf(job, ran);
+    if (!usage) return view;
+    const wall = (ran.endedAt - ran.startedAt) / 1000;
+    const cpuSeconds = usage.cpuMs / 1000;
+    return {
+      ...view,
+      cpuSeconds,
+      ...(wall > 0 ? { cpuEfficiency: cpuSeconds / (wall * (source?.request?.cpus ?? 1)) } : {}),
+      ...(usage.memKb !== undefined ? { memPeakMb: usage.memKb / 1024 } : {}),
+      ...(usage.slot !== undefined ? { slot: usage.slot } : {}),
+    };
   };
+}
+
+/** What an ended job used: in its result, or (packed) its worker's usage record, as the watcher last read the stream. */
+export function usageOf(job: Job<unknown>, ran: TaskRun | undefined = runOf(job)): UsageRecord | undefined {
+  if (!ran) return undefined;
+  if (ran.usage) return ran.usage;
+  const source = originSourceOf(job);
+  return source ? followedRecords(source.transport, source.folder)?.usage(job.taskIndex) : undefined;
+}
+
+/** What one task of each submission asked for, by the name the reports give it. */
+export function requestsOf(jobs: readonly Job<unknown>[]): Map<string, TaskRequest> {
+  const submissionOf = submissionNames();
+  const out = new Map<string, TaskRequest>();
+  let last: OriginSource | undefined;
+  for (const job of jobs) {
+    const source = originSourceOf(job);
+    if (source === last || !source?.request) continue;
+    last = source;
+    out.set(submissionOf(source), source.request);
+  }
+  return out;
 }
 
 /** The submission a job belongs to, as the reports name it: its original folder's name, once per submission. */
@@ -51,7 +84,8 @@ export function summaryOf(jobs: readonly Job<unknown>[]): SubmissionSummary[] {
   for (const job of jobs) {
     const source = originSourceOf(job);
     const ran = runOf(job);
-    counter.add(submissionOf(source), job.state, source?.rerun !== undefined, ran?.startedAt, ran?.endedAt);
+    const usage = usageOf(job, ran);
+    counter.add(submissionOf(source), job.state, source?.rerun !== undefined, ran?.startedAt, ran?.endedAt, usage?.cpuMs, usage?.memKb, source?.request);
   }
   return counter.summaries();
 }
@@ -63,19 +97,25 @@ export function summaryOf(jobs: readonly Job<unknown>[]): SubmissionSummary[] {
  */
 export function summaryOfParts(parts: readonly RunPart[]): SubmissionSummary[] {
   const counter = new SummaryCounter();
-  for (const { submission, jobs, streamed } of parts) {
+  for (const { submission, jobs, streamed, request } of parts) {
     for (const job of jobs) {
       const ran = runOf(job);
-      counter.add(submission, job.state, false, ran?.startedAt, ran?.endedAt);
+      const usage = usageOf(job, ran);
+      counter.add(submission, job.state, false, ran?.startedAt, ran?.endedAt, usage?.cpuMs, usage?.memKb, request);
     }
     if (!streamed) continue;
     const { settled, records } = streamed;
     let count = 0;
     let durationSum = 0;
+    let usage: ReturnType<typeof counter.usage> | undefined;
     for (let i = 0; i < settled.length; i++) {
       if (settled[i] === 0) continue;
       count++;
-      durationSum += records.resultEndedAt(i) - records.resultStartedAt(i);
+      const wall = records.resultEndedAt(i) - records.resultStartedAt(i);
+      durationSum += wall;
+      if (!records.hasUsage(i)) continue;
+      usage ??= counter.usage(submission, request);
+      usage.add(wall, records.usageCpuMs(i), records.usageMemKb(i));
     }
     counter.addCompleted(submission, count, durationSum);
   }

@@ -78,7 +78,7 @@ export async function loadRun(folder: string, transport: Transport): Promise<Run
     const runFolder = new RunFolder(dir);
     const submission = basename(dir);
     if (!manifest.workers || manifest.exitMarkers || manifest.jobId === null) {
-      parts.push({ submission, taskCount: manifest.taskCount, jobs: reload.jobs(runFolder, manifest), streamed: undefined });
+      parts.push({ submission, taskCount: manifest.taskCount, jobs: reload.jobs(runFolder, manifest), streamed: undefined, request: manifest.request });
       continue;
     }
     const records = taskRecords(transport, runFolder);
@@ -95,7 +95,7 @@ export async function loadRun(folder: string, transport: Transport): Promise<Run
       return done;
     });
     // A scheduler that makes every future anyway: no task is read from the streams.
-    parts.push({ submission, taskCount: manifest.taskCount, jobs, streamed: jobs.length < manifest.taskCount ? { settled, records } : undefined });
+    parts.push({ submission, taskCount: manifest.taskCount, jobs, streamed: jobs.length < manifest.taskCount ? { settled, records } : undefined, request: manifest.request });
   }
   return parts;
 }

@@ -5,11 +5,24 @@ import { setOrigin } from "../engine/origin.js";
 import { hostname } from "node:os";
 import { packr } from "../protocol/codec.js";
 import { blockClaimName, blockOf } from "../protocol/blocks.js";
-import { decodeAttempt, decodeResult, type AfterFile, type AttemptFile, type ClaimFile, type Manifest, type ResultFile } from "../protocol/records.js";
+import {
+  decodeAttempt,
+  decodeManifest,
+  decodeResult,
+  type AfterFile,
+  type AttemptFile,
+  type ClaimFile,
+  type Manifest,
+  type ResultFile,
+  type TaskRequest,
+  type UsageRecord,
+} from "../protocol/records.js";
+import { taskRecords } from "../engine/task-records.js";
 import { posix } from "node:path";
 import { RunFolder } from "../protocol/run-folder.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
 import type { Scheduler } from "./scheduler.js";
+import type { SacctUsage } from "./parse.js";
 import { WorkerPool } from "./pool.js";
 import type { Watcher } from "../engine/watcher.js";
 import { readTaskLog } from "../engine/task-logs.js";
@@ -201,6 +214,50 @@ export class SlurmBackend implements JobBackend {
     };
     return Promise.all(Array.from({ length: ranks - 1 }, (_, k) => read(k + 1)));
   }
+  /** A packed task's usage record, from its worker's stream: it follows the result, within a flush or two. */
+  async readUsage(job: Job<unknown>): Promise<UsageRecord | undefined> {
+    const pool = placementOf(job)?.pool;
+    if (!pool) return undefined;
+    const records = taskRecords(this.transport, pool.folder);
+    for (let tries = 0; tries < 4; tries++) {
+      const usage = records.usage(job.taskIndex);
+      if (usage) return usage;
+      if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 250));
+      await records.refresh();
+    }
+    return records.usage(job.taskIndex);
+  }
+
+  readonly #requests = new WeakMap<RunFolder, Promise<TaskRequest | undefined>>();
+  /** sacct's figures by array (or job) id, and when they were read: one call serves every element of an array. */
+  readonly #accounted = new Map<string, { at: number; usage: Promise<Map<string, SacctUsage> | undefined> }>();
+
+  /** What sacct says the element of a task with one of its own used (read again, at most every 10 s, for an element it did not list yet). */
+  async readAccounting(job: Job<unknown>): Promise<SacctUsage | undefined> {
+    const placement = placementOf(job);
+    if (!placement || placement.pool) return undefined;
+    const { jobId } = placement;
+    let cached = this.#accounted.get(jobId);
+    if (cached && !(await cached.usage)?.has(job.id) && Date.now() - cached.at > 10_000) cached = undefined;
+    if (!cached) {
+      cached = { at: Date.now(), usage: this.scheduler.usage([jobId]) };
+      this.#accounted.set(jobId, cached);
+    }
+    return (await cached.usage)?.get(job.id);
+  }
+
+  /** What one task of the job's submission asked for, from its manifest (read once per submission). */
+  readRequest(job: Job<unknown>): Promise<TaskRequest | undefined> {
+    const folder = folderOf(job);
+    if (!folder) return Promise.resolve(undefined);
+    let request = this.#requests.get(folder);
+    if (!request) {
+      request = this.transport.readFile(folder.manifest).then((bytes) => decodeManifest(String(bytes), folder.manifest).request);
+      this.#requests.set(folder, request);
+    }
+    return request;
+  }
+
   readText(path: string): Promise<string> {
     return this.#readBytes(path).then(String);
   }
@@ -228,7 +285,13 @@ export class SlurmBackend implements JobBackend {
 export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Manifest & { jobId: string }, settled?: (index: number) => boolean): Job<unknown>[] {
   const jobs = manifest.workers ? pooledJobs(backend, folder, manifest, settled) : arrayJobs(backend, folder, manifest);
   const { rerun } = manifest;
-  const source = { kind: "slurm", folder, transport: backend.transport, ...(rerun ? { rerun: { dir: posix.join(posix.dirname(folder.dir), rerun.of), tasks: rerun.tasks } } : {}) };
+  const source = {
+    kind: "slurm",
+    folder,
+    transport: backend.transport,
+    request: manifest.request,
+    ...(rerun ? { rerun: { dir: posix.join(posix.dirname(folder.dir), rerun.of), tasks: rerun.tasks } } : {}),
+  };
   setOrigin(source);
   return jobs;
 }

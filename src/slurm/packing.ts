@@ -132,3 +132,15 @@ export function autoPacking(tasks: number, p: SlurmParameters, limits: ClusterLi
   if (biggest < 1) return undefined;
   return { workers, slots: Math.min(Math.ceil(concurrent / workers), biggest) };
 }
+
+/**
+ * The most one task may ask for on these partitions (a comma list; the
+ * default partition when undefined): the shortest MaxTime among them, and the
+ * memory of their largest node; each undefined where the cluster does not say.
+ */
+export function requestCaps(partition: string | undefined, limits: ClusterLimits): { maxTimeSeconds: number | undefined; maxMemMb: number | undefined } {
+  const listed = partition?.split(",").map((p) => p.trim()) ?? [...(limits.maxTimes?.keys() ?? [])].filter((p) => limits.nodes.some((n) => n.inDefaultPartition && n.partitions.includes(p)));
+  const times = listed.map((p) => limits.maxTimes?.get(p)).filter((t): t is number => t !== undefined);
+  const memories = partitionNodes(limits.nodes, partition).flatMap((n) => (n.memoryMb === undefined ? [] : [n.memoryMb]));
+  return { maxTimeSeconds: times.length ? Math.min(...times) : undefined, maxMemMb: memories.length ? Math.max(...memories) : undefined };
+}

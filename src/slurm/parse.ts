@@ -38,6 +38,55 @@ export function parseQueueLines(stdout: string): QueueEntry[] {
   return out;
 }
 
+/** What Slurm's accounting says one job (an array element, or a job of its own) used. */
+export interface SacctUsage {
+  /** Elapsed, seconds. */
+  readonly elapsedSeconds: number;
+  /** TotalCPU (user + system of every step), seconds. */
+  readonly cpuSeconds: number;
+  /** The largest MaxRSS of its steps, MiB; undefined when no step shows one (a job shorter than the gatherer's interval). */
+  readonly maxRssMb: number | undefined;
+}
+
+/** A sacct time: `[D-][HH:]MM:SS[.mmm]`, in seconds; undefined for anything else. */
+export function parseSacctSeconds(text: string): number | undefined {
+  const m = /^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$/.exec(text.trim());
+  if (!m) return undefined;
+  return Number(m[1] ?? 0) * 86_400 + Number(m[2] ?? 0) * 3600 + Number(m[3]) * 60 + Number(m[4]);
+}
+
+/** A sacct memory figure (`138792K`, `1.5G`, `0`) in MiB; undefined when empty. */
+export function parseSacctMb(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)([KMGTP]?)$/.exec(text.trim());
+  if (!m) return undefined;
+  const power = { "": -2, K: -1, M: 0, G: 1, T: 2, P: 3 }[m[2] as "" | "K" | "M" | "G" | "T" | "P"];
+  return Number(m[1]) * 1024 ** power;
+}
+
+/**
+ * Parses `sacct -n -P -o JobID,Elapsed,TotalCPU,MaxRSS` (steps included):
+ * per job (`A` or `A_i`), its Elapsed and TotalCPU from its own line, and
+ * the largest MaxRSS of its steps (`A_i.batch`, `A_i.0`, ...).
+ */
+export function parseSacctUsage(stdout: string): Map<string, SacctUsage> {
+  const jobs = new Map<string, { elapsedSeconds: number; cpuSeconds: number; maxRssMb: number | undefined }>();
+  const rss = new Map<string, number>();
+  for (const line of stdout.split("\n")) {
+    const [id, elapsed, cpu, maxRss] = line.split("|");
+    if (!id || maxRss === undefined) continue;
+    const dot = id.indexOf(".");
+    const job = dot < 0 ? id.trim() : id.slice(0, dot).trim();
+    const mb = parseSacctMb(maxRss);
+    if (mb !== undefined) rss.set(job, Math.max(rss.get(job) ?? 0, mb));
+    if (dot >= 0) continue;
+    const elapsedSeconds = parseSacctSeconds(elapsed ?? "");
+    const cpuSeconds = parseSacctSeconds(cpu ?? "");
+    if (elapsedSeconds !== undefined && cpuSeconds !== undefined) jobs.set(job, { elapsedSeconds, cpuSeconds, maxRssMb: undefined });
+  }
+  for (const [job, usage] of jobs) usage.maxRssMb = rss.get(job);
+  return jobs;
+}
+
 /** Parses `sbatch --parsable` output: "123" or "123;cluster". */
 export function parseSbatchOutput(stdout: string): string | undefined {
   const m = /^(\d+)(?:;\S+)?$/m.exec(stdout.trim());

@@ -1,10 +1,10 @@
 import { basename } from "node:path";
 import { ParameterError } from "../base/errors.js";
-import { MANIFEST_VERSION, type Manifest, type WorkersRecord } from "../protocol/records.js";
+import { MANIFEST_VERSION, type Manifest, type TaskRequest, type WorkersRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { encodeRunnerArgs, RUNNER_DEFAULTS } from "../protocol/runner-args.js";
 import { isSetupStep } from "../setup/index.js";
-import { ranksPerJob, scaleForSlots, toSbatchOptions, type SlurmParameters } from "./parameters.js";
+import { gpusPerTask, ranksPerJob, scaleForSlots, toSbatchOptions, type SlurmParameters } from "./parameters.js";
 import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../protocol/worker-memory.js";
 import { DEFAULT_PARTITION } from "./parse.js";
 import type { ClusterLimits } from "./scheduler.js";
@@ -180,6 +180,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     ranks,
     ...(exitMarkers ? { exitMarkers } : {}),
     ...(workers ? { workers } : packed ? { tasksPerElement: 1 } : {}),
+    request: taskRequest(parameters, limits),
   };
   const dirs = [
     folder.logsDir,
@@ -189,6 +190,19 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     ...(workers ? [folder.streamsDir, folder.claimsDir, folder.cancelsDir, folder.releasesDir, folder.wantsDir, folder.roundsDir] : []),
   ];
   return { perElement: workers ? undefined : 1, packed, dirs, scripts, ...(topUp ? { topUp } : {}), manifest };
+}
+
+/** What one task asks for, for the manifest: its CPUs, memory (given, or the cluster's default), time, GPUs and partition. */
+export function taskRequest(parameters: SlurmParameters, limits: ClusterLimits | undefined): TaskRequest {
+  const memMb = taskMemoryMb(parameters, limits);
+  const gpus = gpusPerTask(parameters);
+  return {
+    cpus: parameters.cpusPerTask ?? 1,
+    ...(memMb !== undefined ? { memMb } : {}),
+    ...(parameters.time !== undefined ? { timeSeconds: parameters.time } : {}),
+    ...(gpus > 0 ? { gpus } : {}),
+    ...(parameters.partition !== undefined ? { partition: parameters.partition } : {}),
+  };
 }
 
 /**

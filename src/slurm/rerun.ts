@@ -24,6 +24,12 @@ export interface RerunOptions {
   readonly only?: "failed" | readonly JobState[];
   /** Parameters that replace those the tasks were submitted with, merged as `update()` does (`{ mem: "16G" }`). */
   readonly parameters?: SlurmParametersInput;
+  /**
+   * Parameters for one job, merged over `parameters` (`rerun --right-size`
+   * gives a job that ran out of memory more `mem`). Jobs of one submission
+   * with different ones are rerun as separate submissions, all or nothing.
+   */
+  readonly parametersOf?: (job: Job<unknown>) => SlurmParametersInput | undefined;
 }
 
 /** The jobs `only` chooses; every problem with the options or the jobs is a ParameterError. */
@@ -76,16 +82,22 @@ export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = 
   if (typeof options !== "object" || options === null) throw new ParameterError("rerun", [`Expected options to be an object, got \`${String(options)}\``]);
   if (options.parameters !== undefined) parseParameters(options.parameters); // bad overrides fail even when no job is chosen
   const chosen = dedupe(choose(jobs, options.only));
-  const groups = new Map<string, { origin: JobOrigin; jobs: Job<R>[] }>();
+  const groups = new Map<string, { origin: JobOrigin; jobs: Job<R>[]; own: SlurmParametersInput | undefined }>();
   for (const job of chosen) {
     const origin = originOf(job as Job<unknown>);
     if (origin?.kind !== "slurm") throw new ParameterError("rerun", [`Expected Slurm job futures (from SlurmExecutor or loadJobs); ${job.id} is not one, and local jobs cannot be rerun`]);
-    const group = groups.get(origin.folder.dir) ?? { origin, jobs: [] };
+    const own = options.parametersOf?.(job as Job<unknown>);
+    const key = `${origin.folder.dir}\0${own === undefined ? "" : JSON.stringify(own)}`;
+    const group = groups.get(key) ?? { origin, jobs: [], own };
     group.jobs.push(job);
-    groups.set(origin.folder.dir, group);
+    groups.set(key, group);
   }
   const launches: Array<{ launch: Launch; jobs: Job<R>[] }> = [];
-  for (const { origin, jobs: group } of groups.values()) launches.push({ launch: await prepare(origin, group, options.parameters), jobs: group });
+  for (const { origin, jobs: group, own } of groups.values()) {
+    const overrides = own === undefined ? options.parameters : options.parameters === undefined ? own : mergeParameters(options.parameters, own);
+    if (own !== undefined) parseParameters(overrides!);
+    launches.push({ launch: await prepare(origin, group, overrides), jobs: group });
+  }
   const made = new Map<Job<R>, Job<R>>();
   const launched: Array<{ launch: Launch; manifest: Manifest & { jobId: string } }> = [];
   for (const { launch: l, jobs: group } of launches) {

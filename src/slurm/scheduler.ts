@@ -5,6 +5,8 @@ import {
   parsePartitionMemory,
   parseUsesPss,
   parseQueueLines,
+  parseSacctUsage,
+  type SacctUsage,
   parseSbatchOutput,
   parseSinfoNodes,
   SINFO_NODE_FORMAT,
@@ -159,6 +161,24 @@ export class Scheduler {
       return undefined;
     }
     return parseQueueLines(result.stdout);
+  }
+
+  /**
+   * What Slurm's accounting says the given jobs (or whole arrays) used, per
+   * job id (`A_i` for elements); undefined when accounting is disabled or
+   * sacct fails (as `accounting` treats those).
+   */
+  async usage(jobIds: readonly string[]): Promise<Map<string, SacctUsage> | undefined> {
+    if (jobIds.length === 0 || !this.accountingWorks || Date.now() < this.#sacctRetryAt) return undefined;
+    const argv = ["-n", "-P", "-j", jobIds.join(","), "-o", "JobID,Elapsed,TotalCPU,MaxRSS"];
+    this.calls.sacct++;
+    const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
+    if (result?.exitCode !== 0) {
+      if (result && /accounting storage is disabled/i.test(result.stderr + result.stdout)) this.accountingWorks = false;
+      else this.#sacctRetryAt = Date.now() + 60_000;
+      return undefined;
+    }
+    return parseSacctUsage(result.stdout);
   }
 
   /**

@@ -19,8 +19,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { command, LocalTransport, OpenSshTransport, SlurmExecutor, type SchedulerCallCounts, type Transport } from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
-import { parseRecords } from "../../src/protocol/record-stream.js";
-import { decodeTaskRecord } from "../../src/protocol/task-stream.js";
+import { parseRecords, StreamWriter } from "../../src/protocol/record-stream.js";
+import { decodeTaskRecord, encodeTaskRecord } from "../../src/protocol/task-stream.js";
+import { OwnCpu } from "../../runner/usage.js";
 import { Claims } from "../../runner/claims.js";
 import { ownCgroupDir, sampleTrees } from "../../runner/memory.js";
 import { square } from "../fixtures/tasks.js";
@@ -214,6 +215,30 @@ if (many.n > 0) {
   Object.assign(many, JSON.parse(r.stdout.trim().split("\n").at(-1)!));
 }
 
+// The HTML report of the packed run: the file `slurmkit report` writes, and how long headless Chromium takes to draw it.
+const reported = { n: many.n, ms: NaN, bytes: NaN, renderMs: NaN, bars: NaN };
+if (many.n > 0 && many.folder) {
+  await execa("npm", ["run", "build"], { cwd: root });
+  const out = join(await mkdtemp(join(tmpdir(), "slurmkit-bench-report-")), "report.html");
+  const t0 = performance.now();
+  const r = await execa(process.execPath, [join(root, "dist/src/cli.js"), "report", many.folder, "-o", out], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`bench: slurmkit report exited ${r.exitCode}: ${r.stderr}`);
+  reported.ms = performance.now() - t0;
+  reported.bytes = (await stat(out)).size;
+  const browser = await execa("bash", [join(root, "test/browser/chromium.sh"), "path"], { reject: false });
+  if (browser.exitCode === 0) {
+    const { chromium } = await import("playwright-core");
+    const b = await chromium.launch({ executablePath: browser.stdout.trim(), args: ["--no-sandbox"] });
+    const page = await b.newPage({ viewport: { width: 1400, height: 1000 } });
+    const t1 = performance.now();
+    await page.goto(pathToFileURL(out).href);
+    await page.waitForFunction("window.slurmkitReport !== undefined && window.slurmkitReport.ready === true", undefined, { timeout: 120_000 });
+    reported.renderMs = performance.now() - t1;
+    reported.bars = (await page.evaluate("window.slurmkitReport.bars")) as number;
+    await b.close();
+  }
+}
+
 // The command line on the largest packed run folder, as a user runs it from the shell (a fresh process each time).
 const cliMs: Array<{ command: string; ms: number }> = [];
 if (largest) {
@@ -383,6 +408,30 @@ let sampleScope = "";
   sampleMs = (performance.now() - t0) / 200;
 }
 
+// What measuring usage adds to each packed function task: the slot reads its CPU time once (process.cpuUsage, and
+// /proc/self/stat only after a child started or ended), and the worker appends a usage record after the result
+// (flushed with it: the flush is not counted).
+let usageUs = NaN;
+{
+  const dir = await mkdtemp(join(tmpdir(), "slurmkit-bench-usage-"));
+  const writer = await StreamWriter.create(join(dir, "1_0.0.rec"), { groupCommitMs: false });
+  const cpu = new OwnCpu();
+  const n = 100_000;
+  let spent = 0;
+  for (let round = 0; round < n / 1000; round++) {
+    const t0 = performance.now();
+    for (let i = round * 1000; i < (round + 1) * 1000; i++) {
+      const ms = cpu.ms() ?? 0;
+      writer.append(encodeTaskRecord({ index: i, usage: { cpuMs: Math.round(ms % 1000), memKb: 45_000 + (i % 100), memSamples: 1, slot: i % 4 } }));
+    }
+    spent += performance.now() - t0;
+    await writer.flush();
+  }
+  await writer.close();
+  cpu.close();
+  usageUs = (spent * 1000) / n;
+}
+
 log("polls over ssh");
 // Over the system's ssh (the test sshd, through an alias): the round trips one poll costs, with 10 and with 200
 // jobs queued or running. Every Transport call is one command on the one multiplexed connection.
@@ -515,6 +564,16 @@ for (const w of workerMemory) {
 }
 console.log(`over the system's ssh (one multiplexed connection): one poll costs ${roundTrips.map((r) => `${r.perPoll} round trips (${r.pollMs.toFixed(0)} ms) with ${r.jobs} jobs`).join(", ")}`);
 console.log(`memory sample of a running task's process tree: ${sampleMs.toFixed(2)} ms (${sampleScope}), every 500 ms while tasks run`);
+console.log(
+  `usage per packed task (the slot's CPU time, the worker's usage record): ${usageUs.toFixed(1)} µs per task, ` +
+    `${Number.isNaN(many.runnerMsPerTask) ? "" : `${((usageUs / 1000 / many.runnerMsPerTask) * 100).toFixed(2)}% of the packed run's ${many.runnerMsPerTask.toFixed(2)} ms per task`}`,
+);
+if (!Number.isNaN(reported.ms)) {
+  console.log(
+    `HTML report of ${reported.n.toLocaleString("en")} packed tasks: slurmkit report ${(reported.ms / 1000).toFixed(1)} s, ${(reported.bytes / 2 ** 20).toFixed(1)} MiB; ` +
+      (Number.isNaN(reported.renderMs) ? "no headless Chromium to draw it" : `headless Chromium drew it (${reported.bars.toLocaleString("en")} bars) in ${(reported.renderMs / 1000).toFixed(1)} s`),
+  );
+}
 console.log(`claims: ${claimMs.toFixed(4)} ms per task, ${claimFiles} claim files (4 workers taking 10,000 tasks by blocks, exclusive creates on this machine's file system)`);
 console.log(
   `mapArray of 10,000 tasks: ${clientMs.toFixed(0)} ms client time (one spec file, ${executor.watcher.stats().calls.sbatch - c0.sbatch} sbatch call); RSS ${(rss / 2 ** 20).toFixed(0)} MiB (+${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB); one poll of the 10,000 futures: ${pollCalls} squeue call`,

@@ -46,6 +46,8 @@ for (let w = 0; w < workers; w++) {
   for (let i = w; i < n; i += workers) {
     batch.push(frameRecord(encodeTaskRecord({ index: i, state: { state: "RUNNING", host: "n1", jobId: worker, pid: 4242, at: at + i } })));
     batch.push(frameRecord(encodeTaskRecord({ index: i, result: { ok: true, value: i * i, host: "n1", jobId: worker, startedAt: at + i, endedAt: at + i + 1 } })));
+    // What the worker measured, after the result, as workers write it (manifest version 4).
+    batch.push(frameRecord(encodeTaskRecord({ index: i, usage: { cpuMs: (i % 7) * 10, memKb: 40_000 + (i % 1000), memSamples: 2, slot: 0 } })));
     if (batch.length >= 20_000) {
       await file.write(Buffer.concat(batch));
       batch = [];

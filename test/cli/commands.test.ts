@@ -42,24 +42,32 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
     needCluster(ctx);
     const plain = await cli(["status", folder]);
     expect(plain.exitCode).toBe(1);
-    const [head, row, ...rest] = plain.stdout.split("\n");
+    const [head, row, blank, usageHead, usageRow, ...rest] = plain.stdout.split("\n");
     expect(head!.split("\t")).toEqual(["SUBMISSION", "TASKS", "COMPLETED", "FAILED"]); // not a TTY: tab-separated, no colour
     expect(row!.split("\t").slice(1)).toEqual(["10", "7", "3"]);
+    // What the tasks used, against what they asked for: every task that ran was measured.
+    expect(blank).toBe("");
+    expect(usageHead!.split("\t")).toEqual(["SUBMISSION", "MEASURED", "CPU USED", "CPU HELD", "CPU EFF", "MEM PEAK", "MEM MEAN", "MEM ASKED", "MEM EFF", "LONGEST"]);
+    expect(usageRow!.split("\t")[1]).toBe("10");
     expect(rest).toEqual([]);
     expect(plain.stdout).not.toContain("\x1b[");
     const json = JSON.parse((await cli(["status", folder, "--json", "--tasks"])).stdout) as {
-      submissions: Array<{ tasks: number; states: Record<string, number> }>;
-      tasks: Array<{ index: number; state: string; host: string; startedAt: number; endedAt: number; id: string }>;
+      submissions: Array<{ tasks: number; states: Record<string, number>; usage: { measured: number; cpuSeconds: number; memPeakMb: number } }>;
+      tasks: Array<{ index: number; state: string; host: string; startedAt: number; endedAt: number; id: string; cpuSeconds: number; memPeakMb: number }>;
       exitCode: number;
     };
     expect(json.submissions).toHaveLength(1);
     expect(json.submissions[0]!.states).toEqual({ COMPLETED: 7, FAILED: 3 });
+    expect(json.submissions[0]!.usage.measured).toBe(10);
+    expect(json.submissions[0]!.usage.memPeakMb).toBeGreaterThan(20);
     expect(json.exitCode).toBe(1);
     expect(json.tasks.map((t) => t.state)).toEqual(jobs.map((j) => j.state));
     expect(json.tasks.map((t) => t.id)).toEqual(jobs.map((j) => j.id));
     for (const t of json.tasks) {
       expect(["n1", "n2"]).toContain(t.host);
       expect(t.endedAt).toBeGreaterThanOrEqual(t.startedAt);
+      expect(t.cpuSeconds).toBeGreaterThanOrEqual(0);
+      expect(t.memPeakMb).toBeGreaterThan(20);
     }
     const tasks = await cli(["status", folder, "--tasks"]);
     const lines = tasks.stdout.split("\n").filter((l) => /^\d+\t/.test(l));

@@ -28,7 +28,9 @@ describe("task records in worker streams", () => {
     expect(decodeTaskRecord(encodeTaskRecord({ index: 0, state: state("RUNNING", 5) }), "/s.rec")).toEqual({ index: 0, state: state("RUNNING", 5) });
     const foreign = () => decodeTaskRecord(packr.pack({ index: -1, kind: "x" }), "/runs/a/streams/7_0.0.rec");
     expect(foreign).toThrow(RunFolderError);
-    expect(foreign).toThrow(/^\/runs\/a\/streams\/7_0\.0\.rec holds a record that is not a task's state or result/);
+    expect(foreign).toThrow(/^\/runs\/a\/streams\/7_0\.0\.rec holds a record that is not a task's state, result or usage/);
+    const usage = { index: 9, usage: { cpuMs: 1230, memKb: 81_920, memSamples: 4, slot: 1 } };
+    expect(decodeTaskRecord(encodeTaskRecord(usage), "/s.rec")).toEqual(usage);
     expect(() => decodeTaskRecord(Buffer.from([0x82, 0xa1]), "/s.rec")).toThrow(/is not msgpack/);
   });
 
@@ -61,6 +63,34 @@ describe("task records in worker streams", () => {
     expect(records.state(0)?.state).toBe("COMPLETED");
     expect(records.state(1)?.state).toBe("RUNNING");
     expect([...records.workers]).toEqual(["7_0"]);
+    expect(records.problems).toEqual([]);
+  });
+
+  test("usage records: read after the result they follow, the first one counts, GPUs through the full decoder; none before they arrive", async () => {
+    const f = await folder();
+    const w = await StreamWriter.create(f.taskStream("7_0", 0));
+    const records = new TaskRecords(new LocalTransport(), f);
+    w.append(encodeTaskRecord({ index: 0, result: result(1) }));
+    await w.flush();
+    await records.refresh();
+    expect(records.hasUsage(0)).toBe(false);
+    expect(records.usage(0)).toBeUndefined();
+    expect(records.usageCpuMs(0)).toBeNaN();
+    const gpu = { count: 2, utilPct: 85.5, memMb: 16_474, samples: 3 };
+    w.append(encodeTaskRecord({ index: 0, usage: { cpuMs: 2070, memKb: 139_012, memSamples: 4, slot: 1 } }));
+    w.append(encodeTaskRecord({ index: 0, usage: { cpuMs: 1, memSamples: 0 } }));
+    w.append(encodeTaskRecord({ index: 1, result: result(2) }));
+    w.append(encodeTaskRecord({ index: 1, usage: { cpuMs: 10, memSamples: 0, slot: 0, gpu } }));
+    await w.close();
+    await records.refresh();
+    expect(records.usage(0)).toEqual({ cpuMs: 2070, memKb: 139_012, memSamples: 4, slot: 1 });
+    expect([records.usageCpuMs(0), records.usageMemKb(0), records.usageSamples(0), records.usageSlot(0)]).toEqual([2070, 139_012, 4, 1]);
+    expect(records.usage(1)).toEqual({ cpuMs: 10, memSamples: 0, slot: 0, gpu });
+    expect(records.usageMemKb(1)).toBeNaN();
+    expect(records.usageHasGpu(1)).toBe(true);
+    // A usage record is not a task's state or result: it changes neither what was recorded nor how the task ended.
+    expect(records.recorded).toBe(2);
+    expect(records.resultOk(1)).toBe(true);
     expect(records.problems).toEqual([]);
   });
 

@@ -72,7 +72,22 @@ const decodes = (bytes: Uint8Array): boolean => {
     return false;
   }
 };
-const peeked = (): PeekedTaskRecord => ({ index: 0, kind: "state", state: "RUNNING", at: 0, endedAt: 0, valueStart: 0, valueEnd: 0, pid: 0, host: "", jobId: "" });
+const peeked = (): PeekedTaskRecord => ({
+  index: 0,
+  kind: "state",
+  state: "RUNNING",
+  at: 0,
+  endedAt: 0,
+  valueStart: 0,
+  valueEnd: 0,
+  pid: 0,
+  host: "",
+  jobId: "",
+  cpuMs: 0,
+  memKb: 0,
+  memSamples: 0,
+  slot: 0,
+});
 
 describe("reading task records in place", () => {
   test("skip passes over exactly one value of every kind msgpack holds, and numbers read as msgpackr reads them", () => {
@@ -141,6 +156,37 @@ describe("reading task records in place", () => {
     }
   });
 
+  test("usage records as a worker writes them peek as decodeTaskRecord decodes them; one with GPUs, or malformed, is left to it", () => {
+    const out = peeked();
+    const usages = [
+      { cpuMs: 0, memSamples: 0 },
+      { cpuMs: 1230, memKb: 81_920, memSamples: 4, slot: 0 },
+      { cpuMs: 2 ** 40, memKb: 2.5, memSamples: 70_000, slot: 63 },
+      { cpuMs: 10, memSamples: 1, slot: 2 },
+      { cpuMs: 0.5, memKb: 0, memSamples: 0 },
+    ];
+    for (const [i, usage] of usages.entries()) {
+      const bytes = encodeTaskRecord({ index: 1000 + i, usage });
+      expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(true);
+      const whole = decodeTaskRecord(bytes, "/s.rec");
+      expect(whole).toEqual({ index: 1000 + i, usage });
+      expect(out).toMatchObject({ index: 1000 + i, kind: "usage", cpuMs: usage.cpuMs, memKb: usage.memKb ?? Number.NaN, memSamples: usage.memSamples, slot: usage.slot ?? -1 });
+    }
+    const gpu = encodeTaskRecord({ index: 1, usage: { cpuMs: 10, memSamples: 1, slot: 0, gpu: { count: 1, utilPct: 87.5, memMb: 10_032, samples: 3 } } });
+    expect(peekTaskRecord(gpu, 0, gpu.length, out)).toBe(false);
+    expect(decodeTaskRecord(gpu, "/s.rec")).toMatchObject({ index: 1, usage: { gpu: { utilPct: 87.5, memMb: 10_032 } } });
+    for (const usage of [{ cpuMs: -10, memSamples: 1 }, { cpuMs: 10 }, { cpuMs: 10, memSamples: 1.5 }, { cpuMs: 10, memSamples: 1, slot: -1 }]) {
+      const bytes = packr.pack({ index: 0, usage });
+      expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(false);
+      expect(decodes(bytes)).toBe(false);
+    }
+    // In another key order, or with a key the schema drops, it peeks as it decodes.
+    const reordered = packr.pack({ index: 0, usage: { memSamples: 1, extra: [1], slot: 3, cpuMs: 10 } });
+    expect(peekTaskRecord(reordered, 0, reordered.length, out)).toBe(true);
+    expect(out).toMatchObject({ kind: "usage", cpuMs: 10, memKb: Number.NaN, memSamples: 1, slot: 3 });
+    expect(decodeTaskRecord(reordered, "/s.rec")).toEqual({ index: 0, usage: { cpuMs: 10, memSamples: 1, slot: 3 } });
+  });
+
   test("a record at an offset in a larger buffer, in another key order, or with keys the schema does not know, peeks the same", () => {
     const out = peeked();
     const bytes = packr.pack({ result: { extra: [1, 2], endedAt: 9, jobId: "1_0", value: { x: 1 }, host: "h", startedAt: 8, ok: true }, index: 3 });
@@ -194,7 +240,12 @@ describe("reading task records in place", () => {
     const number = fc.oneof(fc.integer(), fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.double(), fc.constantFrom(0, 127, 128, 2 ** 32, 1_796_000_000_123, -1, 2 ** 53));
     const state = fc.record({ state: fc.constantFrom("RUNNING", "COMPLETED", "FAILED", "REQUEUED"), host: text, jobId: text, pid: number, at: number });
     const ok = fc.record({ ok: fc.constant(true), value: fc.jsonValue(), host: text, jobId: text, startedAt: number, endedAt: number });
-    const record = fc.oneof(fc.record({ index: fc.oneof(fc.nat(), number), state }), fc.record({ index: fc.oneof(fc.nat(), number), result: ok }));
+    const usage = fc.record({ cpuMs: number, memKb: number, memSamples: number, slot: number }, { requiredKeys: ["cpuMs", "memSamples"] });
+    const record = fc.oneof(
+      fc.record({ index: fc.oneof(fc.nat(), number), state }),
+      fc.record({ index: fc.oneof(fc.nat(), number), result: ok }),
+      fc.record({ index: fc.oneof(fc.nat(), number), usage }),
+    );
     let accepted = 0;
     fc.assert(
       fc.property(record, fc.option(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 }))), (r, change) => {
@@ -211,7 +262,10 @@ describe("reading task records in place", () => {
         const whole = decodeTaskRecord(bytes, "/s.rec");
         expect(out.index).toBe(whole.index);
         if ("state" in whole) expect(out).toMatchObject({ kind: "state", ...whole.state });
-        else {
+        else if ("usage" in whole) {
+          const u = whole.usage;
+          expect(out).toMatchObject({ kind: "usage", cpuMs: u.cpuMs, memKb: u.memKb ?? Number.NaN, memSamples: u.memSamples, slot: u.slot ?? -1 });
+        } else {
           expect(whole.result.ok).toBe(true);
           const { host, jobId, startedAt, endedAt } = whole.result;
           expect(out).toMatchObject({ kind: "ok", host, jobId, at: startedAt, endedAt });

@@ -73,11 +73,13 @@ describe("run-folder records decoded with zod/mini, one decoder per record for t
     expect(thrown(() => decodeState(packr.pack({ state: "DONE", host: "n1", jobId: "1", pid: 1, at: 1 }), "/s/0.state")).message).toMatch(/^\/s\/0\.state is not a slurmkit state file: `state`: /);
   });
 
-  test("version 1 (files per task) and 2 (streams, claims per task) manifests still read; version 3 is what this slurmkit writes", () => {
+  test("version 1 (files per task), 2 (streams, claims per task) and 3 (claims by blocks) manifests still read; version 4 is what this slurmkit writes", () => {
     expect(decodeManifest(JSON.stringify({ ...manifest, version: 1 }), "/m.json").version).toBe(1);
     expect(decodeManifest(JSON.stringify({ ...manifest, version: 2 }), "/m.json").version).toBe(2);
     expect(decodeManifest(JSON.stringify({ ...manifest, version: 3 }), "/m.json").version).toBe(3);
-    expect(MANIFEST_VERSION).toBe(3);
+    const request = { cpus: 2, memMb: 100, timeSeconds: 300, gpus: 1, partition: "debug" };
+    expect(decodeManifest(JSON.stringify({ ...manifest, version: 4, request }), "/m.json")).toMatchObject({ version: 4, request });
+    expect(MANIFEST_VERSION).toBe(4);
   });
 
   test("a release names the tasks a claim's holder never started; a foreign one says what is wrong", () => {
@@ -87,8 +89,8 @@ describe("run-folder records decoded with zod/mini, one decoder per record for t
   });
 
   test("a manifest from a newer slurmkit says so", () => {
-    const e = thrown(() => decodeManifest(JSON.stringify({ ...manifest, version: 4, shards: [] }), "/runs/x/manifest.json"));
-    expect(e.message).toBe("/runs/x/manifest.json was written by a newer slurmkit (manifest version 4); this slurmkit reads versions 1 to 3: upgrade slurmkit to load it");
+    const e = thrown(() => decodeManifest(JSON.stringify({ ...manifest, version: 5, shards: [] }), "/runs/x/manifest.json"));
+    expect(e.message).toBe("/runs/x/manifest.json was written by a newer slurmkit (manifest version 5); this slurmkit reads versions 1 to 4: upgrade slurmkit to load it");
     expect(thrown(() => decodeManifest('{"version": 1, "kind": "slurm"', "/m.json")).message).toMatch(/^\/m\.json is not valid JSON \(truncated or corrupt\): /);
   });
 
@@ -96,11 +98,11 @@ describe("run-folder records decoded with zod/mini, one decoder per record for t
     const root = await mkdtemp(join(tmpdir(), "slurmkit-records-"));
     const dir = join(root, "20261121T000000Z-abcdef");
     await mkdir(dir);
-    await writeFile(join(dir, "manifest.json"), JSON.stringify({ ...manifest, version: 4 }));
+    await writeFile(join(dir, "manifest.json"), JSON.stringify({ ...manifest, version: 5 }));
     const error = await loadJobs(root).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RunFolderError);
     expect((error as RunFolderError).path).toBe(join(dir, "manifest.json"));
-    expect((error as Error).message).toContain("manifest version 4");
+    expect((error as Error).message).toContain("manifest version 5");
   });
 
   test("loadJobs refuses a submission of a scheduler it does not know, naming the file, the kind and the kinds it knows", async () => {

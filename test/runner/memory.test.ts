@@ -1,7 +1,9 @@
 // Reading a task's memory from /proc and the cgroup files: the parsers on recorded text, and one live read.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { describe, expect, test } from "vitest";
-import { cgroupLimitBytes, cgroupOomKills, oomKillCounter, parseRollupKb, parseStatParent, parseStatusKb, processTree, sampleTrees } from "../../runner/memory.js";
+import { cgroupLimitBytes, cgroupOomKills, oomKillCounter, parseRollupKb, parseStatCpuTicks, parseStatParent, parseStatusKb, processTree, sampleTrees } from "../../runner/memory.js";
+import { OwnCpu } from "../../runner/usage.js";
+import { GpuSampler } from "../../runner/gpu.js";
 
 const rollup = `55d0c9a4e000-7ffd2f3c2000 ---p 00000000 00:00 0                          [rollup]
 Rss:               47356 kB
@@ -23,6 +25,50 @@ Threads:\t7
 `;
 
 describe("a task's memory, as the node counts it", () => {
+  test("a process's CPU ticks: its own user and system time, and its reaped children's", () => {
+    expect(parseStatCpuTicks("4892 (node) S 4880 4892 4880 0 -1 4194560 3473 0 0 0 12 3 0 0 20 0 7 0 1234 1044160512 11839 18446744073709551615")).toBe(15);
+    expect(parseStatCpuTicks("77 (a) b (c) d) S 12 77 77 0 -1 4194560 3473 0 0 0 120 30 400 50 20 0 1 0 99")).toBe(600);
+    expect(parseStatCpuTicks("77 (cut")).toBeUndefined();
+  });
+
+  test("this process's CPU time counts its own, and a child's once it is reaped, however the child was started", async () => {
+    const cpu = new OwnCpu();
+    const burn = "import time\nwhile time.process_time() < 0.5: pass";
+    // Its own, as process.cpuUsage says (children of the tests before may be reaped meanwhile and add to it).
+    let before = cpu.ms()!;
+    const spin = process.cpuUsage();
+    while (process.cpuUsage(spin).user < 200_000);
+    expect(cpu.ms()! - before).toBeGreaterThanOrEqual(200);
+    // A child: 0.5 s of its CPU, in 10 ms ticks (the kernel rounds its user and system times down, a tick each at most).
+    before = cpu.ms()!;
+    const child = spawn("/usr/bin/python3", ["-c", burn]);
+    await new Promise((resolve) => child.on("exit", resolve));
+    let spent = cpu.ms()! - before;
+    expect(spent).toBeGreaterThanOrEqual(480);
+    expect(spent).toBeLessThan(1000);
+    // A synchronous one, started right after a read: seen at once, not half a second later.
+    before = cpu.ms()!;
+    execFileSync("/usr/bin/python3", ["-c", burn]);
+    spent = cpu.ms()! - before;
+    expect(spent).toBeGreaterThanOrEqual(480);
+    expect(spent).toBeLessThan(1000);
+    // One that could not start changes nothing, and is not waited for.
+    before = cpu.ms()!;
+    const missing = spawn("/no/such/program");
+    await new Promise((resolve) => missing.on("error", resolve));
+    expect(cpu.ms()! - before).toBeLessThan(50);
+    cpu.close();
+  });
+
+  test("with no nvidia-smi on the node, a task's GPUs record nothing and nothing fails", async () => {
+    const sampler = GpuSampler.start("0")!;
+    const stop = sampler.track(["0"]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(stop()).toBeUndefined();
+    sampler.close();
+    expect(GpuSampler.start(undefined)).toBeUndefined();
+  });
+
   test("a process's parent, whatever its command name holds", () => {
     expect(parseStatParent("4892 (node) S 4880 4892 4880 0 -1 4194560 3473 0 0 0 12 3 0 0 20 0 7 0 1234 1044160512 11839 18446744073709551615")).toBe(4880);
     expect(parseStatParent("77 (a) b (c) d) R 12 77 77 0 -1")).toBe(12);

@@ -36,7 +36,8 @@ describe("SlurmExecutor on the real cluster", () => {
   test("afterOk names a whole array by its id, a part of one element by element; `after` renders it with --kill-on-invalid-dep", async (ctx) => {
     needCluster(ctx);
     const executor = await slurmExecutor();
-    const jobs = await executor.mapArray([0, 1, 2].map(() => command("true")));
+    // Still running when `after` names them below: a job already known to have completed needs no dependency.
+    const jobs = await executor.mapArray([0, 1, 2].map(() => command("sleep", ["10"])));
     const single = await executor.submit(command("true"));
     const array = jobs[0]!.id.split("_")[0]!;
     expect(afterOk(jobs)).toBe(`afterok:${array}`);

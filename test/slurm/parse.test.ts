@@ -1,12 +1,48 @@
 import { describe, expect, test } from "vitest";
 import { parseSlurmState } from "../../src/slurm/states.js";
 import { indexEntries } from "../../src/engine/scheduler.js";
-import { parseDefaultMemory, parseJobId, parsePartitionMemory, parseQueueLines, parseSbatchOutput, parseSinfoNodes, parseUsesPss } from "../../src/slurm/parse.js";
+import {
+  parseDefaultMemory,
+  parseJobId,
+  parsePartitionMemory,
+  parseQueueLines,
+  parseSacctMb,
+  parseSacctSeconds,
+  parseSacctUsage,
+  parseSbatchOutput,
+  parseSinfoNodes,
+  parseUsesPss,
+} from "../../src/slurm/parse.js";
 import { autoPacking, concurrentSlots } from "../../src/slurm/packing.js";
 import { parseParameters } from "../../src/slurm/parameters.js";
 import type { ClusterLimits } from "../../src/slurm/scheduler.js";
 
 describe("parsing scheduler output", () => {
+  test("sacct's usage: Elapsed and TotalCPU per element, the largest MaxRSS of its steps", () => {
+    // Recorded on the test cluster (Slurm 22.05): sacct -n -P -j 2605,2606 -o JobID,Elapsed,TotalCPU,MaxRSS.
+    const out = [
+      "2605_0|00:00:04|00:02.164|",
+      "2605_0.batch|00:00:04|00:02.164|138792K",
+      "2605_1|00:00:02|00:00.111|",
+      "2605_1.batch|00:00:02|00:00.111|49440K",
+      "2606_0|00:00:13|00:03.220|",
+      "2606_0.batch|00:00:13|00:03.220|205668K",
+      "2606_0.extern|00:00:13|00:00:00|1.5G",
+      "2607|1-02:03:04|10:01:02|",
+      "",
+    ].join("\n");
+    const usage = parseSacctUsage(out);
+    expect(usage.get("2605_0")).toEqual({ elapsedSeconds: 4, cpuSeconds: 2.164, maxRssMb: 138792 / 1024 });
+    expect(usage.get("2605_1")).toEqual({ elapsedSeconds: 2, cpuSeconds: 0.111, maxRssMb: 49440 / 1024 });
+    expect(usage.get("2606_0")?.maxRssMb).toBe(1.5 * 1024);
+    expect(usage.get("2607")).toEqual({ elapsedSeconds: 86_400 + 2 * 3600 + 3 * 60 + 4, cpuSeconds: 10 * 3600 + 60 + 2, maxRssMb: undefined });
+    expect(parseSacctSeconds("00:02.164")).toBe(2.164);
+    expect(parseSacctSeconds("garbage")).toBeUndefined();
+    expect(parseSacctMb("512M")).toBe(512);
+    expect(parseSacctMb("2048")).toBe(2048 / 1024 ** 2);
+    expect(parseSacctMb("")).toBeUndefined();
+  });
+
   test("the memory a job gets when it asks for none, from scontrol show config", () => {
     expect(parseDefaultMemory("AuthType                = auth/munge\nDefMemPerCPU            = 500\nMaxMemPerNode           = UNLIMITED\n")).toEqual({ perCpuMb: 500 });
     expect(parseDefaultMemory("DefMemPerNode           = 64000\n")).toEqual({ perNodeMb: 64000 });
