@@ -13,10 +13,7 @@ const executor = new SlurmExecutor({ folder, time: 1, mem: "300M" });
 
 const sweep = Array.from({ length: 24 }, (_, i) => train.with({ lr: i === 23 ? 0.9 : 0.01 * (i + 1), mb: 20 + ((i * 37) % 180), cpuSeconds: 0.2 + (i % 5) * 0.4, waitSeconds: 1 + (i % 4) }));
 // Packed: two workers of two slots, each task held to its own 300 MiB and one minute.
-const packed = await executor.mapArray(
-  [...sweep, train.with({ lr: 0.1, mb: 400, cpuSeconds: 0.1, waitSeconds: 2 }), command("/bin/sleep", ["75"])],
-  { workers: 2, slots: 2 },
-);
+const packed = await executor.mapArray([...sweep, train.with({ lr: 0.1, mb: 400, cpuSeconds: 0.1, waitSeconds: 2 }), command("/bin/sleep", ["75"])], { workers: 2, slots: 2 });
 // And a few with an element of their own, where Slurm's accounting can check the figures.
 const own = await executor.mapArray([0.02, 0.04, 0.08].map((lr) => train.with({ lr, mb: 120, cpuSeconds: 1.5, waitSeconds: 2 })));
 

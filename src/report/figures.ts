@@ -3,6 +3,7 @@ import { originSourceOf } from "../engine/origin.js";
 import type { RunPart } from "../engine/run-part.js";
 import type { TaskRequest } from "../protocol/records.js";
 import type { TaskFigures } from "./right-size.js";
+import { largerRequest } from "./usage-totals.js";
 import { usageOf, viewer } from "./views.js";
 
 /** One submission's ended tasks' figures, and what one of its tasks asked for (the most, over its reruns). */
@@ -20,7 +21,7 @@ export function figuresBySubmission(jobs: readonly Job<unknown>[], parts?: reado
     if (!g) {
       g = { requested: request, figures: [] };
       groups.set(id, g);
-    } else g.requested = larger(g.requested, request);
+    } else g.requested = largerRequest(g.requested, request);
     return g;
   };
   const addJob = (job: Job<unknown>, id: string) => {
@@ -61,20 +62,4 @@ export function figuresBySubmission(jobs: readonly Job<unknown>[], parts?: reado
     for (const [i, job] of jobs.entries()) addJob(job, view(job, i).submission);
   }
   return [...groups].map(([id, g]) => ({ id, requested: g.requested, figures: g.figures }));
-}
-
-/** The larger of two requests, field by field (a rerun may have asked for more). */
-function larger(a: TaskRequest | undefined, b: TaskRequest | undefined): TaskRequest | undefined {
-  if (!a || !b) return a ?? b;
-  const max = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? (x ?? y) : Math.max(x, y));
-  const memMb = max(a.memMb, b.memMb);
-  const timeSeconds = max(a.timeSeconds, b.timeSeconds);
-  const gpus = max(a.gpus, b.gpus);
-  return {
-    ...a,
-    cpus: Math.max(a.cpus, b.cpus),
-    ...(memMb !== undefined ? { memMb } : {}),
-    ...(timeSeconds !== undefined ? { timeSeconds } : {}),
-    ...(gpus !== undefined ? { gpus } : {}),
-  };
 }

@@ -75,7 +75,7 @@ export class SummaryCounter {
   /** Adds one task; `cpuMs` and `memKb` (NaN when unknown) are what it used, when it was measured. */
   add(submission: string, state: JobState, rerun: boolean, startedAt: number | undefined, endedAt: number | undefined, cpuMs = Number.NaN, memKb = Number.NaN, request?: TaskRequest): void {
     const g = this.#group(submission);
-    if (!Number.isNaN(cpuMs) && startedAt !== undefined && endedAt !== undefined) this.usage(submission, request).add(endedAt - startedAt, cpuMs, memKb);
+    if (!Number.isNaN(cpuMs) && startedAt !== undefined && endedAt !== undefined) this.usage(submission, request).add(endedAt - startedAt, cpuMs, memKb, request);
     g.tasks++;
     if (rerun) g.reruns++;
     g.states[state] = (g.states[state] ?? 0) + 1;

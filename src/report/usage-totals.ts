@@ -16,36 +16,60 @@ export interface UsageTotals {
   /** The largest and the mean of their peak memory, MiB; undefined when none was sampled. */
   readonly memPeakMb: number | undefined;
   readonly memMeanPeakMb: number | undefined;
-  /** What one task asked for, when the manifest says. */
+  /** What one task asked for, when the manifests say (the most, field by field, where reruns asked for more). */
   readonly requested: TaskRequest | undefined;
-  /** memPeakMb / the memory one task asked for (seff's memory efficiency); undefined when either is unknown. */
+  /** The largest share of its own `mem` a task's peak reached (seff's memory efficiency); undefined when unknown. */
   readonly memEfficiency: number | undefined;
   /** GPU time they held: wall time × the GPUs each asked for, seconds. */
   readonly heldGpuSeconds: number;
+}
+
+/** The larger of two requests, field by field (a rerun may have asked for more). */
+export function largerRequest(a: TaskRequest | undefined, b: TaskRequest | undefined): TaskRequest | undefined {
+  if (!a || !b || a === b) return a ?? b;
+  const max = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? (x ?? y) : Math.max(x, y));
+  const memMb = max(a.memMb, b.memMb);
+  const timeSeconds = max(a.timeSeconds, b.timeSeconds);
+  const gpus = max(a.gpus, b.gpus);
+  return {
+    ...a,
+    cpus: Math.max(a.cpus, b.cpus),
+    ...(memMb !== undefined ? { memMb } : {}),
+    ...(timeSeconds !== undefined ? { timeSeconds } : {}),
+    ...(gpus !== undefined ? { gpus } : {}),
+  };
 }
 
 /** Adds up tasks' figures for one submission, a task at a time (a million tasks make no object each). */
 export class UsageCounter {
   #measured = 0;
   #cpuMs = 0;
+  #heldCpuMs = 0;
+  #heldGpuMs = 0;
   #wallMs = 0;
   #maxWallMs = 0;
   #memMaxKb = Number.NaN;
   #memSumKb = 0;
   #memCount = 0;
+  #memShare = Number.NaN;
 
-  constructor(readonly requested: TaskRequest | undefined) {}
+  constructor(public requested: TaskRequest | undefined) {}
 
-  /** One task's wall ms, CPU ms and peak KiB (NaN when not sampled). */
-  add(wallMs: number, cpuMs: number, memKb: number): void {
+  /** One task's wall ms, CPU ms and peak KiB (NaN when not sampled), and what it asked for when not the submission's (a rerun's). */
+  add(wallMs: number, cpuMs: number, memKb: number, request: TaskRequest | undefined = this.requested): void {
+    if (request !== this.requested) this.requested = largerRequest(this.requested, request);
     this.#measured++;
     this.#cpuMs += cpuMs;
     this.#wallMs += wallMs;
+    this.#heldCpuMs += wallMs * (request?.cpus ?? 1);
+    this.#heldGpuMs += wallMs * (request?.gpus ?? 0);
     if (wallMs > this.#maxWallMs) this.#maxWallMs = wallMs;
     if (!Number.isNaN(memKb)) {
       this.#memCount++;
       this.#memSumKb += memKb;
       if (!(memKb <= this.#memMaxKb)) this.#memMaxKb = memKb;
+      const asked = request?.memMb;
+      if (asked !== undefined && !(memKb / 1024 / asked <= this.#memShare)) this.#memShare = memKb / 1024 / asked;
     }
   }
 
@@ -54,10 +78,8 @@ export class UsageCounter {
   }
 
   totals(): UsageTotals {
-    const cpus = this.requested?.cpus ?? 1;
-    const held = (this.#wallMs / 1000) * cpus;
+    const held = this.#heldCpuMs / 1000;
     const memPeakMb = this.#memCount ? this.#memMaxKb / 1024 : undefined;
-    const asked = this.requested?.memMb;
     return {
       measured: this.#measured,
       cpuSeconds: this.#cpuMs / 1000,
@@ -68,8 +90,8 @@ export class UsageCounter {
       memPeakMb,
       memMeanPeakMb: this.#memCount ? this.#memSumKb / this.#memCount / 1024 : undefined,
       requested: this.requested,
-      memEfficiency: memPeakMb !== undefined && asked !== undefined ? memPeakMb / asked : undefined,
-      heldGpuSeconds: (this.#wallMs / 1000) * (this.requested?.gpus ?? 0),
+      memEfficiency: Number.isNaN(this.#memShare) ? undefined : this.#memShare,
+      heldGpuSeconds: this.#heldGpuMs / 1000,
     };
   }
 }

@@ -9,6 +9,7 @@ import type { RunPart } from "../engine/run-part.js";
 import { decodeState } from "../protocol/records.js";
 import { unlessUnreachable } from "../transport/transport.js";
 import { SummaryCounter, type SubmissionSummary, type TaskView } from "./summary.js";
+import { largerRequest } from "./usage-totals.js";
 
 /** The jobs as the reports show them; `index` is each one's place in `jobs`. Reads nothing. */
 export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
@@ -58,7 +59,9 @@ export function requestsOf(jobs: readonly Job<unknown>[]): Map<string, TaskReque
     const source = originSourceOf(job);
     if (source === last || !source?.request) continue;
     last = source;
-    out.set(submissionOf(source), source.request);
+    const name = submissionOf(source);
+    // A rerun may have asked for more: the most, field by field.
+    out.set(name, largerRequest(out.get(name), source.request)!);
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
-import { command, JobEndedWithoutResultError, lines, LocalTransport, loadJobs, SlurmExecutor } from "../../src/index.js";
+import { command, JobEndedWithoutResultError, lines, LocalTransport, loadJobs, report, SlurmExecutor } from "../../src/index.js";
 import { TaskRecords } from "../../src/engine/task-records.js";
 import { decodeRound } from "../../src/protocol/records.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
@@ -200,6 +200,15 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
     ]);
     expect(await resumed!.stdout()).toMatch(/^attempt 0 starts at step 0\nattempt 0 warned: TIMEOUT\n\n===== slurmkit: task 0, attempt 1, [^\n]+\nattempt 1 starts at step 1\n$/);
     expect(await resumed!.stderr()).not.toContain("before it wrote a result");
+    // The report draws the attempt that was requeued beside the two tasks' last runs.
+    const path = join(await runsFolder(), "report.html");
+    expect(await report([resumed!, quick!], path)).toMatchObject({ tasks: 2, attempts: 1, failures: 0 });
+    const data = JSON.parse(/<script id="slurmkit-data" type="application\/json">(.*?)<\/script>/s.exec(await readFile(path, "utf8"))![1]!) as {
+      states: string[];
+      tasks: { attempt: number[]; state: number[]; task: number[] };
+    };
+    const earlier = data.tasks.attempt.indexOf(1);
+    expect([data.tasks.task[earlier], data.states[data.tasks.state[earlier]!]]).toEqual([0, "TIMEOUT"]);
   });
 
   test("packed: a preempted worker passes the warning on; the task that checkpoints resumes when the worker is requeued, the one that cannot ends PREEMPTED", async (ctx) => {
