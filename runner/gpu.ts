@@ -103,6 +103,11 @@ export class GpuSampler {
     (this.#child.stdout as unknown as { unref?: () => void }).unref?.();
   }
 
+  /** nvidia-smi's pid (not the task's: left out of the task's processes). */
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
   /** A sampler where the element has GPUs (CUDA_VISIBLE_DEVICES), else undefined. */
   static start(cuda: string | undefined): GpuSampler | undefined {
     return visibleGpus(cuda).length ? new GpuSampler() : undefined;

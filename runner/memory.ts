@@ -215,8 +215,8 @@ function parents(scope: string | undefined): { parentOf: Map<number, number>; cp
   return { parentOf, cpuOf };
 }
 
-/** A process and everything it started (their pids), from a map of parents. */
-export function processTree(root: number, parentOf: ReadonlyMap<number, number>): number[] {
+/** A process and everything it started (their pids), from a map of parents; `leave` and what it started are left out. */
+export function processTree(root: number, parentOf: ReadonlyMap<number, number>, leave?: number): number[] {
   const children = new Map<number, number[]>();
   for (const [pid, ppid] of parentOf) {
     const list = children.get(ppid);
@@ -228,7 +228,7 @@ export function processTree(root: number, parentOf: ReadonlyMap<number, number>)
   const seen = new Set(out);
   for (let i = 0; i < out.length; i++) {
     for (const child of children.get(out[i]!) ?? []) {
-      if (!seen.has(child)) {
+      if (!seen.has(child) && child !== leave) {
         seen.add(child);
         out.push(child);
       }
@@ -249,14 +249,14 @@ export interface TreeSample {
 /**
  * The memory (KiB) and CPU ticks of each root's process tree as `measure`
  * counts it, in one pass over the processes of `scope` (ownCgroupDir, or
- * every process), with the pids of each tree. A process that ended while it
- * was read counts nothing.
+ * every process), with the pids of each tree (less `leave`, slurmkit's own
+ * nvidia-smi). A process that ended while it was read counts nothing.
  */
-export function sampleTrees(roots: readonly number[], measure: MemoryMeasure, scope?: string): Map<number, TreeSample> {
+export function sampleTrees(roots: readonly number[], measure: MemoryMeasure, scope?: string, leave?: number): Map<number, TreeSample> {
   const { parentOf, cpuOf } = parents(scope);
   const out = new Map<number, TreeSample>();
   for (const root of roots) {
-    const pids = processTree(root, parentOf);
+    const pids = processTree(root, parentOf, leave);
     const kb = pids.reduce((sum, pid) => sum + (processKb(pid, measure) ?? 0), 0);
     const cpuTicks = pids.reduce((sum, pid) => sum + (cpuOf.get(pid) ?? 0), 0);
     out.set(root, { kb, pids, cpuTicks });

@@ -22,12 +22,12 @@ export type ToSlot = { readonly run: number; readonly fresh?: true } | { readonl
  * sent; the worker stops this process). `retire`: the process leaves after
  * this task (it grew), and the next gets a new one.
  */
-/** `cpu`: the slot process's CPU ms so far (its own and its reaped children's, OwnCpu), for its worker to tell each task's. */
+/** `cpu`: the slot process's CPU ms so far (its own and its reaped children's, OwnCpu), for its worker to tell each task's; `cpuNext`: the same after the slot's own check that follows a task, where the next task's starts. */
 export type FromSlot =
   | { readonly ready: true; readonly cpu?: number | undefined }
   | RecordMessage
   | LogMessage
-  | { readonly done: number; readonly ok: boolean; readonly retire?: boolean; readonly cpu?: number | undefined }
+  | { readonly done: number; readonly ok: boolean; readonly retire?: boolean; readonly cpu?: number | undefined; readonly cpuNext?: number | undefined }
   | { readonly requeued: number };
 
 /**
@@ -86,12 +86,13 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
           await Promise.all([logs.out.drained(), logs.err.drained()]);
           busy = false;
           if (!process.connected) return resolve(0);
-          // Before the slot's own check, which may collect garbage: that is not the task's.
+          // Before the slot's own check, which may collect garbage: that is neither this task's nor the next's.
           const cpuMs = cpu.ms();
           const retire = grown();
+          const cpuNext = cpu.ms();
           // The worker tells a slot that retires to leave.
           // A worker that died meanwhile cannot take it: the slot's disconnect ends it (no unhandled EPIPE).
-          process.send?.({ done: index, ok, ...(retire ? { retire } : {}), cpu: cpuMs } satisfies FromSlot, () => undefined);
+          process.send?.({ done: index, ok, ...(retire ? { retire } : {}), cpu: cpuMs, cpuNext } satisfies FromSlot, () => undefined);
         },
         async (error: unknown) => {
           // What the task wrote last reaches the worker first, if it can within a moment.

@@ -10,7 +10,7 @@ import { failedResult } from "../src/protocol/results.js";
 import type { ResultFile, StateFile, UsageRecord } from "../src/protocol/records.js";
 import type { RunFolder } from "../src/protocol/run-folder.js";
 import type { LogTarget } from "./execute.js";
-import { decodeTaskRecord, encodeLogChunk, encodeTaskRecord, parseTaskStreamName, type TaskStreamRecord } from "../src/protocol/task-stream.js";
+import { decodeTaskRecord, encodeLogChunk, encodeTaskRecord, parseTaskStreamName, withUsage, type TaskStreamRecord } from "../src/protocol/task-stream.js";
 
 /** Where the runner writes a task's records. */
 export interface TaskRecordSink {
@@ -201,20 +201,23 @@ export class WorkerRecords {
     }, GROUP_COMMIT_MS);
   }
 
-  /** Appends a record a slot sent. */
-  appendMessage(m: RecordMessage): void {
-    this.#append(this.writer, () => Buffer.from(m.record, "base64"));
+  /** Appends a record a slot sent; a result with what its task used, in one record where it can. */
+  appendMessage(m: RecordMessage, usage?: UsageRecord | undefined): void {
+    const payload = Buffer.from(m.record, "base64");
+    const joined = usage && m.kind === "result" ? withUsage(payload, usage) : undefined;
+    this.#append(this.writer, () => joined ?? payload);
+    if (usage && !joined) this.appendUsage(m.index, usage);
     this.#note(m.index, m.kind);
     if (m.kind === "result" && m.index === FAULT_KILL_AFTER_RESULT) process.kill(process.pid, "SIGKILL");
   }
 
-  /** Appends a task's result that the worker itself decided (a task it stopped, or one that never started). */
-  appendResult(index: number, result: ResultFile): void {
-    this.#append(this.writer, () => encodeTaskRecord({ index, result }));
+  /** Appends a task's result that the worker itself decided (a task it stopped, with what it used, or one that never started). */
+  appendResult(index: number, result: ResultFile, usage?: UsageRecord | undefined): void {
+    this.#append(this.writer, () => encodeTaskRecord(usage ? { index, result, usage } : { index, result }));
     this.#note(index, "result");
   }
 
-  /** Appends what a task used, after its result. */
+  /** Appends what a task used, after its result, in a record of its own (where it could not go with the result). */
   appendUsage(index: number, usage: UsageRecord): void {
     this.#append(this.writer, () => encodeTaskRecord({ index, usage }));
   }

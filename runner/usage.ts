@@ -3,7 +3,7 @@ import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import type { UsageRecord } from "../src/protocol/records.js";
 import { GpuSampler, visibleGpus, type GpuUsage } from "./gpu.js";
-import { ownCgroupDir, parseStatChildrenTicks, sampleTrees, TICKS_PER_SECOND, type MemoryMeasure } from "./memory.js";
+import { memoryMeasure, ownCgroupDir, parseStatChildrenTicks, sampleTrees, TICKS_PER_SECOND, type MemoryMeasure } from "./memory.js";
 
 // What a task uses, measured where it runs: CPU time from /proc/<pid>/stat,
 // peak memory from samples of its process tree, and its GPUs from nvidia-smi.
@@ -115,6 +115,17 @@ export function peakResidentKb(pid: number | "self"): number | undefined {
 }
 
 /**
+ * How an element's memory is counted, as its worker would count it: what its
+ * memory cgroup charges when the cgroup's limit is about the element's `mem`
+ * (SLURM_MEM_PER_NODE, or SLURM_MEM_PER_CPU × its CPUs), else resident sets.
+ */
+function elementMeasure(): MemoryMeasure {
+  const env = process.env;
+  const mb = Number(env.SLURM_MEM_PER_NODE) || Number(env.SLURM_MEM_PER_CPU) * (Number(env.SLURM_CPUS_ON_NODE) || 1);
+  return mb > 0 ? memoryMeasure(mb, false) : "resident";
+}
+
+/**
  * What one element's task uses (one per element): the runner's CPU time
  * from start to stop (a command counts once the runner reaped it), and its
  * process tree's memory sampled every USAGE_SAMPLE_MS, at least its own peak
@@ -131,7 +142,9 @@ export class ElementMeter {
   #samples = 0;
   #stopped: { usage: UsageRecord | undefined } | undefined;
 
-  constructor(private readonly measure: MemoryMeasure = "resident") {
+  private readonly measure: MemoryMeasure = elementMeasure();
+
+  constructor() {
     this.#startMs = this.#cpu.ms();
     this.#timer = setInterval(() => this.#sample(), USAGE_SAMPLE_MS);
     this.#timer.unref();
@@ -140,7 +153,8 @@ export class ElementMeter {
   }
 
   #sample(): void {
-    const tree = sampleTrees([process.pid], this.measure, this.#scope).get(process.pid);
+    // Its nvidia-smi is slurmkit's, not the task's.
+    const tree = sampleTrees([process.pid], this.measure, this.#scope, this.#gpus?.pid).get(process.pid);
     if (!tree) return;
     this.#samples++;
     this.#peakKb = Math.max(this.#peakKb, tree.kb);

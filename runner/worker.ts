@@ -17,6 +17,7 @@ import { footprintKb, memoryMeasure, oomKillCounter, ownCgroupDir, sampleTrees }
 import { HOST, jobIdOf, nodeSide } from "./node.js";
 import { allowedCpus, shareSlots, type SlotShare } from "./resources.js";
 import type { FromSlot, ToSlot } from "./slot.js";
+import type { RecordMessage } from "./task-records.js";
 import { Claims, type Taken } from "./claims.js";
 import { WorkerRecords } from "./task-records.js";
 import { submitNextRound } from "./rounds.js";
@@ -90,6 +91,8 @@ interface Slot {
         samples: number;
         /** Its GPUs' samples, until called. */
         gpu?: (() => GpuUsage | undefined) | undefined;
+        /** Its result, as its slot sent it: appended with its usage once the slot says it is done (or its process ended). */
+        held?: RecordMessage | undefined;
       }
     | undefined;
   /** Resolves when the slot finishes its task (or its process ends). */
@@ -206,14 +209,26 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
         slot.cpuMs = m.cpu;
         return listening();
       }
-      if ("record" in m) return records.appendMessage(m);
+      if ("record" in m) {
+        // A task's result waits for its `done` (the next message), to go to the stream with its usage in one record.
+        if (m.kind === "result" && slot.task?.index === m.index && slot.task.sent && !slot.task.held) {
+          slot.task.held = m;
+          return;
+        }
+        return records.appendMessage(m);
+      }
       if ("log" in m) return records.appendLog(m);
       // The task checkpointed: stop its process, and run it again (ended() queues it).
       if ("requeued" in m) return slot.task?.index === m.requeued ? stopTask(slot, "REQUEUED") : undefined;
       if (slot.task?.index !== m.done) return;
       if (!m.ok) failed++;
-      records.appendUsage(m.done, usageOf(slot, slot.task, m.cpu));
-      slot.cpuMs = m.cpu;
+      const usage = usageOf(slot, slot.task, m.cpu);
+      const held = slot.task.held;
+      slot.task.held = undefined;
+      if (held) records.appendMessage(held, usage);
+      else if (usage) records.appendUsage(m.done, usage);
+      // The next task's starts after the slot's own check (a garbage collection is not that task's).
+      slot.cpuMs = m.cpuNext ?? m.cpu;
       // A process told to stop is never reused: its exit (ended) frees the slot, and a new process takes the next task.
       if (slot.task.stopping) return;
       slot.task = undefined;
@@ -235,6 +250,13 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     clearTimeout(slot.kill);
     const task = slot.task;
     slot.task = undefined;
+    // A result its slot sent before its process ended: the task's, with what it used up to the last sample.
+    if (task?.held) {
+      records.appendMessage(task.held, usageOf(slot, task, undefined));
+      task.held = undefined;
+    }
+    // Its GPUs' samples stop with it, whatever became of it.
+    task?.gpu?.();
     // Slurm signals every process of the job, the slots maybe before this worker: give its handler a moment.
     const interrupted = signal === "SIGTERM" || signal === "SIGINT" || code === 143 || code === 130;
     if (interrupted && terminated === undefined && !task?.stopping) await new Promise((r) => setTimeout(r, 500));
@@ -269,11 +291,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       };
       const message = state ? messages[state] : `Task ${task.index}'s process ended ${how} before it wrote a result`;
       failed++;
-      writeResult(records, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state);
-      records.appendUsage(task.index, usageOf(slot, task, undefined));
+      writeResult(records, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state, usageOf(slot, task, undefined));
     }
-    // Its GPUs' samples stop with it, whatever became of it.
-    task?.gpu?.();
     free(slot);
   };
 
@@ -411,7 +430,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     }
     // The worker's own process is what WORKER_OVERHEAD_MB covers: say so once if it grows past that.
     const own = process.memoryUsage.rss() / 2 ** 20;
-    if (!ownMemoryWarned && own > WORKER_OVERHEAD_MB - 4) {
+    if (measure !== undefined && !ownMemoryWarned && own > WORKER_OVERHEAD_MB - 4) {
       ownMemoryWarned = true;
       process.stderr.write(`slurmkit runner: worker ${workerId} holds ${Math.round(own)} MiB itself, more than the ${WORKER_OVERHEAD_MB} MiB it asked for besides its tasks\n`);
     }
@@ -506,12 +525,13 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
         const grown = (footprintKb(slot.child.pid, measure) ?? slot.readyKb) - slot.readyKb;
         slot.task.carriedKb = Math.min(Math.max(0, grown), SLOT_MARGIN_MB * 1024);
       } else if (slot.readyKb !== undefined && slot.child.pid !== undefined) {
-        // Without `mem` only usage needs it (a slot is never replaced, so it is not capped): read at most every
-        // half second, as the samples are, so that a run of short tasks does not pay 20 µs each for it.
+        // Without `mem` only usage needs it: read at most every half second, as the samples are, so that a run of
+        // short tasks does not pay 20 µs each for it. Capped as with `mem`: what a slot grew by past that is mostly
+        // heap its last task freed, which the next one fills again (not charging it would under-count that task).
         const now = performance.now();
         if (!slot.carried || now - slot.carried.at >= USAGE_SAMPLE_MS) {
           const grown = (footprintKb(slot.child.pid, usageMeasure) ?? slot.readyKb) - slot.readyKb;
-          slot.carried = { kb: Math.max(0, grown), at: now };
+          slot.carried = { kb: Math.min(Math.max(0, grown), SLOT_MARGIN_MB * 1024), at: now };
         }
         slot.task.carriedKb = slot.carried.kb;
       }
@@ -590,9 +610,11 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
  * the slot's report when it finished; else the last sample of its
  * processes), the most its processes held at a sample, and its GPUs.
  */
-function usageOf(slot: Slot, task: NonNullable<Slot["task"]>, cpuEnd: number | undefined): UsageRecord {
+function usageOf(slot: Slot, task: NonNullable<Slot["task"]>, cpuEnd: number | undefined): UsageRecord | undefined {
   const end = cpuEnd ?? task.cpuSeen;
-  const cpuMs = end !== undefined && task.cpuStart !== undefined ? Math.round(Math.max(0, end - task.cpuStart)) : 0;
+  // Killed before its first sample, or its slot could not say: nothing known, nothing recorded.
+  if (end === undefined || task.cpuStart === undefined) return undefined;
+  const cpuMs = Math.round(Math.max(0, end - task.cpuStart));
   const gpu = task.gpu?.();
   return {
     cpuMs,
@@ -610,9 +632,10 @@ function writeResult(
   meta: { host: string; jobId: string; startedAt: number },
   message: string,
   ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "OUT_OF_MEMORY",
+  usage?: UsageRecord | undefined,
 ): void {
   const names = { TIMEOUT: "TaskTimeout", CANCELLED: "TaskCancelled", PREEMPTED: "TaskPreempted", OUT_OF_MEMORY: "TaskOutOfMemory" } as const;
-  records.appendResult(index, failedResult({ name: ended ? names[ended] : "TaskProcessDied", message }, meta, ended));
+  records.appendResult(index, failedResult({ name: ended ? names[ended] : "TaskProcessDied", message }, meta, ended), usage);
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

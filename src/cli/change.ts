@@ -89,7 +89,9 @@ export async function rerun(args: readonly string[]): Promise<number> {
   const folder = await openFolder(positionals[0], values, "rerun");
   try {
     const chosen: Job<unknown>[] = named.length ? pickTasks(folder.jobs, named) : folder.jobs;
-    const sized = values["right-size"] ? await rightSizing(chosen, folder.transport, flags.parameters) : new Map<Job<unknown>, RightSized>();
+    // Only the tasks that will run again are sized (rerun() chooses the same ones by `only`).
+    const rerunning = only === undefined ? chosen : chosen.filter((j) => j.done() && (only === "failed" ? j.state !== "COMPLETED" : only.includes(j.state)));
+    const sized = values["right-size"] ? await rightSizing(rerunning, folder.transport, flags.parameters) : new Map<Job<unknown>, RightSized>();
     const fresh = await rerunJobs(chosen, {
       ...(only ? { only } : {}),
       ...(overrides ? { parameters: overrides } : {}),

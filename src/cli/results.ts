@@ -33,8 +33,6 @@ const F = {
   close: ascii("}"),
   cpuMs: ascii(',"usage":{"cpuMs":'),
   memKb: ascii(',"memKb":'),
-  memSamples: ascii(',"memSamples":'),
-  slot: ascii(',"slot":'),
 };
 
 /**
@@ -99,6 +97,8 @@ export async function results(args: readonly string[]): Promise<number> {
       out.bytes(F.close);
       return true;
     };
+    /** The end of a usage object, `,"memSamples":S,"slot":N}`, as bytes once per pair (a million rows repeat a few). */
+    const usageEnds = new Map<number, Uint8Array>();
     /** A streamed task's `"usage"`, from its worker's record, field by field. */
     const streamedUsage = (r: TaskRecords, task: number) => {
       if (!r.hasUsage(task)) return;
@@ -109,10 +109,15 @@ export async function results(args: readonly string[]): Promise<number> {
       out.bytes(F.cpuMs).number(r.usageCpuMs(task));
       const memKb = r.usageMemKb(task);
       if (!Number.isNaN(memKb)) out.bytes(F.memKb).number(memKb);
-      out.bytes(F.memSamples).number(r.usageSamples(task));
+      const samples = r.usageSamples(task);
       const slot = r.usageSlot(task);
-      if (slot >= 0) out.bytes(F.slot).number(slot);
-      out.bytes(F.close);
+      const key = samples < 2 ** 20 && slot < 2 ** 11 ? samples * 2 ** 12 + (slot + 1) : -1;
+      let tail = key >= 0 ? usageEnds.get(key) : undefined;
+      if (tail === undefined) {
+        tail = ascii(`,"memSamples":${samples}${slot >= 0 ? `,"slot":${slot}` : ""}}`);
+        if (key >= 0 && usageEnds.size < 10_000) usageEnds.set(key, tail);
+      }
+      out.bytes(tail);
     };
     if (!folder.parts) {
       for (const [i, job] of folder.jobs.entries()) if (jobRow(job, i) && out.end()) await out.flush();

@@ -7,7 +7,7 @@ import { packr } from "../protocol/codec.js";
 import { NOT_SCALAR, scalarAt } from "../protocol/msgpack-peek.js";
 import type { ResultFile, StateFile, UsageRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
-import { decodeTaskRecord, isRecordStream, parseTaskStreamName, peekTaskRecord, type PeekedTaskRecord } from "../protocol/task-stream.js";
+import { decodeTaskRecord, isRecordStream, parseTaskStreamName, peekedRecord, peekTaskRecord, type PeekedTaskRecord } from "../protocol/task-stream.js";
 import type { Transport } from "../transport/transport.js";
 import { StreamFollower } from "./stream-follower.js";
 
@@ -97,22 +97,7 @@ export class TaskRecords {
   #taken = 0;
   /** Its id in #strings (kept here: the two last strings #idOf keeps are a record's host and job id). */
   #lastStreamId = 0;
-  readonly #peeked: PeekedTaskRecord = {
-    index: 0,
-    kind: "state",
-    state: "RUNNING",
-    at: 0,
-    endedAt: 0,
-    valueStart: 0,
-    valueEnd: 0,
-    pid: 0,
-    host: "",
-    jobId: "",
-    cpuMs: 0,
-    memKb: 0,
-    memSamples: 0,
-    slot: 0,
-  };
+  readonly #peeked: PeekedTaskRecord = peekedRecord();
   /**
    * By task, once usage records come (manifest version 4): 1 when it has one; its CPU ms, peak KiB
    * (NaN: not sampled), samples and slot (-1: none); GPUs, rare, in a map.
@@ -120,7 +105,7 @@ export class TaskRecords {
   #usage = new Uint8Array(0);
   #usageCpu = new Float64Array(0);
   #usageMem = new Float64Array(0);
-  #usageSamples = new Uint32Array(0);
+  #usageSamples = new Float64Array(0);
   #usageSlot = new Int32Array(0);
   readonly #usageGpu = new Map<number, NonNullable<UsageRecord["gpu"]>>();
 
@@ -178,7 +163,10 @@ export class TaskRecords {
     if (peekTaskRecord(bytes, start, end, p)) {
       if (p.kind === "state") this.#noteState(p.index, p.state, p.at, p.pid, p.host, p.jobId);
       else if (p.kind === "usage") this.#noteUsage(p.index, p.cpuMs, p.memKb, p.memSamples, p.slot, undefined);
-      else this.#noteResult(p.index, VALUE_ONLY, p.at, p.endedAt, p.host, p.jobId, bytes, p.valueStart, p.valueEnd);
+      else {
+        this.#noteResult(p.index, VALUE_ONLY, p.at, p.endedAt, p.host, p.jobId, bytes, p.valueStart, p.valueEnd);
+        if (p.hasUsage) this.#noteUsage(p.index, p.cpuMs, p.memKb, p.memSamples, p.slot, undefined);
+      }
       return;
     }
     const path = `${this.folder.streamsDir}/${name}`;
@@ -190,10 +178,11 @@ export class TaskRecords {
       return;
     }
     if ("result" in r) this.#noteResult(r.index, r.result.ok ? OK_RECORD : FAILED_RECORD, r.result.startedAt, r.result.endedAt, r.result.host, r.result.jobId, bytes, start, end);
-    else if ("usage" in r) {
+    if ("usage" in r && r.usage) {
       const u = r.usage;
       this.#noteUsage(r.index, u.cpuMs, u.memKb ?? Number.NaN, u.memSamples, u.slot ?? -1, u.gpu);
-    } else this.#noteState(r.index, r.state.state, r.state.at, r.state.pid, r.state.host, r.state.jobId);
+    }
+    if ("state" in r) this.#noteState(r.index, r.state.state, r.state.at, r.state.pid, r.state.host, r.state.jobId);
   }
 
   #noteState(index: number, state: StateFile["state"], at: number, pid: number, host: string, jobId: string): void {
@@ -230,7 +219,7 @@ export class TaskRecords {
     this.#usage = grow(this.#usage, Uint8Array);
     this.#usageCpu = grow(this.#usageCpu, Float64Array);
     this.#usageMem = grow(this.#usageMem, Float64Array);
-    this.#usageSamples = grow(this.#usageSamples, Uint32Array);
+    this.#usageSamples = grow(this.#usageSamples, Float64Array);
     this.#usageSlot = grow(this.#usageSlot, Int32Array);
   }
 

@@ -8,22 +8,46 @@ import { packr } from "./codec.js";
 import { MsgpackCursor } from "./msgpack-peek.js";
 import { resultSchema, stateSchema, usageSchema, type ResultFile, type StateFile, type UsageRecord } from "./records.js";
 
-/** One record of a worker's stream: `{ index, state }`, `{ index, result }` or `{ index, usage }`. */
+/**
+ * One record of a worker's stream: `{ index, state }`, or `{ index, result,
+ * usage? }` with what the task used (version 4), or `{ index, usage }` for a
+ * task whose result went without it.
+ */
 export type TaskStreamRecord =
   | { readonly index: number; readonly state: StateFile }
-  | { readonly index: number; readonly result: ResultFile }
+  | { readonly index: number; readonly result: ResultFile; readonly usage?: UsageRecord }
   | { readonly index: number; readonly usage: UsageRecord };
 
 const taskIndexSchema = z.int().check(z.nonnegative());
 const recordSchema = z.union([
   z.object({ index: taskIndexSchema, state: stateSchema }),
-  z.object({ index: taskIndexSchema, result: resultSchema }),
+  z.object({ index: taskIndexSchema, result: resultSchema, usage: z.optional(usageSchema) }),
   z.object({ index: taskIndexSchema, usage: usageSchema }),
 ]);
 
 /** A record's payload (msgpack); throws when msgpack cannot carry the result's value. */
 export function encodeTaskRecord(record: TaskStreamRecord): Buffer {
   return packr.pack(record);
+}
+
+/**
+ * A slot's result record (`{ index, result }`, as encodeTaskRecord wrote it)
+ * with `usage` added, without decoding the result: its map header counts one
+ * more entry and the usage follows. Undefined for a payload of another shape
+ * (then the usage goes in a record of its own).
+ */
+export function withUsage(payload: Uint8Array, usage: UsageRecord): Buffer | undefined {
+  // msgpackr writes a map's header as map16; a fixmap is read too.
+  const head = payload[0] === 0xde && payload[1] === 0 && payload[2] === 2 ? 3 : payload[0] === 0x82 ? 1 : 0;
+  if (head === 0) return undefined;
+  const tail = packr.pack(usage);
+  const out = Buffer.allocUnsafe(payload.length + K_USAGE.length + tail.length);
+  out.set(payload, 0);
+  if (head === 3) out[2] = 3;
+  else out[0] = 0x83;
+  out.set(K_USAGE, payload.length);
+  out.set(tail, payload.length + K_USAGE.length);
+  return out;
 }
 
 /** Decodes one record's payload; a foreign or corrupt one is a RunFolderError that names the stream. */
@@ -94,11 +118,18 @@ export interface PeekedTaskRecord {
   pid: number;
   host: string;
   jobId: string;
-  /** Usage records: CPU ms, peak memory KiB (NaN when absent), samples and slot (-1 when absent). */
+  /** A result record that carries the task's usage too (then its fields are below). */
+  hasUsage: boolean;
+  /** Usage (a usage record, or a result's): CPU ms, peak memory KiB (NaN when absent), samples and slot (-1 when absent). */
   cpuMs: number;
   memKb: number;
   memSamples: number;
   slot: number;
+}
+
+/** A PeekedTaskRecord to peek into (one per reader, reused for every record). */
+export function peekedRecord(): PeekedTaskRecord {
+  return { index: 0, kind: "state", state: "RUNNING", at: 0, endedAt: 0, valueStart: 0, valueEnd: 0, pid: 0, host: "", jobId: "", hasUsage: false, cpuMs: 0, memKb: 0, memSamples: 0, slot: 0 };
 }
 
 const STATES: readonly StateFile["state"][] = ["RUNNING", "COMPLETED", "FAILED", "REQUEUED"];
@@ -230,10 +261,13 @@ function stringAt(b: Uint8Array, end: number, key: "host" | "jobId"): string | u
 /** peekTaskRecord for a record as the runner writes it; false for anything else (the general path reads it). */
 function peekAsWritten(b: Uint8Array, start: number, end: number, out: PeekedTaskRecord): boolean {
   at = start;
-  if (!mapOf(b, end, 2) || !is(b, end, K_INDEX)) return false;
+  // Three entries: a result with its usage.
+  const entries = mapOf(b, end, 2) ? 2 : mapOf(b, end, 3) ? 3 : 0;
+  if (entries === 0 || !is(b, end, K_INDEX)) return false;
   const index = numberAt(b, end);
   if (!(index >= 0 && Number.isSafeInteger(index))) return false;
-  if (is(b, end, K_STATE)) {
+  out.hasUsage = false;
+  if (entries === 2 && is(b, end, K_STATE)) {
     if (!mapOf(b, end, 5) || !is(b, end, K_STATE)) return false;
     let state = -1;
     for (let i = 0; i < STATE_BYTES.length && state < 0; i++) if (is(b, end, STATE_BYTES[i]!)) state = i;
@@ -272,7 +306,10 @@ function peekAsWritten(b: Uint8Array, start: number, end: number, out: PeekedTas
     const startedAt = numberAt(b, end);
     if (!Number.isFinite(startedAt) || !is(b, end, K_ENDED)) return false;
     const endedAt = numberAt(b, end);
-    if (!Number.isFinite(endedAt) || at !== end) return false;
+    if (!Number.isFinite(endedAt)) return false;
+    if (entries === 3 && !(is(b, end, K_USAGE) && usageAt(b, end, out))) return false;
+    if (at !== end) return false;
+    out.hasUsage = entries === 3;
     out.kind = "ok";
     out.valueStart = valueStart;
     out.valueEnd = valueEnd;
@@ -280,34 +317,47 @@ function peekAsWritten(b: Uint8Array, start: number, end: number, out: PeekedTas
     out.jobId = jobId;
     out.at = startedAt;
     out.endedAt = endedAt;
-  } else if (is(b, end, K_USAGE)) {
-    // { cpuMs, memKb?, memSamples, slot? }, in that order.
-    let n = 2;
-    while (n <= 4 && !mapOf(b, end, n)) n++;
-    if (n > 4 || !is(b, end, K_CPU)) return false;
-    const cpuMs = numberAt(b, end);
-    if (!(cpuMs >= 0)) return false;
-    let memKb = Number.NaN;
-    if (is(b, end, K_MEM)) {
-      memKb = numberAt(b, end);
-      if (!(memKb >= 0)) return false;
-    }
-    if (!is(b, end, K_SAMPLES)) return false;
-    const memSamples = numberAt(b, end);
-    if (!(memSamples >= 0 && Number.isSafeInteger(memSamples))) return false;
-    let slot = -1;
-    if (is(b, end, K_SLOT)) {
-      slot = numberAt(b, end);
-      if (!(slot >= 0 && Number.isSafeInteger(slot))) return false;
-    }
-    if (at !== end || n !== 2 + (Number.isNaN(memKb) ? 0 : 1) + (slot < 0 ? 0 : 1)) return false;
+  } else if (entries === 2 && is(b, end, K_USAGE)) {
+    if (!usageAt(b, end, out) || at !== end) return false;
     out.kind = "usage";
-    out.cpuMs = cpuMs;
-    out.memKb = memKb;
-    out.memSamples = memSamples;
-    out.slot = slot;
   } else return false;
   out.index = index;
+  return true;
+}
+
+/** A usage map as the worker writes it, `{ cpuMs, memKb?, memSamples, slot? }` in that order, at `at`, into `out`; false for anything else (GPUs included). */
+function usageAt(b: Uint8Array, end: number, out: PeekedTaskRecord): boolean {
+  // Its header: a fixmap or a map16 of 2 to 4 entries.
+  let n = -1;
+  const x = b[at]!;
+  if (x >= 0x82 && x <= 0x84) {
+    n = x & 0x0f;
+    at += 1;
+  } else if (x === 0xde && at + 3 <= end && b[at + 1] === 0 && b[at + 2]! >= 2 && b[at + 2]! <= 4) {
+    n = b[at + 2]!;
+    at += 3;
+  } else return false;
+  if (!is(b, end, K_CPU)) return false;
+  const cpuMs = numberAt(b, end);
+  if (!(cpuMs >= 0 && cpuMs < Number.POSITIVE_INFINITY)) return false;
+  let memKb = Number.NaN;
+  if (is(b, end, K_MEM)) {
+    memKb = numberAt(b, end);
+    if (!(memKb >= 0 && memKb < Number.POSITIVE_INFINITY)) return false;
+  }
+  if (!is(b, end, K_SAMPLES)) return false;
+  const memSamples = numberAt(b, end);
+  if (!(memSamples >= 0 && Number.isSafeInteger(memSamples))) return false;
+  let slot = -1;
+  if (is(b, end, K_SLOT)) {
+    slot = numberAt(b, end);
+    if (!(slot >= 0 && Number.isSafeInteger(slot))) return false;
+  }
+  if (n !== 2 + (Number.isNaN(memKb) ? 0 : 1) + (slot < 0 ? 0 : 1)) return false;
+  out.cpuMs = cpuMs;
+  out.memKb = memKb;
+  out.memSamples = memSamples;
+  out.slot = slot;
   return true;
 }
 
@@ -315,10 +365,12 @@ function peekAsWritten(b: Uint8Array, start: number, end: number, out: PeekedTas
 function peekAnyOrder(payload: Uint8Array, start: number, end: number, out: PeekedTaskRecord): boolean {
   const c = cursor.reset(payload, start, end);
   const top = c.mapLength();
-  if (top !== 2) return false;
+  if (top !== 2 && top !== 3) return false;
   let index = -1;
   let body = -1;
-  for (let k = 0; k < 2; k++) {
+  let usage = false;
+  out.hasUsage = false;
+  for (let k = 0; k < top; k++) {
     if (!c.str()) return false;
     if (c.strIs("index")) {
       index = c.number();
@@ -330,11 +382,14 @@ function peekAnyOrder(payload: Uint8Array, start: number, end: number, out: Peek
       body = 1;
       if (!peekBody(c, "ok", out)) return false;
     } else if (c.strIs("usage")) {
-      body = 2;
-      if (!peekUsage(c, out)) return false;
+      if (usage || !peekUsage(c, out)) return false;
+      usage = true;
     } else return false;
   }
-  if (index < 0 || body < 0 || c.at !== end) return false;
+  // A usage alone, or beside a completed result; never beside a state.
+  if (index < 0 || c.at !== end || (body < 0 && !usage) || (body === 0 && usage) || (top === 3) !== (body === 1 && usage)) return false;
+  if (body < 0) out.kind = "usage";
+  out.hasUsage = body === 1 && usage;
   out.index = index;
   return true;
 }
@@ -365,7 +420,6 @@ function peekUsage(c: MsgpackCursor, out: PeekedTaskRecord): boolean {
     else if (!c.skip()) return false;
   }
   if (Number.isNaN(cpuMs) || Number.isNaN(memSamples)) return false;
-  out.kind = "usage";
   out.cpuMs = cpuMs;
   out.memSamples = memSamples;
   return true;

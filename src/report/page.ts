@@ -56,17 +56,17 @@ export const PAGE_SCRIPT = String.raw`
     var st = data.states[T.state[i]];
     byState[st] = (byState[st] || 0) + 1;
     var wall = (T.end[i] - T.start[i]) / 1000, req = data.submissions[T.sub[i]].requested;
-    if (T.cpu[i] >= 0) cpuMs += T.cpu[i];
-    heldCpu += wall * (req ? req.cpus : 1);
+    // CPU held counts the measured tasks only, as their CPU time does.
+    if (T.cpu[i] >= 0) { cpuMs += T.cpu[i]; heldCpu += wall * (req ? req.cpus : 1); }
     heldGpu += wall * (req && req.gpus ? req.gpus : 0);
   }
-  for (var s in data.notRun) byState[s + " (never ran)"] = data.notRun[s];
+  for (var s in data.notRun) byState[s] = data.notRun[s];
   var totals = document.getElementById("totals");
   var tt = el("table");
   function row(k, v) { var r = el("tr"); r.appendChild(el("th", {}, k)); r.appendChild(el("td", {}, v)); tt.appendChild(r); }
   row("Tasks", Object.keys(byState).map(function (k) { return byState[k] + " " + k; }).join(", ") || "none");
   row("Wall time", fmtDur(end / 1000) + " from the first start to the last end");
-  row("CPU time", fmtDur(cpuMs / 1000) + " used of " + fmtDur(heldCpu) + " held: wall time × the CPUs asked for (" + (heldCpu ? pct(cpuMs / 1000 / heldCpu) : "-") + ")");
+  row("CPU time", heldCpu ? fmtDur(cpuMs / 1000) + " used of " + fmtDur(heldCpu) + " held: wall time × the CPUs asked for (" + pct(cpuMs / 1000 / heldCpu) + ")" : "not measured");
   row("GPU time", heldGpu ? fmtDur(heldGpu) + " held: wall time × the GPUs asked for" : "none asked for");
   totals.appendChild(tt);
   var sugg = document.getElementById("suggestions");

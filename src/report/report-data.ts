@@ -61,8 +61,8 @@ export interface ReportData {
     readonly cpu: number[];
     readonly mem: number[];
   };
-  /** Tasks that never ran (cancelled before they started, still pending), by state. */
-  readonly notRun: Partial<Record<JobState, number>>;
+  /** Tasks with no bar, by what they are: "PENDING (not ended)", "CANCELLED (never ran)", ... */
+  readonly notRun: Record<string, number>;
   readonly failures: FailureRow[];
 }
 
@@ -128,14 +128,15 @@ export async function reportData(jobs: readonly Job<unknown>[], parts: readonly 
   const subs = figuresBySubmission(jobs, parts);
   const subIndex = new Map(subs.map((s, k) => [s.id, k]));
   const rows: Row[] = [];
-  const notRun: Partial<Record<JobState, number>> = {};
+  const notRun: Record<string, number> = {};
   const failed: Array<{ job: Job<unknown>; row: number; submission: string; task: number }> = [];
   const view = viewer();
   const addJob = (job: Job<unknown>, i: number) => {
     const v = view(job, i);
     const ran = runOf(job);
     if (!ran || ran.host === "" || !job.done()) {
-      notRun[job.state] = (notRun[job.state] ?? 0) + 1;
+      const key = `${job.state} (${job.done() ? "never ran" : "not ended"})`;
+      notRun[key] = (notRun[key] ?? 0) + 1;
       return;
     }
     const usage = usageOf(job, ran);

@@ -9,8 +9,8 @@ import type { TaskRequest } from "../protocol/records.js";
 export const TIME_HEADROOM = 1.25;
 /** Memory asked for is the largest peak times this, rounded up (32 MiB steps below 1 GiB, 256 MiB above). */
 export const MEM_HEADROOM = 1.2;
-/** CPUs asked for cover the 95th percentile of CPUs kept busy times this (never more than were asked for). */
-export const CPU_HEADROOM = 1.1;
+/** CPUs asked for cover the 95th percentile of CPUs kept busy, rounded up past this much of a CPU (never more than were asked for): 0.95 busy needs 1, 1.2 needs 2. */
+export const CPU_SLACK = 0.1;
 /** A task that ran out of time or memory gets this many times what it had (`rerun --right-size`, and the suggestion). */
 export const RIGHT_SIZE_FACTOR = 2;
 /** Warn under these shares of a request used, as seff reports efficiency. */
@@ -144,7 +144,7 @@ export function suggest(figures: Iterable<TaskFigures>, requested: TaskRequest |
   }
 
   const asked = requested?.cpus ?? 1;
-  const cpuCount = cpus ? Math.min(asked, Math.max(1, Math.ceil(cpus.p95 * CPU_HEADROOM))) : undefined;
+  const cpuCount = cpus ? Math.min(asked, Math.max(1, Math.ceil(cpus.p95 - CPU_SLACK))) : undefined;
 
   // seff's warnings, from the tasks that completed.
   if (cpus && heldSum > 0) {

@@ -118,6 +118,9 @@ export function dependencyOf(after: readonly Job<unknown>[] | undefined): { depe
 /** How long results() waits for a rank's result after rank 0's: ranks end about together, and each renames its own file. */
 const RANK_WAIT_MS = 30_000;
 
+/** How long job.usage() waits for sacct to list an element that ended. */
+const ACCOUNTING_WAIT_MS = 5_000;
+
 /** The JobBackend of Slurm jobs: the shared watcher, scancel, and log reads. */
 export class SlurmBackend implements JobBackend {
   constructor(
@@ -214,17 +217,12 @@ export class SlurmBackend implements JobBackend {
     };
     return Promise.all(Array.from({ length: ranks - 1 }, (_, k) => read(k + 1)));
   }
-  /** A packed task's usage record, from its worker's stream: it follows the result, within a flush or two. */
+  /** A packed task's usage, from its worker's stream (in its result's record); undefined for folders from before usage was recorded. */
   async readUsage(job: Job<unknown>): Promise<UsageRecord | undefined> {
     const pool = placementOf(job)?.pool;
-    if (!pool) return undefined;
+    if (!pool || (await this.readRequest(job)) === undefined) return undefined;
     const records = taskRecords(this.transport, pool.folder);
-    for (let tries = 0; tries < 4; tries++) {
-      const usage = records.usage(job.taskIndex);
-      if (usage) return usage;
-      if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 250));
-      await records.refresh();
-    }
+    if (!records.hasUsage(job.taskIndex)) await records.refresh();
     return records.usage(job.taskIndex);
   }
 
@@ -232,18 +230,28 @@ export class SlurmBackend implements JobBackend {
   /** sacct's figures by array (or job) id, and when they were read: one call serves every element of an array. */
   readonly #accounted = new Map<string, { at: number; usage: Promise<Map<string, SacctUsage> | undefined> }>();
 
-  /** What sacct says the element of a task with one of its own used (read again, at most every 10 s, for an element it did not list yet). */
+  /**
+   * What sacct says the element of a task with one of its own used. One call
+   * serves a whole array; an element it did not list yet (slurmdbd records a
+   * job a moment after it ends) is asked for again, at most every second, for
+   * up to ACCOUNTING_WAIT_MS. Undefined without accounting.
+   */
   async readAccounting(job: Job<unknown>): Promise<SacctUsage | undefined> {
     const placement = placementOf(job);
     if (!placement || placement.pool) return undefined;
     const { jobId } = placement;
-    let cached = this.#accounted.get(jobId);
-    if (cached && !(await cached.usage)?.has(job.id) && Date.now() - cached.at > 10_000) cached = undefined;
-    if (!cached) {
-      cached = { at: Date.now(), usage: this.scheduler.usage([jobId]) };
-      this.#accounted.set(jobId, cached);
+    const until = Date.now() + ACCOUNTING_WAIT_MS;
+    for (;;) {
+      let cached = this.#accounted.get(jobId);
+      if (!cached || (Date.now() - cached.at >= 1000 && !(await cached.usage)?.has(job.id))) {
+        cached = { at: Date.now(), usage: this.scheduler.usage([jobId]) };
+        this.#accounted.set(jobId, cached);
+      }
+      const usage = await cached.usage;
+      const found = usage?.get(job.id);
+      if (found || usage === undefined || Date.now() >= until) return found;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
-    return (await cached.usage)?.get(job.id);
   }
 
   /** What one task of the job's submission asked for, from its manifest (read once per submission). */

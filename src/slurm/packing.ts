@@ -139,7 +139,7 @@ export function autoPacking(tasks: number, p: SlurmParameters, limits: ClusterLi
  * memory of their largest node; each undefined where the cluster does not say.
  */
 export function requestCaps(partition: string | undefined, limits: ClusterLimits): { maxTimeSeconds: number | undefined; maxMemMb: number | undefined } {
-  const listed = partition?.split(",").map((p) => p.trim()) ?? [...(limits.maxTimes?.keys() ?? [])].filter((p) => limits.nodes.some((n) => n.inDefaultPartition && n.partitions.includes(p)));
+  const listed = partition?.split(",").map((p) => p.trim()) ?? [DEFAULT_PARTITION];
   const times = listed.map((p) => limits.maxTimes?.get(p)).filter((t): t is number => t !== undefined);
   const memories = partitionNodes(limits.nodes, partition).flatMap((n) => (n.memoryMb === undefined ? [] : [n.memoryMb]));
   return { maxTimeSeconds: times.length ? Math.min(...times) : undefined, maxMemMb: memories.length ? Math.max(...memories) : undefined };

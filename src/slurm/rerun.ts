@@ -10,6 +10,7 @@ import { newSubmissionDir } from "../core/submission.js";
 import { isUnreachable } from "../transport/transport.js";
 import { launch, prepareLaunch, type Launch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
+import { RAW_MEMORY } from "./packing.js";
 import { decodeRequest } from "./request.js";
 import { sharedScheduler } from "./scheduler.js";
 
@@ -59,6 +60,15 @@ function withoutDependency(p: SlurmParametersInput): SlurmParametersInput {
   const { dependency: _, sbatch, ...rest } = p;
   if (!sbatch) return rest;
   const { dependency: __, ...options } = sbatch;
+  return { ...rest, sbatch: options };
+}
+
+/** The submission's parameters without its other ways of asking for memory when the overrides set `mem` (sbatch takes only one). */
+function withoutMemory(p: SlurmParametersInput, overrides: SlurmParametersInput): SlurmParametersInput {
+  if (overrides.mem === undefined) return p;
+  const { memPerCpu: _, sbatch, ...rest } = p;
+  if (!sbatch) return rest;
+  const options = Object.fromEntries(Object.entries(sbatch).filter(([name]) => !(RAW_MEMORY as readonly string[]).includes(name)));
   return { ...rest, sbatch: options };
 }
 
@@ -162,7 +172,7 @@ async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides:
       ]);
     });
   const request = decodeRequest(await read(folder.request, "the submission's parameters"), folder.request);
-  const merged = overrides === undefined ? withoutDependency(request.parameters) : mergeParameters(withoutDependency(request.parameters), overrides);
+  const merged = overrides === undefined ? withoutDependency(request.parameters) : mergeParameters(withoutMemory(withoutDependency(request.parameters), overrides), overrides);
   const parameters = parseParameters(merged);
   const indices = jobs.map((j) => j.taskIndex);
   const records = specRecordsAt(await read(folder.spec, "the tasks"), folder.spec, indices);

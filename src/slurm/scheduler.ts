@@ -151,26 +151,24 @@ export class Scheduler {
    * a minute).
    */
   async accounting(jobIds: readonly string[]): Promise<QueueEntry[] | undefined> {
-    if (jobIds.length === 0 || !this.accountingWorks || Date.now() < this.#sacctRetryAt) return undefined;
-    const argv = ["-n", "-P", "-X", "-j", jobIds.join(","), "-o", "JobID,State"];
-    this.calls.sacct++;
-    const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
-    if (result?.exitCode !== 0) {
-      if (result && /accounting storage is disabled/i.test(result.stderr + result.stdout)) this.accountingWorks = false;
-      else this.#sacctRetryAt = Date.now() + 60_000;
-      return undefined;
-    }
-    return parseQueueLines(result.stdout);
+    const stdout = await this.#sacct(jobIds, ["-X", "-o", "JobID,State"]);
+    return stdout === undefined ? undefined : parseQueueLines(stdout);
   }
 
   /**
    * What Slurm's accounting says the given jobs (or whole arrays) used, per
-   * job id (`A_i` for elements); undefined when accounting is disabled or
-   * sacct fails (as `accounting` treats those).
+   * job id (`A_i` for elements), from one sacct call that lists their steps;
+   * undefined as for `accounting`.
    */
   async usage(jobIds: readonly string[]): Promise<Map<string, SacctUsage> | undefined> {
+    const stdout = await this.#sacct(jobIds, ["-o", "JobID,Elapsed,TotalCPU,MaxRSS"]);
+    return stdout === undefined ? undefined : parseSacctUsage(stdout);
+  }
+
+  /** `sacct -n -P -j <ids> <options>`'s output; undefined when accounting is off, or sacct failed (not asked again for a minute). */
+  async #sacct(jobIds: readonly string[], options: readonly string[]): Promise<string | undefined> {
     if (jobIds.length === 0 || !this.accountingWorks || Date.now() < this.#sacctRetryAt) return undefined;
-    const argv = ["-n", "-P", "-j", jobIds.join(","), "-o", "JobID,Elapsed,TotalCPU,MaxRSS"];
+    const argv = ["-n", "-P", "-j", jobIds.join(","), ...options];
     this.calls.sacct++;
     const result = await this.transport.run("sacct", argv, { timeoutMs: this.timeoutMs }).catch(unlessUnreachable(undefined));
     if (result?.exitCode !== 0) {
@@ -178,7 +176,7 @@ export class Scheduler {
       else this.#sacctRetryAt = Date.now() + 60_000;
       return undefined;
     }
-    return parseSacctUsage(result.stdout);
+    return result.stdout;
   }
 
   /**

@@ -20,7 +20,7 @@ import { command, LocalTransport, OpenSshTransport, SlurmExecutor, type Schedule
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
 import { parseRecords, StreamWriter } from "../../src/protocol/record-stream.js";
-import { decodeTaskRecord, encodeTaskRecord } from "../../src/protocol/task-stream.js";
+import { decodeTaskRecord, encodeTaskRecord, withUsage } from "../../src/protocol/task-stream.js";
 import { OwnCpu } from "../../runner/usage.js";
 import { Claims } from "../../runner/claims.js";
 import { ownCgroupDir, sampleTrees } from "../../runner/memory.js";
@@ -409,8 +409,8 @@ let sampleScope = "";
 }
 
 // What measuring usage adds to each packed function task: the slot reads its CPU time once (process.cpuUsage, and
-// /proc/self/stat only after a child started or ended), and the worker appends a usage record after the result
-// (flushed with it: the flush is not counted).
+// /proc/self/stat only after a child started or ended), and the worker joins the usage to the task's result record
+// (the append is counted whole, though the result would be appended anyway; the flush is not counted).
 let usageUs = NaN;
 {
   const dir = await mkdtemp(join(tmpdir(), "slurmkit-bench-usage-"));
@@ -418,11 +418,13 @@ let usageUs = NaN;
   const cpu = new OwnCpu();
   const n = 100_000;
   let spent = 0;
+  // A slot's result record, which the worker appends either way: the usage is joined to it.
+  const result = encodeTaskRecord({ index: 7, result: { ok: true, value: 49, host: "n1", jobId: "1_0", startedAt: 1, endedAt: 2 } });
   for (let round = 0; round < n / 1000; round++) {
     const t0 = performance.now();
     for (let i = round * 1000; i < (round + 1) * 1000; i++) {
       const ms = cpu.ms() ?? 0;
-      writer.append(encodeTaskRecord({ index: i, usage: { cpuMs: Math.round(ms % 1000), memKb: 45_000 + (i % 100), memSamples: 1, slot: i % 4 } }));
+      writer.append(withUsage(result, { cpuMs: Math.round(ms % 1000), memKb: 45_000 + (i % 100), memSamples: 1, slot: i % 4 })!);
     }
     spent += performance.now() - t0;
     await writer.flush();

@@ -12,7 +12,7 @@ import { execa } from "execa";
 import { SlurmExecutor } from "../../src/index.js";
 import { frameRecord, STREAM_MAGIC } from "../../src/protocol/record-stream.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
-import { encodeTaskRecord } from "../../src/protocol/task-stream.js";
+import { encodeTaskRecord, withUsage } from "../../src/protocol/task-stream.js";
 import { square } from "../fixtures/tasks.js";
 
 const n = Number(process.argv[2] ?? 1_000_000);
@@ -45,9 +45,9 @@ for (let w = 0; w < workers; w++) {
   let batch: Buffer[] = [];
   for (let i = w; i < n; i += workers) {
     batch.push(frameRecord(encodeTaskRecord({ index: i, state: { state: "RUNNING", host: "n1", jobId: worker, pid: 4242, at: at + i } })));
-    batch.push(frameRecord(encodeTaskRecord({ index: i, result: { ok: true, value: i * i, host: "n1", jobId: worker, startedAt: at + i, endedAt: at + i + 1 } })));
-    // What the worker measured, after the result, as workers write it (manifest version 4).
-    batch.push(frameRecord(encodeTaskRecord({ index: i, usage: { cpuMs: (i % 7) * 10, memKb: 40_000 + (i % 1000), memSamples: 2, slot: 0 } })));
+    // The slot's result with what the worker measured, in one record, as workers write it (manifest version 4).
+    const result = encodeTaskRecord({ index: i, result: { ok: true, value: i * i, host: "n1", jobId: worker, startedAt: at + i, endedAt: at + i + 1 } });
+    batch.push(frameRecord(withUsage(result, { cpuMs: (i % 7) * 10, memKb: 40_000 + (i % 1000), memSamples: 2, slot: 0 })!));
     if (batch.length >= 20_000) {
       await file.write(Buffer.concat(batch));
       batch = [];

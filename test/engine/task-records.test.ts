@@ -8,7 +8,7 @@ import { packr } from "../../src/protocol/codec.js";
 import { frameRecord, StreamWriter } from "../../src/protocol/record-stream.js";
 import type { ResultFile, StateFile } from "../../src/protocol/records.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
-import { decodeLogChunk, decodeTaskRecord, encodeLogChunk, encodeTaskRecord, parseTaskStreamName, taskStreamName } from "../../src/protocol/task-stream.js";
+import { decodeLogChunk, decodeTaskRecord, encodeLogChunk, encodeTaskRecord, parseTaskStreamName, taskStreamName, withUsage } from "../../src/protocol/task-stream.js";
 import { readTaskLog } from "../../src/engine/task-logs.js";
 import { WorkerRecords } from "../../runner/task-records.js";
 
@@ -81,6 +81,8 @@ describe("task records in worker streams", () => {
     w.append(encodeTaskRecord({ index: 0, usage: { cpuMs: 1, memSamples: 0 } }));
     w.append(encodeTaskRecord({ index: 1, result: result(2) }));
     w.append(encodeTaskRecord({ index: 1, usage: { cpuMs: 10, memSamples: 0, slot: 0, gpu } }));
+    // As a worker writes it: the slot's result with its usage, in one record.
+    w.append(withUsage(encodeTaskRecord({ index: 2, result: result(3) }), { cpuMs: 30, memKb: 70_000, memSamples: 2, slot: 0 })!);
     await w.close();
     await records.refresh();
     expect(records.usage(0)).toEqual({ cpuMs: 2070, memKb: 139_012, memSamples: 4, slot: 1 });
@@ -88,8 +90,10 @@ describe("task records in worker streams", () => {
     expect(records.usage(1)).toEqual({ cpuMs: 10, memSamples: 0, slot: 0, gpu });
     expect(records.usageMemKb(1)).toBeNaN();
     expect(records.usageHasGpu(1)).toBe(true);
+    expect(records.usage(2)).toEqual({ cpuMs: 30, memKb: 70_000, memSamples: 2, slot: 0 });
+    expect(records.resultValue(2)).toBe(3);
     // A usage record is not a task's state or result: it changes neither what was recorded nor how the task ended.
-    expect(records.recorded).toBe(2);
+    expect(records.recorded).toBe(3);
     expect(records.resultOk(1)).toBe(true);
     expect(records.problems).toEqual([]);
   });

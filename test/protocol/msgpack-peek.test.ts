@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { packr } from "../../src/protocol/codec.js";
 import { MsgpackCursor, NOT_SCALAR, scalarAt } from "../../src/protocol/msgpack-peek.js";
-import { decodeTaskRecord, encodeTaskRecord, peekTaskRecord, type PeekedTaskRecord } from "../../src/protocol/task-stream.js";
+import { decodeTaskRecord, encodeTaskRecord, peekedRecord, peekTaskRecord, withUsage, type PeekedTaskRecord } from "../../src/protocol/task-stream.js";
 
 const values: unknown[] = [
   0,
@@ -72,22 +72,7 @@ const decodes = (bytes: Uint8Array): boolean => {
     return false;
   }
 };
-const peeked = (): PeekedTaskRecord => ({
-  index: 0,
-  kind: "state",
-  state: "RUNNING",
-  at: 0,
-  endedAt: 0,
-  valueStart: 0,
-  valueEnd: 0,
-  pid: 0,
-  host: "",
-  jobId: "",
-  cpuMs: 0,
-  memKb: 0,
-  memSamples: 0,
-  slot: 0,
-});
+const peeked = (): PeekedTaskRecord => peekedRecord();
 
 describe("reading task records in place", () => {
   test("skip passes over exactly one value of every kind msgpack holds, and numbers read as msgpackr reads them", () => {
@@ -175,7 +160,14 @@ describe("reading task records in place", () => {
     const gpu = encodeTaskRecord({ index: 1, usage: { cpuMs: 10, memSamples: 1, slot: 0, gpu: { count: 1, utilPct: 87.5, memMb: 10_032, samples: 3 } } });
     expect(peekTaskRecord(gpu, 0, gpu.length, out)).toBe(false);
     expect(decodeTaskRecord(gpu, "/s.rec")).toMatchObject({ index: 1, usage: { gpu: { utilPct: 87.5, memMb: 10_032 } } });
-    for (const usage of [{ cpuMs: -10, memSamples: 1 }, { cpuMs: 10 }, { cpuMs: 10, memSamples: 1.5 }, { cpuMs: 10, memSamples: 1, slot: -1 }]) {
+    for (const usage of [
+      { cpuMs: -10, memSamples: 1 },
+      { cpuMs: 10 },
+      { cpuMs: 10, memSamples: 1.5 },
+      { cpuMs: 10, memSamples: 1, slot: -1 },
+      { cpuMs: Number.POSITIVE_INFINITY, memSamples: 1 },
+      { cpuMs: 10, memKb: Number.POSITIVE_INFINITY, memSamples: 1 },
+    ]) {
       const bytes = packr.pack({ index: 0, usage });
       expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(false);
       expect(decodes(bytes)).toBe(false);
@@ -185,6 +177,36 @@ describe("reading task records in place", () => {
     expect(peekTaskRecord(reordered, 0, reordered.length, out)).toBe(true);
     expect(out).toMatchObject({ kind: "usage", cpuMs: 10, memKb: Number.NaN, memSamples: 1, slot: 3 });
     expect(decodeTaskRecord(reordered, "/s.rec")).toEqual({ index: 0, usage: { cpuMs: 10, memSamples: 1, slot: 3 } });
+  });
+
+  test("a slot's result joined with its usage by the worker peeks as one record: the value's bytes, and the usage", () => {
+    const out = peeked();
+    const usage = { cpuMs: 2070, memKb: 139_012, memSamples: 4, slot: 1 };
+    for (const value of [7, { loss: 0.25 }, "done", null]) {
+      const result = { ok: true as const, value, host: "n1", jobId: "7_0", startedAt: 1_796_000_000_000, endedAt: 1_796_000_000_500 };
+      const joined = withUsage(encodeTaskRecord({ index: 3, result }), usage)!;
+      expect(decodeTaskRecord(joined, "/s.rec")).toEqual({ index: 3, result, usage });
+      expect(peekTaskRecord(joined, 0, joined.length, out)).toBe(true);
+      expect(out).toMatchObject({ index: 3, kind: "ok", hasUsage: true, ...usage, at: result.startedAt, endedAt: result.endedAt });
+      expect(packr.unpack(joined.subarray(out.valueStart, out.valueEnd))).toEqual(value);
+      // The same record without usage says so.
+      const alone = encodeTaskRecord({ index: 3, result });
+      expect(peekTaskRecord(alone, 0, alone.length, out)).toBe(true);
+      expect(out.hasUsage).toBe(false);
+    }
+    // A failed result with its usage is left to the full decoder, which keeps both.
+    const failed = encodeTaskRecord({
+      index: 4,
+      result: { ok: false, state: "TIMEOUT", error: { name: "E", message: "late", stack: "E: late" }, host: "n1", jobId: "7_0", startedAt: 1, endedAt: 2 },
+      usage,
+    });
+    expect(peekTaskRecord(failed, 0, failed.length, out)).toBe(false);
+    expect(decodeTaskRecord(failed, "/s.rec")).toMatchObject({ index: 4, usage });
+    // A state with a usage is no record slurmkit writes: not peeked.
+    const odd = packr.pack({ index: 0, state: { state: "RUNNING", host: "n1", jobId: "7_0", pid: 1, at: 1 }, usage });
+    expect(peekTaskRecord(odd, 0, odd.length, out)).toBe(false);
+    // A payload of another shape is not joined: the usage then goes in a record of its own.
+    expect(withUsage(packr.pack([1, 2]), usage)).toBeUndefined();
   });
 
   test("a record at an offset in a larger buffer, in another key order, or with keys the schema does not know, peeks the same", () => {
@@ -245,6 +267,7 @@ describe("reading task records in place", () => {
       fc.record({ index: fc.oneof(fc.nat(), number), state }),
       fc.record({ index: fc.oneof(fc.nat(), number), result: ok }),
       fc.record({ index: fc.oneof(fc.nat(), number), usage }),
+      fc.record({ index: fc.oneof(fc.nat(), number), result: ok, usage }),
     );
     let accepted = 0;
     fc.assert(
@@ -261,11 +284,14 @@ describe("reading task records in place", () => {
         accepted++;
         const whole = decodeTaskRecord(bytes, "/s.rec");
         expect(out.index).toBe(whole.index);
-        if ("state" in whole) expect(out).toMatchObject({ kind: "state", ...whole.state });
-        else if ("usage" in whole) {
+        if ("usage" in whole && whole.usage) {
           const u = whole.usage;
-          expect(out).toMatchObject({ kind: "usage", cpuMs: u.cpuMs, memKb: u.memKb ?? Number.NaN, memSamples: u.memSamples, slot: u.slot ?? -1 });
-        } else {
+          expect(out).toMatchObject({ cpuMs: u.cpuMs, memKb: u.memKb ?? Number.NaN, memSamples: u.memSamples, slot: u.slot ?? -1 });
+          expect(out.hasUsage).toBe("result" in whole);
+        }
+        if ("state" in whole) expect(out).toMatchObject({ kind: "state", ...whole.state });
+        else if (!("result" in whole)) expect(out.kind).toBe("usage");
+        else {
           expect(whole.result.ok).toBe(true);
           const { host, jobId, startedAt, endedAt } = whole.result;
           expect(out).toMatchObject({ kind: "ok", host, jobId, at: startedAt, endedAt });

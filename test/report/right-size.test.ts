@@ -14,8 +14,11 @@ describe("what to ask for next time", () => {
     expect(s.timeSeconds).toBe(540);
     // 900 MiB × 1.2 = 1080, in 256 MiB steps above 1 GiB.
     expect(s.memMb).toBe(1280);
-    // 1.5 CPUs busy at the 95th percentile (2 at most), × 1.1, rounded up.
+    // 1.5 CPUs busy at the 95th percentile, rounded up.
     expect(s.cpus).toBe(2);
+    // A single-threaded task that kept its CPU busy needs one, not two; one that idled needs one too.
+    expect(suggest([done(100, 95, 100)], { cpus: 4 }).cpus).toBe(1);
+    expect(suggest([done(100, 5, 100)], { cpus: 4 }).cpus).toBe(1);
     expect(s.flags).toEqual(["time=00:09:00", "mem=1280M", "cpus_per_task=2"]);
     expect(s.options).toEqual({ time: "00:09:00", mem: "1280M", cpusPerTask: 2 });
     expect(s.notes.some((n) => n.startsWith("CPU efficiency 38%"))).toBe(true);

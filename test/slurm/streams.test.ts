@@ -133,10 +133,13 @@ describe("packed run folders keep records in streams", { timeout: 300_000 }, () 
     const env = { SLURM_CONF: "/nonexistent/slurm.conf", CI: "" };
     // Every task's completed result is in the streams: status counts them there, and needs no scheduler.
     const status = await execa("node", [cliBin, "status", dir], { reject: false, env });
-    expect(status.stdout.split("\n").map((l) => l.split("\t").slice(1))).toEqual([
+    const lines = status.stdout.split("\n").map((l) => l.split("\t").slice(1));
+    expect(lines.slice(0, 2)).toEqual([
       ["TASKS", "COMPLETED"],
       ["50", "50"],
     ]);
+    // And what they used, from the same records: every one measured.
+    expect(lines.slice(3).map((l) => l[0])).toEqual(["MEASURED", "50"]);
     expect(status.exitCode).toBe(0);
     expect(status.stderr).toBe("");
     // With --tasks every task has a future, whose poll asks squeue: the same states, and it says what failed.
