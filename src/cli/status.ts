@@ -1,8 +1,8 @@
 import { UsageError } from "../base/errors.js";
 import { LiveLines } from "../report/live.js";
 import { styleOf } from "../report/progress.js";
-import { exitCodeOfSummaries, progressLine, statusTable, summarize, tasksTable, usageTable, type SubmissionSummary, type TaskView } from "../report/summary.js";
-import { requestsOf, summaryOf, summaryOfParts, viewsWithRunning } from "../report/views.js";
+import { exitCodeOfSummaries, progressLine, statusTable, tasksTable, usageTable, type SubmissionSummary, type TaskView } from "../report/summary.js";
+import { summaryOf, summaryOfParts, viewsWithRunning } from "../report/views.js";
 import { openFolder, type OpenFolder } from "./folder.js";
 import { parse } from "./options.js";
 
@@ -27,7 +27,8 @@ function statusJson(summaries: readonly SubmissionSummary[], views: readonly Tas
 async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Promise<number> {
   // Without --tasks, no view per task: a million tasks are counted, not listed.
   const views = withTasks ? await viewsWithRunning(folder.jobs) : undefined;
-  const summaries = views ? summarize(views, requestsOf(folder.jobs)) : folder.parts ? summaryOfParts(folder.parts) : summaryOf(folder.jobs);
+  // Counted from the futures either way: each task's usage against its own request (a rerun may ask for more).
+  const summaries = folder.parts ? summaryOfParts(folder.parts) : summaryOf(folder.jobs);
   const exitCode = exitCodeOfSummaries(summaries);
   const style = styleOf(process.stdout);
   if (json) process.stdout.write(statusJson(summaries, views, exitCode));

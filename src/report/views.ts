@@ -2,14 +2,13 @@ import { basename } from "node:path";
 import { inChunks } from "../base/in-chunks.js";
 import { isTerminal } from "../base/job-state.js";
 import { runOf, type Job, type TaskRun } from "../core/job.js";
-import type { TaskRequest, UsageRecord } from "../protocol/records.js";
+import type { UsageRecord } from "../protocol/records.js";
 import { originOf, originSourceOf, rootIndex, type OriginSource } from "../engine/origin.js";
 import { followedRecords } from "../engine/task-records.js";
 import type { RunPart } from "../engine/run-part.js";
 import { decodeState } from "../protocol/records.js";
 import { unlessUnreachable } from "../transport/transport.js";
 import { SummaryCounter, type SubmissionSummary, type TaskView } from "./summary.js";
-import { largerRequest } from "./usage-totals.js";
 
 /** The jobs as the reports show them; `index` is each one's place in `jobs`. Reads nothing. */
 export function viewsOf(jobs: readonly Job<unknown>[]): TaskView[] {
@@ -48,22 +47,6 @@ export function usageOf(job: Job<unknown>, ran: TaskRun | undefined = runOf(job)
   if (ran.usage) return ran.usage;
   const source = originSourceOf(job);
   return source ? followedRecords(source.transport, source.folder)?.usage(job.taskIndex) : undefined;
-}
-
-/** What one task of each submission asked for, by the name the reports give it. */
-export function requestsOf(jobs: readonly Job<unknown>[]): Map<string, TaskRequest> {
-  const submissionOf = submissionNames();
-  const out = new Map<string, TaskRequest>();
-  let last: OriginSource | undefined;
-  for (const job of jobs) {
-    const source = originSourceOf(job);
-    if (source === last || !source?.request) continue;
-    last = source;
-    const name = submissionOf(source);
-    // A rerun may have asked for more: the most, field by field.
-    out.set(name, largerRequest(out.get(name), source.request)!);
-  }
-  return out;
 }
 
 /** The submission a job belongs to, as the reports name it: its original folder's name, once per submission. */
