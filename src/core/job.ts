@@ -32,7 +32,7 @@ export interface JobBackend {
   readAttempts?(job: Job<unknown>): Promise<AttemptFile[]>;
   /** The results of a job's ranks above 0, in rank order (undefined where a rank wrote none); none for a job of one rank. */
   readRankResults?(job: Job<unknown>): Promise<Array<ResultFile | undefined>>;
-  /** What an ended task used, where it is not in its result (a packed task's usage record). */
+  /** What an ended task used, where it is not in its result file (a packed task's, beside its result in its worker's stream). */
   readUsage?(job: Job<unknown>): Promise<UsageRecord | undefined>;
   /** What one task of the job's submission asked for. */
   readRequest?(job: Job<unknown>): Promise<TaskRequest | undefined>;

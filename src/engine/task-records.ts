@@ -99,7 +99,7 @@ export class TaskRecords {
   #lastStreamId = 0;
   readonly #peeked: PeekedTaskRecord = peekedRecord();
   /**
-   * By task, once usage records come (manifest version 4): 1 when it has one; its CPU ms, peak KiB
+   * By task, once usage comes (manifest version 4, beside a result or alone): 1 when it has one; its CPU ms, peak KiB
    * (NaN: not sampled), samples and slot (-1: none); GPUs, rare, in a map.
    */
   #usage = new Uint8Array(0);

@@ -15,7 +15,7 @@ z.config(en());
  * (`streams/`), not to files per task. Version 3: they claim tasks by
  * blocks (`claims/b<b>`), and hand back what they did not start
  * (`releases/`). Version 4: tasks record what they used (`usage` in a
- * result, and usage records in workers' streams), and the manifest what
+ * result file, and beside the result in a worker's stream), and the manifest what
  * one task asked for (`request`). Older versions are read as before.
  */
 export const MANIFEST_VERSION = 4;
@@ -51,7 +51,7 @@ export const usageSchema = z.object({
   ),
 });
 
-/** What a task used (a result's `usage`, or a usage record of a worker's stream). */
+/** What a task used (a result file's `usage`, or a stream record's, beside its result). */
 export type UsageRecord = z.output<typeof usageSchema>;
 
 const resultMeta = {

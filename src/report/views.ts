@@ -41,7 +41,7 @@ export function viewer(): (job: Job<unknown>, index: number) => TaskView {
   };
 }
 
-/** What an ended job used: in its result, or (packed) its worker's usage record, as the watcher last read the stream. */
+/** What an ended job used: in its result file, or (packed) beside its result in its worker's stream, as last read. */
 export function usageOf(job: Job<unknown>, ran: TaskRun | undefined = runOf(job)): UsageRecord | undefined {
   if (!ran) return undefined;
   if (ran.usage) return ran.usage;
