@@ -140,6 +140,8 @@ export class ElementMeter {
   readonly #gpu: (() => GpuUsage | undefined) | undefined;
   #peakKb = 0;
   #samples = 0;
+  /** CPU ms the samples took, in this process. */
+  #samplingMs = 0;
   #stopped: { usage: UsageRecord | undefined } | undefined;
 
   private readonly measure: MemoryMeasure = elementMeasure();
@@ -153,8 +155,12 @@ export class ElementMeter {
   }
 
   #sample(): void {
+    // The sample runs in the task's own process (a function task's): its CPU is slurmkit's, and is taken off the task's.
+    const before = process.cpuUsage();
     // Its nvidia-smi is slurmkit's, not the task's.
     const tree = sampleTrees([process.pid], this.measure, this.#scope, this.#gpus?.pid).get(process.pid);
+    const spent = process.cpuUsage(before);
+    this.#samplingMs += (spent.user + spent.system) / 1000;
     if (!tree) return;
     this.#samples++;
     this.#peakKb = Math.max(this.#peakKb, tree.kb);
@@ -176,7 +182,7 @@ export class ElementMeter {
     const own = this.measure === "resident" ? peakResidentKb("self") : undefined;
     const memKb = Math.max(this.#peakKb, own ?? 0);
     return {
-      cpuMs: Math.round(Math.max(0, endMs - this.#startMs)),
+      cpuMs: Math.round(Math.max(0, endMs - this.#startMs - this.#samplingMs)),
       ...(memKb > 0 ? { memKb } : {}),
       memSamples: this.#samples + (own !== undefined ? 1 : 0),
       ...(gpu ? { gpu } : {}),
