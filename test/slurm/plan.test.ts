@@ -50,7 +50,9 @@ describe("planSubmission", () => {
       "#SBATCH --comment=slurmkit:s:0",
     ]);
     expect(runLine(p.scripts[0]!.text)).toBe("exec /bin/node /pkg/dist/runner/runner.js /runs/s --warning USR2 --max-requeues 3");
-    expect(p.manifest).toMatchObject({ version: 3, kind: "slurm", taskCount: 10, jobId: null, array: true, ranks: 1 });
+    expect(p.manifest).toMatchObject({ version: 4, kind: "slurm", taskCount: 10, jobId: null, array: true, ranks: 1 });
+    // What one task asked for, for usage reports and right-sizing.
+    expect(p.manifest.request).toEqual({ cpus: 1, timeSeconds: 300 });
     expect(p.manifest.tasksPerElement).toBeUndefined();
     expect(p.dirs).toEqual(["/runs/s/logs", "/runs/s/results", "/runs/s/state"]);
   });
