@@ -22,7 +22,8 @@ const taskIndexSchema = z.int().check(z.nonnegative());
 const recordSchema = z.union([
   z.object({ index: taskIndexSchema, state: stateSchema }),
   z.object({ index: taskIndexSchema, result: resultSchema, usage: z.optional(usageSchema) }),
-  z.object({ index: taskIndexSchema, usage: usageSchema }),
+  // A usage alone: never a result (or state) that failed its own schema, dropped.
+  z.object({ index: taskIndexSchema, usage: usageSchema, result: z.optional(z.never()), state: z.optional(z.never()) }),
 ]);
 
 /** A record's payload (msgpack); throws when msgpack cannot carry the result's value. */

@@ -172,6 +172,16 @@ describe("reading task records in place", () => {
       expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(false);
       expect(decodes(bytes)).toBe(false);
     }
+    // A usage beside a result (or state) that is not valid is no usage record: the bad result is never dropped.
+    for (const beside of [
+      { result: { ok: true, value: false, host: "n1", jobId: "n1", startedAt: 0, endedAt: Number.POSITIVE_INFINITY } },
+      { result: { ok: true, value: 1 } },
+      { state: { state: "SLEEPING" } },
+    ]) {
+      const bytes = packr.pack({ index: 0, ...beside, usage: { cpuMs: 0, memSamples: 0 } });
+      expect(peekTaskRecord(bytes, 0, bytes.length, out)).toBe(false);
+      expect(decodes(bytes)).toBe(false);
+    }
     // In another key order, or with a key the schema drops, it peeks as it decodes.
     const reordered = packr.pack({ index: 0, usage: { memSamples: 1, extra: [1], slot: 3, cpuMs: 10 } });
     expect(peekTaskRecord(reordered, 0, reordered.length, out)).toBe(true);
