@@ -1,7 +1,12 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { spawn, type ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
-import { writeSync } from "node:fs";
+import { existsSync, writeSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { ContainerRecord } from "../src/protocol/container.js";
+import { adoptConmon, adoptedPids, checkContainer, conmonPidFile, containerFolders, killAdopted, onNode, submissionContainer } from "./container.js";
+import { containerLine, physicalGpus, type ContainerCall, type ContainerLine } from "./container-line.js";
 import { torchEnvironment } from "../src/core/job-environment.js";
 import { expandDeep } from "../src/protocol/runtime-value.js";
 import { isTask, type CommandRecord, type FunctionRecord, type TaskContext, type TaskExport, type TaskRecord } from "../src/protocol/task-record.js";
@@ -108,11 +113,16 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   const env = Object.fromEntries(Object.entries(task.env ?? {}).map(([k, v]) => [k, bind(v)]));
   if (task.torchDistributed) Object.assign(env, await torchEnvironment(nodeSide().environment(process.env), nodeSide().address));
   const cwd = task.cwd === undefined ? undefined : bind(task.cwd);
-  const child = spawn(program, args, {
+  const boxed = await inContainer(task.container ?? submissionContainer(), { program, args, env, cwd: resolve(cwd ?? process.cwd()) });
+  const child = spawn(boxed?.program ?? program, boxed?.args ?? args, {
     stdio: ["ignore", logs ? (logs.out.fd ?? "pipe") : "inherit", logs ? (logs.err.fd ?? "pipe") : "inherit"],
-    env: { ...process.env, ...env },
-    ...(cwd !== undefined ? { cwd } : {}),
+    env: boxed?.env ?? { ...process.env, ...env },
+    // In a container, the runtime sets the working directory inside.
+    ...(cwd !== undefined && !boxed ? { cwd } : {}),
   });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  if (boxed?.pidFile) void adoptConmon(boxed.pidFile, exited);
+  let container: NodeJS.Timeout | undefined;
   // A writer, not a file: the command's output passes through here, and waits while the writer is behind.
   if (logs) for (const [from, to] of [[child.stdout, logs.out] as const, [child.stderr, logs.err] as const]) if (from) relay(from, to);
   children.add(child);
@@ -121,6 +131,11 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   const forward = (signal: NodeJS.Signals) => {
     if (!passed.has(signal)) terminatedBy = signal;
     child.kill(signal);
+    // A container that outlives its client's grace is killed here, before Slurm kills the runner and leaves it behind.
+    if (!passed.has(signal) && boxed?.pidFile && !container) {
+      container = setTimeout(() => killAdopted(adoptedPids()), CONTAINER_GRACE_MS);
+      container.unref();
+    }
   };
   const signals = new Set<NodeJS.Signals>(["SIGTERM", "SIGINT", ...passed]);
   for (const signal of signals) process.on(signal, forward);
@@ -136,7 +151,9 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     // Slurm signals every process of the job; the child may die before our own handler runs.
     if (signal === "SIGTERM" || signal === "SIGINT" || signal === "SIGKILL") throw new Terminated(signal);
     if (signal) throw new CommandFailed(`Command was killed with ${signal}: ${shown}`, undefined, signal);
-    if (code !== 0) throw new CommandFailed(`Command failed with exit code ${code}: ${shown}`, code ?? undefined);
+    if (boxed && code === 125 && boxed.program.startsWith("podman"))
+      throw new CommandFailed(`${boxed.program} could not start the container (exit code 125; its message is in the task's stderr): ${shown}`, code);
+    if (code !== 0) throw new CommandFailed(`Command failed with exit code ${code}${boxed ? ` in ${boxed.program}'s container` : ""}: ${shown}`, code ?? undefined);
     return { exitCode: 0 };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
@@ -151,7 +168,30 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   } finally {
     children.delete(child);
     for (const signal of signals) process.off(signal, forward);
+    clearTimeout(container);
+    if (boxed?.pidFile) rm(boxed.pidFile, { force: true }).catch(() => undefined);
   }
+}
+
+/** How long a container may take to end after its client passed Slurm's SIGTERM on, before its processes are killed. */
+const CONTAINER_GRACE_MS = 10_000;
+
+/** The runtime's command line for a command in `record`, after checking that this node can start it; undefined without a container. */
+async function inContainer(record: ContainerRecord | undefined, call: ContainerCall): Promise<(ContainerLine & { pidFile?: string }) | undefined> {
+  if (!record) return undefined;
+  const c = onNode(record);
+  await checkContainer(c);
+  if (!existsSync(call.cwd)) throw new CommandFailed(`The working directory ${call.cwd} does not exist on ${HOST}, so it cannot be bound into the container`, 127);
+  const pidFile = c.runtime === "podman" || c.runtime === "podman-hpc" ? conmonPidFile() : undefined;
+  const line = containerLine(c, call, {
+    env: process.env,
+    gpus: physicalGpus(process.env),
+    folders: containerFolders(),
+    host: HOST,
+    root: process.getuid?.() === 0,
+    ...(pidFile ? { pidFile } : {}),
+  });
+  return { ...line, ...(pidFile ? { pidFile } : {}) };
 }
 
 /** How long a command's piped output may go on after it exited (a background process it left holds the pipe), before it is cut. */

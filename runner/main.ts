@@ -31,6 +31,7 @@ import { runOneTask } from "./run-task.js";
 import { runSlot } from "./slot.js";
 import { runWorker } from "./worker.js";
 import { ElementMeter } from "./usage.js";
+import { useContainer } from "./container.js";
 
 /** Opens a task's own log files (appending: a requeued task keeps each attempt's), and sends what a function task prints there. */
 function openLogs(folder: RunFolder, index: number): TaskLogs {
@@ -48,6 +49,7 @@ async function main(node: NodeSide): Promise<number> {
   }
   const folder = new RunFolder(dir);
   const args = decodeRunnerArgs(process.argv.slice(3));
+  useContainer(args.container, folder.dir);
   if (args.mode === "slot") return runSlot(folder, args.warning);
   // A warning that came before the runner listens (the batch script kept it, or it comes while a worker sets up) is not lost.
   const warnedEarly = earlyWarning(args.warning?.signal);

@@ -237,6 +237,11 @@ export function processTree(root: number, parentOf: ReadonlyMap<number, number>,
   return out;
 }
 
+/** A process and everything under it now, from every process in /proc. */
+export function treePids(root: number): number[] {
+  return processTree(root, parents(undefined).parentOf);
+}
+
 /** One process tree as sampleTrees reads it. */
 export interface TreeSample {
   /** Its memory (KiB) as the measure counts it. */
@@ -250,13 +255,17 @@ export interface TreeSample {
  * The memory (KiB) and CPU ticks of each root's process tree as `measure`
  * counts it, in one pass over the processes of `scope` (ownCgroupDir, or
  * every process), with the pids of each tree (less `leave`, slurmkit's own
- * nvidia-smi). A process that ended while it was read counts nothing.
+ * nvidia-smi). `adopted` joins processes to a root's tree that are not its
+ * descendants (podman's conmon and the container under it). A process that
+ * ended while it was read counts nothing.
  */
-export function sampleTrees(roots: readonly number[], measure: MemoryMeasure, scope?: string, leave?: number): Map<number, TreeSample> {
-  const { parentOf, cpuOf } = parents(scope);
+export function sampleTrees(roots: readonly number[], measure: MemoryMeasure, scope?: string, leave?: number, adopted?: ReadonlyMap<number, readonly number[]>): Map<number, TreeSample> {
+  // A container's processes may sit in a cgroup of their own: then every process is looked at.
+  const { parentOf, cpuOf } = parents(adopted?.size ? undefined : scope);
   const out = new Map<number, TreeSample>();
   for (const root of roots) {
     const pids = processTree(root, parentOf, leave);
+    for (const extra of adopted?.get(root) ?? []) if (!pids.includes(extra)) pids.push(...processTree(extra, parentOf, leave).filter((p) => !pids.includes(p)));
     const kb = pids.reduce((sum, pid) => sum + (processKb(pid, measure) ?? 0), 0);
     const cpuTicks = pids.reduce((sum, pid) => sum + (cpuOf.get(pid) ?? 0), 0);
     out.set(root, { kb, pids, cpuTicks });

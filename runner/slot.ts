@@ -10,6 +10,7 @@ import { SLOT_MARGIN_MB } from "../src/protocol/worker-memory.js";
 import { footprintKb, type MemoryMeasure } from "./memory.js";
 import { runOneTask } from "./run-task.js";
 import { OwnCpu } from "./usage.js";
+import { onAdopted } from "./container.js";
 import { slotLog, slotSink, type LogMessage, type RecordMessage } from "./task-records.js";
 
 /** What the worker tells a slot: run this task, pass Slurm's warning on to it, or leave. */
@@ -20,7 +21,8 @@ export type ToSlot = { readonly run: number; readonly fresh?: true } | { readonl
  * result record (for the worker's stream), a task is done (its records were
  * sent), or a task checkpointed and asks to be run again (its records are
  * sent; the worker stops this process). `retire`: the process leaves after
- * this task (it grew), and the next gets a new one.
+ * this task (it grew), and the next gets a new one. `adopt`: a process of
+ * the task outside the slot's tree started (`joined`) or ended.
  */
 /** `cpu`: the slot process's CPU ms so far (its own and its reaped children's, OwnCpu), for its worker to tell each task's; `cpuNext`: the same after the slot's own check that follows a task, where the next task's starts. */
 export type FromSlot =
@@ -28,7 +30,8 @@ export type FromSlot =
   | RecordMessage
   | LogMessage
   | { readonly done: number; readonly ok: boolean; readonly retire?: boolean; readonly cpu?: number | undefined; readonly cpuNext?: number | undefined }
-  | { readonly requeued: number };
+  | { readonly requeued: number }
+  | { readonly adopt: number; readonly joined: boolean };
 
 /**
  * One slot of a worker, in its own process (`runner.js <dir> --slot`): it runs
@@ -49,6 +52,8 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
   // One open spec file for the slot's life: a task costs one read of it, not an open, three reads and a close.
   const spec = new SpecReader(folder.spec);
   const cpu = new OwnCpu();
+  // Its task's container processes that are not its children (podman's): its worker counts them, and kills them with the task.
+  onAdopted((pid, joined) => process.send?.({ adopt: pid, joined } satisfies FromSlot, () => undefined));
   return new Promise((resolve) => {
     let busy = false;
     process.on("disconnect", () => {

@@ -4,6 +4,7 @@ import { syncBuiltinESMExports } from "node:module";
 import type { UsageRecord } from "../src/protocol/records.js";
 import { GpuSampler, visibleGpus, type GpuUsage } from "./gpu.js";
 import { memoryMeasure, ownCgroupDir, parseStatChildrenTicks, sampleTrees, TICKS_PER_SECOND, type MemoryMeasure } from "./memory.js";
+import { adoptedPids } from "./container.js";
 
 // What a task uses, measured where it runs: CPU time from /proc/<pid>/stat,
 // peak memory from samples of its process tree, and its GPUs from nvidia-smi.
@@ -158,7 +159,8 @@ export class ElementMeter {
     // The sample runs in the task's own process (a function task's): its CPU is slurmkit's, and is taken off the task's.
     const before = process.cpuUsage();
     // Its nvidia-smi is slurmkit's, not the task's.
-    const tree = sampleTrees([process.pid], this.measure, this.#scope, this.#gpus?.pid).get(process.pid);
+    const adopted = adoptedPids();
+    const tree = sampleTrees([process.pid], this.measure, this.#scope, this.#gpus?.pid, adopted.length ? new Map([[process.pid, adopted]]) : undefined).get(process.pid);
     const spent = process.cpuUsage(before);
     this.#samplingMs += (spent.user + spent.system) / 1000;
     if (!tree) return;

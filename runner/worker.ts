@@ -24,6 +24,7 @@ import { submitNextRound } from "./rounds.js";
 import { taskWarningDue } from "./attempts.js";
 import { GpuSampler, type GpuUsage } from "./gpu.js";
 import { MS_PER_TICK, USAGE_SAMPLE_MS } from "./usage.js";
+import { killAdopted, submissionContainer } from "./container.js";
 import type { UsageRecord } from "../src/protocol/records.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -108,6 +109,8 @@ interface Slot {
   carried?: { kb: number; at: number } | undefined;
   /** Its process's CPU ms at its last report (ready, or a task done). */
   cpuMs?: number | undefined;
+  /** Processes of its task outside its tree: podman's conmon, with the container under it. */
+  adopted: number[];
 }
 
 /**
@@ -165,6 +168,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     release: () => undefined,
     ready: Promise.resolve(),
     kill: undefined,
+    adopted: [],
   }));
   // How the node counts memory, and so each task's: its cgroup's charge, or resident sets as Slurm's jobacct_gather/linux.
   const measure = o.taskMemMb === undefined ? undefined : memoryMeasure(o.slots * (o.taskMemMb + SLOT_MARGIN_MB) + WORKER_OVERHEAD_MB, o.taskMemPss === true);
@@ -191,9 +195,18 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       // How its worker counts memory, for a slot to tell when it has grown.
       ...(measure !== undefined ? { SLURMKIT_MEMORY_MEASURE: measure } : {}),
     };
-    if (slot.share.gpus) env.CUDA_VISIBLE_DEVICES = env.GPU_DEVICE_ORDINAL = slot.share.gpus.join(",");
+    if (slot.share.gpus) {
+      // The element's list too, for a container's devices to be named as the node names them.
+      if (process.env.CUDA_VISIBLE_DEVICES !== undefined) env.SLURMKIT_ELEMENT_GPUS = process.env.CUDA_VISIBLE_DEVICES;
+      env.CUDA_VISIBLE_DEVICES = env.GPU_DEVICE_ORDINAL = slot.share.gpus.join(",");
+    }
     // This same runner program (installed, or its bundle in the executor's code/ folder), without the worker's own Node flags.
-    const argv = [...process.execArgv.filter((flag) => !WORKER_NODE_FLAGS.includes(flag)), process.argv[1]!, folder.dir, ...encodeRunnerArgs({ mode: "slot", warning: o.warning })];
+    const argv = [
+      ...process.execArgv.filter((flag) => !WORKER_NODE_FLAGS.includes(flag)),
+      process.argv[1]!,
+      folder.dir,
+      ...encodeRunnerArgs({ mode: "slot", warning: o.warning, container: submissionContainer() }),
+    ];
     const [program, args] = taskset && slot.share.cpus ? ["taskset", ["-c", slot.share.cpus.join(","), process.execPath, ...argv]] : [process.execPath, argv];
     // Its own process group, so that stopping a task stops whatever the task started.
     const child = spawn(program, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env, detached: true });
@@ -218,6 +231,10 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
         return records.appendMessage(m);
       }
       if ("log" in m) return records.appendLog(m);
+      if ("adopt" in m) {
+        slot.adopted = m.joined ? [...slot.adopted, m.adopt] : slot.adopted.filter((p) => p !== m.adopt);
+        return;
+      }
       // The task checkpointed: stop its process, and run it again (ended() queues it).
       if ("requeued" in m) return slot.task?.index === m.requeued ? stopTask(slot, "REQUEUED") : undefined;
       if (slot.task?.index !== m.done) return;
@@ -311,7 +328,11 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     killGroup(pid, signal);
     // Processes of the task that left its process group.
     for (const other of others) killProcess(other, signal);
-    slot.kill = setTimeout(() => killGroup(pid, "SIGKILL"), KILL_GRACE_MS);
+    slot.kill = setTimeout(() => {
+      killGroup(pid, "SIGKILL");
+      // A container's processes are not in the slot's group: its client's death does not end them.
+      killAdopted(slot.adopted);
+    }, KILL_GRACE_MS);
     slot.kill.unref();
   };
 
@@ -410,6 +431,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       running.map((s) => s.child!.pid!),
       usageMeasure,
       scope,
+      undefined,
+      new Map(running.filter((s) => s.adopted.length > 0).map((s) => [s.child!.pid!, s.adopted])),
     );
     for (const slot of running) {
       const tree = trees.get(slot.child!.pid!);

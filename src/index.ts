@@ -48,6 +48,8 @@ export { PARAMETER_NAMES, parseParameters } from "./slurm/parameters.js";
 export type { SignalSpec, SlurmParameters, SlurmParametersInput } from "./slurm/parameters.js";
 export { condaActivate, container, isSetupStep, lines, modules, setupFile, stageIn, stageOut, venvPerNode } from "./setup/index.js";
 export type { ContainerOptions, ModulesOptions, SetupStep, StageInOptions, StageOutOptions, VenvOptions } from "./setup/index.js";
+export { CONTAINER_RUNTIMES } from "./protocol/container.js";
+export type { ContainerRecord, ContainerRuntime } from "./protocol/container.js";
 
 // The watcher, as executor.watcher shows it
 export type { JobWatcher, WatcherHealth, WatcherIntervals, WatcherStats } from "./engine/watcher.js";
@@ -71,6 +73,7 @@ export type { TaskPaths } from "./protocol/run-folder.js";
 export {
   AmbiguousSubmissionError,
   CommandError,
+  ContainerError,
   JobEndedWithoutResultError,
   NodeUnusableError,
   ParameterError,

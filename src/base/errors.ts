@@ -253,3 +253,23 @@ export class UnsetVariableError extends SlurmkitError {
 export class UsageError extends SlurmkitError {
   override readonly name = "UsageError";
 }
+
+/**
+ * A task's container could not start: its runtime is not installed on the
+ * node, its image or a bind's source is missing. Thrown before the submit
+ * where the client can tell (a file path), else on the node, where it is the
+ * task's error (`TaskFailedError.remote.name` is "ContainerError").
+ */
+export class ContainerError extends SlurmkitError {
+  override name = "ContainerError";
+  constructor(
+    /** What is missing: the runtime, the image, or a bind's source. */
+    readonly missing: "runtime" | "image" | "bind",
+    /** Where it was looked for: a node's name, or "the login node" before the submit. */
+    readonly host: string,
+    problem: string,
+    fix: string,
+  ) {
+    super(`${problem} on ${host}: ${fix}`);
+  }
+}

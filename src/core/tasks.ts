@@ -3,6 +3,7 @@ import { pathToFileURL } from "node:url";
 import { ParameterError } from "../base/errors.js";
 import { isTask as isTaskExport, TASK, type CommandRecord, type TaskContext, type TaskRecord } from "../protocol/task-record.js";
 import { isRuntimeValue, type Late, type LateString } from "../protocol/runtime-value.js";
+import { containerProblems, containerRecord, type ContainerRecord } from "../protocol/container.js";
 
 export type { CommandRecord, FunctionRecord, TaskContext, TaskRecord } from "../protocol/task-record.js";
 
@@ -46,6 +47,12 @@ export interface CommandOptions {
    * WORLD_SIZE, LOCAL_WORLD_SIZE and NODE_RANK, as torchDistributedEnv() gives them.
    */
   readonly torchDistributed?: boolean;
+  /**
+   * Run this command in a container (see container()), instead of the
+   * submission's container step, if any: a sweep can mix images. The runner
+   * stays outside and starts the command through the runtime.
+   */
+  readonly container?: ContainerRecord;
 }
 
 const isLateString = (v: unknown, nonEmpty = false): v is LateString => isRuntimeValue(v) || (typeof v === "string" && !v.includes("\0") && (!nonEmpty || v !== ""));
@@ -89,6 +96,10 @@ export function command(program: LateString, args: readonly LateString[] = [], o
   if (options.torchDistributed !== undefined && typeof options.torchDistributed !== "boolean") {
     problems.push(`Expected \`torchDistributed\` to be true or false, got \`${String(options.torchDistributed)}\``);
   }
+  if (options.container !== undefined) {
+    problems.push(...containerProblems(options.container, "container."));
+    if ((options.container as { runnerInside?: unknown } | null)?.runnerInside !== undefined) problems.push("`container.runnerInside` belongs to the container() setup step, not to one command");
+  }
   if (problems.length) throw new ParameterError("command task", problems);
   const record: CommandRecord = {
     kind: "command",
@@ -98,6 +109,7 @@ export function command(program: LateString, args: readonly LateString[] = [], o
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     ...(requeue && (requeue.onTimeout || requeue.onPreempt) ? { requeue: { ...requeue } } : {}),
     ...(options.torchDistributed ? { torchDistributed: true } : {}),
+    ...(options.container ? { container: containerRecord(options.container) } : {}),
   };
   return { record };
 }

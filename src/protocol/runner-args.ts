@@ -2,6 +2,7 @@
 // it, a worker writes its slots', and the runner reads it. Every default is here.
 import { constants } from "node:os";
 import { DEFAULT_MAX_REQUEUES } from "./task-record.js";
+import { decodeContainerArg, encodeContainerArg, type ContainerRecord } from "./container.js";
 
 /** What the runner assumes for an option its command line leaves out. */
 export const RUNNER_DEFAULTS = {
@@ -40,15 +41,16 @@ export interface WorkerArgs {
   readonly taskMemPss: boolean;
 }
 
-/** What the runner is told to do. */
-export type RunnerArgs =
+/** What the runner is told to do; `container`: the submission's, which its command tasks run in. */
+export type RunnerArgs = (
   | { readonly mode: "task"; readonly elementOffset?: number | undefined; readonly warning?: WarningArgs | undefined }
   | { readonly mode: "worker"; readonly worker: WorkerArgs; readonly warning?: WarningArgs | undefined }
-  | { readonly mode: "slot"; readonly warning?: WarningArgs | undefined };
+  | { readonly mode: "slot"; readonly warning?: WarningArgs | undefined }
+) & { readonly container?: ContainerRecord | undefined };
 
 /** The runner's usage line, for its error messages. */
 export const RUNNER_USAGE =
-  "runner.js <run folder> [--element-offset O | --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]] | --slot] [--warning SIG [--warn-seconds S] [--max-requeues N] [--forward-warning]]";
+  "runner.js <run folder> [--element-offset O | --worker W --workers N --slots K --cpus-per-task C [--task-time T] [--walltime S] [--task-mem M [--task-mem-pss]] | --slot] [--warning SIG [--warn-seconds S] [--max-requeues N] [--forward-warning]] [--container RECORD]";
 
 /** The command line for `args`: every value given, in a fixed order (the warning's lead time only for a worker and its slots, which use it). */
 export function encodeRunnerArgs(args: RunnerArgs): string[] {
@@ -75,6 +77,7 @@ export function encodeRunnerArgs(args: RunnerArgs): string[] {
     num("--max-requeues", args.warning.maxRequeues);
     if (args.warning.forwardAll) out.push("--forward-warning");
   }
+  if (args.container) out.push("--container", encodeContainerArg(args.container));
   return out;
 }
 
@@ -85,7 +88,20 @@ const WORKER_ONLY = new Set(["--workers", "--slots", "--cpus-per-task", "--task-
 export function decodeRunnerArgs(argv: readonly string[]): RunnerArgs {
   const values = new Map<string, string>();
   const flags = new Set<string>();
-  const valued = new Set(["--element-offset", "--worker", "--workers", "--slots", "--cpus-per-task", "--task-time", "--walltime", "--task-mem", "--warning", "--warn-seconds", "--max-requeues"]);
+  const valued = new Set([
+    "--element-offset",
+    "--worker",
+    "--workers",
+    "--slots",
+    "--cpus-per-task",
+    "--task-time",
+    "--walltime",
+    "--task-mem",
+    "--warning",
+    "--warn-seconds",
+    "--max-requeues",
+    "--container",
+  ]);
   const bare = new Set(["--slot", "--task-mem-pss", "--forward-warning"]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -102,13 +118,15 @@ export function decodeRunnerArgs(argv: readonly string[]): RunnerArgs {
     if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new Error(`Bad ${name} '${text}': expected a non-negative integer`);
     return value;
   };
-  for (const name of values.keys()) if (name !== "--warning") int(name);
+  for (const name of values.keys()) if (name !== "--warning" && name !== "--container") int(name);
+  const word = values.get("--container");
+  const container = word === undefined ? undefined : decodeContainerArg(word);
   const warning = warningArgs(values.get("--warning"), int("--warn-seconds"), int("--max-requeues"), flags.has("--forward-warning"));
   const firstWorker = int("--worker");
   const workerOnly = [...values.keys(), ...flags].filter((name) => WORKER_ONLY.has(name));
   if (firstWorker === undefined && workerOnly.length) throw new Error(`Bad runner options: ${workerOnly.join(", ")} only go with --worker. Usage: ${RUNNER_USAGE}`);
-  if (flags.has("--slot")) return { mode: "slot", warning };
-  if (firstWorker === undefined) return { mode: "task", elementOffset: int("--element-offset"), warning };
+  if (flags.has("--slot")) return { mode: "slot", warning, container };
+  if (firstWorker === undefined) return { mode: "task", elementOffset: int("--element-offset"), warning, container };
   return {
     mode: "worker",
     worker: {
@@ -122,6 +140,7 @@ export function decodeRunnerArgs(argv: readonly string[]): RunnerArgs {
       taskMemPss: flags.has("--task-mem-pss"),
     },
     warning,
+    container,
   };
 }
 

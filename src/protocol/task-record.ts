@@ -1,4 +1,5 @@
 import type { RuntimeValue } from "./runtime-value.js";
+import type { ContainerRecord } from "./container.js";
 
 /** A string, or a runtime value expanded on the node. */
 type LateString = string | RuntimeValue;
@@ -14,6 +15,8 @@ export interface CommandRecord {
   readonly requeue?: { readonly onTimeout?: boolean; readonly onPreempt?: boolean };
   /** Export PyTorch's rendezvous variables (MASTER_ADDR, RANK, ...) to the command. */
   readonly torchDistributed?: boolean;
+  /** The container this command runs in, instead of the submission's. */
+  readonly container?: ContainerRecord;
 }
 
 /** A function task as stored in the spec file. */

@@ -1,33 +1,49 @@
-import { shellWord, type LateString } from "../protocol/runtime-value.js";
-import { type SetupStep, step, check, need } from "./step.js";
+import { ParameterError } from "../base/errors.js";
+import { containerProblems, containerRecord, type ContainerRecord } from "../protocol/container.js";
+import { shellWord } from "../protocol/runtime-value.js";
+import { type SetupStep, step } from "./step.js";
 
-/** Options of container(). */
-export interface ContainerOptions {
-  readonly runtime: "apptainer" | "singularity";
-  /** The image: a .sif file or a URI the runtime accepts. */
-  readonly image: LateString;
-  /** Bind mounts, `src` or `src:dest` (the run folder must be visible inside). */
-  readonly binds?: readonly LateString[];
-  /** `--nv`: make NVIDIA GPUs visible. @default false */
-  readonly nv?: boolean;
+/** Options of container(): the container (see ContainerRecord), and where slurmkit's runner runs. */
+export interface ContainerOptions extends ContainerRecord {
+  /**
+   * Run slurmkit's runner inside the image too, for images that hold Node.js
+   * at `nodeBinary` (apptainer and singularity only). Function tasks then
+   * run inside; the run folder must be bound, and the node's environment
+   * passes in (the runner needs Slurm's variables). @default false: the runner
+   * stays on the node's Node.js and starts each command task in the image.
+   */
+  readonly runnerInside?: boolean;
 }
 
 /**
- * Runs the runner (and so the tasks) inside an Apptainer or Singularity
- * container. The image must have Node.js at `nodeBinary`.
+ * Runs the submission's command tasks in a container: apptainer,
+ * singularity, podman, podman-hpc, enroot, or enroot through pyxis (`srun
+ * --container-image`). slurmkit's runner stays outside, on the node's
+ * Node.js (the image needs none): it starts each command through the
+ * runtime, and keeps time limits, signals, requeues, logs, results and usage
+ * as for any task. Function tasks run in the runner; they reach the image
+ * through `ctx.container.exec()`. A command's own `container` option
+ * replaces this one for that task.
  *
  * @example
- * container({ runtime: "apptainer", image: "/project/env.sif", binds: ["/project"], nv: true })
+ * container({ runtime: "apptainer", image: "/project/pytorch.sif", binds: ["/project", "/datasets:/data:ro"] })
  */
 export function container(options: ContainerOptions): SetupStep {
-  const problems: string[] = [];
-  if (options.runtime !== "apptainer" && options.runtime !== "singularity") {
-    problems.push(`Expected \`runtime\` to be "apptainer" or "singularity", got \`${String(options.runtime)}\``);
+  const problems = containerProblems(options);
+  if (options?.runnerInside && options.runtime !== "apptainer" && options.runtime !== "singularity") {
+    problems.push(`\`runnerInside\` works with apptainer and singularity only, got runtime \`${String(options.runtime)}\``);
   }
-  need(problems, "image", options.image);
-  for (const [i, b] of (options.binds ?? []).entries()) need(problems, `binds[${i}]`, b, "a bind such as `/project` or `/data:/data`");
-  check("container", problems);
+  if (problems.length) throw new ParameterError("container step", problems);
+  if (!options.runnerInside) return step("container", { container: containerRecord(options) });
   return step("container", {
-    wrap: [options.runtime, "exec", ...(options.nv ? ["--nv"] : []), ...(options.binds ?? []).flatMap((b) => ["--bind", shellWord(b)]), shellWord(options.image)],
+    wrap: [
+      options.runtime,
+      "exec",
+      ...(options.gpus ? ["--nv"] : []),
+      ...(options.writable ? ["--writable-tmpfs"] : []),
+      ...(options.binds ?? []).flatMap((b) => ["--bind", shellWord(b)]),
+      ...(options.options ?? []).map((o) => shellWord(o)),
+      shellWord(options.image),
+    ],
   });
 }

@@ -1,6 +1,7 @@
 import { ParameterError } from "../base/errors.js";
 import { isRuntimeValue, type LateString } from "../protocol/runtime-value.js";
 import { quoteShell } from "../base/shell.js";
+import type { ContainerRecord } from "../protocol/container.js";
 
 const STEP = Symbol.for("slurmkit.setupStep");
 
@@ -19,8 +20,10 @@ export interface SetupStep {
   readonly rank: readonly string[];
   /** Lines run when the job ends, also when it fails, is cancelled or times out. */
   readonly exit: readonly string[];
-  /** Shell words put before the runner command (a container runtime). */
+  /** Shell words put before the runner command (a container runtime the runner runs in). */
   readonly wrap: readonly string[];
+  /** The container the submission's command tasks run in (the runner stays outside). */
+  readonly container?: ContainerRecord;
 }
 
 /** Whether a value is a setup step. */
@@ -29,8 +32,8 @@ export function isSetupStep(value: unknown): value is SetupStep {
 }
 
 /** A step of the given kind from its parts. */
-export function step(kind: string, parts: Partial<Pick<SetupStep, "batch" | "rank" | "exit" | "wrap">>): SetupStep {
-  return { [STEP]: true, kind, batch: parts.batch ?? [], rank: parts.rank ?? [], exit: parts.exit ?? [], wrap: parts.wrap ?? [] };
+export function step(kind: string, parts: Partial<Pick<SetupStep, "batch" | "rank" | "exit" | "wrap">> & { readonly container?: ContainerRecord | undefined }): SetupStep {
+  return { [STEP]: true, kind, batch: parts.batch ?? [], rank: parts.rank ?? [], exit: parts.exit ?? [], wrap: parts.wrap ?? [], ...(parts.container ? { container: parts.container } : {}) };
 }
 
 /** Throws a ParameterError for the step if there are problems. */

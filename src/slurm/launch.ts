@@ -1,3 +1,5 @@
+import { checkContainers, submissionContainers } from "../engine/container-check.js";
+import { isSetupStep, type SetupStep } from "../setup/index.js";
 import type { Job } from "../core/job.js";
 import type { TaskRecord } from "../core/tasks.js";
 import { wantsWarning } from "../protocol/task-record.js";
@@ -50,6 +52,8 @@ export async function prepareLaunch(i: LaunchInput): Promise<Launch | undefined>
   const dependency = i.after?.dependency;
   const packing = checkSubmission(parameters, { ...request.packing, dependency, taskCount: records.length });
   if (records.length === 0) return undefined;
+  const step = parameters.setup?.find((s): s is SetupStep => isSetupStep(s) && s.container !== undefined);
+  await checkContainers(i.transport, submissionContainers(records, step?.container));
   const plan = planSubmission({
     warned: records.some(wantsWarning),
     taskCount: records.length,

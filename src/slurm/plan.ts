@@ -3,7 +3,7 @@ import { ParameterError } from "../base/errors.js";
 import { MANIFEST_VERSION, type Manifest, type TaskRequest, type WorkersRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import { encodeRunnerArgs, RUNNER_DEFAULTS } from "../protocol/runner-args.js";
-import { isSetupStep } from "../setup/index.js";
+import { isSetupStep, type SetupStep } from "../setup/index.js";
 import { gpusPerTask, ranksPerJob, scaleForSlots, toSbatchOptions, type SlurmParameters } from "./parameters.js";
 import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../protocol/worker-memory.js";
 import { DEFAULT_PARTITION } from "./parse.js";
@@ -129,6 +129,8 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const ranks = ranksPerJob(parameters);
 
   const setup = parameters.setup ?? [];
+  // The container the runner starts command tasks in (a container step without runnerInside).
+  const container = setup.find((s) => isSetupStep(s) && s.container !== undefined) as SetupStep | undefined;
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
   const wanted = input.warned !== false || parameters.signal !== undefined;
   const warning = wanted ? warningOf(parameters.signal, workers?.walltimeSeconds ?? timeLimitOf(parameters), workers ? parameters.time : undefined) : undefined;
@@ -150,7 +152,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
     const runner = [
       ...(workers ? [node, ...WORKER_NODE_FLAGS, runnerFile] : input.runner),
       folder.dir,
-      ...runnerArgs(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters, limits?.usesPss === true, warning),
+      ...runnerArgs(workers, firstElement === "from-env" ? 0 : firstElement, packed, parameters, limits?.usesPss === true, warning, container),
     ];
     const text = renderScript({
       options,
@@ -294,7 +296,16 @@ function workerElement(p: SlurmParameters, workers: WorkersRecord): SlurmParamet
 }
 
 /** The runner's options after the run folder: a worker's shape or a split array's element offset, and Slurm's warning. */
-function runnerArgs(workers: WorkersRecord | undefined, firstElement: number, packed: boolean, p: SlurmParameters, usesPss: boolean, warning: { name: string; seconds: number } | undefined): string[] {
+function runnerArgs(
+  workers: WorkersRecord | undefined,
+  firstElement: number,
+  packed: boolean,
+  p: SlurmParameters,
+  usesPss: boolean,
+  warning: { name: string; seconds: number } | undefined,
+  containerStep: SetupStep | undefined,
+): string[] {
+  const container = containerStep?.container;
   const warningArgs = warning && {
     signal: `SIG${warning.name}` as NodeJS.Signals,
     warnSeconds: warning.seconds,
@@ -302,7 +313,7 @@ function runnerArgs(workers: WorkersRecord | undefined, firstElement: number, pa
     // A signal the user asked for reaches every command, as it always did; the default one only commands with `requeue`.
     forwardAll: p.signal !== undefined,
   };
-  if (!workers) return encodeRunnerArgs({ mode: "task", elementOffset: packed ? firstElement : undefined, warning: warningArgs });
+  if (!workers) return encodeRunnerArgs({ mode: "task", elementOffset: packed ? firstElement : undefined, warning: warningArgs, container });
   return encodeRunnerArgs({
     mode: "worker",
     worker: {
@@ -316,5 +327,6 @@ function runnerArgs(workers: WorkersRecord | undefined, firstElement: number, pa
       taskMemPss: workers.taskMemMb !== undefined && usesPss,
     },
     warning: warningArgs,
+    container,
   });
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { RunFolderError } from "../base/errors.js";
 import { packr } from "../protocol/codec.js";
+import { containerProblems, type ContainerRecord } from "../protocol/container.js";
 import { isSetupStep, type SetupStep } from "../setup/index.js";
 import { step } from "../setup/step.js";
 import type { SlurmParametersInput } from "./parameters.js";
@@ -20,7 +21,14 @@ export interface SubmissionRequest {
 
 const REQUEST_VERSION = 1;
 const lines = z.array(z.string());
-const stepSchema = z.object({ kind: z.string(), batch: lines, rank: lines, exit: lines, wrap: lines });
+const stepSchema = z.object({
+  kind: z.string(),
+  batch: lines,
+  rank: lines,
+  exit: lines,
+  wrap: lines,
+  container: z.custom<ContainerRecord>((v) => containerProblems(v).length === 0, "not a container record").optional(),
+});
 const requestSchema = z.object({
   version: z.literal(REQUEST_VERSION),
   parameters: z.record(z.string(), z.unknown()),
@@ -33,7 +41,9 @@ const requestSchema = z.object({
 /** The request file's bytes; setup steps are kept as their rendered lines. */
 export function encodeRequest(request: SubmissionRequest): Buffer {
   const { setup, ...parameters } = request.parameters;
-  const steps = setup?.map((s: string | SetupStep) => (isSetupStep(s) ? { kind: s.kind, batch: s.batch, rank: s.rank, exit: s.exit, wrap: s.wrap } : s));
+  const steps = setup?.map((s: string | SetupStep) =>
+    isSetupStep(s) ? { kind: s.kind, batch: s.batch, rank: s.rank, exit: s.exit, wrap: s.wrap, ...(s.container ? { container: s.container } : {}) } : s,
+  );
   return packr.pack({ version: REQUEST_VERSION, parameters, ...(steps ? { setup: steps } : {}), array: request.array, packing: request.packing, runner: request.runner });
 }
 

@@ -130,7 +130,7 @@ export function renderScript(o: ScriptOptions): string {
   }
   if (o.recordStart) lines.push("SLURMKIT_ELEMENT_START=$(date +%s)", "export SLURMKIT_ELEMENT_START", "");
   const steps = o.setup.filter(isSetupStep);
-  const containers = steps.filter((s) => s.wrap.length > 0);
+  const containers = steps.filter((s) => s.wrap.length > 0 || s.container);
   if (containers.length > 1) throw new ParameterError("setup", [`Expected at most one container step, got ${containers.length}`]);
   if (steps.length) {
     lines.push("# slurmkit helpers", ...SLURM_NODE_HELPERS, ...STEP_HELPERS, "");
@@ -174,7 +174,7 @@ export function renderScript(o: ScriptOptions): string {
     // A setup file's `set -euo pipefail` must not change how the launch below waits and forwards signals.
     lines.push("set +euo pipefail", "");
   }
-  if (o.nodeCheck && containers.length === 0) lines.push(...nodeCheckLines(o.runner[0]!, o.nodeCheck.marker));
+  if (o.nodeCheck && !containers.some((s) => s.wrap.length > 0)) lines.push(...nodeCheckLines(o.runner[0]!, o.nodeCheck.marker));
   const rank = steps.flatMap((s) => s.rank);
   const launch = [...(containers[0]?.wrap ?? []), quoteCommand(o.runner)].join(" ");
   lines.push("# run the task");

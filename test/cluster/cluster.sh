@@ -6,6 +6,7 @@
 #   cluster.sh status                     say what runs; exit 0 only when the cluster is ready
 #   cluster.sh accounting on|off          restart slurmctld with or without slurmdbd accounting
 #   cluster.sh env                        print 'export SLURM_CONF=...'
+#   cluster.sh podman                     print the CONTAINERS_CONF and image the container tests use (podman, runc, busybox)
 #
 # Everything lives under $SLURMKIT_CLUSTER_DIR (default: <project>/.cluster).
 # munged, MariaDB, slurmdbd, slurmctld and the slurmds n1 and n2 are private to
@@ -23,7 +24,7 @@ MYSQL_PORT=17306
 NODE_PORTS=(17001 17002)
 NODES=(n1 n2)
 DB_PASS=slurmkit-test-only
-PACKAGES=(slurm-wlm slurmdbd munge mariadb-server lmod python3-venv zip unzip shellcheck openssh-server python3-msgpack tmux)
+PACKAGES=(slurm-wlm slurmdbd munge mariadb-server lmod python3-venv zip unzip shellcheck openssh-server python3-msgpack tmux podman runc busybox-static)
 
 say() { printf 'cluster: %s\n' "$*" >&2; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
@@ -326,7 +327,7 @@ cmd_up() {
   [[ $accounting == on || $accounting == off ]] || die "--accounting must be on or off, got '$accounting'"
   if [[ -f $SLURM_CONF ]] && ready && [[ $(accounting_mode) == "$accounting" ]] && [[ ! -f $S/run/restart-needed ]] && config_current "$accounting"; then
     # Packages the tests use beside the cluster (python3-msgpack, tmux) may be newer than the cluster itself.
-    if [[ $(id -u) == 0 ]]; then install_packages; fi
+    if [[ $(id -u) == 0 ]]; then install_packages && podman_ready; fi
     say "already up (SLURM_CONF=$SLURM_CONF, accounting $accounting)"
     return 0
   fi
@@ -350,7 +351,35 @@ cmd_up() {
   resume_nodes
   wait_for 90 "both nodes idle" nodes_idle_or_busy || die "nodes did not become idle: $(sinfo -N 2>&1 | tr '\n' ' ')"
   wait_for 60 "sacct" sacct_ready || die "sacct does not answer: $(sacct -n -X 2>&1 | head -n 1)"
+  podman_ready
   say "up: nodes n1 n2, accounting $accounting, SLURM_CONF=$SLURM_CONF"
+}
+
+# Podman for the container tests, configured in a private file (CONTAINERS_CONF), never in /etc:
+# runc (crun refuses these machines' hybrid cgroups) and explicit ulimits (the defaults fail at setrlimit).
+PODMAN_IMAGE=localhost/slurmkit-test:busybox
+podman_ready() {
+  cat >"$S/containers.conf.new" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+CONF
+  mv "$S/containers.conf.new" "$S/containers.conf"
+  export CONTAINERS_CONF=$S/containers.conf
+  podman image exists "$PODMAN_IMAGE" 2>/dev/null && return 0
+  # An image without Node.js: a static busybox, a marker file, and nothing else (no registry is reachable).
+  local root
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/etc" "$root/tmp"
+  cp /bin/busybox "$root/bin/busybox"
+  local c
+  for c in sh echo cat ls sleep env id ps kill pwd touch rm mkdir test true false; do ln -s busybox "$root/bin/$c"; done
+  printf 'NAME="slurmkit test image"\nID=slurmkit-busybox\n' >"$root/etc/os-release"
+  echo "inside the slurmkit test image" >"$root/etc/slurmkit-image"
+  tar -C "$root" -c . | podman import --change 'ENV PATH=/bin' - "$PODMAN_IMAGE" >"$S/log/podman-import.log" 2>&1 || die "podman import failed; see $S/log/podman-import.log"
+  rm -rf "$root"
+  say "podman image $PODMAN_IMAGE built (CONTAINERS_CONF=$S/containers.conf)"
 }
 
 stop_pidfile() { # pidfile name
@@ -422,5 +451,6 @@ down) lock; cmd_down ;;
 status) cmd_status ;;
 accounting) shift; lock; cmd_accounting "$@" ;;
 env) echo "export SLURM_CONF=$(printf '%q' "$SLURM_CONF")" ;;
+podman) echo "export CONTAINERS_CONF=$(printf '%q' "$S/containers.conf") PODMAN_IMAGE=$PODMAN_IMAGE" ;;
 *) die "usage: cluster.sh up [--accounting on|off] | down | status | accounting on|off | env" ;;
 esac

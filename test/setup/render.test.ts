@@ -51,7 +51,7 @@ describe("setup steps", async () => {
     }
     const wrapped = renderScript({
       options: [],
-      setup: [container({ runtime: "apptainer", image: atRuntime("$HOME/env.sif"), binds: ["/project", `/x/${NASTY}`], nv: true })],
+      setup: [container({ runtime: "apptainer", image: atRuntime("$HOME/env.sif"), binds: ["/project", `/x/${NASTY}`], gpus: true, runnerInside: true })],
       runner: ["node", "/r.js", "/d"],
       ranks: 1,
     });
@@ -86,7 +86,7 @@ describe("setup steps", async () => {
     expect(() => stageIn({ from: "", to: "/x" })).toThrow("Invalid stageIn step: Expected `from` to be a non-empty path or runtime value, not starting with -, got ``");
     expect(() => stageIn({ from: "-rf", to: "/x" })).toThrow("Expected `from` to be a non-empty path or runtime value, not starting with -, got `-rf`");
     expect(() => modules(["-x"])).toThrow("Expected `names[0]` to be a module name such as `python/3.11`, got `-x`");
-    expect(() => container({ runtime: "docker" as never, image: "x" })).toThrow('Expected `runtime` to be "apptainer" or "singularity", got `docker`');
+    expect(() => container({ runtime: "docker" as never, image: "x" })).toThrow('Expected `runtime` to be one of "apptainer", "singularity", "podman", "podman-hpc", "enroot", "pyxis", got `docker`');
     expect(() => setupFile("/nonexistent/setup.txt")).toThrow("Invalid setupFile step: Cannot read setup file `/nonexistent/setup.txt`: no such file");
     expect(() => renderScript({ options: [], setup: [container({ runtime: "apptainer", image: "a" }), container({ runtime: "singularity", image: "b" })], runner: ["n"], ranks: 1 })).toThrow(
       "Expected at most one container step, got 2",

@@ -159,7 +159,7 @@ describe("the sbatch script", () => {
     // Inside a container the check is the container's business.
     const boxed = renderScript({
       options: [],
-      setup: [container({ runtime: "apptainer", image: "/images/node20.sif" })],
+      setup: [container({ runtime: "apptainer", image: "/images/node20.sif", runnerInside: true })],
       runner: ["node", "r.mjs", "/d"],
       ranks: 1,
       nodeCheck: { marker: "/d/node-unusable" },
