@@ -357,7 +357,7 @@ cmd_up() {
 
 # Podman for the container tests, configured in a private file (CONTAINERS_CONF), never in /etc:
 # runc (crun refuses these machines' hybrid cgroups) and explicit ulimits (the defaults fail at setrlimit).
-PODMAN_IMAGE=localhost/slurmkit-test:busybox
+PODMAN_IMAGE=localhost/slurmkit-test:busybox-1
 podman_ready() {
   cat >"$S/containers.conf.new" <<'CONF'
 [containers]
@@ -374,7 +374,7 @@ CONF
   mkdir -p "$root/bin" "$root/etc" "$root/tmp"
   cp /bin/busybox "$root/bin/busybox"
   local c
-  for c in sh echo cat ls sleep env id ps kill pwd touch rm mkdir test true false; do ln -s busybox "$root/bin/$c"; done
+  for c in sh echo cat ls sleep env id ps kill pwd touch rm mkdir test true false head tr dd date seq grep wc cut; do ln -s busybox "$root/bin/$c"; done
   printf 'NAME="slurmkit test image"\nID=slurmkit-busybox\n' >"$root/etc/os-release"
   echo "inside the slurmkit test image" >"$root/etc/slurmkit-image"
   tar -C "$root" -c . | podman import --change 'ENV PATH=/bin' - "$PODMAN_IMAGE" >"$S/log/podman-import.log" 2>&1 || die "podman import failed; see $S/log/podman-import.log"
