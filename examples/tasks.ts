@@ -22,3 +22,10 @@ export const train = defineTask(import.meta.url, "train", async ({ lr, mb, cpuSe
   if (lr > 0.5) throw new Error(`loss diverged at lr=${lr}`);
   return { lr, loss: 1 / (1 + lr * 10) + (x % 1) * 1e-9, heldMb: held.length * 16 };
 });
+
+/** A function task whose JavaScript runs on the node, and which runs a command in the submission's container. */
+export const inContainer = defineTask(import.meta.url, "inContainer", async (name: string, ctx) => {
+  if (!ctx.container) throw new Error("this submission has no container step");
+  await ctx.container.exec("sh", ["-c", 'echo "$GREETING from $(cat /etc/os-release | head -n 1)"'], { env: { GREETING: `hello ${name}` } });
+  return { node: process.env.SLURMD_NODENAME ?? hostname(), runtime: ctx.container.runtime, image: ctx.container.image, nodeOutside: process.version };
+});

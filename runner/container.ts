@@ -5,7 +5,7 @@ import { delimiter, join } from "node:path";
 import { ContainerError } from "../src/base/errors.js";
 import { imageIsFile, type ContainerRecord } from "../src/protocol/container.js";
 import { RUNTIME_PROGRAM, type NodeContainer } from "./container-line.js";
-import { treePids } from "./memory.js";
+import { childrenOf, TICKS_PER_SECOND, treeCpuTicks, treePids } from "./memory.js";
 import { bind, HOST } from "./node.js";
 
 // The node's side of a task's container: which one applies, whether the node
@@ -134,16 +134,63 @@ export async function adoptConmon(pidFile: string, ended: Promise<unknown>): Pro
   if (pid === undefined) return;
   adopted.add(pid);
   onAdopt?.(pid, true);
+  // Its CPU time, read every half second (conmon's own counts what it reaped), and once more as the client ends.
+  const read = () => {
+    const before = process.cpuUsage();
+    live.set(pid, Math.max(live.get(pid) ?? 0, treeCpuTicks(pid) * (1000 / TICKS_PER_SECOND)));
+    // The read is slurmkit's work, in the task's runner: taken off the task's CPU.
+    const spent = process.cpuUsage(before);
+    readingMs += (spent.user + spent.system) / 1000;
+  };
+  read();
+  const timer = setInterval(read, 500);
+  timer.unref();
   await ended.catch(() => undefined);
+  clearInterval(timer);
+  read();
+  endedMs += live.get(pid) ?? 0;
+  live.delete(pid);
   adopted.delete(pid);
   onAdopt?.(pid, false);
 }
 
-/** Kills adopted processes and everything under them: what is left of a container whose client was killed. */
+/** CPU ms of running containers' processes (not this process's children), by conmon pid. */
+const live = new Map<number, number>();
+let endedMs = 0;
+let readingMs = 0;
+
+/** CPU ms of the containers this process started: their processes are conmon's children, so this process's own count misses them. */
+export function containerCpuMs(): number {
+  let sum = endedMs - readingMs;
+  for (const ms of live.values()) sum += ms;
+  return sum;
+}
+
+/**
+ * Kills everything under adopted processes: what is left of a container
+ * whose client was killed. Not conmon itself, which then removes the
+ * container (podman's state would say it still runs).
+ */
 export function killAdopted(pids: readonly number[], signal: NodeJS.Signals = "SIGKILL"): void {
-  for (const pid of pids.flatMap(treePids)) {
+  for (const pid of pids.flatMap((root) => treePids(root).filter((p) => p !== root))) {
     try {
       process.kill(pid, signal);
     } catch {}
   }
+}
+
+/**
+ * Sends a signal to the command inside each adopted container (conmon's
+ * child, a process of the node: podman shares its PID namespace), as it
+ * would reach a command started directly. False when no container is
+ * adopted yet (then its client's proxy is all there is).
+ */
+export function signalContainers(signal: NodeJS.Signals): boolean {
+  const main = [...adopted].flatMap(childrenOf);
+  for (const pid of main) {
+    try {
+      process.kill(pid, signal);
+    } catch {}
+  }
+  return main.length > 0;
 }

@@ -5,11 +5,11 @@ import { existsSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ContainerRecord } from "../src/protocol/container.js";
-import { adoptConmon, adoptedPids, checkContainer, conmonPidFile, containerFolders, killAdopted, onNode, submissionContainer } from "./container.js";
+import { adoptConmon, adoptedPids, checkContainer, conmonPidFile, containerFolders, killAdopted, onNode, signalContainers, submissionContainer } from "./container.js";
 import { containerLine, physicalGpus, type ContainerCall, type ContainerLine } from "./container-line.js";
 import { torchEnvironment } from "../src/core/job-environment.js";
 import { expandDeep } from "../src/protocol/runtime-value.js";
-import { isTask, type CommandRecord, type FunctionRecord, type TaskContext, type TaskExport, type TaskRecord } from "../src/protocol/task-record.js";
+import { isTask, type CommandRecord, type FunctionRecord, type TaskContainer, type TaskContext, type TaskExport, type TaskRecord } from "../src/protocol/task-record.js";
 import { bind, HOST, nodeSide } from "./node.js";
 
 // Running one task's code: a command as a child process, or a function task
@@ -130,7 +130,10 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   const passed = new Set<NodeJS.Signals>(["SIGUSR1", ...(run.forward ? [run.forward] : [])]);
   const forward = (signal: NodeJS.Signals) => {
     if (!passed.has(signal)) terminatedBy = signal;
-    child.kill(signal);
+    // podman's client passes signals on through `runc kill`, which Slurm's own SIGTERM to every process of the job may kill first: the command inside gets them from here.
+    // A warning reaches it once; an end both ways.
+    const direct = boxed?.pidFile !== undefined && signalContainers(signal);
+    if (!direct || !passed.has(signal)) child.kill(signal);
     // A container that outlives its client's grace is killed here, before Slurm kills the runner and leaves it behind.
     if (!passed.has(signal) && boxed?.pidFile && !container) {
       container = setTimeout(() => killAdopted(adoptedPids()), CONTAINER_GRACE_MS);
@@ -261,6 +264,25 @@ export async function findTask(task: FunctionRecord): Promise<TaskExport> {
 async function runFunction(task: FunctionRecord, run: RunContext): Promise<unknown> {
   const found = await findTask(task);
   return await found.fn(expandDeep(run.arg ? run.arg.value : task.arg, process.env, HOST), run.ctx);
+}
+
+/** What a function task gets of the submission's container (ctx.container): commands run in it through runCommand, into the task's logs. */
+export function taskContainer(logs: TaskLogs | undefined): TaskContainer | undefined {
+  const record = submissionContainer();
+  if (!record) return undefined;
+  return {
+    runtime: record.runtime,
+    image: bind(record.image),
+    exec: (program, args = [], options = {}) => {
+      if (typeof program !== "string" || program === "" || !Array.isArray(args) || args.some((a) => typeof a !== "string")) {
+        return Promise.reject(new TypeError(`ctx.container.exec expects a program name and an array of strings, got ${JSON.stringify([program, args])}`));
+      }
+      return runCommand(
+        { kind: "command", program, args: [...args], ...(options.env ? { env: { ...options.env } } : {}), ...(options.cwd !== undefined ? { cwd: options.cwd } : {}), container: record },
+        { ...(logs ? { logs } : {}), ctx: { signal: new AbortController().signal, attempt: 0 } },
+      );
+    },
+  };
 }
 
 /** Runs a task's code: its value, or a thrown error (Terminated when Slurm ended it). */

@@ -242,6 +242,17 @@ export function treePids(root: number): number[] {
   return processTree(root, parents(undefined).parentOf);
 }
 
+/** The processes a process started, now. */
+export function childrenOf(pid: number): number[] {
+  return [...parents(undefined).parentOf].filter(([, ppid]) => ppid === pid).map(([child]) => child);
+}
+
+/** The CPU ticks of a process and everything under it now (each one's own, and what each reaped); 0 when it ended. */
+export function treeCpuTicks(root: number): number {
+  const { parentOf, cpuOf } = parents(undefined);
+  return processTree(root, parentOf).reduce((sum, pid) => sum + (cpuOf.get(pid) ?? 0), 0);
+}
+
 /** One process tree as sampleTrees reads it. */
 export interface TreeSample {
   /** Its memory (KiB) as the measure counts it. */

@@ -5,7 +5,7 @@ import type { RunFolder } from "../src/protocol/run-folder.js";
 import type { TaskContext, TaskRecord } from "../src/protocol/task-record.js";
 import { expandDeep } from "../src/protocol/runtime-value.js";
 import { TaskInterruptedError } from "../src/base/errors.js";
-import { CommandFailed, findTask, inLogs, runTask, Terminated, type TaskLogs } from "./execute.js";
+import { CommandFailed, findTask, inLogs, runTask, taskContainer, Terminated, type TaskLogs } from "./execute.js";
 import { dependencyGate } from "./after.js";
 import { forgetRequeue, readCheckpoint, readHistory, recordRequeue, watchWarning, type History } from "./attempts.js";
 import type { Ending, WarningNews } from "../src/core/node-side.js";
@@ -92,7 +92,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
   // A task that only waits for the warning has nothing else keeping Node's event loop alive.
   const alive = setInterval(() => undefined, 1 << 30);
   try {
-    const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt };
+    const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt, container: taskContainer(t.logs) };
     let outcome: Outcome;
     const attempt: Attempt = { settled: undefined, requeuing: false, decision: undefined, closed: false };
     try {

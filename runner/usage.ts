@@ -4,7 +4,7 @@ import { syncBuiltinESMExports } from "node:module";
 import type { UsageRecord } from "../src/protocol/records.js";
 import { GpuSampler, visibleGpus, type GpuUsage } from "./gpu.js";
 import { memoryMeasure, ownCgroupDir, parseStatChildrenTicks, sampleTrees, TICKS_PER_SECOND, type MemoryMeasure } from "./memory.js";
-import { adoptedPids } from "./container.js";
+import { adoptedPids, containerCpuMs } from "./container.js";
 
 // What a task uses, measured where it runs: CPU time from /proc/<pid>/stat,
 // peak memory from samples of its process tree, and its GPUs from nvidia-smi.
@@ -96,7 +96,7 @@ export class OwnCpu {
         return undefined;
       }
     }
-    return (own.user + own.system) / 1000 + this.#childrenMs;
+    return (own.user + own.system) / 1000 + this.#childrenMs + containerCpuMs();
   }
 
   close(): void {

@@ -443,13 +443,15 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       task.samples++;
       task.cpuSeen = tree.cpuTicks * MS_PER_TICK;
       if (measure === undefined || o.taskMemMb === undefined || used <= o.taskMemMb * 1024) continue;
+      // Never conmon itself: it removes its container once the processes under it ended.
+      const pids = slot.adopted.length ? tree.pids.filter((p) => !slot.adopted.includes(p)) : tree.pids;
       if (task.stopping) {
         killGroup(slot.child!.pid!, "SIGKILL");
-        for (const pid of tree.pids) killProcess(pid, "SIGKILL");
+        for (const pid of pids) killProcess(pid, "SIGKILL");
         continue;
       }
       task.usedKb = used;
-      stopTask(slot, "OUT_OF_MEMORY", "SIGKILL", tree.pids);
+      stopTask(slot, "OUT_OF_MEMORY", "SIGKILL", pids);
     }
     // The worker's own process is what WORKER_OVERHEAD_MB covers: say so once if it grows past that.
     const own = process.memoryUsage.rss() / 2 ** 20;

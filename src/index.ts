@@ -6,7 +6,7 @@ export { VERSION } from "./base/version.js";
 
 // Tasks, runtime values and job futures
 export { command, defineTask, isTask } from "./core/tasks.js";
-export type { CommandOptions, CommandResult, ResultOf, Task, TaskContext, TaskOptions, TaskSpec } from "./core/tasks.js";
+export type { CommandOptions, CommandResult, ResultOf, Task, TaskContainer, TaskContext, TaskOptions, TaskSpec } from "./core/tasks.js";
 export { expandHostlist, masterPort } from "./core/job-environment.js";
 export { jobEnvironment, torchDistributedEnv } from "./sdk/job-environment.js";
 export type { JobEnvironment, TorchDistributedEnv } from "./core/job-environment.js";

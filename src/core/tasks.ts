@@ -5,7 +5,7 @@ import { isTask as isTaskExport, TASK, type CommandRecord, type TaskContext, typ
 import { isRuntimeValue, type Late, type LateString } from "../protocol/runtime-value.js";
 import { containerProblems, containerRecord, type ContainerRecord } from "../protocol/container.js";
 
-export type { CommandRecord, FunctionRecord, TaskContext, TaskRecord } from "../protocol/task-record.js";
+export type { CommandRecord, FunctionRecord, TaskContainer, TaskContext, TaskRecord } from "../protocol/task-record.js";
 
 /** What a command task's future resolves to; a non-zero exit is a TaskFailedError instead. */
 export interface CommandResult {

@@ -50,6 +50,25 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** This attempt's number: 0, then 1 after the first requeue, and so on. */
   readonly attempt: number;
+  /**
+   * The submission's container (its container() step), where the task's
+   * JavaScript, which runs outside it, starts commands; undefined without one.
+   */
+  readonly container?: TaskContainer | undefined;
+}
+
+/** What a function task gets of its submission's container. */
+export interface TaskContainer {
+  readonly runtime: string;
+  /** The image, with runtime values expanded. */
+  readonly image: string;
+  /**
+   * Runs a command in the container, as a command task would run (binds,
+   * variables, GPUs; Slurm's end and warning reach it), its output in this
+   * task's logs. Resolves with exit code 0; a failure rejects with the exit
+   * code or signal in the error.
+   */
+  exec(program: string, args?: readonly string[], options?: { readonly env?: Readonly<Record<string, string>>; readonly cwd?: string }): Promise<{ exitCode: number }>;
 }
 
 /** What the runner needs of a task found among a module's exports. */
