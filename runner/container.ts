@@ -40,9 +40,9 @@ const checked = new Map<string, Promise<void>>();
 
 /**
  * Checks that this node can start `c`: its runtime is on PATH, its image
- * exists (a file, or in podman's storage), and each bind's source exists.
- * A ContainerError names the node and the fix. A runtime and an image are
- * checked once per process.
+ * file exists (a .sif, a .sqsh), and each bind's source exists. A
+ * ContainerError names the node and the fix. A runtime and an image are
+ * checked once per process; podman's images only when it fails (podmanImageMissing).
  */
 export async function checkContainer(c: NodeContainer): Promise<void> {
   const program = RUNTIME_PROGRAM[c.runtime];
@@ -70,13 +70,18 @@ async function checkRuntimeAndImage(c: NodeContainer, program: string): Promise<
     if (!existsSync(c.image)) throw new ContainerError("image", HOST, `the image file ${c.image} does not exist`, "copy it there (or stage it in), or change container.image");
     return;
   }
-  if (c.runtime === "podman" || c.runtime === "podman-hpc") {
-    const found = await new Promise<boolean>((resolve) => execFile(program, ["image", "exists", c.image], (error) => resolve(!error)));
-    // A name with a registry (`ghcr.io/...`) may be pulled where a registry is reachable; any other is local only.
-    if (!found && !/^[^/]+[.:][^/]*\//.test(c.image.replace(/^localhost\//, ""))) {
-      throw new ContainerError("image", HOST, `${program} has no image ${c.image}`, `load it there (${program} load, ${program} import), or give a registry's name it can pull`);
-    }
-  }
+}
+
+/**
+ * Why podman could not start a container (its exit code 125), when it is a
+ * missing image: asked only then, so that its client (36 MiB) never runs
+ * beside a task as a check would.
+ */
+export async function podmanImageMissing(c: NodeContainer): Promise<ContainerError | undefined> {
+  const program = RUNTIME_PROGRAM[c.runtime];
+  const found = await new Promise<boolean>((resolve) => execFile(program, ["image", "exists", c.image], (error) => resolve(!error)));
+  if (found) return undefined;
+  return new ContainerError("image", HOST, `${program} has no image ${c.image}, and could not pull it`, `load it there (${program} load, ${program} import), or give the name of one it can pull`);
 }
 
 /** The path of an executable in PATH, or undefined. */

@@ -5,8 +5,8 @@ import { existsSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ContainerRecord } from "../src/protocol/container.js";
-import { adoptConmon, adoptedPids, checkContainer, conmonPidFile, containerFolders, killAdopted, onNode, signalContainers, submissionContainer } from "./container.js";
-import { containerLine, physicalGpus, type ContainerCall, type ContainerLine } from "./container-line.js";
+import { adoptConmon, adoptedPids, checkContainer, conmonPidFile, containerFolders, killAdopted, onNode, podmanImageMissing, signalContainers, submissionContainer } from "./container.js";
+import { containerLine, physicalGpus, type ContainerCall, type ContainerLine, type NodeContainer } from "./container-line.js";
 import { torchEnvironment } from "../src/core/job-environment.js";
 import { expandDeep } from "../src/protocol/runtime-value.js";
 import { isTask, type CommandRecord, type FunctionRecord, type TaskContainer, type TaskContext, type TaskExport, type TaskRecord } from "../src/protocol/task-record.js";
@@ -154,8 +154,11 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     // Slurm signals every process of the job; the child may die before our own handler runs.
     if (signal === "SIGTERM" || signal === "SIGINT" || signal === "SIGKILL") throw new Terminated(signal);
     if (signal) throw new CommandFailed(`Command was killed with ${signal}: ${shown}`, undefined, signal);
-    if (boxed && code === 125 && boxed.program.startsWith("podman"))
+    if (boxed && code === 125 && boxed.pidFile !== undefined) {
+      const missing = await podmanImageMissing(boxed.container);
+      if (missing) throw missing;
       throw new CommandFailed(`${boxed.program} could not start the container (exit code 125; its message is in the task's stderr): ${shown}`, code);
+    }
     if (code !== 0) throw new CommandFailed(`Command failed with exit code ${code}${boxed ? ` in ${boxed.program}'s container` : ""}: ${shown}`, code ?? undefined);
     return { exitCode: 0 };
   } catch (error) {
@@ -180,7 +183,7 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
 const CONTAINER_GRACE_MS = 10_000;
 
 /** The runtime's command line for a command in `record`, after checking that this node can start it; undefined without a container. */
-async function inContainer(record: ContainerRecord | undefined, call: ContainerCall): Promise<(ContainerLine & { pidFile?: string }) | undefined> {
+async function inContainer(record: ContainerRecord | undefined, call: ContainerCall): Promise<(ContainerLine & { container: NodeContainer; pidFile?: string }) | undefined> {
   if (!record) return undefined;
   const c = onNode(record);
   await checkContainer(c);
@@ -194,7 +197,7 @@ async function inContainer(record: ContainerRecord | undefined, call: ContainerC
     root: process.getuid?.() === 0,
     ...(pidFile ? { pidFile } : {}),
   });
-  return { ...line, ...(pidFile ? { pidFile } : {}) };
+  return { ...line, container: c, ...(pidFile ? { pidFile } : {}) };
 }
 
 /** How long a command's piped output may go on after it exited (a background process it left holds the pipe), before it is cut. */

@@ -7,7 +7,7 @@
 // tasks (20,000 without it), the command-task rows and the tail one per
 // element (about 45 minutes). BENCH_SIZES sets the function-task sizes,
 // BENCH_PACKED the packed run's, BENCH_TAIL the tail's (200), BENCH_MILLION
-// the futures'; BENCH_NODE names a Node 22.1 or newer for the compile cache
+// the futures'; BENCH_CONTAINERS the container-start run's (40, 0 skips it); BENCH_NODE names a Node 22.1 or newer for the compile cache
 // figure.
 // Every task asks for a small, realistic mem of 100 MiB, so that slurmkit's own
 // processes cannot hide behind a generous request.
@@ -307,6 +307,35 @@ if (full) {
   rows.push({ ...(await viaSlurmkit('slurmkit, workers ("auto")', tasks, { workers: "auto" })), workload: work });
 }
 
+// A container start per packed task: trivial commands in 2 slots of one worker, without and with podman (the test
+// cluster's busybox image), and what podman's client holds while its container runs (it counts in the task's memory).
+const boxes = { n: Number(process.env.BENCH_CONTAINERS ?? "40"), plainMs: NaN, podmanMs: NaN, clientMb: NaN, conmonMb: NaN };
+if (boxes.n > 0) {
+  const podman = (await execa("bash", [join(root, "test/cluster/cluster.sh"), "podman"])).stdout;
+  const vars = Object.fromEntries([...podman.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+  process.env.CONTAINERS_CONF = vars.CONTAINERS_CONF;
+  const image = vars.PODMAN_IMAGE!;
+  log(`${boxes.n} trivial commands, packed in 2 slots: without a container`);
+  boxes.plainMs = await perTaskMs(
+    (
+      await viaSlurmkit(
+        "",
+        Array.from({ length: boxes.n }, () => command("true")),
+        { workers: 1, slots: 2 },
+      )
+    ).folder,
+  );
+  log(`${boxes.n} trivial commands, packed in 2 slots: each in a podman container`);
+  const boxed = Array.from({ length: boxes.n }, () => command("true", [], { container: { runtime: "podman", image } }));
+  boxes.podmanMs = await perTaskMs((await viaSlurmkit("", boxed, { workers: 1, slots: 2 })).folder);
+  const client = execa("podman", ["run", "--rm", "--pid=host", "--conmon-pidfile", join(tmpdir(), "slurmkit-bench-conmon.pid"), image, "sleep", "2"], { reject: false });
+  await new Promise((r) => setTimeout(r, 1200));
+  const rssMb = async (pid: string | number) => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+  boxes.clientMb = await rssMb(client.pid!);
+  boxes.conmonMb = await rssMb((await readFile(join(tmpdir(), "slurmkit-bench-conmon.pid"), "utf8")).trim());
+  await client;
+}
+
 log("code snapshots and an element's start");
 // Code snapshots: bundling the task module (it imports slurmkit) and the runner, in a fresh process as a
 // first submission would; then the start of one element on this machine, from node's start to the task's
@@ -574,6 +603,12 @@ if (!Number.isNaN(reported.ms)) {
   console.log(
     `HTML report of ${reported.n.toLocaleString("en")} packed tasks: slurmkit report ${(reported.ms / 1000).toFixed(1)} s, ${(reported.bytes / 2 ** 20).toFixed(1)} MiB; ` +
       (Number.isNaN(reported.renderMs) ? "no headless Chromium to draw it" : `headless Chromium drew it (${reported.bars.toLocaleString("en")} bars) in ${(reported.renderMs / 1000).toFixed(1)} s`),
+  );
+}
+if (boxes.n > 0) {
+  console.log(
+    `container start, ${boxes.n} trivial commands packed in 2 slots of one worker: ${boxes.plainMs.toFixed(1)} ms per task without a container, ` +
+      `${boxes.podmanMs.toFixed(1)} ms in podman containers (+${(boxes.podmanMs - boxes.plainMs).toFixed(0)} ms per task); podman's client holds ${boxes.clientMb.toFixed(0)} MiB resident and conmon ${boxes.conmonMb.toFixed(1)} MiB while the container runs`,
   );
 }
 console.log(`claims: ${claimMs.toFixed(4)} ms per task, ${claimFiles} claim files (4 workers taking 10,000 tasks by blocks, exclusive creates on this machine's file system)`);

@@ -144,7 +144,9 @@ describe("command tasks in a podman container, the runner outside", () => {
       expect(e).toBeInstanceOf(TaskFailedError);
       expect(e.remote.name).toBe("ContainerError");
     }
-    expect(errors[0]!.remote.message).toMatch(/^podman has no image localhost\/no-such-image:1 on n[12]: load it there \(podman load, podman import\), or give a registry's name it can pull$/);
+    expect(errors[0]!.remote.message).toMatch(
+      /^podman has no image localhost\/no-such-image:1, and could not pull it on n[12]: load it there \(podman load, podman import\), or give the name of one it can pull$/,
+    );
     expect(errors[1]!.remote.message).toMatch(/^enroot is not installed \(not in its PATH\) on n[12]: load its module in the setup/);
     expect(errors[2]!.remote.message).toMatch(/^the source of container.binds\[0\] \(.*slurmkit-no-such-folder-\d+\) does not exist on n[12]: create it there/);
     // A file path is checked before anything is submitted: no folder, no job.
