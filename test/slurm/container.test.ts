@@ -8,7 +8,7 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { atRuntime, command, container, ContainerError, JobEndedWithoutResultError, LocalTransport, SlurmExecutor, TaskFailedError, type MapArrayOptions } from "../../src/index.js";
+import { atRuntime, command, container, ContainerError, JobEndedWithoutResultError, LocalTransport, SlurmExecutor, TaskFailedError, type Job, type MapArrayOptions } from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { clusterScript, needCluster } from "../helpers/cluster.js";
 import { startRequeuedAtOnce } from "../helpers/requeue.js";
@@ -79,6 +79,32 @@ describe("command tasks in a podman container, the runner outside", () => {
       expect(await job!.stdout()).toBe("inside the slurmkit test image\nmarker=m1\n");
     });
   }
+
+  test("what a container task holds counts the same one per element and packed: the runner or slot, podman's client, conmon and the processes inside", { timeout: 180_000 }, async (ctx) => {
+    needCluster(ctx);
+    // A 60 MiB string in the shell inside, held for 3 s; beside a twin that holds nothing.
+    const hold = (mb: number) => command("sh", ["-c", `a=$(head -c ${mb * 1048576} /dev/zero | tr '\\0' x); sleep 3; echo \${#a}`]);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, mem: "250M", setup: [container({ runtime: "podman", image })] });
+    const [own0, own60] = await executor.mapArray([hold(0), hold(60)]);
+    const [packed0, packed60] = await executor.mapArray([hold(0), hold(60)], { workers: 1, slots: 1 });
+    const peak = async (job: Job<unknown>) => {
+      await job.result();
+      return (await job.usage())!.memPeakMb!;
+    };
+    const [o0, o60, p0, p60] = (await Promise.all([own0!, own60!, packed0!, packed60!].map(peak))) as [number, number, number, number];
+    expect((await own60!.stdout()).trim()).toBe(String(60 * 1048576));
+    expect((await packed60!.stdout()).trim()).toBe(String(60 * 1048576));
+    // The shell's 60 MiB (and the pipe's buffers) in both ways, counted through conmon, which is not the runner's child.
+    for (const [idle, busy] of [
+      [o0, o60],
+      [p0, p60],
+    ] as const) {
+      expect(busy - idle).toBeGreaterThanOrEqual(60 - 4);
+      expect(busy - idle).toBeLessThanOrEqual(60 + 24);
+    }
+    // The overhead (runner or slot, client, conmon) is the same, within sampling.
+    expect(Math.abs(o0 - p0)).toBeLessThanOrEqual(16);
+  });
 
   test("a task over its time limit ends TIMEOUT: the process inside gets SIGTERM, and is gone though it ignored it (one per element and packed)", { timeout: 300_000 }, async (ctx) => {
     needCluster(ctx);
