@@ -47,7 +47,7 @@ const KEYS = ["runtime", "image", "binds", "passEnv", "cleanEnv", "writable", "g
  */
 export function containerProblems(value: unknown, where = ""): string[] {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return [`Expected \`${where || "container"}\` to be an object such as { runtime: "apptainer", image: "/project/pytorch.sif" }, got \`${String(value)}\``];
+    return [`Expected \`${where.replace(/\.$/, "") || "container"}\` to be an object such as { runtime: "apptainer", image: "/project/pytorch.sif" }, got \`${String(value)}\``];
   }
   const o = value as Record<string, unknown>;
   const problems: string[] = [];

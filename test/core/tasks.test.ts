@@ -31,4 +31,20 @@ describe("tasks", () => {
     expect(() => defineTask("tasks.js", "f", () => 1)).toThrow("Invalid function task: Expected `moduleUrl` to be a file: URL or an absolute path (pass import.meta.url), got `tasks.js`");
     expect(() => defineTask(import.meta.url, "not valid", () => 1)).toThrow("Expected `name` to be an identifier such as `train`, got `not valid`");
   });
+
+  test("a command's own container is checked where it is given, and kept in its record", () => {
+    const spec = command("python", ["train.py"], { container: { runtime: "podman", image: "localhost/pytorch:2.3", binds: ["/project"] } });
+    expect(spec.record).toMatchObject({ container: { runtime: "podman", image: "localhost/pytorch:2.3", binds: ["/project"] } });
+    const refused = (container: unknown) => () => command("python", [], { container: container as never });
+    expect(refused({ runtime: "docker", image: "x" })).toThrow(
+      'Invalid command task: Expected `container.runtime` to be one of "apptainer", "singularity", "podman", "podman-hpc", "enroot", "pyxis", got `docker`',
+    );
+    expect(refused({ runtime: "podman", image: "-v" })).toThrow("Expected `container.image` to be a .sif or .sqsh path");
+    expect(refused({ runtime: "podman", image: "x", binds: ["/a:b"] })).toThrow("`container.binds[0]` has a destination that is not absolute: `b`");
+    expect(refused({ runtime: "podman", image: "x", binds: ["/a:/b:rx"] })).toThrow("`container.binds[0]` ends in `:rx`; accepted: :ro or :rw");
+    expect(refused({ runtime: "podman", image: "x", passEnv: ["A B"] })).toThrow("Expected `container.passEnv[0]` to be a variable name, or a prefix ending in *");
+    expect(refused({ runtime: "podman", image: "x", nv: true })).toThrow("Unknown `container.nv`; accepted: runtime, image");
+    expect(refused({ runtime: "apptainer", image: "/x.sif", runnerInside: true })).toThrow("`container.runnerInside` belongs to the container() setup step");
+    expect(refused("podman")).toThrow("Expected `container` to be an object such as");
+  });
 });

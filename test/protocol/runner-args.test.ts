@@ -1,4 +1,6 @@
 import { describe, expect, test } from "vitest";
+import { packr } from "../../src/protocol/codec.js";
+import { atRuntime } from "../../src/protocol/runtime-value.js";
 import { decodeRunnerArgs, encodeRunnerArgs, RUNNER_DEFAULTS, type RunnerArgs } from "../../src/protocol/runner-args.js";
 
 const warning = { signal: "SIGUSR2", warnSeconds: 90, maxRequeues: 3, forwardAll: false } as const;
@@ -32,6 +34,22 @@ describe("the runner's arguments", () => {
       warning: undefined,
     });
     expect(decodeRunnerArgs(["--warning", "USR2"])).toEqual({ mode: "task", elementOffset: undefined, warning: { signal: "SIGUSR2", warnSeconds: 60, maxRequeues: 3, forwardAll: false } });
+  });
+
+  test("the submission's container travels as one shell-safe word, runtime values included; a corrupt one is refused", () => {
+    const container = { runtime: "apptainer", image: atRuntime("$SLURM_TMPDIR/env.sif"), binds: ["/project", "/data:/data:ro"], passEnv: ["HF_*"], options: ["--no-home"] } as const;
+    for (const args of [
+      { mode: "slot", warning: undefined, container },
+      { mode: "task", elementOffset: 3, warning: { ...warning, warnSeconds: RUNNER_DEFAULTS.warnSeconds }, container },
+    ] as RunnerArgs[]) {
+      const line = encodeRunnerArgs(args);
+      const word = line[line.indexOf("--container") + 1]!;
+      expect(word).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(decodeRunnerArgs(line)).toEqual(args);
+    }
+    expect(() => decodeRunnerArgs(["--container", "not-msgpack"])).toThrow(/^--container is not (a|a valid) container record/);
+    const docker = packr.pack({ runtime: "docker", image: "x" }).toString("base64url");
+    expect(() => decodeRunnerArgs(["--container", docker])).toThrow("--container is not a valid container record: Expected `runtime` to be one of");
   });
 
   test("a bad value or an unknown option is an error that names it", () => {

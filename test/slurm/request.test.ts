@@ -1,4 +1,6 @@
 import { describe, expect, test } from "vitest";
+import { atRuntime, container, modules } from "../../src/index.js";
+import { packr } from "../../src/protocol/codec.js";
 import { decodeRequest, encodeRequest } from "../../src/slurm/request.js";
 
 describe("a submission's request, kept for reruns", () => {
@@ -13,5 +15,23 @@ describe("a submission's request, kept for reruns", () => {
     expect(decodeRequest(encodeRequest(old), "/runs/x/request").runner).toEqual(request.runner);
     const bundled = { ...request, runner: ["node", "/runs/code/runner-0123456789abcdef.mjs"] as const };
     expect(decodeRequest(encodeRequest(bundled), "/runs/x/request").runner).toEqual(bundled.runner);
+  });
+
+  test("a container step keeps its container, runtime values included, so that a rerun's tasks run in the same image; a corrupt one is refused", () => {
+    const step = container({ runtime: "podman", image: "localhost/pytorch:2.3", binds: [atRuntime("$SLURM_TMPDIR/data"), "/project:/p:ro"], passEnv: ["WANDB_*"], gpus: false });
+    const withSetup = { ...request, parameters: { ...request.parameters, setup: [modules(["cuda/12"]), step] } };
+    const back = decodeRequest(encodeRequest(withSetup), "/runs/x/request");
+    const steps = back.parameters.setup as (typeof step)[];
+    expect(steps[1]!.container).toEqual(step.container);
+    expect(steps[0]!.container).toBeUndefined();
+    const bytes = packr.pack({
+      version: 1,
+      parameters: {},
+      setup: [{ kind: "container", batch: [], rank: [], exit: [], wrap: [], container: { runtime: "docker", image: "x" } }],
+      array: true,
+      packing: {},
+      runner: ["n", "r"],
+    });
+    expect(() => decodeRequest(bytes, "/runs/x/request")).toThrow("/runs/x/request is not a slurmkit request file");
   });
 });
