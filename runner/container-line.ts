@@ -34,6 +34,10 @@ export interface ContainerNode {
   readonly root: boolean;
   /** Where podman writes conmon's pid (the container's processes are conmon's children, not the runner's). */
   readonly pidFile?: string;
+  /** The CPUs the task may use (the runner's own): podman's container is outside the job's and the slot's cpuset. */
+  readonly cpus?: readonly number[];
+  /** The task's memory in MiB, for podman's --memory where it can set one (its container is outside the job's cgroup). */
+  readonly memMb?: number;
 }
 
 /** The runtime's program, arguments and environment. */
@@ -87,7 +91,7 @@ export function containerBinds(c: NodeContainer, call: ContainerCall, node: Cont
 /** The variables passed in: the task's own, then the node's that every container gets or `passEnv` names. */
 export function containerEnv(c: NodeContainer, call: ContainerCall, node: ContainerNode): Record<string, string> {
   const names = c.passEnv ?? [];
-  const wanted = (name: string) => ALWAYS.some((re) => re.test(name)) || names.some((n) => (n.endsWith("*") ? name.startsWith(n.slice(0, -1)) : name === n));
+  const wanted = (name: string) => c.cleanEnv === false || ALWAYS.some((re) => re.test(name)) || names.some((n) => (n.endsWith("*") ? name.startsWith(n.slice(0, -1)) : name === n));
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(node.env)) if (v !== undefined && wanted(k)) out[k] = v;
   return { ...out, ...call.env };
@@ -139,8 +143,9 @@ export function containerLine(c: NodeContainer, call: ContainerCall, node: Conta
         "--security-opt=label=disable",
         ...(node.pidFile ? ["--conmon-pidfile", node.pidFile] : []),
         ...(node.root ? [] : ["--userns=keep-id"]),
+        ...(node.cpus?.length ? [`--cpuset-cpus=${node.cpus.join(",")}`] : []),
+        ...(node.memMb ? [`--memory=${node.memMb}m`] : []),
         ...(c.writable ? [] : ["--read-only"]),
-        ...(c.cleanEnv === false ? ["--env-host"] : []),
         ...(gpus && c.runtime === "podman-hpc" ? ["--gpu"] : []),
         ...(gpus && c.runtime === "podman" ? (node.gpus.length ? node.gpus : ["all"]).flatMap((g) => ["--device", `nvidia.com/gpu=${g}`]) : []),
         ...binds.flatMap((b) => ["--volume", `${b.src}:${b.dst}${b.ro ? ":ro" : ""}`]),
@@ -164,7 +169,7 @@ export function containerLine(c: NodeContainer, call: ContainerCall, node: Conta
       const args = [
         "start",
         ...(c.writable ? ["--rw"] : []),
-        ...binds.flatMap((b) => ["--mount", `${b.src}:${b.dst}${b.ro ? ":rbind,ro" : ""}`]),
+        ...binds.flatMap((b) => ["--mount", `${b.src}:${b.dst}${b.ro ? ":x-create=auto,rbind,ro" : ""}`]),
         ...passed.flatMap((name) => ["--env", name]),
         ...(c.options ?? []),
         c.image,
@@ -180,8 +185,10 @@ export function containerLine(c: NodeContainer, call: ContainerCall, node: Conta
       // One step on this node, beside the runner's; pyxis exports the node's environment, and --container-env makes the task's win over the image's.
       const env = { ...base, ...inside };
       const forced = [...new Set([...Object.keys(call.env), ...["CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL"].filter((k) => k in inside)])].sort();
+      // srun exports only these (and Slurm's own) to the step; its command runs in a step of its own, outside the runner's count of memory and CPU.
       const args = [
         "--overlap",
+        `--export=${c.cleanEnv === false ? "ALL" : passed.join(",")}`,
         "--nodes=1",
         "--ntasks=1",
         `--nodelist=${node.host}`,
@@ -201,10 +208,11 @@ export function containerLine(c: NodeContainer, call: ContainerCall, node: Conta
 /**
  * The task's GPUs as the node names them, for CDI devices and enroot's hook:
  * CUDA_VISIBLE_DEVICES, which Slurm numbers from 0 where it confines devices,
- * mapped by position to SLURM_JOB_GPUS (the node's own indices) through the
- * element's list (SLURMKIT_ELEMENT_GPUS, which a worker gives its slots).
+ * mapped by position to SLURM_STEP_GPUS or SLURM_JOB_GPUS (the node's own
+ * indices) through the element's list (SLURMKIT_ELEMENT_GPUS, which a worker
+ * gives its slots). Undefined when those lists do not match: no guess.
  */
-export function physicalGpus(env: Readonly<Record<string, string | undefined>>): string[] {
+export function physicalGpus(env: Readonly<Record<string, string | undefined>>): string[] | undefined {
   const list = (text: string | undefined) =>
     (text ?? "")
       .split(",")
@@ -212,8 +220,11 @@ export function physicalGpus(env: Readonly<Record<string, string | undefined>>):
       .filter((g) => g !== "" && g !== "NoDevFiles");
   const own = list(env.CUDA_VISIBLE_DEVICES);
   const element = env.SLURMKIT_ELEMENT_GPUS === undefined ? own : list(env.SLURMKIT_ELEMENT_GPUS);
-  const job = list(env.SLURM_JOB_GPUS);
-  if (job.length !== element.length) return own;
+  // A step's own (srun's ranks), else the job's: the node's indices of what Slurm gave.
+  const job = list(env.SLURM_STEP_GPUS ?? env.SLURM_JOB_GPUS);
+  if (job.length === 0) return own;
+  // Never a guess: another job's GPU could be the one named.
+  if (job.length !== element.length) return undefined;
   return own.map((g) => {
     const at = element.indexOf(g);
     return at < 0 ? g : job[at]!;

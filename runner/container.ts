@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, join, resolve } from "node:path";
+import { mkdtemp } from "node:fs/promises";
 import { ContainerError } from "../src/base/errors.js";
-import { imageIsFile, type ContainerRecord } from "../src/protocol/container.js";
+import { bindProblem, imageIsFile, type ContainerRecord } from "../src/protocol/container.js";
 import { RUNTIME_PROGRAM, type NodeContainer } from "./container-line.js";
 import { childrenOf, TICKS_PER_SECOND, treeCpuTicks, treePids } from "./memory.js";
 import { bind, HOST } from "./node.js";
@@ -22,8 +23,8 @@ export function useContainer(record: ContainerRecord | undefined, folder: string
 
 /** Folders bound into every container at their own path: the run folder, and node-local scratch where there is one. */
 export function containerFolders(): string[] {
-  const scratch = process.env.SLURM_TMPDIR;
-  return [...(runFolder ? [runFolder] : []), ...(scratch && existsSync(scratch) ? [scratch] : [])];
+  const scratch = [process.env.SLURM_TMPDIR, process.env.TMPDIR].filter((d): d is string => d?.startsWith("/") === true && existsSync(d));
+  return [...(runFolder ? [runFolder] : []), ...scratch];
 }
 
 /** The submission's container, if any. */
@@ -31,9 +32,31 @@ export function submissionContainer(): ContainerRecord | undefined {
   return submission;
 }
 
-/** The container with its runtime values expanded here. */
-export function onNode(record: ContainerRecord): NodeContainer {
-  return { ...record, image: bind(record.image), binds: (record.binds ?? []).map(bind) };
+/**
+ * The container with its runtime values expanded here, relative bind
+ * sources resolved against the working directory, and each checked again
+ * (an expanded value could read as an option or hold a separator).
+ */
+export function onNode(record: ContainerRecord, cwd: string): NodeContainer {
+  const image = bind(record.image);
+  if (image === "" || image.startsWith("-")) throw new ContainerError("image", HOST, `container.image expands to \`${image}\``, "give a path or an image name that does not start with -");
+  const binds = (record.binds ?? []).map((b, i) => {
+    const text = bind(b);
+    const problem = bindProblem(text) ?? (text.startsWith("-") ? "starts with -" : undefined);
+    if (problem) throw new ContainerError("bind", HOST, `container.binds[${i}] (\`${text}\`) ${problem}`, "give `src`, `src:dest` or `src:dest:ro`");
+    const [src, ...rest] = text.split(":");
+    return [resolve(cwd, src!), ...rest].join(":");
+  });
+  return { ...record, image, binds };
+}
+
+/** One task's memory in MiB as the node gives it (SLURM_MEM_PER_NODE, or per CPU × CPUs), or undefined. */
+export function taskMemMb(env: NodeJS.ProcessEnv): number | undefined {
+  const node = Number(env.SLURM_MEM_PER_NODE);
+  if (Number.isInteger(node) && node > 0) return node;
+  const perCpu = Number(env.SLURM_MEM_PER_CPU);
+  const cpus = Number(env.SLURM_CPUS_PER_TASK ?? "1");
+  return Number.isInteger(perCpu) && perCpu > 0 && Number.isInteger(cpus) && cpus > 0 ? perCpu * cpus : undefined;
 }
 
 const checked = new Map<string, Promise<void>>();
@@ -99,14 +122,17 @@ function onPath(program: string): string | undefined {
 
 let pidFiles = 0;
 
-/** A fresh path for podman's --conmon-pidfile. */
-export function conmonPidFile(): string {
-  return join(process.env.SLURM_TMPDIR && existsSync(process.env.SLURM_TMPDIR) ? process.env.SLURM_TMPDIR : tmpdir(), `slurmkit-conmon-${process.pid}-${++pidFiles}.pid`);
+/** A fresh path for podman's --conmon-pidfile, in a folder of its own: no file another runner left is ever read. */
+export async function conmonPidFile(): Promise<string> {
+  pidDir ??= await mkdtemp(join(process.env.SLURM_TMPDIR && existsSync(process.env.SLURM_TMPDIR) ? process.env.SLURM_TMPDIR : tmpdir(), "slurmkit-conmon-"));
+  return join(pidDir, `${++pidFiles}.pid`);
 }
+
+let pidDir: string | undefined;
 
 /** Processes of running tasks that are not the runner's descendants (podman's conmon, with the container under it). */
 const adopted = new Set<number>();
-let onAdopt: ((pid: number, joined: boolean) => void) | undefined;
+let onAdopt: ((pid: number, joined: boolean, client: number | undefined) => void) | undefined;
 
 /** The adopted processes now (the element's meter counts their trees). */
 export function adoptedPids(): readonly number[] {
@@ -114,7 +140,7 @@ export function adoptedPids(): readonly number[] {
 }
 
 /** Calls `listener` when a process is adopted (true) or let go (false): a slot tells its worker. */
-export function onAdopted(listener: (pid: number, joined: boolean) => void): void {
+export function onAdopted(listener: (pid: number, joined: boolean, client: number | undefined) => void): void {
   onAdopt = listener;
 }
 
@@ -123,7 +149,7 @@ export function onAdopted(listener: (pid: number, joined: boolean) => void): voi
  * started), and adopts it until `ended` settles. Gives up when the command
  * ended first.
  */
-export async function adoptConmon(pidFile: string, ended: Promise<unknown>): Promise<void> {
+export async function adoptConmon(pidFile: string, ended: Promise<unknown>, into: { pid?: number }, client: number | undefined): Promise<void> {
   let done = false;
   void ended.finally(() => {
     done = true;
@@ -132,13 +158,15 @@ export async function adoptConmon(pidFile: string, ended: Promise<unknown>): Pro
   while (!done && pid === undefined) {
     try {
       const n = Number(readFileSync(pidFile, "utf8").trim());
-      if (Number.isInteger(n) && n > 1) pid = n;
+      // Only conmon itself: never a process that happens to have a stale pid.
+      if (Number.isInteger(n) && n > 1 && readFileSync(`/proc/${n}/comm`, "utf8").trim() === "conmon") pid = n;
     } catch {}
     if (pid === undefined) await new Promise((r) => setTimeout(r, 25));
   }
   if (pid === undefined) return;
+  into.pid = pid;
   adopted.add(pid);
-  onAdopt?.(pid, true);
+  onAdopt?.(pid, true, client);
   // Its CPU time, read every half second (conmon's own counts what it reaped), and once more as the client ends.
   const read = () => {
     const before = process.cpuUsage();
@@ -156,7 +184,7 @@ export async function adoptConmon(pidFile: string, ended: Promise<unknown>): Pro
   endedMs += live.get(pid) ?? 0;
   live.delete(pid);
   adopted.delete(pid);
-  onAdopt?.(pid, false);
+  onAdopt?.(pid, false, client);
 }
 
 /** CPU ms of running containers' processes (not this process's children), by conmon pid. */
@@ -185,13 +213,14 @@ export function killAdopted(pids: readonly number[], signal: NodeJS.Signals = "S
 }
 
 /**
- * Sends a signal to the command inside each adopted container (conmon's
- * child, a process of the node: podman shares its PID namespace), as it
- * would reach a command started directly. False when no container is
- * adopted yet (then its client's proxy is all there is).
+ * Sends a signal to the command inside a container (conmon's child, a
+ * process of the node: podman shares its PID namespace), as it would reach a
+ * command started directly. False when its conmon is not known yet (then its
+ * client's proxy is all there is).
  */
-export function signalContainers(signal: NodeJS.Signals): boolean {
-  const main = [...adopted].flatMap(childrenOf);
+export function signalContainer(conmon: number | undefined, signal: NodeJS.Signals): boolean {
+  if (conmon === undefined) return false;
+  const main = childrenOf(conmon);
   for (const pid of main) {
     try {
       process.kill(pid, signal);

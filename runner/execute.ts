@@ -5,7 +5,9 @@ import { existsSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ContainerRecord } from "../src/protocol/container.js";
-import { adoptConmon, adoptedPids, checkContainer, conmonPidFile, containerFolders, killAdopted, onNode, podmanImageMissing, signalContainers, submissionContainer } from "./container.js";
+import { adoptConmon, checkContainer, conmonPidFile, containerFolders, killAdopted, onNode, podmanImageMissing, signalContainer, submissionContainer, taskMemMb } from "./container.js";
+import { ContainerError } from "../src/base/errors.js";
+import { allowedCpus } from "../src/core/job-environment.js";
 import { containerLine, physicalGpus, type ContainerCall, type ContainerLine, type NodeContainer } from "./container-line.js";
 import { torchEnvironment } from "../src/core/job-environment.js";
 import { expandDeep } from "../src/protocol/runtime-value.js";
@@ -119,9 +121,13 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     env: boxed?.env ?? { ...process.env, ...env },
     // In a container, the runtime sets the working directory inside.
     ...(cwd !== undefined && !boxed ? { cwd } : {}),
+    // podman's client in a group of its own: a worker that stops the task kills the processes inside, and the client, spared, removes the container.
+    ...(boxed?.pidFile ? { detached: true } : {}),
   });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  if (boxed?.pidFile) void adoptConmon(boxed.pidFile, exited);
+  const exited = new Promise<void>((r) => child.once("exit", () => r()).once("error", () => r()));
+  // This command's own container (ctx.container.exec may run several at once).
+  const conmon: { pid?: number } = {};
+  if (boxed?.pidFile) void adoptConmon(boxed.pidFile, exited, conmon, child.pid);
   let container: NodeJS.Timeout | undefined;
   // A writer, not a file: the command's output passes through here, and waits while the writer is behind.
   if (logs) for (const [from, to] of [[child.stdout, logs.out] as const, [child.stderr, logs.err] as const]) if (from) relay(from, to);
@@ -132,11 +138,11 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     if (!passed.has(signal)) terminatedBy = signal;
     // podman's client passes signals on through `runc kill`, which Slurm's own SIGTERM to every process of the job may kill first: the command inside gets them from here.
     // A warning reaches it once; an end both ways.
-    const direct = boxed?.pidFile !== undefined && signalContainers(signal);
+    const direct = boxed?.pidFile !== undefined && signalContainer(conmon.pid, signal);
     if (!direct || !passed.has(signal)) child.kill(signal);
     // A container that outlives its client's grace is killed here, before Slurm kills the runner and leaves it behind.
     if (!passed.has(signal) && boxed?.pidFile && !container) {
-      container = setTimeout(() => killAdopted(adoptedPids()), CONTAINER_GRACE_MS);
+      container = setTimeout(() => killAdopted(conmon.pid === undefined ? [] : [conmon.pid]), CONTAINER_GRACE_MS);
       container.unref();
     }
   };
@@ -185,16 +191,30 @@ const CONTAINER_GRACE_MS = 10_000;
 /** The runtime's command line for a command in `record`, after checking that this node can start it; undefined without a container. */
 async function inContainer(record: ContainerRecord | undefined, call: ContainerCall): Promise<(ContainerLine & { container: NodeContainer; pidFile?: string }) | undefined> {
   if (!record) return undefined;
-  const c = onNode(record);
+  const c = onNode(record, call.cwd);
   await checkContainer(c);
   if (!existsSync(call.cwd)) throw new CommandFailed(`The working directory ${call.cwd} does not exist on ${HOST}, so it cannot be bound into the container`, 127);
-  const pidFile = c.runtime === "podman" || c.runtime === "podman-hpc" ? conmonPidFile() : undefined;
+  const podman = c.runtime === "podman" || c.runtime === "podman-hpc";
+  const gpus = physicalGpus(process.env);
+  if (gpus === undefined && c.gpus !== false && (podman || c.runtime === "enroot")) {
+    throw new ContainerError(
+      "gpus",
+      HOST,
+      `which of the node's GPUs the task holds is unclear (CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES}, SLURM_JOB_GPUS=${process.env.SLURM_JOB_GPUS}, SLURM_STEP_GPUS=${process.env.SLURM_STEP_GPUS})`,
+      "set container.gpus: false, or report this node's GPU variables as a bug",
+    );
+  }
+  const root = process.getuid?.() === 0;
+  const pidFile = podman ? await conmonPidFile() : undefined;
   const line = containerLine(c, call, {
     env: process.env,
-    gpus: physicalGpus(process.env),
+    gpus: gpus ?? [],
     folders: containerFolders(),
     host: HOST,
-    root: process.getuid?.() === 0,
+    root,
+    // podman's container is outside the job's cgroup and the slot's cpuset: it gets the task's CPUs, and its mem where podman can limit it (as root).
+    cpus: allowedCpus(),
+    ...(root && taskMemMb(process.env) !== undefined ? { memMb: taskMemMb(process.env)! } : {}),
     ...(pidFile ? { pidFile } : {}),
   });
   return { ...line, container: c, ...(pidFile ? { pidFile } : {}) };

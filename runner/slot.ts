@@ -31,7 +31,7 @@ export type FromSlot =
   | LogMessage
   | { readonly done: number; readonly ok: boolean; readonly retire?: boolean; readonly cpu?: number | undefined; readonly cpuNext?: number | undefined }
   | { readonly requeued: number }
-  | { readonly adopt: number; readonly joined: boolean };
+  | { readonly adopt: number; readonly joined: boolean; readonly client?: number | undefined };
 
 /**
  * One slot of a worker, in its own process (`runner.js <dir> --slot`): it runs
@@ -53,7 +53,7 @@ export function runSlot(folder: RunFolder, warning: WarningArgs | undefined): Pr
   const spec = new SpecReader(folder.spec);
   const cpu = new OwnCpu();
   // Its task's container processes that are not its children (podman's): its worker counts them, and kills them with the task.
-  onAdopted((pid, joined) => process.send?.({ adopt: pid, joined } satisfies FromSlot, () => undefined));
+  onAdopted((pid, joined, client) => process.send?.({ adopt: pid, joined, client } satisfies FromSlot, () => undefined));
   return new Promise((resolve) => {
     let busy = false;
     process.on("disconnect", () => {

@@ -111,6 +111,8 @@ interface Slot {
   cpuMs?: number | undefined;
   /** Processes of its task outside its tree: podman's conmon, with the container under it. */
   adopted: number[];
+  /** podman's clients of those containers: never killed (each removes its container once the processes inside ended). */
+  clients: number[];
 }
 
 /**
@@ -169,6 +171,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     ready: Promise.resolve(),
     kill: undefined,
     adopted: [],
+    clients: [],
   }));
   // How the node counts memory, and so each task's: its cgroup's charge, or resident sets as Slurm's jobacct_gather/linux.
   const measure = o.taskMemMb === undefined ? undefined : memoryMeasure(o.slots * (o.taskMemMb + SLOT_MARGIN_MB) + WORKER_OVERHEAD_MB, o.taskMemPss === true);
@@ -233,6 +236,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       if ("log" in m) return records.appendLog(m);
       if ("adopt" in m) {
         slot.adopted = m.joined ? [...slot.adopted, m.adopt] : slot.adopted.filter((p) => p !== m.adopt);
+        if (m.client !== undefined) slot.clients = m.joined ? [...slot.clients, m.client] : slot.clients.filter((p) => p !== m.client);
         return;
       }
       // The task checkpointed: stop its process, and run it again (ended() queues it).
@@ -256,6 +260,10 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     // "close", not "exit": every message the slot sent (its records) has arrived by then.
     child.once("close", (code, signal) => {
       listening();
+      // What its container left (the slot was killed, or preempted): not the next process's.
+      if (slot.adopted.length) killAdopted(slot.adopted);
+      slot.adopted = [];
+      slot.clients = [];
       void ended(slot, child, code, signal);
     });
   };
@@ -443,8 +451,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       task.samples++;
       task.cpuSeen = tree.cpuTicks * MS_PER_TICK;
       if (measure === undefined || o.taskMemMb === undefined || used <= o.taskMemMb * 1024) continue;
-      // Never conmon itself: it removes its container once the processes under it ended.
-      const pids = slot.adopted.length ? tree.pids.filter((p) => !slot.adopted.includes(p)) : tree.pids;
+      // Never conmon or podman's client: they remove the container once the processes inside ended.
+      const pids = slot.adopted.length ? tree.pids.filter((p) => !slot.adopted.includes(p) && !slot.clients.includes(p)) : tree.pids;
       if (task.stopping) {
         killGroup(slot.child!.pid!, "SIGKILL");
         for (const pid of pids) killProcess(pid, "SIGKILL");

@@ -263,8 +263,8 @@ export class UsageError extends SlurmkitError {
 export class ContainerError extends SlurmkitError {
   override name = "ContainerError";
   constructor(
-    /** What is missing: the runtime, the image, or a bind's source. */
-    readonly missing: "runtime" | "image" | "bind",
+    /** What is wrong: the runtime, the image, a bind's source, or which GPUs the task holds. */
+    readonly missing: "runtime" | "image" | "bind" | "gpus",
     /** Where it was looked for: a node's name, or "the login node" before the submit. */
     readonly host: string,
     problem: string,

@@ -1,3 +1,4 @@
+import { containerProblems, containerRecord, type ContainerRecord } from "../protocol/container.js";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
@@ -40,6 +41,8 @@ export interface LocalExecutorOptions extends CodeOptions {
    * SIGKILL 30 s later, and ends TIMEOUT. @default no limit
    */
   readonly time?: number | string;
+  /** The container command tasks run in (as container()'s, without runnerInside); a command's own replaces it. */
+  readonly container?: ContainerRecord;
 }
 
 /**
@@ -87,7 +90,14 @@ export class LocalExecutor implements Executor {
       throw new ParameterError("executor options", [`Expected \`time\` to be minutes (a positive number) or a Slurm time such as "01:30:00" or "1-00:00:00", got \`${String(options.time)}\``]);
     }
     this.timeSeconds = timeSeconds;
-    this.#scheduler = new LocalScheduler({ maxParallel: max, nodeBinary: this.nodeBinary, timeSeconds, changed: () => void this.#watcher.pollNow() });
+    if (options.container !== undefined) {
+      const problems = containerProblems(options.container, "container.");
+      if ((options.container as { runnerInside?: unknown }).runnerInside !== undefined)
+        problems.push("`container.runnerInside` needs a scheduler's job script; local processes run the runner on this machine");
+      if (problems.length) throw new ParameterError("executor options", problems);
+    }
+    const container = options.container === undefined ? undefined : containerRecord(options.container);
+    this.#scheduler = new LocalScheduler({ maxParallel: max, nodeBinary: this.nodeBinary, timeSeconds, container, changed: () => void this.#watcher.pollNow() });
     this.#watcher = new Watcher(this.#scheduler, this.#transport);
   }
 

@@ -1,6 +1,8 @@
 // Local processes as a scheduler behind the engine's seam: it starts each
 // task's runner, at most `maxParallel` at once, and answers the watcher's
 // queue calls with each task's state, as squeue would.
+import type { ContainerRecord } from "../protocol/container.js";
+import { encodeRunnerArgs } from "../protocol/runner-args.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFile, open, readFile } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -53,7 +55,16 @@ export class LocalScheduler implements WatchedScheduler<LocalSchedulerCalls> {
   #running = 0;
 
   /** `changed` runs when a task starts or ends, so that its watcher polls soon. */
-  constructor(private readonly options: { readonly maxParallel: number; readonly nodeBinary: string; readonly timeSeconds?: number | undefined; readonly changed: () => void }) {}
+  constructor(
+    private readonly options: {
+      readonly maxParallel: number;
+      readonly nodeBinary: string;
+      readonly timeSeconds?: number | undefined;
+      /** The container command tasks run in (the runner's --container). */
+      readonly container?: ContainerRecord | undefined;
+      readonly changed: () => void;
+    },
+  ) {}
 
   /**
    * Queues tasks. With `hold`, they wait until it resolves: to nothing, and
@@ -158,7 +169,8 @@ export class LocalScheduler implements WatchedScheduler<LocalSchedulerCalls> {
     try {
       // cancel() may have come while the log files were opened.
       if (e.cancelled) return "CANCELLED";
-      const child = spawn(this.options.nodeBinary, [runnerPath("local"), e.folder.dir], {
+      const boxed = this.options.container ? encodeRunnerArgs({ mode: "task", container: this.options.container }) : [];
+      const child = spawn(this.options.nodeBinary, [runnerPath("local"), e.folder.dir, ...boxed], {
         stdio: ["ignore", out.fd, err.fd],
         env: { ...process.env, SLURMKIT_TASK_INDEX: String(e.index), SLURMKIT_JOB_ID: e.id },
       });

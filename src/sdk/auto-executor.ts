@@ -1,3 +1,5 @@
+import { ParameterError } from "../base/errors.js";
+import { isSetupStep } from "../setup/index.js";
 import type { Executor } from "../engine/executor.js";
 import { LocalExecutor } from "../local/executor.js";
 import { splitOptions, type ExecutorSettings } from "../slurm/options.js";
@@ -32,7 +34,16 @@ export async function autoExecutor(options: AutoExecutorOptions): Promise<Execut
  */
 export function localFallback(settings: ExecutorSettings, parameters: SlurmParameters): LocalExecutor {
   const { folder, maxParallel, nodeBinary, bundle, external } = settings;
+  // A container step goes with the tasks; the runner never moves into (or out of) an image unsaid.
+  const steps = (parameters.setup ?? []).filter(isSetupStep);
+  if (steps.some((s) => s.wrap.length > 0)) {
+    throw new ParameterError("setup", [
+      "A container step with `runnerInside: true` needs a scheduler's job script; without one, tasks run as local processes: drop runnerInside to run command tasks in the image",
+    ]);
+  }
+  const container = steps.find((s) => s.container)?.container;
   return new LocalExecutor({
+    ...(container ? { container } : {}),
     folder,
     ...(parameters.time !== undefined ? { time: formatSlurmTime(parameters.time) } : {}),
     ...(bundle !== undefined ? { bundle } : {}),

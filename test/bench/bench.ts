@@ -85,9 +85,15 @@ async function raw(n: number, kind: "shell" | "node" = "shell"): Promise<Row> {
   return { workload: "", how: missing > 0 ? `${how} (${missing} elements failed)` : how, seconds: (performance.now() - t0) / 1000, sbatch, squeue: 0, sacct: 0 };
 }
 
-async function viaSlurmkit(how: string, tasks: Parameters<SlurmExecutor["mapArray"]>[0], options: Parameters<SlurmExecutor["mapArray"]>[1], bundle = true): Promise<Row & { folder: string }> {
+async function viaSlurmkit(
+  how: string,
+  tasks: Parameters<SlurmExecutor["mapArray"]>[0],
+  options: Parameters<SlurmExecutor["mapArray"]>[1],
+  bundle = true,
+  mem?: string,
+): Promise<Row & { folder: string }> {
   // Importing TypeScript on the node (bundle: false) loads tsx and esbuild: about 100 MiB before the task, so that row asks for 200.
-  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, mem: bundle ? MEM : "200M", bundle });
+  const executor = new SlurmExecutor({ folder: await mkdtemp(join(tmpdir(), "slurmkit-bench-")), time: 5, mem: mem ?? (bundle ? MEM : "200M"), bundle });
   await executor.limits();
   const before: SchedulerCallCounts = { ...executor.watcher.stats().calls };
   const t0 = performance.now();
@@ -316,18 +322,12 @@ if (boxes.n > 0) {
   process.env.CONTAINERS_CONF = vars.CONTAINERS_CONF;
   const image = vars.PODMAN_IMAGE!;
   log(`${boxes.n} trivial commands, packed in 2 slots: without a container`);
-  boxes.plainMs = await perTaskMs(
-    (
-      await viaSlurmkit(
-        "",
-        Array.from({ length: boxes.n }, () => command("true")),
-        { workers: 1, slots: 2 },
-      )
-    ).folder,
-  );
+  // podman's client (36 MiB) and conmon count in a container task's memory: both rows ask for 200 MiB.
+  const trivial = Array.from({ length: boxes.n }, () => command("true"));
+  boxes.plainMs = await perTaskMs((await viaSlurmkit("", trivial, { workers: 1, slots: 2 }, true, "200M")).folder);
   log(`${boxes.n} trivial commands, packed in 2 slots: each in a podman container`);
   const boxed = Array.from({ length: boxes.n }, () => command("true", [], { container: { runtime: "podman", image } }));
-  boxes.podmanMs = await perTaskMs((await viaSlurmkit("", boxed, { workers: 1, slots: 2 })).folder);
+  boxes.podmanMs = await perTaskMs((await viaSlurmkit("", boxed, { workers: 1, slots: 2 }, true, "200M")).folder);
   const client = execa("podman", ["run", "--rm", "--pid=host", "--conmon-pidfile", join(tmpdir(), "slurmkit-bench-conmon.pid"), image, "sleep", "2"], { reject: false });
   await new Promise((r) => setTimeout(r, 1200));
   const rssMb = async (pid: string | number) => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;

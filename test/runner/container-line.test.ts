@@ -20,7 +20,8 @@ const node: ContainerNode = {
   folders: ["/runs/sweep", "/scratch/local/42"],
   host: "gpu-07",
   root: false,
-  pidFile: "/scratch/local/42/slurmkit-conmon-1-1.pid",
+  pidFile: "/scratch/local/42/slurmkit-conmon-Ab12Cd/1.pid",
+  cpus: [4, 5],
 };
 const box = (runtime: NodeContainer["runtime"], more: Partial<NodeContainer> = {}): NodeContainer => ({
   runtime,
@@ -51,7 +52,7 @@ function rendered(c: NodeContainer, n: ContainerNode = node): string {
 
 const cases: Array<[string, NodeContainer, ContainerNode?]> = [
   ...CONTAINER_RUNTIMES.map((r): [string, NodeContainer] => [r, box(r)]),
-  ["podman-as-root-writable-no-gpu", box("podman", { writable: true, gpus: false }), { ...node, root: true, gpus: [] }],
+  ["podman-as-root-writable-no-gpu", box("podman", { writable: true, gpus: false }), { ...node, root: true, gpus: [], cpus: [2, 3], memMb: 4096 }],
   ["apptainer-node-env", box("apptainer", { cleanEnv: false, writable: true, options: ["--no-home"] })],
 ];
 
@@ -102,8 +103,11 @@ describe("each runtime's command line", () => {
     expect(physicalGpus({ CUDA_VISIBLE_DEVICES: "2,3", SLURMKIT_ELEMENT_GPUS: "0,1,2,3", SLURM_JOB_GPUS: "4,5,6,7" })).toEqual(["6", "7"]);
     // One task per element: its own list is the element's.
     expect(physicalGpus({ CUDA_VISIBLE_DEVICES: "0,1", SLURM_JOB_GPUS: "2,3" })).toEqual(["2", "3"]);
-    // UUIDs, or lists that do not match: as they are.
-    expect(physicalGpus({ CUDA_VISIBLE_DEVICES: "GPU-a1", SLURM_JOB_GPUS: "1,2" })).toEqual(["GPU-a1"]);
+    // A step's own list first (srun's ranks: the job's spans other nodes).
+    expect(physicalGpus({ CUDA_VISIBLE_DEVICES: "0", SLURM_STEP_GPUS: "5", SLURM_JOB_GPUS: "1,5" })).toEqual(["5"]);
+    // Without Slurm's list, as they are (UUIDs too); lists that do not match are no guess.
+    expect(physicalGpus({ CUDA_VISIBLE_DEVICES: "GPU-a1" })).toEqual(["GPU-a1"]);
+    expect(physicalGpus({ CUDA_VISIBLE_DEVICES: "0", SLURM_JOB_GPUS: "1,2" })).toBeUndefined();
     expect(physicalGpus({})).toEqual([]);
     // Inside podman's CDI devices the task's GPUs are numbered from 0.
     const line = containerLine(box("podman"), call, { ...node, gpus: ["6", "7"], env: { ...node.env, CUDA_VISIBLE_DEVICES: "2,3" } });

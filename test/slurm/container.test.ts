@@ -8,8 +8,21 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { atRuntime, command, container, ContainerError, JobEndedWithoutResultError, LocalTransport, SlurmExecutor, TaskFailedError, type Job, type MapArrayOptions } from "../../src/index.js";
+import {
+  atRuntime,
+  command,
+  container,
+  ContainerError,
+  JobEndedWithoutResultError,
+  LocalExecutor,
+  LocalTransport,
+  SlurmExecutor,
+  TaskFailedError,
+  type Job,
+  type MapArrayOptions,
+} from "../../src/index.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
+import { localFallback } from "../../src/sdk/auto-executor.js";
 import { clusterScript, needCluster } from "../helpers/cluster.js";
 import { startRequeuedAtOnce } from "../helpers/requeue.js";
 import { inImage } from "../fixtures/container-tasks.js";
@@ -82,8 +95,8 @@ describe("command tasks in a podman container, the runner outside", () => {
 
   test("what a container task holds counts the same one per element and packed: the runner or slot, podman's client, conmon and the processes inside", { timeout: 180_000 }, async (ctx) => {
     needCluster(ctx);
-    // A 60 MiB string in the shell inside, held for 3 s; beside a twin that holds nothing.
-    const hold = (mb: number) => command("sh", ["-c", `a=$(head -c ${mb * 1048576} /dev/zero | tr '\\0' x); sleep 3; echo \${#a}`]);
+    // dd inside holds a 60 MiB buffer for 3 s (its reader never reads); beside a twin that holds nothing.
+    const hold = (mb: number) => command("sh", ["-c", `dd if=/dev/zero bs=${Math.max(mb, 1)}M count=1 2>/dev/null | sleep 3; echo held`]);
     const executor = new SlurmExecutor({ folder: await runsFolder(), time: 2, mem: "250M", setup: [container({ runtime: "podman", image })] });
     const [own0, own60] = await executor.mapArray([hold(0), hold(60)]);
     const [packed0, packed60] = await executor.mapArray([hold(0), hold(60)], { workers: 1, slots: 1 });
@@ -92,15 +105,16 @@ describe("command tasks in a podman container, the runner outside", () => {
       return (await job.usage())!.memPeakMb!;
     };
     const [o0, o60, p0, p60] = (await Promise.all([own0!, own60!, packed0!, packed60!].map(peak))) as [number, number, number, number];
-    expect((await own60!.stdout()).trim()).toBe(String(60 * 1048576));
-    expect((await packed60!.stdout()).trim()).toBe(String(60 * 1048576));
+    expect((await own60!.stdout()).trim()).toBe("held");
+    expect((await packed60!.stdout()).trim()).toBe("held");
     // The shell's 60 MiB (and the pipe's buffers) in both ways, counted through conmon, which is not the runner's child.
     for (const [idle, busy] of [
       [o0, o60],
       [p0, p60],
     ] as const) {
-      expect(busy - idle).toBeGreaterThanOrEqual(60 - 4);
-      expect(busy - idle).toBeLessThanOrEqual(60 + 24);
+      // Within 12 MiB: podman's client, in both twins, varies by several MiB from run to run (without conmon's tree the difference would be about 0).
+      expect(busy - idle).toBeGreaterThanOrEqual(59 - 12);
+      expect(busy - idle).toBeLessThanOrEqual(59 + 12);
     }
     // The overhead (runner or slot, client, conmon) is the same, within sampling.
     expect(Math.abs(o0 - p0)).toBeLessThanOrEqual(16);
@@ -155,6 +169,22 @@ describe("command tasks in a podman container, the runner outside", () => {
       ["COMPLETED", false],
     ]);
     expect(await job.stdout()).toMatch(/^working\nsaved on USR2\n\n===== slurmkit: task 0, attempt 1, [^\n]+\nresumed from 41 in inside the slurmkit test image\n$/);
+  });
+
+  test("local processes too: LocalExecutor's container, and autoExecutor's fallback keeps a container step (runnerInside is refused there)", { timeout: 60_000 }, async (ctx) => {
+    needCluster(ctx);
+    const local = new LocalExecutor({ folder: await runsFolder(), container: { runtime: "podman", image } });
+    const job = await local.submit(command("cat", ["/etc/slurmkit-image"]));
+    expect(await job.result()).toEqual({ exitCode: 0 });
+    expect(await job.stdout()).toBe("inside the slurmkit test image\n");
+    const fallback = localFallback({ folder: await runsFolder() }, { setup: [container({ runtime: "podman", image })] });
+    const [viaFallback] = await fallback.mapArray([command("cat", ["/etc/slurmkit-image"])]);
+    expect(await viaFallback!.result()).toEqual({ exitCode: 0 });
+    expect(await viaFallback!.stdout()).toBe("inside the slurmkit test image\n");
+    expect(() => localFallback({ folder: "/tmp/x" }, { setup: [container({ runtime: "apptainer", image: "/x.sif", runnerInside: true })] })).toThrow(
+      /runnerInside: true` needs a scheduler's job script/,
+    );
+    expect(() => new LocalExecutor({ folder: "/tmp/x", container: { runtime: "docker" } as never })).toThrow("Expected `container.runtime` to be one of");
   });
 
   test("a missing image, runtime or bind source is a ContainerError that names the node and the fix; a missing file is found before the submit", { timeout: 120_000 }, async (ctx) => {

@@ -1,0 +1,1 @@
+// only the container block of the bench, for its figure
