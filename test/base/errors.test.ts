@@ -10,6 +10,7 @@ describe("errors", () => {
     expect(classes.map(([name]) => name).sort()).toEqual([
       "AmbiguousSubmissionError",
       "CommandError",
+      "ContainerError",
       "JobEndedWithoutResultError",
       "NodeUnusableError",
       "ParameterError",
