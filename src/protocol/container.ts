@@ -1,7 +1,7 @@
 // A task's container as the spec file and the runner's command line carry
 // it: which runtime, which image, what is bound in. The runner (outside the
 // image) turns it into the runtime's command line (runner/container.ts).
-import { isRuntimeValue, type LateString } from "./runtime-value.js";
+import { lateOk, type LateString } from "./runtime-value.js";
 import { packr } from "./codec.js";
 
 /** The container runtimes slurmkit can start a task's command through. */
@@ -37,7 +37,6 @@ export interface ContainerRecord {
   readonly options?: readonly string[];
 }
 
-const lateOk = (v: unknown): v is LateString => isRuntimeValue(v) || (typeof v === "string" && v !== "" && !v.startsWith("-") && !v.includes("\0"));
 const KEYS = ["runtime", "image", "binds", "passEnv", "cleanEnv", "writable", "gpus", "options", "runnerInside"];
 
 /**

@@ -134,6 +134,12 @@ export function isRuntimeValue(value: unknown): value is RuntimeValue {
 /** A string, or a runtime value standing for one. */
 export type LateString = string | RuntimeValue;
 
+/** A non-empty path or runtime value that cannot read as an option. */
+export function lateOk(v: unknown): v is LateString {
+  // A leading "-" would read as an option to cp, mkdir, unzip, apptainer or podman.
+  return isRuntimeValue(v) || (typeof v === "string" && v !== "" && !v.startsWith("-") && !v.includes("\0"));
+}
+
 /** `T` with every string allowed to be a runtime value, deeply. */
 export type Late<T> = T extends string ? T | RuntimeValue : T extends readonly (infer U)[] ? readonly Late<U>[] : T extends object ? { [K in keyof T]: Late<T[K]> } : T;
 

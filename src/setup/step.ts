@@ -1,5 +1,5 @@
 import { ParameterError } from "../base/errors.js";
-import { isRuntimeValue, type LateString } from "../protocol/runtime-value.js";
+import { lateOk } from "../protocol/runtime-value.js";
 import { quoteShell } from "../base/shell.js";
 import type { ContainerRecord } from "../protocol/container.js";
 
@@ -41,11 +41,7 @@ export function check(kind: string, problems: string[]): void {
   if (problems.length) throw new ParameterError(`${kind} step`, problems);
 }
 
-/** A non-empty path or runtime value that cannot read as an option. */
-export function lateOk(v: unknown): v is LateString {
-  // A leading "-" would read as an option to cp, mkdir, unzip or apptainer.
-  return isRuntimeValue(v) || (typeof v === "string" && v !== "" && !v.startsWith("-") && !v.includes("\0"));
-}
+export { lateOk };
 
 /** Records a problem unless `value` is a usable path or runtime value. */
 export function need(problems: string[], name: string, value: unknown, expected = "a non-empty path or runtime value, not starting with -"): void {
