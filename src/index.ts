@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * slurmkit: submit work to Slurm clusters from TypeScript and get typed job futures back.
  * @packageDocumentation

@@ -30,8 +30,9 @@ test("the README's TypeScript examples compile against slurmkit's public API", {
   await writeFile(join(dir, "given.d.ts"), GIVEN);
   const files: string[] = [];
   for (const [i, block] of blocks.entries()) {
-    // A block headed `// tasks.ts` is the module the others import as ./tasks.js.
-    const name = /^\/\/ tasks\.ts\b/.test(block) ? "tasks.ts" : `example-${i}.ts`;
+    // A block headed `// <name>.ts` is that module, which the others import as ./<name>.js.
+    const name = /^\/\/ ([\w-]+\.ts)\b/.exec(block)?.[1] ?? `example-${i}.ts`;
+    expect(files, `two README blocks are headed ${name}`).not.toContain(name);
     files.push(name);
     await writeFile(join(dir, name), `${block}\nexport {};\n`);
   }
