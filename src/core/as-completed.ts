@@ -1,5 +1,6 @@
 // Futures in the order they settle, as Python's concurrent.futures.as_completed
 // gives them to submitit's users.
+import { accepts, checkOptions } from "../base/options.js";
 import { ParameterError } from "../base/errors.js";
 import { Job, onSettled } from "./job.js";
 
@@ -34,7 +35,7 @@ export async function* asCompleted<J extends Job<unknown>>(jobs: Iterable<J>, op
     const what = list[bad] === null ? "null" : typeof list[bad];
     throw new ParameterError("asCompleted", [`Expected jobs (futures from an executor or loadJobs); item ${bad} is ${what}`]);
   }
-  const { signal } = options;
+  const { signal } = checkOptions("asCompleted options", options, { signal: accepts.signal });
   if (signal?.aborted) return;
   let aborted = false;
   let wake: (() => void) | undefined;

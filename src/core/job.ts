@@ -1,5 +1,7 @@
+import { z } from "zod";
+import { accepts, checkOptions, type OptionShape } from "../base/options.js";
 import { whenAborted } from "../base/abort.js";
-import { ParameterError, TaskFailedError, WaitTimeoutError } from "../base/errors.js";
+import { TaskFailedError, WaitTimeoutError } from "../base/errors.js";
 import { isTerminal, type JobState } from "../base/job-state.js";
 import type { AttemptFile, ResultFile, TaskRequest, UsageRecord } from "../protocol/records.js";
 import { taskUsage, type AccountedUsage, type TaskUsage } from "./usage.js";
@@ -59,6 +61,13 @@ export interface Attempt {
 }
 
 /** Options for the waiting methods. */
+/** What wait() and result() take, checked at run time. */
+const WAIT_OPTIONS: OptionShape<WaitOptions> = {
+  signal: accepts.signal,
+  // setTimeout fires at once for more than 2^31 - 1 ms (about 24.8 days).
+  timeoutMs: accepts.or(z.number().min(0).max(2_147_483_647), "milliseconds from 0 to 2147483647 (about 24 days)"),
+};
+
 export interface WaitOptions {
   /** Stops the wait (not the job); the promise rejects with `signal.reason`. */
   readonly signal?: AbortSignal;
@@ -294,11 +303,7 @@ export class Job<R> {
   }
 
   async #waitOutcome(options: WaitOptions): Promise<JobOutcome> {
-    const { signal, timeoutMs } = options;
-    // setTimeout fires at once for more than 2^31 - 1 ms (about 24.8 days).
-    if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs >= 0 && timeoutMs <= 2_147_483_647)) {
-      throw new ParameterError("wait options", [`Expected \`timeoutMs\` to be milliseconds from 0 to 2147483647 (about 24 days), got \`${String(timeoutMs)}\``]);
-    }
+    const { signal, timeoutMs } = checkOptions("wait options", options, WAIT_OPTIONS);
     if (this.#outcome) return this.#outcome;
     signal?.throwIfAborted();
     this.#settled ??= new Promise((resolve) => (this.#resolve = resolve));

@@ -1,3 +1,4 @@
+import { showValue, unknownKeyProblems } from "../base/options.js";
 import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ParameterError } from "../base/errors.js";
@@ -75,10 +76,15 @@ export function command(program: LateString, args: readonly LateString[] = [], o
   else {
     for (const [i, a] of args.entries()) if (!isLateString(a)) problems.push(`Expected \`args[${i}]\` to be a string or runtime value, got \`${String(a)}\``);
   }
-  for (const [key, value] of Object.entries(options.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) problems.push(`Expected env name \`${key}\` to match [A-Za-z_][A-Za-z0-9_]*`);
-    if (!isLateString(value)) problems.push(`Expected \`env.${key}\` to be a string or runtime value, got \`${String(value)}\``);
-  }
+  if (typeof options !== "object" || options === null || Array.isArray(options)) throw new ParameterError("command task", [`Expected options to be an object, got ${showValue(options)}`]);
+  problems.push(...unknownKeyProblems(options, ["env", "cwd", "requeue", "torchDistributed", "container"] satisfies (keyof CommandOptions)[]));
+  if (options.env !== undefined && (typeof options.env !== "object" || options.env === null || Array.isArray(options.env)))
+    problems.push(`Expected \`env\` to be an object of variable names and values, got ${showValue(options.env)}`);
+  else
+    for (const [key, value] of Object.entries(options.env ?? {})) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) problems.push(`Expected env name \`${key}\` to match [A-Za-z_][A-Za-z0-9_]*`);
+      if (!isLateString(value)) problems.push(`Expected \`env.${key}\` to be a string or runtime value, got \`${String(value)}\``);
+    }
   if (options.cwd !== undefined && !isLateString(options.cwd, true)) {
     problems.push(`Expected \`cwd\` to be a non-empty string or runtime value, got \`${String(options.cwd)}\``);
   }
@@ -175,7 +181,9 @@ export function defineTask<A, R>(moduleUrl: string, name: string, fn: (arg: A, c
     problems.push(`Expected \`name\` to be an identifier such as \`train\`, got \`${String(name)}\``);
   }
   if (typeof fn !== "function") problems.push(`Expected \`fn\` to be a function, got \`${typeof fn}\``);
-  const { checkpoint } = options ?? {};
+  if (typeof options !== "object" || options === null) throw new ParameterError("function task", [`Expected options to be an object, got ${showValue(options)}`]);
+  problems.push(...unknownKeyProblems(options, ["checkpoint"] satisfies (keyof TaskOptions<A>)[]));
+  const { checkpoint } = options;
   if (checkpoint !== undefined && typeof checkpoint !== "function") problems.push(`Expected \`checkpoint\` to be a function, got \`${typeof checkpoint}\``);
   if (problems.length) throw new ParameterError("function task", problems);
   return {

@@ -1,5 +1,7 @@
 // What every executor offers, whatever scheduler runs its tasks.
-import type { Job } from "../core/job.js";
+import { z } from "zod";
+import { accepts, type OptionShape } from "../base/options.js";
+import { Job } from "../core/job.js";
 import type { ResultOf, TaskSpec } from "../core/tasks.js";
 import type { SchedulerCalls } from "./scheduler.js";
 import type { JobWatcher } from "./watcher.js";
@@ -44,6 +46,16 @@ export interface SubmitOptions {
    */
   readonly after?: readonly Job<unknown>[];
 }
+
+const countOrAuto = accepts.or(z.union([z.number().int().positive(), z.literal("auto")]), 'a positive integer or "auto"');
+
+/** What submit()'s options accept, checked at run time (`checkOptions`). */
+export const SUBMIT_OPTIONS: OptionShape<SubmitOptions> = {
+  after: accepts.or(z.array(z.custom((v) => v instanceof Job)), "an array of jobs (futures from submit, mapArray or loadJobs)"),
+};
+
+/** What mapArray()'s options accept. */
+export const MAP_ARRAY_OPTIONS: OptionShape<MapArrayOptions> = { ...SUBMIT_OPTIONS, workers: countOrAuto, slots: accepts.positiveInteger, tasksPerElement: countOrAuto };
 
 /**
  * An executor: it submits tasks and returns one future per task. SlurmExecutor

@@ -7,9 +7,11 @@ import { checkBundleOptions, type CodeOptions } from "../code/options.js";
 import { snapshotRecords } from "../code/snapshot.js";
 import { writeFileAtomic } from "../protocol/atomic.js";
 import { ParameterError } from "../base/errors.js";
-import { Job, newJob, type JobBackend } from "../core/job.js";
+import { type Job, newJob, type JobBackend } from "../core/job.js";
 import { setOrigin } from "../engine/origin.js";
-import type { Executor, MapArrayOptions } from "../engine/executor.js";
+import { type Executor, MAP_ARRAY_OPTIONS, type MapArrayOptions } from "../engine/executor.js";
+import { accepts, checkOptions, type OptionShape, showValue } from "../base/options.js";
+import { z } from "zod";
 import { Watcher, type JobWatcher } from "../engine/watcher.js";
 import { encodeManifest, MANIFEST_VERSION, type Manifest } from "../protocol/records.js";
 import { RunFolder } from "../protocol/run-folder.js";
@@ -28,6 +30,17 @@ import type { ResultOf, TaskSpec } from "../core/tasks.js";
 export type LocalSubmitOptions = MapArrayOptions;
 
 /** Options of LocalExecutor. */
+/** What LocalExecutor's options accept, checked at run time. */
+const LOCAL_OPTIONS: OptionShape<LocalExecutorOptions> = {
+  folder: accepts.string,
+  maxParallel: accepts.positiveInteger,
+  nodeBinary: accepts.string,
+  time: accepts.or(z.union([z.number().positive(), z.string().min(1)]), 'minutes (a positive number) or a Slurm time such as "01:30:00"'),
+  container: accepts.object,
+  bundle: accepts.boolean,
+  external: accepts.strings,
+};
+
 export interface LocalExecutorOptions extends CodeOptions {
   /** The folder for submissions; the same layout as SlurmExecutor's. */
   readonly folder: string;
@@ -74,12 +87,10 @@ export class LocalExecutor implements Executor {
   };
 
   constructor(options: LocalExecutorOptions) {
-    if (typeof options !== "object" || options === null) throw new ParameterError("executor options", [`Expected an options object with at least \`folder\`, got \`${String(options)}\``]);
-    if (typeof options.folder !== "string" || options.folder === "") {
-      throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path, got \`${String(options.folder)}\``]);
-    }
+    if (typeof options !== "object" || options === null) throw new ParameterError("LocalExecutor options", [`Expected an options object with at least \`folder\`, got ${showValue(options)}`]);
+    checkOptions("LocalExecutor options", options, LOCAL_OPTIONS);
+    if (options.folder === undefined) throw new ParameterError("LocalExecutor options", ["`folder` is required: the folder for submissions"]);
     const max = options.maxParallel ?? availableParallelism();
-    if (!Number.isInteger(max) || max < 1) throw new ParameterError("executor options", [`Expected \`maxParallel\` to be a positive integer, got \`${String(max)}\``]);
     this.folder = resolve(options.folder);
     this.maxParallel = max;
     this.nodeBinary = options.nodeBinary ?? process.execPath;
@@ -111,16 +122,13 @@ export class LocalExecutor implements Executor {
 
   /** Runs one task. */
   async submit<T extends TaskSpec<unknown>>(task: T, options: LocalSubmitOptions = {}): Promise<Job<ResultOf<T>>> {
-    const [job] = await this.mapArray([task], options);
+    const [job] = await this.mapArray([task], checkOptions("submit options", options, MAP_ARRAY_OPTIONS));
     return job as Job<ResultOf<T>>;
   }
 
   /** Runs all tasks, at most `maxParallel` at once; one future per task, in order. */
   async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options: LocalSubmitOptions = {}): Promise<Job<ResultOf<T>>[]> {
-    const after = options.after ?? [];
-    if (!Array.isArray(after) || after.some((j) => !(j instanceof Job))) {
-      throw new ParameterError("submit options", [`Expected \`after\` to be an array of job futures, got \`${String(after)}\``]);
-    }
+    const after = checkOptions("mapArray options", options, MAP_ARRAY_OPTIONS).after ?? [];
     const snapshot = this.#bundle ? await snapshotRecords(taskRecords(tasks), join(this.folder, "code"), this.#external) : { records: taskRecords(tasks), files: [] };
     const records = snapshot.records;
     if (records.length === 0) return [];

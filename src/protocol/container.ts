@@ -1,6 +1,7 @@
 // A task's container as the spec file and the runner's command line carry
 // it: which runtime, which image, what is bound in. The runner (outside the
 // image) turns it into the runtime's command line (runner/container.ts).
+import { closeMatches } from "../base/suggest.js";
 import { lateOk, type LateString } from "./runtime-value.js";
 import { packr } from "./codec.js";
 
@@ -50,7 +51,11 @@ export function containerProblems(value: unknown, where = ""): string[] {
   }
   const o = value as Record<string, unknown>;
   const problems: string[] = [];
-  for (const key of Object.keys(o)) if (!KEYS.includes(key)) problems.push(`Unknown \`${where}${key}\`; accepted: ${KEYS.join(", ")}`);
+  for (const key of Object.keys(o)) {
+    // The runtimes' own flag names, as users know them.
+    const near = KEYS.includes(key) ? [] : key === "nv" || key === "nvccli" ? ["gpus"] : closeMatches(key, KEYS);
+    if (!KEYS.includes(key)) problems.push(`Unknown \`${where}${key}\`${near.length ? ` (did you mean ${near.map((n) => `\`${n}\``).join(" or ")}?)` : ""}; accepted: ${KEYS.join(", ")}`);
+  }
   if (!CONTAINER_RUNTIMES.includes(o.runtime as ContainerRuntime)) {
     problems.push(`Expected \`${where}runtime\` to be one of ${CONTAINER_RUNTIMES.map((r) => `"${r}"`).join(", ")}, got \`${String(o.runtime)}\``);
   }

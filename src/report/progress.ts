@@ -1,3 +1,5 @@
+import { z } from "zod";
+import { accepts, checkOptions, type OptionShape } from "../base/options.js";
 import type { Job } from "../core/job.js";
 import { LiveLines } from "./live.js";
 import { progressLine, summarize, type Style } from "./summary.js";
@@ -42,6 +44,13 @@ export function styleOf(stream: NodeJS.WriteStream): Style {
  * const results = await Promise.all(jobs.map((j) => j.result()));
  */
 export function progress(jobs: readonly Job<unknown>[], options: ProgressOptions = {}): Progress {
+  checkOptions("progress options", options, {
+    stream: accepts.or(
+      z.custom((v) => typeof v === "object" && v !== null && typeof (v as { write?: unknown }).write === "function"),
+      "a writable stream such as process.stderr",
+    ),
+    intervalMs: accepts.or(z.number().positive(), "a positive number of milliseconds"),
+  } satisfies OptionShape<ProgressOptions>);
   const stream = options.stream ?? process.stderr;
   const style = styleOf(stream);
   let finish!: () => void;

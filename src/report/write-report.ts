@@ -1,3 +1,4 @@
+import { accepts, checkOptions, type OptionShape } from "../base/options.js";
 import { resolve } from "node:path";
 import { ParameterError } from "../base/errors.js";
 import { Job } from "../core/job.js";
@@ -38,6 +39,7 @@ export interface ReportWritten {
 export async function report(jobs: readonly Job<unknown>[], path: string, options: ReportOptions = {}): Promise<ReportWritten> {
   if (!Array.isArray(jobs) || jobs.some((j) => !(j instanceof Job))) throw new ParameterError("report", [`Expected an array of job futures, got \`${String(jobs)}\``]);
   if (typeof path !== "string" || path === "") throw new ParameterError("report", [`Expected \`path\` to be the HTML file to write, got \`${String(path)}\``]);
+  checkOptions("report options", options, { title: accepts.string } satisfies OptionShape<ReportOptions>);
   return writeReport(await reportData(jobs, undefined, undefined, options.title ?? "slurmkit run"), path);
 }
 

@@ -19,7 +19,7 @@ export interface AutoExecutorOptions extends SlurmParametersInput, Omit<Executor
  * const executor = await autoExecutor({ folder: "runs/try", time: 10 });
  */
 export async function autoExecutor(options: AutoExecutorOptions): Promise<Executor> {
-  const { settings, input } = splitOptions(options);
+  const { settings, input } = splitOptions("autoExecutor options", options);
   const parameters = parseParameters(input); // bad parameters are an error on every machine, before any scheduler is asked
   const { maxParallel, ...schedulerSettings } = settings;
   for (const scheduler of SCHEDULERS) if (await scheduler.available(settings.transport)) return scheduler.executor({ ...schedulerSettings, ...input });

@@ -1,3 +1,5 @@
+import { z } from "zod";
+import { accepts, checkOptions, type OptionShape } from "../base/options.js";
 import { ParameterError } from "../base/errors.js";
 import type { Executor } from "../engine/executor.js";
 import { FLAG_PARAMETERS, MANAGED_SBATCH, mergeParameters, parseParameters, slurmParametersSchema, type SlurmParametersInput } from "../slurm/parameters.js";
@@ -61,6 +63,10 @@ const MANAGED = MANAGED_SBATCH;
  * const { values } = parseArgs({ args: flags.rest, options: { input: { type: "string", short: "i" } } });
  */
 export function parseSlurmFlags(argv: readonly string[], options: ParseSlurmFlagsOptions = {}): SlurmFlags {
+  checkOptions("parseSlurmFlags options", options, {
+    flag: accepts.or(z.string().regex(/^--?[A-Za-z][\w-]*$/), 'a flag such as "--slurm"'),
+    cwd: accepts.string,
+  } satisfies OptionShape<ParseSlurmFlagsOptions>);
   const flag = options.flag ?? "--slurm";
   if (!Array.isArray(argv) || argv.some((a) => typeof a !== "string")) {
     throw new ParameterError("command line", [`Expected argv to be an array of strings such as process.argv.slice(2), got \`${String(argv)}\``]);
@@ -163,7 +169,7 @@ export interface ExecutorFromFlagsOptions extends SlurmParametersInput, Executor
  * const executor = executorFromFlags(parseSlurmFlags(process.argv.slice(2)), { folder: "runs/compare", time: "00:30:00" });
  */
 export function executorFromFlags(flags: SlurmFlags, options: ExecutorFromFlagsOptions): Executor {
-  const { settings, input: defaults } = splitOptions(options);
+  const { settings, input: defaults } = splitOptions("executorFromFlags options", options);
   const parsed = parseParameters(defaults); // bad defaults fail on their own, with or without flags over them
   // Without --slurm the tasks run here, each still within the defaults' `time`.
   if (flags.parameters === undefined) return localFallback(settings, parsed);

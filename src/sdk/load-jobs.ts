@@ -1,3 +1,6 @@
+import { z } from "zod";
+import { accepts, checkOptions, type OptionShape } from "../base/options.js";
+import { SETTINGS_SHAPE } from "../slurm/options.js";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { ParameterError } from "../base/errors.js";
 import type { Job } from "../core/job.js";
@@ -14,6 +17,15 @@ import { isUnreachable, unlessUnreachable, type Transport } from "../transport/t
 import { reloadOf } from "./schedulers.js";
 
 /** Options of loadJobs. */
+const LOAD_JOBS_OPTIONS: OptionShape<LoadJobsOptions> = {
+  transport: SETTINGS_SHAPE.transport,
+  ssh: SETTINGS_SHAPE.ssh,
+  executor: accepts.or(
+    z.custom((v) => typeof v === "object" && v !== null && "transport" in v),
+    "an executor",
+  ),
+};
+
 export interface LoadJobsOptions {
   /** Where the folder is. @default this machine */
   readonly transport?: Transport;
@@ -56,6 +68,7 @@ interface Found {
  * for (const job of jobs) console.log(job.id, job.state, await job.result());
  */
 export async function loadJobs(folder: string, options: LoadJobsOptions = {}): Promise<Job<unknown>[]> {
+  checkOptions("loadJobs options", options, LOAD_JOBS_OPTIONS);
   const given = [options.ssh, options.transport, options.executor].filter((o) => o !== undefined).length;
   if (given > 1) throw new ParameterError("loadJobs options", ["Expected at most one of `ssh`, `transport` and `executor`"]);
   const transport = options.executor?.transport ?? options.transport ?? (options.ssh !== undefined ? sshTransport(options.ssh) : new LocalTransport());

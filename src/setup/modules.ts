@@ -1,6 +1,7 @@
 import { shellWord, showLate, type LateString } from "../protocol/runtime-value.js";
 import { quoteShell } from "../base/shell.js";
-import { type SetupStep, step, check, need } from "./step.js";
+import { accepts } from "../base/options.js";
+import { type SetupStep, step, check, need, optionProblems, LATES } from "./step.js";
 
 /** Options of modules(). */
 export interface ModulesOptions {
@@ -21,14 +22,14 @@ const MODULE_INIT = ["/etc/profile.d/lmod.sh", '"${LMOD_PKG:-/usr/share/lmod/lmo
  * modules(["python/3.11", "cuda/12.2"], { purge: true })
  */
 export function modules(names: readonly string[], options: ModulesOptions = {}): SetupStep {
-  const problems: string[] = [];
+  const problems = optionProblems("modules", options, { purge: accepts.boolean, use: LATES });
   if (!Array.isArray(names) || names.length === 0) problems.push(`Expected \`names\` to be a non-empty array of module names, got \`${String(names)}\``);
   else {
     for (const [i, n] of names.entries()) {
       if (typeof n !== "string" || !/^[A-Za-z0-9_.+][A-Za-z0-9_.+/-]*$/.test(n)) problems.push(`Expected \`names[${i}]\` to be a module name such as \`python/3.11\`, got \`${String(n)}\``);
     }
   }
-  for (const [i, u] of (options.use ?? []).entries()) need(problems, `use[${i}]`, u);
+  if (Array.isArray(options.use)) for (const [i, u] of options.use.entries()) need(problems, `use[${i}]`, u);
   check("modules", problems);
   const has = "{ declare -F module >/dev/null || command -v module >/dev/null 2>&1; }";
   return step("modules", {

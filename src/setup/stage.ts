@@ -1,6 +1,7 @@
 import { shellWord, type LateString } from "../protocol/runtime-value.js";
 import { quoteShell } from "../base/shell.js";
-import { type SetupStep, step, check, need, onEveryNode } from "./step.js";
+import { accepts } from "../base/options.js";
+import { type SetupStep, step, check, need, onEveryNode, optionProblems, CHECKED } from "./step.js";
 
 /** Options of stageIn(). */
 export interface StageInOptions {
@@ -20,7 +21,7 @@ export interface StageInOptions {
  * stageIn({ from: "/project/data.zip", to: atRuntime("$SLURM_TMPDIR/data"), unzip: true })
  */
 export function stageIn(options: StageInOptions): SetupStep {
-  const problems: string[] = [];
+  const problems = optionProblems("stageIn", options, { from: CHECKED, to: CHECKED, unzip: accepts.boolean });
   need(problems, "from", options.from);
   need(problems, "to", options.to);
   check("stageIn", problems);
@@ -54,7 +55,7 @@ export interface StageOutOptions {
  * stageOut({ from: atRuntime("$SLURM_TMPDIR/out"), to: "/project/results" })
  */
 export function stageOut(options: StageOutOptions): SetupStep {
-  const problems: string[] = [];
+  const problems = optionProblems("stageOut", options, { from: CHECKED, to: CHECKED });
   need(problems, "from", options.from);
   need(problems, "to", options.to);
   check("stageOut", problems);

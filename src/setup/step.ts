@@ -1,4 +1,6 @@
+import { z } from "zod";
 import { ParameterError } from "../base/errors.js";
+import { accepts, type OptionShape, showValue, unknownKeyProblems, valueProblems } from "../base/options.js";
 import { lateOk } from "../protocol/runtime-value.js";
 import { quoteShell } from "../base/shell.js";
 import type { ContainerRecord } from "../protocol/container.js";
@@ -42,6 +44,22 @@ export function check(kind: string, problems: string[]): void {
 }
 
 export { lateOk };
+
+/** A value in a step's option shape that the step checks itself (paths and runtime values, through `need`), in its own words. */
+export const CHECKED: z.ZodType = z.any();
+/** An array of paths or runtime values, each checked by `need`. */
+export const LATES: z.ZodType = accepts.or(z.array(z.any()), "an array of paths or runtime values");
+
+/**
+ * The problems of a step's options object, unknown keys (with
+ * "did you mean"), and values `shape` refuses. Paths and runtime values are
+ * left to `need`, which names what they accept. Not an object at all
+ * throws at once.
+ */
+export function optionProblems<T>(kind: string, options: T, shape: OptionShape<T>): string[] {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) throw new ParameterError(`${kind} step`, [`Expected an options object, got ${showValue(options)}`]);
+  return [...unknownKeyProblems(options, Object.keys(shape)), ...valueProblems(options, shape as Record<string, z.ZodType>)];
+}
 
 /** Records a problem unless `value` is a usable path or runtime value. */
 export function need(problems: string[], name: string, value: unknown, expected = "a non-empty path or runtime value, not starting with -"): void {

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { isRuntimeValue, shellWord, type LateString } from "../protocol/runtime-value.js";
 import { quoteShell } from "../base/shell.js";
-import { type SetupStep, step, check, need, onEveryNode } from "./step.js";
+import { accepts } from "../base/options.js";
+import { type SetupStep, step, check, need, onEveryNode, optionProblems, CHECKED } from "./step.js";
 
 /** Options of venvPerNode(). */
 export interface VenvOptions {
@@ -35,7 +36,15 @@ export interface VenvOptions {
  * venvPerNode({ path: atRuntime("$SLURM_TMPDIR/venv"), wheelhouse: "/project/wheels", requirements: "/project/requirements.txt" })
  */
 export function venvPerNode(options: VenvOptions): SetupStep {
-  const problems: string[] = [];
+  const problems = optionProblems("venvPerNode", options, {
+    path: CHECKED,
+    python: CHECKED,
+    wheelhouse: CHECKED,
+    requirements: CHECKED,
+    packages: CHECKED,
+    systemSitePackages: accepts.boolean,
+    reuse: accepts.boolean,
+  });
   need(problems, "path", options.path);
   need(problems, "wheelhouse", options.wheelhouse);
   if (options.python !== undefined) need(problems, "python", options.python);

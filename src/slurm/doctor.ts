@@ -1,6 +1,8 @@
 // What a cluster allows, checked before the first sweep (`slurmkit doctor`,
 // `executor.check()`): from the client through the transport, then from one
 // small probe job that reports what a node sees.
+import { z } from "zod";
+import { accepts, checkOptions, type OptionShape } from "../base/options.js";
 import { posix } from "node:path";
 import type { Transport } from "../transport/transport.js";
 import { isUnreachable } from "../transport/transport.js";
@@ -134,6 +136,12 @@ const line = (name: string, status: CheckStatus, detail: string, fix?: string): 
 
 /** Runs the checks; the probe job only when the client-side ones found the commands. */
 export async function checkCluster(target: CheckTarget, options: CheckOptions = {}): Promise<CheckReport> {
+  checkOptions("check options", options, {
+    partition: accepts.string,
+    job: accepts.boolean,
+    jobTimeoutMs: accepts.or(z.number().positive(), "a positive number of milliseconds"),
+    log: accepts.function,
+  } satisfies OptionShape<CheckOptions>);
   const lines: CheckLine[] = [];
   const { transport } = target;
   const major = Number(process.versions.node.split(".")[0]);

@@ -20,7 +20,8 @@ import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParam
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
 import { splitOptions, type ExecutorSettings } from "./options.js";
 import { sharedScheduler, type ClusterLimits, type Scheduler, type SchedulerCallCounts } from "./scheduler.js";
-import type { Executor, MapArrayOptions, SubmitOptions } from "../engine/executor.js";
+import { type Executor, MAP_ARRAY_OPTIONS, type MapArrayOptions, SUBMIT_OPTIONS, type SubmitOptions } from "../engine/executor.js";
+import { checkOptions } from "../base/options.js";
 import type { JobWatcher } from "../engine/watcher.js";
 import { slurmWatcher, releaseSlurmWatcher } from "./watch.js";
 
@@ -49,8 +50,7 @@ export class SlurmExecutor implements Executor {
   #limits: Promise<ClusterLimits> | undefined;
 
   constructor(options: SlurmExecutorOptions) {
-    if (typeof options !== "object" || options === null) throw new ParameterError("executor options", [`Expected an options object with at least \`folder\`, got \`${String(options)}\``]);
-    const { settings, input } = splitOptions(options, ["maxParallel"]);
+    const { settings, input } = splitOptions("SlurmExecutor options", options, ["maxParallel"]);
     const { folder, nodeBinary, transport, ssh, pathMap, bundle, external } = settings;
     if (typeof folder !== "string" || folder === "" || /[%\n\\]/.test(folder)) {
       // sbatch expands % in log paths (%j, %u...), so such a folder would scatter the logs.
@@ -130,7 +130,7 @@ export class SlurmExecutor implements Executor {
 
   /** Submits one task as one (non-array) job. */
   async submit<T extends TaskSpec<unknown>>(task: T, options: SubmitOptions = {}): Promise<Job<ResultOf<T>>> {
-    const [job] = await this.#submit([task], false, options);
+    const [job] = await this.#submit([task], false, checkOptions("submit options", options, SUBMIT_OPTIONS));
     return job as Job<ResultOf<T>>;
   }
 
@@ -140,7 +140,7 @@ export class SlurmExecutor implements Executor {
    * jobs as MaxArraySize needs; one future per task, in order.
    */
   async mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options: MapArrayOptions = {}): Promise<Job<ResultOf<T>>[]> {
-    return (await this.#submit(tasks, true, options)) as Job<ResultOf<T>>[];
+    return (await this.#submit(tasks, true, checkOptions("mapArray options", options, MAP_ARRAY_OPTIONS))) as Job<ResultOf<T>>[];
   }
 
   /** The cluster's limits, read once per executor. */

@@ -1,7 +1,10 @@
+import { z } from "zod";
+import { ParameterError } from "../base/errors.js";
+import { accepts, type OptionShape, showValue, unknownKeyProblems, valueProblems } from "../base/options.js";
 import type { CodeOptions } from "../code/options.js";
 import type { SshTarget } from "../transport/ssh-target.js";
 import type { Transport } from "../transport/transport.js";
-import type { SlurmParametersInput } from "./parameters.js";
+import { PARAMETER_NAMES, type SlurmParametersInput } from "./parameters.js";
 import type { PathMap } from "./path-map.js";
 
 /** What the executors' entry points take besides Slurm parameters; each takes the settings it uses. */
@@ -30,19 +33,42 @@ export interface ExecutorSettings extends CodeOptions {
   readonly maxParallel?: number;
 }
 
-const SETTINGS: ReadonlySet<string> = new Set<keyof ExecutorSettings>(["folder", "nodeBinary", "transport", "ssh", "pathMap", "bundle", "external", "maxParallel"]);
+/** What each setting accepts. */
+export const SETTINGS_SHAPE: OptionShape<ExecutorSettings> = {
+  folder: accepts.string,
+  nodeBinary: accepts.string,
+  transport: accepts.or(
+    z.custom((v) => typeof v === "object" && v !== null && typeof (v as { run?: unknown }).run === "function"),
+    "a Transport (an object with `run`)",
+  ),
+  ssh: accepts.or(z.union([z.string().min(1), accepts.object]), 'a destination such as "cedar" or "user@host:22", or an object with `host`'),
+  pathMap: accepts.or(z.record(z.string(), z.string()), "an object of path prefixes, each mapped to a path"),
+  bundle: accepts.boolean,
+  external: accepts.strings,
+  maxParallel: accepts.positiveInteger,
+};
 
 /**
  * Splits executor options into settings and Slurm parameters, the one place
- * that knows which is which. Settings named in `except` (ones the caller does
- * not take) stay with the parameters, whose check rejects them as unknown.
+ * that knows which is which, and checks them at run time: an object, every
+ * key a setting or a parameter (with "did you mean"), and each setting's
+ * value. Settings named in `except` (ones the caller does not take) count as
+ * unknown. The parameters' values are left to `parseParameters`.
  */
-export function splitOptions(options: ExecutorSettings & SlurmParametersInput, except: readonly (keyof ExecutorSettings)[] = []): { settings: ExecutorSettings; input: SlurmParametersInput } {
+export function splitOptions(
+  what: string,
+  options: ExecutorSettings & SlurmParametersInput,
+  except: readonly (keyof ExecutorSettings)[] = [],
+): { settings: ExecutorSettings; input: SlurmParametersInput } {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) throw new ParameterError(what, [`Expected an options object with at least \`folder\`, got ${showValue(options)}`]);
+  const names = (Object.keys(SETTINGS_SHAPE) as (keyof ExecutorSettings)[]).filter((k) => !except.includes(k));
   const settings: Record<string, unknown> = {};
   const input: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (SETTINGS.has(key) && !except.includes(key as keyof ExecutorSettings)) settings[key] = value;
+    if ((names as string[]).includes(key)) settings[key] = value;
     else input[key] = value;
   }
+  const problems = [...unknownKeyProblems(options, [...names, ...PARAMETER_NAMES]), ...valueProblems(settings, SETTINGS_SHAPE)];
+  if (problems.length) throw new ParameterError(what, problems);
   return { settings: settings as unknown as ExecutorSettings, input: input as SlurmParametersInput };
 }

@@ -1,3 +1,6 @@
+import { z } from "zod";
+import { accepts, checkOptions, type OptionShape } from "../base/options.js";
+import { JOB_STATES } from "../base/job-state.js";
 import { basename, dirname } from "node:path";
 import { ParameterError, SlurmkitError } from "../base/errors.js";
 import { END_STATES, type JobState } from "../base/job-state.js";
@@ -89,7 +92,11 @@ function withoutMemory(p: SlurmParametersInput, overrides: SlurmParametersInput)
  * const again = await rerun(jobs, { only: "failed", parameters: { mem: "16G" } });
  */
 export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = {}): Promise<Job<R>[]> {
-  if (typeof options !== "object" || options === null) throw new ParameterError("rerun", [`Expected options to be an object, got \`${String(options)}\``]);
+  checkOptions("rerun options", options, {
+    only: accepts.or(z.union([z.literal("failed"), z.array(z.enum(JOB_STATES))]), `"failed" or an array of job states (${JOB_STATES.join(", ")})`),
+    parameters: accepts.object,
+    parametersOf: accepts.function,
+  } satisfies OptionShape<RerunOptions>);
   if (options.parameters !== undefined) parseParameters(options.parameters); // bad overrides fail even when no job is chosen
   const chosen = dedupe(choose(jobs, options.only));
   const groups = new Map<string, { origin: JobOrigin; jobs: Job<R>[]; own: SlurmParametersInput | undefined }>();

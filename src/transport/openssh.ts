@@ -3,6 +3,7 @@
 // transport starts on a private socket and closes with close(). Files move
 // as commands on the same connection (cat, mv, sync), so no second channel
 // or subsystem is needed.
+import { accepts, checkOptions, type OptionShape } from "../base/options.js";
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -126,6 +127,12 @@ export class OpenSshTransport implements Transport {
   );
 
   constructor(destination: string, options: OpenSshOptions = {}) {
+    checkOptions("OpenSshTransport options", options, {
+      configFile: accepts.string,
+      ssh: accepts.string,
+      interactive: accepts.boolean,
+      log: accepts.function,
+    } satisfies OptionShape<OpenSshOptions>);
     this.#destination = parseSshDestination(destination);
     this.#options = options;
     this.#where = `${this.#destination.destination}${this.#destination.port !== undefined ? `:${this.#destination.port}` : ""}`;

@@ -43,7 +43,7 @@ describe("tasks", () => {
     expect(refused({ runtime: "podman", image: "x", binds: ["/a:b"] })).toThrow("`container.binds[0]` has a destination that is not absolute: `b`");
     expect(refused({ runtime: "podman", image: "x", binds: ["/a:/b:rx"] })).toThrow("`container.binds[0]` ends in `:rx`; accepted: :ro or :rw");
     expect(refused({ runtime: "podman", image: "x", passEnv: ["A B"] })).toThrow("Expected `container.passEnv[0]` to be a variable name, or a prefix ending in *");
-    expect(refused({ runtime: "podman", image: "x", nv: true })).toThrow("Unknown `container.nv`; accepted: runtime, image");
+    expect(refused({ runtime: "podman", image: "x", nv: true })).toThrow("Unknown `container.nv` (did you mean `gpus`?); accepted: runtime, image");
     expect(refused({ runtime: "apptainer", image: "/x.sif", runnerInside: true })).toThrow("`container.runnerInside` belongs to the container() setup step");
     expect(refused("podman")).toThrow("Expected `container` to be an object such as");
   });

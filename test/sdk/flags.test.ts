@@ -164,6 +164,6 @@ describe("executorFromFlags", () => {
     expect(p.setup?.map((s) => (typeof s === "string" ? s : s.batch.at(-1)))).toEqual(["echo from-code", "echo from-file"]);
     // A bad default fails on its own, even when a flag would override it; a setting SlurmExecutor does not take stays an unknown parameter.
     expect(() => executorFromFlags(parseSlurmFlags(["--slurm", "time=10"]), { folder, time: "soon" })).toThrow("Expected `time` to be minutes");
-    expect(() => new SlurmExecutor({ folder, maxParallel: 2 } as never)).toThrow("Unknown parameter `maxParallel`");
+    expect(() => new SlurmExecutor({ folder, maxParallel: 2 } as never)).toThrow("Unknown option `maxParallel`; accepted: account,");
   });
 });

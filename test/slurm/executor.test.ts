@@ -62,7 +62,9 @@ describe("SlurmExecutor on the real cluster", () => {
     expect(await Promise.all([...jobs, single, then].map((j) => j.wait()))).toEqual(Array(5).fill("COMPLETED"));
     executor.update({ dependency: undefined as unknown as string });
     expect(() => afterOk([])).toThrow("Invalid submit options: Expected `after` to be a non-empty array of job futures, got ``");
-    await expect(executor.submit(command("true"), { after: single as unknown as [] })).rejects.toThrow("Invalid submit options: Expected `after` to be an array of job futures");
+    await expect(executor.submit(command("true"), { after: single as unknown as [] })).rejects.toThrow(
+      "Invalid submit options: Expected `after` to be an array of jobs (futures from submit, mapArray or loadJobs), got a Job",
+    );
     // Jobs that already completed need no dependency (Slurm may have forgotten them); a failed one is an error now.
     const later = await executor.submit(command("true"), { after: jobs });
     expect(await readFile(join(dirname(dirname(later.paths.result)), "job.sbatch"), "utf8")).not.toContain("--dependency");
@@ -284,7 +286,7 @@ describe("SlurmExecutor on the real cluster", () => {
     const executor = await slurmExecutor();
     const before = executor.watcher.stats().calls.sbatch;
     expect(() => executor.update({ cpusPerTask: 0 })).toThrow(ParameterError);
-    expect(() => new SlurmExecutor({ folder: executor.folder, cpus: 2 } as never)).toThrow("Invalid Slurm parameters: Unknown parameter `cpus` (did you mean `cpusPerTask`?)");
+    expect(() => new SlurmExecutor({ folder: executor.folder, cpus: 2 } as never)).toThrow("Invalid SlurmExecutor options: Unknown option `cpus` (did you mean `cpusPerTask`?); accepted: account,");
     await expect(executor.mapArray([command("true"), "echo hi" as never])).rejects.toThrow("Invalid tasks: Expected `tasks[1]` to be a task spec from command() or task.with(), got `echo hi`");
     expect(executor.watcher.stats().calls.sbatch).toBe(before);
     expect(await readdir(executor.folder)).toEqual([]);

@@ -26,7 +26,7 @@ describe("scheduler commands fail as SlurmkitErrors", () => {
   test("executors without options are ParameterErrors, not TypeErrors", () => {
     for (const make of [() => new (LocalExecutor as unknown as new (o?: unknown) => unknown)(), () => new (SlurmExecutor as unknown as new (o?: unknown) => unknown)(null)]) {
       expect(make).toThrow(ParameterError);
-      expect(make).toThrow("Expected an options object with at least `folder`");
+      expect(make).toThrow("Expected an options object with at least `folder`, got ");
     }
   });
 });

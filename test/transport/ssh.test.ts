@@ -241,7 +241,7 @@ describe("SshTransport", () => {
       new SshTransport({ host: "", port: 70000, username: "u", agnet: true } as never);
     } catch (error) {
       expect((error as ParameterError).problems).toEqual([
-        "Unknown key `ssh.agnet`; accepted: host, port, username, privateKey, passphrase, agent, knownHosts, keepaliveMs, reconnectMs, connectTimeoutMs, log",
+        "Unknown key `ssh.agnet` (did you mean `agent`?); accepted: agent, connectTimeoutMs, host, keepaliveMs, knownHosts, log, passphrase, port, privateKey, reconnectMs, username",
         "Expected `ssh.host` to be a host name or address, got ``",
         "Expected `ssh.port` to be a port number (1-65535), got `70000`",
         "Expected `ssh.privateKey` (a key file's path or the key) or `ssh.agent` (true, or an agent socket), got neither",
