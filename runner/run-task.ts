@@ -1,3 +1,5 @@
+import { inspect } from "node:util";
+import { travelProblem } from "../src/protocol/travels.js";
 import { failedResult } from "../src/protocol/results.js";
 import { packr } from "../src/protocol/codec.js";
 import type { ResultFile, StateFile, UsageRecord } from "../src/protocol/records.js";
@@ -260,9 +262,19 @@ function sinkOf(t: OneTask): TaskRecordSink {
 /** A task's outcome as a result and its bytes; a result msgpack cannot carry becomes a TypeError result. */
 function resultBytes(outcome: Outcome, meta: { host: string; jobId: string; startedAt: number }, usage: UsageRecord | undefined): { result: ResultFile; bytes: Buffer; ok: boolean } {
   let result: ResultFile;
-  if ("value" in outcome) result = { ok: true, value: outcome.value, ...meta, endedAt: Date.now() };
-  else {
-    const e = outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
+  const refused = "value" in outcome ? travelProblem(outcome.value, "result") : undefined;
+  if (refused !== undefined) {
+    const message = `The task's result cannot come back: ${refused}`;
+    result = failedResult({ name: "TypeError", message, stack: `TypeError: ${message}` }, meta);
+  } else if ("value" in outcome) result = { ok: true, value: outcome.value, ...meta, endedAt: Date.now() };
+  else if (!(outcome.error instanceof Error)) {
+    // A thrown string or object is reported as itself: a stack made here would point into slurmkit, not the task.
+    const thrown = outcome.error;
+    const message = typeof thrown === "string" ? thrown : inspect(thrown, { depth: 3, breakLength: Infinity });
+    const name = `thrown ${thrown === null ? "null" : typeof thrown === "object" ? (Object.getPrototypeOf(thrown)?.constructor?.name ?? "object") : typeof thrown}`;
+    result = failedResult({ name, message, stack: `${name}: ${message}` }, meta, outcome.ending);
+  } else {
+    const e = outcome.error;
     const command = e instanceof CommandFailed ? { exitCode: e.exitCode, signal: e.signal || undefined } : {};
     result = failedResult({ name: e.name, message: e.message, stack: e.stack ?? `${e.name}: ${e.message}`, ...command }, meta, outcome.ending);
   }

@@ -1,3 +1,4 @@
+import { travelProblem } from "../protocol/travels.js";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ParameterError } from "../base/errors.js";
@@ -15,6 +16,16 @@ export function taskRecords(tasks: readonly TaskSpec<unknown>[]): TaskRecord[] {
     return t?.record;
   });
   if (problems.length) throw new ParameterError("tasks", problems);
+  const refused: string[] = [];
+  let more = 0;
+  for (const [i, record] of (records as TaskRecord[]).entries()) {
+    const problem = record.kind === "function" ? travelProblem(record.arg) : undefined;
+    if (problem === undefined) continue;
+    if (refused.length < 10) refused.push(`task ${i}: ${problem}`);
+    else more++;
+  }
+  if (more) refused.push(`and ${more} more ${more === 1 ? "task" : "tasks"}`);
+  if (refused.length) throw new ParameterError("task arguments", refused);
   return records as TaskRecord[];
 }
 

@@ -1,4 +1,13 @@
-import { Packr } from "msgpackr";
+import { addExtension, Packr } from "msgpackr";
+
+/** A Map on its way into msgpack: msgpackr writes a Map as a plain map, which reads back as an object. */
+class MapEntries {
+  constructor(readonly entries: unknown[][]) {}
+}
+
+/** msgpack extension type 0x6d ("m"): a JavaScript Map, as an array of [key, value] pairs (Set is msgpackr's 0x73). */
+export const MAP_EXTENSION = 0x6d;
+addExtension({ Class: MapEntries, type: MAP_EXTENSION, write: (m: MapEntries) => m.entries, read: (entries: unknown[][]) => new Map(entries as [unknown, unknown][]) });
 
 // int64AsType "auto": a msgpack integer decodes as a number when it is a safe integer, as a bigint beyond.
 const base = new Packr({ useRecords: false, moreTypes: true, int64AsType: "auto" as "bigint" }); // msgpackr supports "auto"; its types lag
@@ -9,11 +18,18 @@ const wide = (v: number) => Number.isSafeInteger(v) && (v > 0xffff_ffff || v < -
 /**
  * The value with every wide safe integer as a bigint, so that it is written as
  * a msgpack integer (int64/uint64) rather than a float: Python and R then read
- * `2**40` as an integer. Only arrays and plain objects are walked; a value
+ * `2**40` as an integer. A Map becomes `MapEntries`, so that it reads back
+ * as a Map. Only arrays, plain objects, Maps and Sets are walked; a value
  * with nothing to change is returned as is.
  */
 function widenIntegers(value: unknown): unknown {
   if (typeof value === "number") return wide(value) ? BigInt(value) : value;
+  if (value instanceof Map) return new MapEntries([...value].map(([k, v]) => [widenIntegers(k), widenIntegers(v)]));
+  if (value instanceof Set) {
+    const before = [...value];
+    const items = before.map(widenIntegers);
+    return items.some((w, i) => w !== before[i]) ? new Set(items) : value;
+  }
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type TestContext } from "vitest";
 import { atRuntime, command, defineTask, JobEndedWithoutResultError, ParameterError, TaskFailedError, type Executor } from "../../src/index.js";
-import { explode, lingering, square, usr1, whereAmI } from "../fixtures/tasks.js";
+import { echo, explode, lingering, misbehave, square, usr1, whereAmI } from "../fixtures/tasks.js";
 import { waitFor } from "./cluster.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
@@ -98,6 +98,42 @@ export function schedulerConformance(make: MakeExecutor): void {
     expect(await job.stdout()).toBe("before exit\n");
   });
 
+  test("arguments travel as the README's table says: a Map, a Set, dates, bytes and big integers come back as themselves; a function is refused at submit, naming the task and key", async (ctx) => {
+    const executor = await make(ctx);
+    const arg = {
+      m: new Map<unknown, unknown>([
+        ["a", 1],
+        [2, new Set(["x"])],
+      ]),
+      when: new Date(1_700_000_000_000),
+      bytes: Buffer.from("hi"),
+      big: 2n ** 70n,
+    };
+    const [whole, map] = await executor.mapArray([echo.with(arg), echo.with(arg.m)]);
+    const back = (await whole!.result()) as { arg: typeof arg };
+    expect(back.arg).toEqual(arg);
+    expect(back.arg.m.get(2)).toEqual(new Set(["x"]));
+    // A Map on the node is a Map, not an object with its entries.
+    expect(await map!.result()).toEqual({ arg: arg.m, isMap: true });
+    const before = (await readdir(executor.folder)).sort();
+    const refused = await executor.mapArray([echo.with(1), echo.with({ f: () => 42 })]).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ParameterError);
+    expect((refused as ParameterError).problems).toEqual(["task 1: `arg.f` is a function, which cannot travel to a node: pass data, and do the work in the task"]);
+    expect((await readdir(executor.folder)).sort()).toEqual(before);
+  });
+
+  test("a task that throws a string reports that string, with no stack into slurmkit; a result that cannot come back fails naming the key", async (ctx) => {
+    const executor = await make(ctx);
+    const [thrown, fn] = await executor.mapArray([misbehave.with({ throw: "out of cheese" }), misbehave.with({ returnFunction: true })]);
+    const e = (await thrown!.result().catch((x: unknown) => x)) as TaskFailedError;
+    expect(e).toBeInstanceOf(TaskFailedError);
+    expect(e.remote).toMatchObject({ name: "thrown string", message: "out of cheese", stack: "thrown string: out of cheese" });
+    expect(e.shortMessage).toBe(`Task 0 of job ${thrown!.id} failed on ${e.host}: out of cheese`);
+    const f = (await fn!.result().catch((x: unknown) => x)) as TaskFailedError;
+    expect(f).toBeInstanceOf(TaskFailedError);
+    expect(f.remote.message).toBe("The task's result cannot come back: `result.callback` is a function, which cannot travel to a node: pass data, and do the work in the task");
+  });
+
   test("a module that cannot be bundled is a ParameterError at submit naming the file and line, and nothing is written", async (ctx) => {
     const executor = await make(ctx);
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-broken-"));
@@ -123,7 +159,7 @@ export function schedulerConformance(make: MakeExecutor): void {
     expect(ea.remote.message).toMatch(/^Cannot import task module file:\/\/\/nonexistent\/tasks\.ts on \S+: /);
     const eb = (await b!.result().catch((e: unknown) => e)) as TaskFailedError;
     expect(eb.remote.message).toBe(
-      `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks explode, hog, lingering, marked, square, usr1, whereAmI. Export the value defineTask returns.`,
+      `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks echo, explode, hog, lingering, marked, misbehave, square, usr1, whereAmI. Export the value defineTask returns.`,
     );
   });
 
