@@ -22,10 +22,9 @@ export const accepts = {
 
 /** A short, printable form of a value that was not accepted. */
 export function showValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return "a function";
   if (Array.isArray(value)) return "an array";
-  if (value === null || typeof value !== "object") return String(value);
+  if (value === null || typeof value !== "object") return `\`${String(value)}\``;
   const name = Object.getPrototypeOf(value)?.constructor?.name;
   return name && name !== "Object" ? `a ${name}` : "an object";
 }

@@ -1,6 +1,6 @@
 import { UsageError } from "../base/errors.js";
 import type { Job } from "../core/job.js";
-import { loadJobs, loadRun, type RunPart } from "../sdk/load-jobs.js";
+import { loadJobs, loadRun, type RefusedSubmission, refusedSubmissions, type RunPart } from "../sdk/load-jobs.js";
 import { originSourceOf, runsOf } from "../engine/origin.js";
 import { reloadOf } from "../sdk/schedulers.js";
 import { LocalTransport } from "../transport/local.js";
@@ -15,6 +15,8 @@ export interface OpenFolder {
   /** Each submission's futures and its tasks completed in their streams, when opened with `streamed` (and the folder holds no reruns). */
   readonly parts?: readonly RunPart[];
   readonly transport: Transport;
+  /** Submissions that sbatch refused: no task of theirs is among `jobs`. */
+  readonly refused: readonly RefusedSubmission[];
   /** Reads every task's current state: two polls, so that an ended job with no result settles too. */
   refresh(): Promise<void>;
   close(): void;
@@ -62,7 +64,8 @@ export async function openFolder(folder: string | undefined, values: Values, com
         }
       }
     };
-    const opened = { jobs, ...(parts ? { parts } : {}), transport, refresh, close: () => transport.close?.() };
+    const refused = await refusedSubmissions(folder, transport);
+    const opened = { jobs, ...(parts ? { parts } : {}), transport, refused, refresh, close: () => transport.close?.() };
     await refresh();
     return opened;
   } catch (error) {

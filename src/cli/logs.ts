@@ -1,3 +1,4 @@
+import { plural } from "../base/words.js";
 import { UsageError } from "../base/errors.js";
 import { StringDecoder } from "node:string_decoder";
 import { readJobLog, type Job } from "../core/job.js";
@@ -32,7 +33,7 @@ async function attemptsOf(job: Job<unknown>): Promise<Array<{ run: Job<unknown>;
  */
 export async function logs(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("logs", args, { err: { type: "boolean" }, follow: { type: "boolean", short: "f" }, attempt: { type: "string" } });
-  if (positionals.length !== 2) throw new UsageError(`slurmkit logs takes a folder and one task (an index, or a Slurm id such as 1234_7), got ${positionals.length} arguments`);
+  if (positionals.length !== 2) throw new UsageError(`slurmkit logs takes a folder and one task (an index, or a Slurm id such as 1234_7), got ${plural(positionals.length, "argument")}`);
   const folder = await openFolder(positionals[0], values, "logs");
   try {
     const [job] = pickTasks(folder.jobs, [positionals[1]!]);

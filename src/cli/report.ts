@@ -1,3 +1,4 @@
+import { plural } from "../base/words.js";
 import { basename } from "node:path";
 import { UsageError } from "../base/errors.js";
 import { reportData } from "../report/report-data.js";
@@ -8,7 +9,7 @@ import { parse } from "./options.js";
 /** `slurmkit report <folder> [-o report.html]`: one self-contained HTML file of what ran, and what it used. */
 export async function reportCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("report", args, { output: { type: "string", short: "o" }, title: { type: "string" } });
-  if (positionals.length > 1) throw new UsageError(`slurmkit report takes one folder, got ${positionals.length} arguments`);
+  if (positionals.length > 1) throw new UsageError(`slurmkit report takes one folder, got ${plural(positionals.length, "argument")}`);
   const output = (values.output as string | undefined) ?? "report.html";
   if (!output.endsWith(".html") && !output.endsWith(".htm")) throw new UsageError(`Expected -o to be an .html file, got '${output}'`);
   // Packed tasks completed in their streams are read there: 100,000 tasks make no future each.

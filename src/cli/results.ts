@@ -1,3 +1,4 @@
+import { plural } from "../base/words.js";
 import { outcomeOf, type Job } from "../core/job.js";
 import { JobEndedWithoutResultError, TaskFailedError, UsageError } from "../base/errors.js";
 import { toJson } from "../report/json.js";
@@ -45,7 +46,7 @@ const F = {
  */
 export async function results(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("results", args, { failed: { type: "boolean" } });
-  if (positionals.length > 1) throw new UsageError(`slurmkit results takes one folder, got ${positionals.length} arguments`);
+  if (positionals.length > 1) throw new UsageError(`slurmkit results takes one folder, got ${plural(positionals.length, "argument")}`);
   // A packed task completed in its stream is read there, with no future made for it.
   const folder = await openFolder(positionals[0], values, "results", true);
   try {

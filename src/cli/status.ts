@@ -1,4 +1,6 @@
 import { UsageError } from "../base/errors.js";
+import { plural } from "../base/words.js";
+import type { RefusedSubmission } from "../sdk/load-jobs.js";
 import { LiveLines } from "../report/live.js";
 import { styleOf } from "../report/progress.js";
 import { exitCodeOfSummaries, progressLine, statusTable, tasksTable, usageTable, type SubmissionSummary, type TaskView } from "../report/summary.js";
@@ -7,7 +9,7 @@ import { openFolder, type OpenFolder } from "./folder.js";
 import { parse } from "./options.js";
 
 /** The status report's JSON: one object per submission, and the tasks when asked. */
-function statusJson(summaries: readonly SubmissionSummary[], views: readonly TaskView[] | undefined, exitCode: number): string {
+function statusJson(summaries: readonly SubmissionSummary[], views: readonly TaskView[] | undefined, exitCode: number, refused: readonly RefusedSubmission[]): string {
   const submissions = summaries.map(({ id, tasks, states, reruns, done, running, pending, failed, etaMs, usage }) => ({
     id,
     tasks,
@@ -20,7 +22,7 @@ function statusJson(summaries: readonly SubmissionSummary[], views: readonly Tas
     etaMs: etaMs ?? null,
     usage: usage ?? null,
   }));
-  return `${JSON.stringify({ submissions, ...(views ? { tasks: views } : {}), exitCode })}\n`;
+  return `${JSON.stringify({ submissions, ...(views ? { tasks: views } : {}), ...(refused.length ? { refused } : {}), exitCode })}\n`;
 }
 
 /** Prints the summary (and the task list with --tasks) and returns the exit code. */
@@ -29,12 +31,16 @@ async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Pr
   const views = withTasks ? await viewsWithRunning(folder.jobs) : undefined;
   // Counted from the futures either way: each task's usage against its own request (a rerun may ask for more).
   const summaries = folder.parts ? summaryOfParts(folder.parts) : summaryOf(folder.jobs);
-  const exitCode = exitCodeOfSummaries(summaries);
+  const running = exitCodeOfSummaries(summaries) === 3;
+  // A refused submission's tasks never ran: as a failure, once nothing runs any more.
+  const exitCode = running ? 3 : folder.refused.length ? 1 : exitCodeOfSummaries(summaries);
   const style = styleOf(process.stdout);
-  if (json) process.stdout.write(statusJson(summaries, views, exitCode));
+  if (json) process.stdout.write(statusJson(summaries, views, exitCode, folder.refused));
   else {
     const usage = usageTable(summaries, style);
-    process.stdout.write(`${statusTable(summaries, style)}${usage ? `\n${usage}` : ""}${views ? `\n${tasksTable(views, style)}` : ""}`);
+    const refused = folder.refused.map((r) => `${r.submission}: sbatch refused it (${plural(r.taskCount, "task")}, none ran): ${r.message.replace(/\s*\n\s*/g, " / ")}\n`).join("");
+    const table = summaries.length || !refused ? statusTable(summaries, style) : "";
+    process.stdout.write(`${table}${usage ? `\n${usage}` : ""}${views ? `\n${tasksTable(views, style)}` : ""}${refused ? `${table ? "\n" : ""}${refused}` : ""}`);
   }
   return exitCode;
 }
@@ -42,7 +48,7 @@ async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Pr
 /** `slurmkit status <folder> [--tasks]`. */
 export async function status(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("status", args, { tasks: { type: "boolean" } });
-  if (positionals.length > 1) throw new UsageError(`slurmkit status takes one folder, got ${positionals.length} arguments`);
+  if (positionals.length > 1) throw new UsageError(`slurmkit status takes one folder, got ${plural(positionals.length, "argument")}`);
   // Without --tasks, a packed task completed in its stream is counted there, with no future made for it.
   const folder = await openFolder(positionals[0], values, "status", values.tasks !== true);
   try {
@@ -59,7 +65,7 @@ export async function status(args: readonly string[]): Promise<number> {
  */
 export async function watch(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("watch", args, { interval: { type: "string" } });
-  if (positionals.length > 1) throw new UsageError(`slurmkit watch takes one folder, got ${positionals.length} arguments`);
+  if (positionals.length > 1) throw new UsageError(`slurmkit watch takes one folder, got ${plural(positionals.length, "argument")}`);
   const seconds = values.interval === undefined ? 1 : Number(values.interval);
   if (!(seconds >= 0.2 && seconds <= 3600)) throw new UsageError(`Expected --interval to be seconds between 0.2 and 3600, got '${String(values.interval)}'`);
   const folder = await openFolder(positionals[0], values, "watch");

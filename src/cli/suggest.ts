@@ -1,3 +1,4 @@
+import { plural } from "../base/words.js";
 import { UsageError } from "../base/errors.js";
 import { figuresBySubmission } from "../report/figures.js";
 import { formatMb } from "../report/summary.js";
@@ -44,7 +45,7 @@ function optionsText(options: Suggestion["options"]): string {
  */
 export async function suggestCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parse("suggest", args, {});
-  if (positionals.length > 1) throw new UsageError(`slurmkit suggest takes one folder, got ${positionals.length} arguments`);
+  if (positionals.length > 1) throw new UsageError(`slurmkit suggest takes one folder, got ${plural(positionals.length, "argument")}`);
   const folder = await openFolder(positionals[0], values, "suggest", true);
   try {
     // The partition's MaxTime and largest node cap the suggestion, where the cluster answers.

@@ -298,6 +298,8 @@ const manifestSchema = z.object({
   workers: z.optional(workersSchema),
   /** Slurm: its jobs were cancelled right after sbatch, sbatch refused it (a rerun or split array that was all or nothing), or no job of it was found long after it was made: never look for them. */
   withdrawn: z.optional(z.literal(true)),
+  /** Slurm: sbatch refused it, and said this (its stderr, at most 2000 characters); `status` shows it. */
+  refused: z.optional(z.string()),
   /** Version 4: what one task asked for. */
   request: z.optional(requestSchema),
   /** A rerun: its task k runs task `tasks[k]` of the submission folder `of` (a sibling; the original, never another rerun) again. */

@@ -113,6 +113,22 @@ export async function loadRun(folder: string, transport: Transport): Promise<Run
   return parts;
 }
 
+/** A submission that sbatch refused: nothing of it ran. */
+export interface RefusedSubmission {
+  /** Its folder's name. */
+  readonly submission: string;
+  readonly taskCount: number;
+  /** What sbatch said. */
+  readonly message: string;
+}
+
+/** The submissions in `folder` that sbatch refused (their manifests say so), in loadJobs's order. */
+export async function refusedSubmissions(folder: string, transport: Transport): Promise<RefusedSubmission[]> {
+  return (await findSubmissions(folder, transport)).flatMap(({ dir, manifest }) =>
+    manifest.refused !== undefined && manifest.jobId === null ? [{ submission: basename(dir), taskCount: manifest.taskCount, message: manifest.refused }] : [],
+  );
+}
+
 /** The submissions in `folder` (one submission, and its reruns; or every one in an executor's folder), in the order loadJobs lists them, their manifests recovered. */
 async function findSubmissions(folder: string, transport: Transport): Promise<Found[]> {
   // A folder on another machine is a POSIX path there, never resolved against this machine's working directory.

@@ -8,7 +8,7 @@ import { encodeManifest, type AfterFile, type Manifest, type SubmittedArray } fr
 import type { RunFolder } from "../protocol/run-folder.js";
 import { encodeSpec, specParts } from "../protocol/spec-file.js";
 import type { Transport } from "../transport/transport.js";
-import { AmbiguousSubmissionError, SlurmkitError } from "../base/errors.js";
+import { AmbiguousSubmissionError, CommandError, SlurmkitError } from "../base/errors.js";
 import { submitOnce } from "./submit-once.js";
 import { SlurmBackend, slurmJobs } from "./backend.js";
 import type { SlurmParameters } from "./parameters.js";
@@ -88,12 +88,18 @@ export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifes
     arrays = await sbatchAll(t, l.plan.scripts);
   } catch (error) {
     // Refused (and what was submitted before cancelled): loadJobs must not look for its jobs. An ambiguous answer keeps the manifest as it is, for loadJobs to complete.
-    if (!(error instanceof AmbiguousSubmissionError)) await t.writeFile(l.folder.manifest, encodeManifest({ ...manifest, withdrawn: true })).catch(() => undefined);
+    if (!(error instanceof AmbiguousSubmissionError)) await t.writeFile(l.folder.manifest, encodeManifest({ ...manifest, withdrawn: true, refused: refusal(error) })).catch(() => undefined);
     throw error;
   }
   const submitted = { ...manifest, jobId: arrays[0]!.jobId, ...(l.plan.packed ? { arrays } : {}) };
   await t.writeFile(l.folder.manifest, encodeManifest(submitted));
   return { jobs: slurmJobs(new SlurmBackend(slurmWatcher(t), sharedScheduler(t), t), l.folder, submitted), manifest: submitted };
+}
+
+/** What sbatch said when it refused a submission, for its manifest: its stderr (the last 2000 characters), else the error's message. */
+export function refusal(error: unknown): string {
+  const said = error instanceof CommandError && error.stderr.trim() ? error.stderr.trim() : error instanceof Error ? error.message : String(error);
+  return said.length > 2000 ? `...${said.slice(-2000)}` : said;
 }
 
 /**

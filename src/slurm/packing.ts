@@ -45,7 +45,13 @@ export function checkSubmission(parameters: SlurmParameters, options: PackingOpt
       `Expected \`${name}\` to be ${name === "tasksPerElement" ? "1" : "left out"} for jobs with several ranks (nodes × ntasksPerNode = ${ranks}), got \`${String(value)}\``,
     ]);
   }
-  return ranks > 1 ? { workers: undefined } : packing;
+  if (parameters.mem === 0 && packing.workers !== undefined && packing.workers !== "auto") {
+    throw new ParameterError("mapArray options", [
+      "Expected no `workers`, `slots` or `tasksPerElement` with `mem: 0`: each task asks for all of a node's memory, so tasks cannot share a worker; give `mem` per task to pack them",
+    ]);
+  }
+  // "auto" with a node's whole memory per task: one task per element, as when packing cannot help.
+  return ranks > 1 || parameters.mem === 0 ? { workers: undefined } : packing;
 }
 
 /** The partition's usable nodes (the default partition's without one; a comma list means any of them). */
@@ -70,7 +76,7 @@ export const RAW_MEMORY = ["mem", "mem-per-cpu", "mem-per-gpu"] as const;
  */
 export function taskMemoryMb(p: TaskShape, limits?: Pick<ClusterLimits, "defaultMemory" | "partitionMemory">): number | undefined {
   const cpus = p.cpusPerTask ?? 1;
-  if (p.mem !== undefined) return p.mem;
+  if (p.mem !== undefined) return p.mem === 0 ? undefined : p.mem; // 0: a node's whole memory, which cannot be counted here
   if (p.memPerCpu !== undefined) return p.memPerCpu * cpus;
   const raw = RAW_MEMORY.find((key) => p.sbatch?.[key] !== undefined);
   if (raw !== undefined) {

@@ -37,6 +37,12 @@ const duration = () =>
 const memory = () =>
   field<number | string, number>("megabytes or a size with a unit such as `500M`, `32G` or `32GB`", (v) => (typeof v === "number" || typeof v === "string" ? parseMemoryMegabytes(v) : undefined));
 
+/** `mem`: a size, or 0 (Slurm's "all of each node's memory"). */
+const memoryOrWhole = () =>
+  field<number | string, number>("megabytes or a size with a unit such as `500M`, `32G` or `32GB`, or 0 for all of each node's memory", (v) =>
+    v === 0 || (typeof v === "string" && /^0+\s*([KMGT]i?B?)?$/i.test(v.trim())) ? 0 : typeof v === "number" || typeof v === "string" ? parseMemoryMegabytes(v) : undefined,
+  );
+
 const SIGNAL = /^(?:(B|R):)?(?:SIG)?([A-Z0-9]+)(?:@(\d+))?$/;
 
 /** The signal Slurm sends before the time limit. */
@@ -125,8 +131,8 @@ const PARAMETERS = {
   gres: def(text(/^[A-Za-z0-9_.:,=-]+$/, "a gres string such as `gpu:t4:1`"), { sbatch: "gres", flag: "text" }),
   /** Time limit: minutes, or "HH:MM:SS", "D-HH:MM:SS" and Slurm's other forms. Stored as seconds. */
   time: def(duration(), { sbatch: "time", render: formatSlurmTime, flag: "text" }),
-  /** Memory per node: megabytes, or "32G", "32GB", "500M". Stored as megabytes. */
-  mem: def(memory(), { sbatch: "mem", render: formatMemory, flag: "text" }),
+  /** Memory per node: megabytes, or "32G", "32GB", "500M"; 0 is Slurm's "all of each node's memory". Stored as megabytes. */
+  mem: def(memoryOrWhole(), { sbatch: "mem", render: formatMemory, flag: "text" }),
   /** Memory per CPU, like `mem`. */
   memPerCpu: def(memory(), { sbatch: "mem-per-cpu", render: formatMemory, flag: "text" }),
   account: def(text(), { sbatch: "account", flag: "text" }),
@@ -195,9 +201,14 @@ export const PARAMETER_NAMES: readonly string[] = Object.keys(slurmParametersSch
  * what it accepts; unknown keys get close matches and the list of accepted ones.
  */
 export function parseParameters(input: unknown): SlurmParameters {
-  const result = slurmParametersSchema.safeParse(input);
-  if (result.success) return result.data;
-  const problems: string[] = [];
+  const twice = setTwiceProblems(input);
+  const result = slurmParametersSchema.safeParse(twice.length ? { ...(input as object), sbatch: undefined } : input);
+  if (result.success) {
+    const problems = [...twice, ...conflictProblems(result.data)];
+    if (problems.length) throw new ParameterError("Slurm parameters", problems);
+    return result.data;
+  }
+  const problems: string[] = [...twice];
   for (const issue of result.error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
@@ -212,6 +223,52 @@ export function parseParameters(input: unknown): SlurmParameters {
   }
   throw new ParameterError("Slurm parameters", problems);
 }
+
+/** The parameter that becomes each sbatch option. */
+const PARAMETER_OF_OPTION: ReadonlyMap<string, string> = new Map(Object.entries(PARAMETERS).flatMap(([k, p]: [string, ParameterDef]) => (p.sbatch ? [[p.sbatch, k] as const] : [])));
+
+/** An option name as sbatch spells it: `jobName` and `job_name` are `job-name`. */
+const kebab = (key: string) =>
+  key
+    .replace(/_/g, "-")
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .toLowerCase();
+
+/**
+ * Raw `sbatch` keys that set what a parameter sets (in any spelling: camel,
+ * snake or kebab; the parameter is the one way, as for `--slurm` flags, and
+ * sbatch would take the last of two `--mem` lines without a word), and keys
+ * not in sbatch's spelling.
+ */
+function setTwiceProblems(input: unknown): string[] {
+  const raw = (input as { sbatch?: unknown } | null)?.sbatch;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return [];
+  const problems: string[] = [];
+  for (const key of Object.keys(raw)) {
+    const option = kebab(key);
+    const parameter = PARAMETER_OF_OPTION.get(option);
+    if (parameter !== undefined && (input as Record<string, unknown>)[parameter] !== undefined)
+      problems.push(`\`sbatch.${key}\` sets --${option}, which the parameter \`${parameter}\` sets too: use \`${parameter}\` alone`);
+    else if (parameter !== undefined) problems.push(`\`sbatch.${key}\` sets --${option}: use the parameter \`${parameter}\` instead, which slurmkit checks (as \`--slurm\` flags do)`);
+    else if (option !== key && !MANAGED_SBATCH.includes(option)) problems.push(`Expected \`sbatch\` keys to be sbatch's long option names, got \`${key}\`: write \`${option}\``);
+  }
+  return problems;
+}
+
+/** Parameters that are each fine but cannot go together, as sbatch would find out only after the folder was written. */
+function conflictProblems(p: SlurmParameters): string[] {
+  const problems: string[] = [];
+  const memory = [p.mem !== undefined && "`mem`", p.memPerCpu !== undefined && "`memPerCpu`", ...RAW_MEMORY_OPTIONS.filter((o) => p.sbatch?.[o] !== undefined).map((o) => `\`sbatch["${o}"]\``)].filter(
+    (x): x is string => typeof x === "string",
+  );
+  if (memory.length > 1) problems.push(`Expected one way to ask for memory (\`mem\`, \`memPerCpu\` or \`sbatch["mem-per-gpu"]\`), got ${memory.join(" and ")}: Slurm refuses them together`);
+  const range = p.nodes !== undefined ? /^(\d+)-(\d+)$/.exec(p.nodes) : null;
+  if (range && Number(range[1]) > Number(range[2])) problems.push(`Expected \`nodes\` to be a range from low to high such as \`2-4\`, got \`${p.nodes}\``);
+  return problems;
+}
+
+/** Raw sbatch options that set memory. */
+const RAW_MEMORY_OPTIONS = ["mem", "mem-per-cpu", "mem-per-gpu"] as const;
 
 /**
  * The sbatch long options the parameters ask for, as [name, value] pairs; only

@@ -11,7 +11,7 @@ import { RunFolder } from "../protocol/run-folder.js";
 import { specRecordsAt } from "../protocol/spec-file.js";
 import { newSubmissionDir } from "../core/submission.js";
 import { isUnreachable } from "../transport/transport.js";
-import { launch, prepareLaunch, type Launch } from "./launch.js";
+import { launch, prepareLaunch, refusal, type Launch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
 import { RAW_MEMORY } from "./packing.js";
 import { decodeRequest } from "./request.js";
@@ -161,7 +161,9 @@ async function withdraw(launched: ReadonlyArray<{ launch: Launch; manifest: Mani
         .cancel(id)
         .catch((e: unknown) => problems.push(`scancel ${id}: ${(e as Error).message}`));
     }
-    await l.transport.writeFile(l.folder.manifest, encodeManifest({ ...manifest, jobId: null, withdrawn: true })).catch((e: unknown) => problems.push(`${l.folder.manifest}: ${(e as Error).message}`));
+    await l.transport
+      .writeFile(l.folder.manifest, encodeManifest({ ...manifest, jobId: null, withdrawn: true, refused: `cancelled because another part of the same rerun was refused: ${refusal(cause)}` }))
+      .catch((e: unknown) => problems.push(`${l.folder.manifest}: ${(e as Error).message}`));
   }
   if (problems.length) {
     throw new SlurmkitError(`A rerun was refused (${(cause as Error).message.split("\n")[0]}), and the reruns submitted before it could not all be withdrawn`, problems.join("\n"), { cause });

@@ -50,5 +50,6 @@ export function parseMemoryMegabytes(value: number | string): number | undefined
 
 /** Renders megabytes the way sbatch takes them: "32G" when whole gigabytes, else "500M". */
 export function formatMemory(megabytes: number): string {
+  if (megabytes === 0) return "0"; // all of each node's memory
   return megabytes % 1024 === 0 ? `${megabytes / 1024}G` : `${megabytes}M`;
 }

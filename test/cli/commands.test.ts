@@ -171,7 +171,7 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
       [["status", "/tmp"], "No slurmkit submission (manifest.json) in /tmp"],
       [["status"], "slurmkit status needs a run folder"],
       [["status", folder, "--bogus"], "Unknown option '--bogus'"],
-      [["rerun", folder, "--failed", "--slurm", "mem=lots"], "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, got `lots`"],
+      [["rerun", folder, "--failed", "--slurm", "mem=lots"], "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, or 0 for all of each node's memory, got `lots`"],
       [["rerun", folder, "--failed", "--slurm", "cpus_per_tsk=2"], "cpus_per_task"],
       [["rerun", folder, "--failed", "--state", "TIMEOUT"], "Say which tasks to rerun, one way"],
       [["rerun", folder], "Say which tasks to rerun, one way"],

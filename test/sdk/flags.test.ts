@@ -95,7 +95,7 @@ describe("parseSlurmFlags errors name the flag and what is accepted", () => {
   test("bad values get the schema's message, every one of them at once", () => {
     expect(problemsOf(["--slurm", "cpus_per_task=-1", "mem=lots", "time=forever", "nodes=0", "signal=USR1@soon", "gres=gpu t4", "partition="])).toEqual([
       "Expected `cpus_per_task` to be a positive integer, got `-1`",
-      "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, got `lots`",
+      "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, or 0 for all of each node's memory, got `lots`",
       "Expected `time` to be minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`, got `forever`",
       "Expected `nodes` to be a positive integer or a range such as `2-4`, got `0`",
       'Expected `signal` to be a signal name such as `USR2@90` or `{ name: "USR2", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job), got `USR1@soon`',

@@ -99,7 +99,7 @@ describe("parseParameters", () => {
       "Expected `nodes` to be a positive integer or a range such as `2-4`, got `0`",
       "Expected `cpusPerTask` to be a positive integer, got `-1`",
       "Expected `time` to be minutes or a Slurm duration such as `90`, `01:30:00` or `1-00:00:00`, got `soon`",
-      "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, got `lots`",
+      "Expected `mem` to be megabytes or a size with a unit such as `500M`, `32G` or `32GB`, or 0 for all of each node's memory, got `lots`",
       "Expected `arrayParallelism` to be a positive integer, got `1.5`",
       'Expected `signal` to be a signal name such as `USR2@90` or `{ name: "USR2", secondsBefore: 90 }` (not KILL, STOP, TERM, INT or CONT, which end or pause the job), got `USR1@x`',
     ]);
@@ -111,7 +111,7 @@ describe("parseParameters", () => {
       expect(problemsOf({ signal })[0]).toMatch(/^Expected `signal` to be a signal name such as `USR2@90`/);
     }
     expect(parseParameters({ signal: "SIGUSR1@120" }).signal).toBe("USR1@120");
-    expect(problemsOf({ sbatch: { signal: "USR1@60" } })[0]).toContain("not array, output, error, wrap or signal (use the signal parameter)");
+    expect(problemsOf({ sbatch: { signal: "USR1@60" } })).toEqual(["`sbatch.signal` sets --signal: use the parameter `signal` instead, which slurmkit checks (as `--slurm` flags do)"]);
   });
 
   test("the error message starts with the first problem", () => {

@@ -152,15 +152,15 @@ describe("planSubmission", () => {
     const perCpu = plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5, memPerCpu: "100M" }) });
     expect(perCpu.manifest.workers).toMatchObject({ taskMemMb: 100, memMb: 2 * 132 + 96 });
     expect(memLines(perCpu)).toEqual(["#SBATCH --mem=360M"]);
-    // Raw memory options are a task's too; the element asks for its own --mem instead, and keeps the other raw options.
+    // memPerCpu × CPUs with raw options: the element asks for its own --mem instead, and keeps the raw options.
     const wide: ClusterLimits = { ...limits, nodes: [{ name: "c1", cpus: 8, partitions: ["debug"], inDefaultPartition: true }] };
-    const raw = plan({ taskCount: 8, packing: workers, limits: wide, parameters: parseParameters({ time: 5, cpusPerTask: 2, sbatch: { "mem-per-cpu": "1G", "mail-type": "END" } }) });
+    const raw = plan({ taskCount: 8, packing: workers, limits: wide, parameters: parseParameters({ time: 5, cpusPerTask: 2, memPerCpu: "1G", sbatch: { "mail-type": "END" } }) });
     expect(raw.manifest.workers).toMatchObject({ taskMemMb: 2048, memMb: 2 * 2080 + 96 });
     expect(memLines(raw)).toEqual(["#SBATCH --mem=4256M"]);
     expect(sbatchLines(raw.scripts[0]!.text)).toContain("#SBATCH --mail-type=END");
     expect(plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5, gres: "gpu:1", sbatch: { "mem-per-gpu": "3G" } }) }).manifest.workers).toMatchObject({ taskMemMb: 3072 });
-    // --mem=0 (a node's whole memory) cannot be shared out: left as it is, nothing enforced.
-    const whole = plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5, sbatch: { mem: "0" } }) });
+    // --mem=0 (a node's whole memory) cannot be shared out: the plan leaves it as it is (checkSubmission refuses workers with it).
+    const whole = plan({ taskCount: 8, packing: workers, parameters: parseParameters({ time: 5, mem: 0 }) });
     expect(whole.manifest.workers).not.toHaveProperty("taskMemMb");
     expect(memLines(whole)).toEqual(["#SBATCH --mem=0"]);
     // A task that asks for no memory gets its partition's default, else the cluster's, in its own element, and so in a slot.
@@ -260,9 +260,9 @@ describe("planSubmission", () => {
     expect(warningOf(undefined, 150)).toEqual({ name: "USR2", option: "B:USR2@60", seconds: 60 });
     expect(warningOf(undefined, 91)).toEqual({ name: "USR2", option: "B:USR2@1", seconds: 1 });
     expect(warningOf(undefined, 90)).toBeUndefined();
-    // A time limit in the raw map counts the same.
-    expect(sbatchLines(plan({ taskCount: 2, parameters: parseParameters({ sbatch: { time: "0:01:30" } }) }).scripts[0]!.text).find((l) => l.includes("--signal"))).toBeUndefined();
-    expect(sbatchLines(plan({ taskCount: 2, parameters: parseParameters({ sbatch: { time: "2" } }) }).scripts[0]!.text)).toContain("#SBATCH --signal=B:USR2@30");
+    // A time limit of 90 s gets no warning; one of 2 minutes a warning 30 s before.
+    expect(sbatchLines(plan({ taskCount: 2, parameters: parseParameters({ time: "0:01:30" }) }).scripts[0]!.text).find((l) => l.includes("--signal"))).toBeUndefined();
+    expect(sbatchLines(plan({ taskCount: 2, parameters: parseParameters({ time: "2" }) }).scripts[0]!.text)).toContain("#SBATCH --signal=B:USR2@30");
     // A worker: Slurm's lead from its walltime; its own warning to each task, which is exact, from the task's time (0: none).
     expect(warningOf(undefined, 3600, 20)).toEqual({ name: "USR2", option: "B:USR2@90", seconds: 0 });
     expect(warningOf(undefined, 3600, 45)).toEqual({ name: "USR2", option: "B:USR2@90", seconds: 15 });
