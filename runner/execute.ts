@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { spawn, type ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
-import { existsSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readlinkSync, readSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ContainerRecord } from "../src/protocol/container.js";
@@ -116,6 +116,8 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   if (task.torchDistributed) Object.assign(env, await torchEnvironment(nodeSide().environment(process.env), nodeSide().address));
   const cwd = task.cwd === undefined ? undefined : bind(task.cwd);
   const boxed = await inContainer(task.container ?? submissionContainer(), { program, args, env, cwd: resolve(cwd ?? process.cwd()) });
+  // Where the command's stderr starts in its file, to quote its last lines if it fails.
+  const errAt = fileSize(logs ? logs.err.fd : 2);
   const child = spawn(boxed?.program ?? program, boxed?.args ?? args, {
     stdio: ["ignore", logs ? (logs.out.fd ?? "pipe") : "inherit", logs ? (logs.err.fd ?? "pipe") : "inherit"],
     env: boxed?.env ?? { ...process.env, ...env },
@@ -125,6 +127,7 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     ...(boxed?.pidFile ? { detached: true } : {}),
   });
   const exited = new Promise<void>((r) => child.once("exit", () => r()).once("error", () => r()));
+  const stderrTail = tailOf(logs ? logs.err : undefined, logs ? child.stderr : null, errAt);
   // This command's own container (ctx.container.exec may run several at once).
   const conmon: { pid?: number } = {};
   if (boxed?.pidFile) void adoptConmon(boxed.pidFile, exited, conmon, child.pid);
@@ -155,17 +158,22 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
       child.once("exit", (c, s) => resolve([c, s]));
     });
     await outputEnded(child);
-    const shown = [program, ...args].join(" ");
+    // As a list: no shell ran, so a line with spaces would mislead.
+    const shown = `[${[program, ...args].map((a) => JSON.stringify(a)).join(", ")}]`;
+    const said = () => {
+      const tail = stderrTail();
+      return tail ? `\nThe last lines of its stderr:\n${tail}` : "";
+    };
     if (terminatedBy) throw new Terminated(terminatedBy);
     // Slurm signals every process of the job; the child may die before our own handler runs.
     if (signal === "SIGTERM" || signal === "SIGINT" || signal === "SIGKILL") throw new Terminated(signal);
-    if (signal) throw new CommandFailed(`Command was killed with ${signal}: ${shown}`, undefined, signal);
+    if (signal) throw new CommandFailed(`Command was killed with ${signal}: ${shown}${said()}`, undefined, signal);
     if (boxed && code === 125 && boxed.pidFile !== undefined) {
       const missing = await podmanImageMissing(boxed.container);
       if (missing) throw missing;
       throw new CommandFailed(`${boxed.program} could not start the container (exit code 125; its message is in the task's stderr): ${shown}`, code);
     }
-    if (code !== 0) throw new CommandFailed(`Command failed with exit code ${code}${boxed ? ` in ${boxed.program}'s container` : ""}: ${shown}`, code ?? undefined);
+    if (code !== 0) throw new CommandFailed(`Command failed with exit code ${code}${boxed ? ` in ${boxed.program}'s container` : ""}: ${shown}${said()}`, code ?? undefined);
     return { exitCode: 0 };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
@@ -234,6 +242,58 @@ async function outputEnded(child: ChildProcess): Promise<void> {
 }
 
 /** Passes a command's output on to a writer, pausing the pipe while the writer is behind. */
+/** A command's stderr quoted in its failure: at most this many of its last lines, from at most this many bytes. */
+const TAIL_LINES = 20;
+const TAIL_BYTES = 16 * 1024;
+
+/** A regular file's size by descriptor; undefined for a pipe, a terminal, or no descriptor. */
+function fileSize(fd: number | undefined): number | undefined {
+  if (fd === undefined) return undefined;
+  try {
+    const stat = fstatSync(fd);
+    return stat.isFile() ? stat.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The last lines a command wrote to stderr, read when asked: from its file
+ * (what was written there since `from`), or kept from the pipe it is relayed
+ * through. "" when neither can be read.
+ */
+function tailOf(target: LogTarget | undefined, piped: NodeJS.ReadableStream | null, from: number | undefined): () => string {
+  const lines = (text: string) => text.replace(/\s+$/, "").split("\n").slice(-TAIL_LINES).join("\n");
+  if (from !== undefined) {
+    const fd = target ? target.fd! : 2;
+    return () => {
+      const size = fileSize(fd);
+      if (size === undefined || size <= from) return "";
+      const start = Math.max(from, size - TAIL_BYTES);
+      const buffer = Buffer.alloc(size - start);
+      try {
+        // The log is open for appending only: read it through its path.
+        const reader = openSync(readlinkSync(`/proc/self/fd/${fd}`), "r");
+        try {
+          readSync(reader, buffer, 0, buffer.length, start);
+        } finally {
+          closeSync(reader);
+        }
+      } catch {
+        return "";
+      }
+      return lines(buffer.toString("utf8"));
+    };
+  }
+  if (!piped) return () => "";
+  let kept = Buffer.alloc(0);
+  piped.on("data", (chunk: Buffer) => {
+    kept = Buffer.concat([kept, chunk]);
+    if (kept.length > 2 * TAIL_BYTES) kept = kept.subarray(kept.length - TAIL_BYTES);
+  });
+  return () => lines(kept.subarray(Math.max(0, kept.length - TAIL_BYTES)).toString("utf8"));
+}
+
 function relay(from: NodeJS.ReadableStream, to: LogTarget): void {
   from.on("data", (chunk: Buffer) => {
     if (to.write(chunk)) return;

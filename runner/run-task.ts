@@ -1,3 +1,4 @@
+import { writeFileAtomicSync } from "../src/protocol/atomic.js";
 import { inspect } from "node:util";
 import { travelProblem } from "../src/protocol/travels.js";
 import { failedResult } from "../src/protocol/results.js";
@@ -93,6 +94,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
   const warning = watchWarning(history.attempt);
   // A task that only waits for the warning has nothing else keeping Node's event loop alive.
   const alive = setInterval(() => undefined, 1 << 30);
+  let exitHook: ((code: number) => void) | undefined;
   try {
     const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt, container: taskContainer(t.logs) };
     let outcome: Outcome;
@@ -101,6 +103,20 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
       const record = await t.load();
       const checkpoint = record.kind === "function" && history.attempt > 0 ? await readCheckpoint(t.folder, t.index) : undefined;
       const arg = checkpoint ? { value: checkpoint.arg } : undefined;
+      // A function task that ends the process (process.exit, an uncaught exception) writes no result by itself: say how it ended.
+      if (!t.sink && record.kind === "function") {
+        exitHook = (code: number) => {
+          if (attempt.settled !== undefined) return;
+          const message = `The task's process exited with code ${code} before the task returned (process.exit(${code}), or an uncaught exception: see the log)`;
+          const result = failedResult({ name: "ProcessExited", message, exitCode: code }, { host: HOST, jobId: t.jobId, startedAt });
+          try {
+            writeFileAtomicSync(t.folder.result(t.index, t.rank), packr.pack(result));
+          } catch (error) {
+            process.stderr.write(`slurmkit runner: could not record that task ${t.index} exited with code ${code}: ${(error as Error).message}\n`);
+          }
+        };
+        process.on("exit", exitHook);
+      }
       const running = runTask(record, { ...(t.logs ? { logs: t.logs } : {}), ctx, ...(arg ? { arg } : {}), ...(forwardTo(record, t.requeue) ? { forward: t.requeue!.forward! } : {}) });
       running.then(
         () => (attempt.settled = "value"),
@@ -128,8 +144,9 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
       }
     }
     if ("error" in outcome) {
-      const e = outcome.error as Error;
-      t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : "failed"} on ${HOST}: ${e.stack ?? e.message}\n`);
+      const e = outcome.error;
+      const told = e instanceof Error ? (e.stack ?? e.message) : `thrown ${inspect(e, { depth: 3, breakLength: Infinity })}`;
+      t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : "failed"} on ${HOST}: ${told}\n`);
     }
     const usage = meter?.stop();
     const { result, bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt }, usage);
@@ -140,6 +157,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     meter?.stop();
     warning.dispose();
     clearInterval(alive);
+    if (exitHook) process.off("exit", exitHook);
   }
 }
 

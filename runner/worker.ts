@@ -316,7 +316,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
       };
       const message = state ? messages[state] : `Task ${task.index}'s process ended ${how} before it wrote a result`;
       failed++;
-      writeResult(records, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state, usageOf(slot, task, undefined));
+      const exit = state ? {} : signal ? { signal } : code !== null ? { exitCode: code } : {};
+      writeResult(records, task.index, { host: HOST, jobId: workerId, startedAt: task.startedAt }, message, state, usageOf(slot, task, undefined), exit);
     }
     free(slot);
   };
@@ -666,9 +667,10 @@ function writeResult(
   message: string,
   ended?: "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "OUT_OF_MEMORY",
   usage?: UsageRecord | undefined,
+  exit: { readonly exitCode?: number; readonly signal?: string } = {},
 ): void {
   const names = { TIMEOUT: "TaskTimeout", CANCELLED: "TaskCancelled", PREEMPTED: "TaskPreempted", OUT_OF_MEMORY: "TaskOutOfMemory" } as const;
-  records.appendResult(index, failedResult({ name: ended ? names[ended] : "TaskProcessDied", message }, meta, ended), usage);
+  records.appendResult(index, failedResult({ name: ended ? names[ended] : "TaskProcessDied", message, ...exit }, meta, ended), usage);
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { type FileHandle, link, open, rename, rm } from "node:fs/promises";
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 
@@ -49,6 +50,22 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string | 
     throw error;
   }
   await syncFolder(dirname(path));
+}
+
+/**
+ * writeFileAtomic for where nothing asynchronous can run any more (a process's
+ * `exit` event): the same temporary name, flush and rename, synchronously.
+ */
+export function writeFileAtomicSync(path: string, data: Uint8Array): void {
+  const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const fd = openSync(tmp, "wx");
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
 }
 
 /**

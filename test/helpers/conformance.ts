@@ -87,13 +87,38 @@ export function schedulerConformance(make: MakeExecutor): void {
     expect(await job.stderr()).toContain("RangeError: boom at 42");
   });
 
+  test("a failed command's message quotes its argv as a list and the last lines of its stderr (at most 20)", async (ctx) => {
+    const executor = await make(ctx);
+    const script = 'for i in $(seq 1 30); do echo "line $i" >&2; done; echo "disk full: /scratch" >&2; exit 4';
+    const job = await executor.submit(command("sh", ["-c", script, "it's"]));
+    const error = (await job.result().catch((e: unknown) => e)) as TaskFailedError;
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect(error.exitCode).toBe(4);
+    const lines = error.remote.message.split("\n");
+    expect(lines[0]).toBe(`Command failed with exit code 4: ["sh", "-c", ${JSON.stringify(script)}, "it's"]`);
+    expect(lines[1]).toBe("The last lines of its stderr:");
+    expect(lines.slice(2)).toEqual([...Array.from({ length: 19 }, (_, i) => `line ${i + 12}`), "disk full: /scratch"]);
+    expect(error.message).toContain("disk full: /scratch");
+  });
+
+  test("a function task that calls process.exit(7) reports exit code 7, not only that it wrote no result", async (ctx) => {
+    const executor = await make(ctx);
+    const job = await executor.submit(misbehave.with({ exit: 7 }));
+    const error = (await job.result().catch((e: unknown) => e)) as TaskFailedError;
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect(error.exitCode).toBe(7);
+    expect(error.remote.name).toBe("ProcessExited");
+    expect(error.remote.message).toContain("exited with code 7 before the task returned");
+    expect(await job.wait()).toBe("FAILED");
+  });
+
   test("a command that exits with 3 reports exit code 3", async (ctx) => {
     const executor = await make(ctx);
     const job = await executor.submit(command("sh", ["-c", "echo before exit; exit 3"]));
     const error = (await job.result().catch((e: unknown) => e)) as TaskFailedError;
     expect(error).toBeInstanceOf(TaskFailedError);
     expect(error.exitCode).toBe(3);
-    expect(error.remote.message).toBe("Command failed with exit code 3: sh -c echo before exit; exit 3");
+    expect(error.remote.message).toBe('Command failed with exit code 3: ["sh", "-c", "echo before exit; exit 3"]');
     expect(await job.wait()).toBe("FAILED");
     expect(await job.stdout()).toBe("before exit\n");
   });

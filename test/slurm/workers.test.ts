@@ -145,7 +145,7 @@ describe("workers that claim tasks keep each task's resources and time limit", (
     expect(await bad.wait()).toBe("CANCELLED");
     const error = (await bad.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
     expect(error).toBeInstanceOf(JobEndedWithoutResultError);
-    expect(error.logTail).toMatch(/Not started: task 0 of \S+ \(job \d+\), which it runs after, ended FAILED: Command failed with exit code 4: sh -c/);
+    expect(error.logTail).toMatch(/Not started: task 0 of \S+ \(job \d+\), which it runs after, ended FAILED: Command failed with exit code 4: \["sh", "-c"/);
     // A new process rebuilds the same: the dependency and its check live in the run folders.
     const reload = async (job: Job<unknown>) =>
       JSON.parse((await execa(tsx, [join(fixtures, "reload.mts"), dirname(dirname(job.paths.result))])).stdout) as Array<{ state: string; value?: unknown; error?: string }>;
