@@ -4,7 +4,9 @@ import { parseSlurmFlags } from "../sdk/flags.js";
 import { END_STATES, type JobState } from "../base/job-state.js";
 import type { Job } from "../core/job.js";
 import { originOf } from "../engine/origin.js";
-import { rerun as rerunJobs, type RerunOptions } from "../slurm/rerun.js";
+import { planRerun, rerun as rerunJobs, type RerunOptions } from "../slurm/rerun.js";
+import { formatPreview } from "../engine/executor.js";
+import { plural } from "../base/words.js";
 import type { SlurmParametersInput } from "../slurm/parameters.js";
 import { openFolder, pickTasks } from "./folder.js";
 import { originSourceOf } from "../engine/origin.js";
@@ -71,15 +73,22 @@ async function rightSizing(chosen: readonly Job<unknown>[], transport: Parameter
 }
 
 /**
- * `slurmkit rerun <folder> (--failed | --state S,... | --all | task...) [--right-size] [--slurm key=value ...]`:
+ * `slurmkit rerun <folder> (--failed | --state S,... | --all | task...) [--right-size] [--dry-run] [--slurm key=value ...]`:
  * runs the chosen tasks again from the stored spec, with parameter overrides;
  * `--right-size` gives those that ran out of memory or time twice as much.
- * Bad flags or overrides submit nothing.
+ * Bad flags or overrides submit nothing; `--dry-run` prints the sbatch
+ * scripts it would submit, and submits nothing.
  */
 export async function rerun(args: readonly string[]): Promise<number> {
   // The --slurm pairs first: their values are checked before anything is read or submitted.
   const flags = parseSlurmFlags(args);
-  const { values, positionals } = parse("rerun", flags.rest, { failed: { type: "boolean" }, state: { type: "string" }, all: { type: "boolean" }, "right-size": { type: "boolean" } });
+  const { values, positionals } = parse("rerun", flags.rest, {
+    failed: { type: "boolean" },
+    state: { type: "string" },
+    all: { type: "boolean" },
+    "right-size": { type: "boolean" },
+    "dry-run": { type: "boolean" },
+  });
   const named = positionals.slice(1);
   const ways = [values.failed === true, values.state !== undefined, values.all === true, named.length > 0].filter(Boolean).length;
   if (ways !== 1) throw new UsageError("Say which tasks to rerun, one way: --failed, --state TIMEOUT,OUT_OF_MEMORY,..., --all, or task indices or Slurm ids");
@@ -92,11 +101,19 @@ export async function rerun(args: readonly string[]): Promise<number> {
     // Only the tasks that will run again are sized (rerun() chooses the same ones by `only`).
     const rerunning = only === undefined ? chosen : chosen.filter((j) => j.done() && (only === "failed" ? j.state !== "COMPLETED" : only.includes(j.state)));
     const sized = values["right-size"] ? await rightSizing(rerunning, folder.transport, flags.parameters) : new Map<Job<unknown>, RightSized>();
-    const fresh = await rerunJobs(chosen, {
+    const options: RerunOptions = {
       ...(only ? { only } : {}),
       ...(overrides ? { parameters: overrides } : {}),
       ...(sized.size ? { parametersOf: (job: Job<unknown>) => sized.get(job)?.parameters } : {}),
-    });
+    };
+    if (values["dry-run"]) {
+      const previews = await planRerun(chosen, options);
+      if (values.json) process.stdout.write(`${JSON.stringify({ plans: previews })}\n`);
+      else if (previews.length === 0) process.stdout.write("Nothing to rerun: no task matches.\n");
+      else process.stdout.write(`${previews.map(formatPreview).join("\n")}Nothing was submitted (--dry-run).\n`);
+      return 0;
+    }
+    const fresh = await rerunJobs(chosen, options);
     const bySubmission = new Map<string, Job<unknown>[]>();
     for (const job of fresh) {
       const dir = originOf(job)!.folder.dir;
@@ -118,7 +135,7 @@ export async function rerun(args: readonly string[]): Promise<number> {
     else
       for (const r of rows)
         process.stdout.write(
-          `Rerunning ${r.tasks.length} task${r.tasks.length === 1 ? "" : "s"} of ${r.of} (${r.tasks.join(", ")}) as ${r.submission}: Slurm job ${r.ids[0]!.split("_")[0]}${r.rightSized ? `, ${r.rightSized}` : ""}\n`,
+          `Rerunning ${plural(r.tasks.length, "task")} of ${r.of} (${r.tasks.join(", ")}) as ${r.submission}: Slurm job ${r.ids[0]!.split("_")[0]}${r.rightSized ? `, ${r.rightSized}` : ""}\n`,
         );
     return 0;
   } finally {

@@ -32,10 +32,11 @@ Commands:
   suggest <folder>                   what to ask for next time (time, mem, CPUs), from what the
                                      tasks used, as --slurm pairs and executor options
   cancel <folder> [task...]          cancel the tasks named, or every one not ended
-  rerun <folder> (--failed | --state TIMEOUT,... | --all | task...) [--right-size] [--slurm key=value ...]
+  rerun <folder> (--failed | --state TIMEOUT,... | --all | task...) [--right-size] [--dry-run] [--slurm key=value ...]
                                      run tasks again from the stored spec, with overrides;
                                      --right-size gives OUT_OF_MEMORY tasks twice the mem and
-                                     TIMEOUT tasks twice the time (capped by the partition)
+                                     TIMEOUT tasks twice the time (capped by the partition);
+                                     --dry-run prints the sbatch scripts and submits nothing
   doctor [--folder DIR] [--partition P] [--node-binary PATH] [--setup LINE]... [--no-job]
                                      check what the cluster allows before a first sweep: Slurm,
                                      accounting, limits, partitions, preemption, sbatch --test-only,
@@ -69,9 +70,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+  if (first === "--help" || first === "-h" || first === "help") {
     process.stdout.write(USAGE);
     return 0;
+  }
+  // No command is a usage error: the usage goes to stderr, and scripts see exit 2.
+  if (first === undefined) {
+    process.stderr.write(USAGE);
+    return 2;
   }
   const command = COMMANDS[first];
   if (!command) {

@@ -87,6 +87,12 @@ export let onSettled: (job: Job<unknown>, listener: () => void) => () => void;
 export let newJob: (backend: JobBackend, id: string, taskIndex: number, folder: RunFolder) => Job<unknown>;
 /** Sets a job's non-final state; false when nothing changed (same state, or already settled). */
 export let setJobState: (job: Job<unknown>, state: JobState) => boolean;
+/** Where a rerun's task is in its sweep (the original task's index); the engine's origins answer it, so that a future carries no field for it. */
+let sweepIndexOf: ((job: Job<unknown>) => number | undefined) | undefined;
+/** Sets how `job.index` finds a rerun's original index (src/engine/origin.ts). */
+export function answerSweepIndex(answer: (job: Job<unknown>) => number | undefined): void {
+  sweepIndexOf = answer;
+}
 /** Changes a job's id: a packed task takes its worker's once a worker claims it. */
 export let setJobId: (job: Job<unknown>, id: string) => void;
 /** Settles a job future; later calls are ignored. */
@@ -134,13 +140,22 @@ export class Job<R> {
   private constructor(
     backend: JobBackend,
     id: string,
-    /** The task's index in its submission (a rerun's own: the rerun submission holds only the tasks it runs again). */
+    /** The task's index in its own submission folder, where its files are (a rerun's own: the rerun submission holds only the tasks it runs again; `index` is the original's). */
     readonly taskIndex: number,
     folder: RunFolder,
   ) {
     this.#backend = backend;
     this.#id = id;
     this.#folder = folder;
+  }
+
+  /**
+   * The task's index in the sweep, as `loadJobs`, `slurmkit status --tasks`
+   * and `slurmkit logs` number it: for a rerun, the index of the original
+   * task it runs again; otherwise `taskIndex`.
+   */
+  get index(): number {
+    return sweepIndexOf?.(this as Job<unknown>) ?? this.taskIndex;
   }
 
   /** The task's log, result and state files. */

@@ -1,6 +1,9 @@
 // What every executor offers, whatever scheduler runs its tasks.
 import { z } from "zod";
 import { accepts, type OptionShape } from "../base/options.js";
+import { plural } from "../base/words.js";
+import type { TaskRequest, WorkersRecord } from "../protocol/records.js";
+import type { TaskRecord } from "../protocol/task-record.js";
 import { Job } from "../core/job.js";
 import type { ResultOf, TaskSpec } from "../core/tasks.js";
 import type { SchedulerCalls } from "./scheduler.js";
@@ -57,6 +60,32 @@ export const SUBMIT_OPTIONS: OptionShape<SubmitOptions> = {
 /** What mapArray()'s options accept. */
 export const MAP_ARRAY_OPTIONS: OptionShape<MapArrayOptions> = { ...SUBMIT_OPTIONS, workers: countOrAuto, slots: accepts.positiveInteger, tasksPerElement: countOrAuto };
 
+/** What a submission would be, from `executor.plan()`: nothing is written or submitted. */
+export interface SubmissionPreview {
+  /** The folder the submission would get (not created). */
+  readonly folder: string;
+  readonly taskCount: number;
+  /** How many tasks run each function (`<module file>#<name>`) or program. */
+  readonly tasks: Readonly<Record<string, number>>;
+  /** The scripts the scheduler would be given, in order (none for local processes). */
+  readonly scripts: readonly { readonly path: string; readonly text: string; readonly elements: number }[];
+  /** Packed: the workers, their slots, and each worker's memory and walltime; undefined for one task per element. */
+  readonly workers: WorkersRecord | undefined;
+  /** What one task asks for. */
+  readonly request: TaskRequest | undefined;
+}
+
+/** A preview as lines to read: the tasks, the packing, then each script. */
+export function formatPreview(p: SubmissionPreview): string {
+  const lines = [`${plural(p.taskCount, "task")} into ${p.folder}`];
+  for (const [what, n] of Object.entries(p.tasks)) lines.push(`  ${n} × ${what}`);
+  const w = p.workers;
+  if (w) lines.push(`packed: ${plural(w.count, "worker")} × ${plural(w.slots, "slot")}${w.memMb ? `, ${w.memMb} MiB each` : ""}${w.walltimeSeconds ? `, walltime ${w.walltimeSeconds} s` : ""}`);
+  else if (p.scripts.length) lines.push("one task per array element");
+  for (const s of p.scripts) lines.push("", `# ${s.path} (${plural(s.elements, "element")})`, s.text.trimEnd());
+  return `${lines.join("\n")}\n`;
+}
+
 /**
  * An executor: it submits tasks and returns one future per task. SlurmExecutor
  * and LocalExecutor implement it, and `autoExecutor` and `executorFromFlags`
@@ -69,8 +98,20 @@ export interface Executor {
   readonly watcher: JobWatcher<SchedulerCalls>;
   /** Submits one task. */
   submit<T extends TaskSpec<unknown>>(task: T, options?: SubmitOptions): Promise<Job<ResultOf<T>>>;
+  /** What `mapArray(tasks, options)` would submit: its scripts, tasks and packing. Nothing is written or submitted. */
+  plan(tasks: readonly TaskSpec<unknown>[], options?: MapArrayOptions): Promise<SubmissionPreview>;
   /** Submits tasks; one future per task, in order. */
   mapArray<T extends TaskSpec<unknown>>(tasks: readonly T[], options?: MapArrayOptions): Promise<Job<ResultOf<T>>[]>;
   /** Lets go of what it holds (an SSH connection, its watcher once its jobs settled). */
   close(): void;
+}
+
+/** The tasks of a preview, counted by function (`<module file>#<name>`) or program. */
+export function countTasks(records: readonly TaskRecord[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of records) {
+    const what = r.kind === "function" ? `${(r.source ?? r.moduleUrl).split("/").at(-1)}#${r.name}` : typeof r.program === "string" ? r.program : r.program.template;
+    out[what] = (out[what] ?? 0) + 1;
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import type { TaskRequest } from "../protocol/records.js";
-import { folderOf, type Job } from "../core/job.js";
+import { answerSweepIndex, folderOf, type Job } from "../core/job.js";
 import type { RunFolder } from "../protocol/run-folder.js";
 import type { Transport } from "../transport/transport.js";
 
@@ -36,6 +36,11 @@ const previousRuns = new WeakMap<Job<unknown>, Job<unknown>>();
 export function setOrigin(source: OriginSource): void {
   sources.set(source.folder, source);
 }
+
+answerSweepIndex((job) => {
+  const source = originSourceOf(job);
+  return source?.rerun ? rootIndex(source, job) : undefined;
+});
 
 /** Where a job's submission comes from, without building its JobOrigin; undefined for futures not made by slurmkit. */
 export function originSourceOf(job: Job<unknown>): OriginSource | undefined {

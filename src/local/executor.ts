@@ -9,7 +9,7 @@ import { writeFileAtomic } from "../protocol/atomic.js";
 import { ParameterError } from "../base/errors.js";
 import { type Job, newJob, type JobBackend } from "../core/job.js";
 import { setOrigin } from "../engine/origin.js";
-import { type Executor, MAP_ARRAY_OPTIONS, type MapArrayOptions } from "../engine/executor.js";
+import { countTasks, type Executor, MAP_ARRAY_OPTIONS, type SubmissionPreview, type MapArrayOptions } from "../engine/executor.js";
 import { accepts, checkOptions, type OptionShape, showValue } from "../base/options.js";
 import { z } from "zod";
 import { Watcher, type JobWatcher } from "../engine/watcher.js";
@@ -124,6 +124,13 @@ export class LocalExecutor implements Executor {
   async submit<T extends TaskSpec<unknown>>(task: T, options: LocalSubmitOptions = {}): Promise<Job<ResultOf<T>>> {
     const [job] = await this.mapArray([task], checkOptions("submit options", options, MAP_ARRAY_OPTIONS));
     return job as Job<ResultOf<T>>;
+  }
+
+  /** What `mapArray(tasks)` would run: the tasks, with no scripts (local processes need none). Nothing is written or started. */
+  async plan(tasks: readonly TaskSpec<unknown>[], options: LocalSubmitOptions = {}): Promise<SubmissionPreview> {
+    checkOptions("mapArray options", options, MAP_ARRAY_OPTIONS);
+    const records = taskRecords(tasks);
+    return { folder: newSubmissionDir(this.folder), taskCount: records.length, tasks: countTasks(records), scripts: [], workers: undefined, request: undefined };
   }
 
   /** Runs all tasks, at most `maxParallel` at once; one future per task, in order. */

@@ -15,12 +15,12 @@ import { SshTransport } from "../transport/ssh.js";
 import { checkCluster, type CheckOptions, type CheckReport } from "./doctor.js";
 import type { Transport } from "../transport/transport.js";
 import { dependencyOf } from "./backend.js";
-import { launch, prepareLaunch } from "./launch.js";
+import { launch, prepareLaunch, type Launch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
 import { splitOptions, type ExecutorSettings } from "./options.js";
 import { sharedScheduler, type ClusterLimits, type Scheduler, type SchedulerCallCounts } from "./scheduler.js";
-import { type Executor, MAP_ARRAY_OPTIONS, type MapArrayOptions, SUBMIT_OPTIONS, type SubmitOptions } from "../engine/executor.js";
+import { countTasks, type Executor, MAP_ARRAY_OPTIONS, type SubmissionPreview, type MapArrayOptions, SUBMIT_OPTIONS, type SubmitOptions } from "../engine/executor.js";
 import { checkOptions } from "../base/options.js";
 import type { JobWatcher } from "../engine/watcher.js";
 import { slurmWatcher, releaseSlurmWatcher } from "./watch.js";
@@ -152,7 +152,32 @@ export class SlurmExecutor implements Executor {
     return this.#limits;
   }
 
+  /**
+   * What `mapArray(tasks, options)` would submit: the sbatch scripts, the
+   * tasks, and the packing. Nothing is written or submitted (the cluster's
+   * limits are read, as for a submission).
+   *
+   * @example
+   * console.log(formatPreview(await executor.plan(tasks, { workers: "auto" })));
+   */
+  async plan(tasks: readonly TaskSpec<unknown>[], options: MapArrayOptions = {}): Promise<SubmissionPreview> {
+    const prepared = await this.#prepare(tasks, true, checkOptions("mapArray options", options, MAP_ARRAY_OPTIONS));
+    const folder = prepared.folder.dir;
+    if (!prepared.planned) return { folder, taskCount: 0, tasks: {}, scripts: [], workers: undefined, request: undefined };
+    const { plan, records } = prepared.planned;
+    const scripts = plan.scripts.map((s) => ({ path: s.path, text: s.text, elements: s.count }));
+    return { folder, taskCount: records.length, tasks: countTasks(records), scripts, workers: plan.manifest.workers, request: plan.manifest.request };
+  }
+
   async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, options: MapArrayOptions): Promise<Job<unknown>[]> {
+    const { planned, files } = await this.#prepare(tasks, array, options);
+    if (!planned) return [];
+    await this.#writeCode(files);
+    return (await launch(planned)).jobs;
+  }
+
+  /** Everything up to the first write: the code bundled (not written), the tasks checked, the submission planned. */
+  async #prepare(tasks: readonly TaskSpec<unknown>[], array: boolean, options: MapArrayOptions): Promise<{ planned: Launch | undefined; files: CodeFile[]; folder: RunFolder }> {
     const codeDir = posix.join(this.folder, "code");
     const snapshot = this.#bundle ? await snapshotRecords(taskRecords(tasks), codeDir, this.#external) : { records: mapRecords(taskRecords(tasks), this.#pathMap), files: [] };
     // Bundled, the runner travels too: the nodes need plain Node. Otherwise the installed one, through pathMap.
@@ -170,9 +195,7 @@ export class SlurmExecutor implements Executor {
     const folder = new RunFolder(newSubmissionDir(this.folder));
     // Planned before anything is written: bad packing options or an oversized request write nothing.
     const planned = await prepareLaunch({ transport: this.transport, folder, records, parameters: this.parameters, request, limits: () => this.limits(), after });
-    if (!planned) return [];
-    await this.#writeCode(snapshot.files);
-    return (await launch(planned)).jobs;
+    return { planned, files: snapshot.files, folder };
   }
 
   /** Writes code snapshots that are not there yet (they are named by content). */

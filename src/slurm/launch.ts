@@ -13,7 +13,7 @@ import { submitOnce } from "./submit-once.js";
 import { SlurmBackend, slurmJobs } from "./backend.js";
 import type { SlurmParameters } from "./parameters.js";
 import { checkSubmission } from "./packing.js";
-import { planSubmission, type SubmissionPlan } from "./plan.js";
+import { defaultJobName, planSubmission, type SubmissionPlan } from "./plan.js";
 import type { ClusterLimits } from "./scheduler.js";
 import { encodeRequest, type SubmissionRequest } from "./request.js";
 import { sharedScheduler } from "./scheduler.js";
@@ -56,6 +56,7 @@ export async function prepareLaunch(i: LaunchInput): Promise<Launch | undefined>
   await checkContainers(i.transport, submissionContainers(records, step?.container));
   const plan = planSubmission({
     warned: records.some(wantsWarning),
+    defaultName: defaultJobName(records),
     taskCount: records.length,
     array: request.array,
     parameters,

@@ -1,7 +1,8 @@
-import { basename } from "node:path";
+import { basename, posix } from "node:path";
 import { ParameterError } from "../base/errors.js";
 import { MANIFEST_VERSION, type Manifest, type TaskRequest, type WorkersRecord } from "../protocol/records.js";
 import type { RunFolder } from "../protocol/run-folder.js";
+import type { TaskRecord } from "../protocol/task-record.js";
 import { encodeRunnerArgs, RUNNER_DEFAULTS } from "../protocol/runner-args.js";
 import { isSetupStep, type SetupStep } from "../setup/index.js";
 import { gpusPerTask, ranksPerJob, scaleForSlots, toSbatchOptions, type SlurmParameters } from "./parameters.js";
@@ -36,6 +37,26 @@ export interface PlanInput {
    * script asks for no signal, and commands run as they always did.
    */
   readonly warned?: boolean;
+  /** The job's name when `jobName` is not set (defaultJobName). */
+  readonly defaultName?: string | undefined;
+}
+
+/**
+ * A readable job name for squeue and sacct, from the tasks: a function task's
+ * name, or a command's program (its file name), as submitit names jobs after
+ * the function; `+N` when the tasks have N other names. Undefined when none
+ * can be read (a program that is a runtime value).
+ */
+export function defaultJobName(records: readonly TaskRecord[]): string | undefined {
+  const names = new Set<string>();
+  for (const r of records) {
+    const name = r.kind === "function" ? r.name : typeof r.program === "string" ? posix.basename(r.program) : undefined;
+    if (name !== undefined) names.add(name.replace(/[^\w.+-]/g, "_").slice(0, 64));
+    if (names.size > 50) break;
+  }
+  const [first] = names;
+  if (first === undefined || first === "") return undefined;
+  return names.size > 1 ? `${first}+${names.size - 1}` : first;
 }
 
 /** One sbatch script of a plan: an array job over elements firstElement .. firstElement + count - 1. */
@@ -136,7 +157,8 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const warning = wanted ? warningOf(parameters.signal, workers?.walltimeSeconds ?? timeLimitOf(parameters), workers ? parameters.time : undefined) : undefined;
   const sized = workers ? workerElement(parameters, workers) : parameters;
   const element = warning ? { ...sized, signal: warning.option } : sized;
-  const base = [...toSbatchOptions(element, workers?.walltimeSeconds), ...attemptOptions(parameters)];
+  const named = element.jobName === undefined && input.defaultName !== undefined ? { ...element, jobName: input.defaultName } : element;
+  const base = [...toSbatchOptions(named, workers?.walltimeSeconds), ...attemptOptions(parameters)];
   const common = input.dependency === undefined ? base : [...base, ["dependency", input.dependency] as [string, string], ["kill-on-invalid-dep", "yes"] as [string, string]];
   const limit = parameters.arrayParallelism === undefined ? "" : `%${parameters.arrayParallelism}`;
   const render = (firstElement: number | "from-env", count: number, path: string, common: ReadonlyArray<[string, string | true]>, tag: string): PlannedScript => {

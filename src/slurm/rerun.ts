@@ -1,3 +1,4 @@
+import { countTasks, type SubmissionPreview } from "../engine/executor.js";
 import { z } from "zod";
 import { accepts, checkOptions, type OptionShape } from "../base/options.js";
 import { JOB_STATES } from "../base/job-state.js";
@@ -92,6 +93,42 @@ function withoutMemory(p: SlurmParametersInput, overrides: SlurmParametersInput)
  * const again = await rerun(jobs, { only: "failed", parameters: { mem: "16G" } });
  */
 export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = {}): Promise<Job<R>[]> {
+  const { chosen, launches } = await prepareReruns(jobs, options);
+  const made = new Map<Job<R>, Job<R>>();
+  const launched: Array<{ launch: Launch; manifest: Manifest & { jobId: string } }> = [];
+  for (const { launch: l, jobs: group } of launches) {
+    let fresh: Job<R>[];
+    try {
+      const done = await launch(l);
+      launched.push({ launch: l, manifest: done.manifest });
+      fresh = done.jobs as Job<R>[];
+    } catch (error) {
+      await withdraw(launched, error);
+      throw error;
+    }
+    fresh.forEach((job, k) => {
+      originOf(job as Job<unknown>)!.previous = group[k] as Job<unknown>;
+      made.set(group[k]!, job);
+    });
+  }
+  return chosen.map((j) => made.get(j)!);
+}
+
+/** What `rerun(jobs, options)` would submit, one preview per submission it would make. Nothing is written or submitted. */
+export async function planRerun<R>(jobs: readonly Job<R>[], options: RerunOptions = {}): Promise<SubmissionPreview[]> {
+  const { launches } = await prepareReruns(jobs, options);
+  return launches.map(({ launch: l }) => ({
+    folder: l.folder.dir,
+    taskCount: l.records.length,
+    tasks: countTasks(l.records),
+    scripts: l.plan.scripts.map((s) => ({ path: s.path, text: s.text, elements: s.count })),
+    workers: l.plan.manifest.workers,
+    request: l.plan.manifest.request,
+  }));
+}
+
+/** The chosen jobs, and each submission that reruns them, planned. */
+async function prepareReruns<R>(jobs: readonly Job<R>[], options: RerunOptions): Promise<{ chosen: Job<R>[]; launches: Array<{ launch: Launch; jobs: Job<R>[] }> }> {
   checkOptions("rerun options", options, {
     only: accepts.or(z.union([z.literal("failed"), z.array(z.enum(JOB_STATES))]), `"failed" or an array of job states (${JOB_STATES.join(", ")})`),
     parameters: accepts.object,
@@ -115,24 +152,7 @@ export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = 
     if (own !== undefined) parseParameters(overrides!);
     launches.push({ launch: await prepare(origin, group, overrides), jobs: group });
   }
-  const made = new Map<Job<R>, Job<R>>();
-  const launched: Array<{ launch: Launch; manifest: Manifest & { jobId: string } }> = [];
-  for (const { launch: l, jobs: group } of launches) {
-    let fresh: Job<R>[];
-    try {
-      const done = await launch(l);
-      launched.push({ launch: l, manifest: done.manifest });
-      fresh = done.jobs as Job<R>[];
-    } catch (error) {
-      await withdraw(launched, error);
-      throw error;
-    }
-    fresh.forEach((job, k) => {
-      originOf(job as Job<unknown>)!.previous = group[k] as Job<unknown>;
-      made.set(group[k]!, job);
-    });
-  }
-  return chosen.map((j) => made.get(j)!);
+  return { chosen, launches };
 }
 
 /** Each task once: a task named twice (or by an old and a new run) is rerun once. */

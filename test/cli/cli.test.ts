@@ -19,8 +19,12 @@ describe("the slurmkit bin", () => {
     expect(stdout).toBe(VERSION);
   });
 
-  test("no arguments prints usage; an unknown command exits 2 and says which", async () => {
-    const help = await execa("node", [bin]);
+  test("no arguments prints usage to stderr and exits 2; --help prints it and exits 0; an unknown command exits 2 and says which", async () => {
+    const none = await execa("node", [bin], { reject: false });
+    expect(none.exitCode).toBe(2);
+    expect(none.stdout).toBe("");
+    expect(none.stderr).toContain(`slurmkit ${VERSION}: submit work to Slurm`);
+    const help = await execa("node", [bin, "--help"]);
     expect(help.stdout).toContain(`slurmkit ${VERSION}: submit work to Slurm`);
     expect(help.stdout).toContain("slurmkit --version");
     const bad = await execa("node", [bin, "frobnicate"], { reject: false });

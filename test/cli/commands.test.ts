@@ -194,6 +194,13 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
     needCluster(ctx);
     const [original] = await submissions(folder);
     await writeFile(marker, "");
+    // --dry-run prints what would be submitted and submits nothing.
+    const dry = await cli(["rerun", folder, "--failed", "--slurm", "mem=200M", "--dry-run"]);
+    expect(dry.exitCode).toBe(0);
+    expect(dry.stdout).toContain("#SBATCH --mem=200M");
+    expect(dry.stdout).toMatch(/^3 tasks into \S+\n/);
+    expect(dry.stdout).toContain("Nothing was submitted (--dry-run).");
+    expect(await submissions(folder)).toEqual([original]);
     const out = await cli(["rerun", folder, "--failed", "--slurm", "mem=200M"]);
     expect(out.stderr).toBe("");
     expect(out.exitCode).toBe(0);
@@ -226,6 +233,9 @@ describe("the slurmkit command line on a sweep with 3 failed tasks", { timeout: 
       expect(loaded).toHaveLength(10);
       expect(await Promise.all(loaded.map(async (j) => ((await j.result()) as { i: number }).i))).toEqual([...Array(10).keys()]);
       expect(loaded.map((j) => j.id)).toEqual(rows.map((r) => r.id));
+      // Indices as the command line numbers them: a rerun's future has its original task's index, and its own folder's taskIndex.
+      expect(loaded.map((j) => j.index)).toEqual(rows.map((r) => r.task));
+      expect(FAILING.map((i) => loaded[i]!.taskIndex)).toEqual([0, 1, 2]);
     }
     // Attempts count across reruns: attempt 0 failed, attempt 1 is the rerun.
     expect((await cli(["logs", folder, "7", "--attempt", "0", "--err"])).stdout).toContain("RangeError: task 7 fails until");
