@@ -87,6 +87,30 @@ export interface SubmissionPlan {
 /** Room in a worker's walltime for its start and its setup, on top of its tasks' time. */
 export const WORKER_MARGIN_SECONDS = 60;
 
+/**
+ * A task that no partition it names could ever run is refused here, not left
+ * pending for ever (PartitionTimeLimit) or refused by sbatch after its folder
+ * was written: a `time` over every listed partition's MaxTime, or a `mem`
+ * over every node's memory. Unknown limits check nothing.
+ */
+function checkFits(p: SlurmParameters, limits: ClusterLimits): void {
+  const listed = p.partition?.split(",").map((name) => name.trim()) ?? [DEFAULT_PARTITION];
+  const times = listed.map((name) => (limits.maxTimes?.has(name) ? (limits.maxTimes.get(name) ?? Infinity) : undefined));
+  const longest = times.some((t) => t === undefined) ? undefined : Math.max(...(times as number[]));
+  const problems: string[] = [];
+  if (p.time !== undefined && longest !== undefined && longest !== Infinity && p.time > longest) {
+    problems.push(
+      `Expected \`time\` (${formatSlurmTime(p.time)}) to be at most the partition's MaxTime (${formatSlurmTime(longest)}): Slurm would leave the job pending for ever (PartitionTimeLimit)`,
+    );
+  }
+  const nodes = partitionNodes(limits.nodes, p.partition);
+  const biggest = nodes.length && nodes.every((n) => n.memoryMb !== undefined) ? Math.max(...nodes.map((n) => n.memoryMb!)) : undefined;
+  if (p.mem !== undefined && p.mem > 0 && biggest !== undefined && p.mem > biggest) {
+    problems.push(`Expected \`mem\` (${p.mem} MiB) to be at most the largest node's memory in the partition (${biggest} MiB): no node could run a task`);
+  }
+  if (problems.length) throw new ParameterError("Slurm parameters", problems);
+}
+
 /** The shape of the workers, or undefined for one task per element. */
 function planWorkers(input: PlanInput): WorkersRecord | undefined {
   const { taskCount, array, parameters, limits, packing } = input;
@@ -137,6 +161,7 @@ function planWorkers(input: PlanInput): WorkersRecord | undefined {
 /** Packs into workers or splits at MaxArraySize, and renders the scripts of one submission. */
 export function planSubmission(input: PlanInput): SubmissionPlan {
   const { taskCount, array, parameters, limits, folder } = input;
+  if (array && input.limits) checkFits(parameters, input.limits);
   const workers = planWorkers(input);
   const elements = workers?.count ?? taskCount;
   if (limits?.maxSubmitJobs !== undefined && elements > limits.maxSubmitJobs) {

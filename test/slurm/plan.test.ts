@@ -202,8 +202,27 @@ describe("planSubmission", () => {
     const p = plan({ taskCount: 40, limits: short, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ partition: "short", time: 1 }) });
     expect(p.manifest.workers?.walltimeSeconds).toBe(120);
     expect(() => plan({ taskCount: 40, limits: short, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ partition: "short", time: 3 }) })).toThrow(
-      "Invalid Slurm parameters: Expected `time` (00:03:00) to be at most the partition's MaxTime (00:02:00): no worker could run a task",
+      "Invalid Slurm parameters: Expected `time` (00:03:00) to be at most the partition's MaxTime (00:02:00): Slurm would leave the job pending for ever (PartitionTimeLimit)",
     );
+    // One task per element too; a task may run on the longest of its partitions; unknown or unlimited ones check nothing.
+    const two: ClusterLimits = {
+      ...limits,
+      maxTimes: new Map<string, number | undefined>([
+        ["short", 120],
+        ["long", 600],
+        ["open", undefined],
+      ]),
+    };
+    expect(() => plan({ taskCount: 4, limits: two, parameters: parseParameters({ partition: "short", time: 3 }) })).toThrow("PartitionTimeLimit");
+    expect(plan({ taskCount: 4, limits: two, parameters: parseParameters({ partition: "short,long", time: 3 }) }).scripts).toHaveLength(1);
+    expect(plan({ taskCount: 4, limits: two, parameters: parseParameters({ partition: "open", time: 3000 }) }).scripts).toHaveLength(1);
+    expect(plan({ taskCount: 4, limits: two, parameters: parseParameters({ partition: "elsewhere", time: 3000 }) }).scripts).toHaveLength(1);
+    // A mem larger than any node of the partition.
+    const sized: ClusterLimits = { ...limits, nodes: limits.nodes.map((n) => ({ ...n, memoryMb: 4000 })) };
+    expect(() => plan({ taskCount: 4, limits: sized, parameters: parseParameters({ mem: "8G" }) })).toThrow(
+      "Invalid Slurm parameters: Expected `mem` (8192 MiB) to be at most the largest node's memory in the partition (4000 MiB): no node could run a task",
+    );
+    expect(plan({ taskCount: 4, limits: sized, parameters: parseParameters({ mem: "3G" }) }).scripts).toHaveLength(1);
     // Two minutes of MaxTime leave a worker no room for its start on top of a two-minute task.
     expect(() => plan({ taskCount: 40, limits: short, packing: { workers: 2, slots: undefined }, parameters: parseParameters({ partition: "short", time: 2 }) })).toThrow(
       "Invalid mapArray options: Expected `time` (00:02:00) plus 60 s for a worker's start to fit the partition's MaxTime (00:02:00); run these tasks one per element",
