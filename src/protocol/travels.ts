@@ -26,8 +26,6 @@ const ERRORS: readonly (new (...args: never[]) => Error)[] = [Error, EvalError, 
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
-const key = (path: string, k: string) => (IDENTIFIER.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`);
-
 /** A Map key as it reads in a message. */
 function label(k: unknown): string {
   if (typeof k === "string") return JSON.stringify(k);
@@ -54,29 +52,41 @@ function classProblem(value: object): string | undefined {
  * other than the built-ins that travel. Primitives return at once.
  */
 export function travelProblem(value: unknown, path = "arg"): string | undefined {
-  return walk(value, path, []);
+  const problem = walk(value, []);
+  return problem && `\`${path}${problem.where.reverse().join("")}\` ${problem.what}`;
 }
 
-function walk(value: unknown, path: string, ancestors: object[]): string | undefined {
-  if (typeof value === "function") return `\`${path}\` is a function, which cannot travel to a node: pass data, and do the work in the task`;
-  if (typeof value === "symbol") return `\`${path}\` is a symbol, which cannot travel to a node`;
+/** What is wrong, and where: the path's steps from the value found back up to the root (added on the way out, so a value that travels builds no strings). */
+interface Problem {
+  readonly what: string;
+  readonly where: string[];
+}
+
+const at = (problem: Problem | undefined, step: string): Problem | undefined => {
+  problem?.where.push(step);
+  return problem;
+};
+
+function walk(value: unknown, ancestors: object[]): Problem | undefined {
+  if (typeof value === "function") return { what: "is a function, which cannot travel to a node: pass data, and do the work in the task", where: [] };
+  if (typeof value === "symbol") return { what: "is a symbol, which cannot travel to a node", where: [] };
   if (typeof value !== "object" || value === null) return undefined;
-  if (ancestors.includes(value)) return `\`${path}\` refers back to an object that contains it (a cycle), which msgpack cannot write`;
+  if (ancestors.includes(value)) return { what: "refers back to an object that contains it (a cycle), which msgpack cannot write", where: [] };
   const problem = classProblem(value);
-  if (problem) return `\`${path}\` is ${problem}`;
+  if (problem) return { what: `is ${problem}`, where: [] };
   ancestors.push(value);
   try {
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
-        if (!(i in value)) return `\`${path}\` has a hole at index ${i}, which would come back as undefined: fill it`;
-        const p = walk(value[i], `${path}[${i}]`, ancestors);
-        if (p) return p;
+        if (!(i in value)) return { what: `has a hole at index ${i}, which would come back as undefined: fill it`, where: [] };
+        const p = walk(value[i], ancestors);
+        if (p) return at(p, `[${i}]`);
       }
       return undefined;
     }
     if (value instanceof Map) {
       for (const [k, v] of value) {
-        const p = walk(k, `${path} key ${label(k)}`, ancestors) ?? walk(v, `${path}.get(${label(k)})`, ancestors);
+        const p = at(walk(k, ancestors), ` key ${label(k)}`) ?? at(walk(v, ancestors), `.get(${label(k)})`);
         if (p) return p;
       }
       return undefined;
@@ -84,18 +94,21 @@ function walk(value: unknown, path: string, ancestors: object[]): string | undef
     if (value instanceof Set) {
       let i = 0;
       for (const item of value) {
-        const p = walk(item, `${path} item ${i++}`, ancestors);
-        if (p) return p;
+        const p = walk(item, ancestors);
+        if (p) return at(p, ` item ${i}`);
+        i++;
       }
       return undefined;
     }
-    if (value instanceof Error) return walk((value as { cause?: unknown }).cause, `${path}.cause`, ancestors);
+    if (value instanceof Error) return at(walk((value as { cause?: unknown }).cause, ancestors), ".cause");
     if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return undefined; // Date, RegExp, bytes
-    const symbols = Object.getOwnPropertySymbols(value).filter((s) => Object.prototype.propertyIsEnumerable.call(value, s));
-    if (symbols.length) return `\`${path}\` has a symbol key (${String(symbols[0])}), which would be dropped`;
-    for (const k of Object.keys(value)) {
-      const p = walk((value as Record<string, unknown>)[k], key(path, k), ancestors);
-      if (p) return p;
+    const own = Object.getOwnPropertySymbols(value);
+    const symbol = own.length ? own.find((s) => Object.prototype.propertyIsEnumerable.call(value, s)) : undefined;
+    if (symbol !== undefined) return { what: `has a symbol key (${String(symbol)}), which would be dropped`, where: [] };
+    for (const k in value) {
+      if (!Object.hasOwn(value, k)) continue;
+      const p = walk((value as Record<string, unknown>)[k], ancestors);
+      if (p) return at(p, IDENTIFIER.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`);
     }
     return undefined;
   } finally {
