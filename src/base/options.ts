@@ -51,6 +51,11 @@ export function valueProblems(options: object, shape: Readonly<Record<string, z.
   return problems;
 }
 
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
 /**
  * Checks an options object at run time, for JavaScript callers and spread or
  * cast objects: it must be an object (or undefined, when `required` is false),
@@ -61,6 +66,8 @@ export function valueProblems(options: object, shape: Readonly<Record<string, z.
 export function checkOptions<T extends object>(what: string, options: T | undefined, shape: OptionShape<T>, required = false): T {
   if (options === undefined && !required) return {} as T;
   if (typeof options !== "object" || options === null || Array.isArray(options)) throw new ParameterError(what, [`Expected an options object, got ${showValue(options)}`]);
+  // The common case, `wait()` on a million futures: nothing to check.
+  if (isEmpty(options)) return options;
   const problems = [...unknownKeyProblems(options, Object.keys(shape)), ...valueProblems(options, shape as Record<string, z.ZodType>)];
   if (problems.length) throw new ParameterError(what, problems);
   return options;
