@@ -255,6 +255,25 @@ function setTwiceProblems(input: unknown): string[] {
   return problems;
 }
 
+/**
+ * Raw `sbatch` options that a parameter covers, moved into that parameter
+ * (replacing it, as sbatch took the later line): how a request stored before such options were refused
+ * (a folder from an older slurmkit) is read, so that it can still be rerun.
+ */
+export function liftCoveredOptions(input: SlurmParametersInput): SlurmParametersInput {
+  if (!input.sbatch) return input;
+  const lifted: Record<string, unknown> = { ...input };
+  const raw: Record<string, string | number | true> = {};
+  for (const [key, value] of Object.entries(input.sbatch)) {
+    const parameter = PARAMETER_OF_OPTION.get(key);
+    // sbatch took the raw line, written after the parameters' own: it wins here too.
+    if (parameter !== undefined && value !== true) lifted[parameter] = parameter === "dependency" ? String(value) : value;
+    else raw[key] = value;
+  }
+  lifted.sbatch = raw;
+  return lifted as SlurmParametersInput;
+}
+
 /** Parameters that are each fine but cannot go together, as sbatch would find out only after the folder was written. */
 function conflictProblems(p: SlurmParameters): string[] {
   const problems: string[] = [];

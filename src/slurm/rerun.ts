@@ -13,7 +13,7 @@ import { specRecordsAt } from "../protocol/spec-file.js";
 import { newSubmissionDir } from "../core/submission.js";
 import { isUnreachable } from "../transport/transport.js";
 import { launch, prepareLaunch, refusal, type Launch } from "./launch.js";
-import { mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
+import { liftCoveredOptions, mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
 import { RAW_MEMORY } from "./packing.js";
 import { decodeRequest } from "./request.js";
 import { sharedScheduler } from "./scheduler.js";
@@ -201,7 +201,9 @@ async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides:
       ]);
     });
   const request = decodeRequest(await read(folder.request, "the submission's parameters"), folder.request);
-  const merged = overrides === undefined ? withoutDependency(request.parameters) : mergeParameters(withoutMemory(withoutDependency(request.parameters), overrides), overrides);
+  // A folder from before raw options that a parameter covers were refused: read them as the parameters.
+  const stored = liftCoveredOptions(request.parameters);
+  const merged = overrides === undefined ? withoutDependency(stored) : mergeParameters(withoutMemory(withoutDependency(stored), overrides), overrides);
   const parameters = parseParameters(merged);
   const indices = jobs.map((j) => j.taskIndex);
   const records = specRecordsAt(await read(folder.spec, "the tasks"), folder.spec, indices);

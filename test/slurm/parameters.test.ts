@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, test } from "vitest";
 import { executorFromFlags, ParameterError, parseParameters, parseSlurmFlags, SlurmExecutor, type SetupStep, type SignalSpec, type SlurmParametersInput } from "../../src/index.js";
-import { toSbatchOptions } from "../../src/slurm/parameters.js";
+import { liftCoveredOptions, toSbatchOptions } from "../../src/slurm/parameters.js";
 import { formatSlurmTime, parseDurationSeconds, parseMemoryMegabytes } from "../../src/slurm/units.js";
 
 function problemsOf(input: unknown): readonly string[] {
@@ -144,5 +144,33 @@ describe("the parameter table", () => {
     }) as SlurmExecutor;
     expect(fromFlags.parameters.time).toBe(1800);
     expect(fromFlags.parameters.sbatch).toEqual(executor.parameters.sbatch);
+  });
+});
+
+describe("parameters set twice, and requests stored before that was refused", () => {
+  const problemsOf = (input: unknown) => {
+    try {
+      parseParameters(input);
+      return [];
+    } catch (error) {
+      return (error as ParameterError).problems;
+    }
+  };
+
+  test("an sbatch key a parameter covers is refused in every spelling; alone it points to the parameter", () => {
+    for (const key of ["job-name", "job_name", "jobName"]) {
+      expect(problemsOf({ jobName: "a", sbatch: { [key]: "b" } })).toEqual([`\`sbatch.${key}\` sets --job-name, which the parameter \`jobName\` sets too: use \`jobName\` alone`]);
+      expect(problemsOf({ sbatch: { [key]: "b" } })).toEqual([`\`sbatch.${key}\` sets --job-name: use the parameter \`jobName\` instead, which slurmkit checks (as \`--slurm\` flags do)`]);
+    }
+    expect(problemsOf({ sbatch: { mailType: "END" } })).toEqual(["Expected `sbatch` keys to be sbatch's long option names, got `mailType`: write `mail-type`"]);
+    expect(problemsOf({ sbatch: { "mail-type": "END", exclusive: true, "mem-per-gpu": "2G" } })).toEqual([]);
+  });
+
+  test("a stored request's raw options become the parameters they set, the raw one winning as sbatch's later line did", () => {
+    const stored = { time: 5, sbatch: { "mem-per-cpu": "1G", time: "0:10:00", "mail-type": "END", exclusive: true as const } };
+    const lifted = liftCoveredOptions(stored as unknown as SlurmParametersInput);
+    expect(lifted).toEqual({ time: "0:10:00", memPerCpu: "1G", sbatch: { "mail-type": "END", exclusive: true } });
+    expect(parseParameters(lifted)).toMatchObject({ time: 600, memPerCpu: 1024 });
+    expect(liftCoveredOptions({ time: 5 })).toEqual({ time: 5 });
   });
 });
