@@ -241,7 +241,6 @@ async function outputEnded(child: ChildProcess): Promise<void> {
   for (const p of pipes) p!.destroy();
 }
 
-/** Passes a command's output on to a writer, pausing the pipe while the writer is behind. */
 /** A command's stderr quoted in its failure: at most this many of its last lines, from at most this many bytes. */
 const TAIL_LINES = 20;
 const TAIL_BYTES = 16 * 1024;
@@ -294,6 +293,7 @@ function tailOf(target: LogTarget | undefined, piped: NodeJS.ReadableStream | nu
   return () => lines(kept.subarray(Math.max(0, kept.length - TAIL_BYTES)).toString("utf8"));
 }
 
+/** Passes a command's output on to a writer, pausing the pipe while the writer is behind. */
 function relay(from: NodeJS.ReadableStream, to: LogTarget): void {
   from.on("data", (chunk: Buffer) => {
     if (to.write(chunk)) return;

@@ -95,6 +95,8 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
   // A task that only waits for the warning has nothing else keeping Node's event loop alive.
   const alive = setInterval(() => undefined, 1 << 30);
   let exitHook: ((code: number) => void) | undefined;
+  let ending: ((signal: NodeJS.Signals) => void) | undefined;
+  let stopped = false;
   try {
     const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt, container: taskContainer(t.logs) };
     let outcome: Outcome;
@@ -105,8 +107,18 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
       const arg = checkpoint ? { value: checkpoint.arg } : undefined;
       // A function task that ends the process (process.exit, an uncaught exception) writes no result by itself: say how it ended.
       if (!t.sink && record.kind === "function") {
+        // An exit after Slurm ended or warned the task (its own SIGTERM handler calling process.exit) is Slurm's ending: CANCELLED, TIMEOUT or a requeue.
+        ending = (signal: NodeJS.Signals) => {
+          stopped = true;
+          // Alone, this listener must not keep the process alive: the signal's default (the process ends) still happens.
+          if (process.listenerCount(signal) === 1) {
+            process.off(signal, ending!);
+            process.kill(process.pid, signal);
+          }
+        };
+        for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, ending);
         exitHook = (code: number) => {
-          if (attempt.settled !== undefined) return;
+          if (attempt.settled !== undefined || attempt.requeuing || warning.came || stopped) return;
           const message = `The task's process exited with code ${code} before the task returned (process.exit(${code}), or an uncaught exception: see the log)`;
           const result = failedResult({ name: "ProcessExited", message, exitCode: code }, { host: HOST, jobId: t.jobId, startedAt });
           try {
@@ -158,6 +170,7 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     warning.dispose();
     clearInterval(alive);
     if (exitHook) process.off("exit", exitHook);
+    if (ending) for (const signal of ["SIGTERM", "SIGINT"] as const) process.off(signal, ending);
   }
 }
 

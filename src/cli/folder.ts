@@ -15,8 +15,8 @@ export interface OpenFolder {
   /** Each submission's futures and its tasks completed in their streams, when opened with `streamed` (and the folder holds no reruns). */
   readonly parts?: readonly RunPart[];
   readonly transport: Transport;
-  /** Submissions that sbatch refused: no task of theirs is among `jobs`. */
-  readonly refused: readonly RefusedSubmission[];
+  /** Submissions that sbatch refused (no task of theirs is among `jobs`), read when asked: the folder is read again. */
+  refused(): Promise<readonly RefusedSubmission[]>;
   /** Reads every task's current state: two polls, so that an ended job with no result settles too. */
   refresh(): Promise<void>;
   close(): void;
@@ -64,7 +64,7 @@ export async function openFolder(folder: string | undefined, values: Values, com
         }
       }
     };
-    const refused = await refusedSubmissions(folder, transport);
+    const refused = () => refusedSubmissions(folder, transport);
     const opened = { jobs, ...(parts ? { parts } : {}), transport, refused, refresh, close: () => transport.close?.() };
     await refresh();
     return opened;

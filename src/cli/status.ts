@@ -31,14 +31,17 @@ async function report(folder: OpenFolder, json: boolean, withTasks: boolean): Pr
   const views = withTasks ? await viewsWithRunning(folder.jobs) : undefined;
   // Counted from the futures either way: each task's usage against its own request (a rerun may ask for more).
   const summaries = folder.parts ? summaryOfParts(folder.parts) : summaryOf(folder.jobs);
+  const refusals = await folder.refused();
   const running = exitCodeOfSummaries(summaries) === 3;
-  // A refused submission's tasks never ran: as a failure, once nothing runs any more.
-  const exitCode = running ? 3 : folder.refused.length ? 1 : exitCodeOfSummaries(summaries);
+  // A refused submission's tasks never ran: a failure, once nothing runs any more. A refused rerun's tasks keep their earlier runs, which count.
+  const exitCode = running ? 3 : refusals.some((r) => !r.rerun) ? 1 : exitCodeOfSummaries(summaries);
   const style = styleOf(process.stdout);
-  if (json) process.stdout.write(statusJson(summaries, views, exitCode, folder.refused));
+  if (json) process.stdout.write(statusJson(summaries, views, exitCode, refusals));
   else {
     const usage = usageTable(summaries, style);
-    const refused = folder.refused.map((r) => `${r.submission}: sbatch refused it (${plural(r.taskCount, "task")}, none ran): ${r.message.replace(/\s*\n\s*/g, " / ")}\n`).join("");
+    const refused = refusals
+      .map((r) => `${r.submission}: sbatch refused ${r.rerun ? "this rerun" : "it"} (${plural(r.taskCount, "task")}, none ran): ${r.message.replace(/\s*\n\s*/g, " / ")}\n`)
+      .join("");
     const table = summaries.length || !refused ? statusTable(summaries, style) : "";
     process.stdout.write(`${table}${usage ? `\n${usage}` : ""}${views ? `\n${tasksTable(views, style)}` : ""}${refused ? `${table ? "\n" : ""}${refused}` : ""}`);
   }

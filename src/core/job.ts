@@ -150,9 +150,9 @@ export class Job<R> {
   }
 
   /**
-   * The task's index in the sweep, as `loadJobs`, `slurmkit status --tasks`
-   * and `slurmkit logs` number it: for a rerun, the index of the original
-   * task it runs again; otherwise `taskIndex`.
+   * The task's index in its original submission, as `slurmkit status --tasks`
+   * shows it (TASK) and `slurmkit results` writes it (`task`): for a rerun,
+   * the index of the original task it runs again; otherwise `taskIndex`.
    */
   get index(): number {
     return sweepIndexOf?.(this as Job<unknown>) ?? this.taskIndex;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { type FileHandle, link, open, rename, rm } from "node:fs/promises";
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 
@@ -60,12 +60,21 @@ export function writeFileAtomicSync(path: string, data: Uint8Array): void {
   const tmp = `${path}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const fd = openSync(tmp, "wx");
   try {
-    writeSync(fd, data);
+    for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
     fsyncSync(fd);
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw error;
   }
+  closeSync(fd);
   renameSync(tmp, path);
+  const folder = openSync(dirname(path), "r");
+  try {
+    fsyncSync(folder);
+  } finally {
+    closeSync(folder);
+  }
 }
 
 /**

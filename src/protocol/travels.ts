@@ -105,6 +105,8 @@ function walk(value: unknown, ancestors: object[]): Problem | undefined {
     const own = Object.getOwnPropertySymbols(value);
     const symbol = own.length ? own.find((s) => Object.prototype.propertyIsEnumerable.call(value, s)) : undefined;
     if (symbol !== undefined) return { what: `has a symbol key (${String(symbol)}), which would be dropped`, where: [] };
+    // JSON.parse makes such a key; msgpackr would not write it back as one.
+    if (Object.hasOwn(value, "__proto__")) return { what: "has an own `__proto__` key, which would not come back as one", where: [] };
     for (const k in value) {
       if (!Object.hasOwn(value, k)) continue;
       const p = walk((value as Record<string, unknown>)[k], ancestors);

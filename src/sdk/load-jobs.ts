@@ -120,12 +120,14 @@ export interface RefusedSubmission {
   readonly taskCount: number;
   /** What sbatch said. */
   readonly message: string;
+  /** A rerun: the tasks it would have run keep their earlier runs. */
+  readonly rerun: boolean;
 }
 
 /** The submissions in `folder` that sbatch refused (their manifests say so), in loadJobs's order. */
 export async function refusedSubmissions(folder: string, transport: Transport): Promise<RefusedSubmission[]> {
   return (await findSubmissions(folder, transport)).flatMap(({ dir, manifest }) =>
-    manifest.refused !== undefined && manifest.jobId === null ? [{ submission: basename(dir), taskCount: manifest.taskCount, message: manifest.refused }] : [],
+    manifest.refused !== undefined && manifest.jobId === null ? [{ submission: basename(dir), taskCount: manifest.taskCount, message: manifest.refused, rerun: manifest.rerun !== undefined }] : [],
   );
 }
 

@@ -45,7 +45,7 @@ export function checkSubmission(parameters: SlurmParameters, options: PackingOpt
       `Expected \`${name}\` to be ${name === "tasksPerElement" ? "1" : "left out"} for jobs with several ranks (nodes × ntasksPerNode = ${ranks}), got \`${String(value)}\``,
     ]);
   }
-  if (parameters.mem === 0 && packing.workers !== undefined && packing.workers !== "auto") {
+  if (parameters.mem === 0 && packing.workers !== undefined && (packing.workers !== "auto" || slots !== undefined)) {
     throw new ParameterError("mapArray options", [
       "Expected no `workers`, `slots` or `tasksPerElement` with `mem: 0`: each task asks for all of a node's memory, so tasks cannot share a worker; give `mem` per task to pack them",
     ]);

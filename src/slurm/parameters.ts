@@ -202,7 +202,7 @@ export const PARAMETER_NAMES: readonly string[] = Object.keys(slurmParametersSch
  */
 export function parseParameters(input: unknown): SlurmParameters {
   const twice = setTwiceProblems(input);
-  const result = slurmParametersSchema.safeParse(twice.length ? { ...(input as object), sbatch: undefined } : input);
+  const result = slurmParametersSchema.safeParse(twice.length ? withoutTwice(input as { sbatch: Record<string, unknown> }) : input);
   if (result.success) {
     const problems = [...twice, ...conflictProblems(result.data)];
     if (problems.length) throw new ParameterError("Slurm parameters", problems);
@@ -272,6 +272,12 @@ export function liftCoveredOptions(input: SlurmParametersInput): SlurmParameters
   }
   lifted.sbatch = raw;
   return lifted as SlurmParametersInput;
+}
+
+/** The input without the `sbatch` keys setTwiceProblems named, so that the rest of `sbatch` is still checked. */
+function withoutTwice(input: { sbatch: Record<string, unknown> }): object {
+  const sbatch = Object.fromEntries(Object.entries(input.sbatch).filter(([key]) => !(PARAMETER_OF_OPTION.has(kebab(key)) || (kebab(key) !== key && !MANAGED_SBATCH.includes(kebab(key))))));
+  return { ...input, sbatch };
 }
 
 /** Parameters that are each fine but cannot go together, as sbatch would find out only after the folder was written. */

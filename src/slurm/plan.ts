@@ -51,7 +51,7 @@ export function defaultJobName(records: readonly TaskRecord[]): string | undefin
   const names = new Set<string>();
   for (const r of records) {
     const name = r.kind === "function" ? r.name : typeof r.program === "string" ? posix.basename(r.program) : undefined;
-    if (name !== undefined) names.add(name.replace(/[^\w.+-]/g, "_").slice(0, 64));
+    if (name) names.add(name.replace(/[^\w.+-]/g, "_").slice(0, 64));
     if (names.size > 50) break;
   }
   const [first] = names;

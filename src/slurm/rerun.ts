@@ -67,10 +67,11 @@ function withoutDependency(p: SlurmParametersInput): SlurmParametersInput {
   return { ...rest, sbatch: options };
 }
 
-/** The submission's parameters without its other ways of asking for memory when the overrides set `mem` (sbatch takes only one). */
+/** The submission's own ways of asking for memory left out when the overrides ask for memory any way (sbatch takes only one). */
 function withoutMemory(p: SlurmParametersInput, overrides: SlurmParametersInput): SlurmParametersInput {
-  if (overrides.mem === undefined) return p;
-  const { memPerCpu: _, sbatch, ...rest } = p;
+  const asks = overrides.mem !== undefined || overrides.memPerCpu !== undefined || RAW_MEMORY.some((o) => overrides.sbatch?.[o] !== undefined);
+  if (!asks) return p;
+  const { mem: _, memPerCpu: __, sbatch, ...rest } = p;
   if (!sbatch) return rest;
   const options = Object.fromEntries(Object.entries(sbatch).filter(([name]) => !(RAW_MEMORY as readonly string[]).includes(name)));
   return { ...rest, sbatch: options };

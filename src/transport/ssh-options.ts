@@ -40,7 +40,7 @@ export function validateSshOptions(o: SshOptions): string[] {
   if (typeof o !== "object" || o === null) return [`Expected \`ssh\` to be an object with host, username and privateKey or agent, got \`${String(o)}\``];
   const problems: string[] = [];
   const known = ["host", "port", "username", "privateKey", "passphrase", "agent", "knownHosts", "keepaliveMs", "reconnectMs", "connectTimeoutMs", "log"] satisfies (keyof SshOptions)[];
-  problems.push(...unknownKeyProblems(o, known, "key").map((p) => p.replace(/`(\w+)`/, "`ssh.$1`")));
+  problems.push(...unknownKeyProblems(o, known, "key").map((p) => p.replace(/`([^`]+)`/, "`ssh.$1`")));
   if (typeof o.host !== "string" || o.host === "") problems.push(`Expected \`ssh.host\` to be a host name or address, got \`${String(o.host)}\``);
   if (o.port !== undefined && !(Number.isInteger(o.port) && o.port > 0 && o.port < 65536)) problems.push(`Expected \`ssh.port\` to be a port number (1-65535), got \`${String(o.port)}\``);
   if (typeof o.username !== "string" || o.username === "") problems.push(`Expected \`ssh.username\` to be the user on the cluster, got \`${String(o.username)}\``);

@@ -1,11 +1,11 @@
 import { execa } from "execa";
-import { mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type TestContext } from "vitest";
 import { atRuntime, command, defineTask, JobEndedWithoutResultError, ParameterError, TaskFailedError, type Executor } from "../../src/index.js";
-import { echo, explode, lingering, misbehave, square, usr1, whereAmI } from "../fixtures/tasks.js";
+import { echo, explode, graceful, lingering, misbehave, square, usr1, whereAmI } from "../fixtures/tasks.js";
 import { waitFor } from "./cluster.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
@@ -45,6 +45,16 @@ export function schedulerConformance(make: MakeExecutor): void {
     const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
     expect(error).toBeInstanceOf(JobEndedWithoutResultError);
     expect(error.state).toBe("CANCELLED");
+  });
+
+  test("a function task whose own SIGTERM handler calls process.exit, cancelled: it ends CANCELLED, not as a process that exited", async (ctx) => {
+    const executor = await make(ctx);
+    const started = join(await mkdtemp(join(tmpdir(), "slurmkit-graceful-")), "started");
+    const job = await executor.submit(graceful.with(started));
+    await waitFor("the task to start", async () => ((await readFile(started, "utf8").catch(() => "")) ? true : undefined));
+    await job.cancel();
+    expect(await job.wait()).toBe("CANCELLED");
+    expect(await job.result().catch((e: unknown) => e)).toBeInstanceOf(JobEndedWithoutResultError);
   });
 
   test("command tasks return their exit code and keep their stdout", async (ctx) => {
@@ -184,7 +194,7 @@ export function schedulerConformance(make: MakeExecutor): void {
     expect(ea.remote.message).toMatch(/^Cannot import task module file:\/\/\/nonexistent\/tasks\.ts on \S+: /);
     const eb = (await b!.result().catch((e: unknown) => e)) as TaskFailedError;
     expect(eb.remote.message).toBe(
-      `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks echo, explode, hog, lingering, marked, misbehave, square, usr1, whereAmI. Export the value defineTask returns.`,
+      `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks echo, explode, graceful, hog, lingering, marked, misbehave, square, usr1, whereAmI. Export the value defineTask returns.`,
     );
   });
 

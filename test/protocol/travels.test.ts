@@ -102,6 +102,7 @@ describe("what travels", () => {
       [{ "a b": Promise.resolve(1) }, '`arg["a b"]` is a Promise: await it before submitting'],
       [new String("s"), "`arg` is a boxed String"],
       [new WeakMap(), "`arg` is an instance of WeakMap"],
+      [JSON.parse('{"a":{"__proto__":{"x":1}}}'), "`arg.a` has an own `__proto__` key"],
     ];
     for (const [value, words] of cases) expect(travelProblem(value), words).toContain(words);
   });

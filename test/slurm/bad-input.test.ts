@@ -134,7 +134,7 @@ describe("what sbatch refuses, and what is accepted", () => {
       exitCode: number;
     };
     expect(json.exitCode).toBe(1);
-    expect(json.refused).toEqual([{ submission: name, taskCount: 2, message: manifest.refused }]);
+    expect(json.refused).toEqual([{ submission: name, taskCount: 2, message: manifest.refused, rerun: false }]);
   });
 
   test("mem: 0 is Slurm's 'all of each node's memory'; jobs are named after their tasks, or jobName", async (ctx) => {
