@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ParameterError } from "./errors.js";
-import { closeMatches } from "./suggest.js";
+import { showValue, unknownKeyProblems } from "./option-words.js";
 
 /** One schema per key of an options type, every key included; each schema's description says what it accepts. */
 export type OptionShape<T> = { readonly [K in keyof T]-?: z.ZodType };
@@ -19,26 +19,6 @@ export const accepts = {
   /** `schema`, or else these words. */
   or: (schema: z.ZodType, words: string) => schema.describe(words),
 };
-
-/** A short, printable form of a value that was not accepted. */
-export function showValue(value: unknown): string {
-  if (typeof value === "function") return "a function";
-  if (Array.isArray(value)) return "an array";
-  if (value === null || typeof value !== "object") return `\`${String(value)}\``;
-  const name = Object.getPrototypeOf(value)?.constructor?.name;
-  return name && name !== "Object" ? `a ${name}` : "an object";
-}
-
-/** A problem line for each key of `options` not among `accepted`, with close matches and the accepted list. */
-export function unknownKeyProblems(options: object, accepted: readonly string[], noun = "option"): string[] {
-  const sorted = [...accepted].sort();
-  return Object.keys(options)
-    .filter((key) => !accepted.includes(key))
-    .map((key) => {
-      const near = closeMatches(key, sorted);
-      return `Unknown ${noun} \`${key}\`${near.length ? ` (did you mean ${near.map((n) => `\`${n}\``).join(" or ")}?)` : ""}; accepted: ${sorted.join(", ")}`;
-    });
-}
 
 /** A problem line for each key whose value (other than undefined) its schema refuses. */
 export function valueProblems(options: object, shape: Readonly<Record<string, z.ZodType>>, prefix = ""): string[] {
@@ -72,3 +52,5 @@ export function checkOptions<T extends object>(what: string, options: T | undefi
   if (problems.length) throw new ParameterError(what, problems);
   return options;
 }
+
+export { showValue, unknownKeyProblems };

@@ -1,4 +1,4 @@
-import { showValue, unknownKeyProblems } from "../base/options.js";
+import { showValue, unknownKeyProblems } from "../base/option-words.js";
 import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ParameterError } from "../base/errors.js";

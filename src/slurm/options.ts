@@ -41,7 +41,8 @@ export const SETTINGS_SHAPE: OptionShape<ExecutorSettings> = {
     z.custom((v) => typeof v === "object" && v !== null && typeof (v as { run?: unknown }).run === "function"),
     "a Transport (an object with `run`)",
   ),
-  ssh: accepts.or(z.union([z.string().min(1), accepts.object]), 'a destination such as "cedar" or "user@host:22", or an object with `host`'),
+  // sshTarget checks it, naming what is wrong with a destination or its options.
+  ssh: z.any(),
   pathMap: accepts.or(z.record(z.string(), z.string()), "an object of path prefixes, each mapped to a path"),
   bundle: accepts.boolean,
   external: accepts.strings,

@@ -1,4 +1,4 @@
-import { unknownKeyProblems } from "../base/options.js";
+import { unknownKeyProblems } from "../base/option-words.js";
 /** How to reach a cluster's login node over SSH. */
 export interface SshOptions {
   /** The login node's name or address. */

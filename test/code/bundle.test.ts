@@ -31,6 +31,13 @@ describe("bundleModule", () => {
     expect(map.sources).toEqual(expect.arrayContaining([pathToFileURL(join(dir, "task.ts")).href, pathToFileURL(join(dir, "helper.ts")).href]));
   });
 
+  test("a task module that uses defineTask and command carries a few KiB of slurmkit, not zod: the snapshot is part of what a task's process holds", async () => {
+    const bundle = await bundleModule(new URL("../fixtures/memory.ts", import.meta.url).href);
+    const map = JSON.parse(Buffer.from(bundle.map).toString()) as { sources: string[] };
+    expect(map.sources.filter((s) => s.includes("node_modules/"))).toEqual([]);
+    expect(bundle.code.length).toBeLessThan(32 * 1024);
+  });
+
   test("once per module while its files do not change; an edited import makes a new snapshot", async () => {
     const dir = await scratch();
     await writeFile(join(dir, "helper.ts"), 'export const word = "one";\n');

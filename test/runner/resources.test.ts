@@ -28,13 +28,17 @@ describe("each slot's share of a worker", () => {
   });
 
   test("a worker asks for slots times one task's CPUs, memory and every gres count", () => {
-    const p = parseParameters({ cpusPerTask: 3, mem: "2G", memPerCpu: 500, gres: "gpu:a100:1,tmpdisk:10G,gpu", gpusPerNode: "a100:2", time: 10 });
+    const p = parseParameters({ cpusPerTask: 3, mem: "2G", gres: "gpu:a100:1,tmpdisk:10G,gpu", gpusPerNode: "a100:2", time: 10 });
     expect(toSbatchOptions(scaleForSlots(p, 2))).toEqual([
       ["cpus-per-task", "6"],
       ["gpus-per-node", "a100:4"],
       ["gres", "gpu:a100:2,tmpdisk:20G,gpu:2"],
       ["time", "00:10:00"],
       ["mem", "4G"],
+    ]);
+    // Memory per CPU stays as it is: the CPUs it multiplies are scaled.
+    expect(toSbatchOptions(scaleForSlots(parseParameters({ cpusPerTask: 3, memPerCpu: 500 }), 2))).toEqual([
+      ["cpus-per-task", "6"],
       ["mem-per-cpu", "500M"],
     ]);
     expect(scaleForSlots(p, 1)).toBe(p);
