@@ -15,12 +15,12 @@ import { SshTransport } from "../transport/ssh.js";
 import { checkCluster, type CheckOptions, type CheckReport } from "./doctor.js";
 import type { Transport } from "../transport/transport.js";
 import { dependencyOf } from "./backend.js";
-import { launch, prepareLaunch, type Launch } from "./launch.js";
+import { launch, prepareLaunch, previewOf, type Launch } from "./launch.js";
 import { mergeParameters, parseParameters, type SlurmParameters, type SlurmParametersInput } from "./parameters.js";
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
 import { splitOptions, type ExecutorSettings } from "./options.js";
 import { sharedScheduler, type ClusterLimits, type Scheduler, type SchedulerCallCounts } from "./scheduler.js";
-import { countTasks, type Executor, MAP_ARRAY_OPTIONS, type SubmissionPreview, type MapArrayOptions, SUBMIT_OPTIONS, type SubmitOptions } from "../engine/executor.js";
+import { type Executor, MAP_ARRAY_OPTIONS, type SubmissionPreview, type MapArrayOptions, SUBMIT_OPTIONS, type SubmitOptions } from "../engine/executor.js";
 import { checkOptions } from "../base/options.js";
 import type { JobWatcher } from "../engine/watcher.js";
 import { slurmWatcher, releaseSlurmWatcher } from "./watch.js";
@@ -164,9 +164,7 @@ export class SlurmExecutor implements Executor {
     const prepared = await this.#prepare(tasks, true, checkOptions("mapArray options", options, MAP_ARRAY_OPTIONS));
     const folder = prepared.folder.dir;
     if (!prepared.planned) return { folder, taskCount: 0, tasks: {}, scripts: [], workers: undefined, request: undefined };
-    const { plan, records } = prepared.planned;
-    const scripts = plan.scripts.map((s) => ({ path: s.path, text: s.text, elements: s.count }));
-    return { folder, taskCount: records.length, tasks: countTasks(records), scripts, workers: plan.manifest.workers, request: plan.manifest.request };
+    return previewOf(prepared.planned);
   }
 
   async #submit(tasks: readonly TaskSpec<unknown>[], array: boolean, options: MapArrayOptions): Promise<Job<unknown>[]> {

@@ -1,3 +1,4 @@
+import { countTasks, type SubmissionPreview } from "../engine/executor.js";
 import { checkContainers, submissionContainers } from "../engine/container-check.js";
 import { isSetupStep, type SetupStep } from "../setup/index.js";
 import type { Job } from "../core/job.js";
@@ -95,6 +96,19 @@ export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifes
   const submitted = { ...manifest, jobId: arrays[0]!.jobId, ...(l.plan.packed ? { arrays } : {}) };
   await t.writeFile(l.folder.manifest, encodeManifest(submitted));
   return { jobs: slurmJobs(new SlurmBackend(slurmWatcher(t), sharedScheduler(t), t), l.folder, submitted), manifest: submitted };
+}
+
+/** What a planned submission would be, as `plan()`, `planRerun()` and `--dry-run` show it. */
+export function previewOf(l: Launch): SubmissionPreview {
+  const { plan, records } = l;
+  return {
+    folder: l.folder.dir,
+    taskCount: records.length,
+    tasks: countTasks(records),
+    scripts: plan.scripts.map((s) => ({ path: s.path, text: s.text, elements: s.count })),
+    workers: plan.manifest.workers,
+    request: plan.manifest.request,
+  };
 }
 
 /** What sbatch said when it refused a submission, for its manifest: its stderr (the last 2000 characters), else the error's message. */

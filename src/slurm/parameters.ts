@@ -201,8 +201,8 @@ export const PARAMETER_NAMES: readonly string[] = Object.keys(slurmParametersSch
  * what it accepts; unknown keys get close matches and the list of accepted ones.
  */
 export function parseParameters(input: unknown): SlurmParameters {
-  const twice = setTwiceProblems(input);
-  const result = slurmParametersSchema.safeParse(twice.length ? withoutTwice(input as { sbatch: Record<string, unknown> }) : input);
+  const { problems: twice, rest } = setTwiceProblems(input);
+  const result = slurmParametersSchema.safeParse(rest);
   if (result.success) {
     const problems = [...twice, ...conflictProblems(result.data)];
     if (problems.length) throw new ParameterError("Slurm parameters", problems);
@@ -240,19 +240,22 @@ const kebab = (key: string) =>
  * sbatch would take the last of two `--mem` lines without a word), and keys
  * not in sbatch's spelling.
  */
-function setTwiceProblems(input: unknown): string[] {
+function setTwiceProblems(input: unknown): { problems: string[]; rest: unknown } {
   const raw = (input as { sbatch?: unknown } | null)?.sbatch;
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return [];
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { problems: [], rest: input };
   const problems: string[] = [];
-  for (const key of Object.keys(raw)) {
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
     const option = kebab(key);
     const parameter = PARAMETER_OF_OPTION.get(option);
     if (parameter !== undefined && (input as Record<string, unknown>)[parameter] !== undefined)
       problems.push(`\`sbatch.${key}\` sets --${option}, which the parameter \`${parameter}\` sets too: use \`${parameter}\` alone`);
     else if (parameter !== undefined) problems.push(`\`sbatch.${key}\` sets --${option}: use the parameter \`${parameter}\` instead, which slurmkit checks (as \`--slurm\` flags do)`);
     else if (option !== key && !MANAGED_SBATCH.includes(option)) problems.push(`Expected \`sbatch\` keys to be sbatch's long option names, got \`${key}\`: write \`${option}\``);
+    else kept[key] = value;
   }
-  return problems;
+  // The input without the keys named here, so that the schema still checks the rest of `sbatch`.
+  return { problems, rest: problems.length ? { ...(input as object), sbatch: kept } : input };
 }
 
 /**
@@ -272,12 +275,6 @@ export function liftCoveredOptions(input: SlurmParametersInput): SlurmParameters
   }
   lifted.sbatch = raw;
   return lifted as SlurmParametersInput;
-}
-
-/** The input without the `sbatch` keys setTwiceProblems named, so that the rest of `sbatch` is still checked. */
-function withoutTwice(input: { sbatch: Record<string, unknown> }): object {
-  const sbatch = Object.fromEntries(Object.entries(input.sbatch).filter(([key]) => !(PARAMETER_OF_OPTION.has(kebab(key)) || (kebab(key) !== key && !MANAGED_SBATCH.includes(kebab(key))))));
-  return { ...input, sbatch };
 }
 
 /** Parameters that are each fine but cannot go together, as sbatch would find out only after the folder was written. */

@@ -1,4 +1,4 @@
-import { countTasks, type SubmissionPreview } from "../engine/executor.js";
+import type { SubmissionPreview } from "../engine/executor.js";
 import { z } from "zod";
 import { accepts, checkOptions, type OptionShape } from "../base/options.js";
 import { JOB_STATES } from "../base/job-state.js";
@@ -12,7 +12,7 @@ import { RunFolder } from "../protocol/run-folder.js";
 import { specRecordsAt } from "../protocol/spec-file.js";
 import { newSubmissionDir } from "../core/submission.js";
 import { isUnreachable } from "../transport/transport.js";
-import { launch, prepareLaunch, refusal, type Launch } from "./launch.js";
+import { launch, prepareLaunch, previewOf, refusal, type Launch } from "./launch.js";
 import { liftCoveredOptions, mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
 import { RAW_MEMORY } from "./packing.js";
 import { decodeRequest } from "./request.js";
@@ -118,14 +118,7 @@ export async function rerun<R>(jobs: readonly Job<R>[], options: RerunOptions = 
 /** What `rerun(jobs, options)` would submit, one preview per submission it would make. Nothing is written or submitted. */
 export async function planRerun<R>(jobs: readonly Job<R>[], options: RerunOptions = {}): Promise<SubmissionPreview[]> {
   const { launches } = await prepareReruns(jobs, options);
-  return launches.map(({ launch: l }) => ({
-    folder: l.folder.dir,
-    taskCount: l.records.length,
-    tasks: countTasks(l.records),
-    scripts: l.plan.scripts.map((s) => ({ path: s.path, text: s.text, elements: s.count })),
-    workers: l.plan.manifest.workers,
-    request: l.plan.manifest.request,
-  }));
+  return launches.map(({ launch }) => previewOf(launch));
 }
 
 /** The chosen jobs, and each submission that reruns them, planned. */
