@@ -5,9 +5,11 @@ import type { ClusterInfo } from "./helpers/cluster.js";
 
 import type { SshServerInfo } from "./helpers/ssh.js";
 import type { BrowserInfo } from "./helpers/browser.js";
+import type { PbsInfo } from "./helpers/pbs.js";
 
 const script = fileURLToPath(new URL("./cluster/cluster.sh", import.meta.url));
 const sshdScript = fileURLToPath(new URL("./ssh/sshd.sh", import.meta.url));
+const pbsScript = fileURLToPath(new URL("./pbs/pbs.sh", import.meta.url));
 const chromiumScript = fileURLToPath(new URL("./browser/chromium.sh", import.meta.url));
 
 /** Headless Chromium for the report tests: Debian's, installed when missing. */
@@ -42,8 +44,30 @@ async function startSshd(cluster: ClusterInfo): Promise<SshServerInfo> {
   return { available: true, reason: "", dir };
 }
 
+/**
+ * The OpenPBS test server (test/pbs/pbs.sh): built from the vendored source
+ * once, started when it is not running, and stopped at the end only if this
+ * run started it.
+ */
+async function startPbs(): Promise<{ info: PbsInfo; stop: (() => Promise<void>) | undefined }> {
+  const none = (reason: string) => ({ info: { available: false, reason, bin: "" }, stop: undefined });
+  if (process.platform !== "linux") return none(`the PBS test server needs Linux, this is ${process.platform}`);
+  if (process.getuid?.() !== 0) return none("the PBS test server needs root to build and start its daemons");
+  const source = await execa("bash", [pbsScript, "source"], { reject: false });
+  if (source.exitCode !== 0) return none(source.stderr.trim());
+  const wasUp = (await execa("bash", [pbsScript, "status"], { reject: false })).exitCode === 0;
+  const up = await execa("bash", [pbsScript, "up"], { reject: false, stdout: "pipe", stderr: ["pipe", "inherit"] });
+  if (up.exitCode !== 0) return none(`pbs.sh up failed with exit code ${up.exitCode}`);
+  const bin = (await execa("bash", [pbsScript, "env"])).stdout
+    .replace(/^export PATH=/, "")
+    .replace(/:\$PATH$/, "")
+    .trim();
+  const stop = wasUp ? undefined : async () => void (await execa("bash", [pbsScript, "down"], { reject: false }));
+  return { info: { available: true, reason: "", bin }, stop };
+}
+
 /** Brings the real Slurm test cluster and the test sshd up once and hands their details to the tests. */
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const info = await startCluster();
   if (!info.available && process.env.CI === "true") {
     throw new Error(`CI=true and the Slurm test cluster is not available: ${info.reason}`);
@@ -58,4 +82,8 @@ export default async function setup(project: TestProject): Promise<void> {
   const browser = await findBrowser();
   if (!browser.available && process.env.CI === "true") throw new Error(`CI=true and no headless Chromium for the report tests: ${browser.reason}`);
   project.provide("browser", browser);
+  const pbs = await startPbs();
+  if (!pbs.info.available && process.env.CI === "true") throw new Error(`CI=true and the OpenPBS test server is not available: ${pbs.info.reason}`);
+  project.provide("pbs", pbs.info);
+  return pbs.stop;
 }
