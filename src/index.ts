@@ -33,6 +33,12 @@ export type { Progress, ProgressOptions } from "./report/progress.js";
 // Executors
 export { SlurmExecutor } from "./slurm/executor.js";
 export type { SlurmExecutorOptions } from "./slurm/executor.js";
+export { PbsExecutor } from "./pbs/executor.js";
+export type { PbsExecutorOptions } from "./pbs/executor.js";
+export { PBS_PARAMETER_NAMES, parsePbsParameters } from "./pbs/parameters.js";
+export type { PbsParametersInput } from "./pbs/parameters.js";
+export { pbsAvailable } from "./pbs/scheduler.js";
+export type { PbsCallCounts } from "./pbs/scheduler.js";
 export type { ExecutorSettings } from "./slurm/options.js";
 export type { Executor, MapArrayOptions, SubmissionPreview, SubmitOptions } from "./engine/executor.js";
 export { formatPreview } from "./engine/executor.js";

@@ -10,6 +10,11 @@ import { SlurmExecutor, type SlurmExecutorOptions } from "../slurm/executor.js";
 import { slurmNode } from "../slurm/node.js";
 import { slurmReload } from "../slurm/reload.js";
 import { slurmAvailable } from "../slurm/scheduler.js";
+import { PbsExecutor } from "../pbs/executor.js";
+import type { PbsParametersInput } from "../pbs/parameters.js";
+import { pbsNode } from "../pbs/node.js";
+import { pbsReload } from "../pbs/reload.js";
+import { pbsAvailable } from "../pbs/scheduler.js";
 import type { Transport } from "../transport/transport.js";
 
 /** A scheduler that autoExecutor can find, jobEnvironment() can read, and loadJobs can reload. */
@@ -36,6 +41,14 @@ export const SCHEDULERS: readonly KnownScheduler[] = [
     available: (transport) => slurmAvailable(transport),
     executor: (options) => new SlurmExecutor(options),
     reload: slurmReload,
+  },
+  {
+    name: "PBS",
+    kind: "pbs",
+    node: pbsNode,
+    available: (transport) => pbsAvailable(transport),
+    executor: (options) => new PbsExecutor(options as PbsParametersInput & SlurmExecutorOptions),
+    reload: pbsReload,
   },
 ];
 

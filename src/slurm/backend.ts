@@ -21,12 +21,11 @@ import { taskRecords } from "../engine/task-records.js";
 import { posix } from "node:path";
 import { RunFolder } from "../protocol/run-folder.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
-import type { Scheduler } from "./scheduler.js";
 import type { SacctUsage } from "./parse.js";
 import { WorkerPool } from "./pool.js";
 import type { Watcher } from "../engine/watcher.js";
 import { readTaskLog } from "../engine/task-logs.js";
-import type { SchedulerCallCounts } from "./scheduler.js";
+import type { BatchScheduler } from "./batch.js";
 
 /** Where a Slurm job future sits in Slurm: its submission's id, its array index, the submission's size, its ranks, and the workers that claim it when packed. */
 interface Placement {
@@ -70,7 +69,7 @@ export function afterOk(jobs: readonly Job<unknown>[]): string {
 }
 
 /** Slurm's dependency on `jobs`, and the after file for those that are packed tasks. */
-function slurmDependency(jobs: readonly Job<unknown>[]): { dependency: string; afterFile: AfterFile | undefined } {
+function slurmDependency(jobs: readonly Job<unknown>[], wholeArray: (jobId: string) => string = (id) => id): { dependency: string; afterFile: AfterFile | undefined } {
   if (!Array.isArray(jobs) || jobs.length === 0) {
     throw new ParameterError("submit options", [`Expected \`after\` to be a non-empty array of job futures, got \`${String(jobs)}\``]);
   }
@@ -92,9 +91,11 @@ function slurmDependency(jobs: readonly Job<unknown>[]): { dependency: string; a
     byJob.set(id.jobId, entry);
   }
   if (problems.length) throw new ParameterError("submit options", problems);
-  const ids = [...byJob].flatMap(([jobId, { size, indices }]) => (indices === undefined || indices.size === size ? [jobId] : [...indices].sort((a, b) => a - b).map((i) => `${jobId}_${i}`)));
+  const ids = [...byJob].flatMap(([jobId, { size, indices }]) =>
+    indices === undefined ? [jobId] : indices.size === size ? [wholeArray(jobId)] : [...indices].sort((a, b) => a - b).map((i) => `${jobId}_${i}`),
+  );
   // Packed tasks: after their workers end, however their siblings did; the node then checks these exact tasks.
-  const workers = [...byPool.keys()].flatMap((pool) => pool.jobIds);
+  const workers = [...byPool.keys()].flatMap((pool) => pool.jobIds.map(wholeArray));
   const dependency = [...(ids.length ? [`afterok:${ids.join(":")}`] : []), ...(workers.length ? [`afterany:${workers.join(":")}`] : [])].join(",");
   const afterFile = byPool.size ? { deps: [...byPool].map(([pool, indices]) => ({ dir: pool.folder.dir, jobId: pool.jobIds[0]!, indices })) } : undefined;
   return { dependency, afterFile };
@@ -104,7 +105,7 @@ function slurmDependency(jobs: readonly Job<unknown>[]): { dependency: string; a
  * The dependency for `after`: undefined when every job already completed.
  * A job that already failed is an error now, as its dependents could never run.
  */
-export function dependencyOf(after: readonly Job<unknown>[] | undefined): { dependency: string; afterFile: AfterFile | undefined } | undefined {
+export function dependencyOf(after: readonly Job<unknown>[] | undefined, wholeArray?: (jobId: string) => string): { dependency: string; afterFile: AfterFile | undefined } | undefined {
   if (after === undefined) return undefined;
   if (!Array.isArray(after) || after.some((j) => !(j instanceof Job))) {
     throw new ParameterError("submit options", [`Expected \`after\` to be an array of job futures, got \`${String(after)}\``]);
@@ -112,7 +113,7 @@ export function dependencyOf(after: readonly Job<unknown>[] | undefined): { depe
   const ended = after.find((j) => j.done() && j.state !== "COMPLETED");
   if (ended) throw new ParameterError("submit options", [`Job ${ended.id} in \`after\` already ended ${ended.state}, so these tasks could never start`]);
   const waiting = after.filter((j) => !j.done());
-  return waiting.length ? slurmDependency(waiting) : undefined;
+  return waiting.length ? slurmDependency(waiting, wholeArray) : undefined;
 }
 
 /** How long results() waits for a rank's result after rank 0's: ranks end about together, and each renames its own file. */
@@ -124,9 +125,11 @@ const ACCOUNTING_WAIT_MS = 5_000;
 /** The JobBackend of Slurm jobs: the shared watcher, scancel, and log reads. */
 export class SlurmBackend implements JobBackend {
   constructor(
-    readonly watcher: Watcher<SchedulerCallCounts>,
-    readonly scheduler: Scheduler,
+    readonly watcher: Watcher<object>,
+    readonly scheduler: BatchScheduler,
     readonly transport: Transport,
+    /** The scheduler's manifest kind, for the futures' origin. */
+    readonly kind = "slurm",
   ) {}
   acquire(): void {
     this.watcher.acquire();
@@ -294,7 +297,7 @@ export function slurmJobs(backend: SlurmBackend, folder: RunFolder, manifest: Ma
   const jobs = manifest.workers ? pooledJobs(backend, folder, manifest, settled) : arrayJobs(backend, folder, manifest);
   const { rerun } = manifest;
   const source = {
-    kind: "slurm",
+    kind: backend.kind,
     folder,
     transport: backend.transport,
     request: manifest.request,

@@ -17,11 +17,11 @@ import { checkSubmission } from "./packing.js";
 import { defaultJobName, planSubmission, type SubmissionPlan } from "./plan.js";
 import type { ClusterLimits } from "./scheduler.js";
 import { encodeRequest, type SubmissionRequest } from "./request.js";
-import { sharedScheduler } from "./scheduler.js";
-import { slurmWatcher } from "./watch.js";
+import type { BatchScheduler, BatchSystem } from "./batch.js";
 
 /** A planned submission, ready to be written and submitted. */
 export interface Launch {
+  readonly system: BatchSystem;
   readonly transport: Transport;
   readonly plan: SubmissionPlan;
   readonly folder: RunFolder;
@@ -34,6 +34,7 @@ export interface Launch {
 
 /** What a submission needs to be planned: a new one (mapArray, submit) and a rerun alike. */
 export interface LaunchInput {
+  readonly system: BatchSystem;
   readonly transport: Transport;
   readonly folder: RunFolder;
   readonly records: readonly TaskRecord[];
@@ -66,8 +67,9 @@ export async function prepareLaunch(i: LaunchInput): Promise<Launch | undefined>
     dependency,
     folder: i.folder,
     runner: request.runner,
+    scheduler: i.system,
   });
-  return { transport: i.transport, plan, folder: i.folder, records, request, afterFile: i.after?.afterFile, ...(i.rerun ? { rerun: i.rerun } : {}) };
+  return { system: i.system, transport: i.transport, plan, folder: i.folder, records, request, afterFile: i.after?.afterFile, ...(i.rerun ? { rerun: i.rerun } : {}) };
 }
 
 /**
@@ -87,7 +89,7 @@ export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifes
   await t.writeFile(l.folder.manifest, encodeManifest(manifest));
   let arrays: SubmittedArray[];
   try {
-    arrays = await sbatchAll(t, l.plan.scripts);
+    arrays = await sbatchAll(l.system.scheduler(t), l.plan.scripts);
   } catch (error) {
     // Refused (and what was submitted before cancelled): loadJobs must not look for its jobs. An ambiguous answer keeps the manifest as it is, for loadJobs to complete.
     if (!(error instanceof AmbiguousSubmissionError)) await t.writeFile(l.folder.manifest, encodeManifest({ ...manifest, withdrawn: true, refused: refusal(error) })).catch(() => undefined);
@@ -95,7 +97,7 @@ export async function launch(l: Launch): Promise<{ jobs: Job<unknown>[]; manifes
   }
   const submitted = { ...manifest, jobId: arrays[0]!.jobId, ...(l.plan.packed ? { arrays } : {}) };
   await t.writeFile(l.folder.manifest, encodeManifest(submitted));
-  return { jobs: slurmJobs(new SlurmBackend(slurmWatcher(t), sharedScheduler(t), t), l.folder, submitted), manifest: submitted };
+  return { jobs: slurmJobs(new SlurmBackend(l.system.watcher(t), l.system.scheduler(t), t, l.system.kind), l.folder, submitted), manifest: submitted };
 }
 
 /** What a planned submission would be, as `plan()`, `planRerun()` and `--dry-run` show it. */
@@ -124,8 +126,7 @@ export function refusal(error: unknown): string {
  * already submitted are cancelled so nothing half-submitted stays behind; a
  * cancel that fails is reported with the refusal.
  */
-async function sbatchAll(transport: Transport, scripts: SubmissionPlan["scripts"]): Promise<SubmittedArray[]> {
-  const scheduler = sharedScheduler(transport);
+async function sbatchAll(scheduler: BatchScheduler, scripts: SubmissionPlan["scripts"]): Promise<SubmittedArray[]> {
   const submitted: SubmittedArray[] = [];
   for (const s of scripts) {
     try {

@@ -60,6 +60,7 @@ export function splitOptions(
   what: string,
   options: ExecutorSettings & SlurmParametersInput,
   except: readonly (keyof ExecutorSettings)[] = [],
+  parameterNames: readonly string[] = PARAMETER_NAMES,
 ): { settings: ExecutorSettings; input: SlurmParametersInput } {
   if (typeof options !== "object" || options === null || Array.isArray(options)) throw new ParameterError(what, [`Expected an options object with at least \`folder\`, got ${showValue(options)}`]);
   const names = (Object.keys(SETTINGS_SHAPE) as (keyof ExecutorSettings)[]).filter((k) => !except.includes(k));
@@ -69,7 +70,7 @@ export function splitOptions(
     if ((names as string[]).includes(key)) settings[key] = value;
     else input[key] = value;
   }
-  const problems = [...unknownKeyProblems(options, [...names, ...PARAMETER_NAMES]), ...valueProblems(settings, SETTINGS_SHAPE)];
+  const problems = [...unknownKeyProblems(options, [...names, ...parameterNames]), ...valueProblems(settings, SETTINGS_SHAPE)];
   if (problems.length) throw new ParameterError(what, problems);
   return { settings: settings as unknown as ExecutorSettings, input: input as SlurmParametersInput };
 }

@@ -10,7 +10,7 @@ import { SLOT_MARGIN_MB, WORKER_NODE_FLAGS, WORKER_OVERHEAD_MB } from "../protoc
 import { DEFAULT_PARTITION } from "./parse.js";
 import type { ClusterLimits } from "./scheduler.js";
 import { autoPacking, partitionNodes, RAW_MEMORY, taskMemoryMb, tasksOnNode, type Packing } from "./packing.js";
-import { renderScript } from "./script.js";
+import { renderScript, SLURM_SCRIPT, type ScriptDialect } from "./script.js";
 import { formatSlurmTime, parseDurationSeconds } from "./units.js";
 
 // Planning a submission is pure: tasks, parameters and the cluster's limits in,
@@ -39,6 +39,8 @@ export interface PlanInput {
   readonly warned?: boolean;
   /** The job's name when `jobName` is not set (defaultJobName). */
   readonly defaultName?: string | undefined;
+  /** The scheduler: its manifests' kind and its scripts' words. @default Slurm's */
+  readonly scheduler?: { readonly kind: string; readonly script: ScriptDialect };
 }
 
 /**
@@ -207,6 +209,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
       runner,
       ranks,
       nodeCheck: { marker: folder.nodeUnusable },
+      dialect: input.scheduler?.script ?? SLURM_SCRIPT,
       ...(warning?.option.startsWith("B:") ? { warningSignal: warning.name } : {}),
       ...(workers ? { recordStart: true } : {}),
       ...(exitMarkers ? { exitMarkerDir: folder.resultsDir, exitMarkerOffset: firstElement } : {}),
@@ -221,7 +224,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const topUp = workers ? render("from-env", 1, folder.workersScript, base, submissionTag(folder, "workers")) : undefined;
   const manifest: Manifest = {
     version: MANIFEST_VERSION,
-    kind: "slurm",
+    kind: input.scheduler?.kind ?? "slurm",
     createdAt: new Date().toISOString(),
     taskCount,
     jobId: null,

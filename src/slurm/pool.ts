@@ -7,7 +7,7 @@ import type { RunFolder } from "../protocol/run-folder.js";
 import { unlessUnreachable, type Transport } from "../transport/transport.js";
 import { AmbiguousSubmissionError } from "../base/errors.js";
 import { submissionTag } from "./plan.js";
-import type { Scheduler } from "./scheduler.js";
+import type { BatchScheduler } from "./batch.js";
 import { lookUp, submitOnce } from "./submit-once.js";
 
 /** How long past sbatch's own time limit a lost top-up answer is waited on before workers are submitted again. */
@@ -15,7 +15,7 @@ const LOST_ANSWER_MARGIN_MS = 30_000;
 
 /** What the pool needs to submit more workers: sbatch (and squeue by tag), and the transport that writes the manifest. */
 export interface PoolSubmitter {
-  readonly scheduler: Pick<Scheduler, "submit" | "cancel" | "tagged" | "timeoutMs">;
+  readonly scheduler: Pick<BatchScheduler, "submit" | "cancel" | "tagged" | "timeoutMs">;
   readonly transport: Pick<Transport, "writeFile" | "list" | "readFile" | "createExclusive" | "mkdir">;
 }
 

@@ -4,6 +4,7 @@ import { parseTaskStreamName } from "../protocol/task-stream.js";
 import { isUnreachable, unlessUnreachable, type Transport } from "../transport/transport.js";
 import { submissionTag } from "./plan.js";
 import { sharedScheduler } from "./scheduler.js";
+import type { BatchScheduler } from "./batch.js";
 
 const SCRIPT = /^job(?:-(\d+))?\.sbatch$/;
 
@@ -25,7 +26,13 @@ export const NEVER_FOUND_AFTER_MS = 15 * 60_000;
  * is found long after it was made is marked withdrawn, so later calls stop
  * looking.
  */
-export async function recoverSubmission(transport: Transport, dir: string, manifest: Manifest, now = Date.now()): Promise<(Manifest & { jobId: string }) | undefined> {
+export async function recoverSubmission(
+  transport: Transport,
+  dir: string,
+  manifest: Manifest,
+  now = Date.now(),
+  scheduler: Pick<BatchScheduler, "tagged"> = sharedScheduler(transport),
+): Promise<(Manifest & { jobId: string }) | undefined> {
   if (manifest.withdrawn) return undefined; // refused, cancelled right after sbatch, or never found: there is nothing to find
   const folder = new RunFolder(dir);
   const scripts = (await transport.list(dir)).flatMap((name) => {
@@ -38,12 +45,11 @@ export async function recoverSubmission(transport: Transport, dir: string, manif
   let first = 0;
   for (const j of scripts) {
     const text = String(await transport.readFile(folder.script(j)));
-    const array = /^#SBATCH --array=0-(\d+)/m.exec(text);
+    const array = /^#SBATCH --array=0-(\d+)/m.exec(text) ?? /^#PBS -J 0-(\d+)/m.exec(text);
     const elements = array ? Number(array[1]) + 1 : 1;
     arrays.push({ firstElement: first, elements });
     first += elements;
   }
-  const scheduler = sharedScheduler(transport);
   const ids: (string | undefined)[] = [];
   for (const j of scripts) {
     const found = await scheduler.tagged(submissionTag(folder, j));

@@ -16,7 +16,7 @@ import { launch, prepareLaunch, previewOf, refusal, type Launch } from "./launch
 import { liftCoveredOptions, mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
 import { RAW_MEMORY } from "./packing.js";
 import { decodeRequest } from "./request.js";
-import { sharedScheduler } from "./scheduler.js";
+import { slurmSystem } from "./system.js";
 
 /** Options of rerun(). */
 export interface RerunOptions {
@@ -171,7 +171,8 @@ async function withdraw(launched: ReadonlyArray<{ launch: Launch; manifest: Mani
   for (const { launch: l, manifest } of launched) {
     const ids = manifest.arrays?.map((a) => a.jobId) ?? [manifest.jobId];
     for (const id of ids) {
-      await sharedScheduler(l.transport)
+      await l.system
+        .scheduler(l.transport)
         .cancel(id)
         .catch((e: unknown) => problems.push(`scancel ${id}: ${(e as Error).message}`));
     }
@@ -208,12 +209,13 @@ async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides:
   const next = new RunFolder(newSubmissionDir(dirname(origin.root.dir)));
   const rerunOf = { of: basename(origin.root.dir), tasks: jobs.map((j) => originOf(j as Job<unknown>)!.root.index) };
   const planned = await prepareLaunch({
+    system: slurmSystem,
     transport,
     folder: next,
     records,
     parameters,
     request: { ...request, parameters: merged, packing, array },
-    limits: () => sharedScheduler(transport).limits(),
+    limits: () => slurmSystem.scheduler(transport).limits(),
     rerun: rerunOf,
   });
   return planned!;

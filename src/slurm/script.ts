@@ -33,6 +33,30 @@ export interface ScriptOptions {
    * (SLURMKIT_WARNED=1), rather than dying of it.
    */
   readonly warningSignal?: string;
+  /** The scheduler's words in the script. @default SLURM_SCRIPT (sbatch's) */
+  readonly dialect?: ScriptDialect;
+}
+
+/**
+ * What differs between batch schedulers' scripts: the header, the variables
+ * a job reads, how a script runs on every node, and how the launch starts
+ * several ranks. Setup steps, the exit trap and the node check are shared.
+ */
+export interface ScriptDialect {
+  /** The header lines (`#SBATCH --name=value`) of sbatch-style long options, and any lines the body must start with. */
+  header(options: ScriptOptions["options"]): string[];
+  /** The variable that holds the array element's index (unset outside an array). */
+  readonly arrayIndex: string;
+  /** A shell word that expands to this node's name, as the scheduler calls it. */
+  readonly nodeName: string;
+  /** Lines that set `slurmkit_job` to the job's id (`A_i` for an array element). */
+  readonly jobIdLines: readonly string[];
+  /** Lines that define `slurmkit_on_every_node` and `slurmkit_on_every_node_at_exit` (STEP_HELPERS). */
+  readonly nodeHelpers: readonly string[];
+  /** Lines that cancel the array's elements that have not started (the node check's, when Node.js is unusable everywhere). */
+  readonly cancelPending: readonly string[];
+  /** The launch of `ranks` ranks of `launch`, each running `rankLines` first: lines before it, and the command. */
+  rankLaunch(ranks: number, launch: string, rankLines: readonly string[]): { lines: string[]; command: string };
 }
 
 /** The oldest Node.js major version the runner runs on (its bundle targets it). */
@@ -44,7 +68,7 @@ export const RUNNER_NODE_MAJOR = 18;
  * the pending ones are cancelled; one that is there but fails to run (out of
  * memory, a file system hiccup) fails this element alone.
  */
-function nodeCheckLines(node: string, marker: string): string[] {
+function nodeCheckLines(node: string, marker: string, dialect: ScriptDialect): string[] {
   const old = Array.from({ length: RUNNER_NODE_MAJOR - 10 }, (_, i) => String(10 + i)).join("|");
   return [
     "# check the node's Node.js before the runner starts",
@@ -69,12 +93,12 @@ function nodeCheckLines(node: string, marker: string): string[] {
     "  esac",
     "fi",
     'if [ -n "$slurmkit_node_why" ]; then',
-    '  slurmkit_node_line="slurmkit: no usable Node.js on node ${SLURMD_NODENAME:-$(hostname)}: $slurmkit_node_why"',
+    `  slurmkit_node_line="slurmkit: no usable Node.js on node ${dialect.nodeName}: $slurmkit_node_why"`,
     `  printf '%s\\n' "$slurmkit_node_line" >&2`,
     '  if [ "$slurmkit_node_all" = yes ]; then',
     "    # The elements not started yet would fail the same way.",
     `    (set -C; printf '%s\\n' "$slurmkit_node_line" > ${quoteShell(marker)}) 2>/dev/null`,
-    '    if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then scancel --state=PENDING "$SLURM_ARRAY_JOB_ID" 2>/dev/null; fi',
+    ...dialect.cancelPending.map((l) => `    ${l}`),
     "  fi",
     "  exit 1",
     "fi",
@@ -111,6 +135,23 @@ const SLURM_NODE_HELPERS = [
   'slurmkit_on_every_node_at_exit() { slurmkit_nodes_run --overlap "$@"; }',
 ];
 
+/** The script words of Slurm's sbatch. */
+export const SLURM_SCRIPT: ScriptDialect = {
+  header: (options) => options.map(([name, value]) => (value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteSbatch(value)}`)),
+  arrayIndex: "SLURM_ARRAY_TASK_ID",
+  nodeName: "${SLURMD_NODENAME:-$(hostname)}",
+  jobIdLines: ["slurmkit_job=${SLURM_JOB_ID:-local}", 'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then slurmkit_job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi'],
+  nodeHelpers: SLURM_NODE_HELPERS,
+  cancelPending: ['if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then scancel --state=PENDING "$SLURM_ARRAY_JOB_ID" 2>/dev/null; fi'],
+  rankLaunch: (ranks, launch, rank) => {
+    // Since Slurm 22.05 srun does not take --cpus-per-task from the job.
+    const lines = ['[ -n "${SLURM_CPUS_PER_TASK:-}" ] && export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"'];
+    // No --unbuffered: srun then writes each rank's output a whole line at a time, so lines of ranks never interleave.
+    const srun = `srun --ntasks=${ranks} --kill-on-bad-exit=1`;
+    return { lines, command: rank.length ? `${srun} bash -c ${quoteShell([NODE_NAME, ...rank, 'exec "$@"'].join("\n"))} slurmkit-rank ${launch}` : `${srun} ${launch}` };
+  },
+};
+
 /**
  * Renders the sbatch script: the `#SBATCH` header, the setup, then the runner
  * launch (through srun for several ranks, wrapped by a container step, with an
@@ -118,11 +159,8 @@ const SLURM_NODE_HELPERS = [
  */
 export function renderScript(o: ScriptOptions): string {
   // SC2016, SC1003: values are single-quoted on purpose (with '\'' for a quote), so that nothing in them expands.
-  const lines = ["#!/bin/bash", "# shellcheck disable=SC2016,SC1003", "# Written by slurmkit."];
-  for (const [name, value] of o.options) {
-    lines.push(value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteSbatch(value)}`);
-  }
-  lines.push("");
+  const dialect = o.dialect ?? SLURM_SCRIPT;
+  const lines = ["#!/bin/bash", "# shellcheck disable=SC2016,SC1003", "# Written by slurmkit.", ...dialect.header(o.options), ""];
   const warned = o.warningSignal;
   if (warned) {
     if (!/^[A-Z][A-Z0-9]*$/.test(warned)) throw new ParameterError("signal", [`Expected a signal name such as USR2, got '${warned}'`]);
@@ -133,12 +171,12 @@ export function renderScript(o: ScriptOptions): string {
   const containers = steps.filter((s) => s.wrap.length > 0 || s.container);
   if (containers.length > 1) throw new ParameterError("setup", [`Expected at most one container step, got ${containers.length}`]);
   if (steps.length) {
-    lines.push("# slurmkit helpers", ...SLURM_NODE_HELPERS, ...STEP_HELPERS, "");
+    lines.push("# slurmkit helpers", ...dialect.nodeHelpers, ...STEP_HELPERS, "");
   }
   const exits = steps.flatMap((s) => s.exit);
   // Later workers learn their array's first element from SLURMKIT_ELEMENT_OFFSET (sbatch --export), checked to be a number.
   const offset = o.exitMarkerOffset === "from-env" ? "${slurmkit_offset}" : o.exitMarkerOffset ? String(Math.trunc(o.exitMarkerOffset)) : undefined;
-  const element = offset ? `$(( \${SLURM_ARRAY_TASK_ID:-0} + ${offset} ))` : "${SLURM_ARRAY_TASK_ID:-0}";
+  const element = offset ? `$(( \${${dialect.arrayIndex}:-0} + ${offset} ))` : `\${${dialect.arrayIndex}:-0}`;
   if (o.exitMarkerOffset === "from-env") {
     lines.push("slurmkit_offset=${SLURMKIT_ELEMENT_OFFSET:-0}", "case $slurmkit_offset in *[!0-9]*) slurmkit_offset=0 ;; esac", "");
   }
@@ -149,8 +187,7 @@ export function renderScript(o: ScriptOptions): string {
     // time limit) the task is stopped before stage-out copies its files;
     // USR1/USR2 (`signal`) go to the task, which decides what they mean.
     lines.push(
-      "slurmkit_job=${SLURM_JOB_ID:-local}",
-      'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then slurmkit_job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi',
+      ...dialect.jobIdLines,
       "# shellcheck disable=SC2317 # called by the traps below",
       "slurmkit_on_exit() {",
       "  set +eu",
@@ -174,17 +211,15 @@ export function renderScript(o: ScriptOptions): string {
     // A setup file's `set -euo pipefail` must not change how the launch below waits and forwards signals.
     lines.push("set +euo pipefail", "");
   }
-  if (o.nodeCheck && !containers.some((s) => s.wrap.length > 0)) lines.push(...nodeCheckLines(o.runner[0]!, o.nodeCheck.marker));
+  if (o.nodeCheck && !containers.some((s) => s.wrap.length > 0)) lines.push(...nodeCheckLines(o.runner[0]!, o.nodeCheck.marker, dialect));
   const rank = steps.flatMap((s) => s.rank);
   const launch = [...(containers[0]?.wrap ?? []), quoteCommand(o.runner)].join(" ");
   lines.push("# run the task");
   let command: string;
   if (o.ranks > 1) {
-    // Since Slurm 22.05 srun does not take --cpus-per-task from the job.
-    lines.push('[ -n "${SLURM_CPUS_PER_TASK:-}" ] && export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"');
-    // No --unbuffered: srun then writes each rank's output a whole line at a time, so lines of ranks never interleave.
-    const srun = `srun --ntasks=${o.ranks} --kill-on-bad-exit=1`;
-    command = rank.length ? `${srun} bash -c ${quoteShell([NODE_NAME, ...rank, 'exec "$@"'].join("\n"))} slurmkit-rank ${launch}` : `${srun} ${launch}`;
+    const ranked = dialect.rankLaunch(o.ranks, launch, rank);
+    lines.push(...ranked.lines);
+    command = ranked.command;
   } else {
     lines.push(...rank);
     command = launch;

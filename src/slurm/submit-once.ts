@@ -1,6 +1,6 @@
 import { AmbiguousSubmissionError } from "../base/errors.js";
 import { isUnreachable } from "../transport/transport.js";
-import type { Scheduler } from "./scheduler.js";
+import type { BatchScheduler } from "./batch.js";
 
 /** How often, and how far apart, to look for a job by its tag after sbatch's answer was lost. */
 const LOST_ANSWER_CHECKS = 3;
@@ -20,7 +20,7 @@ export interface SbatchCall {
  * found, nothing is submitted again (sbatch may still be running on the far
  * side): an AmbiguousSubmissionError says so.
  */
-export async function submitOnce(scheduler: Pick<Scheduler, "submit" | "tagged">, call: SbatchCall, isNew: (jobId: string) => boolean = () => true): Promise<string> {
+export async function submitOnce(scheduler: Pick<BatchScheduler, "submit" | "tagged">, call: SbatchCall, isNew: (jobId: string) => boolean = () => true): Promise<string> {
   try {
     return await scheduler.submit(call.path, call.args);
   } catch (error) {
@@ -35,7 +35,7 @@ export async function submitOnce(scheduler: Pick<Scheduler, "submit" | "tagged">
 }
 
 /** The jobs that carry `tag` and that `isNew` accepts; more than one is an AmbiguousSubmissionError. */
-export async function lookUp(scheduler: Pick<Scheduler, "tagged">, tag: string, isNew: (jobId: string) => boolean, cause?: unknown): Promise<string[]> {
+export async function lookUp(scheduler: Pick<BatchScheduler, "tagged">, tag: string, isNew: (jobId: string) => boolean, cause?: unknown): Promise<string[]> {
   const ids = (
     await scheduler.tagged(tag).catch((e: unknown) => {
       throw new AmbiguousSubmissionError(tag, `looking for it failed too: ${(e as Error).message.split("\n")[0]}`, cause ?? e);

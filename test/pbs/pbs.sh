@@ -113,6 +113,7 @@ CONF
     "$PREFIX/libexec/pbs_postinstall" >"$S/log/postinstall.log" 2>&1 || true
   fi
   chmod 4755 "$PREFIX/sbin/pbs_iff" "$PREFIX/sbin/pbs_rcp"
+  # shellcheck disable=SC2016 # a literal $usecp line
   grep -q '^\$usecp' /var/spool/pbs/mom_priv/config 2>/dev/null || echo '$usecp *:/ /' >>/var/spool/pbs/mom_priv/config
 }
 

@@ -1,0 +1,116 @@
+// PBS's node side: what the runner and jobEnvironment() read from PBS's
+// variables and `$PBS_NODEFILE` on the node, and the runner's requests to
+// PBS (qrerun). Imports only base, protocol and core, as the runner bundles it.
+import { execFile } from "node:child_process";
+import { lookup } from "node:dns/promises";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { allowedCpus, envInt, localEnvironment, visibleGpus, type JobEnvironment } from "../core/job-environment.js";
+import type { NodeSide } from "../core/node-side.js";
+
+/** `12.server`, `12[3].server` as slurmkit's `12`, `12_3`. */
+function slurmkitId(pbsId: string): string {
+  const m = /^(\d+)(?:\[(\d*)\])?/.exec(pbsId);
+  if (!m) return pbsId;
+  return m[2] ? `${m[1]}_${m[2]}` : m[1]!;
+}
+
+/**
+ * The hosts of a job in `$PBS_NODEFILE`'s order, each once, and how many
+ * lines (MPI ranks, `mpiprocs` per chunk) each has: the file lists a host
+ * once per rank it holds.
+ */
+export function parseNodefile(text: string): { hosts: string[]; ranksPerHost: number[] } {
+  const hosts: string[] = [];
+  const ranksPerHost: number[] = [];
+  for (const line of text.split("\n")) {
+    const host = line.trim();
+    if (!host) continue;
+    const at = hosts.indexOf(host);
+    if (at === -1) {
+      hosts.push(host);
+      ranksPerHost.push(1);
+    } else ranksPerHost[at]!++;
+  }
+  return { hosts, ranksPerHost };
+}
+
+/** The rank variables of the MPI launchers PBS sites use: Cray PALS (ALCF), MPICH and Intel MPI (PMI), Open MPI, PMIx. */
+const RANK_VARIABLES = ["PALS_RANKID", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"];
+const LOCAL_RANK_VARIABLES = ["PALS_LOCAL_RANKID", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK"];
+const SIZE_VARIABLES = ["PALS_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"];
+
+const first = (env: NodeJS.ProcessEnv, names: readonly string[]): string | undefined => names.map((n) => env[n]).find((v) => v !== undefined && /^\d+$/.test(v));
+
+/** Whether this process is a rank that an MPI launcher started (it reads its rank from the launcher's variables). */
+function inLauncher(env: NodeJS.ProcessEnv): boolean {
+  return first(env, RANK_VARIABLES) !== undefined;
+}
+
+/**
+ * Where this task runs, from PBS's variables, as ezpz reads them: the job's
+ * hosts from `$PBS_NODEFILE` (each once, in its order), and, in a rank an
+ * MPI launcher started, its rank from the launcher's variables and the
+ * world's size from theirs or the nodefile's lines. The batch script's own
+ * process is rank 0 of 1 on its node, as on Slurm.
+ */
+export function pbsEnvironment(env: NodeJS.ProcessEnv, nodefile: (path: string) => string = (p) => readFileSync(p, "utf8")): JobEnvironment {
+  if (!env.PBS_JOBID) return localEnvironment(env);
+  const name = hostname().split(".")[0]!;
+  const array = env.PBS_ARRAY_ID !== undefined && env.PBS_ARRAY_INDEX !== undefined;
+  const common = {
+    slurm: false,
+    jobId: slurmkitId(env.PBS_JOBID),
+    arrayJobId: array ? slurmkitId(env.PBS_ARRAY_ID!) : undefined,
+    arrayIndex: array ? envInt(env.PBS_ARRAY_INDEX, 0) : undefined,
+    restarts: envInt(env.SLURMKIT_PBS_RESTARTS, 0),
+    hostname: name,
+    cpus: allowedCpus(),
+    gpus: visibleGpus(env),
+  };
+  if (!inLauncher(env)) return { ...common, rank: 0, localRank: 0, nodeRank: 0, worldSize: 1, localWorldSize: 1, nodeCount: 1, hosts: [name] };
+  let parsed: { hosts: string[]; ranksPerHost: number[] } = { hosts: [name], ranksPerHost: [1] };
+  try {
+    if (env.PBS_NODEFILE) parsed = parseNodefile(nodefile(env.PBS_NODEFILE));
+  } catch {
+    // No nodefile to read (a rank on a node that cannot see it): this node alone.
+  }
+  const short = parsed.hosts.map((h) => h.split(".")[0]!);
+  const nodeRank = Math.max(0, short.indexOf(name));
+  const lines = parsed.ranksPerHost.reduce((a, b) => a + b, 0);
+  return {
+    ...common,
+    rank: envInt(first(env, RANK_VARIABLES), 0),
+    localRank: envInt(first(env, LOCAL_RANK_VARIABLES), 0),
+    nodeRank,
+    worldSize: envInt(first(env, SIZE_VARIABLES), lines),
+    localWorldSize: parsed.ranksPerHost[nodeRank] ?? 1,
+    nodeCount: parsed.hosts.length,
+    hosts: parsed.hosts,
+  };
+}
+
+function run(program: string, args: readonly string[], timeoutMs = 60_000): Promise<{ ok: boolean; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(program, args, { timeout: timeoutMs }, (error, _stdout, stderr) => resolve({ ok: !error, stderr: stderr || (error?.message ?? "") }));
+  });
+}
+
+/** PBS's node side. */
+export const pbsNode: NodeSide = {
+  scheduler: "PBS",
+  detects: (env) => env.PBS_JOBID !== undefined && env.PBS_ENVIRONMENT !== undefined,
+  environment: (env) => pbsEnvironment(env),
+  elementIndex: (env) => ({ text: env.PBS_ARRAY_INDEX ?? "0", from: "PBS_ARRAY_INDEX" }),
+  requeueableJob: (env) => env.PBS_JOBID,
+  inStep: inLauncher,
+  // What one task gets, not what the element holds: PBS's own words for a job's CPUs.
+  taskShare: (cpusPerTask) => ({ NCPUS: String(cpusPerTask), OMP_NUM_THREADS: String(cpusPerTask) }),
+  address: async (host) => (await lookup(host)).address,
+  // PBS warns no job before its walltime: the only warning a task gets is the runner's own, ahead of the walltime.
+  ending: async () => ({ ending: "TIMEOUT", deadline: undefined }),
+  requeue: async (jobId) => {
+    const r = await run("qrerun", [jobId]);
+    return r.ok ? undefined : `qrerun ${jobId} failed: ${r.stderr.trim()}`;
+  },
+};

@@ -1,0 +1,147 @@
+// PBS's words in a batch script: `#PBS` lines from the sbatch-style options
+// the plan writes, and PBS's variables.
+import { ParameterError } from "../base/errors.js";
+import { quoteShell } from "../base/shell.js";
+import type { ScriptDialect, ScriptOptions } from "../slurm/script.js";
+import { parseDurationSeconds, parseMemoryMegabytes } from "../slurm/units.js";
+import { toPbsId } from "./parse.js";
+import { PBS_RAW_PREFIX } from "./parameters.js";
+
+/** Seconds as PBS's walltime, `HH:MM:SS` (hours past 24 allowed). */
+export function formatWalltime(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return [h, m, s].map((n) => String(n).padStart(2, "0")).join(":");
+}
+
+/** Slurm's dependency (`afterok:1:2_3,afterany:4[]`) as PBS's `-W depend` (`afterok:1:2[3],afterany:4[]`); whole arrays already carry `[]`. */
+export function pbsDependency(slurm: string): string {
+  return slurm
+    .split(",")
+    .map((part) => {
+      const [type, ...ids] = part.split(":");
+      return [type, ...ids.map((id) => (/^\d+_\d+$/.test(id) ? toPbsId(id, true) : id))].join(":");
+    })
+    .join(",");
+}
+
+const positive = (text: string | true | undefined, fallback: number): number => (typeof text === "string" && /^\d+$/.test(text) ? Number(text) : fallback);
+
+/**
+ * The `#PBS` lines of one script, from the sbatch-style long options the
+ * plan writes, then the lines that must come first in its body. One chunk
+ * per node (`-l select=N:ncpus=...:mem=...:ngpus=...`, `place=scatter` for
+ * several), `-l walltime`, `-q`, `-A`, `-N`, `-J` (`0-1:2` for one element:
+ * qsub refuses a range of one), output written straight to the run folder
+ * (`-k oed`); an option with no PBS form is an error, never dropped.
+ */
+export function pbsHeader(options: ScriptOptions["options"]): string[] {
+  const o = new Map<string, string | true>();
+  const raw: Array<[string, string | true]> = [];
+  for (const [name, value] of options) {
+    if (name.startsWith(PBS_RAW_PREFIX)) raw.push([name.slice(PBS_RAW_PREFIX.length), value]);
+    else o.set(name, value);
+  }
+  const lines: string[] = [];
+  const take = (name: string): string | true | undefined => {
+    const value = o.get(name);
+    o.delete(name);
+    return value;
+  };
+  const text = (name: string): string | undefined => {
+    const value = take(name);
+    return typeof value === "string" ? value : undefined;
+  };
+  const name = text("job-name");
+  if (name !== undefined) lines.push(`#PBS -N ${name}`);
+  const queue = text("partition");
+  if (queue !== undefined) lines.push(`#PBS -q ${queue}`);
+  const account = text("account");
+  if (account !== undefined) lines.push(`#PBS -A ${account}`);
+  // One chunk per node: its CPUs are every task's on it, its memory the node's share.
+  const nodes = positive(take("nodes"), 1);
+  const tasks = positive(take("ntasks-per-node"), 1);
+  const cpus = positive(take("cpus-per-task"), 1);
+  const mem = text("mem");
+  const memPerCpu = text("mem-per-cpu");
+  const gpusText = text("gpus-per-node") ?? text("gres")?.replace(/^gpu:/, "");
+  const memMb = mem !== undefined ? parseMemoryMegabytes(mem) : memPerCpu !== undefined ? (parseMemoryMegabytes(memPerCpu) ?? 0) * cpus * tasks : undefined;
+  const chunk = [`${nodes}`, `ncpus=${cpus * tasks}`, ...(tasks > 1 || nodes > 1 ? [`mpiprocs=${tasks}`] : []), ...(memMb ? [`mem=${memMb}mb`] : []), ...(gpusText ? [`ngpus=${gpusText}`] : [])];
+  lines.push(`#PBS -l select=${chunk.join(":")}`);
+  if (nodes > 1) lines.push("#PBS -l place=scatter");
+  const time = text("time");
+  if (time !== undefined) lines.push(`#PBS -l walltime=${formatWalltime(parseDurationSeconds(time)!)}`);
+  const array = text("array");
+  const range = array === undefined ? undefined : /^0-(\d+)(?:%(\d+))?$/.exec(array);
+  const last = range ? Number(range[1]) : 0;
+  if (range) {
+    // qsub refuses a range of one (`-J 0-0`): index 0 alone is 0 to 1 in steps of 2, still an array, as the futures expect.
+    lines.push(`#PBS -J ${last > 0 ? `0-${last}` : "0-1:2"}`);
+    if (range[2] !== undefined) lines.push(`#PBS -W max_run_subjobs=${range[2]}`);
+  }
+  // Logs: straight to the run folder while the job runs (`d`), by element; an element's own id (%A) is not a PBS path word.
+  const output = text("output");
+  const error = text("error");
+  const body: string[] = [];
+  for (const [flag, path] of [
+    ["o", output],
+    ["e", error],
+  ] as const) {
+    if (path === undefined) continue;
+    if (path.includes("%A")) {
+      lines.push(`#PBS -${flag} /dev/null`);
+      const shellPath = `${quoteShell(path.slice(0, path.indexOf("%A")))}"\${slurmkit_pbs_array}_\${PBS_ARRAY_INDEX:-0}"${quoteShell(path.slice(path.indexOf("%a") + 2))}`;
+      body.push(`exec ${flag === "o" ? "1" : "2"}>>${shellPath}`);
+    } else lines.push(`#PBS -${flag} ${path.replaceAll("%a", range ? "^array_index^" : "0")}`);
+  }
+  lines.push("#PBS -k oed");
+  // As sbatch exports the submitting environment by default, so does the job here (qsub exports only PBS_O_* without -V).
+  lines.push("#PBS -V");
+  const tag = text("comment");
+  if (tag !== undefined) lines.push(`#PBS -v SLURMKIT_TAG=${tag.split(" ")[0]}`);
+  const dependency = text("dependency");
+  if (dependency !== undefined) lines.push(`#PBS -W depend=${pbsDependency(dependency)}`);
+  take("kill-on-invalid-dep"); // PBS deletes a job whose dependency can no longer be met.
+  // PBS refuses a non-rerunnable array; it reruns a job only when its node fails, as Slurm's --no-requeue allows too.
+  if (take("no-requeue") === true && !range) lines.push("#PBS -r n");
+  take("open-mode"); // Logs are appended to: each attempt's runner appends, and PBS writes straight to the file.
+  take("signal"); // PBS has no warning before the walltime; the runner arms its own.
+  const left = [...o.keys()];
+  if (left.length) throw new ParameterError("PBS parameters", [`PBS cannot express the option${left.length > 1 ? "s" : ""} ${left.map((k) => `\`${k}\``).join(", ")}`]);
+  for (const [key, value] of raw) lines.push(/^[A-Za-z]$/.test(key) ? `#PBS -${key}${value === true ? "" : ` ${value}`}` : `#PBS -l ${key}=${value}`);
+  const prelude = [
+    "",
+    "# PBS starts a job in the home folder: back to where it was submitted from",
+    'cd "${PBS_O_WORKDIR:-.}" || exit 1',
+    ...(body.length ? ["slurmkit_pbs_array=${PBS_ARRAY_ID:-${PBS_JOBID:-0}}", "slurmkit_pbs_array=${slurmkit_pbs_array%%[[.]*}", ...body] : []),
+  ];
+  return [...lines, ...prelude];
+}
+
+/**
+ * The node helpers of setup steps on PBS: a subshell of the batch shell runs
+ * a step's script, as on one Slurm node (a PBS job here has one node: see
+ * rankLaunch).
+ */
+const PBS_NODE_HELPERS = [
+  "slurmkit_node=$(hostname -s)",
+  "# shellcheck disable=SC2317 # used by some steps only",
+  'slurmkit_on_every_node() { (slurmkit_node_count=1; eval "$1"); }',
+  "# shellcheck disable=SC2317 # used by some steps only",
+  'slurmkit_on_every_node_at_exit() { (slurmkit_node_count=1; eval "$1"); }',
+];
+
+/** The script words of PBS's qsub. */
+export const PBS_SCRIPT: ScriptDialect = {
+  header: pbsHeader,
+  arrayIndex: "PBS_ARRAY_INDEX",
+  nodeName: "$(hostname -s)",
+  jobIdLines: ["slurmkit_job=${PBS_JOBID:-local}", "slurmkit_job=${slurmkit_job%%.*}", 'if [ -n "${PBS_ARRAY_ID:-}" ]; then slurmkit_job=${PBS_ARRAY_ID%%[[.]*}_${PBS_ARRAY_INDEX}; fi'],
+  nodeHelpers: PBS_NODE_HELPERS,
+  // qdel has no "only queued" filter: the array's queued subjobs, by name.
+  cancelPending: ['if [ -n "${PBS_ARRAY_ID:-}" ]; then qstat -t "$PBS_ARRAY_ID" 2>/dev/null | awk \'$5 == "Q" { print $1 }\' | xargs -r qdel 2>/dev/null; fi'],
+  rankLaunch: (ranks) => {
+    throw new ParameterError("PBS parameters", [`Expected one rank per job on PBS (got ${ranks}, from nodes × ntasksPerNode): slurmkit does not start ranks through PBS's MPI launchers yet`]);
+  },
+};
