@@ -1,7 +1,7 @@
 import type { ExecutorSettings } from "../slurm/options.js";
 import { BatchExecutor } from "../slurm/batch-executor.js";
 import type { JobWatcher } from "../engine/watcher.js";
-import { mergePbsParameters, PBS_PARAMETER_NAMES, parsePbsParameters, type PbsParametersInput } from "./parameters.js";
+import { mergePbsParameters, PBS_KNOWN_NAMES, parsePbsParameters, type PbsParametersInput } from "./parameters.js";
 import type { PbsCallCounts } from "./scheduler.js";
 import { pbsSystem } from "./system.js";
 
@@ -24,7 +24,7 @@ export class PbsExecutor extends BatchExecutor<PbsParametersInput> {
       name: "PbsExecutor",
       system: pbsSystem,
       runner: "pbs",
-      parameterNames: PBS_PARAMETER_NAMES,
+      parameterNames: PBS_KNOWN_NAMES,
       parse: parsePbsParameters,
       merge: mergePbsParameters,
       wholeArray: (id) => `${id}[]`,

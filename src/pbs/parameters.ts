@@ -16,7 +16,7 @@ const NOT_ON_PBS = {
 } as const;
 
 /** The raw options slurmkit writes itself. */
-const MANAGED_OPTIONS = new Set(["J", "o", "e", "N", "q", "A", "l", "k", "j", "r", "v", "V", "I", "X", "C", "S", "h", "z"]);
+const MANAGED_OPTIONS = new Set(["J", "o", "e", "N", "q", "A", "l", "k", "j", "r", "v", "V", "I", "X", "C", "S", "z"]);
 const MANAGED_RESOURCES = new Set(["select", "walltime", "ncpus", "mem", "ngpus", "nodes", "mpiprocs", "ompthreads", "nodect", "place"]);
 
 /** Where raw PBS options travel inside the parameters (the `sbatch` map, under this prefix), to the script's header. */
@@ -36,6 +36,9 @@ export type PbsParametersInput = Omit<SlurmParametersInput, keyof typeof NOT_ON_
 
 /** The names PBS parameters accept. */
 export const PBS_PARAMETER_NAMES: readonly string[] = [...PARAMETER_NAMES.filter((n) => !(n in NOT_ON_PBS)), "pbs"].sort();
+
+/** The parameters an executor's options may name: PBS's, and Slurm's that PBS cannot express, which parsePbsParameters refuses saying why. */
+export const PBS_KNOWN_NAMES: readonly string[] = [...PBS_PARAMETER_NAMES, ...Object.keys(NOT_ON_PBS)];
 
 /** The raw map's problems, each naming its key. */
 function rawProblems(raw: unknown): string[] {

@@ -26,6 +26,12 @@ export function pbsDependency(slurm: string): string {
     .join(",");
 }
 
+/** A path as one word of a `#PBS` line: double-quoted when it has spaces; a double quote cannot be written. */
+function pathWord(path: string): string {
+  if (path.includes('"')) throw new ParameterError("PBS parameters", [`Expected the folder to have no double quote on PBS, whose #PBS lines cannot hold one, got \`${path}\``]);
+  return /\s|'/.test(path) ? `"${path}"` : path;
+}
+
 const positive = (text: string | true | undefined, fallback: number): number => (typeof text === "string" && /^\d+$/.test(text) ? Number(text) : fallback);
 
 /**
@@ -93,7 +99,7 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
       lines.push(`#PBS -${flag} /dev/null`);
       const shellPath = `${quoteShell(path.slice(0, path.indexOf("%A")))}"\${slurmkit_pbs_array}_\${PBS_ARRAY_INDEX:-0}"${quoteShell(path.slice(path.indexOf("%a") + 2))}`;
       body.push(`exec ${flag === "o" ? "1" : "2"}>>${shellPath}`);
-    } else lines.push(`#PBS -${flag} ${path.replaceAll("%a", range ? "^array_index^" : "0")}`);
+    } else lines.push(`#PBS -${flag} ${pathWord(path.replaceAll("%a", range ? "^array_index^" : "0"))}`);
   }
   lines.push("#PBS -k oed");
   // As sbatch exports the submitting environment by default, so does the job here (qsub exports only PBS_O_* without -V).
@@ -114,7 +120,7 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
     "",
     "# PBS starts a job in the home folder: back to where it was submitted from",
     'cd "${PBS_O_WORKDIR:-.}" || exit 1',
-    ...(body.length ? ["slurmkit_pbs_array=${PBS_ARRAY_ID:-${PBS_JOBID:-0}}", "slurmkit_pbs_array=${slurmkit_pbs_array%%[[.]*}", ...body] : []),
+    ...(body.length ? ["slurmkit_pbs_array=${PBS_ARRAY_ID:-${PBS_JOBID:-0}}", "slurmkit_pbs_array=${slurmkit_pbs_array%%.*}", "slurmkit_pbs_array=${slurmkit_pbs_array%%\\[*}", ...body] : []),
   ];
   return [...lines, ...prelude];
 }
@@ -127,9 +133,9 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
 const PBS_NODE_HELPERS = [
   "slurmkit_node=$(hostname -s)",
   "# shellcheck disable=SC2317 # used by some steps only",
-  'slurmkit_on_every_node() { (slurmkit_node_count=1; eval "$1"); }',
+  'slurmkit_on_every_node() { (eval "slurmkit_node_count=1; $1"); }',
   "# shellcheck disable=SC2317 # used by some steps only",
-  'slurmkit_on_every_node_at_exit() { (slurmkit_node_count=1; eval "$1"); }',
+  'slurmkit_on_every_node_at_exit() { (eval "slurmkit_node_count=1; $1"); }',
 ];
 
 /** The script words of PBS's qsub. */
@@ -137,7 +143,11 @@ export const PBS_SCRIPT: ScriptDialect = {
   header: pbsHeader,
   arrayIndex: "PBS_ARRAY_INDEX",
   nodeName: "$(hostname -s)",
-  jobIdLines: ["slurmkit_job=${PBS_JOBID:-local}", "slurmkit_job=${slurmkit_job%%.*}", 'if [ -n "${PBS_ARRAY_ID:-}" ]; then slurmkit_job=${PBS_ARRAY_ID%%[[.]*}_${PBS_ARRAY_INDEX}; fi'],
+  jobIdLines: [
+    "slurmkit_job=${PBS_JOBID:-local}",
+    "slurmkit_job=${slurmkit_job%%.*}",
+    'if [ -n "${PBS_ARRAY_ID:-}" ]; then slurmkit_job=${PBS_ARRAY_ID%%.*}; slurmkit_job=${slurmkit_job%%\\[*}_${PBS_ARRAY_INDEX}; fi',
+  ],
   nodeHelpers: PBS_NODE_HELPERS,
   // qdel has no "only queued" filter: the array's queued subjobs, by name.
   cancelPending: ['if [ -n "${PBS_ARRAY_ID:-}" ]; then qstat -t "$PBS_ARRAY_ID" 2>/dev/null | awk \'$5 == "Q" { print $1 }\' | xargs -r qdel 2>/dev/null; fi'],

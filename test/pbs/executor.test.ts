@@ -1,0 +1,141 @@
+// PbsExecutor on the real OpenPBS test server (test/pbs/pbs.sh): what the
+// conformance suite does not cover, or covers for PBS's own words.
+import { execa } from "execa";
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, test } from "vitest";
+import { command, LocalTransport, loadJobs, ParameterError, PbsExecutor, type PbsExecutorOptions } from "../../src/index.js";
+import { PbsScheduler } from "../../src/pbs/scheduler.js";
+import { pbsWatcher } from "../../src/pbs/watch.js";
+import { square } from "../fixtures/tasks.js";
+import { needPbs } from "../helpers/pbs.js";
+import { runsFolder } from "../helpers/runs-folder.js";
+
+const bin = fileURLToPath(new URL("../../dist/src/cli.js", import.meta.url));
+
+async function pbsExecutor(options: Partial<PbsExecutorOptions> = {}): Promise<PbsExecutor> {
+  return new PbsExecutor({ folder: await runsFolder(), time: 5, mem: "200M", ...options });
+}
+
+/** Sets a server attribute for the length of `body`, then back to `after`. */
+async function withServer<T>(set: string, after: string, body: () => Promise<T>): Promise<T> {
+  await execa("qmgr", ["-c", `set server ${set}`]);
+  try {
+    return await body();
+  } finally {
+    await execa("qmgr", ["-c", `set server ${after}`]);
+  }
+}
+
+beforeAll(() => {
+  pbsWatcher(new LocalTransport()).setIntervals({ minMs: 500, maxMs: 2000 });
+});
+
+describe("PbsExecutor on the OpenPBS test server", () => {
+  test("an array larger than max_array_size is split into arrays PBS takes, the last one of a single element", async (ctx) => {
+    needPbs(ctx);
+    const executor = await pbsExecutor();
+    const jobs = await withServer("max_array_size = 3", "max_array_size = 10000", () => executor.mapArray([0, 1, 2, 3, 4, 5, 6].map((x) => square.with(x))));
+    expect((await Promise.all(jobs.map((j) => j.result()))).map((r) => r.square)).toEqual([0, 1, 4, 9, 16, 25, 36]);
+    const folder = jobs[0]!.paths.result.replace(/\/results\/.*$/, "");
+    const manifest = JSON.parse(await readFile(`${folder}/manifest.json`, "utf8")) as { kind: string; arrays: Array<{ jobId: string; elements: number }> };
+    expect(manifest.kind).toBe("pbs");
+    expect(manifest.arrays.map((a) => a.elements)).toEqual([3, 3, 1]);
+    expect(jobs.map((j) => j.id)).toEqual([0, 1, 2, 0, 1, 2, 0].map((e, i) => `${manifest.arrays[Math.floor(i / 3)]!.jobId}_${e}`));
+    // Each element's own log, named by its array and index as on Slurm.
+    const logs = await readdir(`${folder}/logs/elements`);
+    expect(logs).toContain(`${manifest.arrays[2]!.jobId}_0.err`);
+  });
+
+  test("tasks packed in workers run in their slots and report as one per element does", async (ctx) => {
+    needPbs(ctx);
+    const executor = await pbsExecutor({ time: "00:02:00", mem: "100M" });
+    const jobs = await executor.mapArray(
+      [0, 1, 2, 3, 4, 5].map((x) => square.with(x)),
+      { workers: 2, slots: 1 },
+    );
+    expect((await Promise.all(jobs.map((j) => j.result()))).map((r) => r.square)).toEqual([0, 1, 4, 9, 16, 25]);
+    const script = await readFile(`${jobs[0]!.paths.result.replace(/\/results\/.*$/, "")}/job.sbatch`, "utf8");
+    // Two slots' worth of a task's 100 MiB, and the worker's own margin: what Slurm's worker asks for too.
+    expect(script).toMatch(/^#PBS -l select=1:ncpus=1:mem=\d+mb$/m);
+    expect(script).toContain("#PBS -J 0-1");
+  });
+
+  test("a task over its walltime ends TIMEOUT (PBS's Exit_status -29)", async (ctx) => {
+    needPbs(ctx);
+    const executor = await pbsExecutor({ time: "00:00:15" });
+    const job = await executor.submit(command("sleep", ["300"]));
+    expect(await job.wait()).toBe("TIMEOUT");
+  });
+
+  test("bad input is refused before qsub: nothing is written and nothing submitted", async (ctx) => {
+    needPbs(ctx);
+    const folder = await runsFolder();
+    const executor = new PbsExecutor({ folder, time: 5 });
+    const before = executor.watcher.stats().calls.qsub;
+    const bad: Array<[() => Promise<unknown>, RegExp]> = [
+      [() => executor.mapArray([square.with(1)], { workers: 0 }), /workers/],
+      [() => executor.mapArray([command("echo", ["x"])], { tasksPerElment: 2 } as never), /did you mean `tasksPerElement`/],
+      [() => executor.mapArray([square.with((() => 1) as never)]), /is a function, which cannot travel/],
+      [async () => new PbsExecutor({ folder, qos: "high" } as never), /`qos` cannot be expressed on PBS/],
+      [async () => new PbsExecutor({ folder, time: 5, ndoes: 2 } as never), /did you mean `nodes`/],
+      [() => new PbsExecutor({ folder, nodes: 2 }).mapArray([square.with(1)]), /one rank per job on PBS/],
+    ];
+    for (const [attempt, message] of bad) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ParameterError);
+      expect(String((error as Error).message) + (error as ParameterError).problems?.join("\n")).toMatch(message);
+    }
+    expect(executor.watcher.stats().calls.qsub).toBe(before);
+    expect(existsSync(folder) ? (await readdir(folder)).filter((n) => n !== "code") : []).toEqual([]);
+  });
+
+  test("the bin reads a PBS run folder: status, logs, results, and cancel of a queued task", async (ctx) => {
+    needPbs(ctx);
+    const executor = await pbsExecutor();
+    const done = await executor.mapArray([command("sh", ["-c", "echo out-$0; exit 2", "a"]), command("echo", ["fine"])]);
+    await Promise.all(done.map((j) => j.wait()));
+    const folder = done[0]!.paths.result.replace(/\/results\/.*$/, "");
+    const run = (args: string[]) => execa("node", [bin, ...args], { reject: false, env: { CI: "" } });
+    const status = await run(["status", folder, "--tasks"]);
+    expect(status.stdout).toMatch(/FAILED/);
+    expect(status.stdout).toMatch(/COMPLETED/);
+    const logs = await run(["logs", folder, "0"]);
+    expect(logs.stdout).toContain("out-a");
+    const results = await run(["results", folder, "--json"]);
+    expect(
+      results.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { state: string }).state),
+    ).toEqual(["FAILED", "COMPLETED"]);
+    // A job held from its submission (`pbs: { h: true }`) stays queued until cancelled through the bin.
+    const held = await (await pbsExecutor({ pbs: { h: true } })).submit(command("echo", ["never"]));
+    const heldFolder = held.paths.result.replace(/\/results\/.*$/, "");
+    const cancel = await run(["cancel", heldFolder]);
+    expect(cancel.exitCode, cancel.stderr).toBe(0);
+    expect(await held.wait()).toBe("CANCELLED");
+    const reloaded = await loadJobs(heldFolder);
+    expect(await reloaded[0]!.wait()).toBe("CANCELLED");
+  });
+
+  test("a server without job history: said once, and the run folder still settles the futures", async (ctx) => {
+    needPbs(ctx);
+    const said: string[] = [];
+    const scheduler = new PbsScheduler(new LocalTransport());
+    scheduler.onNoHistory = (m) => said.push(m);
+    const executor = await pbsExecutor();
+    const [job] = await executor.mapArray([square.with(5)]);
+    await job!.result();
+    const entries = await withServer("job_history_enable = False", "job_history_enable = True", async () => {
+      const first = await scheduler.queue([job!.id.split("_")[0]!]);
+      await scheduler.queue([job!.id.split("_")[0]!]);
+      return first;
+    });
+    expect(entries).toEqual([]);
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/keeps no finished jobs \(job_history_enable is False\)/);
+    expect(await (await loadJobs(job!.paths.result.replace(/\/results\/.*$/, "")))[0]!.wait()).toBe("COMPLETED");
+  });
+});

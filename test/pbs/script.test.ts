@@ -1,0 +1,151 @@
+import { execa } from "execa";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { ParameterError, stageOut, atRuntime, modules } from "../../src/index.js";
+import { parsePbsParameters } from "../../src/pbs/parameters.js";
+import { formatWalltime, pbsDependency, PBS_SCRIPT } from "../../src/pbs/script.js";
+import { planSubmission } from "../../src/slurm/plan.js";
+import { checkSubmission } from "../../src/slurm/packing.js";
+import { RunFolder } from "../../src/protocol/run-folder.js";
+import type { PbsParametersInput } from "../../src/pbs/parameters.js";
+
+async function lint(script: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "slurmkit-pbs-script-"));
+  const path = join(dir, "job.sbatch");
+  await writeFile(path, script);
+  await execa("bash", ["-n", path]);
+  await execa("shellcheck", ["--shell=bash", path]);
+}
+
+/** The PBS scripts of a submission of `taskCount` tasks, as the executor plans them. */
+function plan(input: PbsParametersInput, taskCount = 3, options: { array?: boolean; maxArraySize?: number; dependency?: string; folder?: string } = {}) {
+  const parameters = parsePbsParameters(input);
+  const limits = { maxArraySize: options.maxArraySize ?? 10000, maxSubmitJobs: undefined, nodes: [], maxTimes: new Map() };
+  return planSubmission({
+    taskCount,
+    array: options.array ?? true,
+    parameters,
+    limits,
+    packing: checkSubmission(parameters, { taskCount, dependency: options.dependency }),
+    dependency: options.dependency,
+    folder: new RunFolder(options.folder ?? "/runs/sweep/20261205T000000Z-abcdef"),
+    runner: ["/usr/bin/node", "/pkg/dist/src/pbs/runner.js"],
+    warned: false,
+    defaultName: "train",
+    scheduler: { kind: "pbs", script: PBS_SCRIPT },
+  });
+}
+
+const header = (text: string) => text.split("\n").filter((l) => l.startsWith("#PBS"));
+
+describe("PBS parameters", () => {
+  test("map to one chunk per node: select, walltime, queue, account and name", () => {
+    const p = plan({ jobName: "sweep", time: "1-02:03:04", cpusPerTask: 4, mem: "8G", gpusPerNode: 2, partition: "debug", account: "myproj" });
+    expect(header(p.scripts[0]!.text)).toEqual([
+      "#PBS -N sweep",
+      "#PBS -q debug",
+      "#PBS -A myproj",
+      "#PBS -l select=1:ncpus=4:mem=8192mb:ngpus=2",
+      "#PBS -l walltime=26:03:04",
+      "#PBS -J 0-2",
+      "#PBS -o /runs/sweep/20261205T000000Z-abcdef/logs/^array_index^.out",
+      "#PBS -e /runs/sweep/20261205T000000Z-abcdef/logs/^array_index^.err",
+      "#PBS -k oed",
+      "#PBS -V",
+      "#PBS -v SLURMKIT_TAG=slurmkit:20261205T000000Z-abcdef:0",
+    ]);
+    expect(p.manifest.kind).toBe("pbs");
+  });
+
+  test("memory per CPU is the chunk's memory; gres gpu:N is ngpus; raw options pass through", () => {
+    const p = plan({ cpusPerTask: 2, memPerCpu: "1G", gres: "gpu:1" });
+    expect(header(p.scripts[0]!.text)).toContain("#PBS -l select=1:ncpus=2:mem=2048mb:ngpus=1");
+    const q = plan({ pbs: { m: "abe", M: "me@uni.edu", filesystems: "home:grand" } });
+    expect(header(q.scripts[0]!.text).slice(-3)).toEqual(["#PBS -m abe", "#PBS -M me@uni.edu", "#PBS -l filesystems=home:grand"]);
+  });
+
+  test("one task is an array of one element (qsub refuses -J 0-0); submit() is a plain job that PBS must not rerun", () => {
+    expect(header(plan({}, 1).scripts[0]!.text)).toContain("#PBS -J 0-1:2");
+    const single = header(plan({}, 1, { array: false }).scripts[0]!.text);
+    expect(single.some((l) => l.startsWith("#PBS -J"))).toBe(false);
+    expect(single).toContain("#PBS -o /runs/sweep/20261205T000000Z-abcdef/logs/0.out");
+    expect(single).toContain("#PBS -r n");
+  });
+
+  test("arrays split at max_array_size, each script's elements logging to logs/elements/<array>_<index>", async () => {
+    const p = plan({ time: 5 }, 5, { maxArraySize: 2 });
+    expect(p.scripts.map((s) => header(s.text).find((l) => l.startsWith("#PBS -J")))).toEqual(["#PBS -J 0-1", "#PBS -J 0-1", "#PBS -J 0-1:2"]);
+    const text = p.scripts[2]!.text;
+    expect(header(text)).toContain("#PBS -o /dev/null");
+    expect(text).toContain('exec 1>>/runs/sweep/20261205T000000Z-abcdef/logs/elements/"${slurmkit_pbs_array}_${PBS_ARRAY_INDEX:-0}".out');
+    for (const s of p.scripts) await lint(s.text);
+  });
+
+  test("max_run_subjobs limits an array's running elements; `after` is -W depend with PBS's array ids", () => {
+    const p = plan({ arrayParallelism: 2 }, 4, { dependency: "afterok:12[]:13_4,afterany:14[]" });
+    const h = header(p.scripts[0]!.text);
+    expect(h).toContain("#PBS -W max_run_subjobs=2");
+    expect(h).toContain("#PBS -W depend=afterok:12[]:13[4],afterany:14[]");
+    expect(pbsDependency("afterok:5:6_0")).toBe("afterok:5:6[0]");
+  });
+
+  test("a folder with spaces is quoted; one with a double quote cannot be written", async () => {
+    const p = plan({}, 2, { folder: "/runs/my sweep/x" });
+    expect(header(p.scripts[0]!.text)).toContain('#PBS -o "/runs/my sweep/x/logs/^array_index^.out"');
+    await lint(p.scripts[0]!.text);
+    expect(() => plan({}, 2, { folder: '/runs/a"b/x' })).toThrow(/double quote/);
+  });
+
+  test("what PBS cannot express is a ParameterError that says so, naming each key", () => {
+    const cases: Array<[PbsParametersInput, RegExp]> = [
+      [{ sbatch: { exclusive: true } } as never, /`sbatch` cannot be expressed on PBS: PBS takes raw qsub options as `pbs/],
+      [{ qos: "high" } as never, /`qos` cannot be expressed on PBS/],
+      [{ constraint: "a100" } as never, /`constraint` cannot be expressed on PBS/],
+      [{ signal: "USR1@60" } as never, /`signal` cannot be expressed on PBS: PBS sends no signal before the walltime/],
+      [{ nodes: "2-4" }, /`nodes` cannot be a range on PBS/],
+      [{ mem: 0 }, /`mem: 0` .* cannot be expressed on PBS/],
+      [{ gpusPerNode: "a100:2" }, /cannot name a GPU type on PBS/],
+      [{ gres: "nvme:1" }, /`gres` on PBS takes only `gpu:<count>`/],
+      [{ jobName: "my job" }, /Expected `jobName` to be one word/],
+      [{ pbs: { J: "0-3" } }, /`pbs.J` is an option slurmkit writes itself/],
+      [{ pbs: { walltime: "1:00:00" } }, /`pbs.walltime` is a resource slurmkit writes itself/],
+      [{ pbs: { W: "depend=afterok:1" } }, /`pbs.W` may not set depend/],
+      [{ pbs: { M: "a b" } }, /Expected `pbs.M` to be true or a number or a string without spaces/],
+      [{ pbs: { "-m": "abe" } }, /Expected `pbs` keys to be a qsub option's letter/],
+      [{ cpusPerTsk: 2 } as never, /Unknown parameter `cpusPerTsk` \(did you mean `cpusPerTask`\?\)/],
+      [{ time: "soon" }, /Expected `time` to be minutes or a Slurm duration/],
+    ];
+    for (const [input, message] of cases) {
+      let error: unknown;
+      try {
+        parsePbsParameters(input);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(input)).toBeInstanceOf(ParameterError);
+      expect((error as ParameterError).problems.join("\n"), JSON.stringify(input)).toMatch(message);
+    }
+  });
+
+  test("several ranks are refused with a clear error", () => {
+    expect(() => plan({ nodes: 2 })).toThrow(/one rank per job on PBS/);
+  });
+
+  test("the script passes shellcheck and bash -n with setup steps, an exit step and runtime values", async () => {
+    const p = plan({ time: 10, setup: [modules(["python/3.11"]), stageOut({ from: atRuntime("$TMPDIR/out"), to: "/runs/out" }), "echo ready"] }, 3);
+    const text = p.scripts[0]!.text;
+    expect(text).toContain('cd "${PBS_O_WORKDIR:-.}" || exit 1');
+    expect(text).toContain("slurmkit_job=${slurmkit_job%%\\[*}_${PBS_ARRAY_INDEX}");
+    // The shell's own reading of the lines that name the job.
+    const names = await execa("bash", ["-c", `PBS_JOBID='7[3].pbshost' PBS_ARRAY_ID='7[].pbshost' PBS_ARRAY_INDEX=3; ${PBS_SCRIPT.jobIdLines.join("\n")}\necho "$slurmkit_job"`]);
+    expect(names.stdout).toBe("7_3");
+    await lint(text);
+  });
+
+  test("walltime is HH:MM:SS, hours past a day included", () => {
+    expect(formatWalltime(59)).toBe("00:00:59");
+    expect(formatWalltime(90 * 3600 + 61)).toBe("90:01:01");
+  });
+});
