@@ -36,6 +36,17 @@ export async function readHistory(folder: RunFolder, index: number, restarted: b
   return { attempt, timeouts };
 }
 
+/** Whether job `jobId` requeued task `index` before: an attempt record of it says so (for schedulers that do not count restarts). */
+export async function requeuedBefore(folder: RunFolder, index: number, jobId: string): Promise<boolean> {
+  const names = await readdir(folder.attemptsDir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (RunFolder.parseAttemptName(name)?.index !== index) continue;
+    const path = `${folder.attemptsDir}/${name}`;
+    if (decodeAttempt(await readFile(path), path).jobId === jobId) return true;
+  }
+  return false;
+}
+
 /** The checkpoint task `index` resumes from, if an earlier attempt wrote one. */
 export async function readCheckpoint(folder: RunFolder, index: number): Promise<CheckpointFile | undefined> {
   const bytes = await readFile(folder.checkpoint(index)).catch(() => undefined);

@@ -26,7 +26,7 @@ import { fileTarget, routeOutput, Terminated, type TaskLogs } from "./execute.js
 import type { NodeSide } from "../src/core/node-side.js";
 import { jobIdOf, taskIndex, useNodeSide } from "./node.js";
 import { decodeRunnerArgs, RUNNER_USAGE } from "../src/protocol/runner-args.js";
-import { earlyWarning, listenForWarning } from "./attempts.js";
+import { earlyWarning, listenForWarning, requeuedBefore } from "./attempts.js";
 import { runOneTask } from "./run-task.js";
 import { runSlot } from "./slot.js";
 import { runWorker } from "./worker.js";
@@ -93,7 +93,7 @@ async function main(node: NodeSide): Promise<number> {
             requeue: {
               maxRequeues: warning.maxRequeues,
               requeue: requeueable === undefined ? undefined : () => node.requeue(requeueable),
-              restarted: here.restarts > 0,
+              restarted: here.restarts > 0 || (node.restartsUnknown === true && (await requeuedBefore(folder, index, jobIdOf(process.env)))),
               forward: node.inStep(process.env) ? undefined : warning.signal,
               forwardAll: warning.forwardAll,
             },

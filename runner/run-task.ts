@@ -263,6 +263,8 @@ async function decide(
     next ? { attempt: history.attempt, arg: next.value } : undefined,
   );
   await writeTaskState(t, "REQUEUED", at);
+  // Said first: a scheduler may end this process as it takes the request (PBS's qrerun from inside the job).
+  t.report(`slurmkit runner: task ${t.index} asks for a requeue after attempt ${history.attempt} (${w.ending})\n`);
   const failed = await o.requeue();
   if (failed === undefined) {
     t.report(`slurmkit runner: task ${t.index} requeued after attempt ${history.attempt} (${w.ending})\n`);

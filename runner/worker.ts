@@ -151,7 +151,8 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
   const node = nodeSide();
   // A requeued worker (same id, restarted by the scheduler) runs again the tasks it had taken and not finished.
   /** Tasks that started before and are run again (they checkpointed, or this worker restarted): before any other. */
-  const restarted = node.environment(process.env).restarts > 0;
+  // A scheduler that does not count restarts: a worker looks for claims of its own every time (none, when it is new).
+  const restarted = node.environment(process.env).restarts > 0 || node.restartsUnknown === true;
   const rerun = restarted ? await claims.resume(hasResult) : [];
   const requeueable = node.requeueableJob(process.env);
   let failed = 0;

@@ -45,6 +45,13 @@ export interface NodeSide {
    * job may exist). Absent where a node cannot submit.
    */
   submit?(script: string, args: readonly string[]): Promise<{ jobId: string } | { refused: string } | { lost: string }>;
+  /**
+   * The scheduler tells a rerun job nothing of its reruns (PBS: `run_count`
+   * is on the server only), so `environment().restarts` is 0: the runner
+   * reads the run folder instead (this job's attempt records, a worker's own
+   * claims).
+   */
+  readonly restartsUnknown?: true;
   /** Whether job `jobId` (or an element of it) is still pending or running; undefined when the scheduler cannot say. */
   queued?(jobId: string): Promise<boolean | undefined>;
 }

@@ -90,9 +90,11 @@ export function pbsEnvironment(env: NodeJS.ProcessEnv, nodefile: (path: string) 
   };
 }
 
-function run(program: string, args: readonly string[], timeoutMs = 60_000): Promise<{ ok: boolean; stderr: string }> {
+function run(program: string, args: readonly string[], timeoutMs = 60_000): Promise<{ ok: boolean; stderr: string; signal: string | undefined }> {
   return new Promise((resolve) => {
-    execFile(program, args, { timeout: timeoutMs }, (error, _stdout, stderr) => resolve({ ok: !error, stderr: stderr || (error?.message ?? "") }));
+    execFile(program, args, { timeout: timeoutMs }, (error, _stdout, stderr) =>
+      resolve({ ok: !error, stderr: stderr || (error?.message ?? ""), signal: error?.killed ? undefined : (error?.signal ?? undefined) }),
+    );
   });
 }
 
@@ -103,14 +105,16 @@ export const pbsNode: NodeSide = {
   environment: (env) => pbsEnvironment(env),
   elementIndex: (env) => ({ text: env.PBS_ARRAY_INDEX ?? "0", from: "PBS_ARRAY_INDEX" }),
   requeueableJob: (env) => env.PBS_JOBID,
+  restartsUnknown: true,
   inStep: inLauncher,
   // What one task gets, not what the element holds: PBS's own words for a job's CPUs.
   taskShare: (cpusPerTask) => ({ NCPUS: String(cpusPerTask), OMP_NUM_THREADS: String(cpusPerTask) }),
   address: async (host) => (await lookup(host)).address,
   // PBS warns no job before its walltime: the only warning a task gets is the runner's own, ahead of the walltime.
   ending: async () => ({ ending: "TIMEOUT", deadline: undefined }),
+  // qrerun from inside the job returns once the server reruns it, and MoM's SIGTERM to the job's processes may end it first: a qrerun killed by a signal was taken.
   requeue: async (jobId) => {
     const r = await run("qrerun", [jobId]);
-    return r.ok ? undefined : `qrerun ${jobId} failed: ${r.stderr.trim()}`;
+    return r.ok || r.signal !== undefined ? undefined : `qrerun ${jobId} failed: ${r.stderr.trim()}`;
   },
 };

@@ -12,7 +12,6 @@ const NOT_ON_PBS = {
   exclude: "PBS's select cannot leave out named nodes",
   nodelist: "PBS picks hosts through `select`; `pbs: { host: ... }` is not taken either, since slurmkit writes the select statement",
   dependency: "use the `after` option of submit() and mapArray(), which PBS's `-W depend` expresses",
-  signal: "PBS sends no signal before the walltime; slurmkit's runner warns the task itself before it",
 } as const;
 
 /** The raw options slurmkit writes itself. */
@@ -95,6 +94,7 @@ export function parsePbsParameters(input: PbsParametersInput): SlurmParameters {
 /** What slurmkit's parameters may say that PBS cannot. */
 function pbsProblems(p: SlurmParameters): string[] {
   const problems: string[] = [];
+  if (p.signal?.startsWith("R:")) problems.push(`\`signal\` cannot go to the ranks alone on PBS (got \`${p.signal}\`): the batch script sends it, and passes it on`);
   if (p.nodes?.includes("-")) problems.push(`\`nodes\` cannot be a range on PBS (got \`${p.nodes}\`): PBS's select asks for an exact number of chunks`);
   if (p.mem === 0) problems.push("`mem: 0` (all of each node's memory) cannot be expressed on PBS: ask for the memory the task needs");
   if (p.gpusPerNode?.includes(":")) problems.push(`\`gpusPerNode\` cannot name a GPU type on PBS (got \`${p.gpusPerNode}\`): give a count, and the type through your site's resource in \`pbs\``);

@@ -141,6 +141,7 @@ const PBS_NODE_HELPERS = [
 /** The script words of PBS's qsub. */
 export const PBS_SCRIPT: ScriptDialect = {
   header: pbsHeader,
+  warnsBeforeLimit: false,
   arrayIndex: "PBS_ARRAY_INDEX",
   nodeName: "$(hostname -s)",
   jobIdLines: [

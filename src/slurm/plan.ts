@@ -181,7 +181,12 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
   const container = setup.find((s) => isSetupStep(s) && s.container !== undefined) as SetupStep | undefined;
   const exitMarkers = setup.some((s) => isSetupStep(s) && s.exit.length > 0);
   const wanted = input.warned !== false || parameters.signal !== undefined;
-  const warning = wanted ? warningOf(parameters.signal, workers?.walltimeSeconds ?? timeLimitOf(parameters), workers ? parameters.time : undefined) : undefined;
+  const elementSeconds = workers?.walltimeSeconds ?? timeLimitOf(parameters);
+  const dialect = input.scheduler?.script ?? SLURM_SCRIPT;
+  const warning = wanted ? warningOf(parameters.signal, elementSeconds, workers ? parameters.time : undefined, !dialect.warnsBeforeLimit) : undefined;
+  const lead = warning ? Number(/@(\d+)$/.exec(warning.option)?.[1] ?? 60) : undefined;
+  // A scheduler with no warning of its own (PBS): the script sends it, as long before the limit as Slurm would.
+  const selfWarning = !dialect.warnsBeforeLimit && lead !== undefined && elementSeconds !== undefined ? { afterSeconds: elementSeconds - lead } : undefined;
   const sized = workers ? workerElement(parameters, workers) : parameters;
   const element = warning ? { ...sized, signal: warning.option } : sized;
   const named = element.jobName === undefined && input.defaultName !== undefined ? { ...element, jobName: input.defaultName } : element;
@@ -209,7 +214,8 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
       runner,
       ranks,
       nodeCheck: { marker: folder.nodeUnusable },
-      dialect: input.scheduler?.script ?? SLURM_SCRIPT,
+      dialect,
+      ...(selfWarning && warning?.option.startsWith("B:") ? { selfWarning } : {}),
       ...(warning?.option.startsWith("B:") ? { warningSignal: warning.name } : {}),
       ...(workers ? { recordStart: true } : {}),
       ...(exitMarkers ? { exitMarkerDir: folder.resultsDir, exitMarkerOffset: firstElement } : {}),
@@ -281,9 +287,9 @@ const WARNING_LEAD_SECONDS = 90;
  * job, and one at the start leaves a task no time to work); undefined, no
  * warning, when the limit is too short for one. Unknown limit: 90.
  */
-function defaultWarningSeconds(timeSeconds: number | undefined): number | undefined {
+function defaultWarningSeconds(timeSeconds: number | undefined, early = WARNING_EARLY_SECONDS): number | undefined {
   if (timeSeconds === undefined) return WARNING_LEAD_SECONDS;
-  const lead = Math.min(WARNING_LEAD_SECONDS, timeSeconds - WARNING_EARLY_SECONDS - WARNING_FIRST_SECONDS);
+  const lead = Math.min(WARNING_LEAD_SECONDS, timeSeconds - early - WARNING_FIRST_SECONDS);
   return lead >= 1 ? lead : undefined;
 }
 
@@ -301,11 +307,13 @@ function timeLimitOf(p: SlurmParameters): number | undefined {
  * runner or to srun's ranks; and how many seconds before a packed task's
  * limit (`taskSeconds`) its worker warns it: the signal's (Slurm's default is
  * 60), or by default 90 s but never in the task's first WARNING_FIRST_SECONDS
- * (0, no warning, for a task that short).
+ * (0, no warning, for a task that short). `exact`: the script sends the
+ * warning itself (PBS), on time, so the lead needs no room for Slurm's
+ * early minute.
  */
-export function warningOf(signal: string | undefined, elementSeconds?: number, taskSeconds?: number): { name: string; option: string; seconds: number } | undefined {
+export function warningOf(signal: string | undefined, elementSeconds?: number, taskSeconds?: number, exact = false): { name: string; option: string; seconds: number } | undefined {
   if (signal === undefined) {
-    const lead = defaultWarningSeconds(elementSeconds);
+    const lead = defaultWarningSeconds(elementSeconds, exact ? 0 : WARNING_EARLY_SECONDS);
     if (lead === undefined) return undefined;
     const perTask = taskSeconds === undefined ? lead : Math.max(0, Math.min(WARNING_LEAD_SECONDS, taskSeconds - WARNING_FIRST_SECONDS));
     return { name: "USR2", option: `B:USR2@${lead}`, seconds: perTask };

@@ -33,6 +33,12 @@ export interface ScriptOptions {
    * (SLURMKIT_WARNED=1), rather than dying of it.
    */
   readonly warningSignal?: string;
+  /**
+   * For a scheduler that warns no job before its time limit (PBS): the batch
+   * shell sends itself `warningSignal` this many seconds after it starts,
+   * as Slurm's `--signal=B:...` would.
+   */
+  readonly selfWarning?: { readonly afterSeconds: number };
   /** The scheduler's words in the script. @default SLURM_SCRIPT (sbatch's) */
   readonly dialect?: ScriptDialect;
 }
@@ -45,6 +51,8 @@ export interface ScriptOptions {
 export interface ScriptDialect {
   /** The header lines (`#SBATCH --name=value`) of sbatch-style long options, and any lines the body must start with. */
   header(options: ScriptOptions["options"]): string[];
+  /** Whether the scheduler itself sends a warning signal before the time limit (Slurm's `--signal`); else the script does. */
+  readonly warnsBeforeLimit: boolean;
   /** The variable that holds the array element's index (unset outside an array). */
   readonly arrayIndex: string;
   /** A shell word that expands to this node's name, as the scheduler calls it. */
@@ -138,6 +146,7 @@ const SLURM_NODE_HELPERS = [
 /** The script words of Slurm's sbatch. */
 export const SLURM_SCRIPT: ScriptDialect = {
   header: (options) => options.map(([name, value]) => (value === true ? `#SBATCH --${name}` : `#SBATCH --${name}=${quoteSbatch(value)}`)),
+  warnsBeforeLimit: true,
   arrayIndex: "SLURM_ARRAY_TASK_ID",
   nodeName: "${SLURMD_NODENAME:-$(hostname)}",
   jobIdLines: ["slurmkit_job=${SLURM_JOB_ID:-local}", 'if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then slurmkit_job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}; fi'],
@@ -165,6 +174,14 @@ export function renderScript(o: ScriptOptions): string {
   if (warned) {
     if (!/^[A-Z][A-Z0-9]*$/.test(warned)) throw new ParameterError("signal", [`Expected a signal name such as USR2, got '${warned}'`]);
     lines.push("# Slurm's warning may come before the runner listens: kept, and passed on", "slurmkit_warned=", `trap 'slurmkit_warned=1' ${warned}`, "");
+    if (o.selfWarning) {
+      // $$ stays the batch shell's pid, and becomes the runner's once the shell execs it: either hears the warning.
+      lines.push(
+        "# This scheduler sends no warning before the time limit: the batch shell sends its own",
+        `( sleep ${Math.max(1, Math.trunc(o.selfWarning.afterSeconds))}; kill -${warned} $$ ) >/dev/null 2>&1 &`,
+        "",
+      );
+    }
   }
   if (o.recordStart) lines.push("SLURMKIT_ELEMENT_START=$(date +%s)", "export SLURMKIT_ELEMENT_START", "");
   const steps = o.setup.filter(isSetupStep);

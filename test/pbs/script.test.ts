@@ -20,7 +20,7 @@ async function lint(script: string): Promise<void> {
 }
 
 /** The PBS scripts of a submission of `taskCount` tasks, as the executor plans them. */
-function plan(input: PbsParametersInput, taskCount = 3, options: { array?: boolean; maxArraySize?: number; dependency?: string; folder?: string } = {}) {
+function plan(input: PbsParametersInput, taskCount = 3, options: { array?: boolean; maxArraySize?: number; dependency?: string; folder?: string; warned?: boolean } = {}) {
   const parameters = parsePbsParameters(input);
   const limits = { maxArraySize: options.maxArraySize ?? 10000, maxSubmitJobs: undefined, nodes: [], maxTimes: new Map() };
   return planSubmission({
@@ -32,7 +32,7 @@ function plan(input: PbsParametersInput, taskCount = 3, options: { array?: boole
     dependency: options.dependency,
     folder: new RunFolder(options.folder ?? "/runs/sweep/20261205T000000Z-abcdef"),
     runner: ["/usr/bin/node", "/pkg/dist/src/pbs/runner.js"],
-    warned: false,
+    warned: options.warned ?? false,
     defaultName: "train",
     scheduler: { kind: "pbs", script: PBS_SCRIPT },
   });
@@ -103,7 +103,7 @@ describe("PBS parameters", () => {
       [{ sbatch: { exclusive: true } } as never, /`sbatch` cannot be expressed on PBS: PBS takes raw qsub options as `pbs/],
       [{ qos: "high" } as never, /`qos` cannot be expressed on PBS/],
       [{ constraint: "a100" } as never, /`constraint` cannot be expressed on PBS/],
-      [{ signal: "USR1@60" } as never, /`signal` cannot be expressed on PBS: PBS sends no signal before the walltime/],
+      [{ signal: "R:USR1@60" }, /`signal` cannot go to the ranks alone on PBS/],
       [{ nodes: "2-4" }, /`nodes` cannot be a range on PBS/],
       [{ mem: 0 }, /`mem: 0` .* cannot be expressed on PBS/],
       [{ gpusPerNode: "a100:2" }, /cannot name a GPU type on PBS/],
@@ -141,6 +141,17 @@ describe("PBS parameters", () => {
     // The shell's own reading of the lines that name the job.
     const names = await execa("bash", ["-c", `PBS_JOBID='7[3].pbshost' PBS_ARRAY_ID='7[].pbshost' PBS_ARRAY_INDEX=3; ${PBS_SCRIPT.jobIdLines.join("\n")}\necho "$slurmkit_job"`]);
     expect(names.stdout).toBe("7_3");
+    await lint(text);
+  });
+
+  test("PBS warns no job before its walltime: the batch shell sends itself the warning, 90 s before, or 30 s into a one-minute job", async () => {
+    const text = plan({ time: 10 }, 2, { warned: true }).scripts[0]!.text;
+    expect(text).toContain("trap 'slurmkit_warned=1' USR2");
+    expect(text).toContain("( sleep 510; kill -USR2 $$ ) >/dev/null 2>&1 &");
+    expect(plan({ time: 1 }, 2, { warned: true }).scripts[0]!.text).toContain("( sleep 30; kill -USR2 $$ ) >/dev/null 2>&1 &");
+    expect(plan({ time: "00:00:50" }, 2, { warned: true }).scripts[0]!.text).toContain("( sleep 30; kill -USR2 $$ )");
+    expect(plan({ time: "00:00:30" }, 2, { warned: true }).scripts[0]!.text).not.toContain("kill -USR2");
+    expect(plan({ time: 10, signal: "USR1@120" }, 2, { warned: true }).scripts[0]!.text).toContain("( sleep 480; kill -USR1 $$ ) >/dev/null 2>&1 &");
     await lint(text);
   });
 
