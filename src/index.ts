@@ -48,7 +48,7 @@ export type { LocalExecutorOptions, LocalSubmitOptions } from "./local/executor.
 export { autoExecutor } from "./sdk/auto-executor.js";
 export { slurmAvailable } from "./slurm/scheduler.js";
 export type { AutoExecutorOptions } from "./sdk/auto-executor.js";
-export { executorFromFlags, parseSlurmFlags } from "./sdk/flags.js";
+export { executorFromFlags, parsePbsFlags, parseSlurmFlags } from "./sdk/flags.js";
 export type { ExecutorFromFlagsOptions, ParseSlurmFlagsOptions, SlurmFlags } from "./sdk/flags.js";
 
 // Parameters and setup steps

@@ -1,6 +1,6 @@
 import { UsageError } from "../base/errors.js";
 import { basename } from "node:path";
-import { parseSlurmFlags } from "../sdk/flags.js";
+import { parsePbsFlags, parseSlurmFlags } from "../sdk/flags.js";
 import { END_STATES, type JobState } from "../base/job-state.js";
 import type { Job } from "../core/job.js";
 import { originOf } from "../engine/origin.js";
@@ -73,15 +73,18 @@ async function rightSizing(chosen: readonly Job<unknown>[], transport: Parameter
 }
 
 /**
- * `slurmkit rerun <folder> (--failed | --state S,... | --all | task...) [--right-size] [--dry-run] [--slurm key=value ...]`:
+ * `slurmkit rerun <folder> (--failed | --state S,... | --all | task...) [--right-size] [--dry-run] [--slurm key=value ... | --pbs key=value ...]`:
  * runs the chosen tasks again from the stored spec, with parameter overrides;
  * `--right-size` gives those that ran out of memory or time twice as much.
  * Bad flags or overrides submit nothing; `--dry-run` prints the sbatch
  * scripts it would submit, and submits nothing.
  */
 export async function rerun(args: readonly string[]): Promise<number> {
-  // The --slurm pairs first: their values are checked before anything is read or submitted.
-  const flags = parseSlurmFlags(args);
+  // The --slurm (or --pbs) pairs first: their values are checked before anything is read or submitted.
+  const slurmFlags = parseSlurmFlags(args);
+  const pbsFlags = parsePbsFlags(slurmFlags.rest);
+  if (slurmFlags.parameters !== undefined && pbsFlags.parameters !== undefined) throw new UsageError("Give --slurm or --pbs pairs, not both");
+  const flags = pbsFlags.parameters !== undefined ? pbsFlags : { ...slurmFlags, rest: pbsFlags.rest };
   const { values, positionals } = parse("rerun", flags.rest, {
     failed: { type: "boolean" },
     state: { type: "string" },

@@ -33,7 +33,8 @@ Commands:
                                      tasks used, as --slurm pairs and executor options
   cancel <folder> [task...]          cancel the tasks named, or every one not ended
   rerun <folder> (--failed | --state TIMEOUT,... | --all | task...) [--right-size] [--dry-run] [--slurm key=value ...]
-                                     run tasks again from the stored spec, with overrides;
+                                     run tasks again from the stored spec, with overrides
+                                     (--pbs key=value ... for a PBS folder);
                                      --right-size gives OUT_OF_MEMORY tasks twice the mem and
                                      TIMEOUT tasks twice the time (capped by the partition);
                                      --dry-run prints the sbatch scripts and submits nothing

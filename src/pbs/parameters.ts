@@ -5,14 +5,15 @@ import { showValue, unknownKeyProblems } from "../base/option-words.js";
 import { mergeParameters, PARAMETER_NAMES, parseParameters, type SlurmParameters, type SlurmParametersInput } from "../slurm/parameters.js";
 
 /** Parameters that PBS cannot express, and what to do instead. */
-const NOT_ON_PBS = {
+export const PBS_CANNOT: Readonly<Record<string, string>> = {
   sbatch: "PBS takes raw qsub options as `pbs: { ... }`",
   qos: "PBS has no QOS; a queue (`partition`) may be what you want",
   constraint: "PBS selects node features through your site's custom resources: `pbs: { <resource>: <value> }`",
   exclude: "PBS's select cannot leave out named nodes",
   nodelist: "PBS picks hosts through `select`; `pbs: { host: ... }` is not taken either, since slurmkit writes the select statement",
   dependency: "use the `after` option of submit() and mapArray(), which PBS's `-W depend` expresses",
-} as const;
+};
+const NOT_ON_PBS = PBS_CANNOT as Readonly<Record<"sbatch" | "qos" | "constraint" | "exclude" | "nodelist" | "dependency", string>>;
 
 /** The raw options slurmkit writes itself. */
 const MANAGED_OPTIONS = new Set(["J", "o", "e", "N", "q", "A", "l", "k", "j", "r", "v", "V", "I", "X", "C", "S", "z"]);
@@ -39,8 +40,8 @@ export const PBS_PARAMETER_NAMES: readonly string[] = [...PARAMETER_NAMES.filter
 /** The parameters an executor's options may name: PBS's, and Slurm's that PBS cannot express, which parsePbsParameters refuses saying why. */
 export const PBS_KNOWN_NAMES: readonly string[] = [...PBS_PARAMETER_NAMES, ...Object.keys(NOT_ON_PBS)];
 
-/** The raw map's problems, each naming its key. */
-function rawProblems(raw: unknown): string[] {
+/** The problems of raw qsub options (`pbs: { ... }`), each naming its key. */
+export function pbsRawProblems(raw: unknown): string[] {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return [`Expected \`pbs\` to be an object of qsub options, got ${showValue(raw)}`];
   const problems: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
@@ -76,7 +77,7 @@ export function parsePbsParameters(input: PbsParametersInput): SlurmParameters {
   const { pbs: raw, ...rest } = input as PbsParametersInput & Record<string, unknown>;
   const expressible = Object.fromEntries(Object.entries(rest).filter(([key]) => !(key in NOT_ON_PBS)));
   problems.push(...unknownKeyProblems(expressible, PBS_PARAMETER_NAMES, "parameter"));
-  if (raw !== undefined) problems.push(...rawProblems(raw));
+  if (raw !== undefined) problems.push(...pbsRawProblems(raw));
   const slurmOnly = Object.fromEntries(Object.entries(expressible).filter(([key]) => PARAMETER_NAMES.includes(key)));
   let parsed: SlurmParameters | undefined;
   try {

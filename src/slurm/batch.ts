@@ -3,6 +3,7 @@
 import type { Watcher } from "../engine/watcher.js";
 import type { WatchedScheduler } from "../engine/scheduler.js";
 import type { Transport } from "../transport/transport.js";
+import type { SlurmParameters, SlurmParametersInput } from "./parameters.js";
 import type { SacctUsage } from "./parse.js";
 import type { ClusterLimits } from "./scheduler.js";
 import type { ScriptDialect } from "./script.js";
@@ -35,4 +36,24 @@ export interface BatchSystem {
   watcher(transport: Transport): Watcher<object>;
   /** Its scripts' words. */
   readonly script: ScriptDialect;
+  /** Its parameters as users write them (`rerun` reads a submission's stored ones): checked, and merged as update() does. */
+  readonly parameters: {
+    parse(input: SlurmParametersInput): SlurmParameters;
+    merge(base: SlurmParametersInput, over: SlurmParametersInput): SlurmParametersInput;
+    /** A stored request's parameters as today's (raw options of older versions read as the parameters they set). */
+    stored(input: SlurmParametersInput): SlurmParametersInput;
+  };
+}
+
+const systems = new Map<string, BatchSystem>();
+
+/** Makes a batch system known by its manifests' kind (each system's module does, as it loads), for `rerun`. */
+export function registerBatchSystem(system: BatchSystem): BatchSystem {
+  systems.set(system.kind, system);
+  return system;
+}
+
+/** The batch system whose manifests have `kind`; undefined for local processes and unknown kinds. */
+export function batchSystemOf(kind: string): BatchSystem | undefined {
+  return systems.get(kind);
 }

@@ -13,7 +13,8 @@ import { specRecordsAt } from "../protocol/spec-file.js";
 import { newSubmissionDir } from "../core/submission.js";
 import { isUnreachable } from "../transport/transport.js";
 import { launch, prepareLaunch, previewOf, refusal, type Launch } from "./launch.js";
-import { liftCoveredOptions, mergeParameters, parseParameters, type SlurmParametersInput } from "./parameters.js";
+import type { SlurmParametersInput } from "./parameters.js";
+import { type BatchSystem, batchSystemOf } from "./batch.js";
 import { RAW_MEMORY } from "./packing.js";
 import { decodeRequest } from "./request.js";
 import { slurmSystem } from "./system.js";
@@ -27,8 +28,12 @@ export interface RerunOptions {
    * @default every job given, which must all have ended
    */
   readonly only?: "failed" | readonly JobState[];
-  /** Parameters that replace those the tasks were submitted with, merged as `update()` does (`{ mem: "16G" }`). */
-  readonly parameters?: SlurmParametersInput;
+  /**
+   * Parameters that replace those the tasks were submitted with, merged as
+   * `update()` does (`{ mem: "16G" }`), and checked as the tasks' scheduler
+   * checks them (raw options as `sbatch` on Slurm, `pbs` on PBS).
+   */
+  readonly parameters?: SlurmParametersInput & { readonly pbs?: Readonly<Record<string, string | number | true>> };
   /**
    * Parameters for one job, merged over `parameters` (`rerun --right-size`
    * gives a job that ran out of memory more `mem`). Jobs of one submission
@@ -128,23 +133,26 @@ async function prepareReruns<R>(jobs: readonly Job<R>[], options: RerunOptions):
     parameters: accepts.object,
     parametersOf: accepts.function,
   } satisfies OptionShape<RerunOptions>);
-  if (options.parameters !== undefined) parseParameters(options.parameters); // bad overrides fail even when no job is chosen
+  // Bad overrides fail even when no job is chosen (checked as the first job's scheduler reads them).
+  const first = Array.isArray(jobs) && jobs[0] instanceof Job ? originOf(jobs[0] as Job<unknown>) : undefined;
+  if (options.parameters !== undefined) (batchSystemOf(first?.kind ?? "slurm") ?? slurmSystem).parameters.parse(options.parameters);
   const chosen = dedupe(choose(jobs, options.only));
-  const groups = new Map<string, { origin: JobOrigin; jobs: Job<R>[]; own: SlurmParametersInput | undefined }>();
+  const groups = new Map<string, { origin: JobOrigin; system: BatchSystem; jobs: Job<R>[]; own: SlurmParametersInput | undefined }>();
   for (const job of chosen) {
     const origin = originOf(job as Job<unknown>);
-    if (origin?.kind !== "slurm") throw new ParameterError("rerun", [`Expected Slurm job futures (from SlurmExecutor or loadJobs); ${job.id} is not one, and local jobs cannot be rerun`]);
+    const system = origin && batchSystemOf(origin.kind);
+    if (!origin || !system) throw new ParameterError("rerun", [`Expected Slurm or PBS job futures (from their executors or loadJobs); ${job.id} is not one, and local jobs cannot be rerun`]);
     const own = options.parametersOf?.(job as Job<unknown>);
     const key = `${origin.folder.dir}\0${own === undefined ? "" : JSON.stringify(own)}`;
-    const group = groups.get(key) ?? { origin, jobs: [], own };
+    const group = groups.get(key) ?? { origin, system, jobs: [], own };
     group.jobs.push(job);
     groups.set(key, group);
   }
   const launches: Array<{ launch: Launch; jobs: Job<R>[] }> = [];
-  for (const { origin, jobs: group, own } of groups.values()) {
-    const overrides = own === undefined ? options.parameters : options.parameters === undefined ? own : mergeParameters(options.parameters, own);
-    if (own !== undefined) parseParameters(overrides!);
-    launches.push({ launch: await prepare(origin, group, overrides), jobs: group });
+  for (const { origin, system, jobs: group, own } of groups.values()) {
+    const overrides = own === undefined ? options.parameters : options.parameters === undefined ? own : system.parameters.merge(options.parameters, own);
+    if (own !== undefined) system.parameters.parse(overrides!);
+    launches.push({ launch: await prepare(origin, system, group, overrides), jobs: group });
   }
   return { chosen, launches };
 }
@@ -186,7 +194,7 @@ async function withdraw(launched: ReadonlyArray<{ launch: Launch; manifest: Mani
 }
 
 /** Plans the rerun of one submission's tasks, reading its request and spec; nothing is written. */
-async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides: SlurmParametersInput | undefined): Promise<Launch> {
+async function prepare<R>(origin: JobOrigin, system: BatchSystem, jobs: readonly Job<R>[], overrides: SlurmParametersInput | undefined): Promise<Launch> {
   const { folder, transport } = origin;
   const read = (path: string, what: string) =>
     transport.readFile(path).catch((error: unknown) => {
@@ -197,9 +205,9 @@ async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides:
     });
   const request = decodeRequest(await read(folder.request, "the submission's parameters"), folder.request);
   // A folder from before raw options that a parameter covers were refused: read them as the parameters.
-  const stored = liftCoveredOptions(request.parameters);
-  const merged = overrides === undefined ? withoutDependency(stored) : mergeParameters(withoutMemory(withoutDependency(stored), overrides), overrides);
-  const parameters = parseParameters(merged);
+  const stored = system.parameters.stored(request.parameters);
+  const merged = overrides === undefined ? withoutDependency(stored) : system.parameters.merge(withoutMemory(withoutDependency(stored), overrides), overrides);
+  const parameters = system.parameters.parse(merged);
   const indices = jobs.map((j) => j.taskIndex);
   const records = specRecordsAt(await read(folder.spec, "the tasks"), folder.spec, indices);
   const { workers } = request.packing;
@@ -209,13 +217,13 @@ async function prepare<R>(origin: JobOrigin, jobs: readonly Job<R>[], overrides:
   const next = new RunFolder(newSubmissionDir(dirname(origin.root.dir)));
   const rerunOf = { of: basename(origin.root.dir), tasks: jobs.map((j) => originOf(j as Job<unknown>)!.root.index) };
   const planned = await prepareLaunch({
-    system: slurmSystem,
+    system,
     transport,
     folder: next,
     records,
     parameters,
     request: { ...request, parameters: merged, packing, array },
-    limits: () => slurmSystem.scheduler(transport).limits(),
+    limits: () => system.scheduler(transport).limits(),
     rerun: rerunOf,
   });
   return planned!;

@@ -3,9 +3,10 @@
 import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
-import { command, LocalTransport, loadJobs, ParameterError, PbsExecutor, type PbsExecutorOptions } from "../../src/index.js";
+import { command, LocalTransport, loadJobs, ParameterError, PbsExecutor, rerun, type PbsExecutorOptions } from "../../src/index.js";
 import { PbsScheduler } from "../../src/pbs/scheduler.js";
 import { pbsWatcher } from "../../src/pbs/watch.js";
 import { square } from "../fixtures/tasks.js";
@@ -118,6 +119,30 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     expect(await held.wait()).toBe("CANCELLED");
     const reloaded = await loadJobs(heldFolder);
     expect(await reloaded[0]!.wait()).toBe("CANCELLED");
+  });
+
+  test("rerun on PBS: the API with PBS parameters, and the bin with --pbs pairs; loadJobs lists each task by its latest run", async (ctx) => {
+    needPbs(ctx);
+    const executor = await pbsExecutor();
+    const jobs = await executor.mapArray([command("sh", ["-c", 'test "$NCPUS" = 2']), command("echo", ["ok"])]);
+    expect(await Promise.all(jobs.map((j) => j.wait()))).toEqual(["FAILED", "COMPLETED"]);
+    const [again] = await rerun(jobs, { only: "failed", parameters: { cpusPerTask: 2, pbs: { m: "n" } } });
+    expect(await again!.wait()).toBe("COMPLETED");
+    const script = await readFile(`${again!.paths.result.replace(/\/results\/.*$/, "")}/job.sbatch`, "utf8");
+    expect(script).toContain("#PBS -l select=1:ncpus=2:mem=200mb");
+    expect(script).toContain("#PBS -m n");
+    // The bin: --pbs pairs are checked as the executor's are, then the rerun is submitted.
+    const folder = jobs[0]!.paths.result.replace(/\/results\/.*$/, "");
+    const run = (args: string[]) => execa("node", [bin, ...args], { reject: false, env: { CI: "" } });
+    const refused = await run(["rerun", folder, "--all", "--pbs", "qos=high"]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain("`qos` cannot be expressed on PBS");
+    const dry = await run(["rerun", folder, "--all", "--dry-run", "--pbs", "time=00:03:00"]);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain("#PBS -l walltime=00:03:00");
+    const reloaded = await loadJobs(dirname(folder));
+    const states = await Promise.all(reloaded.map((j) => j.wait()));
+    expect(states).toEqual(["COMPLETED", "COMPLETED"]);
   });
 
   test("a server without job history: said once, and the run folder still settles the futures", async (ctx) => {

@@ -18,13 +18,24 @@ describe("PBS's node side", () => {
   test("a rank that an MPI launcher started reads its rank, and the world from the nodefile, as ezpz does", () => {
     const host = "x3005c0s13b1n0";
     const lines = nodefile.replaceAll(host, me);
-    const env = { PBS_JOBID: "123[4].polaris-pbs-01", PBS_ARRAY_ID: "123[].polaris-pbs-01", PBS_ARRAY_INDEX: "4", PBS_ENVIRONMENT: "PBS_BATCH", PBS_NODEFILE: "/var/spool/pbs/aux/123[4]", PALS_RANKID: "6", PALS_LOCAL_RANKID: "2" };
+    const env = {
+      PBS_JOBID: "123[4].polaris-pbs-01",
+      PBS_ARRAY_ID: "123[].polaris-pbs-01",
+      PBS_ARRAY_INDEX: "4",
+      PBS_ENVIRONMENT: "PBS_BATCH",
+      PBS_NODEFILE: "/var/spool/pbs/aux/123[4]",
+      PALS_RANKID: "6",
+      PALS_LOCAL_RANKID: "2",
+    };
     const e = pbsEnvironment(env, () => lines);
     expect([e.jobId, e.arrayJobId, e.arrayIndex]).toEqual(["123_4", "123", 4]);
     expect([e.rank, e.localRank, e.nodeRank, e.worldSize, e.localWorldSize, e.nodeCount]).toEqual([6, 2, 1, 8, 4, 2]);
     expect(e.hosts).toEqual(["x3005c0s13b0n0.hsn.cm.polaris.alcf.anl.gov", `${me}.hsn.cm.polaris.alcf.anl.gov`]);
     // Open MPI's and MPICH's words, and their own world size over the nodefile's.
-    expect(pbsEnvironment({ ...env, PALS_RANKID: undefined, PALS_LOCAL_RANKID: undefined, OMPI_COMM_WORLD_RANK: "3", OMPI_COMM_WORLD_SIZE: "4" }, () => lines)).toMatchObject({ rank: 3, worldSize: 4 });
+    expect(pbsEnvironment({ ...env, PALS_RANKID: undefined, PALS_LOCAL_RANKID: undefined, OMPI_COMM_WORLD_RANK: "3", OMPI_COMM_WORLD_SIZE: "4" }, () => lines)).toMatchObject({
+      rank: 3,
+      worldSize: 4,
+    });
     expect(pbsEnvironment({ ...env, PALS_RANKID: undefined, PMI_RANK: "5" }, () => lines)).toMatchObject({ rank: 5, worldSize: 8 });
   });
 

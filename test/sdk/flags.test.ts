@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { atRuntime, executorFromFlags, LocalExecutor, ParameterError, parseParameters, parseSlurmFlags, SlurmExecutor } from "../../src/index.js";
+import { atRuntime, executorFromFlags, LocalExecutor, ParameterError, parseParameters, parsePbsFlags, parseSlurmFlags, PbsExecutor, SlurmExecutor } from "../../src/index.js";
 import { expandRuntime } from "../../src/protocol/runtime-value.js";
 
 const ACCEPTED =
@@ -165,5 +165,55 @@ describe("executorFromFlags", () => {
     // A bad default fails on its own, even when a flag would override it; a setting SlurmExecutor does not take stays an unknown parameter.
     expect(() => executorFromFlags(parseSlurmFlags(["--slurm", "time=10"]), { folder, time: "soon" })).toThrow("Expected `time` to be minutes");
     expect(() => new SlurmExecutor({ folder, maxParallel: 2 } as never)).toThrow("Unknown option `maxParallel`; accepted: account,");
+  });
+});
+
+describe("parsePbsFlags", () => {
+  const problems = (argv: string[]): readonly string[] => {
+    try {
+      parsePbsFlags(argv);
+    } catch (error) {
+      expect((error as ParameterError).shortMessage).toBe(`Invalid --pbs flags: ${(error as ParameterError).problems[0]}`);
+      return (error as ParameterError).problems;
+    }
+    throw new Error("expected a ParameterError");
+  };
+
+  test("reads --pbs pairs as --slurm's: typed keys in any spelling, pbs.LETTER and pbs.RESOURCE raw, the rest left for the script", () => {
+    const flags = parsePbsFlags(["-o", "out", "--pbs", "time=01:00:00", "cpus-per-task=4", "partition=debug", "pbs.m=abe", "pbs.filesystems=home:grand", "pbs.h", "-i", "x"]);
+    expect(flags).toEqual({
+      parameters: { time: "01:00:00", cpusPerTask: 4, partition: "debug", pbs: { m: "abe", filesystems: "home:grand", h: true } },
+      setup: [],
+      rest: ["-o", "out", "-i", "x"],
+      scheduler: "pbs",
+    });
+    expect(parsePbsFlags(["-o", "out"])).toEqual({ parameters: undefined, setup: [], rest: ["-o", "out"], scheduler: "pbs" });
+  });
+
+  test("what PBS cannot express is refused saying why; unknown keys get close matches; raw options are checked", () => {
+    expect(problems(["--pbs", "qos=high", "constraint=a100"])).toEqual([
+      "`qos` cannot be expressed on PBS: PBS has no QOS; a queue (`partition`) may be what you want",
+      "`constraint` cannot be expressed on PBS: PBS selects node features through your site's custom resources: `pbs: { <resource>: <value> }`",
+    ]);
+    expect(problems(["--pbs", "cpus_per_tsk=2"])[0]).toMatch(
+      /^Unknown key `cpus_per_tsk` \(did you mean `cpus_per_task`\?\); accepted: account, array_parallelism, cpus_per_task, .*pbs_setup.*, and pbs.<letter> for any other qsub option/,
+    );
+    expect(problems(["--pbs", "filesystems=home"])[0]).toContain("(or `pbs.filesystems=home` to pass it to qsub as the -l resource filesystems)");
+    expect(problems(["--pbs", "pbs.J=0-3", "pbs.walltime=1:00:00", "pbs.M=a b"])).toEqual([
+      expect.stringContaining("`pbs.J` is an option slurmkit writes itself"),
+      expect.stringContaining("`pbs.walltime` is a resource slurmkit writes itself"),
+      expect.stringContaining("Expected `pbs.M` to be true or a number or a string without spaces"),
+    ]);
+    expect(problems(["--pbs", "time=soon"])).toEqual([expect.stringMatching(/^Expected `time` to be minutes/)]);
+  });
+
+  test("executorFromFlags makes a PbsExecutor with the defaults under the flags, or runs here without --pbs", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "slurmkit-flags-"));
+    const pbs = executorFromFlags(parsePbsFlags(["--pbs", "time=01:00:00", "pbs.m=abe"]), { folder, time: 5, mem: "1G", pbs: { M: "a@b" } });
+    expect(pbs).toBeInstanceOf(PbsExecutor);
+    const p = (pbs as PbsExecutor).parameters;
+    expect([p.time, p.mem, p.sbatch]).toEqual([3600, 1024, { "pbs:M": "a@b", "pbs:m": "abe" }]);
+    expect(executorFromFlags(parsePbsFlags([]), { folder, time: 5 })).toBeInstanceOf(LocalExecutor);
+    expect(() => executorFromFlags(parsePbsFlags(["--pbs"]), { folder, qos: "x" } as never)).toThrow("`qos` cannot be expressed on PBS");
   });
 });
