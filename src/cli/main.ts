@@ -38,10 +38,11 @@ Commands:
                                      --right-size gives OUT_OF_MEMORY tasks twice the mem and
                                      TIMEOUT tasks twice the time (capped by the partition);
                                      --dry-run prints the sbatch scripts and submits nothing
-  doctor [--folder DIR] [--partition P] [--node-binary PATH] [--setup LINE]... [--no-job]
+  doctor [--pbs] [--folder DIR] [--partition P] [--node-binary PATH] [--setup LINE]... [--no-job]
                                      check what the cluster allows before a first sweep: Slurm,
                                      accounting, limits, partitions, preemption, sbatch --test-only,
-                                     then one small job that reports from a node (exit 1: a check failed)
+                                     then one small job that reports from a node (exit 1: a check failed);
+                                     --pbs: PBS's commands, server, queues, max_array_size, job history
   connect DEST [--persist 12h] [--close]
                                      log in to a cluster once on this terminal (MFA, a passphrase)
                                      and keep the connection for later runs, even without a terminal

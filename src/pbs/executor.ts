@@ -1,8 +1,10 @@
 import type { ExecutorSettings } from "../slurm/options.js";
 import { BatchExecutor } from "../slurm/batch-executor.js";
 import type { JobWatcher } from "../engine/watcher.js";
+import type { CheckOptions, CheckReport } from "../slurm/doctor.js";
+import { checkPbs } from "./doctor.js";
 import { mergePbsParameters, PBS_KNOWN_NAMES, parsePbsParameters, type PbsParametersInput } from "./parameters.js";
-import type { PbsCallCounts } from "./scheduler.js";
+import { type PbsCallCounts, sharedPbsScheduler } from "./scheduler.js";
 import { pbsSystem } from "./system.js";
 
 /** Options of PbsExecutor: the PBS parameters, and the settings it takes (all but `maxParallel`). */
@@ -29,6 +31,19 @@ export class PbsExecutor extends BatchExecutor<PbsParametersInput> {
       merge: mergePbsParameters,
       wholeArray: (id) => `${id}[]`,
     });
+  }
+
+  /**
+   * Checks what this PBS server allows before a first sweep, as `slurmkit
+   * doctor --pbs` does: PBS's commands, the server, max_array_size, job
+   * history, the queues and their walltimes, then one small job with the
+   * executor's setup that reports from a node.
+   */
+  check(options: CheckOptions = {}): Promise<CheckReport> {
+    return checkPbs(
+      { transport: this.transport, scheduler: sharedPbsScheduler(this.transport), folder: this.folder, nodeBinary: this.nodeBinary, parameters: this.parameters, where: this.where },
+      options,
+    );
   }
 
   /**

@@ -8,7 +8,11 @@ import type { Transport } from "../transport/transport.js";
 import { isUnreachable } from "../transport/transport.js";
 import { gpusPerTask, toSbatchOptions, type SlurmParameters } from "./parameters.js";
 import type { Scheduler } from "./scheduler.js";
-import { renderScript, RUNNER_NODE_MAJOR } from "./script.js";
+import { renderScript, RUNNER_NODE_MAJOR, SLURM_SCRIPT } from "./script.js";
+import type { BatchScheduler } from "./batch.js";
+import type { ScriptDialect } from "./script.js";
+import { indexEntries } from "../engine/scheduler.js";
+import { isTerminal } from "../base/job-state.js";
 
 /** How one check came out: fine, worth knowing before a large sweep, or in the way of any sweep. */
 export type CheckStatus = "ok" | "warn" | "fail";
@@ -124,6 +128,7 @@ const PROBE = [
   'echo "slurm_tmpdir=${SLURM_TMPDIR:-}"',
   'if [ -n "${SLURM_TMPDIR:-}" ] && [ -d "$SLURM_TMPDIR" ] && [ -w "$SLURM_TMPDIR" ]; then echo "slurm_tmpdir_ok=yes"; fi',
   'echo "tmpdir=${TMPDIR:-}"',
+  'if [ -n "${TMPDIR:-}" ] && [ -d "$TMPDIR" ] && [ -w "$TMPDIR" ]; then echo "tmpdir_ok=yes"; fi',
   'echo "python3=$(python3 --version 2>&1 | head -n 1)"',
   'if command -v python3 >/dev/null 2>&1; then :; else echo "python3_missing=yes"; fi',
   'if type module >/dev/null 2>&1; then echo "module=yes"; else echo "module=no"; fi',
@@ -132,38 +137,52 @@ const PROBE = [
   'echo "done=yes"',
 ].join("\n");
 
-const line = (name: string, status: CheckStatus, detail: string, fix?: string): CheckLine => ({ name, status, detail, ...(fix !== undefined ? { fix } : {}) });
+/** One line of a report. */
+export const line = (name: string, status: CheckStatus, detail: string, fix?: string): CheckLine => ({ name, status, detail, ...(fix !== undefined ? { fix } : {}) });
 
-/** Runs the checks; the probe job only when the client-side ones found the commands. */
-export async function checkCluster(target: CheckTarget, options: CheckOptions = {}): Promise<CheckReport> {
+/** What every scheduler's checks start with: the options, this machine's Node.js, the transport, and which of the scheduler's `commands` are missing (undefined when none could be looked for: the report is done). */
+export async function clientChecks(
+  target: Pick<CheckTarget, "transport" | "where">,
+  options: CheckOptions,
+  lines: CheckLine[],
+  what: string,
+  commands: readonly string[],
+): Promise<string | undefined> {
   checkOptions("check options", options, {
     partition: accepts.string,
     job: accepts.boolean,
     jobTimeoutMs: accepts.or(z.number().positive(), "a positive number of milliseconds"),
     log: accepts.function,
   } satisfies OptionShape<CheckOptions>);
-  const lines: CheckLine[] = [];
-  const { transport } = target;
   const major = Number(process.versions.node.split(".")[0]);
   lines.push(
     major >= CLIENT_NODE_MAJOR
       ? line("Node.js here", "ok", `v${process.versions.node}`)
       : line("Node.js here", "fail", `v${process.versions.node}; slurmkit needs ${CLIENT_NODE_MAJOR} or newer`, "install Node.js 20 or newer on this machine"),
   );
-  const run = (program: string, args: readonly string[]) => transport.run(program, args, { timeoutMs: 60_000 });
+  const run = (program: string, args: readonly string[]) => target.transport.run(program, args, { timeoutMs: 60_000 });
   try {
     await run("true", []);
     lines.push(line("transport", "ok", target.where));
   } catch (error) {
     lines.push(line("transport", "fail", `${target.where}: ${(error as Error).message}`, "see the message; for ssh, check that `ssh HOST true` works in a terminal"));
-    return { lines, ok: false };
+    return undefined;
   }
-  const found = await run("sh", ["-c", 'for c in "$@"; do command -v "$c" >/dev/null 2>&1 || printf "%s " "$c"; done', "sh", ...COMMANDS]);
+  const found = await run("sh", ["-c", 'for c in "$@"; do command -v "$c" >/dev/null 2>&1 || printf "%s " "$c"; done', "sh", ...commands]);
   if (found.exitCode !== 0) {
-    lines.push(line("Slurm commands", "fail", `could not look for them: sh exited with ${found.exitCode}: ${found.stderr.trim()}`, "check that the login shell is a POSIX shell"));
-    return { lines, ok: false };
+    lines.push(line(what, "fail", `could not look for them: sh exited with ${found.exitCode}: ${found.stderr.trim()}`, "check that the login shell is a POSIX shell"));
+    return undefined;
   }
-  const missing = found.stdout.trim();
+  return found.stdout.trim();
+}
+
+/** Runs the checks; the probe job only when the client-side ones found the commands. */
+export async function checkCluster(target: CheckTarget, options: CheckOptions = {}): Promise<CheckReport> {
+  const lines: CheckLine[] = [];
+  const { transport } = target;
+  const run = (program: string, args: readonly string[]) => transport.run(program, args, { timeoutMs: 60_000 });
+  const missing = await clientChecks(target, options, lines, "Slurm commands", COMMANDS);
+  if (missing === undefined) return { lines, ok: false };
   const version = await run("sbatch", ["--version"]).catch(() => undefined);
   if (missing) {
     lines.push(line("Slurm commands", "fail", `not found: ${missing}`, "run slurmkit where Slurm's commands are (a login node), or load the module that provides them"));
@@ -260,12 +279,25 @@ export async function checkCluster(target: CheckTarget, options: CheckOptions = 
       : line("sbatch --test-only", "fail", said || `exit ${testOnly.exitCode}`, "change the parameters this names (partition, time, mem, gres) to what the cluster allows"),
   );
 
-  if (options.job !== false && testOnly.exitCode === 0) lines.push(...(await probe(target, parameters, header, dir, options)));
+  if (options.job !== false && testOnly.exitCode === 0) lines.push(...(await probe(target, { script: SLURM_SCRIPT, scratch: "SLURM_TMPDIR" }, parameters, header, dir, options)));
   return { lines, ok: lines.every((l) => l.status !== "fail") };
 }
 
+/** What the probe job needs of a scheduler besides its commands: its scripts' words, and its node-local scratch variable. */
+export interface ProbeScheduler {
+  readonly script: ScriptDialect;
+  readonly scratch: "SLURM_TMPDIR" | "TMPDIR";
+}
+
 /** Submits the probe job with the executor's setup and reads what it reports. */
-async function probe(target: CheckTarget, parameters: SlurmParameters, header: Array<[string, string | true]>, dir: string, options: CheckOptions): Promise<CheckLine[]> {
+export async function probe(
+  target: Omit<CheckTarget, "scheduler"> & { readonly scheduler: BatchScheduler },
+  kind: ProbeScheduler,
+  parameters: SlurmParameters,
+  header: Array<[string, string | true]>,
+  dir: string,
+  options: CheckOptions,
+): Promise<CheckLine[]> {
   const { transport, scheduler } = target;
   const stamp = `${Date.now()}`;
   const out = posix.join(dir, `probe-${stamp}.out`);
@@ -278,6 +310,7 @@ async function probe(target: CheckTarget, parameters: SlurmParameters, header: A
     setup: parameters.setup ?? [],
     runner: ["bash", "-c", PROBE, "slurmkit-probe", target.nodeBinary, target.folder],
     ranks: 1,
+    dialect: kind.script,
   });
   await transport.writeFile(script, text);
   const id = await scheduler.submit(script);
@@ -288,17 +321,16 @@ async function probe(target: CheckTarget, parameters: SlurmParameters, header: A
   let state = "PENDING";
   let lastSaid = Date.now();
   for (;;) {
-    // squeue fails now and then on a busy controller (a socket timeout): that is not the job's end, unless it no longer knows the id.
-    const q = await transport.run("squeue", ["-h", "-j", id, "-o", "%T"], { timeoutMs: 60_000 }).catch((error: unknown) => {
+    // The queue fails now and then on a busy controller (a socket timeout): that is not the job's end.
+    const q = await scheduler.queue([id]).catch((error: unknown) => {
       if (isUnreachable(error)) throw error;
-      return { exitCode: -1, stdout: "", stderr: (error as Error).message };
+      return undefined;
     });
-    const now = q.stdout.trim();
-    if (q.exitCode === 0 && (now === "" || /COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE/.test(now))) break;
-    if (q.exitCode !== 0 && /Invalid job id/i.test(q.stderr)) break;
-    if (q.exitCode === 0) state = now;
+    const now = q && indexEntries(q).get(id);
+    if (q && (now === undefined || isTerminal(now))) break;
+    if (now !== undefined) state = now;
     if (Date.now() - started > timeout) {
-      await transport.run("scancel", [id]).catch(() => undefined);
+      await scheduler.cancel(id).catch(() => undefined);
       return [
         line(
           "probe job",
@@ -361,15 +393,16 @@ async function probe(target: CheckTarget, parameters: SlurmParameters, header: A
   } else {
     lines.push(line("Node.js on the nodes", "ok", `v${version} at ${seen.get("nodejs_path") || target.nodeBinary} on ${node} (the runner needs ${RUNNER_NODE_MAJOR} or newer)`));
   }
-  const scratch = seen.get("slurm_tmpdir") ?? "";
+  const scratchVar = kind.scratch;
+  const scratch = seen.get(scratchVar.toLowerCase()) ?? "";
   lines.push(
-    seen.get("slurm_tmpdir_ok") === "yes"
-      ? line("node-local scratch", "ok", `$SLURM_TMPDIR=${scratch}`)
+    seen.get(`${scratchVar.toLowerCase()}_ok`) === "yes"
+      ? line("node-local scratch", "ok", `$${scratchVar}=${scratch}`)
       : line(
           "node-local scratch",
           "warn",
-          scratch ? `$SLURM_TMPDIR=${scratch} is not a writable folder` : `no $SLURM_TMPDIR${seen.get("tmpdir") ? `; $TMPDIR=${seen.get("tmpdir")}` : ""}`,
-          "setup steps that use $SLURM_TMPDIR (venvPerNode, unpack) need a node-local folder: use the one your site documents",
+          scratch ? `$${scratchVar}=${scratch} is not a writable folder` : `no $${scratchVar}${seen.get("tmpdir") ? `; $TMPDIR=${seen.get("tmpdir")}` : ""}`,
+          `setup steps that use $${scratchVar} (venvPerNode, unpack) need a node-local folder: use the one your site documents`,
         ),
   );
   lines.push(seen.has("python3_missing") ? line("python3", "warn", `not found on ${node}`, "load a python module in setup if tasks need it") : line("python3", "ok", seen.get("python3") ?? ""));

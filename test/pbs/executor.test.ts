@@ -145,6 +145,23 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     expect(states).toEqual(["COMPLETED", "COMPLETED"]);
   });
 
+  test("check(): PBS's commands, the server, its queues and history, and a probe job; a queue that is not there fails", async (ctx) => {
+    needPbs(ctx);
+    const executor = await pbsExecutor();
+    const report = await executor.check();
+    expect(report.ok, JSON.stringify(report.lines)).toBe(true);
+    const names = report.lines.map((l) => l.name);
+    for (const name of ["PBS commands", "PBS server", "max_array_size", "job history", "queue workq*", "probe job", "run folder on the nodes", "Node.js on the nodes", "node-local scratch"])
+      expect(names).toContain(name);
+    expect(report.lines.find((l) => l.name === "node-local scratch")!.detail).toMatch(/^\$TMPDIR=\/var\/tmp\/pbs\./);
+    const wrong = await executor.check({ partition: "nosuch", job: false });
+    expect(wrong.ok).toBe(false);
+    expect(wrong.lines.find((l) => l.name === "queue nosuch")).toMatchObject({ status: "fail", detail: "not found", fix: "use one of workq" });
+    const cli = await execa("node", [bin, "doctor", "--pbs", "--no-job", "--folder", executor.folder], { reject: false, env: { CI: "" } });
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^OK +job history +on: qstat -x shows finished jobs$/m);
+  });
+
   test("a server without job history: said once, and the run folder still settles the futures", async (ctx) => {
     needPbs(ctx);
     const said: string[] = [];
