@@ -14,6 +14,7 @@ import { needPbs } from "../helpers/pbs.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
 const bin = fileURLToPath(new URL("../../dist/src/cli.js", import.meta.url));
+const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
 
 async function pbsExecutor(options: Partial<PbsExecutorOptions> = {}): Promise<PbsExecutor> {
   return new PbsExecutor({ folder: await runsFolder(), time: 5, mem: "200M", ...options });
@@ -160,6 +161,24 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     const cli = await execa("node", [bin, "doctor", "--pbs", "--no-job", "--folder", executor.folder], { reject: false, env: { CI: "" } });
     expect(cli.exitCode, cli.stderr).toBe(0);
     expect(cli.stdout).toMatch(/^OK +job history +on: qstat -x shows finished jobs$/m);
+  });
+
+  test("a client killed right after qsub answered: loadJobs finds the arrays by their tag and follows them, split ones included", async (ctx) => {
+    const pbs = needPbs(ctx);
+    const folder = await runsFolder();
+    const killed = await withServer("max_array_size = 2", "max_array_size = 10000", () =>
+      execa(tsx, [fileURLToPath(new URL("../fixtures/killed-client.ts", import.meta.url)), folder, "3", "2", "", "pbs"], { reject: false, env: { PATH: `${pbs.bin}:${process.env.PATH}` } }),
+    );
+    // tsx passes on its child's SIGKILL as 128 + 9.
+    expect(killed.exitCode, killed.stderr).toBe(137);
+    const [dir] = (await readdir(folder)).filter((n) => n !== "code");
+    const before = JSON.parse(await readFile(`${folder}/${dir}/manifest.json`, "utf8")) as { jobId: string | null };
+    expect(before.jobId).toBeNull();
+    const jobs = await loadJobs(folder);
+    expect((await Promise.all(jobs.map((j) => j.result()))).map((r) => (r as { square: number }).square)).toEqual([1, 4, 9]);
+    const after = JSON.parse(await readFile(`${folder}/${dir}/manifest.json`, "utf8")) as { jobId: string; arrays: unknown[] };
+    expect(after.jobId).toMatch(/^\d+$/);
+    expect(after.arrays).toHaveLength(2);
   });
 
   test("a server without job history: said once, and the run folder still settles the futures", async (ctx) => {
