@@ -23,6 +23,7 @@ const schedulers: Array<{ name: string; make: MakeExecutor }> = [
       new LocalExecutor({
         folder: await runsFolder(),
         maxParallel: options.maxParallel ?? 2,
+        ...(options.shortTime ? { time: "00:00:05" } : {}),
         ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
         ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
       }),
@@ -33,7 +34,8 @@ const schedulers: Array<{ name: string; make: MakeExecutor }> = [
       needCluster(ctx);
       return new SlurmExecutor({
         folder: await runsFolder(),
-        time: 5,
+        // Slurm's limits are whole minutes.
+        time: options.shortTime ? 1 : 5,
         ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
         ...(options.arrayParallelism ? { arrayParallelism: options.arrayParallelism } : {}),
         ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),
@@ -46,7 +48,7 @@ const schedulers: Array<{ name: string; make: MakeExecutor }> = [
       needPbs(ctx);
       return new PbsExecutor({
         folder: await runsFolder(),
-        time: 5,
+        time: options.shortTime ? "00:00:15" : 5,
         ...(options.nodeBinary ? { nodeBinary: options.nodeBinary } : {}),
         ...(options.arrayParallelism ? { arrayParallelism: options.arrayParallelism } : {}),
         ...(options.bundle !== undefined ? { bundle: options.bundle } : {}),

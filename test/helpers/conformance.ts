@@ -12,7 +12,7 @@ const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
 
 /** Builds an executor on a fresh folder; `nodeBinary` overrides the runner's node. */
-export type MakeExecutor = (ctx: TestContext, options?: { nodeBinary?: string; maxParallel?: number; arrayParallelism?: number; bundle?: boolean }) => Promise<Executor>;
+export type MakeExecutor = (ctx: TestContext, options?: { nodeBinary?: string; maxParallel?: number; arrayParallelism?: number; bundle?: boolean; shortTime?: boolean }) => Promise<Executor>;
 
 /**
  * The scheduler conformance suite: what every scheduler behind the engine
@@ -245,6 +245,30 @@ export function schedulerConformance(make: MakeExecutor): void {
     expect(await failing.wait()).toBe("FAILED");
     expect(await never.stdout()).toBe("");
     expect(await never.result().catch((e: unknown) => e)).toBeInstanceOf(JobEndedWithoutResultError);
+  });
+
+  test("a task over its time limit ends TIMEOUT, without a result (the scheduler's shortest limit: `shortTime`)", { timeout: 240_000 }, async (ctx) => {
+    const executor = await make(ctx, { shortTime: true });
+    const job = await executor.submit(command("sleep", ["600"]));
+    expect(await job.wait()).toBe("TIMEOUT");
+    expect(await job.result().catch((e: unknown) => e)).toBeInstanceOf(JobEndedWithoutResultError);
+  });
+
+  test("bad input is refused before the scheduler sees it, and nothing is written", async (ctx) => {
+    const executor = await make(ctx);
+    const attempts: Array<[() => Promise<unknown>, RegExp]> = [
+      [() => executor.mapArray([square.with(1)], { tasksPerElment: 2 } as never), /did you mean `tasksPerElement`/],
+      [() => executor.mapArray([square.with((() => 1) as never)]), /is a function, which cannot travel/],
+      [() => executor.submit(square.with(1), { after: ["1234"] as never }), /Expected `after` to be an array of jobs/],
+      [async () => executor.mapArray([command("", [])]), /Expected `program` to be a non-empty string/],
+    ];
+    for (const [attempt, message] of attempts) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ParameterError);
+      expect([(error as ParameterError).message, ...(error as ParameterError).problems].join("\n")).toMatch(message);
+    }
+    const written = await readdir(executor.folder).catch(() => [] as string[]);
+    expect(written.filter((name) => name !== "code")).toEqual([]);
   });
 
   test("futures rebuilt from the folder in a fresh process return the same results", async (ctx) => {
