@@ -19,7 +19,11 @@ project=$(cd "$here/../.." && pwd)
 S=${SLURMKIT_PBS_DIR:-$project/.pbs}
 VERSION=23.06.06-cd7ab5e
 SHA256=22230b98ed7e9aea0792d7ab958e839911ca89119509726acbc1e92ca7c18b46
+# The vendored source beside the project (../shared/vendor), or where SLURMKIT_PBS_SOURCE says.
 SOURCE=${SLURMKIT_PBS_SOURCE:-$project/../shared/vendor/openpbs-$VERSION.tar.gz}
+if [[ -z ${SLURMKIT_PBS_SOURCE:-} && ! -f $SOURCE && -f /work/shared/vendor/openpbs-$VERSION.tar.gz ]]; then
+  SOURCE=/work/shared/vendor/openpbs-$VERSION.tar.gz # a checkout elsewhere on a machine that has the shared folder
+fi
 NS=skpbs
 ADDR=10.123.0.1
 PREFIX=/opt/pbs
