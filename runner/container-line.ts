@@ -60,8 +60,8 @@ export const RUNTIME_PROGRAM: Readonly<Record<ContainerRuntime, string>> = {
   pyxis: "srun",
 };
 
-/** Variables every container gets from the node: Slurm's, slurmkit's, and which GPUs and threads the task has. */
-const ALWAYS = [/^SLURM_/, /^SLURMKIT_/, /^(CUDA_VISIBLE_DEVICES|GPU_DEVICE_ORDINAL|ROCR_VISIBLE_DEVICES|OMP_NUM_THREADS|TMPDIR)$/];
+/** Variables every container gets from the node: Slurm's and PBS's, slurmkit's, and which GPUs and threads the task has. */
+const ALWAYS = [/^SLURM_/, /^PBS_/, /^SLURMKIT_/, /^(CUDA_VISIBLE_DEVICES|GPU_DEVICE_ORDINAL|ROCR_VISIBLE_DEVICES|OMP_NUM_THREADS|NCPUS|TMPDIR)$/];
 
 /** One bind: where from, where to, read-only. */
 interface Bind {

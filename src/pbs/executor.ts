@@ -29,7 +29,9 @@ export class PbsExecutor extends BatchExecutor<PbsParametersInput> {
       parameterNames: PBS_KNOWN_NAMES,
       parse: parsePbsParameters,
       merge: mergePbsParameters,
-      wholeArray: (id) => `${id}[]`,
+      dependencies: { wholeArray: (id) => `${id}[]`, elements: false },
+      // qsub expands ^array_index^ in log paths, and refuses a path that is not ASCII or has a double quote.
+      folderForbids: { pattern: /[%\n\\^"]|[^\x20-\x7e]/, what: "%, ^, \\, double quotes, newlines or characters other than ASCII", why: ": qsub could not write its logs there" },
     });
   }
 

@@ -35,6 +35,12 @@ export function parseNodefile(text: string): { hosts: string[]; ranksPerHost: nu
   return { hosts, ranksPerHost };
 }
 
+/** This job's array and index when it is a subjob (PBS_JOBID `12[3].server`); undefined for a plain job. */
+function subjobOf(env: NodeJS.ProcessEnv): { array: string; index: number } | undefined {
+  const m = /^(\d+)\[(\d+)\]/.exec(env.PBS_JOBID ?? "");
+  return m ? { array: m[1]!, index: Number(m[2]) } : undefined;
+}
+
 /** The rank variables of the MPI launchers PBS sites use: Cray PALS (ALCF), MPICH and Intel MPI (PMI), Open MPI, PMIx. */
 const RANK_VARIABLES = ["PALS_RANKID", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"];
 const LOCAL_RANK_VARIABLES = ["PALS_LOCAL_RANKID", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK"];
@@ -57,13 +63,15 @@ function inLauncher(env: NodeJS.ProcessEnv): boolean {
 export function pbsEnvironment(env: NodeJS.ProcessEnv, nodefile: (path: string) => string = (p) => readFileSync(p, "utf8")): JobEnvironment {
   if (!env.PBS_JOBID) return localEnvironment(env);
   const name = hostname().split(".")[0]!;
-  const array = env.PBS_ARRAY_ID !== undefined && env.PBS_ARRAY_INDEX !== undefined;
+  // From PBS_JOBID (12[3].server): qsub -V may carry PBS_ARRAY_* in from the job that submitted this one.
+  const subjob = subjobOf(env);
   const common = {
     slurm: false,
     jobId: slurmkitId(env.PBS_JOBID),
-    arrayJobId: array ? slurmkitId(env.PBS_ARRAY_ID!) : undefined,
-    arrayIndex: array ? envInt(env.PBS_ARRAY_INDEX, 0) : undefined,
-    restarts: envInt(env.SLURMKIT_PBS_RESTARTS, 0),
+    arrayJobId: subjob?.array,
+    arrayIndex: subjob?.index,
+    // PBS tells a rerun job nothing of its reruns (run_count is on the server only).
+    restarts: 0,
     hostname: name,
     cpus: allowedCpus(),
     gpus: visibleGpus(env),
@@ -103,7 +111,7 @@ export const pbsNode: NodeSide = {
   scheduler: "PBS",
   detects: (env) => env.PBS_JOBID !== undefined && env.PBS_ENVIRONMENT !== undefined,
   environment: (env) => pbsEnvironment(env),
-  elementIndex: (env) => ({ text: env.PBS_ARRAY_INDEX ?? "0", from: "PBS_ARRAY_INDEX" }),
+  elementIndex: (env) => ({ text: String(subjobOf(env)?.index ?? 0), from: "PBS_JOBID" }),
   requeueableJob: (env) => env.PBS_JOBID,
   restartsUnknown: true,
   inStep: inLauncher,

@@ -17,7 +17,9 @@ const NOT_ON_PBS = PBS_CANNOT as Readonly<Record<"sbatch" | "qos" | "constraint"
 
 /** The raw options slurmkit writes itself. */
 const MANAGED_OPTIONS = new Set(["J", "o", "e", "N", "q", "A", "l", "k", "j", "r", "v", "V", "I", "X", "C", "S", "z"]);
-const MANAGED_RESOURCES = new Set(["select", "walltime", "ncpus", "mem", "ngpus", "nodes", "mpiprocs", "ompthreads", "nodect", "place"]);
+const MANAGED_RESOURCES = new Set(["select", "walltime", "ncpus", "mem", "ngpus", "nodes", "mpiprocs", "ompthreads", "nodect", "place", "host", "vnode"]);
+/** Per-job limits that packing would share between tasks (or add up over a worker's tasks): a task would not get what it asked for. */
+const JOB_LIMITS = new Set(["vmem", "pmem", "pvmem", "cput", "pcput"]);
 
 /** Where raw PBS options travel inside the parameters (the `sbatch` map, under this prefix), to the script's header. */
 export const PBS_RAW_PREFIX = "pbs:";
@@ -53,11 +55,18 @@ export function pbsRawProblems(raw: unknown): string[] {
         `\`pbs.${key}\` is an option slurmkit writes itself (-J, -o, -e, -N, -q, -A, -l, -k, -j, -r, -v, ...): use the parameters (jobName, partition, account, time, cpusPerTask, mem, ...)`,
       );
     } else if (!option && MANAGED_RESOURCES.has(key)) {
-      problems.push(`\`pbs.${key}\` is a resource slurmkit writes itself (select, walltime, ncpus, mem, ngpus, place): use time, nodes, ntasksPerNode, cpusPerTask, mem, gpusPerNode`);
+      problems.push(`\`pbs.${key}\` is a resource slurmkit writes itself (select, walltime, ncpus, mem, ngpus, place, host): use time, nodes, ntasksPerNode, cpusPerTask, mem, gpusPerNode`);
+    } else if (!option && JOB_LIMITS.has(key)) {
+      problems.push(`\`pbs.${key}\` is a limit of the whole job, which tasks packed in a worker would share: use mem and time, which slurmkit enforces per task`);
     } else if (value === true ? !option : !((typeof value === "string" && DIRECTIVE_WORD.test(value)) || (typeof value === "number" && Number.isFinite(value)))) {
       problems.push(`Expected \`pbs.${key}\` to be ${option ? "true or " : ""}a number or a string without spaces, quotes or backslashes, got ${showValue(value)}`);
-    } else if (key === "W" && /^(depend|max_run_subjobs)=/.test(String(value))) {
-      problems.push("`pbs.W` may not set depend or max_run_subjobs: use the `after` option and `arrayParallelism`");
+    } else if (
+      key === "W" &&
+      String(value)
+        .split(",")
+        .some((item) => /^(depend|max_run_subjobs|block)=/.test(item))
+    ) {
+      problems.push("`pbs.W` may not set depend, max_run_subjobs or block: use the `after` option and `arrayParallelism`; slurmkit waits for jobs itself");
     }
   }
   return problems;
@@ -101,9 +110,15 @@ function pbsProblems(p: SlurmParameters): string[] {
   if (p.gpusPerNode?.includes(":")) problems.push(`\`gpusPerNode\` cannot name a GPU type on PBS (got \`${p.gpusPerNode}\`): give a count, and the type through your site's resource in \`pbs\``);
   if (p.gres !== undefined && !/^gpu:\d+$/.test(p.gres))
     problems.push(`\`gres\` on PBS takes only \`gpu:<count>\` (got \`${p.gres}\`): PBS has no generic resources; use gpusPerNode, or \`pbs\` for your site's resources`);
-  for (const key of ["jobName", "partition", "account"] as const) {
-    const value = p[key];
-    if (value !== undefined && !DIRECTIVE_WORD.test(value)) problems.push(`Expected \`${key}\` to be one word without spaces, quotes or backslashes on PBS, got \`${value}\``);
+  if (p.jobName !== undefined && !/^[A-Za-z0-9._+-]{1,236}$/.test(p.jobName)) {
+    problems.push(`Expected \`jobName\` to be at most 236 letters, digits, ., _, + or - on PBS (qsub refuses others), got \`${p.jobName}\``);
+  }
+  if (p.partition !== undefined && !/^[A-Za-z0-9._-]+$/.test(p.partition)) {
+    problems.push(`Expected \`partition\` to be a queue of the default server on PBS (letters, digits, ., _ or -; no @server), got \`${p.partition}\``);
+  }
+  if (p.account !== undefined && !DIRECTIVE_WORD.test(p.account)) problems.push(`Expected \`account\` to be one word without spaces, quotes or backslashes on PBS, got \`${p.account}\``);
+  if (p.signal !== undefined && p.time === undefined) {
+    problems.push(`\`signal\` needs \`time\` on PBS (got \`${p.signal}\` without it): PBS sends no warning, and the job's script sends it before the walltime it knows`);
   }
   return problems;
 }

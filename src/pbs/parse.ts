@@ -86,6 +86,15 @@ export function parseQstatText(text: string): PbsJobStatus[] {
       last = m[1]!;
     } else last = undefined;
   }
+  // The text has the job's variables as one list (`A=1,B=x\,y`); the JSON has them by name.
+  for (const job of jobs) {
+    const list = job.attributes.get("Variable_List");
+    if (list === undefined) continue;
+    for (const item of list.split(/(?<!\\),/)) {
+      const eq = item.indexOf("=");
+      if (eq > 0) job.attributes.set(`Variable_List.${item.slice(0, eq)}`, item.slice(eq + 1).replaceAll("\\,", ","));
+    }
+  }
   return jobs;
 }
 

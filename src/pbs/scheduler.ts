@@ -35,22 +35,34 @@ export function parsePbsSize(text: string | undefined): number | undefined {
   return (Number(m[1]) * 1024 ** power) / 1024 ** 2;
 }
 
-/** The options of the batch machinery's submit (sbatch-style) as qsub's. */
-function qsubArgs(args: readonly string[]): string[] {
+/** Whether `stderr` has at least one line, and every line says what `expected` matches. */
+function onlyLines(stderr: string, expected: RegExp): boolean {
+  const lines = stderr.split("\n").filter((l) => l.trim() !== "");
+  return lines.length > 0 && lines.every((l) => expected.test(l));
+}
+
+/**
+ * The options of the batch machinery's submit (sbatch-style) as qsub's. A
+ * `-v` on qsub's command line replaces the script's `#PBS -v`, so the
+ * submission's tag goes into it too.
+ */
+export function qsubArgs(args: readonly string[], tag: string | undefined): string[] {
   const out: string[] = [];
+  const vars: string[] = [];
   for (const arg of args) {
     const m = /^--([a-z-]+)=(.*)$/.exec(arg);
     const [name, value] = m ? [m[1]!, m[2]!] : [arg, ""];
     if (name === "array") {
-      const range = /^0-(\d+)$/.exec(value);
+      const range = /^0-(\d+)(?:%(\d+))?$/.exec(value);
       if (!range) throw new SlurmkitError(`qsub cannot take --array=${value}`);
       out.push("-J", Number(range[1]) > 0 ? `0-${range[1]}` : "0-1:2");
+      if (range[2] !== undefined) out.push("-W", `max_run_subjobs=${range[2]}`);
     } else if (name === "export") {
-      const vars = value.split(",").filter((v) => v !== "ALL");
-      if (vars.length) out.push("-v", vars.join(","));
+      vars.push(...value.split(",").filter((v) => v !== "ALL"));
     } else if (name === "dependency") out.push("-W", `depend=${pbsDependency(value)}`);
     else throw new SlurmkitError(`qsub has no form of the option ${arg}`);
   }
+  if (vars.length) out.push("-v", [...(tag ? [`SLURMKIT_TAG=${tag}`] : []), ...vars].join(","));
   return out;
 }
 
@@ -93,8 +105,8 @@ export class PbsScheduler implements BatchScheduler {
   }
 
   /** Runs `qsub [args] script`: its job id in slurmkit's form (`12` for a job or an array). */
-  async submit(script: string, args: readonly string[] = []): Promise<string> {
-    const argv = [...qsubArgs(args), script];
+  async submit(script: string, args: readonly string[] = [], tag?: string): Promise<string> {
+    const argv = [...qsubArgs(args, tag), script];
     this.calls.qsub++;
     let result: RunResult;
     try {
@@ -128,9 +140,8 @@ export class PbsScheduler implements BatchScheduler {
     } catch {
       throw new SchedulerError(["qstat", ...argv], result.exitCode, result.stderr || `output that is not qstat's JSON: ${result.stdout.slice(0, 200)}`);
     }
-    // Unknown ids (153) and finished jobs asked without history (35) are answers; anything else with no jobs is a failure.
-    const known = result.stderr.split("\n").every((l) => l.trim() === "" || /Unknown Job Id|Job has finished/i.test(l));
-    if (result.exitCode !== 0 && jobs.length === 0 && !known) throw new SchedulerError(["qstat", ...argv], result.exitCode, result.stderr);
+    // Unknown ids (153) and finished jobs asked without history (35) are answers; anything else is a failure.
+    if (result.exitCode !== 0 && !onlyLines(result.stderr, /Unknown Job Id|Job has finished/i)) throw new SchedulerError(["qstat", ...argv], result.exitCode, result.stderr || "no output");
     this.#learn(jobs);
     return pbsQueueEntries(jobs);
   }
@@ -144,8 +155,7 @@ export class PbsScheduler implements BatchScheduler {
   #checkHistory(): Promise<boolean> {
     this.#history ??= (async () => {
       this.calls.limits++;
-      const r = await this.#run("qstat", ["-B", "-f", "-F", "json"]);
-      const server = r.exitCode === 0 ? (Object.values((JSON.parse(r.stdout) as { Server?: Record<string, Record<string, unknown>> }).Server ?? {})[0] ?? {}) : {};
+      const [server = {}] = Object.values(await this.#json("qstat", ["-B", "-f", "-F", "json"], "Server"));
       const kept = String(server.job_history_enable ?? "False") === "True";
       if (!kept) {
         this.onNoHistory(
@@ -167,6 +177,7 @@ export class PbsScheduler implements BatchScheduler {
       const ids = this.#pbsIds(id);
       this.calls.qstat++;
       const r = await this.#run("qstat", ["-x", "-f", "-t", ...ids]);
+      if (r.exitCode !== 0 && !onlyLines(r.stderr, /Unknown Job Id|Job has finished/i)) return undefined;
       const jobs = parseQstatText(r.stdout);
       this.#learn(jobs);
       for (const job of jobs) {
@@ -181,13 +192,25 @@ export class PbsScheduler implements BatchScheduler {
     return out;
   }
 
-  /** The ids of this user's jobs that carry `tag` (`-v SLURMKIT_TAG=...`), from one qstat of every job. */
+  /** The ids of this user's jobs that carry `tag` (`-v SLURMKIT_TAG=...`): qselect of the user's jobs, finished ones too, then one qstat of those. */
   async tagged(tag: string): Promise<string[]> {
+    const user = await this.#run("id", ["-un"]);
+    const name = user.stdout.trim();
+    if (user.exitCode !== 0 || !/^[\w.@-]+$/.test(name)) throw new SchedulerError(["id", "-un"], user.exitCode, user.stderr || `unexpected output: ${user.stdout}`);
     this.calls.qstat++;
-    const argv = ["-x", "-f", "-F", "json"];
+    const select = ["-x", "-u", name];
+    const listed = await this.#run("qselect", select);
+    if (listed.exitCode !== 0) throw new SchedulerError(["qselect", ...select], listed.exitCode, listed.stderr);
+    const mine = listed.stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== "" && parsePbsId(l)?.index === undefined);
+    if (mine.length === 0) return [];
+    this.calls.qstat++;
+    const argv = ["-x", "-f", ...mine];
     const r = await this.#run("qstat", argv);
-    if (r.exitCode !== 0) throw new SchedulerError(["qstat", ...argv], r.exitCode, r.stderr);
-    const jobs = parseQstatJson(r.stdout);
+    if (r.exitCode !== 0 && !onlyLines(r.stderr, /Unknown Job Id|Job has finished/i)) throw new SchedulerError(["qstat", ...argv], r.exitCode, r.stderr);
+    const jobs = parseQstatText(r.stdout);
     this.#learn(jobs);
     const ids = jobs.flatMap((j) => {
       const parts = parsePbsId(j.id);
@@ -202,11 +225,10 @@ export class PbsScheduler implements BatchScheduler {
     this.calls.qdel++;
     const r = await this.#run("qdel", ids);
     if (r.exitCode === 0) return;
-    const said = r.stderr.split("\n").filter((l) => l.trim() !== "");
     // Asked both forms of an id: one of them is unknown. A finished job: nothing to cancel.
-    const unknown = said.filter((l) => /Unknown Job Id/i.test(l)).length;
-    if (said.every((l) => /Unknown Job Id|Job has finished|Request invalid for state of job/i.test(l)) && unknown < ids.length) return;
-    throw new SchedulerError(["qdel", ...ids], r.exitCode, r.stderr);
+    const unknown = r.stderr.split("\n").filter((l) => /Unknown Job Id/i.test(l)).length;
+    if (onlyLines(r.stderr, /Unknown Job Id|Job has finished|Request invalid for state of job/i) && unknown < ids.length) return;
+    throw new SchedulerError(["qdel", ...ids], r.exitCode, r.stderr || "no output");
   }
 
   /**
@@ -251,7 +273,11 @@ export class PbsScheduler implements BatchScheduler {
   async #json(program: string, args: readonly string[], key: string): Promise<Record<string, Record<string, unknown>>> {
     const r = await this.#run(program, args);
     if (r.exitCode !== 0) throw new SchedulerError([program, ...args], r.exitCode, r.stderr);
-    return ((JSON.parse(r.stdout) as Record<string, unknown>)[key] ?? {}) as Record<string, Record<string, unknown>>;
+    try {
+      return ((JSON.parse(r.stdout) as Record<string, unknown>)[key] ?? {}) as Record<string, Record<string, unknown>>;
+    } catch {
+      throw new SchedulerError([program, ...args], r.exitCode, `output that is not JSON (PBS older than 18 has no -F json): ${r.stdout.slice(0, 200)}`);
+    }
   }
 }
 

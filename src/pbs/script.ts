@@ -97,7 +97,7 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
     if (path === undefined) continue;
     if (path.includes("%A")) {
       lines.push(`#PBS -${flag} /dev/null`);
-      const shellPath = `${quoteShell(path.slice(0, path.indexOf("%A")))}"\${slurmkit_pbs_array}_\${PBS_ARRAY_INDEX:-0}"${quoteShell(path.slice(path.indexOf("%a") + 2))}`;
+      const shellPath = `${quoteShell(path.slice(0, path.indexOf("%A")))}"\${slurmkit_pbs_array}_\${slurmkit_pbs_index}"${quoteShell(path.slice(path.indexOf("%a") + 2))}`;
       body.push(`exec ${flag === "o" ? "1" : "2"}>>${shellPath}`);
     } else lines.push(`#PBS -${flag} ${pathWord(path.replaceAll("%a", range ? "^array_index^" : "0"))}`);
   }
@@ -109,8 +109,9 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
   const dependency = text("dependency");
   if (dependency !== undefined) lines.push(`#PBS -W depend=${pbsDependency(dependency)}`);
   take("kill-on-invalid-dep"); // PBS deletes a job whose dependency can no longer be met.
-  // PBS refuses a non-rerunnable array; it reruns a job only when its node fails, as Slurm's --no-requeue allows too.
-  if (take("no-requeue") === true && !range) lines.push("#PBS -r n");
+  // Left rerunnable: qrerun (a checkpointed task's requeue) refuses a job that is not, and PBS refuses a non-rerunnable array;
+  // PBS itself reruns a job only when its node fails.
+  take("no-requeue");
   take("open-mode"); // Logs are appended to: each attempt's runner appends, and PBS writes straight to the file.
   take("signal"); // PBS has no warning before the walltime; the runner arms its own.
   const left = [...o.keys()];
@@ -118,9 +119,19 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
   for (const [key, value] of raw) lines.push(/^[A-Za-z]$/.test(key) ? `#PBS -${key}${value === true ? "" : ` ${value}`}` : `#PBS -l ${key}=${value}`);
   const prelude = [
     "",
+    "# This job's array and index from PBS_JOBID (12[3].server): -V may carry PBS_ARRAY_* in from a job that submitted this one",
+    "slurmkit_pbs_id=${PBS_JOBID:-local}",
+    "slurmkit_pbs_id=${slurmkit_pbs_id%%.*}",
+    "# shellcheck disable=SC2034 # used by some scripts only",
+    "slurmkit_pbs_array=${slurmkit_pbs_id%%\\[*}",
+    "slurmkit_pbs_index=0",
+    "case $slurmkit_pbs_id in *\\[*\\]) slurmkit_pbs_index=${slurmkit_pbs_id#*\\[}; slurmkit_pbs_index=${slurmkit_pbs_index%\\]} ;; esac",
+    ...body,
     "# PBS starts a job in the home folder: back to where it was submitted from",
-    'cd "${PBS_O_WORKDIR:-.}" || exit 1',
-    ...(body.length ? ["slurmkit_pbs_array=${PBS_ARRAY_ID:-${PBS_JOBID:-0}}", "slurmkit_pbs_array=${slurmkit_pbs_array%%.*}", "slurmkit_pbs_array=${slurmkit_pbs_array%%\\[*}", ...body] : []),
+    'if ! cd "${PBS_O_WORKDIR:-.}" 2>/dev/null; then',
+    '  echo "slurmkit: cannot enter ${PBS_O_WORKDIR:-} on $(hostname -s); running in /tmp" >&2',
+    "  cd /tmp || exit 1",
+    "fi",
   ];
   return [...lines, ...prelude];
 }
@@ -133,25 +144,23 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
 const PBS_NODE_HELPERS = [
   "slurmkit_node=$(hostname -s)",
   "# shellcheck disable=SC2317 # used by some steps only",
-  'slurmkit_on_every_node() { (eval "slurmkit_node_count=1; $1"); }',
+  // The step's script runs with its arguments as $1...: the first argument is the script.
+  'slurmkit_on_every_node() { (slurmkit_script=$1; shift; eval "slurmkit_node_count=1; $slurmkit_script"); }',
   "# shellcheck disable=SC2317 # used by some steps only",
-  'slurmkit_on_every_node_at_exit() { (eval "slurmkit_node_count=1; $1"); }',
+  'slurmkit_on_every_node_at_exit() { (slurmkit_script=$1; shift; eval "slurmkit_node_count=1; $slurmkit_script"); }',
 ];
 
 /** The script words of PBS's qsub. */
 export const PBS_SCRIPT: ScriptDialect = {
   header: pbsHeader,
   warnsBeforeLimit: false,
-  arrayIndex: "PBS_ARRAY_INDEX",
+  // Set by the header's lines from PBS_JOBID.
+  arrayIndex: "slurmkit_pbs_index",
   nodeName: "$(hostname -s)",
-  jobIdLines: [
-    "slurmkit_job=${PBS_JOBID:-local}",
-    "slurmkit_job=${slurmkit_job%%.*}",
-    'if [ -n "${PBS_ARRAY_ID:-}" ]; then slurmkit_job=${PBS_ARRAY_ID%%.*}; slurmkit_job=${slurmkit_job%%\\[*}_${PBS_ARRAY_INDEX}; fi',
-  ],
+  jobIdLines: ["slurmkit_job=$slurmkit_pbs_array", 'if [ "$slurmkit_pbs_id" != "$slurmkit_pbs_array" ]; then slurmkit_job=${slurmkit_pbs_array}_${slurmkit_pbs_index}; fi'],
   nodeHelpers: PBS_NODE_HELPERS,
-  // qdel has no "only queued" filter: the array's queued subjobs, by name.
-  cancelPending: ['if [ -n "${PBS_ARRAY_ID:-}" ]; then qstat -t "$PBS_ARRAY_ID" 2>/dev/null | awk \'$5 == "Q" { print $1 }\' | xargs -r qdel 2>/dev/null; fi'],
+  // qdel has no "only queued" filter: the array's queued subjobs, by their ids in full (-w).
+  cancelPending: ['if [ "$slurmkit_pbs_id" != "$slurmkit_pbs_array" ]; then qstat -w -t "${slurmkit_pbs_array}[]" 2>/dev/null | awk \'$5 == "Q" { print $1 }\' | xargs -r qdel 2>/dev/null; fi'],
   rankLaunch: (ranks) => {
     throw new ParameterError("PBS parameters", [`Expected one rank per job on PBS (got ${ranks}, from nodes × ntasksPerNode): slurmkit does not start ranks through PBS's MPI launchers yet`]);
   },

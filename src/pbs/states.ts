@@ -50,7 +50,8 @@ export function pbsJobState(f: PbsStateFields): JobState {
 function endedState(f: PbsStateFields): JobState {
   const status = f.exitStatus;
   if (f.substate === SUBSTATE_TERMINATED) return "CANCELLED";
-  if (status === undefined) return f.substate === undefined ? "UNKNOWN" : "CANCELLED";
+  // No exit status and not deleted: a subjob that qstat fakes from its array when the server keeps no history. The run folder decides.
+  if (status === undefined) return "UNKNOWN";
   if (status === EXEC_KILL_WALLTIME) return "TIMEOUT";
   if (status === EXEC_KILL_MEM || status === EXEC_KILL_VMEM) return "OUT_OF_MEMORY";
   if (EXEC_NODE_LOST.includes(status)) return "NODE_FAIL";

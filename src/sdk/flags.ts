@@ -35,15 +35,13 @@ export interface ParseSlurmFlagsOptions {
   readonly cwd?: string;
 }
 
-/** Keys that take a setup file (flat-bug spells it `slurm_setup`). */
-const SETUP_KEYS = new Set(["slurmSetup", "pbsSetup", "setup"]);
 const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const camel = (key: string) => key.replace(/[-_]([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 /** What differs between `--slurm` and `--pbs` pairs: the typed keys, the raw options' prefix and their checks. */
 interface FlagDialect {
   readonly flag: string;
-  /** The setup key as the docs spell it. */
+  /** The key that takes a setup file, as the docs spell it (flat-bug spells it `slurm_setup`); `setup` works too. */
   readonly setupKey: string;
   /** Typed keys, camelCase, with how each is stored. */
   readonly keys: ReadonlyMap<string, "text" | "integer">;
@@ -199,7 +197,7 @@ function parseFlags(argv: readonly string[], options: ParseSlurmFlagsOptions, di
       continue;
     }
     const id = camel(key);
-    if (SETUP_KEYS.has(id)) {
+    if (id === "setup" || id === camel(dialect.setupKey)) {
       if (repeated("setup", key)) continue;
       try {
         setup.push(setupFile(value!, options.cwd));
@@ -208,7 +206,7 @@ function parseFlags(argv: readonly string[], options: ParseSlurmFlagsOptions, di
       }
       continue;
     }
-    if (id in dialect.cannot) {
+    if (Object.hasOwn(dialect.cannot, id)) {
       problems.push(`\`${key}\` cannot be expressed on PBS: ${dialect.cannot[id]}`);
       continue;
     }

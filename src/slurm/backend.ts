@@ -69,7 +69,11 @@ export function afterOk(jobs: readonly Job<unknown>[]): string {
 }
 
 /** Slurm's dependency on `jobs`, and the after file for those that are packed tasks. */
-function slurmDependency(jobs: readonly Job<unknown>[], wholeArray: (jobId: string) => string = (id) => id): { dependency: string; afterFile: AfterFile | undefined } {
+function slurmDependency(
+  jobs: readonly Job<unknown>[],
+  wholeArray: (jobId: string) => string = (id) => id,
+  covered: ReadonlySet<string> = new Set(),
+): { dependency: string; afterFile: AfterFile | undefined } {
   if (!Array.isArray(jobs) || jobs.length === 0) {
     throw new ParameterError("submit options", [`Expected \`after\` to be a non-empty array of job futures, got \`${String(jobs)}\``]);
   }
@@ -92,7 +96,7 @@ function slurmDependency(jobs: readonly Job<unknown>[], wholeArray: (jobId: stri
   }
   if (problems.length) throw new ParameterError("submit options", problems);
   const ids = [...byJob].flatMap(([jobId, { size, indices }]) =>
-    indices === undefined ? [jobId] : indices.size === size ? [wholeArray(jobId)] : [...indices].sort((a, b) => a - b).map((i) => `${jobId}_${i}`),
+    indices === undefined ? [jobId] : indices.size === size || covered.has(jobId) ? [wholeArray(jobId)] : [...indices].sort((a, b) => a - b).map((i) => `${jobId}_${i}`),
   );
   // Packed tasks: after their workers end, however their siblings did; the node then checks these exact tasks.
   const workers = [...byPool.keys()].flatMap((pool) => pool.jobIds.map(wholeArray));
@@ -101,11 +105,20 @@ function slurmDependency(jobs: readonly Job<unknown>[], wholeArray: (jobId: stri
   return { dependency, afterFile };
 }
 
+/** How a scheduler names what it waits for: a whole array (Slurm: its id; PBS: `id[]`), and whether it can wait for single elements (PBS cannot). */
+export interface DependencyWords {
+  readonly wholeArray: (jobId: string) => string;
+  readonly elements: boolean;
+}
+
 /**
  * The dependency for `after`: undefined when every job already completed.
  * A job that already failed is an error now, as its dependents could never run.
+ * Where the scheduler cannot wait for single elements, an array is waited
+ * for whole when `after` names every one of its tasks (those done included),
+ * and naming only some of them is a ParameterError.
  */
-export function dependencyOf(after: readonly Job<unknown>[] | undefined, wholeArray?: (jobId: string) => string): { dependency: string; afterFile: AfterFile | undefined } | undefined {
+export function dependencyOf(after: readonly Job<unknown>[] | undefined, words?: DependencyWords): { dependency: string; afterFile: AfterFile | undefined } | undefined {
   if (after === undefined) return undefined;
   if (!Array.isArray(after) || after.some((j) => !(j instanceof Job))) {
     throw new ParameterError("submit options", [`Expected \`after\` to be an array of job futures, got \`${String(after)}\``]);
@@ -113,7 +126,32 @@ export function dependencyOf(after: readonly Job<unknown>[] | undefined, wholeAr
   const ended = after.find((j) => j.done() && j.state !== "COMPLETED");
   if (ended) throw new ParameterError("submit options", [`Job ${ended.id} in \`after\` already ended ${ended.state}, so these tasks could never start`]);
   const waiting = after.filter((j) => !j.done());
-  return waiting.length ? slurmDependency(waiting, wholeArray) : undefined;
+  if (waiting.length === 0) return undefined;
+  const covered = new Set<string>();
+  if (words && !words.elements) {
+    const named = new Map<string, { size: number; indices: Set<number> }>();
+    for (const job of after) {
+      const p = placementOf(job);
+      if (!p || p.pool || p.index === undefined) continue;
+      const entry = named.get(p.jobId) ?? { size: p.size, indices: new Set<number>() };
+      entry.indices.add(p.index);
+      named.set(p.jobId, entry);
+    }
+    const partial: string[] = [];
+    for (const job of waiting) {
+      const p = placementOf(job);
+      const entry = p && !p.pool && p.index !== undefined ? named.get(p.jobId) : undefined;
+      if (!entry) continue;
+      if (entry.indices.size === entry.size) covered.add(p!.jobId);
+      else if (!partial.includes(p!.jobId)) partial.push(p!.jobId);
+    }
+    if (partial.length) {
+      throw new ParameterError("submit options", [
+        `Expected \`after\` to name every task of array ${partial.join(", ")}, or none: PBS cannot make a job wait for single subjobs of an array. Pass all of the array's futures, or wait for these ones before submitting`,
+      ]);
+    }
+  }
+  return slurmDependency(waiting, words?.wholeArray, covered);
 }
 
 /** How long results() waits for a rank's result after rank 0's: ranks end about together, and each renames its own file. */

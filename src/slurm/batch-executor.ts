@@ -13,7 +13,7 @@ import { sshTransport } from "../transport/ssh-target.js";
 import { OpenSshTransport } from "../transport/openssh.js";
 import { SshTransport } from "../transport/ssh.js";
 import type { Transport } from "../transport/transport.js";
-import { dependencyOf } from "./backend.js";
+import { type DependencyWords, dependencyOf } from "./backend.js";
 import { launch, prepareLaunch, previewOf, type Launch } from "./launch.js";
 import type { SlurmParameters } from "./parameters.js";
 import { checkPathMap, mapPath, mapRecords, type PathMap } from "./path-map.js";
@@ -38,8 +38,10 @@ export interface BatchExecutorKind<Input> {
   parse(input: Input): SlurmParameters;
   /** Merges `over` into `base`, as update() does. */
   merge(base: Input, over: Input): Input;
-  /** How an `after` dependency names a whole array (Slurm: its id; PBS: `id[]`). @default the id */
-  readonly wholeArray?: (jobId: string) => string;
+  /** Characters a folder may not have, and why (they would scatter its logs). */
+  readonly folderForbids: { readonly pattern: RegExp; readonly what: string; readonly why: string };
+  /** How an `after` dependency names what it waits for. @default Slurm's: an array by its id, and single elements */
+  readonly dependencies?: DependencyWords;
 }
 
 /**
@@ -63,9 +65,9 @@ export abstract class BatchExecutor<Input extends object> implements Executor {
   protected constructor(options: Input & Omit<ExecutorSettings, "maxParallel">, kind: BatchExecutorKind<Input>) {
     const { settings, input } = splitOptions(`${kind.name} options`, options, ["maxParallel"], kind.parameterNames);
     const { folder, nodeBinary, transport, ssh, pathMap, bundle, external } = settings;
-    if (typeof folder !== "string" || folder === "" || /[%\n\\^]/.test(folder)) {
-      // sbatch expands % in log paths (%j, %u...), and qsub ^ (^array_index^), so such a folder would scatter the logs.
-      throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path without %, ^, \\ or newlines, got \`${String(folder)}\``]);
+    const forbids = kind.folderForbids;
+    if (typeof folder !== "string" || folder === "" || forbids.pattern.test(folder)) {
+      throw new ParameterError("executor options", [`Expected \`folder\` to be a non-empty path without ${forbids.what}, got \`${String(folder)}\`${forbids.why}`]);
     }
     if (ssh !== undefined && transport !== undefined) throw new ParameterError("executor options", ["Expected either `ssh` or `transport`, not both"]);
     if (ssh !== undefined && !folder.startsWith("/")) {
@@ -195,7 +197,7 @@ export abstract class BatchExecutor<Input extends object> implements Executor {
       packing: { tasksPerElement: options.tasksPerElement, workers: options.workers, slots: options.slots },
       runner: [this.nodeBinary, runner] as const,
     };
-    const after = dependencyOf(options.after, this.#kind.wholeArray);
+    const after = dependencyOf(options.after, this.#kind.dependencies);
     const folder = new RunFolder(newSubmissionDir(this.folder));
     // Planned before anything is written: bad packing options or an oversized request write nothing.
     const planned = await prepareLaunch({ system: this.#kind.system, transport: this.transport, folder, records, parameters: this.parameters, request, limits: () => this.limits(), after });

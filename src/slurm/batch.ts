@@ -14,8 +14,13 @@ export interface BatchScheduler extends WatchedScheduler {
   readonly timeoutMs: number;
   /** The limits that decide how a submission is split and packed. */
   limits(): Promise<ClusterLimits>;
-  /** Submits a script with sbatch-style long options (`--array=0-3`, `--export=...`); its job id in slurmkit's form. */
-  submit(script: string, args?: readonly string[]): Promise<string>;
+  /**
+   * Submits a script with sbatch-style long options (`--array=0-3`,
+   * `--export=...`); its job id in slurmkit's form. `tag` is the one the
+   * script carries (submissionTag), for a scheduler whose command-line
+   * options would replace it.
+   */
+  submit(script: string, args?: readonly string[], tag?: string): Promise<string>;
   /** The ids of this user's jobs that carry `tag` (an array's id for an array). */
   tagged(tag: string): Promise<string[]>;
   /** Cancels a job, an array, or an element (`A_i`). */

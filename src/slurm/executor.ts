@@ -20,7 +20,16 @@ export interface SlurmExecutorOptions extends SlurmParametersInput, Omit<Executo
  */
 export class SlurmExecutor extends BatchExecutor<SlurmParametersInput> {
   constructor(options: SlurmExecutorOptions) {
-    super(options, { name: "SlurmExecutor", system: slurmSystem, runner: "slurm", parameterNames: PARAMETER_NAMES, parse: parseParameters, merge: mergeParameters });
+    super(options, {
+      name: "SlurmExecutor",
+      system: slurmSystem,
+      runner: "slurm",
+      parameterNames: PARAMETER_NAMES,
+      parse: parseParameters,
+      merge: mergeParameters,
+      // sbatch expands % in log paths (%j, %u...), so such a folder would scatter the logs.
+      folderForbids: { pattern: /[%\n\\]/, what: "%, \\ or newlines", why: "" },
+    });
   }
 
   /**

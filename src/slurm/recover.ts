@@ -45,8 +45,9 @@ export async function recoverSubmission(
   let first = 0;
   for (const j of scripts) {
     const text = String(await transport.readFile(folder.script(j)));
-    const array = /^#SBATCH --array=0-(\d+)/m.exec(text) ?? /^#PBS -J 0-(\d+)/m.exec(text);
-    const elements = array ? Number(array[1]) + 1 : 1;
+    // PBS writes one element as `-J 0-1:2` (0 to 1 in steps of 2).
+    const array = /^#SBATCH --array=0-(\d+)/m.exec(text) ?? /^#PBS -J 0-(\d+)(?::(\d+))?/m.exec(text);
+    const elements = array ? Math.floor(Number(array[1]) / Number(array[2] ?? 1)) + 1 : 1;
     arrays.push({ firstElement: first, elements });
     first += elements;
   }

@@ -22,7 +22,7 @@ export interface SbatchCall {
  */
 export async function submitOnce(scheduler: Pick<BatchScheduler, "submit" | "tagged">, call: SbatchCall, isNew: (jobId: string) => boolean = () => true): Promise<string> {
   try {
-    return await scheduler.submit(call.path, call.args);
+    return await scheduler.submit(call.path, call.args, call.tag);
   } catch (error) {
     if (!isUnreachable((error as Error).cause ?? error)) throw error;
     for (let check = 0; check < LOST_ANSWER_CHECKS; check++) {

@@ -45,7 +45,11 @@ describe("PBS's node side", () => {
     expect(pbsEnvironment({}).jobId).toMatch(/^local-/);
     expect(pbsNode.detects({ PBS_JOBID: "1.s", PBS_ENVIRONMENT: "PBS_BATCH" })).toBe(true);
     expect(pbsNode.detects({ PBS_JOBID: "1.s" })).toBe(false);
-    expect(pbsNode.elementIndex({ PBS_ARRAY_INDEX: "3" })).toEqual({ text: "3", from: "PBS_ARRAY_INDEX" });
+    expect(pbsNode.elementIndex({ PBS_JOBID: "12[3].server", PBS_ARRAY_INDEX: "3" })).toEqual({ text: "3", from: "PBS_JOBID" });
+    // A plain job submitted from inside a subjob, with -V: PBS_ARRAY_* are the parent's, not this job's.
+    const leaked = { PBS_JOBID: "40.server", PBS_ENVIRONMENT: "PBS_BATCH", PBS_ARRAY_ID: "12[].server", PBS_ARRAY_INDEX: "3" };
+    expect(pbsNode.elementIndex(leaked)).toEqual({ text: "0", from: "PBS_JOBID" });
+    expect(pbsEnvironment(leaked)).toMatchObject({ jobId: "40", arrayJobId: undefined, arrayIndex: undefined });
     expect(pbsNode.taskShare(2, 100)).toEqual({ NCPUS: "2", OMP_NUM_THREADS: "2" });
   });
 });

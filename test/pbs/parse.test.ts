@@ -58,7 +58,7 @@ describe("qstat -f", () => {
       expect(parsed.map((j) => j.id)).toEqual(["0.pbshost", "1[].pbshost", "1[0].pbshost", "1[1].pbshost", "1[2].pbshost", "3.pbshost", "4.pbshost", "5.pbshost", "6.pbshost"]);
       for (const job of parsed) {
         const same = json.find((j) => j.id === job.id)!.attributes;
-        for (const key of ["job_state", "substate", "Exit_status", "Resource_List.walltime", "Output_Path", "exec_host"])
+        for (const key of ["job_state", "substate", "Exit_status", "Resource_List.walltime", "Output_Path", "exec_host", "Variable_List.PBS_O_WORKDIR"])
           expect([job.id, key, job.attributes.get(key)]).toEqual([job.id, key, same.get(key)]);
       }
     }

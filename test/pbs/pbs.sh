@@ -134,12 +134,25 @@ wait_for() { # seconds description command...
   done
 }
 
+server_settings() { # idempotent
+  local q
+  for q in "set server job_history_enable = True" "set server scheduler_iteration = 5" "set server acl_roots = root"; do
+    in_ns "$PREFIX/bin/qmgr" -c "$q"
+  done
+  # A second queue with a short walltime limit, for the tests of workers that run out of it.
+  in_ns "$PREFIX/bin/qmgr" -c "create queue short queue_type = execution" >/dev/null 2>&1 || true
+  for q in "set queue short resources_max.walltime = 00:02:00" "set queue short enabled = True" "set queue short started = True"; do
+    in_ns "$PREFIX/bin/qmgr" -c "$q"
+  done
+}
+
 cmd_up() {
   need_root
   mkdir -p "$S/log"
   build
   write_shims
   if ready; then
+    server_settings
     say "already up"
     return 0
   fi
@@ -155,10 +168,7 @@ cmd_up() {
     in_ns /etc/init.d/pbs start >>"$S/log/start.log" 2>&1 9>&- || die "PBS did not start; see $S/log/start.log"
   }
   wait_for 60 "the server" answers
-  local q
-  for q in "set server job_history_enable = True" "set server scheduler_iteration = 5" "set server acl_roots = root"; do
-    in_ns "$PREFIX/bin/qmgr" -c "$q"
-  done
+  server_settings
   touch "$S/started"
   wait_for 120 "a free node" node_free || die "the node never became free"
   say "up: $(in_ns "$PREFIX/bin/pbsnodes" -a | grep -m1 'resources_available.ncpus' | tr -d ' ')"

@@ -45,6 +45,17 @@ describe("PBS time limits", () => {
     expect(seen).toEqual({ id, state: "COMPLETED", value: { resumedAt: 1, attempt: 1, endings: ["TIMEOUT"], restarts: 0 } });
   });
 
+  test("submit(): a checkpointing task over its walltime is rerun too (the job is left rerunnable for qrerun)", async (ctx) => {
+    needPbs(ctx);
+    const executor = new PbsExecutor({ folder: await runsFolder(), time: 1, mem: "200M" });
+    const job = await executor.submit(resumable.with({ step: 0, endings: [] }));
+    expect(await job.result()).toEqual({ resumedAt: 1, attempt: 1, endings: ["TIMEOUT"], restarts: 0 });
+    expect((await job.attempts()).map((a) => [a.attempt, a.ended, a.requeued])).toEqual([
+      [0, "TIMEOUT", true],
+      [1, "COMPLETED", false],
+    ]);
+  });
+
   test("the warning comes from the script, lead seconds before the walltime, and not in a task's first half minute", async (ctx) => {
     needPbs(ctx);
     const executor = new PbsExecutor({ folder: await runsFolder(), time: 1, mem: "200M" });

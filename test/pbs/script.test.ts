@@ -6,6 +6,7 @@ import { describe, expect, test } from "vitest";
 import { ParameterError, stageOut, atRuntime, modules } from "../../src/index.js";
 import { parsePbsParameters } from "../../src/pbs/parameters.js";
 import { formatWalltime, pbsDependency, PBS_SCRIPT } from "../../src/pbs/script.js";
+import { qsubArgs } from "../../src/pbs/scheduler.js";
 import { planSubmission } from "../../src/slurm/plan.js";
 import { checkSubmission } from "../../src/slurm/packing.js";
 import { RunFolder } from "../../src/protocol/run-folder.js";
@@ -66,12 +67,12 @@ describe("PBS parameters", () => {
     expect(header(q.scripts[0]!.text).slice(-3)).toEqual(["#PBS -m abe", "#PBS -M me@uni.edu", "#PBS -l filesystems=home:grand"]);
   });
 
-  test("one task is an array of one element (qsub refuses -J 0-0); submit() is a plain job that PBS must not rerun", () => {
+  test("one task is an array of one element (qsub refuses -J 0-0); submit() is a plain job, rerunnable so that qrerun can requeue it", () => {
     expect(header(plan({}, 1).scripts[0]!.text)).toContain("#PBS -J 0-1:2");
     const single = header(plan({}, 1, { array: false }).scripts[0]!.text);
     expect(single.some((l) => l.startsWith("#PBS -J"))).toBe(false);
     expect(single).toContain("#PBS -o /runs/sweep/20261205T000000Z-abcdef/logs/0.out");
-    expect(single).toContain("#PBS -r n");
+    expect(single.some((l) => l.startsWith("#PBS -r"))).toBe(false);
   });
 
   test("arrays split at max_array_size, each script's elements logging to logs/elements/<array>_<index>", async () => {
@@ -79,16 +80,27 @@ describe("PBS parameters", () => {
     expect(p.scripts.map((s) => header(s.text).find((l) => l.startsWith("#PBS -J")))).toEqual(["#PBS -J 0-1", "#PBS -J 0-1", "#PBS -J 0-1:2"]);
     const text = p.scripts[2]!.text;
     expect(header(text)).toContain("#PBS -o /dev/null");
-    expect(text).toContain('exec 1>>/runs/sweep/20261205T000000Z-abcdef/logs/elements/"${slurmkit_pbs_array}_${PBS_ARRAY_INDEX:-0}".out');
+    expect(text).toContain('exec 1>>/runs/sweep/20261205T000000Z-abcdef/logs/elements/"${slurmkit_pbs_array}_${slurmkit_pbs_index}".out');
     for (const s of p.scripts) await lint(s.text);
   });
 
   test("max_run_subjobs limits an array's running elements; `after` is -W depend with PBS's array ids", () => {
-    const p = plan({ arrayParallelism: 2 }, 4, { dependency: "afterok:12[]:13_4,afterany:14[]" });
+    const p = plan({ arrayParallelism: 2 }, 4, { dependency: "afterok:12[]:13,afterany:14[]" });
     const h = header(p.scripts[0]!.text);
     expect(h).toContain("#PBS -W max_run_subjobs=2");
-    expect(h).toContain("#PBS -W depend=afterok:12[]:13[4],afterany:14[]");
+    expect(h).toContain("#PBS -W depend=afterok:12[]:13,afterany:14[]");
     expect(pbsDependency("afterok:5:6_0")).toBe("afterok:5:6[0]");
+    // A top-up round's options on qsub's command line: its -v replaces the script's, so the tag goes in too.
+    expect(qsubArgs(["--array=0-3%2", "--export=ALL,SLURMKIT_ELEMENT_OFFSET=4,SLURMKIT_ROUND=1"], "slurmkit:x:workers")).toEqual([
+      "-J",
+      "0-3",
+      "-W",
+      "max_run_subjobs=2",
+      "-v",
+      "SLURMKIT_TAG=slurmkit:x:workers,SLURMKIT_ELEMENT_OFFSET=4,SLURMKIT_ROUND=1",
+    ]);
+    expect(qsubArgs(["--array=0-0"], undefined)).toEqual(["-J", "0-1:2"]);
+    expect(() => qsubArgs(["--wrap=x"], undefined)).toThrow("qsub has no form of the option --wrap=x");
   });
 
   test("a folder with spaces is quoted; one with a double quote cannot be written", async () => {
@@ -108,7 +120,13 @@ describe("PBS parameters", () => {
       [{ mem: 0 }, /`mem: 0` .* cannot be expressed on PBS/],
       [{ gpusPerNode: "a100:2" }, /cannot name a GPU type on PBS/],
       [{ gres: "nvme:1" }, /`gres` on PBS takes only `gpu:<count>`/],
-      [{ jobName: "my job" }, /Expected `jobName` to be one word/],
+      [{ jobName: "my job" }, /Expected `jobName` to be at most 236 letters, digits/],
+      [{ jobName: "a:b" }, /Expected `jobName` to be at most 236 letters, digits/],
+      [{ partition: "debug@otherserver" }, /Expected `partition` to be a queue of the default server/],
+      [{ signal: "USR1@60" }, /`signal` needs `time` on PBS/],
+      [{ pbs: { vmem: "4gb" } }, /`pbs.vmem` is a limit of the whole job/],
+      [{ pbs: { host: "n1" } }, /`pbs.host` is a resource slurmkit writes itself/],
+      [{ pbs: { W: "umask=022,block=true" } }, /`pbs.W` may not set depend, max_run_subjobs or block/],
       [{ pbs: { J: "0-3" } }, /`pbs.J` is an option slurmkit writes itself/],
       [{ pbs: { walltime: "1:00:00" } }, /`pbs.walltime` is a resource slurmkit writes itself/],
       [{ pbs: { W: "depend=afterok:1" } }, /`pbs.W` may not set depend/],
@@ -133,14 +151,21 @@ describe("PBS parameters", () => {
     expect(() => plan({ nodes: 2 })).toThrow(/one rank per job on PBS/);
   });
 
+  test("a step's script runs with its arguments: the stage-out helper gets the job id, not its own text", async () => {
+    const helpers = (PBS_SCRIPT.nodeHelpers as string[]).join("\n");
+    const r = await execa("bash", ["-c", `${helpers}\nslurmkit_on_every_node 'echo "job=$1 nodes=$slurmkit_node_count"' 12_3\nslurmkit_on_every_node_at_exit 'echo "at exit $1 $2"' a b`]);
+    expect(r.stdout).toBe("job=12_3 nodes=1\nat exit a b");
+  });
+
   test("the script passes shellcheck and bash -n with setup steps, an exit step and runtime values", async () => {
     const p = plan({ time: 10, setup: [modules(["python/3.11"]), stageOut({ from: atRuntime("$TMPDIR/out"), to: "/runs/out" }), "echo ready"] }, 3);
     const text = p.scripts[0]!.text;
-    expect(text).toContain('cd "${PBS_O_WORKDIR:-.}" || exit 1');
-    expect(text).toContain("slurmkit_job=${slurmkit_job%%\\[*}_${PBS_ARRAY_INDEX}");
-    // The shell's own reading of the lines that name the job.
-    const names = await execa("bash", ["-c", `PBS_JOBID='7[3].pbshost' PBS_ARRAY_ID='7[].pbshost' PBS_ARRAY_INDEX=3; ${PBS_SCRIPT.jobIdLines.join("\n")}\necho "$slurmkit_job"`]);
-    expect(names.stdout).toBe("7_3");
+    expect(text).toContain('if ! cd "${PBS_O_WORKDIR:-.}" 2>/dev/null; then');
+    // The shell's own reading of the lines that name the job and its element, from PBS_JOBID alone (-V may carry in a parent's PBS_ARRAY_*).
+    const prelude = text.split("\n").filter((l) => l.startsWith("slurmkit_pbs_") || l.startsWith("case $slurmkit_pbs_id"));
+    const read = (env: string) => execa("bash", ["-c", `${env}; ${prelude.join("\n")}\n${PBS_SCRIPT.jobIdLines.join("\n")}\necho "$slurmkit_job $slurmkit_pbs_index"`]);
+    expect((await read("PBS_JOBID='7[3].pbshost' PBS_ARRAY_ID='7[].pbshost' PBS_ARRAY_INDEX=3")).stdout).toBe("7_3 3");
+    expect((await read("PBS_JOBID='40.pbshost' PBS_ARRAY_ID='7[].pbshost' PBS_ARRAY_INDEX=3")).stdout).toBe("40 0");
     await lint(text);
   });
 
