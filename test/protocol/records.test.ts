@@ -109,11 +109,11 @@ describe("run-folder records decoded with zod/mini, one decoder per record for t
     const root = await mkdtemp(join(tmpdir(), "slurmkit-records-"));
     const dir = join(root, "20261121T000000Z-abcdef");
     await mkdir(dir);
-    await writeFile(join(dir, "manifest.json"), encodeManifest({ ...manifest, kind: "pbs" }));
+    await writeFile(join(dir, "manifest.json"), encodeManifest({ ...manifest, kind: "lsf" }));
     const error = await loadJobs(root).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RunFolderError);
     expect((error as RunFolderError).path).toBe(join(dir, "manifest.json"));
-    expect((error as Error).message).toBe(`${join(dir, "manifest.json")}: its kind 'pbs' is no scheduler this slurmkit knows (it knows slurm, local)`);
+    expect((error as Error).message).toBe(`${join(dir, "manifest.json")}: its kind 'lsf' is no scheduler this slurmkit knows (it knows slurm, pbs, local)`);
     // A kind that is not a scheduler's name at all is a foreign manifest.
     expect(thrown(() => decodeManifest(JSON.stringify({ ...manifest, kind: "Slurm; rm" }), "/m/manifest.json")).path).toBe("/m/manifest.json");
   });
