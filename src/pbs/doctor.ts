@@ -9,7 +9,7 @@ import type { PbsScheduler } from "./scheduler.js";
 import { parseWalltime } from "./scheduler.js";
 import { PBS_SCRIPT, formatWalltime } from "./script.js";
 
-const COMMANDS = ["qsub", "qstat", "qdel", "qrerun", "pbsnodes"] as const;
+const COMMANDS = ["qsub", "qstat", "qselect", "qdel", "qrerun", "pbsnodes"] as const;
 
 type Objects = Record<string, Record<string, unknown>>;
 

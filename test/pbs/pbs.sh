@@ -27,7 +27,7 @@ fi
 NS=skpbs
 ADDR=10.123.0.1
 PREFIX=/opt/pbs
-COMMANDS=(qsub qstat qdel qhold qrls qrerun qalter qsig qmgr pbsnodes tracejob pbs_rstat)
+COMMANDS=(qsub qstat qselect qdel qhold qrls qrerun qalter qsig qmgr pbsnodes tracejob pbs_rstat)
 PACKAGES=(gcc g++ make libtool autoconf automake pkg-config libhwloc-dev libx11-dev libxt-dev libedit-dev libical-dev
   libncurses-dev perl postgresql-server-dev-all postgresql-contrib python3-dev tcl-dev tk-dev swig libexpat1-dev
   libssl-dev libxext-dev libxft-dev libcjson-dev iproute2)
