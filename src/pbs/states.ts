@@ -50,8 +50,9 @@ export function pbsJobState(f: PbsStateFields): JobState {
 function endedState(f: PbsStateFields): JobState {
   const status = f.exitStatus;
   if (f.substate === SUBSTATE_TERMINATED) return "CANCELLED";
-  // No exit status and not deleted: a subjob that qstat fakes from its array when the server keeps no history. The run folder decides.
-  if (status === undefined) return "UNKNOWN";
+  // No exit status: a job that never ran (deleted while queued, or by PBS when its dependency failed), or a subjob
+  // (X) that qstat fakes from its array when the server keeps no history, which the run folder decides.
+  if (status === undefined) return f.state === "F" ? "CANCELLED" : "UNKNOWN";
   if (status === EXEC_KILL_WALLTIME) return "TIMEOUT";
   if (status === EXEC_KILL_MEM || status === EXEC_KILL_VMEM) return "OUT_OF_MEMORY";
   if (EXEC_NODE_LOST.includes(status)) return "NODE_FAIL";

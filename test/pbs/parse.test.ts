@@ -108,7 +108,10 @@ describe("PBS states", () => {
     [{ state: "F", substate: 93, exitStatus: -29 }, "TIMEOUT"],
     [{ state: "F", substate: 93, exitStatus: -27 }, "OUT_OF_MEMORY"],
     [{ state: "F", substate: 93, exitStatus: -20 }, "NODE_FAIL"],
-    [{ state: "F" }, "UNKNOWN"],
+    // Never ran: deleted while queued, or by PBS when its afterok dependency failed (seen: F, substate 92, no Exit_status).
+    [{ state: "F", substate: 92 }, "CANCELLED"],
+    // A subjob that qstat fakes from its array without history: the run folder decides.
+    [{ state: "X", substate: 92 }, "UNKNOWN"],
     [{ state: "?" }, "UNKNOWN"],
   ] as const)("%j is %s", (fields, state) => {
     expect(pbsJobState(fields)).toBe(state);
