@@ -48,9 +48,22 @@ const SIZE_VARIABLES = ["PALS_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"];
 
 const first = (env: NodeJS.ProcessEnv, names: readonly string[]): string | undefined => names.map((n) => env[n]).find((v) => v !== undefined && /^\d+$/.test(v));
 
-/** Whether this process is a rank that an MPI launcher started (it reads its rank from the launcher's variables). */
+/**
+ * Where slurmkit's own launcher (pbsdsh, src/pbs/launch.ts) placed this rank,
+ * if it did in this job: its variables name the job, so ones carried into
+ * another job (qsub -V) are not taken for it.
+ */
+function slurmkitRank(env: NodeJS.ProcessEnv): Pick<JobEnvironment, "rank" | "localRank" | "localWorldSize" | "nodeRank" | "worldSize" | "hosts"> | undefined {
+  if (env.SLURMKIT_RANK_JOB === undefined || env.SLURMKIT_RANK_JOB !== env.PBS_JOBID) return undefined;
+  const numbers = [env.SLURMKIT_RANK, env.SLURMKIT_LOCAL_RANK, env.SLURMKIT_LOCAL_WORLD_SIZE, env.SLURMKIT_NODE_RANK, env.SLURMKIT_WORLD_SIZE];
+  if (!numbers.every((v) => v !== undefined && /^\d+$/.test(v))) return undefined;
+  const [rank, localRank, localWorldSize, nodeRank, worldSize] = numbers.map(Number) as [number, number, number, number, number];
+  return { rank, localRank, localWorldSize, nodeRank, worldSize, hosts: (env.SLURMKIT_HOSTS ?? "").split(" ").filter(Boolean) };
+}
+
+/** Whether this process is a rank that a launcher started: slurmkit's, or an MPI launcher (it reads its rank from the launcher's variables). */
 function inLauncher(env: NodeJS.ProcessEnv): boolean {
-  return first(env, RANK_VARIABLES) !== undefined;
+  return slurmkitRank(env) !== undefined || first(env, RANK_VARIABLES) !== undefined;
 }
 
 /**
@@ -77,6 +90,9 @@ export function pbsEnvironment(env: NodeJS.ProcessEnv, nodefile: (path: string) 
     gpus: visibleGpus(env),
   };
   if (!inLauncher(env)) return { ...common, rank: 0, localRank: 0, nodeRank: 0, worldSize: 1, localWorldSize: 1, nodeCount: 1, hosts: [name] };
+  const own = slurmkitRank(env);
+  // The launcher read the nodefile on the job's first host: a rank elsewhere may not see it.
+  if (own) return { ...common, ...own, hosts: own.hosts.length ? own.hosts : [name], nodeCount: Math.max(1, own.hosts.length) };
   let parsed: { hosts: string[]; ranksPerHost: number[] } = { hosts: [name], ranksPerHost: [1] };
   try {
     if (env.PBS_NODEFILE) parsed = parseNodefile(nodefile(env.PBS_NODEFILE));

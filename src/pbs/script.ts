@@ -4,6 +4,7 @@ import { ParameterError } from "../base/errors.js";
 import { quoteShell } from "../base/shell.js";
 import type { ScriptDialect, ScriptOptions } from "../slurm/script.js";
 import { parseDurationSeconds, parseMemoryMegabytes } from "../slurm/units.js";
+import { PBS_NODE_HELPERS, pbsRankLaunch } from "./launch.js";
 import { toPbsId } from "./parse.js";
 import { PBS_RAW_PREFIX } from "./parameters.js";
 
@@ -136,20 +137,6 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
   return [...lines, ...prelude];
 }
 
-/**
- * The node helpers of setup steps on PBS: a subshell of the batch shell runs
- * a step's script, as on one Slurm node (a PBS job here has one node: see
- * rankLaunch).
- */
-const PBS_NODE_HELPERS = [
-  "slurmkit_node=$(hostname -s)",
-  "# shellcheck disable=SC2317 # used by some steps only",
-  // The step's script runs with its arguments as $1...: the first argument is the script.
-  'slurmkit_on_every_node() { (slurmkit_script=$1; shift; eval "slurmkit_node_count=1; $slurmkit_script"); }',
-  "# shellcheck disable=SC2317 # used by some steps only",
-  'slurmkit_on_every_node_at_exit() { (slurmkit_script=$1; shift; eval "slurmkit_node_count=1; $slurmkit_script"); }',
-];
-
 /** The script words of PBS's qsub. */
 export const PBS_SCRIPT: ScriptDialect = {
   header: pbsHeader,
@@ -161,7 +148,5 @@ export const PBS_SCRIPT: ScriptDialect = {
   nodeHelpers: PBS_NODE_HELPERS,
   // qdel has no "only queued" filter: the array's queued subjobs, by their ids in full (-w).
   cancelPending: ['if [ "$slurmkit_pbs_id" != "$slurmkit_pbs_array" ]; then qstat -w -t "${slurmkit_pbs_array}[]" 2>/dev/null | awk \'$5 == "Q" { print $1 }\' | xargs -r qdel 2>/dev/null; fi'],
-  rankLaunch: (ranks) => {
-    throw new ParameterError("PBS parameters", [`Expected one rank per job on PBS (got ${ranks}, from nodes × ntasksPerNode): slurmkit does not start ranks through PBS's MPI launchers yet`]);
-  },
+  rankLaunch: pbsRankLaunch,
 };

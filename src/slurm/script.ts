@@ -63,8 +63,12 @@ export interface ScriptDialect {
   readonly nodeHelpers: readonly string[];
   /** Lines that cancel the array's elements that have not started (the node check's, when Node.js is unusable everywhere). */
   readonly cancelPending: readonly string[];
-  /** The launch of `ranks` ranks of `launch`, each running `rankLines` first: lines before it, and the command. */
-  rankLaunch(ranks: number, launch: string, rankLines: readonly string[]): { lines: string[]; command: string };
+  /**
+   * The launch of `ranks` ranks of `launch`, each running `rankLines` first:
+   * lines before it, and the command. `signal` is the warning each rank sends
+   * itself at `$slurmkit_warn_at` when the scheduler warns nobody.
+   */
+  rankLaunch(ranks: number, launch: string, rankLines: readonly string[], signal?: string): { lines: string[]; command: string };
 }
 
 /** The oldest Node.js major version the runner runs on (its bundle targets it). */
@@ -179,6 +183,8 @@ export function renderScript(o: ScriptOptions): string {
       lines.push(
         "# This scheduler sends no warning before the time limit: the batch shell sends its own",
         `( sleep ${Math.max(1, Math.trunc(o.selfWarning.afterSeconds))}; kill -${warned} $$ ) >/dev/null 2>&1 &`,
+        // Ranks that the launch starts apart from this shell warn themselves at the same time.
+        ...(o.ranks > 1 ? [`slurmkit_warn_at=$(( $(date +%s) + ${Math.max(1, Math.trunc(o.selfWarning.afterSeconds))} ))`] : []),
         "",
       );
     }
@@ -234,7 +240,7 @@ export function renderScript(o: ScriptOptions): string {
   lines.push("# run the task");
   let command: string;
   if (o.ranks > 1) {
-    const ranked = dialect.rankLaunch(o.ranks, launch, rank);
+    const ranked = dialect.rankLaunch(o.ranks, launch, rank, o.selfWarning ? warned : undefined);
     lines.push(...ranked.lines);
     command = ranked.command;
   } else {

@@ -2,15 +2,19 @@
 // conformance suite does not cover, or covers for PBS's own words.
 import { execa } from "execa";
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
-import { basename, dirname } from "node:path";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
-import { command, LocalTransport, loadJobs, ParameterError, PbsExecutor, rerun, type PbsExecutorOptions } from "../../src/index.js";
+import { command, LocalTransport, loadJobs, ParameterError, PbsExecutor, rerun, TaskFailedError, type PbsExecutorOptions } from "../../src/index.js";
 import { PbsScheduler } from "../../src/pbs/scheduler.js";
+import { PBS_SCRIPT } from "../../src/pbs/script.js";
 import { pbsWatcher } from "../../src/pbs/watch.js";
 import { probe } from "../fixtures/probe.js";
+import { rankOrFail, rankView } from "../fixtures/ranks.js";
 import { square } from "../fixtures/tasks.js";
+import { waitFor } from "../helpers/cluster.js";
 import { needPbs } from "../helpers/pbs.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
@@ -65,6 +69,65 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     expect(script).toContain("#PBS -J 0-1");
   });
 
+  test("two ranks on one node (select=1:ncpus=2:mpiprocs=2) run as pbsdsh tasks with the batch shell's variables and folder; rank 0's result is the job's, and a failing rank fails the job", async (ctx) => {
+    needPbs(ctx);
+    const executor = await pbsExecutor({ time: 2, mem: "400M", ntasksPerNode: 2, setup: ["export SLURMKIT_TEST_FROM_SETUP=yes"] });
+    const [job] = await executor.mapArray([rankView.with(undefined as never)]);
+    const views = await job!.results();
+    expect(views.map((v) => [v.env.rank, v.env.localRank, v.env.worldSize, v.env.localWorldSize, v.env.nodeRank, v.env.nodeCount])).toEqual([
+      [0, 0, 2, 2, 0, 1],
+      [1, 1, 2, 2, 0, 1],
+    ]);
+    for (const v of views) {
+      expect(v.env.jobId).toBe(job!.id);
+      expect(v.env.hosts).toEqual(["pbshost"]);
+      // PBS starts a task in the home folder, with PBS's variables alone: the launch gives each rank the batch shell's.
+      expect(v.cwd).toBe(process.cwd());
+      expect(v.fromSetup).toBe("yes");
+      // The rendezvous is the first host's address (pbshost is 10.123.0.1 in the server's namespace).
+      expect(v.torch).toMatchObject({ MASTER_ADDR: "10.123.0.1", RANK: String(v.env.rank), WORLD_SIZE: "2", LOCAL_WORLD_SIZE: "2" });
+    }
+    expect((await job!.stdout()).split("\n").filter(Boolean).sort()).toEqual(["rank 0 of 2 here", "rank 1 of 2 here"]);
+    const script = await readFile(`${dirname(dirname(job!.paths.result))}/job.sbatch`, "utf8");
+    expect(script).toMatch(/^#PBS -l select=1:ncpus=2:mpiprocs=2:mem=\d+mb$/m);
+    // Rank 1 fails: result() is rank 0's, results() rejects with rank 1's error, and the launch ends the job with its status.
+    const failing = await executor.submit(rankOrFail.with(1));
+    expect(await failing.result()).toBe(0);
+    const error = (await failing.results().catch((e: unknown) => e)) as TaskFailedError;
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect(error.remote.message).toBe("rank 1 failed on purpose");
+    const { stdout } = await waitFor("PBS to finish the failed job", async () => {
+      const r = await execa("qstat", ["-x", "-f", failing.id]);
+      return /job_state = F/.test(r.stdout) ? r : undefined;
+    });
+    expect(stdout).toMatch(/Exit_status = 1$/m);
+    expect(await failing.stderr()).toContain("slurmkit: rank 1 ended with exit status 1; stopping the other ranks");
+  });
+
+  test("setup steps on several hosts: each host's script runs as a pbsdsh task with the step's arguments, the batch shell's variables, folder and logs, and its failure is the step's", async (ctx) => {
+    needPbs(ctx);
+    // The server has one host, so the helper that slurmkit_on_every_node calls on several is called here directly.
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-pbs-hosts-"));
+    const body = [
+      "#!/bin/bash",
+      ...PBS_SCRIPT.nodeHelpers,
+      `cd ${dir}`,
+      "export SLURMKIT_TEST_FROM_BATCH='a b $c'",
+      "slurmkit_pbs_hosts",
+      `slurmkit_pbs_on_hosts 'echo "on $slurmkit_node of $slurmkit_node_count in $PWD: $1 / $2 / $SLURMKIT_TEST_FROM_BATCH"; echo to-stderr >&2' 'one arg' two`,
+      'echo "first: $?"',
+      "slurmkit_pbs_on_hosts 'exit 7'",
+      'echo "second: $?"',
+      "slurmkit_pbs_on_hosts 'kill -TERM $$'",
+      'echo "third: $?"',
+    ].join("\n");
+    await writeFile(join(dir, "job.sh"), `${body}\n`);
+    const { stdout: id } = await execa("qsub", ["-k", "oed", "-o", join(dir, "out"), "-e", join(dir, "err"), "-l", "walltime=00:01:00", join(dir, "job.sh")], { cwd: dir });
+    await waitFor("the job to finish", async () => (/job_state = F/.test((await execa("qstat", ["-x", "-f", id.trim()])).stdout) ? true : undefined));
+    expect((await readFile(join(dir, "out"), "utf8")).split("\n")).toEqual([`on ${hostname().split(".")[0]} of 1 in ${dir}: one arg / two / a b $c`, "first: 0", "second: 7", "third: 143", ""]);
+    expect(await readFile(join(dir, "err"), "utf8")).toBe("to-stderr\n");
+  });
+
   test("a task over its walltime ends TIMEOUT (PBS's Exit_status -29)", async (ctx) => {
     needPbs(ctx);
     const executor = await pbsExecutor({ time: "00:00:15" });
@@ -83,7 +146,7 @@ describe("PbsExecutor on the OpenPBS test server", () => {
       [() => executor.mapArray([square.with((() => 1) as never)]), /is a function, which cannot travel/],
       [async () => new PbsExecutor({ folder, qos: "high" } as never), /`qos` cannot be expressed on PBS/],
       [async () => new PbsExecutor({ folder, time: 5, ndoes: 2 } as never), /did you mean `nodes`/],
-      [() => new PbsExecutor({ folder, nodes: 2 }).mapArray([square.with(1)]), /one rank per job on PBS/],
+      [() => new PbsExecutor({ folder, time: 5, ntasksPerNode: 2 }).mapArray([square.with(1), square.with(2)], { workers: 1 }), /`workers` to be left out for jobs with several ranks/],
     ];
     for (const [attempt, message] of bad) {
       const error = await attempt().catch((e: unknown) => e);

@@ -39,6 +39,32 @@ describe("PBS's node side", () => {
     expect(pbsEnvironment({ ...env, PALS_RANKID: undefined, PMI_RANK: "5" }, () => lines)).toMatchObject({ rank: 5, worldSize: 8 });
   });
 
+  test("a rank that slurmkit's launch started reads where it was placed from the launch's variables, which name their job", () => {
+    const env = {
+      PBS_JOBID: "123.polaris-pbs-01",
+      PBS_ENVIRONMENT: "PBS_BATCH",
+      PBS_NODEFILE: "/var/spool/pbs/aux/123",
+      SLURMKIT_RANK_JOB: "123.polaris-pbs-01",
+      SLURMKIT_RANK: "5",
+      SLURMKIT_LOCAL_RANK: "1",
+      SLURMKIT_LOCAL_WORLD_SIZE: "4",
+      SLURMKIT_NODE_RANK: "1",
+      SLURMKIT_WORLD_SIZE: "8",
+      SLURMKIT_HOSTS: "x3005c0s13b0n0.hsn x3005c0s13b1n0.hsn",
+    };
+    // The nodefile is not read: a rank on another host may not have it.
+    const e = pbsEnvironment(env, () => {
+      throw new Error("not read");
+    });
+    expect([e.jobId, e.rank, e.localRank, e.localWorldSize, e.nodeRank, e.worldSize, e.nodeCount]).toEqual(["123", 5, 1, 4, 1, 8, 2]);
+    expect(e.hosts).toEqual(["x3005c0s13b0n0.hsn", "x3005c0s13b1n0.hsn"]);
+    expect(pbsNode.inStep(env)).toBe(true);
+    // Carried by qsub -V into a job that this rank submitted: that job's batch shell is rank 0 of 1.
+    const carried = { ...env, PBS_JOBID: "124.polaris-pbs-01" };
+    expect(pbsNode.inStep(carried)).toBe(false);
+    expect(pbsEnvironment(carried, () => nodefile)).toMatchObject({ jobId: "124", rank: 0, worldSize: 1 });
+  });
+
   test("the batch script's own process is rank 0 of 1 on its node, as on Slurm; outside PBS, this machine", () => {
     const e = pbsEnvironment({ PBS_JOBID: "77.server", PBS_ENVIRONMENT: "PBS_BATCH", PBS_NODEFILE: "/nope" }, () => nodefile);
     expect([e.jobId, e.arrayJobId, e.rank, e.worldSize, e.nodeCount, e.hosts]).toEqual(["77", undefined, 0, 1, 1, [me]]);

@@ -3,12 +3,14 @@
 // runner requeues a checkpointed task with qrerun (the tests run as root, a
 // PBS manager; see the README for sites where users may not qrerun).
 import { execa } from "execa";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
 import { LocalTransport, PbsExecutor } from "../../src/index.js";
 import { pbsWatcher } from "../../src/pbs/watch.js";
-import { environment, patient, resumable } from "../fixtures/requeue.js";
+import { environment, patient, ranked, resumable } from "../fixtures/requeue.js";
 import { needPbs } from "../helpers/pbs.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 
@@ -65,6 +67,22 @@ describe("PBS time limits", () => {
     expect(warnedAfterMs).not.toBeNull();
     expect(warnedAfterMs!).toBeGreaterThan(25_000);
     expect(warnedAfterMs!).toBeLessThan(35_000);
+  });
+
+  test("two ranks: each warns itself when the batch shell would be warned, both are stopped before the rerun, and only rank 0's checkpoint decides", async (ctx) => {
+    needPbs(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-pbs-ranks-"));
+    const executor = new PbsExecutor({ folder: await runsFolder(), ntasksPerNode: 2, time: 1, mem: "400M" });
+    const job = await executor.submit(ranked.with({ step: 0, endings: [], dir }));
+    // Attempt 1 finds neither of attempt 0's processes alive.
+    expect(await job.result()).toEqual({ attempt: 1, rank: 0, earlier: 2, alive: [], endings: ["TIMEOUT"] });
+    const warned = (await readdir(dir)).filter((n) => n.startsWith("warned-")).sort();
+    expect(warned).toEqual(["warned-0", "warned-1"]);
+    for (const name of warned) expect(await readFile(join(dir, name), "utf8")).toBe("TIMEOUT");
+    expect((await job.attempts()).map((a) => [a.ended, a.requeued])).toEqual([
+      ["TIMEOUT", true],
+      ["COMPLETED", false],
+    ]);
   });
 
   test("jobEnvironment() on PBS: the job's ids, one rank on its node, and the CPUs it was given", async (ctx) => {
