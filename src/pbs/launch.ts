@@ -24,7 +24,7 @@ const TASK_WRAP = [
  * The bash functions the batch shell (and the rank launcher) use:
  *
  *     slurmkit_pbs_hosts        reads $PBS_NODEFILE: slurmkit_pbs_vnodes (a line per rank) and slurmkit_pbs_hosts (each host once)
- *     slurmkit_pbs_environment  slurmkit_pbs_env: this shell's exported variables, but the TM task's own
+ *     slurmkit_pbs_environment  slurmkit_pbs_env: this shell's exported variables, but those MoM sets per task and host ($TMPDIR)
  *     slurmkit_pbs_start FILE -n INDEX|-h HOST NAME=VALUE... -- SCRIPT ARGS...
  *                               starts SCRIPT as a task in the background (pid in slurmkit_pbs_pid), pbsdsh's output in FILE
  *     slurmkit_pbs_status FILE CODE
@@ -54,7 +54,8 @@ export const PBS_TASK_HELPERS: readonly string[] = [
   "  slurmkit_pbs_env=()",
   "  local kv",
   "  while IFS= read -r -d '' kv; do",
-  '    case $kv in PBS_TASKNUM=* | PBS_NODENUM=* | PBS_VNODENUM=*) ;; *) slurmkit_pbs_env+=("$kv") ;; esac',
+  // What MoM sets for each task on its own host stays MoM's: the task's numbers, its MoM, and the host's scratch.
+  '    case $kv in PBS_TASKNUM=* | PBS_NODENUM=* | PBS_VNODENUM=* | PBS_MOMPORT=* | PBS_JOBDIR=* | TMPDIR=* | HOSTNAME=*) ;; *) slurmkit_pbs_env+=("$kv") ;; esac',
   "  done < <(env -0)",
   "}",
   // The log files behind this shell's stdout and stderr ($$ is the shell's pid in $(...) too), if they are files.

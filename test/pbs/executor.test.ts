@@ -7,7 +7,20 @@ import { hostname, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
-import { command, LocalTransport, loadJobs, ParameterError, PbsExecutor, rerun, TaskFailedError, type PbsExecutorOptions } from "../../src/index.js";
+import {
+  atRuntime,
+  command,
+  JobEndedWithoutResultError,
+  LocalTransport,
+  loadJobs,
+  ParameterError,
+  PbsExecutor,
+  rerun,
+  stageIn,
+  stageOut,
+  TaskFailedError,
+  type PbsExecutorOptions,
+} from "../../src/index.js";
 import { PbsScheduler } from "../../src/pbs/scheduler.js";
 import { PBS_SCRIPT } from "../../src/pbs/script.js";
 import { pbsWatcher } from "../../src/pbs/watch.js";
@@ -20,6 +33,9 @@ import { runsFolder } from "../helpers/runs-folder.js";
 
 const bin = fileURLToPath(new URL("../../dist/src/cli.js", import.meta.url));
 const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
+
+/** The test server's hosts' addresses in its network namespace. */
+const ADDRESSES: Record<string, string> = { pbshost: "10.123.0.1", pbshost2: "10.123.0.2" };
 
 async function pbsExecutor(options: Partial<PbsExecutorOptions> = {}): Promise<PbsExecutor> {
   return new PbsExecutor({ folder: await runsFolder(), time: 5, mem: "200M", ...options });
@@ -80,12 +96,14 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     ]);
     for (const v of views) {
       expect(v.env.jobId).toBe(job!.id);
-      expect(v.env.hosts).toEqual(["pbshost"]);
+      // Either host of the server: both ranks on it.
+      expect(v.env.hosts).toEqual(views[0]!.env.hosts);
+      expect(v.env.hosts).toHaveLength(1);
       // PBS starts a task in the home folder, with PBS's variables alone: the launch gives each rank the batch shell's.
       expect(v.cwd).toBe(process.cwd());
       expect(v.fromSetup).toBe("yes");
-      // The rendezvous is the first host's address (pbshost is 10.123.0.1 in the server's namespace).
-      expect(v.torch).toMatchObject({ MASTER_ADDR: "10.123.0.1", RANK: String(v.env.rank), WORLD_SIZE: "2", LOCAL_WORLD_SIZE: "2" });
+      // The rendezvous is the host's address in the server's namespace.
+      expect(v.torch).toMatchObject({ MASTER_ADDR: ADDRESSES[v.env.hosts[0]!], RANK: String(v.env.rank), WORLD_SIZE: "2", LOCAL_WORLD_SIZE: "2" });
     }
     expect((await job!.stdout()).split("\n").filter(Boolean).sort()).toEqual(["rank 0 of 2 here", "rank 1 of 2 here"]);
     const script = await readFile(`${dirname(dirname(job!.paths.result))}/job.sbatch`, "utf8");
@@ -104,9 +122,64 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     expect(await failing.stderr()).toContain("slurmkit: rank 1 ended with exit status 1; stopping the other ranks");
   });
 
-  test("setup steps on several hosts: each host's script runs as a pbsdsh task with the step's arguments, the batch shell's variables, folder and logs, and its failure is the step's", async (ctx) => {
+  test("the first rank to fail stops the others, and the job ends with its exit status", async (ctx) => {
     needPbs(ctx);
-    // The server has one host, so the helper that slurmkit_on_every_node calls on several is called here directly.
+    const executor = await pbsExecutor({ time: 2, mem: "400M", ntasksPerNode: 2 });
+    // Rank 1 fails at once; rank 0 would sleep a minute and succeed.
+    const job = await executor.submit(command("sh", ["-c", 'if [ "$SLURMKIT_RANK" = 1 ]; then exit 5; fi; exec sleep 60']));
+    const error = (await job.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(error.state).toBe("FAILED");
+    // The rank's status is its runner's: 1 for a task that failed (the command's own 5 is in the log).
+    expect((await execa("qstat", ["-x", "-f", job.id])).stdout).toMatch(/Exit_status = 1$/m);
+    const log = await job.stderr();
+    expect(log).toContain("Command failed with exit code 5");
+    expect(log).toContain("slurmkit: rank 1 ended with exit status 1; stopping the other ranks");
+    expect(log).toContain("slurmkit runner: task 0 terminated by SIGTERM; no result written");
+  });
+
+  test("two hosts (select=2:ncpus=2:mpiprocs=2, place=scatter): ranks 0 and 1 on the first, 2 and 3 on the second, meeting at the first host's address; setup steps run once on each host, and each stages its own files out", async (ctx) => {
+    needPbs(ctx);
+    const dir = await mkdtemp(join(tmpdir(), "slurmkit-pbs-two-hosts-"));
+    await writeFile(join(dir, "in.txt"), "shared input\n");
+    const executor = await pbsExecutor({
+      time: 2,
+      mem: "400M",
+      nodes: 2,
+      ntasksPerNode: 2,
+      setup: ["export SLURMKIT_TEST_FROM_SETUP=yes", stageIn({ from: join(dir, "in.txt"), to: atRuntime("$TMPDIR/data") }), stageOut({ from: atRuntime("$TMPDIR/out"), to: join(dir, "staged") })],
+    });
+    const job = await executor.submit(rankView.with(undefined as never));
+    const views = await job.results();
+    expect(views.map((v) => [v.env.rank, v.env.localRank, v.env.localWorldSize, v.env.nodeRank, v.env.worldSize, v.env.nodeCount])).toEqual([
+      [0, 0, 2, 0, 4, 2],
+      [1, 1, 2, 0, 4, 2],
+      [2, 0, 2, 1, 4, 2],
+      [3, 1, 2, 1, 4, 2],
+    ]);
+    for (const v of views) {
+      expect(v.env.hosts).toEqual(["pbshost", "pbshost2"]);
+      expect(v.torch).toMatchObject({ MASTER_ADDR: "10.123.0.1", RANK: String(v.env.rank), WORLD_SIZE: "4", NODE_RANK: String(v.env.nodeRank) });
+      expect([v.cwd, v.fromSetup]).toEqual([process.cwd(), "yes"]);
+      // Each rank staged in on its own host, into that host's own $TMPDIR.
+      expect(v.input).toBe("shared input\n");
+    }
+    // The second MoM runs with its own host name: ranks 2 and 3 ran there, 0 and 1 did not.
+    expect(views.map((v) => v.env.hostname === "pbshost2")).toEqual([false, false, true, true]);
+    expect(await job.stderr()).toMatch(/slurmkit: staging in [^\n]* on pbshost2/);
+    // Stage-out runs from the exit trap on each host, into <to>/<job>/<node>/.
+    const staged = join(dir, "staged", job.id);
+    await waitFor("stage-out on both hosts", async () => ((await readdir(staged).catch(() => [])).length === 2 ? true : undefined));
+    const nodes = (await readdir(staged)).sort();
+    expect(nodes).toEqual([views[0]!.env.hostname, "pbshost2"].sort());
+    expect((await readdir(join(staged, views[0]!.env.hostname, "out"))).sort()).toEqual(["rank-0", "rank-1"]);
+    expect((await readdir(join(staged, "pbshost2", "out"))).sort()).toEqual(["rank-2", "rank-3"]);
+    expect(await readFile(join(staged, "pbshost2", "out", "rank-3"), "utf8")).toBe("from rank 3\n");
+    expect(await readFile(`${dirname(dirname(job.paths.result))}/job.sbatch`, "utf8")).toMatch(/^#PBS -l select=2:ncpus=2:mpiprocs=2:mem=\d+mb\n#PBS -l place=scatter$/m);
+  });
+
+  test("the every-host helper of setup steps: each host's script runs as a pbsdsh task with the step's arguments, the batch shell's variables, folder and logs, and its failure is the step's", async (ctx) => {
+    needPbs(ctx);
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-pbs-hosts-"));
     const body = [
       "#!/bin/bash",
@@ -123,8 +196,13 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     ].join("\n");
     await writeFile(join(dir, "job.sh"), `${body}\n`);
     const { stdout: id } = await execa("qsub", ["-k", "oed", "-o", join(dir, "out"), "-e", join(dir, "err"), "-l", "walltime=00:01:00", join(dir, "job.sh")], { cwd: dir });
-    await waitFor("the job to finish", async () => (/job_state = F/.test((await execa("qstat", ["-x", "-f", id.trim()])).stdout) ? true : undefined));
-    expect((await readFile(join(dir, "out"), "utf8")).split("\n")).toEqual([`on ${hostname().split(".")[0]} of 1 in ${dir}: one arg / two / a b $c`, "first: 0", "second: 7", "third: 143", ""]);
+    const finished = await waitFor("the job to finish", async () => {
+      const r = await execa("qstat", ["-x", "-f", id.trim()]);
+      return /job_state = F/.test(r.stdout) ? r.stdout : undefined;
+    });
+    // pbshost2's MoM has its own host name; pbshost's is this machine's.
+    const host = /exec_host = pbshost2\//.test(finished) ? "pbshost2" : hostname().split(".")[0];
+    expect((await readFile(join(dir, "out"), "utf8")).split("\n")).toEqual([`on ${host} of 1 in ${dir}: one arg / two / a b $c`, "first: 0", "second: 7", "third: 143", ""]);
     expect(await readFile(join(dir, "err"), "utf8")).toBe("to-stderr\n");
   });
 

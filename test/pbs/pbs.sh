@@ -2,16 +2,17 @@
 # A real OpenPBS server on this host, for slurmkit's PBS tests
 # (the recipe of ../shared/pbs-test-server.md).
 #
-#   pbs.sh up       build /opt/pbs from the vendored source if it is not that version, start it, wait for a free node
+#   pbs.sh up       build /opt/pbs from the vendored source if it is not that version, start it, wait for both nodes to be free
 #   pbs.sh down     stop the server this script started, and remove its network namespace
-#   pbs.sh status   exit 0 only when the server answers and its node is free
+#   pbs.sh status   exit 0 only when the server answers and both its nodes are free
 #   pbs.sh env      print 'export PATH=<shims>:$PATH' (qsub, qstat, ... that reach the server)
 #   pbs.sh source   print the source tarball's path; exit 1 with how to get it when it is absent
 #
 # PBS refuses a host name that resolves to 127.x, so it runs inside a private
-# network namespace (skpbs) whose own lo holds 10.123.0.1 (pbshost). Client
-# commands reach it through shims in $S/bin. The machine's /etc/hosts is never
-# touched; /etc/pbs.conf and /var/spool/pbs are PBS's own and are written here.
+# network namespace (skpbs) whose own lo holds 10.123.0.1 (pbshost) and
+# 10.123.0.2 (pbshost2, a second MoM: jobs of two nodes). Client commands
+# reach it through shims in $S/bin. The machine's /etc/hosts is never
+# touched; /etc/pbs.conf, /etc/pbs2.conf, /var/spool/pbs and /var/spool/pbs2 are PBS's own and are written here.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,6 +27,10 @@ if [[ -z ${SLURMKIT_PBS_SOURCE:-} && ! -f $SOURCE && -f /work/shared/vendor/open
 fi
 NS=skpbs
 ADDR=10.123.0.1
+# A second MoM, so that jobs can span two hosts: its own host name (a UTS namespace), address, ports and PBS_HOME.
+ADDR2=10.123.0.2
+MOM2_HOME=/var/spool/pbs2
+MOM2_PORTS=(15011 15012)
 PREFIX=/opt/pbs
 COMMANDS=(qsub qstat qselect qdel qhold qrls qrerun qalter qsig qmgr pbsnodes tracejob pbs_rstat)
 PACKAGES=(gcc g++ make libtool autoconf automake pkg-config libhwloc-dev libx11-dev libxt-dev libedit-dev libical-dev
@@ -95,8 +100,46 @@ make_namespace() {
   fi
   in_ns ip link set lo up
   in_ns ip addr show dev lo | grep -q "$ADDR/32" || in_ns ip addr add "$ADDR/32" dev lo
+  in_ns ip addr show dev lo | grep -q "$ADDR2/32" || in_ns ip addr add "$ADDR2/32" dev lo
   mkdir -p "/etc/netns/$NS"
-  printf '127.0.0.1 localhost\n%s pbshost %s\n' "$ADDR" "$(hostname)" >"/etc/netns/$NS/hosts"
+  printf '127.0.0.1 localhost\n%s pbshost %s\n%s pbshost2\n' "$ADDR" "$(hostname)" "$ADDR2" >"/etc/netns/$NS/hosts"
+}
+
+mom2_pid() { # the second MoM's pid, if it runs
+  local pid
+  pid=$(cat "$MOM2_HOME/mom_priv/mom.lock" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+start_mom2() { # idempotent
+  mom2_pid >/dev/null && return 0
+  local d
+  for d in aux checkpoint mom_logs spool undelivered mom_priv mom_priv/jobs mom_priv/hooks mom_priv/hooks/tmp; do
+    mkdir -p "$MOM2_HOME/$d"
+    chmod --reference="/var/spool/pbs/$d" "$MOM2_HOME/$d"
+  done
+  chmod 755 "$MOM2_HOME"
+  cp /var/spool/pbs/mom_priv/config "$MOM2_HOME/mom_priv/config"
+  # Its jobs' $TMPDIR apart from the first MoM's, as on another machine.
+  mkdir -p /var/tmp/pbs2 && chmod 1777 /var/tmp/pbs2
+  # shellcheck disable=SC2016 # a literal $tmpdir line
+  printf '%s /var/tmp/pbs2\n' '$tmpdir' >>"$MOM2_HOME/mom_priv/config"
+  cp /var/spool/pbs/pbs_environment "$MOM2_HOME/pbs_environment"
+  sed -e "s#^PBS_HOME=.*#PBS_HOME=$MOM2_HOME#" -e 's#^PBS_LEAF_NAME=.*#PBS_LEAF_NAME=pbshost2#' -e 's#^PBS_MOM_NODE_NAME=.*#PBS_MOM_NODE_NAME=pbshost2#' \
+    -e 's#^PBS_START_\(SERVER\|SCHED\|COMM\)=1#PBS_START_\1=0#' /etc/pbs.conf >/etc/pbs2.conf
+  # Its own host name, so that `hostname` on it says pbshost2, as on a second machine.
+  # shellcheck disable=SC2016 # expanded by the inner sh
+  unshare --uts sh -c 'hostname pbshost2; exec ip netns exec "$1" env PBS_CONF_FILE=/etc/pbs2.conf "$2/sbin/pbs_mom" -M "$3" -R "$4" -d "$5"' \
+    pbs-mom2 "$NS" "$PREFIX" "${MOM2_PORTS[0]}" "${MOM2_PORTS[1]}" "$MOM2_HOME" >"$S/log/mom2.log" 2>&1 9>&- || die "the second MoM did not start; see $S/log/mom2.log"
+  in_ns "$PREFIX/bin/qmgr" -c "create node pbshost2 port=${MOM2_PORTS[0]}" >/dev/null 2>&1 || true
+}
+
+stop_mom2() {
+  local pid
+  pid=$(mom2_pid) || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
 }
 
 configure() {
@@ -123,7 +166,8 @@ CONF
 
 answers() { in_ns "$PREFIX/bin/qstat" -B >/dev/null 2>&1; }
 node_free() { in_ns "$PREFIX/bin/pbsnodes" -a 2>/dev/null | grep -q 'state = free'; }
-ready() { ip netns list 2>/dev/null | grep -qw "$NS" && answers && node_free; }
+nodes_free() { [[ $(in_ns "$PREFIX/bin/pbsnodes" -a 2>/dev/null | grep -c 'state = free') == 2 ]]; }
+ready() { ip netns list 2>/dev/null | grep -qw "$NS" && answers && nodes_free; }
 
 wait_for() { # seconds description command...
   local deadline=$((SECONDS + $1)) what=$2
@@ -156,6 +200,14 @@ cmd_up() {
     say "already up"
     return 0
   fi
+  if answers 2>/dev/null && node_free; then
+    make_namespace
+    start_mom2
+    wait_for 120 "two free nodes" nodes_free || die "the second node never became free; see $MOM2_HOME/mom_logs"
+    server_settings
+    say "already up; started the second MoM"
+    return 0
+  fi
   make_namespace
   configure
   say "starting PBS in network namespace $NS"
@@ -171,11 +223,14 @@ cmd_up() {
   server_settings
   touch "$S/started"
   wait_for 120 "a free node" node_free || die "the node never became free"
-  say "up: $(in_ns "$PREFIX/bin/pbsnodes" -a | grep -m1 'resources_available.ncpus' | tr -d ' ')"
+  start_mom2
+  wait_for 120 "two free nodes" nodes_free || die "the second node never became free; see $MOM2_HOME/mom_logs"
+  say "up: nodes pbshost and pbshost2, $(in_ns "$PREFIX/bin/pbsnodes" -a | grep -m1 'resources_available.ncpus' | tr -d ' ') each"
 }
 
 cmd_down() {
   need_root
+  stop_mom2
   if ip netns list 2>/dev/null | grep -qw "$NS"; then
     in_ns /etc/init.d/pbs stop >"$S/log/stop.log" 2>&1 || true
     ip netns del "$NS" || true
