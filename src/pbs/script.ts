@@ -74,7 +74,15 @@ export function pbsHeader(options: ScriptOptions["options"]): string[] {
   const memPerCpu = text("mem-per-cpu");
   const gpusText = text("gpus-per-node") ?? text("gres")?.replace(/^gpu:/, "");
   const memMb = mem !== undefined ? parseMemoryMegabytes(mem) : memPerCpu !== undefined ? (parseMemoryMegabytes(memPerCpu) ?? 0) * cpus * tasks : undefined;
-  const chunk = [`${nodes}`, `ncpus=${cpus * tasks}`, ...(tasks > 1 || nodes > 1 ? [`mpiprocs=${tasks}`] : []), ...(memMb ? [`mem=${memMb}mb`] : []), ...(gpusText ? [`ngpus=${gpusText}`] : [])];
+  // ompthreads: MoM sets each rank's OMP_NUM_THREADS and NCPUS to its own CPUs, not the chunk's.
+  const chunk = [
+    `${nodes}`,
+    `ncpus=${cpus * tasks}`,
+    ...(tasks > 1 || nodes > 1 ? [`mpiprocs=${tasks}`] : []),
+    ...(tasks > 1 ? [`ompthreads=${cpus}`] : []),
+    ...(memMb ? [`mem=${memMb}mb`] : []),
+    ...(gpusText ? [`ngpus=${gpusText}`] : []),
+  ];
   lines.push(`#PBS -l select=${chunk.join(":")}`);
   if (nodes > 1) lines.push("#PBS -l place=scatter");
   const time = text("time");

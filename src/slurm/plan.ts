@@ -214,6 +214,7 @@ export function planSubmission(input: PlanInput): SubmissionPlan {
       runner,
       ranks,
       nodeCheck: { marker: folder.nodeUnusable },
+      sharedDir: folder.stateDir,
       dialect,
       ...(selfWarning && warning?.option.startsWith("B:") ? { selfWarning } : {}),
       ...(warning?.option.startsWith("B:") ? { warningSignal: warning.name } : {}),

@@ -39,6 +39,8 @@ export interface ScriptOptions {
    * as Slurm's `--signal=B:...` would.
    */
   readonly selfWarning?: { readonly afterSeconds: number };
+  /** A folder every node of the job sees, for the launch's own short-lived files (the run folder's state folder). */
+  readonly sharedDir?: string;
   /** The scheduler's words in the script. @default SLURM_SCRIPT (sbatch's) */
   readonly dialect?: ScriptDialect;
 }
@@ -66,9 +68,10 @@ export interface ScriptDialect {
   /**
    * The launch of `ranks` ranks of `launch`, each running `rankLines` first:
    * lines before it, and the command. `signal` is the warning each rank sends
-   * itself at `$slurmkit_warn_at` when the scheduler warns nobody.
+   * itself at `$slurmkit_warn_at` when the scheduler warns nobody;
+   * `sharedDir` is a folder every node sees (ScriptOptions.sharedDir).
    */
-  rankLaunch(ranks: number, launch: string, rankLines: readonly string[], signal?: string): { lines: string[]; command: string };
+  rankLaunch(ranks: number, launch: string, rankLines: readonly string[], signal: string | undefined, sharedDir: string | undefined): { lines: string[]; command: string };
 }
 
 /** The oldest Node.js major version the runner runs on (its bundle targets it). */
@@ -240,7 +243,7 @@ export function renderScript(o: ScriptOptions): string {
   lines.push("# run the task");
   let command: string;
   if (o.ranks > 1) {
-    const ranked = dialect.rankLaunch(o.ranks, launch, rank, o.selfWarning ? warned : undefined);
+    const ranked = dialect.rankLaunch(o.ranks, launch, rank, o.selfWarning ? warned : undefined, o.sharedDir);
     lines.push(...ranked.lines);
     command = ranked.command;
   } else {

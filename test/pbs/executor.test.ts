@@ -107,7 +107,7 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     }
     expect((await job!.stdout()).split("\n").filter(Boolean).sort()).toEqual(["rank 0 of 2 here", "rank 1 of 2 here"]);
     const script = await readFile(`${dirname(dirname(job!.paths.result))}/job.sbatch`, "utf8");
-    expect(script).toMatch(/^#PBS -l select=1:ncpus=2:mpiprocs=2:mem=\d+mb$/m);
+    expect(script).toMatch(/^#PBS -l select=1:ncpus=2:mpiprocs=2:ompthreads=1:mem=\d+mb$/m);
     // Rank 1 fails: result() is rank 0's, results() rejects with rank 1's error, and the launch ends the job with its status.
     const failing = await executor.submit(rankOrFail.with(1));
     expect(await failing.result()).toBe(0);
@@ -175,35 +175,33 @@ describe("PbsExecutor on the OpenPBS test server", () => {
     expect((await readdir(join(staged, views[0]!.env.hostname, "out"))).sort()).toEqual(["rank-0", "rank-1"]);
     expect((await readdir(join(staged, "pbshost2", "out"))).sort()).toEqual(["rank-2", "rank-3"]);
     expect(await readFile(join(staged, "pbshost2", "out", "rank-3"), "utf8")).toBe("from rank 3\n");
-    expect(await readFile(`${dirname(dirname(job.paths.result))}/job.sbatch`, "utf8")).toMatch(/^#PBS -l select=2:ncpus=2:mpiprocs=2:mem=\d+mb\n#PBS -l place=scatter$/m);
+    expect(await readFile(`${dirname(dirname(job.paths.result))}/job.sbatch`, "utf8")).toMatch(/^#PBS -l select=2:ncpus=2:mpiprocs=2:ompthreads=1:mem=\d+mb\n#PBS -l place=scatter$/m);
   });
 
-  test("the every-host helper of setup steps: each host's script runs as a pbsdsh task with the step's arguments, the batch shell's variables, folder and logs, and its failure is the step's", async (ctx) => {
+  test("the every-host helper of setup steps, on two hosts and under a setup file's set -euo pipefail: each host runs the script once as a pbsdsh task with its arguments, the batch shell's variables, folder and logs; a host's failure is the step's", async (ctx) => {
     needPbs(ctx);
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-pbs-hosts-"));
+    const run = (label: string, script: string, ...args: string[]) =>
+      `if slurmkit_on_every_node ${[script, ...args].map((a) => `'${a}'`).join(" ")}; then echo "${label}: 0"; else echo "${label}: $?"; fi`;
     const body = [
       "#!/bin/bash",
       ...PBS_SCRIPT.nodeHelpers,
+      "set -euo pipefail",
       `cd ${dir}`,
       "export SLURMKIT_TEST_FROM_BATCH='a b $c'",
-      "slurmkit_pbs_hosts",
-      `slurmkit_pbs_on_hosts 'echo "on $slurmkit_node of $slurmkit_node_count in $PWD: $1 / $2 / $SLURMKIT_TEST_FROM_BATCH"; echo to-stderr >&2' 'one arg' two`,
-      'echo "first: $?"',
-      "slurmkit_pbs_on_hosts 'exit 7'",
-      'echo "second: $?"',
-      "slurmkit_pbs_on_hosts 'kill -TERM $$'",
-      'echo "third: $?"',
+      run("first", 'echo "on $slurmkit_node of $slurmkit_node_count in $PWD: $1 / $2 / $SLURMKIT_TEST_FROM_BATCH"; echo to-stderr >&2', "one arg", "two"),
+      run("second", "exit 7"),
+      run("third", "kill -TERM $$"),
     ].join("\n");
     await writeFile(join(dir, "job.sh"), `${body}\n`);
-    const { stdout: id } = await execa("qsub", ["-k", "oed", "-o", join(dir, "out"), "-e", join(dir, "err"), "-l", "walltime=00:01:00", join(dir, "job.sh")], { cwd: dir });
-    const finished = await waitFor("the job to finish", async () => {
-      const r = await execa("qstat", ["-x", "-f", id.trim()]);
-      return /job_state = F/.test(r.stdout) ? r.stdout : undefined;
-    });
+    const args = ["-k", "oed", "-o", join(dir, "out"), "-e", join(dir, "err"), "-l", "walltime=00:01:00", "-l", "select=2:ncpus=1", "-l", "place=scatter", join(dir, "job.sh")];
+    const { stdout: id } = await execa("qsub", args, { cwd: dir });
+    await waitFor("the job to finish", async () => (/job_state = F/.test((await execa("qstat", ["-x", "-f", id.trim()])).stdout) ? true : undefined));
     // pbshost2's MoM has its own host name; pbshost's is this machine's.
-    const host = /exec_host = pbshost2\//.test(finished) ? "pbshost2" : hostname().split(".")[0];
-    expect((await readFile(join(dir, "out"), "utf8")).split("\n")).toEqual([`on ${host} of 1 in ${dir}: one arg / two / a b $c`, "first: 0", "second: 7", "third: 143", ""]);
-    expect(await readFile(join(dir, "err"), "utf8")).toBe("to-stderr\n");
+    const out = (await readFile(join(dir, "out"), "utf8")).split("\n");
+    expect(out.slice(0, 2).sort()).toEqual([hostname().split(".")[0], "pbshost2"].sort().map((host) => `on ${host} of 2 in ${dir}: one arg / two / a b $c`));
+    expect(out.slice(2)).toEqual(["first: 0", "second: 7", "third: 143", ""]);
+    expect(await readFile(join(dir, "err"), "utf8")).toBe("to-stderr\nto-stderr\n");
   });
 
   test("a task over its walltime ends TIMEOUT (PBS's Exit_status -29)", async (ctx) => {

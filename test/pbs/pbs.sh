@@ -2,9 +2,9 @@
 # A real OpenPBS server on this host, for slurmkit's PBS tests
 # (the recipe of ../shared/pbs-test-server.md).
 #
-#   pbs.sh up       build /opt/pbs from the vendored source if it is not that version, start it, wait for both nodes to be free
+#   pbs.sh up       build /opt/pbs from the vendored source if it is not that version, start it, wait for both nodes
 #   pbs.sh down     stop the server this script started, and remove its network namespace
-#   pbs.sh status   exit 0 only when the server answers and both its nodes are free
+#   pbs.sh status   exit 0 only when the server answers, a node is free and the second node is up
 #   pbs.sh env      print 'export PATH=<shims>:$PATH' (qsub, qstat, ... that reach the server)
 #   pbs.sh source   print the source tarball's path; exit 1 with how to get it when it is absent
 #
@@ -166,8 +166,14 @@ CONF
 
 answers() { in_ns "$PREFIX/bin/qstat" -B >/dev/null 2>&1; }
 node_free() { in_ns "$PREFIX/bin/pbsnodes" -a 2>/dev/null | grep -q 'state = free'; }
-nodes_free() { [[ $(in_ns "$PREFIX/bin/pbsnodes" -a 2>/dev/null | grep -c 'state = free') == 2 ]]; }
-ready() { ip netns list 2>/dev/null | grep -qw "$NS" && answers && nodes_free; }
+# The second node is up (free, or running someone's jobs): its MoM runs and the server hears it.
+mom2_ready() {
+  local state
+  mom2_pid >/dev/null || return 1
+  state=$(in_ns "$PREFIX/bin/pbsnodes" pbshost2 2>/dev/null | sed -n 's/^ *state = //p')
+  [[ -n $state && ! $state =~ down|offline|unknown|stale ]]
+}
+ready() { ip netns list 2>/dev/null | grep -qw "$NS" && answers && node_free && mom2_ready; }
 
 wait_for() { # seconds description command...
   local deadline=$((SECONDS + $1)) what=$2
@@ -203,7 +209,7 @@ cmd_up() {
   if answers 2>/dev/null && node_free; then
     make_namespace
     start_mom2
-    wait_for 120 "two free nodes" nodes_free || die "the second node never became free; see $MOM2_HOME/mom_logs"
+    wait_for 120 "the second node" mom2_ready || die "the second node never came up; see $MOM2_HOME/mom_logs"
     server_settings
     say "already up; started the second MoM"
     return 0
@@ -224,7 +230,7 @@ cmd_up() {
   touch "$S/started"
   wait_for 120 "a free node" node_free || die "the node never became free"
   start_mom2
-  wait_for 120 "two free nodes" nodes_free || die "the second node never became free; see $MOM2_HOME/mom_logs"
+  wait_for 120 "the second node" mom2_ready || die "the second node never came up; see $MOM2_HOME/mom_logs"
   say "up: nodes pbshost and pbshost2, $(in_ns "$PREFIX/bin/pbsnodes" -a | grep -m1 'resources_available.ncpus' | tr -d ' ') each"
 }
 

@@ -85,6 +85,15 @@ describe("PBS time limits", () => {
     ]);
   });
 
+  test("two ranks whose warning came while setup ran: each rank starts warned, and none dies of the signal", async (ctx) => {
+    needPbs(ctx);
+    // A one-minute job is warned at 30 s; setup takes 40.
+    const executor = new PbsExecutor({ folder: await runsFolder(), ntasksPerNode: 2, time: 1, mem: "400M", setup: ["sleep 40"] });
+    const job = await executor.submit(patient.with(3));
+    expect(await job.results()).toEqual([{ warnedAfterMs: 0 }, { warnedAfterMs: 0 }]);
+    expect(await job.wait()).toBe("COMPLETED");
+  });
+
   test("jobEnvironment() on PBS: the job's ids, one rank on its node, and the CPUs it was given", async (ctx) => {
     needPbs(ctx);
     const executor = new PbsExecutor({ folder: await runsFolder(), time: 1, cpusPerTask: 2, mem: "200M" });

@@ -153,32 +153,34 @@ describe("PBS parameters", () => {
       warned: true,
     });
     const text = p.scripts[0]!.text;
-    expect(header(text)).toContain("#PBS -l select=2:ncpus=6:mpiprocs=2:mem=1024mb");
+    expect(header(text)).toContain("#PBS -l select=2:ncpus=6:mpiprocs=2:ompthreads=3:mem=1024mb");
     expect(header(text)).toContain("#PBS -l place=scatter");
     expect(text).toMatch(/slurmkit_warn_at=\$\(\( \$\(date \+%s\) \+ 510 \)\)/);
-    expect(text).toMatch(/exec bash -c \$'[\s\S]*pbsdsh[\s\S]*' slurmkit-ranks "\$\{slurmkit_warn_at:-\}" \/usr\/bin\/node /);
+    expect(text).toMatch(
+      /exec bash -c \$'[\s\S]*pbsdsh[\s\S]*' slurmkit-ranks "\$\{slurmkit_warn_at:-\}" \/runs\/sweep\/20261205T000000Z-abcdef\/state\/\.rank-"\$\{PBS_JOBID:-local\}\." \/usr\/bin\/node /,
+    );
     await lint(text);
     // One node, two ranks, no setup, no warning.
     const plain = plan({ ntasksPerNode: 2 }, 1).scripts[0]!.text;
-    expect(header(plain)).toContain("#PBS -l select=1:ncpus=2:mpiprocs=2");
+    expect(header(plain)).toContain("#PBS -l select=1:ncpus=2:mpiprocs=2:ompthreads=1");
     expect(plain).not.toContain("slurmkit_warn_at=$((");
     await lint(plain);
     // The scripts inside it, which the launch runs with bash -c: the launcher, each rank's, and the task wrapper.
-    const command = PBS_SCRIPT.rankLaunch(2, "/usr/bin/node /pkg/runner.js", ["echo rank"], "USR2").command;
+    const command = PBS_SCRIPT.rankLaunch(2, "/usr/bin/node /pkg/runner.js", ["echo rank"], "USR2", "/runs/state").command;
     const inner = await execa("bash", [
       "-c",
       `set -- ${command}; launcher=$3; printf '%s\\0' "$launcher"; eval "$(printf '%s\\n' "$launcher" | grep -E '^slurmkit_(rank_script|pbs_wrap)=')"; printf '%s\\0' "$slurmkit_rank_script" "$slurmkit_pbs_wrap"`,
     ]);
     const [launcher, rank, wrap] = inner.stdout.split("\0");
-    expect(rank).toContain("kill -USR2 $$");
-    expect(rank).toMatch(/echo rank\nexec "\$@"$/);
+    expect(rank).toContain('kill -USR2 "$slurmkit_child"');
+    expect(rank).toMatch(/echo rank\n[\s\S]*\ntrap '' USR1 USR2\n[\s\S]*\n"\$@" &\n/);
     for (const script of [launcher!, rank!, wrap!]) await lint(`#!/bin/bash\n${script}\n`);
   });
 
   test("the launch refuses a nodefile that does not hold one line per rank", async () => {
     const dir = await mkdtemp(join(tmpdir(), "slurmkit-pbs-launch-"));
     await writeFile(join(dir, "nodefile"), readFileSync(new URL("../fixtures/pbs/nodefile-2x4.txt", import.meta.url), "utf8"));
-    const short = PBS_SCRIPT.rankLaunch(3, "true", []).command;
+    const short = PBS_SCRIPT.rankLaunch(3, "true", [], undefined, dir).command;
     const r = await execa("bash", ["-c", `exec ${short}`], { env: { ...process.env, PBS_NODEFILE: join(dir, "nodefile"), PBS_JOBID: "9.s" }, reject: false });
     expect([r.exitCode, r.stderr]).toEqual([1, `slurmkit: expected 3 lines in $PBS_NODEFILE (${join(dir, "nodefile")}), one per rank, found 8`]);
   });
