@@ -136,9 +136,13 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
   if (logs) for (const [from, to] of [[child.stdout, logs.out] as const, [child.stderr, logs.err] as const]) if (from) relay(from, to);
   children.add(child);
   let terminatedBy: NodeJS.Signals | undefined;
+  let onTerminated: (() => void) | undefined;
   const passed = new Set<NodeJS.Signals>(["SIGUSR1", ...(run.forward ? [run.forward] : [])]);
   const forward = (signal: NodeJS.Signals) => {
-    if (!passed.has(signal)) terminatedBy = signal;
+    if (!passed.has(signal)) {
+      terminatedBy = signal;
+      onTerminated?.();
+    }
     // podman's client passes signals on through `runc kill`, which Slurm's own SIGTERM to every process of the job may kill first: the command inside gets them from here.
     // A warning reaches it once; an end both ways.
     const direct = boxed?.pidFile !== undefined && signalContainer(conmon.pid, signal);
@@ -164,6 +168,14 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
       const tail = stderrTail();
       return tail ? `\nThe last lines of its stderr:\n${tail}` : "";
     };
+    // Slurm signals every process of the job, the command's maybe before this one: a shell that reports its child's
+    // TERM or INT (143, 130) may have ended for Slurm's cancel or time limit. Give this process's own signal a moment.
+    if (!terminatedBy && (code === 143 || code === 130)) {
+      await new Promise<void>((resolve) => {
+        onTerminated = resolve;
+        setTimeout(resolve, SIGNAL_GRACE_MS);
+      });
+    }
     if (terminatedBy) throw new Terminated(terminatedBy);
     // Slurm signals every process of the job; the child may die before our own handler runs.
     if (signal === "SIGTERM" || signal === "SIGINT" || signal === "SIGKILL") throw new Terminated(signal);
@@ -192,6 +204,12 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     if (boxed?.pidFile) rm(boxed.pidFile, { force: true }).catch(() => undefined);
   }
 }
+
+/**
+ * How long a runner waits for its own TERM or INT after a task's process
+ * ended as if it got one: Slurm signals the job's processes one by one.
+ */
+export const SIGNAL_GRACE_MS = 500;
 
 /** How long a container may take to end after its client passed Slurm's SIGTERM on, before its processes are killed. */
 const CONTAINER_GRACE_MS = 10_000;

@@ -25,6 +25,7 @@ import { taskWarningDue } from "./attempts.js";
 import { GpuSampler, type GpuUsage } from "./gpu.js";
 import { MS_PER_TICK, USAGE_SAMPLE_MS } from "./usage.js";
 import { killAdopted, submissionContainer } from "./container.js";
+import { SIGNAL_GRACE_MS } from "./execute.js";
 import type { UsageRecord } from "../src/protocol/records.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -285,7 +286,7 @@ async function work(folder: RunFolder, o: WorkerOptions, workerId: string, recor
     task?.gpu?.();
     // Slurm signals every process of the job, the slots maybe before this worker: give its handler a moment.
     const interrupted = signal === "SIGTERM" || signal === "SIGINT" || code === 143 || code === 130;
-    if (interrupted && terminated === undefined && !task?.stopping) await new Promise((r) => setTimeout(r, 500));
+    if (interrupted && terminated === undefined && !task?.stopping) await new Promise((r) => setTimeout(r, SIGNAL_GRACE_MS));
     const killedBySlurm = !task?.stopping && terminated !== undefined;
     // Stopped before its start record was written: it never ran, and is released with the rest of its claim (last in line).
     if (task?.taken && killedBySlurm && records.lastState(task.index) === undefined && !hasResult(task.index)) {

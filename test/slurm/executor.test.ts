@@ -121,6 +121,19 @@ describe("SlurmExecutor on the real cluster", () => {
     expect(await jobs[0]!.stderr()).toContain("slurmkit runner: task 0 terminated by SIGTERM; no result written");
   });
 
+  test("a command that ends with 143 just before the runner's own TERM (Slurm signals processes one by one) writes no result; alone, 143 is its exit code", async (ctx) => {
+    needCluster(ctx);
+    const executor = await slurmExecutor();
+    // The order a cancel can take on a busy node: the command's shell reports its child's TERM, and the runner's TERM comes 200 ms later.
+    const late = 'r=$PPID; (sleep 0.2; kill -TERM "$r") >/dev/null 2>&1 & exit 143';
+    const [signalled, alone] = await executor.mapArray([command("sh", ["-c", late]), command("sh", ["-c", "exit 143"])]);
+    ctx.onTestFinished(async () => void (await slurm("scancel", [signalled!.id.split("_")[0]!])));
+    const error = (await signalled!.result().catch((e: unknown) => e)) as JobEndedWithoutResultError;
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect(await signalled!.stderr()).toContain("slurmkit runner: task 0 terminated by SIGTERM; no result written");
+    expect(((await alone!.result().catch((e: unknown) => e)) as { exitCode?: number }).exitCode).toBe(143);
+  });
+
   test("a job killed over its memory limit fails as OUT_OF_MEMORY with the log tail", async (ctx) => {
     needCluster(ctx);
     const executor = await slurmExecutor({ mem: "150M" });
