@@ -171,10 +171,13 @@ async function runCommand(task: CommandRecord, run: RunContext): Promise<{ exitC
     // Slurm signals every process of the job, the command's maybe before this one: a shell that reports its child's
     // TERM or INT (143, 130) may have ended for Slurm's cancel or time limit. Give this process's own signal a moment.
     if (!terminatedBy && (code === 143 || code === 130)) {
+      let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         onTerminated = resolve;
-        setTimeout(resolve, SIGNAL_GRACE_MS);
+        timer = setTimeout(resolve, SIGNAL_GRACE_MS);
       });
+      clearTimeout(timer);
+      onTerminated = undefined;
     }
     if (terminatedBy) throw new Terminated(terminatedBy);
     // Slurm signals every process of the job; the child may die before our own handler runs.

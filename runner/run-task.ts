@@ -96,7 +96,8 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
   const alive = setInterval(() => undefined, 1 << 30);
   let exitHook: ((code: number) => void) | undefined;
   let ending: ((signal: NodeJS.Signals) => void) | undefined;
-  let stopped = false;
+  // The TERM or INT that reached this process while a function task ran: Slurm's cancel or time limit.
+  let stopped: NodeJS.Signals | undefined;
   try {
     const ctx: TaskContext = { signal: warning.signal, attempt: history.attempt, container: taskContainer(t.logs) };
     let outcome: Outcome;
@@ -105,11 +106,10 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
       const record = await t.load();
       const checkpoint = record.kind === "function" && history.attempt > 0 ? await readCheckpoint(t.folder, t.index) : undefined;
       const arg = checkpoint ? { value: checkpoint.arg } : undefined;
-      // A function task that ends the process (process.exit, an uncaught exception) writes no result by itself: say how it ended.
-      if (!t.sink && record.kind === "function") {
-        // An exit after Slurm ended or warned the task (its own SIGTERM handler calling process.exit) is Slurm's ending: CANCELLED, TIMEOUT or a requeue.
+      if (record.kind === "function") {
+        // An exit or a failure after Slurm (or a worker) ended the task, in its own SIGTERM handler, is that ending: CANCELLED, TIMEOUT or a requeue.
         ending = (signal: NodeJS.Signals) => {
-          stopped = true;
+          stopped ??= signal;
           // Alone, this listener must not keep the process alive: the signal's default (the process ends) still happens.
           if (process.listenerCount(signal) === 1) {
             process.off(signal, ending!);
@@ -117,6 +117,9 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
           }
         };
         for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, ending);
+      }
+      // A function task that ends the process (process.exit, an uncaught exception) writes no result by itself: say how it ended (a slot's worker says it).
+      if (!t.sink && record.kind === "function") {
         exitHook = (code: number) => {
           if (attempt.settled !== undefined || attempt.requeuing || warning.came || stopped) return;
           const message = `The task's process exited with code ${code} before the task returned (process.exit(${code}), or an uncaught exception: see the log)`;
@@ -143,6 +146,8 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
       if (error instanceof Terminated) throw error;
       outcome = { error };
     }
+    // A task that failed after a TERM or INT reached it (its own handler kept the process alive, then gave up) ended by that stop.
+    if ("error" in outcome && stopped && !warning.came) throw new Terminated(stopped);
     // A warning that comes from here on is too late: the task has ended, and its result follows.
     attempt.closed = !warning.came;
     if (warning.came) {

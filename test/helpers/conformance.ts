@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type TestContext } from "vitest";
 import { atRuntime, command, defineTask, JobEndedWithoutResultError, ParameterError, TaskFailedError, type Executor } from "../../src/index.js";
-import { echo, explode, graceful, lingering, misbehave, square, usr1, whereAmI } from "../fixtures/tasks.js";
+import { echo, explode, graceful, lingering, misbehave, square, stoppedBySigterm, usr1, whereAmI } from "../fixtures/tasks.js";
 import { waitFor } from "./cluster.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
@@ -51,6 +51,16 @@ export function schedulerConformance(make: MakeExecutor): void {
     const executor = await make(ctx);
     const started = join(await mkdtemp(join(tmpdir(), "slurmkit-graceful-")), "started");
     const job = await executor.submit(graceful.with(started));
+    await waitFor("the task to start", async () => ((await readFile(started, "utf8").catch(() => "")) ? true : undefined));
+    await job.cancel();
+    expect(await job.wait()).toBe("CANCELLED");
+    expect(await job.result().catch((e: unknown) => e)).toBeInstanceOf(JobEndedWithoutResultError);
+  });
+
+  test("a function task that fails from its own SIGTERM handler, cancelled: it ends CANCELLED, not FAILED with the task's error", async (ctx) => {
+    const executor = await make(ctx);
+    const started = join(await mkdtemp(join(tmpdir(), "slurmkit-stopped-")), "started");
+    const job = await executor.submit(stoppedBySigterm.with(started));
     await waitFor("the task to start", async () => ((await readFile(started, "utf8").catch(() => "")) ? true : undefined));
     await job.cancel();
     expect(await job.wait()).toBe("CANCELLED");
@@ -194,7 +204,7 @@ export function schedulerConformance(make: MakeExecutor): void {
     expect(ea.remote.message).toMatch(/^Cannot import task module file:\/\/\/nonexistent\/tasks\.ts on \S+: /);
     const eb = (await b!.result().catch((e: unknown) => e)) as TaskFailedError;
     expect(eb.remote.message).toBe(
-      `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks echo, explode, graceful, hog, lingering, marked, misbehave, square, usr1, whereAmI. Export the value defineTask returns.`,
+      `Task 'nope' not found in file://${join(fixtures, "tasks.ts")}: it exports the tasks echo, explode, graceful, hog, lingering, marked, misbehave, square, stoppedBySigterm, usr1, whereAmI. Export the value defineTask returns.`,
     );
   });
 

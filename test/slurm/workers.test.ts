@@ -8,7 +8,7 @@ import { slurmWatcher } from "../../src/slurm/watch.js";
 import { execa } from "execa";
 import { fileURLToPath } from "node:url";
 import { probe } from "../fixtures/probe.js";
-import { square, whereAmI } from "../fixtures/tasks.js";
+import { square, stoppedBySigterm, whereAmI } from "../fixtures/tasks.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 import { FaultyTransport } from "../helpers/faults.js";
 import { needCluster, slurm, waitFor } from "../helpers/cluster.js";
@@ -172,6 +172,20 @@ describe("workers that claim tasks keep each task's resources and time limit", (
     expect((error as JobEndedWithoutResultError).logTail).toContain(`Task ${running.taskIndex} was cancelled while it ran`);
     const others = jobs.filter((j) => j !== running && j !== queued);
     expect(await Promise.all(others.map((j) => j.wait()))).toEqual(["COMPLETED", "COMPLETED"]);
+  });
+
+  test("a packed function task that fails from its own SIGTERM handler, cancelled while it runs, ends CANCELLED, not FAILED with its error", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 5, mem: "200M" });
+    const started = join(await mkdtemp(join(tmpdir(), "slurmkit-stopped-")), "started");
+    const [stopped, sibling] = await executor.mapArray([stoppedBySigterm.with(started), square.with(4)], { workers: 1 });
+    await waitFor("the task to start", async () => ((await readFile(started, "utf8").catch(() => "")) ? true : undefined));
+    await stopped!.cancel();
+    expect(await stopped!.wait()).toBe("CANCELLED");
+    const error = await stopped!.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect((error as JobEndedWithoutResultError).logTail).toContain(`Task ${stopped!.taskIndex} was cancelled while it ran`);
+    expect(await sibling!.result()).toEqual(expect.objectContaining({ square: 16 }));
   });
 
   test("cancelling every task of a packed submission cancels its workers", async (ctx) => {
