@@ -146,8 +146,6 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
       if (error instanceof Terminated) throw error;
       outcome = { error };
     }
-    // A task that failed after a TERM or INT reached it (its own handler kept the process alive, then gave up) ended by that stop.
-    if ("error" in outcome && stopped && !warning.came) throw new Terminated(stopped);
     // A warning that comes from here on is too late: the task has ended, and its result follows.
     attempt.closed = !warning.came;
     if (warning.came) {
@@ -163,7 +161,10 @@ export async function runOneTask(t: OneTask): Promise<boolean> {
     if ("error" in outcome) {
       const e = outcome.error;
       const told = e instanceof Error ? (e.stack ?? e.message) : `thrown ${inspect(e, { depth: 3, breakLength: Infinity })}`;
-      t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : "failed"} on ${HOST}: ${told}\n`);
+      // Failed after a TERM or INT reached it (its own handler kept the process alive, then gave up): that stop ended it, with no result.
+      const stop = outcome.ending ? undefined : stopped;
+      t.report(`slurmkit runner: task ${t.index} ${outcome.ending ? `stopped at Slurm's warning (${outcome.ending})` : stop ? `failed after ${stop}` : "failed"} on ${HOST}: ${told}\n`);
+      if (stop) throw new Terminated(stop);
     }
     const usage = meter?.stop();
     const { result, bytes, ok } = resultBytes(outcome, { host: HOST, jobId: t.jobId, startedAt }, usage);

@@ -14,7 +14,7 @@ import { RunFolder } from "../../src/protocol/run-folder.js";
 import { packr } from "../../src/protocol/codec.js";
 import { slurmWatcher } from "../../src/slurm/watch.js";
 import { endless, environment, patient, ranked, resumable, stubborn } from "../fixtures/requeue.js";
-import { square } from "../fixtures/tasks.js";
+import { square, stoppedBySigterm } from "../fixtures/tasks.js";
 import { needCluster, waitFor } from "../helpers/cluster.js";
 import { runsFolder } from "../helpers/runs-folder.js";
 import { preemptLow, preemptWhenRunning, startRequeuedAtOnce } from "../helpers/requeue.js";
@@ -109,6 +109,19 @@ describe("checkpoint and requeue on the cluster", { timeout: 240_000 }, () => {
     expect(stdout).toMatch(/attempt 0 of endless on n[12]\nattempt 0 warned: TIMEOUT\n/);
     expect(stdout).toMatch(/===== slurmkit: task 0, attempt 1, [^\n]+\nattempt 1 of endless on n[12]\nattempt 1 warned: TIMEOUT\n/);
     expect(await job.stderr()).toContain("task 0 is not requeued: it reached maxRequeues (1) timeouts");
+  });
+
+  test("a task that ignores the warning and fails from its own SIGTERM handler at the limit ends TIMEOUT, its error in the log", async (ctx) => {
+    needCluster(ctx);
+    const executor = new SlurmExecutor({ folder: await runsFolder(), time: 1, signal: "USR2@30" });
+    const started = join(await mkdtemp(join(tmpdir(), "slurmkit-stopped-")), "started");
+    const job = await executor.submit(stoppedBySigterm.with(started));
+    const error = await job.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JobEndedWithoutResultError);
+    expect((error as JobEndedWithoutResultError).state).toBe("TIMEOUT");
+    const stderr = await job.stderr();
+    expect(stderr).toMatch(/slurmkit runner: task 0 failed after SIGTERM on n[12]: Error: stopped by SIGTERM after saving/);
+    expect(stderr).toContain("slurmkit runner: task 0 terminated by SIGTERM; no result written");
   });
 
   test("a command task with requeue.onTimeout saves its own state on the signal, is requeued, resumes and completes", async (ctx) => {
